@@ -1,0 +1,47 @@
+// knnx/config.hpp — tunable knobs, read once from KNNX_* environment variables.
+//
+// The first call to config() reads the environment; set_config() replaces the values later.
+// Hot code never reads the environment: it receives these values as parameters.
+// Every knob is listed with its default and range in docs/knobs.md.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace knnx {
+
+struct Config {
+  // KNNX_NUM_THREADS: CPU worker threads; 0 means the OpenMP default.
+  int num_threads = 0;
+  // KNNX_CPU_QUERY_BLOCK: queries per block in CPU brute-force search.
+  int cpu_query_block = 256;
+  // KNNX_CPU_BASE_BLOCK: database rows per block in CPU brute-force search.
+  int cpu_base_block = 8192;
+  // KNNX_SYNC_CHECK: synchronise and check after every CUDA launch (debugging aid).
+  bool sync_check = false;
+  // KNNX_GPU_WORKSPACE_MB: bound on the scratch memory one GPU search may use, in MiB.
+  int gpu_workspace_mb = 1024;
+};
+
+// The knob values in force. Thread-safe. Throws InvalidArgument naming the variable when an
+// environment value cannot be parsed or is out of range.
+Config config();
+
+// Replaces the knob values in force (validated like the environment; throws InvalidArgument).
+void set_config(const Config& config);
+
+// Re-reads the KNNX_* environment variables, replacing the values in force.
+void reload_config_from_env();
+
+struct KnobInfo {
+  std::string env_name;     // e.g. "KNNX_NUM_THREADS"
+  std::string value;        // value in force, as text
+  std::string default_value;
+  std::string range;        // accepted values, as text
+  std::string description;
+};
+
+// One entry per knob, in a stable order (used by `knnx info` and docs/knobs.md).
+std::vector<KnobInfo> describe_knobs();
+
+}  // namespace knnx

@@ -1,0 +1,82 @@
+// knnx/index.hpp — the abstract Index every knnx index implements.
+//
+// Conventions (the same as FAISS): inputs are row-major float32 arrays of n x dim(); search
+// writes nq x k distances and int64 labels, best first; where fewer than k results exist the
+// remaining labels are -1 and distances +inf (L2) / -inf (inner product).
+//
+// Every public method validates its arguments first and throws InvalidArgument (naming the
+// argument and its value) before touching the index, so a failed call leaves the index as it was.
+//
+// Thread safety: const methods (search, reconstruct, ...) may run concurrently from many
+// threads; mutating methods (train, add, remove_ids, reset) need exclusive access.
+#pragma once
+
+#include <memory>
+
+#include "knnx/device.hpp"
+#include "knnx/metric.hpp"
+#include "knnx/types.hpp"
+
+namespace knnx {
+
+class Index {
+ public:
+  virtual ~Index();
+  Index(const Index&) = delete;
+  Index& operator=(const Index&) = delete;
+
+  int dim() const { return dim_; }
+  Metric metric() const { return metric_; }
+  virtual Device device() const = 0;
+  virtual idx_t ntotal() const = 0;
+  virtual bool is_trained() const = 0;
+
+  // Learns whatever the index needs from n sample vectors (a no-op for exact indexes).
+  void train(idx_t n, const float* x);
+
+  // Appends n vectors. Ids are assigned sequentially, starting one past the largest id the
+  // index has ever held (0 for a fresh index), so they never collide with stored ids.
+  void add(idx_t n, const float* x);
+
+  // Appends n vectors with caller-chosen ids. Ids must be >= 0, unique within the call and
+  // absent from the index; otherwise InvalidArgument is thrown and nothing is added.
+  void add_with_ids(idx_t n, const float* x, const idx_t* ids);
+
+  // k nearest neighbours of nq queries; 1 <= k <= kMaxK. distances/labels hold nq*k entries.
+  void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels) const;
+
+  // Removes every stored vector whose id is in ids[0..n); absent ids are ignored.
+  // Returns the number of vectors removed.
+  idx_t remove_ids(idx_t n, const idx_t* ids);
+
+  // Copies the stored vector with this id into out[0..dim). InvalidArgument if absent.
+  void reconstruct(idx_t id, float* out) const;
+
+  // Removes every vector (keeps training state).
+  void reset();
+
+ protected:
+  Index(int dim, Metric metric);
+
+  virtual void do_train(idx_t n, const float* x) = 0;
+  virtual void do_add(idx_t n, const float* x, const idx_t* ids) = 0;  // ids validated, never null
+  virtual void do_search(idx_t nq, const float* queries, int k, float* distances,
+                         idx_t* labels) const = 0;
+  virtual idx_t do_remove_ids(idx_t n, const idx_t* ids) = 0;
+  virtual void do_reconstruct(idx_t id, float* out) const = 0;
+  virtual void do_reset() = 0;
+
+  // Throws InvalidArgument if any of ids[0..n) is negative, repeated, or already stored.
+  virtual void check_new_ids(idx_t n, const idx_t* ids) const = 0;
+  // The first id add() would assign.
+  virtual idx_t next_sequential_id() const = 0;
+  // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf. The default reads host memory;
+  // device backends override it for device pointers.
+  virtual void check_finite(idx_t n, const float* x, const char* what) const;
+
+ private:
+  int dim_;
+  Metric metric_;
+};
+
+}  // namespace knnx

@@ -1,0 +1,51 @@
+// knnx/index_flat.hpp — IndexFlat: exact (brute-force) search over stored vectors.
+//
+// On the CPU it runs blocked BLAS sgemm with precomputed norms and a top-k selection fused
+// per block; on a CUDA device it runs knnx's fused distance + k-selection kernels.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "knnx/index.hpp"
+
+namespace knnx {
+
+namespace detail {
+class FlatBackend;
+class IdMap;
+}  // namespace detail
+
+class IndexFlat : public Index {
+ public:
+  IndexFlat(int dim, Metric metric = Metric::L2, Device device = Device::cpu());
+  ~IndexFlat() override;
+
+  Device device() const override { return device_; }
+  idx_t ntotal() const override;
+  bool is_trained() const override { return true; }
+
+  // Stored vectors in row order (ntotal x dim), copied to host memory.
+  std::vector<float> vectors() const;
+  // Stored ids in row order.
+  std::vector<idx_t> ids() const;
+
+ protected:
+  void do_train(idx_t n, const float* x) override;
+  void do_add(idx_t n, const float* x, const idx_t* ids) override;
+  void do_search(idx_t nq, const float* queries, int k, float* distances,
+                 idx_t* labels) const override;
+  idx_t do_remove_ids(idx_t n, const idx_t* ids) override;
+  void do_reconstruct(idx_t id, float* out) const override;
+  void do_reset() override;
+  void check_new_ids(idx_t n, const idx_t* ids) const override;
+  idx_t next_sequential_id() const override;
+  void check_finite(idx_t n, const float* x, const char* what) const override;
+
+ private:
+  Device device_;
+  std::unique_ptr<detail::FlatBackend> backend_;
+  std::unique_ptr<detail::IdMap> id_map_;
+};
+
+}  // namespace knnx

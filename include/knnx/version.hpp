@@ -1,0 +1,11 @@
+// knnx/version.hpp — the library's version.
+#pragma once
+
+namespace knnx {
+
+inline constexpr int kVersionMajor = 0;
+inline constexpr int kVersionMinor = 1;
+inline constexpr int kVersionPatch = 0;
+inline constexpr const char* kVersionString = "0.1.0";
+
+}  // namespace knnx

@@ -1,0 +1,49 @@
+// core/check.hpp — argument validation helpers used at the public boundary.
+//
+// Each helper throws knnx::InvalidArgument with a message that names the argument and its value.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cstddef>
+#include <limits>
+
+#include "knnx/error.hpp"
+#include "knnx/types.hpp"
+
+namespace knnx::detail {
+
+// Throws InvalidArgument(fmt::format(...)) when cond is false.
+template <typename... Args>
+inline void require(bool cond, fmt::format_string<Args...> format, Args&&... args) {
+  if (!cond) throw InvalidArgument(fmt::format(format, std::forward<Args>(args)...));
+}
+
+inline void check_not_null(const void* p, const char* name) {
+  require(p != nullptr, "{} must not be null", name);
+}
+
+inline void check_dim(long long dim, const char* name = "dim") {
+  require(dim >= 1 && dim <= kMaxDim, "{} must be in [1, {}], got {}", name, kMaxDim, dim);
+}
+
+inline void check_count(idx_t n, const char* name = "n") {
+  require(n >= 1, "{} must be >= 1, got {}", name, n);
+}
+
+inline void check_k(long long k) {
+  require(k >= 1 && k <= kMaxK, "k must be in [1, {}], got {}", kMaxK, k);
+}
+
+// n * d elements must be addressable as size_t and as idx_t.
+inline std::size_t checked_elements(idx_t n, idx_t d, const char* name) {
+  require(n >= 0 && d >= 0, "{}: negative size {} x {}", name, n, d);
+  require(d == 0 || n <= std::numeric_limits<idx_t>::max() / d / 8,
+          "{}: size {} x {} overflows", name, n, d);
+  return static_cast<std::size_t>(n) * static_cast<std::size_t>(d);
+}
+
+// Throws InvalidArgument if x[0..n*d) contains NaN or Inf, naming the first offending row.
+void check_finite_host(idx_t n, idx_t d, const float* x, const char* what);
+
+}  // namespace knnx::detail

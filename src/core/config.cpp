@@ -1,0 +1,121 @@
+#include "knnx/config.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "knnx/error.hpp"
+
+namespace knnx {
+namespace {
+
+// One knob: how to read it from text, check it, and print it.
+struct Knob {
+  const char* env_name;
+  const char* range;
+  const char* description;
+  std::function<void(Config&, std::string_view)> parse;  // throws InvalidArgument
+  std::function<std::string(const Config&)> print;
+};
+
+int parse_int(std::string_view name, std::string_view text, int lo, int hi) {
+  int value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < lo || value > hi) {
+    throw InvalidArgument(
+        fmt::format("{} must be an integer in [{}, {}], got \"{}\"", name, lo, hi, text));
+  }
+  return value;
+}
+
+bool parse_bool(std::string_view name, std::string_view text) {
+  if (text == "1" || text == "true" || text == "on" || text == "yes") return true;
+  if (text == "0" || text == "false" || text == "off" || text == "no" || text.empty()) {
+    return false;
+  }
+  throw InvalidArgument(fmt::format("{} must be 0 or 1, got \"{}\"", name, text));
+}
+
+template <int Config::*Field>
+Knob int_knob(const char* name, int lo, int hi, const char* range, const char* description) {
+  return Knob{name, range, description,
+              [name, lo, hi](Config& c, std::string_view t) { c.*Field = parse_int(name, t, lo, hi); },
+              [](const Config& c) { return std::to_string(c.*Field); }};
+}
+
+template <bool Config::*Field>
+Knob bool_knob(const char* name, const char* description) {
+  return Knob{name, "0 or 1", description,
+              [name](Config& c, std::string_view t) { c.*Field = parse_bool(name, t); },
+              [](const Config& c) { return std::string(c.*Field ? "1" : "0"); }};
+}
+
+const std::vector<Knob>& knobs() {
+  static const std::vector<Knob> table = {
+      int_knob<&Config::num_threads>("KNNX_NUM_THREADS", 0, 4096, "0..4096",
+                                     "CPU worker threads; 0 uses the OpenMP default"),
+      int_knob<&Config::cpu_query_block>("KNNX_CPU_QUERY_BLOCK", 1, 1 << 20, "1..1048576",
+                                         "queries per block in CPU brute-force search"),
+      int_knob<&Config::cpu_base_block>("KNNX_CPU_BASE_BLOCK", 16, 1 << 24, "16..16777216",
+                                        "database rows per block in CPU brute-force search"),
+      bool_knob<&Config::sync_check>("KNNX_SYNC_CHECK",
+                                     "synchronise and check for errors after every CUDA launch"),
+      int_knob<&Config::gpu_workspace_mb>("KNNX_GPU_WORKSPACE_MB", 16, 1 << 20, "16..1048576",
+                                          "bound on scratch memory of one GPU search, in MiB"),
+  };
+  return table;
+}
+
+void validate(const Config& c) {
+  // Round-trip every field through its parser so set_config() applies the same ranges.
+  Config copy = c;
+  for (const Knob& k : knobs()) k.parse(copy, k.print(c));
+}
+
+Config from_env() {
+  Config c;
+  for (const Knob& k : knobs()) {
+    if (const char* v = std::getenv(k.env_name)) k.parse(c, v);
+  }
+  return c;
+}
+
+std::mutex g_mutex;
+std::optional<Config> g_config;
+
+}  // namespace
+
+Config config() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (!g_config) g_config = from_env();
+  return *g_config;
+}
+
+void set_config(const Config& c) {
+  validate(c);
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_config = c;
+}
+
+void reload_config_from_env() {
+  Config c = from_env();
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_config = c;
+}
+
+std::vector<KnobInfo> describe_knobs() {
+  const Config current = config();
+  const Config defaults{};
+  std::vector<KnobInfo> out;
+  for (const Knob& k : knobs()) {
+    out.push_back({k.env_name, k.print(current), k.print(defaults), k.range, k.description});
+  }
+  return out;
+}
+
+}  // namespace knnx

@@ -1,0 +1,34 @@
+#include "knnx/device.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <string>
+
+#include "knnx/error.hpp"
+
+namespace knnx {
+
+Device Device::parse(std::string_view spec) {
+  if (spec == "cpu") return cpu();
+  for (std::string_view prefix : {"cuda", "gpu"}) {
+    if (spec.substr(0, prefix.size()) != prefix) continue;
+    std::string_view rest = spec.substr(prefix.size());
+    if (rest.empty()) return cuda(0);
+    if (rest[0] == ':' && rest.size() > 1) {
+      int ordinal = -1;
+      auto [end, ec] = std::from_chars(rest.data() + 1, rest.data() + rest.size(), ordinal);
+      if (ec == std::errc() && end == rest.data() + rest.size() && ordinal >= 0) {
+        return cuda(ordinal);
+      }
+    }
+  }
+  throw InvalidArgument(
+      fmt::format("device must be \"cpu\", \"cuda\" or \"cuda:N\", got \"{}\"", spec));
+}
+
+std::string Device::to_string() const {
+  return is_cpu() ? std::string("cpu") : fmt::format("cuda:{}", ordinal);
+}
+
+}  // namespace knnx

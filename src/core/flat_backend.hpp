@@ -1,0 +1,39 @@
+// core/flat_backend.hpp — the interface IndexFlat drives; implemented by the CPU and CUDA backends.
+//
+// A backend stores rows (vectors in insertion order) and answers exact k-NN queries with row
+// numbers. Arguments arrive validated by the index layer. The ids of rows live in an IdMap that
+// the index layer owns; search receives it so a backend can write ids directly.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/id_map.hpp"
+#include "knnx/metric.hpp"
+#include "knnx/types.hpp"
+
+namespace knnx::detail {
+
+class FlatBackend {
+ public:
+  virtual ~FlatBackend() = default;
+
+  virtual idx_t size() const = 0;
+  // Appends n rows. Strong guarantee: on exception (e.g. OutOfMemory) nothing changes.
+  virtual void add(idx_t n, const float* x) = 0;
+  // Writes nq*k distances and labels (ids from `ids`; -1 / empty_distance where fewer than k
+  // rows exist). queries, distances and labels may be host pointers, or device pointers for a
+  // device backend.
+  virtual void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+                      const IdMap& ids) const = 0;
+  // Drops the flagged rows (remove[row] != 0), keeping the order of the rest.
+  virtual void remove_rows(const std::vector<std::uint8_t>& remove) = 0;
+  virtual void reconstruct(idx_t row, float* out) const = 0;  // out is host memory
+  virtual std::vector<float> vectors() const = 0;             // all rows, host copy
+  virtual void reset() = 0;
+  // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf (x may be a device pointer).
+  virtual void check_finite(idx_t n, const float* x, const char* what) const = 0;
+};
+
+}  // namespace knnx::detail

@@ -1,0 +1,20 @@
+// cpu/blas.hpp — the few BLAS calls knnx makes, behind one small wrapper.
+#pragma once
+
+#include "knnx/types.hpp"
+
+namespace knnx::cpu {
+
+// out (m x n, row-major) = alpha * A (m x k) * B (n x k)^T. Inside an OpenMP parallel region
+// the OpenMP build of OpenBLAS runs this on the calling thread alone.
+void sgemm_abt(idx_t m, idx_t n, idx_t k, float alpha, const float* a, const float* b, float* out);
+
+// out (m x n) = alpha * A (m x k) * B (k x n) + beta * out.
+void sgemm_ab(idx_t m, idx_t n, idx_t k, float alpha, const float* a, const float* b, float beta,
+              float* out);
+
+// out (k x n) = alpha * A (m x k)^T * B (m x n) + beta * out.
+void sgemm_atb(idx_t m, idx_t n, idx_t k, float alpha, const float* a, const float* b, float beta,
+               float* out);
+
+}  // namespace knnx::cpu

@@ -1,0 +1,99 @@
+// CPU flat backend: vectors and their squared norms in host vectors, searched by flat_search.
+#include "cpu/flat_cpu.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "core/check.hpp"
+#include "cpu/flat_search.hpp"
+#include "knnx/config.hpp"
+#include "knnx/error.hpp"
+
+namespace knnx::cpu {
+namespace {
+
+class FlatCpu final : public detail::FlatBackend {
+ public:
+  FlatCpu(int dim, Metric metric) : dim_(dim), metric_(metric) {}
+
+  idx_t size() const override { return static_cast<idx_t>(norms_.size()); }
+
+  void add(idx_t n, const float* x) override {
+    const std::size_t elems = detail::checked_elements(n, dim_, "x");
+    try {
+      // Reserve both first: after that the inserts cannot throw, so a failure changes nothing.
+      reserve_for(data_, data_.size() + elems);
+      reserve_for(norms_, norms_.size() + static_cast<std::size_t>(n));
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemory(fmt::format("cannot grow the CPU flat index by {} vectors of dim {}", n, dim_));
+    }
+    data_.insert(data_.end(), x, x + elems);
+    const std::size_t old = norms_.size();
+    norms_.resize(old + static_cast<std::size_t>(n));
+    row_norms_sq(n, dim_, x, norms_.data() + old);
+  }
+
+  void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+              const detail::IdMap& ids) const override {
+    const Config cfg = config();
+    FlatSearchParams params{cfg.cpu_query_block, cfg.cpu_base_block, cfg.num_threads};
+    flat_search(data_.data(), norms_.data(), size(), dim_, metric_, queries, nq, k, distances,
+                labels, params);
+    ids.rows_to_ids(static_cast<std::size_t>(nq) * static_cast<std::size_t>(k), labels);
+  }
+
+  void remove_rows(const std::vector<std::uint8_t>& remove) override {
+    std::size_t out = 0;
+    const std::size_t d = static_cast<std::size_t>(dim_);
+    for (std::size_t r = 0; r < norms_.size(); ++r) {
+      if (remove[r]) continue;
+      if (out != r) {
+        std::memmove(data_.data() + out * d, data_.data() + r * d, d * sizeof(float));
+        norms_[out] = norms_[r];
+      }
+      ++out;
+    }
+    data_.resize(out * d);
+    norms_.resize(out);
+  }
+
+  void reconstruct(idx_t row, float* out) const override {
+    std::copy_n(data_.data() + row * dim_, dim_, out);
+  }
+
+  std::vector<float> vectors() const override { return data_; }
+
+  void reset() override {
+    data_.clear();
+    norms_.clear();
+  }
+
+  void check_finite(idx_t n, const float* x, const char* what) const override {
+    detail::check_finite_host(n, dim_, x, what);
+  }
+
+ private:
+  // Amortised growth: at least double, so repeated small adds stay linear overall.
+  template <typename T>
+  static void reserve_for(std::vector<T>& v, std::size_t needed) {
+    if (needed <= v.capacity()) return;
+    v.reserve(std::max(needed, 2 * v.capacity()));
+  }
+
+  int dim_;
+  Metric metric_;
+  std::vector<float> data_;
+  std::vector<float> norms_;
+};
+
+}  // namespace
+
+std::unique_ptr<detail::FlatBackend> make_flat_backend(int dim, Metric metric) {
+  return std::make_unique<FlatCpu>(dim, metric);
+}
+
+}  // namespace knnx::cpu

@@ -1,0 +1,30 @@
+// cpu/flat_search.hpp — blocked exact k-NN over a row-major base, BLAS sgemm + fused selection.
+//
+// Distances are computed one (query block x base block) tile at a time with cblas_sgemm and
+// fed straight into per-query TopK collectors, so the nq x n distance matrix never exists.
+// L2 uses ||q||^2 + ||x||^2 - 2 q.x with the base norms precomputed. OpenMP parallelises over
+// query blocks when there are enough of them, otherwise over base blocks with per-thread
+// collectors merged at the end.
+#pragma once
+
+#include "knnx/metric.hpp"
+#include "knnx/types.hpp"
+
+namespace knnx::cpu {
+
+struct FlatSearchParams {
+  int query_block = 256;
+  int base_block = 8192;
+  int num_threads = 0;  // 0: OpenMP default
+};
+
+// Squared norms of n rows of x (n x d) into out[0..n).
+void row_norms_sq(idx_t n, int d, const float* x, float* out);
+
+// labels are row numbers in [0, n) or -1; distances as in the Index conventions.
+// base_norms may be null for inner product.
+void flat_search(const float* base, const float* base_norms, idx_t n, int d, Metric metric,
+                 const float* queries, idx_t nq, int k, float* distances, idx_t* labels,
+                 const FlatSearchParams& params);
+
+}  // namespace knnx::cpu

@@ -1,0 +1,82 @@
+// Validation shared by every index: each public method checks its arguments here, then calls
+// the index's do_* implementation.
+#include "knnx/index.hpp"
+
+#include <vector>
+
+#include "core/check.hpp"
+
+namespace knnx {
+
+using detail::check_count;
+using detail::check_k;
+using detail::check_not_null;
+using detail::require;
+
+Index::Index(int dim, Metric metric) : dim_(dim), metric_(metric) { detail::check_dim(dim); }
+
+Index::~Index() = default;
+
+void Index::check_finite(idx_t n, const float* x, const char* what) const {
+  detail::check_finite_host(n, dim_, x, what);
+}
+
+void Index::train(idx_t n, const float* x) {
+  check_count(n);
+  check_not_null(x, "x");
+  detail::checked_elements(n, dim_, "x");
+  check_finite(n, x, "x");
+  do_train(n, x);
+}
+
+void Index::add(idx_t n, const float* x) {
+  check_count(n);
+  check_not_null(x, "x");
+  detail::checked_elements(n, dim_, "x");
+  require(is_trained(), "the index must be trained before add");
+  check_finite(n, x, "x");
+  std::vector<idx_t> ids(static_cast<std::size_t>(n));
+  const idx_t first = next_sequential_id();
+  for (idx_t i = 0; i < n; ++i) ids[static_cast<std::size_t>(i)] = first + i;
+  do_add(n, x, ids.data());
+}
+
+void Index::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
+  check_count(n);
+  check_not_null(x, "x");
+  check_not_null(ids, "ids");
+  detail::checked_elements(n, dim_, "x");
+  require(is_trained(), "the index must be trained before add_with_ids");
+  check_finite(n, x, "x");
+  check_new_ids(n, ids);
+  do_add(n, x, ids);
+}
+
+void Index::search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels) const {
+  check_count(nq, "nq");
+  check_k(k);
+  check_not_null(queries, "queries");
+  check_not_null(distances, "distances");
+  check_not_null(labels, "labels");
+  detail::checked_elements(nq, dim_, "queries");
+  detail::checked_elements(nq, k, "labels");
+  require(is_trained(), "the index must be trained before search");
+  check_finite(nq, queries, "queries");
+  do_search(nq, queries, k, distances, labels);
+}
+
+idx_t Index::remove_ids(idx_t n, const idx_t* ids) {
+  require(n >= 0, "n must be >= 0, got {}", n);
+  if (n == 0) return 0;
+  check_not_null(ids, "ids");
+  return do_remove_ids(n, ids);
+}
+
+void Index::reconstruct(idx_t id, float* out) const {
+  check_not_null(out, "out");
+  do_reconstruct(id, out);
+}
+
+void Index::reset() { do_reset(); }
+
+}  // namespace knnx
