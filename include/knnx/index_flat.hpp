@@ -16,6 +16,12 @@ class FlatBackend;
 class IdMap;
 }  // namespace detail
 
+// How a GPU IndexFlat computes distances. Exact: float32 throughout. Fast: tensor-core (tf32)
+// distances pick KNNX_FLAT_OVERFETCH x k candidates, which are then re-ranked exactly in float32,
+// so returned distances are exact and only the candidate set is approximate. The CPU backend is
+// always exact.
+enum class FlatPrecision { Exact, Fast };
+
 class IndexFlat : public Index {
  public:
   IndexFlat(int dim, Metric metric = Metric::L2, Device device = Device::cpu());
@@ -29,6 +35,9 @@ class IndexFlat : public Index {
   std::vector<float> vectors() const;
   // Stored ids in row order.
   std::vector<idx_t> ids() const;
+
+  FlatPrecision precision() const { return precision_; }
+  void set_precision(FlatPrecision precision);
 
  protected:
   void do_train(idx_t n, const float* x) override;
@@ -44,6 +53,7 @@ class IndexFlat : public Index {
 
  private:
   Device device_;
+  FlatPrecision precision_ = FlatPrecision::Exact;
   std::unique_ptr<detail::FlatBackend> backend_;
   std::unique_ptr<detail::IdMap> id_map_;
 };

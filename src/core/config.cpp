@@ -67,6 +67,16 @@ const std::vector<Knob>& knobs() {
                                      "synchronise and check for errors after every CUDA launch"),
       int_knob<&Config::gpu_workspace_mb>("KNNX_GPU_WORKSPACE_MB", 16, 1 << 20, "16..1048576",
                                           "bound on scratch memory of one GPU search, in MiB"),
+      int_knob<&Config::flat_stream_max_nq>(
+          "KNNX_FLAT_STREAM_MAX_NQ", 0, 1024, "0..1024",
+          "GPU flat: up to this many queries use the fused streaming scan + select kernel"),
+      int_knob<&Config::flat_tile_rows>("KNNX_FLAT_TILE_ROWS", 256, 1 << 24, "256..16777216",
+                                        "GPU flat: database rows per GEMM tile (many queries)"),
+      int_knob<&Config::flat_tile_queries>("KNNX_FLAT_TILE_QUERIES", 1, 65535, "1..65535",
+                                           "GPU flat: queries per GEMM tile (many queries)"),
+      int_knob<&Config::flat_overfetch>(
+          "KNNX_FLAT_OVERFETCH", 1, 64, "1..64",
+          "GPU flat fast mode: candidates kept per result before exact re-ranking"),
   };
   return table;
 }

@@ -32,6 +32,8 @@ class FlatBackend {
   virtual void reconstruct(idx_t row, float* out) const = 0;  // out is host memory
   virtual std::vector<float> vectors() const = 0;             // all rows, host copy
   virtual void reset() = 0;
+  // Whether searches may use reduced-precision candidate generation (exact re-ranking after).
+  virtual void set_fast_mode(bool fast) = 0;
   // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf (x may be a device pointer).
   virtual void check_finite(idx_t n, const float* x, const char* what) const = 0;
 };

@@ -72,6 +72,8 @@ class FlatCpu final : public detail::FlatBackend {
     norms_.clear();
   }
 
+  void set_fast_mode(bool) override {}  // the BLAS path is exact and already fast
+
   void check_finite(idx_t n, const float* x, const char* what) const override {
     detail::check_finite_host(n, dim_, x, what);
   }

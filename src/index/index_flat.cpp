@@ -24,6 +24,11 @@ std::vector<float> IndexFlat::vectors() const { return backend_->vectors(); }
 
 std::vector<idx_t> IndexFlat::ids() const { return id_map_->ids(); }
 
+void IndexFlat::set_precision(FlatPrecision precision) {
+  backend_->set_fast_mode(precision == FlatPrecision::Fast);
+  precision_ = precision;
+}
+
 void IndexFlat::do_train(idx_t, const float*) {}  // exact search learns nothing
 
 void IndexFlat::do_add(idx_t n, const float* x, const idx_t* ids) {

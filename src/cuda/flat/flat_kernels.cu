@@ -1,0 +1,388 @@
+// Exact flat-search kernels: fused streaming scan + select, GEMM-tile select, merge, re-rank.
+#include "cuda/flat/flat_kernels.hpp"
+
+#include <algorithm>
+
+#include "cuda/runtime/check.hpp"
+#include "cuda/select/block_select.cuh"
+
+namespace knnx::cuda {
+namespace {
+
+constexpr int kThreads = kSelectThreads;  // 256: 8 warps
+constexpr int kRound = 4 * kThreads;       // candidates offered per round by select-only kernels
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
+  return v;
+}
+
+template <bool kL2>
+__device__ __forceinline__ float accumulate(float acc, float4 x, float4 q) {
+  if constexpr (kL2) {
+    const float a = x.x - q.x, b = x.y - q.y, c = x.z - q.z, d = x.w - q.w;
+    acc = fmaf(a, a, acc);
+    acc = fmaf(b, b, acc);
+    acc = fmaf(c, c, acc);
+    return fmaf(d, d, acc);
+  } else {
+    acc = fmaf(x.x, q.x, acc);
+    acc = fmaf(x.y, q.y, acc);
+    acc = fmaf(x.z, q.z, acc);
+    return fmaf(x.w, q.w, acc);
+  }
+}
+
+// Writes a block's kept entries to out[0..k), padding with (kKeyMax, -1).
+__device__ void store_partial(const BlockSelect& sel, int k, std::uint32_t* keys,
+                              std::int32_t* rows) {
+  const int count = sel.count();
+  for (int i = threadIdx.x; i < k; i += blockDim.x) {
+    keys[i] = i < count ? sel.key(i) : kKeyMax;
+    rows[i] = i < count ? sel.index(i) : -1;
+  }
+}
+
+// Writes sorted final results: distances (per the metric) and ids.
+__device__ void store_final(const BlockSelect& sel, int k, bool l2, float qnorm, bool add_qnorm,
+                            const std::int64_t* ids, float* distances, std::int64_t* labels) {
+  const int count = sel.count();
+  const float pad = l2 ? __int_as_float(0x7F800000) : __int_as_float(0xFF800000);
+  for (int i = threadIdx.x; i < k; i += blockDim.x) {
+    if (i < count) {
+      const float v = key_to_float(sel.key(i));
+      const std::int32_t row = sel.index(i);
+      distances[i] = l2 ? (add_qnorm ? fmaxf(v + qnorm, 0.0f) : v) : -v;
+      labels[i] = ids ? ids[row] : static_cast<std::int64_t>(row);
+    } else {
+      distances[i] = pad;
+      labels[i] = -1;
+    }
+  }
+}
+
+template <bool kL2>
+__global__ void __launch_bounds__(kThreads)
+    flat_stream_kernel(const float4* __restrict__ base, std::int64_t n, int dp4,
+                       const float4* __restrict__ queries, int k, std::int64_t rows_per_part,
+                       std::uint32_t* __restrict__ out_keys, std::int32_t* __restrict__ out_rows) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int query = blockIdx.x;
+  const int part = blockIdx.y;
+  const float4* q = queries + static_cast<std::int64_t>(query) * dp4;
+  BlockSelect sel(smem, k);
+  sel.init();
+  const std::int64_t row_begin = static_cast<std::int64_t>(part) * rows_per_part;
+  const std::int64_t row_end = min(n, row_begin + rows_per_part);
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+
+  for (std::int64_t r0 = row_begin; r0 < row_end; r0 += kThreads) {
+    sel.begin_round(kThreads);
+    const std::int64_t wrow = r0 + warp * 32;  // this warp's 32 rows; lane j ends owning row wrow+j
+    float mine = 0.0f;
+#pragma unroll 2
+    for (int rr = 0; rr < 32; rr += 4) {
+      float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      for (int i = lane; i < dp4; i += 32) {
+        const float4 qq = __ldg(q + i);
+        float4 x[4];
+#pragma unroll
+        for (int u = 0; u < 4; ++u) {
+          const std::int64_t row = wrow + rr + u;
+          x[u] = row < row_end ? __ldg(base + row * dp4 + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+        }
+#pragma unroll
+        for (int u = 0; u < 4; ++u) acc[u] = accumulate<kL2>(acc[u], x[u], qq);
+      }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const float s = warp_sum(acc[u]);
+        if (lane == rr + u) mine = s;
+      }
+    }
+    const std::int64_t row = wrow + lane;
+    const float score = kL2 ? mine : -mine;
+    sel.offer(row < row_end, float_to_key(score), static_cast<std::int32_t>(row));
+  }
+  sel.finish();
+  const std::int64_t out = (static_cast<std::int64_t>(query) * gridDim.y + part) * k;
+  store_partial(sel, k, out_keys + out, out_rows + out);
+}
+
+__global__ void __launch_bounds__(kThreads)
+    flat_merge_kernel(const std::uint32_t* __restrict__ in_keys,
+                      const std::int32_t* __restrict__ in_rows, int n_in, bool l2, int k,
+                      const float* __restrict__ qnorms, const std::int64_t* __restrict__ ids,
+                      float* __restrict__ distances, std::int64_t* __restrict__ labels) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int query = blockIdx.x;
+  const std::uint32_t* keys = in_keys + static_cast<std::int64_t>(query) * n_in;
+  const std::int32_t* rows = in_rows + static_cast<std::int64_t>(query) * n_in;
+  BlockSelect sel(smem, k);
+  sel.init();
+  for (int j0 = 0; j0 < n_in; j0 += kRound) {
+    sel.begin_round(kRound);
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const int j = j0 + u * kThreads + threadIdx.x;
+      const bool in = j < n_in;
+      const std::int32_t row = in ? rows[j] : -1;
+      sel.offer(row >= 0, in ? keys[j] : kKeyMax, row);
+    }
+  }
+  sel.finish();
+  sel.sort();
+  const std::int64_t out = static_cast<std::int64_t>(query) * k;
+  store_final(sel, k, l2, qnorms ? qnorms[query] : 0.0f, qnorms != nullptr, ids, distances + out,
+              labels + out);
+}
+
+template <bool kL2>
+__global__ void __launch_bounds__(kThreads)
+    tile_select_kernel(const float* __restrict__ tile, int bn,
+                       const float* __restrict__ base_norms, std::int64_t col0, int k, bool first,
+                       std::uint32_t* __restrict__ state_keys,
+                       std::int32_t* __restrict__ state_rows) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int b = blockIdx.x;
+  const float* row_scores = tile + static_cast<std::int64_t>(b) * bn;
+  std::uint32_t* skeys = state_keys + static_cast<std::int64_t>(b) * k;
+  std::int32_t* srows = state_rows + static_cast<std::int64_t>(b) * k;
+  BlockSelect sel(smem, k);
+  sel.init();
+  if (!first) {
+    for (int j0 = 0; j0 < k; j0 += kRound) {
+      sel.begin_round(kRound);
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const int j = j0 + u * kThreads + threadIdx.x;
+        const std::int32_t row = j < k ? srows[j] : -1;
+        sel.offer(row >= 0, row >= 0 ? skeys[j] : kKeyMax, row);
+      }
+    }
+  }
+  for (int j0 = 0; j0 < bn; j0 += kRound) {
+    sel.begin_round(kRound);
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const int j = j0 + u * kThreads + threadIdx.x;
+      const bool in = j < bn;
+      float s = in ? row_scores[j] : 0.0f;
+      if constexpr (kL2) s += in ? base_norms[col0 + j] : 0.0f;
+      sel.offer(in, float_to_key(s), static_cast<std::int32_t>(col0 + j));
+    }
+  }
+  sel.finish();
+  store_partial(sel, k, skeys, srows);
+}
+
+template <bool kL2>
+__global__ void __launch_bounds__(kThreads)
+    rerank_kernel(const float4* __restrict__ base, int dp4, const float4* __restrict__ queries,
+                  const std::int32_t* __restrict__ cand_rows, int n_cand, int k,
+                  const std::int64_t* __restrict__ ids, float* __restrict__ distances,
+                  std::int64_t* __restrict__ labels) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  float* scores = reinterpret_cast<float*>(smem);  // [n_cand]
+  unsigned char* sel_mem = smem + ((static_cast<std::size_t>(n_cand) * 4 + 15) / 16) * 16;
+  const int query = blockIdx.x;
+  const float4* q = queries + static_cast<std::int64_t>(query) * dp4;
+  const std::int32_t* rows = cand_rows + static_cast<std::int64_t>(query) * n_cand;
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  for (int c = warp; c < n_cand; c += kThreads / 32) {
+    const std::int32_t row = rows[c];
+    float acc = 0.0f;
+    if (row >= 0) {
+      const float4* x = base + static_cast<std::int64_t>(row) * dp4;
+      for (int i = lane; i < dp4; i += 32) acc = accumulate<kL2>(acc, __ldg(x + i), __ldg(q + i));
+    }
+    acc = warp_sum(acc);
+    if (lane == 0) scores[c] = kL2 ? acc : -acc;
+  }
+  BlockSelect sel(sel_mem, k);
+  sel.init();  // synchronises: scores are visible
+  for (int j0 = 0; j0 < n_cand; j0 += kRound) {
+    sel.begin_round(kRound);
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const int j = j0 + u * kThreads + threadIdx.x;
+      const std::int32_t row = j < n_cand ? rows[j] : -1;
+      sel.offer(row >= 0, row >= 0 ? float_to_key(scores[j]) : kKeyMax, row);
+    }
+  }
+  sel.finish();
+  sel.sort();
+  const std::int64_t out = static_cast<std::int64_t>(query) * k;
+  store_final(sel, k, kL2, 0.0f, false, ids, distances + out, labels + out);
+}
+
+__global__ void row_norms_kernel(const float4* __restrict__ x, std::int64_t n, int dp4,
+                                 float* __restrict__ out) {
+  const int lane = threadIdx.x & 31;
+  const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * (blockDim.x >> 5);
+  for (std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * (blockDim.x >> 5) +
+                          (threadIdx.x >> 5);
+       row < n; row += warps) {
+    float acc = 0.0f;
+    for (int i = lane; i < dp4; i += 32) {
+      const float4 v = __ldg(x + row * dp4 + i);
+      acc = fmaf(v.x, v.x, fmaf(v.y, v.y, fmaf(v.z, v.z, fmaf(v.w, v.w, acc))));
+    }
+    acc = warp_sum(acc);
+    if (lane == 0) out[row] = acc;
+  }
+}
+
+// 2-D grid: x over columns, y (grid-stride) over rows; no division in the loop.
+__global__ void pad_rows_kernel(const float* __restrict__ src, std::int64_t n, int d,
+                                std::int64_t src_ld, float* __restrict__ dst, int dp) {
+  const int col = blockIdx.x * blockDim.x + threadIdx.x;
+  if (col >= dp) return;
+  for (std::int64_t row = blockIdx.y; row < n; row += gridDim.y) {
+    dst[row * dp + col] = col < d ? src[row * src_ld + col] : 0.0f;
+  }
+}
+
+__global__ void gather_rows_kernel(const float4* __restrict__ src, int dp4,
+                                   const std::int64_t* __restrict__ keep, std::int64_t n_keep,
+                                   float4* __restrict__ dst) {
+  const int col = blockIdx.x * blockDim.x + threadIdx.x;
+  if (col >= dp4) return;
+  for (std::int64_t row = blockIdx.y; row < n_keep; row += gridDim.y) {
+    dst[row * dp4 + col] = src[keep[row] * dp4 + col];
+  }
+}
+
+__global__ void count_nonfinite_kernel(const float* __restrict__ x, std::int64_t count,
+                                       unsigned long long* out) {
+  unsigned long long local = 0;
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+       i < count; i += stride) {
+    local += isfinite(x[i]) ? 0 : 1;
+  }
+  for (int off = 16; off > 0; off >>= 1) local += __shfl_xor_sync(0xFFFFFFFFu, local, off);
+  if ((threadIdx.x & 31) == 0 && local) atomicAdd(out, local);
+}
+
+void set_smem(const void* kernel, std::size_t bytes) {
+  if (bytes > 48 * 1024) {
+    KNNX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(bytes)));
+  }
+}
+
+unsigned grid_rows(std::int64_t n) {
+  return static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n, 65535)));
+}
+
+}  // namespace
+
+std::size_t flat_select_smem_bytes(int k) { return select_smem_bytes(k); }
+
+void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* queries, int nq,
+                        ScoreKind kind, int k, int parts, std::int64_t rows_per_part,
+                        std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
+                        bool sync_check) {
+  const std::size_t smem = select_smem_bytes(k);
+  const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(parts));
+  const auto* b4 = reinterpret_cast<const float4*>(base);
+  const auto* q4 = reinterpret_cast<const float4*>(queries);
+  if (kind == ScoreKind::L2) {
+    set_smem(reinterpret_cast<const void*>(&flat_stream_kernel<true>), smem);
+    flat_stream_kernel<true><<<grid, kThreads, smem, stream>>>(b4, n, dp / 4, q4, k, rows_per_part,
+                                                               out_keys, out_rows);
+  } else {
+    set_smem(reinterpret_cast<const void*>(&flat_stream_kernel<false>), smem);
+    flat_stream_kernel<false><<<grid, kThreads, smem, stream>>>(b4, n, dp / 4, q4, k,
+                                                                rows_per_part, out_keys, out_rows);
+  }
+  KNNX_CHECK_LAUNCH(stream, sync_check, "flat_stream_kernel");
+}
+
+void launch_flat_merge(const std::uint32_t* in_keys, const std::int32_t* in_rows, int nq,
+                       int n_in, ScoreKind kind, int k, const float* qnorms,
+                       const std::int64_t* ids, float* distances, std::int64_t* labels,
+                       cudaStream_t stream, bool sync_check) {
+  const std::size_t smem = select_smem_bytes(k);
+  set_smem(reinterpret_cast<const void*>(&flat_merge_kernel), smem);
+  flat_merge_kernel<<<static_cast<unsigned>(nq), kThreads, smem, stream>>>(
+      in_keys, in_rows, n_in, kind == ScoreKind::L2, k, qnorms, ids, distances, labels);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "flat_merge_kernel");
+}
+
+void launch_tile_select(const float* tile, int bq, int bn, const float* base_norms,
+                        std::int64_t col0, ScoreKind kind, int k, bool first,
+                        std::uint32_t* state_keys, std::int32_t* state_rows, cudaStream_t stream,
+                        bool sync_check) {
+  const std::size_t smem = select_smem_bytes(k);
+  if (kind == ScoreKind::L2) {
+    set_smem(reinterpret_cast<const void*>(&tile_select_kernel<true>), smem);
+    tile_select_kernel<true><<<static_cast<unsigned>(bq), kThreads, smem, stream>>>(
+        tile, bn, base_norms, col0, k, first, state_keys, state_rows);
+  } else {
+    set_smem(reinterpret_cast<const void*>(&tile_select_kernel<false>), smem);
+    tile_select_kernel<false><<<static_cast<unsigned>(bq), kThreads, smem, stream>>>(
+        tile, bn, base_norms, col0, k, first, state_keys, state_rows);
+  }
+  KNNX_CHECK_LAUNCH(stream, sync_check, "tile_select_kernel");
+}
+
+void launch_rerank(const float* base, int dp, const float* queries, int nq, ScoreKind kind,
+                   const std::int32_t* cand_rows, int n_cand, int k, const std::int64_t* ids,
+                   float* distances, std::int64_t* labels, cudaStream_t stream, bool sync_check) {
+  const std::size_t smem = ((static_cast<std::size_t>(n_cand) * 4 + 15) / 16) * 16 +
+                           select_smem_bytes(k);
+  const auto* b4 = reinterpret_cast<const float4*>(base);
+  const auto* q4 = reinterpret_cast<const float4*>(queries);
+  if (kind == ScoreKind::L2) {
+    set_smem(reinterpret_cast<const void*>(&rerank_kernel<true>), smem);
+    rerank_kernel<true><<<static_cast<unsigned>(nq), kThreads, smem, stream>>>(
+        b4, dp / 4, q4, cand_rows, n_cand, k, ids, distances, labels);
+  } else {
+    set_smem(reinterpret_cast<const void*>(&rerank_kernel<false>), smem);
+    rerank_kernel<false><<<static_cast<unsigned>(nq), kThreads, smem, stream>>>(
+        b4, dp / 4, q4, cand_rows, n_cand, k, ids, distances, labels);
+  }
+  KNNX_CHECK_LAUNCH(stream, sync_check, "rerank_kernel");
+}
+
+void launch_row_norms(const float* x, std::int64_t n, int dp, float* out, cudaStream_t stream,
+                      bool sync_check) {
+  if (n == 0) return;
+  const std::int64_t blocks = std::min<std::int64_t>((n + 7) / 8, 65535);
+  row_norms_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(
+      reinterpret_cast<const float4*>(x), n, dp / 4, out);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "row_norms_kernel");
+}
+
+void launch_pad_rows(const float* src, std::int64_t n, int d, std::int64_t src_ld, float* dst,
+                     int dp, cudaStream_t stream, bool sync_check) {
+  if (n == 0) return;
+  const dim3 grid(static_cast<unsigned>((dp + 127) / 128), grid_rows(n));
+  pad_rows_kernel<<<grid, 128, 0, stream>>>(src, n, d, src_ld, dst, dp);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "pad_rows_kernel");
+}
+
+void launch_gather_rows(const float* src, int dp, const std::int64_t* keep, std::int64_t n_keep,
+                        float* dst, cudaStream_t stream, bool sync_check) {
+  if (n_keep == 0) return;
+  const int dp4 = dp / 4;
+  const dim3 grid(static_cast<unsigned>((dp4 + 127) / 128), grid_rows(n_keep));
+  gather_rows_kernel<<<grid, 128, 0, stream>>>(reinterpret_cast<const float4*>(src), dp4, keep,
+                                               n_keep, reinterpret_cast<float4*>(dst));
+  KNNX_CHECK_LAUNCH(stream, sync_check, "gather_rows_kernel");
+}
+
+void launch_count_nonfinite(const float* x, std::int64_t count, unsigned long long* out,
+                            cudaStream_t stream, bool sync_check) {
+  if (count == 0) return;
+  const std::int64_t blocks = std::min<std::int64_t>((count + 255) / 256, 1024);
+  count_nonfinite_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(x, count, out);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "count_nonfinite_kernel");
+}
+
+}  // namespace knnx::cuda

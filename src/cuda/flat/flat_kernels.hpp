@@ -1,0 +1,68 @@
+// cuda/flat/flat_kernels.hpp — launchers of the exact flat-search kernels.
+//
+// Rows are stored padded to a stride `dp` (a multiple of 4 floats, zero-filled), so every row
+// starts 16-byte aligned and kernels use float4 loads. Partial results are (key, row) pairs:
+// keys are order-preserving encodings (radix_key.cuh) of scores to minimise, -1 rows are empty.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace knnx::cuda {
+
+// Scores for ranking: L2 = squared distance; IP = negated inner product (smaller is better).
+enum class ScoreKind { L2, InnerProduct };
+
+// Few-query streaming path: grid (nq, parts); each block scans rows [part*rows_per_part, ...)
+// once for one query, computing exact scores on the fly, and keeps its own top-k.
+// Writes parts x k partial results per query to out_keys/out_rows ([nq][parts][k]).
+void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* queries, int nq,
+                        ScoreKind kind, int k, int parts, std::int64_t rows_per_part,
+                        std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
+                        bool sync_check);
+
+// Merges, per query, n_in partial (key, row) pairs ([nq][n_in]) into the final top-k:
+// sorted, converted to distances (L2: max(0, value + qnorm) when qnorms is given;
+// IP: -value), rows mapped to ids through `ids` (identity when null), -1 / pad beyond the
+// available results. Writes [nq][k] distances and labels.
+void launch_flat_merge(const std::uint32_t* in_keys, const std::int32_t* in_rows, int nq,
+                       int n_in, ScoreKind kind, int k, const float* qnorms,
+                       const std::int64_t* ids, float* distances, std::int64_t* labels,
+                       cudaStream_t stream, bool sync_check);
+
+// Many-query path, one step: folds a GEMM tile of scores into the running per-query top-k.
+// tile is [bq][bn] row-major holding -2 q.x (L2, combined with base_norms) or -q.x (IP);
+// its columns are rows col0 .. col0+bn of the base. state_* is [bq][k]; when first, it is
+// ignored on input.
+void launch_tile_select(const float* tile, int bq, int bn, const float* base_norms,
+                        std::int64_t col0, ScoreKind kind, int k, bool first,
+                        std::uint32_t* state_keys, std::int32_t* state_rows, cudaStream_t stream,
+                        bool sync_check);
+
+// Re-ranks candidate rows ([nq][n_cand], -1 = none) by exact float32 scores, keeping the best
+// k, written like launch_flat_merge (distances + ids).
+void launch_rerank(const float* base, int dp, const float* queries, int nq, ScoreKind kind,
+                   const std::int32_t* cand_rows, int n_cand, int k, const std::int64_t* ids,
+                   float* distances, std::int64_t* labels, cudaStream_t stream, bool sync_check);
+
+// Squared norms of n padded rows into out[0..n).
+void launch_row_norms(const float* x, std::int64_t n, int dp, float* out, cudaStream_t stream,
+                      bool sync_check);
+
+// Copies n rows of width d (stride src_ld floats) into a zero-padded [n][dp] buffer.
+void launch_pad_rows(const float* src, std::int64_t n, int d, std::int64_t src_ld, float* dst,
+                     int dp, cudaStream_t stream, bool sync_check);
+
+// Counts non-finite values of x[0..count) into *out (device int).
+void launch_count_nonfinite(const float* x, std::int64_t count, unsigned long long* out,
+                            cudaStream_t stream, bool sync_check);
+
+// dst[i] = src[keep[i]] rows, for i < n_keep (rows of dp floats).
+void launch_gather_rows(const float* src, int dp, const std::int64_t* keep, std::int64_t n_keep,
+                        float* dst, cudaStream_t stream, bool sync_check);
+
+// Shared-memory bytes the select-based kernels need for k, and whether k fits on this device.
+std::size_t flat_select_smem_bytes(int k);
+
+}  // namespace knnx::cuda

@@ -1,0 +1,78 @@
+#include "cuda/runtime/memory.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <mutex>
+#include <set>
+
+#include "cuda/runtime/check.hpp"
+#include "knnx/error.hpp"
+
+namespace knnx::cuda {
+
+void init_device_pool(int ordinal) {
+  static std::mutex mutex;
+  static std::set<int> done;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (done.count(ordinal)) return;
+  cudaMemPool_t pool;
+  KNNX_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, ordinal));
+  std::uint64_t threshold = UINT64_MAX;  // keep freed blocks for reuse
+  KNNX_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+  done.insert(ordinal);
+}
+
+void* device_alloc(std::size_t bytes, cudaStream_t stream) {
+  if (bytes == 0) bytes = 1;
+  void* p = nullptr;
+  cudaError_t status = cudaMallocAsync(&p, bytes, stream);
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    // The pool may hold cached blocks: give them back and try once more.
+    int device = 0;
+    cudaMemPool_t pool;
+    if (cudaGetDevice(&device) == cudaSuccess &&
+        cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess) {
+      cudaStreamSynchronize(stream);
+      cudaMemPoolTrimTo(pool, 0);
+      status = cudaMallocAsync(&p, bytes, stream);
+    }
+  }
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    throw OutOfMemory(fmt::format("cannot allocate {} bytes of device memory", bytes));
+  }
+  KNNX_CUDA_CHECK(status);
+  return p;
+}
+
+void device_free(void* p, cudaStream_t stream) noexcept {
+  if (p) cudaFreeAsync(p, stream);
+}
+
+void* pinned_alloc(std::size_t bytes) {
+  void* p = nullptr;
+  const cudaError_t status = cudaMallocHost(&p, bytes == 0 ? 1 : bytes);
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    throw OutOfMemory(fmt::format("cannot allocate {} bytes of pinned host memory", bytes));
+  }
+  KNNX_CUDA_CHECK(status);
+  return p;
+}
+
+void pinned_free(void* p) noexcept {
+  if (p) cudaFreeHost(p);
+}
+
+bool is_device_pointer(const void* p) {
+  cudaPointerAttributes attr{};
+  if (cudaPointerGetAttributes(&attr, p) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
+}
+
+}  // namespace knnx::cuda

@@ -1,0 +1,91 @@
+// cuda/runtime/memory.hpp — the only place knnx allocates device and pinned memory.
+//
+// Device memory comes from the device's stream-ordered pool (cudaMallocAsync) with a release
+// threshold that keeps freed blocks cached, so repeated searches do not pay for cudaMalloc.
+// Allocation failure throws OutOfMemory; nothing else is touched.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <utility>
+
+namespace knnx::cuda {
+
+void* device_alloc(std::size_t bytes, cudaStream_t stream);
+void device_free(void* p, cudaStream_t stream) noexcept;
+void* pinned_alloc(std::size_t bytes);
+void pinned_free(void* p) noexcept;
+// Configures the caching pool of a device once (idempotent).
+void init_device_pool(int ordinal);
+// Whether p is device (or managed) memory; host pointers, registered or not, give false.
+bool is_device_pointer(const void* p);
+
+// RAII device array of T, allocated and freed in stream order on `stream`.
+template <typename T>
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(std::size_t count, cudaStream_t stream)
+      : ptr_(static_cast<T*>(device_alloc(count * sizeof(T), stream))), count_(count),
+        stream_(stream) {}
+  ~DeviceBuffer() { release(); }
+  DeviceBuffer(DeviceBuffer&& o) noexcept { swap(o); }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      release();
+      swap(o);
+    }
+    return *this;
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  T* data() { return ptr_; }
+  const T* data() const { return ptr_; }
+  std::size_t size() const { return count_; }
+  void swap(DeviceBuffer& o) noexcept {
+    std::swap(ptr_, o.ptr_);
+    std::swap(count_, o.count_);
+    std::swap(stream_, o.stream_);
+  }
+  void release() noexcept {
+    if (ptr_) device_free(ptr_, stream_);
+    ptr_ = nullptr;
+    count_ = 0;
+  }
+
+ private:
+  T* ptr_ = nullptr;
+  std::size_t count_ = 0;
+  cudaStream_t stream_ = nullptr;
+};
+
+// RAII page-locked host array of T (for staging copies that overlap with kernels).
+template <typename T>
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  explicit PinnedBuffer(std::size_t count)
+      : ptr_(static_cast<T*>(pinned_alloc(count * sizeof(T)))), count_(count) {}
+  ~PinnedBuffer() { pinned_free(ptr_); }
+  PinnedBuffer(PinnedBuffer&& o) noexcept : ptr_(o.ptr_), count_(o.count_) {
+    o.ptr_ = nullptr;
+    o.count_ = 0;
+  }
+  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
+    std::swap(ptr_, o.ptr_);
+    std::swap(count_, o.count_);
+    return *this;
+  }
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  T* data() { return ptr_; }
+  std::size_t size() const { return count_; }
+
+ private:
+  T* ptr_ = nullptr;
+  std::size_t count_ = 0;
+};
+
+}  // namespace knnx::cuda

@@ -1,0 +1,61 @@
+#include "cuda/runtime/stream_pool.hpp"
+
+#include "cuda/runtime/check.hpp"
+#include "cuda/runtime/device_info.hpp"
+
+namespace knnx::cuda {
+
+StreamContext::StreamContext(int device) : device_(device) {
+  DeviceGuard guard(device);
+  KNNX_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  const cublasStatus_t status = cublasCreate(&cublas_);
+  if (status != CUBLAS_STATUS_SUCCESS) {
+    cudaStreamDestroy(stream_);
+    throw_cublas_error(status, "cublasCreate", __FILE__, __LINE__);
+  }
+  KNNX_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+}
+
+StreamContext::~StreamContext() {
+  DeviceGuard guard(device_);
+  cudaStreamSynchronize(stream_);
+  cublasDestroy(cublas_);
+  cudaStreamDestroy(stream_);
+}
+
+void StreamContext::synchronize() const { KNNX_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+namespace {
+void run_host_callback(void* data) {
+  std::unique_ptr<std::function<void()>> fn(static_cast<std::function<void()>*>(data));
+  (*fn)();
+}
+}  // namespace
+
+void on_stream_complete(cudaStream_t stream, std::function<void()> callback) {
+  auto* fn = new std::function<void()>(std::move(callback));
+  const cudaError_t status = cudaLaunchHostFunc(stream, run_host_callback, fn);
+  if (status != cudaSuccess) {
+    delete fn;
+    throw_cuda_error(status, "cudaLaunchHostFunc", __FILE__, __LINE__);
+  }
+}
+
+StreamPool::Lease StreamPool::acquire() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!free_.empty()) {
+      auto ctx = std::move(free_.back());
+      free_.pop_back();
+      return Lease(this, std::move(ctx));
+    }
+  }
+  return Lease(this, std::make_unique<StreamContext>(device_));
+}
+
+void StreamPool::give_back(std::unique_ptr<StreamContext> ctx) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  free_.push_back(std::move(ctx));
+}
+
+}  // namespace knnx::cuda

@@ -1,0 +1,274 @@
+// GPU IndexFlat against a float64 brute force and against the CPU IndexFlat.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <tuple>
+
+#include "gpu_test_util.hpp"
+#include "knnx/synthetic.hpp"
+#ifdef KNNX_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace knnx {
+namespace {
+
+using test::expect_exact;
+using test::random_vectors;
+
+// Restores the knob values after a test changes them.
+struct ConfigGuard {
+  Config saved = config();
+  ~ConfigGuard() { set_config(saved); }
+};
+
+struct Case {
+  idx_t n;
+  int d;
+  int k;
+  idx_t nq;
+};
+
+void run_case(Metric metric, const Case& c, std::uint64_t seed) {
+  const auto base = random_vectors(c.n, c.d, seed);
+  const auto queries = random_vectors(c.nq, c.d, seed + 1);
+  IndexFlat gpu(c.d, metric, Device::cuda(0));
+  gpu.add(c.n, base.data());
+  const std::size_t total = static_cast<std::size_t>(c.nq) * c.k;
+  std::vector<float> dist(total, std::numeric_limits<float>::quiet_NaN());  // poison
+  std::vector<idx_t> lab(total, -7);
+  gpu.search(c.nq, queries.data(), c.k, dist.data(), lab.data());
+  for (idx_t q = 0; q < c.nq; ++q) {
+    expect_exact(metric, queries.data() + q * c.d, base, c.n, c.d, c.k, dist.data() + q * c.k,
+                 lab.data() + q * c.k, 1e-4);
+    if (::testing::Test::HasFailure()) {
+      FAIL() << "metric " << to_string(metric) << " n=" << c.n << " d=" << c.d << " k=" << c.k
+             << " nq=" << c.nq << " query " << q;
+    }
+  }
+}
+
+class FlatCudaSweep : public ::testing::TestWithParam<std::tuple<Metric, int, int>> {};
+
+// d x k sweep on both search paths (few queries: streaming kernel; many: GEMM tiles).
+TEST_P(FlatCudaSweep, MatchesFloat64BruteForce) {
+  KNNX_REQUIRE_GPU();
+  const auto [metric, d, k] = GetParam();
+  const idx_t n = 5003;  // not a multiple of any tile or block
+  run_case(metric, {n, d, k, 3}, 11);
+  run_case(metric, {n, d, k, 37}, 12);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    DimsAndK, FlatCudaSweep,
+    ::testing::Combine(::testing::Values(Metric::L2, Metric::InnerProduct),
+                       ::testing::Values(1, 3, 64, 128, 129, 768, 1536),
+                       ::testing::Values(1, 10, 100, 1000, 2048)),
+    [](const auto& info) {
+      return fmt::format("{}_d{}_k{}", to_string(std::get<0>(info.param)), std::get<1>(info.param),
+                         std::get<2>(info.param));
+    });
+
+TEST(FlatCuda, SmallTilesAndBatchesStillExact) {
+  KNNX_REQUIRE_GPU();
+  ConfigGuard guard;
+  Config c = config();
+  c.flat_tile_rows = 1000;   // many tiles, the last one short
+  c.flat_tile_queries = 7;   // many query batches
+  set_config(c);
+  run_case(Metric::L2, {4099, 33, 50, 40}, 21);
+  run_case(Metric::InnerProduct, {4099, 33, 50, 40}, 22);
+}
+
+TEST(FlatCuda, KLargerThanNPadsResults) {
+  KNNX_REQUIRE_GPU();
+  run_case(Metric::L2, {17, 8, 100, 2}, 31);
+  run_case(Metric::InnerProduct, {17, 8, 100, 20}, 32);
+}
+
+TEST(FlatCuda, EmptyIndexReturnsNoResults) {
+  KNNX_REQUIRE_GPU();
+  IndexFlat gpu(16, Metric::L2, Device::cuda(0));
+  const auto q = random_vectors(3, 16, 1);
+  std::vector<float> dist(30, 0.0f);
+  std::vector<idx_t> lab(30, 5);
+  gpu.search(3, q.data(), 10, dist.data(), lab.data());
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_EQ(lab[i], -1);
+    EXPECT_EQ(dist[i], std::numeric_limits<float>::infinity());
+  }
+}
+
+TEST(FlatCuda, EqualsCpuIndexWithIdsAndRemovals) {
+  KNNX_REQUIRE_GPU();
+  const int d = 48;
+  const idx_t n = 3000;
+  const auto base = random_vectors(n, d, 41);
+  std::vector<idx_t> ids(n);
+  for (idx_t i = 0; i < n; ++i) ids[i] = 1000000 + 3 * i;
+  IndexFlat cpu(d, Metric::L2), gpu(d, Metric::L2, Device::cuda(0));
+  cpu.add_with_ids(n, base.data(), ids.data());
+  gpu.add_with_ids(n, base.data(), ids.data());
+  std::vector<idx_t> gone = {ids[0], ids[5], ids[2999], 77};
+  EXPECT_EQ(cpu.remove_ids(4, gone.data()), 3);
+  EXPECT_EQ(gpu.remove_ids(4, gone.data()), 3);
+  EXPECT_EQ(gpu.ntotal(), n - 3);
+  const auto q = random_vectors(20, d, 42);
+  for (idx_t nq : {idx_t(2), idx_t(20)}) {
+    std::vector<float> dc(nq * 10), dg(nq * 10);
+    std::vector<idx_t> lc(nq * 10), lg(nq * 10);
+    cpu.search(nq, q.data(), 10, dc.data(), lc.data());
+    gpu.search(nq, q.data(), 10, dg.data(), lg.data());
+    for (idx_t i = 0; i < nq * 10; ++i) {
+      EXPECT_EQ(lc[i], lg[i]) << i;
+      EXPECT_NEAR(dc[i], dg[i], 1e-3f * std::max(1.0f, dc[i]));
+    }
+  }
+  std::vector<float> rc(d), rg(d);
+  cpu.reconstruct(ids[10], rc.data());
+  gpu.reconstruct(ids[10], rg.data());
+  EXPECT_EQ(rc, rg);
+  EXPECT_EQ(gpu.vectors().size(), static_cast<std::size_t>((n - 3) * d));
+}
+
+TEST(FlatCuda, ManySmallAddsGrowStorage) {
+  KNNX_REQUIRE_GPU();
+  const int d = 20;
+  IndexFlat gpu(d, Metric::L2, Device::cuda(0));
+  std::vector<float> all;
+  for (int i = 0; i < 50; ++i) {
+    const auto x = random_vectors(97, d, 100 + i);
+    gpu.add(97, x.data());
+    all.insert(all.end(), x.begin(), x.end());
+  }
+  ASSERT_EQ(gpu.ntotal(), 50 * 97);
+  EXPECT_EQ(gpu.vectors(), all);
+  const auto q = random_vectors(5, d, 7);
+  std::vector<float> dist(5 * 10);
+  std::vector<idx_t> lab(5 * 10);
+  gpu.search(5, q.data(), 10, dist.data(), lab.data());
+  for (int i = 0; i < 5; ++i) {
+    expect_exact(Metric::L2, q.data() + i * d, all, 50 * 97, d, 10, dist.data() + i * 10,
+                 lab.data() + i * 10, 1e-4);
+  }
+}
+
+TEST(FlatCuda, FastModeRecall) {
+  KNNX_REQUIRE_GPU();
+  const int d = 128;
+  const idx_t n = 20000, nq = 200;
+  const int k = 10;
+  // Clustered data makes near-ties common: the hard case for reduced precision.
+  MixtureSpec spec;
+  spec.dim = d;
+  spec.n_clusters = 50;
+  spec.noise_stddev = 0.2f;
+  spec.seed = 5;
+  const auto base = make_mixture_base(spec, n).data;
+  const auto q = make_mixture_queries(spec, nq).data;
+  IndexFlat exact(d, Metric::L2, Device::cuda(0)), fast(d, Metric::L2, Device::cuda(0));
+  exact.add(n, base.data());
+  fast.add(n, base.data());
+  fast.set_precision(FlatPrecision::Fast);
+  std::vector<float> de(nq * k), df(nq * k);
+  std::vector<idx_t> le(nq * k), lf(nq * k);
+  exact.search(nq, q.data(), k, de.data(), le.data());
+  fast.search(nq, q.data(), k, df.data(), lf.data());
+  std::size_t hit = 0;
+  for (idx_t i = 0; i < nq; ++i) {
+    std::set<idx_t> truth(le.begin() + i * k, le.begin() + (i + 1) * k);
+    for (int j = 0; j < k; ++j) hit += truth.count(lf[i * k + j]);
+  }
+  const double recall = double(hit) / double(nq * k);
+  RecordProperty("fast_recall_at_10", std::to_string(recall));
+  EXPECT_GE(recall, 0.999);
+}
+
+#ifdef KNNX_WITH_CUDA
+TEST(FlatCuda, DevicePointersInAndOut) {
+  KNNX_REQUIRE_GPU();
+  const int d = 64, k = 16;
+  const idx_t n = 2000, nq = 12;
+  const auto base = random_vectors(n, d, 51);
+  const auto q = random_vectors(nq, d, 52);
+  IndexFlat gpu(d, Metric::InnerProduct, Device::cuda(0));
+  float* xb = nullptr;
+  float* qd = nullptr;
+  float* dd = nullptr;
+  idx_t* ld = nullptr;
+  ASSERT_EQ(cudaMalloc(&xb, sizeof(float) * n * d), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&qd, sizeof(float) * nq * d), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&dd, sizeof(float) * nq * k), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&ld, sizeof(idx_t) * nq * k), cudaSuccess);
+  cudaMemcpy(xb, base.data(), sizeof(float) * n * d, cudaMemcpyHostToDevice);
+  cudaMemcpy(qd, q.data(), sizeof(float) * nq * d, cudaMemcpyHostToDevice);
+  cudaMemset(dd, 0xFF, sizeof(float) * nq * k);  // poison
+  gpu.add(n, xb);
+  gpu.search(nq, qd, k, dd, ld);
+  std::vector<float> dist(nq * k);
+  std::vector<idx_t> lab(nq * k);
+  cudaMemcpy(dist.data(), dd, sizeof(float) * nq * k, cudaMemcpyDeviceToHost);
+  cudaMemcpy(lab.data(), ld, sizeof(idx_t) * nq * k, cudaMemcpyDeviceToHost);
+  for (idx_t i = 0; i < nq; ++i) {
+    expect_exact(Metric::InnerProduct, q.data() + i * d, base, n, d, k, dist.data() + i * k,
+                 lab.data() + i * k, 1e-4);
+  }
+  // A NaN in device memory is found on the device and rejected.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  cudaMemcpy(qd + 5, &nan, sizeof(float), cudaMemcpyHostToDevice);
+  EXPECT_THROW(gpu.search(nq, qd, k, dd, ld), InvalidArgument);
+  EXPECT_THROW(gpu.add(nq, qd), InvalidArgument);
+  EXPECT_EQ(gpu.ntotal(), n);
+  cudaFree(xb);
+  cudaFree(qd);
+  cudaFree(dd);
+  cudaFree(ld);
+}
+
+TEST(FlatCuda, OutOfMemoryLeavesIndexUnchanged) {
+  KNNX_REQUIRE_GPU();
+  const int d = 256;
+  const idx_t n = 1000;
+  const auto base = random_vectors(n, d, 61);
+  IndexFlat gpu(d, Metric::L2, Device::cuda(0));
+  gpu.add(n, base.data());
+  const auto q = random_vectors(4, d, 62);
+  std::vector<float> before_d(40), after_d(40);
+  std::vector<idx_t> before_l(40), after_l(40);
+  gpu.search(4, q.data(), 10, before_d.data(), before_l.data());
+
+  // Take nearly all free device memory, then ask the index to grow past what is left.
+  cudaDeviceSynchronize();
+  std::size_t free_b = 0, total_b = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free_b, &total_b), cudaSuccess);
+  void* hog = nullptr;
+  std::size_t hog_bytes = free_b - (std::size_t(64) << 20);
+  while (cudaMalloc(&hog, hog_bytes) != cudaSuccess && hog_bytes > (std::size_t(1) << 30)) {
+    cudaGetLastError();
+    hog_bytes -= std::size_t(256) << 20;
+  }
+  ASSERT_NE(hog, nullptr);
+  const idx_t big = (std::int64_t(256) << 20) / (d * 4);  // needs 256 MiB more than is free
+  std::vector<float> more(static_cast<std::size_t>(big) * d, 0.5f);
+  EXPECT_THROW(gpu.add(big, more.data()), OutOfMemory);
+  cudaFree(hog);
+  EXPECT_EQ(gpu.ntotal(), n);
+  gpu.search(4, q.data(), 10, after_d.data(), after_l.data());
+  EXPECT_EQ(before_l, after_l);
+  EXPECT_EQ(before_d, after_d);
+  gpu.add(big, more.data());  // and it works once memory is back
+  EXPECT_EQ(gpu.ntotal(), n + big);
+}
+#endif
+
+TEST(FlatCuda, NonexistentDeviceIsRejected) {
+  if (!cuda_backend_compiled()) {
+    EXPECT_THROW(IndexFlat(8, Metric::L2, Device::cuda(0)), NotSupported);
+    return;
+  }
+  EXPECT_THROW(IndexFlat(8, Metric::L2, Device::cuda(cuda_device_count() + 3)), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace knnx
