@@ -1,0 +1,118 @@
+"""knnx: exact and approximate nearest-neighbour search on the CPU and CUDA devices.
+
+The API follows FAISS: build an index, add vectors, search for the k nearest neighbours::
+
+    import numpy as np
+    import knnx
+
+    xb = np.random.rand(10000, 64).astype("float32")
+    xq = np.random.rand(5, 64).astype("float32")
+    index = knnx.IndexFlat(64, metric="l2", device="cpu")   # or knnx.IndexFlatL2(64)
+    index.add(xb)
+    D, I = index.search(xq, k=10)   # D: float32 (5, 10), I: int64 (5, 10); -1 where < k exist
+
+Arrays may be float32 or float64, C or Fortran order (converted once when needed). Errors
+raise subclasses of knnx.Error that are also the built-in exceptions one expects:
+ValueError for bad arguments, MemoryError, OSError for files, RuntimeError for CUDA failures.
+
+Thread safety: any number of threads may search one index concurrently (the GIL is released
+during search); train/add/add_with_ids/remove_ids/reset take the index exclusively.
+"""
+
+from knnx._knnx import (
+    BASE_STREAM,
+    MAX_DIM,
+    MAX_K,
+    QUERY_STREAM,
+    CudaError,
+    Error,
+    FlatPrecision,
+    FormatError,
+    GaussianMixture,
+    Index,
+    InternalError,
+    InvalidArgument,
+    IoError,
+    Metric,
+    NotSupported,
+    OutOfMemory,
+    __version__,
+    config,
+    cuda_backend_compiled,
+    cuda_device_count,
+    cuda_device_name,
+    describe_knobs,
+    make_mixture_base,
+    make_mixture_queries,
+    parse_metric,
+    read_bvecs,
+    read_fvecs,
+    read_ivecs,
+    read_labels,
+    read_npy,
+    read_vectors,
+    recall_at_k,
+    recall_at_k_per_query,
+    reload_config_from_env,
+    set_config,
+    write_bvecs,
+    write_fvecs,
+    write_ivecs,
+    write_npy,
+)
+from knnx._factory import IndexSpec, index_factory, parse_index_spec
+from knnx._index import IndexFlat, IndexFlatIP, IndexFlatL2
+
+# FAISS spellings of the metrics.
+METRIC_L2 = Metric.L2
+METRIC_INNER_PRODUCT = Metric.INNER_PRODUCT
+
+__all__ = [
+    "BASE_STREAM",
+    "CudaError",
+    "Error",
+    "FlatPrecision",
+    "FormatError",
+    "GaussianMixture",
+    "Index",
+    "IndexFlat",
+    "IndexFlatIP",
+    "IndexFlatL2",
+    "IndexSpec",
+    "InternalError",
+    "InvalidArgument",
+    "IoError",
+    "MAX_DIM",
+    "MAX_K",
+    "METRIC_INNER_PRODUCT",
+    "METRIC_L2",
+    "Metric",
+    "NotSupported",
+    "OutOfMemory",
+    "QUERY_STREAM",
+    "__version__",
+    "config",
+    "cuda_backend_compiled",
+    "cuda_device_count",
+    "cuda_device_name",
+    "describe_knobs",
+    "index_factory",
+    "make_mixture_base",
+    "make_mixture_queries",
+    "parse_index_spec",
+    "parse_metric",
+    "read_bvecs",
+    "read_fvecs",
+    "read_ivecs",
+    "read_labels",
+    "read_npy",
+    "read_vectors",
+    "recall_at_k",
+    "recall_at_k_per_query",
+    "reload_config_from_env",
+    "set_config",
+    "write_bvecs",
+    "write_fvecs",
+    "write_ivecs",
+    "write_npy",
+]

@@ -1,0 +1,22 @@
+// bindings.hpp — the pieces of the knnx._knnx extension module, one function per concept.
+//
+// module.cpp calls each bind_* in order; errors come first so that every later binding already
+// raises the mapped Python exceptions.
+#pragma once
+
+#include <nanobind/nanobind.h>
+
+namespace knnx::python {
+
+namespace nb = nanobind;
+
+void bind_errors(nb::module_& m);   // errors.cpp: knnx::Error hierarchy -> Python exceptions
+void bind_metric(nb::module_& m);   // metric.cpp: knnx.Metric
+void bind_device(nb::module_& m);   // device.cpp: CUDA availability queries
+void bind_config(nb::module_& m);   // config.cpp: knobs
+void bind_index(nb::module_& m);    // index.cpp: Index, IndexFlat
+void bind_io(nb::module_& m);       // io.cpp: vector files
+void bind_synthetic(nb::module_& m); // synthetic.cpp: Gaussian-mixture data
+void bind_recall(nb::module_& m);   // recall.cpp: recall@k
+
+}  // namespace knnx::python

@@ -1,0 +1,20 @@
+// device.cpp — what the CUDA side of this build can do.
+#include "knnx/device.hpp"
+
+#include <nanobind/stl/string.h>
+
+#include "bindings.hpp"
+
+namespace knnx::python {
+
+void bind_device(nb::module_& m) {
+  m.def("cuda_backend_compiled", &cuda_backend_compiled,
+        "Whether this build of knnx contains the CUDA backend.");
+  m.def("cuda_device_count", &cuda_device_count,
+        "Number of usable CUDA devices: 0 without the CUDA backend, a driver or a GPU. "
+        "Never raises.");
+  m.def("cuda_device_name", &cuda_device_name, nb::arg("ordinal") = 0,
+        "Name of CUDA device `ordinal` (\"\" when there is no such device).");
+}
+
+}  // namespace knnx::python
