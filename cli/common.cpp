@@ -1,0 +1,91 @@
+#include "common.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <new>
+
+#include "knnx/error.hpp"
+
+namespace knnx::cli {
+
+void print_error(const std::string& message) {
+  std::fflush(stdout);  // keep what was already printed ahead of the error
+  fmt::print(stderr, "knnx: error: {}\n", message);
+}
+
+int run_guarded(const std::string& command, const std::function<void()>& body) {
+  try {
+    body();
+    return kExitOk;
+  } catch (const UsageError& e) {
+    print_error(e.what());
+    fmt::print(stderr, "Run 'knnx {} --help' for usage.\n", command);
+    return kExitUsage;
+  } catch (const InvalidArgument& e) {
+    print_error(e.what());
+    return kExitBadInput;
+  } catch (const FormatError& e) {
+    print_error(e.what());
+    return kExitBadInput;
+  } catch (const IoError& e) {
+    print_error(e.what());
+    return kExitBadInput;
+  } catch (const Error& e) {
+    print_error(e.what());
+    return kExitKnnx;
+  } catch (const std::bad_alloc&) {
+    print_error("out of host memory");
+    return kExitOther;
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return kExitOther;
+  } catch (...) {
+    print_error("unknown exception");
+    return kExitOther;
+  }
+}
+
+double time_seconds(const std::function<void()>& fn) {
+  const Stopwatch watch;
+  fn();
+  return watch.seconds();
+}
+
+std::string format_duration(double seconds) {
+  if (seconds < 1e-3) return fmt::format("{:.0f} us", seconds * 1e6);
+  if (seconds < 1.0) return fmt::format("{:.1f} ms", seconds * 1e3);
+  return fmt::format("{:.3f} s", seconds);
+}
+
+std::string format_rate(double per_second, const std::string& unit) {
+  if (per_second >= 1e9) return fmt::format("{:.2f} G {}", per_second / 1e9, unit);
+  if (per_second >= 1e6) return fmt::format("{:.2f} M {}", per_second / 1e6, unit);
+  if (per_second >= 1e4) return fmt::format("{:.1f} k {}", per_second / 1e3, unit);
+  return fmt::format("{:.0f} {}", per_second, unit);
+}
+
+std::string render_table(const std::vector<std::vector<std::string>>& rows,
+                         const std::string& indent) {
+  std::vector<std::size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line = indent;
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      line += row[c];
+      if (c + 1 < row.size()) line.append(widths[c] - row[c].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line;
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace knnx::cli

@@ -1,0 +1,57 @@
+// cli/common.hpp — what every knnx subcommand shares: exit codes, error reporting, timing and
+// plain-text tables.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace knnx::cli {
+
+// Exit codes of the knnx tool.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitOther = 1;     // anything that is not a knnx error
+inline constexpr int kExitUsage = 2;     // bad command line
+inline constexpr int kExitBadInput = 3;  // InvalidArgument, FormatError, IoError
+inline constexpr int kExitKnnx = 4;      // any other knnx::Error (CudaError, NotSupported, ...)
+
+// A command-line mistake found after parsing (e.g. no data source given).
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Prints "knnx: error: <message>" to stderr.
+void print_error(const std::string& message);
+
+// Runs a subcommand, translating every exception into its exit code and an error message.
+int run_guarded(const std::string& command, const std::function<void()>& body);
+
+// Seconds elapsed since construction, on std::chrono::steady_clock.
+class Stopwatch {
+ public:
+  Stopwatch() : start_(std::chrono::steady_clock::now()) {}
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+};
+
+// Seconds taken by fn(), measured with a Stopwatch.
+double time_seconds(const std::function<void()>& fn);
+
+// "812 us", "12.3 ms", "1.234 s".
+std::string format_duration(double seconds);
+// "812 unit", "12.3 k unit", "1.23 M unit".
+std::string format_rate(double per_second, const std::string& unit);
+
+// Rows of cells rendered with columns padded to their widest cell, separated by two spaces;
+// trailing spaces are trimmed. indent is prepended to every line.
+std::string render_table(const std::vector<std::vector<std::string>>& rows,
+                         const std::string& indent = "");
+
+}  // namespace knnx::cli
