@@ -68,7 +68,7 @@ std::vector<T> allocate(std::size_t count, const std::string& path) {
   }
 }
 
-// a * b, or nullopt-like false when it exceeds limit.
+// Stores a * b in *out and returns true, or returns false when the product exceeds limit.
 bool checked_mul(std::uint64_t a, std::uint64_t b, std::uint64_t limit, std::uint64_t* out) {
   if (a != 0 && b > limit / a) return false;
   *out = a * b;
