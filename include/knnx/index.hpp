@@ -73,6 +73,10 @@ class Index {
   // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf. The default reads host memory;
   // device backends override it for device pointers.
   virtual void check_finite(idx_t n, const float* x, const char* what) const;
+  // Throws InvalidArgument when the queries of a search hold NaN or Inf. Defaults to
+  // check_finite; a device backend may instead check device-resident queries inside the search
+  // itself, to avoid a separate round trip.
+  virtual void check_queries(idx_t nq, const float* queries) const;
 
  private:
   int dim_;

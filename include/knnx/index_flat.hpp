@@ -50,6 +50,7 @@ class IndexFlat : public Index {
   void check_new_ids(idx_t n, const idx_t* ids) const override;
   idx_t next_sequential_id() const override;
   void check_finite(idx_t n, const float* x, const char* what) const override;
+  void check_queries(idx_t nq, const float* queries) const override;
 
  private:
   Device device_;

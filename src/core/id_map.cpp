@@ -1,5 +1,6 @@
 #include "core/id_map.hpp"
 
+#include <algorithm>
 #include <unordered_set>
 
 #include "core/check.hpp"

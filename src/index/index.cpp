@@ -21,6 +21,10 @@ void Index::check_finite(idx_t n, const float* x, const char* what) const {
   detail::check_finite_host(n, dim_, x, what);
 }
 
+void Index::check_queries(idx_t nq, const float* queries) const {
+  check_finite(nq, queries, "queries");
+}
+
 void Index::train(idx_t n, const float* x) {
   check_count(n);
   check_not_null(x, "x");
@@ -61,7 +65,7 @@ void Index::search(idx_t nq, const float* queries, int k, float* distances, idx_
   detail::checked_elements(nq, dim_, "queries");
   detail::checked_elements(nq, k, "labels");
   require(is_trained(), "the index must be trained before search");
-  check_finite(nq, queries, "queries");
+  check_queries(nq, queries);
   do_search(nq, queries, k, distances, labels);
 }
 

@@ -79,4 +79,8 @@ void IndexFlat::check_finite(idx_t n, const float* x, const char* what) const {
   backend_->check_finite(n, x, what);
 }
 
+void IndexFlat::check_queries(idx_t nq, const float* queries) const {
+  backend_->check_queries(nq, queries);
+}
+
 }  // namespace knnx

@@ -70,6 +70,7 @@ class FlatCuda final : public detail::FlatBackend {
     auto lease = streams_.acquire();
     const cudaStream_t s = lease->stream();
     const bool sync = cfg.sync_check;
+    const bool queries_on_device = is_device_pointer(queries);
     const bool out_on_device = is_device_pointer(distances);
     detail::require(out_on_device == is_device_pointer(labels),
                     "distances and labels must both be host or both be device memory");
@@ -84,6 +85,18 @@ class FlatCuda final : public detail::FlatBackend {
       l_out = DeviceBuffer<std::int64_t>(static_cast<std::size_t>(nq) * k, s);
       dist = d_out.data();
       lab = l_out.data();
+    }
+
+    // Device-resident queries are checked for NaN/Inf on the stream; the flag is read after the
+    // final synchronisation, so the check costs no extra round trip.
+    unsigned long long* bad = lease->pinned_flag();
+    DeviceBuffer<unsigned long long> bad_dev;
+    if (queries_on_device) {
+      bad_dev = DeviceBuffer<unsigned long long>(1, s);
+      KNNX_CUDA_CHECK(cudaMemsetAsync(bad_dev.data(), 0, sizeof(unsigned long long), s));
+      launch_count_nonfinite(queries, nq * dim_, bad_dev.data(), s, sync);
+      KNNX_CUDA_CHECK(cudaMemcpyAsync(bad, bad_dev.data(), sizeof(unsigned long long),
+                                      cudaMemcpyDeviceToHost, s));
     }
 
     // Queries, padded to dp_, in batches bounded by the workspace.
@@ -115,6 +128,8 @@ class FlatCuda final : public detail::FlatBackend {
                                       cudaMemcpyDeviceToHost, s));
     }
     lease->synchronize();
+    detail::require(!queries_on_device || *bad == 0,
+                    "queries contain {} non-finite value(s) (NaN or Inf)", queries_on_device ? *bad : 0);
   }
 
   void remove_rows(const std::vector<std::uint8_t>& remove) override {
@@ -126,7 +141,7 @@ class FlatCuda final : public detail::FlatBackend {
       if (!remove[static_cast<std::size_t>(r)]) keep.push_back(r);
     }
     const std::int64_t m = static_cast<std::int64_t>(keep.size());
-    const std::size_t cap = std::max<std::size_t>(static_cast<std::size_t>(m), 1);
+    const std::size_t cap = (std::max<std::size_t>(static_cast<std::size_t>(m), 1) + 3) / 4 * 4;
     DeviceBuffer<float> data(cap * dp_, s);
     DeviceBuffer<float> norms(cap, s);
     DeviceBuffer<std::int64_t> keep_dev(cap, s);
@@ -170,6 +185,11 @@ class FlatCuda final : public detail::FlatBackend {
 
   void set_fast_mode(bool fast) override { fast_ = fast; }
 
+  void check_queries(idx_t nq, const float* queries) const override {
+    // Device-resident queries are checked inside search(), on its stream.
+    if (!is_device_pointer(queries)) detail::check_finite_host(nq, dim_, queries, "queries");
+  }
+
   void check_finite(idx_t n, const float* x, const char* what) const override {
     if (!is_device_pointer(x)) {
       detail::check_finite_host(n, dim_, x, what);
@@ -194,7 +214,8 @@ class FlatCuda final : public detail::FlatBackend {
   // old buffers are untouched.
   void reserve(std::int64_t rows) {
     if (rows <= capacity_) return;
-    const std::int64_t cap = std::max<std::int64_t>({rows, 2 * capacity_, 1024});
+    // A multiple of 4 rows: kernels read norms as float4 up to round_up(n, 4).
+    const std::int64_t cap = (std::max<std::int64_t>({rows, 2 * capacity_, 1024}) + 3) / 4 * 4;
     const cudaStream_t s = main_->stream();
     DeviceBuffer<float> data(static_cast<std::size_t>(cap) * dp_, s);
     DeviceBuffer<float> norms(static_cast<std::size_t>(cap), s);
@@ -235,8 +256,8 @@ class FlatCuda final : public detail::FlatBackend {
   std::int64_t query_batch(idx_t nq, int k, const Config& cfg, std::int64_t workspace) const {
     const std::int64_t kk = kept_per_query(k, cfg);
     const std::int64_t bn = std::min<std::int64_t>(cfg.flat_tile_rows, std::max<std::int64_t>(n_, 1));
-    // Per query: a tile row, the running top-k state, the padded query and its norm.
-    const std::int64_t per_query = bn * 4 + kk * 8 + static_cast<std::int64_t>(dp_) * 4 + 4;
+    // Per query: two tile rows, the running top-k state, the padded query and its norm.
+    const std::int64_t per_query = 2 * bn * 4 + kk * 8 + static_cast<std::int64_t>(dp_) * 4 + 4;
     const std::int64_t fit = std::max<std::int64_t>(1, workspace / per_query);
     return std::min<std::int64_t>({nq, fit, cfg.flat_tile_queries});
   }
@@ -259,35 +280,85 @@ class FlatCuda final : public detail::FlatBackend {
                       nullptr, ids_dev, dist, lab, s, sync);
   }
 
+  // Many queries: cuBLAS computes a tile of scores while the select kernel folds the previous
+  // tile into the running top-k on the auxiliary stream (two tile buffers, event-ordered), so
+  // the compute-bound GEMM and the memory-bound selection overlap.
+  // With few queries per batch ("wide"), each tile row is split over several blocks that write
+  // partial top-k lists, merged at the end; otherwise one block per query keeps its top-k
+  // across tiles.
   void search_tiles(StreamContext& ctx, const float* q, int bq, int k, const Config& cfg,
                     const std::int64_t* ids_dev, float* dist, std::int64_t* lab) const {
     const cudaStream_t s = ctx.stream();
+    const cudaStream_t aux = ctx.aux_stream();
     const bool sync = cfg.sync_check;
-    const int kk = kept_per_query(k, cfg);
-    const std::int64_t bn_max = std::min<std::int64_t>(cfg.flat_tile_rows, n_);
-    DeviceBuffer<float> tile(static_cast<std::size_t>(bq) * bn_max, s);
-    DeviceBuffer<std::uint32_t> state_keys(static_cast<std::size_t>(bq) * kk, s);
-    DeviceBuffer<std::int32_t> state_rows(static_cast<std::size_t>(bq) * kk, s);
+    const int sms = device_properties(device_).multiProcessorCount;
+    const std::int64_t workspace = static_cast<std::int64_t>(cfg.gpu_workspace_mb) << 20;
+    const bool wide = bq < 2 * sms;
+    // Few queries make the GEMM memory-bound: tensor cores would not help, so stay exact.
+    const bool fast = fast_ && !wide;
+    const int kk = fast ? kept_per_query(k, cfg) : k;
+    const std::int64_t n4 = (n_ + 3) / 4 * 4;
+    std::int64_t bn_max = wide ? std::max<std::int64_t>(1024, workspace / 2 / (4LL * bq))
+                               : cfg.flat_tile_rows;
+    bn_max = std::min<std::int64_t>((bn_max + 3) / 4 * 4, n4);
+    const int ld = static_cast<int>(bn_max);
+    const std::int64_t n_tiles = (n_ + bn_max - 1) / bn_max;
+
+    int parts = 1;
+    int cols_per_part = ld;
+    if (wide) {
+      const std::int64_t want = std::max<std::int64_t>(1, 4LL * sms / bq);
+      const std::int64_t max_parts = std::max<std::int64_t>(1, bn_max / std::max(2048, 4 * kk));
+      parts = static_cast<int>(std::min(want, max_parts));
+      cols_per_part = static_cast<int>(((bn_max + parts - 1) / parts + 3) / 4 * 4);
+      parts = static_cast<int>((bn_max + cols_per_part - 1) / cols_per_part);
+    }
+    const std::int64_t per_query = wide ? n_tiles * parts * kk : kk;
+    DeviceBuffer<float> tiles[2] = {DeviceBuffer<float>(static_cast<std::size_t>(bq) * ld, s),
+                                    DeviceBuffer<float>(n_tiles > 1 ? static_cast<std::size_t>(bq) * ld : 1, s)};
+    DeviceBuffer<std::uint32_t> keys(static_cast<std::size_t>(bq) * per_query, s);
+    DeviceBuffer<std::int32_t> rows(static_cast<std::size_t>(bq) * per_query, s);
     DeviceBuffer<float> qnorms(static_cast<std::size_t>(bq), s);
     if (metric_ == Metric::L2) launch_row_norms(q, bq, dp_, qnorms.data(), s, sync);
+
     const float alpha = metric_ == Metric::L2 ? -2.0f : -1.0f;
     const float beta = 0.0f;
-    const cublasComputeType_t compute = fast_ ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    for (std::int64_t c0 = 0; c0 < n_; c0 += bn_max) {
+    const cublasComputeType_t compute = fast ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    const cudaEvent_t start = ctx.event(0), done = ctx.event(1);
+    const cudaEvent_t gemm_done[2] = {ctx.event(2), ctx.event(3)};
+    const cudaEvent_t select_done[2] = {ctx.event(4), ctx.event(5)};
+    KNNX_CUDA_CHECK(cudaEventRecord(start, s));  // buffers and query norms exist before aux uses them
+    KNNX_CUDA_CHECK(cudaStreamWaitEvent(aux, start, 0));
+    for (std::int64_t t = 0; t < n_tiles; ++t) {
+      const int buf = static_cast<int>(t & 1);
+      const std::int64_t c0 = t * bn_max;
       const int bn = static_cast<int>(std::min(bn_max, n_ - c0));
-      // tile[b][j] = alpha * <q_b, x_(c0+j)>: column-major (bn x bq) = X_tile^T (bn x dp) * Q.
+      if (t >= 2) KNNX_CUDA_CHECK(cudaStreamWaitEvent(s, select_done[buf], 0));
+      // tile[b][j] = alpha * <q_b, x_(c0+j)>: column-major (bn x bq, ld) = X_tile^T * Q.
       KNNX_CUBLAS_CHECK(cublasGemmEx(ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, bn, bq, dp_, &alpha,
                                      data_.data() + c0 * dp_, CUDA_R_32F, dp_, q, CUDA_R_32F, dp_,
-                                     &beta, tile.data(), CUDA_R_32F, bn, compute,
+                                     &beta, tiles[buf].data(), CUDA_R_32F, ld, compute,
                                      CUBLAS_GEMM_DEFAULT));
-      launch_tile_select(tile.data(), bq, bn, norms_.data(), c0, kind(), kk, c0 == 0,
-                         state_keys.data(), state_rows.data(), s, sync);
+      KNNX_CUDA_CHECK(cudaEventRecord(gemm_done[buf], s));
+      KNNX_CUDA_CHECK(cudaStreamWaitEvent(aux, gemm_done[buf], 0));
+      if (wide) {
+        launch_tile_select(tiles[buf].data(), ld, bq, bn, norms_.data(), c0, kind(), kk, parts,
+                           cols_per_part, nullptr, nullptr, keys.data(), rows.data(), per_query,
+                           t * parts * kk, aux, sync);
+      } else {
+        launch_tile_select(tiles[buf].data(), ld, bq, bn, norms_.data(), c0, kind(), kk, 1, ld,
+                           t == 0 ? nullptr : keys.data(), t == 0 ? nullptr : rows.data(),
+                           keys.data(), rows.data(), kk, 0, aux, sync);
+      }
+      KNNX_CUDA_CHECK(cudaEventRecord(select_done[buf], aux));
     }
-    if (fast_) {
-      launch_rerank(data_.data(), dp_, q, bq, kind(), state_rows.data(), kk, k, ids_dev, dist, lab,
-                    s, sync);
+    KNNX_CUDA_CHECK(cudaEventRecord(done, aux));
+    KNNX_CUDA_CHECK(cudaStreamWaitEvent(s, done, 0));
+    if (fast) {
+      launch_rerank(data_.data(), dp_, q, bq, kind(), rows.data(), kk, k, ids_dev, dist, lab, s,
+                    sync);
     } else {
-      launch_flat_merge(state_keys.data(), state_rows.data(), bq, kk, kind(), k,
+      launch_flat_merge(keys.data(), rows.data(), bq, static_cast<int>(per_query), kind(), k,
                         metric_ == Metric::L2 ? qnorms.data() : nullptr, ids_dev, dist, lab, s,
                         sync);
     }

@@ -71,7 +71,7 @@ __global__ void __launch_bounds__(kThreads)
   const int query = blockIdx.x;
   const int part = blockIdx.y;
   const float4* q = queries + static_cast<std::int64_t>(query) * dp4;
-  BlockSelect sel(smem, k);
+  BlockSelect sel(smem, k, kThreads);
   sel.init();
   const std::int64_t row_begin = static_cast<std::int64_t>(part) * rows_per_part;
   const std::int64_t row_end = min(n, row_begin + rows_per_part);
@@ -120,7 +120,7 @@ __global__ void __launch_bounds__(kThreads)
   const int query = blockIdx.x;
   const std::uint32_t* keys = in_keys + static_cast<std::int64_t>(query) * n_in;
   const std::int32_t* rows = in_rows + static_cast<std::int64_t>(query) * n_in;
-  BlockSelect sel(smem, k);
+  BlockSelect sel(smem, k, kRound);
   sel.init();
   for (int j0 = 0; j0 < n_in; j0 += kRound) {
     sel.begin_round(kRound);
@@ -139,43 +139,64 @@ __global__ void __launch_bounds__(kThreads)
               labels + out);
 }
 
+// Block (b, p) selects the best k of columns [p*cols_per_part, ...) of tile row b — scores
+// completed with the base norms for L2 — together with prev[b] when given, and writes them to
+// out[b*out_stride + out_offset + p*k]. Rows are read as float4 (ld and the part bounds are
+// multiples of 4), 16 candidates per thread per round.
 template <bool kL2>
 __global__ void __launch_bounds__(kThreads)
-    tile_select_kernel(const float* __restrict__ tile, int bn,
-                       const float* __restrict__ base_norms, std::int64_t col0, int k, bool first,
-                       std::uint32_t* __restrict__ state_keys,
-                       std::int32_t* __restrict__ state_rows) {
+    tile_select_kernel(const float* __restrict__ tile, int ld, int bn,
+                       const float* __restrict__ base_norms, std::int64_t col0, int k,
+                       int cols_per_part, const std::uint32_t* prev_keys,
+                       const std::int32_t* prev_rows, std::uint32_t* out_keys,
+                       std::int32_t* out_rows, std::int64_t out_stride, std::int64_t out_offset) {
   extern __shared__ __align__(16) unsigned char smem[];
+  constexpr int kTileRound = 16 * kThreads;
   const int b = blockIdx.x;
-  const float* row_scores = tile + static_cast<std::int64_t>(b) * bn;
-  std::uint32_t* skeys = state_keys + static_cast<std::int64_t>(b) * k;
-  std::int32_t* srows = state_rows + static_cast<std::int64_t>(b) * k;
-  BlockSelect sel(smem, k);
+  const int part = blockIdx.y;
+  const int c_begin = part * cols_per_part;
+  const int c_end = min(bn, c_begin + cols_per_part);
+  BlockSelect sel(smem, k, kTileRound);
   sel.init();
-  if (!first) {
-    for (int j0 = 0; j0 < k; j0 += kRound) {
-      sel.begin_round(kRound);
+  if (prev_keys) {
+    const std::uint32_t* pk = prev_keys + static_cast<std::int64_t>(b) * k;
+    const std::int32_t* pr = prev_rows + static_cast<std::int64_t>(b) * k;
+    for (int j0 = 0; j0 < k; j0 += kTileRound) {
+      sel.begin_round(kTileRound);
 #pragma unroll
-      for (int u = 0; u < 4; ++u) {
+      for (int u = 0; u < 16; ++u) {
         const int j = j0 + u * kThreads + threadIdx.x;
-        const std::int32_t row = j < k ? srows[j] : -1;
-        sel.offer(row >= 0, row >= 0 ? skeys[j] : kKeyMax, row);
+        const std::int32_t row = j < k ? pr[j] : -1;
+        sel.offer(row >= 0, row >= 0 ? pk[j] : kKeyMax, row);
       }
     }
   }
-  for (int j0 = 0; j0 < bn; j0 += kRound) {
-    sel.begin_round(kRound);
+  const float4* row4 = reinterpret_cast<const float4*>(tile + static_cast<std::int64_t>(b) * ld + c_begin);
+  const float4* norm4 = reinterpret_cast<const float4*>(base_norms + col0 + c_begin);
+  const int n4 = (c_end - c_begin + 3) >> 2;
+  for (int j0 = 0; j0 < n4; j0 += 4 * kThreads) {
+    sel.begin_round(kTileRound);
+    float4 v[4], nn[4];
 #pragma unroll
     for (int u = 0; u < 4; ++u) {
       const int j = j0 + u * kThreads + threadIdx.x;
-      const bool in = j < bn;
-      float s = in ? row_scores[j] : 0.0f;
-      if constexpr (kL2) s += in ? base_norms[col0 + j] : 0.0f;
-      sel.offer(in, float_to_key(s), static_cast<std::int32_t>(col0 + j));
+      v[u] = j < n4 ? row4[j] : make_float4(0.f, 0.f, 0.f, 0.f);
+      nn[u] = (kL2 && j < n4) ? __ldg(norm4 + j) : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const int c = c_begin + 4 * (j0 + u * kThreads + threadIdx.x);
+      const std::int32_t row = static_cast<std::int32_t>(col0 + c);
+      sel.offer(c + 0 < c_end, float_to_key(v[u].x + nn[u].x), row + 0);
+      sel.offer(c + 1 < c_end, float_to_key(v[u].y + nn[u].y), row + 1);
+      sel.offer(c + 2 < c_end, float_to_key(v[u].z + nn[u].z), row + 2);
+      sel.offer(c + 3 < c_end, float_to_key(v[u].w + nn[u].w), row + 3);
     }
   }
   sel.finish();
-  store_partial(sel, k, skeys, srows);
+  const std::int64_t out = static_cast<std::int64_t>(b) * out_stride + out_offset +
+                           static_cast<std::int64_t>(part) * k;
+  store_partial(sel, k, out_keys + out, out_rows + out);
 }
 
 template <bool kL2>
@@ -202,7 +223,7 @@ __global__ void __launch_bounds__(kThreads)
     acc = warp_sum(acc);
     if (lane == 0) scores[c] = kL2 ? acc : -acc;
   }
-  BlockSelect sel(sel_mem, k);
+  BlockSelect sel(sel_mem, k, kRound);
   sel.init();  // synchronises: scores are visible
   for (int j0 = 0; j0 < n_cand; j0 += kRound) {
     sel.begin_round(kRound);
@@ -281,13 +302,11 @@ unsigned grid_rows(std::int64_t n) {
 
 }  // namespace
 
-std::size_t flat_select_smem_bytes(int k) { return select_smem_bytes(k); }
-
 void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* queries, int nq,
                         ScoreKind kind, int k, int parts, std::int64_t rows_per_part,
                         std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
                         bool sync_check) {
-  const std::size_t smem = select_smem_bytes(k);
+  const std::size_t smem = select_smem_bytes(k, kThreads);
   const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(parts));
   const auto* b4 = reinterpret_cast<const float4*>(base);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
@@ -307,26 +326,30 @@ void launch_flat_merge(const std::uint32_t* in_keys, const std::int32_t* in_rows
                        int n_in, ScoreKind kind, int k, const float* qnorms,
                        const std::int64_t* ids, float* distances, std::int64_t* labels,
                        cudaStream_t stream, bool sync_check) {
-  const std::size_t smem = select_smem_bytes(k);
+  const std::size_t smem = select_smem_bytes(k, kRound);
   set_smem(reinterpret_cast<const void*>(&flat_merge_kernel), smem);
   flat_merge_kernel<<<static_cast<unsigned>(nq), kThreads, smem, stream>>>(
       in_keys, in_rows, n_in, kind == ScoreKind::L2, k, qnorms, ids, distances, labels);
   KNNX_CHECK_LAUNCH(stream, sync_check, "flat_merge_kernel");
 }
 
-void launch_tile_select(const float* tile, int bq, int bn, const float* base_norms,
-                        std::int64_t col0, ScoreKind kind, int k, bool first,
-                        std::uint32_t* state_keys, std::int32_t* state_rows, cudaStream_t stream,
-                        bool sync_check) {
-  const std::size_t smem = select_smem_bytes(k);
+void launch_tile_select(const float* tile, int ld, int bq, int bn, const float* base_norms,
+                        std::int64_t col0, ScoreKind kind, int k, int parts, int cols_per_part,
+                        const std::uint32_t* prev_keys, const std::int32_t* prev_rows,
+                        std::uint32_t* out_keys, std::int32_t* out_rows, std::int64_t out_stride,
+                        std::int64_t out_offset, cudaStream_t stream, bool sync_check) {
+  const std::size_t smem = select_smem_bytes(k, 16 * kThreads);
+  const dim3 grid(static_cast<unsigned>(bq), static_cast<unsigned>(parts));
   if (kind == ScoreKind::L2) {
     set_smem(reinterpret_cast<const void*>(&tile_select_kernel<true>), smem);
-    tile_select_kernel<true><<<static_cast<unsigned>(bq), kThreads, smem, stream>>>(
-        tile, bn, base_norms, col0, k, first, state_keys, state_rows);
+    tile_select_kernel<true><<<grid, kThreads, smem, stream>>>(
+        tile, ld, bn, base_norms, col0, k, cols_per_part, prev_keys, prev_rows, out_keys,
+        out_rows, out_stride, out_offset);
   } else {
     set_smem(reinterpret_cast<const void*>(&tile_select_kernel<false>), smem);
-    tile_select_kernel<false><<<static_cast<unsigned>(bq), kThreads, smem, stream>>>(
-        tile, bn, base_norms, col0, k, first, state_keys, state_rows);
+    tile_select_kernel<false><<<grid, kThreads, smem, stream>>>(
+        tile, ld, bn, base_norms, col0, k, cols_per_part, prev_keys, prev_rows, out_keys,
+        out_rows, out_stride, out_offset);
   }
   KNNX_CHECK_LAUNCH(stream, sync_check, "tile_select_kernel");
 }
@@ -335,7 +358,7 @@ void launch_rerank(const float* base, int dp, const float* queries, int nq, Scor
                    const std::int32_t* cand_rows, int n_cand, int k, const std::int64_t* ids,
                    float* distances, std::int64_t* labels, cudaStream_t stream, bool sync_check) {
   const std::size_t smem = ((static_cast<std::size_t>(n_cand) * 4 + 15) / 16) * 16 +
-                           select_smem_bytes(k);
+                           select_smem_bytes(k, kRound);
   const auto* b4 = reinterpret_cast<const float4*>(base);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
   if (kind == ScoreKind::L2) {

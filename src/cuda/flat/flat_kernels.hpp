@@ -31,14 +31,17 @@ void launch_flat_merge(const std::uint32_t* in_keys, const std::int32_t* in_rows
                        const std::int64_t* ids, float* distances, std::int64_t* labels,
                        cudaStream_t stream, bool sync_check);
 
-// Many-query path, one step: folds a GEMM tile of scores into the running per-query top-k.
-// tile is [bq][bn] row-major holding -2 q.x (L2, combined with base_norms) or -q.x (IP);
-// its columns are rows col0 .. col0+bn of the base. state_* is [bq][k]; when first, it is
-// ignored on input.
-void launch_tile_select(const float* tile, int bq, int bn, const float* base_norms,
-                        std::int64_t col0, ScoreKind kind, int k, bool first,
-                        std::uint32_t* state_keys, std::int32_t* state_rows, cudaStream_t stream,
-                        bool sync_check);
+// GEMM-tile selection. tile is [bq][ld] row-major holding -2 q.x (L2; completed with
+// base_norms) or -q.x (IP) for base rows col0 .. col0+bn. Block (b, p) selects the best k of
+// tile row b's columns [p*cols_per_part, (p+1)*cols_per_part) — plus prev[b] ([bq][k]) when
+// prev_keys is not null — into out[b*out_stride + out_offset + p*k .. +k). ld and
+// cols_per_part are multiples of 4, and base_norms is readable up to col0 + round_up(bn, 4).
+// out may alias prev (each block reads its prev entries before writing).
+void launch_tile_select(const float* tile, int ld, int bq, int bn, const float* base_norms,
+                        std::int64_t col0, ScoreKind kind, int k, int parts, int cols_per_part,
+                        const std::uint32_t* prev_keys, const std::int32_t* prev_rows,
+                        std::uint32_t* out_keys, std::int32_t* out_rows, std::int64_t out_stride,
+                        std::int64_t out_offset, cudaStream_t stream, bool sync_check);
 
 // Re-ranks candidate rows ([nq][n_cand], -1 = none) by exact float32 scores, keeping the best
 // k, written like launch_flat_merge (distances + ids).
@@ -62,7 +65,5 @@ void launch_count_nonfinite(const float* x, std::int64_t count, unsigned long lo
 void launch_gather_rows(const float* src, int dp, const std::int64_t* keep, std::int64_t n_keep,
                         float* dst, cudaStream_t stream, bool sync_check);
 
-// Shared-memory bytes the select-based kernels need for k, and whether k fits on this device.
-std::size_t flat_select_smem_bytes(int k);
 
 }  // namespace knnx::cuda

@@ -7,20 +7,37 @@ namespace knnx::cuda {
 
 StreamContext::StreamContext(int device) : device_(device) {
   DeviceGuard guard(device);
-  KNNX_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-  const cublasStatus_t status = cublasCreate(&cublas_);
-  if (status != CUBLAS_STATUS_SUCCESS) {
-    cudaStreamDestroy(stream_);
-    throw_cublas_error(status, "cublasCreate", __FILE__, __LINE__);
+  try {
+    KNNX_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    KNNX_CUDA_CHECK(cudaStreamCreateWithFlags(&aux_, cudaStreamNonBlocking));
+    for (cudaEvent_t& e : events_) {
+      KNNX_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    }
+    KNNX_CUDA_CHECK(cudaMallocHost(&pinned_, 64));
+    KNNX_CUBLAS_CHECK(cublasCreate(&cublas_));
+    KNNX_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+  } catch (...) {
+    release();
+    throw;
   }
-  KNNX_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
 }
 
-StreamContext::~StreamContext() {
+StreamContext::~StreamContext() { release(); }
+
+void StreamContext::release() noexcept {
   DeviceGuard guard(device_);
-  cudaStreamSynchronize(stream_);
-  cublasDestroy(cublas_);
-  cudaStreamDestroy(stream_);
+  if (stream_) cudaStreamSynchronize(stream_);
+  if (aux_) cudaStreamSynchronize(aux_);
+  if (cublas_) cublasDestroy(cublas_);
+  for (cudaEvent_t e : events_) {
+    if (e) cudaEventDestroy(e);
+  }
+  if (pinned_) cudaFreeHost(pinned_);
+  if (aux_) cudaStreamDestroy(aux_);
+  if (stream_) cudaStreamDestroy(stream_);
+  cublas_ = nullptr;
+  pinned_ = nullptr;
+  aux_ = stream_ = nullptr;
 }
 
 void StreamContext::synchronize() const { KNNX_CUDA_CHECK(cudaStreamSynchronize(stream_)); }

@@ -12,23 +12,35 @@
 
 namespace knnx::cuda {
 
-// An owned non-blocking stream and a cuBLAS handle bound to it.
+// What one operation needs to run on its own: a main stream with a cuBLAS handle bound to it,
+// an auxiliary stream for work that overlaps with the main one, events to order the two, and a
+// few bytes of pinned memory for flags read back at the end.
 class StreamContext {
  public:
+  static constexpr int kEvents = 6;
+
   explicit StreamContext(int device);
   ~StreamContext();
   StreamContext(const StreamContext&) = delete;
   StreamContext& operator=(const StreamContext&) = delete;
   cudaStream_t stream() const { return stream_; }
+  cudaStream_t aux_stream() const { return aux_; }
+  cudaEvent_t event(int i) const { return events_[i]; }
   cublasHandle_t cublas() const { return cublas_; }
+  unsigned long long* pinned_flag() const { return pinned_; }
   int device() const { return device_; }
-  // Blocks until everything queued on the stream is done (throws CudaError on a fault).
+  // Blocks until everything queued on the main stream is done (throws CudaError on a fault).
   void synchronize() const;
 
  private:
+  void release() noexcept;
+
   int device_;
   cudaStream_t stream_ = nullptr;
+  cudaStream_t aux_ = nullptr;
+  cudaEvent_t events_[kEvents] = {};
   cublasHandle_t cublas_ = nullptr;
+  unsigned long long* pinned_ = nullptr;
 };
 
 // Runs `callback` on the host once all work queued on `stream` so far has completed, without

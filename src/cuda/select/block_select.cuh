@@ -23,23 +23,26 @@ namespace knnx::cuda {
 // kMaxSelectK (block_select_limits.hpp) bounds k.
 inline constexpr int kSelectThreads = 256;
 
-// Candidate-buffer capacity for a given k: room for the final sort and for a full round.
-__host__ __device__ inline int select_cand_capacity(int k) {
+// Candidate-buffer capacity for k when each round offers at most `round` candidates: room for
+// a full round and for the final bitonic sort (next power of two of k).
+__host__ __device__ inline int select_cand_capacity(int k, int round) {
   int p = 1;
   while (p < k) p <<= 1;
-  return p < 2048 ? 2048 : p;
+  return p < round ? round : p;
 }
 
-__host__ __device__ inline std::size_t select_smem_bytes(int k) {
-  const std::size_t cap = static_cast<std::size_t>(select_cand_capacity(k));
+__host__ __device__ inline std::size_t select_smem_bytes(int k, int round) {
+  const std::size_t cap = static_cast<std::size_t>(select_cand_capacity(k, round));
   return (static_cast<std::size_t>(k) + cap) * 8 + static_cast<std::size_t>(k) * 8 + 256 * 4 +
          16 * 4;
 }
 
 class BlockSelect {
  public:
-  // smem must hold select_smem_bytes(k) bytes, 8-byte aligned.
-  __device__ BlockSelect(unsigned char* smem, int k) : k_(k), cap_(select_cand_capacity(k)) {
+  // smem must hold select_smem_bytes(k, round) bytes, 8-byte aligned; no round may offer more
+  // than `round` candidates.
+  __device__ BlockSelect(unsigned char* smem, int k, int round)
+      : k_(k), cap_(select_cand_capacity(k, round)) {
     keys_ = reinterpret_cast<std::uint32_t*>(smem);
     idx_ = reinterpret_cast<std::int32_t*>(keys_ + (k + cap_));
     tmp_keys_ = reinterpret_cast<std::uint32_t*>(idx_ + (k + cap_));
@@ -129,11 +132,19 @@ class BlockSelect {
  private:
   enum { kTop = 0, kCand = 1, kTau = 2, kDigit = 3, kBelow = 4, kLess = 5, kEq = 6 };
 
-  // Calls f(slot) for every live entry: kept slots [0, n_top) and candidate slots.
+  // Calls f(slot, live) for every live entry (kept slots [0, n_top), candidate slots
+  // [k, k + n_cand)) with live = true, and with live = false to pad the last pass, so every
+  // lane of every warp takes the same number of iterations (warp intrinsics in f are safe).
   template <typename F>
   __device__ void for_each_live(int n_top, int n_cand, F&& f) {
-    for (int i = threadIdx.x; i < n_top; i += blockDim.x) f(i);
-    for (int i = threadIdx.x; i < n_cand; i += blockDim.x) f(k_ + i);
+    for (int b = 0; b < n_top; b += blockDim.x) {
+      const int i = b + threadIdx.x;
+      f(i < n_top ? i : 0, i < n_top);
+    }
+    for (int b = 0; b < n_cand; b += blockDim.x) {
+      const int i = b + threadIdx.x;
+      f(i < n_cand ? k_ + i : 0, i < n_cand);
+    }
   }
 
   // Block-wide; entered and left with all threads synchronised.
@@ -161,9 +172,14 @@ class BlockSelect {
     for (int shift = 24; shift >= 0; shift -= 8) {
       for (int i = threadIdx.x; i < 256; i += blockDim.x) hist_[i] = 0;
       __syncthreads();
-      for_each_live(n_top, n_cand, [&](int i) {
+      for_each_live(n_top, n_cand, [&](int i, bool live) {
         const std::uint32_t key = keys_[i];
-        if ((key & mask) == prefix) atomicAdd(&hist_[(key >> shift) & 0xFFu], 1u);
+        const bool counted = live && (key & mask) == prefix;
+        const unsigned digit = counted ? (key >> shift) & 0xFFu : 256u;
+        // Lanes with equal digits add once: near-equal distances share their top bytes, and
+        // one shared-memory atomic per lane on the same bin would serialise the warp.
+        const unsigned peers = __match_any_sync(0xFFFFFFFFu, digit);
+        if (counted && (threadIdx.x & 31) == __ffs(peers) - 1) atomicAdd(&hist_[digit], __popc(peers));
       });
       __syncthreads();
       if (threadIdx.x < 32) {
@@ -203,8 +219,9 @@ class BlockSelect {
     }
     __syncthreads();
     const int n_less = k_ - remaining;
-    for_each_live(n_top, n_cand, [&](int i) {
-      const std::uint32_t key = keys_[i];
+    for_each_live(n_top, n_cand, [&](int i, bool live) {
+      const std::uint32_t key = live ? keys_[i] : kKeyMax;
+      if (!live) return;
       if (key < kth) {
         const int pos = atomicAdd(&vars_[kLess], 1);
         tmp_keys_[pos] = key;

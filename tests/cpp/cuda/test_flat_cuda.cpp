@@ -74,11 +74,17 @@ TEST(FlatCuda, SmallTilesAndBatchesStillExact) {
   KNNX_REQUIRE_GPU();
   ConfigGuard guard;
   Config c = config();
-  c.flat_tile_rows = 1000;   // many tiles, the last one short
-  c.flat_tile_queries = 7;   // many query batches
+  c.flat_tile_rows = 1000;    // many tiles, the last one short
+  c.flat_tile_queries = 300;  // several query batches of one block per query
   set_config(c);
-  run_case(Metric::L2, {4099, 33, 50, 40}, 21);
-  run_case(Metric::InnerProduct, {4099, 33, 50, 40}, 22);
+  run_case(Metric::L2, {4099, 33, 50, 700}, 21);
+  run_case(Metric::InnerProduct, {4099, 33, 50, 700}, 22);
+  // Few queries per batch: tile rows split over several blocks, several tiles (small workspace).
+  c.gpu_workspace_mb = 16;
+  c.flat_tile_queries = 200;
+  set_config(c);
+  run_case(Metric::L2, {30011, 20, 10, 200}, 23);
+  run_case(Metric::InnerProduct, {30011, 20, 100, 150}, 24);
 }
 
 TEST(FlatCuda, KLargerThanNPadsResults) {
@@ -157,7 +163,7 @@ TEST(FlatCuda, ManySmallAddsGrowStorage) {
 TEST(FlatCuda, FastModeRecall) {
   KNNX_REQUIRE_GPU();
   const int d = 128;
-  const idx_t n = 20000, nq = 200;
+  const idx_t n = 20000, nq = 600;  // enough queries for the tensor-core path
   const int k = 10;
   // Clustered data makes near-ties common: the hard case for reduced precision.
   MixtureSpec spec;
@@ -183,6 +189,12 @@ TEST(FlatCuda, FastModeRecall) {
   const double recall = double(hit) / double(nq * k);
   RecordProperty("fast_recall_at_10", std::to_string(recall));
   EXPECT_GE(recall, 0.999);
+  // Re-ranking makes every returned distance exact.
+  for (idx_t i = 0; i < nq * k; ++i) {
+    if (lf[i] < 0) continue;
+    const double truth = test::true_distance(Metric::L2, q.data() + (i / k) * d, base.data() + lf[i] * d, d);
+    EXPECT_NEAR(df[i], truth, 1e-4 * std::max(1.0, truth));
+  }
 }
 
 #ifdef KNNX_WITH_CUDA
