@@ -7,6 +7,8 @@
 #include "knnx/index.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/metric.hpp"
+#include "knnx/recall.hpp"
+#include "knnx/synthetic.hpp"
 #include "knnx/types.hpp"
 #include "knnx/vector_io.hpp"
 #include "knnx/version.hpp"
