@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Configures (Release, Ninja, build directory `build`), builds and runs every test: the C++
+# suites and CLI checks through CTest, then the Python tests. The CUDA backend is built wherever
+# nvcc is found; the Python extension wherever nanobind can be imported.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+BUILD_DIR=build
+JOBS=$(nproc)
+PYTHON=${PYTHON:-python3}
+
+cmake_args=(-S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release)
+have_python_ext=0
+if "$PYTHON" -c "import nanobind" >/dev/null 2>&1; then
+  cmake_args+=(-DKNNX_BUILD_PYTHON=ON "-DPython_EXECUTABLE=$(command -v "$PYTHON")")
+  have_python_ext=1
+fi
+
+cmake "${cmake_args[@]}"
+cmake --build "$BUILD_DIR" -j "$JOBS"
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
+
+# Python tests, when there are any.
+if [[ -d tests/python ]] &&
+   [[ -n $(find tests/python -name 'test_*.py' -o -name '*_test.py' | head -n 1) ]]; then
+  if ((have_python_ext == 0)); then
+    echo "test.sh: error: tests/python needs the extension, but nanobind is not importable" \
+         "(run scripts/install-deps.sh)" >&2
+    exit 1
+  fi
+  rc=0
+  PYTHONPATH="$PWD/$BUILD_DIR/python${PYTHONPATH:+:$PYTHONPATH}" \
+    "$PYTHON" -m pytest -q tests/python || rc=$?
+  if ((rc == 5)); then
+    echo "test.sh: no Python tests were collected"
+  elif ((rc != 0)); then
+    exit "$rc"
+  fi
+fi
+echo "test.sh: all tests passed"
