@@ -76,6 +76,7 @@ def _add_in_chunks(index: "IndexFlat", add_chunk, x, ids, chunk_size: Optional[i
 
 class IndexFlat(_knnx.IndexFlat):
     __doc__ = _knnx.IndexFlat.__doc__
+    __module__ = "knnx"
 
     def add(self, x, *, verbose: bool = False, chunk_size: Optional[int] = None) -> None:
         """Appends the vectors x (n, d); ids are assigned sequentially.
@@ -104,12 +105,16 @@ class IndexFlat(_knnx.IndexFlat):
 class IndexFlatL2(IndexFlat):
     """IndexFlat with the L2 metric (FAISS's IndexFlatL2)."""
 
+    __module__ = "knnx"
+
     def __init__(self, d: int, device: str = "cpu") -> None:
         super().__init__(d, "l2", device)
 
 
 class IndexFlatIP(IndexFlat):
     """IndexFlat with the inner-product metric (FAISS's IndexFlatIP)."""
+
+    __module__ = "knnx"
 
     def __init__(self, d: int, device: str = "cpu") -> None:
         super().__init__(d, "ip", device)
