@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 #include <nanobind/stl/filesystem.h>
+#include <nanobind/stl/string.h>
 
 #include <cstring>
 #include <filesystem>
@@ -85,7 +86,8 @@ void write_npy_array(const std::filesystem::path& path, ArrayLike x) {
   nb::module_ np = nb::module_::import_("numpy");
   nb::object array = nb::isinstance(x.obj, np.attr("ndarray")) ? nb::borrow(x.obj)
                                                                : np.attr("asarray")(x.obj);
-  const std::string dtype = nb::cast<std::string>(nb::str(array.attr("dtype")));
+  const nb::object dtype_object = array.attr("dtype");
+  const std::string dtype = nb::str(dtype_object).c_str();
   const int ndim = nb::cast<int>(array.attr("ndim"));
   NpyArray out;
   auto fill = [&]<typename T>(DType code) {
