@@ -20,13 +20,13 @@ struct Config {
   // KNNX_SYNC_CHECK: synchronise and check after every CUDA launch (debugging aid).
   bool sync_check = false;
   // KNNX_GPU_WORKSPACE_MB: bound on the scratch memory one GPU search may use, in MiB.
-  int gpu_workspace_mb = 1024;
+  int gpu_workspace_mb = 1536;
   // KNNX_FLAT_STREAM_MAX_NQ: GPU flat searches with at most this many queries use the fused
   // streaming kernel (one pass over the base per query block); more use GEMM tiles + select.
   int flat_stream_max_nq = 8;
   // KNNX_FLAT_TILE_ROWS / KNNX_FLAT_TILE_QUERIES: GEMM tile shape of the many-query GPU path.
-  int flat_tile_rows = 16384;
-  int flat_tile_queries = 1024;
+  int flat_tile_rows = 65536;
+  int flat_tile_queries = 4096;
   // KNNX_FLAT_OVERFETCH: candidates per result kept by the fast (tf32) GPU mode before exact
   // re-ranking (capped at 4096 candidates).
   int flat_overfetch = 2;

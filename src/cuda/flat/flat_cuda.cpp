@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -87,38 +88,44 @@ class FlatCuda final : public detail::FlatBackend {
       lab = l_out.data();
     }
 
-    // Device-resident queries are checked for NaN/Inf on the stream; the flag is read after the
-    // final synchronisation, so the check costs no extra round trip.
-    unsigned long long* bad = lease->pinned_flag();
-    DeviceBuffer<unsigned long long> bad_dev;
+    // Device-resident queries are checked for NaN/Inf on the stream, into a pinned flag that is
+    // read after the final synchronisation: the check costs no extra round trip.
+    volatile unsigned long long* bad = lease->pinned_flag();
+    *bad = 0;
     if (queries_on_device) {
-      bad_dev = DeviceBuffer<unsigned long long>(1, s);
-      KNNX_CUDA_CHECK(cudaMemsetAsync(bad_dev.data(), 0, sizeof(unsigned long long), s));
-      launch_count_nonfinite(queries, nq * dim_, bad_dev.data(), s, sync);
-      KNNX_CUDA_CHECK(cudaMemcpyAsync(bad, bad_dev.data(), sizeof(unsigned long long),
-                                      cudaMemcpyDeviceToHost, s));
+      launch_flag_nonfinite(queries, nq * dim_, lease->pinned_flag(), s, sync);
     }
 
-    // Queries, padded to dp_, in batches bounded by the workspace.
+    // Queries, padded to dp_, in batches bounded by the workspace. Device queries that are
+    // already 16-byte aligned rows of a multiple of 4 floats are read in place.
     const std::int64_t workspace = static_cast<std::int64_t>(cfg.gpu_workspace_mb) << 20;
     const bool stream_path = nq <= cfg.flat_stream_max_nq;
     const std::int64_t batch = stream_path ? nq : query_batch(nq, k, cfg, workspace);
-    DeviceBuffer<float> qbuf(static_cast<std::size_t>(batch) * dp_, s);
+    const bool in_place = queries_on_device && dp_ == dim_ &&
+                          reinterpret_cast<std::uintptr_t>(queries) % 16 == 0;
+    DeviceBuffer<float> qbuf;
+    if (!in_place) qbuf = DeviceBuffer<float>(static_cast<std::size_t>(batch) * dp_, s);
     for (std::int64_t q0 = 0; q0 < nq; q0 += batch) {
       const std::int64_t bq = std::min(batch, nq - q0);
-      if (dp_ != dim_) KNNX_CUDA_CHECK(cudaMemsetAsync(qbuf.data(), 0, sizeof(float) * bq * dp_, s));
-      KNNX_CUDA_CHECK(cudaMemcpy2DAsync(qbuf.data(), sizeof(float) * dp_, queries + q0 * dim_,
-                                        sizeof(float) * dim_, sizeof(float) * dim_,
-                                        static_cast<std::size_t>(bq), cudaMemcpyDefault, s));
+      const float* qb = queries + q0 * dim_;
+      if (!in_place) {
+        if (dp_ != dim_) {
+          KNNX_CUDA_CHECK(cudaMemsetAsync(qbuf.data(), 0, sizeof(float) * bq * dp_, s));
+        }
+        KNNX_CUDA_CHECK(cudaMemcpy2DAsync(qbuf.data(), sizeof(float) * dp_, qb,
+                                          sizeof(float) * dim_, sizeof(float) * dim_,
+                                          static_cast<std::size_t>(bq), cudaMemcpyDefault, s));
+        qb = qbuf.data();
+      }
       float* dist_b = dist + q0 * k;
       std::int64_t* lab_b = lab + q0 * k;
       if (n_ == 0) {
         launch_flat_merge(nullptr, nullptr, static_cast<int>(bq), 0, kind(), k, nullptr, nullptr,
                           dist_b, lab_b, s, sync);
       } else if (stream_path) {
-        search_stream(qbuf.data(), static_cast<int>(bq), k, ids_dev, dist_b, lab_b, s, sync);
+        search_stream(qb, static_cast<int>(bq), k, ids_dev, dist_b, lab_b, s, sync);
       } else {
-        search_tiles(*lease, qbuf.data(), static_cast<int>(bq), k, cfg, ids_dev, dist_b, lab_b);
+        search_tiles(*lease, qb, static_cast<int>(bq), k, cfg, ids_dev, dist_b, lab_b);
       }
     }
     if (!out_on_device) {
@@ -128,8 +135,7 @@ class FlatCuda final : public detail::FlatBackend {
                                       cudaMemcpyDeviceToHost, s));
     }
     lease->synchronize();
-    detail::require(!queries_on_device || *bad == 0,
-                    "queries contain {} non-finite value(s) (NaN or Inf)", queries_on_device ? *bad : 0);
+    detail::require(*bad == 0, "queries contain a non-finite value (NaN or Inf)");
   }
 
   void remove_rows(const std::vector<std::uint8_t>& remove) override {
@@ -197,14 +203,11 @@ class FlatCuda final : public detail::FlatBackend {
     }
     DeviceGuard guard(device_);
     auto lease = streams_.acquire();
-    const cudaStream_t s = lease->stream();
-    DeviceBuffer<unsigned long long> count(1, s);
-    KNNX_CUDA_CHECK(cudaMemsetAsync(count.data(), 0, sizeof(unsigned long long), s));
-    launch_count_nonfinite(x, n * dim_, count.data(), s, config().sync_check);
-    unsigned long long host = 0;
-    KNNX_CUDA_CHECK(cudaMemcpyAsync(&host, count.data(), sizeof(host), cudaMemcpyDeviceToHost, s));
+    volatile unsigned long long* bad = lease->pinned_flag();
+    *bad = 0;
+    launch_flag_nonfinite(x, n * dim_, lease->pinned_flag(), lease->stream(), config().sync_check);
     lease->synchronize();
-    detail::require(host == 0, "{} contains {} non-finite value(s) (NaN or Inf)", what, host);
+    detail::require(*bad == 0, "{} contains a non-finite value (NaN or Inf)", what);
   }
 
  private:
@@ -276,8 +279,30 @@ class FlatCuda final : public detail::FlatBackend {
     DeviceBuffer<std::int32_t> rows(partial, s);
     launch_flat_stream(data_.data(), n_, dp_, q, nq, kind(), k, static_cast<int>(parts),
                        rows_per_part, keys.data(), rows.data(), s, sync);
-    launch_flat_merge(keys.data(), rows.data(), nq, static_cast<int>(parts * k), kind(), k,
-                      nullptr, ids_dev, dist, lab, s, sync);
+    merge(std::move(keys), std::move(rows), nq, static_cast<int>(parts * k), k, nullptr, ids_dev,
+          dist, lab, s, sync);
+  }
+
+  // Reduces nq lists of n_in partial results to the final top-k. Long lists go through a merge
+  // tree first (many blocks per query, each keeping k of a slice), so one block never has to
+  // fold hundreds of thousands of candidates alone.
+  void merge(DeviceBuffer<std::uint32_t> keys, DeviceBuffer<std::int32_t> rows, int nq, int n_in,
+             int k, const float* qnorms, const std::int64_t* ids_dev, float* dist,
+             std::int64_t* lab, cudaStream_t s, bool sync) const {
+    constexpr int kFanIn = 8;
+    for (;;) {
+      const int groups = n_in / (kFanIn * std::max(k, 512));
+      if (groups < 2) break;
+      DeviceBuffer<std::uint32_t> next_keys(static_cast<std::size_t>(nq) * groups * k, s);
+      DeviceBuffer<std::int32_t> next_rows(static_cast<std::size_t>(nq) * groups * k, s);
+      launch_flat_merge_partial(keys.data(), rows.data(), nq, n_in, groups, k, next_keys.data(),
+                                next_rows.data(), s, sync);
+      keys.swap(next_keys);
+      rows.swap(next_rows);
+      n_in = groups * k;
+    }
+    launch_flat_merge(keys.data(), rows.data(), nq, n_in, kind(), k, qnorms, ids_dev, dist, lab, s,
+                      sync);
   }
 
   // Many queries: cuBLAS computes a tile of scores while the select kernel folds the previous
@@ -358,9 +383,8 @@ class FlatCuda final : public detail::FlatBackend {
       launch_rerank(data_.data(), dp_, q, bq, kind(), rows.data(), kk, k, ids_dev, dist, lab, s,
                     sync);
     } else {
-      launch_flat_merge(keys.data(), rows.data(), bq, static_cast<int>(per_query), kind(), k,
-                        metric_ == Metric::L2 ? qnorms.data() : nullptr, ids_dev, dist, lab, s,
-                        sync);
+      merge(std::move(keys), std::move(rows), bq, static_cast<int>(per_query), k,
+            metric_ == Metric::L2 ? qnorms.data() : nullptr, ids_dev, dist, lab, s, sync);
     }
   }
 

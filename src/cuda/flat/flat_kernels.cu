@@ -139,6 +139,37 @@ __global__ void __launch_bounds__(kThreads)
               labels + out);
 }
 
+// Block (q, g) reduces partial results [g*per_group, (g+1)*per_group) of query q to its best
+// k, written to out[q][g][0..k): one level of a merge tree.
+__global__ void __launch_bounds__(kThreads)
+    flat_merge_partial_kernel(const std::uint32_t* __restrict__ in_keys,
+                              const std::int32_t* __restrict__ in_rows, int n_in, int per_group,
+                              int k, std::uint32_t* __restrict__ out_keys,
+                              std::int32_t* __restrict__ out_rows) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int query = blockIdx.x;
+  const int g = blockIdx.y;
+  const int begin = g * per_group;
+  const int end = min(n_in, begin + per_group);
+  const std::uint32_t* keys = in_keys + static_cast<std::int64_t>(query) * n_in;
+  const std::int32_t* rows = in_rows + static_cast<std::int64_t>(query) * n_in;
+  BlockSelect sel(smem, k, kRound);
+  sel.init();
+  for (int j0 = begin; j0 < end; j0 += kRound) {
+    sel.begin_round(kRound);
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const int j = j0 + u * kThreads + threadIdx.x;
+      const bool in = j < end;
+      const std::int32_t row = in ? rows[j] : -1;
+      sel.offer(row >= 0, in ? keys[j] : kKeyMax, row);
+    }
+  }
+  sel.finish();
+  const std::int64_t out = (static_cast<std::int64_t>(query) * gridDim.y + g) * k;
+  store_partial(sel, k, out_keys + out, out_rows + out);
+}
+
 // Block (b, p) selects the best k of columns [p*cols_per_part, ...) of tile row b — scores
 // completed with the base norms for L2 — together with prev[b] when given, and writes them to
 // out[b*out_stride + out_offset + p*k]. Rows are read as float4 (ld and the part bounds are
@@ -277,16 +308,15 @@ __global__ void gather_rows_kernel(const float4* __restrict__ src, int dp4,
   }
 }
 
-__global__ void count_nonfinite_kernel(const float* __restrict__ x, std::int64_t count,
+__global__ void flag_nonfinite_kernel(const float* __restrict__ x, std::int64_t count,
                                        unsigned long long* out) {
-  unsigned long long local = 0;
+  unsigned local = 0;
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
   for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
        i < count; i += stride) {
     local += isfinite(x[i]) ? 0 : 1;
   }
-  for (int off = 16; off > 0; off >>= 1) local += __shfl_xor_sync(0xFFFFFFFFu, local, off);
-  if ((threadIdx.x & 31) == 0 && local) atomicAdd(out, local);
+  if (__any_sync(0xFFFFFFFFu, local != 0) && (threadIdx.x & 31) == 0) *out = 1;  // benign race
 }
 
 void set_smem(const void* kernel, std::size_t bytes) {
@@ -331,6 +361,18 @@ void launch_flat_merge(const std::uint32_t* in_keys, const std::int32_t* in_rows
   flat_merge_kernel<<<static_cast<unsigned>(nq), kThreads, smem, stream>>>(
       in_keys, in_rows, n_in, kind == ScoreKind::L2, k, qnorms, ids, distances, labels);
   KNNX_CHECK_LAUNCH(stream, sync_check, "flat_merge_kernel");
+}
+
+void launch_flat_merge_partial(const std::uint32_t* in_keys, const std::int32_t* in_rows, int nq,
+                               int n_in, int groups, int k, std::uint32_t* out_keys,
+                               std::int32_t* out_rows, cudaStream_t stream, bool sync_check) {
+  const std::size_t smem = select_smem_bytes(k, kRound);
+  set_smem(reinterpret_cast<const void*>(&flat_merge_partial_kernel), smem);
+  const int per_group = (n_in + groups - 1) / groups;
+  const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(groups));
+  flat_merge_partial_kernel<<<grid, kThreads, smem, stream>>>(in_keys, in_rows, n_in, per_group,
+                                                              k, out_keys, out_rows);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "flat_merge_partial_kernel");
 }
 
 void launch_tile_select(const float* tile, int ld, int bq, int bn, const float* base_norms,
@@ -400,12 +442,12 @@ void launch_gather_rows(const float* src, int dp, const std::int64_t* keep, std:
   KNNX_CHECK_LAUNCH(stream, sync_check, "gather_rows_kernel");
 }
 
-void launch_count_nonfinite(const float* x, std::int64_t count, unsigned long long* out,
+void launch_flag_nonfinite(const float* x, std::int64_t count, unsigned long long* out,
                             cudaStream_t stream, bool sync_check) {
   if (count == 0) return;
   const std::int64_t blocks = std::min<std::int64_t>((count + 255) / 256, 1024);
-  count_nonfinite_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(x, count, out);
-  KNNX_CHECK_LAUNCH(stream, sync_check, "count_nonfinite_kernel");
+  flag_nonfinite_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(x, count, out);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "flag_nonfinite_kernel");
 }
 
 }  // namespace knnx::cuda

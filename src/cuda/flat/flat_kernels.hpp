@@ -31,6 +31,12 @@ void launch_flat_merge(const std::uint32_t* in_keys, const std::int32_t* in_rows
                        const std::int64_t* ids, float* distances, std::int64_t* labels,
                        cudaStream_t stream, bool sync_check);
 
+// One level of a merge tree: per query, splits n_in partial results into `groups` slices and
+// reduces each to its best k, written to out ([nq][groups][k]).
+void launch_flat_merge_partial(const std::uint32_t* in_keys, const std::int32_t* in_rows, int nq,
+                               int n_in, int groups, int k, std::uint32_t* out_keys,
+                               std::int32_t* out_rows, cudaStream_t stream, bool sync_check);
+
 // GEMM-tile selection. tile is [bq][ld] row-major holding -2 q.x (L2; completed with
 // base_norms) or -q.x (IP) for base rows col0 .. col0+bn. Block (b, p) selects the best k of
 // tile row b's columns [p*cols_per_part, (p+1)*cols_per_part) — plus prev[b] ([bq][k]) when
@@ -57,8 +63,9 @@ void launch_row_norms(const float* x, std::int64_t n, int dp, float* out, cudaSt
 void launch_pad_rows(const float* src, std::int64_t n, int d, std::int64_t src_ld, float* dst,
                      int dp, cudaStream_t stream, bool sync_check);
 
-// Counts non-finite values of x[0..count) into *out (device int).
-void launch_count_nonfinite(const float* x, std::int64_t count, unsigned long long* out,
+// Sets *out to 1 when x[0..count) holds a non-finite value (out may be mapped host memory;
+// the caller clears it first).
+void launch_flag_nonfinite(const float* x, std::int64_t count, unsigned long long* out,
                             cudaStream_t stream, bool sync_check);
 
 // dst[i] = src[keep[i]] rows, for i < n_keep (rows of dp floats).

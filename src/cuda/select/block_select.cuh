@@ -23,12 +23,13 @@ namespace knnx::cuda {
 // kMaxSelectK (block_select_limits.hpp) bounds k.
 inline constexpr int kSelectThreads = 256;
 
-// Candidate-buffer capacity for k when each round offers at most `round` candidates: room for
-// a full round and for the final bitonic sort (next power of two of k).
+// Candidate-buffer capacity for k when each round offers at most `round` candidates: a full
+// round on top of max(k, round) pending candidates, so every flush (O(k + capacity) work) is
+// paid for by at least max(k, round) new candidates, and room for the final bitonic sort.
 __host__ __device__ inline int select_cand_capacity(int k, int round) {
   int p = 1;
   while (p < k) p <<= 1;
-  return p < round ? round : p;
+  return (p < round ? round : p) + round;
 }
 
 __host__ __device__ inline std::size_t select_smem_bytes(int k, int round) {
