@@ -30,6 +30,14 @@ struct Config {
   // KNNX_FLAT_OVERFETCH: candidates per result kept by the fast (tf32) GPU mode before exact
   // re-ranking (capped at 4096 candidates).
   int flat_overfetch = 2;
+  // KNNX_IVF_TPB: threads per block of the GPU IVF scan kernels (128, 256 or 512).
+  int ivf_tpb = 256;
+  // KNNX_IVF_FUSED: 1 = distances and top-k selection in one kernel (no distance array);
+  // 0 = write every candidate's distance, then select (the unfused baseline).
+  bool ivf_fused = true;
+  // KNNX_IVF_ROWS_PER_CHUNK: candidate rows one block scans for one query before its partial
+  // top-k is merged on the device with the other chunks' (long probe lists are split).
+  int ivf_rows_per_chunk = 8192;
 };
 
 // The knob values in force. Thread-safe. Throws InvalidArgument naming the variable when an

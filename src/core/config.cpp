@@ -77,11 +77,21 @@ const std::vector<Knob>& knobs() {
       int_knob<&Config::flat_overfetch>(
           "KNNX_FLAT_OVERFETCH", 1, 64, "1..64",
           "GPU flat fast mode: candidates kept per result before exact re-ranking"),
+      int_knob<&Config::ivf_tpb>("KNNX_IVF_TPB", 128, 512, "128, 256 or 512",
+                                 "GPU IVF: threads per block of the scan kernels"),
+      bool_knob<&Config::ivf_fused>(
+          "KNNX_IVF_FUSED", "GPU IVF: 1 fuses distances and top-k; 0 writes distances, then selects"),
+      int_knob<&Config::ivf_rows_per_chunk>(
+          "KNNX_IVF_ROWS_PER_CHUNK", 256, 1 << 30, "256..1073741824",
+          "GPU IVF: candidate rows per block before partial results are merged on the device"),
   };
   return table;
 }
 
 void validate(const Config& c) {
+  if (c.ivf_tpb != 128 && c.ivf_tpb != 256 && c.ivf_tpb != 512) {
+    throw InvalidArgument(fmt::format("KNNX_IVF_TPB must be 128, 256 or 512, got {}", c.ivf_tpb));
+  }
   // Round-trip every field through its parser so set_config() applies the same ranges.
   Config copy = c;
   for (const Knob& k : knobs()) k.parse(copy, k.print(c));
@@ -92,6 +102,7 @@ Config from_env() {
   for (const Knob& k : knobs()) {
     if (const char* v = std::getenv(k.env_name)) k.parse(c, v);
   }
+  validate(c);
   return c;
 }
 

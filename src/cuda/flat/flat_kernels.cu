@@ -3,64 +3,17 @@
 
 #include <algorithm>
 
+#include "cuda/common/distance.cuh"
 #include "cuda/runtime/check.hpp"
+#include "cuda/runtime/launch.hpp"
 #include "cuda/select/block_select.cuh"
+#include "cuda/select/block_select_store.cuh"
 
 namespace knnx::cuda {
 namespace {
 
 constexpr int kThreads = kSelectThreads;  // 256: 8 warps
 constexpr int kRound = 4 * kThreads;       // candidates offered per round by select-only kernels
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
-  return v;
-}
-
-template <bool kL2>
-__device__ __forceinline__ float accumulate(float acc, float4 x, float4 q) {
-  if constexpr (kL2) {
-    const float a = x.x - q.x, b = x.y - q.y, c = x.z - q.z, d = x.w - q.w;
-    acc = fmaf(a, a, acc);
-    acc = fmaf(b, b, acc);
-    acc = fmaf(c, c, acc);
-    return fmaf(d, d, acc);
-  } else {
-    acc = fmaf(x.x, q.x, acc);
-    acc = fmaf(x.y, q.y, acc);
-    acc = fmaf(x.z, q.z, acc);
-    return fmaf(x.w, q.w, acc);
-  }
-}
-
-// Writes a block's kept entries to out[0..k), padding with (kKeyMax, -1).
-__device__ void store_partial(const BlockSelect& sel, int k, std::uint32_t* keys,
-                              std::int32_t* rows) {
-  const int count = sel.count();
-  for (int i = threadIdx.x; i < k; i += blockDim.x) {
-    keys[i] = i < count ? sel.key(i) : kKeyMax;
-    rows[i] = i < count ? sel.index(i) : -1;
-  }
-}
-
-// Writes sorted final results: distances (per the metric) and ids.
-__device__ void store_final(const BlockSelect& sel, int k, bool l2, float qnorm, bool add_qnorm,
-                            const std::int64_t* ids, float* distances, std::int64_t* labels) {
-  const int count = sel.count();
-  const float pad = l2 ? __int_as_float(0x7F800000) : __int_as_float(0xFF800000);
-  for (int i = threadIdx.x; i < k; i += blockDim.x) {
-    if (i < count) {
-      const float v = key_to_float(sel.key(i));
-      const std::int32_t row = sel.index(i);
-      distances[i] = l2 ? (add_qnorm ? fmaxf(v + qnorm, 0.0f) : v) : -v;
-      labels[i] = ids ? ids[row] : static_cast<std::int64_t>(row);
-    } else {
-      distances[i] = pad;
-      labels[i] = -1;
-    }
-  }
-}
 
 template <bool kL2>
 __global__ void __launch_bounds__(kThreads)
@@ -317,17 +270,6 @@ __global__ void flag_nonfinite_kernel(const float* __restrict__ x, std::int64_t 
     local += isfinite(x[i]) ? 0 : 1;
   }
   if (__any_sync(0xFFFFFFFFu, local != 0) && (threadIdx.x & 31) == 0) *out = 1;  // benign race
-}
-
-void set_smem(const void* kernel, std::size_t bytes) {
-  if (bytes > 48 * 1024) {
-    KNNX_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                         static_cast<int>(bytes)));
-  }
-}
-
-unsigned grid_rows(std::int64_t n) {
-  return static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>(n, 65535)));
 }
 
 }  // namespace

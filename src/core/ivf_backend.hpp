@@ -1,0 +1,59 @@
+// core/ivf_backend.hpp — the interface IndexIVFFlat drives; implemented by the CPU and CUDA
+// backends.
+//
+// A backend owns the coarse centroids and the inverted lists: for each list, its vectors and
+// their ids, appended in insertion order. Arguments arrive validated by the index layer.
+// Host pointers everywhere unless a method says otherwise (search and add accept device
+// pointers on a device backend, like the flat backend).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "knnx/metric.hpp"
+#include "knnx/types.hpp"
+
+namespace knnx::detail {
+
+class IvfBackend {
+ public:
+  virtual ~IvfBackend() = default;
+
+  virtual int n_lists() const = 0;
+  // Replaces the centroids (n_lists x dim, host). Only called while the lists are empty.
+  virtual void set_centroids(const float* centroids) = 0;
+  virtual std::vector<float> centroids() const = 0;  // host copy, n_lists x dim
+
+  // The nearest list (by the index metric) of each of n vectors, into lists[0..n) (host).
+  virtual void assign(idx_t n, const float* x, idx_t* lists) const = 0;
+
+  // Appends n vectors with their ids to the given lists (lists[i] in [0, n_lists)).
+  // Strong guarantee: on exception (e.g. OutOfMemory) nothing changes.
+  virtual void add(idx_t n, const float* x, const idx_t* ids, const idx_t* lists) = 0;
+
+  // k nearest among the vectors of each query's n_probe nearest lists; labels are stored ids,
+  // -1 / empty_distance(metric) where fewer than k exist.
+  virtual void search(idx_t nq, const float* queries, int k, int n_probe, float* distances,
+                      idx_t* labels) const = 0;
+
+  virtual idx_t size() const = 0;
+  virtual std::vector<idx_t> list_sizes() const = 0;
+  // Host copies of one list's vectors (size x dim) and ids.
+  virtual std::vector<float> list_vectors(int list) const = 0;
+  virtual std::vector<idx_t> list_ids(int list) const = 0;
+
+  // Removes every entry whose id is in sorted_ids (ascending, unique); keeps the order of the
+  // rest of each list. Returns how many entries were removed.
+  virtual idx_t remove_ids(const std::vector<idx_t>& sorted_ids) = 0;
+
+  // Empties every list (centroids stay).
+  virtual void reset() = 0;
+
+  // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf (x may be a device pointer).
+  virtual void check_finite(idx_t n, const float* x, const char* what) const = 0;
+  virtual void check_queries(idx_t nq, const float* queries) const {
+    check_finite(nq, queries, "queries");
+  }
+};
+
+}  // namespace knnx::detail

@@ -1,0 +1,244 @@
+// IVF-Flat kernels: arena maintenance, probe prefix sums, and scans over probed lists.
+#include "cuda/ivf/ivf_kernels.hpp"
+
+#include "cuda/common/distance.cuh"
+#include "cuda/runtime/check.hpp"
+#include "cuda/runtime/launch.hpp"
+#include "cuda/select/block_select.cuh"
+#include "cuda/select/block_select_store.cuh"
+
+namespace knnx::cuda {
+namespace {
+
+__global__ void move_rows_kernel(const float4* __restrict__ src,
+                                 const std::int64_t* __restrict__ src_ids,
+                                 const std::int64_t* __restrict__ spos, float4* __restrict__ dst,
+                                 std::int64_t* __restrict__ dst_ids,
+                                 const std::int64_t* __restrict__ dpos, std::int64_t m, int dp4) {
+  const int col = blockIdx.x * blockDim.x + threadIdx.x;
+  for (std::int64_t i = blockIdx.y; i < m; i += gridDim.y) {
+    const std::int64_t s = spos[i], d = dpos[i];
+    if (col < dp4) dst[d * dp4 + col] = src[s * dp4 + col];
+    if (col == 0) dst_ids[d] = src_ids[s];
+  }
+}
+
+__global__ void probe_prefix_kernel(const std::int64_t* __restrict__ probes, int nq, int n_probe,
+                                    const std::int64_t* __restrict__ list_sizes,
+                                    std::int32_t* __restrict__ prefix) {
+  const int q = blockIdx.x * blockDim.x + threadIdx.x;
+  if (q >= nq) return;
+  const std::int64_t* p = probes + static_cast<std::int64_t>(q) * n_probe;
+  std::int32_t* out = prefix + static_cast<std::int64_t>(q) * (n_probe + 1);
+  std::int32_t total = 0;
+  out[0] = 0;
+  for (int j = 0; j < n_probe; ++j) {
+    const std::int64_t list = p[j];
+    total += list >= 0 ? static_cast<std::int32_t>(list_sizes[list]) : 0;
+    out[j + 1] = total;
+  }
+}
+
+// Arena row of candidate `pos` of a query: binary search of its probe, then the list offset.
+__device__ __forceinline__ std::int64_t candidate_row(const std::int32_t* prefix, int n_probe,
+                                                      const std::int64_t* probes,
+                                                      const std::int64_t* list_offsets, int pos) {
+  int lo = 0, hi = n_probe;  // prefix[lo] <= pos < prefix[hi]
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) >> 1;
+    if (prefix[mid] <= pos) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  return list_offsets[probes[lo]] + (pos - prefix[lo]);
+}
+
+// Scores of 32 candidate rows (one per lane's `row`; -1 = none) against q: each row is read by
+// the whole warp (16-byte loads, four rows in flight), and lane j returns row j's score.
+template <bool kL2>
+__device__ __forceinline__ float warp_scores(const float4* __restrict__ data, int dp4,
+                                             const float4* __restrict__ q, std::int64_t row) {
+  const int lane = threadIdx.x & 31;
+  float mine = 0.0f;
+#pragma unroll 2
+  for (int rr = 0; rr < 32; rr += 4) {
+    std::int64_t r[4];
+#pragma unroll
+    for (int u = 0; u < 4; ++u) r[u] = __shfl_sync(0xFFFFFFFFu, row, rr + u);
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = lane; i < dp4; i += 32) {
+      const float4 qq = __ldg(q + i);
+      float4 x[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        x[u] = r[u] >= 0 ? __ldg(data + r[u] * dp4 + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) acc[u] = accumulate<kL2>(acc[u], x[u], qq);
+    }
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const float s = warp_sum(acc[u]);
+      if (lane == rr + u) mine = s;
+    }
+  }
+  return kL2 ? mine : -mine;
+}
+
+template <bool kL2, int kThreads>
+__global__ void __launch_bounds__(kThreads)
+    ivf_scan_kernel(const float4* __restrict__ data, int dp4, const float4* __restrict__ queries,
+                    const std::int64_t* __restrict__ probes,
+                    const std::int32_t* __restrict__ probe_prefix, int n_probe,
+                    const std::int64_t* __restrict__ list_offsets, int k, int rows_per_chunk,
+                    std::uint32_t* __restrict__ out_keys, std::int32_t* __restrict__ out_rows) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int query = blockIdx.x;
+  const int chunk = blockIdx.y;
+  const std::int32_t* prefix = probe_prefix + static_cast<std::int64_t>(query) * (n_probe + 1);
+  const std::int64_t* qprobes = probes + static_cast<std::int64_t>(query) * n_probe;
+  const float4* q = queries + static_cast<std::int64_t>(query) * dp4;
+  const int total = prefix[n_probe];
+  const int begin = chunk * rows_per_chunk;
+  const int end = min(total, begin + rows_per_chunk);
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  BlockSelect sel(smem, k, kThreads);
+  sel.init();
+  for (int p0 = begin; p0 < end; p0 += kThreads) {
+    sel.begin_round(kThreads);
+    const int pos = p0 + warp * 32 + lane;
+    const bool valid = pos < end;
+    const std::int64_t row =
+        valid ? candidate_row(prefix, n_probe, qprobes, list_offsets, pos) : -1;
+    const float score = warp_scores<kL2>(data, dp4, q, row);
+    sel.offer(valid, float_to_key(score), static_cast<std::int32_t>(row));
+  }
+  sel.finish();
+  const std::int64_t out = (static_cast<std::int64_t>(query) * gridDim.y + chunk) * k;
+  store_partial(sel, k, out_keys + out, out_rows + out);
+}
+
+template <bool kL2>
+__global__ void __launch_bounds__(256)
+    ivf_distances_kernel(const float4* __restrict__ data, int dp4,
+                         const float4* __restrict__ queries,
+                         const std::int64_t* __restrict__ probes,
+                         const std::int32_t* __restrict__ probe_prefix, int n_probe,
+                         const std::int64_t* __restrict__ list_offsets, int max_candidates,
+                         std::uint32_t* __restrict__ out_keys, std::int32_t* __restrict__ out_rows) {
+  const int query = blockIdx.x;
+  const std::int32_t* prefix = probe_prefix + static_cast<std::int64_t>(query) * (n_probe + 1);
+  const std::int64_t* qprobes = probes + static_cast<std::int64_t>(query) * n_probe;
+  const float4* q = queries + static_cast<std::int64_t>(query) * dp4;
+  const int total = prefix[n_probe];
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  std::uint32_t* keys = out_keys + static_cast<std::int64_t>(query) * max_candidates;
+  std::int32_t* rows = out_rows + static_cast<std::int64_t>(query) * max_candidates;
+  for (int p0 = blockIdx.y * 256; p0 < max_candidates; p0 += 256 * gridDim.y) {
+    const int pos = p0 + warp * 32 + lane;
+    const bool valid = pos < total;
+    const std::int64_t row =
+        valid ? candidate_row(prefix, n_probe, qprobes, list_offsets, pos) : -1;
+    const float score = warp_scores<kL2>(data, dp4, q, row);
+    if (pos < max_candidates) {
+      keys[pos] = valid ? float_to_key(score) : kKeyMax;
+      rows[pos] = valid ? static_cast<std::int32_t>(row) : -1;
+    }
+  }
+}
+
+template <bool kL2, int kThreads>
+void scan(const float* data, int dp, const float* queries, int nq, const std::int64_t* probes,
+          const std::int32_t* probe_prefix, int n_probe, const std::int64_t* list_offsets, int k,
+          int chunks, int rows_per_chunk, std::uint32_t* out_keys, std::int32_t* out_rows,
+          cudaStream_t stream) {
+  const std::size_t smem = select_smem_bytes(k, kThreads);
+  set_smem(reinterpret_cast<const void*>(&ivf_scan_kernel<kL2, kThreads>), smem);
+  const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(chunks));
+  ivf_scan_kernel<kL2, kThreads><<<grid, kThreads, smem, stream>>>(
+      reinterpret_cast<const float4*>(data), dp / 4, reinterpret_cast<const float4*>(queries),
+      probes, probe_prefix, n_probe, list_offsets, k, rows_per_chunk, out_keys, out_rows);
+}
+
+template <bool kL2>
+void scan_tpb(int threads, const float* data, int dp, const float* queries, int nq,
+              const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
+              const std::int64_t* list_offsets, int k, int chunks, int rows_per_chunk,
+              std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream) {
+  switch (threads) {
+    case 128:
+      scan<kL2, 128>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k, chunks,
+                     rows_per_chunk, out_keys, out_rows, stream);
+      break;
+    case 512:
+      scan<kL2, 512>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k, chunks,
+                     rows_per_chunk, out_keys, out_rows, stream);
+      break;
+    default:
+      scan<kL2, 256>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k, chunks,
+                     rows_per_chunk, out_keys, out_rows, stream);
+  }
+}
+
+}  // namespace
+
+void launch_move_rows(const float* src, const std::int64_t* src_ids, const std::int64_t* spos,
+                      float* dst, std::int64_t* dst_ids, const std::int64_t* dpos, std::int64_t m,
+                      int dp, cudaStream_t stream, bool sync_check) {
+  if (m == 0) return;
+  const int dp4 = dp / 4;
+  const dim3 grid(static_cast<unsigned>((dp4 + 127) / 128), grid_rows(m));
+  move_rows_kernel<<<grid, 128, 0, stream>>>(reinterpret_cast<const float4*>(src), src_ids, spos,
+                                             reinterpret_cast<float4*>(dst), dst_ids, dpos, m, dp4);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "move_rows_kernel");
+}
+
+void launch_probe_prefix(const std::int64_t* probes, int nq, int n_probe,
+                         const std::int64_t* list_sizes, std::int32_t* probe_prefix,
+                         cudaStream_t stream, bool sync_check) {
+  probe_prefix_kernel<<<static_cast<unsigned>((nq + 127) / 128), 128, 0, stream>>>(
+      probes, nq, n_probe, list_sizes, probe_prefix);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "probe_prefix_kernel");
+}
+
+void launch_ivf_scan(const float* data, int dp, const float* queries, int nq,
+                     const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
+                     const std::int64_t* list_offsets, ScoreKind kind, int k, int chunks,
+                     int rows_per_chunk, int threads, std::uint32_t* out_keys,
+                     std::int32_t* out_rows, cudaStream_t stream, bool sync_check) {
+  if (kind == ScoreKind::L2) {
+    scan_tpb<true>(threads, data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k,
+                   chunks, rows_per_chunk, out_keys, out_rows, stream);
+  } else {
+    scan_tpb<false>(threads, data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets,
+                    k, chunks, rows_per_chunk, out_keys, out_rows, stream);
+  }
+  KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_scan_kernel");
+}
+
+void launch_ivf_distances(const float* data, int dp, const float* queries, int nq,
+                          const std::int64_t* probes, const std::int32_t* probe_prefix,
+                          int n_probe, const std::int64_t* list_offsets, ScoreKind kind,
+                          int max_candidates, std::uint32_t* out_keys, std::int32_t* out_rows,
+                          cudaStream_t stream, bool sync_check) {
+  const unsigned parts = static_cast<unsigned>(std::min(64, (max_candidates + 255) / 256));
+  const dim3 grid(static_cast<unsigned>(nq), std::max(1u, parts));
+  const auto* d4 = reinterpret_cast<const float4*>(data);
+  const auto* q4 = reinterpret_cast<const float4*>(queries);
+  if (kind == ScoreKind::L2) {
+    ivf_distances_kernel<true><<<grid, 256, 0, stream>>>(d4, dp / 4, q4, probes, probe_prefix,
+                                                         n_probe, list_offsets, max_candidates,
+                                                         out_keys, out_rows);
+  } else {
+    ivf_distances_kernel<false><<<grid, 256, 0, stream>>>(d4, dp / 4, q4, probes, probe_prefix,
+                                                          n_probe, list_offsets, max_candidates,
+                                                          out_keys, out_rows);
+  }
+  KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_distances_kernel");
+}
+
+}  // namespace knnx::cuda

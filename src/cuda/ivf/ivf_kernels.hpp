@@ -1,0 +1,46 @@
+// cuda/ivf/ivf_kernels.hpp — launchers of the IVF-Flat kernels: list storage maintenance,
+// probe bookkeeping, and the scans over probed lists (fused scan + select, and the unfused
+// distance pass used as its baseline).
+//
+// Lists live in one arena of padded rows (stride dp, a multiple of 4 floats): list l occupies
+// rows [offset[l], offset[l] + size[l]). A query's probed lists, concatenated in probe order,
+// form its candidate space; probe_prefix[q][j] is the number of candidate rows before probe j.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "cuda/flat/flat_kernels.hpp"
+
+namespace knnx::cuda {
+
+// dst row dpos[i] = src row spos[i] (rows of dp floats, plus their ids), for i < m.
+void launch_move_rows(const float* src, const std::int64_t* src_ids, const std::int64_t* spos,
+                      float* dst, std::int64_t* dst_ids, const std::int64_t* dpos, std::int64_t m,
+                      int dp, cudaStream_t stream, bool sync_check);
+
+// probe_prefix[q][0..n_probe] from the probed list numbers ([nq][n_probe], -1 = none) and the
+// list sizes.
+void launch_probe_prefix(const std::int64_t* probes, int nq, int n_probe,
+                         const std::int64_t* list_sizes, std::int32_t* probe_prefix,
+                         cudaStream_t stream, bool sync_check);
+
+// Fused scan + select. Block (q, c) scans candidate rows [c*rows_per_chunk, (c+1)*rows_per_chunk)
+// of query q, computing exact scores on the fly, and keeps the best k as (key, arena row)
+// into out[(q*chunks + c)*k ...]. threads is 128, 256 or 512.
+void launch_ivf_scan(const float* data, int dp, const float* queries, int nq,
+                     const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
+                     const std::int64_t* list_offsets, ScoreKind kind, int k, int chunks,
+                     int rows_per_chunk, int threads, std::uint32_t* out_keys,
+                     std::int32_t* out_rows, cudaStream_t stream, bool sync_check);
+
+// Unfused baseline: writes the score key and arena row of every candidate of query q to
+// out[q*max_candidates + i] (-1 rows past the query's candidates); a separate selection follows.
+void launch_ivf_distances(const float* data, int dp, const float* queries, int nq,
+                          const std::int64_t* probes, const std::int32_t* probe_prefix,
+                          int n_probe, const std::int64_t* list_offsets, ScoreKind kind,
+                          int max_candidates, std::uint32_t* out_keys, std::int32_t* out_rows,
+                          cudaStream_t stream, bool sync_check);
+
+}  // namespace knnx::cuda
