@@ -6,22 +6,92 @@
 #include <vector>
 
 #include "cpu/blas.hpp"
+#include "cpu/scan_kernels.hpp"
 #include "cpu/topk.hpp"
 
 namespace knnx::cpu {
 namespace {
 
-// Scores (to minimise) of one tile: rows [q0, q0+qb) of queries against base rows [b0, b0+bb).
-// out is qb x bb. For L2: ||q||^2 + ||x||^2 - 2 q.x clamped at 0; for IP: -q.x.
-void tile_scores(const float* queries, const float* qnorms, const float* base,
-                 const float* base_norms, int d, Metric metric, idx_t qb, idx_t bb, float* out) {
-  const float alpha = metric == Metric::L2 ? -2.0f : -1.0f;
-  sgemm_abt(qb, bb, d, alpha, queries, base, out);
-  if (metric != Metric::L2) return;
-  for (idx_t i = 0; i < qb; ++i) {
-    float* row = out + i * bb;
-    const float qn = qnorms[i];
-    for (idx_t j = 0; j < bb; ++j) row[j] = std::max(row[j] + qn + base_norms[j], 0.0f);
+// Up to this many queries, distances come from small_batch_products reading the base straight
+// from memory, at memory speed: sgemm would first pack every base block, which costs more than
+// the arithmetic when each packed row serves one or two queries. From 4 queries on, the packed
+// sgemm is faster (bench/NOTES.md, "CPU Flat").
+constexpr idx_t kDirectMaxQueries = 3;
+// Bytes of base rows one direct-kernel step covers: small enough to stay in L2 while each group
+// of queries passes over them.
+constexpr idx_t kDirectChunkBytes = 128 * 1024;
+// Fewest queries per thread for which threads take separate query blocks; with fewer (and at
+// most one query block) the threads split the base instead, keeping the sgemm's query
+// dimension large. Either way a thread holds collectors for at most one query block.
+constexpr idx_t kMinQueriesPerThread = 64;
+
+struct Scan {
+  const float* base;
+  const float* base_norms;  // null for inner product
+  idx_t n;
+  int d;
+  const float* queries;
+  const float* qnorms;  // zeros for inner product
+  float alpha;          // -2 for L2, -1 for inner product: tiles hold alpha * q.x
+};
+
+// Tile of queries [q0, q0+qb) against base rows [b0, b0+bb) into per-query collectors.
+void gemm_tile(const Scan& s, idx_t q0, idx_t qb, idx_t b0, idx_t bb, float* tile, TopK* topk) {
+  sgemm_abt(qb, bb, s.d, s.alpha, s.queries + q0 * s.d, s.base + b0 * s.d, tile);
+  const float* bn = s.base_norms ? s.base_norms + b0 : nullptr;
+  for (idx_t i = 0; i < qb; ++i) topk[i].push_tile_row(tile + i * bb, bn, s.qnorms[q0 + i], bb, b0);
+}
+
+// Each thread owns whole query blocks and scans the whole base for them.
+void search_by_query_blocks(const Scan& s, idx_t nq, int k, idx_t qblock, idx_t bblock,
+                            int threads, float* distances, idx_t* labels, bool negate, float pad) {
+  const idx_t n_qblocks = (nq + qblock - 1) / qblock;
+  const idx_t tile_cols = std::min(bblock, std::max<idx_t>(s.n, 1));
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> tile(static_cast<std::size_t>(qblock * tile_cols));
+    std::vector<TopK> topk(static_cast<std::size_t>(qblock));
+#pragma omp for schedule(dynamic, 1)
+    for (idx_t qbi = 0; qbi < n_qblocks; ++qbi) {
+      const idx_t q0 = qbi * qblock;
+      const idx_t qb = std::min(qblock, nq - q0);
+      for (idx_t i = 0; i < qb; ++i) topk[static_cast<std::size_t>(i)].reset(k);
+      for (idx_t b0 = 0; b0 < s.n; b0 += bblock) {
+        gemm_tile(s, q0, qb, b0, std::min(bblock, s.n - b0), tile.data(), topk.data());
+      }
+      for (idx_t i = 0; i < qb; ++i) {
+        topk[static_cast<std::size_t>(i)].write(distances + (q0 + i) * k, labels + (q0 + i) * k,
+                                                negate, pad);
+      }
+    }
+  }
+}
+
+// Threads split the base into chunks of `chunk` rows; each keeps collectors for every query,
+// merged at the end. score_chunk(c0, len, tile, topk) scores rows [c0, c0+len) for all queries.
+template <typename ScoreChunk>
+void search_by_base_chunks(idx_t n, idx_t nq, int k, idx_t chunk, int threads, float* distances,
+                           idx_t* labels, bool negate, float pad, std::size_t tile_floats,
+                           ScoreChunk score_chunk) {
+  const idx_t n_chunks = (n + chunk - 1) / chunk;
+  threads = static_cast<int>(std::clamp<idx_t>(n_chunks, 1, threads));
+  std::vector<std::vector<TopK>> partial(static_cast<std::size_t>(threads));
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<TopK>& topk = partial[static_cast<std::size_t>(omp_get_thread_num())];
+    topk.assign(static_cast<std::size_t>(nq), TopK(k));
+    std::vector<float> tile(tile_floats);
+#pragma omp for schedule(dynamic, 1)
+    for (idx_t c = 0; c < n_chunks; ++c) {
+      const idx_t c0 = c * chunk;
+      score_chunk(c0, std::min(chunk, n - c0), tile.data(), topk.data());
+    }
+  }
+#pragma omp parallel for schedule(static) num_threads(threads) if (nq > 1)
+  for (idx_t q = 0; q < nq; ++q) {
+    TopK& merged = partial[0][static_cast<std::size_t>(q)];
+    for (std::size_t t = 1; t < partial.size(); ++t) merged.merge(partial[t][static_cast<std::size_t>(q)]);
+    merged.write(distances + q * k, labels + q * k, negate, pad);
   }
 }
 
@@ -40,74 +110,50 @@ void row_norms_sq(idx_t n, int d, const float* x, float* out) {
 void flat_search(const float* base, const float* base_norms, idx_t n, int d, Metric metric,
                  const float* queries, idx_t nq, int k, float* distances, idx_t* labels,
                  const FlatSearchParams& params) {
-  const bool negate = metric == Metric::InnerProduct;
+  const bool l2 = metric == Metric::L2;
+  const bool negate = !l2;
   const float pad = empty_distance(metric);
   const int threads = params.num_threads > 0 ? params.num_threads : omp_get_max_threads();
-  const idx_t qblock = std::max(1, params.query_block);
+  const idx_t qblock_max = std::max(1, params.query_block);
   const idx_t bblock = std::max(16, params.base_block);
 
   std::vector<float> qnorms(static_cast<std::size_t>(nq), 0.0f);
-  if (metric == Metric::L2) row_norms_sq(nq, d, queries, qnorms.data());
+  if (l2) row_norms_sq(nq, d, queries, qnorms.data());
+  const Scan s{base, l2 ? base_norms : nullptr, n, d, queries, qnorms.data(), l2 ? -2.0f : -1.0f};
 
-  const idx_t n_qblocks = (nq + qblock - 1) / qblock;
-  const idx_t n_bblocks = (n + bblock - 1) / bblock;
-
-  if (n_qblocks >= threads || n_bblocks <= 1) {
-    // Enough query blocks: each thread owns whole query blocks and scans the whole base.
-#pragma omp parallel num_threads(threads)
-    {
-      std::vector<float> tile(static_cast<std::size_t>(qblock * std::min(bblock, std::max<idx_t>(n, 1))));
-      std::vector<TopK> heaps(static_cast<std::size_t>(qblock));
-#pragma omp for schedule(dynamic, 1)
-      for (idx_t qbi = 0; qbi < n_qblocks; ++qbi) {
-        const idx_t q0 = qbi * qblock;
-        const idx_t qb = std::min(qblock, nq - q0);
-        for (idx_t i = 0; i < qb; ++i) heaps[static_cast<std::size_t>(i)].reset(k);
-        for (idx_t b0 = 0; b0 < n; b0 += bblock) {
-          const idx_t bb = std::min(bblock, n - b0);
-          tile_scores(queries + q0 * d, qnorms.data() + q0, base + b0 * d,
-                      base_norms ? base_norms + b0 : nullptr, d, metric, qb, bb, tile.data());
-          for (idx_t i = 0; i < qb; ++i) {
-            heaps[static_cast<std::size_t>(i)].push_block(tile.data() + i * bb, bb, b0);
+  if (nq <= kDirectMaxQueries) {
+    const idx_t chunk = std::max<idx_t>(8, kDirectChunkBytes / (static_cast<idx_t>(d) * 4) / 8 * 8);
+    search_by_base_chunks(
+        n, nq, k, chunk, threads, distances, labels, negate, pad,
+        static_cast<std::size_t>(nq * chunk),
+        [&](idx_t c0, idx_t len, float* tile, TopK* topk) {
+          for (idx_t q0 = 0; q0 < nq; q0 += kSmallBatchMax) {
+            const int g = static_cast<int>(std::min<idx_t>(kSmallBatchMax, nq - q0));
+            small_batch_products(queries + q0 * d, g, base + c0 * d, len, d, s.alpha,
+                                 tile + q0 * chunk, chunk);
           }
-        }
-        for (idx_t i = 0; i < qb; ++i) {
-          heaps[static_cast<std::size_t>(i)].write(distances + (q0 + i) * k,
-                                                   labels + (q0 + i) * k, negate, pad);
-        }
-      }
-    }
+          const float* bn = s.base_norms ? s.base_norms + c0 : nullptr;
+          for (idx_t i = 0; i < nq; ++i) topk[i].push_tile_row(tile + i * chunk, bn, qnorms[static_cast<std::size_t>(i)], len, c0);
+        });
     return;
   }
 
-  // Few queries: threads split the base; each keeps collectors for every query, merged after.
-  std::vector<std::vector<TopK>> partial(static_cast<std::size_t>(threads));
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num();
-    std::vector<TopK>& heaps = partial[static_cast<std::size_t>(t)];
-    heaps.assign(static_cast<std::size_t>(nq), TopK(k));
-    std::vector<float> tile(static_cast<std::size_t>(std::min(qblock, nq) * bblock));
-#pragma omp for schedule(dynamic, 1)
-    for (idx_t bbi = 0; bbi < n_bblocks; ++bbi) {
-      const idx_t b0 = bbi * bblock;
-      const idx_t bb = std::min(bblock, n - b0);
-      for (idx_t q0 = 0; q0 < nq; q0 += qblock) {
-        const idx_t qb = std::min(qblock, nq - q0);
-        tile_scores(queries + q0 * d, qnorms.data() + q0, base + b0 * d,
-                    base_norms ? base_norms + b0 : nullptr, d, metric, qb, bb, tile.data());
-        for (idx_t i = 0; i < qb; ++i) {
-          heaps[static_cast<std::size_t>(q0 + i)].push_block(tile.data() + i * bb, bb, b0);
-        }
-      }
-    }
+  if (nq > qblock_max || nq >= kMinQueriesPerThread * threads) {
+    // As many blocks as the knob's size asks for, rounded up to a multiple of the thread count
+    // so every thread gets the same number of equally sized blocks.
+    idx_t n_blocks = (nq + qblock_max - 1) / qblock_max;
+    n_blocks = (n_blocks + threads - 1) / threads * threads;
+    const idx_t qblock = (nq + n_blocks - 1) / n_blocks;
+    search_by_query_blocks(s, nq, k, qblock, bblock, threads, distances, labels, negate, pad);
+    return;
   }
-#pragma omp parallel for schedule(static) num_threads(threads)
-  for (idx_t q = 0; q < nq; ++q) {
-    TopK& merged = partial[0][static_cast<std::size_t>(q)];
-    for (int t = 1; t < threads; ++t) merged.merge(partial[static_cast<std::size_t>(t)][static_cast<std::size_t>(q)]);
-    merged.write(distances + q * k, labels + q * k, negate, pad);
-  }
+
+  // One query block, too small to split between the threads: they split the base instead.
+  search_by_base_chunks(n, nq, k, bblock, threads, distances, labels, negate, pad,
+                        static_cast<std::size_t>(nq * std::min(bblock, n)),
+                        [&](idx_t b0, idx_t bb, float* tile, TopK* topk) {
+                          gemm_tile(s, 0, nq, b0, bb, tile, topk);
+                        });
 }
 
 }  // namespace knnx::cpu

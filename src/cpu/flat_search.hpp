@@ -2,9 +2,11 @@
 //
 // Distances are computed one (query block x base block) tile at a time with cblas_sgemm and
 // fed straight into per-query TopK collectors, so the nq x n distance matrix never exists.
-// L2 uses ||q||^2 + ||x||^2 - 2 q.x with the base norms precomputed. OpenMP parallelises over
-// query blocks when there are enough of them, otherwise over base blocks with per-thread
-// collectors merged at the end.
+// L2 uses ||q||^2 + ||x||^2 - 2 q.x with the base norms precomputed, completed inside the SIMD
+// threshold screen rather than in a separate pass. One to three queries skip sgemm (whose
+// packing would dominate) for a kernel that reads the base once at memory speed. OpenMP
+// parallelises over query blocks when every thread gets at least one of a useful size,
+// otherwise over base blocks with per-thread collectors merged at the end.
 #pragma once
 
 #include "knnx/metric.hpp"

@@ -2,14 +2,17 @@
 //
 // Scores are minimised (callers negate inner products). Candidates below the current k-th best
 // go into a buffer of 2k; when it fills, nth_element keeps the best k and tightens the
-// threshold. This costs one compare per candidate once the threshold settles, and O(k) amortised
-// work per accepted candidate, for any k.
+// threshold. Blocks of scores are screened against the threshold with SIMD (scan_kernels), so
+// once the threshold settles a candidate costs a fraction of a cycle, and an accepted one O(k)
+// amortised work, for any k.
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
+#include "cpu/scan_kernels.hpp"
 #include "knnx/types.hpp"
 
 namespace knnx::cpu {
@@ -47,8 +50,24 @@ class TopK {
 
   // Pushes scores[0..n) labelled first_label + j.
   void push_block(const float* scores, idx_t n, idx_t first_label) {
-    for (idx_t j = 0; j < n; ++j) {
-      if (scores[j] < threshold_) push(scores[j], first_label + j);
+    push_tile_row(scores, nullptr, 0.0f, n, first_label);
+  }
+
+  // Pushes the scores of one query's tile row t[0..n) (see scan_kernels.hpp: score_of), labelled
+  // first_label + j. base_norms (null for inner product) and query_norm complete L2 scores.
+  void push_tile_row(const float* t, const float* base_norms, float query_norm, idx_t n,
+                     idx_t first_label) {
+    const bool l2 = base_norms != nullptr;
+    std::uint32_t hits[kCollectChunk];
+    for (idx_t j0 = 0; j0 < n; j0 += kCollectChunk) {
+      const int len = static_cast<int>(std::min<idx_t>(kCollectChunk, n - j0));
+      // Screened against the threshold as it stands; push() re-checks as it tightens.
+      const int count = collect_below(t + j0, l2 ? base_norms + j0 : nullptr, query_norm, len,
+                                      threshold_, hits);
+      for (int h = 0; h < count; ++h) {
+        const idx_t j = j0 + hits[h];
+        push(score_of(t[j], l2, l2 ? base_norms[j] : 0.0f, query_norm), first_label + j);
+      }
     }
   }
 
