@@ -38,6 +38,10 @@ struct Config {
   // KNNX_IVF_ROWS_PER_CHUNK: candidate rows one block scans for one query before its partial
   // top-k is merged on the device with the other chunks' (long probe lists are split).
   int ivf_rows_per_chunk = 8192;
+  // KNNX_IVF_SHARED: list-major "shared candidates" scan, where a list is read once for all the
+  // queries of a batch that probe it (k <= 32). -1 = when lists are probed by >= 4 queries on
+  // average, 0 = never, 1 = whenever k allows.
+  int ivf_shared = -1;
 };
 
 // The knob values in force. Thread-safe. Throws InvalidArgument naming the variable when an

@@ -42,6 +42,7 @@ constexpr KnobField kKnobFields[] = {
     {"ivf_tpb", "KNNX_IVF_TPB", &Config::ivf_tpb},
     {"ivf_fused", "KNNX_IVF_FUSED", &Config::ivf_fused},
     {"ivf_rows_per_chunk", "KNNX_IVF_ROWS_PER_CHUNK", &Config::ivf_rows_per_chunk},
+    {"ivf_shared", "KNNX_IVF_SHARED", &Config::ivf_shared},
 };
 
 std::string python_name(std::string_view env_name) {

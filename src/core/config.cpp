@@ -84,6 +84,9 @@ const std::vector<Knob>& knobs() {
       int_knob<&Config::ivf_rows_per_chunk>(
           "KNNX_IVF_ROWS_PER_CHUNK", 256, 1 << 30, "256..1073741824",
           "GPU IVF: candidate rows per block before partial results are merged on the device"),
+      int_knob<&Config::ivf_shared>(
+          "KNNX_IVF_SHARED", -1, 1, "-1 (auto), 0 or 1",
+          "GPU IVF: scan each probed list once for all queries probing it (k <= 32)"),
   };
   return table;
 }

@@ -28,6 +28,9 @@
 namespace knnx::cuda {
 namespace {
 
+// Largest shared memory the list-major scan may ask for (H100/H200 allow 227 KiB per block).
+constexpr std::size_t kMaxSharedSmem = 200 * 1024;
+
 class IvfCuda final : public detail::IvfBackend {
  public:
   IvfCuda(int dim, int n_lists, Metric metric, int device)
@@ -210,7 +213,30 @@ class IvfCuda final : public detail::IvfBackend {
     std::partial_sort(sorted.begin(), sorted.begin() + n_probe, sorted.end(), std::greater<>());
     const idx_t max_cand = std::max<idx_t>(
         1, std::accumulate(sorted.begin(), sorted.begin() + n_probe, idx_t(0)));
-    if (cfg.ivf_fused) {
+    const double queries_per_list = double(nq) * n_probe / n_lists_;
+    const bool shared = k <= kSharedMaxK && ivf_shared_smem_bytes(dp_) <= kMaxSharedSmem &&
+                        (cfg.ivf_shared == 1 || (cfg.ivf_shared == -1 && queries_per_list >= 4.0));
+    if (shared && cfg.ivf_fused) {
+      // List-major: each probed list is read once per group of queries that probe it.
+      const std::size_t slots = static_cast<std::size_t>(nq) * n_probe;
+      DeviceBuffer<int> counts(static_cast<std::size_t>(n_lists_) + 1, s);
+      DeviceBuffer<int> starts(static_cast<std::size_t>(n_lists_) + 1, s);
+      DeviceBuffer<int> cursor(static_cast<std::size_t>(n_lists_), s);
+      DeviceBuffer<int> pairs(slots, s);
+      const std::size_t temp_bytes = list_major_scan_temp_bytes(n_lists_);
+      DeviceBuffer<unsigned char> temp(temp_bytes, s);
+      build_list_major(probes.data(), static_cast<int>(nq), n_probe, n_lists_, counts.data(),
+                       starts.data(), cursor.data(), pairs.data(), temp.data(), temp_bytes, s,
+                       sync);
+      DeviceBuffer<std::uint32_t> keys(slots * k, s);
+      DeviceBuffer<std::int32_t> rows(slots * k, s);
+      const int groups = static_cast<int>(std::clamp(queries_per_list / 16.0 * 2.0, 1.0, 64.0));
+      launch_ivf_shared_scan(data_.data(), dp_, qbuf.data(), n_probe, n_lists_, groups,
+                             starts.data(), pairs.data(), dev_sizes_.data(), dev_offsets_.data(),
+                             kind, k, keys.data(), rows.data(), s, sync);
+      merge_partials(std::move(keys), std::move(rows), static_cast<int>(nq), n_probe * k, k, kind,
+                     dist, lab, s, sync);
+    } else if (cfg.ivf_fused) {
       const int rows_per_chunk = cfg.ivf_rows_per_chunk;
       const int chunks = static_cast<int>((max_cand + rows_per_chunk - 1) / rows_per_chunk);
       DeviceBuffer<std::uint32_t> keys(static_cast<std::size_t>(nq) * chunks * k, s);

@@ -43,4 +43,25 @@ void launch_ivf_distances(const float* data, int dp, const float* queries, int n
                           int max_candidates, std::uint32_t* out_keys, std::int32_t* out_rows,
                           cudaStream_t stream, bool sync_check);
 
+// --- Shared-candidates scan (list-major; k <= kSharedMaxK) -----------------------------------
+inline constexpr int kSharedMaxK = 32;
+
+// Device bytes of CUB scratch build_list_major needs for n_lists.
+std::size_t list_major_scan_temp_bytes(int n_lists);
+// Turns the probes ([nq][n_probe]) list-major: starts[0..n_lists] (exclusive prefix of the
+// per-list counts) and pairs (q * n_probe + slot, grouped by list). counts has n_lists + 1
+// entries, cursor n_lists, pairs nq * n_probe.
+void build_list_major(const std::int64_t* probes, int nq, int n_probe, int n_lists, int* counts,
+                      int* starts, int* cursor, int* pairs, void* scan_temp,
+                      std::size_t scan_temp_bytes, cudaStream_t stream, bool sync_check);
+// Shared memory the shared scan needs for rows of dp floats.
+std::size_t ivf_shared_smem_bytes(int dp);
+// Grid (n_lists, groups_per_list): scans each list once per group of queries probing it and
+// writes each (query, slot)'s best k to out[(q * n_probe + slot) * k ...] (keys, arena rows).
+void launch_ivf_shared_scan(const float* data, int dp, const float* queries, int n_probe,
+                            int n_lists, int groups_per_list, const int* starts, const int* pairs,
+                            const std::int64_t* list_sizes, const std::int64_t* list_offsets,
+                            ScoreKind kind, int k, std::uint32_t* out_keys,
+                            std::int32_t* out_rows, cudaStream_t stream, bool sync_check);
+
 }  // namespace knnx::cuda
