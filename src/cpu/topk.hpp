@@ -1,13 +1,23 @@
 // cpu/topk.hpp — exact top-k selection for one query over a stream of (distance, label) pairs.
 //
-// Scores are minimised (callers negate inner products). Candidates below the current k-th best
-// go into a buffer of 2k; when it fills, nth_element keeps the best k and tightens the
-// threshold. Blocks of scores are screened against the threshold with SIMD (scan_kernels), so
-// once the threshold settles a candidate costs a fraction of a cycle, and an accepted one O(k)
-// amortised work, for any k.
+// Scores are minimised (callers negate inner products). The result is exactly the k smallest
+// pairs in (score, label) order: equal scores are decided by the smaller label, whatever order
+// the pairs arrive in, so collectors filled in any order and merged give the same answer.
+//
+// Blocks of scores are screened against a threshold with SIMD (scan_kernels), so once the
+// threshold settles a candidate costs a fraction of a cycle. What happens to the few that pass
+// depends on k:
+//  - k <= kInsertMaxK: a sorted array of the best k; the threshold is always the k-th best.
+//  - larger k: an unsorted buffer of up to about 2k. When it fills, a pivot p is picked from a
+//    small sorted sample such that between k and 1.5k entries score below p (a count, not a
+//    selection: branch-free passes over contiguous floats), the rest are dropped, and p becomes
+//    the threshold. Everything dropped has at least k strictly better entries, so nothing of
+//    the answer is lost; only write() orders the survivors exactly. When ties defeat every
+//    pivot, an exact selection by (score, label) runs instead.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
@@ -22,30 +32,41 @@ struct Scored {
   idx_t label;
 };
 
-// Strict weak order: smaller score first; equal scores by smaller label (deterministic ties).
+// Strict weak order: smaller score first; equal scores by smaller label.
 inline bool scored_less(const Scored& a, const Scored& b) {
   return a.score < b.score || (a.score == b.score && a.label < b.label);
 }
 
 class TopK {
  public:
+  // Up to this k the best entries are kept sorted as they arrive.
+  static constexpr int kInsertMaxK = 16;
+
   TopK() = default;
   explicit TopK(int k) { reset(k); }
 
   void reset(int k) {
     k_ = k;
-    buf_.clear();
-    buf_.reserve(static_cast<std::size_t>(2 * k));
-    threshold_ = std::numeric_limits<float>::infinity();
+    const std::size_t cap = k <= kInsertMaxK ? static_cast<std::size_t>(k)
+                                             : 2 * static_cast<std::size_t>(k) + kSample;
+    scores_.resize(cap);
+    labels_.resize(cap);
+    size_ = 0;
+    set_threshold(kInf, kNoTie);
   }
 
-  // Candidates must beat this to matter.
-  float threshold() const { return threshold_; }
+  // Candidates scoring at or above this cannot enter the result.
+  float threshold() const { return screen_; }
 
   void push(float score, idx_t label) {
-    if (!(score < threshold_)) return;
-    buf_.push_back({score, label});
-    if (buf_.size() == 2 * static_cast<std::size_t>(k_)) compact();
+    if (!(score < bound_ || (score == bound_ && label < bound_label_))) return;
+    if (k_ <= kInsertMaxK) {
+      insert_sorted(score, label);
+    } else {
+      scores_[size_] = score;
+      labels_[size_] = label;
+      if (++size_ == scores_.size()) shrink();
+    }
   }
 
   // Pushes scores[0..n) labelled first_label + j.
@@ -63,7 +84,7 @@ class TopK {
       const int len = static_cast<int>(std::min<idx_t>(kCollectChunk, n - j0));
       // Screened against the threshold as it stands; push() re-checks as it tightens.
       const int count = collect_below(t + j0, l2 ? base_norms + j0 : nullptr, query_norm, len,
-                                      threshold_, hits);
+                                      screen_, hits);
       for (int h = 0; h < count; ++h) {
         const idx_t j = j0 + hits[h];
         push(score_of(t[j], l2, l2 ? base_norms[j] : 0.0f, query_norm), first_label + j);
@@ -73,19 +94,29 @@ class TopK {
 
   // Merges another collector's candidates into this one.
   void merge(const TopK& other) {
-    for (const Scored& s : other.buf_) push(s.score, s.label);
+    for (std::size_t i = 0; i < other.size_; ++i) push(other.scores_[i], other.labels_[i]);
   }
 
   // Writes the best min(k, seen) results, best first; pads the rest with (pad_score, -1).
   // With negate, scores are written negated (inner-product callers).
   void write(float* scores_out, idx_t* labels_out, bool negate, float pad_score) {
     const std::size_t kk = static_cast<std::size_t>(k_);
-    const std::size_t m = std::min(kk, buf_.size());
-    std::partial_sort(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(m), buf_.end(),
-                      scored_less);
-    for (std::size_t i = 0; i < m; ++i) {
-      scores_out[i] = negate ? -buf_[i].score : buf_[i].score;
-      labels_out[i] = buf_[i].label;
+    std::size_t m = size_;
+    if (k_ > kInsertMaxK) {
+      sorted_.resize(size_);
+      for (std::size_t i = 0; i < size_; ++i) sorted_[i] = {scores_[i], labels_[i]};
+      m = std::min(kk, size_);
+      if (size_ > kk) std::nth_element(sorted_.begin(), sorted_.begin() + (k_ - 1), sorted_.end(), scored_less);
+      std::sort(sorted_.begin(), sorted_.begin() + static_cast<std::ptrdiff_t>(m), scored_less);
+      for (std::size_t i = 0; i < m; ++i) {
+        scores_out[i] = negate ? -sorted_[i].score : sorted_[i].score;
+        labels_out[i] = sorted_[i].label;
+      }
+    } else {
+      for (std::size_t i = 0; i < m; ++i) {
+        scores_out[i] = negate ? -scores_[i] : scores_[i];
+        labels_out[i] = labels_[i];
+      }
     }
     for (std::size_t i = m; i < kk; ++i) {
       scores_out[i] = pad_score;
@@ -94,16 +125,101 @@ class TopK {
   }
 
  private:
-  void compact() {
-    const auto kth = buf_.begin() + (k_ - 1);
-    std::nth_element(buf_.begin(), kth, buf_.end(), scored_less);
-    buf_.resize(static_cast<std::size_t>(k_));
-    threshold_ = kth->score;
+  static constexpr float kInf = std::numeric_limits<float>::infinity();
+  // "No entry at the bound score is accepted": every real label is larger.
+  static constexpr idx_t kNoTie = std::numeric_limits<idx_t>::min();
+  static constexpr int kSample = 16;
+
+  // Accepts (score, label) strictly below (bound, bound_label) from now on.
+  void set_threshold(float bound, idx_t bound_label) {
+    bound_ = bound;
+    bound_label_ = bound_label;
+    // The SIMD screen compares scores only: let equal scores through when a smaller label could
+    // still get in, and push() decides.
+    screen_ = bound_label == kNoTie ? bound : std::nextafter(bound, kInf);
+  }
+
+  void insert_sorted(float score, idx_t label) {
+    std::size_t pos = size_ < static_cast<std::size_t>(k_) ? size_++ : size_ - 1;
+    // Shift worse entries one place right (the last falls off when full).
+    while (pos > 0 && scored_less({score, label}, {scores_[pos - 1], labels_[pos - 1]})) {
+      scores_[pos] = scores_[pos - 1];
+      labels_[pos] = labels_[pos - 1];
+      --pos;
+    }
+    scores_[pos] = score;
+    labels_[pos] = label;
+    if (size_ == static_cast<std::size_t>(k_)) set_threshold(scores_[size_ - 1], labels_[size_ - 1]);
+  }
+
+  std::size_t count_below(float p) const {
+    std::size_t c = 0;
+    for (std::size_t i = 0; i < size_; ++i) c += scores_[i] < p;
+    return c;
+  }
+
+  // Keeps the entries scoring below p, in order, without branches.
+  void keep_below(float p) {
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < size_; ++i) {
+      const float s = scores_[i];
+      scores_[out] = s;
+      labels_[out] = labels_[i];
+      out += s < p;
+    }
+    size_ = out;
+  }
+
+  // The buffer is full: drop to between k and 1.5k entries.
+  void shrink() {
+    const std::size_t lo = static_cast<std::size_t>(k_);
+    const std::size_t hi = lo + lo / 2;
+    float sample[kSample];
+    for (int i = 0; i < kSample; ++i) {
+      sample[i] = scores_[(2 * static_cast<std::size_t>(i) + 1) * size_ / (2 * kSample)];
+    }
+    std::sort(sample, sample + kSample);
+    // Binary search over the sample for a pivot leaving between lo and hi entries below it,
+    // starting where the sample predicts (1.25k of the 2k + kSample entries).
+    int first = 0, last = kSample - 1;
+    int at = static_cast<int>((lo + hi) / 2 * kSample / size_);
+    while (first <= last) {
+      at = std::clamp(at, first, last);
+      const float p = sample[at];
+      const std::size_t c = count_below(p);
+      if (c >= lo && c <= hi) {
+        keep_below(p);
+        set_threshold(p, kNoTie);
+        return;
+      }
+      if (c < lo) {
+        first = at + 1;
+      } else {
+        last = at - 1;
+      }
+      at = (first + last) / 2;
+    }
+    // Ties straddle every pivot: select the k best by (score, label) exactly.
+    sorted_.resize(size_);
+    for (std::size_t i = 0; i < size_; ++i) sorted_[i] = {scores_[i], labels_[i]};
+    std::nth_element(sorted_.begin(), sorted_.begin() + (k_ - 1), sorted_.end(), scored_less);
+    for (std::size_t i = 0; i < lo; ++i) {
+      scores_[i] = sorted_[i].score;
+      labels_[i] = sorted_[i].label;
+    }
+    size_ = lo;
+    set_threshold(sorted_[lo - 1].score, sorted_[lo - 1].label);
   }
 
   int k_ = 0;
-  float threshold_ = std::numeric_limits<float>::infinity();
-  std::vector<Scored> buf_;
+  std::size_t size_ = 0;
+  float bound_ = kInf;
+  idx_t bound_label_ = kNoTie;
+  float screen_ = kInf;
+  // Entries held: sorted for k <= kInsertMaxK, otherwise in arrival order.
+  std::vector<float> scores_;
+  std::vector<idx_t> labels_;
+  std::vector<Scored> sorted_;  // scratch for exact selections
 };
 
 }  // namespace knnx::cpu
