@@ -9,7 +9,7 @@
 namespace knnx::cuda {
 
 // Writes a block's kept entries to out[0..k), padding with (kKeyMax, -1).
-__device__ void store_partial(const BlockSelect& sel, int k, std::uint32_t* keys,
+__device__ inline void store_partial(const BlockSelect& sel, int k, std::uint32_t* keys,
                               std::int32_t* rows) {
   const int count = sel.count();
   for (int i = threadIdx.x; i < k; i += blockDim.x) {
@@ -19,7 +19,7 @@ __device__ void store_partial(const BlockSelect& sel, int k, std::uint32_t* keys
 }
 
 // Writes sorted final results: distances (per the metric) and ids.
-__device__ void store_final(const BlockSelect& sel, int k, bool l2, float qnorm, bool add_qnorm,
+__device__ inline void store_final(const BlockSelect& sel, int k, bool l2, float qnorm, bool add_qnorm,
                             const std::int64_t* ids, float* distances, std::int64_t* labels) {
   const int count = sel.count();
   const float pad = l2 ? __int_as_float(0x7F800000) : __int_as_float(0xFF800000);

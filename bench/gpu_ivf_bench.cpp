@@ -1,0 +1,164 @@
+// gpu_ivf_bench: GPU IVF-Flat measurements.
+//  --suite playbook: d = 64, N = 32768, n_probe in {1, 8}, Q = 16: fused vs unfused, batched vs
+//    one launch per query, chunked vs single kernel, shared candidates vs per query.
+//  --suite curve: N clustered vectors, n_lists in {1024, 4096}, an n_probe sweep at nq queries,
+//    k = 10: recall@10 (against the exact GPU flat search) vs queries/s, build time (train + add
+//    on the GPU), and the exact GPU flat search's queries/s in the same run.
+// Prints one JSON document.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "knnx/knnx.hpp"
+#include "knnx/index_ivf_flat.hpp"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+template <typename F>
+double time_ms(int repeats, F&& f) {
+  f();  // warm-up
+  std::vector<double> t;
+  for (int r = 0; r < repeats; ++r) {
+    const auto s = clock_type::now();
+    f();
+    t.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - s).count());
+  }
+  return median(t);
+}
+
+void with_config(const std::function<void(knnx::Config&)>& change) {
+  knnx::Config c = knnx::config();
+  change(c);
+  knnx::set_config(c);
+}
+
+nlohmann::json playbook(int repeats) {
+  const int d = 64, n_lists = 64, k = 10;
+  const knnx::idx_t n = 32768, nq = 16;
+  knnx::MixtureSpec spec;
+  spec.dim = d;
+  spec.n_clusters = 64;
+  spec.seed = 1;
+  const auto base = knnx::make_mixture_base(spec, n).data;
+  const auto q = knnx::make_mixture_queries(spec, nq).data;
+  knnx::IndexIVFFlat index(d, n_lists, knnx::Metric::L2, knnx::Device::cuda(0));
+  index.train(n, base.data());
+  index.add(n, base.data());
+  std::vector<float> dist(nq * 32);
+  std::vector<knnx::idx_t> lab(nq * 32);
+  const knnx::Config defaults = knnx::config();
+  nlohmann::json rows = nlohmann::json::array();
+  for (int n_probe : {1, 8}) {
+    index.set_n_probe(n_probe);
+    auto run = [&](const char* name, const std::function<void(knnx::Config&)>& cfg, bool per_query) {
+      knnx::set_config(defaults);
+      with_config(cfg);
+      const double ms = time_ms(repeats, [&] {
+        if (per_query) {
+          for (knnx::idx_t i = 0; i < nq; ++i) index.search(1, q.data() + i * d, k, dist.data(), lab.data());
+        } else {
+          index.search(nq, q.data(), k, dist.data(), lab.data());
+        }
+      });
+      rows.push_back({{"n_probe", n_probe}, {"variant", name}, {"median_ms", ms}});
+      std::cerr << "playbook n_probe=" << n_probe << " " << name << " " << ms << " ms\n";
+    };
+    run("fused_batched", [](knnx::Config& c) { c.ivf_shared = 0; }, false);
+    run("unfused_batched", [](knnx::Config& c) { c.ivf_shared = 0; c.ivf_fused = false; }, false);
+    run("fused_one_launch_per_query", [](knnx::Config& c) { c.ivf_shared = 0; }, true);
+    run("fused_chunked_512", [](knnx::Config& c) { c.ivf_shared = 0; c.ivf_rows_per_chunk = 512; }, false);
+    run("fused_single_chunk", [](knnx::Config& c) { c.ivf_shared = 0; c.ivf_rows_per_chunk = 1 << 30; }, false);
+    run("shared_candidates", [](knnx::Config& c) { c.ivf_shared = 1; }, false);
+  }
+  knnx::set_config(defaults);
+  return {{"d", d}, {"n", n}, {"n_lists", n_lists}, {"nq", nq}, {"k", k}, {"results", rows}};
+}
+
+nlohmann::json curve(knnx::idx_t n, int d, knnx::idx_t nq, std::vector<int> lists_list,
+                     std::vector<int> probes, int repeats) {
+  const int k = 10;
+  knnx::MixtureSpec spec;
+  spec.dim = d;
+  spec.n_clusters = 4096;
+  spec.noise_stddev = 0.35f;
+  spec.seed = 2;
+  auto t0 = clock_type::now();
+  const auto base = knnx::make_mixture_base(spec, n).data;
+  const auto q = knnx::make_mixture_queries(spec, nq).data;
+  std::cerr << "data " << std::chrono::duration<double>(clock_type::now() - t0).count() << " s\n";
+  // Ground truth and the exact baseline: GPU flat.
+  knnx::IndexFlat flat(d, knnx::Metric::L2, knnx::Device::cuda(0));
+  flat.add(n, base.data());
+  std::vector<float> gd(nq * k);
+  std::vector<knnx::idx_t> gt(nq * k);
+  const double flat_ms = time_ms(repeats, [&] { flat.search(nq, q.data(), k, gd.data(), gt.data()); });
+  nlohmann::json out = {{"n", n}, {"d", d}, {"nq", nq}, {"k", k},
+                        {"data", "Gaussian mixture, 4096 clusters, noise 0.35, seed 2"},
+                        {"flat_exact_ms", flat_ms}, {"flat_exact_qps", nq / (flat_ms * 1e-3)}};
+  nlohmann::json runs = nlohmann::json::array();
+  std::vector<float> dist(nq * k);
+  std::vector<knnx::idx_t> lab(nq * k);
+  for (int n_lists : lists_list) {
+    knnx::IndexIVFFlat index(d, n_lists, knnx::Metric::L2, knnx::Device::cuda(0));
+    const auto b0 = clock_type::now();
+    index.train(n, base.data());
+    const auto b1 = clock_type::now();
+    index.add(n, base.data());
+    const auto b2 = clock_type::now();
+    const double train_s = std::chrono::duration<double>(b1 - b0).count();
+    const double add_s = std::chrono::duration<double>(b2 - b1).count();
+    std::cerr << "n_lists=" << n_lists << " train " << train_s << " s, add " << add_s << " s\n";
+    nlohmann::json points = nlohmann::json::array();
+    for (int p : probes) {
+      if (p > n_lists) continue;
+      index.set_n_probe(p);
+      const double ms = time_ms(repeats, [&] { index.search(nq, q.data(), k, dist.data(), lab.data()); });
+      const double recall = knnx::recall_at_k(nq, lab.data(), k, gt.data(), k, k);
+      points.push_back({{"n_probe", p}, {"median_ms", ms}, {"qps", nq / (ms * 1e-3)},
+                        {"recall_at_10", recall}, {"speedup_vs_flat", flat_ms / ms}});
+      std::cerr << "  n_probe=" << p << " " << ms << " ms recall " << recall << " x"
+                << flat_ms / ms << " vs flat\n";
+    }
+    runs.push_back({{"n_lists", n_lists}, {"train_s", train_s}, {"add_s", add_s},
+                    {"build_s", train_s + add_s}, {"imbalance", index.imbalance_factor()},
+                    {"points", points}});
+  }
+  out["ivf"] = runs;
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"GPU IVF-Flat benchmark"};
+  std::string suite = "playbook";
+  knnx::idx_t n = 1000000, nq = 10000;
+  int d = 128, repeats = 5;
+  std::vector<int> lists = {1024, 4096};
+  std::vector<int> probes = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+  app.add_option("--suite", suite, "playbook or curve");
+  app.add_option("--n", n);
+  app.add_option("--d", d);
+  app.add_option("--nq", nq);
+  app.add_option("--lists", lists);
+  app.add_option("--probes", probes);
+  app.add_option("--repeats", repeats);
+  CLI11_PARSE(app, argc, argv);
+  nlohmann::json out = {{"device", knnx::cuda_device_name(0)}, {"suite", suite}};
+  out["result"] = suite == "playbook" ? playbook(std::max(repeats, 20))
+                                      : curve(n, d, nq, lists, probes, repeats);
+  std::cout << out.dump(2) << std::endl;
+  return 0;
+}
