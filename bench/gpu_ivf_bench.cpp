@@ -5,6 +5,8 @@
 //    k = 10: recall@10 (against the exact GPU flat search) vs queries/s, build time (train + add
 //    on the GPU), and the exact GPU flat search's queries/s in the same run.
 // Prints one JSON document.
+#include <cuda_profiler_api.h>
+
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -87,12 +89,13 @@ nlohmann::json playbook(int repeats) {
 }
 
 nlohmann::json curve(knnx::idx_t n, int d, knnx::idx_t nq, std::vector<int> lists_list,
-                     std::vector<int> probes, int repeats) {
+                     std::vector<int> probes, int repeats, int clusters, float noise,
+                     bool profile) {
   const int k = 10;
   knnx::MixtureSpec spec;
   spec.dim = d;
-  spec.n_clusters = 4096;
-  spec.noise_stddev = 0.35f;
+  spec.n_clusters = clusters;
+  spec.noise_stddev = noise;
   spec.seed = 2;
   auto t0 = clock_type::now();
   const auto base = knnx::make_mixture_base(spec, n).data;
@@ -105,7 +108,8 @@ nlohmann::json curve(knnx::idx_t n, int d, knnx::idx_t nq, std::vector<int> list
   std::vector<knnx::idx_t> gt(nq * k);
   const double flat_ms = time_ms(repeats, [&] { flat.search(nq, q.data(), k, gd.data(), gt.data()); });
   nlohmann::json out = {{"n", n}, {"d", d}, {"nq", nq}, {"k", k},
-                        {"data", "Gaussian mixture, 4096 clusters, noise 0.35, seed 2"},
+                        {"data", "Gaussian mixture (knnx::MixtureSpec), seed 2"},
+                        {"clusters", clusters}, {"noise_stddev", noise},
                         {"flat_exact_ms", flat_ms}, {"flat_exact_qps", nq / (flat_ms * 1e-3)}};
   nlohmann::json runs = nlohmann::json::array();
   std::vector<float> dist(nq * k);
@@ -126,10 +130,24 @@ nlohmann::json curve(knnx::idx_t n, int d, knnx::idx_t nq, std::vector<int> list
       index.set_n_probe(p);
       const double ms = time_ms(repeats, [&] { index.search(nq, q.data(), k, dist.data(), lab.data()); });
       const double recall = knnx::recall_at_k(nq, lab.data(), k, gt.data(), k, k);
+      // The same search with the per-query (not shared-candidates) scan, for comparison.
+      const knnx::Config saved = knnx::config();
+      with_config([](knnx::Config& c) { c.ivf_shared = 0; });
+      const double per_query_ms =
+          time_ms(repeats, [&] { index.search(nq, q.data(), k, dist.data(), lab.data()); });
+      if (profile) {
+        cudaProfilerStart();
+        index.search(nq, q.data(), k, dist.data(), lab.data());
+        with_config([](knnx::Config& c) { c.ivf_shared = 1; });
+        index.search(nq, q.data(), k, dist.data(), lab.data());
+        cudaProfilerStop();
+      }
+      knnx::set_config(saved);
       points.push_back({{"n_probe", p}, {"median_ms", ms}, {"qps", nq / (ms * 1e-3)},
-                        {"recall_at_10", recall}, {"speedup_vs_flat", flat_ms / ms}});
-      std::cerr << "  n_probe=" << p << " " << ms << " ms recall " << recall << " x"
-                << flat_ms / ms << " vs flat\n";
+                        {"recall_at_10", recall}, {"speedup_vs_flat", flat_ms / ms},
+                        {"per_query_scan_ms", per_query_ms}});
+      std::cerr << "  n_probe=" << p << " " << ms << " ms (per-query scan " << per_query_ms
+                << " ms) recall " << recall << " x" << flat_ms / ms << " vs flat\n";
     }
     runs.push_back({{"n_lists", n_lists}, {"train_s", train_s}, {"add_s", add_s},
                     {"build_s", train_s + add_s}, {"imbalance", index.imbalance_factor()},
@@ -155,10 +173,17 @@ int main(int argc, char** argv) {
   app.add_option("--lists", lists);
   app.add_option("--probes", probes);
   app.add_option("--repeats", repeats);
+  int clusters = 1024;
+  float noise = 0.6f;
+  bool profile = false;
+  app.add_option("--clusters", clusters, "mixture components of the curve data");
+  app.add_option("--noise", noise, "noise stddev of the curve data (centres have stddev 1)");
+  app.add_flag("--profile", profile, "bracket one search per point with cudaProfilerStart/Stop");
   CLI11_PARSE(app, argc, argv);
   nlohmann::json out = {{"device", knnx::cuda_device_name(0)}, {"suite", suite}};
   out["result"] = suite == "playbook" ? playbook(std::max(repeats, 20))
-                                      : curve(n, d, nq, lists, probes, repeats);
+                                      : curve(n, d, nq, lists, probes, repeats, clusters, noise,
+                                              profile);
   std::cout << out.dump(2) << std::endl;
   return 0;
 }

@@ -26,8 +26,8 @@ knnx_files=(); torch_files=()
 for s in "${sizes[@]}"; do
   set -- $s; n=$1; d=$2
   ks="10 100 1024"; [ "$n" -ge 10000000 ] && ks="10 100"
-  ./build-gpu/bench/gpu_flat_bench --n "$n" --d "$d" --k $ks --repeats 5 >"$out/knnx_${n}_${d}.json" 2>>"$out/bench.log"
-  python3 bench/torch_flat_baseline.py --n "$n" --d "$d" --k $ks --repeats 5 >"$out/torch_${n}_${d}.json" 2>>"$out/bench.log"
+  ./build-gpu/bench/gpu_flat_bench --n "$n" --d "$d" --k $ks --repeats ${REPEATS:-5} >"$out/knnx_${n}_${d}.json" 2>>"$out/bench.log"
+  python3 bench/torch_flat_baseline.py --n "$n" --d "$d" --k $ks --repeats ${REPEATS:-5} >"$out/torch_${n}_${d}.json" 2>>"$out/bench.log"
   knnx_files+=("$out/knnx_${n}_${d}.json"); torch_files+=("$out/torch_${n}_${d}.json")
 done
 python3 bench/combine_gpu_flat.py "$out/gpu_flat.json" --knnx "${knnx_files[@]}" --torch "${torch_files[@]}" \

@@ -237,7 +237,11 @@ class IvfCuda final : public detail::IvfBackend {
       merge_partials(std::move(keys), std::move(rows), static_cast<int>(nq), n_probe * k, k, kind,
                      dist, lab, s, sync);
     } else if (cfg.ivf_fused) {
-      const int rows_per_chunk = cfg.ivf_rows_per_chunk;
+      // Enough blocks to fill the device: split long candidate lists below the knob's bound.
+      const int sms = device_properties(device_).multiProcessorCount;
+      const idx_t want_chunks = std::max<idx_t>(1, (4LL * sms + nq - 1) / nq);
+      const int rows_per_chunk = static_cast<int>(std::clamp<idx_t>(
+          (max_cand + want_chunks - 1) / want_chunks, 256, cfg.ivf_rows_per_chunk));
       const int chunks = static_cast<int>((max_cand + rows_per_chunk - 1) / rows_per_chunk);
       DeviceBuffer<std::uint32_t> keys(static_cast<std::size_t>(nq) * chunks * k, s);
       DeviceBuffer<std::int32_t> rows(static_cast<std::size_t>(nq) * chunks * k, s);
