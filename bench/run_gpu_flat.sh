@@ -16,7 +16,7 @@ if [ "$tests" = tests ]; then
     && echo "GPU tests: PASSED" || { echo "GPU tests: FAILED"; grep -E "FAILED|Failure|error" "$out/test_cuda.log" | head -40; }
   tail -3 "$out/test_cuda.log"
 fi
-commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+commit=${KNNX_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 if [ "$mode" = quick ]; then
   sizes=("1000000 128")
 else
