@@ -82,9 +82,12 @@ class TopK {
     std::uint32_t hits[kCollectChunk];
     for (idx_t j0 = 0; j0 < n; j0 += kCollectChunk) {
       const int len = static_cast<int>(std::min<idx_t>(kCollectChunk, n - j0));
-      // Screened against the threshold as it stands; push() re-checks as it tightens.
+      // Screened against the threshold as it stands; push() re-checks as it tightens. When the
+      // k-th entry's label is below every label of this row, no tie can get in: screen strictly,
+      // so rows full of equal scores (duplicate vectors) stay on the SIMD path.
+      const float screen = bound_label_ < first_label + j0 ? bound_ : screen_;
       const int count = collect_below(t + j0, l2 ? base_norms + j0 : nullptr, query_norm, len,
-                                      screen_, hits);
+                                      screen, hits);
       for (int h = 0; h < count; ++h) {
         const idx_t j = j0 + hits[h];
         push(score_of(t[j], l2, l2 ? base_norms[j] : 0.0f, query_norm), first_label + j);

@@ -154,6 +154,14 @@ TEST_P(TopKSizes, ArrivalOrderDoesNotMatter) {
     TopK reversed(k);
     for (std::size_t i = n; i-- > 0;) reversed.push(stream[i], static_cast<idx_t>(i));
     expect_same(write_result(reversed, k), reference(stream, 0, k));
+    // Blocks in reverse order: later blocks bring smaller labels to ties already held.
+    TopK blocks(k);
+    for (std::size_t b0 = n; b0 > 0;) {
+      const std::size_t len = std::min<std::size_t>(333, b0);
+      b0 -= len;
+      blocks.push_block(stream.data() + b0, static_cast<idx_t>(len), static_cast<idx_t>(b0));
+    }
+    expect_same(write_result(blocks, k), reference(stream, 0, k));
   }
 }
 
