@@ -14,9 +14,9 @@ struct Config {
   // KNNX_NUM_THREADS: CPU worker threads; 0 means the OpenMP default.
   int num_threads = 0;
   // KNNX_CPU_QUERY_BLOCK: queries per block in CPU brute-force search.
-  int cpu_query_block = 256;
+  int cpu_query_block = 1024;
   // KNNX_CPU_BASE_BLOCK: database rows per block in CPU brute-force search.
-  int cpu_base_block = 8192;
+  int cpu_base_block = 1024;
   // KNNX_SYNC_CHECK: synchronise and check after every CUDA launch (debugging aid).
   bool sync_check = false;
   // KNNX_GPU_WORKSPACE_MB: bound on the scratch memory one GPU search may use, in MiB.

@@ -15,8 +15,8 @@
 namespace knnx::cpu {
 
 struct FlatSearchParams {
-  int query_block = 256;
-  int base_block = 8192;
+  int query_block = 1024;  // defaults as in knnx::Config
+  int base_block = 1024;
   int num_threads = 0;  // 0: OpenMP default
 };
 
