@@ -28,8 +28,6 @@
 namespace knnx::cuda {
 namespace {
 
-// Largest shared memory the list-major scan may ask for (H100/H200 allow 227 KiB per block).
-constexpr std::size_t kMaxSharedSmem = 200 * 1024;
 
 class IvfCuda final : public detail::IvfBackend {
  public:
@@ -214,7 +212,7 @@ class IvfCuda final : public detail::IvfBackend {
     const idx_t max_cand = std::max<idx_t>(
         1, std::accumulate(sorted.begin(), sorted.begin() + n_probe, idx_t(0)));
     const double queries_per_list = double(nq) * n_probe / n_lists_;
-    const bool shared = k <= kSharedMaxK && ivf_shared_smem_bytes(dp_) <= kMaxSharedSmem &&
+    const bool shared = k <= kSharedMaxK &&
                         (cfg.ivf_shared == 1 || (cfg.ivf_shared == -1 && queries_per_list >= 4.0));
     if (shared && cfg.ivf_fused) {
       // List-major: each probed list is read once per group of queries that probe it.
@@ -230,9 +228,20 @@ class IvfCuda final : public detail::IvfBackend {
                        sync);
       DeviceBuffer<std::uint32_t> keys(slots * k, s);
       DeviceBuffer<std::int32_t> rows(slots * k, s);
-      const int groups = static_cast<int>(std::clamp(queries_per_list / 16.0 * 2.0, 1.0, 64.0));
-      launch_ivf_shared_scan(data_.data(), dp_, qbuf.data(), n_probe, n_lists_, groups,
-                             starts.data(), pairs.data(), dev_sizes_.data(), dev_offsets_.data(),
+      DeviceBuffer<float> qnorms(static_cast<std::size_t>(nq), s);
+      launch_row_norms(qbuf.data(), nq, dp_, qnorms.data(), s, sync);
+      // One work item per group of queries probing a list (read back: a few KiB), so lists
+      // that many queries probe are spread over many blocks.
+      std::vector<int> host_starts(static_cast<std::size_t>(n_lists_) + 1);
+      KNNX_CUDA_CHECK(cudaMemcpyAsync(host_starts.data(), starts.data(),
+                                      sizeof(int) * host_starts.size(), cudaMemcpyDeviceToHost, s));
+      lease->synchronize();
+      const auto items = shared_scan_items(host_starts);
+      DeviceBuffer<int> items_dev(std::max<std::size_t>(2 * items.size(), 1), s);
+      KNNX_CUDA_CHECK(cudaMemcpyAsync(items_dev.data(), items.data(), sizeof(int) * 2 * items.size(),
+                                      cudaMemcpyHostToDevice, s));
+      launch_ivf_shared_scan(data_.data(), dp_, qbuf.data(), qnorms.data(), n_probe,
+                             static_cast<int>(items.size()), items_dev.data(), starts.data(), pairs.data(), dev_sizes_.data(), dev_offsets_.data(),
                              kind, k, keys.data(), rows.data(), s, sync);
       merge_partials(std::move(keys), std::move(rows), static_cast<int>(nq), n_probe * k, k, kind,
                      dist, lab, s, sync);

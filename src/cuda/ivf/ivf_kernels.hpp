@@ -10,6 +10,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 #include "cuda/flat/flat_kernels.hpp"
 
@@ -56,10 +58,15 @@ void build_list_major(const std::int64_t* probes, int nq, int n_probe, int n_lis
                       std::size_t scan_temp_bytes, cudaStream_t stream, bool sync_check);
 // Shared memory the shared scan needs for rows of dp floats.
 std::size_t ivf_shared_smem_bytes(int dp);
-// Grid (n_lists, groups_per_list): scans each list once per group of queries probing it and
-// writes each (query, slot)'s best k to out[(q * n_probe + slot) * k ...] (keys, arena rows).
-void launch_ivf_shared_scan(const float* data, int dp, const float* queries, int n_probe,
-                            int n_lists, int groups_per_list, const int* starts, const int* pairs,
+// Scans each list once per group of queries probing it and writes each (query, slot)'s best k to out[(q * n_probe + slot) * k ...] (keys, arena rows).
+// Work items of the shared scan from the host copy of starts (n_lists + 1 entries): one
+// (list, first query of the group) per group of queries probing a list.
+std::vector<std::pair<int, int>> shared_scan_items(const std::vector<int>& starts);
+// qnorms: squared norms of the queries (read for L2 only). items: n_items (list, group start)
+// pairs as 2 ints each, device memory.
+void launch_ivf_shared_scan(const float* data, int dp, const float* queries, const float* qnorms,
+                            int n_probe, int n_items, const int* items, const int* starts,
+                            const int* pairs,
                             const std::int64_t* list_sizes, const std::int64_t* list_offsets,
                             ScoreKind kind, int k, std::uint32_t* out_keys,
                             std::int32_t* out_rows, cudaStream_t stream, bool sync_check);

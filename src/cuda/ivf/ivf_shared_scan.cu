@@ -1,11 +1,14 @@
 // IVF "shared candidates" scan: the probe lists are turned list-major (for each list, the
 // queries that probe it), and one block scans a list once for a group of up to kGroup queries,
 // so a list probed by many queries is read from memory once per group instead of once per
-// query. Each thread owns one row of the current round and computes its score against every
-// query of the group (query vectors broadcast from shared memory); each query keeps its own
-// top-k (k <= kSharedMaxK) in shared memory, fed by warp ballots and reduced by warp-level
-// selection. Results go to the query's probe slot; a per-query merge follows.
+// query. Scores come from a register-tiled inner-product tile (rows x queries) per round; each
+// query keeps its own top-k (k <= kSharedMaxK) in shared memory, fed by warp ballots and
+// reduced by warp-level selection. Results go to the query's probe slot; a per-query merge
+// follows.
 #include <cub/device/device_scan.cuh>
+
+#include <utility>
+#include <vector>
 
 #include "cuda/ivf/ivf_kernels.hpp"
 #include "cuda/runtime/check.hpp"
@@ -17,9 +20,11 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kGroup = 16;        // queries per group
-constexpr int kCand = 512;        // candidate buffer per query
-constexpr int kChunk = 8;         // float4s of a row held in registers at a time
+constexpr int kGroup = 32;  // queries per group (4 per warp for selection)
+constexpr int kRows = 64;   // rows per round
+constexpr int kDc = 32;     // floats of d per staged chunk
+constexpr int kPad = 36;    // padded smem row stride (floats): conflict-free float4 reads
+constexpr int kCand = 128;  // candidate buffer per query
 
 __global__ void count_probes_kernel(const std::int64_t* __restrict__ probes, std::int64_t n,
                                     int* __restrict__ counts) {
@@ -37,7 +42,7 @@ __global__ void scatter_probes_kernel(const std::int64_t* __restrict__ probes, s
 }
 
 struct SharedState {
-  std::uint32_t* keys;  // [kGroup][kSharedMaxK + kCand]
+  std::uint32_t* keys;  // [kGroup][kStride]: kept [0, kSharedMaxK), candidates after
   std::int32_t* rows;
   int* n_top;           // [kGroup]
   int* n_cand;
@@ -80,7 +85,7 @@ __device__ void warp_flush(SharedState& s, int g, int k) {
     for (int i = lane; i < n_top + n_cand; i += 32) {
       const int slot = i < n_top ? i : kSharedMaxK + (i - n_top);
       const std::uint32_t key = keys[slot];
-      if (key < best || (key == best && best_slot < 0)) {
+      if (best_slot < 0 || key < best) {
         best = key;
         best_slot = slot;
       }
@@ -89,12 +94,12 @@ __device__ void warp_flush(SharedState& s, int g, int k) {
     for (int off = 16; off > 0; off >>= 1) {
       const std::uint32_t ok = __shfl_xor_sync(0xFFFFFFFFu, best, off);
       const int os = __shfl_xor_sync(0xFFFFFFFFu, best_slot, off);
-      if (ok < best || (ok == best && os >= 0 && (best_slot < 0 || os < best_slot))) {
+      if (os >= 0 && (best_slot < 0 || ok < best || (ok == best && os < best_slot))) {
         best = ok;
         best_slot = os;
       }
     }
-    if (lane == 0 && best_slot >= 0) {
+    if (lane == 0) {
       tk[t] = best;
       tr[t] = rows[best_slot];
       keys[best_slot] = kKeyMax;  // taken
@@ -114,115 +119,155 @@ __device__ void warp_flush(SharedState& s, int g, int k) {
   __syncwarp();
 }
 
+// Block b takes work item items[b] = (list, first query of its group) and scans the list for
+// that group of up to kGroup queries, in rounds of kRows rows. Items are one per group, so a
+// list that many queries probe (a "hub" centroid) is spread over many blocks. A round is a small GEMM: row and query chunks of kDc floats are
+// staged in shared memory and every thread accumulates a 4-row x 2-query register tile of inner
+// products; scores (L2: |x|^2 + |q|^2 - 2 x.q, IP: -x.q) go through a shared score tile to the
+// per-query selection, which each warp runs for its 4 queries.
 template <bool kL2>
 __global__ void __launch_bounds__(kThreads)
     ivf_shared_scan_kernel(const float4* __restrict__ data, int dp4,
-                           const float4* __restrict__ queries, int n_probe,
-                           const int* __restrict__ starts, const int* __restrict__ pairs,
+                           const float4* __restrict__ queries, const float* __restrict__ qnorms,
+                           int n_probe, const int* __restrict__ starts,
+                           const int* __restrict__ pairs, const int2* __restrict__ items,
                            const std::int64_t* __restrict__ list_sizes,
                            const std::int64_t* __restrict__ list_offsets, int k,
                            std::uint32_t* __restrict__ out_keys,
                            std::int32_t* __restrict__ out_rows) {
   extern __shared__ __align__(16) unsigned char smem[];
-  float4* qs = reinterpret_cast<float4*>(smem);  // [kGroup][dp4]
+  float* xs = reinterpret_cast<float*>(smem);       // [kRows][kPad]
+  float* qs = xs + kRows * kPad;                     // [kGroup][kPad]
+  float* scores = qs + kGroup * kPad;                // [kGroup][kRows]
+  float* xnorm = scores + kGroup * kRows;            // [kRows]
+  float* qn = xnorm + kRows;                         // [kGroup]
   SharedState s;
-  s.keys = reinterpret_cast<std::uint32_t*>(qs + kGroup * dp4);
+  s.keys = reinterpret_cast<std::uint32_t*>(qn + kGroup);
   s.rows = reinterpret_cast<std::int32_t*>(s.keys + kGroup * kStride);
   s.tmp_keys = reinterpret_cast<std::uint32_t*>(s.rows + kGroup * kStride);
   s.tmp_rows = reinterpret_cast<std::int32_t*>(s.tmp_keys + kWarps * kSharedMaxK);
   s.n_top = reinterpret_cast<int*>(s.tmp_rows + kWarps * kSharedMaxK);
   s.n_cand = s.n_top + kGroup;
   s.tau = reinterpret_cast<std::uint32_t*>(s.n_cand + kGroup);
-  int* pair_of = reinterpret_cast<int*>(s.tau + kGroup);  // [kGroup]
+  int* pair_of = reinterpret_cast<int*>(s.tau + kGroup);  // [kGroup]: q * n_probe + slot
+  int* query_of = pair_of + kGroup;                        // [kGroup]: q
 
-  const int list = blockIdx.x;
+  const int list = items[blockIdx.x].x;
   const int first = starts[list];
   const int count = starts[list + 1] - first;
   const std::int64_t size = list_sizes[list];
   const std::int64_t offset = list_offsets[list];
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
+  const int tid = threadIdx.x;
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const int rsub = tid & 15;  // rows rsub + 16 i
+  const int qsub = tid >> 4;  // queries qsub, qsub + 16
 
-  for (int g0 = blockIdx.y * kGroup; g0 < count; g0 += gridDim.y * kGroup) {
+  {
+    const int g0 = items[blockIdx.x].y;
     const int ng = min(kGroup, count - g0);
     __syncthreads();  // the previous group's outputs are written
-    for (int i = threadIdx.x; i < kGroup; i += kThreads) {
-      pair_of[i] = i < ng ? pairs[first + g0 + i] : -1;
-      s.n_top[i] = 0;
-      s.n_cand[i] = 0;
-      s.tau[i] = kKeyMax;
-    }
-    __syncthreads();
-    for (int i = threadIdx.x; i < kGroup * dp4; i += kThreads) {
-      const int g = i / dp4;  // setup only, not the hot loop
-      const int c = i - g * dp4;
-      qs[i] = g < ng ? queries[static_cast<std::int64_t>(pair_of[g] / n_probe) * dp4 + c]
-                     : make_float4(0.f, 0.f, 0.f, 0.f);
+    if (tid < kGroup) {
+      const int pair = tid < ng ? pairs[first + g0 + tid] : -1;
+      pair_of[tid] = pair;
+      query_of[tid] = pair >= 0 ? pair / n_probe : 0;  // once per group, not in the hot loop
+      qn[tid] = pair >= 0 ? qnorms[pair / n_probe] : 0.0f;
+      s.n_top[tid] = 0;
+      s.n_cand[tid] = 0;
+      s.tau[tid] = kKeyMax;
     }
     __syncthreads();
 
-    for (std::int64_t r0 = 0; r0 < size; r0 += kThreads) {
-      // Make room: any query whose buffer could overflow this round is reduced first.
-      __syncthreads();
-      for (int g = warp; g < ng; g += kWarps) {
-        if (s.n_cand[g] > kCand - kThreads) warp_flush(s, g, k);
-      }
-      __syncthreads();
-      const std::int64_t r = r0 + threadIdx.x;
-      const bool valid = r < size;
-      const float4* row = data + (offset + (valid ? r : 0)) * dp4;
-      float acc[kGroup];
+    for (std::int64_t r0 = 0; r0 < size; r0 += kRows) {
+      float acc[4][2] = {};
+      if (tid < kRows) xnorm[tid] = 0.0f;
+      for (int c0 = 0; c0 < dp4 * 4; c0 += kDc) {
+        __syncthreads();  // the previous chunk has been consumed
+        // Stage kRows x kDc floats of rows and kGroup x kDc of queries (float4, coalesced).
+        for (int i = tid; i < kRows * (kDc / 4); i += kThreads) {
+          const int r = i >> 3, c = i & 7;
+          const int col4 = (c0 >> 2) + c;
+          float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+          if (r0 + r < size && col4 < dp4) v = data[(offset + r0 + r) * dp4 + col4];
+          *reinterpret_cast<float4*>(xs + r * kPad + 4 * c) = v;
+        }
+        for (int i = tid; i < kGroup * (kDc / 4); i += kThreads) {
+          const int g = i >> 3, c = i & 7;
+          const int col4 = (c0 >> 2) + c;
+          float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+          if (g < ng && col4 < dp4) {
+            v = queries[static_cast<std::int64_t>(query_of[g]) * dp4 + col4];
+          }
+          *reinterpret_cast<float4*>(qs + g * kPad + 4 * c) = v;
+        }
+        __syncthreads();
+        if (kL2 && tid < kRows) {
+          float sq = 0.0f;
 #pragma unroll
-      for (int g = 0; g < kGroup; ++g) acc[g] = 0.0f;
-      for (int c0 = 0; c0 < dp4; c0 += kChunk) {
-        float4 x[kChunk];
-#pragma unroll
-        for (int f = 0; f < kChunk; ++f) {
-          x[f] = (c0 + f < dp4) ? __ldg(row + c0 + f) : make_float4(0.f, 0.f, 0.f, 0.f);
+          for (int c = 0; c < kDc; c += 4) {
+            const float4 v = *reinterpret_cast<const float4*>(xs + tid * kPad + c);
+            sq = fmaf(v.x, v.x, fmaf(v.y, v.y, fmaf(v.z, v.z, fmaf(v.w, v.w, sq))));
+          }
+          xnorm[tid] += sq;
         }
 #pragma unroll
-        for (int g = 0; g < kGroup; ++g) {
-          const float4* qg = qs + g * dp4 + c0;
+        for (int c = 0; c < kDc; c += 4) {
+          float4 x[4], q[2];
 #pragma unroll
-          for (int f = 0; f < kChunk; ++f) {
-            if (c0 + f < dp4) {
-              const float4 q = qg[f];
-              if constexpr (kL2) {
-                const float a = x[f].x - q.x, b = x[f].y - q.y, c = x[f].z - q.z,
-                            d = x[f].w - q.w;
-                acc[g] = fmaf(a, a, fmaf(b, b, fmaf(c, c, fmaf(d, d, acc[g]))));
-              } else {
-                acc[g] = fmaf(x[f].x, q.x,
-                              fmaf(x[f].y, q.y, fmaf(x[f].z, q.z, fmaf(x[f].w, q.w, acc[g]))));
-              }
+          for (int i = 0; i < 4; ++i) x[i] = *reinterpret_cast<const float4*>(xs + (rsub + 16 * i) * kPad + c);
+#pragma unroll
+          for (int j = 0; j < 2; ++j) q[j] = *reinterpret_cast<const float4*>(qs + (qsub + 16 * j) * kPad + c);
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+#pragma unroll
+            for (int j = 0; j < 2; ++j) {
+              acc[i][j] = fmaf(x[i].x, q[j].x, fmaf(x[i].y, q[j].y,
+                          fmaf(x[i].z, q[j].z, fmaf(x[i].w, q[j].w, acc[i][j]))));
             }
           }
         }
       }
+      __syncthreads();  // xnorm complete
 #pragma unroll
-      for (int g = 0; g < kGroup; ++g) {
-        if (g >= ng) break;  // uniform across the block
-        const std::uint32_t key = float_to_key(kL2 ? acc[g] : -acc[g]);
-        const bool pass = valid && key < s.tau[g];
-        const unsigned mask = __ballot_sync(0xFFFFFFFFu, pass);
-        if (mask == 0) continue;
-        int base = 0;
-        if (lane == 0) base = atomicAdd(&s.n_cand[g], __popc(mask));
-        base = __shfl_sync(0xFFFFFFFFu, base, 0);
-        if (pass) {
-          const int pos = kSharedMaxK + base + __popc(mask & ((1u << lane) - 1u));
-          s.keys[g * kStride + pos] = key;
-          s.rows[g * kStride + pos] = static_cast<std::int32_t>(offset + r);
+      for (int i = 0; i < 4; ++i) {
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const int r = rsub + 16 * i, g = qsub + 16 * j;
+          scores[g * kRows + r] =
+              kL2 ? fmaxf(xnorm[r] + qn[g] - 2.0f * acc[i][j], 0.0f) : -acc[i][j];
         }
+      }
+      __syncthreads();
+      // Selection: warp w owns queries 4w .. 4w+3; lanes take rows lane and lane + 32.
+      for (int g = warp * 4; g < warp * 4 + 4 && g < ng; ++g) {
+        if (s.n_cand[g] > kCand - kRows) warp_flush(s, g, k);
+        const std::uint32_t tau = s.tau[g];
+        int base = s.n_cand[g];
+#pragma unroll
+        for (int h = 0; h < kRows; h += 32) {
+          const std::int64_t r = r0 + h + lane;
+          const std::uint32_t key = float_to_key(scores[g * kRows + h + lane]);
+          const bool pass = r < size && key < tau;
+          const unsigned mask = __ballot_sync(0xFFFFFFFFu, pass);
+          if (pass) {
+            const int pos = kSharedMaxK + base + __popc(mask & ((1u << lane) - 1u));
+            s.keys[g * kStride + pos] = key;
+            s.rows[g * kStride + pos] = static_cast<std::int32_t>(offset + r);
+          }
+          base += __popc(mask);
+        }
+        __syncwarp();
+        if (lane == 0) s.n_cand[g] = base;
+        __syncwarp();
       }
     }
     __syncthreads();
-    for (int g = warp; g < ng; g += kWarps) warp_flush(s, g, k);
+    for (int g = warp * 4; g < warp * 4 + 4 && g < ng; ++g) warp_flush(s, g, k);
     __syncthreads();
     for (int g = 0; g < ng; ++g) {
       const std::int64_t out = static_cast<std::int64_t>(pair_of[g]) * k;
       const int n = s.n_top[g];
-      for (int i = threadIdx.x; i < k; i += kThreads) {
+      for (int i = tid; i < k; i += kThreads) {
         out_keys[out + i] = i < n ? s.keys[g * kStride + i] : kKeyMax;
         out_rows[out + i] = i < n ? s.rows[g * kStride + i] : -1;
       }
@@ -232,9 +277,9 @@ __global__ void __launch_bounds__(kThreads)
 
 }  // namespace
 
-std::size_t ivf_shared_smem_bytes(int dp) {
-  return static_cast<std::size_t>(kGroup) * dp * 4 + 2ull * kGroup * kStride * 4 +
-         2ull * kWarps * kSharedMaxK * 4 + 4ull * kGroup * 4;
+std::size_t ivf_shared_smem_bytes(int /*dp*/) {
+  return 4ull * (kRows * kPad + kGroup * kPad + kGroup * kRows + kRows + kGroup) +
+         2ull * kGroup * kStride * 4 + 2ull * kWarps * kSharedMaxK * 4 + 5ull * kGroup * 4;
 }
 
 void build_list_major(const std::int64_t* probes, int nq, int n_probe, int n_lists, int* counts,
@@ -260,23 +305,38 @@ std::size_t list_major_scan_temp_bytes(int n_lists) {
   return bytes;
 }
 
-void launch_ivf_shared_scan(const float* data, int dp, const float* queries, int n_probe,
-                            int n_lists, int groups_per_list, const int* starts, const int* pairs,
+std::vector<std::pair<int, int>> shared_scan_items(const std::vector<int>& starts) {
+  std::vector<std::pair<int, int>> items;
+  for (std::size_t l = 0; l + 1 < starts.size(); ++l) {
+    for (int g0 = 0; g0 < starts[l + 1] - starts[l]; g0 += kGroup) {
+      items.emplace_back(static_cast<int>(l), g0);
+    }
+  }
+  return items;
+}
+
+void launch_ivf_shared_scan(const float* data, int dp, const float* queries, const float* qnorms,
+                            int n_probe, int n_items, const int* items, const int* starts,
+                            const int* pairs,
                             const std::int64_t* list_sizes, const std::int64_t* list_offsets,
                             ScoreKind kind, int k, std::uint32_t* out_keys,
                             std::int32_t* out_rows, cudaStream_t stream, bool sync_check) {
   const std::size_t smem = ivf_shared_smem_bytes(dp);
-  const dim3 grid(static_cast<unsigned>(n_lists), static_cast<unsigned>(groups_per_list));
+  if (n_items == 0) return;
+  const dim3 grid(static_cast<unsigned>(n_items));
+  const auto* it = reinterpret_cast<const int2*>(items);
   const auto* d4 = reinterpret_cast<const float4*>(data);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
   if (kind == ScoreKind::L2) {
     set_smem(reinterpret_cast<const void*>(&ivf_shared_scan_kernel<true>), smem);
     ivf_shared_scan_kernel<true><<<grid, kThreads, smem, stream>>>(
-        d4, dp / 4, q4, n_probe, starts, pairs, list_sizes, list_offsets, k, out_keys, out_rows);
+        d4, dp / 4, q4, qnorms, n_probe, starts, pairs, it, list_sizes, list_offsets, k, out_keys,
+        out_rows);
   } else {
     set_smem(reinterpret_cast<const void*>(&ivf_shared_scan_kernel<false>), smem);
     ivf_shared_scan_kernel<false><<<grid, kThreads, smem, stream>>>(
-        d4, dp / 4, q4, n_probe, starts, pairs, list_sizes, list_offsets, k, out_keys, out_rows);
+        d4, dp / 4, q4, qnorms, n_probe, starts, pairs, it, list_sizes, list_offsets, k, out_keys,
+        out_rows);
   }
   KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_shared_scan_kernel");
 }
