@@ -2,6 +2,8 @@
 // scan kernels (flat and IVF).
 #pragma once
 
+#include <cstdint>
+
 namespace knnx::cuda {
 
 __device__ __forceinline__ float warp_sum(float v) {
@@ -25,6 +27,40 @@ __device__ __forceinline__ float accumulate(float acc, float4 x, float4 q) {
     acc = fmaf(x.z, q.z, acc);
     return fmaf(x.w, q.w, acc);
   }
+}
+
+// Scores of 32 rows against q: row_of(j) gives the row lane j's result belongs to (-1 = none);
+// each row is read by the whole warp (16-byte loads, four rows in flight) and lane j returns
+// row_of(j)'s score. Scores are what the selection minimises: L2 distances, or negated inner
+// products.
+template <bool kL2, typename RowOf>
+__device__ __forceinline__ float warp_scores(const float4* __restrict__ data, int dp4,
+                                             const float4* __restrict__ q, RowOf row_of) {
+  const int lane = threadIdx.x & 31;
+  float mine = 0.0f;
+#pragma unroll 2
+  for (int rr = 0; rr < 32; rr += 4) {
+    std::int64_t r[4];
+#pragma unroll
+    for (int u = 0; u < 4; ++u) r[u] = row_of(rr + u);
+    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = lane; i < dp4; i += 32) {
+      const float4 qq = __ldg(q + i);
+      float4 x[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        x[u] = r[u] >= 0 ? __ldg(data + r[u] * dp4 + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) acc[u] = accumulate<kL2>(acc[u], x[u], qq);
+    }
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+      const float s = warp_sum(acc[u]);
+      if (lane == rr + u) mine = s;
+    }
+  }
+  return kL2 ? mine : -mine;
 }
 
 }  // namespace knnx::cuda

@@ -20,6 +20,7 @@
 #include "cuda/runtime/memory.hpp"
 #include "cuda/runtime/stream_pool.hpp"
 #include "cuda/select/block_select_limits.hpp"
+#include "cuda/select/merge_tree.hpp"
 #include "knnx/config.hpp"
 #include "knnx/error.hpp"
 
@@ -101,8 +102,8 @@ class FlatCuda final : public detail::FlatBackend {
     const std::int64_t workspace = static_cast<std::int64_t>(cfg.gpu_workspace_mb) << 20;
     const bool stream_path = nq <= cfg.flat_stream_max_nq;
     const std::int64_t batch = stream_path ? nq : query_batch(nq, k, cfg, workspace);
-    const bool in_place = queries_on_device && dp_ == dim_ &&
-                          reinterpret_cast<std::uintptr_t>(queries) % 16 == 0;
+    const bool in_place =
+        queries_on_device && dp_ == dim_ && reinterpret_cast<std::uintptr_t>(queries) % 16 == 0;
     DeviceBuffer<float> qbuf;
     if (!in_place) qbuf = DeviceBuffer<float>(static_cast<std::size_t>(batch) * dp_, s);
     for (std::int64_t q0 = 0; q0 < nq; q0 += batch) {
@@ -129,10 +130,10 @@ class FlatCuda final : public detail::FlatBackend {
       }
     }
     if (!out_on_device) {
-      KNNX_CUDA_CHECK(cudaMemcpyAsync(distances, dist, sizeof(float) * nq * k,
-                                      cudaMemcpyDeviceToHost, s));
-      KNNX_CUDA_CHECK(cudaMemcpyAsync(labels, lab, sizeof(std::int64_t) * nq * k,
-                                      cudaMemcpyDeviceToHost, s));
+      KNNX_CUDA_CHECK(
+          cudaMemcpyAsync(distances, dist, sizeof(float) * nq * k, cudaMemcpyDeviceToHost, s));
+      KNNX_CUDA_CHECK(
+          cudaMemcpyAsync(labels, lab, sizeof(std::int64_t) * nq * k, cudaMemcpyDeviceToHost, s));
     }
     lease->synchronize();
     detail::require(*bad == 0, "queries contain a non-finite value (NaN or Inf)");
@@ -165,8 +166,8 @@ class FlatCuda final : public detail::FlatBackend {
 
   void reconstruct(idx_t row, float* out) const override {
     DeviceGuard guard(device_);
-    KNNX_CUDA_CHECK(cudaMemcpy(out, data_.data() + row * dp_, sizeof(float) * dim_,
-                               cudaMemcpyDeviceToHost));
+    KNNX_CUDA_CHECK(
+        cudaMemcpy(out, data_.data() + row * dp_, sizeof(float) * dim_, cudaMemcpyDeviceToHost));
   }
 
   std::vector<float> vectors() const override {
@@ -258,7 +259,8 @@ class FlatCuda final : public detail::FlatBackend {
 
   std::int64_t query_batch(idx_t nq, int k, const Config& cfg, std::int64_t workspace) const {
     const std::int64_t kk = kept_per_query(k, cfg);
-    const std::int64_t bn = std::min<std::int64_t>(cfg.flat_tile_rows, std::max<std::int64_t>(n_, 1));
+    const std::int64_t bn =
+        std::min<std::int64_t>(cfg.flat_tile_rows, std::max<std::int64_t>(n_, 1));
     // Per query: two tile rows, the running top-k state, the padded query and its norm.
     const std::int64_t per_query = 2 * bn * 4 + kk * 8 + static_cast<std::int64_t>(dp_) * 4 + 4;
     const std::int64_t fit = std::max<std::int64_t>(1, workspace / per_query);
@@ -279,30 +281,8 @@ class FlatCuda final : public detail::FlatBackend {
     DeviceBuffer<std::int32_t> rows(partial, s);
     launch_flat_stream(data_.data(), n_, dp_, q, nq, kind(), k, static_cast<int>(parts),
                        rows_per_part, keys.data(), rows.data(), s, sync);
-    merge(std::move(keys), std::move(rows), nq, static_cast<int>(parts * k), k, nullptr, ids_dev,
-          dist, lab, s, sync);
-  }
-
-  // Reduces nq lists of n_in partial results to the final top-k. Long lists go through a merge
-  // tree first (many blocks per query, each keeping k of a slice), so one block never has to
-  // fold hundreds of thousands of candidates alone.
-  void merge(DeviceBuffer<std::uint32_t> keys, DeviceBuffer<std::int32_t> rows, int nq, int n_in,
-             int k, const float* qnorms, const std::int64_t* ids_dev, float* dist,
-             std::int64_t* lab, cudaStream_t s, bool sync) const {
-    constexpr int kFanIn = 8;
-    for (;;) {
-      const int groups = n_in / (kFanIn * std::max(k, 512));
-      if (groups < 2) break;
-      DeviceBuffer<std::uint32_t> next_keys(static_cast<std::size_t>(nq) * groups * k, s);
-      DeviceBuffer<std::int32_t> next_rows(static_cast<std::size_t>(nq) * groups * k, s);
-      launch_flat_merge_partial(keys.data(), rows.data(), nq, n_in, groups, k, next_keys.data(),
-                                next_rows.data(), s, sync);
-      keys.swap(next_keys);
-      rows.swap(next_rows);
-      n_in = groups * k;
-    }
-    launch_flat_merge(keys.data(), rows.data(), nq, n_in, kind(), k, qnorms, ids_dev, dist, lab, s,
-                      sync);
+    merge_partials(std::move(keys), std::move(rows), nq, static_cast<int>(parts * k), k, kind(),
+                   nullptr, ids_dev, dist, lab, s, sync);
   }
 
   // Many queries: cuBLAS computes a tile of scores while the select kernel folds the previous
@@ -323,8 +303,8 @@ class FlatCuda final : public detail::FlatBackend {
     const bool fast = fast_ && !wide;
     const int kk = fast ? kept_per_query(k, cfg) : k;
     const std::int64_t n4 = (n_ + 3) / 4 * 4;
-    std::int64_t bn_max = wide ? std::max<std::int64_t>(1024, workspace / 2 / (4LL * bq))
-                               : cfg.flat_tile_rows;
+    std::int64_t bn_max =
+        wide ? std::max<std::int64_t>(1024, workspace / 2 / (4LL * bq)) : cfg.flat_tile_rows;
     bn_max = std::min<std::int64_t>((bn_max + 3) / 4 * 4, n4);
     const int ld = static_cast<int>(bn_max);
     const std::int64_t n_tiles = (n_ + bn_max - 1) / bn_max;
@@ -339,8 +319,9 @@ class FlatCuda final : public detail::FlatBackend {
       parts = static_cast<int>((bn_max + cols_per_part - 1) / cols_per_part);
     }
     const std::int64_t per_query = wide ? n_tiles * parts * kk : kk;
-    DeviceBuffer<float> tiles[2] = {DeviceBuffer<float>(static_cast<std::size_t>(bq) * ld, s),
-                                    DeviceBuffer<float>(n_tiles > 1 ? static_cast<std::size_t>(bq) * ld : 1, s)};
+    DeviceBuffer<float> tiles[2] = {
+        DeviceBuffer<float>(static_cast<std::size_t>(bq) * ld, s),
+        DeviceBuffer<float>(n_tiles > 1 ? static_cast<std::size_t>(bq) * ld : 1, s)};
     DeviceBuffer<std::uint32_t> keys(static_cast<std::size_t>(bq) * per_query, s);
     DeviceBuffer<std::int32_t> rows(static_cast<std::size_t>(bq) * per_query, s);
     DeviceBuffer<float> qnorms(static_cast<std::size_t>(bq), s);
@@ -352,7 +333,8 @@ class FlatCuda final : public detail::FlatBackend {
     const cudaEvent_t start = ctx.event(0), done = ctx.event(1);
     const cudaEvent_t gemm_done[2] = {ctx.event(2), ctx.event(3)};
     const cudaEvent_t select_done[2] = {ctx.event(4), ctx.event(5)};
-    KNNX_CUDA_CHECK(cudaEventRecord(start, s));  // buffers and query norms exist before aux uses them
+    KNNX_CUDA_CHECK(
+        cudaEventRecord(start, s));  // buffers and query norms exist before aux uses them
     KNNX_CUDA_CHECK(cudaStreamWaitEvent(aux, start, 0));
     for (std::int64_t t = 0; t < n_tiles; ++t) {
       const int buf = static_cast<int>(t & 1);
@@ -383,8 +365,8 @@ class FlatCuda final : public detail::FlatBackend {
       launch_rerank(data_.data(), dp_, q, bq, kind(), rows.data(), kk, k, ids_dev, dist, lab, s,
                     sync);
     } else {
-      merge(std::move(keys), std::move(rows), bq, static_cast<int>(per_query), k,
-            metric_ == Metric::L2 ? qnorms.data() : nullptr, ids_dev, dist, lab, s, sync);
+      merge_partials(std::move(keys), std::move(rows), bq, static_cast<int>(per_query), k, kind(),
+                     metric_ == Metric::L2 ? qnorms.data() : nullptr, ids_dev, dist, lab, s, sync);
     }
   }
 

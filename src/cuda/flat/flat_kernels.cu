@@ -1,9 +1,8 @@
 // Exact flat-search kernels: fused streaming scan + select, GEMM-tile select, merge, re-rank.
-#include "cuda/flat/flat_kernels.hpp"
-
 #include <algorithm>
 
 #include "cuda/common/distance.cuh"
+#include "cuda/flat/flat_kernels.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/launch.hpp"
 #include "cuda/select/block_select.cuh"
@@ -13,7 +12,7 @@ namespace knnx::cuda {
 namespace {
 
 constexpr int kThreads = kSelectThreads;  // 256: 8 warps
-constexpr int kRound = 4 * kThreads;       // candidates offered per round by select-only kernels
+constexpr int kRound = 4 * kThreads;      // candidates offered per round by select-only kernels
 
 template <bool kL2>
 __global__ void __launch_bounds__(kThreads)
@@ -33,30 +32,10 @@ __global__ void __launch_bounds__(kThreads)
 
   for (std::int64_t r0 = row_begin; r0 < row_end; r0 += kThreads) {
     sel.begin_round(kThreads);
-    const std::int64_t wrow = r0 + warp * 32;  // this warp's 32 rows; lane j ends owning row wrow+j
-    float mine = 0.0f;
-#pragma unroll 2
-    for (int rr = 0; rr < 32; rr += 4) {
-      float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-      for (int i = lane; i < dp4; i += 32) {
-        const float4 qq = __ldg(q + i);
-        float4 x[4];
-#pragma unroll
-        for (int u = 0; u < 4; ++u) {
-          const std::int64_t row = wrow + rr + u;
-          x[u] = row < row_end ? __ldg(base + row * dp4 + i) : make_float4(0.f, 0.f, 0.f, 0.f);
-        }
-#pragma unroll
-        for (int u = 0; u < 4; ++u) acc[u] = accumulate<kL2>(acc[u], x[u], qq);
-      }
-#pragma unroll
-      for (int u = 0; u < 4; ++u) {
-        const float s = warp_sum(acc[u]);
-        if (lane == rr + u) mine = s;
-      }
-    }
-    const std::int64_t row = wrow + lane;
-    const float score = kL2 ? mine : -mine;
+    const std::int64_t first = r0 + warp * 32;  // lane j scores row first + j
+    const float score = warp_scores<kL2>(
+        base, dp4, q, [&](int j) -> std::int64_t { return first + j < row_end ? first + j : -1; });
+    const std::int64_t row = first + lane;
     sel.offer(row < row_end, float_to_key(score), static_cast<std::int32_t>(row));
   }
   sel.finish();
@@ -155,7 +134,8 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
   }
-  const float4* row4 = reinterpret_cast<const float4*>(tile + static_cast<std::int64_t>(b) * ld + c_begin);
+  const float4* row4 =
+      reinterpret_cast<const float4*>(tile + static_cast<std::int64_t>(b) * ld + c_begin);
   const float4* norm4 = reinterpret_cast<const float4*>(base_norms + col0 + c_begin);
   const int n4 = (c_end - c_begin + 3) >> 2;
   for (int j0 = 0; j0 < n4; j0 += 4 * kThreads) {
@@ -178,8 +158,8 @@ __global__ void __launch_bounds__(kThreads)
     }
   }
   sel.finish();
-  const std::int64_t out = static_cast<std::int64_t>(b) * out_stride + out_offset +
-                           static_cast<std::int64_t>(part) * k;
+  const std::int64_t out =
+      static_cast<std::int64_t>(b) * out_stride + out_offset + static_cast<std::int64_t>(part) * k;
   store_partial(sel, k, out_keys + out, out_rows + out);
 }
 
@@ -228,8 +208,8 @@ __global__ void row_norms_kernel(const float4* __restrict__ x, std::int64_t n, i
                                  float* __restrict__ out) {
   const int lane = threadIdx.x & 31;
   const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * (blockDim.x >> 5);
-  for (std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * (blockDim.x >> 5) +
-                          (threadIdx.x >> 5);
+  for (std::int64_t row =
+           static_cast<std::int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
        row < n; row += warps) {
     float acc = 0.0f;
     for (int i = lane; i < dp4; i += 32) {
@@ -262,11 +242,11 @@ __global__ void gather_rows_kernel(const float4* __restrict__ src, int dp4,
 }
 
 __global__ void flag_nonfinite_kernel(const float* __restrict__ x, std::int64_t count,
-                                       unsigned long long* out) {
+                                      unsigned long long* out) {
   unsigned local = 0;
   const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       i < count; i += stride) {
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += stride) {
     local += isfinite(x[i]) ? 0 : 1;
   }
   if (__any_sync(0xFFFFFFFFu, local != 0) && (threadIdx.x & 31) == 0) *out = 1;  // benign race
@@ -284,20 +264,20 @@ void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* 
   const auto* q4 = reinterpret_cast<const float4*>(queries);
   if (kind == ScoreKind::L2) {
     set_smem(reinterpret_cast<const void*>(&flat_stream_kernel<true>), smem);
-    flat_stream_kernel<true><<<grid, kThreads, smem, stream>>>(b4, n, dp / 4, q4, k, rows_per_part,
-                                                               out_keys, out_rows);
+    flat_stream_kernel<true>
+        <<<grid, kThreads, smem, stream>>>(b4, n, dp / 4, q4, k, rows_per_part, out_keys, out_rows);
   } else {
     set_smem(reinterpret_cast<const void*>(&flat_stream_kernel<false>), smem);
-    flat_stream_kernel<false><<<grid, kThreads, smem, stream>>>(b4, n, dp / 4, q4, k,
-                                                                rows_per_part, out_keys, out_rows);
+    flat_stream_kernel<false>
+        <<<grid, kThreads, smem, stream>>>(b4, n, dp / 4, q4, k, rows_per_part, out_keys, out_rows);
   }
   KNNX_CHECK_LAUNCH(stream, sync_check, "flat_stream_kernel");
 }
 
-void launch_flat_merge(const std::uint32_t* in_keys, const std::int32_t* in_rows, int nq,
-                       int n_in, ScoreKind kind, int k, const float* qnorms,
-                       const std::int64_t* ids, float* distances, std::int64_t* labels,
-                       cudaStream_t stream, bool sync_check) {
+void launch_flat_merge(const std::uint32_t* in_keys, const std::int32_t* in_rows, int nq, int n_in,
+                       ScoreKind kind, int k, const float* qnorms, const std::int64_t* ids,
+                       float* distances, std::int64_t* labels, cudaStream_t stream,
+                       bool sync_check) {
   const std::size_t smem = select_smem_bytes(k, kRound);
   set_smem(reinterpret_cast<const void*>(&flat_merge_kernel), smem);
   flat_merge_kernel<<<static_cast<unsigned>(nq), kThreads, smem, stream>>>(
@@ -312,8 +292,8 @@ void launch_flat_merge_partial(const std::uint32_t* in_keys, const std::int32_t*
   set_smem(reinterpret_cast<const void*>(&flat_merge_partial_kernel), smem);
   const int per_group = (n_in + groups - 1) / groups;
   const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(groups));
-  flat_merge_partial_kernel<<<grid, kThreads, smem, stream>>>(in_keys, in_rows, n_in, per_group,
-                                                              k, out_keys, out_rows);
+  flat_merge_partial_kernel<<<grid, kThreads, smem, stream>>>(in_keys, in_rows, n_in, per_group, k,
+                                                              out_keys, out_rows);
   KNNX_CHECK_LAUNCH(stream, sync_check, "flat_merge_partial_kernel");
 }
 
@@ -327,13 +307,13 @@ void launch_tile_select(const float* tile, int ld, int bq, int bn, const float* 
   if (kind == ScoreKind::L2) {
     set_smem(reinterpret_cast<const void*>(&tile_select_kernel<true>), smem);
     tile_select_kernel<true><<<grid, kThreads, smem, stream>>>(
-        tile, ld, bn, base_norms, col0, k, cols_per_part, prev_keys, prev_rows, out_keys,
-        out_rows, out_stride, out_offset);
+        tile, ld, bn, base_norms, col0, k, cols_per_part, prev_keys, prev_rows, out_keys, out_rows,
+        out_stride, out_offset);
   } else {
     set_smem(reinterpret_cast<const void*>(&tile_select_kernel<false>), smem);
     tile_select_kernel<false><<<grid, kThreads, smem, stream>>>(
-        tile, ld, bn, base_norms, col0, k, cols_per_part, prev_keys, prev_rows, out_keys,
-        out_rows, out_stride, out_offset);
+        tile, ld, bn, base_norms, col0, k, cols_per_part, prev_keys, prev_rows, out_keys, out_rows,
+        out_stride, out_offset);
   }
   KNNX_CHECK_LAUNCH(stream, sync_check, "tile_select_kernel");
 }
@@ -341,8 +321,8 @@ void launch_tile_select(const float* tile, int ld, int bq, int bn, const float* 
 void launch_rerank(const float* base, int dp, const float* queries, int nq, ScoreKind kind,
                    const std::int32_t* cand_rows, int n_cand, int k, const std::int64_t* ids,
                    float* distances, std::int64_t* labels, cudaStream_t stream, bool sync_check) {
-  const std::size_t smem = ((static_cast<std::size_t>(n_cand) * 4 + 15) / 16) * 16 +
-                           select_smem_bytes(k, kRound);
+  const std::size_t smem =
+      ((static_cast<std::size_t>(n_cand) * 4 + 15) / 16) * 16 + select_smem_bytes(k, kRound);
   const auto* b4 = reinterpret_cast<const float4*>(base);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
   if (kind == ScoreKind::L2) {
@@ -385,7 +365,7 @@ void launch_gather_rows(const float* src, int dp, const std::int64_t* keep, std:
 }
 
 void launch_flag_nonfinite(const float* x, std::int64_t count, unsigned long long* out,
-                            cudaStream_t stream, bool sync_check) {
+                           cudaStream_t stream, bool sync_check) {
   if (count == 0) return;
   const std::int64_t blocks = std::min<std::int64_t>((count + 255) / 256, 1024);
   flag_nonfinite_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(x, count, out);

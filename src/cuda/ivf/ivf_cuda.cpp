@@ -22,19 +22,25 @@
 #include "cuda/runtime/device_info.hpp"
 #include "cuda/runtime/memory.hpp"
 #include "cuda/runtime/stream_pool.hpp"
+#include "cuda/select/merge_tree.hpp"
 #include "knnx/config.hpp"
 #include "knnx/error.hpp"
 
 namespace knnx::cuda {
 namespace {
 
-
 class IvfCuda final : public detail::IvfBackend {
  public:
   IvfCuda(int dim, int n_lists, Metric metric, int device)
-      : dim_(dim), dp_((dim + 3) / 4 * 4), n_lists_(n_lists), metric_(metric), device_(device),
-        streams_(device), sizes_(static_cast<std::size_t>(n_lists), 0),
-        caps_(static_cast<std::size_t>(n_lists), 0), offsets_(static_cast<std::size_t>(n_lists), 0),
+      : dim_(dim),
+        dp_((dim + 3) / 4 * 4),
+        n_lists_(n_lists),
+        metric_(metric),
+        device_(device),
+        streams_(device),
+        sizes_(static_cast<std::size_t>(n_lists), 0),
+        caps_(static_cast<std::size_t>(n_lists), 0),
+        offsets_(static_cast<std::size_t>(n_lists), 0),
         host_ids_(static_cast<std::size_t>(n_lists)) {
     DeviceGuard guard(device_);
     init_device_pool(device_);
@@ -101,7 +107,8 @@ class IvfCuda final : public detail::IvfBackend {
     DeviceBuffer<std::int64_t> dev_ids;
     if (relayout) {
       data = DeviceBuffer<float>(static_cast<std::size_t>(std::max<idx_t>(arena_rows, 1)) * dp_, s);
-      dev_ids = DeviceBuffer<std::int64_t>(static_cast<std::size_t>(std::max<idx_t>(arena_rows, 1)), s);
+      dev_ids =
+          DeviceBuffer<std::int64_t>(static_cast<std::size_t>(std::max<idx_t>(arena_rows, 1)), s);
     }
     DeviceBuffer<float> staged(static_cast<std::size_t>(n) * dp_, s);
     DeviceBuffer<std::int64_t> staged_ids(static_cast<std::size_t>(n), s);
@@ -209,8 +216,8 @@ class IvfCuda final : public detail::IvfBackend {
     // No query has more candidates than the n_probe largest lists hold.
     std::vector<idx_t> sorted = sizes_;
     std::partial_sort(sorted.begin(), sorted.begin() + n_probe, sorted.end(), std::greater<>());
-    const idx_t max_cand = std::max<idx_t>(
-        1, std::accumulate(sorted.begin(), sorted.begin() + n_probe, idx_t(0)));
+    const idx_t max_cand =
+        std::max<idx_t>(1, std::accumulate(sorted.begin(), sorted.begin() + n_probe, idx_t(0)));
     const double queries_per_list = double(nq) * n_probe / n_lists_;
     const bool shared = k <= kSharedMaxK &&
                         (cfg.ivf_shared == 1 || (cfg.ivf_shared == -1 && queries_per_list >= 4.0));
@@ -238,13 +245,14 @@ class IvfCuda final : public detail::IvfBackend {
       lease->synchronize();
       const auto items = shared_scan_items(host_starts);
       DeviceBuffer<int> items_dev(std::max<std::size_t>(2 * items.size(), 1), s);
-      KNNX_CUDA_CHECK(cudaMemcpyAsync(items_dev.data(), items.data(), sizeof(int) * 2 * items.size(),
-                                      cudaMemcpyHostToDevice, s));
+      KNNX_CUDA_CHECK(cudaMemcpyAsync(items_dev.data(), items.data(),
+                                      sizeof(int) * 2 * items.size(), cudaMemcpyHostToDevice, s));
       launch_ivf_shared_scan(data_.data(), dp_, qbuf.data(), qnorms.data(), n_probe,
-                             static_cast<int>(items.size()), items_dev.data(), starts.data(), pairs.data(), dev_sizes_.data(), dev_offsets_.data(),
-                             kind, k, keys.data(), rows.data(), s, sync);
+                             static_cast<int>(items.size()), items_dev.data(), starts.data(),
+                             pairs.data(), dev_sizes_.data(), dev_offsets_.data(), kind, k,
+                             keys.data(), rows.data(), s, sync);
       merge_partials(std::move(keys), std::move(rows), static_cast<int>(nq), n_probe * k, k, kind,
-                     dist, lab, s, sync);
+                     nullptr, ids_.data(), dist, lab, s, sync);
     } else if (cfg.ivf_fused) {
       // Enough blocks to fill the device: split long candidate lists below the knob's bound.
       const int sms = device_properties(device_).multiProcessorCount;
@@ -255,10 +263,10 @@ class IvfCuda final : public detail::IvfBackend {
       DeviceBuffer<std::uint32_t> keys(static_cast<std::size_t>(nq) * chunks * k, s);
       DeviceBuffer<std::int32_t> rows(static_cast<std::size_t>(nq) * chunks * k, s);
       launch_ivf_scan(data_.data(), dp_, qbuf.data(), static_cast<int>(nq), probes.data(),
-                      prefix.data(), n_probe, dev_offsets_.data(), kind, k, chunks,
-                      rows_per_chunk, cfg.ivf_tpb, keys.data(), rows.data(), s, sync);
+                      prefix.data(), n_probe, dev_offsets_.data(), kind, k, chunks, rows_per_chunk,
+                      cfg.ivf_tpb, keys.data(), rows.data(), s, sync);
       merge_partials(std::move(keys), std::move(rows), static_cast<int>(nq), chunks * k, k, kind,
-                     dist, lab, s, sync);
+                     nullptr, ids_.data(), dist, lab, s, sync);
     } else {
       DeviceBuffer<std::uint32_t> keys(static_cast<std::size_t>(nq) * max_cand, s);
       DeviceBuffer<std::int32_t> rows(static_cast<std::size_t>(nq) * max_cand, s);
@@ -266,13 +274,13 @@ class IvfCuda final : public detail::IvfBackend {
                            prefix.data(), n_probe, dev_offsets_.data(), kind,
                            static_cast<int>(max_cand), keys.data(), rows.data(), s, sync);
       merge_partials(std::move(keys), std::move(rows), static_cast<int>(nq),
-                     static_cast<int>(max_cand), k, kind, dist, lab, s, sync);
+                     static_cast<int>(max_cand), k, kind, nullptr, ids_.data(), dist, lab, s, sync);
     }
     if (!out_on_device) {
-      KNNX_CUDA_CHECK(cudaMemcpyAsync(distances, dist, sizeof(float) * nq * k,
-                                      cudaMemcpyDeviceToHost, s));
-      KNNX_CUDA_CHECK(cudaMemcpyAsync(labels, lab, sizeof(std::int64_t) * nq * k,
-                                      cudaMemcpyDeviceToHost, s));
+      KNNX_CUDA_CHECK(
+          cudaMemcpyAsync(distances, dist, sizeof(float) * nq * k, cudaMemcpyDeviceToHost, s));
+      KNNX_CUDA_CHECK(
+          cudaMemcpyAsync(labels, lab, sizeof(std::int64_t) * nq * k, cudaMemcpyDeviceToHost, s));
     }
     lease->synchronize();
     detail::require(*bad == 0, "queries contain a non-finite value (NaN or Inf)");
@@ -366,8 +374,8 @@ class IvfCuda final : public detail::IvfBackend {
   template <typename T>
   static void upload(T* dst, const std::vector<T>& src, cudaStream_t s) {
     if (src.empty()) return;
-    KNNX_CUDA_CHECK(cudaMemcpyAsync(dst, src.data(), sizeof(T) * src.size(),
-                                    cudaMemcpyHostToDevice, s));
+    KNNX_CUDA_CHECK(
+        cudaMemcpyAsync(dst, src.data(), sizeof(T) * src.size(), cudaMemcpyHostToDevice, s));
   }
 
   void upload_layout() {
@@ -379,27 +387,6 @@ class IvfCuda final : public detail::IvfBackend {
     main_->synchronize();
     dev_sizes_.swap(ds);
     dev_offsets_.swap(dof);
-  }
-
-  // Folds n_in partial (key, arena row) results per query into the final top-k, with a merge
-  // tree for long lists (as the flat backend does), mapping arena rows to ids.
-  void merge_partials(DeviceBuffer<std::uint32_t> keys, DeviceBuffer<std::int32_t> rows, int nq,
-                      int n_in, int k, ScoreKind kind, float* dist, std::int64_t* lab,
-                      cudaStream_t s, bool sync) const {
-    constexpr int kFanIn = 8;
-    for (;;) {
-      const int groups = n_in / (kFanIn * std::max(k, 512));
-      if (groups < 2) break;
-      DeviceBuffer<std::uint32_t> next_keys(static_cast<std::size_t>(nq) * groups * k, s);
-      DeviceBuffer<std::int32_t> next_rows(static_cast<std::size_t>(nq) * groups * k, s);
-      launch_flat_merge_partial(keys.data(), rows.data(), nq, n_in, groups, k, next_keys.data(),
-                                next_rows.data(), s, sync);
-      keys.swap(next_keys);
-      rows.swap(next_rows);
-      n_in = groups * k;
-    }
-    launch_flat_merge(keys.data(), rows.data(), nq, n_in, kind, k, nullptr, ids_.data(), dist, lab,
-                      s, sync);
   }
 
   int dim_;
@@ -415,8 +402,8 @@ class IvfCuda final : public detail::IvfBackend {
   std::vector<std::vector<idx_t>> host_ids_;
   idx_t arena_rows_ = 0;
   idx_t total_ = 0;
-  DeviceBuffer<float> data_;            // arena_rows_ x dp_
-  DeviceBuffer<std::int64_t> ids_;      // arena_rows_
+  DeviceBuffer<float> data_;        // arena_rows_ x dp_
+  DeviceBuffer<std::int64_t> ids_;  // arena_rows_
   DeviceBuffer<std::int64_t> dev_sizes_;
   DeviceBuffer<std::int64_t> dev_offsets_;
 };

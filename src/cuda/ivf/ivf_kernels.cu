@@ -1,7 +1,6 @@
 // IVF-Flat kernels: arena maintenance, probe prefix sums, and scans over probed lists.
-#include "cuda/ivf/ivf_kernels.hpp"
-
 #include "cuda/common/distance.cuh"
+#include "cuda/ivf/ivf_kernels.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/launch.hpp"
 #include "cuda/select/block_select.cuh"
@@ -55,38 +54,6 @@ __device__ __forceinline__ std::int64_t candidate_row(const std::int32_t* prefix
   return list_offsets[probes[lo]] + (pos - prefix[lo]);
 }
 
-// Scores of 32 candidate rows (one per lane's `row`; -1 = none) against q: each row is read by
-// the whole warp (16-byte loads, four rows in flight), and lane j returns row j's score.
-template <bool kL2>
-__device__ __forceinline__ float warp_scores(const float4* __restrict__ data, int dp4,
-                                             const float4* __restrict__ q, std::int64_t row) {
-  const int lane = threadIdx.x & 31;
-  float mine = 0.0f;
-#pragma unroll 2
-  for (int rr = 0; rr < 32; rr += 4) {
-    std::int64_t r[4];
-#pragma unroll
-    for (int u = 0; u < 4; ++u) r[u] = __shfl_sync(0xFFFFFFFFu, row, rr + u);
-    float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (int i = lane; i < dp4; i += 32) {
-      const float4 qq = __ldg(q + i);
-      float4 x[4];
-#pragma unroll
-      for (int u = 0; u < 4; ++u) {
-        x[u] = r[u] >= 0 ? __ldg(data + r[u] * dp4 + i) : make_float4(0.f, 0.f, 0.f, 0.f);
-      }
-#pragma unroll
-      for (int u = 0; u < 4; ++u) acc[u] = accumulate<kL2>(acc[u], x[u], qq);
-    }
-#pragma unroll
-    for (int u = 0; u < 4; ++u) {
-      const float s = warp_sum(acc[u]);
-      if (lane == rr + u) mine = s;
-    }
-  }
-  return kL2 ? mine : -mine;
-}
-
 template <bool kL2, int kThreads>
 __global__ void __launch_bounds__(kThreads)
     ivf_scan_kernel(const float4* __restrict__ data, int dp4, const float4* __restrict__ queries,
@@ -113,7 +80,8 @@ __global__ void __launch_bounds__(kThreads)
     const bool valid = pos < end;
     const std::int64_t row =
         valid ? candidate_row(prefix, n_probe, qprobes, list_offsets, pos) : -1;
-    const float score = warp_scores<kL2>(data, dp4, q, row);
+    const float score =
+        warp_scores<kL2>(data, dp4, q, [&](int j) { return __shfl_sync(0xFFFFFFFFu, row, j); });
     sel.offer(valid, float_to_key(score), static_cast<std::int32_t>(row));
   }
   sel.finish();
@@ -128,7 +96,8 @@ __global__ void __launch_bounds__(256)
                          const std::int64_t* __restrict__ probes,
                          const std::int32_t* __restrict__ probe_prefix, int n_probe,
                          const std::int64_t* __restrict__ list_offsets, int max_candidates,
-                         std::uint32_t* __restrict__ out_keys, std::int32_t* __restrict__ out_rows) {
+                         std::uint32_t* __restrict__ out_keys,
+                         std::int32_t* __restrict__ out_rows) {
   const int query = blockIdx.x;
   const std::int32_t* prefix = probe_prefix + static_cast<std::int64_t>(query) * (n_probe + 1);
   const std::int64_t* qprobes = probes + static_cast<std::int64_t>(query) * n_probe;
@@ -143,7 +112,8 @@ __global__ void __launch_bounds__(256)
     const bool valid = pos < total;
     const std::int64_t row =
         valid ? candidate_row(prefix, n_probe, qprobes, list_offsets, pos) : -1;
-    const float score = warp_scores<kL2>(data, dp4, q, row);
+    const float score =
+        warp_scores<kL2>(data, dp4, q, [&](int j) { return __shfl_sync(0xFFFFFFFFu, row, j); });
     if (pos < max_candidates) {
       keys[pos] = valid ? float_to_key(score) : kKeyMax;
       rows[pos] = valid ? static_cast<std::int32_t>(row) : -1;
@@ -214,17 +184,17 @@ void launch_ivf_scan(const float* data, int dp, const float* queries, int nq,
     scan_tpb<true>(threads, data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k,
                    chunks, rows_per_chunk, out_keys, out_rows, stream);
   } else {
-    scan_tpb<false>(threads, data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets,
-                    k, chunks, rows_per_chunk, out_keys, out_rows, stream);
+    scan_tpb<false>(threads, data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k,
+                    chunks, rows_per_chunk, out_keys, out_rows, stream);
   }
   KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_scan_kernel");
 }
 
 void launch_ivf_distances(const float* data, int dp, const float* queries, int nq,
-                          const std::int64_t* probes, const std::int32_t* probe_prefix,
-                          int n_probe, const std::int64_t* list_offsets, ScoreKind kind,
-                          int max_candidates, std::uint32_t* out_keys, std::int32_t* out_rows,
-                          cudaStream_t stream, bool sync_check) {
+                          const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
+                          const std::int64_t* list_offsets, ScoreKind kind, int max_candidates,
+                          std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
+                          bool sync_check) {
   const unsigned parts = static_cast<unsigned>(std::min(64, (max_candidates + 255) / 256));
   const dim3 grid(static_cast<unsigned>(nq), std::max(1u, parts));
   const auto* d4 = reinterpret_cast<const float4*>(data);
