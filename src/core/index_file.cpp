@@ -1,0 +1,517 @@
+#include "core/index_file.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "core/crc32c.hpp"
+#include "knnx/error.hpp"
+#include "knnx/types.hpp"
+
+namespace knnx::detail::index_file {
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "index files are little-endian; a big-endian host would need byte swapping");
+
+// Checksums are verified in pieces of this size.
+constexpr std::size_t kChunkBytes = std::size_t{8} << 20;
+
+// Header field offsets (docs/file_format.md, "Header").
+constexpr std::size_t kOffVersion = 8;
+constexpr std::size_t kOffHeaderBytes = 12;
+constexpr std::size_t kOffIndexType = 16;
+constexpr std::size_t kOffMetric = 20;
+constexpr std::size_t kOffDim = 24;
+constexpr std::size_t kOffNLists = 28;
+constexpr std::size_t kOffNProbe = 32;
+constexpr std::size_t kOffFlags = 36;
+constexpr std::size_t kOffNTotal = 40;
+constexpr std::size_t kOffNextId = 48;
+constexpr std::size_t kOffFileSize = 56;
+constexpr std::size_t kOffSectionCount = 64;
+constexpr std::size_t kOffTableCrc = 68;
+constexpr std::size_t kOffReserved = 72;
+constexpr std::size_t kOffHeaderCrc = 124;
+
+constexpr std::uint64_t kMaxSigned = static_cast<std::uint64_t>(std::numeric_limits<idx_t>::max());
+
+template <typename T>
+void put(std::uint8_t* p, std::size_t offset, T value) {
+  std::memcpy(p + offset, &value, sizeof value);
+}
+
+template <typename T>
+T get(const std::uint8_t* p, std::size_t offset) {
+  T value;
+  std::memcpy(&value, p + offset, sizeof value);
+  return value;
+}
+
+template <typename... Args>
+[[noreturn]] void fail(const std::string& path, fmt::format_string<Args...> format,
+                       Args&&... args) {
+  throw FormatError(fmt::format("'{}': {}", path, fmt::format(format, std::forward<Args>(args)...)));
+}
+
+bool all_zero(const std::uint8_t* p, std::size_t n) {
+  return std::all_of(p, p + n, [](std::uint8_t b) { return b == 0; });
+}
+
+// a * b * c, or FormatError naming what when the product does not fit in 63 bits.
+std::uint64_t checked_product(std::uint64_t a, std::uint64_t b, std::uint64_t c,
+                              const std::string& path, std::string_view what) {
+  std::uint64_t out = 0;
+  if (__builtin_mul_overflow(a, b, &out) || __builtin_mul_overflow(out, c, &out) ||
+      out > kMaxSigned) {
+    fail(path, "{} ({} x {} x {} bytes) overflows 64-bit sizes", what, a, b, c);
+  }
+  return out;
+}
+
+std::uint64_t align_up(std::uint64_t x) {
+  return (x + kSectionAlignment - 1) / kSectionAlignment * kSectionAlignment;
+}
+
+std::string hex32(std::uint32_t v) { return fmt::format("0x{:08x}", v); }
+
+// "a Flat index", "a trained IVFFlat index", "an untrained IVFFlat index" (for messages).
+std::string describe(const Header& h) {
+  if (h.index_type == static_cast<std::uint32_t>(IndexType::Flat)) return "a Flat index";
+  return h.trained() ? "a trained IVFFlat index" : "an untrained IVFFlat index";
+}
+
+void check_header_fields(const Header& h, const std::string& path) {
+  if (h.index_type != static_cast<std::uint32_t>(IndexType::Flat) &&
+      h.index_type != static_cast<std::uint32_t>(IndexType::IVFFlat)) {
+    fail(path, "unknown index type {} (known: 1 = Flat, 2 = IVFFlat)", h.index_type);
+  }
+  if (h.metric > 1) fail(path, "unknown metric {} (known: 0 = L2, 1 = inner product)", h.metric);
+  if (h.dim < 1 || h.dim > static_cast<std::uint32_t>(kMaxDim)) {
+    fail(path, "dim {} is outside [1, {}]", h.dim, kMaxDim);
+  }
+  if ((h.flags & ~kFlagTrained) != 0) fail(path, "unknown header flags {}", hex32(h.flags));
+  if (h.ntotal > kMaxSigned) fail(path, "ntotal {} exceeds the int64 range", h.ntotal);
+  if (h.next_id > kMaxSigned) fail(path, "next_id {} exceeds the int64 range", h.next_id);
+  if (h.index_type == static_cast<std::uint32_t>(IndexType::Flat)) {
+    if (h.n_lists != 0 || h.n_probe != 0) {
+      fail(path, "a Flat index has n_lists = 0 and n_probe = 0, got {} and {}", h.n_lists,
+           h.n_probe);
+    }
+    if (!h.trained()) fail(path, "a Flat index is always trained, but the trained flag is clear");
+  } else {
+    if (h.n_lists < 1 || h.n_lists > static_cast<std::uint32_t>(std::numeric_limits<int>::max())) {
+      fail(path, "n_lists {} is outside [1, {}]", h.n_lists, std::numeric_limits<int>::max());
+    }
+    if (h.n_probe < 1 || h.n_probe > h.n_lists) {
+      fail(path, "n_probe {} is outside [1, n_lists = {}]", h.n_probe, h.n_lists);
+    }
+    if (!h.trained() && h.ntotal != 0) {
+      fail(path, "an untrained IVFFlat index holds no vectors, but ntotal = {}", h.ntotal);
+    }
+  }
+}
+
+}  // namespace
+
+std::string_view to_string(IndexType type) {
+  switch (type) {
+    case IndexType::Flat: return "Flat";
+    case IndexType::IVFFlat: return "IVFFlat";
+  }
+  return "unknown";
+}
+
+std::string section_name(std::uint32_t kind) {
+  switch (static_cast<SectionKind>(kind)) {
+    case SectionKind::Vectors: return "vectors";
+    case SectionKind::Ids: return "ids";
+    case SectionKind::Centroids: return "centroids";
+    case SectionKind::ListSizes: return "list_sizes";
+    case SectionKind::ListIds: return "list_ids";
+    case SectionKind::ListVectors: return "list_vectors";
+    case SectionKind::KMeansParams: return "kmeans_params";
+    case SectionKind::TransformChain: return "transform_chain";
+  }
+  return fmt::format("kind {}", kind);
+}
+
+// ------------------------------------------------------------------------------------------
+// Encoding
+
+std::array<std::uint8_t, kHeaderBytes> encode_header(const Header& h) {
+  std::array<std::uint8_t, kHeaderBytes> b{};
+  std::memcpy(b.data(), kMagic.data(), kMagic.size());
+  put(b.data(), kOffVersion, h.format_version);
+  put(b.data(), kOffHeaderBytes, h.header_bytes);
+  put(b.data(), kOffIndexType, h.index_type);
+  put(b.data(), kOffMetric, h.metric);
+  put(b.data(), kOffDim, h.dim);
+  put(b.data(), kOffNLists, h.n_lists);
+  put(b.data(), kOffNProbe, h.n_probe);
+  put(b.data(), kOffFlags, h.flags);
+  put(b.data(), kOffNTotal, h.ntotal);
+  put(b.data(), kOffNextId, h.next_id);
+  put(b.data(), kOffFileSize, h.file_size);
+  put(b.data(), kOffSectionCount, h.section_count);
+  put(b.data(), kOffTableCrc, h.table_crc);
+  put(b.data(), kOffHeaderCrc, crc32c(b.data(), kOffHeaderCrc));
+  return b;
+}
+
+Header decode_header(const std::uint8_t* b) {
+  Header h;
+  h.format_version = get<std::uint32_t>(b, kOffVersion);
+  h.header_bytes = get<std::uint32_t>(b, kOffHeaderBytes);
+  h.index_type = get<std::uint32_t>(b, kOffIndexType);
+  h.metric = get<std::uint32_t>(b, kOffMetric);
+  h.dim = get<std::uint32_t>(b, kOffDim);
+  h.n_lists = get<std::uint32_t>(b, kOffNLists);
+  h.n_probe = get<std::uint32_t>(b, kOffNProbe);
+  h.flags = get<std::uint32_t>(b, kOffFlags);
+  h.ntotal = get<std::uint64_t>(b, kOffNTotal);
+  h.next_id = get<std::uint64_t>(b, kOffNextId);
+  h.file_size = get<std::uint64_t>(b, kOffFileSize);
+  h.section_count = get<std::uint32_t>(b, kOffSectionCount);
+  h.table_crc = get<std::uint32_t>(b, kOffTableCrc);
+  h.header_crc = get<std::uint32_t>(b, kOffHeaderCrc);
+  return h;
+}
+
+std::vector<std::uint8_t> encode_table(const std::vector<SectionEntry>& sections) {
+  std::vector<std::uint8_t> b(sections.size() * kSectionEntryBytes, 0);
+  for (std::size_t i = 0; i < sections.size(); ++i) {
+    std::uint8_t* e = b.data() + i * kSectionEntryBytes;
+    put(e, 0, sections[i].kind);
+    put(e, 8, sections[i].offset);
+    put(e, 16, sections[i].size);
+    put(e, 24, sections[i].crc);
+  }
+  return b;
+}
+
+SectionEntry decode_section_entry(const std::uint8_t* e) {
+  SectionEntry s;
+  s.kind = get<std::uint32_t>(e, 0);
+  s.offset = get<std::uint64_t>(e, 8);
+  s.size = get<std::uint64_t>(e, 16);
+  s.crc = get<std::uint32_t>(e, 24);
+  return s;
+}
+
+std::array<std::uint8_t, kKMeansRecordBytes> encode_kmeans(const KMeansRecord& r) {
+  std::array<std::uint8_t, kKMeansRecordBytes> b{};
+  put(b.data(), 0, r.n_iter);
+  put(b.data(), 4, r.init);
+  put(b.data(), 8, r.max_points_per_centroid);
+  put(b.data(), 12, r.min_points_per_centroid);
+  put(b.data(), 16, r.init_points_per_centroid);
+  put(b.data(), 20, r.spherical);
+  put(b.data(), 24, r.seed);
+  return b;
+}
+
+KMeansRecord decode_kmeans(const std::uint8_t* b) {
+  KMeansRecord r;
+  r.n_iter = get<std::int32_t>(b, 0);
+  r.init = get<std::uint32_t>(b, 4);
+  r.max_points_per_centroid = get<std::int32_t>(b, 8);
+  r.min_points_per_centroid = get<std::int32_t>(b, 12);
+  r.init_points_per_centroid = get<std::int32_t>(b, 16);
+  r.spherical = get<std::uint32_t>(b, 20);
+  r.seed = get<std::uint64_t>(b, 24);
+  return r;
+}
+
+// ------------------------------------------------------------------------------------------
+// Layout
+
+std::vector<SectionSpec> required_sections(const Header& h, const std::string& path) {
+  const std::uint64_t vectors = checked_product(h.ntotal, h.dim, sizeof(float), path,
+                                                "ntotal x dim float32 vectors");
+  const std::uint64_t ids = checked_product(h.ntotal, 1, sizeof(idx_t), path, "ntotal int64 ids");
+  if (h.index_type == static_cast<std::uint32_t>(IndexType::Flat)) {
+    return {{SectionKind::Vectors, vectors}, {SectionKind::Ids, ids}};
+  }
+  std::vector<SectionSpec> out = {{SectionKind::KMeansParams, kKMeansRecordBytes}};
+  if (h.trained()) {
+    out.push_back({SectionKind::Centroids,
+                   checked_product(h.n_lists, h.dim, sizeof(float), path,
+                                   "n_lists x dim float32 centroids")});
+  }
+  out.push_back({SectionKind::ListSizes, std::uint64_t{h.n_lists} * sizeof(std::uint64_t)});
+  out.push_back({SectionKind::ListIds, ids});
+  out.push_back({SectionKind::ListVectors, vectors});
+  return out;
+}
+
+std::vector<std::uint64_t> layout_offsets(const std::vector<std::uint64_t>& sizes) {
+  std::vector<std::uint64_t> offsets;
+  offsets.reserve(sizes.size() + 1);
+  std::uint64_t end = kHeaderBytes + sizes.size() * kSectionEntryBytes;
+  for (std::uint64_t size : sizes) {
+    offsets.push_back(align_up(end));
+    end = offsets.back() + size;
+  }
+  offsets.push_back(end);
+  return offsets;
+}
+
+const SectionEntry& Layout::section(SectionKind kind) const {
+  for (const SectionEntry& s : sections) {
+    if (s.kind == static_cast<std::uint32_t>(kind)) return s;
+  }
+  throw Error(fmt::format("index file layout has no {} section", section_name(
+                                                                     static_cast<std::uint32_t>(kind))));
+}
+
+bool Layout::has(SectionKind kind) const {
+  return std::any_of(sections.begin(), sections.end(), [kind](const SectionEntry& s) {
+    return s.kind == static_cast<std::uint32_t>(kind);
+  });
+}
+
+Layout read_layout(const InputFile& f) {
+  const std::string& path = f.path();
+  const std::uint64_t size = f.size();
+  std::array<std::uint8_t, kHeaderBytes> bytes{};
+  f.read_at(0, bytes.data(), static_cast<std::size_t>(std::min<std::uint64_t>(size, kHeaderBytes)));
+
+  if (size == 0) fail(path, "file is empty");
+  if (size < kMagic.size() ||
+      std::memcmp(bytes.data(), kMagic.data(), std::min<std::uint64_t>(size, kMagic.size())) != 0) {
+    std::string shown;
+    for (std::size_t i = 0; i < std::min<std::uint64_t>(size, kMagic.size()); ++i) {
+      shown += fmt::format("{:02x}", bytes[i]);
+    }
+    if (size >= kMagic.size()) {
+      fail(path, "not a knnx index file: bad magic (bytes 0-7 are {}, expected \"KNNXIDX\\0\")",
+           shown);
+    }
+    fail(path, "not a knnx index file: only {} byte(s), shorter than the 8-byte magic", size);
+  }
+  if (size < kHeaderBytes) {
+    fail(path, "file is truncated: {} bytes, shorter than the {}-byte header", size, kHeaderBytes);
+  }
+
+  Header h = decode_header(bytes.data());
+  if (h.format_version < kOldestReadableVersion || h.format_version > kFormatVersion) {
+    fail(path, "unsupported format version {} (this build of knnx reads versions {} to {})",
+         h.format_version, kOldestReadableVersion, kFormatVersion);
+  }
+  if (h.header_bytes != kHeaderBytes) {
+    fail(path, "header size {} bytes, expected {} for format version {}", h.header_bytes,
+         kHeaderBytes, h.format_version);
+  }
+  const std::uint32_t header_crc = crc32c(bytes.data(), kOffHeaderCrc);
+  if (header_crc != h.header_crc) {
+    fail(path, "header checksum mismatch (stored {}, computed {}): the header is corrupt",
+         hex32(h.header_crc), hex32(header_crc));
+  }
+  if (!all_zero(bytes.data() + kOffReserved, kOffHeaderCrc - kOffReserved)) {
+    fail(path, "reserved header bytes {}-{} are not zero", kOffReserved, kOffHeaderCrc - 1);
+  }
+  check_header_fields(h, path);
+  if (h.file_size != size) {
+    if (size < h.file_size) {
+      fail(path, "file is truncated: {} bytes, its header says {}", size, h.file_size);
+    }
+    fail(path, "file has {} bytes, its header says {} (trailing data)", size, h.file_size);
+  }
+
+  const std::vector<SectionSpec> expected = required_sections(h, path);
+  if (h.section_count < 1 || h.section_count > kMaxSections) {
+    fail(path, "section count {} is outside [1, {}]", h.section_count, kMaxSections);
+  }
+  if (h.section_count != expected.size()) {
+    fail(path, "header lists {} sections; {} has {}", h.section_count, describe(h),
+         expected.size());
+  }
+  const std::uint64_t table_end = kHeaderBytes + std::uint64_t{h.section_count} * kSectionEntryBytes;
+  if (table_end > size) {
+    fail(path, "file is truncated: the {}-entry section table ends at byte {}, after the end "
+               "of the file ({} bytes)",
+         h.section_count, table_end, size);
+  }
+  std::vector<std::uint8_t> table(static_cast<std::size_t>(h.section_count) * kSectionEntryBytes);
+  f.read_at(kHeaderBytes, table.data(), table.size());
+  const std::uint32_t table_crc = crc32c(table.data(), table.size());
+  if (table_crc != h.table_crc) {
+    fail(path, "section table checksum mismatch (stored {}, computed {}): the table is corrupt",
+         hex32(h.table_crc), hex32(table_crc));
+  }
+
+  Layout layout;
+  layout.header = h;
+  std::uint64_t end = table_end;
+  for (std::uint32_t i = 0; i < h.section_count; ++i) {
+    const std::uint8_t* e = table.data() + std::size_t{i} * kSectionEntryBytes;
+    const SectionEntry s = decode_section_entry(e);
+    const std::string name = section_name(s.kind);
+    if (!all_zero(e + 4, 4) || !all_zero(e + 28, 4)) {
+      fail(path, "section table entry {} ({}) has non-zero reserved bytes", i, name);
+    }
+    if (s.kind == static_cast<std::uint32_t>(SectionKind::TransformChain)) {
+      fail(path, "section {} is a transform chain, which format version {} does not define", i,
+           h.format_version);
+    }
+    const auto spec = std::find_if(expected.begin(), expected.end(), [&](const SectionSpec& x) {
+      return static_cast<std::uint32_t>(x.kind) == s.kind;
+    });
+    if (spec == expected.end()) {
+      fail(path, "section {} has kind {} ({}), which {} does not hold", i, s.kind, name,
+           describe(h));
+    }
+    if (layout.has(spec->kind)) fail(path, "section '{}' appears more than once", name);
+    if (s.size != spec->size) {
+      fail(path, "section '{}' is {} bytes; the header (ntotal {}, dim {}, n_lists {}) needs {}",
+           name, s.size, h.ntotal, h.dim, h.n_lists, spec->size);
+    }
+    const std::uint64_t offset = align_up(end);
+    if (s.offset != offset) {
+      fail(path, "section '{}' starts at byte {}, expected {} (sections follow the table in "
+                 "order, each at the next multiple of {})",
+           name, s.offset, offset, kSectionAlignment);
+    }
+    if (s.size > size - std::min(size, offset)) {
+      fail(path, "section '{}' (bytes {} to {}) runs past the end of the file ({} bytes)", name,
+           s.offset, s.offset + s.size, size);
+    }
+    end = offset + s.size;
+    layout.sections.push_back(s);
+  }
+  if (end != size) {
+    fail(path, "the last section ends at byte {}, but the file has {} bytes", end, size);
+  }
+  return layout;
+}
+
+void verify_sections(const InputFile& f, const Layout& layout) {
+  const std::string& path = f.path();
+  std::uint64_t largest = 0;
+  for (const SectionEntry& s : layout.sections) largest = std::max(largest, s.size);
+  std::vector<std::uint8_t> buffer(
+      static_cast<std::size_t>(std::min<std::uint64_t>(largest, kChunkBytes)));
+  std::uint64_t end = kHeaderBytes + layout.sections.size() * kSectionEntryBytes;
+  for (const SectionEntry& s : layout.sections) {
+    const std::size_t pad = static_cast<std::size_t>(s.offset - end);
+    if (pad > 0) {
+      std::array<std::uint8_t, kSectionAlignment> bytes{};
+      f.read_at(end, bytes.data(), pad);
+      if (!all_zero(bytes.data(), pad)) {
+        fail(path, "padding bytes {} to {} before section '{}' are not zero", end,
+             s.offset - 1, section_name(s.kind));
+      }
+    }
+    std::uint32_t crc = 0;
+    for (std::uint64_t done = 0; done < s.size;) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(s.size - done, buffer.size()));
+      f.read_at(s.offset + done, buffer.data(), n);
+      crc = crc32c_extend(crc, buffer.data(), n);
+      done += n;
+    }
+    if (crc != s.crc) {
+      fail(path, "section '{}' checksum mismatch (stored {}, computed {}): bytes {} to {} are "
+                 "corrupt",
+           section_name(s.kind), hex32(s.crc), hex32(crc), s.offset, s.offset + s.size);
+    }
+    end = s.offset + s.size;
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// SectionReader
+
+SectionReader::SectionReader(const InputFile& f, const SectionEntry& entry) : f_(f), entry_(entry) {}
+
+void SectionReader::read(void* out, std::size_t n) {
+  if (n > remaining()) {
+    throw Error(fmt::format("reading '{}': {} bytes requested from section '{}' with {} left",
+                            f_.path(), n, section_name(entry_.kind), remaining()));
+  }
+  f_.read_at(entry_.offset + done_, out, n);
+  crc_ = crc32c_extend(crc_, out, n);
+  done_ += n;
+}
+
+void SectionReader::finish() const {
+  if (done_ != entry_.size || crc_ != entry_.crc) {
+    fail(f_.path(), "section '{}' changed while it was being read (checksum {} after loading, "
+                    "{} when verified)",
+         section_name(entry_.kind), hex32(crc_), hex32(entry_.crc));
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Writer
+
+Writer::Writer(const std::string& path, const Header& header,
+               const std::vector<SectionSpec>& sections)
+    : out_(path), header_(header) {
+  std::vector<std::uint64_t> sizes;
+  for (const SectionSpec& s : sections) sizes.push_back(s.size);
+  const std::vector<std::uint64_t> offsets = layout_offsets(sizes);
+  for (std::size_t i = 0; i < sections.size(); ++i) {
+    sections_.push_back({static_cast<std::uint32_t>(sections[i].kind), offsets[i], sizes[i], 0});
+  }
+  header_.format_version = kFormatVersion;
+  header_.header_bytes = kHeaderBytes;
+  header_.section_count = static_cast<std::uint32_t>(sections.size());
+  header_.file_size = offsets.back();
+  // Placeholders; commit() writes the real header and table over them.
+  out_.write_zeros(kHeaderBytes + sections.size() * kSectionEntryBytes);
+}
+
+void Writer::begin_section(SectionKind kind) {
+  if (open_ || current_ >= sections_.size() ||
+      sections_[current_].kind != static_cast<std::uint32_t>(kind)) {
+    throw Error(fmt::format("writing '{}': section '{}' out of order", out_.path(),
+                            section_name(static_cast<std::uint32_t>(kind))));
+  }
+  out_.write_zeros(static_cast<std::size_t>(sections_[current_].offset - out_.position()));
+  open_ = true;
+  written_ = 0;
+  crc_ = 0;
+}
+
+void Writer::write(const void* data, std::size_t n) {
+  if (!open_ || written_ + n > sections_[current_].size) {
+    throw Error(fmt::format("writing '{}': {} bytes do not fit section '{}'", out_.path(), n,
+                            open_ ? section_name(sections_[current_].kind) : "(none)"));
+  }
+  out_.write(data, n);
+  crc_ = crc32c_extend(crc_, data, n);
+  written_ += n;
+}
+
+void Writer::end_section() {
+  SectionEntry& s = sections_[current_];
+  if (!open_ || written_ != s.size) {
+    // The index changed between sizing the file and writing it (a caller broke the rule that
+    // nothing mutates an index while it is being saved).
+    throw Error(fmt::format("writing '{}': section '{}' got {} bytes, {} were announced",
+                            out_.path(), section_name(s.kind), written_, s.size));
+  }
+  s.crc = crc_;
+  open_ = false;
+  ++current_;
+}
+
+void Writer::commit() {
+  if (open_ || current_ != sections_.size()) {
+    throw Error(fmt::format("writing '{}': {} of {} sections written", out_.path(), current_,
+                            sections_.size()));
+  }
+  const std::vector<std::uint8_t> table = encode_table(sections_);
+  header_.table_crc = crc32c(table.data(), table.size());
+  const auto header = encode_header(header_);
+  out_.overwrite(0, header.data(), header.size());
+  out_.overwrite(kHeaderBytes, table.data(), table.size());
+  out_.commit();
+}
+
+}  // namespace knnx::detail::index_file

@@ -1,0 +1,169 @@
+// core/index_file.hpp — the knnx index file format (docs/file_format.md): header and section
+// table encoding, their validation, and checksummed section reading and writing.
+//
+// This layer knows the layout and what each section must hold for an index type (its size,
+// derived from the header); turning sections into index objects is src/index/index_io.cpp's job.
+// read_layout() and verify_sections() check everything a file promises — magic, version,
+// header and table checksums, field ranges, section sizes against the header and the file size,
+// every section checksum and zero padding — without allocating more than a fixed-size buffer.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/binary_file.hpp"
+
+namespace knnx::detail::index_file {
+
+inline constexpr std::array<char, 8> kMagic = {'K', 'N', 'N', 'X', 'I', 'D', 'X', '\0'};
+// The version this build writes, and the oldest it still reads.
+inline constexpr std::uint32_t kFormatVersion = 1;
+inline constexpr std::uint32_t kOldestReadableVersion = 1;
+
+inline constexpr std::size_t kHeaderBytes = 128;
+inline constexpr std::size_t kSectionEntryBytes = 32;
+inline constexpr std::uint32_t kMaxSections = 16;
+inline constexpr std::uint64_t kSectionAlignment = 64;
+inline constexpr std::size_t kKMeansRecordBytes = 32;
+
+enum class IndexType : std::uint32_t { Flat = 1, IVFFlat = 2 };
+
+enum class SectionKind : std::uint32_t {
+  Vectors = 1,         // Flat: float32 [ntotal][dim], row order
+  Ids = 2,             // Flat: int64 [ntotal], row order
+  Centroids = 3,       // IVFFlat, trained only: float32 [n_lists][dim]
+  ListSizes = 4,       // IVFFlat: uint64 [n_lists]
+  ListIds = 5,         // IVFFlat: int64 [ntotal], list 0's ids, then list 1's, ...
+  ListVectors = 6,     // IVFFlat: float32 [ntotal][dim], in the order of ListIds
+  KMeansParams = 7,    // IVFFlat: the 32-byte k-means settings record
+  TransformChain = 8,  // reserved for vector transforms (PCA, OPQ, ...); no v1 file holds it
+};
+
+// Header flag bits.
+inline constexpr std::uint32_t kFlagTrained = 1u;
+
+std::string_view to_string(IndexType type);
+// "vectors", "ids", ... ; "kind N" for a number that names no section.
+std::string section_name(std::uint32_t kind);
+
+struct Header {
+  std::uint32_t format_version = kFormatVersion;
+  std::uint32_t header_bytes = kHeaderBytes;
+  std::uint32_t index_type = 0;
+  std::uint32_t metric = 0;  // 0: L2, 1: inner product
+  std::uint32_t dim = 0;
+  std::uint32_t n_lists = 0;
+  std::uint32_t n_probe = 0;
+  std::uint32_t flags = 0;
+  std::uint64_t ntotal = 0;
+  std::uint64_t next_id = 0;
+  std::uint64_t file_size = 0;
+  std::uint32_t section_count = 0;
+  std::uint32_t table_crc = 0;
+  std::uint32_t header_crc = 0;  // as stored; encode_header computes it
+
+  bool trained() const { return (flags & kFlagTrained) != 0; }
+};
+
+struct SectionEntry {
+  std::uint32_t kind = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t size = 0;
+  std::uint32_t crc = 0;
+};
+
+// Byte images (little-endian). encode_header fills in header_crc.
+std::array<std::uint8_t, kHeaderBytes> encode_header(const Header& header);
+Header decode_header(const std::uint8_t* bytes);
+std::vector<std::uint8_t> encode_table(const std::vector<SectionEntry>& sections);
+SectionEntry decode_section_entry(const std::uint8_t* bytes);
+
+// The k-means settings an IVF index trains with (section KMeansParams).
+struct KMeansRecord {
+  std::int32_t n_iter = 0;
+  std::uint32_t init = 0;  // 0: random rows, 1: k-means++
+  std::int32_t max_points_per_centroid = 0;
+  std::int32_t min_points_per_centroid = 0;
+  std::int32_t init_points_per_centroid = 0;
+  std::uint32_t spherical = 0;
+  std::uint64_t seed = 0;
+};
+std::array<std::uint8_t, kKMeansRecordBytes> encode_kmeans(const KMeansRecord& record);
+KMeansRecord decode_kmeans(const std::uint8_t* bytes);
+
+// The sections an index of this header must hold, in the order a writer puts them, each with
+// the size it must have. FormatError (naming path) when the sizes overflow 64 bits.
+struct SectionSpec {
+  SectionKind kind;
+  std::uint64_t size;
+};
+std::vector<SectionSpec> required_sections(const Header& header, const std::string& path);
+
+// Offsets of sections of these sizes laid out after the header and a table of sizes.size()
+// entries, each at the next multiple of kSectionAlignment; the last value is the file size.
+std::vector<std::uint64_t> layout_offsets(const std::vector<std::uint64_t>& sizes);
+
+// A validated header and table.
+struct Layout {
+  Header header;
+  std::vector<SectionEntry> sections;  // in file order
+
+  // The section of this kind (one exists: read_layout checked the set).
+  const SectionEntry& section(SectionKind kind) const;
+  bool has(SectionKind kind) const;
+};
+
+// Reads and checks the header and section table of f (FormatError naming f and the problem).
+Layout read_layout(const InputFile& f);
+
+// Checks the checksum of every section and that the padding between sections is zero,
+// streaming through the file in fixed-size pieces.
+void verify_sections(const InputFile& f, const Layout& layout);
+
+// Reads one section front to back in pieces, recomputing its checksum; finish() throws
+// FormatError when the bytes read do not match the checksum verify_sections accepted (the file
+// changed in between).
+class SectionReader {
+ public:
+  SectionReader(const InputFile& f, const SectionEntry& entry);
+  std::uint64_t remaining() const { return entry_.size - done_; }
+  // Reads the next n bytes (n <= remaining()).
+  void read(void* out, std::size_t n);
+  void finish() const;
+
+ private:
+  const InputFile& f_;
+  SectionEntry entry_;
+  std::uint64_t done_ = 0;
+  std::uint32_t crc_ = 0;
+};
+
+// Writes an index file: the header and table are reserved first and written last, once every
+// section's checksum is known. Sections must be written in the order and with the sizes
+// announced to the constructor; anything else is a bug in the caller (knnx::Error).
+class Writer {
+ public:
+  // header: every field but file_size, section_count and the checksums.
+  Writer(const std::string& path, const Header& header, const std::vector<SectionSpec>& sections);
+
+  void begin_section(SectionKind kind);
+  void write(const void* data, std::size_t n);
+  void end_section();
+  // Completes the header and table and commits the file (see AtomicFileWriter::commit).
+  void commit();
+
+ private:
+  AtomicFileWriter out_;
+  Header header_;
+  std::vector<SectionEntry> sections_;
+  std::size_t current_ = 0;   // index of the section being written, or the next one
+  bool open_ = false;
+  std::uint64_t written_ = 0;  // bytes of the current section so far
+  std::uint32_t crc_ = 0;
+};
+
+}  // namespace knnx::detail::index_file
