@@ -12,6 +12,7 @@
 namespace knnx {
 
 namespace detail {
+struct IndexRestore;
 class FlatBackend;
 class IdMap;
 }  // namespace detail
@@ -53,6 +54,9 @@ class IndexFlat : public Index {
   void check_queries(idx_t nq, const float* queries) const override;
 
  private:
+  // read_index rebuilds saved rows and ids through it (src/index/index_restore.hpp).
+  friend struct detail::IndexRestore;
+
   Device device_;
   FlatPrecision precision_ = FlatPrecision::Exact;
   std::unique_ptr<detail::FlatBackend> backend_;

@@ -24,6 +24,11 @@ class IdMap {
   bool contains(idx_t id) const { return row_of_id(id) >= 0; }
   // One past the largest id ever stored (0 when none was).
   idx_t next_id() const { return next_id_; }
+  // Raises next_id() to at least next, as if ids below it had been stored and removed (a loaded
+  // index keeps numbering where the saved one would have).
+  void raise_next_id(idx_t next) {
+    if (next > next_id_) next_id_ = next;
+  }
   // Changes whenever the ids change (lets device backends cache a copy).
   std::uint64_t version() const { return version_; }
 
