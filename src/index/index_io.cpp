@@ -1,0 +1,361 @@
+// write_index / read_index / read_index_info: IndexFlat and IndexIVFFlat to and from the index
+// file format (docs/file_format.md; layout and checks in core/index_file).
+//
+// Loading runs in three steps: the header and table are validated (core/index_file), every
+// section's checksum is verified by streaming through the file, and only then is anything
+// allocated: small sections (ids, list sizes, centroids) are read whole and checked (ids
+// unique and below next_id, values finite), the index is built, and the vectors are streamed
+// into it in pieces, their checksum recomputed on the way, so a file modified during the load
+// is caught too.
+#include "knnx/index_io.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <utility>
+
+#include "core/binary_file.hpp"
+#include "core/index_file.hpp"
+#include "index/index_restore.hpp"
+#include "knnx/error.hpp"
+#include "knnx/index_flat.hpp"
+#include "knnx/index_ivf_flat.hpp"
+
+namespace knnx {
+namespace {
+
+namespace fmtv = detail::index_file;
+using fmtv::IndexType;
+using fmtv::SectionKind;
+
+// Vectors travel between the file and the index in pieces of about this size.
+constexpr std::size_t kChunkBytes = std::size_t{16} << 20;
+
+template <typename... Args>
+[[noreturn]] void fail(const std::string& path, fmt::format_string<Args...> format,
+                       Args&&... args) {
+  throw FormatError(fmt::format("'{}': {}", path, fmt::format(format, std::forward<Args>(args)...)));
+}
+
+template <typename T>
+std::vector<T> allocate(std::size_t count, const std::string& path) {
+  try {
+    return std::vector<T>(count);
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(fmt::format("loading '{}': cannot allocate {} bytes", path,
+                                  static_cast<std::uint64_t>(count) * sizeof(T)));
+  }
+}
+
+std::uint32_t metric_code(Metric metric) { return metric == Metric::L2 ? 0u : 1u; }
+Metric metric_of(std::uint32_t code) { return code == 0 ? Metric::L2 : Metric::InnerProduct; }
+
+std::size_t rows_per_chunk(int dim) {
+  return std::max<std::size_t>(1, kChunkBytes / (static_cast<std::size_t>(dim) * sizeof(float)));
+}
+
+// ------------------------------------------------------------------------------------------
+// Writing
+
+fmtv::KMeansRecord kmeans_record(const KMeansParams& p) {
+  fmtv::KMeansRecord r;
+  r.n_iter = p.n_iter;
+  r.init = p.init == KMeansParams::Init::Random ? 0u : 1u;
+  r.max_points_per_centroid = p.max_points_per_centroid;
+  r.min_points_per_centroid = p.min_points_per_centroid;
+  r.init_points_per_centroid = p.init_points_per_centroid;
+  r.spherical = p.spherical ? 1u : 0u;
+  r.seed = p.seed;
+  return r;
+}
+
+fmtv::Header base_header(const Index& index, IndexType type, idx_t next_id) {
+  fmtv::Header h;
+  h.index_type = static_cast<std::uint32_t>(type);
+  h.metric = metric_code(index.metric());
+  h.dim = static_cast<std::uint32_t>(index.dim());
+  h.ntotal = static_cast<std::uint64_t>(index.ntotal());
+  h.next_id = static_cast<std::uint64_t>(next_id);
+  h.flags = index.is_trained() ? fmtv::kFlagTrained : 0u;
+  return h;
+}
+
+void write_flat(const IndexFlat& index, const std::string& path) {
+  const fmtv::Header h = base_header(index, IndexType::Flat, detail::IndexRestore::next_id(index));
+  const std::vector<float> vectors = index.vectors();
+  const std::vector<idx_t> ids = index.ids();
+  fmtv::Writer out(path, h, fmtv::required_sections(h, path));
+  out.begin_section(SectionKind::Vectors);
+  out.write(vectors.data(), vectors.size() * sizeof(float));
+  out.end_section();
+  out.begin_section(SectionKind::Ids);
+  out.write(ids.data(), ids.size() * sizeof(idx_t));
+  out.end_section();
+  out.commit();
+}
+
+void write_ivf_flat(const IndexIVFFlat& index, const std::string& path) {
+  fmtv::Header h = base_header(index, IndexType::IVFFlat, detail::IndexRestore::next_id(index));
+  h.n_lists = static_cast<std::uint32_t>(index.n_lists());
+  h.n_probe = static_cast<std::uint32_t>(index.n_probe());
+  const std::vector<idx_t> sizes = index.list_sizes();
+  fmtv::Writer out(path, h, fmtv::required_sections(h, path));
+
+  const auto kmeans = fmtv::encode_kmeans(kmeans_record(index.kmeans_params()));
+  out.begin_section(SectionKind::KMeansParams);
+  out.write(kmeans.data(), kmeans.size());
+  out.end_section();
+  if (index.is_trained()) {
+    const std::vector<float> centroids = index.centroids();
+    out.begin_section(SectionKind::Centroids);
+    out.write(centroids.data(), centroids.size() * sizeof(float));
+    out.end_section();
+  }
+  out.begin_section(SectionKind::ListSizes);
+  for (idx_t s : sizes) {
+    const auto size = static_cast<std::uint64_t>(s);
+    out.write(&size, sizeof size);
+  }
+  out.end_section();
+  // A list changing size between list_sizes() and here would make a section's byte count
+  // differ from the announced one, which Writer::end_section reports.
+  out.begin_section(SectionKind::ListIds);
+  for (int l = 0; l < index.n_lists(); ++l) {
+    const std::vector<idx_t> ids = index.list_ids(l);
+    out.write(ids.data(), ids.size() * sizeof(idx_t));
+  }
+  out.end_section();
+  out.begin_section(SectionKind::ListVectors);
+  for (int l = 0; l < index.n_lists(); ++l) {
+    const std::vector<float> vectors = index.list_vectors(l);
+    out.write(vectors.data(), vectors.size() * sizeof(float));
+  }
+  out.end_section();
+  out.commit();
+}
+
+// ------------------------------------------------------------------------------------------
+// Reading
+
+// A whole small section as values of T.
+template <typename T>
+std::vector<T> read_section(const detail::InputFile& f, const fmtv::SectionEntry& s) {
+  std::vector<T> out = allocate<T>(static_cast<std::size_t>(s.size / sizeof(T)), f.path());
+  fmtv::SectionReader reader(f, s);
+  reader.read(out.data(), out.size() * sizeof(T));
+  reader.finish();
+  return out;
+}
+
+// FormatError naming the first NaN or Inf among rows [0, rows) of x.
+void check_finite(const float* x, std::size_t rows, int dim, std::uint64_t first_row,
+                  const std::string& path, SectionKind kind) {
+  const std::size_t n = rows * static_cast<std::size_t>(dim);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i])) {
+      fail(path, "section '{}' holds a non-finite value ({}) in row {}, component {}",
+           fmtv::section_name(static_cast<std::uint32_t>(kind)), x[i],
+           first_row + i / static_cast<std::size_t>(dim), i % static_cast<std::size_t>(dim));
+    }
+  }
+}
+
+// The ids, sorted, after checking that they are non-negative, below next_id and unique.
+std::vector<idx_t> sorted_checked_ids(const std::vector<idx_t>& ids, idx_t next_id,
+                                      const std::string& path, SectionKind kind) {
+  const std::string name = fmtv::section_name(static_cast<std::uint32_t>(kind));
+  std::vector<idx_t> sorted = allocate<idx_t>(ids.size(), path);
+  std::copy(ids.begin(), ids.end(), sorted.begin());
+  std::sort(sorted.begin(), sorted.end());
+  if (!sorted.empty() && sorted.front() < 0) {
+    fail(path, "section '{}' holds the negative id {}", name, sorted.front());
+  }
+  if (!sorted.empty() && sorted.back() >= next_id) {
+    fail(path, "section '{}' holds the id {}, not below the header's next_id {}", name,
+         sorted.back(), next_id);
+  }
+  const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+  if (dup != sorted.end()) fail(path, "section '{}' holds the id {} more than once", name, *dup);
+  return sorted;
+}
+
+std::unique_ptr<Index> read_flat(const detail::InputFile& f, const fmtv::Layout& layout,
+                                 Device device) {
+  const fmtv::Header& h = layout.header;
+  const std::string& path = f.path();
+  const int dim = static_cast<int>(h.dim);
+  const auto next_id = static_cast<idx_t>(h.next_id);
+
+  const std::vector<idx_t> ids = read_section<idx_t>(f, layout.section(SectionKind::Ids));
+  sorted_checked_ids(ids, next_id, path, SectionKind::Ids);
+
+  auto index = std::make_unique<IndexFlat>(dim, metric_of(h.metric), device);
+  const std::size_t chunk_rows = rows_per_chunk(dim);
+  std::vector<float> chunk = allocate<float>(
+      std::min<std::size_t>(chunk_rows, static_cast<std::size_t>(h.ntotal)) * dim, path);
+  fmtv::SectionReader reader(f, layout.section(SectionKind::Vectors));
+  for (std::uint64_t row = 0; row < h.ntotal;) {
+    const std::size_t rows = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_rows, h.ntotal - row));
+    reader.read(chunk.data(), rows * static_cast<std::size_t>(dim) * sizeof(float));
+    check_finite(chunk.data(), rows, dim, row, path, SectionKind::Vectors);
+    detail::IndexRestore::append_flat_rows(*index, static_cast<idx_t>(rows), chunk.data());
+    row += rows;
+  }
+  reader.finish();
+  detail::IndexRestore::finish_flat(*index, ids, next_id);
+  return index;
+}
+
+// The k-means settings of a record, validated as IndexIVFFlat::set_kmeans_params does.
+KMeansParams kmeans_params_of(const fmtv::KMeansRecord& r, const fmtv::Header& h,
+                              const std::string& path) {
+  if (r.init > 1) fail(path, "section 'kmeans_params': unknown init method {}", r.init);
+  if (r.spherical > 1) fail(path, "section 'kmeans_params': spherical is {}, not 0 or 1", r.spherical);
+  KMeansParams p;
+  p.n_iter = r.n_iter;
+  p.init = r.init == 0 ? KMeansParams::Init::Random : KMeansParams::Init::KMeansPlusPlus;
+  p.max_points_per_centroid = r.max_points_per_centroid;
+  p.min_points_per_centroid = r.min_points_per_centroid;
+  p.init_points_per_centroid = r.init_points_per_centroid;
+  p.seed = r.seed;
+  p.spherical = r.spherical != 0;
+  try {
+    KMeans check(static_cast<int>(h.dim), static_cast<int>(h.n_lists), metric_of(h.metric), p);
+  } catch (const InvalidArgument& e) {
+    fail(path, "section 'kmeans_params': {}", e.what());
+  }
+  return p;
+}
+
+KMeansParams read_kmeans(const detail::InputFile& f, const fmtv::Layout& layout) {
+  const std::vector<std::uint8_t> bytes =
+      read_section<std::uint8_t>(f, layout.section(SectionKind::KMeansParams));
+  return kmeans_params_of(fmtv::decode_kmeans(bytes.data()), layout.header, f.path());
+}
+
+// Vectors per list, after checking that they add up to ntotal.
+std::vector<idx_t> read_list_sizes(const detail::InputFile& f, const fmtv::Layout& layout) {
+  const std::vector<std::uint64_t> sizes =
+      read_section<std::uint64_t>(f, layout.section(SectionKind::ListSizes));
+  std::uint64_t total = 0;
+  std::vector<idx_t> out(sizes.size());
+  for (std::size_t l = 0; l < sizes.size(); ++l) {
+    if (sizes[l] > layout.header.ntotal - total) {
+      fail(f.path(), "section 'list_sizes': lists 0 to {} hold more than ntotal = {} vectors", l,
+           layout.header.ntotal);
+    }
+    total += sizes[l];
+    out[l] = static_cast<idx_t>(sizes[l]);
+  }
+  if (total != layout.header.ntotal) {
+    fail(f.path(), "section 'list_sizes': the lists hold {} vectors, but ntotal = {}", total,
+         layout.header.ntotal);
+  }
+  return out;
+}
+
+std::unique_ptr<Index> read_ivf_flat(const detail::InputFile& f, const fmtv::Layout& layout,
+                                     Device device) {
+  const fmtv::Header& h = layout.header;
+  const std::string& path = f.path();
+  const int dim = static_cast<int>(h.dim);
+  const int n_lists = static_cast<int>(h.n_lists);
+  const auto next_id = static_cast<idx_t>(h.next_id);
+
+  const KMeansParams kmeans = read_kmeans(f, layout);
+  const std::vector<idx_t> sizes = read_list_sizes(f, layout);
+  std::vector<float> centroids;
+  if (h.trained()) {
+    centroids = read_section<float>(f, layout.section(SectionKind::Centroids));
+    check_finite(centroids.data(), static_cast<std::size_t>(n_lists), dim, 0, path,
+                 SectionKind::Centroids);
+  }
+  const std::vector<idx_t> ids = read_section<idx_t>(f, layout.section(SectionKind::ListIds));
+  const std::vector<idx_t> sorted_ids = sorted_checked_ids(ids, next_id, path, SectionKind::ListIds);
+
+  auto index = std::make_unique<IndexIVFFlat>(dim, n_lists, metric_of(h.metric), device);
+  index->set_kmeans_params(kmeans);  // validated by read_kmeans
+  index->set_n_probe(static_cast<int>(h.n_probe));
+  if (!h.trained()) return index;  // holds no vectors (read_layout checked ntotal == 0)
+  index->set_centroids(centroids.data());
+
+  const std::size_t chunk_rows = rows_per_chunk(dim);
+  std::vector<float> chunk = allocate<float>(
+      std::min<std::size_t>(chunk_rows, static_cast<std::size_t>(h.ntotal)) * dim, path);
+  std::vector<idx_t> lists(std::min<std::size_t>(chunk_rows, static_cast<std::size_t>(h.ntotal)));
+  fmtv::SectionReader reader(f, layout.section(SectionKind::ListVectors));
+  int list = 0;
+  idx_t left_in_list = sizes.empty() ? 0 : sizes[0];
+  for (std::uint64_t row = 0; row < h.ntotal;) {
+    const std::size_t rows = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_rows, h.ntotal - row));
+    reader.read(chunk.data(), rows * static_cast<std::size_t>(dim) * sizeof(float));
+    check_finite(chunk.data(), rows, dim, row, path, SectionKind::ListVectors);
+    for (std::size_t i = 0; i < rows; ++i) {
+      while (left_in_list == 0) left_in_list = sizes[static_cast<std::size_t>(++list)];
+      lists[i] = list;
+      --left_in_list;
+    }
+    detail::IndexRestore::append_ivf_rows(*index, static_cast<idx_t>(rows), chunk.data(),
+                                          ids.data() + row, lists.data());
+    row += rows;
+  }
+  reader.finish();
+  detail::IndexRestore::finish_ivf(*index, sorted_ids, next_id);
+  return index;
+}
+
+}  // namespace
+
+void write_index(const Index& index, const std::string& path) {
+  if (const auto* flat = dynamic_cast<const IndexFlat*>(&index)) {
+    write_flat(*flat, path);
+  } else if (const auto* ivf = dynamic_cast<const IndexIVFFlat*>(&index)) {
+    write_ivf_flat(*ivf, path);
+  } else {
+    throw NotSupported(fmt::format(
+        "write_index('{}'): only IndexFlat and IndexIVFFlat can be saved", path));
+  }
+}
+
+std::unique_ptr<Index> read_index(const std::string& path, Device device) {
+  const detail::InputFile f(path);
+  const fmtv::Layout layout = fmtv::read_layout(f);
+  fmtv::verify_sections(f, layout);
+  if (layout.header.index_type == static_cast<std::uint32_t>(IndexType::Flat)) {
+    return read_flat(f, layout, device);
+  }
+  return read_ivf_flat(f, layout, device);
+}
+
+IndexFileInfo read_index_info(const std::string& path) {
+  const detail::InputFile f(path);
+  const fmtv::Layout layout = fmtv::read_layout(f);
+  fmtv::verify_sections(f, layout);
+  const fmtv::Header& h = layout.header;
+
+  IndexFileInfo info;
+  info.format_version = h.format_version;
+  info.index_type = std::string(fmtv::to_string(static_cast<IndexType>(h.index_type)));
+  info.dim = static_cast<int>(h.dim);
+  info.metric = metric_of(h.metric);
+  info.ntotal = static_cast<idx_t>(h.ntotal);
+  info.trained = h.trained();
+  info.next_id = static_cast<idx_t>(h.next_id);
+  info.n_lists = static_cast<int>(h.n_lists);
+  info.n_probe = static_cast<int>(h.n_probe);
+  info.file_size = h.file_size;
+  for (const fmtv::SectionEntry& s : layout.sections) {
+    info.sections.push_back({fmtv::section_name(s.kind), s.offset, s.size, s.crc});
+  }
+  if (h.index_type == static_cast<std::uint32_t>(IndexType::IVFFlat)) {
+    info.kmeans = read_kmeans(f, layout);
+    info.list_sizes = read_list_sizes(f, layout);
+  }
+  return info;
+}
+
+}  // namespace knnx

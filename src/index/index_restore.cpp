@@ -1,0 +1,44 @@
+#include "index/index_restore.hpp"
+
+#include <fmt/format.h>
+
+#include "core/flat_backend.hpp"
+#include "core/id_map.hpp"
+#include "core/id_set.hpp"
+#include "core/ivf_backend.hpp"
+#include "knnx/error.hpp"
+
+namespace knnx::detail {
+
+void IndexRestore::append_flat_rows(IndexFlat& index, idx_t n, const float* x) {
+  index.backend_->add(n, x);
+}
+
+void IndexRestore::finish_flat(IndexFlat& index, const std::vector<idx_t>& ids, idx_t next_id) {
+  const auto n = static_cast<idx_t>(ids.size());
+  if (index.id_map_->size() != 0 || index.backend_->size() != n) {
+    throw Error(fmt::format("restoring an IndexFlat: {} ids for {} rows ({} ids present)", n,
+                            index.backend_->size(), index.id_map_->size()));
+  }
+  index.id_map_->append(n, ids.data());
+  index.id_map_->raise_next_id(next_id);
+}
+
+void IndexRestore::append_ivf_rows(IndexIVFFlat& index, idx_t n, const float* x,
+                                   const idx_t* ids, const idx_t* lists) {
+  index.backend_->add(n, x, ids, lists);
+}
+
+void IndexRestore::finish_ivf(IndexIVFFlat& index, const std::vector<idx_t>& sorted_ids,
+                              idx_t next_id) {
+  const auto n = static_cast<idx_t>(sorted_ids.size());
+  if (index.ids_->size() != 0 || index.backend_->size() != n) {
+    throw Error(fmt::format("restoring an IndexIVFFlat: {} ids for {} vectors ({} ids present)",
+                            n, index.backend_->size(), index.ids_->size()));
+  }
+  // Ascending ids keep the set's no-table representation when they are exactly 0..n-1.
+  index.ids_->insert(n, sorted_ids.data());
+  index.ids_->raise_next_id(next_id);
+}
+
+}  // namespace knnx::detail
