@@ -43,21 +43,25 @@ __global__ void __launch_bounds__(kThreads)
   store_partial(sel, k, out_keys + out, out_rows + out);
 }
 
+// kPer candidates per thread per round: 4 in general; 16 for short inputs (<= 2 rounds of
+// 4096), where the larger buffer means a single flush instead of one every round or two.
+template <int kPer>
 __global__ void __launch_bounds__(kThreads)
     flat_merge_kernel(const std::uint32_t* __restrict__ in_keys,
                       const std::int32_t* __restrict__ in_rows, int n_in, bool l2, int k,
                       const float* __restrict__ qnorms, const std::int64_t* __restrict__ ids,
                       float* __restrict__ distances, std::int64_t* __restrict__ labels) {
   extern __shared__ __align__(16) unsigned char smem[];
+  constexpr int kMergeRound = kPer * kThreads;
   const int query = blockIdx.x;
   const std::uint32_t* keys = in_keys + static_cast<std::int64_t>(query) * n_in;
   const std::int32_t* rows = in_rows + static_cast<std::int64_t>(query) * n_in;
-  BlockSelect sel(smem, k, kRound);
+  BlockSelect sel(smem, k, kMergeRound);
   sel.init();
-  for (int j0 = 0; j0 < n_in; j0 += kRound) {
-    sel.begin_round(kRound);
+  for (int j0 = 0; j0 < n_in; j0 += kMergeRound) {
+    sel.begin_round(kMergeRound);
 #pragma unroll
-    for (int u = 0; u < 4; ++u) {
+    for (int u = 0; u < kPer; ++u) {
       const int j = j0 + u * kThreads + threadIdx.x;
       const bool in = j < n_in;
       const std::int32_t row = in ? rows[j] : -1;
@@ -278,10 +282,18 @@ void launch_flat_merge(const std::uint32_t* in_keys, const std::int32_t* in_rows
                        ScoreKind kind, int k, const float* qnorms, const std::int64_t* ids,
                        float* distances, std::int64_t* labels, cudaStream_t stream,
                        bool sync_check) {
-  const std::size_t smem = select_smem_bytes(k, kRound);
-  set_smem(reinterpret_cast<const void*>(&flat_merge_kernel), smem);
-  flat_merge_kernel<<<static_cast<unsigned>(nq), kThreads, smem, stream>>>(
-      in_keys, in_rows, n_in, kind == ScoreKind::L2, k, qnorms, ids, distances, labels);
+  constexpr int kShortRound = 16 * kThreads;
+  if (n_in > kRound && n_in <= 2 * kShortRound && k <= 2048) {
+    const std::size_t smem = select_smem_bytes(k, kShortRound);
+    set_smem(reinterpret_cast<const void*>(&flat_merge_kernel<16>), smem);
+    flat_merge_kernel<16><<<static_cast<unsigned>(nq), kThreads, smem, stream>>>(
+        in_keys, in_rows, n_in, kind == ScoreKind::L2, k, qnorms, ids, distances, labels);
+  } else {
+    const std::size_t smem = select_smem_bytes(k, kRound);
+    set_smem(reinterpret_cast<const void*>(&flat_merge_kernel<4>), smem);
+    flat_merge_kernel<4><<<static_cast<unsigned>(nq), kThreads, smem, stream>>>(
+        in_keys, in_rows, n_in, kind == ScoreKind::L2, k, qnorms, ids, distances, labels);
+  }
   KNNX_CHECK_LAUNCH(stream, sync_check, "flat_merge_kernel");
 }
 
