@@ -42,6 +42,21 @@ struct Config {
   // queries of a batch that probe it (k <= 32). -1 = when lists are probed by >= 4 queries on
   // average, 0 = never, 1 = whenever k allows.
   int ivf_shared = -1;
+  // KNNX_GEMM_TILE_AV / KNNX_GEMM_TILE_ATB: block tile ("BMxBN", e.g. "128x64") of the tiled GPU
+  // GEMM kernels C = A V and C = A^T B; "auto" takes the tile table entry of the device's
+  // architecture. Accepted tiles: 32x32, 64x64, 128x32, 128x64, 128x128.
+  std::string gemm_tile_av = "auto";
+  std::string gemm_tile_atb = "auto";
+  // KNNX_QR_DOT: kernel of the GPU projection c = Q^T v: "simple" (a thread per column), "warp"
+  // (a warp per column, lanes striding rows) or "auto" (warp from qr_warp_min_rows rows on).
+  std::string qr_dot = "auto";
+  // KNNX_QR_WARP_MIN_ROWS: the row count from which KNNX_QR_DOT=auto picks the warp kernel.
+  int qr_warp_min_rows = 4096;
+  // KNNX_SVD_BAND: rows of A per band in the GPU SVD step Z = A^T (A V); 0 = two full passes
+  // (A V for all rows, then A^T of it).
+  int svd_band = 0;
+  // KNNX_SVD_STREAMS: streams the bands of the GPU SVD step are spread over (1 = one stream).
+  int svd_streams = 1;
 };
 
 // The knob values in force. Thread-safe. Throws InvalidArgument naming the variable when an

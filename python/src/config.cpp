@@ -24,7 +24,7 @@ namespace {
 struct KnobField {
   const char* name;
   const char* env_name;
-  std::variant<int Config::*, bool Config::*> field;
+  std::variant<int Config::*, bool Config::*, std::string Config::*> field;
 };
 
 // Must list every field of knnx::Config; tests/python/test_config.py checks it against
@@ -43,6 +43,12 @@ constexpr KnobField kKnobFields[] = {
     {"ivf_fused", "KNNX_IVF_FUSED", &Config::ivf_fused},
     {"ivf_rows_per_chunk", "KNNX_IVF_ROWS_PER_CHUNK", &Config::ivf_rows_per_chunk},
     {"ivf_shared", "KNNX_IVF_SHARED", &Config::ivf_shared},
+    {"gemm_tile_av", "KNNX_GEMM_TILE_AV", &Config::gemm_tile_av},
+    {"gemm_tile_atb", "KNNX_GEMM_TILE_ATB", &Config::gemm_tile_atb},
+    {"qr_dot", "KNNX_QR_DOT", &Config::qr_dot},
+    {"qr_warp_min_rows", "KNNX_QR_WARP_MIN_ROWS", &Config::qr_warp_min_rows},
+    {"svd_band", "KNNX_SVD_BAND", &Config::svd_band},
+    {"svd_streams", "KNNX_SVD_STREAMS", &Config::svd_streams},
 };
 
 std::string python_name(std::string_view env_name) {
@@ -101,6 +107,14 @@ bool bool_value(const char* name, nb::handle value) {
       fmt::format("{} must be True, False, 0 or 1, got {}", name, nb::repr(value).c_str()));
 }
 
+std::string str_value(const char* name, nb::handle value) {
+  if (!nb::isinstance<nb::str>(value)) {
+    throw InvalidArgument(
+        fmt::format("{} must be a string, got {}", name, nb::repr(value).c_str()));
+  }
+  return nb::cast<std::string>(value);
+}
+
 void set_config_kwargs(const nb::kwargs& kwargs) {
   Config c = config();
   for (auto [key, value] : kwargs) {
@@ -118,6 +132,8 @@ void set_config_kwargs(const nb::kwargs& kwargs) {
           using Field = std::remove_reference_t<decltype(c.*field)>;
           if constexpr (std::is_same_v<Field, bool>) {
             c.*field = bool_value(knob->name, value);
+          } else if constexpr (std::is_same_v<Field, std::string>) {
+            c.*field = str_value(knob->name, value);
           } else {
             c.*field = int_value(knob->name, value);
           }
@@ -152,7 +168,7 @@ void bind_config(nb::module_& m) {
         "Sets knobs by name, e.g. set_config(num_threads=4, cpu_query_block=512). Unknown\n"
         "names and out-of-range values raise ValueError and change nothing. Takes effect for\n"
         "calls that start afterwards.",
-        nb::sig("def set_config(**knobs: int | bool) -> None"));
+        nb::sig("def set_config(**knobs: int | bool | str) -> None"));
   m.def("reload_config_from_env", &reload_config_from_env,
         "Re-reads the KNNX_* environment variables, replacing the values in force.");
   m.def("describe_knobs", &describe_knobs_list,

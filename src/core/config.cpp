@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "core/gemm_tiles.hpp"
 #include "knnx/error.hpp"
 
 namespace knnx {
@@ -55,6 +56,50 @@ Knob bool_knob(const char* name, const char* description) {
               [](const Config& c) { return std::string(c.*Field ? "1" : "0"); }};
 }
 
+// "auto" or one of the GEMM tile shapes the kernels are compiled for ("BMxBN").
+std::string parse_gemm_tile(std::string_view name, std::string_view text) {
+  if (text == "auto") return std::string(text);
+  std::string accepted;
+  for (const detail::GemmTileShape& t : detail::kGemmTileShapes) {
+    const std::string shape = fmt::format("{}x{}", t.bm, t.bn);
+    if (text == shape) return shape;
+    accepted += (accepted.empty() ? "" : ", ") + shape;
+  }
+  throw InvalidArgument(
+      fmt::format("{} must be \"auto\" or a tile BMxBN among {}, got \"{}\"", name, accepted, text));
+}
+
+std::string gemm_tile_range() {
+  std::string range = "auto";
+  for (const detail::GemmTileShape& t : detail::kGemmTileShapes) {
+    range += fmt::format(", {}x{}", t.bm, t.bn);
+  }
+  return range;
+}
+
+template <std::string Config::*Field>
+Knob tile_knob(const char* name, const char* description) {
+  static const std::string range = gemm_tile_range();
+  return Knob{name, range.c_str(), description,
+              [name](Config& c, std::string_view t) { c.*Field = parse_gemm_tile(name, t); },
+              [](const Config& c) { return c.*Field; }};
+}
+
+Knob qr_dot_knob() {
+  static constexpr const char* kName = "KNNX_QR_DOT";
+  return Knob{kName, "auto, simple or warp",
+              "GPU projection c = Q^T v: a thread per column (simple), a warp per column (warp), "
+              "or warp from KNNX_QR_WARP_MIN_ROWS rows on (auto)",
+              [](Config& c, std::string_view t) {
+                if (t != "auto" && t != "simple" && t != "warp") {
+                  throw InvalidArgument(fmt::format(
+                      "{} must be \"auto\", \"simple\" or \"warp\", got \"{}\"", kName, t));
+                }
+                c.qr_dot = std::string(t);
+              },
+              [](const Config& c) { return c.qr_dot; }};
+}
+
 const std::vector<Knob>& knobs() {
   static const std::vector<Knob> table = {
       int_knob<&Config::num_threads>("KNNX_NUM_THREADS", 0, 4096, "0..4096",
@@ -87,6 +132,25 @@ const std::vector<Knob>& knobs() {
       int_knob<&Config::ivf_shared>(
           "KNNX_IVF_SHARED", -1, 1, "-1 (auto), 0 or 1",
           "GPU IVF: scan each probed list once for all queries probing it (k <= 32)"),
+      tile_knob<&Config::gemm_tile_av>(
+          "KNNX_GEMM_TILE_AV",
+          "GPU tiled GEMM C = A V: block tile BMxBN; auto = the table entry of the device's SM "
+          "architecture"),
+      tile_knob<&Config::gemm_tile_atb>(
+          "KNNX_GEMM_TILE_ATB",
+          "GPU tiled GEMM C = A^T B: block tile BMxBN; auto = the table entry of the device's SM "
+          "architecture"),
+      qr_dot_knob(),
+      int_knob<&Config::qr_warp_min_rows>(
+          "KNNX_QR_WARP_MIN_ROWS", 1, 1 << 30, "1..1073741824",
+          "GPU projection with KNNX_QR_DOT=auto: rows from which the warp-per-column kernel runs"),
+      int_knob<&Config::svd_band>(
+          "KNNX_SVD_BAND", 0, 1 << 30, "0..1073741824",
+          "GPU SVD step Z = A^T (A V): rows of A per band (0 = two full passes, no banding)"),
+      int_knob<&Config::svd_streams>(
+          "KNNX_SVD_STREAMS", 1, 8, "1..8",
+          "GPU SVD step Z = A^T (A V): streams the bands are spread over (bands of m/streams "
+          "rows when KNNX_SVD_BAND is 0)"),
   };
   return table;
 }
