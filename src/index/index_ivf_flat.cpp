@@ -1,0 +1,173 @@
+// IndexIVFFlat: owns the id set and one IVF backend (CPU or CUDA) holding centroids and lists.
+#include "knnx/index_ivf_flat.hpp"
+
+#include <algorithm>
+
+#include "core/check.hpp"
+#include "core/id_set.hpp"
+#include "core/ivf_backend.hpp"
+#include "index/backends.hpp"
+
+namespace knnx {
+
+using detail::require;
+
+namespace {
+
+int checked_n_lists(int n_lists) {
+  require(n_lists >= 1, "n_lists must be >= 1, got {}", n_lists);
+  return n_lists;
+}
+
+KMeansParams default_kmeans_params() {
+  KMeansParams p;
+  p.n_iter = 10;
+  return p;
+}
+
+}  // namespace
+
+IndexIVFFlat::IndexIVFFlat(int dim, int n_lists, Metric metric, Device device)
+    : Index(dim, metric),
+      device_(device),
+      n_lists_(checked_n_lists(n_lists)),
+      kmeans_params_(default_kmeans_params()),
+      backend_(detail::make_ivf_backend(dim, n_lists, metric, device)),
+      ids_(std::make_unique<detail::IdSet>()) {}
+
+IndexIVFFlat::~IndexIVFFlat() = default;
+
+idx_t IndexIVFFlat::ntotal() const { return backend_->size(); }
+
+void IndexIVFFlat::set_n_probe(int n_probe) {
+  require(n_probe >= 1, "n_probe must be >= 1, got {}", n_probe);
+  n_probe_ = std::min(n_probe, n_lists_);
+}
+
+void IndexIVFFlat::set_kmeans_params(const KMeansParams& params) {
+  KMeansParams p = params;
+  p.device = Device::cpu();
+  KMeans check(dim(), n_lists_, metric(), p);  // validates every field
+  kmeans_params_ = params;
+}
+
+void IndexIVFFlat::set_centroids(const float* centroids) {
+  detail::check_not_null(centroids, "centroids");
+  require(ntotal() == 0,
+          "set_centroids needs an empty index, but it holds {} vectors; reset() first", ntotal());
+  detail::check_finite_host(n_lists_, dim(), centroids, "centroids");
+  backend_->set_centroids(centroids);
+  trained_ = true;
+}
+
+std::vector<float> IndexIVFFlat::centroids() const { return backend_->centroids(); }
+
+std::vector<idx_t> IndexIVFFlat::list_sizes() const { return backend_->list_sizes(); }
+
+double IndexIVFFlat::imbalance_factor() const {
+  const std::vector<idx_t> sizes = list_sizes();
+  double total = 0.0, squares = 0.0;
+  for (idx_t s : sizes) {
+    total += static_cast<double>(s);
+    squares += static_cast<double>(s) * static_cast<double>(s);
+  }
+  if (total == 0.0) return 0.0;
+  return static_cast<double>(n_lists_) * squares / (total * total);
+}
+
+void IndexIVFFlat::check_list(int list) const {
+  require(list >= 0 && list < n_lists_, "list must be in [0, {}), got {}", n_lists_, list);
+}
+
+std::vector<idx_t> IndexIVFFlat::list_ids(int list) const {
+  check_list(list);
+  return backend_->list_ids(list);
+}
+
+std::vector<float> IndexIVFFlat::list_vectors(int list) const {
+  check_list(list);
+  return backend_->list_vectors(list);
+}
+
+void IndexIVFFlat::do_train(idx_t n, const float* x) {
+  require(ntotal() == 0,
+          "train needs an empty index, but it holds {} vectors; reset() first", ntotal());
+  require(n >= n_lists_, "n must be >= n_lists: {} training vectors cannot make {} lists", n,
+          n_lists_);
+  KMeansParams params = kmeans_params_;
+  params.device = device_;
+  KMeans kmeans(dim(), n_lists_, metric(), params);
+  kmeans.train(n, x);
+  backend_->set_centroids(kmeans.centroids().data());
+  trained_ = true;
+}
+
+void IndexIVFFlat::do_add(idx_t n, const float* x, const idx_t* ids) {
+  std::vector<idx_t> lists(static_cast<std::size_t>(n));
+  backend_->assign(n, x, lists.data());
+  // Ids first (strong guarantee), then the vectors (strong guarantee); if the vectors fail to
+  // go in, the ids come out again, so the index is left as it was.
+  const detail::IdSet::Mark before = ids_->mark();
+  ids_->insert(n, ids);
+  try {
+    backend_->add(n, x, ids, lists.data());
+  } catch (...) {
+    ids_->revert_insert(n, ids, before);
+    throw;
+  }
+}
+
+void IndexIVFFlat::do_search(idx_t nq, const float* queries, int k, float* distances,
+                             idx_t* labels) const {
+  backend_->search(nq, queries, k, n_probe_, distances, labels);
+}
+
+idx_t IndexIVFFlat::do_remove_ids(idx_t n, const idx_t* ids) {
+  std::vector<idx_t> present;
+  for (idx_t i = 0; i < n; ++i) {
+    if (ids_->contains(ids[i])) present.push_back(ids[i]);
+  }
+  if (present.empty()) return 0;
+  std::sort(present.begin(), present.end());
+  present.erase(std::unique(present.begin(), present.end()), present.end());
+  // The id set's update is prepared (may throw), then the lists change, then the update is
+  // committed (cannot throw).
+  detail::IdSet::Erasure erasure = ids_->prepare_erase(std::move(present));
+  const idx_t removed = backend_->remove_ids(erasure.ids);
+  ids_->commit_erase(erasure);
+  return removed;
+}
+
+void IndexIVFFlat::do_reconstruct(idx_t id, float* out) const {
+  require(ids_->contains(id), "id {} is not stored in the index", id);
+  for (int l = 0; l < n_lists_; ++l) {
+    const std::vector<idx_t> list = backend_->list_ids(l);
+    const auto it = std::find(list.begin(), list.end(), id);
+    if (it == list.end()) continue;
+    const std::vector<float> vectors = backend_->list_vectors(l);
+    const std::size_t row = static_cast<std::size_t>(it - list.begin());
+    std::copy_n(vectors.data() + row * static_cast<std::size_t>(dim()), dim(), out);
+    return;
+  }
+  // The id set and the lists always agree; reaching here would be a bug in knnx.
+  throw Error(fmt::format("id {} is in the id set but in no inverted list", id));
+}
+
+void IndexIVFFlat::do_reset() {
+  backend_->reset();
+  ids_->clear();
+}
+
+void IndexIVFFlat::check_new_ids(idx_t n, const idx_t* ids) const { ids_->check_new(n, ids); }
+
+idx_t IndexIVFFlat::next_sequential_id() const { return ids_->next_id(); }
+
+void IndexIVFFlat::check_finite(idx_t n, const float* x, const char* what) const {
+  backend_->check_finite(n, x, what);
+}
+
+void IndexIVFFlat::check_queries(idx_t nq, const float* queries) const {
+  backend_->check_queries(nq, queries);
+}
+
+}  // namespace knnx
