@@ -6,6 +6,8 @@
 #include "knnx/error.hpp"
 #include "knnx/index.hpp"
 #include "knnx/index_flat.hpp"
+#include "knnx/index_ivf_flat.hpp"
+#include "knnx/kmeans.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/recall.hpp"
 #include "knnx/synthetic.hpp"
