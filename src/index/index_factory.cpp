@@ -1,4 +1,4 @@
-// index_factory: parses "Flat" and "IVF<n>,Flat" and builds the index.
+// index_factory / parse_index_spec: "Flat" and "IVF<n>,Flat".
 #include "knnx/index_factory.hpp"
 
 #include <fmt/format.h>
@@ -61,8 +61,7 @@ int parse_ivf(std::string_view spec, std::string_view part) {
 
 }  // namespace
 
-std::unique_ptr<Index> index_factory(int dim, std::string_view spec, Metric metric,
-                                     Device device) {
+IndexSpec parse_index_spec(std::string_view spec) {
   const std::vector<std::string_view> parts = split_components(spec);
   for (std::string_view p : parts) {
     if (p.empty()) reject(spec, "it has an empty component");
@@ -71,7 +70,7 @@ std::unique_ptr<Index> index_factory(int dim, std::string_view spec, Metric metr
   if (storage != "Flat") {
     reject(spec, fmt::format("the last component must be the storage 'Flat', got '{}'", storage));
   }
-  if (parts.size() == 1) return std::make_unique<IndexFlat>(dim, metric, device);
+  if (parts.size() == 1) return {IndexSpec::Kind::Flat, 0};
   if (parts.size() > 2) {
     reject(spec, fmt::format("'{}' is not supported: knnx builds no transforms or second "
                              "quantizers",
@@ -81,7 +80,20 @@ std::unique_ptr<Index> index_factory(int dim, std::string_view spec, Metric metr
   if (coarse.substr(0, 3) != "IVF") {
     reject(spec, fmt::format("'{}' is not a coarse quantizer knnx knows", coarse));
   }
-  return std::make_unique<IndexIVFFlat>(dim, parse_ivf(spec, coarse), metric, device);
+  return {IndexSpec::Kind::IVFFlat, parse_ivf(spec, coarse)};
+}
+
+std::unique_ptr<Index> index_factory(int dim, const IndexSpec& spec, Metric metric,
+                                     Device device) {
+  if (spec.kind == IndexSpec::Kind::IVFFlat) {
+    return std::make_unique<IndexIVFFlat>(dim, spec.n_lists, metric, device);
+  }
+  return std::make_unique<IndexFlat>(dim, metric, device);
+}
+
+std::unique_ptr<Index> index_factory(int dim, std::string_view spec, Metric metric,
+                                     Device device) {
+  return index_factory(dim, parse_index_spec(spec), metric, device);
 }
 
 }  // namespace knnx

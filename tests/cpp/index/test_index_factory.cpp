@@ -68,6 +68,17 @@ TEST(IndexFactory, RejectsOtherSpecsNamingThem) {
   }
 }
 
+TEST(IndexFactory, ParseWithoutBuilding) {
+  EXPECT_EQ(parse_index_spec("Flat").kind, IndexSpec::Kind::Flat);
+  const IndexSpec ivf = parse_index_spec("IVF2147483647,Flat");  // parsed, never allocated
+  EXPECT_EQ(ivf.kind, IndexSpec::Kind::IVFFlat);
+  EXPECT_EQ(ivf.n_lists, 2147483647);
+  EXPECT_THROW(parse_index_spec("IVF16,PQ8"), InvalidArgument);
+  const auto index = index_factory(5, parse_index_spec("IVF3,Flat"), Metric::InnerProduct);
+  EXPECT_EQ(dynamic_cast<const IndexIVFFlat&>(*index).n_lists(), 3);
+  EXPECT_EQ(index->metric(), Metric::InnerProduct);
+}
+
 TEST(IndexFactory, DimensionAndDeviceAreCheckedByTheIndexes) {
   EXPECT_THROW(index_factory(0, "Flat"), InvalidArgument);
   EXPECT_THROW(index_factory(kMaxDim + 1, "IVF8,Flat"), InvalidArgument);
