@@ -34,6 +34,14 @@ constexpr idx_t kDirectMaxQueries = 8;
 // back from cache by the collectors.
 constexpr idx_t kQueryChunk = 256;
 constexpr idx_t kRowChunk = 2048;
+// Multiply-adds a thread should get before a step is split between threads: about 20-50 us of
+// work, far above the cost of a fork and join, so few-query searches stay on one thread
+// instead of paying synchronisation for microseconds of work.
+constexpr double kMinWorkPerThread = double(1 << 20);
+// Threads worth using for `work` multiply-adds, at most `threads`.
+int team_for(double work, int threads) {
+  return static_cast<int>(std::clamp(work / kMinWorkPerThread, 1.0, static_cast<double>(threads)));
+}
 // Bound on the memory of the per-thread top-k collectors of one query batch, all threads
 // together; larger searches run in several batches.
 constexpr std::size_t kCollectorBudgetBytes = std::size_t{256} << 20;
@@ -81,7 +89,12 @@ class IvfCpu final : public detail::IvfBackend {
   std::vector<float> centroids() const override { return centroids_; }
 
   void assign(idx_t n, const float* x, idx_t* lists) const override {
-    std::vector<float> distances(static_cast<std::size_t>(n));
+    std::vector<float> distances;
+    try {
+      distances.resize(static_cast<std::size_t>(n));
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemory(fmt::format("cannot allocate the assignment of {} vectors", n));
+    }
     flat_search(centroids_.data(), centroid_norms_.data(), n_lists_, dim_, metric_, x, n, 1,
                 distances.data(), lists, search_params());
   }
@@ -129,11 +142,16 @@ class IvfCpu final : public detail::IvfBackend {
     const int threads = thread_count();
     const std::size_t per_query = static_cast<std::size_t>(threads) * 2 * static_cast<std::size_t>(k) * sizeof(Scored);
     const idx_t batch = std::max<idx_t>(1, static_cast<idx_t>(kCollectorBudgetBytes / per_query));
-    Scratch scratch;
-    for (idx_t q0 = 0; q0 < nq; q0 += batch) {
-      const idx_t qn = std::min(batch, nq - q0);
-      search_batch(qn, queries + q0 * dim_, k, n_probe, threads, distances + q0 * k,
-                   labels + q0 * k, scratch);
+    try {
+      Scratch scratch;
+      for (idx_t q0 = 0; q0 < nq; q0 += batch) {
+        const idx_t qn = std::min(batch, nq - q0);
+        search_batch(qn, queries + q0 * dim_, k, n_probe, threads, distances + q0 * k,
+                     labels + q0 * k, scratch);
+      }
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemory(fmt::format("cannot allocate the scratch memory of a CPU IVF search of {} "
+                                    "queries with k = {} and n_probe = {}", nq, k, n_probe));
     }
   }
 
@@ -221,8 +239,10 @@ class IvfCpu final : public detail::IvfBackend {
     // 1. Coarse quantisation: the n_probe nearest centroids of every query.
     s.probe_lists.resize(probes);
     s.probe_dist.resize(probes);
+    FlatSearchParams coarse = search_params();
+    coarse.num_threads = team_for(static_cast<double>(qn) * n_lists_ * dim_, threads);
     flat_search(centroids_.data(), centroid_norms_.data(), n_lists_, dim_, metric_, queries, qn,
-                n_probe, s.probe_dist.data(), s.probe_lists.data(), search_params());
+                n_probe, s.probe_dist.data(), s.probe_lists.data(), coarse);
     s.qnorms.assign(static_cast<std::size_t>(qn), 0.0f);
     if (l2) row_norms_sq(qn, dim_, queries, s.qnorms.data());
 
@@ -245,6 +265,7 @@ class IvfCpu final : public detail::IvfBackend {
     //    schedule to balance.
     s.work.clear();
     idx_t max_group = 0, max_rows = 0;
+    double work = 0.0;
     for (int l = 0; l < n_lists_; ++l) {
       const idx_t b = s.list_begin[static_cast<std::size_t>(l)];
       const idx_t m = s.list_begin[static_cast<std::size_t>(l) + 1] - b;
@@ -255,6 +276,7 @@ class IvfCpu final : public detail::IvfBackend {
           const WorkItem w{l, b + g, std::min(kQueryChunk, m - g), r0, std::min(kRowChunk, size - r0)};
           max_group = std::max(max_group, w.q_count);
           max_rows = std::max(max_rows, w.len);
+          work += static_cast<double>(w.q_count) * static_cast<double>(w.len) * dim_;
           s.work.push_back(w);
         }
       }
@@ -264,7 +286,8 @@ class IvfCpu final : public detail::IvfBackend {
     });
 
     // 4. Per-thread state, allocated before the parallel region so that a failure throws here.
-    const int team = static_cast<int>(std::clamp<idx_t>(static_cast<idx_t>(s.work.size()), 1, threads));
+    const int team = std::min(team_for(work, threads),
+                              static_cast<int>(std::max<std::size_t>(s.work.size(), 1)));
     if (s.topk.size() < static_cast<std::size_t>(team)) {
       s.topk.resize(static_cast<std::size_t>(team));
       s.tiles.resize(static_cast<std::size_t>(team));
@@ -319,7 +342,7 @@ class IvfCpu final : public detail::IvfBackend {
     // 6. Merge the threads' collectors and write ids.
     const bool negate = !l2;
     const float pad = empty_distance(metric_);
-#pragma omp parallel for schedule(static) num_threads(team) if (qn > 1)
+#pragma omp parallel for schedule(static) num_threads(team) if (qn >= 64)
     for (idx_t q = 0; q < qn; ++q) {
       TopK& merged = s.topk[0][static_cast<std::size_t>(q)];
       for (int t = 1; t < team; ++t) merged.merge(s.topk[static_cast<std::size_t>(t)][static_cast<std::size_t>(q)]);

@@ -2,6 +2,7 @@
 #include "knnx/index_ivf_flat.hpp"
 
 #include <algorithm>
+#include <new>
 
 #include "core/check.hpp"
 #include "core/id_set.hpp"
@@ -103,12 +104,21 @@ void IndexIVFFlat::do_train(idx_t n, const float* x) {
 }
 
 void IndexIVFFlat::do_add(idx_t n, const float* x, const idx_t* ids) {
-  std::vector<idx_t> lists(static_cast<std::size_t>(n));
+  std::vector<idx_t> lists;
+  try {
+    lists.resize(static_cast<std::size_t>(n));
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(fmt::format("cannot allocate the list numbers of {} vectors", n));
+  }
   backend_->assign(n, x, lists.data());
   // Ids first (strong guarantee), then the vectors (strong guarantee); if the vectors fail to
   // go in, the ids come out again, so the index is left as it was.
   const detail::IdSet::Mark before = ids_->mark();
-  ids_->insert(n, ids);
+  try {
+    ids_->insert(n, ids);
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(fmt::format("cannot grow the id set of the index by {} ids", n));
+  }
   try {
     backend_->add(n, x, ids, lists.data());
   } catch (...) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <new>
 #include <utility>
 
 #include "core/check.hpp"
@@ -65,8 +66,14 @@ void KMeans::train(idx_t n, const float* x) {
   if (n > max_rows) {
     detail::Rng rng(detail::derive_seed(detail::kKMeansSeedDomain, params_.seed,
                                         detail::kKMeansSubsampleStream, 0));
-    const std::vector<idx_t> rows = detail::sample_without_replacement(n, max_rows, rng);
-    sample.resize(detail::checked_elements(max_rows, dim_, "training sample"));
+    std::vector<idx_t> rows;
+    try {
+      rows = detail::sample_without_replacement(n, max_rows, rng);
+      sample.resize(detail::checked_elements(max_rows, dim_, "training sample"));
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemory(fmt::format("cannot allocate a k-means sample of {} vectors of dim {}",
+                                    max_rows, dim_));
+    }
     for (std::size_t r = 0; r < rows.size(); ++r) {
       std::copy_n(x + rows[r] * dim_, dim_, sample.data() + r * static_cast<std::size_t>(dim_));
     }
@@ -93,8 +100,13 @@ void KMeans::train(idx_t n, const float* x) {
     }
     if (params_.progress) params_.progress(iter, objective, seconds);
   };
-  detail::KMeansResult result =
-      backend_->train(train_n, train_x, dim_, k_, metric_, params_, on_iteration);
+  detail::KMeansResult result;
+  try {
+    result = backend_->train(train_n, train_x, dim_, k_, metric_, params_, on_iteration);
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(fmt::format("k-means of {} vectors of dim {} into {} clusters: out of memory",
+                                  train_n, dim_, k_));
+  }
 
   centroids_ = std::move(result.centroids);
   objective_ = std::move(result.objective);

@@ -466,6 +466,18 @@ TEST(IndexIVFFlat, IdsRemovalReconstructionAndReset) {
   EXPECT_EQ(fresh, (std::set<idx_t>{0, 1, 2}));
 }
 
+TEST(IndexIVFFlat, SearchingAnEmptyTrainedIndexPads) {
+  const Data data = clustered(4, 2, 50, 3, 0.5f);
+  for (const Metric metric : {Metric::L2, Metric::InnerProduct}) {
+    auto ivf_owner = trained_ivf(data.base, 3, metric);
+    IndexIVFFlat& ivf = *ivf_owner;
+    ivf.set_n_probe(3);
+    const Result r = search(ivf, data.queries, 5);
+    EXPECT_EQ(r.labels, std::vector<idx_t>(15, -1));
+    EXPECT_EQ(r.distances, std::vector<float>(15, empty_distance(metric)));
+  }
+}
+
 TEST(IndexIVFFlat, RemovingTheNewestIdsKeepsNumbering) {
   const Data data = clustered(4, 2, 50, 1, 0.5f);
   auto ivf_owner = trained_ivf(data.base, 2, Metric::L2);
