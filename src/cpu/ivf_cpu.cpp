@@ -29,7 +29,7 @@ constexpr idx_t kMaxListSize = idx_t{1} << kListShift;
 // streaming the list from memory); past it a packed sgemm is faster. Lists are short, so
 // packing costs relatively more than in the flat scan and the crossover comes later
 // (bench/NOTES.md, "CPU IVF-Flat").
-constexpr idx_t kDirectMaxQueries = 8;
+constexpr idx_t kDirectMaxQueries = 12;
 // Largest (query group x list rows) tile one work item computes: 2 MiB, so that a tile is read
 // back from cache by the collectors.
 constexpr idx_t kQueryChunk = 256;
