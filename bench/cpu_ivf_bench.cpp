@@ -198,6 +198,16 @@ int main(int argc, char** argv) {
     out["threads"] = threads > 0 ? threads : omp_get_max_threads();
     out["scan_isa"] = knnx::cpu::scan_kernels_isa();
     out["load_average_before"] = load_average();
+    // The OpenMP and knnx settings of the environment: OMP_WAIT_POLICY in particular decides
+    // whether threads spin at barriers, which dominates multi-threaded times on a busy machine.
+    out["environment"] = nlohmann::json::object();
+    for (char** e = environ; *e != nullptr; ++e) {
+      const std::string kv = *e;
+      if (kv.rfind("OMP_", 0) == 0 || kv.rfind("KNNX_", 0) == 0 || kv.rfind("OPENBLAS_", 0) == 0) {
+        const std::size_t eq = kv.find('=');
+        out["environment"][kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+      }
+    }
     out["data"] = {{"kind", "gaussian_mixture"}, {"n", n}, {"nq", nq}, {"d", d},
                    {"clusters", clusters}, {"noise_stddev", noise}, {"seed", seed}};
     out["params"] = {{"metric", metric_name}, {"n_lists", n_lists}, {"k", k},
