@@ -26,3 +26,21 @@ void check_lapack_size(idx_t rows, idx_t cols, const char* name);
 std::vector<float> gaussian_block(idx_t rows, idx_t cols, std::uint64_t seed, std::uint64_t domain);
 
 }  // namespace knnx::detail
+
+namespace knnx::detail {
+
+// Rows of d_in + d_out floats one GPU transform step streams at a time (KNNX_GPU_WORKSPACE_MB).
+idx_t transform_chunk_rows(idx_t d_in, idx_t d_out);
+
+// out (n x d_out) = (x + shift_in) W + shift_out on `device` (W d_in x d_out row-major; shifts
+// may be null). The CPU path runs blocked BLAS.
+void affine_map(Device device, idx_t n, idx_t d_in, idx_t d_out, const float* x,
+                const float* shift_in, const float* w, const float* shift_out, float* out);
+
+// gram (d x d) = sum_i (x_i + shift)(x_i + shift)^T on `device` (shift may be null).
+void gram(Device device, idx_t n, idx_t d, const float* x, const float* shift, float* out);
+
+// out (d x d) = a^T b for two n x d matrices, on `device`.
+void gram_ab(Device device, idx_t n, idx_t d, const float* a, const float* b, float* out);
+
+}  // namespace knnx::detail

@@ -323,4 +323,66 @@ SvdOutput svd_host(int device, std::int64_t m, std::int64_t n, const float* a, i
   return svd_device(a_d.data(), m, n, n, rank, p, n_iter, v0, ses.settings, ses.ctx);
 }
 
+void gram_host(int device, std::int64_t n, std::int64_t d, const float* x, const float* shift,
+               std::int64_t chunk_rows, float* gram) {
+  Session ses(device);
+  const cudaStream_t s = ses.ctx.stream();
+  const bool sync = ses.settings.sync_check;
+  const std::int64_t rows = std::max<std::int64_t>(1, std::min(chunk_rows, n));
+  DeviceBuffer<float> chunk(elems(rows, d), s), g(elems(d, d), s), shift_d(static_cast<std::size_t>(d), s);
+  if (shift != nullptr) to_device(shift_d, shift, static_cast<std::size_t>(d), s);
+  KNNX_CUDA_CHECK(cudaMemsetAsync(g.data(), 0, elems(d, d) * sizeof(float), s));
+  for (std::int64_t r0 = 0; r0 < n; r0 += rows) {
+    const std::int64_t nr = std::min(rows, n - r0);
+    to_device(chunk, x + r0 * d, elems(nr, d), s);
+    if (shift != nullptr) launch_rows_affine(chunk.data(), nr, d, shift_d.data(), nullptr, s, sync);
+    gemm_at_b(ses.settings.tile_atb, nr, d, d, 1.0f, chunk.data(), d, chunk.data(), d, 1.0f,
+              g.data(), d, s, sync);
+  }
+  to_host(gram, g.data(), elems(d, d), s);
+  ses.ctx.synchronize();
+}
+
+void affine_map_host(int device, std::int64_t n, std::int64_t d_in, std::int64_t d_out,
+                     const float* x, const float* shift_in, const float* w,
+                     const float* shift_out, float* out, std::int64_t chunk_rows) {
+  Session ses(device);
+  const cudaStream_t s = ses.ctx.stream();
+  const bool sync = ses.settings.sync_check;
+  const std::int64_t rows = std::max<std::int64_t>(1, std::min(chunk_rows, n));
+  DeviceBuffer<float> in(elems(rows, d_in), s), res(elems(rows, d_out), s),
+      w_d(elems(d_in, d_out), s), sin(static_cast<std::size_t>(d_in), s),
+      sout(static_cast<std::size_t>(d_out), s);
+  to_device(w_d, w, elems(d_in, d_out), s);
+  if (shift_in != nullptr) to_device(sin, shift_in, static_cast<std::size_t>(d_in), s);
+  if (shift_out != nullptr) to_device(sout, shift_out, static_cast<std::size_t>(d_out), s);
+  for (std::int64_t r0 = 0; r0 < n; r0 += rows) {
+    const std::int64_t nr = std::min(rows, n - r0);
+    to_device(in, x + r0 * d_in, elems(nr, d_in), s);
+    if (shift_in != nullptr) launch_rows_affine(in.data(), nr, d_in, sin.data(), nullptr, s, sync);
+    gemm_av(ses.settings.tile_av, nr, d_in, d_out, 1.0f, in.data(), d_in, w_d.data(), d_out, 0.0f,
+            res.data(), d_out, s, sync);
+    if (shift_out != nullptr) {
+      launch_rows_affine(res.data(), nr, d_out, sout.data(), nullptr, s, sync);
+    }
+    to_host(out + r0 * d_out, res.data(), elems(nr, d_out), s);
+  }
+  ses.ctx.synchronize();
+}
+
+void l2_normalize_host(int device, std::int64_t n, std::int64_t d, const float* x, float* out,
+                       std::int64_t chunk_rows) {
+  Session ses(device);
+  const cudaStream_t s = ses.ctx.stream();
+  const std::int64_t rows = std::max<std::int64_t>(1, std::min(chunk_rows, n));
+  DeviceBuffer<float> buf(elems(rows, d), s);
+  for (std::int64_t r0 = 0; r0 < n; r0 += rows) {
+    const std::int64_t nr = std::min(rows, n - r0);
+    to_device(buf, x + r0 * d, elems(nr, d), s);
+    launch_l2_normalize_rows(buf.data(), nr, d, s, ses.settings.sync_check);
+    to_host(out + r0 * d, buf.data(), elems(nr, d), s);
+  }
+  ses.ctx.synchronize();
+}
+
 }  // namespace knnx::cuda

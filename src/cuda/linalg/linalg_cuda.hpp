@@ -76,4 +76,16 @@ void qr_host(int device, std::int64_t m, std::int64_t k, const float* a, float* 
 SvdOutput svd_host(int device, std::int64_t m, std::int64_t n, const float* a, int rank, int p,
                    int n_iter, const std::vector<float>& v0);
 
+// The transforms' heavy steps, streaming n host rows through the device chunk_rows at a time.
+// gram (d x d) = sum_i (x_i + shift)(x_i + shift)^T (shift may be null).
+void gram_host(int device, std::int64_t n, std::int64_t d, const float* x, const float* shift,
+               std::int64_t chunk_rows, float* gram);
+// out (n x d_out) = (x + shift_in) W + shift_out, W d_in x d_out row-major (shifts may be null).
+void affine_map_host(int device, std::int64_t n, std::int64_t d_in, std::int64_t d_out,
+                     const float* x, const float* shift_in, const float* w,
+                     const float* shift_out, float* out, std::int64_t chunk_rows);
+// out = rows of x scaled to unit L2 norm (zero rows stay zero).
+void l2_normalize_host(int device, std::int64_t n, std::int64_t d, const float* x, float* out,
+                       std::int64_t chunk_rows);
+
 }  // namespace knnx::cuda

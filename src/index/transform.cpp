@@ -1,0 +1,232 @@
+// VectorTransform validation, the linear-map machinery (CPU BLAS or the GPU GEMM), and the
+// transforms without training logic of their own: RandomRotation and L2Normalize.
+#include "knnx/transform.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/check.hpp"
+#include "cpu/blas.hpp"
+#include "cpu/linalg.hpp"
+#include "index/transform_internal.hpp"
+#include "knnx/config.hpp"
+#include "knnx/error.hpp"
+#ifdef KNNX_WITH_CUDA
+#include "cuda/linalg/linalg_cuda.hpp"
+#endif
+
+namespace knnx {
+
+using detail::require;
+
+namespace detail {
+
+idx_t transform_chunk_rows(idx_t d_in, idx_t d_out) {
+  const idx_t bytes = idx_t{config().gpu_workspace_mb} << 20;
+  return std::max<idx_t>(1, bytes / (4 * (d_in + d_out)));
+}
+
+void affine_map(Device device, idx_t n, idx_t d_in, idx_t d_out, const float* x,
+                const float* shift_in, const float* w, const float* shift_out, float* out) {
+  if (device.is_cuda()) {
+#ifdef KNNX_WITH_CUDA
+    cuda::affine_map_host(device.ordinal, n, d_in, d_out, x, shift_in, w, shift_out, out,
+                          transform_chunk_rows(d_in, d_out));
+    return;
+#endif
+  }
+  constexpr idx_t kBlock = 4096;
+  std::vector<float> shifted;
+  for (idx_t r0 = 0; r0 < n; r0 += kBlock) {
+    const idx_t nr = std::min(kBlock, n - r0);
+    const float* in = x + r0 * d_in;
+    if (shift_in != nullptr) {
+      shifted.assign(in, in + nr * d_in);
+      for (idx_t i = 0; i < nr; ++i) {
+        for (idx_t j = 0; j < d_in; ++j) shifted[static_cast<std::size_t>(i * d_in + j)] += shift_in[j];
+      }
+      in = shifted.data();
+    }
+    float* o = out + r0 * d_out;
+    cpu::sgemm_ab(nr, d_out, d_in, 1.0f, in, w, 0.0f, o);
+    if (shift_out != nullptr) {
+      for (idx_t i = 0; i < nr; ++i) {
+        for (idx_t j = 0; j < d_out; ++j) o[i * d_out + j] += shift_out[j];
+      }
+    }
+  }
+}
+
+void gram(Device device, idx_t n, idx_t d, const float* x, const float* shift, float* out) {
+  if (device.is_cuda()) {
+#ifdef KNNX_WITH_CUDA
+    cuda::gram_host(device.ordinal, n, d, x, shift, transform_chunk_rows(d, 0), out);
+    return;
+#endif
+  }
+  constexpr idx_t kBlock = 4096;
+  std::vector<float> shifted;
+  std::fill(out, out + d * d, 0.0f);
+  for (idx_t r0 = 0; r0 < n; r0 += kBlock) {
+    const idx_t nr = std::min(kBlock, n - r0);
+    const float* in = x + r0 * d;
+    if (shift != nullptr) {
+      shifted.assign(in, in + nr * d);
+      for (idx_t i = 0; i < nr; ++i) {
+        for (idx_t j = 0; j < d; ++j) shifted[static_cast<std::size_t>(i * d + j)] += shift[j];
+      }
+      in = shifted.data();
+    }
+    cpu::sgemm_atb(nr, d, d, 1.0f, in, in, 1.0f, out);
+  }
+}
+
+void gram_ab(Device device, idx_t n, idx_t d, const float* a, const float* b, float* out) {
+  if (device.is_cuda()) {
+#ifdef KNNX_WITH_CUDA
+    cuda::gemm_at_b_host(device.ordinal, n, d, d, a, b, out);
+    return;
+#endif
+  }
+  cpu::sgemm_atb(n, d, d, 1.0f, a, b, 0.0f, out);
+}
+
+}  // namespace detail
+
+// ---- VectorTransform ----------------------------------------------------------------------------
+
+VectorTransform::VectorTransform(int d_in, int d_out, Device device)
+    : d_in_(d_in), d_out_(d_out), device_(device) {
+  detail::check_dim(d_in, "d_in");
+  detail::check_dim(d_out, "d_out");
+  detail::require_linalg_device(device);
+}
+
+VectorTransform::~VectorTransform() = default;
+
+void VectorTransform::train(idx_t n, const float* x) {
+  detail::check_count(n);
+  detail::check_not_null(x, "x");
+  detail::checked_elements(n, d_in_, "x");
+  detail::check_finite_host(n, d_in_, x, "x");
+  do_train(n, x);
+}
+
+void VectorTransform::apply(idx_t n, const float* x, float* out) const {
+  detail::check_count(n);
+  detail::check_not_null(x, "x");
+  detail::check_not_null(out, "out");
+  detail::checked_elements(n, std::max(d_in_, d_out_), "x");
+  require(is_trained(), "the transform must be trained before apply");
+  do_apply(n, x, out);
+}
+
+std::vector<float> VectorTransform::apply(idx_t n, const float* x) const {
+  detail::check_count(n);
+  std::vector<float> out(detail::checked_elements(n, d_out_, "out"));
+  apply(n, x, out.data());
+  return out;
+}
+
+void VectorTransform::reverse(idx_t n, const float* y, float* out) const {
+  detail::check_count(n);
+  detail::check_not_null(y, "y");
+  detail::check_not_null(out, "out");
+  detail::checked_elements(n, std::max(d_in_, d_out_), "y");
+  require(is_trained(), "the transform must be trained before reverse");
+  if (!reversible()) throw NotSupported("this transform has no reverse");
+  do_reverse(n, y, out);
+}
+
+void VectorTransform::do_reverse(idx_t, const float*, float*) const {
+  throw NotSupported("this transform has no reverse");
+}
+
+// ---- LinearTransform ----------------------------------------------------------------------------
+
+namespace {
+
+std::vector<float> transpose(const std::vector<float>& a, idx_t rows, idx_t cols) {
+  std::vector<float> t(a.size());
+  for (idx_t i = 0; i < rows; ++i) {
+    for (idx_t j = 0; j < cols; ++j) t[static_cast<std::size_t>(j * rows + i)] = a[static_cast<std::size_t>(i * cols + j)];
+  }
+  return t;
+}
+
+}  // namespace
+
+void LinearTransform::set_linear(std::vector<float> matrix, std::vector<float> mean,
+                                 std::vector<float> reverse_matrix) {
+  const idx_t di = d_in(), dout = d_out();
+  matrix_t_ = transpose(matrix, dout, di);
+  reverse_t_ = reverse_matrix.empty() ? std::vector<float>{} : transpose(reverse_matrix, di, dout);
+  matrix_ = std::move(matrix);
+  reverse_matrix_ = std::move(reverse_matrix);
+  if (mean.empty()) {
+    mean_.assign(static_cast<std::size_t>(di), 0.0f);
+    neg_mean_.clear();
+  } else {
+    mean_ = std::move(mean);
+    neg_mean_.resize(mean_.size());
+    for (std::size_t i = 0; i < mean_.size(); ++i) neg_mean_[i] = -mean_[i];
+  }
+}
+
+void LinearTransform::do_apply(idx_t n, const float* x, float* out) const {
+  detail::affine_map(device(), n, d_in(), d_out(), x, neg_mean_.empty() ? nullptr : neg_mean_.data(),
+                     matrix_t_.data(), nullptr, out);
+}
+
+void LinearTransform::do_reverse(idx_t n, const float* y, float* out) const {
+  detail::affine_map(device(), n, d_out(), d_in(), y, nullptr, reverse_t_.data(),
+                     neg_mean_.empty() ? nullptr : mean_.data(), out);
+}
+
+// ---- RandomRotation -----------------------------------------------------------------------------
+
+RandomRotation::RandomRotation(int d, std::uint64_t seed, Device device)
+    : LinearTransform(d, d, device) {
+  const std::vector<float> g = detail::gaussian_block(d, d, seed, detail::kRotationSeedDomain);
+  std::vector<float> q(g.size()), r(g.size());
+  cpu::qr(d, d, g.data(), q.data(), r.data());
+  // Q diag(sign(r_ii)) is Haar-distributed; plain Householder Q is not.
+  for (int j = 0; j < d; ++j) {
+    if (r[static_cast<std::size_t>(j) * d + j] < 0.0f) {
+      for (int i = 0; i < d; ++i) q[static_cast<std::size_t>(i) * d + j] = -q[static_cast<std::size_t>(i) * d + j];
+    }
+  }
+  // A = Q^T would do as well; A = Q keeps the matrix as drawn. B = A^T.
+  std::vector<float> qt = transpose(q, d, d);
+  set_linear(std::move(q), {}, std::move(qt));
+}
+
+void RandomRotation::do_train(idx_t, const float*) {}
+
+// ---- L2Normalize --------------------------------------------------------------------------------
+
+L2Normalize::L2Normalize(int d, Device device) : VectorTransform(d, d, device) {}
+
+void L2Normalize::do_train(idx_t, const float*) {}
+
+void L2Normalize::do_apply(idx_t n, const float* x, float* out) const {
+  const idx_t d = d_in();
+  if (device().is_cuda()) {
+#ifdef KNNX_WITH_CUDA
+    cuda::l2_normalize_host(device().ordinal, n, d, x, out, detail::transform_chunk_rows(d, 0));
+    return;
+#endif
+  }
+#pragma omp parallel for schedule(static)
+  for (idx_t i = 0; i < n; ++i) {
+    const float* row = x + i * d;
+    double s = 0.0;
+    for (idx_t j = 0; j < d; ++j) s += double(row[j]) * row[j];
+    const float f = s > 0.0 ? static_cast<float>(1.0 / std::sqrt(s)) : 0.0f;
+    for (idx_t j = 0; j < d; ++j) out[i * d + j] = row[j] * f;
+  }
+}
+
+}  // namespace knnx
