@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <atomic>
 #include <string>
 
 #include <fmt/format.h>
@@ -11,7 +12,10 @@
 #include "cpu/linalg_test_util.hpp"
 #include "gpu_test_util.hpp"
 #include "knnx/config.hpp"
+#include "knnx/index_flat.hpp"
 #include "knnx/linalg.hpp"
+#include "knnx/streams.hpp"
+#include "knnx/transform.hpp"
 
 #ifdef KNNX_WITH_CUDA
 #include "core/gemm_tiles.hpp"
@@ -272,6 +276,175 @@ TEST(LinalgCuda, TileReportFollowsOverrides) {
   const std::vector<float> a = normal_matrix(m, k, 17);
   const QrResult r = qr(m, k, a.data(), Device::cuda(0));
   EXPECT_LT(test::reconstruction_error(m, k, a.data(), r.q.data(), r.r.data()), 2e-5);
+}
+
+// ---- transforms: CPU and GPU agree ---------------------------------------------------------------
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double worst = 0.0;
+  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(double(a[i]) - b[i]));
+  return worst;
+}
+
+std::vector<float> skewed(idx_t n, int d, std::uint64_t seed) {
+  std::vector<float> x = normal_matrix(n, d, seed);
+  for (idx_t i = 0; i < n; ++i) {
+    for (int j = 0; j < d; ++j) x[i * d + j] = x[i * d + j] * (8.0f / float(1 + j)) + 1.0f;
+  }
+  return RandomRotation(d, 3).apply(n, x.data());
+}
+
+TEST(TransformCuda, PcaMatchesCpu) {
+  KNNX_REQUIRE_GPU();
+  const int d = 48, k = 12;
+  const idx_t n = 20000;
+  const std::vector<float> x = skewed(n, d, 1);
+  for (const bool whiten : {false, true}) {
+    PcaParams pc;
+    pc.whiten = whiten;
+    PcaParams pg = pc;
+    pg.device = Device::cuda(0);
+    PCA cpu(d, k, pc), gpu(d, k, pg);
+    cpu.train(n, x.data());
+    gpu.train(n, x.data());
+    for (int i = 0; i < d; ++i) {
+      EXPECT_NEAR(gpu.eigenvalues()[i], cpu.eigenvalues()[i], 1e-4 * cpu.eigenvalues()[0]);
+    }
+    // Well-separated eigenvalues (scales 8/(1+j)): the sign-fixed components agree.
+    EXPECT_LT(max_abs_diff(gpu.matrix(), cpu.matrix()), whiten ? 1e-3 : 1e-4);
+    const std::vector<float> yc = cpu.apply(n, x.data());
+    const std::vector<float> yg = gpu.apply(n, x.data());
+    EXPECT_LT(max_abs_diff(yc, yg), whiten ? 1e-2 : 1e-2);
+    std::vector<float> bc(x.size()), bg(x.size());
+    cpu.reverse(n, yc.data(), bc.data());
+    gpu.reverse(n, yg.data(), bg.data());
+    EXPECT_LT(max_abs_diff(bc, bg), 1e-2);
+  }
+}
+
+TEST(TransformCuda, RotationNormalizeAndOpq) {
+  KNNX_REQUIRE_GPU();
+  const int d = 32;
+  const idx_t n = 5000;
+  const std::vector<float> x = skewed(n, d, 2);
+  RandomRotation rc(d, 11), rg(d, 11, Device::cuda(0));
+  EXPECT_EQ(rc.matrix(), rg.matrix());
+  EXPECT_LT(max_abs_diff(rc.apply(n, x.data()), rg.apply(n, x.data())), 1e-4);
+  L2Normalize nc(d), ng(d, Device::cuda(0));
+  EXPECT_LT(max_abs_diff(nc.apply(n, x.data()), ng.apply(n, x.data())), 1e-6);
+
+  OpqParams p;
+  p.n_iter = 6;
+  p.ksub = 32;
+  p.kmeans_iter = 6;
+  p.device = Device::cuda(0);
+  OPQ opq(d, 4, p);
+  opq.train(n, x.data());
+  const std::vector<float>& r = opq.matrix();
+  double worst = 0.0;
+  for (int i = 0; i < d; ++i) {
+    for (int j = 0; j < d; ++j) {
+      double s = 0.0;
+      for (int l = 0; l < d; ++l) s += double(r[i * d + l]) * r[j * d + l];
+      worst = std::max(worst, std::abs(s - (i == j ? 1.0 : 0.0)));
+    }
+  }
+  EXPECT_LT(worst, 1e-4);
+  EXPECT_LT(opq.objective().back(), opq.objective().front());
+}
+
+TEST(TransformCuda, PreTransformGpuIndexMatchesCpu) {
+  KNNX_REQUIRE_GPU();
+  const int d = 64, k = 10;
+  const idx_t n = 10000, nq = 100;
+  const std::vector<float> x = skewed(n, d, 5);
+  const std::vector<float> q = skewed(nq, d, 6);
+  PcaParams pg;
+  pg.device = Device::cuda(0);
+  IndexPreTransform gpu(std::make_shared<PCA>(d, 16, pg),
+                        std::make_unique<IndexFlat>(16, Metric::L2, Device::cuda(0)));
+  IndexPreTransform cpu(std::make_shared<PCA>(d, 16), std::make_unique<IndexFlat>(16));
+  for (IndexPreTransform* index : {&gpu, &cpu}) {
+    index->train(n, x.data());
+    index->add(n, x.data());
+  }
+  std::vector<float> dg(nq * k), dc(nq * k);
+  std::vector<idx_t> lg(nq * k), lc(nq * k);
+  gpu.search(nq, q.data(), k, dg.data(), lg.data());
+  cpu.search(nq, q.data(), k, dc.data(), lc.data());
+  int same = 0;
+  for (idx_t i = 0; i < nq * k; ++i) {
+    EXPECT_NEAR(dg[i], dc[i], 1e-3 * (1.0 + dc[i]));
+    same += lg[i] == lc[i];
+  }
+  EXPECT_GE(same, nq * k * 95 / 100);  // ties and rounding may swap near-equal neighbours
+  std::vector<float> rg(d), rc(d);
+  gpu.reconstruct(3, rg.data());
+  cpu.reconstruct(3, rc.data());
+  for (int j = 0; j < d; ++j) EXPECT_NEAR(rg[j], rc[j], 1e-2);
+}
+
+// ---- streams --------------------------------------------------------------------------------------
+
+TEST(StreamsCuda, CallbackFiresAfterQueuedWork) {
+  KNNX_REQUIRE_GPU();
+  StreamSet set(3, Device::cuda(0));
+  ASSERT_EQ(set.size(), 3);
+  const std::size_t count = 1 << 22;
+  cuda::DeviceBuffer<float> buf(count, static_cast<cudaStream_t>(set.native(1)));
+  std::vector<float> host(count, 1.0f);
+  KNNX_CUDA_CHECK(cudaMemsetAsync(buf.data(), 0, count * 4, static_cast<cudaStream_t>(set.native(1))));
+  KNNX_CUDA_CHECK(cudaMemcpyAsync(host.data(), buf.data(), count * 4, cudaMemcpyDeviceToHost,
+                                  static_cast<cudaStream_t>(set.native(1))));
+  std::atomic<int> fired{0};
+  std::atomic<bool> zeros{false};
+  set.on_complete(1, [&] {
+    zeros = host.front() == 0.0f && host.back() == 0.0f;
+    fired.fetch_add(1);
+  });
+  set.on_complete(0, [&] { fired.fetch_add(1); });
+  set.synchronize();
+  EXPECT_EQ(fired.load(), 2);
+  EXPECT_TRUE(zeros.load());
+}
+
+TEST(StreamsCuda, BatchedGpuSearchMatchesOneSearch) {
+  KNNX_REQUIRE_GPU();
+  const int d = 64, k = 10;
+  const idx_t n = 50000, nq = 10000;
+  const std::vector<float> x = normal_matrix(n, d, 1);
+  const std::vector<float> q = normal_matrix(nq, d, 2);
+  IndexFlat index(d, Metric::L2, Device::cuda(0));
+  index.add(n, x.data());
+  std::vector<float> ref_d(nq * k), dist(nq * k);
+  std::vector<idx_t> ref_l(nq * k), lab(nq * k);
+  index.search(nq, q.data(), k, ref_d.data(), ref_l.data());
+  for (const idx_t chunk : {idx_t{1}, idx_t{777}, idx_t{4096}, idx_t{0}}) {
+    if (chunk == 1) {  // exercise the tiny-chunk path on a prefix only
+      std::vector<float> d1(64 * k);
+      std::vector<idx_t> l1(64 * k);
+      BatchedSearchOptions o;
+      o.chunk_queries = 1;
+      search_batched_async(index, 64, q.data(), k, d1.data(), l1.data(), {}, o).wait();
+      for (idx_t i = 0; i < 64 * k; ++i) EXPECT_NEAR(d1[i], ref_d[i], 1e-3 * (1.0 + ref_d[i]));
+      continue;
+    }
+    std::fill(lab.begin(), lab.end(), -7);
+    std::atomic<idx_t> delivered{0};
+    BatchedSearchOptions o;
+    o.chunk_queries = chunk;
+    BatchedSearch s = search_batched_async(
+        index, nq, q.data(), k, dist.data(), lab.data(),
+        [&](idx_t, idx_t count) { delivered.fetch_add(count); }, o);
+    s.wait();
+    EXPECT_EQ(delivered.load(), nq) << chunk;
+    int same = 0;
+    for (idx_t i = 0; i < nq * k; ++i) {
+      EXPECT_NEAR(dist[i], ref_d[i], 1e-3 * (1.0 + ref_d[i])) << chunk;
+      same += lab[i] == ref_l[i];
+    }
+    EXPECT_GE(same, nq * k * 99 / 100) << chunk;
+  }
 }
 
 #endif  // KNNX_WITH_CUDA
