@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
   int d = 128, n_lists = 1024, k = 10, threads = 0, repeats = 5, latency_queries = 100;
   // 4096 Gaussians of noise 1 (centres spread 1) over 100k vectors: about 24 vectors per
   // Gaussian, and a recall curve over n_probe that spans 0.5 to 1 at 1024 lists.
-  int clusters = 4096, n_iter = 10;
+  int clusters = 4096, n_iter = 10, init_points = knnx::KMeansParams{}.init_points_per_centroid;
   float noise = 1.0f;
   std::uint64_t seed = 1;
   std::string metric_name = "l2", init_name = "kmeans++", json_path, commit;
@@ -157,6 +157,9 @@ int main(int argc, char** argv) {
   app.add_option("--metric", metric_name, "l2 or ip");
   app.add_option("--init", init_name, "k-means seeding: kmeans++ or random");
   app.add_option("--n-iter", n_iter, "k-means iterations")->check(CLI::NonNegativeNumber);
+  app.add_option("--init-points", init_points,
+                 "k-means++ seeds from at most this many rows per centroid (0: all)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--threads", threads, "CPU threads (0: OpenMP default)")->check(CLI::NonNegativeNumber);
   app.add_option("--repeats", repeats, "timed searches per n_probe")->check(CLI::PositiveNumber);
   app.add_option("--latency-queries", latency_queries, "queries also searched one at a time")
@@ -211,7 +214,8 @@ int main(int argc, char** argv) {
     out["data"] = {{"kind", "gaussian_mixture"}, {"n", n}, {"nq", nq}, {"d", d},
                    {"clusters", clusters}, {"noise_stddev", noise}, {"seed", seed}};
     out["params"] = {{"metric", metric_name}, {"n_lists", n_lists}, {"k", k},
-                     {"kmeans_init", init_name}, {"kmeans_n_iter", n_iter}};
+                     {"kmeans_init", init_name}, {"kmeans_n_iter", n_iter},
+                     {"kmeans_init_points_per_centroid", init_points}};
 
     // Exact answer and baseline.
     knnx::IndexFlat flat(d, metric);
@@ -229,6 +233,7 @@ int main(int argc, char** argv) {
     knnx::IndexIVFFlat index(d, n_lists, metric);
     knnx::KMeansParams kp = index.kmeans_params();
     kp.n_iter = n_iter;
+    kp.init_points_per_centroid = init_points;
     kp.init = init_name == "random" ? knnx::KMeansParams::Init::Random
                                     : knnx::KMeansParams::Init::KMeansPlusPlus;
     index.set_kmeans_params(kp);
