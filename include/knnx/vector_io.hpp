@@ -36,7 +36,7 @@ void write_ivecs(const std::string& path, const Matrix<std::int32_t>& m);
 void write_bvecs(const std::string& path, const Matrix<std::uint8_t>& m);
 
 // .npy (format versions 1.0, 2.0 and 3.0), little-endian, 1-D or 2-D.
-enum class DType { Float32, UInt8, Int32, Int64 };
+enum class DType { Float32, UInt8, Int32, Int64, Float64 };
 std::string to_string(DType dtype);
 
 struct NpyArray {
@@ -51,7 +51,9 @@ NpyArray read_npy(const std::string& path);
 void write_npy(const std::string& path, const NpyArray& array);
 
 // Typed .npy helpers: write a 2-D C-order array; read one, converting any supported dtype to T
-// (FormatError if a value cannot be represented, e.g. int64 ids beyond int32 range for Int32).
+// (FormatError naming the element if a value cannot be represented: an integer beyond 2^24 or a
+// float64 that is not a finite float32 for read_npy_as_float, a fraction or an out-of-range
+// value for read_npy_as_int64). float64 values are rounded to the nearest float32.
 void write_npy(const std::string& path, const Matrix<float>& m);
 void write_npy(const std::string& path, const Matrix<std::int32_t>& m);
 void write_npy(const std::string& path, const Matrix<std::int64_t>& m);

@@ -71,6 +71,7 @@ nb::ndarray<nb::numpy> read_npy_array(const std::filesystem::path& path) {
     case DType::UInt8: dtype = nb::dtype<std::uint8_t>(); break;
     case DType::Int32: dtype = nb::dtype<std::int32_t>(); break;
     case DType::Int64: dtype = nb::dtype<std::int64_t>(); break;
+    case DType::Float64: dtype = nb::dtype<double>(); break;
   }
   std::size_t shape[2] = {0, 0};
   for (std::size_t i = 0; i < a.shape.size(); ++i) shape[i] = static_cast<std::size_t>(a.shape[i]);
@@ -121,8 +122,10 @@ void bind_io(nb::module_& m) {
   m.def("read_vectors", &read_vecs<float, &read_vectors>, nb::arg("path"),
         nb::arg("max_rows") = -1,
         "Vectors from a .fvecs, .bvecs or .npy file (by extension) as float32 (n, d). At most\n"
-        "max_rows rows when max_rows >= 0. Raises knnx.FormatError (an OSError) for a malformed\n"
-        "file and knnx.IoError (an OSError) for one that cannot be read.");
+        "max_rows rows when max_rows >= 0. float64 .npy files are rounded to float32; a value\n"
+        "that is not a finite float32 (NaN, Inf, beyond 3.4e38) is a knnx.FormatError. Raises\n"
+        "knnx.FormatError (an OSError) for a malformed file and knnx.IoError (an OSError) for\n"
+        "one that cannot be read.");
   m.def("read_labels",
         [](const std::filesystem::path& path) {
           Matrix<std::int64_t> labels;
@@ -141,8 +144,8 @@ void bind_io(nb::module_& m) {
   m.def("read_bvecs", &read_vecs<std::uint8_t, &read_bvecs>, nb::arg("path"),
         nb::arg("max_rows") = -1, "A .bvecs file as uint8 (n, d).");
   m.def("read_npy", &read_npy_array, nb::arg("path"),
-        "An .npy file (float32, uint8, int32 or int64; 1-D or 2-D; C or Fortran order) as an\n"
-        "array of the same dtype and shape, in C order.");
+        "An .npy file (float32, float64, uint8, int32 or int64; 1-D or 2-D; C or Fortran\n"
+        "order) as an array of the same dtype and shape, in C order.");
   m.def("write_fvecs", &write_file<float, &write_fvecs>, nb::arg("path"), nb::arg("x"),
         "Writes x (n, d) as .fvecs (float32; float64 is converted, values beyond the float32\n"
         "range are rejected). The file is written to a temporary name and renamed.");

@@ -599,6 +599,7 @@ std::size_t itemsize(DType dtype) {
     case DType::UInt8: return 1;
     case DType::Int32: return 4;
     case DType::Int64: return 8;
+    case DType::Float64: return 8;
   }
   throw InvalidArgument(fmt::format("dtype has an unknown value {}", static_cast<int>(dtype)));
 }
@@ -609,6 +610,7 @@ const char* npy_descr(DType dtype) {
     case DType::UInt8: return "|u1";
     case DType::Int32: return "<i4";
     case DType::Int64: return "<i8";
+    case DType::Float64: return "<f8";
   }
   throw InvalidArgument(fmt::format("dtype has an unknown value {}", static_cast<int>(dtype)));
 }
@@ -644,7 +646,7 @@ DType parse_descr(const PyValue& v, const std::string& path) {
   if (code == "u1" && (order == '|' || order == '<' || order == '>' || order == '=')) {
     return DType::UInt8;  // byte order means nothing for one-byte values
   }
-  if (order == '>' && (code == "f4" || code == "i4" || code == "i8")) {
+  if (order == '>' && (code == "f4" || code == "f8" || code == "i4" || code == "i8")) {
     throw_format(path,
                  "big-endian dtype '{}' is not supported; save the array as little-endian "
                  "(e.g. arr.astype('<{}'))",
@@ -652,10 +654,12 @@ DType parse_descr(const PyValue& v, const std::string& path) {
   }
   if (order == '<' || order == '=') {  // '=' is native, which is little-endian here
     if (code == "f4") return DType::Float32;
+    if (code == "f8") return DType::Float64;
     if (code == "i4") return DType::Int32;
     if (code == "i8") return DType::Int64;
   }
-  throw_format(path, "unsupported dtype '{}'; supported: '<f4', '|u1', '<i4', '<i8'", d);
+  throw_format(path, "unsupported dtype '{}'; supported: '<f4', '<f8', '|u1', '<i4', '<i8'",
+               d);
 }
 
 NpyHeader read_npy_header(const InFile& f) {
@@ -864,6 +868,8 @@ template <>
 constexpr DType kDTypeOf<std::int32_t> = DType::Int32;
 template <>
 constexpr DType kDTypeOf<std::int64_t> = DType::Int64;
+template <>
+constexpr DType kDTypeOf<double> = DType::Float64;
 
 template <typename T>
 void write_npy_matrix(const std::string& path, const Matrix<T>& m) {
@@ -871,11 +877,17 @@ void write_npy_matrix(const std::string& path, const Matrix<T>& m) {
   write_npy_payload(path, kDTypeOf<T>, {m.rows, m.cols}, m.data.data(), m.data.size() * sizeof(T));
 }
 
-// Whether a stored value converts to Dst without change.
+// Whether a stored value converts to Dst without change; float64 to float32 only has to land
+// on a finite float32 (it is rounded to the nearest one).
 template <typename Dst, typename Src>
-bool exactly_representable(Src v) {
+bool representable(Src v) {
   if constexpr (std::is_same_v<Dst, float>) {
-    if constexpr (std::is_integral_v<Src> && sizeof(Src) >= 4) {
+    if constexpr (std::is_same_v<Src, double>) {
+      // Values below 2^128 - 2^103 (FLT_MAX plus half an ulp) round to a finite float32;
+      // the comparison is also false for NaN and Inf.
+      constexpr double kFiniteLimit = 0x1p128 - 0x1p103;
+      return std::fabs(v) < kFiniteLimit;
+    } else if constexpr (std::is_integral_v<Src> && sizeof(Src) >= 4) {
       constexpr Src kExact = Src{1} << 24;  // float32 holds every integer up to 2^24
       return v >= -kExact && v <= kExact;
     } else {
@@ -894,11 +906,17 @@ void convert_values(const std::uint8_t* src, std::size_t count, idx_t cols, Dst*
   for (std::size_t i = 0; i < count; ++i) {
     Src v;
     std::memcpy(&v, src + i * sizeof(Src), sizeof(Src));
-    if (!exactly_representable<Dst>(v)) {
+    if (!representable<Dst>(v)) {
       const idx_t c = cols > 0 ? cols : 1;
-      throw_format(path, "element [{}, {}] = {} ({}) cannot be represented exactly as {}",
-                   static_cast<idx_t>(i) / c, static_cast<idx_t>(i) % c, v, to_string(src_dtype),
-                   to_string(kDTypeOf<Dst>));
+      if constexpr (std::is_same_v<Src, double> && std::is_same_v<Dst, float>) {
+        throw_format(path, "element [{}, {}] = {} ({}) is not a finite {} value",
+                     static_cast<idx_t>(i) / c, static_cast<idx_t>(i) % c, v,
+                     to_string(src_dtype), to_string(kDTypeOf<Dst>));
+      } else {
+        throw_format(path, "element [{}, {}] = {} ({}) cannot be represented exactly as {}",
+                     static_cast<idx_t>(i) / c, static_cast<idx_t>(i) % c, v,
+                     to_string(src_dtype), to_string(kDTypeOf<Dst>));
+      }
     }
     dst[i] = static_cast<Dst>(v);
   }
@@ -912,6 +930,7 @@ void convert_from(DType src_dtype, const std::uint8_t* src, std::size_t count, i
     case DType::UInt8: return convert_values<std::uint8_t>(src, count, cols, dst, path, src_dtype);
     case DType::Int32: return convert_values<std::int32_t>(src, count, cols, dst, path, src_dtype);
     case DType::Int64: return convert_values<std::int64_t>(src, count, cols, dst, path, src_dtype);
+    case DType::Float64: return convert_values<double>(src, count, cols, dst, path, src_dtype);
   }
 }
 
@@ -982,6 +1001,7 @@ std::string to_string(DType dtype) {
     case DType::UInt8: return "uint8";
     case DType::Int32: return "int32";
     case DType::Int64: return "int64";
+    case DType::Float64: return "float64";
   }
   return fmt::format("DType({})", static_cast<int>(dtype));
 }

@@ -47,10 +47,39 @@ def test_read_vectors_max_rows(tmp_path, rng):
         np.testing.assert_array_equal(knnx.read_vectors(tmp_path / name, max_rows=500), a)
 
 
-def test_unsupported_npy_dtype_is_a_format_error(tmp_path):
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_float64_npy_is_read_as_float32(tmp_path, rng, order):
+    a = np.asarray(rng.standard_normal((23, 7)) * 1e3, order=order)  # float64, numpy's default
     path = tmp_path / "f64.npy"
-    np.save(path, np.zeros((3, 4)))
-    with pytest.raises(knnx.FormatError, match="float64|<f8") as info:
+    np.save(path, a)
+    raw = knnx.read_npy(path)
+    assert raw.dtype == np.float64 and raw.flags.c_contiguous
+    np.testing.assert_array_equal(raw, a)
+    vectors = knnx.read_vectors(path)
+    assert vectors.dtype == np.float32
+    np.testing.assert_array_equal(vectors, a.astype(np.float32))  # rounded to nearest
+    np.testing.assert_array_equal(knnx.read_vectors(path, max_rows=5), a[:5].astype(np.float32))
+    np.save(path, np.array([[3.0, -1.0], [7.0, 2.0**40]]))
+    np.testing.assert_array_equal(knnx.read_labels(path), [[3, -1], [7, 2**40]])
+
+
+@pytest.mark.parametrize("bad", [1e39, -np.inf, np.nan])
+def test_float64_npy_beyond_float32_is_a_format_error(tmp_path, bad):
+    path = tmp_path / "f64.npy"
+    a = np.zeros((3, 4))
+    a[2, 1] = bad
+    np.save(path, a)
+    with pytest.raises(knnx.FormatError, match=r"element \[2, 1\] = .* \(float64\) is not a "
+                       r"finite float32 value") as info:
+        knnx.read_vectors(path)
+    assert isinstance(info.value, OSError)
+    assert knnx.read_vectors(path, max_rows=2).shape == (2, 4)  # the bad row is not read
+
+
+def test_unsupported_npy_dtype_is_a_format_error(tmp_path):
+    path = tmp_path / "f16.npy"
+    np.save(path, np.zeros((3, 4), np.float16))
+    with pytest.raises(knnx.FormatError, match="unsupported dtype '<f2'") as info:
         knnx.read_npy(path)
     assert isinstance(info.value, OSError)
 

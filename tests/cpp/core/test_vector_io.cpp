@@ -591,6 +591,7 @@ TEST_F(VectorIoTest, DTypeNames) {
   EXPECT_EQ(to_string(DType::UInt8), "uint8");
   EXPECT_EQ(to_string(DType::Int32), "int32");
   EXPECT_EQ(to_string(DType::Int64), "int64");
+  EXPECT_EQ(to_string(DType::Float64), "float64");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -854,11 +855,11 @@ TEST_F(NpyCorruptionTest, OverflowingShapes) {
 }
 
 TEST_F(NpyCorruptionTest, UnsupportedDtypes) {
-  for (const char* descr : {"<f8", "<f2", "|b1", "<U4", "<c8", "f4", "|i1", "<u2", "|f4", ""}) {
+  for (const char* descr : {"<f2", "|b1", "<U4", "<c8", "f4", "f8", "|i1", "<u2", "|f8", ""}) {
     EXPECT_TRUE(has_substr(refuse_header(npy_dict(descr, "(3,)")),
                            fmt::format("unsupported dtype '{}'", descr)));
   }
-  for (const char* descr : {">f4", ">i4", ">i8"}) {
+  for (const char* descr : {">f4", ">f8", ">i4", ">i8"}) {
     EXPECT_TRUE(has_substr(refuse_header(npy_dict(descr, "(3,)")),
                            fmt::format("big-endian dtype '{}' is not supported", descr)));
   }
@@ -958,6 +959,93 @@ TEST_F(VectorIoTest, ConversionsRefuseValuesThatDoNotSurvive) {
   const std::string over =
       npy("over.npy", "<i4", "(1,)", bytes_of(std::vector<std::int32_t>{-(1 << 24) - 1}));
   EXPECT_THROW(read_npy_as_float(over), FormatError);
+}
+
+TEST_F(VectorIoTest, NpyFloat64IsReadAsFloat32) {
+  // float64 files (numpy's default dtype) round trip as NpyArray and read as float32, rounded to
+  // nearest, through every float reader.
+  const std::vector<double> values = {0.1, -2.5, 1e-30, 3.141592653589793, -7e20, 1e-50, 0.0, -0.0};
+  const std::string p = path("f8.npy");
+  NpyArray a;
+  a.dtype = DType::Float64;
+  a.shape = {4, 2};
+  a.bytes = bytes_of(values);
+  write_npy(p, a);
+  const Bytes file = read_file(p);
+  EXPECT_TRUE(has_substr(std::string(file.begin(), file.end()), "'descr': '<f8'"));
+  const NpyArray back = read_npy(p);
+  EXPECT_EQ(back.dtype, DType::Float64);
+  EXPECT_EQ(back.shape, a.shape);
+  EXPECT_EQ(back.bytes, a.bytes);
+
+  std::vector<float> rounded;
+  for (double v : values) rounded.push_back(static_cast<float>(v));
+  const Matrix<float> m = read_npy_as_float(p);
+  EXPECT_EQ(m.rows, 4);
+  EXPECT_EQ(m.cols, 2);
+  EXPECT_EQ(m.data, rounded);
+  EXPECT_TRUE(std::signbit(m.data[7]));  // -0.0 keeps its sign
+  EXPECT_EQ(read_vectors(p).data, rounded);
+  EXPECT_EQ(read_vectors(p, 1).data, std::vector<float>(rounded.begin(), rounded.begin() + 2));
+
+  // Fortran order is transposed like the other item sizes; 1-D arrays become one column.
+  const std::vector<double> column_major = {1.5, 2.5, 3.5, 4.5, 5.5, 6.5};  // 2 x 3
+  write_file(path("ff8.npy"), npy_file(1, 0, npy_dict("<f8", "(2, 3)", true),
+                                       bytes_of(column_major)));
+  EXPECT_EQ(read_npy_as_float(path("ff8.npy")).data,
+            (std::vector<float>{1.5f, 3.5f, 5.5f, 2.5f, 4.5f, 6.5f}));
+  write_file(path("v8.npy"), npy_file(1, 0, npy_dict("<f8", "(3,)"),
+                                      bytes_of(std::vector<double>{1, 2, 3})));
+  const Matrix<float> column = read_npy_as_float(path("v8.npy"));
+  EXPECT_EQ(column.rows, 3);
+  EXPECT_EQ(column.cols, 1);
+
+  // Integral float64 values are ids too; fractions are not.
+  write_file(path("ids8.npy"), npy_file(1, 0, npy_dict("<f8", "(3,)"),
+                                        bytes_of(std::vector<double>{0, 9007199254740992.0, -4})));
+  EXPECT_EQ(read_labels(path("ids8.npy")).data,
+            (std::vector<std::int64_t>{0, 9007199254740992, -4}));
+  write_file(path("frac8.npy"), npy_file(1, 0, npy_dict("<f8", "(1, 2)"),
+                                         bytes_of(std::vector<double>{1, 0.5})));
+  EXPECT_TRUE(has_substr(message_of<FormatError>([&] { read_npy_as_int64(path("frac8.npy")); }),
+                         "element [0, 1] = 0.5 (float64) cannot be represented exactly as int64"));
+}
+
+TEST_F(VectorIoTest, NpyFloat64OutsideTheFloat32RangeIsAFormatError) {
+  constexpr double kFloatMax = std::numeric_limits<float>::max();
+  auto npy = [&](std::string_view name, std::vector<double> values) {
+    const std::string p = path(name);
+    write_file(p, npy_file(1, 0, npy_dict("<f8", fmt::format("({}, 2)", values.size() / 2)),
+                           bytes_of(values)));
+    return p;
+  };
+  // The extremes that still round to a finite float32.
+  const double just_below_overflow = 0x1p128 - 0x1p103 - 0x1p75;  // rounds down to FLT_MAX
+  const std::string edge = npy("edge.npy", {kFloatMax, -kFloatMax, just_below_overflow, 1e-320});
+  EXPECT_EQ(read_npy_as_float(edge).data,
+            (std::vector<float>{std::numeric_limits<float>::max(),
+                                -std::numeric_limits<float>::max(),
+                                std::numeric_limits<float>::max(), 0.0f}));
+
+  const std::string big = npy("big.npy", {1, 2, 3, 4, 1e39, 5});
+  const std::string msg = message_of<FormatError>([&] { read_npy_as_float(big); });
+  EXPECT_TRUE(has_substr(msg, "element [2, 0] = 1e+39 (float64) is not a finite float32 value"));
+  EXPECT_TRUE(has_substr(msg, big));
+  EXPECT_THROW(read_vectors(big), FormatError);
+  EXPECT_NO_THROW(read_vectors(big, 2));  // the bad row is not read
+  EXPECT_EQ(read_npy(big).dtype, DType::Float64);  // the raw reader converts nothing
+
+  // Halfway between FLT_MAX and 2^128 rounds (to even) to infinity.
+  const double halfway = 0x1p128 - 0x1p103;
+  for (double bad : {halfway, -halfway, std::numeric_limits<double>::infinity(),
+                     -std::numeric_limits<double>::infinity(),
+                     std::numeric_limits<double>::quiet_NaN(), -1e300}) {
+    const std::string p = npy("bad.npy", {0, bad});
+    EXPECT_TRUE(has_substr(message_of<FormatError>([&] { read_npy_as_float(p); }),
+                           "element [0, 1] = "))
+        << bad;
+    EXPECT_THROW(read_npy_as_int64(p), FormatError) << bad;
+  }
 }
 
 TEST_F(VectorIoTest, DispatchByExtension) {
