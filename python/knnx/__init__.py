@@ -11,7 +11,9 @@ The API follows FAISS: build an index, add vectors, search for the k nearest nei
     index.add(xb)
     D, I = index.search(xq, k=10)   # D: float32 (5, 10), I: int64 (5, 10); -1 where < k exist
 
-Arrays may be float32 or float64, C or Fortran order (converted once when needed). Errors
+Arrays may be float32 or float64, C or Fortran order (converted once when needed). A CUDA index
+also takes PyTorch/CuPy CUDA tensors and other __cuda_array_interface__ or DLPack arrays in
+place, and returns device results for device queries (see IndexFlat.search). Errors
 raise subclasses of knnx.Error that are also the built-in exceptions one expects:
 ValueError for bad arguments, MemoryError, OSError for files, RuntimeError for CUDA failures.
 

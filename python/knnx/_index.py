@@ -1,11 +1,14 @@
-"""Python-level index classes: the C++ indexes plus a chunked, progress-reporting add."""
+"""Python-level index classes: the C++ indexes plus CUDA array arguments (see _gpu_arrays)
+and a chunked, progress-reporting add."""
 
 from __future__ import annotations
 
+import operator
 from typing import Optional
 
 import numpy as np
 
+from knnx import _gpu_arrays as _gpu
 from knnx import _knnx
 
 # Rows per chunk of a verbose add: large enough that per-call overhead vanishes, small enough
@@ -22,33 +25,26 @@ def _progress(total: int, desc: str):
     return tqdm(total=total, desc=desc, unit="vec")
 
 
-def _add_in_chunks(index: "IndexFlat", add_chunk, x, ids, chunk_size: Optional[int]) -> None:
-    """Adds x (and ids) chunk by chunk with a progress bar; rolls back on failure.
-
-    Each chunk is added under the index's lock, but the lock is not held between chunks. If a
-    chunk fails, the rows this call already added are removed again and the error is re-raised
-    with the row range of x it came from.
-    """
-    x = x if isinstance(x, np.ndarray) else np.asarray(x)
-    if x.ndim != 2 or x.shape[0] == 0:
-        # Not something to split (a single vector, or an error the C++ side will name).
-        add_chunk(x, ids)
-        return
+def _chunk_size_arg(chunk_size: Optional[int]) -> int:
     if chunk_size is None:
-        chunk_size = DEFAULT_CHUNK_SIZE
+        return DEFAULT_CHUNK_SIZE
     chunk_size = int(chunk_size)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    if ids is not None:
-        ids = ids if isinstance(ids, np.ndarray) else np.asarray(ids)
-        if ids.ndim != 1 or ids.shape[0] != x.shape[0]:
-            # Let the C++ side report the mismatch with its usual message.
-            add_chunk(x, ids)
-            return
-    n = x.shape[0]
+    return chunk_size
+
+
+def _add_in_chunks(index: "IndexFlat", n: int, add_rows, ids, chunk_size: int) -> None:
+    """Adds n rows with add_rows(start, stop, chunk_ids) chunk by chunk behind a progress bar;
+    rolls back on failure.
+
+    Each chunk is added under the index's lock, but the lock is not held between chunks. If a
+    chunk fails, the rows this call already added are removed again and the error is re-raised
+    with the row range of x it came from. ids is None or a host array of n ids.
+    """
     bar = _progress(n, "knnx add")
     if bar is None:
-        add_chunk(x, ids)  # no progress to show: one atomic call
+        add_rows(0, n, ids)  # no progress to show: one atomic call
         return
     start_total = index.ntotal
     added_ids = []
@@ -57,7 +53,7 @@ def _add_in_chunks(index: "IndexFlat", add_chunk, x, ids, chunk_size: Optional[i
             stop = min(n, start + chunk_size)
             chunk_ids = None if ids is None else ids[start:stop]
             try:
-                add_chunk(x[start:stop], chunk_ids)
+                add_rows(start, stop, chunk_ids)
             except _knnx.Error as e:
                 raise type(e)(f"in rows {start}:{stop} of x: {e}") from e
             added_ids.append(chunk_ids)
@@ -74,32 +70,199 @@ def _add_in_chunks(index: "IndexFlat", add_chunk, x, ids, chunk_size: Optional[i
         bar.close()
 
 
+def _host_ids(ids, n: int):
+    """ids as a host array, when it is one of n entries (None otherwise: not split, the C++
+    side reports the mismatch with its usual message)."""
+    ids = ids if isinstance(ids, np.ndarray) else np.asarray(ids)
+    if ids.ndim != 1 or ids.shape[0] != n:
+        return None
+    return ids
+
+
+def _k_arg(k) -> int:
+    try:
+        k = operator.index(k)
+    except TypeError:
+        raise TypeError(f"k must be an integer, got {type(k).__name__}") from None
+    if not 1 <= k <= _knnx.MAX_K:
+        raise ValueError(f"k must be in [1, {_knnx.MAX_K}], got {k}")
+    return k
+
+
 class IndexFlat(_knnx.IndexFlat):
-    __doc__ = _knnx.IndexFlat.__doc__
+    __doc__ = _knnx.IndexFlat.__doc__ + """
+
+GPU arrays: on an index with device="cuda[:N]", search, add, add_with_ids and train also take
+PyTorch CUDA tensors, CuPy arrays and any object exposing __cuda_array_interface__ or a CUDA
+__dlpack__. They are read in place (no copy) and must be float32 (ids: int64), C-contiguous
+and on the index's device; otherwise ValueError says which conversion to make. A CPU index
+refuses device arrays with ValueError: move them to host memory first.
+"""
     __module__ = "knnx"
+
+    def _cuda_ordinal(self) -> Optional[int]:
+        """The index's CUDA device number, or None for a CPU index."""
+        device = self.device
+        return int(device.split(":")[1]) if device.startswith("cuda") else None
+
+    def _device_input(self, x, name: str) -> Optional[int]:
+        """The index's CUDA ordinal when x is a device array (None for host arrays); raises
+        ValueError for a device array given to a CPU index."""
+        if x is None or not _gpu.is_device_array(x, name):
+            return None
+        ordinal = self._cuda_ordinal()
+        if ordinal is None:
+            raise ValueError(
+                f"{name} is in CUDA device memory but the index is on cpu: move it to host "
+                f"memory first (e.g. {name}.cpu() for a torch tensor, cupy.asnumpy({name}) for "
+                f"a CuPy array), or use an index with device='cuda'")
+        return ordinal
+
+    def search(self, queries, k: int, *, return_device: Optional[bool] = None):
+        """The k nearest stored vectors of each query (nq, d), 1 <= k <= 2048.
+
+        Returns (distances float32 (nq, k), labels int64 (nq, k)), best first; labels -1 and
+        distances +inf (L2) / -inf (IP) where fewer than k vectors exist.
+
+        queries may be a numpy array (or anything numpy.asarray accepts) or, on a GPU index, a
+        CUDA array: a PyTorch tensor, a CuPy array, or any object with __cuda_array_interface__
+        or __dlpack__. A CUDA array is read in place and must be float32, C-contiguous and on
+        the index's device (ValueError otherwise; pass .float() / .contiguous() as the message
+        says). NaN or Inf in the queries raises ValueError, as on the host.
+
+        return_device: where the results go. None (default): where the queries are, so CUDA
+        queries give CUDA results of the same framework (torch tensors for torch input, CuPy
+        arrays for CuPy input, and for other inputs knnx-owned device arrays that export
+        DLPack: wrap them with torch.from_dlpack or cupy.from_dlpack), and host queries give
+        numpy arrays. True: device results also for host queries (knnx DLPack arrays). False:
+        numpy results also for device queries. The results are complete when search returns.
+
+        Example (GPU index, PyTorch)::
+
+            index = knnx.IndexFlat(128, device="cuda")
+            index.add(torch.randn(100_000, 128, device="cuda"))
+            D, I = index.search(torch.randn(64, 128, device="cuda"), k=10)  # CUDA tensors
+        """
+        ordinal = self._device_input(queries, "queries")
+        on_device = ordinal is not None
+        if not on_device:
+            if not return_device:
+                return super().search(queries, k)
+            ordinal = self._cuda_ordinal()
+            if ordinal is None:
+                raise ValueError("return_device=True needs an index on a CUDA device; this "
+                                 "index is on cpu")
+        k = _k_arg(k)
+        if on_device:
+            q = _gpu.read_vectors(queries, "queries", self.d, ordinal)
+            nq, address = q.rows, q.address
+        else:
+            q = self._float32_rows(queries, "queries")  # host: checked and converted as usual
+            nq, address = q.shape[0], q.ctypes.data
+        to_device = on_device if return_device is None else bool(return_device)
+        if to_device:
+            D, I, d_address, i_address = _gpu.empty_results(q if on_device else None, nq, k,
+                                                            ordinal)
+        else:
+            D, I, d_address, i_address = _gpu.empty_host_results(nq, k)
+        if on_device and q.synchronize is not None:
+            q.synchronize()  # after allocating: the producer's stream also orders the outputs
+        self._search_ptr(nq, address, k, d_address, i_address)
+        return D, I
+
+    def train(self, x) -> None:
+        """Learns what the index needs from the vectors x (n, d); a no-op for exact indexes.
+
+        x may be a CUDA array on a GPU index (see search).
+        """
+        ordinal = self._device_input(x, "x")
+        if ordinal is None:
+            super().train(x)
+            return
+        v = _gpu.read_vectors(x, "x", self.d, ordinal)
+        if v.synchronize is not None:
+            v.synchronize()
+        self._train_ptr(v.rows, v.address)
 
     def add(self, x, *, verbose: bool = False, chunk_size: Optional[int] = None) -> None:
         """Appends the vectors x (n, d); ids are assigned sequentially.
 
+        On a GPU index x may be a CUDA array (PyTorch, CuPy, __cuda_array_interface__,
+        DLPack), read in place: float32, C-contiguous, on the index's device (see search).
         With verbose=True and tqdm installed, x is added in chunks of chunk_size rows
         (default 65536) behind a progress bar; a failure removes what the call added.
         """
-        if not verbose:
-            super().add(x)
-            return
-        _add_in_chunks(self, lambda xs, _: super(IndexFlat, self).add(xs), x, None, chunk_size)
+        self._add(x, None, False, verbose, chunk_size)
 
     def add_with_ids(self, x, ids, *, verbose: bool = False,
                      chunk_size: Optional[int] = None) -> None:
         """Appends the vectors x (n, d) with the given ids (n,).
 
-        verbose and chunk_size work as in add().
+        x may be a CUDA array as in add(); ids may be a host array, or a CUDA array of int64
+        (copied to the host, where the index keeps its ids). verbose and chunk_size work as in
+        add().
         """
-        if not verbose:
-            super().add_with_ids(x, ids)
+        self._add(x, ids, True, verbose, chunk_size)
+
+    def _add(self, x, ids, with_ids: bool, verbose: bool, chunk_size: Optional[int]) -> None:
+        x_ordinal = self._device_input(x, "x")
+        ids_ordinal = self._device_input(ids, "ids")
+        if x_ordinal is None:
+            if ids_ordinal is not None:  # device ids with host vectors: C++ matches the counts
+                ids = _gpu.read_ids_to_host(ids, "ids", None, ids_ordinal)
+            self._add_host(x, ids, with_ids, verbose, chunk_size)
             return
-        _add_in_chunks(self, lambda xs, ids_: super(IndexFlat, self).add_with_ids(xs, ids_),
-                       x, ids, chunk_size)
+        if with_ids and ids is None:
+            raise TypeError("add_with_ids(): ids must be an array of ids, got None")
+        v = _gpu.read_vectors(x, "x", self.d, x_ordinal)
+        n = v.rows
+        if ids_ordinal is not None:
+            ids = _gpu.read_ids_to_host(ids, "ids", n, ids_ordinal)
+        if v.synchronize is not None:
+            v.synchronize()
+        row_bytes = 4 * self.d
+
+        def add_rows(start, stop, chunk_ids):
+            self._add_ptr(stop - start, v.address + start * row_bytes, chunk_ids)
+
+        if not verbose:
+            add_rows(0, n, ids)
+            return
+        chunk_size = _chunk_size_arg(chunk_size)
+        if with_ids:
+            host_ids = _host_ids(ids, n)
+            if host_ids is None:
+                add_rows(0, n, ids)  # the C++ side names the mismatch
+                return
+            ids = host_ids
+        _add_in_chunks(self, n, add_rows, ids, chunk_size)
+
+    def _add_host(self, x, ids, with_ids: bool, verbose: bool,
+                  chunk_size: Optional[int]) -> None:
+        def add_chunk(xs, chunk_ids):
+            if with_ids:
+                super(IndexFlat, self).add_with_ids(xs, chunk_ids)
+            else:
+                super(IndexFlat, self).add(xs)
+
+        if not verbose:
+            add_chunk(x, ids)
+            return
+        x = x if isinstance(x, np.ndarray) else np.asarray(x)
+        if x.ndim != 2 or x.shape[0] == 0:
+            # Not something to split (a single vector, or an error the C++ side will name).
+            add_chunk(x, ids)
+            return
+        chunk_size = _chunk_size_arg(chunk_size)
+        n = x.shape[0]
+        if with_ids:
+            host_ids = _host_ids(ids, n)
+            if host_ids is None:
+                add_chunk(x, ids)  # the C++ side names the mismatch
+                return
+            ids = host_ids
+        _add_in_chunks(self, n, lambda start, stop, chunk_ids: add_chunk(x[start:stop], chunk_ids),
+                       ids, chunk_size)
 
 
 class IndexFlatL2(IndexFlat):

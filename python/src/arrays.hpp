@@ -52,6 +52,8 @@ class Rows {
   const T* data() const { return data_; }
   // True when data() points into the caller's array (no conversion was needed).
   bool is_view() const { return copy_ == nullptr; }
+  // The numpy array the rows were read from (data() points into it when is_view()).
+  const nb::object& source() const { return owner_; }
 
  private:
   template <typename U>

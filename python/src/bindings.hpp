@@ -13,6 +13,7 @@ namespace nb = nanobind;
 void bind_errors(nb::module_& m);   // errors.cpp: knnx::Error hierarchy -> Python exceptions
 void bind_metric(nb::module_& m);   // metric.cpp: knnx.Metric
 void bind_device(nb::module_& m);   // device.cpp: CUDA availability queries
+void bind_device_memory(nb::module_& m);  // device_memory.cpp: raw device pointers, DLPack views
 void bind_config(nb::module_& m);   // config.cpp: knobs
 void bind_index(nb::module_& m);    // index.cpp: Index, IndexFlat
 void bind_io(nb::module_& m);       // io.cpp: vector files

@@ -11,6 +11,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/variant.h>
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -19,6 +20,7 @@
 
 #include "arrays.hpp"
 #include "bindings.hpp"
+#include "device_memory.hpp"
 #include "knnx/error.hpp"
 #include "knnx/index.hpp"
 #include "knnx/index_flat.hpp"
@@ -116,6 +118,98 @@ std::pair<Matrix2D, Labels2D> search(const PyIndex& self, ArrayLike queries, lon
   const std::size_t kk = static_cast<std::size_t>(k);
   return {make_numpy<Matrix2D>(std::move(distances), {nq, kk}),
           make_numpy<Labels2D>(std::move(labels), {nq, kk})};
+}
+
+// --- Raw device pointers -------------------------------------------------------------------
+// The Python layer (knnx/_gpu_arrays.py) reads PyTorch, CuPy, __cuda_array_interface__ and
+// DLPack arrays in place and passes their addresses here, with the extents it has checked. These
+// methods check what can be checked of a bare address: that the index is on a CUDA device and
+// that each address is memory of that device (or, where allowed, host memory).
+
+const char* memory_text(int where) { return where < 0 ? "host memory" : "device memory"; }
+
+Device cuda_device_of(const PyIndex& self, const char* method) {
+  const Device device = self.fixed().device();
+  if (!device.is_cuda()) {
+    throw InvalidArgument(fmt::format("{} takes device pointers, which need an index on a CUDA "
+                                      "device; this index is on {}",
+                                      method, device.to_string()));
+  }
+  return device;
+}
+
+// Where `address` lives: -1 (host) when allow_host, else the index's device ordinal.
+int check_address(std::uintptr_t address, const char* name, const Device& device,
+                  bool allow_host) {
+  if (address == 0) throw InvalidArgument(fmt::format("{} must not be a null pointer", name));
+  const int where = pointer_device(address);
+  if (where < 0 && !allow_host) {
+    throw InvalidArgument(fmt::format("{} ({:#x}) is not CUDA device memory", name, address));
+  }
+  if (where >= 0 && where != device.ordinal) {
+    throw InvalidArgument(fmt::format("{} is memory of cuda:{} but the index is on {}", name,
+                                      where, device.to_string()));
+  }
+  return where;
+}
+
+idx_t count_arg(long long n, const char* name) {
+  if (n < 1) throw InvalidArgument(fmt::format("{} must be >= 1, got {}", name, n));
+  return static_cast<idx_t>(n);
+}
+
+void search_ptr(const PyIndex& self, long long nq_in, std::uintptr_t queries, long long k_in,
+                std::uintptr_t distances, std::uintptr_t labels) {
+  const Device device = cuda_device_of(self, "_search_ptr");
+  const idx_t nq = count_arg(nq_in, "nq");
+  const int k = k_arg(k_in);
+  check_address(queries, "queries", device, /*allow_host=*/true);
+  const int d_where = check_address(distances, "distances", device, /*allow_host=*/true);
+  const int l_where = check_address(labels, "labels", device, /*allow_host=*/true);
+  if ((d_where < 0) != (l_where < 0)) {
+    throw InvalidArgument(fmt::format("distances ({}) and labels ({}) must both be host memory "
+                                      "or both be device memory",
+                                      memory_text(d_where), memory_text(l_where)));
+  }
+  self.read([&](const Index& index) {
+    index.search(nq, reinterpret_cast<const float*>(queries), k,
+                 reinterpret_cast<float*>(distances), reinterpret_cast<idx_t*>(labels));
+  });
+}
+
+void add_ptr(PyIndex& self, long long n_in, std::uintptr_t x, nb::handle ids) {
+  const Device device = cuda_device_of(self, "_add_ptr");
+  const idx_t n = count_arg(n_in, "n");
+  check_address(x, "x", device, /*allow_host=*/false);
+  const float* rows = reinterpret_cast<const float*>(x);
+  if (ids.is_none()) {
+    self.write([&](Index& index) { index.add(n, rows); });
+    return;
+  }
+  const Rows<idx_t> id = to_rows<idx_t>(ids, ArraySpec{.name = "ids", .rank = Rank::kVector});
+  if (id.rows() != n) {
+    throw InvalidArgument(
+        fmt::format("ids has {} entries but x has {} vectors; they must match", id.rows(), n));
+  }
+  self.write([&](Index& index) { index.add_with_ids(n, rows, id.data()); });
+}
+
+void train_ptr(PyIndex& self, long long n_in, std::uintptr_t x) {
+  const Device device = cuda_device_of(self, "_train_ptr");
+  const idx_t n = count_arg(n_in, "n");
+  check_address(x, "x", device, /*allow_host=*/false);
+  self.write([&](Index& index) { index.train(n, reinterpret_cast<const float*>(x)); });
+}
+
+// x read as the index reads vectors, as a C-contiguous float32 numpy array (n, d): the caller's
+// array itself (reshaped) when it already is one, else the converted copy.
+nb::object float32_rows(const PyIndex& self, ArrayLike x, const std::string& name) {
+  const Rows<float> v = vectors_arg(self, x, name.c_str());
+  const auto rows = static_cast<std::size_t>(v.rows());
+  const auto cols = static_cast<std::size_t>(v.cols());
+  if (v.is_view()) return v.source().attr("reshape")(rows, cols);
+  std::vector<float> copy(v.data(), v.data() + v.size());
+  return nb::cast(make_numpy<Matrix2D>(std::move(copy), {rows, cols}));
 }
 
 void add_with_ids(PyIndex& self, ArrayLike x, ArrayLike ids) {
@@ -218,7 +312,23 @@ void bind_index(nb::module_& m) {
            "The stored vector with this id, as a float32 array (d,). ValueError if absent.")
       .def(
           "reset", [](PyIndex& self) { self.write([](Index& index) { index.reset(); }); },
-          "Removes every vector (keeps training state).");
+          "Removes every vector (keeps training state).")
+      .def("_search_ptr", &search_ptr, nb::arg("nq"), nb::arg("queries"), nb::arg("k"),
+           nb::arg("distances"), nb::arg("labels"),
+           "Low-level search of a CUDA index over raw addresses: queries (nq, d) float32, and\n"
+           "the outputs distances (nq, k) float32 and labels (nq, k) int64, all C-contiguous.\n"
+           "Each address is device memory of the index's device or host memory; distances and\n"
+           "labels both one or both the other. The caller guarantees the extents and that the\n"
+           "queries are ready (their producer's stream synchronised). Results are complete when\n"
+           "it returns. The GIL is released. Use search(), which does all this for tensors.")
+      .def("_add_ptr", &add_ptr, nb::arg("n"), nb::arg("x"), nb::arg("ids") = nb::none(),
+           "Low-level add to a CUDA index of n float32 rows (n, d) at device address x, with\n"
+           "sequential ids, or the given host ids (n,). Use add() / add_with_ids().")
+      .def("_train_ptr", &train_ptr, nb::arg("n"), nb::arg("x"),
+           "Low-level train of a CUDA index on n float32 rows at device address x. Use train().")
+      .def("_float32_rows", &float32_rows, nb::arg("x"), nb::arg("name"),
+           "x checked and converted as search/add read host arrays: a C-contiguous float32\n"
+           "numpy array (n, d), without a copy when x already is one. Errors name `name`.");
 
   nb::enum_<FlatPrecision>(
       m, "FlatPrecision",

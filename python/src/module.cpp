@@ -15,6 +15,7 @@ NB_MODULE(_knnx, m) {
   py::bind_errors(m);  // first: everything bound later raises the mapped exceptions
   py::bind_metric(m);
   py::bind_device(m);
+  py::bind_device_memory(m);
   py::bind_config(m);
   py::bind_index(m);
   py::bind_io(m);
