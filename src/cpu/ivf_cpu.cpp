@@ -34,9 +34,9 @@ constexpr idx_t kDirectMaxQueries = 12;
 // back from cache by the collectors.
 constexpr idx_t kQueryChunk = 256;
 constexpr idx_t kRowChunk = 2048;
-// Multiply-adds a thread should get before a step is split between threads: about 20-50 us of
-// work, far above the cost of a fork and join, so few-query searches stay on one thread
-// instead of paying synchronisation for microseconds of work.
+// Multiply-adds a thread should get before a step is split between threads: tens of
+// microseconds of work, far above the cost of a fork and join, so few-query searches stay on
+// one thread instead of paying synchronisation for microseconds of work.
 constexpr double kMinWorkPerThread = double(1 << 20);
 // Threads worth using for `work` multiply-adds, at most `threads`.
 int team_for(double work, int threads) {
@@ -102,17 +102,18 @@ class IvfCpu final : public detail::IvfBackend {
   void add(idx_t n, const float* x, const idx_t* ids, const idx_t* lists) override {
     const std::size_t d = static_cast<std::size_t>(dim_);
     const bool l2 = metric_ == Metric::L2;
-    std::vector<idx_t> counts(static_cast<std::size_t>(n_lists_), 0);
-    for (idx_t i = 0; i < n; ++i) ++counts[static_cast<std::size_t>(lists[i])];
-    for (int l = 0; l < n_lists_; ++l) {
-      const idx_t after = lists_[static_cast<std::size_t>(l)].size() + counts[static_cast<std::size_t>(l)];
-      if (after > kMaxListSize) {
-        throw NotSupported(fmt::format("inverted list {} would hold {} vectors; at most {} fit",
-                                       l, after, kMaxListSize));
-      }
-    }
+    std::vector<idx_t> counts;
     std::vector<float> norms;
     try {
+      counts.assign(static_cast<std::size_t>(n_lists_), 0);
+      for (idx_t i = 0; i < n; ++i) ++counts[static_cast<std::size_t>(lists[i])];
+      for (int l = 0; l < n_lists_; ++l) {
+        const idx_t after = lists_[static_cast<std::size_t>(l)].size() + counts[static_cast<std::size_t>(l)];
+        if (after > kMaxListSize) {
+          throw NotSupported(fmt::format("inverted list {} would hold {} vectors; at most {} fit",
+                                         l, after, kMaxListSize));
+        }
+      }
       if (l2) norms.resize(static_cast<std::size_t>(n));
       // Reserve everything first: after that no append can throw, so a failure changes nothing.
       for (int l = 0; l < n_lists_; ++l) {
