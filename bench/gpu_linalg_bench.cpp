@@ -157,7 +157,7 @@ json bench_gemm(kc::StreamContext& ctx, int repeats, double scale) {
                                          {"vs_cublas", t_cublas / t}};
     }
     row["tiles"] = tiles;
-    row["table_tile"] = kc::gemm_tile_name(av ? table_av : table_atb);
+    row["table_tile"] = kc::gemm_tile_name((av ? table_av : table_atb).for_columns(c.k));
     std::string best;
     double best_t = 1e300;
     for (auto& [name, v] : tiles.items()) {
@@ -180,7 +180,7 @@ json bench_projection(kc::StreamContext& ctx, int repeats) {
   json crossover = json::object();
   for (const std::int64_t k : {8, 32, 64}) {
     std::int64_t cross = -1;
-    for (const std::int64_t m : {128, 512, 1024, 2048, 4096, 8192, 16384, 65536, 262144, 1048576}) {
+    for (const std::int64_t m : {16, 32, 64, 128, 512, 1024, 2048, 4096, 8192, 16384, 65536, 262144, 1048576}) {
       auto q = random_device(static_cast<std::size_t>(m * k), 3, s);
       auto v = random_device(static_cast<std::size_t>(m), 4, s);
       kc::DeviceBuffer<float> c(static_cast<std::size_t>(k), s);
@@ -239,10 +239,8 @@ json bench_svd_z(kc::StreamContext& ctx, int repeats, double scale) {
   return {{"m", m}, {"n", n}, {"p", p}, {"rows", rows}};
 }
 
-json bench_batched_search(int repeats, double scale) {
-  const int d = 128, k = 10;
-  const idx_t n = std::max<idx_t>(10000, static_cast<idx_t>(1000000 * scale));
-  const idx_t nq = std::max<idx_t>(1000, static_cast<idx_t>(200000 * scale));
+// One configuration of the batched-search comparison.
+json batched_search_case(int repeats, idx_t n, idx_t nq, int d, int k) {
   std::vector<float> x(static_cast<std::size_t>(n) * d), q(static_cast<std::size_t>(nq) * d);
   fill_uniform(x, 7);
   fill_uniform(q, 8);
@@ -268,8 +266,18 @@ json bench_batched_search(int repeats, double scale) {
                           .wait();
                     })}});
   }
-  std::cerr << "batched search done\n";
   return {{"n", n}, {"nq", nq}, {"d", d}, {"k", k}, {"rows", rows}};
+}
+
+// A compute-bound case (large base) and a transfer-heavy one (small base, many queries).
+json bench_batched_search(int repeats, double scale) {
+  json out = json::array();
+  out.push_back(batched_search_case(repeats, std::max<idx_t>(10000, static_cast<idx_t>(1000000 * scale)),
+                                    std::max<idx_t>(1000, static_cast<idx_t>(200000 * scale)), 128, 10));
+  out.push_back(batched_search_case(repeats, std::max<idx_t>(1000, static_cast<idx_t>(20000 * scale)),
+                                    std::max<idx_t>(1000, static_cast<idx_t>(1000000 * scale)), 128, 10));
+  std::cerr << "batched search done\n";
+  return out;
 }
 
 }  // namespace
@@ -302,7 +310,10 @@ int main(int argc, char** argv) {
               {"commit", commit},
               {"repeats", repeats},
               {"scale", scale},
-              {"gemm_tiles_in_force", {{"av", tiles.av}, {"atb", tiles.atb}, {"source", tiles.av_source}}}};
+              {"gemm_tiles_in_force",
+               {{"av", tiles.av}, {"av_narrow", tiles.av_narrow}, {"atb", tiles.atb},
+                {"atb_narrow", tiles.atb_narrow}, {"narrow_columns", tiles.narrow_columns},
+                {"source", tiles.av_source}}}};
   auto want = [&](const char* p) { return std::find(parts.begin(), parts.end(), p) != parts.end(); };
   if (want("gemm")) doc["gemm"] = bench_gemm(ctx, repeats, scale);
   if (want("projection")) doc["projection"] = bench_projection(ctx, repeats);

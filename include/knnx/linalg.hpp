@@ -17,12 +17,16 @@
 namespace knnx {
 
 // The block tiles ("BMxBN") the tiled GPU GEMM uses on a device, and where they come from:
-// "KNNX_GEMM_TILE_AV" / "KNNX_GEMM_TILE_ATB" when overridden (environment or set_config), else
-// "table sm_XY" (the static entry for the device's architecture). InvalidArgument when the
-// device does not exist; NotSupported in a build without CUDA.
+// "KNNX_GEMM_TILE_AV" / "KNNX_GEMM_TILE_ATB" when overridden (environment or set_config; one
+// tile for every shape), else "table sm_XY" (the static entries for the device's architecture:
+// one tile for outputs of more than narrow_columns columns, one for narrower outputs).
+// InvalidArgument when the device does not exist; NotSupported in a build without CUDA.
 struct GemmTiles {
-  std::string av;
-  std::string atb;
+  std::string av;          // C = A V, wide outputs
+  std::string av_narrow;   // C = A V, outputs of at most narrow_columns columns
+  std::string atb;         // C = A^T B, wide outputs
+  std::string atb_narrow;  // C = A^T B, narrow outputs
+  int narrow_columns = 0;
   std::string av_source;
   std::string atb_source;
   int sm_major = 0;

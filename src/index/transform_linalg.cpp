@@ -62,9 +62,14 @@ GemmTiles get_gemm_tiles(int cuda_device) {
   out.sm_major = prop.major;
   out.sm_minor = prop.minor;
   const std::string table = fmt::format("table sm_{}{}", prop.major, prop.minor);
-  out.av = cuda::gemm_tile_name(cuda::resolve_gemm_tile(cuda::GemmOp::AV, c.gemm_tile_av, cuda_device));
-  out.atb =
-      cuda::gemm_tile_name(cuda::resolve_gemm_tile(cuda::GemmOp::AtB, c.gemm_tile_atb, cuda_device));
+  const cuda::GemmTileChoice av = cuda::resolve_gemm_tile(cuda::GemmOp::AV, c.gemm_tile_av, cuda_device);
+  const cuda::GemmTileChoice atb =
+      cuda::resolve_gemm_tile(cuda::GemmOp::AtB, c.gemm_tile_atb, cuda_device);
+  out.av = cuda::gemm_tile_name(av.wide);
+  out.av_narrow = cuda::gemm_tile_name(av.narrow);
+  out.atb = cuda::gemm_tile_name(atb.wide);
+  out.atb_narrow = cuda::gemm_tile_name(atb.narrow);
+  out.narrow_columns = static_cast<int>(cuda::kNarrowColumns);
   out.av_source = c.gemm_tile_av == "auto" ? table : "KNNX_GEMM_TILE_AV";
   out.atb_source = c.gemm_tile_atb == "auto" ? table : "KNNX_GEMM_TILE_ATB";
 #endif

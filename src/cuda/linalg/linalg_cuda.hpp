@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/gemm_tiles.hpp"
+#include "cuda/gemm/gemm.hpp"
 #include "cuda/linalg/linalg_kernels.hpp"
 #include "cuda/runtime/stream_pool.hpp"
 
@@ -22,8 +23,8 @@ struct Config;
 namespace knnx::cuda {
 
 struct LinalgSettings {
-  detail::GemmTileShape tile_av{128, 64};
-  detail::GemmTileShape tile_atb{64, 64};
+  GemmTileChoice tile_av;
+  GemmTileChoice tile_atb;
   std::string qr_dot = "auto";  // auto | simple | warp
   std::int64_t qr_warp_min_rows = 4096;
   std::int64_t svd_band = 0;  // rows per band; 0 = unbanded two-pass

@@ -6,7 +6,9 @@
 #include <algorithm>
 
 #include "cuda/runtime/check.hpp"
+#include "cuda/runtime/device_info.hpp"
 #include "cuda/runtime/launch.hpp"
+#include "cuda/runtime/memory.hpp"
 
 namespace knnx::cuda {
 namespace {
@@ -41,26 +43,31 @@ __global__ void project_simple_kernel(const float* __restrict__ q, std::int64_t 
 constexpr int kWarpsPerBlock = 8;
 
 // One warp per column: lane l reads rows l, l+32, ... (each step one 128-byte line for the warp),
-// then the lanes' sums are reduced with shuffles.
+// then the lanes' sums are reduced with shuffles. blockIdx.y selects a slice of rows
+// [y*rows_per_split, ...) when a few long columns would otherwise leave most SMs idle; each slice
+// writes its partial sums to out[y*k + j].
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     project_warp_kernel(const float* __restrict__ q, std::int64_t m, std::int64_t k,
-                        std::int64_t ldq, const float* __restrict__ v, float* __restrict__ c) {
+                        std::int64_t ldq, const float* __restrict__ v, std::int64_t rows_per_split,
+                        float* __restrict__ out) {
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const std::int64_t j =
       static_cast<std::int64_t>(blockIdx.x) * kWarpsPerBlock + (threadIdx.x >> 5);
   if (j >= k) return;  // whole warps leave together
+  const std::int64_t row0 = static_cast<std::int64_t>(blockIdx.y) * rows_per_split;
+  const std::int64_t row1 = row0 + rows_per_split < m ? row0 + rows_per_split : m;
   const float* col = q + j * ldq;
   float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-  std::int64_t i = lane;
-  for (; i + 96 < m; i += 128) {
+  std::int64_t i = row0 + lane;
+  for (; i + 96 < row1; i += 128) {
     s0 = fmaf(col[i], v[i], s0);
     s1 = fmaf(col[i + 32], v[i + 32], s1);
     s2 = fmaf(col[i + 64], v[i + 64], s2);
     s3 = fmaf(col[i + 96], v[i + 96], s3);
   }
-  for (; i < m; i += 32) s0 = fmaf(col[i], v[i], s0);
+  for (; i < row1; i += 32) s0 = fmaf(col[i], v[i], s0);
   const float s = warp_sum((s0 + s1) + (s2 + s3));
-  if (lane == 0) c[j] = s;
+  if (lane == 0) out[static_cast<std::int64_t>(blockIdx.y) * k + j] = s;
 }
 
 constexpr int kNormThreads = 1024;
@@ -186,9 +193,29 @@ void launch_project_coeffs(QrDot variant, const float* q, std::int64_t m, std::i
     project_simple_kernel<<<blocks_for(k, kThreads), kThreads, 0, stream>>>(q, m, k, ldq, v, c);
     KNNX_CHECK_LAUNCH(stream, sync_check, "project_simple_kernel");
   } else {
-    project_warp_kernel<<<blocks_for(k, kWarpsPerBlock), kWarpsPerBlock * 32, 0, stream>>>(
-        q, m, k, ldq, v, c);
-    KNNX_CHECK_LAUNCH(stream, sync_check, "project_warp_kernel");
+    // Enough blocks for ~4 per SM; each row slice keeps >= 4096 rows so the extra pass over
+    // the partial sums stays negligible.
+    constexpr std::int64_t kMinRowsPerSplit = 4096;
+    int device = 0;
+    KNNX_CUDA_CHECK(cudaStreamGetDevice(stream, &device));
+    const std::int64_t target = 4 * std::int64_t{device_properties(device).multiProcessorCount};
+    const std::int64_t col_blocks = (k + kWarpsPerBlock - 1) / kWarpsPerBlock;
+    std::int64_t splits = std::max<std::int64_t>(1, (target + col_blocks - 1) / col_blocks);
+    splits = std::min<std::int64_t>({splits, std::max<std::int64_t>(1, m / kMinRowsPerSplit), 65535});
+    std::int64_t rows_per_split = (m + splits - 1) / splits;
+    rows_per_split = (rows_per_split + 127) / 128 * 128;
+    splits = std::max<std::int64_t>(1, (m + rows_per_split - 1) / rows_per_split);
+    const dim3 grid(blocks_for(k, kWarpsPerBlock), static_cast<unsigned>(splits));
+    if (splits == 1) {
+      project_warp_kernel<<<grid, kWarpsPerBlock * 32, 0, stream>>>(q, m, k, ldq, v, m, c);
+      KNNX_CHECK_LAUNCH(stream, sync_check, "project_warp_kernel");
+      return;
+    }
+    DeviceBuffer<float> partial(static_cast<std::size_t>(splits * k), stream);
+    project_warp_kernel<<<grid, kWarpsPerBlock * 32, 0, stream>>>(q, m, k, ldq, v, rows_per_split,
+                                                                 partial.data());
+    KNNX_CHECK_LAUNCH(stream, sync_check, "project_warp_kernel (row slices)");
+    launch_sum_parts(partial.data(), static_cast<int>(splits), k, k, c, stream, sync_check);
   }
 }
 

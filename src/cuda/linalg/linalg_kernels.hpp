@@ -16,8 +16,9 @@ enum class QrDot { Simple, Warp };
 
 // c[j] = sum_i Q[j*ldq + i] * v[i] for j < k (Q column-major m x k).
 // Simple: one thread per column walking its rows; coalesced only through the cache, but no
-// reduction, so it wins when m is small. Warp: one warp per column, lanes stride the rows
-// (coalesced 128-byte reads) and the 32 partial sums meet through __shfl_down_sync.
+// reduction. Warp: one warp per column, lanes stride the rows (coalesced 128-byte reads) and the
+// 32 partial sums meet through __shfl_down_sync; long columns are cut into row slices (one warp
+// per column and slice) whose partial sums a second kernel adds in slice order.
 void launch_project_coeffs(QrDot variant, const float* q, std::int64_t m, std::int64_t k,
                            std::int64_t ldq, const float* v, float* c, cudaStream_t stream,
                            bool sync_check);

@@ -261,14 +261,19 @@ TEST(LinalgCuda, TileReportFollowsOverrides) {
   const GemmTiles table = get_gemm_tiles(0);
   EXPECT_EQ(table.av_source.rfind("table sm_", 0), 0u) << table.av_source;
   EXPECT_GE(table.sm_major, 7);
-  EXPECT_EQ(table.av, cuda::gemm_tile_name(cuda::gemm_table_tile(cuda::GemmOp::AV, table.sm_major,
-                                                                  table.sm_minor)));
+  EXPECT_EQ(table.av, cuda::gemm_tile_name(cuda::gemm_table_tile(
+                          cuda::GemmOp::AV, table.sm_major, table.sm_minor, 1000)));
+  EXPECT_EQ(table.atb_narrow, cuda::gemm_tile_name(cuda::gemm_table_tile(
+                                  cuda::GemmOp::AtB, table.sm_major, table.sm_minor, 16)));
+  EXPECT_EQ(table.narrow_columns, 32);
   c.gemm_tile_av = "32x32";
   c.gemm_tile_atb = "128x32";
   set_config(c);
   const GemmTiles forced = get_gemm_tiles(0);
   EXPECT_EQ(forced.av, "32x32");
+  EXPECT_EQ(forced.av_narrow, "32x32");
   EXPECT_EQ(forced.atb, "128x32");
+  EXPECT_EQ(forced.atb_narrow, "128x32");
   EXPECT_EQ(forced.av_source, "KNNX_GEMM_TILE_AV");
   EXPECT_EQ(forced.atb_source, "KNNX_GEMM_TILE_ATB");
   // A forced tile is the one the public entry points run: results do not change.
