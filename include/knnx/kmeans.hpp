@@ -1,10 +1,11 @@
 // knnx/kmeans.hpp — KMeans: Lloyd's k-means clustering of float32 vectors, as FAISS's Clustering.
 //
 // train() picks a training sample (at most k * max_points_per_centroid rows, drawn at random
-// without replacement for the seed), seeds k centroids (k-means++ or k distinct random sample
-// rows) and runs n_iter Lloyd iterations: every sample row goes to its nearest centroid under
+// without replacement for the seed), seeds k centroids (k-means++ over at most
+// k * init_points_per_centroid of those rows, or k distinct random sample rows) and runs n_iter
+// Lloyd iterations on the whole sample: every sample row goes to its nearest centroid under
 // the metric (exact, blocked BLAS search), then each centroid becomes the mean of its rows
-// (normalised to unit length when spherical). A cluster left empty takes over half of the
+// (normalised to unit length when spherical). A cluster left empty takes over part of the
 // largest cluster: the largest centroid is copied with a small symmetric perturbation, and the
 // rows of that cluster go to whichever of the two copies is nearer.
 //

@@ -1,7 +1,9 @@
 // cpu/kmeans_cpu.hpp — the CPU k-means backend: seeding, Lloyd iterations, empty-cluster splits.
 //
 // Every parallel loop runs over blocks of a fixed number of rows (or over single centroids),
-// and each sum is formed in one fixed order, so results do not depend on the thread count.
+// each sum is formed in one fixed order, and every sgemm runs on its calling thread alone (with
+// the OpenMP build of OpenBLAS, which knnx prefers), so results do not depend on the thread
+// count.
 #pragma once
 
 #include <memory>
