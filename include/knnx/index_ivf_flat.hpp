@@ -9,7 +9,7 @@
 //
 // Ids follow the Index contract, as in IndexFlat: add() numbers from one past the largest id the
 // index has ever held (0 for a fresh or reset index); add_with_ids refuses negative, repeated or
-// already stored ids.
+// already stored ids. reconstruct(id) scans the lists' ids, so it costs O(ntotal).
 #pragma once
 
 #include <memory>
