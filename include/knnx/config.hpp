@@ -50,8 +50,9 @@ struct Config {
   // KNNX_QR_DOT: kernel of the GPU projection c = Q^T v: "simple" (a thread per column), "warp"
   // (a warp per column, lanes striding rows) or "auto" (warp from qr_warp_min_rows rows on).
   std::string qr_dot = "auto";
-  // KNNX_QR_WARP_MIN_ROWS: the row count from which KNNX_QR_DOT=auto picks the warp kernel.
-  int qr_warp_min_rows = 4096;
+  // KNNX_QR_WARP_MIN_ROWS: the row count from which KNNX_QR_DOT=auto picks the warp kernel
+  // (64: where the warp kernel overtook the per-thread one for k = 8 on an H100; docs/linalg.md).
+  int qr_warp_min_rows = 64;
   // KNNX_SVD_BAND: rows of A per band in the GPU SVD step Z = A^T (A V); 0 = two full passes
   // (A V for all rows, then A^T of it).
   int svd_band = 0;

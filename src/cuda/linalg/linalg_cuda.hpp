@@ -26,7 +26,7 @@ struct LinalgSettings {
   GemmTileChoice tile_av;
   GemmTileChoice tile_atb;
   std::string qr_dot = "auto";  // auto | simple | warp
-  std::int64_t qr_warp_min_rows = 4096;
+  std::int64_t qr_warp_min_rows = 64;
   std::int64_t svd_band = 0;  // rows per band; 0 = unbanded two-pass
   int svd_streams = 1;
   bool sync_check = false;
