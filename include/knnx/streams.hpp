@@ -6,8 +6,8 @@
 // (cudaStream_t) let callers queue their own work on them.
 //
 // search_batched_async() splits nq queries into chunks and returns at once. For a GPU index the
-// queries of chunk c+1 travel host -> device (pinned staging, a copy stream) while chunk c is
-// searched, and chunk c's results travel back on the copy stream while c+1 is searched; the
+// queries of chunk c+1 are staged by a helper thread (pinned memory, a copy stream) while chunk c
+// is searched, and chunk c's results travel back on the copy stream while c+1 is searched; the
 // callback fires (on a runtime thread) once a chunk's results are in the caller's arrays. For a
 // CPU index the chunks run one after another on a worker thread with the same callbacks. The
 // only synchronisation is at wait() (and the handle's destructor, which waits).

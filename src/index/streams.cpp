@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <future>
 #include <mutex>
 #include <vector>
 
@@ -179,6 +180,7 @@ void run_gpu(const Index& index, idx_t nq, const float* queries, int k, float* d
   const idx_t chunks = (nq + chunk - 1) / chunk;
 
   auto upload = [&](idx_t c) {
+    cuda::DeviceGuard upload_guard(device);  // the current device is per host thread
     const int b = static_cast<int>(c % 2);
     const idx_t first = c * chunk;
     const idx_t count = std::min(chunk, nq - first);
@@ -195,10 +197,19 @@ void run_gpu(const Index& index, idx_t nq, const float* queries, int k, float* d
       const int b = static_cast<int>(c % 2);
       const idx_t first = c * chunk;
       const idx_t count = std::min(chunk, nq - first);
-      if (c + 1 < chunks) upload(c + 1);  // buffer 1-b was last read by the finished search c-1
       KNNX_CUDA_CHECK(cudaEventSynchronize(q_ready[b]));
       if (c >= 2) KNNX_CUDA_CHECK(cudaEventSynchronize(results_read[b]));
-      index.search(count, dq[b].data(), k, dd[b].data(), dl[b].data());
+      // Chunk c+1 is staged (host copy into pinned memory, then H2D) by a helper thread while
+      // this one searches chunk c; buffer 1-b was last read by the finished search c-1.
+      std::future<void> next;
+      if (c + 1 < chunks) next = std::async(std::launch::async, upload, c + 1);
+      try {
+        index.search(count, dq[b].data(), k, dd[b].data(), dl[b].data());
+      } catch (...) {
+        if (next.valid()) next.wait();
+        throw;
+      }
+      if (next.valid()) next.get();
       const std::size_t bytes_d = static_cast<std::size_t>(count * k) * sizeof(float);
       const std::size_t bytes_l = static_cast<std::size_t>(count * k) * sizeof(idx_t);
       KNNX_CUDA_CHECK(cudaMemcpyAsync(pd[b].data(), dd[b].data(), bytes_d, cudaMemcpyDeviceToHost, copy));
