@@ -1,5 +1,7 @@
-// knnx search: k-NN search over vectors from files or from the built-in Gaussian mixture, with
-// timings, optional recall@k against ground truth, and optional result files.
+// knnx search: k-NN search with timings, optional recall@k against ground truth, and optional
+// result files. The index is either built here (an exact IndexFlat over base vectors from a file
+// or from the built-in Gaussian mixture) or loaded from a file written by `knnx build` /
+// write_index; queries come from a file or from the mixture.
 #include <fmt/format.h>
 #include <omp.h>
 
@@ -18,6 +20,8 @@
 #include "knnx/device.hpp"
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
+#include "knnx/index_io.hpp"
+#include "knnx/index_ivf_flat.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/recall.hpp"
 #include "knnx/synthetic.hpp"
@@ -33,10 +37,13 @@ struct SearchOptions {
   // Data from files...
   std::string base_path;
   std::string queries_path;
-  // ...or generated.
+  // ...or generated...
   idx_t generate = 0;
   MixtureSpec mixture;
   std::optional<idx_t> nq;
+  // ...and the index built from the base, or loaded from a file.
+  std::string index_path;
+  std::optional<int> n_probe;
 
   int k = 10;
   std::string metric = "l2";
@@ -50,10 +57,6 @@ struct SearchOptions {
   int show = 3;
   bool json = false;
 };
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Where --out writes: labels at the given path, distances in a sibling file.
 struct OutputPaths {
@@ -69,10 +72,14 @@ OutputPaths output_paths(const std::string& out) {
 }
 
 struct Data {
-  Matrix<float> base;
+  Matrix<float> base;     // empty when the index comes from a file and no base is generated
   Matrix<float> queries;
   double seconds = 0.0;  // reading or generating
 };
+
+void check_rows(const Matrix<float>& m, const std::string& what, const std::string& path) {
+  if (m.rows == 0) throw InvalidArgument(fmt::format("{} file {} holds no vectors", what, path));
+}
 
 Data load_data(const SearchOptions& o) {
   Data data;
@@ -81,6 +88,9 @@ Data load_data(const SearchOptions& o) {
     const GaussianMixture mixture(o.mixture);
     data.base = mixture.sample(o.generate, kBaseStream).vectors;
     data.queries = mixture.sample(o.nq.value_or(kDefaultGeneratedQueries), kQueryStream).vectors;
+  } else if (!o.index_path.empty()) {
+    data.queries = read_vectors(o.queries_path, o.nq.value_or(-1));
+    check_rows(data.queries, "queries", o.queries_path);
   } else {
     data.base = read_vectors(o.base_path);
     data.queries = read_vectors(o.queries_path, o.nq.value_or(-1));
@@ -89,16 +99,21 @@ Data load_data(const SearchOptions& o) {
           "base vectors ({}) have dimension {} but queries ({}) have dimension {}", o.base_path,
           data.base.cols, o.queries_path, data.queries.cols));
     }
-    if (data.base.rows == 0) {
-      throw InvalidArgument(fmt::format("base file {} holds no vectors", o.base_path));
-    }
-    if (data.queries.rows == 0) {
-      throw InvalidArgument(fmt::format("queries file {} holds no vectors", o.queries_path));
-    }
+    check_rows(data.base, "base", o.base_path);
+    check_rows(data.queries, "queries", o.queries_path);
   }
   data.seconds = watch.seconds();
   return data;
 }
+
+// The index searched: built here from the base, or loaded from --index.
+struct Searched {
+  std::unique_ptr<Index> index;
+  std::string name;              // "IndexFlat", "IndexIVFFlat"
+  std::optional<double> add_seconds;
+  std::optional<double> load_seconds;
+  IndexIVFFlat* ivf = nullptr;   // when it is one
+};
 
 struct Results {
   idx_t nq = 0;
@@ -151,30 +166,99 @@ double median(std::vector<double> v) {
 }
 
 void check_options(const SearchOptions& o) {
+  if (!o.index_path.empty()) {
+    if (o.generate == 0 && o.queries_path.empty()) {
+      throw UsageError("give the queries of --index: --queries FILE, or --generate N");
+    }
+    return;
+  }
   if (o.generate == 0 && o.base_path.empty()) {
     throw UsageError("give the data: --base FILE --queries FILE, or --generate N");
   }
 }
 
-std::string distance_text(float d) { return fmt::format("{:.6g}", d); }
+Searched load_index(const SearchOptions& o, Device device, int queries_dim) {
+  Searched s;
+  const Stopwatch watch;
+  s.index = read_index(o.index_path, device);
+  s.load_seconds = watch.seconds();
+  s.ivf = dynamic_cast<IndexIVFFlat*>(s.index.get());
+  s.name = s.ivf != nullptr ? "IndexIVFFlat" : "IndexFlat";
+  if (s.index->dim() != queries_dim) {
+    throw InvalidArgument(fmt::format(
+        "index {} holds {}-dimensional vectors, but the queries ({}) have dimension {}",
+        o.index_path, s.index->dim(),
+        o.generate > 0 ? std::string("generated, --dim") : o.queries_path, queries_dim));
+  }
+  if (o.generate > 0 && o.gt_path.empty() && s.index->ntotal() != o.generate) {
+    // The generated base is the ground truth; it must be the data the index was built from.
+    throw InvalidArgument(fmt::format(
+        "--generate {} makes {} base vectors the ground truth, but index {} holds {}; give the "
+        "--generate N and mixture options the index was built with, or --gt FILE",
+        o.generate, o.generate, o.index_path, s.index->ntotal()));
+  }
+  if (s.ivf != nullptr) {
+    if (o.precision != "exact") {
+      throw UsageError(fmt::format("--precision applies to Flat indexes; {} holds an {}",
+                                   o.index_path, s.name));
+    }
+    if (o.n_probe) s.ivf->set_n_probe(*o.n_probe);
+  } else {
+    if (o.n_probe) {
+      throw UsageError(fmt::format("--n-probe applies to IVF indexes; {} holds an {}",
+                                   o.index_path, s.name));
+    }
+    dynamic_cast<IndexFlat&>(*s.index)
+        .set_precision(o.precision == "fast" ? FlatPrecision::Fast : FlatPrecision::Exact);
+  }
+  return s;
+}
 
-// A float option as the JSON number it was written as (0.2, not 0.20000000298023224).
-double json_number(float f) { return std::stod(fmt::format("{}", f)); }
+// Exact ground truth over the vectors (and ids) a loaded index holds.
+void exact_search_over_stored(const Index& index, const Matrix<float>& queries, Results& truth) {
+  IndexFlat exact(index.dim(), index.metric(), Device::cpu());
+  if (const auto* flat = dynamic_cast<const IndexFlat*>(&index)) {
+    const std::vector<float> vectors = flat->vectors();
+    const std::vector<idx_t> ids = flat->ids();
+    if (!ids.empty()) exact.add_with_ids(static_cast<idx_t>(ids.size()), vectors.data(), ids.data());
+  } else {
+    const auto& ivf = dynamic_cast<const IndexIVFFlat&>(index);
+    for (int l = 0; l < ivf.n_lists(); ++l) {
+      const std::vector<idx_t> ids = ivf.list_ids(l);
+      if (ids.empty()) continue;
+      const std::vector<float> vectors = ivf.list_vectors(l);
+      exact.add_with_ids(static_cast<idx_t>(ids.size()), vectors.data(), ids.data());
+    }
+  }
+  search_into(exact, queries, truth);
+}
+
+std::string distance_text(float d) { return fmt::format("{:.6g}", d); }
 
 void run_search(const SearchOptions& o) {
   check_options(o);
-  const Metric metric = parse_metric(o.metric);
   const Device device = Device::parse(o.device);
-  if (o.threads) {
-    Config c = config();
-    c.num_threads = *o.threads;
-    set_config(c);
-  }
+  apply_threads(o.threads);
 
   const Data data = load_data(o);
-  const idx_t n = data.base.rows;
   const idx_t nq = data.queries.rows;
-  const int dim = static_cast<int>(data.base.cols);
+  const bool from_file = !o.index_path.empty();
+  Searched searched;
+  if (from_file) {
+    searched = load_index(o, device, static_cast<int>(data.queries.cols));
+  } else {
+    auto flat = std::make_unique<IndexFlat>(static_cast<int>(data.base.cols), parse_metric(o.metric),
+                                            device);
+    flat->set_precision(o.precision == "fast" ? FlatPrecision::Fast : FlatPrecision::Exact);
+    searched.add_seconds =
+        time_seconds([&] { flat->add(data.base.rows, data.base.data.data()); });
+    searched.index = std::move(flat);
+    searched.name = "IndexFlat";
+  }
+  const Index& index = *searched.index;
+  const Metric metric = index.metric();
+  const idx_t n = index.ntotal();
+  const int dim = index.dim();
 
   // Ground truth from a file is read before the search so a bad file fails fast.
   std::optional<Matrix<idx_t>> gt;
@@ -194,10 +278,6 @@ void run_search(const SearchOptions& o) {
     gt_source = fmt::format("file {}", o.gt_path);
   }
 
-  IndexFlat index(dim, metric, device);
-  index.set_precision(o.precision == "fast" ? FlatPrecision::Fast : FlatPrecision::Exact);
-  const double add_seconds = time_seconds([&] { index.add(n, data.base.data.data()); });
-
   Results results = make_results(nq, o.k);
   std::vector<double> search_seconds;
   for (int r = 0; r < o.repeat; ++r) {
@@ -207,15 +287,24 @@ void run_search(const SearchOptions& o) {
 
   const bool want_gt = !gt && (o.compute_gt || o.generate > 0);
   if (want_gt) {
-    // The CPU IndexFlat is exact: blocked sgemm distances with a full top-k per query.
+    // The CPU IndexFlat is exact: blocked sgemm distances with a full top-k per query. Over a
+    // base from the command line (ids 0..n-1, as the index was built), or over the vectors a
+    // loaded index holds, with their ids.
     Results truth = make_results(nq, o.k);
+    const bool over_base = data.base.rows > 0;
     gt_seconds = time_seconds([&] {
-      IndexFlat exact(dim, metric, Device::cpu());
-      exact.add(n, data.base.data.data());
-      search_into(exact, data.queries, truth);
+      if (over_base) {
+        IndexFlat exact(static_cast<int>(data.base.cols), metric, Device::cpu());
+        exact.add(data.base.rows, data.base.data.data());
+        search_into(exact, data.queries, truth);
+      } else {
+        exact_search_over_stored(index, data.queries, truth);
+      }
     });
     gt = std::move(truth.labels);
-    gt_source = "exact CPU IndexFlat";
+    gt_source = !from_file  ? "exact CPU IndexFlat"
+                : over_base ? "exact CPU IndexFlat over the generated base"
+                            : "exact CPU IndexFlat over the index's vectors";
   }
   std::optional<double> recall;
   if (gt) recall = recall_at_k(results.labels, *gt, o.k);
@@ -235,7 +324,14 @@ void run_search(const SearchOptions& o) {
     nlohmann::ordered_json j;
     j["command"] = "search";
     j["version"] = kVersionString;
-    j["index"] = "IndexFlat";
+    j["index"] = searched.name;
+    if (from_file) {
+      j["index_file"] = o.index_path;
+      j["n_lists"] = searched.ivf != nullptr ? nlohmann::ordered_json(searched.ivf->n_lists())
+                                             : nlohmann::ordered_json(nullptr);
+      j["n_probe"] = searched.ivf != nullptr ? nlohmann::ordered_json(searched.ivf->n_probe())
+                                             : nlohmann::ordered_json(nullptr);
+    }
     j["metric"] = to_string(metric);
     j["device"] = device.to_string();
     j["device_name"] = device_name;
@@ -251,7 +347,7 @@ void run_search(const SearchOptions& o) {
       d["seed"] = o.mixture.seed;
     } else {
       d["source"] = "files";
-      d["base"] = o.base_path;
+      if (!from_file) d["base"] = o.base_path;
       d["queries"] = o.queries_path;
     }
     d["n"] = n;
@@ -260,7 +356,8 @@ void run_search(const SearchOptions& o) {
     j["data"] = d;
     nlohmann::ordered_json t;
     t[o.generate > 0 ? "generate" : "load"] = data.seconds;
-    t["add"] = add_seconds;
+    if (searched.load_seconds) t["load_index"] = *searched.load_seconds;
+    if (searched.add_seconds) t["add"] = *searched.add_seconds;
     t["search"] = search_median;
     if (want_gt) t["ground_truth"] = gt_seconds;
     j["timings_s"] = t;
@@ -291,13 +388,26 @@ void run_search(const SearchOptions& o) {
     return;
   }
 
-  fmt::print("knnx {}  search  IndexFlat ({}{}) on {}{}  k = {}\n\n", kVersionString,
-             to_string(metric), o.precision == "fast" ? ", fast" : "", device.to_string(),
+  const std::string settings =
+      searched.ivf != nullptr
+          ? fmt::format(", {} lists, n_probe {}", searched.ivf->n_lists(), searched.ivf->n_probe())
+          : std::string(o.precision == "fast" ? ", fast" : "");
+  fmt::print("knnx {}  search  {} ({}{}) on {}{}  k = {}\n\n", kVersionString, searched.name,
+             to_string(metric), settings, device.to_string(),
              device.is_cpu() ? fmt::format(" ({} threads)", threads)
                              : fmt::format(" ({})", device_name),
              o.k);
   std::vector<std::vector<std::string>> rows;
-  if (o.generate > 0) {
+  if (from_file) {
+    rows.push_back({"index", fmt::format("{}  ({} x {})", o.index_path, n, dim)});
+    if (o.generate > 0) {
+      rows.push_back({"queries", fmt::format("generated: {} x {} (Gaussian mixture: {} clusters, "
+                                             "seed {})",
+                                             nq, dim, o.mixture.n_clusters, o.mixture.seed)});
+    } else {
+      rows.push_back({"queries", fmt::format("{}  ({} x {})", o.queries_path, nq, dim)});
+    }
+  } else if (o.generate > 0) {
     rows.push_back({"data", fmt::format("Gaussian mixture: {} clusters, center stddev {}, noise "
                                         "stddev {}, seed {}",
                                         o.mixture.n_clusters, o.mixture.center_stddev,
@@ -312,14 +422,20 @@ void run_search(const SearchOptions& o) {
 
   std::vector<std::vector<std::string>> timing = {{"step", "time", "rate"}};
   timing.push_back({o.generate > 0 ? "generate" : "load", format_duration(data.seconds), ""});
-  timing.push_back({"add", format_duration(add_seconds),
-                    format_rate(static_cast<double>(n) / add_seconds, "vectors/s")});
+  if (searched.load_seconds) {
+    timing.push_back({"load index", format_duration(*searched.load_seconds),
+                      format_rate(static_cast<double>(n) / *searched.load_seconds, "vectors/s")});
+  }
+  if (searched.add_seconds) {
+    timing.push_back({"add", format_duration(*searched.add_seconds),
+                      format_rate(static_cast<double>(n) / *searched.add_seconds, "vectors/s")});
+  }
   timing.push_back(
       {"search", format_duration(search_median),
        format_rate(static_cast<double>(nq) / search_median, "queries/s") +
            (o.repeat > 1 ? fmt::format("  (median of {} runs)", o.repeat) : std::string())});
   if (want_gt) {
-    timing.push_back({"ground truth", format_duration(gt_seconds), "exact CPU IndexFlat"});
+    timing.push_back({"ground truth", format_duration(gt_seconds), gt_source});
   }
   fmt::print("{}\n", render_table(timing));
 
@@ -347,16 +463,6 @@ void run_search(const SearchOptions& o) {
   }
 }
 
-// CLI11 validator: the device spec must parse.
-std::string check_device(const std::string& spec) {
-  try {
-    Device::parse(spec);
-    return {};
-  } catch (const InvalidArgument& e) {
-    return e.what();
-  }
-}
-
 std::string check_out_path(const std::string& path) {
   if (ends_with(path, ".npy") || ends_with(path, ".ivecs")) return {};
   return fmt::format("must end in .npy or .ivecs, got \"{}\"", path);
@@ -368,14 +474,18 @@ Command add_search_command(CLI::App& parent) {
   auto o = std::make_shared<SearchOptions>();
   CLI::App* app = parent.add_subcommand(
       "search",
-      "Exact k-NN search (IndexFlat) over vectors from files or generated data; prints timings "
-      "and recall@k");
+      "k-NN search with an exact IndexFlat over vectors from files or generated data, or with "
+      "an index file; prints timings and recall@k");
   app->footer(
       "Data: --base and --queries read .fvecs, .bvecs or .npy files; --generate draws base\n"
       "vectors and queries from a clustered Gaussian mixture (deterministic for --seed).\n"
+      "Index: without --index, an exact IndexFlat is built over the base. --index FILE loads a\n"
+      "saved index (`knnx build`, write_index) instead, with its metric; queries then come from\n"
+      "--queries, or from --generate with the mixture options the index was built with.\n"
       "Recall: against --gt (.ivecs or .npy, one row of true neighbour ids per query), or\n"
-      "against ground truth computed with the exact CPU IndexFlat when data is generated or\n"
-      "--compute-gt is given.\n"
+      "against ground truth computed with the exact CPU IndexFlat when data is generated (over\n"
+      "the generated base) or --compute-gt is given (over --base, or over the vectors the\n"
+      "--index file holds).\n"
       "Results (--out): FILE.npy gets int64 labels (nq x k) and FILE.distances.npy float32\n"
       "distances; FILE.ivecs gets int32 labels and FILE.distances.fvecs the distances.\n"
       "Missing results (k larger than the base) have label -1.\n");
@@ -383,46 +493,35 @@ Command add_search_command(CLI::App& parent) {
   auto* base = app->add_option("--base", o->base_path, "Base vectors (.fvecs, .bvecs, .npy)");
   auto* queries =
       app->add_option("--queries", o->queries_path, "Query vectors (.fvecs, .bvecs, .npy)");
+  auto* index = app->add_option("--index", o->index_path,
+                                "Search this index file instead of building an IndexFlat");
   base->needs(queries);
-  queries->needs(base);
-  auto* generate =
-      app->add_option("--generate", o->generate, "Generate N base vectors from the built-in mixture")
-          ->check(CLI::Range(idx_t{1}, idx_t{1} << 40));
+  base->excludes(index);
+  auto* generate = add_generate_options(
+      app, o->generate, o->mixture,
+      "Generate N base vectors and --nq queries from the built-in mixture (with --index: the "
+      "queries, and the base as ground truth)");
   generate->excludes(base)->excludes(queries);
-  app->add_option("--dim", o->mixture.dim, "Dimension of generated vectors")
-      ->capture_default_str()
-      ->check(CLI::Range(1, kMaxDim))
-      ->needs(generate);
   app->add_option("--nq", o->nq,
                   fmt::format("Number of queries: generated (default {}) or the first NQ of "
                               "--queries (default all)",
                               kDefaultGeneratedQueries))
       ->check(CLI::Range(idx_t{1}, idx_t{1} << 40));
-  app->add_option("--clusters", o->mixture.n_clusters, "Clusters of the generated mixture")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 1 << 24))
-      ->needs(generate);
-  app->add_option("--center-stddev", o->mixture.center_stddev,
-                  "Spread of generated cluster centres")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0f, 1e6f))
-      ->needs(generate);
-  app->add_option("--noise-stddev", o->mixture.noise_stddev,
-                  "Spread of generated points around their centre")
-      ->capture_default_str()
-      ->check(CLI::Range(0.0f, 1e6f))
-      ->needs(generate);
-  app->add_option("--seed", o->mixture.seed, "Seed of the generated data")
-      ->capture_default_str()
-      ->needs(generate);
+  app->add_option("--n-probe", o->n_probe,
+                  "IVF index from --index: lists scanned per query (default: as saved)")
+      ->check(CLI::Range(1, 1 << 30))
+      ->needs(index);
 
   app->add_option("-k,--k", o->k, "Neighbours per query")
       ->capture_default_str()
       ->check(CLI::Range(1, kMaxK));
-  app->add_option("--metric", o->metric, "Distance: l2 (squared Euclidean) or ip (inner product)")
+  app->add_option("--metric", o->metric,
+                  "Distance: l2 (squared Euclidean) or ip (inner product); an --index file has "
+                  "its own")
       ->capture_default_str()
-      ->check(CLI::IsMember({"l2", "ip"}));
-  app->add_option("--device", o->device, "cpu, cuda or cuda:N")
+      ->check(CLI::IsMember({"l2", "ip"}))
+      ->excludes(index);
+  app->add_option("--device", o->device, "cpu, cuda or cuda:N (where the index is built or loaded)")
       ->capture_default_str()
       ->check(CLI::Validator(check_device, "DEVICE", "device"));
   app->add_option("--precision", o->precision,

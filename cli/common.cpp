@@ -7,6 +7,8 @@
 #include <exception>
 #include <new>
 
+#include "knnx/config.hpp"
+#include "knnx/device.hpp"
 #include "knnx/error.hpp"
 
 namespace knnx::cli {
@@ -67,6 +69,15 @@ std::string format_rate(double per_second, const std::string& unit) {
   return fmt::format("{:.0f} {}", per_second, unit);
 }
 
+std::string format_bytes(double bytes) {
+  if (bytes >= 1024.0 * 1024.0 * 1024.0) {
+    return fmt::format("{:.2f} GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  }
+  if (bytes >= 1024.0 * 1024.0) return fmt::format("{:.2f} MiB", bytes / (1024.0 * 1024.0));
+  if (bytes >= 1024.0) return fmt::format("{:.1f} KiB", bytes / 1024.0);
+  return fmt::format("{:.0f} B", bytes);
+}
+
 std::string render_table(const std::vector<std::vector<std::string>>& rows,
                          const std::string& indent) {
   std::vector<std::size_t> widths;
@@ -86,6 +97,56 @@ std::string render_table(const std::vector<std::vector<std::string>>& rows,
     out += '\n';
   }
   return out;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+double json_number(float f) { return std::stod(fmt::format("{}", f)); }
+
+std::string check_device(const std::string& spec) {
+  try {
+    Device::parse(spec);
+    return {};
+  } catch (const InvalidArgument& e) {
+    return e.what();
+  }
+}
+
+void apply_threads(const std::optional<int>& threads) {
+  if (!threads) return;
+  Config c = config();
+  c.num_threads = *threads;
+  set_config(c);
+}
+
+CLI::Option* add_generate_options(CLI::App* app, idx_t& generate, MixtureSpec& mixture,
+                                  const std::string& generate_help) {
+  CLI::Option* gen = app->add_option("--generate", generate, generate_help)
+                         ->check(CLI::Range(idx_t{1}, idx_t{1} << 40));
+  app->add_option("--dim", mixture.dim, "Dimension of generated vectors")
+      ->capture_default_str()
+      ->check(CLI::Range(1, kMaxDim))
+      ->needs(gen);
+  app->add_option("--clusters", mixture.n_clusters, "Clusters of the generated mixture")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 24))
+      ->needs(gen);
+  app->add_option("--center-stddev", mixture.center_stddev, "Spread of generated cluster centres")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0f, 1e6f))
+      ->needs(gen);
+  app->add_option("--noise-stddev", mixture.noise_stddev,
+                  "Spread of generated points around their centre")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0f, 1e6f))
+      ->needs(gen);
+  app->add_option("--seed", mixture.seed, "Seed of the generated data")
+      ->capture_default_str()
+      ->needs(gen);
+  return gen;
 }
 
 }  // namespace knnx::cli

@@ -1,12 +1,18 @@
-// cli/common.hpp — what every knnx subcommand shares: exit codes, error reporting, timing and
-// plain-text tables.
+// cli/common.hpp — what every knnx subcommand shares: exit codes, error reporting, timing,
+// plain-text tables, option validators and the generated-data options.
 #pragma once
+
+#include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "knnx/synthetic.hpp"
+#include "knnx/types.hpp"
 
 namespace knnx::cli {
 
@@ -49,9 +55,28 @@ std::string format_duration(double seconds);
 // "812 unit", "12.3 k unit", "1.23 M unit".
 std::string format_rate(double per_second, const std::string& unit);
 
+// "812 B", "12.3 KiB", "1.50 MiB", "2.00 GiB".
+std::string format_bytes(double bytes);
+
 // Rows of cells rendered with columns padded to their widest cell, separated by two spaces;
 // trailing spaces are trimmed. indent is prepended to every line.
 std::string render_table(const std::vector<std::vector<std::string>>& rows,
                          const std::string& indent = "");
+
+bool ends_with(const std::string& s, const std::string& suffix);
+
+// A float option as the JSON number it was written as (0.2, not 0.20000000298023224).
+double json_number(float f);
+
+// CLI11 validator function: "" when spec names a device (cpu, cuda, cuda:N), else why not.
+std::string check_device(const std::string& spec);
+
+// Sets KNNX_NUM_THREADS for this process when the option was given.
+void apply_threads(const std::optional<int>& threads);
+
+// Registers --generate N and the mixture options (--dim, --clusters, --center-stddev,
+// --noise-stddev, --seed) that need it; returns the --generate option.
+CLI::Option* add_generate_options(CLI::App* app, idx_t& generate, MixtureSpec& mixture,
+                                  const std::string& generate_help);
 
 }  // namespace knnx::cli
