@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", knnx::kVersionString);
   app.require_subcommand(1);
 
-  const std::vector<Command> commands = {add_info_command(app), add_search_command(app)};
+  const std::vector<Command> commands = {add_build_command(app), add_search_command(app),
+                                         add_info_command(app)};
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,328 @@
+// knnx build: builds an index ("Flat" or "IVF<n>,Flat") from base vectors in a file or from the
+// built-in Gaussian mixture, trains it (IVF: k-means on all or a sample of the base), adds the
+// base and saves it with write_index. Progress of training and adding goes to stderr.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "common.hpp"
+#include "knnx/config.hpp"
+#include "knnx/device.hpp"
+#include "knnx/error.hpp"
+#include "knnx/index_factory.hpp"
+#include "knnx/index_flat.hpp"
+#include "knnx/index_io.hpp"
+#include "knnx/index_ivf_flat.hpp"
+#include "knnx/metric.hpp"
+#include "knnx/synthetic.hpp"
+#include "knnx/vector_io.hpp"
+#include "knnx/version.hpp"
+#include "progress.hpp"
+
+namespace knnx::cli {
+namespace {
+
+// Vectors per add() call: small enough for a live progress line, large enough that per-call
+// overhead (GPU transfers, list bookkeeping) stays negligible.
+constexpr idx_t kAddChunkRows = 1 << 16;
+
+struct BuildOptions {
+  std::string base_path;
+  idx_t generate = 0;
+  MixtureSpec mixture;
+
+  std::string spec = "Flat";
+  std::string metric = "l2";
+  std::string device = "cpu";
+  std::optional<idx_t> train_size;
+  std::optional<int> n_probe;
+  std::optional<int> kmeans_iter;
+  std::optional<std::uint64_t> kmeans_seed;
+  std::string out_path;
+  std::optional<int> threads;
+  bool quiet = false;
+  bool json = false;
+};
+
+// train_size rows of base chosen uniformly without replacement (seeded), in their base order.
+Matrix<float> sample_rows(const Matrix<float>& base, idx_t train_size, std::uint64_t seed) {
+  std::vector<idx_t> rows(static_cast<std::size_t>(base.rows));
+  for (idx_t i = 0; i < base.rows; ++i) rows[static_cast<std::size_t>(i)] = i;
+  std::mt19937_64 rng(seed);
+  for (idx_t i = 0; i < train_size; ++i) {  // partial Fisher-Yates
+    std::uniform_int_distribution<idx_t> pick(i, base.rows - 1);
+    std::swap(rows[static_cast<std::size_t>(i)], rows[static_cast<std::size_t>(pick(rng))]);
+  }
+  rows.resize(static_cast<std::size_t>(train_size));
+  std::sort(rows.begin(), rows.end());
+  Matrix<float> out{train_size, base.cols, {}};
+  out.data.resize(static_cast<std::size_t>(train_size * base.cols));
+  for (idx_t i = 0; i < train_size; ++i) {
+    std::copy_n(base.row(rows[static_cast<std::size_t>(i)]), base.cols, out.row(i));
+  }
+  return out;
+}
+
+struct TrainReport {
+  idx_t rows = 0;         // given to train()
+  idx_t sample_rows = 0;  // k-means clusters at most max_points_per_centroid x n_lists of them
+  int iterations = 0;
+  std::vector<double> objective;
+  double seconds = 0.0;
+};
+
+TrainReport train_ivf(IndexIVFFlat& index, const Matrix<float>& base, const BuildOptions& o,
+                      bool progress) {
+  KMeansParams params = index.kmeans_params();
+  if (o.kmeans_iter) params.n_iter = *o.kmeans_iter;
+  if (o.kmeans_seed) params.seed = *o.kmeans_seed;
+  const idx_t rows = std::min(o.train_size.value_or(base.rows), base.rows);
+  if (rows < index.n_lists()) {
+    throw InvalidArgument(fmt::format(
+        "--index {} needs at least {} training vectors, but {} {} available", o.spec,
+        index.n_lists(), rows, o.train_size ? "--train-size makes" : "the base has"));
+  }
+  TrainReport report;
+  report.rows = rows;
+  report.sample_rows =
+      std::min<idx_t>(rows, idx_t{params.max_points_per_centroid} * index.n_lists());
+  Progress bar("train", params.n_iter, "iterations", progress);
+  KMeansParams watched = params;
+  watched.progress = [&](int iter, double objective, double) {
+    report.objective.push_back(objective);
+    bar.update(iter + 1, fmt::format("objective {:.6g}", objective));
+  };
+  index.set_kmeans_params(watched);
+
+  const Stopwatch watch;
+  if (rows < base.rows) {
+    const Matrix<float> sample = sample_rows(base, rows, params.seed);
+    index.train(sample.rows, sample.data.data());
+  } else {
+    index.train(base.rows, base.data.data());
+  }
+  report.seconds = watch.seconds();
+  bar.finish();
+  index.set_kmeans_params(params);  // what the file keeps: no callback into this function
+  report.iterations = static_cast<int>(report.objective.size());
+  return report;
+}
+
+double add_all(Index& index, const Matrix<float>& base, bool progress) {
+  Progress bar("add", static_cast<double>(base.rows), "vectors", progress);
+  const Stopwatch watch;
+  for (idx_t done = 0; done < base.rows;) {
+    const idx_t n = std::min(kAddChunkRows, base.rows - done);
+    index.add(n, base.row(done));
+    done += n;
+    bar.update(static_cast<double>(done));
+  }
+  const double seconds = watch.seconds();
+  bar.finish();
+  return seconds;
+}
+
+void run_build(const BuildOptions& o) {
+  if (o.generate == 0 && o.base_path.empty()) {
+    throw UsageError("give the base vectors: --base FILE, or --generate N");
+  }
+  const IndexSpec spec = parse_index_spec(o.spec);
+  const bool ivf_spec = spec.kind == IndexSpec::Kind::IVFFlat;
+  if (!ivf_spec && (o.n_probe || o.train_size || o.kmeans_iter || o.kmeans_seed)) {
+    throw UsageError(fmt::format(
+        "--n-probe, --train-size, --kmeans-iter and --kmeans-seed apply to IVF indexes, not "
+        "to --index {}",
+        o.spec));
+  }
+  const Metric metric = parse_metric(o.metric);
+  const Device device = Device::parse(o.device);
+  apply_threads(o.threads);
+  const bool progress = progress_wanted(o.quiet);
+
+  Matrix<float> base;
+  const double load_seconds = time_seconds([&] {
+    base = o.generate > 0 ? GaussianMixture(o.mixture).sample(o.generate, kBaseStream).vectors
+                          : read_vectors(o.base_path);
+  });
+  if (base.rows == 0) throw InvalidArgument(fmt::format("base file {} holds no vectors", o.base_path));
+  const idx_t n = base.rows;
+  const int dim = static_cast<int>(base.cols);
+  if (ivf_spec && spec.n_lists > n) {
+    // Checked before the index (and its n_lists lists) is made.
+    throw InvalidArgument(fmt::format("--index {} has more lists than the {} base vectors",
+                                      o.spec, n));
+  }
+
+  std::unique_ptr<Index> index = index_factory(dim, spec, metric, device);
+  auto* ivf = dynamic_cast<IndexIVFFlat*>(index.get());
+  std::optional<TrainReport> trained;
+  if (ivf != nullptr) {
+    trained = train_ivf(*ivf, base, o, progress);
+    if (o.n_probe) ivf->set_n_probe(*o.n_probe);
+  }
+  const double add_seconds = add_all(*index, base, progress);
+  const double write_seconds = time_seconds([&] { write_index(*index, o.out_path); });
+  const IndexFileInfo file = read_index_info(o.out_path);
+
+  const std::string index_name = ivf != nullptr ? "IndexIVFFlat" : "IndexFlat";
+  const std::string device_name =
+      device.is_cpu() ? std::string("cpu") : cuda_device_name(device.ordinal);
+  const int threads = config().num_threads > 0 ? config().num_threads : omp_get_max_threads();
+
+  if (o.json) {
+    nlohmann::ordered_json j;
+    j["command"] = "build";
+    j["version"] = kVersionString;
+    j["index_spec"] = o.spec;
+    j["index"] = index_name;
+    j["metric"] = to_string(metric);
+    j["device"] = device.to_string();
+    j["device_name"] = device_name;
+    j["cpu_threads"] = threads;
+    nlohmann::ordered_json d;
+    if (o.generate > 0) {
+      d["source"] = "generated";
+      d["clusters"] = o.mixture.n_clusters;
+      d["center_stddev"] = json_number(o.mixture.center_stddev);
+      d["noise_stddev"] = json_number(o.mixture.noise_stddev);
+      d["seed"] = o.mixture.seed;
+    } else {
+      d["source"] = "files";
+      d["base"] = o.base_path;
+    }
+    d["n"] = n;
+    d["dim"] = dim;
+    j["data"] = d;
+    if (ivf != nullptr) {
+      const KMeansParams& p = ivf->kmeans_params();
+      j["n_lists"] = ivf->n_lists();
+      j["n_probe"] = ivf->n_probe();
+      j["train"] = {{"rows", trained->rows},
+                    {"kmeans_rows", trained->sample_rows},
+                    {"iterations", trained->iterations},
+                    {"seed", p.seed},
+                    {"objective", trained->objective},
+                    {"imbalance_factor", ivf->imbalance_factor()}};
+    } else {
+      j["n_lists"] = nullptr;
+      j["n_probe"] = nullptr;
+      j["train"] = nullptr;
+    }
+    nlohmann::ordered_json t;
+    t[o.generate > 0 ? "generate" : "load"] = load_seconds;
+    if (trained) t["train"] = trained->seconds;
+    t["add"] = add_seconds;
+    t["write"] = write_seconds;
+    j["timings_s"] = t;
+    j["output"] = {{"path", o.out_path}, {"bytes", file.file_size}};
+    fmt::print("{}\n", j.dump(2));
+    return;
+  }
+
+  fmt::print("knnx {}  build  {} ({}) on {}{}\n\n", kVersionString, o.spec, to_string(metric),
+             device.to_string(),
+             device.is_cpu() ? fmt::format(" ({} threads)", threads)
+                             : fmt::format(" ({})", device_name));
+  std::vector<std::vector<std::string>> rows;
+  if (o.generate > 0) {
+    rows.push_back({"base", fmt::format("generated: {} x {}, {} clusters, seed {}", n, dim,
+                                        o.mixture.n_clusters, o.mixture.seed)});
+  } else {
+    rows.push_back({"base", fmt::format("{}  ({} x {})", o.base_path, n, dim)});
+  }
+  if (ivf != nullptr) {
+    rows.push_back({"index", fmt::format("{}: {} lists, n_probe {}, imbalance {:.3f}", index_name,
+                                         ivf->n_lists(), ivf->n_probe(),
+                                         ivf->imbalance_factor())});
+  } else {
+    rows.push_back({"index", index_name});
+  }
+  fmt::print("{}\n", render_table(rows));
+
+  std::vector<std::vector<std::string>> timing = {{"step", "time", "rate"}};
+  timing.push_back({o.generate > 0 ? "generate" : "load", format_duration(load_seconds), ""});
+  if (trained) {
+    timing.push_back(
+        {"train", format_duration(trained->seconds),
+         fmt::format("k-means: {} iterations on {} of {} vectors{}", trained->iterations,
+                     trained->sample_rows, trained->rows,
+                     trained->objective.empty()
+                         ? std::string()
+                         : fmt::format(", objective {:.6g}", trained->objective.back()))});
+  }
+  timing.push_back({"add", format_duration(add_seconds),
+                    format_rate(static_cast<double>(n) / add_seconds, "vectors/s")});
+  timing.push_back({"write", format_duration(write_seconds),
+                    format_bytes(static_cast<double>(file.file_size))});
+  fmt::print("{}\n", render_table(timing));
+  fmt::print("wrote {} ({})\n", o.out_path, format_bytes(static_cast<double>(file.file_size)));
+}
+
+// CLI11 validator: the spec must parse.
+std::string check_spec(const std::string& spec) {
+  try {
+    parse_index_spec(spec);
+    return {};
+  } catch (const InvalidArgument& e) {
+    return e.what();
+  }
+}
+
+}  // namespace
+
+Command add_build_command(CLI::App& parent) {
+  auto o = std::make_shared<BuildOptions>();
+  CLI::App* app = parent.add_subcommand(
+      "build", "Build an index (Flat or IVF<n>,Flat) from base vectors and save it to a file");
+  app->footer(
+      "Data: --base reads .fvecs, .bvecs or .npy; --generate draws base vectors from the\n"
+      "built-in Gaussian mixture (the same ones `knnx search --generate` uses for a seed).\n"
+      "IVF indexes are trained with k-means on the base (or a random --train-size sample of it;\n"
+      "k-means itself uses at most 256 vectors per list), then every base vector is added with\n"
+      "ids 0..n-1. The file (docs/file_format.md) loads with `knnx search --index FILE`,\n"
+      "`knnx info FILE`, knnx::read_index or knnx.read_index, on any device.\n"
+      "Progress (rate and time left) goes to stderr when it is a terminal, unless --quiet.\n");
+
+  auto* base = app->add_option("--base", o->base_path, "Base vectors (.fvecs, .bvecs, .npy)");
+  add_generate_options(app, o->generate, o->mixture,
+                       "Generate N base vectors from the built-in mixture")
+      ->excludes(base);
+  app->add_option("--index", o->spec, "Index spec: \"Flat\" or \"IVF<n_lists>,Flat\"")
+      ->capture_default_str()
+      ->check(CLI::Validator(check_spec, "SPEC", "index spec"));
+  app->add_option("--metric", o->metric, "Distance: l2 (squared Euclidean) or ip (inner product)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"l2", "ip"}));
+  app->add_option("--device", o->device, "Where to train and add: cpu, cuda or cuda:N")
+      ->capture_default_str()
+      ->check(CLI::Validator(check_device, "DEVICE", "device"));
+  app->add_option("--train-size", o->train_size,
+                  "IVF: train on this many base vectors, drawn at random (default: all)")
+      ->check(CLI::Range(idx_t{1}, idx_t{1} << 40));
+  app->add_option("--n-probe", o->n_probe,
+                  "IVF: lists a search scans, stored in the file (default 1; capped at n_lists)")
+      ->check(CLI::Range(1, 1 << 30));
+  app->add_option("--kmeans-iter", o->kmeans_iter, "IVF: k-means iterations (default 10)")
+      ->check(CLI::Range(0, 1000000));
+  app->add_option("--kmeans-seed", o->kmeans_seed,
+                  "IVF: seed of k-means and of the --train-size sample (default 1234)");
+  app->add_option("-o,--out", o->out_path, "Index file to write (replaced atomically)")
+      ->required();
+  app->add_option("--threads", o->threads, "CPU threads (sets KNNX_NUM_THREADS; 0: OpenMP default)")
+      ->check(CLI::Range(0, 4096));
+  app->add_flag("-q,--quiet", o->quiet, "No progress lines on stderr");
+  app->add_flag("--json", o->json, "Print one JSON object instead of text");
+
+  return {app, [o] { run_build(*o); }};
+}
+
+}  // namespace knnx::cli
