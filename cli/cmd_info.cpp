@@ -1,8 +1,12 @@
 // knnx info: version, compiled backends, CUDA devices, OpenMP threads and every config knob.
 // `--knobs-markdown` prints docs/knobs.md, which a test compares with the file in the tree.
+// `knnx info FILE` describes an index file instead: header, sections, list sizes (IVF) and the
+// memory its vectors, ids and centroids take, after verifying every checksum.
 #include <fmt/format.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -12,12 +16,14 @@
 #include "common.hpp"
 #include "knnx/config.hpp"
 #include "knnx/device.hpp"
+#include "knnx/index_io.hpp"
 #include "knnx/version.hpp"
 
 namespace knnx::cli {
 namespace {
 
 struct InfoOptions {
+  std::string file;
   bool json = false;
   bool knobs_markdown = false;
 };
@@ -112,17 +118,217 @@ void print_text(const std::vector<DeviceEntry>& devices, const std::vector<KnobI
   fmt::print("\nDescriptions: docs/knobs.md or `knnx info --knobs-markdown`.\n");
 }
 
+// ------------------------------------------------------------------------------------------
+// Index files
+
+// Bytes the index's payload takes in memory once loaded (what the file stores; backends add
+// per-vector norms and, on a GPU, row padding).
+struct Memory {
+  std::uint64_t vectors = 0;
+  std::uint64_t ids = 0;
+  std::uint64_t centroids = 0;
+  std::uint64_t total() const { return vectors + ids + centroids; }
+};
+
+Memory memory_of(const IndexFileInfo& info) {
+  Memory m;
+  const auto n = static_cast<std::uint64_t>(info.ntotal);
+  m.vectors = n * static_cast<std::uint64_t>(info.dim) * sizeof(float);
+  m.ids = n * sizeof(std::int64_t);
+  if (info.trained && info.n_lists > 0) {
+    m.centroids = static_cast<std::uint64_t>(info.n_lists) * static_cast<std::uint64_t>(info.dim) *
+                  sizeof(float);
+  }
+  return m;
+}
+
+struct ListStats {
+  idx_t min = 0, max = 0, median = 0, empty = 0;
+  double mean = 0.0;
+  double imbalance = 0.0;  // n_lists * sum(size^2) / ntotal^2, as IndexIVFFlat::imbalance_factor
+  // Lists per size bucket: bucket 0 holds empty lists, bucket b >= 1 sizes in [2^(b-1), 2^b).
+  std::vector<idx_t> buckets;
+};
+
+ListStats list_stats(const std::vector<idx_t>& sizes) {
+  ListStats st;
+  if (sizes.empty()) return st;
+  std::vector<idx_t> sorted = sizes;
+  std::sort(sorted.begin(), sorted.end());
+  st.min = sorted.front();
+  st.max = sorted.back();
+  st.median = sorted[sorted.size() / 2];
+  double total = 0.0, squares = 0.0;
+  for (idx_t s : sizes) {
+    total += static_cast<double>(s);
+    squares += static_cast<double>(s) * static_cast<double>(s);
+    if (s == 0) ++st.empty;
+    std::size_t b = 0;
+    while (b < 63 && (idx_t{1} << b) <= s) ++b;
+    if (st.buckets.size() <= b) st.buckets.resize(b + 1, 0);
+    ++st.buckets[b];
+  }
+  st.mean = total / static_cast<double>(sizes.size());
+  st.imbalance = total > 0.0 ? static_cast<double>(sizes.size()) * squares / (total * total) : 0.0;
+  return st;
+}
+
+// [from, to] sizes of a bucket.
+std::pair<idx_t, idx_t> bucket_range(std::size_t b) {
+  if (b == 0) return {0, 0};
+  return {idx_t{1} << (b - 1), (idx_t{1} << b) - 1};
+}
+
+std::string init_name(KMeansParams::Init init) {
+  return init == KMeansParams::Init::Random ? "random" : "k-means++";
+}
+
+void print_file_json(const std::string& path, const IndexFileInfo& info) {
+  const Memory mem = memory_of(info);
+  nlohmann::ordered_json j;
+  j["command"] = "info";
+  j["version"] = kVersionString;
+  j["file"] = path;
+  j["file_size"] = info.file_size;
+  j["format_version"] = info.format_version;
+  j["checksums"] = "ok";
+  j["index_type"] = info.index_type;
+  j["metric"] = to_string(info.metric);
+  j["dim"] = info.dim;
+  j["ntotal"] = info.ntotal;
+  j["trained"] = info.trained;
+  j["next_id"] = info.next_id;
+  j["memory_bytes"] = {{"vectors", mem.vectors},
+                       {"ids", mem.ids},
+                       {"centroids", mem.centroids},
+                       {"total", mem.total()}};
+  nlohmann::ordered_json sections = nlohmann::ordered_json::array();
+  for (const IndexFileSection& s : info.sections) {
+    sections.push_back({{"name", s.name},
+                        {"offset", s.offset},
+                        {"size", s.size},
+                        {"crc32c", fmt::format("0x{:08x}", s.checksum)}});
+  }
+  j["sections"] = sections;
+  if (info.index_type == "IVFFlat") {
+    j["n_lists"] = info.n_lists;
+    j["n_probe"] = info.n_probe;
+    j["kmeans"] = {{"n_iter", info.kmeans.n_iter},
+                   {"init", init_name(info.kmeans.init)},
+                   {"max_points_per_centroid", info.kmeans.max_points_per_centroid},
+                   {"min_points_per_centroid", info.kmeans.min_points_per_centroid},
+                   {"init_points_per_centroid", info.kmeans.init_points_per_centroid},
+                   {"seed", info.kmeans.seed},
+                   {"spherical", info.kmeans.spherical}};
+    const ListStats st = list_stats(info.list_sizes);
+    nlohmann::ordered_json histogram = nlohmann::ordered_json::array();
+    for (std::size_t b = 0; b < st.buckets.size(); ++b) {
+      const auto [from, to] = bucket_range(b);
+      histogram.push_back({{"from", from}, {"to", to}, {"lists", st.buckets[b]}});
+    }
+    j["lists"] = {{"min", st.min},
+                  {"max", st.max},
+                  {"mean", st.mean},
+                  {"median", st.median},
+                  {"empty", st.empty},
+                  {"imbalance_factor", st.imbalance},
+                  {"histogram", histogram},
+                  {"sizes", info.list_sizes}};
+  }
+  fmt::print("{}\n", j.dump(2));
+}
+
+void print_file_text(const std::string& path, const IndexFileInfo& info) {
+  const Memory mem = memory_of(info);
+  fmt::print("knnx {}  info  {}\n\n", kVersionString, path);
+  std::vector<std::vector<std::string>> rows;
+  rows.push_back({"file", fmt::format("{} ({} bytes), format version {}, checksums ok",
+                                      format_bytes(static_cast<double>(info.file_size)),
+                                      info.file_size, info.format_version)});
+  if (info.index_type == "IVFFlat") {
+    rows.push_back({"index", fmt::format("IVFFlat: {} lists, n_probe {}, {}", info.n_lists,
+                                         info.n_probe, info.trained ? "trained" : "not trained")});
+    rows.push_back({"k-means", fmt::format("{} iterations, {} init, seed {}, {} to {} points per "
+                                           "centroid{}",
+                                           info.kmeans.n_iter, init_name(info.kmeans.init),
+                                           info.kmeans.seed, info.kmeans.min_points_per_centroid,
+                                           info.kmeans.max_points_per_centroid,
+                                           info.kmeans.spherical ? ", spherical" : "")});
+  } else {
+    rows.push_back({"index", "Flat"});
+  }
+  rows.push_back({"vectors", fmt::format("{} x {}, metric {}", info.ntotal, info.dim,
+                                         to_string(info.metric))});
+  rows.push_back({"next id", fmt::format("{}", info.next_id)});
+  rows.push_back(
+      {"memory", fmt::format("{} (vectors {}, ids {}{})", format_bytes(static_cast<double>(mem.total())),
+                             format_bytes(static_cast<double>(mem.vectors)),
+                             format_bytes(static_cast<double>(mem.ids)),
+                             mem.centroids > 0
+                                 ? fmt::format(", centroids {}",
+                                               format_bytes(static_cast<double>(mem.centroids)))
+                                 : std::string())});
+  fmt::print("{}\n", render_table(rows));
+
+  std::vector<std::vector<std::string>> sections = {{"section", "offset", "bytes", "crc32c"}};
+  for (const IndexFileSection& s : info.sections) {
+    sections.push_back({s.name, fmt::format("{}", s.offset), fmt::format("{}", s.size),
+                        fmt::format("0x{:08x}", s.checksum)});
+  }
+  fmt::print("{}", render_table(sections));
+
+  if (info.index_type == "IVFFlat" && info.ntotal > 0) {
+    const ListStats st = list_stats(info.list_sizes);
+    fmt::print("\nlist sizes: min {}, median {}, mean {:.1f}, max {}; {} empty; imbalance {:.3f}\n",
+               st.min, st.median, st.mean, st.max, st.empty, st.imbalance);
+    idx_t most = 1;
+    for (idx_t c : st.buckets) most = std::max(most, c);
+    constexpr int kBarWidth = 40;
+    std::vector<std::vector<std::string>> hist = {{"size", "lists", ""}};
+    std::size_t first = 0;  // sizes below the smallest list are left out
+    while (first + 1 < st.buckets.size() && st.buckets[first] == 0) ++first;
+    for (std::size_t b = first; b < st.buckets.size(); ++b) {
+      const auto [from, to] = bucket_range(b);
+      const int bar = static_cast<int>((st.buckets[b] * kBarWidth + most - 1) / most);
+      hist.push_back({from == to ? fmt::format("{}", from) : fmt::format("{}-{}", from, to),
+                      fmt::format("{}", st.buckets[b]), std::string(static_cast<std::size_t>(bar), '#')});
+    }
+    fmt::print("{}", render_table(hist, "  "));
+  }
+}
+
+void print_file(const std::string& path, bool json) {
+  const IndexFileInfo info = read_index_info(path);
+  if (json) {
+    print_file_json(path, info);
+  } else {
+    print_file_text(path, info);
+  }
+}
+
 }  // namespace
 
 Command add_info_command(CLI::App& parent) {
   auto options = std::make_shared<InfoOptions>();
   CLI::App* app = parent.add_subcommand(
-      "info", "Show the version, backends, CUDA devices, OpenMP threads and config knobs");
+      "info",
+      "Show the version, backends, CUDA devices, OpenMP threads and config knobs; or, given an "
+      "index file, what it holds");
+  app->footer(
+      "knnx info FILE verifies every checksum of an index file (docs/file_format.md) and prints\n"
+      "its header, its sections, the memory its vectors, ids and centroids take once loaded,\n"
+      "and for IVF indexes the k-means settings and a histogram of list sizes.\n");
+  auto* file = app->add_option("file", options->file, "Index file to describe");
   app->add_flag("--json", options->json, "Print one JSON object instead of text");
   app->add_flag("--knobs-markdown", options->knobs_markdown,
                 "Print the knob reference page (docs/knobs.md) as markdown")
-      ->excludes("--json");
+      ->excludes("--json")
+      ->excludes(file);
   return {app, [options] {
+            if (!options->file.empty()) {
+              print_file(options->file, options->json);
+              return;
+            }
             if (options->knobs_markdown) {
               fmt::print("{}", knobs_markdown());
               return;
