@@ -44,9 +44,10 @@ bool parse_bool(std::string_view name, std::string_view text) {
 
 template <int Config::*Field>
 Knob int_knob(const char* name, int lo, int hi, const char* range, const char* description) {
-  return Knob{name, range, description,
-              [name, lo, hi](Config& c, std::string_view t) { c.*Field = parse_int(name, t, lo, hi); },
-              [](const Config& c) { return std::to_string(c.*Field); }};
+  return Knob{
+      name, range, description,
+      [name, lo, hi](Config& c, std::string_view t) { c.*Field = parse_int(name, t, lo, hi); },
+      [](const Config& c) { return std::to_string(c.*Field); }};
 }
 
 template <bool Config::*Field>
@@ -65,8 +66,8 @@ std::string parse_gemm_tile(std::string_view name, std::string_view text) {
     if (text == shape) return shape;
     accepted += (accepted.empty() ? "" : ", ") + shape;
   }
-  throw InvalidArgument(
-      fmt::format("{} must be \"auto\" or a tile BMxBN among {}, got \"{}\"", name, accepted, text));
+  throw InvalidArgument(fmt::format("{} must be \"auto\" or a tile BMxBN among {}, got \"{}\"",
+                                    name, accepted, text));
 }
 
 std::string gemm_tile_range() {
@@ -125,7 +126,8 @@ const std::vector<Knob>& knobs() {
       int_knob<&Config::ivf_tpb>("KNNX_IVF_TPB", 128, 512, "128, 256 or 512",
                                  "GPU IVF: threads per block of the scan kernels"),
       bool_knob<&Config::ivf_fused>(
-          "KNNX_IVF_FUSED", "GPU IVF: 1 fuses distances and top-k; 0 writes distances, then selects"),
+          "KNNX_IVF_FUSED",
+          "GPU IVF: 1 fuses distances and top-k; 0 writes distances, then selects"),
       int_knob<&Config::ivf_rows_per_chunk>(
           "KNNX_IVF_ROWS_PER_CHUNK", 256, 1 << 30, "256..1073741824",
           "GPU IVF: candidate rows per block before partial results are merged on the device"),
@@ -157,7 +159,8 @@ const std::vector<Knob>& knobs() {
 
 void validate(const Config& c) {
   if (c.ivf_tpb != 128 && c.ivf_tpb != 256 && c.ivf_tpb != 512) {
-    throw InvalidArgument(fmt::format("KNNX_IVF_TPB must be 128, 256 or 512, got {}", c.ivf_tpb));
+    throw InvalidArgument(
+        fmt::format("KNNX_IVF_TPB must be 128, 256 or 512, got \"{}\"", c.ivf_tpb));
   }
   // Round-trip every field through its parser so set_config() applies the same ranges.
   Config copy = c;

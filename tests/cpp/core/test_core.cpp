@@ -138,13 +138,19 @@ struct IntKnob {
 };
 const IntKnob kIntKnobs[] = {
     {"KNNX_NUM_THREADS", &Config::num_threads, 0, 0, 4096},
-    {"KNNX_CPU_QUERY_BLOCK", &Config::cpu_query_block, 256, 1, 1 << 20},
-    {"KNNX_CPU_BASE_BLOCK", &Config::cpu_base_block, 8192, 16, 1 << 24},
-    {"KNNX_GPU_WORKSPACE_MB", &Config::gpu_workspace_mb, 1024, 16, 1 << 20},
+    {"KNNX_CPU_QUERY_BLOCK", &Config::cpu_query_block, 1024, 1, 1 << 20},
+    {"KNNX_CPU_BASE_BLOCK", &Config::cpu_base_block, 1024, 16, 1 << 24},
+    {"KNNX_GPU_WORKSPACE_MB", &Config::gpu_workspace_mb, 1536, 16, 1 << 20},
     {"KNNX_FLAT_STREAM_MAX_NQ", &Config::flat_stream_max_nq, 8, 0, 1024},
-    {"KNNX_FLAT_TILE_ROWS", &Config::flat_tile_rows, 16384, 256, 1 << 24},
-    {"KNNX_FLAT_TILE_QUERIES", &Config::flat_tile_queries, 1024, 1, 65535},
+    {"KNNX_FLAT_TILE_ROWS", &Config::flat_tile_rows, 65536, 256, 1 << 24},
+    {"KNNX_FLAT_TILE_QUERIES", &Config::flat_tile_queries, 4096, 1, 65535},
     {"KNNX_FLAT_OVERFETCH", &Config::flat_overfetch, 2, 1, 64},
+    {"KNNX_IVF_TPB", &Config::ivf_tpb, 256, 128, 512},
+    {"KNNX_IVF_ROWS_PER_CHUNK", &Config::ivf_rows_per_chunk, 8192, 256, 1 << 30},
+    {"KNNX_IVF_SHARED", &Config::ivf_shared, -1, -1, 1},
+    {"KNNX_QR_WARP_MIN_ROWS", &Config::qr_warp_min_rows, 64, 1, 1 << 30},
+    {"KNNX_SVD_BAND", &Config::svd_band, 0, 0, 1 << 30},
+    {"KNNX_SVD_STREAMS", &Config::svd_streams, 1, 1, 8},
 };
 
 bool same_config(const Config& a, const Config& b) {
@@ -297,10 +303,10 @@ TEST_F(ConfigTest, DescribeKnobsListsEveryKnobWithItsDefault) {
   }
   // The knobs known here are all listed, in this order, with these defaults.
   std::vector<std::pair<std::string, std::string>> expected = {{"KNNX_NUM_THREADS", "0"},
-                                                               {"KNNX_CPU_QUERY_BLOCK", "256"},
-                                                               {"KNNX_CPU_BASE_BLOCK", "8192"},
+                                                               {"KNNX_CPU_QUERY_BLOCK", "1024"},
+                                                               {"KNNX_CPU_BASE_BLOCK", "1024"},
                                                                {"KNNX_SYNC_CHECK", "0"},
-                                                               {"KNNX_GPU_WORKSPACE_MB", "1024"}};
+                                                               {"KNNX_GPU_WORKSPACE_MB", "1536"}};
   for (const IntKnob& k : kIntKnobs) {
     if (std::none_of(expected.begin(), expected.end(),
                      [&](auto& e) { return e.first == k.name; })) {
