@@ -18,6 +18,7 @@
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/device_info.hpp"
 #include "cuda/runtime/memory.hpp"
+#include "cuda/runtime/search_results.hpp"
 #include "cuda/runtime/stream_pool.hpp"
 #include "cuda/select/block_select_limits.hpp"
 #include "cuda/select/merge_tree.hpp"
@@ -73,21 +74,11 @@ class FlatCuda final : public detail::FlatBackend {
     const cudaStream_t s = lease->stream();
     const bool sync = cfg.sync_check;
     const bool queries_on_device = is_device_pointer(queries);
-    const bool out_on_device = is_device_pointer(distances);
-    detail::require(out_on_device == is_device_pointer(labels),
-                    "distances and labels must both be host or both be device memory");
     const std::int64_t* ids_dev = device_ids(ids, s);
 
-    DeviceBuffer<float> d_out;
-    DeviceBuffer<std::int64_t> l_out;
-    float* dist = distances;
-    std::int64_t* lab = labels;
-    if (!out_on_device) {
-      d_out = DeviceBuffer<float>(static_cast<std::size_t>(nq) * k, s);
-      l_out = DeviceBuffer<std::int64_t>(static_cast<std::size_t>(nq) * k, s);
-      dist = d_out.data();
-      lab = l_out.data();
-    }
+    const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, s);
+    float* dist = results.distances();
+    std::int64_t* lab = results.labels();
 
     // Device-resident queries are checked for NaN/Inf on the stream, into a pinned flag that is
     // read after the final synchronisation: the check costs no extra round trip.
@@ -129,12 +120,7 @@ class FlatCuda final : public detail::FlatBackend {
         search_tiles(*lease, qb, static_cast<int>(bq), k, cfg, ids_dev, dist_b, lab_b);
       }
     }
-    if (!out_on_device) {
-      KNNX_CUDA_CHECK(
-          cudaMemcpyAsync(distances, dist, sizeof(float) * nq * k, cudaMemcpyDeviceToHost, s));
-      KNNX_CUDA_CHECK(
-          cudaMemcpyAsync(labels, lab, sizeof(std::int64_t) * nq * k, cudaMemcpyDeviceToHost, s));
-    }
+    results.finish(s);
     lease->synchronize();
     detail::require(*bad == 0, "queries contain a non-finite value (NaN or Inf)");
   }

@@ -21,6 +21,7 @@
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/device_info.hpp"
 #include "cuda/runtime/memory.hpp"
+#include "cuda/runtime/search_results.hpp"
 #include "cuda/runtime/stream_pool.hpp"
 #include "cuda/select/merge_tree.hpp"
 #include "knnx/config.hpp"
@@ -179,7 +180,6 @@ class IvfCuda final : public detail::IvfBackend {
     const cudaStream_t s = lease->stream();
     const bool sync = cfg.sync_check;
     n_probe = std::min(n_probe, n_lists_);
-    const bool out_on_device = is_device_pointer(distances);
     const bool queries_on_device = is_device_pointer(queries);
     volatile unsigned long long* bad = lease->pinned_flag();
     *bad = 0;
@@ -202,16 +202,9 @@ class IvfCuda final : public detail::IvfBackend {
     launch_probe_prefix(probes.data(), static_cast<int>(nq), n_probe, dev_sizes_.data(),
                         prefix.data(), s, sync);
 
-    DeviceBuffer<float> d_out;
-    DeviceBuffer<std::int64_t> l_out;
-    float* dist = distances;
-    std::int64_t* lab = labels;
-    if (!out_on_device) {
-      d_out = DeviceBuffer<float>(static_cast<std::size_t>(nq) * k, s);
-      l_out = DeviceBuffer<std::int64_t>(static_cast<std::size_t>(nq) * k, s);
-      dist = d_out.data();
-      lab = l_out.data();
-    }
+    const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, s);
+    float* dist = results.distances();
+    std::int64_t* lab = results.labels();
     const ScoreKind kind = metric_ == Metric::L2 ? ScoreKind::L2 : ScoreKind::InnerProduct;
     // No query has more candidates than the n_probe largest lists hold.
     std::vector<idx_t> sorted = sizes_;
@@ -276,12 +269,7 @@ class IvfCuda final : public detail::IvfBackend {
       merge_partials(std::move(keys), std::move(rows), static_cast<int>(nq),
                      static_cast<int>(max_cand), k, kind, nullptr, ids_.data(), dist, lab, s, sync);
     }
-    if (!out_on_device) {
-      KNNX_CUDA_CHECK(
-          cudaMemcpyAsync(distances, dist, sizeof(float) * nq * k, cudaMemcpyDeviceToHost, s));
-      KNNX_CUDA_CHECK(
-          cudaMemcpyAsync(labels, lab, sizeof(std::int64_t) * nq * k, cudaMemcpyDeviceToHost, s));
-    }
+    results.finish(s);
     lease->synchronize();
     detail::require(*bad == 0, "queries contain a non-finite value (NaN or Inf)");
   }
