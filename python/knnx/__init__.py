@@ -35,6 +35,8 @@ from knnx._knnx import (
     InternalError,
     InvalidArgument,
     IoError,
+    KMeansInit,
+    KMeansParams,
     Metric,
     NotSupported,
     OutOfMemory,
@@ -64,6 +66,7 @@ from knnx._knnx import (
 )
 from knnx._factory import IndexSpec, index_factory, parse_index_spec
 from knnx._index import IndexFlat, IndexFlatIP, IndexFlatL2
+from knnx._ivf import IndexIVFFlat
 
 # FAISS spellings of the metrics.
 METRIC_L2 = Metric.L2
@@ -80,10 +83,13 @@ __all__ = [
     "IndexFlat",
     "IndexFlatIP",
     "IndexFlatL2",
+    "IndexIVFFlat",
     "IndexSpec",
     "InternalError",
     "InvalidArgument",
     "IoError",
+    "KMeansInit",
+    "KMeansParams",
     "MAX_DIM",
     "MAX_K",
     "METRIC_INNER_PRODUCT",

@@ -1,5 +1,5 @@
-"""Python-level index classes: the C++ indexes plus CUDA array arguments (see _gpu_arrays)
-and a chunked, progress-reporting add."""
+"""Python-level index classes: the C++ indexes plus CUDA array arguments (see _gpu_arrays),
+a chunked, progress-reporting add and progress-reporting train (IndexMixin), and IndexFlat."""
 
 from __future__ import annotations
 
@@ -10,19 +10,11 @@ import numpy as np
 
 from knnx import _gpu_arrays as _gpu
 from knnx import _knnx
+from knnx._progress import progress
 
 # Rows per chunk of a verbose add: large enough that per-call overhead vanishes, small enough
 # that the progress bar moves.
 DEFAULT_CHUNK_SIZE = 65536
-
-
-def _progress(total: int, desc: str):
-    """A tqdm bar, or None when tqdm is not installed."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, unit="vec")
 
 
 def _chunk_size_arg(chunk_size: Optional[int]) -> int:
@@ -34,37 +26,35 @@ def _chunk_size_arg(chunk_size: Optional[int]) -> int:
     return chunk_size
 
 
-def _add_in_chunks(index: "IndexFlat", n: int, add_rows, ids, chunk_size: int) -> None:
-    """Adds n rows with add_rows(start, stop, chunk_ids) chunk by chunk behind a progress bar;
-    rolls back on failure.
+def _add_in_chunks(index: "IndexMixin", n: int, add_rows, ids, chunk_size: int) -> None:
+    """Adds n rows with add_rows(start, stop, chunk_ids) chunk by chunk behind a progress bar
+    (tqdm, or lines on stderr); rolls back on failure.
 
     Each chunk is added under the index's lock, but the lock is not held between chunks. If a
     chunk fails, the rows this call already added are removed again and the error is re-raised
-    with the row range of x it came from. ids is None or a host array of n ids.
+    with the row range of x it came from. ids is None (sequential ids: each chunk gets the ids
+    from the index's next id on) or a host array of n ids.
     """
-    bar = _progress(n, "knnx add")
-    if bar is None:
-        add_rows(0, n, ids)  # no progress to show: one atomic call
-        return
-    start_total = index.ntotal
+    bar = progress(n, "knnx add", "vec")
     added_ids = []
     try:
         for start in range(0, n, chunk_size):
             stop = min(n, start + chunk_size)
-            chunk_ids = None if ids is None else ids[start:stop]
+            if ids is None:
+                first = index._next_id
+                chunk_ids = None
+            else:
+                chunk_ids = ids[start:stop]
             try:
                 add_rows(start, stop, chunk_ids)
             except _knnx.Error as e:
                 raise type(e)(f"in rows {start}:{stop} of x: {e}") from e
-            added_ids.append(chunk_ids)
+            added_ids.append(np.arange(first, first + stop - start, dtype=np.int64)
+                             if ids is None else np.asarray(chunk_ids))
             bar.update(stop - start)
     except BaseException:
-        if ids is None:
-            new_ids = index.ids()[start_total:]
-        else:
-            new_ids = np.concatenate(added_ids) if added_ids else np.empty(0, np.int64)
-        if len(new_ids):
-            index.remove_ids(new_ids)
+        if added_ids:
+            index.remove_ids(np.concatenate(added_ids))
         raise
     finally:
         bar.close()
@@ -89,8 +79,7 @@ def _k_arg(k) -> int:
     return k
 
 
-class IndexFlat(_knnx.IndexFlat):
-    __doc__ = _knnx.IndexFlat.__doc__ + """
+_GPU_ARRAYS_DOC = """
 
 GPU arrays: on an index with device="cuda[:N]", search, add, add_with_ids and train also take
 PyTorch CUDA tensors, CuPy arrays and any object exposing __cuda_array_interface__ or a CUDA
@@ -98,7 +87,19 @@ __dlpack__. They are read in place (no copy) and must be float32 (ids: int64), C
 and on the index's device; otherwise ValueError says which conversion to make. A CPU index
 refuses device arrays with ValueError: move them to host memory first.
 """
-    __module__ = "knnx"
+
+
+class IndexMixin:
+    """The Python layer of every knnx index class: CUDA array arguments (see _gpu_arrays),
+    verbose (chunked, progress-reporting) add and train.
+
+    It goes before the bound class in the bases, e.g. class IndexFlat(IndexMixin,
+    _knnx.IndexFlat).
+    """
+
+    # Whether train() reads device memory in place on a CUDA index; where it does not (k-means
+    # of IVF indexes, transforms), a CUDA training array is copied to the host first.
+    _TRAIN_READS_DEVICE = True
 
     def _cuda_ordinal(self) -> Optional[int]:
         """The index's CUDA device number, or None for a CPU index."""
@@ -170,27 +171,37 @@ refuses device arrays with ValueError: move them to host memory first.
         self._search_ptr(nq, address, k, d_address, i_address)
         return D, I
 
-    def train(self, x) -> None:
+    def train(self, x, *, verbose: bool = False) -> None:
         """Learns what the index needs from the vectors x (n, d); a no-op for exact indexes.
 
-        x may be a CUDA array on a GPU index (see search).
+        x may be a CUDA array on a GPU index (see search). verbose=True reports the progress
+        of long trainings (k-means iterations) with tqdm when installed, else on stderr.
         """
         ordinal = self._device_input(x, "x")
         if ordinal is None:
-            super().train(x)
+            self._train_host(x, verbose)
             return
         v = _gpu.read_vectors(x, "x", self.d, ordinal)
         if v.synchronize is not None:
             v.synchronize()
-        self._train_ptr(v.rows, v.address)
+        if self._TRAIN_READS_DEVICE:
+            self._train_ptr(v.rows, v.address)
+        else:
+            host = _knnx._copy_to_host(v.address, [v.rows, self.d], "float32", v.device)
+            self._train_host(host, verbose)
+
+    def _train_host(self, x, verbose: bool) -> None:
+        """train() of host arrays; subclasses with long trainings report progress here."""
+        super().train(x)
 
     def add(self, x, *, verbose: bool = False, chunk_size: Optional[int] = None) -> None:
         """Appends the vectors x (n, d); ids are assigned sequentially.
 
         On a GPU index x may be a CUDA array (PyTorch, CuPy, __cuda_array_interface__,
         DLPack), read in place: float32, C-contiguous, on the index's device (see search).
-        With verbose=True and tqdm installed, x is added in chunks of chunk_size rows
-        (default 65536) behind a progress bar; a failure removes what the call added.
+        With verbose=True, x is added in chunks of chunk_size rows (default 65536) with a
+        progress bar (tqdm when installed, else lines on stderr); a failure removes what the
+        call added.
         """
         self._add(x, None, False, verbose, chunk_size)
 
@@ -241,9 +252,9 @@ refuses device arrays with ValueError: move them to host memory first.
                   chunk_size: Optional[int]) -> None:
         def add_chunk(xs, chunk_ids):
             if with_ids:
-                super(IndexFlat, self).add_with_ids(xs, chunk_ids)
+                super(IndexMixin, self).add_with_ids(xs, chunk_ids)
             else:
-                super(IndexFlat, self).add(xs)
+                super(IndexMixin, self).add(xs)
 
         if not verbose:
             add_chunk(x, ids)
@@ -263,6 +274,11 @@ refuses device arrays with ValueError: move them to host memory first.
             ids = host_ids
         _add_in_chunks(self, n, lambda start, stop, chunk_ids: add_chunk(x[start:stop], chunk_ids),
                        ids, chunk_size)
+
+
+class IndexFlat(IndexMixin, _knnx.IndexFlat):
+    __doc__ = _knnx.IndexFlat.__doc__ + _GPU_ARRAYS_DOC
+    __module__ = "knnx"
 
 
 class IndexFlatL2(IndexFlat):

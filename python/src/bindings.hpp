@@ -10,14 +10,16 @@ namespace knnx::python {
 
 namespace nb = nanobind;
 
-void bind_errors(nb::module_& m);   // errors.cpp: knnx::Error hierarchy -> Python exceptions
-void bind_metric(nb::module_& m);   // metric.cpp: knnx.Metric
-void bind_device(nb::module_& m);   // device.cpp: CUDA availability queries
+void bind_errors(nb::module_& m);         // errors.cpp: knnx::Error hierarchy -> Python exceptions
+void bind_metric(nb::module_& m);         // metric.cpp: knnx.Metric
+void bind_device(nb::module_& m);         // device.cpp: CUDA availability queries
 void bind_device_memory(nb::module_& m);  // device_memory.cpp: raw device pointers, DLPack views
-void bind_config(nb::module_& m);   // config.cpp: knobs
-void bind_index(nb::module_& m);    // index.cpp: Index, IndexFlat
-void bind_io(nb::module_& m);       // io.cpp: vector files
-void bind_synthetic(nb::module_& m); // synthetic.cpp: Gaussian-mixture data
-void bind_recall(nb::module_& m);   // recall.cpp: recall@k
+void bind_config(nb::module_& m);         // config.cpp: knobs
+void bind_kmeans_params(nb::module_& m);  // kmeans_params.cpp: KMeansInit, KMeansParams
+void bind_index(nb::module_& m);          // index.cpp: Index, IndexFlat
+void bind_index_ivf(nb::module_& m);      // index_ivf.cpp: IndexIVFFlat
+void bind_io(nb::module_& m);             // io.cpp: vector files
+void bind_synthetic(nb::module_& m);      // synthetic.cpp: Gaussian-mixture data
+void bind_recall(nb::module_& m);         // recall.cpp: recall@k
 
 }  // namespace knnx::python

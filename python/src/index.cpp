@@ -1,11 +1,11 @@
-// index.cpp — knnx.Index (the common interface) and knnx.IndexFlat.
+// index.cpp — knnx.Index (the common interface), knnx.IndexFlat, and the argument helpers of
+// py_index.hpp.
 //
-// Each bound index owns its C++ index and a reader/writer lock. Calls that only read (search,
-// reconstruct, the getters) take it shared, so any number of Python threads may search one index
-// at the same time; calls that change the index (train, add, add_with_ids, remove_ids, reset) take
-// it exclusively, so mixing them with searches from other threads is safe too (they wait).
-// Every call that does real work converts its arguments first, then releases the GIL before
-// taking the lock, so no thread ever waits for the lock while holding the GIL.
+// Each bound index is a PyIndex (py_index.hpp): its C++ index and a reader/writer lock. Every
+// call that does real work converts its arguments first, then releases the GIL before taking
+// the lock, so no thread ever waits for the lock while holding the GIL.
+#include "knnx/index.hpp"
+
 #include <fmt/format.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
@@ -13,8 +13,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
-#include <shared_mutex>
 #include <utility>
 #include <variant>
 
@@ -22,50 +20,41 @@
 #include "bindings.hpp"
 #include "device_memory.hpp"
 #include "knnx/error.hpp"
-#include "knnx/index.hpp"
 #include "knnx/index_flat.hpp"
+#include "py_index.hpp"
 
 namespace knnx::python {
+
+Metric metric_arg(const MetricArg& metric) {
+  if (const auto* name = std::get_if<std::string>(&metric)) return parse_metric(*name);
+  return std::get<Metric>(metric);
+}
+
+int dim_arg(long long d, const char* name) {
+  if (d < 1 || d > kMaxDim) {
+    throw InvalidArgument(fmt::format("{} must be in [1, {}], got {}", name, kMaxDim, d));
+  }
+  return static_cast<int>(d);
+}
+
+int k_arg(long long k) {
+  if (k < 1 || k > kMaxK)
+    throw InvalidArgument(fmt::format("k must be in [1, {}], got {}", kMaxK, k));
+  return static_cast<int>(k);
+}
+
+Rows<float> vectors_arg(const PyIndex& self, ArrayLike x, const char* name) {
+  return to_rows<float>(
+      x, ArraySpec{.name = name, .rank = Rank::kMatrixOrVector, .cols = self.fixed().dim()});
+}
+
 namespace {
-
-using Matrix2D = nb::ndarray<nb::numpy, float, nb::ndim<2>, nb::c_contig>;
-using Labels2D = nb::ndarray<nb::numpy, std::int64_t, nb::ndim<2>, nb::c_contig>;
-using Vector1D = nb::ndarray<nb::numpy, float, nb::ndim<1>, nb::c_contig>;
-using Ids1D = nb::ndarray<nb::numpy, std::int64_t, nb::ndim<1>, nb::c_contig>;
-
-class PyIndex {
- public:
-  explicit PyIndex(std::unique_ptr<Index> index) : index_(std::move(index)) {}
-  virtual ~PyIndex() = default;
-
-  // Properties fixed at construction: no lock needed.
-  const Index& fixed() const { return *index_; }
-
-  // Runs f(const Index&) without the GIL, under the shared lock.
-  template <typename F>
-  auto read(F&& f) const {
-    nb::gil_scoped_release release;
-    std::shared_lock lock(mutex_);
-    return f(static_cast<const Index&>(*index_));
-  }
-
-  // Runs f(Index&) without the GIL, under the exclusive lock.
-  template <typename F>
-  auto write(F&& f) {
-    nb::gil_scoped_release release;
-    std::unique_lock lock(mutex_);
-    return f(*index_);
-  }
-
- private:
-  std::unique_ptr<Index> index_;
-  mutable std::shared_mutex mutex_;
-};
 
 class PyIndexFlat : public PyIndex {
  public:
   PyIndexFlat(int d, Metric metric, Device device)
       : PyIndex(std::make_unique<IndexFlat>(d, metric, device)) {}
+  explicit PyIndexFlat(std::unique_ptr<Index> index) : PyIndex(std::move(index)) {}
 };
 
 using PrecisionArg = std::variant<FlatPrecision, std::string>;
@@ -75,34 +64,8 @@ FlatPrecision precision_arg(const PrecisionArg& precision) {
   const std::string& name = std::get<std::string>(precision);
   if (name == "exact") return FlatPrecision::Exact;
   if (name == "fast") return FlatPrecision::Fast;
-  throw InvalidArgument(
-      fmt::format("precision must be \"exact\" or \"fast\" (or a knnx.FlatPrecision), got \"{}\"",
-                  name));
-}
-
-using MetricArg = std::variant<Metric, std::string>;
-
-Metric metric_arg(const MetricArg& metric) {
-  if (const auto* name = std::get_if<std::string>(&metric)) return parse_metric(*name);
-  return std::get<Metric>(metric);
-}
-
-int dim_arg(long long d) {
-  if (d < 1 || d > kMaxDim) {
-    throw InvalidArgument(fmt::format("d must be in [1, {}], got {}", kMaxDim, d));
-  }
-  return static_cast<int>(d);
-}
-
-int k_arg(long long k) {
-  if (k < 1 || k > kMaxK) throw InvalidArgument(fmt::format("k must be in [1, {}], got {}", kMaxK, k));
-  return static_cast<int>(k);
-}
-
-Rows<float> vectors_arg(const PyIndex& self, ArrayLike x, const char* name) {
-  return to_rows<float>(x, ArraySpec{.name = name,
-                                     .rank = Rank::kMatrixOrVector,
-                                     .cols = self.fixed().dim()});
+  throw InvalidArgument(fmt::format(
+      "precision must be \"exact\" or \"fast\" (or a knnx.FlatPrecision), got \"{}\"", name));
 }
 
 std::pair<Matrix2D, Labels2D> search(const PyIndex& self, ArrayLike queries, long long k_in) {
@@ -131,24 +94,24 @@ const char* memory_text(int where) { return where < 0 ? "host memory" : "device 
 Device cuda_device_of(const PyIndex& self, const char* method) {
   const Device device = self.fixed().device();
   if (!device.is_cuda()) {
-    throw InvalidArgument(fmt::format("{} takes device pointers, which need an index on a CUDA "
-                                      "device; this index is on {}",
-                                      method, device.to_string()));
+    throw InvalidArgument(
+        fmt::format("{} takes device pointers, which need an index on a CUDA "
+                    "device; this index is on {}",
+                    method, device.to_string()));
   }
   return device;
 }
 
 // Where `address` lives: -1 (host) when allow_host, else the index's device ordinal.
-int check_address(std::uintptr_t address, const char* name, const Device& device,
-                  bool allow_host) {
+int check_address(std::uintptr_t address, const char* name, const Device& device, bool allow_host) {
   if (address == 0) throw InvalidArgument(fmt::format("{} must not be a null pointer", name));
   const int where = pointer_device(address);
   if (where < 0 && !allow_host) {
     throw InvalidArgument(fmt::format("{} ({:#x}) is not CUDA device memory", name, address));
   }
   if (where >= 0 && where != device.ordinal) {
-    throw InvalidArgument(fmt::format("{} is memory of cuda:{} but the index is on {}", name,
-                                      where, device.to_string()));
+    throw InvalidArgument(fmt::format("{} is memory of cuda:{} but the index is on {}", name, where,
+                                      device.to_string()));
   }
   return where;
 }
@@ -167,9 +130,10 @@ void search_ptr(const PyIndex& self, long long nq_in, std::uintptr_t queries, lo
   const int d_where = check_address(distances, "distances", device, /*allow_host=*/true);
   const int l_where = check_address(labels, "labels", device, /*allow_host=*/true);
   if ((d_where < 0) != (l_where < 0)) {
-    throw InvalidArgument(fmt::format("distances ({}) and labels ({}) must both be host memory "
-                                      "or both be device memory",
-                                      memory_text(d_where), memory_text(l_where)));
+    throw InvalidArgument(
+        fmt::format("distances ({}) and labels ({}) must both be host memory "
+                    "or both be device memory",
+                    memory_text(d_where), memory_text(l_where)));
   }
   self.read([&](const Index& index) {
     index.search(nq, reinterpret_cast<const float*>(queries), k,
@@ -236,6 +200,12 @@ Vector1D reconstruct(const PyIndex& self, idx_t id) {
   return make_numpy<Vector1D>(std::move(out), {d});
 }
 
+// Reads Index::next_sequential_id, which is protected: a member pointer formed through a
+// derived class may be applied to any Index.
+struct NextId : Index {
+  static idx_t of(const Index& index) { return (index.*&NextId::next_sequential_id)(); }
+};
+
 std::string repr(nb::handle self_handle, const PyIndex& self) {
   const Index& index = self.fixed();
   const idx_t ntotal = self.read([](const Index& i) { return i.ntotal(); });
@@ -260,22 +230,26 @@ void bind_index(nb::module_& m) {
       "of threads (the GIL is released while they run). train, add, add_with_ids, remove_ids\n"
       "and reset take the index exclusively: they wait for running searches and block new\n"
       "ones until done.")
-      .def_prop_ro("d", [](const PyIndex& self) { return self.fixed().dim(); },
-                   "Vector dimension.")
-      .def_prop_ro("metric", [](const PyIndex& self) { return self.fixed().metric(); },
-                   "The knnx.Metric results are ranked by.")
-      .def_prop_ro("device", [](const PyIndex& self) { return self.fixed().device().to_string(); },
-                   "Where the index lives: \"cpu\" or \"cuda:N\".")
-      .def_prop_ro("ntotal",
-                   [](const PyIndex& self) {
-                     return self.read([](const Index& index) { return index.ntotal(); });
-                   },
-                   "Number of stored vectors.")
-      .def_prop_ro("is_trained",
-                   [](const PyIndex& self) {
-                     return self.read([](const Index& index) { return index.is_trained(); });
-                   },
-                   "Whether the index is ready for add and search.")
+      .def_prop_ro(
+          "d", [](const PyIndex& self) { return self.fixed().dim(); }, "Vector dimension.")
+      .def_prop_ro(
+          "metric", [](const PyIndex& self) { return self.fixed().metric(); },
+          "The knnx.Metric results are ranked by.")
+      .def_prop_ro(
+          "device", [](const PyIndex& self) { return self.fixed().device().to_string(); },
+          "Where the index lives: \"cpu\" or \"cuda:N\".")
+      .def_prop_ro(
+          "ntotal",
+          [](const PyIndex& self) {
+            return self.read([](const Index& index) { return index.ntotal(); });
+          },
+          "Number of stored vectors.")
+      .def_prop_ro(
+          "is_trained",
+          [](const PyIndex& self) {
+            return self.read([](const Index& index) { return index.is_trained(); });
+          },
+          "Whether the index is ready for add and search.")
       .def("__len__",
            [](const PyIndex& self) {
              return self.read([](const Index& index) { return index.ntotal(); });
@@ -326,6 +300,24 @@ void bind_index(nb::module_& m) {
            "sequential ids, or the given host ids (n,). Use add() / add_with_ids().")
       .def("_train_ptr", &train_ptr, nb::arg("n"), nb::arg("x"),
            "Low-level train of a CUDA index on n float32 rows at device address x. Use train().")
+      .def(
+          "_train_with_progress",
+          [](PyIndex& self, ArrayLike x, nb::object progress) {
+            const Rows<float> v = vectors_arg(self, x, "x");
+            self.write(
+                [&](Index& index) { train_with_progress(index, v.rows(), v.data(), progress); });
+          },
+          nb::arg("x"), nb::arg("progress").none(),
+          "train(x) that calls progress(iteration, objective, seconds) after every k-means\n"
+          "iteration of an IVF index (also one inside an IndexPreTransform); the same as\n"
+          "train(x) for other indexes. An exception raised by progress stops the training and\n"
+          "leaves the index as it was.")
+      .def_prop_ro(
+          "_next_id",
+          [](const PyIndex& self) {
+            return self.read([](const Index& i) { return NextId::of(i); });
+          },
+          "The first id add() would assign now (one past the largest id the index ever held).")
       .def("_float32_rows", &float32_rows, nb::arg("x"), nb::arg("name"),
            "x checked and converted as search/add read host arrays: a C-contiguous float32\n"
            "numpy array (n, d), without a copy when x already is one. Errors name `name`.");
@@ -354,9 +346,8 @@ void bind_index(nb::module_& m) {
       .def(
           "vectors",
           [](const PyIndexFlat& self) {
-            std::vector<float> v = self.read([](const Index& index) {
-              return static_cast<const IndexFlat&>(index).vectors();
-            });
+            std::vector<float> v = self.read(
+                [](const Index& index) { return static_cast<const IndexFlat&>(index).vectors(); });
             const std::size_t d = static_cast<std::size_t>(self.fixed().dim());
             const std::size_t n = v.size() / d;
             return make_numpy<Matrix2D>(std::move(v), {n, d});
@@ -365,9 +356,8 @@ void bind_index(nb::module_& m) {
       .def(
           "ids",
           [](const PyIndexFlat& self) {
-            std::vector<idx_t> v = self.read([](const Index& index) {
-              return static_cast<const IndexFlat&>(index).ids();
-            });
+            std::vector<idx_t> v = self.read(
+                [](const Index& index) { return static_cast<const IndexFlat&>(index).ids(); });
             const std::size_t n = v.size();
             return make_numpy<Ids1D>(std::move(v), {n});
           },

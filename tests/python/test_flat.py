@@ -300,12 +300,14 @@ def test_failed_verbose_add_leaves_the_index_unchanged(rng, fake_tqdm):
     np.testing.assert_array_equal(index.vectors(), xb[:10])
 
 
-def test_verbose_without_tqdm_adds_in_one_call(rng, monkeypatch):
+def test_verbose_without_tqdm_reports_on_stderr(rng, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm raises ImportError
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     xb = rng.standard_normal((50, 4)).astype(np.float32)
     index = knnx.IndexFlat(4)
     index.add(xb, verbose=True, chunk_size=7)
     np.testing.assert_array_equal(index.vectors(), xb)
+    np.testing.assert_array_equal(index.ids(), np.arange(50))
+    assert "knnx add: 50/50 vec (100%" in capsys.readouterr().err
     with pytest.raises(ValueError, match="chunk_size"):
         index.add(xb, verbose=True, chunk_size=0)

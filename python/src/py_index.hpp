@@ -1,0 +1,101 @@
+// py_index.hpp — PyIndex, the object every bound index class wraps, and the argument helpers
+// the index bindings share (index.cpp, index_ivf.cpp, transform.cpp, index_file.cpp).
+//
+// A PyIndex owns its C++ index and a reader/writer lock. Calls that only read (search,
+// reconstruct, the getters) take it shared, so any number of Python threads may search one
+// index at the same time; calls that change the index (train, add, add_with_ids, remove_ids,
+// reset, settings) take it exclusively. read() and write() release the GIL before taking the
+// lock, so no thread ever waits for the lock while holding the GIL.
+#pragma once
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <utility>
+#include <variant>
+
+#include "arrays.hpp"
+#include "knnx/index.hpp"
+#include "knnx/metric.hpp"
+
+namespace knnx {
+class IndexIVFFlat;
+}  // namespace knnx
+
+namespace knnx::python {
+
+namespace nb = nanobind;
+
+using Matrix2D = nb::ndarray<nb::numpy, float, nb::ndim<2>, nb::c_contig>;
+using Labels2D = nb::ndarray<nb::numpy, std::int64_t, nb::ndim<2>, nb::c_contig>;
+using Vector1D = nb::ndarray<nb::numpy, float, nb::ndim<1>, nb::c_contig>;
+using Ids1D = nb::ndarray<nb::numpy, std::int64_t, nb::ndim<1>, nb::c_contig>;
+using Doubles1D = nb::ndarray<nb::numpy, double, nb::ndim<1>, nb::c_contig>;
+
+class PyIndex {
+ public:
+  explicit PyIndex(std::unique_ptr<Index> index) : index_(std::move(index)) {}
+  virtual ~PyIndex() = default;
+
+  // Properties fixed at construction: no lock needed.
+  const Index& fixed() const { return *index_; }
+
+  // Runs f(const Index&) without the GIL, under the shared lock.
+  template <typename F>
+  auto read(F&& f) const {
+    nb::gil_scoped_release release;
+    std::shared_lock lock(mutex_);
+    return f(static_cast<const Index&>(*index_));
+  }
+
+  // Runs f(Index&) without the GIL, under the exclusive lock.
+  template <typename F>
+  auto write(F&& f) {
+    nb::gil_scoped_release release;
+    std::unique_lock lock(mutex_);
+    return f(*index_);
+  }
+
+  // As read() / write(), with the index cast to its concrete type T.
+  template <typename T, typename F>
+  auto read_as(F&& f) const {
+    return read([&](const Index& index) { return f(static_cast<const T&>(index)); });
+  }
+  template <typename T, typename F>
+  auto write_as(F&& f) {
+    return write([&](Index& index) { return f(static_cast<T&>(index)); });
+  }
+
+ private:
+  std::unique_ptr<Index> index_;
+  mutable std::shared_mutex mutex_;
+};
+
+// "l2" / "ip" (any spelling parse_metric takes) or a knnx.Metric.
+using MetricArg = std::variant<Metric, std::string>;
+Metric metric_arg(const MetricArg& metric);
+
+// d in [1, kMaxDim] (InvalidArgument naming `name` otherwise).
+int dim_arg(long long d, const char* name = "d");
+
+// k in [1, kMaxK].
+int k_arg(long long k);
+
+// Vectors for this index: (n, d) or (d,), converted to float32 rows.
+Rows<float> vectors_arg(const PyIndex& self, ArrayLike x, const char* name);
+
+// The IndexIVFFlat index is or wraps (through IndexPreTransforms), or null (index_ivf.cpp).
+IndexIVFFlat* inner_ivf(Index& index);
+const IndexIVFFlat* inner_ivf(const Index& index);
+
+// Trains index on n rows of x; when an IndexIVFFlat is inside, progress(iteration, objective,
+// seconds) is called (with the GIL) after every k-means iteration. progress must stay alive
+// for the call; its exceptions abort the training and propagate (index_ivf.cpp).
+void train_with_progress(Index& index, idx_t n, const float* x, nb::handle progress);
+
+}  // namespace knnx::python
