@@ -16,6 +16,7 @@ void bind_device(nb::module_& m);         // device.cpp: CUDA availability queri
 void bind_device_memory(nb::module_& m);  // device_memory.cpp: raw device pointers, DLPack views
 void bind_config(nb::module_& m);         // config.cpp: knobs
 void bind_kmeans_params(nb::module_& m);  // kmeans_params.cpp: KMeansInit, KMeansParams
+void bind_kmeans(nb::module_& m);         // kmeans.cpp: KMeans
 void bind_index(nb::module_& m);          // index.cpp: Index, IndexFlat
 void bind_index_ivf(nb::module_& m);      // index_ivf.cpp: IndexIVFFlat
 void bind_io(nb::module_& m);             // io.cpp: vector files
