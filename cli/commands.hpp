@@ -13,6 +13,7 @@ struct Command {
   std::function<void()> run;   // throws on failure; see run_guarded for the exit codes
 };
 
+Command add_bench_command(CLI::App& parent);
 Command add_build_command(CLI::App& parent);
 Command add_info_command(CLI::App& parent);
 Command add_search_command(CLI::App& parent);

@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   const std::vector<Command> commands = {add_build_command(app), add_search_command(app),
-                                         add_info_command(app)};
+                                         add_info_command(app),
+                                         add_bench_command(app)};
 
   try {
     app.parse(argc, argv);
