@@ -1,0 +1,5 @@
+import sys
+
+from bench.harness.run import main
+
+sys.exit(main())
