@@ -9,6 +9,8 @@
 #include "knnx/index_flat.hpp"
 #include "knnx/index_io.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_replicas.hpp"
+#include "knnx/index_shards.hpp"
 #include "knnx/kmeans.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/recall.hpp"

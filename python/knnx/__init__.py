@@ -35,12 +35,18 @@ from knnx._knnx import (
     InternalError,
     InvalidArgument,
     IoError,
+    L2Normalize,
+    LinearTransform,
     KMeans,
     KMeansInit,
     KMeansParams,
     Metric,
     NotSupported,
+    OPQ,
     OutOfMemory,
+    PCA,
+    RandomRotation,
+    VectorTransform,
     __version__,
     config,
     cuda_backend_compiled,
@@ -67,7 +73,9 @@ from knnx._knnx import (
 )
 from knnx._factory import IndexSpec, index_factory, parse_index_spec
 from knnx._index import IndexFlat, IndexFlatIP, IndexFlatL2
+from knnx._index_file import read_index, write_index
 from knnx._ivf import IndexIVFFlat
+from knnx._transform import IndexPreTransform
 
 # FAISS spellings of the metrics.
 METRIC_L2 = Metric.L2
@@ -85,6 +93,7 @@ __all__ = [
     "IndexFlatIP",
     "IndexFlatL2",
     "IndexIVFFlat",
+    "IndexPreTransform",
     "IndexSpec",
     "InternalError",
     "InvalidArgument",
@@ -92,14 +101,20 @@ __all__ = [
     "KMeans",
     "KMeansInit",
     "KMeansParams",
+    "L2Normalize",
+    "LinearTransform",
     "MAX_DIM",
     "MAX_K",
     "METRIC_INNER_PRODUCT",
     "METRIC_L2",
     "Metric",
     "NotSupported",
+    "OPQ",
     "OutOfMemory",
+    "PCA",
     "QUERY_STREAM",
+    "RandomRotation",
+    "VectorTransform",
     "__version__",
     "config",
     "cuda_backend_compiled",
@@ -113,6 +128,7 @@ __all__ = [
     "parse_metric",
     "read_bvecs",
     "read_fvecs",
+    "read_index",
     "read_ivecs",
     "read_labels",
     "read_npy",
@@ -123,6 +139,7 @@ __all__ = [
     "set_config",
     "write_bvecs",
     "write_fvecs",
+    "write_index",
     "write_ivecs",
     "write_npy",
 ]

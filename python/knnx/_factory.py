@@ -4,13 +4,15 @@ A description is a comma-separated list of components, in this order:
 
     [transform ,]* [coarse quantizer ,] storage
 
-    transform:        PCA<d_out> | OPQ<m>[_<d_out>] | RR<d_out>
+    transform:        PCA<d_out> | PCAW<d_out> | PCAR<d_out> | PCAWR<d_out>
+                      | OPQ<m>[_<d_out>] | RR<d_out> | L2norm
     coarse quantizer: IVF<nlist>
     storage:          Flat
 
 so "Flat", "IVF1024,Flat" and "PCA64,IVF1024,Flat" are all well-formed. parse_index_spec()
-checks the whole grammar; index_factory() then builds the parts this version of knnx provides
-and raises ValueError naming the first component it cannot build.
+checks this grammar in Python; index_factory() hands the description to the C++
+knnx::index_factory, so it builds exactly what the library builds and raises ValueError with
+the library's message (naming the component) for anything else.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
 from knnx import _knnx
-from knnx._index import IndexFlat
+from knnx._index_file import from_handle
 
-_TRANSFORM = re.compile(r"^(PCA|RR)(\d+)$|^(OPQ)(\d+)(?:_(\d+))?$")
+_TRANSFORM = re.compile(r"^(PCAWR|PCAW|PCAR|PCA|RR)(\d+)$|^(OPQ)(\d+)(?:_(\d+))?$|^(L2norm)$")
 _COARSE = re.compile(r"^IVF(\d+)$")
 _STORAGE = ("Flat",)
 
@@ -31,9 +33,11 @@ _STORAGE = ("Flat",)
 class Component:
     """One parsed component: its kind, the text it came from, and its integer parameters."""
 
-    kind: str                  # "PCA", "OPQ", "RR", "IVF" or "Flat"
+    kind: str                  # "PCA", "PCAW", "PCAR", "PCAWR", "OPQ", "RR", "L2norm", "IVF",
+                               # or "Flat"
     text: str                  # as written in the description
-    params: Tuple[int, ...]    # PCA: (d_out,); OPQ: (m,) or (m, d_out); RR: (d_out,); IVF: (nlist,)
+    params: Tuple[int, ...]    # PCA*: (d_out,); OPQ: (m,) or (m, d_out); RR: (d_out,);
+                               # L2norm: (); IVF: (nlist,)
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,9 @@ def parse_index_spec(description: str) -> IndexSpec:
             if coarse is not None:
                 raise ValueError(f"description '{description}': transform '{part}' must come "
                                  f"before the coarse quantizer '{coarse.text}'")
-            if t.group(1):
+            if t.group(6):
+                kind, params = "L2norm", ()
+            elif t.group(1):
                 kind = t.group(1)
                 params = (_positive(t.group(2), part, "the output dimension"),)
             else:
@@ -97,14 +103,14 @@ def parse_index_spec(description: str) -> IndexSpec:
 
 def index_factory(d: int, description: str, metric: Union[str, "_knnx.Metric"] = "l2",
                   device: str = "cpu") -> _knnx.Index:
-    """An empty index for d-dimensional vectors built from a description such as "Flat".
+    """An empty index for d-dimensional vectors built from a description such as "Flat",
+    "IVF1024,Flat" or "PCA64,IVF1024,Flat", by the C++ knnx::index_factory.
 
+    Returns an object of the index's class: knnx.IndexFlat, knnx.IndexIVFFlat, or
+    knnx.IndexPreTransform for descriptions with transforms (when the library supports them).
     metric: "l2" or "ip" (or a knnx.Metric); device: "cpu", "cuda" or "cuda:N". Raises
-    ValueError for a malformed description and for components this version cannot build.
+    ValueError naming the component for a description the library cannot build.
     """
-    spec = parse_index_spec(description)
-    unsupported = spec.transforms + ((spec.coarse,) if spec.coarse else ())
-    if unsupported:
-        raise ValueError(f"index_factory: '{unsupported[0].text}' in '{description}' is not "
-                         f"supported by knnx {_knnx.__version__}; supported descriptions: 'Flat'")
-    return IndexFlat(d, metric, device)
+    if not isinstance(description, str):
+        raise ValueError(f"description must be a str, got {type(description).__name__}")
+    return from_handle(_knnx._index_factory(d, description, metric, device))

@@ -3,13 +3,16 @@ k-means progress report for verbose training."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 from knnx import _knnx
 from knnx._index import _GPU_ARRAYS_DOC, IndexMixin
 from knnx._progress import progress, set_postfix
 
 
-def train_with_progress(index, x, n_iter: int) -> None:
-    """index._train_with_progress(x, ...) behind a progress bar of n_iter k-means iterations."""
+def train_with_progress(index, x, n_iter: Optional[int]) -> None:
+    """index._train_with_progress(x, ...) behind a progress bar of n_iter k-means iterations
+    (None: unknown)."""
     bar = progress(n_iter, "knnx train (k-means)", "iter")
 
     def report(iteration: int, objective: float, seconds: float) -> None:

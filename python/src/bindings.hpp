@@ -19,6 +19,8 @@ void bind_kmeans_params(nb::module_& m);  // kmeans_params.cpp: KMeansInit, KMea
 void bind_kmeans(nb::module_& m);         // kmeans.cpp: KMeans
 void bind_index(nb::module_& m);          // index.cpp: Index, IndexFlat
 void bind_index_ivf(nb::module_& m);      // index_ivf.cpp: IndexIVFFlat
+void bind_transform(nb::module_& m);      // transform.cpp: transforms, IndexPreTransform
+void bind_index_file(nb::module_& m);     // index_file.cpp: read/write_index, index_factory
 void bind_io(nb::module_& m);             // io.cpp: vector files
 void bind_synthetic(nb::module_& m);      // synthetic.cpp: Gaussian-mixture data
 void bind_recall(nb::module_& m);         // recall.cpp: recall@k

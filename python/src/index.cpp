@@ -21,6 +21,8 @@
 #include "device_memory.hpp"
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
+#include "knnx/index_ivf_flat.hpp"
+#include "knnx/transform.hpp"
 #include "py_index.hpp"
 
 namespace knnx::python {
@@ -46,6 +48,26 @@ int k_arg(long long k) {
 Rows<float> vectors_arg(const PyIndex& self, ArrayLike x, const char* name) {
   return to_rows<float>(
       x, ArraySpec{.name = name, .rank = Rank::kMatrixOrVector, .cols = self.fixed().dim()});
+}
+
+void PyIndex::check_present() const {
+  if (!index_) {
+    throw InvalidArgument(
+        "this index was moved into an IndexPreTransform (or a read_index/index_factory result "
+        "was taken twice); use the index it was moved into");
+  }
+}
+
+std::unique_ptr<Index> IndexHandle::take() {
+  if (!index) throw InvalidArgument("this index handle was already taken");
+  return std::move(index);
+}
+
+const char* index_kind(const Index& index) {
+  if (dynamic_cast<const IndexFlat*>(&index)) return "Flat";
+  if (dynamic_cast<const IndexIVFFlat*>(&index)) return "IVFFlat";
+  if (dynamic_cast<const IndexPreTransform*>(&index)) return "PreTransform";
+  return "Index";
 }
 
 namespace {
@@ -217,6 +239,13 @@ std::string repr(nb::handle self_handle, const PyIndex& self) {
 }  // namespace
 
 void bind_index(nb::module_& m) {
+  nb::class_<IndexHandle>(m, "_IndexHandle",
+                          "A C++ index from read_index or index_factory, before a Python index\n"
+                          "class takes it over.")
+      .def_prop_ro(
+          "kind", [](const IndexHandle& h) { return h.index ? index_kind(*h.index) : "taken"; },
+          "\"Flat\", \"IVFFlat\", \"PreTransform\" or \"Index\"; \"taken\" after use.");
+
   nb::class_<PyIndex>(
       m, "Index",
       "Interface shared by every knnx index (FAISS conventions).\n\n"
@@ -343,6 +372,15 @@ void bind_index(nb::module_& m) {
           nb::arg("d"), nb::arg("metric") = "l2", nb::arg("device") = "cpu",
           "An empty exact index for vectors of dimension d. metric: \"l2\" or \"ip\" (or a\n"
           "knnx.Metric); device: \"cpu\", \"cuda\" or \"cuda:N\".")
+      .def(
+          "__init__",
+          [](PyIndexFlat* self, IndexHandle& handle) {
+            if (!handle.index || !dynamic_cast<IndexFlat*>(handle.index.get())) {
+              throw InvalidArgument("the handle does not hold an IndexFlat");
+            }
+            new (self) PyIndexFlat(handle.take());
+          },
+          nb::arg("handle"), "Takes over the index of a knnx._IndexHandle (read_index).")
       .def(
           "vectors",
           [](const PyIndexFlat& self) {

@@ -178,6 +178,15 @@ void bind_index_ivf(nb::module_& m) {
           nb::arg("d"), nb::arg("n_lists"), nb::arg("metric") = "l2", nb::arg("device") = "cpu",
           "An untrained IVF index for vectors of dimension d with n_lists inverted lists.\n"
           "metric: \"l2\" or \"ip\" (or a knnx.Metric); device: \"cpu\", \"cuda\" or \"cuda:N\".")
+      .def(
+          "__init__",
+          [](PyIndexIVFFlat* self, IndexHandle& handle) {
+            if (!handle.index || !dynamic_cast<IndexIVFFlat*>(handle.index.get())) {
+              throw InvalidArgument("the handle does not hold an IndexIVFFlat");
+            }
+            new (self) PyIndexIVFFlat(handle.take());
+          },
+          nb::arg("handle"), "Takes over the index of a knnx._IndexHandle (read_index).")
       .def_prop_ro(
           "n_lists", [](const PyIndexIVFFlat& self) { return self.ivf().n_lists(); },
           "Number of inverted lists (centroids).")

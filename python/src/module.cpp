@@ -21,6 +21,8 @@ NB_MODULE(_knnx, m) {
   py::bind_kmeans(m);
   py::bind_index(m);
   py::bind_index_ivf(m);
+  py::bind_transform(m);
+  py::bind_index_file(m);
   py::bind_io(m);
   py::bind_synthetic(m);
   py::bind_recall(m);

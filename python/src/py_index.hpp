@@ -43,11 +43,15 @@ class PyIndex {
   virtual ~PyIndex() = default;
 
   // Properties fixed at construction: no lock needed.
-  const Index& fixed() const { return *index_; }
+  const Index& fixed() const {
+    check_present();
+    return *index_;
+  }
 
   // Runs f(const Index&) without the GIL, under the shared lock.
   template <typename F>
   auto read(F&& f) const {
+    check_present();
     nb::gil_scoped_release release;
     std::shared_lock lock(mutex_);
     return f(static_cast<const Index&>(*index_));
@@ -56,9 +60,18 @@ class PyIndex {
   // Runs f(Index&) without the GIL, under the exclusive lock.
   template <typename F>
   auto write(F&& f) {
+    check_present();
     nb::gil_scoped_release release;
     std::unique_lock lock(mutex_);
     return f(*index_);
+  }
+
+  // Hands the C++ index over (to an IndexPreTransform); this object is unusable afterwards.
+  std::unique_ptr<Index> take() {
+    check_present();
+    nb::gil_scoped_release release;
+    std::unique_lock lock(mutex_);
+    return std::move(index_);
   }
 
   // As read() / write(), with the index cast to its concrete type T.
@@ -72,9 +85,22 @@ class PyIndex {
   }
 
  private:
+  // InvalidArgument once take() has handed the index over (a moved-from index is empty).
+  void check_present() const;
+
   std::unique_ptr<Index> index_;
   mutable std::shared_mutex mutex_;
 };
+
+// A C++ index on its way to a Python object: read_index and index_factory return one, and the
+// __init__ of the bound class its kind names takes it over (python/knnx/_index_file.py).
+struct IndexHandle {
+  std::unique_ptr<Index> index;
+  std::unique_ptr<Index> take();  // InvalidArgument when already taken
+};
+
+// "Flat", "IVFFlat", "PreTransform", or "Index" for other types.
+const char* index_kind(const Index& index);
 
 // "l2" / "ip" (any spelling parse_metric takes) or a knnx.Metric.
 using MetricArg = std::variant<Metric, std::string>;

@@ -24,11 +24,15 @@ def test_parser_reads_the_full_grammar():
     assert knnx.parse_index_spec("Flat").coarse is None
 
 
-@pytest.mark.parametrize("description", ["IVF1024,Flat", "PCA64,IVF1024,Flat", "PCA32,Flat"])
-def test_well_formed_but_unsupported(description):
-    with pytest.raises(ValueError, match=rf"'{description.split(',')[0]}' in '{description}' "
-                                         r"is not supported by knnx"):
-        knnx.index_factory(128, description)
+def test_ivf_is_built_by_the_library():
+    index = knnx.index_factory(8, " IVF32 , Flat ", metric="ip")
+    assert isinstance(index, knnx.IndexIVFFlat)
+    assert (index.d, index.n_lists, index.metric) == (8, 32, knnx.Metric.INNER_PRODUCT)
+
+
+def test_parser_reads_the_transform_names():
+    spec = knnx.parse_index_spec("L2norm,PCAWR32,IVF8,Flat")
+    assert [(c.kind, c.params) for c in spec.transforms] == [("L2norm", ()), ("PCAWR", (32,))]
 
 
 @pytest.mark.parametrize("description,pattern", [
@@ -43,9 +47,20 @@ def test_well_formed_but_unsupported(description):
     ("LSH,Flat", "unknown component 'LSH'"),
     ("flat", "must end with a storage component"),
 ])
-def test_malformed(description, pattern):
+def test_parser_rejects_malformed(description, pattern):
     with pytest.raises(ValueError, match=pattern):
+        knnx.parse_index_spec(description)
+
+
+@pytest.mark.parametrize("description,component", [
+    ("HNSW32", "HNSW32"), ("IVF1024", "IVF1024"), ("IVF0,Flat", "IVF0"), ("LSH,Flat", "LSH"),
+    ("flat", "flat"), ("IVF10,IVF20,Flat", "IVF20"),
+])
+def test_factory_names_the_spec_and_component(description, component):
+    with pytest.raises(ValueError) as e:
         knnx.index_factory(16, description)
+    assert description in str(e.value) and component in str(e.value)
+    assert isinstance(e.value, knnx.InvalidArgument)
 
 
 def test_bad_arguments_reach_the_index():

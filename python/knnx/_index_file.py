@@ -1,0 +1,44 @@
+"""write_index / read_index, and the Python object for an index handle of any kind."""
+
+from __future__ import annotations
+
+import os
+from typing import Union
+
+from knnx import _knnx
+from knnx._index import IndexFlat
+from knnx._ivf import IndexIVFFlat
+from knnx._transform import IndexPreTransform
+
+# The Python class for each kind of C++ index; other kinds get the generic knnx.Index.
+_CLASSES = {
+    "Flat": (IndexFlat, _knnx.IndexFlat),
+    "IVFFlat": (IndexIVFFlat, _knnx.IndexIVFFlat),
+    "PreTransform": (IndexPreTransform, _knnx.IndexPreTransform),
+}
+
+
+def from_handle(handle: "_knnx._IndexHandle") -> _knnx.Index:
+    """The object of the class handle.kind names, owning handle's index."""
+    cls, bound = _CLASSES.get(handle.kind, (_knnx.Index, _knnx.Index))
+    obj = cls.__new__(cls)
+    bound.__init__(obj, handle)
+    return obj
+
+
+def write_index(index: _knnx.Index, path: Union[str, os.PathLike]) -> None:
+    """Saves index to path, atomically: the file is written under a temporary name, flushed and
+    renamed over path. Searches may run meanwhile. Raises knnx.IoError (an OSError) when the
+    path cannot be written and knnx.NotSupported for index types without a file format."""
+    if not isinstance(index, _knnx.Index):
+        raise TypeError(f"index must be a knnx index, got {type(index).__name__}")
+    _knnx._write_index(index, path)
+
+
+def read_index(path: Union[str, os.PathLike], device: str = "cpu") -> _knnx.Index:
+    """The index saved at path, loaded onto device ("cpu", "cuda" or "cuda:N"), as an object of
+    its own class (knnx.IndexFlat, knnx.IndexIVFFlat, knnx.IndexPreTransform, ...). Searches
+    give what they gave on the saved index. Raises knnx.IoError (an OSError) for a path that
+    cannot be read (missing, a directory) and knnx.FormatError (an OSError) for a file that is
+    not a valid index file (bad magic, truncated, checksum mismatch)."""
+    return from_handle(_knnx._read_index(path, device))

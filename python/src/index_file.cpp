@@ -1,0 +1,57 @@
+// index_file.cpp — saving and loading indexes (knnx::write_index / read_index) and building
+// them from descriptions (knnx::index_factory). Both hand back a knnx._IndexHandle; the Python
+// layer (knnx/_index_file.py) turns it into an object of the class its kind names. Paths are
+// str or os.PathLike; the GIL is released while files are read or written. IoError and
+// FormatError are OSErrors (errors.cpp).
+#include <fmt/format.h>
+#include <nanobind/stl/filesystem.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/unique_ptr.h>
+#include <nanobind/stl/variant.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "bindings.hpp"
+#include "knnx/error.hpp"
+#include "knnx/index_factory.hpp"
+#include "knnx/index_io.hpp"
+#include "py_index.hpp"
+
+namespace knnx::python {
+
+void bind_index_file(nb::module_& m) {
+  m.def(
+      "_write_index",
+      [](const PyIndex& index, const std::filesystem::path& path) {
+        const std::string p = path.string();
+        index.read([&](const Index& i) { write_index(i, p); });
+      },
+      nb::arg("index"), nb::arg("path"),
+      "Saves index to path (written to a temporary file, then renamed over path).");
+  m.def(
+      "_read_index",
+      [](const std::filesystem::path& path, const std::string& device) {
+        const std::string p = path.string();
+        const Device d = Device::parse(device);
+        auto handle = std::make_unique<IndexHandle>();
+        {
+          nb::gil_scoped_release release;
+          handle->index = read_index(p, d);
+        }
+        return handle;
+      },
+      nb::arg("path"), nb::arg("device") = "cpu", "The index saved at path, as a handle.");
+  m.def(
+      "_index_factory",
+      [](long long d, const std::string& spec, const MetricArg& metric, const std::string& device) {
+        auto handle = std::make_unique<IndexHandle>();
+        handle->index = index_factory(dim_arg(d), spec, metric_arg(metric), Device::parse(device));
+        return handle;
+      },
+      nb::arg("d"), nb::arg("spec"), nb::arg("metric") = "l2", nb::arg("device") = "cpu",
+      "The empty index knnx::index_factory builds for spec, as a handle.");
+}
+
+}  // namespace knnx::python
