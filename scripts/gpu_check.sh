@@ -2,7 +2,8 @@
 # Verifies knnx on a machine with an NVIDIA GPU: builds everything (CUDA, Python extension, CLI,
 # benchmarks), runs the whole C++ suite (the GPU tests included), the Python suite (the GPU tests
 # included), compute-sanitizer memcheck and racecheck over small GPU cases, and the one-GPU
-# smoke run of the sharded-index benchmark. Logs and JSON go to ${OUT:-gpu-check}; a summary
+# smoke run of the sharded-index benchmark, and the benchmark harness's GPU sweeps (results in
+# $OUT/results). Logs and JSON go to ${OUT:-gpu-check}; a summary
 # table is printed last.
 # usage: scripts/gpu_check.sh [--no-sanitizer]
 set -uo pipefail
@@ -68,6 +69,14 @@ if [[ -x build-gpu/bench/gpu_shards_bench ]]; then
   t0=$SECONDS
   ./build-gpu/bench/gpu_shards_bench --smoke >"$out/shards_smoke.json" 2>"$out/shards_smoke.log"
   note "gpu_shards_bench --smoke: rc=$?, $((SECONDS - t0)) s"
+fi
+
+if [[ ${KNNX_GPU_HARNESS:-1} != 0 ]]; then
+  t0=$SECONDS
+  mkdir -p "$out/results"
+  OUT="$out/results" KNNX_BUILD_DIR=build-gpu KNNX_HARNESS_CPU=0 \
+    bash bench/run_harness_gpu.sh "${KNNX_HARNESS_N:-1000000}" 10000 >"$out/harness.log" 2>&1
+  note "bench harness on the GPU: rc=$?, $((SECONDS - t0)) s"
 fi
 
 echo
