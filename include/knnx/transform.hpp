@@ -20,6 +20,10 @@
 
 namespace knnx {
 
+namespace detail {
+struct IndexRestore;
+}  // namespace detail
+
 class VectorTransform {
  public:
   virtual ~VectorTransform();
@@ -73,9 +77,12 @@ class LinearTransform : public VectorTransform {
   void do_reverse(idx_t n, const float* y, float* out) const override;
 
  private:
-  std::vector<float> matrix_;          // A, d_out x d_in
-  std::vector<float> matrix_t_;        // A^T, d_in x d_out (the GEMM operand)
-  std::vector<float> neg_mean_;        // -mean, or empty
+  // read_index installs saved matrices through it (src/index/index_restore.hpp).
+  friend struct detail::IndexRestore;
+
+  std::vector<float> matrix_;    // A, d_out x d_in
+  std::vector<float> matrix_t_;  // A^T, d_in x d_out (the GEMM operand)
+  std::vector<float> neg_mean_;  // -mean, or empty
   std::vector<float> mean_;
   std::vector<float> reverse_matrix_;  // B, d_in x d_out
   std::vector<float> reverse_t_;       // B^T, d_out x d_in
@@ -104,19 +111,29 @@ class PCA : public LinearTransform {
   void do_train(idx_t n, const float* x) override;
 
  private:
+  friend struct detail::IndexRestore;
+
   PcaParams params_;
   std::vector<float> eigenvalues_;
 };
 
 // A uniformly random (Haar) orthogonal d x d rotation drawn from `seed`: the Q factor of a
 // Gaussian matrix with the signs of R's diagonal folded in. Trained on construction (train()
-// is a no-op); reversible.
+// is a no-op); reversible. With d_out < d_in the matrix is the first d_out rows of the d_in x d_in
+// rotation (orthonormal rows, as FAISS's RandomRotationMatrix), and the reverse is the
+// projection back onto their span.
 class RandomRotation : public LinearTransform {
  public:
   RandomRotation(int d, std::uint64_t seed = 1234, Device device = Device::cpu());
+  // 1 <= d_out <= d_in (InvalidArgument otherwise).
+  RandomRotation(int d_in, int d_out, std::uint64_t seed, Device device = Device::cpu());
+  std::uint64_t seed() const { return seed_; }
 
  protected:
   void do_train(idx_t n, const float* x) override;
+
+ private:
+  std::uint64_t seed_;
 };
 
 // Scales every row to unit L2 norm (zero rows stay zero). Needs no training; not reversible.
@@ -132,9 +149,9 @@ class L2Normalize : public VectorTransform {
 };
 
 struct OpqParams {
-  int n_iter = 20;           // alternations of k-means and the Procrustes rotation update, >= 1
-  int ksub = 256;            // centroids per sub-space (training needs n >= ksub)
-  int kmeans_iter = 10;      // Lloyd iterations of each sub-space k-means, >= 1
+  int n_iter = 20;       // alternations of k-means and the Procrustes rotation update, >= 1
+  int ksub = 256;        // centroids per sub-space (training needs n >= ksub)
+  int kmeans_iter = 10;  // Lloyd iterations of each sub-space k-means, >= 1
   idx_t max_train_points = 65536;  // training rows used at most (a seeded sample beyond), >= ksub
   std::uint64_t seed = 1234;
   Device device = Device::cpu();
@@ -145,9 +162,14 @@ struct OpqParams {
 // k-means codebook per sub-space. Training alternates (1) k-means per sub-space on the rotated
 // sample (knnx::KMeans) and (2) the orthogonal Procrustes update: with Y the quantised rotated
 // sample, R^T = U V^T from the SVD X^T Y = U S V^T. Starts from a random rotation. Reversible.
+// With d_out < d_in (FAISS's OPQMatrix(d, M, d2)), R is d_out x d_in with orthonormal rows, the
+// sub-spaces split the d_out outputs, U V^T is the thin factor, and the reverse projects back
+// onto the rows' span.
 class OPQ : public LinearTransform {
  public:
   OPQ(int d, int m, OpqParams params = {});
+  // 1 <= d_out <= d_in, m divides d_out (InvalidArgument otherwise).
+  OPQ(int d_in, int d_out, int m, OpqParams params = {});
   int m() const { return m_; }
   const OpqParams& params() const { return params_; }
   // Mean squared quantisation error of the rotated sample, measured at each iteration's k-means.
@@ -157,6 +179,8 @@ class OPQ : public LinearTransform {
   void do_train(idx_t n, const float* x) override;
 
  private:
+  friend struct detail::IndexRestore;
+
   int m_;
   OpqParams params_;
   std::vector<double> objective_;
@@ -177,6 +201,9 @@ class IndexPreTransform : public Index {
   bool is_trained() const override { return transform_->is_trained() && index_->is_trained(); }
   const VectorTransform& transform() const { return *transform_; }
   const Index& index() const { return *index_; }
+  // The wrapped index, for its own settings (an IVF index's n_probe); vectors go through the
+  // wrapper only.
+  Index& index() { return *index_; }
 
  protected:
   void do_train(idx_t n, const float* x) override;
@@ -190,6 +217,9 @@ class IndexPreTransform : public Index {
   idx_t next_sequential_id() const override { return next_id_; }
 
  private:
+  // read_index restores the id counter through it (src/index/index_restore.hpp).
+  friend struct detail::IndexRestore;
+
   std::shared_ptr<VectorTransform> transform_;
   std::unique_ptr<Index> index_;
   idx_t next_id_ = 0;

@@ -1,20 +1,28 @@
-// index_factory / parse_index_spec: "Flat" and "IVF<n>,Flat".
+// index_factory / parse_index_spec: "[transform,]*[IVF<n>,]Flat" with the transforms PCA,
+// PCAW, PCAR, PCAWR, OPQ, RR and L2norm in front of IndexFlat or IndexIVFFlat.
 #include "knnx/index_factory.hpp"
 
 #include <fmt/format.h>
 
 #include <limits>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "core/check.hpp"
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/transform.hpp"
 
 namespace knnx {
 namespace {
 
-constexpr std::string_view kSupported = "supported specs are \"Flat\" and \"IVF<n_lists>,Flat\"";
+constexpr std::string_view kSupported =
+    "supported specs are \"[transform,]...[IVF<n_lists>,]Flat\" with the transforms PCA<d>, "
+    "PCAW<d>, PCAR<d>, PCAWR<d>, OPQ<m>[_<d>], RR<d> and L2norm, e.g. \"Flat\", "
+    "\"IVF<n_lists>,Flat\", \"PCA64,IVF1024,Flat\"";
 
 [[noreturn]] void reject(std::string_view spec, const std::string& why) {
   throw InvalidArgument(
@@ -33,30 +41,140 @@ std::vector<std::string_view> split_components(std::string_view spec) {
   std::size_t start = 0;
   while (true) {
     const std::size_t comma = spec.find(',', start);
-    parts.push_back(trim(spec.substr(start, comma == std::string_view::npos ? comma : comma - start)));
+    parts.push_back(
+        trim(spec.substr(start, comma == std::string_view::npos ? comma : comma - start)));
     if (comma == std::string_view::npos) break;
     start = comma + 1;
   }
   return parts;
 }
 
-// n_lists of an "IVF<n>" component.
-int parse_ivf(std::string_view spec, std::string_view part) {
-  const std::string_view digits = part.substr(3);
-  if (digits.empty()) reject(spec, fmt::format("'{}' needs a number of lists, as in IVF1024", part));
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// The decimal number `digits` of component `part`, in [1, INT_MAX]; `what` names it in errors
+// ("the number of lists") and `example` shows the form ("IVF1024").
+int parse_count(std::string_view spec, std::string_view part, std::string_view digits,
+                std::string_view what, std::string_view example) {
+  if (digits.empty()) reject(spec, fmt::format("'{}' needs {}, as in {}", part, what, example));
   long long n = 0;
   for (char c : digits) {
     if (c < '0' || c > '9') {
-      reject(spec, fmt::format("'{}': the number of lists must be a decimal integer", part));
+      reject(spec, fmt::format("'{}': {} must be a decimal integer", part, what));
     }
     n = n * 10 + (c - '0');
     if (n > std::numeric_limits<int>::max()) {
-      reject(spec, fmt::format("'{}': the number of lists must be at most {}", part,
+      reject(spec, fmt::format("'{}': {} must be at most {}", part, what,
                                std::numeric_limits<int>::max()));
     }
   }
-  if (n < 1) reject(spec, fmt::format("'{}': the number of lists must be >= 1", part));
+  if (n < 1) reject(spec, fmt::format("'{}': {} must be >= 1", part, what));
   return static_cast<int>(n);
+}
+
+// A transform component, or nothing when part names none.
+std::optional<TransformSpec> parse_transform(std::string_view spec, std::string_view part) {
+  TransformSpec t;
+  t.text = std::string(part);
+  if (part == "L2norm") {
+    t.kind = TransformSpec::Kind::L2Normalize;
+    return t;
+  }
+  if (starts_with(part, "PCA")) {
+    std::string_view rest = part.substr(3);
+    if (starts_with(rest, "W")) {
+      t.whiten = true;
+      rest.remove_prefix(1);
+    }
+    if (starts_with(rest, "R")) {
+      t.rotate = true;
+      rest.remove_prefix(1);
+    }
+    t.kind = TransformSpec::Kind::PCA;
+    t.d_out = parse_count(spec, part, rest, "the output dimension", "PCA64");
+    return t;
+  }
+  if (starts_with(part, "RR")) {
+    t.kind = TransformSpec::Kind::RandomRotation;
+    t.d_out = parse_count(spec, part, part.substr(2), "the output dimension", "RR128");
+    return t;
+  }
+  if (starts_with(part, "OPQ")) {
+    t.kind = TransformSpec::Kind::OPQ;
+    const std::string_view rest = part.substr(3);
+    const std::size_t underscore = rest.find('_');
+    t.m = parse_count(spec, part, rest.substr(0, underscore), "the number of sub-spaces", "OPQ16");
+    if (underscore != std::string_view::npos) {
+      t.d_out =
+          parse_count(spec, part, rest.substr(underscore + 1), "the output dimension", "OPQ16_64");
+      if (t.d_out % t.m != 0) {
+        reject(spec, fmt::format("'{}': the {} sub-spaces must divide the output dimension {}",
+                                 part, t.m, t.d_out));
+      }
+    }
+    return t;
+  }
+  return std::nullopt;
+}
+
+[[noreturn]] void reject_dims(const TransformSpec& t, int position, const std::string& why) {
+  throw InvalidArgument(
+      fmt::format("index_factory: transform {} '{}' {}", position + 1, t.text, why));
+}
+
+// The transforms of t on d_in-dimensional inputs (two for PCAR), after checking its dimensions.
+std::vector<std::shared_ptr<VectorTransform>> make_transforms(const TransformSpec& t, int position,
+                                                              int d_in, Device device) {
+  std::vector<std::shared_ptr<VectorTransform>> out;
+  switch (t.kind) {
+    case TransformSpec::Kind::L2Normalize:
+      out.push_back(std::make_shared<L2Normalize>(d_in, device));
+      break;
+    case TransformSpec::Kind::PCA: {
+      if (t.d_out > d_in) {
+        reject_dims(t, position,
+                    fmt::format("reduces {}-dimensional inputs to {} dimensions; "
+                                "its dimension must be <= {}",
+                                d_in, t.d_out, d_in));
+      }
+      PcaParams p;
+      p.whiten = t.whiten;
+      p.device = device;
+      out.push_back(std::make_shared<PCA>(d_in, t.d_out, p));
+      if (t.rotate) out.push_back(std::make_shared<RandomRotation>(t.d_out, 1234, device));
+      break;
+    }
+    case TransformSpec::Kind::RandomRotation:
+      if (t.d_out > d_in) {
+        reject_dims(t, position,
+                    fmt::format("maps {}-dimensional inputs to {} dimensions; its "
+                                "dimension must be <= {}",
+                                d_in, t.d_out, d_in));
+      }
+      out.push_back(std::make_shared<RandomRotation>(d_in, t.d_out, 1234, device));
+      break;
+    case TransformSpec::Kind::OPQ: {
+      const int d_out = t.d_out == 0 ? d_in : t.d_out;
+      if (d_out > d_in) {
+        reject_dims(t, position,
+                    fmt::format("maps {}-dimensional inputs to {} dimensions; its "
+                                "output dimension must be <= {}",
+                                d_in, d_out, d_in));
+      }
+      if (d_out % t.m != 0) {
+        reject_dims(t, position,
+                    fmt::format("splits {} dimensions into {} sub-spaces; the number "
+                                "of sub-spaces must divide the dimension",
+                                d_out, t.m));
+      }
+      OpqParams p;
+      p.device = device;
+      out.push_back(std::make_shared<OPQ>(d_in, d_out, t.m, p));
+      break;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -70,29 +188,51 @@ IndexSpec parse_index_spec(std::string_view spec) {
   if (storage != "Flat") {
     reject(spec, fmt::format("the last component must be the storage 'Flat', got '{}'", storage));
   }
-  if (parts.size() == 1) return {IndexSpec::Kind::Flat, 0};
-  if (parts.size() > 2) {
-    reject(spec, fmt::format("'{}' is not supported: knnx builds no transforms or second "
-                             "quantizers",
-                             parts.front()));
+  IndexSpec out;
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    const std::string_view part = parts[i];
+    if (std::optional<TransformSpec> t = parse_transform(spec, part)) {
+      if (out.kind == IndexSpec::Kind::IVFFlat) {
+        reject(spec, fmt::format("the transform '{}' must come before the coarse quantizer '{}'",
+                                 part, parts[i - 1]));
+      }
+      out.transforms.push_back(std::move(*t));
+    } else if (starts_with(part, "IVF")) {
+      if (out.kind == IndexSpec::Kind::IVFFlat) {
+        reject(spec, fmt::format("'{}' is a second coarse quantizer; knnx builds one", part));
+      }
+      out.kind = IndexSpec::Kind::IVFFlat;
+      out.n_lists = parse_count(spec, part, part.substr(3), "the number of lists", "IVF1024");
+    } else {
+      reject(spec, fmt::format("'{}' is not a transform or coarse quantizer knnx knows", part));
+    }
   }
-  const std::string_view coarse = parts.front();
-  if (coarse.substr(0, 3) != "IVF") {
-    reject(spec, fmt::format("'{}' is not a coarse quantizer knnx knows", coarse));
-  }
-  return {IndexSpec::Kind::IVFFlat, parse_ivf(spec, coarse)};
+  return out;
 }
 
-std::unique_ptr<Index> index_factory(int dim, const IndexSpec& spec, Metric metric,
-                                     Device device) {
+std::unique_ptr<Index> index_factory(int dim, const IndexSpec& spec, Metric metric, Device device) {
+  std::vector<std::shared_ptr<VectorTransform>> chain;
+  int d = dim;
+  if (!spec.transforms.empty()) detail::check_dim(dim, "dim");
+  for (std::size_t i = 0; i < spec.transforms.size(); ++i) {
+    for (auto& t : make_transforms(spec.transforms[i], static_cast<int>(i), d, device)) {
+      d = t->d_out();
+      chain.push_back(std::move(t));
+    }
+  }
+  std::unique_ptr<Index> index;
   if (spec.kind == IndexSpec::Kind::IVFFlat) {
-    return std::make_unique<IndexIVFFlat>(dim, spec.n_lists, metric, device);
+    index = std::make_unique<IndexIVFFlat>(d, spec.n_lists, metric, device);
+  } else {
+    index = std::make_unique<IndexFlat>(d, metric, device);
   }
-  return std::make_unique<IndexFlat>(dim, metric, device);
+  for (auto t = chain.rbegin(); t != chain.rend(); ++t) {
+    index = std::make_unique<IndexPreTransform>(std::move(*t), std::move(index));
+  }
+  return index;
 }
 
-std::unique_ptr<Index> index_factory(int dim, std::string_view spec, Metric metric,
-                                     Device device) {
+std::unique_ptr<Index> index_factory(int dim, std::string_view spec, Metric metric, Device device) {
   return index_factory(dim, parse_index_spec(spec), metric, device);
 }
 

@@ -45,7 +45,8 @@ void affine_map(Device device, idx_t n, idx_t d_in, idx_t d_out, const float* x,
     if (shift_in != nullptr) {
       shifted.assign(in, in + nr * d_in);
       for (idx_t i = 0; i < nr; ++i) {
-        for (idx_t j = 0; j < d_in; ++j) shifted[static_cast<std::size_t>(i * d_in + j)] += shift_in[j];
+        for (idx_t j = 0; j < d_in; ++j)
+          shifted[static_cast<std::size_t>(i * d_in + j)] += shift_in[j];
       }
       in = shifted.data();
     }
@@ -83,14 +84,15 @@ void gram(Device device, idx_t n, idx_t d, const float* x, const float* shift, f
   }
 }
 
-void gram_ab(Device device, idx_t n, idx_t d, const float* a, const float* b, float* out) {
+void gram_ab(Device device, idx_t n, idx_t da, idx_t db, const float* a, const float* b,
+             float* out) {
   if (device.is_cuda()) {
 #ifdef KNNX_WITH_CUDA
-    cuda::gemm_at_b_host(device.ordinal, n, d, d, a, b, out);
+    cuda::gemm_at_b_host(device.ordinal, n, da, db, a, b, out);
     return;
 #endif
   }
-  cpu::sgemm_atb(n, d, d, 1.0f, a, b, 0.0f, out);
+  cpu::sgemm_atb(n, db, da, 1.0f, a, b, 0.0f, out);
 }
 
 }  // namespace detail
@@ -151,7 +153,8 @@ namespace {
 std::vector<float> transpose(const std::vector<float>& a, idx_t rows, idx_t cols) {
   std::vector<float> t(a.size());
   for (idx_t i = 0; i < rows; ++i) {
-    for (idx_t j = 0; j < cols; ++j) t[static_cast<std::size_t>(j * rows + i)] = a[static_cast<std::size_t>(i * cols + j)];
+    for (idx_t j = 0; j < cols; ++j)
+      t[static_cast<std::size_t>(j * rows + i)] = a[static_cast<std::size_t>(i * cols + j)];
   }
   return t;
 }
@@ -176,8 +179,9 @@ void LinearTransform::set_linear(std::vector<float> matrix, std::vector<float> m
 }
 
 void LinearTransform::do_apply(idx_t n, const float* x, float* out) const {
-  detail::affine_map(device(), n, d_in(), d_out(), x, neg_mean_.empty() ? nullptr : neg_mean_.data(),
-                     matrix_t_.data(), nullptr, out);
+  detail::affine_map(device(), n, d_in(), d_out(), x,
+                     neg_mean_.empty() ? nullptr : neg_mean_.data(), matrix_t_.data(), nullptr,
+                     out);
 }
 
 void LinearTransform::do_reverse(idx_t n, const float* y, float* out) const {
@@ -188,18 +192,25 @@ void LinearTransform::do_reverse(idx_t n, const float* y, float* out) const {
 // ---- RandomRotation -----------------------------------------------------------------------------
 
 RandomRotation::RandomRotation(int d, std::uint64_t seed, Device device)
-    : LinearTransform(d, d, device) {
+    : RandomRotation(d, d, seed, device) {}
+
+RandomRotation::RandomRotation(int d_in, int d_out, std::uint64_t seed, Device device)
+    : LinearTransform(d_in, d_out, device), seed_(seed) {
+  require(d_out <= d_in, "RandomRotation d_out must be <= d_in ({}), got {}", d_in, d_out);
+  const int d = d_in;
   const std::vector<float> g = detail::gaussian_block(d, d, seed, detail::kRotationSeedDomain);
   std::vector<float> q(g.size()), r(g.size());
   cpu::qr(d, d, g.data(), q.data(), r.data());
   // Q diag(sign(r_ii)) is Haar-distributed; plain Householder Q is not.
   for (int j = 0; j < d; ++j) {
     if (r[static_cast<std::size_t>(j) * d + j] < 0.0f) {
-      for (int i = 0; i < d; ++i) q[static_cast<std::size_t>(i) * d + j] = -q[static_cast<std::size_t>(i) * d + j];
+      for (int i = 0; i < d; ++i)
+        q[static_cast<std::size_t>(i) * d + j] = -q[static_cast<std::size_t>(i) * d + j];
     }
   }
-  // A = Q^T would do as well; A = Q keeps the matrix as drawn. B = A^T.
-  std::vector<float> qt = transpose(q, d, d);
+  // A = Q^T would do as well; A = Q keeps the matrix as drawn (its first d_out rows). B = A^T.
+  q.resize(static_cast<std::size_t>(d_out) * d);
+  std::vector<float> qt = transpose(q, d_out, d);
   set_linear(std::move(q), {}, std::move(qt));
 }
 

@@ -40,7 +40,8 @@ void affine_map(Device device, idx_t n, idx_t d_in, idx_t d_out, const float* x,
 // gram (d x d) = sum_i (x_i + shift)(x_i + shift)^T on `device` (shift may be null).
 void gram(Device device, idx_t n, idx_t d, const float* x, const float* shift, float* out);
 
-// out (d x d) = a^T b for two n x d matrices, on `device`.
-void gram_ab(Device device, idx_t n, idx_t d, const float* a, const float* b, float* out);
+// out (da x db) = a^T b for a (n x da) and b (n x db), on `device`.
+void gram_ab(Device device, idx_t n, idx_t da, idx_t db, const float* a, const float* b,
+             float* out);
 
 }  // namespace knnx::detail

@@ -14,10 +14,13 @@ namespace knnx {
 
 using detail::require;
 
-OPQ::OPQ(int d, int m, OpqParams params)
-    : LinearTransform(d, d, params.device), m_(m), params_(params) {
-  require(m >= 1 && m <= d && d % m == 0,
-          "OPQ m must divide d ({}) into sub-spaces, got m={}", d, m);
+OPQ::OPQ(int d, int m, OpqParams params) : OPQ(d, d, m, params) {}
+
+OPQ::OPQ(int d_in, int d_out, int m, OpqParams params)
+    : LinearTransform(d_in, d_out, params.device), m_(m), params_(params) {
+  require(d_out <= d_in, "OPQ d_out must be <= d_in ({}), got {}", d_in, d_out);
+  require(m >= 1 && m <= d_out && d_out % m == 0,
+          "OPQ m must divide d_out ({}) into sub-spaces, got m={}", d_out, m);
   require(params.n_iter >= 1, "OpqParams.n_iter must be >= 1, got {}", params.n_iter);
   require(params.ksub >= 1, "OpqParams.ksub must be >= 1, got {}", params.ksub);
   require(params.kmeans_iter >= 1, "OpqParams.kmeans_iter must be >= 1, got {}",
@@ -29,7 +32,8 @@ OPQ::OPQ(int d, int m, OpqParams params)
 
 void OPQ::do_train(idx_t n, const float* x) {
   const int d = d_in();
-  const int dsub = d / m_;
+  const int dout = d_out();
+  const int dsub = dout / m_;
   const int ksub = params_.ksub;
   require(n >= ksub, "OPQ training needs n >= ksub ({}) rows, got {}", ksub, n);
   // A seeded sample when there are more rows than needed.
@@ -42,36 +46,38 @@ void OPQ::do_train(idx_t n, const float* x) {
     std::sort(rows.begin(), rows.end());
     sample.resize(static_cast<std::size_t>(ns) * d);
     for (idx_t i = 0; i < ns; ++i) {
-      std::copy(x + rows[static_cast<std::size_t>(i)] * d, x + (rows[static_cast<std::size_t>(i)] + 1) * d,
-                sample.begin() + i * d);
+      std::copy(x + rows[static_cast<std::size_t>(i)] * d,
+                x + (rows[static_cast<std::size_t>(i)] + 1) * d, sample.begin() + i * d);
     }
     x = sample.data();
   }
 
-  // R starts as a random rotation; rt = R^T is the GEMM operand (rotated = X R^T).
-  RandomRotation start(d, detail::derive_seed(detail::kOpqSeedDomain, params_.seed, 0, 0),
+  // R (dout x d) starts as a random rotation; rt = R^T is the GEMM operand (rotated = X R^T).
+  RandomRotation start(d, dout, detail::derive_seed(detail::kOpqSeedDomain, params_.seed, 0, 0),
                        Device::cpu());
   std::vector<float> r = start.matrix();
-  std::vector<float> rotated(static_cast<std::size_t>(ns) * d), quantised(rotated.size());
+  std::vector<float> rotated(static_cast<std::size_t>(ns) * dout), quantised(rotated.size());
   std::vector<float> sub(static_cast<std::size_t>(ns) * dsub);
   std::vector<idx_t> labels(static_cast<std::size_t>(ns));
-  std::vector<float> rt(r.size()), xty(static_cast<std::size_t>(d) * d);
+  std::vector<float> rt(r.size()), xty(static_cast<std::size_t>(d) * dout);
   objective_.clear();
   for (int it = 0; it < params_.n_iter; ++it) {
-    for (int i = 0; i < d; ++i) {
-      for (int j = 0; j < d; ++j) rt[static_cast<std::size_t>(j) * d + i] = r[static_cast<std::size_t>(i) * d + j];
+    for (int i = 0; i < dout; ++i) {
+      for (int j = 0; j < d; ++j)
+        rt[static_cast<std::size_t>(j) * dout + i] = r[static_cast<std::size_t>(i) * d + j];
     }
-    detail::affine_map(device(), ns, d, d, x, nullptr, rt.data(), nullptr, rotated.data());
+    detail::affine_map(device(), ns, d, dout, x, nullptr, rt.data(), nullptr, rotated.data());
     double err = 0.0;
     for (int s = 0; s < m_; ++s) {
       for (idx_t i = 0; i < ns; ++i) {
-        std::copy(rotated.begin() + i * d + s * dsub, rotated.begin() + i * d + (s + 1) * dsub,
-                  sub.begin() + i * dsub);
+        std::copy(rotated.begin() + i * dout + s * dsub,
+                  rotated.begin() + i * dout + (s + 1) * dsub, sub.begin() + i * dsub);
       }
       KMeansParams kp;
       kp.n_iter = params_.kmeans_iter;
-      kp.seed = detail::derive_seed(detail::kOpqSeedDomain, params_.seed, 2 + static_cast<std::uint64_t>(s),
-                                    static_cast<std::uint64_t>(it));
+      kp.seed =
+          detail::derive_seed(detail::kOpqSeedDomain, params_.seed,
+                              2 + static_cast<std::uint64_t>(s), static_cast<std::uint64_t>(it));
       kp.max_points_per_centroid = static_cast<int>(std::min<idx_t>(ns, 1 << 30) / ksub + 1);
       kp.min_points_per_centroid = 0;
       kp.device = device();
@@ -83,29 +89,33 @@ void OPQ::do_train(idx_t n, const float* x) {
         const float* centroid = c.data() + labels[static_cast<std::size_t>(i)] * dsub;
         for (int j = 0; j < dsub; ++j) {
           const float q = centroid[j];
-          const double diff = double(rotated[static_cast<std::size_t>(i * d + s * dsub + j)]) - q;
+          const double diff =
+              double(rotated[static_cast<std::size_t>(i * dout + s * dsub + j)]) - q;
           err += diff * diff;
-          quantised[static_cast<std::size_t>(i * d + s * dsub + j)] = q;
+          quantised[static_cast<std::size_t>(i * dout + s * dsub + j)] = q;
         }
       }
     }
     objective_.push_back(err / double(ns));
-    // Procrustes: min over orthogonal O of ||X O - Y||, O = U V^T with X^T Y = U S V^T; R = O^T.
-    // X^T Y is the A^T B product with A = X (ns x d) and B = Y (ns x d).
-    detail::gram_ab(device(), ns, d, x, quantised.data(), xty.data());
+    // Procrustes: min over O (d x dout, orthonormal columns) of ||X O - Y||, O = U V^T with the
+    // thin SVD X^T Y = U S V^T; R = O^T. X^T Y is the A^T B product with A = X (ns x d) and
+    // B = Y (ns x dout).
+    detail::gram_ab(device(), ns, d, dout, x, quantised.data(), xty.data());
     std::vector<double> xty_d(xty.begin(), xty.end()), u, sv, vt;
-    cpu::svd_small(d, d, xty_d, u, sv, vt);
-    for (int i = 0; i < d; ++i) {
+    cpu::svd_small(d, dout, xty_d, u, sv, vt);
+    for (int i = 0; i < dout; ++i) {
       for (int j = 0; j < d; ++j) {
         double o = 0.0;  // O(j, i) = sum_l U(j, l) Vt(l, i); R(i, j) = O(j, i)
-        for (int l = 0; l < d; ++l) o += u[static_cast<std::size_t>(j) * d + l] * vt[static_cast<std::size_t>(l) * d + i];
+        for (int l = 0; l < dout; ++l)
+          o += u[static_cast<std::size_t>(j) * d + l] * vt[static_cast<std::size_t>(l) * dout + i];
         r[static_cast<std::size_t>(i) * d + j] = static_cast<float>(o);
       }
     }
   }
   std::vector<float> rtr(r.size());
-  for (int i = 0; i < d; ++i) {
-    for (int j = 0; j < d; ++j) rtr[static_cast<std::size_t>(j) * d + i] = r[static_cast<std::size_t>(i) * d + j];
+  for (int i = 0; i < dout; ++i) {
+    for (int j = 0; j < d; ++j)
+      rtr[static_cast<std::size_t>(j) * dout + i] = r[static_cast<std::size_t>(i) * d + j];
   }
   set_linear(std::move(r), {}, std::move(rtr));
 }

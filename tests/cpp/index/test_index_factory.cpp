@@ -1,4 +1,5 @@
-// index_factory: the specs it builds, and the ones it refuses with a message naming them.
+// index_factory: the specs it builds (indexes and the transform chains in front of them), and
+// the ones it refuses with a message naming them and the component at fault.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -8,6 +9,7 @@
 #include "knnx/index_factory.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/transform.hpp"
 
 namespace knnx {
 namespace {
@@ -46,13 +48,27 @@ TEST(IndexFactory, RejectsOtherSpecsNamingThem) {
       {"IVF16,,Flat", "empty component"},
       {"flat", "storage 'Flat', got 'flat'"},
       {"IVF16", "storage 'Flat', got 'IVF16'"},
-      {"HNSW32,Flat", "'HNSW32' is not a coarse quantizer"},
-      {"IVF,Flat", "'IVF' needs a number of lists"},
+      {"HNSW32,Flat", "'HNSW32' is not a transform or coarse quantizer"},
+      {"IVF,Flat", "'IVF' needs the number of lists"},
       {"IVF0,Flat", "'IVF0': the number of lists must be >= 1"},
       {"IVF-3,Flat", "decimal integer"},
       {"IVF16x,Flat", "decimal integer"},
       {"IVF99999999999,Flat", "at most 2147483647"},
-      {"PCA64,IVF16,Flat", "'PCA64' is not supported"},
+      {"IVF16,PCA8,Flat", "the transform 'PCA8' must come before the coarse quantizer 'IVF16'"},
+      {"IVF16,IVF4,Flat", "'IVF4' is a second coarse quantizer"},
+      {"PCA,Flat", "'PCA' needs the output dimension, as in PCA64"},
+      {"PCA0,Flat", "'PCA0': the output dimension must be >= 1"},
+      {"PCAX8,Flat", "'PCAX8': the output dimension must be a decimal integer"},
+      {"PCARW8,Flat", "'PCARW8': the output dimension must be a decimal integer"},
+      {"RR,Flat", "'RR' needs the output dimension"},
+      {"RR-4,Flat", "'RR-4': the output dimension must be a decimal integer"},
+      {"OPQ,Flat", "'OPQ' needs the number of sub-spaces, as in OPQ16"},
+      {"OPQ0,Flat", "'OPQ0': the number of sub-spaces must be >= 1"},
+      {"OPQ4_,Flat", "'OPQ4_' needs the output dimension, as in OPQ16_64"},
+      {"OPQ4_6,Flat", "'OPQ4_6': the 4 sub-spaces must divide the output dimension 6"},
+      {"OPQ4_8_2,Flat", "'OPQ4_8_2': the output dimension must be a decimal integer"},
+      {"L2Norm,Flat", "'L2Norm' is not a transform or coarse quantizer"},
+      {"PCA8", "storage 'Flat', got 'PCA8'"},
       {"IVF16,PQ8", "storage 'Flat', got 'PQ8'"},
   };
   for (const Case& c : cases) {
@@ -70,6 +86,7 @@ TEST(IndexFactory, RejectsOtherSpecsNamingThem) {
 
 TEST(IndexFactory, ParseWithoutBuilding) {
   EXPECT_EQ(parse_index_spec("Flat").kind, IndexSpec::Kind::Flat);
+  EXPECT_TRUE(parse_index_spec("Flat").transforms.empty());
   const IndexSpec ivf = parse_index_spec("IVF2147483647,Flat");  // parsed, never allocated
   EXPECT_EQ(ivf.kind, IndexSpec::Kind::IVFFlat);
   EXPECT_EQ(ivf.n_lists, 2147483647);
@@ -85,6 +102,149 @@ TEST(IndexFactory, DimensionAndDeviceAreCheckedByTheIndexes) {
   if (!cuda_backend_compiled()) {
     EXPECT_THROW(index_factory(8, "Flat", Metric::L2, Device::cuda(0)), NotSupported);
     EXPECT_THROW(index_factory(8, "IVF8,Flat", Metric::L2, Device::cuda(0)), NotSupported);
+  }
+}
+
+TEST(IndexFactory, ParsesTransformComponents) {
+  const IndexSpec spec =
+      parse_index_spec("L2norm, PCAW64 ,PCAR32,PCAWR16,OPQ8,OPQ4_8,RR8,IVF7,Flat");
+  EXPECT_EQ(spec.kind, IndexSpec::Kind::IVFFlat);
+  EXPECT_EQ(spec.n_lists, 7);
+  using K = TransformSpec::Kind;
+  struct Want {
+    K kind;
+    const char* text;
+    int d_out, m;
+    bool whiten, rotate;
+  };
+  const Want want[] = {
+      {K::L2Normalize, "L2norm", 0, 0, false, false}, {K::PCA, "PCAW64", 64, 0, true, false},
+      {K::PCA, "PCAR32", 32, 0, false, true},         {K::PCA, "PCAWR16", 16, 0, true, true},
+      {K::OPQ, "OPQ8", 0, 8, false, false},           {K::OPQ, "OPQ4_8", 8, 4, false, false},
+      {K::RandomRotation, "RR8", 8, 0, false, false}};
+  ASSERT_EQ(spec.transforms.size(), std::size(want));
+  for (std::size_t i = 0; i < std::size(want); ++i) {
+    const TransformSpec& t = spec.transforms[i];
+    EXPECT_EQ(t.kind, want[i].kind) << i;
+    EXPECT_EQ(t.text, want[i].text) << i;
+    EXPECT_EQ(t.d_out, want[i].d_out) << i;
+    EXPECT_EQ(t.m, want[i].m) << i;
+    EXPECT_EQ(t.whiten, want[i].whiten) << i;
+    EXPECT_EQ(t.rotate, want[i].rotate) << i;
+  }
+}
+
+// The chain of wrappers below index, outermost first, and the index they feed.
+std::vector<const VectorTransform*> chain_of(const Index& index, const Index** inner) {
+  std::vector<const VectorTransform*> out;
+  const Index* current = &index;
+  while (const auto* pre = dynamic_cast<const IndexPreTransform*>(current)) {
+    out.push_back(&pre->transform());
+    current = &pre->index();
+  }
+  *inner = current;
+  return out;
+}
+
+TEST(IndexFactory, BuildsTransformChains) {
+  {
+    const auto index = index_factory(128, "PCA64,IVF1024,Flat", Metric::InnerProduct);
+    const Index* inner = nullptr;
+    const auto chain = chain_of(*index, &inner);
+    ASSERT_EQ(chain.size(), 1u);
+    const auto* pca = dynamic_cast<const PCA*>(chain[0]);
+    ASSERT_NE(pca, nullptr);
+    EXPECT_EQ(pca->d_in(), 128);
+    EXPECT_EQ(pca->d_out(), 64);
+    EXPECT_FALSE(pca->params().whiten);
+    const auto* ivf = dynamic_cast<const IndexIVFFlat*>(inner);
+    ASSERT_NE(ivf, nullptr);
+    EXPECT_EQ(ivf->dim(), 64);
+    EXPECT_EQ(ivf->n_lists(), 1024);
+    EXPECT_EQ(index->dim(), 128);
+    EXPECT_EQ(index->metric(), Metric::InnerProduct);
+    EXPECT_FALSE(index->is_trained());
+  }
+  {
+    const auto index = index_factory(128, "OPQ16_64,Flat");
+    const Index* inner = nullptr;
+    const auto chain = chain_of(*index, &inner);
+    ASSERT_EQ(chain.size(), 1u);
+    const auto* opq = dynamic_cast<const OPQ*>(chain[0]);
+    ASSERT_NE(opq, nullptr);
+    EXPECT_EQ(opq->m(), 16);
+    EXPECT_EQ(opq->d_in(), 128);
+    EXPECT_EQ(opq->d_out(), 64);
+    EXPECT_EQ(inner->dim(), 64);
+    EXPECT_NE(dynamic_cast<const IndexFlat*>(inner), nullptr);
+  }
+  {
+    const auto index = index_factory(16, "L2norm,Flat");
+    const Index* inner = nullptr;
+    const auto chain = chain_of(*index, &inner);
+    ASSERT_EQ(chain.size(), 1u);
+    EXPECT_NE(dynamic_cast<const L2Normalize*>(chain[0]), nullptr);
+    EXPECT_EQ(inner->dim(), 16);
+    EXPECT_TRUE(index->is_trained());  // nothing to learn
+  }
+  {
+    const auto index = index_factory(200, "RR128,IVF256,Flat");
+    const Index* inner = nullptr;
+    const auto chain = chain_of(*index, &inner);
+    ASSERT_EQ(chain.size(), 1u);
+    const auto* rr = dynamic_cast<const RandomRotation*>(chain[0]);
+    ASSERT_NE(rr, nullptr);
+    EXPECT_EQ(rr->d_in(), 200);
+    EXPECT_EQ(rr->d_out(), 128);
+    EXPECT_EQ(dynamic_cast<const IndexIVFFlat&>(*inner).n_lists(), 256);
+  }
+  {
+    // PCAWR: whitened PCA, then a rotation of its output; OPQ without _d keeps its input dim.
+    const auto index = index_factory(32, "L2norm,PCAWR16,OPQ4,Flat");
+    const Index* inner = nullptr;
+    const auto chain = chain_of(*index, &inner);
+    ASSERT_EQ(chain.size(), 4u);
+    EXPECT_NE(dynamic_cast<const L2Normalize*>(chain[0]), nullptr);
+    const auto* pca = dynamic_cast<const PCA*>(chain[1]);
+    ASSERT_NE(pca, nullptr);
+    EXPECT_TRUE(pca->params().whiten);
+    EXPECT_EQ(pca->d_out(), 16);
+    const auto* rr = dynamic_cast<const RandomRotation*>(chain[2]);
+    ASSERT_NE(rr, nullptr);
+    EXPECT_EQ(rr->d_in(), 16);
+    EXPECT_EQ(rr->d_out(), 16);
+    const auto* opq = dynamic_cast<const OPQ*>(chain[3]);
+    ASSERT_NE(opq, nullptr);
+    EXPECT_EQ(opq->d_in(), 16);
+    EXPECT_EQ(opq->d_out(), 16);
+    EXPECT_EQ(inner->dim(), 16);
+  }
+}
+
+TEST(IndexFactory, TransformDimensionsAreCheckedNamingTheComponent) {
+  struct Case {
+    int dim;
+    const char* spec;
+    const char* why;
+  };
+  const Case cases[] = {
+      {32, "PCA64,Flat", "transform 1 'PCA64' reduces 32-dimensional inputs to 64 dimensions"},
+      {32, "L2norm,RR33,Flat", "transform 2 'RR33' maps 32-dimensional inputs to 33"},
+      {32, "PCA16,OPQ6,Flat", "transform 2 'OPQ6' splits 16 dimensions into 6 sub-spaces"},
+      {32, "OPQ8_64,Flat", "transform 1 'OPQ8_64' maps 32-dimensional inputs to 64"},
+      {32, "PCA16,PCAR24,IVF8,Flat", "transform 2 'PCAR24' reduces 16-dimensional inputs"},
+  };
+  for (const Case& c : cases) {
+    try {
+      index_factory(c.dim, c.spec);
+      ADD_FAILURE() << "accepted \"" << c.spec << "\" for dim " << c.dim;
+    } catch (const InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find(c.why), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(index_factory(0, "L2norm,Flat"), InvalidArgument);
+  if (!cuda_backend_compiled()) {
+    EXPECT_THROW(index_factory(8, "PCA4,Flat", Metric::L2, Device::cuda(0)), NotSupported);
   }
 }
 
