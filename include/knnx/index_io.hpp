@@ -2,9 +2,12 @@
 //
 // The format is specified in docs/file_format.md: a checksummed header, a section table and
 // checksummed sections holding vectors, ids and centroids in host layout, so an index saved from
-// any device loads onto any device. IndexFlat and IndexIVFFlat are supported; a loaded index
-// answers every search exactly as the saved one did (same lists, same row order, same ids), and
-// add() goes on numbering from where the saved index would have.
+// any device loads onto any device. IndexFlat and IndexIVFFlat are supported, bare or wrapped in
+// IndexPreTransforms (knnx/transform.hpp; what index_factory builds for "PCA64,IVF1024,Flat")
+// whose transforms are PCA, RandomRotation, L2Normalize or OPQ: the file then holds the
+// transform chain (each transform's settings and trained matrices) in front of the index. A
+// loaded index answers every search exactly as the saved one did (same transforms, same lists,
+// same row order, same ids), and add() goes on numbering from where the saved index would have.
 //
 // Errors: IoError when a path cannot be opened, read or written (a directory, a missing file,
 // no permission, a full disk); FormatError, naming the file and what is wrong, when a file is
@@ -28,44 +31,64 @@ namespace knnx {
 // Saves index to path. The file is written as "<path>.tmp.<random>", flushed to disk and renamed
 // over path, so path holds either its old contents or the complete new index, whatever happens;
 // on failure (IoError) the old file is untouched and the temporary file removed. NotSupported
-// for index types other than IndexFlat and IndexIVFFlat. The index must not be modified while it
-// is being saved (searches may run).
+// for index types other than IndexFlat and IndexIVFFlat (bare or in IndexPreTransforms), for
+// other transform types, and for chains of more than 16 transforms. The index must not be
+// modified while it is being saved (searches may run).
 void write_index(const Index& index, const std::string& path);
 
-// Loads the index saved at path onto device (IndexFlat or IndexIVFFlat, as saved). Settings
-// that only steer searches and are not part of the file (an IndexFlat's precision) take their
-// defaults. NotSupported when the index type has no implementation for device.
+// Loads the index saved at path onto device (IndexFlat or IndexIVFFlat, as saved, wrapped in an
+// IndexPreTransform per saved transform, the first outermost; the transforms run on device
+// too). Settings that only steer searches and are not part of the file (an IndexFlat's
+// precision) take their defaults. NotSupported when the index type has no implementation for
+// device.
 std::unique_ptr<Index> read_index(const std::string& path, Device device = Device::cpu());
 
 // One section of an index file.
 struct IndexFileSection {
-  std::string name;  // "vectors", "ids", "centroids", "list_sizes", "list_ids", ...
+  std::string name;  // "transform_chain", "vectors", "ids", "centroids", "list_sizes", ...
   std::uint64_t offset = 0;
   std::uint64_t size = 0;      // bytes
   std::uint32_t checksum = 0;  // CRC-32C
 };
 
+// One transform of an index file's chain.
+struct IndexFileTransform {
+  std::string type;  // "PCA", "RandomRotation", "L2Normalize" or "OPQ"
+  int d_in = 0;
+  int d_out = 0;
+  bool trained = false;
+  bool whiten = false;      // PCA
+  float whiten_eps = 0.0f;  // PCA
+  std::uint64_t seed = 0;   // RandomRotation, OPQ
+  int m = 0;                // OPQ: sub-spaces
+  int n_iter = 0;           // OPQ
+  int ksub = 0;             // OPQ
+};
+
 // What an index file holds, read without loading the index.
 struct IndexFileInfo {
   std::uint32_t format_version = 0;
-  std::string index_type;  // "Flat" or "IVFFlat"
-  int dim = 0;
+  std::string index_type;  // "Flat" or "IVFFlat" (the index behind the transforms, if any)
+  int dim = 0;             // the loaded index's dim(): the chain's input dimension, if any
+  int stored_dim = 0;      // the stored vectors' dimension (dim, or the chain's output)
+  std::vector<IndexFileTransform> transforms;  // the chain, outermost first (empty: none)
   Metric metric = Metric::L2;
   idx_t ntotal = 0;
   bool trained = false;
-  idx_t next_id = 0;       // the first id add() assigns after loading
-  int n_lists = 0;         // IVFFlat only (0 for Flat)
-  int n_probe = 0;         // IVFFlat only (0 for Flat)
-  KMeansParams kmeans;     // IVFFlat only: the k-means settings train() uses
+  idx_t next_id = 0;              // the first id add() assigns after loading
+  int n_lists = 0;                // IVFFlat only (0 for Flat)
+  int n_probe = 0;                // IVFFlat only (0 for Flat)
+  KMeansParams kmeans;            // IVFFlat only: the k-means settings train() uses
   std::vector<idx_t> list_sizes;  // IVFFlat only: vectors per list
   std::uint64_t file_size = 0;
   std::vector<IndexFileSection> sections;  // in file order
 };
 
 // Validates the file's structure as read_index does (header, table, sizes, every checksum, the
-// list sizes and k-means settings) and returns its description. The whole file is read, in
-// fixed-size pieces; only the small sections are kept. The rules read_index also enforces on
-// the contents (ids unique and below next_id, finite vectors and centroids) are not checked.
+// transform chain, the list sizes and k-means settings) and returns its description. The whole file
+// is read, in fixed-size pieces; only the small sections are kept. The rules read_index also
+// enforces on the contents (ids unique and below next_id, finite vectors and centroids) are not
+// checked.
 IndexFileInfo read_index_info(const std::string& path);
 
 }  // namespace knnx

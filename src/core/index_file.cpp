@@ -55,7 +55,8 @@ T get(const std::uint8_t* p, std::size_t offset) {
 template <typename... Args>
 [[noreturn]] void fail(const std::string& path, fmt::format_string<Args...> format,
                        Args&&... args) {
-  throw FormatError(fmt::format("'{}': {}", path, fmt::format(format, std::forward<Args>(args)...)));
+  throw FormatError(
+      fmt::format("'{}': {}", path, fmt::format(format, std::forward<Args>(args)...)));
 }
 
 bool all_zero(const std::uint8_t* p, std::size_t n) {
@@ -79,10 +80,12 @@ std::uint64_t align_up(std::uint64_t x) {
 
 std::string hex32(std::uint32_t v) { return fmt::format("0x{:08x}", v); }
 
-// "a Flat index", "a trained IVFFlat index", "an untrained IVFFlat index" (for messages).
+// "a Flat index", "a trained IVFFlat index", "an untrained IVFFlat index with a transform
+// chain" (for messages).
 std::string describe(const Header& h) {
-  if (h.index_type == static_cast<std::uint32_t>(IndexType::Flat)) return "a Flat index";
-  return h.trained() ? "a trained IVFFlat index" : "an untrained IVFFlat index";
+  const std::string chain = h.has_chain() ? " with a transform chain" : "";
+  if (h.index_type == static_cast<std::uint32_t>(IndexType::Flat)) return "a Flat index" + chain;
+  return (h.trained() ? "a trained IVFFlat index" : "an untrained IVFFlat index") + chain;
 }
 
 void check_header_fields(const Header& h, const std::string& path) {
@@ -94,7 +97,11 @@ void check_header_fields(const Header& h, const std::string& path) {
   if (h.dim < 1 || h.dim > static_cast<std::uint32_t>(kMaxDim)) {
     fail(path, "dim {} is outside [1, {}]", h.dim, kMaxDim);
   }
-  if ((h.flags & ~kFlagTrained) != 0) fail(path, "unknown header flags {}", hex32(h.flags));
+  const std::uint32_t known_flags =
+      h.format_version >= 2 ? kFlagTrained | kFlagTransformChain : kFlagTrained;
+  if ((h.flags & ~known_flags) != 0) {
+    fail(path, "unknown header flags {} for format version {}", hex32(h.flags), h.format_version);
+  }
   if (h.ntotal > kMaxSigned) fail(path, "ntotal {} exceeds the int64 range", h.ntotal);
   if (h.next_id > kMaxSigned) fail(path, "next_id {} exceeds the int64 range", h.next_id);
   if (h.index_type == static_cast<std::uint32_t>(IndexType::Flat)) {
@@ -120,22 +127,32 @@ void check_header_fields(const Header& h, const std::string& path) {
 
 std::string_view to_string(IndexType type) {
   switch (type) {
-    case IndexType::Flat: return "Flat";
-    case IndexType::IVFFlat: return "IVFFlat";
+    case IndexType::Flat:
+      return "Flat";
+    case IndexType::IVFFlat:
+      return "IVFFlat";
   }
   return "unknown";
 }
 
 std::string section_name(std::uint32_t kind) {
   switch (static_cast<SectionKind>(kind)) {
-    case SectionKind::Vectors: return "vectors";
-    case SectionKind::Ids: return "ids";
-    case SectionKind::Centroids: return "centroids";
-    case SectionKind::ListSizes: return "list_sizes";
-    case SectionKind::ListIds: return "list_ids";
-    case SectionKind::ListVectors: return "list_vectors";
-    case SectionKind::KMeansParams: return "kmeans_params";
-    case SectionKind::TransformChain: return "transform_chain";
+    case SectionKind::Vectors:
+      return "vectors";
+    case SectionKind::Ids:
+      return "ids";
+    case SectionKind::Centroids:
+      return "centroids";
+    case SectionKind::ListSizes:
+      return "list_sizes";
+    case SectionKind::ListIds:
+      return "list_ids";
+    case SectionKind::ListVectors:
+      return "list_vectors";
+    case SectionKind::KMeansParams:
+      return "kmeans_params";
+    case SectionKind::TransformChain:
+      return "transform_chain";
   }
   return fmt::format("kind {}", kind);
 }
@@ -231,17 +248,20 @@ KMeansRecord decode_kmeans(const std::uint8_t* b) {
 // Layout
 
 std::vector<SectionSpec> required_sections(const Header& h, const std::string& path) {
-  const std::uint64_t vectors = checked_product(h.ntotal, h.dim, sizeof(float), path,
-                                                "ntotal x dim float32 vectors");
+  const std::uint64_t vectors =
+      checked_product(h.ntotal, h.dim, sizeof(float), path, "ntotal x dim float32 vectors");
   const std::uint64_t ids = checked_product(h.ntotal, 1, sizeof(idx_t), path, "ntotal int64 ids");
+  std::vector<SectionSpec> out;
+  if (h.has_chain()) out.push_back({SectionKind::TransformChain, kSizeFromContents});
   if (h.index_type == static_cast<std::uint32_t>(IndexType::Flat)) {
-    return {{SectionKind::Vectors, vectors}, {SectionKind::Ids, ids}};
+    out.push_back({SectionKind::Vectors, vectors});
+    out.push_back({SectionKind::Ids, ids});
+    return out;
   }
-  std::vector<SectionSpec> out = {{SectionKind::KMeansParams, kKMeansRecordBytes}};
+  out.push_back({SectionKind::KMeansParams, kKMeansRecordBytes});
   if (h.trained()) {
-    out.push_back({SectionKind::Centroids,
-                   checked_product(h.n_lists, h.dim, sizeof(float), path,
-                                   "n_lists x dim float32 centroids")});
+    out.push_back({SectionKind::Centroids, checked_product(h.n_lists, h.dim, sizeof(float), path,
+                                                           "n_lists x dim float32 centroids")});
   }
   out.push_back({SectionKind::ListSizes, std::uint64_t{h.n_lists} * sizeof(std::uint64_t)});
   out.push_back({SectionKind::ListIds, ids});
@@ -265,8 +285,8 @@ const SectionEntry& Layout::section(SectionKind kind) const {
   for (const SectionEntry& s : sections) {
     if (s.kind == static_cast<std::uint32_t>(kind)) return s;
   }
-  throw Error(fmt::format("index file layout has no {} section", section_name(
-                                                                     static_cast<std::uint32_t>(kind))));
+  throw Error(fmt::format("index file layout has no {} section",
+                          section_name(static_cast<std::uint32_t>(kind))));
 }
 
 bool Layout::has(SectionKind kind) const {
@@ -331,10 +351,12 @@ Layout read_layout(const InputFile& f) {
     fail(path, "header lists {} sections; {} has {}", h.section_count, describe(h),
          expected.size());
   }
-  const std::uint64_t table_end = kHeaderBytes + std::uint64_t{h.section_count} * kSectionEntryBytes;
+  const std::uint64_t table_end =
+      kHeaderBytes + std::uint64_t{h.section_count} * kSectionEntryBytes;
   if (table_end > size) {
-    fail(path, "file is truncated: the {}-entry section table ends at byte {}, after the end "
-               "of the file ({} bytes)",
+    fail(path,
+         "file is truncated: the {}-entry section table ends at byte {}, after the end "
+         "of the file ({} bytes)",
          h.section_count, table_end, size);
   }
   std::vector<std::uint8_t> table(static_cast<std::size_t>(h.section_count) * kSectionEntryBytes);
@@ -355,7 +377,7 @@ Layout read_layout(const InputFile& f) {
     if (!all_zero(e + 4, 4) || !all_zero(e + 28, 4)) {
       fail(path, "section table entry {} ({}) has non-zero reserved bytes", i, name);
     }
-    if (s.kind == static_cast<std::uint32_t>(SectionKind::TransformChain)) {
+    if (s.kind == static_cast<std::uint32_t>(SectionKind::TransformChain) && h.format_version < 2) {
       fail(path, "section {} is a transform chain, which format version {} does not define", i,
            h.format_version);
     }
@@ -367,14 +389,17 @@ Layout read_layout(const InputFile& f) {
            describe(h));
     }
     if (layout.has(spec->kind)) fail(path, "section '{}' appears more than once", name);
-    if (s.size != spec->size) {
+    if (spec->size == kSizeFromContents) {
+      // Checked by the section's decoder; here only that it fits the file (below).
+    } else if (s.size != spec->size) {
       fail(path, "section '{}' is {} bytes; the header (ntotal {}, dim {}, n_lists {}) needs {}",
            name, s.size, h.ntotal, h.dim, h.n_lists, spec->size);
     }
     const std::uint64_t offset = align_up(end);
     if (s.offset != offset) {
-      fail(path, "section '{}' starts at byte {}, expected {} (sections follow the table in "
-                 "order, each at the next multiple of {})",
+      fail(path,
+           "section '{}' starts at byte {}, expected {} (sections follow the table in "
+           "order, each at the next multiple of {})",
            name, s.offset, offset, kSectionAlignment);
     }
     if (s.size > size - std::min(size, offset)) {
@@ -403,20 +428,22 @@ void verify_sections(const InputFile& f, const Layout& layout) {
       std::array<std::uint8_t, kSectionAlignment> bytes{};
       f.read_at(end, bytes.data(), pad);
       if (!all_zero(bytes.data(), pad)) {
-        fail(path, "padding bytes {} to {} before section '{}' are not zero", end,
-             s.offset - 1, section_name(s.kind));
+        fail(path, "padding bytes {} to {} before section '{}' are not zero", end, s.offset - 1,
+             section_name(s.kind));
       }
     }
     std::uint32_t crc = 0;
     for (std::uint64_t done = 0; done < s.size;) {
-      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(s.size - done, buffer.size()));
+      const std::size_t n =
+          static_cast<std::size_t>(std::min<std::uint64_t>(s.size - done, buffer.size()));
       f.read_at(s.offset + done, buffer.data(), n);
       crc = crc32c_extend(crc, buffer.data(), n);
       done += n;
     }
     if (crc != s.crc) {
-      fail(path, "section '{}' checksum mismatch (stored {}, computed {}): bytes {} to {} are "
-                 "corrupt",
+      fail(path,
+           "section '{}' checksum mismatch (stored {}, computed {}): bytes {} to {} are "
+           "corrupt",
            section_name(s.kind), hex32(s.crc), hex32(crc), s.offset, s.offset + s.size);
     }
     end = s.offset + s.size;
@@ -426,7 +453,8 @@ void verify_sections(const InputFile& f, const Layout& layout) {
 // ------------------------------------------------------------------------------------------
 // SectionReader
 
-SectionReader::SectionReader(const InputFile& f, const SectionEntry& entry) : f_(f), entry_(entry) {}
+SectionReader::SectionReader(const InputFile& f, const SectionEntry& entry)
+    : f_(f), entry_(entry) {}
 
 void SectionReader::read(void* out, std::size_t n) {
   if (n > remaining()) {
@@ -440,8 +468,9 @@ void SectionReader::read(void* out, std::size_t n) {
 
 void SectionReader::finish() const {
   if (done_ != entry_.size || crc_ != entry_.crc) {
-    fail(f_.path(), "section '{}' changed while it was being read (checksum {} after loading, "
-                    "{} when verified)",
+    fail(f_.path(),
+         "section '{}' changed while it was being read (checksum {} after loading, "
+         "{} when verified)",
          section_name(entry_.kind), hex32(crc_), hex32(entry_.crc));
   }
 }

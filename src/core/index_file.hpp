@@ -20,8 +20,9 @@
 namespace knnx::detail::index_file {
 
 inline constexpr std::array<char, 8> kMagic = {'K', 'N', 'N', 'X', 'I', 'D', 'X', '\0'};
-// The version this build writes, and the oldest it still reads.
-inline constexpr std::uint32_t kFormatVersion = 1;
+// The version this build writes, and the oldest it still reads. Version 2 adds the
+// transform_chain section (and the header flag announcing it).
+inline constexpr std::uint32_t kFormatVersion = 2;
 inline constexpr std::uint32_t kOldestReadableVersion = 1;
 
 inline constexpr std::size_t kHeaderBytes = 128;
@@ -40,11 +41,18 @@ enum class SectionKind : std::uint32_t {
   ListIds = 5,         // IVFFlat: int64 [ntotal], list 0's ids, then list 1's, ...
   ListVectors = 6,     // IVFFlat: float32 [ntotal][dim], in the order of ListIds
   KMeansParams = 7,    // IVFFlat: the 32-byte k-means settings record
-  TransformChain = 8,  // reserved for vector transforms (PCA, OPQ, ...); no v1 file holds it
+  TransformChain = 8,  // version 2, header flag kFlagTransformChain: the transforms applied
+                       // before the index (core/index_file_chain.hpp); size from its contents
 };
 
-// Header flag bits.
+// Header flag bits. kFlagTransformChain: version 2 and later; the index is wrapped in the
+// transforms of the transform_chain section, and dim is the stored (transformed) dimension.
 inline constexpr std::uint32_t kFlagTrained = 1u;
+inline constexpr std::uint32_t kFlagTransformChain = 2u;
+
+// The size of a section whose size follows from its own contents (transform_chain), not from
+// the header; its decoder checks it.
+inline constexpr std::uint64_t kSizeFromContents = ~std::uint64_t{0};
 
 std::string_view to_string(IndexType type);
 // "vectors", "ids", ... ; "kind N" for a number that names no section.
@@ -67,6 +75,7 @@ struct Header {
   std::uint32_t header_crc = 0;  // as stored; encode_header computes it
 
   bool trained() const { return (flags & kFlagTrained) != 0; }
+  bool has_chain() const { return (flags & kFlagTransformChain) != 0; }
 };
 
 struct SectionEntry {
@@ -96,7 +105,8 @@ std::array<std::uint8_t, kKMeansRecordBytes> encode_kmeans(const KMeansRecord& r
 KMeansRecord decode_kmeans(const std::uint8_t* bytes);
 
 // The sections an index of this header must hold, in the order a writer puts them, each with
-// the size it must have. FormatError (naming path) when the sizes overflow 64 bits.
+// the size it must have (kSizeFromContents for transform_chain, which comes first when the
+// header announces one). FormatError (naming path) when the sizes overflow 64 bits.
 struct SectionSpec {
   SectionKind kind;
   std::uint64_t size;
@@ -160,7 +170,7 @@ class Writer {
   AtomicFileWriter out_;
   Header header_;
   std::vector<SectionEntry> sections_;
-  std::size_t current_ = 0;   // index of the section being written, or the next one
+  std::size_t current_ = 0;  // index of the section being written, or the next one
   bool open_ = false;
   std::uint64_t written_ = 0;  // bytes of the current section so far
   std::uint32_t crc_ = 0;

@@ -1,12 +1,14 @@
-// write_index / read_index / read_index_info: IndexFlat and IndexIVFFlat to and from the index
-// file format (docs/file_format.md; layout and checks in core/index_file).
+// write_index / read_index / read_index_info: IndexFlat and IndexIVFFlat, bare or wrapped in
+// IndexPreTransforms, to and from the index file format (docs/file_format.md; layout and checks
+// in core/index_file, the transform chain in core/index_file_chain).
 //
 // Loading runs in three steps: the header and table are validated (core/index_file), every
 // section's checksum is verified by streaming through the file, and only then is anything
 // allocated: small sections (ids, list sizes, centroids) are read whole and checked (ids
 // unique and below next_id, values finite), the index is built, and the vectors are streamed
 // into it in pieces, their checksum recomputed on the way, so a file modified during the load
-// is caught too.
+// is caught too. A transform chain is decoded and checked whole, and its transforms built, before
+// the index; the wrappers go around the still empty index, which is then filled.
 #include "knnx/index_io.hpp"
 
 #include <fmt/format.h>
@@ -20,10 +22,13 @@
 
 #include "core/binary_file.hpp"
 #include "core/index_file.hpp"
+#include "core/index_file_chain.hpp"
 #include "index/index_restore.hpp"
+#include "index/transform_internal.hpp"
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/transform.hpp"
 
 namespace knnx {
 namespace {
@@ -31,6 +36,7 @@ namespace {
 namespace fmtv = detail::index_file;
 using fmtv::IndexType;
 using fmtv::SectionKind;
+using fmtv::TransformType;
 
 // Vectors travel between the file and the index in pieces of about this size.
 constexpr std::size_t kChunkBytes = std::size_t{16} << 20;
@@ -38,7 +44,8 @@ constexpr std::size_t kChunkBytes = std::size_t{16} << 20;
 template <typename... Args>
 [[noreturn]] void fail(const std::string& path, fmt::format_string<Args...> format,
                        Args&&... args) {
-  throw FormatError(fmt::format("'{}': {}", path, fmt::format(format, std::forward<Args>(args)...)));
+  throw FormatError(
+      fmt::format("'{}': {}", path, fmt::format(format, std::forward<Args>(args)...)));
 }
 
 template <typename T>
@@ -84,11 +91,103 @@ fmtv::Header base_header(const Index& index, IndexType type, idx_t next_id) {
   return h;
 }
 
-void write_flat(const IndexFlat& index, const std::string& path) {
-  const fmtv::Header h = base_header(index, IndexType::Flat, detail::IndexRestore::next_id(index));
+// An index as saved: the transforms it is wrapped in (outermost first, encoded; empty when
+// none), the index they feed, and the largest next id over the wrappers.
+struct Unwrapped {
+  std::vector<std::uint8_t> chain;
+  const Index* inner = nullptr;
+  idx_t next_id = 0;
+};
+
+fmtv::TransformRecord transform_record(const VectorTransform& t, const std::string& path) {
+  fmtv::TransformRecord r;
+  r.d_in = static_cast<std::uint32_t>(t.d_in());
+  r.d_out = static_cast<std::uint32_t>(t.d_out());
+  r.trained = t.is_trained();
+  if (const auto* pca = dynamic_cast<const PCA*>(&t)) {
+    r.type = TransformType::PCA;
+    r.whiten = pca->params().whiten;
+    r.whiten_eps = pca->params().whiten_eps;
+    if (r.trained) r.eigenvalues = pca->eigenvalues();
+  } else if (const auto* rr = dynamic_cast<const RandomRotation*>(&t)) {
+    r.type = TransformType::RandomRotation;
+    r.seed = rr->seed();
+  } else if (const auto* opq = dynamic_cast<const OPQ*>(&t)) {
+    r.type = TransformType::OPQ;
+    const OpqParams& p = opq->params();
+    r.m = static_cast<std::uint32_t>(opq->m());
+    r.n_iter = p.n_iter;
+    r.ksub = p.ksub;
+    r.kmeans_iter = p.kmeans_iter;
+    r.max_train_points = p.max_train_points;
+    r.seed = p.seed;
+    if (r.trained) {
+      r.objective = opq->objective();
+      // Training records one value per iteration; a file holds exactly n_iter.
+      r.objective.resize(static_cast<std::size_t>(p.n_iter), 0.0);
+    }
+  } else if (dynamic_cast<const L2Normalize*>(&t) != nullptr) {
+    r.type = TransformType::L2Normalize;
+  } else {
+    throw NotSupported(fmt::format(
+        "write_index('{}'): only PCA, RandomRotation, L2Normalize and OPQ transforms can be saved",
+        path));
+  }
+  if (r.trained && r.linear()) {
+    const auto& linear = dynamic_cast<const LinearTransform&>(t);
+    r.mean = linear.mean();
+    r.matrix = linear.matrix();
+    r.reverse = detail::IndexRestore::reverse_matrix(linear);
+  }
+  return r;
+}
+
+Unwrapped unwrap(const Index& index, const std::string& path) {
+  Unwrapped u;
+  fmtv::TransformChainRecord chain;
+  chain.d_in = static_cast<std::uint32_t>(index.dim());
+  const Index* current = &index;
+  while (const auto* pre = dynamic_cast<const IndexPreTransform*>(current)) {
+    chain.transforms.push_back(transform_record(pre->transform(), path));
+    u.next_id = std::max(u.next_id, detail::IndexRestore::next_id(*pre));
+    current = &pre->index();
+  }
+  if (chain.transforms.size() > fmtv::kMaxTransforms) {
+    throw NotSupported(fmt::format("write_index('{}'): {} transforms; a file holds at most {}",
+                                   path, chain.transforms.size(), fmtv::kMaxTransforms));
+  }
+  if (!chain.transforms.empty()) u.chain = fmtv::encode_chain(chain);
+  u.inner = current;
+  return u;
+}
+
+// The sections of a file with header h and the encoded chain (none when empty); sets the
+// header's chain flag.
+std::vector<fmtv::SectionSpec> file_sections(fmtv::Header& h,
+                                             const std::vector<std::uint8_t>& chain,
+                                             const std::string& path) {
+  if (!chain.empty()) h.flags |= fmtv::kFlagTransformChain;
+  std::vector<fmtv::SectionSpec> sections = fmtv::required_sections(h, path);
+  for (fmtv::SectionSpec& s : sections) {
+    if (s.kind == SectionKind::TransformChain) s.size = chain.size();
+  }
+  return sections;
+}
+
+void write_chain(fmtv::Writer& out, const std::vector<std::uint8_t>& chain) {
+  if (chain.empty()) return;
+  out.begin_section(SectionKind::TransformChain);
+  out.write(chain.data(), chain.size());
+  out.end_section();
+}
+
+void write_flat(const IndexFlat& index, const Unwrapped& u, const std::string& path) {
+  fmtv::Header h = base_header(index, IndexType::Flat,
+                               std::max(u.next_id, detail::IndexRestore::next_id(index)));
   const std::vector<float> vectors = index.vectors();
   const std::vector<idx_t> ids = index.ids();
-  fmtv::Writer out(path, h, fmtv::required_sections(h, path));
+  fmtv::Writer out(path, h, file_sections(h, u.chain, path));
+  write_chain(out, u.chain);
   out.begin_section(SectionKind::Vectors);
   out.write(vectors.data(), vectors.size() * sizeof(float));
   out.end_section();
@@ -98,12 +197,14 @@ void write_flat(const IndexFlat& index, const std::string& path) {
   out.commit();
 }
 
-void write_ivf_flat(const IndexIVFFlat& index, const std::string& path) {
-  fmtv::Header h = base_header(index, IndexType::IVFFlat, detail::IndexRestore::next_id(index));
+void write_ivf_flat(const IndexIVFFlat& index, const Unwrapped& u, const std::string& path) {
+  fmtv::Header h = base_header(index, IndexType::IVFFlat,
+                               std::max(u.next_id, detail::IndexRestore::next_id(index)));
   h.n_lists = static_cast<std::uint32_t>(index.n_lists());
   h.n_probe = static_cast<std::uint32_t>(index.n_probe());
   const std::vector<idx_t> sizes = index.list_sizes();
-  fmtv::Writer out(path, h, fmtv::required_sections(h, path));
+  fmtv::Writer out(path, h, file_sections(h, u.chain, path));
+  write_chain(out, u.chain);
 
   const auto kmeans = fmtv::encode_kmeans(kmeans_record(index.kmeans_params()));
   out.begin_section(SectionKind::KMeansParams);
@@ -183,8 +284,105 @@ std::vector<idx_t> sorted_checked_ids(const std::vector<idx_t>& ids, idx_t next_
   return sorted;
 }
 
+// The transforms a file's index is wrapped in (outermost first); wrap() is the identity for a
+// file without a chain.
+class Wrapping {
+ public:
+  std::vector<std::shared_ptr<VectorTransform>> transforms;
+
+  // inner wrapped in the transforms; inner must still be empty.
+  std::unique_ptr<Index> wrap(std::unique_ptr<Index> inner) {
+    for (auto t = transforms.rbegin(); t != transforms.rend(); ++t) {
+      auto wrapper = std::make_unique<IndexPreTransform>(*t, std::move(inner));
+      wrappers_.push_back(wrapper.get());
+      inner = std::move(wrapper);
+    }
+    return inner;
+  }
+  // Once the inner index is filled: the wrappers' add() numbers from next_id.
+  void finish(idx_t next_id) {
+    for (IndexPreTransform* w : wrappers_) detail::IndexRestore::set_next_id(*w, next_id);
+  }
+
+ private:
+  std::vector<IndexPreTransform*> wrappers_;
+};
+
+// A transform with a record's settings and trained state, on device (which the caller checked).
+std::shared_ptr<VectorTransform> make_transform(const fmtv::TransformRecord& r, Device device) {
+  const int d_in = static_cast<int>(r.d_in);
+  const int d_out = static_cast<int>(r.d_out);
+  std::shared_ptr<VectorTransform> t;
+  switch (r.type) {
+    case TransformType::PCA: {
+      PcaParams p;
+      p.whiten = r.whiten;
+      p.whiten_eps = r.whiten_eps;
+      p.device = device;
+      auto pca = std::make_shared<PCA>(d_in, d_out, p);
+      if (r.trained) detail::IndexRestore::set_eigenvalues(*pca, r.eigenvalues);
+      t = pca;
+      break;
+    }
+    case TransformType::RandomRotation:
+      t = std::make_shared<RandomRotation>(d_in, d_out, r.seed, device);
+      break;
+    case TransformType::L2Normalize:
+      t = std::make_shared<L2Normalize>(d_in, device);
+      break;
+    case TransformType::OPQ: {
+      OpqParams p;
+      p.n_iter = r.n_iter;
+      p.ksub = r.ksub;
+      p.kmeans_iter = r.kmeans_iter;
+      p.max_train_points = r.max_train_points;
+      p.seed = r.seed;
+      p.device = device;
+      auto opq = std::make_shared<OPQ>(d_in, d_out, static_cast<int>(r.m), p);
+      if (r.trained) detail::IndexRestore::set_objective(*opq, r.objective);
+      t = opq;
+      break;
+    }
+  }
+  if (r.trained && r.linear()) {
+    // A rotation has no shift; an all-zero mean installs none, as training does.
+    const bool no_shift =
+        r.type != TransformType::PCA &&
+        std::all_of(r.mean.begin(), r.mean.end(), [](float v) { return v == 0.0f; });
+    detail::IndexRestore::set_linear(dynamic_cast<LinearTransform&>(*t), r.matrix,
+                                     no_shift ? std::vector<float>{} : r.mean, r.reverse);
+  }
+  return t;
+}
+
+// The decoded and checked transform chain of a file.
+fmtv::TransformChainRecord read_chain_record(const detail::InputFile& f,
+                                             const fmtv::Layout& layout) {
+  const std::vector<std::uint8_t> bytes =
+      read_section<std::uint8_t>(f, layout.section(SectionKind::TransformChain));
+  return fmtv::decode_chain(bytes, layout.header, f.path());
+}
+
+// The transforms of a file's chain, built on device (none without a chain).
+Wrapping read_chain(const detail::InputFile& f, const fmtv::Layout& layout, Device device) {
+  Wrapping out;
+  if (!layout.header.has_chain()) return out;
+  const fmtv::TransformChainRecord chain = read_chain_record(f, layout);
+  detail::require_linalg_device(device);  // a bad device is the caller's error, not the file's
+  for (std::size_t i = 0; i < chain.transforms.size(); ++i) {
+    try {
+      out.transforms.push_back(make_transform(chain.transforms[i], device));
+    } catch (const InvalidArgument& e) {
+      fail(f.path(), "section 'transform_chain', transform {} ({}): {}", i,
+           fmtv::transform_type_name(static_cast<std::uint32_t>(chain.transforms[i].type)),
+           e.what());
+    }
+  }
+  return out;
+}
+
 std::unique_ptr<Index> read_flat(const detail::InputFile& f, const fmtv::Layout& layout,
-                                 Device device) {
+                                 Device device, Wrapping& wrapping) {
   const fmtv::Header& h = layout.header;
   const std::string& path = f.path();
   const int dim = static_cast<int>(h.dim);
@@ -193,13 +391,16 @@ std::unique_ptr<Index> read_flat(const detail::InputFile& f, const fmtv::Layout&
   const std::vector<idx_t> ids = read_section<idx_t>(f, layout.section(SectionKind::Ids));
   sorted_checked_ids(ids, next_id, path, SectionKind::Ids);
 
-  auto index = std::make_unique<IndexFlat>(dim, metric_of(h.metric), device);
+  auto flat = std::make_unique<IndexFlat>(dim, metric_of(h.metric), device);
+  IndexFlat* index = flat.get();
+  std::unique_ptr<Index> out = wrapping.wrap(std::move(flat));
   const std::size_t chunk_rows = rows_per_chunk(dim);
   std::vector<float> chunk = allocate<float>(
       std::min<std::size_t>(chunk_rows, static_cast<std::size_t>(h.ntotal)) * dim, path);
   fmtv::SectionReader reader(f, layout.section(SectionKind::Vectors));
   for (std::uint64_t row = 0; row < h.ntotal;) {
-    const std::size_t rows = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_rows, h.ntotal - row));
+    const std::size_t rows =
+        static_cast<std::size_t>(std::min<std::uint64_t>(chunk_rows, h.ntotal - row));
     reader.read(chunk.data(), rows * static_cast<std::size_t>(dim) * sizeof(float));
     check_finite(chunk.data(), rows, dim, row, path, SectionKind::Vectors);
     detail::IndexRestore::append_flat_rows(*index, static_cast<idx_t>(rows), chunk.data());
@@ -207,14 +408,16 @@ std::unique_ptr<Index> read_flat(const detail::InputFile& f, const fmtv::Layout&
   }
   reader.finish();
   detail::IndexRestore::finish_flat(*index, ids, next_id);
-  return index;
+  wrapping.finish(next_id);
+  return out;
 }
 
 // The k-means settings of a record, validated as IndexIVFFlat::set_kmeans_params does.
 KMeansParams kmeans_params_of(const fmtv::KMeansRecord& r, const fmtv::Header& h,
                               const std::string& path) {
   if (r.init > 1) fail(path, "section 'kmeans_params': unknown init method {}", r.init);
-  if (r.spherical > 1) fail(path, "section 'kmeans_params': spherical is {}, not 0 or 1", r.spherical);
+  if (r.spherical > 1)
+    fail(path, "section 'kmeans_params': spherical is {}, not 0 or 1", r.spherical);
   KMeansParams p;
   p.n_iter = r.n_iter;
   p.init = r.init == 0 ? KMeansParams::Init::Random : KMeansParams::Init::KMeansPlusPlus;
@@ -259,7 +462,7 @@ std::vector<idx_t> read_list_sizes(const detail::InputFile& f, const fmtv::Layou
 }
 
 std::unique_ptr<Index> read_ivf_flat(const detail::InputFile& f, const fmtv::Layout& layout,
-                                     Device device) {
+                                     Device device, Wrapping& wrapping) {
   const fmtv::Header& h = layout.header;
   const std::string& path = f.path();
   const int dim = static_cast<int>(h.dim);
@@ -275,13 +478,19 @@ std::unique_ptr<Index> read_ivf_flat(const detail::InputFile& f, const fmtv::Lay
                  SectionKind::Centroids);
   }
   const std::vector<idx_t> ids = read_section<idx_t>(f, layout.section(SectionKind::ListIds));
-  const std::vector<idx_t> sorted_ids = sorted_checked_ids(ids, next_id, path, SectionKind::ListIds);
+  const std::vector<idx_t> sorted_ids =
+      sorted_checked_ids(ids, next_id, path, SectionKind::ListIds);
 
-  auto index = std::make_unique<IndexIVFFlat>(dim, n_lists, metric_of(h.metric), device);
+  auto ivf = std::make_unique<IndexIVFFlat>(dim, n_lists, metric_of(h.metric), device);
+  IndexIVFFlat* index = ivf.get();
   index->set_kmeans_params(kmeans);  // validated by read_kmeans
   index->set_n_probe(static_cast<int>(h.n_probe));
-  if (!h.trained()) return index;  // holds no vectors (read_layout checked ntotal == 0)
-  index->set_centroids(centroids.data());
+  if (h.trained()) index->set_centroids(centroids.data());
+  std::unique_ptr<Index> out = wrapping.wrap(std::move(ivf));
+  if (!h.trained()) {  // holds no vectors (read_layout checked ntotal == 0)
+    wrapping.finish(next_id);
+    return out;
+  }
 
   const std::size_t chunk_rows = rows_per_chunk(dim);
   std::vector<float> chunk = allocate<float>(
@@ -291,7 +500,8 @@ std::unique_ptr<Index> read_ivf_flat(const detail::InputFile& f, const fmtv::Lay
   int list = 0;
   idx_t left_in_list = sizes.empty() ? 0 : sizes[0];
   for (std::uint64_t row = 0; row < h.ntotal;) {
-    const std::size_t rows = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_rows, h.ntotal - row));
+    const std::size_t rows =
+        static_cast<std::size_t>(std::min<std::uint64_t>(chunk_rows, h.ntotal - row));
     reader.read(chunk.data(), rows * static_cast<std::size_t>(dim) * sizeof(float));
     check_finite(chunk.data(), rows, dim, row, path, SectionKind::ListVectors);
     for (std::size_t i = 0; i < rows; ++i) {
@@ -305,19 +515,23 @@ std::unique_ptr<Index> read_ivf_flat(const detail::InputFile& f, const fmtv::Lay
   }
   reader.finish();
   detail::IndexRestore::finish_ivf(*index, sorted_ids, next_id);
-  return index;
+  wrapping.finish(next_id);
+  return out;
 }
 
 }  // namespace
 
 void write_index(const Index& index, const std::string& path) {
-  if (const auto* flat = dynamic_cast<const IndexFlat*>(&index)) {
-    write_flat(*flat, path);
-  } else if (const auto* ivf = dynamic_cast<const IndexIVFFlat*>(&index)) {
-    write_ivf_flat(*ivf, path);
+  const Unwrapped u = unwrap(index, path);
+  if (const auto* flat = dynamic_cast<const IndexFlat*>(u.inner)) {
+    write_flat(*flat, u, path);
+  } else if (const auto* ivf = dynamic_cast<const IndexIVFFlat*>(u.inner)) {
+    write_ivf_flat(*ivf, u, path);
   } else {
     throw NotSupported(fmt::format(
-        "write_index('{}'): only IndexFlat and IndexIVFFlat can be saved", path));
+        "write_index('{}'): only IndexFlat and IndexIVFFlat, bare or in IndexPreTransforms, can "
+        "be saved",
+        path));
   }
 }
 
@@ -325,10 +539,11 @@ std::unique_ptr<Index> read_index(const std::string& path, Device device) {
   const detail::InputFile f(path);
   const fmtv::Layout layout = fmtv::read_layout(f);
   fmtv::verify_sections(f, layout);
+  Wrapping wrapping = read_chain(f, layout, device);
   if (layout.header.index_type == static_cast<std::uint32_t>(IndexType::Flat)) {
-    return read_flat(f, layout, device);
+    return read_flat(f, layout, device, wrapping);
   }
-  return read_ivf_flat(f, layout, device);
+  return read_ivf_flat(f, layout, device, wrapping);
 }
 
 IndexFileInfo read_index_info(const std::string& path) {
@@ -341,6 +556,7 @@ IndexFileInfo read_index_info(const std::string& path) {
   info.format_version = h.format_version;
   info.index_type = std::string(fmtv::to_string(static_cast<IndexType>(h.index_type)));
   info.dim = static_cast<int>(h.dim);
+  info.stored_dim = static_cast<int>(h.dim);
   info.metric = metric_of(h.metric);
   info.ntotal = static_cast<idx_t>(h.ntotal);
   info.trained = h.trained();
@@ -350,6 +566,24 @@ IndexFileInfo read_index_info(const std::string& path) {
   info.file_size = h.file_size;
   for (const fmtv::SectionEntry& s : layout.sections) {
     info.sections.push_back({fmtv::section_name(s.kind), s.offset, s.size, s.crc});
+  }
+  if (h.has_chain()) {
+    const fmtv::TransformChainRecord chain = read_chain_record(f, layout);
+    info.dim = static_cast<int>(chain.d_in);
+    for (const fmtv::TransformRecord& r : chain.transforms) {
+      IndexFileTransform t;
+      t.type = fmtv::transform_type_name(static_cast<std::uint32_t>(r.type));
+      t.d_in = static_cast<int>(r.d_in);
+      t.d_out = static_cast<int>(r.d_out);
+      t.trained = r.trained;
+      t.whiten = r.whiten;
+      t.whiten_eps = r.whiten_eps;
+      t.seed = r.seed;
+      t.m = static_cast<int>(r.m);
+      t.n_iter = r.n_iter;
+      t.ksub = r.ksub;
+      info.transforms.push_back(std::move(t));
+    }
   }
   if (h.index_type == static_cast<std::uint32_t>(IndexType::IVFFlat)) {
     info.kmeans = read_kmeans(f, layout);

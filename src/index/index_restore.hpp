@@ -5,13 +5,16 @@
 // (add() re-assigns vectors to lists, and ties may go another way; ids removed before saving
 // would be handed out again), so read_index uses this entry, a friend of the index classes.
 // Callers validate everything first (ids unique and non-negative, vectors finite, lists in
-// range).
+// range). Transforms get their trained state (matrices, eigenvalues, objective) the same way,
+// and an IndexPreTransform its id counter.
 #pragma once
 
+#include <utility>
 #include <vector>
 
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/transform.hpp"
 #include "knnx/types.hpp"
 
 namespace knnx::detail {
@@ -20,6 +23,25 @@ struct IndexRestore {
   // The first id add() would assign.
   static idx_t next_id(const IndexFlat& index) { return index.next_sequential_id(); }
   static idx_t next_id(const IndexIVFFlat& index) { return index.next_sequential_id(); }
+  static idx_t next_id(const IndexPreTransform& index) { return index.next_id_; }
+  // Makes the wrapper's add() number from next_id.
+  static void set_next_id(IndexPreTransform& index, idx_t next_id) { index.next_id_ = next_id; }
+
+  // B of y = A (x - mean), x = B y + mean (d_in x d_out; empty when not reversible).
+  static const std::vector<float>& reverse_matrix(const LinearTransform& t) {
+    return t.reverse_matrix_;
+  }
+  // Installs a trained linear map (as LinearTransform::set_linear; an empty mean is zero).
+  static void set_linear(LinearTransform& t, std::vector<float> matrix, std::vector<float> mean,
+                         std::vector<float> reverse_matrix) {
+    t.set_linear(std::move(matrix), std::move(mean), std::move(reverse_matrix));
+  }
+  static void set_eigenvalues(PCA& t, std::vector<float> values) {
+    t.eigenvalues_ = std::move(values);
+  }
+  static void set_objective(OPQ& t, std::vector<double> objective) {
+    t.objective_ = std::move(objective);
+  }
 
   // Appends n rows (host memory) to a fresh IndexFlat's storage. Their ids are installed
   // afterwards, all at once, by finish_flat.
@@ -33,8 +55,7 @@ struct IndexRestore {
   static void append_ivf_rows(IndexIVFFlat& index, idx_t n, const float* x, const idx_t* ids,
                               const idx_t* lists);
   // Installs the ids of every appended vector (ascending) and makes add() number from next_id.
-  static void finish_ivf(IndexIVFFlat& index, const std::vector<idx_t>& sorted_ids,
-                         idx_t next_id);
+  static void finish_ivf(IndexIVFFlat& index, const std::vector<idx_t>& sorted_ids, idx_t next_id);
 };
 
 }  // namespace knnx::detail

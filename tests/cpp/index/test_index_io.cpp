@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <csignal>
 #include <cstdint>
@@ -34,6 +35,7 @@
 #include "knnx/index_flat.hpp"
 #include "knnx/index_io.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/transform.hpp"
 
 // ------------------------------------------------------------------------------------------
 // The largest single allocation, to show that hostile headers never make a loader allocate
@@ -116,7 +118,8 @@ std::vector<std::uint8_t> read_bytes(const std::string& path) {
 
 void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 std::vector<float> gaussian(idx_t n, int d, std::uint32_t seed) {
@@ -526,9 +529,11 @@ TEST(IndexIo, InfoDescribesTheFile) {
   const auto index = make_ivf(Metric::InnerProduct, 4, 100);
   write_index(*index, dir.file("ivf.knnx"));
   const IndexFileInfo info = read_index_info(dir.file("ivf.knnx"));
-  EXPECT_EQ(info.format_version, 1u);
+  EXPECT_EQ(info.format_version, 2u);
   EXPECT_EQ(info.index_type, "IVFFlat");
   EXPECT_EQ(info.dim, kDim);
+  EXPECT_EQ(info.stored_dim, kDim);
+  EXPECT_TRUE(info.transforms.empty());
   EXPECT_EQ(info.metric, Metric::InnerProduct);
   EXPECT_EQ(info.ntotal, 100);
   EXPECT_TRUE(info.trained);
@@ -540,8 +545,8 @@ TEST(IndexIo, InfoDescribesTheFile) {
   EXPECT_EQ(info.file_size, fs::file_size(dir.file("ivf.knnx")));
   std::vector<std::string> names;
   for (const auto& s : info.sections) names.push_back(s.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"kmeans_params", "centroids", "list_sizes",
-                                             "list_ids", "list_vectors"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"kmeans_params", "centroids", "list_sizes", "list_ids",
+                                             "list_vectors"}));
   EXPECT_EQ(info.sections.back().size, 100u * kDim * sizeof(float));
   EXPECT_EQ(info.sections.back().offset % 64, 0u);
 
@@ -633,10 +638,10 @@ TEST(IndexIo, GpuIndexesLoadOntoTheCpuAndBack) {
 
 TEST(IndexIoPaths, MissingFileAndDirectoryAreIoErrors) {
   TempDir dir;
-  EXPECT_TRUE(has_substr(message_of<IoError>([&] { read_index(dir.file("absent.knnx")); }),
-                         "absent.knnx"));
-  EXPECT_TRUE(has_substr(message_of<IoError>([&] { read_index(dir.path().string()); }),
-                         "directory"));
+  EXPECT_TRUE(
+      has_substr(message_of<IoError>([&] { read_index(dir.file("absent.knnx")); }), "absent.knnx"));
+  EXPECT_TRUE(
+      has_substr(message_of<IoError>([&] { read_index(dir.path().string()); }), "directory"));
   EXPECT_THROW(read_index_info(dir.path().string()), IoError);
   const auto flat = make_flat(Metric::L2, 10);
   EXPECT_TRUE(has_substr(message_of<IoError>([&] { write_index(*flat, dir.path().string()); }),
@@ -709,6 +714,28 @@ class IndexIoDamage : public ::testing::TestWithParam<const char*> {
       const std::vector<float> x = gaussian(7, 3, 31);
       index.add(7, x.data());
       write_index(index, path_);
+    } else if (std::string(GetParam()) == "PCA,Flat") {
+      IndexPreTransform index(std::make_shared<PCA>(3, 2), std::make_unique<IndexFlat>(2));
+      const std::vector<float> x = gaussian(7, 3, 33);
+      index.train(7, x.data());
+      index.add(7, x.data());
+      write_index(index, path_);
+    } else if (std::string(GetParam()) == "OPQ,L2norm,RR,IVFFlat") {
+      OpqParams p;
+      p.n_iter = 2;
+      p.ksub = 4;
+      p.kmeans_iter = 2;
+      p.max_train_points = 100;
+      auto ivf = std::make_unique<IndexIVFFlat>(2, 3, Metric::L2);
+      auto rr = std::make_unique<IndexPreTransform>(std::make_shared<RandomRotation>(3, 2, 5),
+                                                    std::move(ivf));
+      auto l2 =
+          std::make_unique<IndexPreTransform>(std::make_shared<L2Normalize>(3), std::move(rr));
+      IndexPreTransform index(std::make_shared<OPQ>(3, 3, 1, p), std::move(l2));
+      const std::vector<float> x = gaussian(9, 3, 34);
+      index.train(9, x.data());
+      index.add(9, x.data());
+      write_index(index, path_);
     } else {
       IndexIVFFlat index(3, 3, Metric::InnerProduct);
       const std::vector<float> x = gaussian(9, 3, 32);
@@ -739,7 +766,9 @@ TEST_P(IndexIoDamage, EveryTruncationIsAFormatError) {
     if (cut >= good_.size()) continue;
     const std::string msg = load_error(
         dir_, std::vector<std::uint8_t>(good_.begin(), good_.begin() + static_cast<long>(cut)));
-    EXPECT_TRUE(has_substr(msg, cut == 0 ? "empty" : cut < 8 ? "magic" : "truncated"))
+    EXPECT_TRUE(has_substr(msg, cut == 0  ? "empty"
+                                : cut < 8 ? "magic"
+                                          : "truncated"))
         << "cut at " << cut;
   }
 }
@@ -791,7 +820,7 @@ TEST_P(IndexIoDamage, HeaderFieldsOutOfRange) {
   };
   const Case cases[] = {
       {"unsupported format version 0", [](fmtv::Header& h) { h.format_version = 0; }},
-      {"unsupported format version 2", [](fmtv::Header& h) { h.format_version = 2; }},
+      {"unsupported format version 3", [](fmtv::Header& h) { h.format_version = 3; }},
       {"header size 256", [](fmtv::Header& h) { h.header_bytes = 256; }},
       {"unknown index type 0", [](fmtv::Header& h) { h.index_type = 0; }},
       {"unknown index type 9", [](fmtv::Header& h) { h.index_type = 9; }},
@@ -831,12 +860,12 @@ TEST_P(IndexIoDamage, SectionTableOutOfRange) {
   const Case cases[] = {
       {"is 1152921504606846976 bytes", [](Sections& s) { s.back().size = 1ull << 60; }},
       {"is 18446744073709551615 bytes", [](Sections& s) { s.back().size = ~0ull; }},
-      {"bytes; the header", [](Sections& s) { s.front().size += 4; }},
+      {"bytes; the header", [](Sections& s) { s.back().size += 4; }},
       {"starts at byte", [](Sections& s) { s.back().offset += 64; }},
       {"starts at byte", [](Sections& s) { s.back().offset = ~0ull - 10; }},
       {"appears more than once", [](Sections& s) { s.back().kind = s.front().kind; }},
       {"kind 99", [](Sections& s) { s.back().kind = 99; }},
-      {"transform chain", [](Sections& s) { s.back().kind = 8; }},
+      {"transform_chain", [](Sections& s) { s.back().kind = 8; }},
       // Centroids in a Flat file, vectors in an IVFFlat one.
       {"does not hold", [](Sections& s) { s.back().kind = s.back().kind == 2 ? 3 : 1; }},
   };
@@ -845,7 +874,15 @@ TEST_P(IndexIoDamage, SectionTableOutOfRange) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, IndexIoDamage, ::testing::Values("Flat", "IVFFlat"));
+INSTANTIATE_TEST_SUITE_P(Types, IndexIoDamage,
+                         ::testing::Values("Flat", "IVFFlat", "PCA,Flat", "OPQ,L2norm,RR,IVFFlat"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                           std::string name;
+                           for (const char* c = info.param; *c != 0; ++c) {
+                             if (std::isalnum(static_cast<unsigned char>(*c))) name += *c;
+                           }
+                           return name;
+                         });
 
 // Files whose checksums are right but whose contents break the index's rules.
 TEST(IndexIoContents, FlatIdsAndVectorsAreChecked) {
@@ -856,22 +893,22 @@ TEST(IndexIoContents, FlatIdsAndVectorsAreChecked) {
   write_index(index, dir.file("a.knnx"));
   const std::vector<std::uint8_t> good = read_bytes(dir.file("a.knnx"));
   using fmtv::SectionKind;
-  EXPECT_TRUE(has_substr(
-      content_error(dir, with_section_values<idx_t>(good, SectionKind::Ids, 1, {0})),
-      "section 'ids' holds the id 0 more than once"));
-  EXPECT_TRUE(has_substr(
-      content_error(dir, with_section_values<idx_t>(good, SectionKind::Ids, 2, {-5})),
-      "negative id -5"));
-  EXPECT_TRUE(has_substr(
-      content_error(dir, with_section_values<idx_t>(good, SectionKind::Ids, 2, {3})),
-      "the id 3, not below the header's next_id 3"));
+  EXPECT_TRUE(
+      has_substr(content_error(dir, with_section_values<idx_t>(good, SectionKind::Ids, 1, {0})),
+                 "section 'ids' holds the id 0 more than once"));
+  EXPECT_TRUE(
+      has_substr(content_error(dir, with_section_values<idx_t>(good, SectionKind::Ids, 2, {-5})),
+                 "negative id -5"));
+  EXPECT_TRUE(
+      has_substr(content_error(dir, with_section_values<idx_t>(good, SectionKind::Ids, 2, {3})),
+                 "the id 3, not below the header's next_id 3"));
   EXPECT_TRUE(has_substr(
       content_error(dir, with_section_values<float>(good, SectionKind::Vectors, 3,
-                                                 {std::numeric_limits<float>::quiet_NaN()})),
+                                                    {std::numeric_limits<float>::quiet_NaN()})),
       "non-finite value (nan) in row 1, component 1"));
   EXPECT_TRUE(has_substr(
       content_error(dir, with_section_values<float>(good, SectionKind::Vectors, 4,
-                                                 {std::numeric_limits<float>::infinity()})),
+                                                    {std::numeric_limits<float>::infinity()})),
       "row 2, component 0"));
 }
 
@@ -888,20 +925,19 @@ TEST(IndexIoContents, IvfListsCentroidsAndSettingsAreChecked) {
   EXPECT_TRUE(has_substr(
       load_error(dir, with_section_values<std::uint64_t>(good, SectionKind::ListSizes, 0, {1})),
       "the lists hold 3 vectors, but ntotal = 4"));
-  EXPECT_TRUE(has_substr(
-      load_error(dir, with_section_values<std::uint64_t>(good, SectionKind::ListSizes, 0,
-                                                         {~0ull, 5})),
-      "hold more than ntotal = 4"));
-  EXPECT_TRUE(has_substr(
-      content_error(dir, with_section_values<idx_t>(good, SectionKind::ListIds, 3, {2})),
-      "section 'list_ids' holds the id 2 more than once"));
+  EXPECT_TRUE(has_substr(load_error(dir, with_section_values<std::uint64_t>(
+                                             good, SectionKind::ListSizes, 0, {~0ull, 5})),
+                         "hold more than ntotal = 4"));
+  EXPECT_TRUE(
+      has_substr(content_error(dir, with_section_values<idx_t>(good, SectionKind::ListIds, 3, {2})),
+                 "section 'list_ids' holds the id 2 more than once"));
   EXPECT_TRUE(has_substr(
       content_error(dir, with_section_values<float>(good, SectionKind::Centroids, 2,
-                                                 {std::numeric_limits<float>::infinity()})),
+                                                    {std::numeric_limits<float>::infinity()})),
       "section 'centroids' holds a non-finite value (inf) in row 1"));
   EXPECT_TRUE(has_substr(
       content_error(dir, with_section_values<float>(good, SectionKind::ListVectors, 7,
-                                                 {-std::numeric_limits<float>::infinity()})),
+                                                    {-std::numeric_limits<float>::infinity()})),
       "section 'list_vectors' holds a non-finite value (-inf) in row 3, component 1"));
   // The k-means record: n_iter, init, max/min/init points per centroid, spherical, seed.
   EXPECT_TRUE(has_substr(
@@ -931,6 +967,102 @@ TEST(IndexIoContents, IvfListsCentroidsAndSettingsAreChecked) {
   EXPECT_TRUE(has_substr(
       load_error(dir, with_header(good, [](fmtv::Header& h) { h.n_lists = 0x80000000u; })),
       "n_lists 2147483648 is outside"));
+}
+
+// The transform chain: every field of a record is checked against the rules of its type, the
+// chain's dimensions and the header (values edited in place, checksums kept valid).
+TEST(IndexIoContents, TransformChainsAreChecked) {
+  TempDir dir;
+  using fmtv::SectionKind;
+  const std::vector<float> x = gaussian(300, 4, 41);
+  // PCA 4 -> 2 over a Flat index of 5 vectors. u32 words of the section: 0 count, 1 d_in,
+  // 2-3 reserved; the record: 4 type, 5 d_in, 6 d_out, 7 flags, 8 whiten, 9 whiten_eps,
+  // 10-15 unused; then floats from word 16: mean (4), matrix (8), reverse (8), eigenvalues (4).
+  IndexPreTransform pca(std::make_shared<PCA>(4, 2), std::make_unique<IndexFlat>(2));
+  pca.train(300, x.data());
+  pca.add(5, x.data());
+  write_index(pca, dir.file("pca.knnx"));
+  const std::vector<std::uint8_t> good = read_bytes(dir.file("pca.knnx"));
+  ASSERT_NO_THROW(read_index(dir.file("pca.knnx")));
+  const auto words = [&](std::size_t at, std::vector<std::uint32_t> v) {
+    return load_error(dir,
+                      with_section_values<std::uint32_t>(good, SectionKind::TransformChain, at, v));
+  };
+  const auto floats = [&](std::size_t at, float v) {
+    return load_error(dir, with_section_values<float>(good, SectionKind::TransformChain, at, {v}));
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  struct Case {
+    std::string msg;
+    const char* expect;
+  };
+  const Case cases[] = {
+      {words(0, {0}), "section 'transform_chain': transform count 0 is outside [1, 16]"},
+      {words(0, {17}), "transform count 17 is outside"},
+      {words(0, {2}), "transform 1 needs 48 bytes"},
+      {words(1, {5}), "transform 0 (PCA): d_in 4 differs from the 5 dimensions the chain receives"},
+      {words(1, {0}), "d_in 0 is outside [1, 65536]"},
+      {words(3, {1}), "reserved chain header bytes"},
+      {words(4, {9}), "transform 0 (type 9): unknown transform type 9"},
+      {words(4, {0}), "unknown transform type 0"},
+      {words(4, {3}), "transform 0 (L2Normalize): d_out 2 differs from d_in 4"},
+      {words(5, {70000}), "d_in 70000 is outside"},
+      {words(6, {5}), "(PCA): d_out 5 exceeds d_in 4"},
+      {words(6, {0}), "d_out 0 is outside"},
+      {words(7, {3}), "unknown flags 0x00000003"},
+      {words(7, {0}), "the transform is not trained, but the index holds 5 vectors"},
+      {words(8, {2}), "whiten is 2, not 0 or 1"},
+      {words(12, {1}), "unused parameter byte 32 of the record is not zero"},
+      {floats(9, nan), "whiten_eps nan is not a finite value >= 0"},
+      {floats(9, -1.0f), "whiten_eps -1 is not"},
+      {floats(17, nan), "the mean holds a non-finite value (nan) at 1"},
+      {floats(21, inf), "the matrix holds a non-finite value (inf) at 1"},
+      {floats(30, -inf), "the reverse matrix holds a non-finite value (-inf) at 2"},
+      {floats(39, nan), "the eigenvalues holds a non-finite value (nan) at 3"},
+  };
+  for (const Case& c : cases) EXPECT_TRUE(has_substr(c.msg, c.expect)) << c.expect;
+  // A version-1 file knows no chain flag.
+  EXPECT_TRUE(
+      has_substr(load_error(dir, with_header(good, [](fmtv::Header& h) { h.format_version = 1; })),
+                 "unknown header flags 0x00000003 for format version 1"));
+  // Without the flag, the chain is a section the index does not hold.
+  EXPECT_TRUE(has_substr(
+      load_error(dir, with_header(good, [](fmtv::Header& h) { h.flags = fmtv::kFlagTrained; })),
+      "header lists 3 sections; a Flat index has 2"));
+
+  // OPQ 4 -> 4 with m = 2 over a Flat index: words 8 m, 9 n_iter, 10 ksub, 11 kmeans_iter,
+  // 12-13 max_train_points, 14-15 seed; doubles after mean, matrix and reverse (36 floats from
+  // word 16): the objective, from double 26.
+  OpqParams p;
+  p.n_iter = 2;
+  p.ksub = 8;
+  p.kmeans_iter = 2;
+  p.max_train_points = 300;
+  IndexPreTransform opq(std::make_shared<OPQ>(4, 4, 2, p), std::make_unique<IndexFlat>(4));
+  opq.train(300, x.data());
+  opq.add(5, x.data());
+  write_index(opq, dir.file("opq.knnx"));
+  const std::vector<std::uint8_t> good_opq = read_bytes(dir.file("opq.knnx"));
+  ASSERT_NO_THROW(read_index(dir.file("opq.knnx")));
+  const auto opq_words = [&](std::size_t at, std::vector<std::uint32_t> v) {
+    return load_error(
+        dir, with_section_values<std::uint32_t>(good_opq, SectionKind::TransformChain, at, v));
+  };
+  const Case opq_cases[] = {
+      {opq_words(8, {3}), "transform 0 (OPQ): m 3 does not divide d_out 4"},
+      {opq_words(8, {0}), "m 0 does not divide"},
+      {opq_words(9, {0}), "n_iter 0 is below 1"},
+      {opq_words(9, {3}), "the objective needs 3 x 8 bytes"},
+      {opq_words(9, {0x7fffffff}), "the objective needs 2147483647 x 8 bytes"},
+      {opq_words(10, {0}), "ksub 0 is below 1"},
+      {opq_words(11, {0}), "kmeans_iter 0 is below 1"},
+      {opq_words(12, {7, 0}), "max_train_points 7 is below ksub 8"},
+      {load_error(dir, with_section_values<double>(good_opq, SectionKind::TransformChain, 26,
+                                                   {std::numeric_limits<double>::infinity()})),
+       "the objective holds a non-finite value (inf) at 0"},
+  };
+  for (const Case& c : opq_cases) EXPECT_TRUE(has_substr(c.msg, c.expect)) << c.expect;
 }
 
 TEST(IndexIoContents, OtherFilesAreNotIndexFiles) {
@@ -1027,18 +1159,50 @@ std::unique_ptr<IndexIVFFlat> make_fixture_ivf() {
 
 std::string fixture_path(const char* name) { return std::string(KNNX_TEST_DATA_DIR) + "/" + name; }
 
-TEST(IndexIoFixtures, WriteVersion1Files) {
-  const char* out = std::getenv("KNNX_WRITE_INDEX_FIXTURES");
-  if (out == nullptr) GTEST_SKIP() << "set KNNX_WRITE_INDEX_FIXTURES=DIR to rewrite tests/data";
-  ASSERT_EQ(fmtv::kFormatVersion, 1u) << "version-1 files must be written by a version-1 writer";
-  write_index(*make_fixture_flat(), std::string(out) + "/index_flat_v1.knnx");
-  write_index(*make_fixture_ivf(), std::string(out) + "/index_ivfflat_v1.knnx");
+// Eight points +-s_j e_j with s = (4, 3, 2, 1): mean zero, covariance diag(s^2 / 4), so PCA to
+// three dimensions keeps the axes e0, e1, e2 in that order.
+std::vector<float> fixture_axis_points() {
+  const float s[4] = {4, 3, 2, 1};
+  std::vector<float> x(8 * 4, 0.0f);
+  for (int j = 0; j < 4; ++j) {
+    x[static_cast<std::size_t>(2 * j) * 4 + j] = s[j];
+    x[static_cast<std::size_t>(2 * j + 1) * 4 + j] = -s[j];
+  }
+  return x;
 }
 
-TEST(IndexIoFixtures, Version1FlatFileLoads) {
-  const std::string path = fixture_path("index_flat_v1.knnx");
+// PCA 4 -> 3, then L2 normalisation, in front of an IVFFlat index with two set centroids (no
+// vector is equally near both); the eight axis points with ids 10..17; n_probe 2.
+std::unique_ptr<Index> make_fixture_chain() {
+  const std::vector<float> x = fixture_axis_points();
+  auto pca = std::make_shared<PCA>(4, 3);
+  pca->train(8, x.data());
+  auto ivf = std::make_unique<IndexIVFFlat>(3, 2, Metric::L2);
+  ivf->set_kmeans_params(fixture_kmeans());
+  const std::vector<float> centroids = {1, 0, 0, 0, 1, 0.5f};
+  ivf->set_centroids(centroids.data());
+  ivf->set_n_probe(2);
+  auto norm = std::make_unique<IndexPreTransform>(std::make_shared<L2Normalize>(3), std::move(ivf));
+  auto index = std::make_unique<IndexPreTransform>(pca, std::move(norm));
+  std::vector<idx_t> ids(8);
+  for (int i = 0; i < 8; ++i) ids[static_cast<std::size_t>(i)] = 10 + i;
+  index->add_with_ids(8, x.data(), ids.data());
+  return index;
+}
+
+TEST(IndexIoFixtures, WriteFixtureFiles) {
+  const char* out = std::getenv("KNNX_WRITE_INDEX_FIXTURES");
+  if (out == nullptr) GTEST_SKIP() << "set KNNX_WRITE_INDEX_FIXTURES=DIR to rewrite tests/data";
+  ASSERT_EQ(fmtv::kFormatVersion, 2u) << "version-2 files must be written by a version-2 writer";
+  write_index(*make_fixture_flat(), std::string(out) + "/index_flat_v2.knnx");
+  write_index(*make_fixture_ivf(), std::string(out) + "/index_ivfflat_v2.knnx");
+  write_index(*make_fixture_chain(), std::string(out) + "/index_pca_l2norm_ivfflat_v2.knnx");
+}
+
+void expect_fixture_flat(const char* name, std::uint32_t version) {
+  const std::string path = fixture_path(name);
   const IndexFileInfo info = read_index_info(path);
-  EXPECT_EQ(info.format_version, 1u);
+  EXPECT_EQ(info.format_version, version);
   std::unique_ptr<Index> loaded = read_index(path);
   auto& flat = as<IndexFlat>(loaded);
   EXPECT_EQ(flat.dim(), kFixtureFlatDim);
@@ -1060,9 +1224,12 @@ TEST(IndexIoFixtures, Version1FlatFileLoads) {
   EXPECT_EQ(next_added_id(flat, dir), 134);
 }
 
-TEST(IndexIoFixtures, Version1IvfFlatFileLoads) {
-  const std::string path = fixture_path("index_ivfflat_v1.knnx");
-  EXPECT_EQ(read_index_info(path).format_version, 1u);
+TEST(IndexIoFixtures, Version1FlatFileLoads) { expect_fixture_flat("index_flat_v1.knnx", 1); }
+TEST(IndexIoFixtures, Version2FlatFileLoads) { expect_fixture_flat("index_flat_v2.knnx", 2); }
+
+void expect_fixture_ivf(const char* name, std::uint32_t version) {
+  const std::string path = fixture_path(name);
+  EXPECT_EQ(read_index_info(path).format_version, version);
   std::unique_ptr<Index> loaded = read_index(path);
   auto& ivf = as<IndexIVFFlat>(loaded);
   EXPECT_EQ(ivf.dim(), kFixtureIvfDim);
@@ -1091,8 +1258,9 @@ TEST(IndexIoFixtures, Version1IvfFlatFileLoads) {
     EXPECT_EQ(ivf.list_ids(l), ids) << "list " << l;
     EXPECT_EQ(ivf.list_vectors(l), vectors) << "list " << l;
     const std::vector<float> c = ivf.centroids();
-    EXPECT_EQ(std::vector<float>(c.begin() + l * kFixtureIvfDim, c.begin() + (l + 1) * kFixtureIvfDim),
-              fixture_centroid(l));
+    EXPECT_EQ(
+        std::vector<float>(c.begin() + l * kFixtureIvfDim, c.begin() + (l + 1) * kFixtureIvfDim),
+        fixture_centroid(l));
   }
   // n_probe 2 with a query at centroid 1 scans lists 1 and (the next nearest) 0.
   const SearchResult r = run_search(ivf, fixture_ivf_vector(7), 3);
@@ -1100,6 +1268,50 @@ TEST(IndexIoFixtures, Version1IvfFlatFileLoads) {
   EXPECT_EQ(r.distances[0], 0.0f);
   TempDir dir;
   EXPECT_EQ(next_added_id(ivf, dir), 1015);
+}
+
+TEST(IndexIoFixtures, Version1IvfFlatFileLoads) { expect_fixture_ivf("index_ivfflat_v1.knnx", 1); }
+TEST(IndexIoFixtures, Version2IvfFlatFileLoads) { expect_fixture_ivf("index_ivfflat_v2.knnx", 2); }
+
+TEST(IndexIoFixtures, Version2ChainFileLoads) {
+  const std::string path = fixture_path("index_pca_l2norm_ivfflat_v2.knnx");
+  const IndexFileInfo info = read_index_info(path);
+  EXPECT_EQ(info.format_version, 2u);
+  EXPECT_EQ(info.dim, 4);
+  EXPECT_EQ(info.stored_dim, 3);
+  ASSERT_EQ(info.transforms.size(), 2u);
+  std::unique_ptr<Index> loaded = read_index(path);
+  EXPECT_EQ(loaded->dim(), 4);
+  EXPECT_EQ(loaded->ntotal(), 8);
+  auto& outer = as<IndexPreTransform>(loaded);
+  const auto& pca = dynamic_cast<const PCA&>(outer.transform());
+  EXPECT_FALSE(pca.params().whiten);
+  const std::vector<float> want_matrix = {1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0};
+  const std::vector<float> want_eigenvalues = {4, 2.25f, 1, 0.25f};
+  ASSERT_EQ(pca.matrix().size(), want_matrix.size());
+  for (std::size_t i = 0; i < want_matrix.size(); ++i)
+    EXPECT_NEAR(pca.matrix()[i], want_matrix[i], 1e-6) << i;
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_NEAR(pca.mean()[i], 0.0f, 1e-6) << i;
+    EXPECT_NEAR(pca.eigenvalues()[i], want_eigenvalues[i], 1e-5) << i;
+  }
+  auto& norm = dynamic_cast<IndexPreTransform&>(outer.index());
+  EXPECT_NE(dynamic_cast<const L2Normalize*>(&norm.transform()), nullptr);
+  auto& ivf = dynamic_cast<IndexIVFFlat&>(norm.index());
+  EXPECT_EQ(ivf.n_probe(), 2);
+  EXPECT_EQ(ivf.centroids(), (std::vector<float>{1, 0, 0, 0, 1, 0.5f}));
+  EXPECT_EQ(ivf.list_sizes(), (std::vector<idx_t>{5, 3}));
+  // Each point is its own nearest neighbour (the two on e3 project to zero and tie).
+  const std::vector<float> x = fixture_axis_points();
+  for (int i = 0; i < 6; ++i) {
+    const SearchResult r =
+        run_search(*loaded, std::vector<float>(x.begin() + 4 * i, x.begin() + 4 * i + 4), 1);
+    EXPECT_EQ(r.labels[0], 10 + i);
+    EXPECT_NEAR(r.distances[0], 0.0f, 1e-6);
+  }
+  std::vector<float> back(4);
+  EXPECT_THROW(loaded->reconstruct(10, back.data()), NotSupported);  // L2 normalisation
+  EXPECT_EQ(info.next_id, 18);
 }
 
 }  // namespace
