@@ -185,3 +185,98 @@ def test_progress_exception_stops_training(rng):
         index._train_with_progress(xb, stop)
     assert not index.is_trained
     assert index.kmeans_params.progress is None
+
+
+def test_bad_input_raises_with_the_library_message(rng):
+    with pytest.raises(ValueError, match="n_lists must be in"):
+        knnx.IndexIVFFlat(8, 0)
+    with pytest.raises(ValueError, match="d must be in"):
+        knnx.IndexIVFFlat(0, 4)
+    with pytest.raises(ValueError, match="metric"):
+        knnx.IndexIVFFlat(8, 4, metric="cosine")
+    with pytest.raises(ValueError, match="device"):
+        knnx.IndexIVFFlat(8, 4, device="gpu7")
+    index = knnx.IndexIVFFlat(8, 4)
+    x = rng.standard_normal((100, 8)).astype(np.float32)
+    with pytest.raises(ValueError, match="train"):
+        index.add(x)  # before training
+    with pytest.raises(ValueError, match="train"):
+        index.search(x[:2], 1)
+    with pytest.raises(ValueError, match="n must be >= n_lists"):
+        index.train(x[:3])
+    with pytest.raises(ValueError, match=r"x has 7 columns \(shape \(100, 7\)\), expected d = 8"):
+        index.train(x[:, :7])
+    with pytest.raises(ValueError, match="dtype"):
+        index.train(x.astype(np.complex64))
+    with pytest.raises(ValueError, match="3-D"):
+        index.train(x.reshape(10, 10, 8))
+    nan = x.copy()
+    nan[4, 5] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        index.train(nan)
+    index.train(x[:, ::1].copy(order="F")[:, :])  # Fortran order is converted
+    strided = np.zeros((100, 16), np.float32)
+    strided[:, ::2] = x
+    index.add(strided[:, ::2])  # a non-contiguous view is converted once
+    np.testing.assert_array_equal(index.reconstruct(3), x[3])
+    with pytest.raises(ValueError, match="non-finite"):
+        index.add(nan)
+    with pytest.raises(ValueError, match="non-finite"):
+        index.search(nan, 2)
+    for k in (0, -3, knnx.MAX_K + 1, 2**40):
+        with pytest.raises(ValueError, match="k must be in"):
+            index.search(x[:2], k)
+    with pytest.raises(ValueError, match="already"):
+        index.add_with_ids(x[:2], [1, 500])
+    with pytest.raises(ValueError, match="ids has 3 entries but x has 2"):
+        index.add_with_ids(x[:2], [600, 601, 602])
+    with pytest.raises(ValueError, match="list must be in"):
+        index.list_ids(4)
+    with pytest.raises(ValueError, match="not stored"):
+        index.reconstruct(10_000)
+    with pytest.raises(ValueError, match="train needs an empty index"):
+        index.train(x)
+    assert index.ntotal == 100
+
+
+gpu = pytest.mark.gpu
+
+
+@gpu
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_cuda_ivf_matches_cpu(rng, metric):
+    xb = knnx.make_mixture_base(20_000, 64, n_clusters=100, seed=5)
+    xq = knnx.make_mixture_queries(200, 64, n_clusters=100, seed=5)
+    cpu = knnx.IndexIVFFlat(64, 50, metric)
+    cpu.train(xb)
+    gpu_index = knnx.IndexIVFFlat(64, 50, metric, device="cuda")
+    assert gpu_index.device == "cuda:0"
+    gpu_index.set_centroids(cpu.centroids())  # the same lists on both
+    cpu.add(xb)
+    gpu_index.add(xb)
+    np.testing.assert_array_equal(gpu_index.list_sizes(), cpu.list_sizes())
+    for n_probe in (1, 8, 50):
+        cpu.n_probe = gpu_index.n_probe = n_probe
+        D_cpu, I_cpu = cpu.search(xq, 10)
+        D, I = gpu_index.search(xq, 10)
+        np.testing.assert_allclose(D, D_cpu, rtol=1e-4, atol=1e-3)
+        assert (I != I_cpu).mean() < 0.01
+    D, I = gpu_index.search(xq[:20], 10)
+    assert_knn_equal(D, I, xb, xq[:20], 10, metric)
+
+
+@gpu
+def test_cuda_ivf_trains_and_takes_torch_tensors(rng):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("PyTorch sees no CUDA device")
+    xb = knnx.make_mixture_base(10_000, 32, n_clusters=50, seed=6)
+    xq = knnx.make_mixture_queries(50, 32, n_clusters=50, seed=6)
+    index = knnx.IndexIVFFlat(32, 32, device="cuda")
+    index.train(torch.from_numpy(xb).cuda())  # copied to the host for k-means
+    assert index.is_trained
+    index.add(torch.from_numpy(xb).cuda(), verbose=True, chunk_size=3000)
+    index.n_probe = 32
+    D, I = index.search(torch.from_numpy(xq).cuda(), 10)
+    assert isinstance(I, torch.Tensor) and I.device.type == "cuda"
+    assert_knn_equal(D.cpu().numpy(), I.cpu().numpy(), xb, xq, 10, "l2")
