@@ -67,8 +67,10 @@ fi
 
 if [[ -x build-gpu/bench/gpu_shards_bench ]]; then
   t0=$SECONDS
-  ./build-gpu/bench/gpu_shards_bench --smoke >"$out/shards_smoke.json" 2>"$out/shards_smoke.log"
-  note "gpu_shards_bench --smoke: rc=$?, $((SECONDS - t0)) s"
+  ./build-gpu/bench/gpu_shards_bench --flat-n 200000 --ivf-n 500000 --lists 256 --nq 1000 \
+    --repeats 3 --commit "${KNNX_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}" \
+    >"$out/shards_smoke.json" 2>"$out/shards_smoke.log"
+  note "gpu_shards_bench (one-GPU smoke sizes): rc=$?, $((SECONDS - t0)) s"
 fi
 
 if [[ ${KNNX_GPU_HARNESS:-1} != 0 ]]; then
