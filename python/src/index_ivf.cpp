@@ -77,6 +77,24 @@ class PyIndexIVFFlat : public PyIndex {
   nb::object progress = nb::none();
 };
 
+// Garbage-collector support for the progress callable, which may refer back to the index.
+int ivf_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  if (!nb::inst_ready(self)) return 0;
+  Py_VISIT(nb::inst_ptr<PyIndexIVFFlat>(self)->progress.ptr());
+  return 0;
+}
+
+// Runs only on unreachable objects, so no train() can be using the callback.
+int ivf_clear(PyObject* self) {
+  nb::inst_ptr<PyIndexIVFFlat>(self)->progress = nb::none();
+  return 0;
+}
+
+PyType_Slot ivf_slots[] = {{Py_tp_traverse, reinterpret_cast<void*>(ivf_traverse)},
+                           {Py_tp_clear, reinterpret_cast<void*>(ivf_clear)},
+                           {0, nullptr}};
+
 PyKMeansParams kmeans_params(const PyIndexIVFFlat& self) {
   KMeansParams p = self.read_as<IndexIVFFlat>([](const IndexIVFFlat& ivf) {
     KMeansParams q = ivf.kmeans_params();
@@ -160,7 +178,7 @@ Matrix2D list_vectors(const PyIndexIVFFlat& self, long long list_in) {
 
 void bind_index_ivf(nb::module_& m) {
   nb::class_<PyIndexIVFFlat, PyIndex>(
-      m, "IndexIVFFlat",
+      m, "IndexIVFFlat", nb::type_slots(ivf_slots),
       "Inverted-file index storing full vectors (FAISS's IndexIVFFlat).\n\n"
       "train() clusters the sample into n_lists centroids with k-means (see kmeans_params);\n"
       "add() puts each vector into the list of its nearest centroid; search() scans the lists\n"

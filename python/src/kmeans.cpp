@@ -34,6 +34,10 @@ class PyKMeans {
 
   const KMeans& fixed() const { return kmeans_; }
   const nb::object& progress() const { return progress_; }
+  // Garbage-collector support: a progress callable may refer back to this object (a lambda
+  // whose globals hold it), a cycle only the collector can break.
+  PyObject* progress_ptr() const { return progress_.ptr(); }
+  void clear_progress() { progress_ = nb::none(); }
 
   template <typename F>
   auto read(F&& f) const {
@@ -90,11 +94,28 @@ std::pair<Vector1D, Ids1D> assign(const PyKMeans& self, ArrayLike x) {
           make_numpy<Ids1D>(std::move(labels), {n})};
 }
 
+int kmeans_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  if (!nb::inst_ready(self)) return 0;
+  Py_VISIT(nb::inst_ptr<PyKMeans>(self)->progress_ptr());
+  return 0;
+}
+
+// Runs only on unreachable objects, so no train() can be using the callback.
+int kmeans_clear(PyObject* self) {
+  nb::inst_ptr<PyKMeans>(self)->clear_progress();
+  return 0;
+}
+
+PyType_Slot kmeans_slots[] = {{Py_tp_traverse, reinterpret_cast<void*>(kmeans_traverse)},
+                              {Py_tp_clear, reinterpret_cast<void*>(kmeans_clear)},
+                              {0, nullptr}};
+
 }  // namespace
 
 void bind_kmeans(nb::module_& m) {
   nb::class_<PyKMeans>(
-      m, "KMeans",
+      m, "KMeans", nb::type_slots(kmeans_slots),
       "Lloyd's k-means of float32 vectors (FAISS's Kmeans). train(x) picks a sample of at\n"
       "most k * max_points_per_centroid rows, seeds k centroids (k-means++ or random rows) and\n"
       "runs n_iter iterations; a seed gives the same centroids on every run on the CPU.\n"

@@ -67,6 +67,23 @@ std::string init_name(KMeansParams::Init init) {
   return init == KMeansParams::Init::Random ? "random" : "kmeans++";
 }
 
+// Garbage-collector support for the progress callable, which may refer back to the parameters.
+int params_traverse(PyObject* self, visitproc visit, void* arg) {
+  Py_VISIT(Py_TYPE(self));
+  if (!nb::inst_ready(self)) return 0;
+  Py_VISIT(nb::inst_ptr<PyKMeansParams>(self)->progress.ptr());
+  return 0;
+}
+
+int params_clear(PyObject* self) {
+  nb::inst_ptr<PyKMeansParams>(self)->progress = nb::none();
+  return 0;
+}
+
+PyType_Slot params_slots[] = {{Py_tp_traverse, reinterpret_cast<void*>(params_traverse)},
+                              {Py_tp_clear, reinterpret_cast<void*>(params_clear)},
+                              {0, nullptr}};
+
 }  // namespace
 
 void bind_kmeans_params(nb::module_& m) {
@@ -82,7 +99,7 @@ void bind_kmeans_params(nb::module_& m) {
       [](PyKMeansParams& p, long long v) { p.params.field = int_field(v, #field); }, doc)
 
   nb::class_<PyKMeansParams>(
-      m, "KMeansParams",
+      m, "KMeansParams", nb::type_slots(params_slots),
       "Settings of k-means training (knnx.KMeans, IndexIVFFlat.kmeans_params). Values are\n"
       "checked when the parameters are used (ValueError naming the field).")
       .def(
