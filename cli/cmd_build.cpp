@@ -1,6 +1,8 @@
-// knnx build: builds an index ("Flat" or "IVF<n>,Flat") from base vectors in a file or from the
-// built-in Gaussian mixture, trains it (IVF: k-means on all or a sample of the base), adds the
-// base and saves it with write_index. Progress of training and adding goes to stderr.
+// knnx build: builds an index (any index_factory spec: "Flat", "IVF<n>,Flat", with transforms
+// such as "PCA64,IVF1024,Flat" in front) from base vectors in a file or from the built-in
+// Gaussian mixture, trains it (the transforms, then the IVF k-means, on all or a sample of the
+// base), adds the base and saves it with write_index. Progress of training and adding goes to
+// stderr.
 #include <fmt/format.h>
 #include <omp.h>
 
@@ -15,6 +17,7 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "index_chain.hpp"
 #include "knnx/config.hpp"
 #include "knnx/device.hpp"
 #include "knnx/error.hpp"
@@ -73,6 +76,7 @@ Matrix<float> sample_rows(const Matrix<float>& base, idx_t train_size, std::uint
 }
 
 struct TrainReport {
+  bool ivf = false;       // k-means ran (the fields below describe it)
   idx_t rows = 0;         // given to train()
   idx_t sample_rows = 0;  // k-means clusters at most max_points_per_centroid x n_lists of them
   int iterations = 0;
@@ -80,28 +84,35 @@ struct TrainReport {
   double seconds = 0.0;
 };
 
-TrainReport train_ivf(IndexIVFFlat& index, const Matrix<float>& base, const BuildOptions& o,
-                      bool progress) {
-  KMeansParams params = index.kmeans_params();
+// Trains index (its transforms, if any, then the IVF k-means of ivf, its innermost index, if
+// it is one) on all or a --train-size sample of the base.
+TrainReport train_index(Index& index, IndexIVFFlat* ivf, const Matrix<float>& base,
+                        const BuildOptions& o, bool progress) {
+  KMeansParams params = ivf != nullptr ? ivf->kmeans_params() : KMeansParams{};
   if (o.kmeans_iter) params.n_iter = *o.kmeans_iter;
   if (o.kmeans_seed) params.seed = *o.kmeans_seed;
   const idx_t rows = std::min(o.train_size.value_or(base.rows), base.rows);
-  if (rows < index.n_lists()) {
-    throw InvalidArgument(fmt::format(
-        "--index {} needs at least {} training vectors, but {} {} available", o.spec,
-        index.n_lists(), rows, o.train_size ? "--train-size makes" : "the base has"));
+  if (ivf != nullptr && rows < ivf->n_lists()) {
+    throw InvalidArgument(
+        fmt::format("--index {} needs at least {} training vectors, but {} {} available", o.spec,
+                    ivf->n_lists(), rows, o.train_size ? "--train-size makes" : "the base has"));
   }
   TrainReport report;
+  report.ivf = ivf != nullptr;
   report.rows = rows;
-  report.sample_rows =
-      std::min<idx_t>(rows, idx_t{params.max_points_per_centroid} * index.n_lists());
-  Progress bar("train", params.n_iter, "iterations", progress);
-  KMeansParams watched = params;
-  watched.progress = [&](int iter, double objective, double) {
-    report.objective.push_back(objective);
-    bar.update(iter + 1, fmt::format("objective {:.6g}", objective));
-  };
-  index.set_kmeans_params(watched);
+  // The k-means progress line; transforms train before its first iteration.
+  Progress bar("train", ivf != nullptr ? params.n_iter : 1, ivf != nullptr ? "iterations" : "steps",
+               progress);
+  if (ivf != nullptr) {
+    report.sample_rows =
+        std::min<idx_t>(rows, idx_t{params.max_points_per_centroid} * ivf->n_lists());
+    KMeansParams watched = params;
+    watched.progress = [&](int iter, double objective, double) {
+      report.objective.push_back(objective);
+      bar.update(iter + 1, fmt::format("objective {:.6g}", objective));
+    };
+    ivf->set_kmeans_params(watched);
+  }
 
   const Stopwatch watch;
   if (rows < base.rows) {
@@ -111,8 +122,9 @@ TrainReport train_ivf(IndexIVFFlat& index, const Matrix<float>& base, const Buil
     index.train(base.rows, base.data.data());
   }
   report.seconds = watch.seconds();
+  if (ivf == nullptr) bar.update(1);
   bar.finish();
-  index.set_kmeans_params(params);  // what the file keeps: no callback into this function
+  if (ivf != nullptr) ivf->set_kmeans_params(params);  // what the file keeps: no callback here
   report.iterations = static_cast<int>(report.objective.size());
   return report;
 }
@@ -137,10 +149,14 @@ void run_build(const BuildOptions& o) {
   }
   const IndexSpec spec = parse_index_spec(o.spec);
   const bool ivf_spec = spec.kind == IndexSpec::Kind::IVFFlat;
-  if (!ivf_spec && (o.n_probe || o.train_size || o.kmeans_iter || o.kmeans_seed)) {
+  if (!ivf_spec && (o.n_probe || o.kmeans_iter || o.kmeans_seed)) {
     throw UsageError(fmt::format(
-        "--n-probe, --train-size, --kmeans-iter and --kmeans-seed apply to IVF indexes, not "
-        "to --index {}",
+        "--n-probe, --kmeans-iter and --kmeans-seed apply to IVF indexes, not to --index {}",
+        o.spec));
+  }
+  if (!ivf_spec && spec.transforms.empty() && o.train_size) {
+    throw UsageError(fmt::format(
+        "--train-size applies to indexes that train (IVF or transforms), not to --index {}",
         o.spec));
   }
   const Metric metric = parse_metric(o.metric);
@@ -153,27 +169,29 @@ void run_build(const BuildOptions& o) {
     base = o.generate > 0 ? GaussianMixture(o.mixture).sample(o.generate, kBaseStream).vectors
                           : read_vectors(o.base_path);
   });
-  if (base.rows == 0) throw InvalidArgument(fmt::format("base file {} holds no vectors", o.base_path));
+  if (base.rows == 0)
+    throw InvalidArgument(fmt::format("base file {} holds no vectors", o.base_path));
   const idx_t n = base.rows;
   const int dim = static_cast<int>(base.cols);
   if (ivf_spec && spec.n_lists > n) {
     // Checked before the index (and its n_lists lists) is made.
-    throw InvalidArgument(fmt::format("--index {} has more lists than the {} base vectors",
-                                      o.spec, n));
+    throw InvalidArgument(
+        fmt::format("--index {} has more lists than the {} base vectors", o.spec, n));
   }
 
   std::unique_ptr<Index> index = index_factory(dim, spec, metric, device);
-  auto* ivf = dynamic_cast<IndexIVFFlat*>(index.get());
+  const IndexChain chain = index_chain(*index);
+  auto* ivf = dynamic_cast<IndexIVFFlat*>(chain.inner);
   std::optional<TrainReport> trained;
-  if (ivf != nullptr) {
-    trained = train_ivf(*ivf, base, o, progress);
-    if (o.n_probe) ivf->set_n_probe(*o.n_probe);
+  if (ivf != nullptr || !chain.transforms.empty()) {
+    trained = train_index(*index, ivf, base, o, progress);
+    if (ivf != nullptr && o.n_probe) ivf->set_n_probe(*o.n_probe);
   }
   const double add_seconds = add_all(*index, base, progress);
   const double write_seconds = time_seconds([&] { write_index(*index, o.out_path); });
   const IndexFileInfo file = read_index_info(o.out_path);
 
-  const std::string index_name = ivf != nullptr ? "IndexIVFFlat" : "IndexFlat";
+  const std::string index_name = index_class_name(*chain.inner);
   const std::string device_name =
       device.is_cpu() ? std::string("cpu") : cuda_device_name(device.ordinal);
   const int threads = config().num_threads > 0 ? config().num_threads : omp_get_max_threads();
@@ -202,12 +220,20 @@ void run_build(const BuildOptions& o) {
     d["n"] = n;
     d["dim"] = dim;
     j["data"] = d;
+    nlohmann::ordered_json transforms = nlohmann::ordered_json::array();
+    for (const VectorTransform* t : chain.transforms) {
+      transforms.push_back(
+          {{"transform", describe_transform(*t)}, {"d_in", t->d_in()}, {"d_out", t->d_out()}});
+    }
+    j["transforms"] = transforms;
+    j["stored_dim"] = chain.inner->dim();
     if (ivf != nullptr) {
       const KMeansParams& p = ivf->kmeans_params();
       j["n_lists"] = ivf->n_lists();
       j["n_probe"] = ivf->n_probe();
       j["train"] = {{"rows", trained->rows},
                     {"kmeans_rows", trained->sample_rows},
+                    {"seconds", trained->seconds},
                     {"iterations", trained->iterations},
                     {"seed", p.seed},
                     {"objective", trained->objective},
@@ -215,7 +241,9 @@ void run_build(const BuildOptions& o) {
     } else {
       j["n_lists"] = nullptr;
       j["n_probe"] = nullptr;
-      j["train"] = nullptr;
+      j["train"] =
+          trained ? nlohmann::ordered_json{{"rows", trained->rows}, {"seconds", trained->seconds}}
+                  : nlohmann::ordered_json(nullptr);
     }
     nlohmann::ordered_json t;
     t[o.generate > 0 ? "generate" : "load"] = load_seconds;
@@ -228,10 +256,10 @@ void run_build(const BuildOptions& o) {
     return;
   }
 
-  fmt::print("knnx {}  build  {} ({}) on {}{}\n\n", kVersionString, o.spec, to_string(metric),
-             device.to_string(),
-             device.is_cpu() ? fmt::format(" ({} threads)", threads)
-                             : fmt::format(" ({})", device_name));
+  fmt::print(
+      "knnx {}  build  {} ({}) on {}{}\n\n", kVersionString, o.spec, to_string(metric),
+      device.to_string(),
+      device.is_cpu() ? fmt::format(" ({} threads)", threads) : fmt::format(" ({})", device_name));
   std::vector<std::vector<std::string>> rows;
   if (o.generate > 0) {
     rows.push_back({"base", fmt::format("generated: {} x {}, {} clusters, seed {}", n, dim,
@@ -239,10 +267,12 @@ void run_build(const BuildOptions& o) {
   } else {
     rows.push_back({"base", fmt::format("{}  ({} x {})", o.base_path, n, dim)});
   }
+  if (!chain.transforms.empty()) {
+    rows.push_back({"transforms", describe_chain(chain.transforms)});
+  }
   if (ivf != nullptr) {
     rows.push_back({"index", fmt::format("{}: {} lists, n_probe {}, imbalance {:.3f}", index_name,
-                                         ivf->n_lists(), ivf->n_probe(),
-                                         ivf->imbalance_factor())});
+                                         ivf->n_lists(), ivf->n_probe(), ivf->imbalance_factor())});
   } else {
     rows.push_back({"index", index_name});
   }
@@ -251,18 +281,23 @@ void run_build(const BuildOptions& o) {
   std::vector<std::vector<std::string>> timing = {{"step", "time", "rate"}};
   timing.push_back({o.generate > 0 ? "generate" : "load", format_duration(load_seconds), ""});
   if (trained) {
-    timing.push_back(
-        {"train", format_duration(trained->seconds),
-         fmt::format("k-means: {} iterations on {} of {} vectors{}", trained->iterations,
-                     trained->sample_rows, trained->rows,
-                     trained->objective.empty()
-                         ? std::string()
-                         : fmt::format(", objective {:.6g}", trained->objective.back()))});
+    std::string what;
+    if (!chain.transforms.empty()) {
+      what = fmt::format("transforms on {} vectors{}", trained->rows, trained->ivf ? ", " : "");
+    }
+    if (trained->ivf) {
+      what += fmt::format("k-means: {} iterations on {} of {} vectors{}", trained->iterations,
+                          trained->sample_rows, trained->rows,
+                          trained->objective.empty()
+                              ? std::string()
+                              : fmt::format(", objective {:.6g}", trained->objective.back()));
+    }
+    timing.push_back({"train", format_duration(trained->seconds), what});
   }
   timing.push_back({"add", format_duration(add_seconds),
                     format_rate(static_cast<double>(n) / add_seconds, "vectors/s")});
-  timing.push_back({"write", format_duration(write_seconds),
-                    format_bytes(static_cast<double>(file.file_size))});
+  timing.push_back(
+      {"write", format_duration(write_seconds), format_bytes(static_cast<double>(file.file_size))});
   fmt::print("{}\n", render_table(timing));
   fmt::print("wrote {} ({})\n", o.out_path, format_bytes(static_cast<double>(file.file_size)));
 }
@@ -282,13 +317,19 @@ std::string check_spec(const std::string& spec) {
 Command add_build_command(CLI::App& parent) {
   auto o = std::make_shared<BuildOptions>();
   CLI::App* app = parent.add_subcommand(
-      "build", "Build an index (Flat or IVF<n>,Flat) from base vectors and save it to a file");
+      "build",
+      "Build an index (Flat or IVF<n>,Flat, with transforms such as PCA<d> in front) from base "
+      "vectors and save it to a file");
   app->footer(
       "Data: --base reads .fvecs, .bvecs or .npy; --generate draws base vectors from the\n"
       "built-in Gaussian mixture (the same ones `knnx search --generate` uses for a seed).\n"
-      "IVF indexes are trained with k-means on the base (or a random --train-size sample of it;\n"
-      "k-means itself uses at most 256 vectors per list), then every base vector is added with\n"
-      "ids 0..n-1. The file (docs/file_format.md) loads with `knnx search --index FILE`,\n"
+      "Specs: [transform,]...[IVF<n_lists>,]Flat with the transforms PCA<d>, PCAW<d> (whitened),\n"
+      "PCAR<d> (PCA + random rotation), PCAWR<d>, OPQ<m>[_<d>], RR<d> (random rotation) and\n"
+      "L2norm, e.g. \"PCA64,IVF1024,Flat\", \"OPQ16_64,Flat\", \"L2norm,Flat\".\n"
+      "Transforms and IVF indexes are trained on the base (or a random --train-size sample of\n"
+      "it): the transforms first, then k-means on the transformed sample (at most 256 vectors\n"
+      "per list); then every base vector is added with ids 0..n-1. The file (docs/file_format.md) "
+      "loads with `knnx search --index FILE`,\n"
       "`knnx info FILE`, knnx::read_index or knnx.read_index, on any device.\n"
       "Progress (rate and time left) goes to stderr when it is a terminal, unless --quiet.\n");
 
@@ -296,7 +337,8 @@ Command add_build_command(CLI::App& parent) {
   add_generate_options(app, o->generate, o->mixture,
                        "Generate N base vectors from the built-in mixture")
       ->excludes(base);
-  app->add_option("--index", o->spec, "Index spec: \"Flat\" or \"IVF<n_lists>,Flat\"")
+  app->add_option("--index,--spec", o->spec,
+                  "Index spec: \"Flat\", \"IVF<n_lists>,Flat\", \"PCA64,IVF1024,Flat\", ...")
       ->capture_default_str()
       ->check(CLI::Validator(check_spec, "SPEC", "index spec"));
   app->add_option("--metric", o->metric, "Distance: l2 (squared Euclidean) or ip (inner product)")
@@ -306,7 +348,8 @@ Command add_build_command(CLI::App& parent) {
       ->capture_default_str()
       ->check(CLI::Validator(check_device, "DEVICE", "device"));
   app->add_option("--train-size", o->train_size,
-                  "IVF: train on this many base vectors, drawn at random (default: all)")
+                  "IVF and transforms: train on this many base vectors, drawn at random "
+                  "(default: all)")
       ->check(CLI::Range(idx_t{1}, idx_t{1} << 40));
   app->add_option("--n-probe", o->n_probe,
                   "IVF: lists a search scans, stored in the file (default 1; capped at n_lists)")
@@ -315,8 +358,7 @@ Command add_build_command(CLI::App& parent) {
       ->check(CLI::Range(0, 1000000));
   app->add_option("--kmeans-seed", o->kmeans_seed,
                   "IVF: seed of k-means and of the --train-size sample (default 1234)");
-  app->add_option("-o,--out", o->out_path, "Index file to write (replaced atomically)")
-      ->required();
+  app->add_option("-o,--out", o->out_path, "Index file to write (replaced atomically)")->required();
   app->add_option("--threads", o->threads, "CPU threads (sets KNNX_NUM_THREADS; 0: OpenMP default)")
       ->check(CLI::Range(0, 4096));
   app->add_flag("-q,--quiet", o->quiet, "No progress lines on stderr");

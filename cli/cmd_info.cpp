@@ -1,7 +1,8 @@
 // knnx info: version, compiled backends, CUDA devices, OpenMP threads and every config knob.
 // `--knobs-markdown` prints docs/knobs.md, which a test compares with the file in the tree.
 // `knnx info FILE` describes an index file instead: header, sections, list sizes (IVF) and the
-// memory its vectors, ids and centroids take, after verifying every checksum.
+// memory its vectors, ids and centroids take, and the transforms in front of the index, after
+// verifying every checksum.
 #include <fmt/format.h>
 #include <omp.h>
 
@@ -14,6 +15,7 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "index_chain.hpp"
 #include "knnx/config.hpp"
 #include "knnx/device.hpp"
 #include "knnx/index_io.hpp"
@@ -103,7 +105,8 @@ void print_text(const std::vector<DeviceEntry>& devices, const std::vector<KnobI
     rows.push_back({"cuda devices", "none found"});
   } else {
     for (const DeviceEntry& d : devices) {
-      rows.push_back({d.ordinal == 0 ? "cuda devices" : "", fmt::format("cuda:{}  {}", d.ordinal, d.name)});
+      rows.push_back(
+          {d.ordinal == 0 ? "cuda devices" : "", fmt::format("cuda:{}  {}", d.ordinal, d.name)});
     }
   }
   rows.push_back({"openmp threads", fmt::format("{} (of {} processors)", omp_get_max_threads(),
@@ -127,19 +130,46 @@ struct Memory {
   std::uint64_t vectors = 0;
   std::uint64_t ids = 0;
   std::uint64_t centroids = 0;
-  std::uint64_t total() const { return vectors + ids + centroids; }
+  std::uint64_t transforms = 0;  // the chain's matrices and means
+  std::uint64_t total() const { return vectors + ids + centroids + transforms; }
 };
 
 Memory memory_of(const IndexFileInfo& info) {
   Memory m;
   const auto n = static_cast<std::uint64_t>(info.ntotal);
-  m.vectors = n * static_cast<std::uint64_t>(info.dim) * sizeof(float);
+  const auto dim = static_cast<std::uint64_t>(info.stored_dim);
+  m.vectors = n * dim * sizeof(float);
   m.ids = n * sizeof(std::int64_t);
   if (info.trained && info.n_lists > 0) {
-    m.centroids = static_cast<std::uint64_t>(info.n_lists) * static_cast<std::uint64_t>(info.dim) *
-                  sizeof(float);
+    m.centroids = static_cast<std::uint64_t>(info.n_lists) * dim * sizeof(float);
+  }
+  for (const IndexFileTransform& t : info.transforms) {
+    if (!t.trained || t.type == "L2Normalize") continue;
+    const auto d_in = static_cast<std::uint64_t>(t.d_in);
+    const auto d_out = static_cast<std::uint64_t>(t.d_out);
+    m.transforms += (d_in + 2 * d_in * d_out) * sizeof(float);
   }
   return m;
+}
+
+nlohmann::ordered_json transforms_json(const IndexFileInfo& info) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const IndexFileTransform& t : info.transforms) {
+    nlohmann::ordered_json j = {
+        {"type", t.type}, {"d_in", t.d_in}, {"d_out", t.d_out}, {"trained", t.trained}};
+    if (t.type == "PCA") {
+      j["whiten"] = t.whiten;
+      j["whiten_eps"] = json_number(t.whiten_eps);
+    }
+    if (t.type == "RandomRotation" || t.type == "OPQ") j["seed"] = t.seed;
+    if (t.type == "OPQ") {
+      j["m"] = t.m;
+      j["n_iter"] = t.n_iter;
+      j["ksub"] = t.ksub;
+    }
+    out.push_back(j);
+  }
+  return out;
 }
 
 struct ListStats {
@@ -195,12 +225,15 @@ void print_file_json(const std::string& path, const IndexFileInfo& info) {
   j["index_type"] = info.index_type;
   j["metric"] = to_string(info.metric);
   j["dim"] = info.dim;
+  j["stored_dim"] = info.stored_dim;
+  j["transforms"] = transforms_json(info);
   j["ntotal"] = info.ntotal;
   j["trained"] = info.trained;
   j["next_id"] = info.next_id;
   j["memory_bytes"] = {{"vectors", mem.vectors},
                        {"ids", mem.ids},
                        {"centroids", mem.centroids},
+                       {"transforms", mem.transforms},
                        {"total", mem.total()}};
   nlohmann::ordered_json sections = nlohmann::ordered_json::array();
   for (const IndexFileSection& s : info.sections) {
@@ -226,14 +259,10 @@ void print_file_json(const std::string& path, const IndexFileInfo& info) {
       const auto [from, to] = bucket_range(b);
       histogram.push_back({{"from", from}, {"to", to}, {"lists", st.buckets[b]}});
     }
-    j["lists"] = {{"min", st.min},
-                  {"max", st.max},
-                  {"mean", st.mean},
-                  {"median", st.median},
-                  {"empty", st.empty},
-                  {"imbalance_factor", st.imbalance},
-                  {"histogram", histogram},
-                  {"sizes", info.list_sizes}};
+    j["lists"] = {{"min", st.min},          {"max", st.max},
+                  {"mean", st.mean},        {"median", st.median},
+                  {"empty", st.empty},      {"imbalance_factor", st.imbalance},
+                  {"histogram", histogram}, {"sizes", info.list_sizes}};
   }
   fmt::print("{}\n", j.dump(2));
 }
@@ -245,6 +274,10 @@ void print_file_text(const std::string& path, const IndexFileInfo& info) {
   rows.push_back({"file", fmt::format("{} ({} bytes), format version {}, checksums ok",
                                       format_bytes(static_cast<double>(info.file_size)),
                                       info.file_size, info.format_version)});
+  for (std::size_t i = 0; i < info.transforms.size(); ++i) {
+    rows.push_back({i == 0 ? "transforms" : "",
+                    fmt::format("{}. {}", i + 1, describe_transform(info.transforms[i]))});
+  }
   if (info.index_type == "IVFFlat") {
     rows.push_back({"index", fmt::format("IVFFlat: {} lists, n_probe {}, {}", info.n_lists,
                                          info.n_probe, info.trained ? "trained" : "not trained")});
@@ -257,17 +290,26 @@ void print_file_text(const std::string& path, const IndexFileInfo& info) {
   } else {
     rows.push_back({"index", "Flat"});
   }
-  rows.push_back({"vectors", fmt::format("{} x {}, metric {}", info.ntotal, info.dim,
-                                         to_string(info.metric))});
+  rows.push_back(
+      {"vectors",
+       fmt::format("{} x {}, metric {}{}", info.ntotal, info.dim, to_string(info.metric),
+                   info.transforms.empty() ? std::string()
+                                           : fmt::format(" (stored as {} x {} after the "
+                                                         "transforms)",
+                                                         info.ntotal, info.stored_dim))});
   rows.push_back({"next id", fmt::format("{}", info.next_id)});
   rows.push_back(
-      {"memory", fmt::format("{} (vectors {}, ids {}{})", format_bytes(static_cast<double>(mem.total())),
-                             format_bytes(static_cast<double>(mem.vectors)),
-                             format_bytes(static_cast<double>(mem.ids)),
-                             mem.centroids > 0
-                                 ? fmt::format(", centroids {}",
-                                               format_bytes(static_cast<double>(mem.centroids)))
-                                 : std::string())});
+      {"memory",
+       fmt::format(
+           "{} (vectors {}, ids {}{}{})", format_bytes(static_cast<double>(mem.total())),
+           format_bytes(static_cast<double>(mem.vectors)),
+           format_bytes(static_cast<double>(mem.ids)),
+           mem.centroids > 0
+               ? fmt::format(", centroids {}", format_bytes(static_cast<double>(mem.centroids)))
+               : std::string(),
+           mem.transforms > 0
+               ? fmt::format(", transforms {}", format_bytes(static_cast<double>(mem.transforms)))
+               : std::string())});
   fmt::print("{}\n", render_table(rows));
 
   std::vector<std::vector<std::string>> sections = {{"section", "offset", "bytes", "crc32c"}};
@@ -291,7 +333,8 @@ void print_file_text(const std::string& path, const IndexFileInfo& info) {
       const auto [from, to] = bucket_range(b);
       const int bar = static_cast<int>((st.buckets[b] * kBarWidth + most - 1) / most);
       hist.push_back({from == to ? fmt::format("{}", from) : fmt::format("{}-{}", from, to),
-                      fmt::format("{}", st.buckets[b]), std::string(static_cast<std::size_t>(bar), '#')});
+                      fmt::format("{}", st.buckets[b]),
+                      std::string(static_cast<std::size_t>(bar), '#')});
     }
     fmt::print("{}", render_table(hist, "  "));
   }
@@ -316,8 +359,9 @@ Command add_info_command(CLI::App& parent) {
       "index file, what it holds");
   app->footer(
       "knnx info FILE verifies every checksum of an index file (docs/file_format.md) and prints\n"
-      "its header, its sections, the memory its vectors, ids and centroids take once loaded,\n"
-      "and for IVF indexes the k-means settings and a histogram of list sizes.\n");
+      "its header, its sections, the transforms in front of the index (PCA, OPQ, ...), the\n"
+      "memory its vectors, ids, centroids and transforms take once loaded, and for IVF indexes\n"
+      "the k-means settings and a histogram of list sizes.\n");
   auto* file = app->add_option("file", options->file, "Index file to describe");
   app->add_flag("--json", options->json, "Print one JSON object instead of text");
   app->add_flag("--knobs-markdown", options->knobs_markdown,

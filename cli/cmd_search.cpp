@@ -16,6 +16,7 @@
 
 #include "commands.hpp"
 #include "common.hpp"
+#include "index_chain.hpp"
 #include "knnx/config.hpp"
 #include "knnx/device.hpp"
 #include "knnx/error.hpp"
@@ -72,7 +73,7 @@ OutputPaths output_paths(const std::string& out) {
 }
 
 struct Data {
-  Matrix<float> base;     // empty when the index comes from a file and no base is generated
+  Matrix<float> base;  // empty when the index comes from a file and no base is generated
   Matrix<float> queries;
   double seconds = 0.0;  // reading or generating
 };
@@ -95,9 +96,9 @@ Data load_data(const SearchOptions& o) {
     data.base = read_vectors(o.base_path);
     data.queries = read_vectors(o.queries_path, o.nq.value_or(-1));
     if (data.base.cols != data.queries.cols) {
-      throw InvalidArgument(fmt::format(
-          "base vectors ({}) have dimension {} but queries ({}) have dimension {}", o.base_path,
-          data.base.cols, o.queries_path, data.queries.cols));
+      throw InvalidArgument(
+          fmt::format("base vectors ({}) have dimension {} but queries ({}) have dimension {}",
+                      o.base_path, data.base.cols, o.queries_path, data.queries.cols));
     }
     check_rows(data.base, "base", o.base_path);
     check_rows(data.queries, "queries", o.queries_path);
@@ -109,10 +110,11 @@ Data load_data(const SearchOptions& o) {
 // The index searched: built here from the base, or loaded from --index.
 struct Searched {
   std::unique_ptr<Index> index;
-  std::string name;              // "IndexFlat", "IndexIVFFlat"
+  std::string name;  // "IndexFlat", "IndexIVFFlat" (behind the transforms, if any)
+  std::vector<const VectorTransform*> transforms;  // of a loaded IndexPreTransform chain
   std::optional<double> add_seconds;
   std::optional<double> load_seconds;
-  IndexIVFFlat* ivf = nullptr;   // when it is one
+  IndexIVFFlat* ivf = nullptr;  // when it is one
 };
 
 struct Results {
@@ -182,8 +184,10 @@ Searched load_index(const SearchOptions& o, Device device, int queries_dim) {
   const Stopwatch watch;
   s.index = read_index(o.index_path, device);
   s.load_seconds = watch.seconds();
-  s.ivf = dynamic_cast<IndexIVFFlat*>(s.index.get());
-  s.name = s.ivf != nullptr ? "IndexIVFFlat" : "IndexFlat";
+  const IndexChain chain = index_chain(*s.index);
+  s.transforms = chain.transforms;
+  s.ivf = dynamic_cast<IndexIVFFlat*>(chain.inner);
+  s.name = index_class_name(*chain.inner);
   if (s.index->dim() != queries_dim) {
     throw InvalidArgument(fmt::format(
         "index {} holds {}-dimensional vectors, but the queries ({}) have dimension {}",
@@ -199,28 +203,32 @@ Searched load_index(const SearchOptions& o, Device device, int queries_dim) {
   }
   if (s.ivf != nullptr) {
     if (o.precision != "exact") {
-      throw UsageError(fmt::format("--precision applies to Flat indexes; {} holds an {}",
-                                   o.index_path, s.name));
+      throw UsageError(
+          fmt::format("--precision applies to Flat indexes; {} holds an {}", o.index_path, s.name));
     }
     if (o.n_probe) s.ivf->set_n_probe(*o.n_probe);
   } else {
     if (o.n_probe) {
-      throw UsageError(fmt::format("--n-probe applies to IVF indexes; {} holds an {}",
-                                   o.index_path, s.name));
+      throw UsageError(
+          fmt::format("--n-probe applies to IVF indexes; {} holds an {}", o.index_path, s.name));
     }
-    dynamic_cast<IndexFlat&>(*s.index)
+    dynamic_cast<IndexFlat&>(*chain.inner)
         .set_precision(o.precision == "fast" ? FlatPrecision::Fast : FlatPrecision::Exact);
   }
   return s;
 }
 
-// Exact ground truth over the vectors (and ids) a loaded index holds.
-void exact_search_over_stored(const Index& index, const Matrix<float>& queries, Results& truth) {
+// Exact ground truth over the vectors (and ids) a loaded index holds; behind transforms, in the
+// transformed space (the queries transformed as the index transforms them).
+void exact_search_over_stored(Index& outer, const Matrix<float>& queries, Results& truth) {
+  const IndexChain chain = index_chain(outer);
+  const Index& index = *chain.inner;
   IndexFlat exact(index.dim(), index.metric(), Device::cpu());
   if (const auto* flat = dynamic_cast<const IndexFlat*>(&index)) {
     const std::vector<float> vectors = flat->vectors();
     const std::vector<idx_t> ids = flat->ids();
-    if (!ids.empty()) exact.add_with_ids(static_cast<idx_t>(ids.size()), vectors.data(), ids.data());
+    if (!ids.empty())
+      exact.add_with_ids(static_cast<idx_t>(ids.size()), vectors.data(), ids.data());
   } else {
     const auto& ivf = dynamic_cast<const IndexIVFFlat&>(index);
     for (int l = 0; l < ivf.n_lists(); ++l) {
@@ -230,7 +238,13 @@ void exact_search_over_stored(const Index& index, const Matrix<float>& queries, 
       exact.add_with_ids(static_cast<idx_t>(ids.size()), vectors.data(), ids.data());
     }
   }
-  search_into(exact, queries, truth);
+  if (chain.transforms.empty()) {
+    search_into(exact, queries, truth);
+    return;
+  }
+  const Matrix<float> transformed{queries.rows, index.dim(),
+                                  apply_chain(chain.transforms, queries.rows, queries.data.data())};
+  search_into(exact, transformed, truth);
 }
 
 std::string distance_text(float d) { return fmt::format("{:.6g}", d); }
@@ -247,11 +261,10 @@ void run_search(const SearchOptions& o) {
   if (from_file) {
     searched = load_index(o, device, static_cast<int>(data.queries.cols));
   } else {
-    auto flat = std::make_unique<IndexFlat>(static_cast<int>(data.base.cols), parse_metric(o.metric),
-                                            device);
+    auto flat = std::make_unique<IndexFlat>(static_cast<int>(data.base.cols),
+                                            parse_metric(o.metric), device);
     flat->set_precision(o.precision == "fast" ? FlatPrecision::Fast : FlatPrecision::Exact);
-    searched.add_seconds =
-        time_seconds([&] { flat->add(data.base.rows, data.base.data.data()); });
+    searched.add_seconds = time_seconds([&] { flat->add(data.base.rows, data.base.data.data()); });
     searched.index = std::move(flat);
     searched.name = "IndexFlat";
   }
@@ -271,9 +284,9 @@ void run_search(const SearchOptions& o) {
                                         o.gt_path, gt->rows, nq));
     }
     if (gt->cols < o.k) {
-      throw InvalidArgument(fmt::format(
-          "ground truth {} has {} neighbours per query, fewer than k = {}", o.gt_path, gt->cols,
-          o.k));
+      throw InvalidArgument(
+          fmt::format("ground truth {} has {} neighbours per query, fewer than k = {}", o.gt_path,
+                      gt->cols, o.k));
     }
     gt_source = fmt::format("file {}", o.gt_path);
   }
@@ -298,13 +311,15 @@ void run_search(const SearchOptions& o) {
         exact.add(data.base.rows, data.base.data.data());
         search_into(exact, data.queries, truth);
       } else {
-        exact_search_over_stored(index, data.queries, truth);
+        exact_search_over_stored(*searched.index, data.queries, truth);
       }
     });
     gt = std::move(truth.labels);
     gt_source = !from_file  ? "exact CPU IndexFlat"
                 : over_base ? "exact CPU IndexFlat over the generated base"
-                            : "exact CPU IndexFlat over the index's vectors";
+                : searched.transforms.empty()
+                    ? "exact CPU IndexFlat over the index's vectors"
+                    : "exact CPU IndexFlat over the index's transformed vectors";
   }
   std::optional<double> recall;
   if (gt) recall = recall_at_k(results.labels, *gt, o.k);
@@ -326,6 +341,12 @@ void run_search(const SearchOptions& o) {
     j["version"] = kVersionString;
     j["index"] = searched.name;
     if (from_file) {
+      nlohmann::ordered_json transforms = nlohmann::ordered_json::array();
+      for (const VectorTransform* t : searched.transforms) {
+        transforms.push_back(
+            {{"transform", describe_transform(*t)}, {"d_in", t->d_in()}, {"d_out", t->d_out()}});
+      }
+      j["transforms"] = transforms;
       j["index_file"] = o.index_path;
       j["n_lists"] = searched.ivf != nullptr ? nlohmann::ordered_json(searched.ivf->n_lists())
                                              : nlohmann::ordered_json(nullptr);
@@ -392,11 +413,13 @@ void run_search(const SearchOptions& o) {
       searched.ivf != nullptr
           ? fmt::format(", {} lists, n_probe {}", searched.ivf->n_lists(), searched.ivf->n_probe())
           : std::string(o.precision == "fast" ? ", fast" : "");
-  fmt::print("knnx {}  search  {} ({}{}) on {}{}  k = {}\n\n", kVersionString, searched.name,
-             to_string(metric), settings, device.to_string(),
-             device.is_cpu() ? fmt::format(" ({} threads)", threads)
-                             : fmt::format(" ({})", device_name),
-             o.k);
+  const std::string chain_text =
+      searched.transforms.empty() ? std::string() : describe_chain(searched.transforms) + " + ";
+  fmt::print(
+      "knnx {}  search  {}{} ({}{}) on {}{}  k = {}\n\n", kVersionString, chain_text, searched.name,
+      to_string(metric), settings, device.to_string(),
+      device.is_cpu() ? fmt::format(" ({} threads)", threads) : fmt::format(" ({})", device_name),
+      o.k);
   std::vector<std::vector<std::string>> rows;
   if (from_file) {
     rows.push_back({"index", fmt::format("{}  ({} x {})", o.index_path, n, dim)});
