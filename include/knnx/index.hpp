@@ -8,7 +8,10 @@
 // argument and its value) before touching the index, so a failed call leaves the index as it was.
 //
 // Thread safety: const methods (search, reconstruct, ...) may run concurrently from many
-// threads; mutating methods (train, add, remove_ids, reset) need exclusive access.
+// threads and return what a serial call returns; mutating methods (train, add, add_with_ids,
+// remove_ids, reset, and the setters of subclasses) need exclusive access. The index takes no
+// lock itself: guard it with a knnx::SharedMutex (knnx/shared_mutex.hpp), searches under
+// std::shared_lock and writers under std::unique_lock, as the Python binding does.
 #pragma once
 
 #include <memory>

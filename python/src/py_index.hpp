@@ -1,11 +1,11 @@
 // py_index.hpp — PyIndex, the object every bound index class wraps, and the argument helpers
 // the index bindings share (index.cpp, index_ivf.cpp, transform.cpp, index_file.cpp).
 //
-// A PyIndex owns its C++ index and a reader/writer lock. Calls that only read (search,
-// reconstruct, the getters) take it shared, so any number of Python threads may search one
-// index at the same time; calls that change the index (train, add, add_with_ids, remove_ids,
-// reset, settings) take it exclusively. read() and write() release the GIL before taking the
-// lock, so no thread ever waits for the lock while holding the GIL.
+// A PyIndex owns its C++ index and a reader/writer lock (knnx::SharedMutex). Calls that only
+// read (search, reconstruct, the getters) take it shared, so any number of Python threads may
+// search one index at the same time; calls that change the index (train, add, add_with_ids,
+// remove_ids, reset, settings) take it exclusively. read() and write() release the GIL before
+// taking the lock, so no thread ever waits for the lock while holding the GIL.
 #pragma once
 
 #include <nanobind/nanobind.h>
@@ -22,6 +22,7 @@
 #include "arrays.hpp"
 #include "knnx/index.hpp"
 #include "knnx/metric.hpp"
+#include "knnx/shared_mutex.hpp"
 
 namespace knnx {
 class IndexIVFFlat;
@@ -89,7 +90,9 @@ class PyIndex {
   void check_present() const;
 
   std::unique_ptr<Index> index_;
-  mutable std::shared_mutex mutex_;
+  // Lets a waiting writer in: std::shared_mutex (glibc) would starve it behind searches that
+  // keep overlapping (knnx/shared_mutex.hpp).
+  mutable SharedMutex mutex_;
 };
 
 // A C++ index on its way to a Python object: read_index and index_factory return one, and the
