@@ -35,6 +35,13 @@ struct Scan {
   float alpha;          // -2 for L2, -1 for inner product: tiles hold alpha * q.x
 };
 
+// BLAS threads: every sgemm runs inside one of the parallel regions below, on the thread that
+// calls it. A region of one thread (few base chunks, or KNNX_NUM_THREADS=1) is not an active
+// parallel region, so the OpenMP build of OpenBLAS would start its own threads there — more
+// threads than KNNX_NUM_THREADS asks for, and, when several searches run at once, all of them
+// queueing for OpenBLAS's one set of threading buffers. Each region therefore sets its threads'
+// OpenMP thread count to 1 first, as the IVF scan and k-means do.
+
 // Tile of queries [q0, q0+qb) against base rows [b0, b0+bb) into per-query collectors.
 void gemm_tile(const Scan& s, idx_t q0, idx_t qb, idx_t b0, idx_t bb, float* tile, TopK* topk) {
   sgemm_abt(qb, bb, s.d, s.alpha, s.queries + q0 * s.d, s.base + b0 * s.d, tile);
@@ -49,6 +56,7 @@ void search_by_query_blocks(const Scan& s, idx_t nq, int k, idx_t qblock, idx_t 
   const idx_t tile_cols = std::min(bblock, std::max<idx_t>(s.n, 1));
 #pragma omp parallel num_threads(threads)
   {
+    omp_set_num_threads(1);  // sgemm on this thread alone, also in a team of one
     std::vector<float> tile(static_cast<std::size_t>(qblock * tile_cols));
     std::vector<TopK> topk(static_cast<std::size_t>(qblock));
 #pragma omp for schedule(dynamic, 1)
@@ -78,6 +86,7 @@ void search_by_base_chunks(idx_t n, idx_t nq, int k, idx_t chunk, int threads, f
   std::vector<std::vector<TopK>> partial(static_cast<std::size_t>(threads));
 #pragma omp parallel num_threads(threads)
   {
+    omp_set_num_threads(1);  // sgemm on this thread alone, also in a team of one
     std::vector<TopK>& topk = partial[static_cast<std::size_t>(omp_get_thread_num())];
     topk.assign(static_cast<std::size_t>(nq), TopK(k));
     std::vector<float> tile(tile_floats);
