@@ -3,8 +3,10 @@
 // inner product, k up to 1024, sizes not divisible by the shard count, add_with_ids and
 // remove_ids; mixed CPU + GPU shards (host merge); and the same on 2 and 4 distinct GPUs (peer
 // copies and NCCL), which skip unless that many devices are present.
-#include <cuda_runtime.h>
 #include <gtest/gtest.h>
+#ifdef KNNX_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
 
 #include <algorithm>
 #include <map>
@@ -138,6 +140,7 @@ TEST(ShardsCuda, TrainOnGpuSharesCentroids) {
             dynamic_cast<const IndexIVFFlat&>(shards.shard(0)).centroids());
 }
 
+#ifdef KNNX_WITH_CUDA  // device pointers need the CUDA runtime (CPU-only builds link without it)
 TEST(ShardsCuda, DevicePointersAreRefused) {
   KNNX_REQUIRE_GPU();
   IndexShards shards(kDim, "Flat", {Device::cuda(0), Device::cuda(0)});
@@ -153,6 +156,7 @@ TEST(ShardsCuda, DevicePointersAreRefused) {
   EXPECT_EQ(shards.ntotal(), 100);
   cudaFree(dq);
 }
+#endif
 
 TEST(ShardsCuda, TwoGpus) {
   KNNX_REQUIRE_GPUS(2);
