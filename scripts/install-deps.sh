@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what knnx needs to build and test on Debian 12: compilers, CMake, Ninja, OpenBLAS,
-# LAPACKE, GoogleTest/GoogleMock, Google Benchmark, CLI11, nlohmann-json and fmt from apt, and
+# LAPACKE, GoogleTest/GoogleMock, Google Benchmark, CLI11, nlohmann-json and fmt from apt, Clang
+# with its runtime libraries (libFuzzer, sanitizers) and OpenMP for the fuzzing stage, and
 # pinned Python packages (numpy, nanobind, scikit-build-core, pytest, faiss-cpu) for the
 # python3 on PATH. Safe to run again: it installs only what is missing. The CUDA toolkit is not
 # installed here; where nvcc is present the build picks it up.
@@ -11,6 +12,7 @@ APT_PACKAGES=(
   libopenblas-openmp-dev liblapacke-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev
+  clang libclang-rt-dev libomp-dev
 )
 # The versions the project is developed and tested with.
 PIP_PACKAGES=(

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures (Release, Ninja, build directory `build`), builds and runs every test: the C++
-# suites and CLI checks through CTest, then the Python tests. The CUDA backend is built wherever
+# suites and CLI checks through CTest, then the Python tests, then the sanitizer and fuzzing
+# stages (scripts/sanitizers.sh, scripts/fuzz.sh). The CUDA backend is built wherever
 # nvcc is found; the Python extension wherever nanobind can be imported.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -36,5 +37,16 @@ if [[ -d tests/python ]] &&
   elif ((rc != 0)); then
     exit "$rc"
   fi
+fi
+# Reliability stages (docs/reliability.md), CPU only, each in its own build directory:
+# AddressSanitizer + UndefinedBehaviorSanitizer over the C++ suites and ThreadSanitizer over the
+# concurrency tests (KNNX_TEST_SANITIZERS=0 skips them), then the libFuzzer targets for
+# KNNX_FUZZ_SECONDS seconds each (default 45; 0 only replays the saved inputs; KNNX_TEST_FUZZ=0
+# skips them).
+if [[ ${KNNX_TEST_SANITIZERS:-1} != 0 ]]; then
+  bash scripts/sanitizers.sh
+fi
+if [[ ${KNNX_TEST_FUZZ:-1} != 0 ]]; then
+  bash scripts/fuzz.sh
 fi
 echo "test.sh: all tests passed"
