@@ -35,6 +35,18 @@ int thread_count() {
   return t > 0 ? t : omp_get_max_threads();
 }
 
+// Multiply-adds of one assignment pass per thread, at the least: small problems (OPQ's
+// sub-space k-means, tiny training sets) run on fewer threads, since every pass forks and joins
+// several parallel regions, which costs more than the work when the machine is oversubscribed.
+// Results do not depend on the thread count (fixed blocks), so this changes only the speed.
+constexpr double kMinFmaPerThread = double(1 << 22);
+
+int thread_count_for(idx_t n, int d, int k) {
+  const double work = double(n) * double(d) * double(k);
+  const int useful = static_cast<int>(std::max(1.0, std::min(4096.0, work / kMinFmaPerThread)));
+  return std::min(thread_count(), useful);
+}
+
 FlatSearchParams search_params(int threads) {
   const Config cfg = config();
   return FlatSearchParams{cfg.cpu_query_block, cfg.cpu_base_block, threads};
@@ -74,9 +86,11 @@ void normalise_rows(idx_t k, int d, float* c) {
 
 // k distinct sample rows, uniformly.
 void seed_random(idx_t n, const float* x, int d, int k, std::uint64_t seed, float* centroids) {
-  detail::Rng rng(detail::derive_seed(detail::kKMeansSeedDomain, seed, detail::kKMeansInitStream, 0));
+  detail::Rng rng(
+      detail::derive_seed(detail::kKMeansSeedDomain, seed, detail::kKMeansInitStream, 0));
   const std::vector<idx_t> rows = detail::sample_without_replacement(n, k, rng);
-  for (int c = 0; c < k; ++c) std::copy_n(x + rows[static_cast<std::size_t>(c)] * d, d, centroids + c * d);
+  for (int c = 0; c < k; ++c)
+    std::copy_n(x + rows[static_cast<std::size_t>(c)] * d, d, centroids + c * d);
 }
 
 // k-means++ (Arthur and Vassilvitskii, 2007): the first seed uniformly, each next one with
@@ -93,9 +107,10 @@ void seed_kmeans_pp(idx_t n, const float* x, int d, int k, std::uint64_t seed, f
   const idx_t n_blocks = block_count(n);
   std::vector<double> block_sum(static_cast<std::size_t>(n_blocks), 0.0);
   std::vector<float> seed_dist(static_cast<std::size_t>(k), 0.0f);  // new seed to earlier seeds
-  std::vector<std::vector<float>> products(static_cast<std::size_t>(threads),
-                                           std::vector<float>(static_cast<std::size_t>(kBlockRows)));
-  detail::Rng rng(detail::derive_seed(detail::kKMeansSeedDomain, seed, detail::kKMeansInitStream, 0));
+  std::vector<std::vector<float>> products(
+      static_cast<std::size_t>(threads), std::vector<float>(static_cast<std::size_t>(kBlockRows)));
+  detail::Rng rng(
+      detail::derive_seed(detail::kKMeansSeedDomain, seed, detail::kKMeansInitStream, 0));
   // Every seed needs a pass over the rows and a synchronisation; threads pay off only when a
   // pass is long enough to dwarf the fork and join.
   const bool parallel = threads > 1 && n * d >= kMinParallelSeedingFloats;
@@ -110,7 +125,8 @@ void seed_kmeans_pp(idx_t n, const float* x, int d, int k, std::uint64_t seed, f
     dmin[static_cast<std::size_t>(pick)] = 0.0f;
     owner[static_cast<std::size_t>(pick)] = s;
     seed_dist[static_cast<std::size_t>(s)] = 0.0f;
-    for (int j = 0; j < s; ++j) seed_dist[static_cast<std::size_t>(j)] = l2_sq(c, centroids + static_cast<idx_t>(j) * d, d);
+    for (int j = 0; j < s; ++j)
+      seed_dist[static_cast<std::size_t>(j)] = l2_sq(c, centroids + static_cast<idx_t>(j) * d, d);
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (parallel)
     for (idx_t b = 0; b < n_blocks; ++b) {
@@ -119,7 +135,8 @@ void seed_kmeans_pp(idx_t n, const float* x, int d, int k, std::uint64_t seed, f
       const idx_t end = std::min(n, i0 + kBlockRows);
       auto needs = [&](idx_t i) {
         const int a = owner[static_cast<std::size_t>(i)];
-        return a < 0 || seed_dist[static_cast<std::size_t>(a)] < 4.0f * dmin[static_cast<std::size_t>(i)];
+        return a < 0 ||
+               seed_dist[static_cast<std::size_t>(a)] < 4.0f * dmin[static_cast<std::size_t>(i)];
       };
       for (idx_t i = i0; i < end;) {
         if (!needs(i)) {
@@ -167,7 +184,8 @@ void seed_kmeans_pp(idx_t n, const float* x, int d, int k, std::uint64_t seed, f
     double cum = before_chosen;
     idx_t last = -1;
     pick = -1;
-    for (idx_t i = chosen * kBlockRows, end = std::min(n, (chosen + 1) * kBlockRows); i < end; ++i) {
+    for (idx_t i = chosen * kBlockRows, end = std::min(n, (chosen + 1) * kBlockRows); i < end;
+         ++i) {
       const float w = dmin[static_cast<std::size_t>(i)];
       if (!(w > 0.0f)) continue;
       last = i;
@@ -235,7 +253,8 @@ struct Clusters {
     }
     rows.resize(static_cast<std::size_t>(n));
     std::vector<idx_t> next = begin;
-    for (idx_t i = 0; i < n; ++i) rows[static_cast<std::size_t>(next[static_cast<std::size_t>(labels[i])]++)] = i;
+    for (idx_t i = 0; i < n; ++i)
+      rows[static_cast<std::size_t>(next[static_cast<std::size_t>(labels[i])]++)] = i;
   }
 };
 
@@ -332,7 +351,7 @@ class KMeansCpu final : public detail::KMeansBackend {
   KMeansResult train(idx_t n, const float* x, int d, int k, Metric metric,
                      const KMeansParams& params,
                      const std::function<void(int, double)>& on_iteration) override {
-    const int threads = thread_count();
+    const int threads = thread_count_for(n, d, k);
     KMeansResult result;
     result.centroids.resize(static_cast<std::size_t>(k) * static_cast<std::size_t>(d));
     float* c = result.centroids.data();

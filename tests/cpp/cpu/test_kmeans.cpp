@@ -42,7 +42,8 @@ Matrix<float> mixture(int dim, int clusters, idx_t n, float noise, std::uint64_t
 
 double l2_sq(const float* a, const float* b, int d) {
   double s = 0.0;
-  for (int j = 0; j < d; ++j) s += (static_cast<double>(a[j]) - b[j]) * (static_cast<double>(a[j]) - b[j]);
+  for (int j = 0; j < d; ++j)
+    s += (static_cast<double>(a[j]) - b[j]) * (static_cast<double>(a[j]) - b[j]);
   return s;
 }
 
@@ -82,7 +83,8 @@ TEST(KMeans, FindsWellSeparatedClusters) {
   // Every true centre has a centroid within a few noise widths of it.
   for (int c = 0; c < 8; ++c) {
     double best = std::numeric_limits<double>::infinity();
-    for (int j = 0; j < 8; ++j) best = std::min(best, l2_sq(gm.centers().row(c), km.centroids().data() + j * 16, 16));
+    for (int j = 0; j < 8; ++j)
+      best = std::min(best, l2_sq(gm.centers().row(c), km.centroids().data() + j * 16, 16));
     EXPECT_LT(best, 0.01) << "true centre " << c;
   }
   // The final objective is the noise: about n * dim * noise^2.
@@ -292,7 +294,9 @@ TEST(KMeans, EmptyClustersAreSplitFromTheLargest) {
     p.seed = s;
     KMeans probe(d, 3, Metric::L2, p);
     probe.train(100, x.data());
-    if (std::all_of(probe.centroids().begin(), probe.centroids().end(), [](float v) { return v == 0.0f; })) seed = s;
+    if (std::all_of(probe.centroids().begin(), probe.centroids().end(),
+                    [](float v) { return v == 0.0f; }))
+      seed = s;
   }
   ASSERT_NE(seed, 0u);
   p.seed = seed;
@@ -333,7 +337,8 @@ TEST(KMeans, SphericalCentroidsHaveUnitNorm) {
     if (metric == Metric::InnerProduct) {
       // Spherical k-means maximises the summed dot products: non-decreasing.
       const std::vector<double>& obj = km.objective();
-      for (std::size_t i = 1; i < obj.size(); ++i) EXPECT_GE(obj[i], obj[i - 1] * (1.0 - 1e-5)) << i;
+      for (std::size_t i = 1; i < obj.size(); ++i)
+        EXPECT_GE(obj[i], obj[i - 1] * (1.0 - 1e-5)) << i;
     }
   }
   // Not spherical: centroids are plain means, not unit vectors.
@@ -372,7 +377,8 @@ TEST(KMeans, AssignFindsTheNearestCentroid) {
       const float* mine = km.centroids().data() + labels[static_cast<std::size_t>(i)] * 10;
       const double got = metric == Metric::L2 ? l2_sq(q.row(i), mine, 10) : dot(q.row(i), mine, 10);
       EXPECT_NEAR(got, best, 1e-4 * (1.0 + std::abs(best))) << "row " << i;
-      EXPECT_NEAR(dist[static_cast<std::size_t>(i)], got, 1e-4 * (1.0 + std::abs(got))) << "row " << i;
+      EXPECT_NEAR(dist[static_cast<std::size_t>(i)], got, 1e-4 * (1.0 + std::abs(got)))
+          << "row " << i;
     }
   }
 }
@@ -400,8 +406,12 @@ TEST(KMeans, BadInput) {
   p.device = Device::cuda(0);
   if (!cuda_backend_compiled()) {
     EXPECT_THROW(KMeans(4, 4, Metric::L2, p), NotSupported);
+  } else if (cuda_device_count() == 0) {
+    EXPECT_THROW(KMeans(4, 4, Metric::L2, p), Error);  // compiled, but no device
   } else {
-    EXPECT_THROW(KMeans(4, 4, Metric::L2, p), Error);  // no GPU k-means yet, or no device
+    EXPECT_NO_THROW(KMeans(4, 4, Metric::L2, p));  // GPU k-means
+    p.device = Device::cuda(cuda_device_count());
+    EXPECT_THROW(KMeans(4, 4, Metric::L2, p), InvalidArgument);  // past the last device
   }
 
   KMeans km(3, 4);
@@ -411,7 +421,9 @@ TEST(KMeans, BadInput) {
     km.train(3, x.data());
     ADD_FAILURE() << "n < k accepted";
   } catch (const InvalidArgument& e) {
-    EXPECT_NE(std::string(e.what()).find("3 training vectors cannot make 4 clusters"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("3 training vectors cannot make 4 clusters"),
+              std::string::npos)
+        << e.what();
   }
   EXPECT_THROW(km.train(0, x.data()), InvalidArgument);
   EXPECT_THROW(km.train(5, nullptr), InvalidArgument);
