@@ -2,15 +2,12 @@
 //
 // Every size that decides an allocation is checked against the file's real size first, so a
 // corrupt or hostile header can make a reader fail but never make it allocate or read garbage.
-// Files are accessed with POSIX descriptors: pread for random access, fstat for the size and
-// to refuse directories, write + fsync + rename for atomic replacement.
+// Files are read at offsets through detail::InputFile and written through
+// detail::AtomicFileWriter (core/binary_file.hpp): write + fsync + rename for atomic replacement.
 #include "knnx/vector_io.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -21,12 +18,11 @@
 #include <filesystem>
 #include <limits>
 #include <new>
-#include <random>
 #include <string_view>
-#include <system_error>
 #include <type_traits>
 #include <utility>
 
+#include "core/binary_file.hpp"
 #include "knnx/error.hpp"
 
 namespace knnx {
@@ -46,8 +42,6 @@ constexpr std::uint64_t kMaxNpyHeaderBytes = std::uint64_t{1} << 20;
 constexpr int kMaxLiteralDepth = 32;
 constexpr char kNpyMagic[] = "\x93NUMPY";
 constexpr std::size_t kNpyMagicBytes = 6;
-
-std::string errno_message(int err) { return std::generic_category().message(err); }
 
 template <typename... Args>
 [[noreturn]] void throw_format(const std::string& path, fmt::format_string<Args...> format,
@@ -78,151 +72,9 @@ bool checked_mul(std::uint64_t a, std::uint64_t b, std::uint64_t limit, std::uin
 // ------------------------------------------------------------------------------------------
 // Files
 
-// A regular file open for reading; its size is taken once, when it is opened.
-class InFile {
- public:
-  explicit InFile(std::string path) : path_(std::move(path)) {
-    do {
-      fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    } while (fd_ < 0 && errno == EINTR);
-    if (fd_ < 0) {
-      const int err = errno;
-      throw IoError(fmt::format("cannot open '{}' for reading: {}", path_, errno_message(err)));
-    }
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0) {
-      const int err = errno;
-      ::close(fd_);
-      throw IoError(fmt::format("cannot stat '{}': {}", path_, errno_message(err)));
-    }
-    if (S_ISDIR(st.st_mode)) {
-      ::close(fd_);
-      throw IoError(fmt::format("cannot read '{}': it is a directory", path_));
-    }
-    if (!S_ISREG(st.st_mode)) {
-      ::close(fd_);
-      throw IoError(fmt::format("cannot read '{}': it is not a regular file", path_));
-    }
-    size_ = static_cast<std::uint64_t>(st.st_size);
-  }
-  ~InFile() { ::close(fd_); }
-  InFile(const InFile&) = delete;
-  InFile& operator=(const InFile&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::uint64_t size() const { return size_; }
-
-  // Reads exactly n bytes at offset. The callers only ask for bytes below size(), so a short
-  // read means the file shrank while it was being read.
-  void read_at(std::uint64_t offset, void* buffer, std::size_t n) const {
-    auto* p = static_cast<char*>(buffer);
-    while (n > 0) {
-      const std::size_t want = std::min<std::size_t>(n, std::size_t{1} << 30);
-      const ssize_t got = ::pread(fd_, p, want, static_cast<off_t>(offset));
-      if (got < 0) {
-        if (errno == EINTR) continue;
-        const int err = errno;
-        throw IoError(
-            fmt::format("error reading '{}' at offset {}: {}", path_, offset, errno_message(err)));
-      }
-      if (got == 0) {
-        throw_format(path_,
-                     "unexpected end of file at offset {} (the file shrank while it was "
-                     "being read)",
-                     offset);
-      }
-      p += got;
-      offset += static_cast<std::uint64_t>(got);
-      n -= static_cast<std::size_t>(got);
-    }
-  }
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  std::uint64_t size_ = 0;
-};
-
-// Writes "<path>.tmp.<random>" and renames it over path on commit(). Until then the target is
-// untouched; if commit() is never reached, the destructor removes the temporary file.
-class AtomicWriter {
- public:
-  explicit AtomicWriter(std::string path) : path_(std::move(path)) {
-    std::random_device entropy;
-    int err = 0;
-    for (int attempt = 0; attempt < 8 && fd_ < 0; ++attempt) {
-      const std::uint64_t r = (std::uint64_t{entropy()} << 32) ^ entropy();
-      tmp_ = fmt::format("{}.tmp.{:016x}", path_, r);
-      fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      err = errno;
-      if (fd_ < 0 && err != EEXIST && err != EINTR) break;
-    }
-    if (fd_ < 0) {
-      throw IoError(fmt::format("cannot write '{}': cannot create temporary file '{}': {}", path_,
-                                tmp_, errno_message(err)));
-    }
-    buffer_.reserve(kChunkBytes);
-  }
-  ~AtomicWriter() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(tmp_.c_str());
-  }
-  AtomicWriter(const AtomicWriter&) = delete;
-  AtomicWriter& operator=(const AtomicWriter&) = delete;
-
-  void append(const void* data, std::size_t n) {
-    const auto* p = static_cast<const std::uint8_t*>(data);
-    if (buffer_.size() + n > kChunkBytes) flush();
-    if (n >= kChunkBytes) {
-      write_fd(p, n);
-    } else {
-      buffer_.insert(buffer_.end(), p, p + n);
-    }
-  }
-
-  void commit() {
-    flush();
-    if (::fsync(fd_) != 0) fail("cannot flush", errno);
-    const int rc = ::close(fd_);
-    fd_ = -1;
-    if (rc != 0) fail("cannot close", errno);
-    if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
-      const int err = errno;
-      throw IoError(fmt::format("cannot write '{}': renaming '{}' over it failed: {}", path_, tmp_,
-                                errno_message(err)));
-    }
-    committed_ = true;
-  }
-
- private:
-  [[noreturn]] void fail(const char* what, int err) const {
-    throw IoError(fmt::format("cannot write '{}': {} temporary file '{}': {}", path_, what, tmp_,
-                              errno_message(err)));
-  }
-
-  void flush() {
-    write_fd(buffer_.data(), buffer_.size());
-    buffer_.clear();
-  }
-
-  void write_fd(const std::uint8_t* p, std::size_t n) {
-    while (n > 0) {
-      const ssize_t put = ::write(fd_, p, std::min<std::size_t>(n, std::size_t{1} << 30));
-      if (put < 0) {
-        if (errno == EINTR) continue;
-        fail("cannot write to", errno);
-      }
-      p += put;
-      n -= static_cast<std::size_t>(put);
-    }
-  }
-
-  std::string path_;
-  std::string tmp_;
-  int fd_ = -1;
-  bool committed_ = false;
-  std::vector<std::uint8_t> buffer_;
-};
+// Files are opened with InputFile (regular files only, sizes taken once) and written with
+// AtomicFileWriter (a temporary file renamed over the target), both from core/binary_file.hpp.
+using InFile = detail::InputFile;
 
 // ------------------------------------------------------------------------------------------
 // .fvecs / .ivecs / .bvecs
@@ -356,11 +208,11 @@ void write_vecs(const std::string& path, const Matrix<T>& m, const char* fn) {
   if (m.rows < 1) {
     throw InvalidArgument(fmt::format("{}: m.rows must be >= 1, got {}", fn, m.rows));
   }
-  AtomicWriter out(path);
+  detail::AtomicFileWriter out(path);
   const auto dim = static_cast<std::int32_t>(m.cols);
   for (idx_t i = 0; i < m.rows; ++i) {
-    out.append(&dim, sizeof dim);
-    out.append(m.row(i), static_cast<std::size_t>(m.cols) * sizeof(T));
+    out.write(&dim, sizeof dim);
+    out.write(m.row(i), static_cast<std::size_t>(m.cols) * sizeof(T));
   }
   out.commit();
 }
@@ -595,22 +447,32 @@ class LiteralParser {
 
 std::size_t itemsize(DType dtype) {
   switch (dtype) {
-    case DType::Float32: return 4;
-    case DType::UInt8: return 1;
-    case DType::Int32: return 4;
-    case DType::Int64: return 8;
-    case DType::Float64: return 8;
+    case DType::Float32:
+      return 4;
+    case DType::UInt8:
+      return 1;
+    case DType::Int32:
+      return 4;
+    case DType::Int64:
+      return 8;
+    case DType::Float64:
+      return 8;
   }
   throw InvalidArgument(fmt::format("dtype has an unknown value {}", static_cast<int>(dtype)));
 }
 
 const char* npy_descr(DType dtype) {
   switch (dtype) {
-    case DType::Float32: return "<f4";
-    case DType::UInt8: return "|u1";
-    case DType::Int32: return "<i4";
-    case DType::Int64: return "<i8";
-    case DType::Float64: return "<f8";
+    case DType::Float32:
+      return "<f4";
+    case DType::UInt8:
+      return "|u1";
+    case DType::Int32:
+      return "<i4";
+    case DType::Int64:
+      return "<i8";
+    case DType::Float64:
+      return "<f8";
   }
   throw InvalidArgument(fmt::format("dtype has an unknown value {}", static_cast<int>(dtype)));
 }
@@ -658,8 +520,7 @@ DType parse_descr(const PyValue& v, const std::string& path) {
     if (code == "i4") return DType::Int32;
     if (code == "i8") return DType::Int64;
   }
-  throw_format(path, "unsupported dtype '{}'; supported: '<f4', '<f8', '|u1', '<i4', '<i8'",
-               d);
+  throw_format(path, "unsupported dtype '{}'; supported: '<f4', '<f8', '|u1', '<i4', '<i8'", d);
 }
 
 NpyHeader read_npy_header(const InFile& f) {
@@ -819,10 +680,17 @@ void read_npy_rows(const InFile& f, const NpyHeader& h, idx_t rows, std::uint8_t
     }
     std::uint8_t* out = dst + static_cast<std::size_t>(j0) * isz;
     switch (isz) {
-      case 1: transpose_columns<1>(buf.data(), rows, nb, out, cols); break;
-      case 4: transpose_columns<4>(buf.data(), rows, nb, out, cols); break;
-      case 8: transpose_columns<8>(buf.data(), rows, nb, out, cols); break;
-      default: throw FormatError(fmt::format("'{}': unexpected item size {}", f.path(), isz));
+      case 1:
+        transpose_columns<1>(buf.data(), rows, nb, out, cols);
+        break;
+      case 4:
+        transpose_columns<4>(buf.data(), rows, nb, out, cols);
+        break;
+      case 8:
+        transpose_columns<8>(buf.data(), rows, nb, out, cols);
+        break;
+      default:
+        throw FormatError(fmt::format("'{}': unexpected item size {}", f.path(), isz));
     }
   }
 }
@@ -854,9 +722,9 @@ std::vector<std::uint8_t> npy_header_bytes(DType dtype, const std::vector<idx_t>
 void write_npy_payload(const std::string& path, DType dtype, const std::vector<idx_t>& shape,
                        const void* data, std::size_t nbytes) {
   const std::vector<std::uint8_t> header = npy_header_bytes(dtype, shape);
-  AtomicWriter out(path);
-  out.append(header.data(), header.size());
-  out.append(data, nbytes);
+  detail::AtomicFileWriter out(path);
+  out.write(header.data(), header.size());
+  out.write(data, nbytes);
   out.commit();
 }
 
@@ -910,12 +778,12 @@ void convert_values(const std::uint8_t* src, std::size_t count, idx_t cols, Dst*
       const idx_t c = cols > 0 ? cols : 1;
       if constexpr (std::is_same_v<Src, double> && std::is_same_v<Dst, float>) {
         throw_format(path, "element [{}, {}] = {} ({}) is not a finite {} value",
-                     static_cast<idx_t>(i) / c, static_cast<idx_t>(i) % c, v,
-                     to_string(src_dtype), to_string(kDTypeOf<Dst>));
+                     static_cast<idx_t>(i) / c, static_cast<idx_t>(i) % c, v, to_string(src_dtype),
+                     to_string(kDTypeOf<Dst>));
       } else {
         throw_format(path, "element [{}, {}] = {} ({}) cannot be represented exactly as {}",
-                     static_cast<idx_t>(i) / c, static_cast<idx_t>(i) % c, v,
-                     to_string(src_dtype), to_string(kDTypeOf<Dst>));
+                     static_cast<idx_t>(i) / c, static_cast<idx_t>(i) % c, v, to_string(src_dtype),
+                     to_string(kDTypeOf<Dst>));
       }
     }
     dst[i] = static_cast<Dst>(v);
@@ -926,11 +794,16 @@ template <typename Dst>
 void convert_from(DType src_dtype, const std::uint8_t* src, std::size_t count, idx_t cols, Dst* dst,
                   const std::string& path) {
   switch (src_dtype) {
-    case DType::Float32: return convert_values<float>(src, count, cols, dst, path, src_dtype);
-    case DType::UInt8: return convert_values<std::uint8_t>(src, count, cols, dst, path, src_dtype);
-    case DType::Int32: return convert_values<std::int32_t>(src, count, cols, dst, path, src_dtype);
-    case DType::Int64: return convert_values<std::int64_t>(src, count, cols, dst, path, src_dtype);
-    case DType::Float64: return convert_values<double>(src, count, cols, dst, path, src_dtype);
+    case DType::Float32:
+      return convert_values<float>(src, count, cols, dst, path, src_dtype);
+    case DType::UInt8:
+      return convert_values<std::uint8_t>(src, count, cols, dst, path, src_dtype);
+    case DType::Int32:
+      return convert_values<std::int32_t>(src, count, cols, dst, path, src_dtype);
+    case DType::Int64:
+      return convert_values<std::int64_t>(src, count, cols, dst, path, src_dtype);
+    case DType::Float64:
+      return convert_values<double>(src, count, cols, dst, path, src_dtype);
   }
 }
 
@@ -997,11 +870,16 @@ void write_bvecs(const std::string& path, const Matrix<std::uint8_t>& m) {
 
 std::string to_string(DType dtype) {
   switch (dtype) {
-    case DType::Float32: return "float32";
-    case DType::UInt8: return "uint8";
-    case DType::Int32: return "int32";
-    case DType::Int64: return "int64";
-    case DType::Float64: return "float64";
+    case DType::Float32:
+      return "float32";
+    case DType::UInt8:
+      return "uint8";
+    case DType::Int32:
+      return "int32";
+    case DType::Int64:
+      return "int64";
+    case DType::Float64:
+      return "float64";
   }
   return fmt::format("DType({})", static_cast<int>(dtype));
 }
