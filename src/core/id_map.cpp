@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "core/check.hpp"
+#include "core/new_ids.hpp"
 
 namespace knnx::detail {
 
@@ -14,14 +15,7 @@ idx_t IdMap::row_of_id(idx_t id) const {
 }
 
 void IdMap::check_new(idx_t n, const idx_t* ids) const {
-  std::unordered_set<idx_t> seen;
-  seen.reserve(static_cast<std::size_t>(n));
-  for (idx_t i = 0; i < n; ++i) {
-    const idx_t id = ids[i];
-    require(id >= 0, "ids[{}] = {} is negative; ids must be >= 0", i, id);
-    require(seen.insert(id).second, "ids[{}] = {} appears more than once in ids", i, id);
-    require(!contains(id), "ids[{}] = {} is already stored in the index", i, id);
-  }
+  check_new_ids(n, ids, [this](idx_t id) { return contains(id); });
 }
 
 void IdMap::append(idx_t n, const idx_t* ids) {
