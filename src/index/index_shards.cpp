@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include "core/check.hpp"
 #include "core/id_set.hpp"
@@ -210,23 +211,8 @@ void IndexShards::do_search(idx_t nq, const float* queries, int k, float* distan
 }
 
 idx_t IndexShards::do_remove_ids(idx_t n, const idx_t* ids) {
-  std::vector<idx_t> present;
-  for (idx_t i = 0; i < n; ++i) {
-    if (ids_->contains(ids[i])) present.push_back(ids[i]);
-  }
-  std::sort(present.begin(), present.end());
-  present.erase(std::unique(present.begin(), present.end()), present.end());
-  if (present.empty()) return 0;
-  detail::IdSet::Erasure erasure = ids_->prepare_erase(present);
-  const idx_t count = static_cast<idx_t>(present.size());
-  std::vector<idx_t> removed(static_cast<std::size_t>(subs_->size()), 0);
-  subs_->workers().run_all([&](int i) {
-    removed[static_cast<std::size_t>(i)] = (*subs_)[i].remove_ids(count, present.data());
-  });
-  ids_->commit_erase(erasure);
-  idx_t total = 0;
-  for (idx_t r : removed) total += r;
-  return total;
+  const std::vector<idx_t> removed = subs_->remove_ids(*ids_, n, ids);
+  return std::accumulate(removed.begin(), removed.end(), idx_t{0});
 }
 
 void IndexShards::do_reconstruct(idx_t id, float* out) const {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <typeinfo>
 
 #include "core/check.hpp"
@@ -151,6 +152,25 @@ void SubIndexes::train(idx_t n, const float* x) {
   for (int i = 1; i < size(); ++i) {
     static_cast<IndexIVFFlat&>((*this)[i]).set_centroids(centroids.data());
   }
+}
+
+std::vector<idx_t> SubIndexes::remove_ids(IdSet& stored, idx_t n, const idx_t* ids) {
+  std::vector<idx_t> removed(subs_.size(), 0);
+  std::vector<idx_t> present;
+  for (idx_t i = 0; i < n; ++i) {
+    if (stored.contains(ids[i])) present.push_back(ids[i]);
+  }
+  std::sort(present.begin(), present.end());
+  present.erase(std::unique(present.begin(), present.end()), present.end());
+  if (present.empty()) return removed;
+  IdSet::Erasure erasure = stored.prepare_erase(present);
+  const idx_t count = static_cast<idx_t>(present.size());
+  workers_->run_all([&](int i) {
+    removed[static_cast<std::size_t>(i)] =
+        subs_[static_cast<std::size_t>(i)]->remove_ids(count, present.data());
+  });
+  stored.commit_erase(erasure);
+  return removed;
 }
 
 void SubIndexes::set_n_probe(int n_probe) {

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/id_set.hpp"
 #include "index/device_workers.hpp"
 #include "knnx/device.hpp"
 #include "knnx/index.hpp"
@@ -62,6 +63,10 @@ class SubIndexes {
   void train(idx_t n, const float* x);
   void set_n_probe(int n_probe);
   int n_probe() const;
+
+  // Removes the ids of ids[0..n) that `stored` holds from every sub-index, in parallel, and
+  // from `stored`; returns how many each sub-index removed (all zero when none was stored).
+  std::vector<idx_t> remove_ids(IdSet& stored, idx_t n, const idx_t* ids);
 
   // InvalidArgument when p is device memory: multi-device indexes take host arrays.
   static void require_host(const void* p, const char* what);
