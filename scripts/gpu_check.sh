@@ -1,85 +1,108 @@
 #!/usr/bin/env bash
-# Verifies knnx on a machine with an NVIDIA GPU: builds everything (CUDA, Python extension, CLI,
-# benchmarks), runs the whole C++ suite (the GPU tests included), the Python suite (the GPU tests
-# included), compute-sanitizer memcheck and racecheck over small GPU cases, and the one-GPU
-# smoke run of the sharded-index benchmark, and the benchmark harness's GPU sweeps (results in
-# $OUT/results). Logs and JSON go to ${OUT:-gpu-check}; a summary
-# table is printed last.
-# usage: scripts/gpu_check.sh [--no-sanitizer]
+# Verifies knnx on a machine with an NVIDIA GPU, in stages:
+#   build      configure and build everything in build-gpu (CUDA, Python extension, CLI, benches)
+#   cpu        the CPU suites and CLI checks (their GPU cases included), in parallel
+#   gpu        the GPU suite (test_cuda), one test at a time: its out-of-memory cases fill the card
+#   python     the Python suite with its GPU tests
+#   sanitizer  compute-sanitizer memcheck and racecheck over small GPU cases
+#   shards     the one-GPU smoke run of gpu_shards_bench
+#   harness    the benchmark harness's GPU sweeps (JSON in $OUT/results)
+# usage: scripts/gpu_check.sh [STAGE ...]      (default: all stages, in this order)
+# Each stage after `build` uses build-gpu as an earlier call left it, so a run can be split over
+# several calls on a machine that stays up. Logs go to ${OUT:-gpu-check}; every stage prints one
+# summary line as it ends ("== ..."), and the summary is printed again last. Keep the output in
+# a file too (`... 2>&1 | tee "$OUT/gpu_check.log"`): a call cut off at its time limit then
+# still leaves the lines of the stages that ended.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${OUT:-gpu-check}
 mkdir -p "$out"
-sanitizer=1
-[[ ${1:-} == --no-sanitizer ]] && sanitizer=0
+stages=("$@")
+((${#stages[@]})) || stages=(build cpu gpu python sanitizer shards harness)
 jobs=$(nproc)
+commit=${KNNX_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+export NCCL_NVLS_ENABLE=0
 declare -a summary
 note() { summary+=("$1"); echo "== $1"; }
 
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
-export NCCL_NVLS_ENABLE=0
-t0=$SECONDS
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-  -DKNNX_BUILD_BENCH=ON -DKNNX_BUILD_PYTHON=ON -DPython_EXECUTABLE="$(command -v python3)" \
-  >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
-if ! cmake --build build-gpu -j "$jobs" >"$out/build.log" 2>&1; then
-  grep -E "error|Error" "$out/build.log" | head -40
-  exit 1
-fi
-note "build: $((SECONDS - t0)) s"
+stage_build() {
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DKNNX_BUILD_BENCH=ON -DKNNX_BUILD_PYTHON=ON -DPython_EXECUTABLE="$(command -v python3)" \
+    >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; return 1; }
+  cmake --build build-gpu -j "$jobs" >"$out/build.log" 2>&1 \
+    || { grep -E "error" "$out/build.log" | head -40; return 1; }
+}
 
-t0=$SECONDS
-# CPU suites in parallel; the GPU suite one test at a time (its out-of-memory case fills the card).
-ctest --test-dir build-gpu -E '^test_cuda\.' -j "$jobs" --output-on-failure --timeout 900 \
-  >"$out/ctest_cpu.log" 2>&1
-rc=$?
-note "ctest (CPU suites, CLI): rc=$rc, $(grep -E 'tests passed|tests failed' "$out/ctest_cpu.log" | tail -1), $((SECONDS - t0)) s"
-t0=$SECONDS
-ctest --test-dir build-gpu -R '^test_cuda\.' -j 1 --output-on-failure --timeout 900 \
-  >"$out/ctest.log" 2>&1
-rc=$?
-note "ctest (GPU suite): rc=$rc, $(grep -E 'tests passed|tests failed' "$out/ctest.log" | tail -1), $((SECONDS - t0)) s"
-grep -hE "\*\*\*Failed|Not Run|Timeout" "$out/ctest.log" "$out/ctest_cpu.log" | head -30
-n_cuda=$(grep -c "test_cuda\..*Passed" "$out/ctest.log")
-n_cuda_skip=$(grep -c "test_cuda\..*Skipped" "$out/ctest.log")
-note "GPU C++ tests passed: $n_cuda, skipped: $n_cuda_skip"
+stage_cpu() {
+  # Two OpenMP threads a test: the tests run $jobs at a time.
+  OMP_NUM_THREADS=2 ctest --test-dir build-gpu -E '^test_cuda\.' -j "$jobs" --output-on-failure \
+    --timeout 600 >"$out/ctest_cpu.log" 2>&1
+  local rc=$?
+  grep -E "tests passed|tests failed" "$out/ctest_cpu.log" | tail -1
+  grep -E "\*\*\*Failed|Timeout|Not Run" "$out/ctest_cpu.log" | head -20
+  return $rc
+}
 
-t0=$SECONDS
-PYTHONPATH="$PWD/build-gpu/python" python3 -m pytest -q -rs tests/python >"$out/pytest.log" 2>&1
-rc=$?
-note "pytest (GPU included): rc=$rc, $(tail -1 "$out/pytest.log"), $((SECONDS - t0)) s"
-grep -E "FAILED|Error" "$out/pytest.log" | head -20
+stage_gpu() {
+  ctest --test-dir build-gpu -R '^test_cuda\.' -j 1 --output-on-failure --timeout 600 \
+    >"$out/ctest_gpu.log" 2>&1
+  local rc=$?
+  grep -E "tests passed|tests failed" "$out/ctest_gpu.log" | tail -1
+  grep -E "\*\*\*Failed|Timeout|Not Run" "$out/ctest_gpu.log" | head -20
+  return $rc
+}
 
-if ((sanitizer)); then
-  small="FlatCuda.SmallTilesAndBatchesStillExact:FlatCuda.KLargerThanNPadsResults:"
+stage_python() {
+  PYTHONPATH="$PWD/build-gpu/python" python3 -m pytest -q -rs -p no:cacheprovider tests/python \
+    >"$out/pytest.log" 2>&1
+  local rc=$?
+  tail -1 "$out/pytest.log"
+  grep -E "^FAILED|^ERROR" "$out/pytest.log" | head -20
+  return $rc
+}
+
+stage_sanitizer() {
+  local small="FlatCuda.SmallTilesAndBatchesStillExact:FlatCuda.KLargerThanNPadsResults:"
   small+="FlatCuda.EmptyIndexReturnsNoResults:FlatCuda.DevicePointersInAndOut:"
   small+="FlatCuda.EqualsCpuIndexWithIdsAndRemovals:IvfCuda.AllListsProbedIsExact:"
-  small+="IvfCuda.IdsRemovalResetAndGrowth:StreamsCuda.*:TransformCuda.*"
+  small+="IvfCuda.IdsRemovalResetAndGrowth:StreamsCuda.*:TransformCuda.*:ShardsCuda.TwoShardsOnOneGpu"
+  local rc=0 tool
   for tool in memcheck racecheck; do
-    t0=$SECONDS
-    timeout 900 compute-sanitizer --tool "$tool" --error-exitcode 99 \
+    timeout 600 compute-sanitizer --tool "$tool" --error-exitcode 99 \
       ./build-gpu/tests/cpp/test_cuda --gtest_filter="$small${KNNX_SANITIZER_EXTRA:-}" \
-      >"$out/sanitizer_$tool.log" 2>&1
-    rc=$?
-    note "compute-sanitizer $tool: rc=$rc, $(grep -E 'ERROR SUMMARY' "$out/sanitizer_$tool.log" | tail -1), $((SECONDS - t0)) s"
+      >"$out/sanitizer_$tool.log" 2>&1 || rc=$?
+    echo "$tool: $(grep -E 'ERROR SUMMARY' "$out/sanitizer_$tool.log" | tail -1)"
   done
-fi
+  return $rc
+}
 
-if [[ -x build-gpu/bench/gpu_shards_bench ]]; then
-  t0=$SECONDS
+stage_shards() {
   ./build-gpu/bench/gpu_shards_bench --flat-n 200000 --ivf-n 500000 --lists 256 --nq 1000 \
-    --repeats 3 --commit "${KNNX_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}" \
-    >"$out/shards_smoke.json" 2>"$out/shards_smoke.log"
-  note "gpu_shards_bench (one-GPU smoke sizes): rc=$?, $((SECONDS - t0)) s"
-fi
+    --repeats 3 --commit "$commit" >"$out/shards_smoke.json" 2>"$out/shards_smoke.log"
+}
 
-if [[ ${KNNX_GPU_HARNESS:-1} != 0 ]]; then
-  t0=$SECONDS
+stage_harness() {
   mkdir -p "$out/results"
   OUT="$out/results" KNNX_BUILD_DIR=build-gpu KNNX_HARNESS_CPU=0 \
     bash bench/run_harness_gpu.sh "${KNNX_HARNESS_N:-1000000}" 10000 >"$out/harness.log" 2>&1
-  note "bench harness on the GPU: rc=$?, $((SECONDS - t0)) s"
-fi
+}
+
+for stage in "${stages[@]}"; do
+  if ! declare -F "stage_$stage" >/dev/null; then
+    echo "gpu_check.sh: unknown stage '$stage'" >&2
+    exit 2
+  fi
+  t0=$SECONDS
+  detail=$("stage_$stage" 2>&1)
+  rc=$?
+  [[ -n $detail ]] && echo "$detail" >"$out/stage_$stage.txt"
+  note "$stage: rc=$rc, $((SECONDS - t0)) s; $(echo "$detail" | tr '\n' ' ' | cut -c1-300)"
+  if [[ $stage == build && $rc != 0 ]]; then
+    echo "$detail"
+    break
+  fi
+done
 
 echo
 echo "summary:"
