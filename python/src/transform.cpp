@@ -201,7 +201,8 @@ void bind_transform(nb::module_& m) {
             p.whiten_eps = whiten_eps;
             p.device = device_arg(device);
             new (self)
-                PyPCA{{{std::make_shared<PCA>(dim_arg(d_in, "d_in"), dim_arg(d_out, "d_out"), p)}}};
+                PyPCA{{{std::make_shared<PCA>(dim_arg(d_in, "d_in"), dim_arg(d_out, "d_out"), p),
+                        nb::none()}}};
           },
           nb::arg("d_in"), nb::arg("d_out"), nb::kw_only(), nb::arg("whiten") = false,
           nb::arg("whiten_eps") = 0.0f, nb::arg("device") = "cpu")
@@ -236,8 +237,8 @@ void bind_transform(nb::module_& m) {
       .def(
           "__init__",
           [](PyL2Normalize* self, long long d, const std::string& device) {
-            new (self)
-                PyL2Normalize{{std::make_shared<L2Normalize>(dim_arg(d), device_arg(device))}};
+            new (self) PyL2Normalize{
+                {std::make_shared<L2Normalize>(dim_arg(d), device_arg(device)), nb::none()}};
           },
           nb::arg("d"), nb::kw_only(), nb::arg("device") = "cpu");
 

@@ -736,8 +736,6 @@ template <>
 constexpr DType kDTypeOf<std::int32_t> = DType::Int32;
 template <>
 constexpr DType kDTypeOf<std::int64_t> = DType::Int64;
-template <>
-constexpr DType kDTypeOf<double> = DType::Float64;
 
 template <typename T>
 void write_npy_matrix(const std::string& path, const Matrix<T>& m) {

@@ -74,7 +74,7 @@ SubIndexFactory spec_factory(int dim, std::string_view spec, Metric metric) {
 
 SubIndexes::SubIndexes(int dim, Metric metric, std::vector<Device> devices,
                        const SubIndexFactory& factory, const char* role)
-    : role_(role), metric_(metric), devices_(std::move(devices)) {
+    : role_(role), devices_(std::move(devices)) {
   require(!devices_.empty(), "devices must not be empty: a multi-device index needs at least one");
   require(static_cast<int>(devices_.size()) <= kMaxSubIndexes, "devices: at most {} {}s, got {}",
           kMaxSubIndexes, role_, devices_.size());
@@ -96,7 +96,8 @@ SubIndexes::SubIndexes(int dim, Metric metric, std::vector<Device> devices,
             sub->ntotal());
     if (!subs_.empty()) {
       const Index& first = *subs_.front();
-      require(typeid(*sub) == typeid(first), "{} {} is not of the same index type as {} 0", role_,
+      const Index& added = *sub;
+      require(typeid(added) == typeid(first), "{} {} is not of the same index type as {} 0", role_,
               i, role_);
     }
     subs_.push_back(std::move(sub));

@@ -73,7 +73,6 @@ class SubIndexes {
 
  private:
   const char* role_;
-  Metric metric_;
   bool ivf_ = false;
   std::vector<Device> devices_;
   std::vector<std::unique_ptr<Index>> subs_;
