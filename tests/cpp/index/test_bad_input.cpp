@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "index/gaussian_data.hpp"
 #include "knnx/knnx.hpp"
 
 namespace knnx {
@@ -26,7 +27,8 @@ template <typename E, typename F>
     const std::string msg = e.what();
     for (const std::string& needle : needles) {
       if (msg.find(needle) == std::string::npos) {
-        return ::testing::AssertionFailure() << "message \"" << msg << "\" lacks \"" << needle << "\"";
+        return ::testing::AssertionFailure()
+               << "message \"" << msg << "\" lacks \"" << needle << "\"";
       }
     }
     return ::testing::AssertionSuccess() << msg;
@@ -38,13 +40,7 @@ template <typename E, typename F>
   return ::testing::AssertionFailure() << "did not throw";
 }
 
-std::vector<float> gaussian(idx_t n, int d, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(static_cast<std::size_t>(n) * static_cast<std::size_t>(d));
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using test::gaussian;
 
 // Everything observable about an index: ids, vectors, and the answer to a fixed search.
 struct Snapshot {
@@ -86,8 +82,10 @@ class BadInput : public ::testing::TestWithParam<Metric> {
 
 TEST(BadInputConstruct, DimensionOutOfRange) {
   for (const Metric metric : {Metric::L2, Metric::InnerProduct}) {
-    EXPECT_TRUE(throws_naming<InvalidArgument>([&] { IndexFlat index(0, metric); }, {"dim", "got 0"}));
-    EXPECT_TRUE(throws_naming<InvalidArgument>([&] { IndexFlat index(-3, metric); }, {"dim", "got -3"}));
+    EXPECT_TRUE(
+        throws_naming<InvalidArgument>([&] { IndexFlat index(0, metric); }, {"dim", "got 0"}));
+    EXPECT_TRUE(
+        throws_naming<InvalidArgument>([&] { IndexFlat index(-3, metric); }, {"dim", "got -3"}));
     EXPECT_TRUE(throws_naming<InvalidArgument>([&] { IndexFlat index(kMaxDim + 1, metric); },
                                                {"dim", "got " + std::to_string(kMaxDim + 1)}));
     EXPECT_TRUE(throws_naming<InvalidArgument>(
@@ -116,11 +114,15 @@ TEST(BadInputConstruct, CudaDeviceWithoutCuda) {
 }
 
 TEST(BadInputConstruct, DeviceAndMetricNames) {
-  EXPECT_TRUE(throws_naming<InvalidArgument>([] { (void)Device::parse("tpu"); }, {"device", "\"tpu\""}));
+  EXPECT_TRUE(
+      throws_naming<InvalidArgument>([] { (void)Device::parse("tpu"); }, {"device", "\"tpu\""}));
   EXPECT_TRUE(throws_naming<InvalidArgument>([] { (void)Device::parse("cuda:"); }, {"\"cuda:\""}));
-  EXPECT_TRUE(throws_naming<InvalidArgument>([] { (void)Device::parse("cuda:-1"); }, {"\"cuda:-1\""}));
-  EXPECT_TRUE(throws_naming<InvalidArgument>([] { (void)Device::parse("cuda:1x"); }, {"\"cuda:1x\""}));
-  EXPECT_TRUE(throws_naming<InvalidArgument>([] { (void)parse_metric("cosine"); }, {"metric", "\"cosine\""}));
+  EXPECT_TRUE(
+      throws_naming<InvalidArgument>([] { (void)Device::parse("cuda:-1"); }, {"\"cuda:-1\""}));
+  EXPECT_TRUE(
+      throws_naming<InvalidArgument>([] { (void)Device::parse("cuda:1x"); }, {"\"cuda:1x\""}));
+  EXPECT_TRUE(throws_naming<InvalidArgument>([] { (void)parse_metric("cosine"); },
+                                             {"metric", "\"cosine\""}));
   EXPECT_EQ(Device::parse("cuda:3"), Device::cuda(3));
   EXPECT_EQ(parse_metric("IP"), Metric::InnerProduct);
 }
@@ -129,13 +131,16 @@ TEST(BadInputConstruct, ConfigKnobsOutOfRange) {
   const Config saved = config();
   Config c = saved;
   c.cpu_base_block = 8;
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { set_config(c); }, {"KNNX_CPU_BASE_BLOCK", "\"8\""}));
+  EXPECT_TRUE(
+      throws_naming<InvalidArgument>([&] { set_config(c); }, {"KNNX_CPU_BASE_BLOCK", "\"8\""}));
   c = saved;
   c.cpu_query_block = 0;
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { set_config(c); }, {"KNNX_CPU_QUERY_BLOCK", "\"0\""}));
+  EXPECT_TRUE(
+      throws_naming<InvalidArgument>([&] { set_config(c); }, {"KNNX_CPU_QUERY_BLOCK", "\"0\""}));
   c = saved;
   c.num_threads = -2;
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { set_config(c); }, {"KNNX_NUM_THREADS", "\"-2\""}));
+  EXPECT_TRUE(
+      throws_naming<InvalidArgument>([&] { set_config(c); }, {"KNNX_NUM_THREADS", "\"-2\""}));
   // A refused set_config leaves the knobs in force untouched.
   const Config now = config();
   EXPECT_EQ(now.cpu_base_block, saved.cpu_base_block);
@@ -163,15 +168,18 @@ TEST_P(BadInput, CountsMustBePositive) {
   idx_t lab[4];
   const idx_t one = 1;
   EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.add(0, good_.data()); }, {"n ", "got 0"}));
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.add(-5, good_.data()); }, {"n ", "got -5"}));
+  EXPECT_TRUE(
+      throws_naming<InvalidArgument>([&] { index.add(-5, good_.data()); }, {"n ", "got -5"}));
   EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.add_with_ids(0, good_.data(), &one); },
                                              {"n ", "got 0"}));
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.train(0, good_.data()); }, {"n ", "got 0"}));
+  EXPECT_TRUE(
+      throws_naming<InvalidArgument>([&] { index.train(0, good_.data()); }, {"n ", "got 0"}));
   EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.search(0, good_.data(), 1, dist, lab); },
                                              {"nq", "got 0"}));
   EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.search(-1, good_.data(), 1, dist, lab); },
                                              {"nq", "got -1"}));
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.remove_ids(-1, &one); }, {"n ", "got -1"}));
+  EXPECT_TRUE(
+      throws_naming<InvalidArgument>([&] { index.remove_ids(-1, &one); }, {"n ", "got -1"}));
 }
 
 TEST_P(BadInput, NullPointers) {
@@ -179,30 +187,37 @@ TEST_P(BadInput, NullPointers) {
   std::vector<float> dist(3 * 2);
   std::vector<idx_t> lab(3 * 2);
   const std::vector<idx_t> ids = {100, 101, 102};
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.add(3, nullptr); }, {"x must not be null"}));
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.train(3, nullptr); }, {"x must not be null"}));
+  EXPECT_TRUE(
+      throws_naming<InvalidArgument>([&] { index.add(3, nullptr); }, {"x must not be null"}));
+  EXPECT_TRUE(
+      throws_naming<InvalidArgument>([&] { index.train(3, nullptr); }, {"x must not be null"}));
   EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.add_with_ids(3, nullptr, ids.data()); },
                                              {"x must not be null"}));
   EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.add_with_ids(3, good_.data(), nullptr); },
                                              {"ids must not be null"}));
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.search(3, nullptr, 2, dist.data(), lab.data()); },
-                                             {"queries must not be null"}));
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.search(3, good_.data(), 2, nullptr, lab.data()); },
-                                             {"distances must not be null"}));
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.search(3, good_.data(), 2, dist.data(), nullptr); },
-                                             {"labels must not be null"}));
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.reconstruct(0, nullptr); }, {"out must not be null"}));
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.remove_ids(2, nullptr); }, {"ids must not be null"}));
+  EXPECT_TRUE(throws_naming<InvalidArgument>(
+      [&] { index.search(3, nullptr, 2, dist.data(), lab.data()); }, {"queries must not be null"}));
+  EXPECT_TRUE(
+      throws_naming<InvalidArgument>([&] { index.search(3, good_.data(), 2, nullptr, lab.data()); },
+                                     {"distances must not be null"}));
+  EXPECT_TRUE(throws_naming<InvalidArgument>(
+      [&] { index.search(3, good_.data(), 2, dist.data(), nullptr); },
+      {"labels must not be null"}));
+  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.reconstruct(0, nullptr); },
+                                             {"out must not be null"}));
+  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.remove_ids(2, nullptr); },
+                                             {"ids must not be null"}));
 }
 
 TEST_P(BadInput, KOutOfRange) {
   const IndexFlat& index = *index_;
   std::vector<float> dist(static_cast<std::size_t>(kMaxK + 1));
   std::vector<idx_t> lab(static_cast<std::size_t>(kMaxK + 1));
-  for (const int k : {0, -1, std::numeric_limits<int>::min(), kMaxK + 1, std::numeric_limits<int>::max()}) {
-    EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.search(1, good_.data(), k, dist.data(), lab.data()); },
-                                               {"k must be in [1, " + std::to_string(kMaxK) + "]",
-                                                "got " + std::to_string(k)}))
+  for (const int k :
+       {0, -1, std::numeric_limits<int>::min(), kMaxK + 1, std::numeric_limits<int>::max()}) {
+    EXPECT_TRUE(throws_naming<InvalidArgument>(
+        [&] { index.search(1, good_.data(), k, dist.data(), lab.data()); },
+        {"k must be in [1, " + std::to_string(kMaxK) + "]", "got " + std::to_string(k)}))
         << "k=" << k;
   }
   // The bounds themselves are accepted.
@@ -220,10 +235,12 @@ TEST_P(BadInput, NonFiniteVectorsAreRefusedAndNothingIsAdded) {
       x[pos] = bad;
       const std::string row = "row " + std::to_string(pos / kDim);
       const std::string col = "column " + std::to_string(pos % kDim);
-      EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.add(3, x.data()); }, {"x ", row, col}));
-      EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.add_with_ids(3, x.data(), ids.data()); },
-                                                 {"x ", row, col}));
-      EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.train(3, x.data()); }, {"x ", row, col}));
+      EXPECT_TRUE(
+          throws_naming<InvalidArgument>([&] { index.add(3, x.data()); }, {"x ", row, col}));
+      EXPECT_TRUE(throws_naming<InvalidArgument>(
+          [&] { index.add_with_ids(3, x.data(), ids.data()); }, {"x ", row, col}));
+      EXPECT_TRUE(
+          throws_naming<InvalidArgument>([&] { index.train(3, x.data()); }, {"x ", row, col}));
       EXPECT_EQ(index.ntotal(), 10);
     }
   }
@@ -244,8 +261,9 @@ TEST_P(BadInput, NonFiniteQueriesAreRefusedBeforeAnyOutputIsWritten) {
     q[kDim + 2] = bad;
     std::vector<float> dist(3 * 4, 12345.0f);
     std::vector<idx_t> lab(3 * 4, 777);
-    EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.search(3, q.data(), 4, dist.data(), lab.data()); },
-                                               {"queries", "row 1", "column 2"}));
+    EXPECT_TRUE(throws_naming<InvalidArgument>(
+        [&] { index.search(3, q.data(), 4, dist.data(), lab.data()); },
+        {"queries", "row 1", "column 2"}));
     EXPECT_EQ(dist, std::vector<float>(3 * 4, 12345.0f));
     EXPECT_EQ(lab, std::vector<idx_t>(3 * 4, 777));
   }
@@ -267,8 +285,8 @@ TEST_P(BadInput, BadIdsAddNothing) {
       {{9, 60, 61, 62}, {"ids[0] = 9", "already stored"}},
   };
   for (const Case& c : cases) {
-    EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.add_with_ids(4, x.data(), c.ids.data()); },
-                                               c.needles));
+    EXPECT_TRUE(throws_naming<InvalidArgument>(
+        [&] { index.add_with_ids(4, x.data(), c.ids.data()); }, c.needles));
     EXPECT_EQ(index.ntotal(), 10);
   }
   // None of the valid ids from the refused calls went in: they are all still free.
@@ -287,8 +305,8 @@ TEST_P(BadInput, CollisionWithUserIdsAfterRemoval) {
   EXPECT_EQ(other.remove_ids(1, &gone), 1);
   // A removed id is free again for add_with_ids; 501 still collides.
   EXPECT_NO_THROW(other.add_with_ids(1, x.data(), &gone));
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { other.add_with_ids(1, x.data(), ids.data() + 1); },
-                                             {"ids[0] = 501"}));
+  EXPECT_TRUE(throws_naming<InvalidArgument>(
+      [&] { other.add_with_ids(1, x.data(), ids.data() + 1); }, {"ids[0] = 501"}));
   EXPECT_EQ(other.ntotal(), 2);
 }
 
@@ -309,16 +327,19 @@ TEST_P(BadInput, SizesThatOverflow) {
   std::vector<idx_t> lab(4);
   const std::vector<idx_t> ids(4, 0);
   // Refused from the sizes alone, before a single element is read.
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.add(huge, good_.data()); }, {"x", "overflows"}));
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.add_with_ids(huge, good_.data(), ids.data()); },
-                                             {"x", "overflows"}));
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { index.search(huge, good_.data(), 1, dist.data(), lab.data()); },
-                                             {"queries", "overflows"}));
+  EXPECT_TRUE(
+      throws_naming<InvalidArgument>([&] { index.add(huge, good_.data()); }, {"x", "overflows"}));
+  EXPECT_TRUE(throws_naming<InvalidArgument>(
+      [&] { index.add_with_ids(huge, good_.data(), ids.data()); }, {"x", "overflows"}));
+  EXPECT_TRUE(throws_naming<InvalidArgument>(
+      [&] { index.search(huge, good_.data(), 1, dist.data(), lab.data()); },
+      {"queries", "overflows"}));
   // nq * dim fits, nq * k does not.
   IndexFlat narrow(1, GetParam());
   const idx_t nq = std::numeric_limits<idx_t>::max() / 1000;
-  EXPECT_TRUE(throws_naming<InvalidArgument>([&] { narrow.search(nq, good_.data(), kMaxK, dist.data(), lab.data()); },
-                                             {"labels", "overflows"}));
+  EXPECT_TRUE(throws_naming<InvalidArgument>(
+      [&] { narrow.search(nq, good_.data(), kMaxK, dist.data(), lab.data()); },
+      {"labels", "overflows"}));
 }
 
 INSTANTIATE_TEST_SUITE_P(Metrics, BadInput, ::testing::Values(Metric::L2, Metric::InnerProduct),

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "index/gaussian_data.hpp"
 #include "knnx/knnx.hpp"
 
 namespace knnx {
@@ -27,13 +28,7 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr int kDim = 8;
 constexpr idx_t kBase = 200;
 
-std::vector<float> gaussian(idx_t n, int d, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(static_cast<std::size_t>(n) * static_cast<std::size_t>(d));
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using test::gaussian;
 
 enum class Kind { Flat, IVF };
 enum class Throws { None, InvalidArgument, IoError, FormatError };

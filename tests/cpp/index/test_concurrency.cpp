@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "index/gaussian_data.hpp"
 #include "knnx/knnx.hpp"
 #include "knnx/shared_mutex.hpp"
 
@@ -23,13 +24,7 @@ namespace {
 
 constexpr int kThreads = 8;
 
-std::vector<float> gaussian(idx_t n, int d, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(static_cast<std::size_t>(n) * static_cast<std::size_t>(d));
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using test::gaussian;
 
 struct Result {
   std::vector<float> distances;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cpu/scan_kernels.hpp"
+#include "index/gaussian_data.hpp"
 #include "knnx/knnx.hpp"
 
 namespace knnx {
@@ -35,13 +36,7 @@ SearchResult run_search(const Index& index, idx_t nq, const float* queries, int 
   return r;
 }
 
-std::vector<float> gaussian(idx_t n, int d, std::uint32_t seed, float mean = 0.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(mean, 1.0f);
-  std::vector<float> v(static_cast<std::size_t>(n) * static_cast<std::size_t>(d));
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using test::gaussian;
 
 // Small integers: every distance is computed exactly in float, so ties are exact ties.
 std::vector<float> small_integers(idx_t n, int d, int levels, std::uint32_t seed) {
@@ -79,9 +74,9 @@ Model model_of(idx_t n, int d, const float* x, idx_t first_id = 0) {
 // stored vectors, labels are -1 and distances the metric's empty value. The tolerance is
 // rel_tol times the size of the terms the float32 computation cancels (||q||^2 + max ||x||^2
 // for L2, ||q|| max ||x|| for inner product), since that is what float32 rounding scales with.
-::testing::AssertionResult matches_brute_force(Metric metric, int d, const Model& model,
-                                               idx_t nq, const float* queries, int k,
-                                               const SearchResult& got, double rel_tol = 2e-5) {
+::testing::AssertionResult matches_brute_force(Metric metric, int d, const Model& model, idx_t nq,
+                                               const float* queries, int k, const SearchResult& got,
+                                               double rel_tol = 2e-5) {
   double max_norm_sq = 0.0;
   for (const auto& [id, v] : model) max_norm_sq = std::max(max_norm_sq, norm_sq(v.data(), d));
   const float empty = empty_distance(metric);
@@ -126,8 +121,8 @@ Model model_of(idx_t n, int d, const float* x, idx_t first_id = 0) {
     for (std::size_t i = m; i < static_cast<std::size_t>(k); ++i) {
       if (lab[i] != kNoLabel || dist[i] != empty) {
         return ::testing::AssertionFailure()
-               << "query " << q << ", rank " << i << " past the " << m
-               << " stored vectors: got (" << dist[i] << ", " << lab[i] << ")";
+               << "query " << q << ", rank " << i << " past the " << m << " stored vectors: got ("
+               << dist[i] << ", " << lab[i] << ")";
       }
     }
   }
@@ -165,11 +160,8 @@ struct Setting {
 // block on several threads (threads split the base, collectors merged), many small query
 // blocks, one thread, and blocks that divide nothing evenly.
 const Setting kSettings[] = {
-    {"defaults", 0, 0, 0},
-    {"qb7_bb16_t4", 7, 16, 4},
-    {"qb1_bb16_t1", 1, 16, 1},
-    {"qb64_bb100_t2", 64, 100, 2},
-    {"qb500_bb37_t3", 500, 37, 3},
+    {"defaults", 0, 0, 0},         {"qb7_bb16_t4", 7, 16, 4},     {"qb1_bb16_t1", 1, 16, 1},
+    {"qb64_bb100_t2", 64, 100, 2}, {"qb500_bb37_t3", 500, 37, 3},
 };
 
 // Query counts that reach every search path: the direct small-batch kernel (1 to 3 queries,
@@ -190,12 +182,14 @@ TEST_P(FlatExact, MatchesBruteForce) {
     idx_t n;
     int d;
   };
-  for (const Shape s : {Shape{1, 1}, Shape{5, 3}, Shape{333, 1}, Shape{1000, 3},
-                        Shape{1037, 129}, Shape{2500, 17}}) {
+  for (const Shape s : {Shape{1, 1}, Shape{5, 3}, Shape{333, 1}, Shape{1000, 3}, Shape{1037, 129},
+                        Shape{2500, 17}}) {
     // A mean offset makes L2 cancellation (||q||^2 + ||x||^2 - 2 q.x) matter.
     const float mean = s.d == 17 ? 3.0f : 0.0f;
-    const std::vector<float> base = gaussian(s.n, s.d, static_cast<std::uint32_t>(s.n * 7 + s.d), mean);
-    const std::vector<float> queries = gaussian(500, s.d, static_cast<std::uint32_t>(s.n + s.d), mean);
+    const std::vector<float> base =
+        gaussian(s.n, s.d, static_cast<std::uint32_t>(s.n * 7 + s.d), mean);
+    const std::vector<float> queries =
+        gaussian(500, s.d, static_cast<std::uint32_t>(s.n + s.d), mean);
     IndexFlat index(s.d, metric);
     index.add(s.n, base.data());
     ASSERT_EQ(index.ntotal(), s.n);
@@ -205,8 +199,8 @@ TEST_P(FlatExact, MatchesBruteForce) {
     if (s.n + 3 <= kMaxK) ks.insert(static_cast<int>(s.n + 3));
     for (const int k : ks) {
       for (const idx_t nq : kQueryCounts) {
-        SCOPED_TRACE(testing::Message() << "n=" << s.n << " d=" << s.d << " k=" << k
-                                        << " nq=" << nq);
+        SCOPED_TRACE(testing::Message()
+                     << "n=" << s.n << " d=" << s.d << " k=" << k << " nq=" << nq);
         const SearchResult r = run_search(index, nq, queries.data(), k);
         ASSERT_TRUE(matches_brute_force(metric, s.d, model, nq, queries.data(), k, r));
       }
@@ -252,13 +246,13 @@ TEST_P(FlatExact, DuplicatesAndExactTies) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Settings, FlatExact,
-    ::testing::Combine(::testing::Values(Metric::L2, Metric::InnerProduct),
-                       ::testing::ValuesIn(kSettings)),
-    [](const auto& info) {
-      return to_string(std::get<0>(info.param)) + "_" + std::get<1>(info.param).name;
-    });
+INSTANTIATE_TEST_SUITE_P(Settings, FlatExact,
+                         ::testing::Combine(::testing::Values(Metric::L2, Metric::InnerProduct),
+                                            ::testing::ValuesIn(kSettings)),
+                         [](const auto& info) {
+                           return to_string(std::get<0>(info.param)) + "_" +
+                                  std::get<1>(info.param).name;
+                         });
 
 class FlatOps : public ::testing::TestWithParam<Metric> {};
 
@@ -295,13 +289,15 @@ TEST_P(FlatOps, AddWithIdsReturnsUserIds) {
   const idx_t n = 900;
   const std::vector<float> x = gaussian(n, d, 5);
   std::vector<idx_t> ids(static_cast<std::size_t>(n));
-  for (idx_t i = 0; i < n; ++i) ids[static_cast<std::size_t>(i)] = 1'000'000'000'000 + (n - i) * 7919;
+  for (idx_t i = 0; i < n; ++i)
+    ids[static_cast<std::size_t>(i)] = 1'000'000'000'000 + (n - i) * 7919;
   IndexFlat index(d, metric);
   index.add_with_ids(n, x.data(), ids.data());
   EXPECT_EQ(index.ids(), ids);
 
   Model model;
-  for (idx_t i = 0; i < n; ++i) model[ids[static_cast<std::size_t>(i)]].assign(x.data() + i * d, x.data() + (i + 1) * d);
+  for (idx_t i = 0; i < n; ++i)
+    model[ids[static_cast<std::size_t>(i)]].assign(x.data() + i * d, x.data() + (i + 1) * d);
   const std::vector<float> queries = gaussian(40, d, 6);
   for (const int k : {1, 10, 900, 905}) {
     const SearchResult r = run_search(index, 40, queries.data(), k);
@@ -328,14 +324,15 @@ TEST_P(FlatOps, MixedAddAndAddWithIds) {
     const idx_t n = static_cast<idx_t>(ids.size());
     const std::vector<float> x = gaussian(n, d, seed);
     index.add_with_ids(n, x.data(), ids.data());
-    for (idx_t i = 0; i < n; ++i) model[ids[static_cast<std::size_t>(i)]].assign(x.data() + i * d, x.data() + (i + 1) * d);
+    for (idx_t i = 0; i < n; ++i)
+      model[ids[static_cast<std::size_t>(i)]].assign(x.data() + i * d, x.data() + (i + 1) * d);
   };
 
-  add_seq(100, 1);                          // ids 0..99
-  add_ids({500, 499, 1000, 250}, 2);       // ids out of order, with gaps
-  add_seq(20, 3);                           // continues one past the largest id: 1001..1020
-  add_ids({100, 101}, 4);                   // fills a gap below
-  add_seq(3, 5);                            // still 1021..1023
+  add_seq(100, 1);                    // ids 0..99
+  add_ids({500, 499, 1000, 250}, 2);  // ids out of order, with gaps
+  add_seq(20, 3);                     // continues one past the largest id: 1001..1020
+  add_ids({100, 101}, 4);             // fills a gap below
+  add_seq(3, 5);                      // still 1021..1023
 
   std::vector<idx_t> expected_ids;
   for (idx_t i = 0; i < 100; ++i) expected_ids.push_back(i);
@@ -403,7 +400,8 @@ TEST_P(FlatOps, RemoveIds) {
 
   // Remove everything that is left.
   std::vector<idx_t> all = index.ids();
-  EXPECT_EQ(index.remove_ids(static_cast<idx_t>(all.size()), all.data()), static_cast<idx_t>(all.size()));
+  EXPECT_EQ(index.remove_ids(static_cast<idx_t>(all.size()), all.data()),
+            static_cast<idx_t>(all.size()));
   EXPECT_EQ(index.ntotal(), 0);
   const SearchResult none = run_search(index, 2, queries.data(), 3);
   for (idx_t label : none.labels) EXPECT_EQ(label, kNoLabel);
@@ -420,7 +418,9 @@ TEST_P(FlatOps, RemoveIdsWithUserIds) {
   EXPECT_EQ(index.remove_ids(3, remove.data()), 2);
   EXPECT_EQ(index.ids(), (std::vector<idx_t>{70, 10, 30, 60}));
   Model model;
-  for (std::size_t i : {0u, 1u, 3u, 4u}) model[ids[i]].assign(x.begin() + static_cast<std::ptrdiff_t>(i) * d, x.begin() + static_cast<std::ptrdiff_t>(i + 1) * d);
+  for (std::size_t i : {0u, 1u, 3u, 4u})
+    model[ids[i]].assign(x.begin() + static_cast<std::ptrdiff_t>(i) * d,
+                         x.begin() + static_cast<std::ptrdiff_t>(i + 1) * d);
   const std::vector<float> queries = gaussian(4, d, 16);
   const SearchResult r = run_search(index, 4, queries.data(), 6);
   EXPECT_TRUE(matches_brute_force(metric, d, model, 4, queries.data(), 6, r));
@@ -522,13 +522,15 @@ TEST_P(FlatKernelSets, MatchBruteForce) {
     for (const int d : {1, 5, 16, 129}) {
       const idx_t n = 777;
       const std::vector<float> base = gaussian(n, d, 30u + static_cast<std::uint32_t>(d), 1.0f);
-      const std::vector<float> queries = gaussian(500, d, 31u + static_cast<std::uint32_t>(d), 1.0f);
+      const std::vector<float> queries =
+          gaussian(500, d, 31u + static_cast<std::uint32_t>(d), 1.0f);
       IndexFlat index(d, metric);
       index.add(n, base.data());
       const Model model = model_of(n, d, base.data());
       for (const int k : {1, 10, 777, 800}) {
         for (const idx_t nq : kQueryCounts) {
-          SCOPED_TRACE(testing::Message() << to_string(metric) << " d=" << d << " k=" << k << " nq=" << nq);
+          SCOPED_TRACE(testing::Message()
+                       << to_string(metric) << " d=" << d << " k=" << k << " nq=" << nq);
           const SearchResult r = run_search(index, nq, queries.data(), k);
           ASSERT_TRUE(matches_brute_force(metric, d, model, nq, queries.data(), k, r));
         }
@@ -552,7 +554,8 @@ std::vector<float> read_fvecs_local(const std::string& path, int& d) {
     d = dim;
     const std::size_t old = out.size();
     out.resize(old + static_cast<std::size_t>(dim));
-    if (std::fread(out.data() + old, sizeof(float), static_cast<std::size_t>(dim), f) != static_cast<std::size_t>(dim)) {
+    if (std::fread(out.data() + old, sizeof(float), static_cast<std::size_t>(dim), f) !=
+        static_cast<std::size_t>(dim)) {
       out.resize(old);
       break;
     }

@@ -31,6 +31,7 @@
 
 #include "core/crc32c.hpp"
 #include "core/index_file.hpp"
+#include "index/gaussian_data.hpp"
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_io.hpp"
@@ -133,13 +134,7 @@ void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes
             static_cast<std::streamsize>(bytes.size()));
 }
 
-std::vector<float> gaussian(idx_t n, int d, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(static_cast<std::size_t>(n) * static_cast<std::size_t>(d));
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using test::gaussian;
 
 struct SearchResult {
   std::vector<float> distances;
