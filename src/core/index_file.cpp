@@ -8,6 +8,7 @@
 #include <limits>
 #include <utility>
 
+#include "core/byte_fields.hpp"
 #include "core/crc32c.hpp"
 #include "knnx/error.hpp"
 #include "knnx/types.hpp"
@@ -39,18 +40,6 @@ constexpr std::size_t kOffReserved = 72;
 constexpr std::size_t kOffHeaderCrc = 124;
 
 constexpr std::uint64_t kMaxSigned = static_cast<std::uint64_t>(std::numeric_limits<idx_t>::max());
-
-template <typename T>
-void put(std::uint8_t* p, std::size_t offset, T value) {
-  std::memcpy(p + offset, &value, sizeof value);
-}
-
-template <typename T>
-T get(const std::uint8_t* p, std::size_t offset) {
-  T value;
-  std::memcpy(&value, p + offset, sizeof value);
-  return value;
-}
 
 template <typename... Args>
 [[noreturn]] void fail(const std::string& path, fmt::format_string<Args...> format,
@@ -163,39 +152,39 @@ std::string section_name(std::uint32_t kind) {
 std::array<std::uint8_t, kHeaderBytes> encode_header(const Header& h) {
   std::array<std::uint8_t, kHeaderBytes> b{};
   std::memcpy(b.data(), kMagic.data(), kMagic.size());
-  put(b.data(), kOffVersion, h.format_version);
-  put(b.data(), kOffHeaderBytes, h.header_bytes);
-  put(b.data(), kOffIndexType, h.index_type);
-  put(b.data(), kOffMetric, h.metric);
-  put(b.data(), kOffDim, h.dim);
-  put(b.data(), kOffNLists, h.n_lists);
-  put(b.data(), kOffNProbe, h.n_probe);
-  put(b.data(), kOffFlags, h.flags);
-  put(b.data(), kOffNTotal, h.ntotal);
-  put(b.data(), kOffNextId, h.next_id);
-  put(b.data(), kOffFileSize, h.file_size);
-  put(b.data(), kOffSectionCount, h.section_count);
-  put(b.data(), kOffTableCrc, h.table_crc);
-  put(b.data(), kOffHeaderCrc, crc32c(b.data(), kOffHeaderCrc));
+  put_field(b.data(), kOffVersion, h.format_version);
+  put_field(b.data(), kOffHeaderBytes, h.header_bytes);
+  put_field(b.data(), kOffIndexType, h.index_type);
+  put_field(b.data(), kOffMetric, h.metric);
+  put_field(b.data(), kOffDim, h.dim);
+  put_field(b.data(), kOffNLists, h.n_lists);
+  put_field(b.data(), kOffNProbe, h.n_probe);
+  put_field(b.data(), kOffFlags, h.flags);
+  put_field(b.data(), kOffNTotal, h.ntotal);
+  put_field(b.data(), kOffNextId, h.next_id);
+  put_field(b.data(), kOffFileSize, h.file_size);
+  put_field(b.data(), kOffSectionCount, h.section_count);
+  put_field(b.data(), kOffTableCrc, h.table_crc);
+  put_field(b.data(), kOffHeaderCrc, crc32c(b.data(), kOffHeaderCrc));
   return b;
 }
 
 Header decode_header(const std::uint8_t* b) {
   Header h;
-  h.format_version = get<std::uint32_t>(b, kOffVersion);
-  h.header_bytes = get<std::uint32_t>(b, kOffHeaderBytes);
-  h.index_type = get<std::uint32_t>(b, kOffIndexType);
-  h.metric = get<std::uint32_t>(b, kOffMetric);
-  h.dim = get<std::uint32_t>(b, kOffDim);
-  h.n_lists = get<std::uint32_t>(b, kOffNLists);
-  h.n_probe = get<std::uint32_t>(b, kOffNProbe);
-  h.flags = get<std::uint32_t>(b, kOffFlags);
-  h.ntotal = get<std::uint64_t>(b, kOffNTotal);
-  h.next_id = get<std::uint64_t>(b, kOffNextId);
-  h.file_size = get<std::uint64_t>(b, kOffFileSize);
-  h.section_count = get<std::uint32_t>(b, kOffSectionCount);
-  h.table_crc = get<std::uint32_t>(b, kOffTableCrc);
-  h.header_crc = get<std::uint32_t>(b, kOffHeaderCrc);
+  h.format_version = get_field<std::uint32_t>(b, kOffVersion);
+  h.header_bytes = get_field<std::uint32_t>(b, kOffHeaderBytes);
+  h.index_type = get_field<std::uint32_t>(b, kOffIndexType);
+  h.metric = get_field<std::uint32_t>(b, kOffMetric);
+  h.dim = get_field<std::uint32_t>(b, kOffDim);
+  h.n_lists = get_field<std::uint32_t>(b, kOffNLists);
+  h.n_probe = get_field<std::uint32_t>(b, kOffNProbe);
+  h.flags = get_field<std::uint32_t>(b, kOffFlags);
+  h.ntotal = get_field<std::uint64_t>(b, kOffNTotal);
+  h.next_id = get_field<std::uint64_t>(b, kOffNextId);
+  h.file_size = get_field<std::uint64_t>(b, kOffFileSize);
+  h.section_count = get_field<std::uint32_t>(b, kOffSectionCount);
+  h.table_crc = get_field<std::uint32_t>(b, kOffTableCrc);
+  h.header_crc = get_field<std::uint32_t>(b, kOffHeaderCrc);
   return h;
 }
 
@@ -203,44 +192,44 @@ std::vector<std::uint8_t> encode_table(const std::vector<SectionEntry>& sections
   std::vector<std::uint8_t> b(sections.size() * kSectionEntryBytes, 0);
   for (std::size_t i = 0; i < sections.size(); ++i) {
     std::uint8_t* e = b.data() + i * kSectionEntryBytes;
-    put(e, 0, sections[i].kind);
-    put(e, 8, sections[i].offset);
-    put(e, 16, sections[i].size);
-    put(e, 24, sections[i].crc);
+    put_field(e, 0, sections[i].kind);
+    put_field(e, 8, sections[i].offset);
+    put_field(e, 16, sections[i].size);
+    put_field(e, 24, sections[i].crc);
   }
   return b;
 }
 
 SectionEntry decode_section_entry(const std::uint8_t* e) {
   SectionEntry s;
-  s.kind = get<std::uint32_t>(e, 0);
-  s.offset = get<std::uint64_t>(e, 8);
-  s.size = get<std::uint64_t>(e, 16);
-  s.crc = get<std::uint32_t>(e, 24);
+  s.kind = get_field<std::uint32_t>(e, 0);
+  s.offset = get_field<std::uint64_t>(e, 8);
+  s.size = get_field<std::uint64_t>(e, 16);
+  s.crc = get_field<std::uint32_t>(e, 24);
   return s;
 }
 
 std::array<std::uint8_t, kKMeansRecordBytes> encode_kmeans(const KMeansRecord& r) {
   std::array<std::uint8_t, kKMeansRecordBytes> b{};
-  put(b.data(), 0, r.n_iter);
-  put(b.data(), 4, r.init);
-  put(b.data(), 8, r.max_points_per_centroid);
-  put(b.data(), 12, r.min_points_per_centroid);
-  put(b.data(), 16, r.init_points_per_centroid);
-  put(b.data(), 20, r.spherical);
-  put(b.data(), 24, r.seed);
+  put_field(b.data(), 0, r.n_iter);
+  put_field(b.data(), 4, r.init);
+  put_field(b.data(), 8, r.max_points_per_centroid);
+  put_field(b.data(), 12, r.min_points_per_centroid);
+  put_field(b.data(), 16, r.init_points_per_centroid);
+  put_field(b.data(), 20, r.spherical);
+  put_field(b.data(), 24, r.seed);
   return b;
 }
 
 KMeansRecord decode_kmeans(const std::uint8_t* b) {
   KMeansRecord r;
-  r.n_iter = get<std::int32_t>(b, 0);
-  r.init = get<std::uint32_t>(b, 4);
-  r.max_points_per_centroid = get<std::int32_t>(b, 8);
-  r.min_points_per_centroid = get<std::int32_t>(b, 12);
-  r.init_points_per_centroid = get<std::int32_t>(b, 16);
-  r.spherical = get<std::uint32_t>(b, 20);
-  r.seed = get<std::uint64_t>(b, 24);
+  r.n_iter = get_field<std::int32_t>(b, 0);
+  r.init = get_field<std::uint32_t>(b, 4);
+  r.max_points_per_centroid = get_field<std::int32_t>(b, 8);
+  r.min_points_per_centroid = get_field<std::int32_t>(b, 12);
+  r.init_points_per_centroid = get_field<std::int32_t>(b, 16);
+  r.spherical = get_field<std::uint32_t>(b, 20);
+  r.seed = get_field<std::uint64_t>(b, 24);
   return r;
 }
 

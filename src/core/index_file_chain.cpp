@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "core/byte_fields.hpp"
 #include "knnx/error.hpp"
 #include "knnx/types.hpp"
 
@@ -33,18 +34,6 @@ constexpr std::size_t kOffMaxTrainPoints = 32;
 constexpr std::size_t kOffOpqSeed = 40;
 
 constexpr std::uint32_t kTransformTrained = 1u;
-
-template <typename T>
-void put(std::uint8_t* p, std::size_t offset, T value) {
-  std::memcpy(p + offset, &value, sizeof value);
-}
-
-template <typename T>
-T get(const std::uint8_t* p, std::size_t offset) {
-  T value;
-  std::memcpy(&value, p + offset, sizeof value);
-  return value;
-}
 
 // Bytes [from, to) of the parameter block a transform type uses; the rest must be zero.
 std::pair<std::size_t, std::size_t> used_params(TransformType type) {
@@ -132,29 +121,29 @@ void check_dims(Decoder& in, const TransformRecord& t) {
 void decode_params(Decoder& in, const std::uint8_t* r, TransformRecord& t) {
   switch (t.type) {
     case TransformType::PCA: {
-      const auto whiten = get<std::uint32_t>(r, kOffWhiten);
+      const auto whiten = get_field<std::uint32_t>(r, kOffWhiten);
       if (whiten > 1) in.fail("whiten is {}, not 0 or 1", whiten);
       t.whiten = whiten == 1;
-      t.whiten_eps = get<float>(r, kOffWhitenEps);
+      t.whiten_eps = get_field<float>(r, kOffWhitenEps);
       if (!std::isfinite(t.whiten_eps) || t.whiten_eps < 0.0f) {
         in.fail("whiten_eps {} is not a finite value >= 0", t.whiten_eps);
       }
       break;
     }
     case TransformType::RandomRotation:
-      t.seed = get<std::uint64_t>(r, kOffRotationSeed);
+      t.seed = get_field<std::uint64_t>(r, kOffRotationSeed);
       if (!t.trained) in.fail("a RandomRotation is always trained, but the trained flag is clear");
       break;
     case TransformType::L2Normalize:
       if (!t.trained) in.fail("an L2Normalize is always trained, but the trained flag is clear");
       break;
     case TransformType::OPQ:
-      t.m = get<std::uint32_t>(r, kOffM);
-      t.n_iter = get<std::int32_t>(r, kOffNIter);
-      t.ksub = get<std::int32_t>(r, kOffKsub);
-      t.kmeans_iter = get<std::int32_t>(r, kOffKMeansIter);
-      t.max_train_points = get<std::int64_t>(r, kOffMaxTrainPoints);
-      t.seed = get<std::uint64_t>(r, kOffOpqSeed);
+      t.m = get_field<std::uint32_t>(r, kOffM);
+      t.n_iter = get_field<std::int32_t>(r, kOffNIter);
+      t.ksub = get_field<std::int32_t>(r, kOffKsub);
+      t.kmeans_iter = get_field<std::int32_t>(r, kOffKMeansIter);
+      t.max_train_points = get_field<std::int64_t>(r, kOffMaxTrainPoints);
+      t.seed = get_field<std::uint64_t>(r, kOffOpqSeed);
       if (t.m < 1 || t.m > t.d_out || t.d_out % t.m != 0) {
         in.fail("m {} does not divide d_out {} into sub-spaces", t.m, t.d_out);
       }
@@ -171,21 +160,21 @@ void decode_params(Decoder& in, const std::uint8_t* r, TransformRecord& t) {
 void encode_params(std::uint8_t* r, const TransformRecord& t) {
   switch (t.type) {
     case TransformType::PCA:
-      put(r, kOffWhiten, std::uint32_t{t.whiten ? 1u : 0u});
-      put(r, kOffWhitenEps, t.whiten_eps);
+      put_field(r, kOffWhiten, std::uint32_t{t.whiten ? 1u : 0u});
+      put_field(r, kOffWhitenEps, t.whiten_eps);
       break;
     case TransformType::RandomRotation:
-      put(r, kOffRotationSeed, t.seed);
+      put_field(r, kOffRotationSeed, t.seed);
       break;
     case TransformType::L2Normalize:
       break;
     case TransformType::OPQ:
-      put(r, kOffM, t.m);
-      put(r, kOffNIter, t.n_iter);
-      put(r, kOffKsub, t.ksub);
-      put(r, kOffKMeansIter, t.kmeans_iter);
-      put(r, kOffMaxTrainPoints, t.max_train_points);
-      put(r, kOffOpqSeed, t.seed);
+      put_field(r, kOffM, t.m);
+      put_field(r, kOffNIter, t.n_iter);
+      put_field(r, kOffKsub, t.ksub);
+      put_field(r, kOffKMeansIter, t.kmeans_iter);
+      put_field(r, kOffMaxTrainPoints, t.max_train_points);
+      put_field(r, kOffOpqSeed, t.seed);
       break;
   }
 }
@@ -208,14 +197,14 @@ std::string transform_type_name(std::uint32_t type) {
 
 std::vector<std::uint8_t> encode_chain(const TransformChainRecord& chain) {
   std::vector<std::uint8_t> out(kChainHeaderBytes, 0);
-  put(out.data(), 0, static_cast<std::uint32_t>(chain.transforms.size()));
-  put(out.data(), 4, chain.d_in);
+  put_field(out.data(), 0, static_cast<std::uint32_t>(chain.transforms.size()));
+  put_field(out.data(), 4, chain.d_in);
   for (const TransformRecord& t : chain.transforms) {
     std::uint8_t r[kTransformRecordBytes] = {};
-    put(r, kOffType, static_cast<std::uint32_t>(t.type));
-    put(r, kOffDIn, t.d_in);
-    put(r, kOffDOut, t.d_out);
-    put(r, kOffFlags, t.trained ? kTransformTrained : 0u);
+    put_field(r, kOffType, static_cast<std::uint32_t>(t.type));
+    put_field(r, kOffDIn, t.d_in);
+    put_field(r, kOffDOut, t.d_out);
+    put_field(r, kOffFlags, t.trained ? kTransformTrained : 0u);
     encode_params(r, t);
     out.insert(out.end(), r, r + kTransformRecordBytes);
     if (!t.trained || !t.linear()) continue;
@@ -233,20 +222,20 @@ TransformChainRecord decode_chain(const std::vector<std::uint8_t>& bytes, const 
   Decoder in(bytes, path);
   const std::uint8_t* h = in.take(kChainHeaderBytes, "the chain header");
   TransformChainRecord chain;
-  const auto count = get<std::uint32_t>(h, 0);
-  chain.d_in = get<std::uint32_t>(h, 4);
+  const auto count = get_field<std::uint32_t>(h, 0);
+  chain.d_in = get_field<std::uint32_t>(h, 4);
   if (count < 1 || count > kMaxTransforms) {
     in.fail("transform count {} is outside [1, {}]", count, kMaxTransforms);
   }
   if (chain.d_in < 1 || chain.d_in > static_cast<std::uint32_t>(kMaxDim)) {
     in.fail("d_in {} is outside [1, {}]", chain.d_in, kMaxDim);
   }
-  if (get<std::uint64_t>(h, 8) != 0) in.fail("reserved chain header bytes 8-15 are not zero");
+  if (get_field<std::uint64_t>(h, 8) != 0) in.fail("reserved chain header bytes 8-15 are not zero");
 
   std::uint32_t d = chain.d_in;
   for (std::uint32_t i = 0; i < count; ++i) {
     const std::uint8_t* r = in.take(kTransformRecordBytes, fmt::format("transform {}", i));
-    const auto type = get<std::uint32_t>(r, kOffType);
+    const auto type = get_field<std::uint32_t>(r, kOffType);
     in.set_where(fmt::format(", transform {} ({})", i, transform_type_name(type)));
     if (type < 1 || type > 4) {
       in.fail(
@@ -256,9 +245,9 @@ TransformChainRecord decode_chain(const std::vector<std::uint8_t>& bytes, const 
     }
     TransformRecord t;
     t.type = static_cast<TransformType>(type);
-    t.d_in = get<std::uint32_t>(r, kOffDIn);
-    t.d_out = get<std::uint32_t>(r, kOffDOut);
-    const auto flags = get<std::uint32_t>(r, kOffFlags);
+    t.d_in = get_field<std::uint32_t>(r, kOffDIn);
+    t.d_out = get_field<std::uint32_t>(r, kOffDOut);
+    const auto flags = get_field<std::uint32_t>(r, kOffFlags);
     if ((flags & ~kTransformTrained) != 0) in.fail("unknown flags 0x{:08x}", flags);
     t.trained = (flags & kTransformTrained) != 0;
     const auto [used_from, used_to] = used_params(t.type);
