@@ -54,7 +54,7 @@ stage_gpu() {
 }
 
 stage_python() {
-  PYTHONPATH="$PWD/build-gpu/python" python3 -m pytest -q -rs -p no:cacheprovider tests/python \
+  PYTHONPATH="$PWD/build-gpu/python" python3 -m pytest -q -rs --durations=12 -p no:cacheprovider tests/python \
     >"$out/pytest.log" 2>&1
   local rc=$?
   tail -1 "$out/pytest.log"
@@ -63,16 +63,27 @@ stage_python() {
 }
 
 stage_sanitizer() {
+  # Small cases that reach every kernel family: both flat search paths with the warp (k <= 32...)
+  # and block (k up to 2048) selections, every IVF kernel variant, k-means, GEMM/QR/SVD pieces,
+  # transforms, streams and the shard merge.
   local small="FlatCuda.SmallTilesAndBatchesStillExact:FlatCuda.KLargerThanNPadsResults:"
   small+="FlatCuda.EmptyIndexReturnsNoResults:FlatCuda.DevicePointersInAndOut:"
   small+="FlatCuda.EqualsCpuIndexWithIdsAndRemovals:IvfCuda.AllListsProbedIsExact:"
-  small+="IvfCuda.IdsRemovalResetAndGrowth:StreamsCuda.*:TransformCuda.*:ShardsCuda.TwoShardsOnOneGpu"
-  local rc=0 tool
-  for tool in memcheck racecheck; do
-    timeout 600 compute-sanitizer --tool "$tool" --error-exitcode 99 \
+  small+="IvfCuda.IdsRemovalResetAndGrowth:IvfCuda.KMeansSplitsEmptyClusters:"
+  small+="DimsAndK/FlatCudaSweep.MatchesFloat64BruteForce/L2_d129_k10:"
+  small+="DimsAndK/FlatCudaSweep.MatchesFloat64BruteForce/InnerProduct_d64_k2048:"
+  small+="MetricKProbe/IvfCudaSweep.EqualsCpuWithIdenticalCentroids/L2_k10_p5:"
+  small+="MetricKProbe/IvfCudaSweep.EqualsCpuWithIdenticalCentroids/InnerProduct_k1000_p37:"
+  small+="LinalgCuda.ProjectionKernelsMatchFloat64:LinalgCuda.GramSchmidtQrIsOrthonormalAndReconstructs:"
+  small+="StreamsCuda.*:TransformCuda.*:ShardsCuda.TwoShardsOnOneGpu"
+  local rc=0 tool t0
+  for tool in ${KNNX_SANITIZER_TOOLS:-memcheck racecheck}; do
+    t0=$SECONDS
+    timeout "${KNNX_SANITIZER_TIMEOUT:-240}" compute-sanitizer --tool "$tool" --error-exitcode 99 \
       ./build-gpu/tests/cpp/test_cuda --gtest_filter="$small${KNNX_SANITIZER_EXTRA:-}" \
       >"$out/sanitizer_$tool.log" 2>&1 || rc=$?
-    echo "$tool: $(grep -E 'ERROR SUMMARY' "$out/sanitizer_$tool.log" | tail -1)"
+    echo "$tool: $((SECONDS - t0)) s, $(grep -cE '^\[       OK \]' "$out/sanitizer_$tool.log") tests ok," \
+      "$(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/sanitizer_$tool.log" | tail -1)"
   done
   return $rc
 }

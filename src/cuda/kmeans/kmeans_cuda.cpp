@@ -3,7 +3,8 @@
 // and rebuilds the centroids with an atomic sum + mean pass. Only the per-cluster counts come
 // back to the host, to split from the largest cluster any that went empty. k-means++ seeding
 // runs on the device too: each step updates the D² weights, prefix-sums them (CUB) and draws
-// the next centre by binary search, with the uniform draws taken from the seed on the host.
+// the next centre by binary search, with the uniform draws taken from the seed on the host, over
+// init_points_per_centroid random rows per centroid when the sample holds more.
 #include "cuda/kmeans/kmeans_cuda.hpp"
 
 #include <algorithm>
@@ -82,7 +83,22 @@ class KMeansCuda final : public detail::KMeansBackend {
       launch_gather_rows(xp, dp, rows_dev.data(), k, cpad.data(), s, sync);
       ctx.synchronize();
     } else {
-      seed_plus_plus(xp, n, dp, k, rng, cpad.data(), ctx, sync);
+      const idx_t limit = static_cast<idx_t>(k) * params.init_points_per_centroid;
+      if (limit > 0 && n > limit) {
+        // D² sampling over a random subset of the rows (as on the CPU): each of the k seeding
+        // steps is a pass over the rows, so this bounds seeding by k * limit instead of k * n.
+        detail::Rng subset_rng(detail::derive_seed(detail::kKMeansSeedDomain, params.seed,
+                                                   detail::kKMeansInitStream, 1));
+        const std::vector<idx_t> rows = detail::sample_without_replacement(n, limit, subset_rng);
+        DeviceBuffer<std::int64_t> rows_dev(rows.size(), s);
+        KNNX_CUDA_CHECK(cudaMemcpyAsync(rows_dev.data(), rows.data(), sizeof(std::int64_t) * limit,
+                                        cudaMemcpyHostToDevice, s));
+        DeviceBuffer<float> subset(static_cast<std::size_t>(limit) * dp, s);
+        launch_gather_rows(xp, dp, rows_dev.data(), limit, subset.data(), s, sync);
+        seed_plus_plus(subset.data(), limit, dp, k, rng, cpad.data(), ctx, sync);
+      } else {
+        seed_plus_plus(xp, n, dp, k, rng, cpad.data(), ctx, sync);
+      }
     }
 
     detail::KMeansResult result;
