@@ -20,8 +20,9 @@ def main():
     combined = {"benchmark": "gpu_flat", "commit": args.commit, "command": args.command,
                 "baseline": "PyTorch x @ y.T + topk (fp32; tf32 allowed for the fast rows)",
                 "runs": []}
-    lines = ["| N | d | nq | k | knnx mode | knnx ms | PyTorch ms | speed-up | x floor |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| N | d | nq | k | knnx mode | knnx ms | PyTorch ms | speed-up | x floor "
+             "| recall vs f64 | max rel. error |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for run in knnx_runs:
         t = torch_runs.get((run["n"], run["d"]), {"results": []})
         by_key = {(r["nq"], r["k"], r["mode"]): r for r in t["results"]}
@@ -35,11 +36,14 @@ def main():
                 r["speedup_vs_torch"] = b["median_ms"] / r["median_ms"]
             if r["nq"] == 1:
                 r["x_memory_floor"] = r["median_ms"] / run["memory_floor_ms"]
-            lines.append("| {} | {} | {} | {} | {} | {:.3f} | {} | {} | {} |".format(
+            lines.append("| {} | {} | {} | {} | {} | {:.3f} | {} | {} | {} | {} | {} |".format(
                 run["n"], run["d"], r["nq"], r["k"], r["mode"], r["median_ms"],
                 f"{b['median_ms']:.3f}" if b else "-",
                 f"{r['speedup_vs_torch']:.2f}x" if b else "-",
-                f"{r['x_memory_floor']:.2f}" if "x_memory_floor" in r else ""))
+                f"{r['x_memory_floor']:.2f}" if "x_memory_floor" in r else "",
+                f"{r['recall_vs_float64']:.6f}" if "recall_vs_float64" in r else "",
+                f"{r['max_rel_dist_error_vs_float64']:.1e}"
+                if "max_rel_dist_error_vs_float64" in r else ""))
         combined["runs"].append(entry)
     with open(args.out, "w") as f:
         json.dump(combined, f, indent=2)

@@ -1,5 +1,7 @@
-// gpu_flat_bench: times knnx's GPU IndexFlat (exact and fast modes) over a sweep of query counts
-// and k, next to the device's measured copy bandwidth, and prints one JSON document.
+// gpu_flat_bench: times knnx's GPU IndexFlat over a sweep of query counts and k in three modes
+// (exact with FP32 SGEMM tiles, exact with 3xTF32 tiles, fast), next to the device's measured
+// copy bandwidth, and prints one JSON document. For nq >= 1024 each mode's results for the first
+// queries are checked against a float64 brute force (recall@k and distance error).
 // Inputs and outputs stay in device memory, as a GPU user's would. bench/run_gpu_flat.sh runs
 // it beside the PyTorch baseline and stores the combined result under bench/results/.
 #include <cuda_runtime.h>
@@ -9,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <iostream>
 #include <set>
@@ -69,6 +72,68 @@ double copy_bandwidth(std::size_t bytes) {
   return 2.0 * static_cast<double>(bytes) / (median(t) * 1e-3);
 }
 
+// float64 distances of `count` queries to every base row (row-major count x n).
+std::vector<double> float64_distances(const std::vector<float>& base, std::int64_t n, int d,
+                                      const std::vector<float>& queries, int count,
+                                      knnx::Metric metric) {
+  std::vector<double> out(static_cast<std::size_t>(count) * n);
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float* x = base.data() + i * d;
+    for (int q = 0; q < count; ++q) {
+      const float* y = queries.data() + static_cast<std::int64_t>(q) * d;
+      double acc = 0;
+      for (int j = 0; j < d; ++j) {
+        acc += metric == knnx::Metric::L2 ? (static_cast<double>(x[j]) - y[j]) * (x[j] - y[j])
+                                          : static_cast<double>(x[j]) * y[j];
+      }
+      out[static_cast<std::size_t>(q) * n + i] = acc;
+    }
+  }
+  return out;
+}
+
+// recall@k against the float64 top-k (a label counts when its float64 distance is no worse than
+// the float64 k-th, so ties do not count as misses) and the largest |reported - float64|
+// distance relative to the largest |distance| among each query's top k.
+struct Accuracy {
+  double recall = 0;
+  double max_rel_error = 0;
+};
+
+Accuracy check_float64(const std::vector<double>& truth, std::int64_t n, int count, int k,
+                       knnx::Metric metric, const std::vector<float>& dist,
+                       const std::vector<knnx::idx_t>& lab) {
+  Accuracy a;
+  std::size_t hit = 0;
+  for (int q = 0; q < count; ++q) {
+    const double* t = truth.data() + static_cast<std::size_t>(q) * n;
+    std::vector<double> sorted(t, t + n);
+    const auto kth = sorted.begin() + (k - 1);
+    if (metric == knnx::Metric::L2) {
+      std::nth_element(sorted.begin(), kth, sorted.end());
+    } else {
+      std::nth_element(sorted.begin(), kth, sorted.end(), std::greater<>());
+    }
+    double scale = 1e-30;
+    for (int j = 0; j < k; ++j) {
+      const knnx::idx_t l = lab[static_cast<std::size_t>(q) * k + j];
+      if (l < 0) continue;
+      scale = std::max(scale, std::abs(t[l]));
+    }
+    for (int j = 0; j < k; ++j) {
+      const knnx::idx_t l = lab[static_cast<std::size_t>(q) * k + j];
+      if (l < 0) continue;
+      const bool in_top = metric == knnx::Metric::L2 ? t[l] <= *kth : t[l] >= *kth;
+      hit += in_top ? 1 : 0;
+      a.max_rel_error = std::max(
+          a.max_rel_error, std::abs(dist[static_cast<std::size_t>(q) * k + j] - t[l]) / scale);
+    }
+  }
+  a.recall = static_cast<double>(hit) / (static_cast<double>(count) * k);
+  return a;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -80,6 +145,8 @@ int main(int argc, char** argv) {
   int repeats = 5;
   std::string metric_name = "l2";
   bool fast = true;
+  bool split = true;
+  int check_queries = 8;
   app.add_option("--n", n, "database vectors");
   app.add_option("--d", d, "dimension");
   app.add_option("--nq", nqs, "query counts");
@@ -87,6 +154,9 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", repeats, "timed repeats per point (median reported)");
   app.add_option("--metric", metric_name, "l2 or ip");
   app.add_option("--fast", fast, "also time the fast (tf32 + exact re-rank) mode for nq >= 1024");
+  app.add_option("--split", split, "also time exact mode with 3xTF32 tiles for nq >= 1024");
+  app.add_option("--check-queries", check_queries,
+                 "queries checked against float64 for nq >= 1024 (0: no check)");
   CLI11_PARSE(app, argc, argv);
 
   using clock = std::chrono::steady_clock;
@@ -102,6 +172,10 @@ int main(int argc, char** argv) {
   DevArray<knnx::idx_t> lab_dev(static_cast<std::size_t>(max_nq) * max_k);
   BENCH_CHECK(cudaMemcpy(base_dev.p, base.data(), base.size() * 4, cudaMemcpyHostToDevice));
   BENCH_CHECK(cudaMemcpy(q_dev.p, queries.data(), queries.size() * 4, cudaMemcpyHostToDevice));
+  check_queries = static_cast<int>(std::min<std::int64_t>(check_queries, max_nq));
+  const std::vector<double> truth =
+      check_queries > 0 ? float64_distances(base, n, d, queries, check_queries, metric)
+                        : std::vector<double>();
   base.clear();
   base.shrink_to_fit();
 
@@ -128,11 +202,16 @@ int main(int argc, char** argv) {
   out["add_seconds"] = add_s;
   nlohmann::json rows = nlohmann::json::array();
 
+  const knnx::Config defaults = knnx::config();
   for (const std::int64_t nq : nqs) {
     for (const int k : ks) {
-      for (const bool fast_mode : {false, true}) {
-        if (fast_mode && (!fast || nq < 1024)) continue;
-        index.set_precision(fast_mode ? knnx::FlatPrecision::Fast : knnx::FlatPrecision::Exact);
+      for (const std::string mode : {"exact", "exact-3xtf32", "fast"}) {
+        if (mode == "fast" && (!fast || nq < 1024)) continue;
+        if (mode == "exact-3xtf32" && (!split || nq < 1024)) continue;
+        knnx::Config cfg = defaults;
+        cfg.flat_gemm = mode == "exact-3xtf32" ? "3xtf32" : "fp32";
+        knnx::set_config(cfg);
+        index.set_precision(mode == "fast" ? knnx::FlatPrecision::Fast : knnx::FlatPrecision::Exact);
         index.search(nq, q_dev.p, k, dist_dev.p, lab_dev.p);  // warm-up
         std::vector<double> times;
         for (int r = 0; r < repeats; ++r) {
@@ -140,29 +219,44 @@ int main(int argc, char** argv) {
           index.search(nq, q_dev.p, k, dist_dev.p, lab_dev.p);
           times.push_back(std::chrono::duration<double, std::milli>(clock::now() - s).count());
         }
-        nlohmann::json row = {{"nq", nq}, {"k", k}, {"mode", fast_mode ? "fast" : "exact"},
-                              {"median_ms", median(times)}, {"times_ms", times},
+        nlohmann::json row = {{"nq", nq},
+                              {"k", k},
+                              {"mode", mode},
+                              {"flat_gemm", cfg.flat_gemm},
+                              {"median_ms", median(times)},
+                              {"times_ms", times},
                               {"qps", nq / (median(times) * 1e-3)}};
-        if (fast_mode) {
-          // recall@k of fast against exact on the same queries
-          std::vector<knnx::idx_t> lf(static_cast<std::size_t>(nq) * k), le(lf.size());
-          BENCH_CHECK(cudaMemcpy(lf.data(), lab_dev.p, lf.size() * 8, cudaMemcpyDeviceToHost));
+        std::vector<knnx::idx_t> lm(static_cast<std::size_t>(nq) * k);
+        std::vector<float> dm(lm.size());
+        BENCH_CHECK(cudaMemcpy(lm.data(), lab_dev.p, lm.size() * 8, cudaMemcpyDeviceToHost));
+        BENCH_CHECK(cudaMemcpy(dm.data(), dist_dev.p, dm.size() * 4, cudaMemcpyDeviceToHost));
+        if (nq >= 1024 && check_queries > 0) {
+          const Accuracy a = check_float64(truth, n, check_queries, k, metric, dm, lm);
+          row["float64_check_queries"] = check_queries;
+          row["recall_vs_float64"] = a.recall;
+          row["max_rel_dist_error_vs_float64"] = a.max_rel_error;
+        }
+        if (mode != "exact") {
+          // recall@k against the FP32 exact mode on all the queries
+          knnx::set_config(defaults);
           index.set_precision(knnx::FlatPrecision::Exact);
           index.search(nq, q_dev.p, k, dist_dev.p, lab_dev.p);
+          std::vector<knnx::idx_t> le(lm.size());
           BENCH_CHECK(cudaMemcpy(le.data(), lab_dev.p, le.size() * 8, cudaMemcpyDeviceToHost));
           std::size_t hit = 0;
           for (std::int64_t i = 0; i < nq; ++i) {
-            std::set<knnx::idx_t> truth(le.begin() + i * k, le.begin() + (i + 1) * k);
-            for (int j = 0; j < k; ++j) hit += truth.count(lf[static_cast<std::size_t>(i * k + j)]);
+            std::set<knnx::idx_t> truth_set(le.begin() + i * k, le.begin() + (i + 1) * k);
+            for (int j = 0; j < k; ++j) hit += truth_set.count(lm[static_cast<std::size_t>(i * k + j)]);
           }
           row["recall_vs_exact"] = static_cast<double>(hit) / static_cast<double>(nq * k);
         }
-        std::cerr << "n=" << n << " d=" << d << " nq=" << nq << " k=" << k << " "
-                  << row["mode"].get<std::string>() << " " << median(times) << " ms\n";
+        std::cerr << "n=" << n << " d=" << d << " nq=" << nq << " k=" << k << " " << mode << " "
+                  << median(times) << " ms\n";
         rows.push_back(row);
       }
     }
   }
+  knnx::set_config(defaults);
   out["results"] = rows;
   std::cout << out.dump(2) << std::endl;
   return 0;

@@ -1,7 +1,9 @@
 #include "knnx/config.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <functional>
@@ -86,19 +88,19 @@ Knob tile_knob(const char* name, const char* description) {
               [](const Config& c) { return c.*Field; }};
 }
 
-Knob qr_dot_knob() {
-  static constexpr const char* kName = "KNNX_QR_DOT";
-  return Knob{kName, "auto, simple or warp",
-              "GPU projection c = Q^T v: a thread per column (simple), a warp per column (warp), "
-              "or warp from KNNX_QR_WARP_MIN_ROWS rows on (auto)",
-              [](Config& c, std::string_view t) {
-                if (t != "auto" && t != "simple" && t != "warp") {
-                  throw InvalidArgument(fmt::format(
-                      "{} must be \"auto\", \"simple\" or \"warp\", got \"{}\"", kName, t));
+// A knob whose value is one of a fixed list of words.
+template <std::string Config::*Field>
+Knob choice_knob(const char* name, std::vector<std::string> choices, const char* range,
+                 const char* description) {
+  return Knob{name, range, description,
+              [name, choices = std::move(choices)](Config& c, std::string_view t) {
+                if (std::find(choices.begin(), choices.end(), t) == choices.end()) {
+                  throw InvalidArgument(fmt::format("{} must be one of {}, got \"{}\"", name,
+                                                    fmt::join(choices, ", "), t));
                 }
-                c.qr_dot = std::string(t);
+                c.*Field = std::string(t);
               },
-              [](const Config& c) { return c.qr_dot; }};
+              [](const Config& c) { return c.*Field; }};
 }
 
 const std::vector<Knob>& knobs() {
@@ -123,6 +125,10 @@ const std::vector<Knob>& knobs() {
       int_knob<&Config::flat_overfetch>(
           "KNNX_FLAT_OVERFETCH", 1, 64, "1..64",
           "GPU flat fast mode: candidates kept per result before exact re-ranking"),
+      choice_knob<&Config::flat_gemm>(
+          "KNNX_FLAT_GEMM", {"fp32", "3xtf32"}, "fp32 or 3xtf32",
+          "GPU flat, many queries, exact mode: score tiles by FP32 SGEMM or by 3xTF32 "
+          "(split operands on tensor cores, float32-level error)"),
       int_knob<&Config::ivf_tpb>("KNNX_IVF_TPB", 128, 512, "128, 256 or 512",
                                  "GPU IVF: threads per block of the scan kernels"),
       bool_knob<&Config::ivf_fused>(
@@ -142,7 +148,10 @@ const std::vector<Knob>& knobs() {
           "KNNX_GEMM_TILE_ATB",
           "GPU tiled GEMM C = A^T B: block tile BMxBN; auto = the table entry of the device's SM "
           "architecture"),
-      qr_dot_knob(),
+      choice_knob<&Config::qr_dot>(
+          "KNNX_QR_DOT", {"auto", "simple", "warp"}, "auto, simple or warp",
+          "GPU projection c = Q^T v: a thread per column (simple), a warp per column (warp), "
+          "or warp from KNNX_QR_WARP_MIN_ROWS rows on (auto)"),
       int_knob<&Config::qr_warp_min_rows>(
           "KNNX_QR_WARP_MIN_ROWS", 1, 1 << 30, "1..1073741824",
           "GPU projection with KNNX_QR_DOT=auto: rows from which the warp-per-column kernel runs"),

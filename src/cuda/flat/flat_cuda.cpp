@@ -243,12 +243,19 @@ class FlatCuda final : public detail::FlatBackend {
         kMaxSelectK, std::max<std::int64_t>(k, static_cast<std::int64_t>(k) * cfg.flat_overfetch)));
   }
 
+  // The exact many-query path computes its tiles with 3xTF32 (split operands, KNNX_FLAT_GEMM).
+  bool split_gemm(const Config& cfg) const { return !fast_ && cfg.flat_gemm == "3xtf32"; }
+
   std::int64_t query_batch(idx_t nq, int k, const Config& cfg, std::int64_t workspace) const {
     const std::int64_t kk = kept_per_query(k, cfg);
     const std::int64_t bn =
         std::min<std::int64_t>(cfg.flat_tile_rows, std::max<std::int64_t>(n_, 1));
-    // Per query: two tile rows, the running top-k state, the padded query and its norm.
-    const std::int64_t per_query = 2 * bn * 4 + kk * 8 + static_cast<std::int64_t>(dp_) * 4 + 4;
+    // Per query: two tile rows, the running top-k state, the padded query (three times over
+    // when split) and its norm; the split base tile is taken off the workspace first.
+    const bool split = split_gemm(cfg);
+    const std::int64_t per_query =
+        2 * bn * 4 + kk * 8 + static_cast<std::int64_t>(dp_) * 4 * (split ? 4 : 1) + 4;
+    if (split) workspace -= bn * 3 * dp_ * 4;
     const std::int64_t fit = std::max<std::int64_t>(1, workspace / per_query);
     return std::min<std::int64_t>({nq, fit, cfg.flat_tile_queries});
   }
@@ -315,7 +322,20 @@ class FlatCuda final : public detail::FlatBackend {
 
     const float alpha = metric_ == Metric::L2 ? -2.0f : -1.0f;
     const float beta = 0.0f;
-    const cublasComputeType_t compute = fast ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    // 3xTF32: queries and each base tile are split into tf32 (hi, lo) parts laid out along the
+    // inner dimension, so one tensor-core GEMM over 3 dp columns sums hi.hi + hi.lo + lo.hi.
+    const bool split = !wide && split_gemm(cfg);
+    const int inner = split ? 3 * dp_ : dp_;
+    DeviceBuffer<float> q_split, x_split;
+    const float* qa = q;
+    if (split) {
+      q_split = DeviceBuffer<float>(static_cast<std::size_t>(bq) * inner, s);
+      x_split = DeviceBuffer<float>(static_cast<std::size_t>(bn_max) * inner, s);
+      launch_split_tf32(q, bq, dp_, SplitOrder::Queries, q_split.data(), s, sync);
+      qa = q_split.data();
+    }
+    const cublasComputeType_t compute =
+        fast || split ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     const cudaEvent_t start = ctx.event(0), done = ctx.event(1);
     const cudaEvent_t gemm_done[2] = {ctx.event(2), ctx.event(3)};
     const cudaEvent_t select_done[2] = {ctx.event(4), ctx.event(5)};
@@ -327,10 +347,16 @@ class FlatCuda final : public detail::FlatBackend {
       const std::int64_t c0 = t * bn_max;
       const int bn = static_cast<int>(std::min(bn_max, n_ - c0));
       if (t >= 2) KNNX_CUDA_CHECK(cudaStreamWaitEvent(s, select_done[buf], 0));
+      const float* xa = data_.data() + c0 * dp_;
+      if (split) {
+        // Stream order: the previous tile's GEMM has read x_split before this overwrites it.
+        launch_split_tf32(xa, bn, dp_, SplitOrder::Base, x_split.data(), s, sync);
+        xa = x_split.data();
+      }
       // tile[b][j] = alpha * <q_b, x_(c0+j)>: column-major (bn x bq, ld) = X_tile^T * Q.
-      KNNX_CUBLAS_CHECK(cublasGemmEx(ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, bn, bq, dp_, &alpha,
-                                     data_.data() + c0 * dp_, CUDA_R_32F, dp_, q, CUDA_R_32F, dp_,
-                                     &beta, tiles[buf].data(), CUDA_R_32F, ld, compute,
+      KNNX_CUBLAS_CHECK(cublasGemmEx(ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, bn, bq, inner, &alpha,
+                                     xa, CUDA_R_32F, inner, qa, CUDA_R_32F, inner, &beta,
+                                     tiles[buf].data(), CUDA_R_32F, ld, compute,
                                      CUBLAS_GEMM_DEFAULT));
       KNNX_CUDA_CHECK(cudaEventRecord(gemm_done[buf], s));
       KNNX_CUDA_CHECK(cudaStreamWaitEvent(aux, gemm_done[buf], 0));

@@ -245,6 +245,33 @@ __global__ void gather_rows_kernel(const float4* __restrict__ src, int dp4,
   }
 }
 
+// Rounds to the nearest tf32 value (10 explicit mantissa bits), ties away from zero; a value
+// that would round up to infinity is truncated instead.
+__device__ __forceinline__ float round_tf32(float x) {
+  const std::uint32_t u = __float_as_uint(x);
+  const std::uint32_t up = (u + 0x1000u) & 0xFFFFE000u;
+  return __uint_as_float((up & 0x7F800000u) == 0x7F800000u ? (u & 0xFFFFE000u) : up);
+}
+
+// Row r of src (dp4 float4s) becomes three blocks of dst's row (stride 3 * dp4): x = hi + lo
+// with hi and lo both tf32, in the order (hi, hi, lo) for queries and (hi, lo, hi) for base
+// rows, so a TF32 GEMM over all 3 dp columns sums hi.hi + hi.lo + lo.hi (3xTF32).
+__global__ void split_tf32_kernel(const float4* __restrict__ src, int dp4, std::int64_t rows,
+                                  bool base_order, float4* __restrict__ dst) {
+  const int col = blockIdx.x * blockDim.x + threadIdx.x;
+  if (col >= dp4) return;
+  for (std::int64_t row = blockIdx.y; row < rows; row += gridDim.y) {
+    const float4 x = src[row * dp4 + col];
+    const float4 hi = make_float4(round_tf32(x.x), round_tf32(x.y), round_tf32(x.z), round_tf32(x.w));
+    const float4 lo = make_float4(round_tf32(x.x - hi.x), round_tf32(x.y - hi.y),
+                                  round_tf32(x.z - hi.z), round_tf32(x.w - hi.w));
+    float4* out = dst + row * 3 * dp4 + col;
+    out[0] = hi;
+    out[dp4] = base_order ? lo : hi;
+    out[2 * dp4] = base_order ? hi : lo;
+  }
+}
+
 __global__ void flag_nonfinite_kernel(const float* __restrict__ x, std::int64_t count,
                                       unsigned long long* out) {
   unsigned local = 0;
@@ -374,6 +401,17 @@ void launch_gather_rows(const float* src, int dp, const std::int64_t* keep, std:
   gather_rows_kernel<<<grid, 128, 0, stream>>>(reinterpret_cast<const float4*>(src), dp4, keep,
                                                n_keep, reinterpret_cast<float4*>(dst));
   KNNX_CHECK_LAUNCH(stream, sync_check, "gather_rows_kernel");
+}
+
+void launch_split_tf32(const float* src, std::int64_t rows, int dp, SplitOrder order, float* dst,
+                       cudaStream_t stream, bool sync_check) {
+  if (rows == 0) return;
+  const int dp4 = dp / 4;
+  const dim3 grid(static_cast<unsigned>((dp4 + 127) / 128), grid_rows(rows));
+  split_tf32_kernel<<<grid, 128, 0, stream>>>(reinterpret_cast<const float4*>(src), dp4, rows,
+                                              order == SplitOrder::Base,
+                                              reinterpret_cast<float4*>(dst));
+  KNNX_CHECK_LAUNCH(stream, sync_check, "split_tf32_kernel");
 }
 
 void launch_flag_nonfinite(const float* x, std::int64_t count, unsigned long long* out,

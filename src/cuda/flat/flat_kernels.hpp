@@ -68,6 +68,13 @@ void launch_pad_rows(const float* src, std::int64_t n, int d, std::int64_t src_l
 void launch_flag_nonfinite(const float* x, std::int64_t count, unsigned long long* out,
                             cudaStream_t stream, bool sync_check);
 
+// 3xTF32 operands: each row of dp floats (dp a multiple of 4) becomes 3 dp floats of tf32
+// values, x = hi + lo: (hi, hi, lo) for Queries, (hi, lo, hi) for Base rows, so a TF32 GEMM over
+// 3 dp columns gives hi.hi + hi.lo + lo.hi, float32-level products at tensor-core rates.
+enum class SplitOrder { Queries, Base };
+void launch_split_tf32(const float* src, std::int64_t rows, int dp, SplitOrder order, float* dst,
+                       cudaStream_t stream, bool sync_check);
+
 // dst[i] = src[keep[i]] rows, for i < n_keep (rows of dp floats).
 void launch_gather_rows(const float* src, int dp, const std::int64_t* keep, std::int64_t n_keep,
                         float* dst, cudaStream_t stream, bool sync_check);

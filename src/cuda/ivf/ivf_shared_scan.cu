@@ -99,6 +99,7 @@ __device__ void warp_flush(SharedState& s, int g, int k) {
         best_slot = os;
       }
     }
+    __syncwarp();  // all lanes have read keys before lane 0 marks one taken
     if (lane == 0) {
       tk[t] = best;
       tr[t] = rows[best_slot];

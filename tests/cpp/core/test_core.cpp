@@ -249,6 +249,22 @@ TEST_F(ConfigTest, ReloadReadsEveryVariable) {
   EXPECT_EQ(config().cpu_query_block, Config{}.cpu_query_block);
 }
 
+TEST_F(ConfigTest, FlatGemmTakesItsWordsOnly) {
+  EXPECT_EQ(Config{}.flat_gemm, "fp32");
+  for (const char* word : {"fp32", "3xtf32"}) {
+    ::setenv("KNNX_FLAT_GEMM", word, 1);
+    reload_config_from_env();
+    EXPECT_EQ(config().flat_gemm, word);
+  }
+  for (const char* bad : {"tf32", "FP32", ""}) {
+    ::setenv("KNNX_FLAT_GEMM", bad, 1);
+    const std::string msg = message_of<InvalidArgument>([] { reload_config_from_env(); });
+    EXPECT_TRUE(has_substr(msg, "KNNX_FLAT_GEMM")) << msg;
+    EXPECT_TRUE(has_substr(msg, "3xtf32")) << "the message lists the accepted values: " << msg;
+  }
+  ::unsetenv("KNNX_FLAT_GEMM");
+}
+
 TEST_F(ConfigTest, BooleanSpellings) {
   for (const char* yes : {"1", "true", "on", "yes"}) {
     ::setenv("KNNX_SYNC_CHECK", yes, 1);

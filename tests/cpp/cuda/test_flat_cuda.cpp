@@ -30,7 +30,7 @@ struct Case {
   idx_t nq;
 };
 
-void run_case(Metric metric, const Case& c, std::uint64_t seed) {
+void run_case(Metric metric, const Case& c, std::uint64_t seed, double rel_tol = 1e-4) {
   const auto base = random_vectors(c.n, c.d, seed);
   const auto queries = random_vectors(c.nq, c.d, seed + 1);
   IndexFlat gpu(c.d, metric, Device::cuda(0));
@@ -41,7 +41,7 @@ void run_case(Metric metric, const Case& c, std::uint64_t seed) {
   gpu.search(c.nq, queries.data(), c.k, dist.data(), lab.data());
   for (idx_t q = 0; q < c.nq; ++q) {
     expect_exact(metric, queries.data() + q * c.d, base, c.n, c.d, c.k, dist.data() + q * c.k,
-                 lab.data() + q * c.k, 1e-4);
+                 lab.data() + q * c.k, rel_tol);
     if (::testing::Test::HasFailure()) {
       FAIL() << "metric " << to_string(metric) << " n=" << c.n << " d=" << c.d << " k=" << c.k
              << " nq=" << c.nq << " query " << q;
@@ -85,6 +85,43 @@ TEST(FlatCuda, SmallTilesAndBatchesStillExact) {
   set_config(c);
   run_case(Metric::L2, {30011, 20, 10, 200}, 23);
   run_case(Metric::InnerProduct, {30011, 20, 100, 150}, 24);
+}
+
+// KNNX_FLAT_GEMM=3xtf32: the exact many-query path on split tf32 operands keeps float32-level
+// distances against float64, over several tiles and query batches.
+TEST(FlatCuda, Split3xTf32GemmMatchesFloat64) {
+  KNNX_REQUIRE_GPU();
+  // A fifth of the FP32 tests' tolerance: 1xTF32 (2^-11 per product) would not stay within it.
+  constexpr double kTol = 2e-5;
+  ConfigGuard guard;
+  Config c = config();
+  c.flat_gemm = "3xtf32";
+  set_config(c);
+  for (const Metric metric : {Metric::L2, Metric::InnerProduct}) {
+    run_case(metric, {5003, 3, 10, 300}, 41, kTol);
+    run_case(metric, {5003, 129, 1000, 300}, 42, kTol);
+    run_case(metric, {5003, 768, 100, 300}, 43, kTol);
+  }
+  c.flat_tile_rows = 1000;  // the split base tile is rebuilt for each of several tiles
+  c.flat_tile_queries = 300;
+  set_config(c);
+  run_case(Metric::L2, {4099, 64, 50, 700}, 44, kTol);
+  // Values far from 1 in magnitude: the split is relative, so the error stays relative.
+  const auto base = random_vectors(3001, 40, 45);
+  const auto queries = random_vectors(300, 40, 46);
+  std::vector<float> big_base(base), big_queries(queries);
+  for (float& v : big_base) v *= 1e4f;
+  for (float& v : big_queries) v *= 1e-3f;
+  IndexFlat gpu(40, Metric::InnerProduct, Device::cuda(0));
+  gpu.add(3001, big_base.data());
+  std::vector<float> dist(300 * 10, std::numeric_limits<float>::quiet_NaN());
+  std::vector<idx_t> lab(300 * 10, -7);
+  gpu.search(300, big_queries.data(), 10, dist.data(), lab.data());
+  for (idx_t q = 0; q < 300; ++q) {
+    expect_exact(Metric::InnerProduct, big_queries.data() + q * 40, big_base, 3001, 40, 10,
+                 dist.data() + q * 10, lab.data() + q * 10, kTol);
+    if (::testing::Test::HasFailure()) FAIL() << "scaled inputs, query " << q;
+  }
 }
 
 TEST(FlatCuda, KLargerThanNPadsResults) {
