@@ -30,10 +30,10 @@ struct Config {
   // KNNX_FLAT_OVERFETCH: candidates per result kept by the fast (tf32) GPU mode before exact
   // re-ranking (capped at 4096 candidates).
   int flat_overfetch = 2;
-  // KNNX_FLAT_GEMM: how the exact many-query GPU path computes its score tiles: "fp32" (cuBLAS
-  // SGEMM on the FP32 cores) or "3xtf32" (each operand split into two tf32 parts, three
-  // tensor-core products summed in float32: float32-level error at tensor-core rates).
-  std::string flat_gemm = "fp32";
+  // KNNX_FLAT_GEMM: how the exact many-query GPU path computes its score tiles: "3xtf32" (each
+  // operand split into two tf32 parts, three tensor-core products summed in float32:
+  // float32-level error at tensor-core rates) or "fp32" (cuBLAS SGEMM on the FP32 cores).
+  std::string flat_gemm = "3xtf32";
   // KNNX_IVF_TPB: threads per block of the GPU IVF scan kernels (128, 256 or 512).
   int ivf_tpb = 256;
   // KNNX_IVF_FUSED: 1 = distances and top-k selection in one kernel (no distance array);

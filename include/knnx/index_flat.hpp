@@ -17,7 +17,9 @@ class FlatBackend;
 class IdMap;
 }  // namespace detail
 
-// How a GPU IndexFlat computes distances. Exact: float32 throughout. Fast: tensor-core (tf32)
+// How a GPU IndexFlat computes distances. Exact: float32-level distances (FP32 kernels; batches
+// of many queries take their score tiles from 3xTF32 tensor-core products, KNNX_FLAT_GEMM,
+// whose error stays within a few float32 roundings). Fast: tensor-core (tf32)
 // distances pick KNNX_FLAT_OVERFETCH x k candidates, which are then re-ranked exactly in float32,
 // so returned distances are exact and only the candidate set is approximate. The CPU backend is
 // always exact.

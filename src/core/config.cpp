@@ -126,9 +126,9 @@ const std::vector<Knob>& knobs() {
           "KNNX_FLAT_OVERFETCH", 1, 64, "1..64",
           "GPU flat fast mode: candidates kept per result before exact re-ranking"),
       choice_knob<&Config::flat_gemm>(
-          "KNNX_FLAT_GEMM", {"fp32", "3xtf32"}, "fp32 or 3xtf32",
-          "GPU flat, many queries, exact mode: score tiles by FP32 SGEMM or by 3xTF32 "
-          "(split operands on tensor cores, float32-level error)"),
+          "KNNX_FLAT_GEMM", {"3xtf32", "fp32"}, "3xtf32 or fp32",
+          "GPU flat, many queries, exact mode: score tiles by 3xTF32 (split operands on tensor "
+          "cores, float32-level error) or by FP32 SGEMM"),
       int_knob<&Config::ivf_tpb>("KNNX_IVF_TPB", 128, 512, "128, 256 or 512",
                                  "GPU IVF: threads per block of the scan kernels"),
       bool_knob<&Config::ivf_fused>(

@@ -250,7 +250,7 @@ TEST_F(ConfigTest, ReloadReadsEveryVariable) {
 }
 
 TEST_F(ConfigTest, FlatGemmTakesItsWordsOnly) {
-  EXPECT_EQ(Config{}.flat_gemm, "fp32");
+  EXPECT_EQ(Config{}.flat_gemm, "3xtf32");
   for (const char* word : {"fp32", "3xtf32"}) {
     ::setenv("KNNX_FLAT_GEMM", word, 1);
     reload_config_from_env();
