@@ -77,9 +77,11 @@ stage_sanitizer() {
   small+="LinalgCuda.ProjectionKernelsMatchFloat64:LinalgCuda.GramSchmidtQrIsOrthonormalAndReconstructs:"
   small+="FlatCuda.Split3xTf32GemmMatchesFloat64:StreamsCuda.*:TransformCuda.*:"
   small+="ShardsCuda.TwoShardsOnOneGpu${KNNX_SANITIZER_EXTRA:-}"
-  # Under racecheck these two take minutes (OPQ's many k-means runs, a large batched search);
+  # Under racecheck these take minutes (OPQ's many k-means runs, a large batched search, the
+  # 3xTF32 cases: cuBLAS and a kernel without shared memory);
   # their kernels are covered by the other cases, and memcheck runs them too.
   local slow="-TransformCuda.RotationNormalizeAndOpq:StreamsCuda.BatchedGpuSearchMatchesOneSearch"
+  slow+=":FlatCuda.Split3xTf32GemmMatchesFloat64"
   local rc=0 tool t0 filter
   for tool in ${KNNX_SANITIZER_TOOLS:-memcheck racecheck}; do
     t0=$SECONDS
