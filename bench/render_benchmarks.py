@@ -25,18 +25,27 @@ def gpu_flat(name, d):
     lines = [f"### GPU Flat vs PyTorch (`{name}`)", "",
              f"Device: {d.get('device_kind', d['runs'][0]['device'])}; commit `{d['commit']}`; "
              f"command `{d['command']}`. Baseline: {d['baseline']}. Times are medians.", "",
-             "| N | d | nq | k | mode | knnx ms | PyTorch ms | speed-up | x memory floor | recall vs exact |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| N | d | nq | k | mode | knnx ms | PyTorch ms | speed-up | x memory floor "
+             "| recall vs exact | recall vs float64 | max distance error |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for run in d["runs"]:
         for r in run["results"]:
-            lines.append("| {:,} | {} | {} | {} | {} | {:.3f} | {} | {} | {} | {} |".format(
+            lines.append("| {:,} | {} | {} | {} | {} | {:.3f} | {} | {} | {} | {} | {} | {} |".format(
                 run["n"], run["d"], r["nq"], r["k"], r["mode"], r["median_ms"],
                 f"{r['torch_median_ms']:.3f}" if "torch_median_ms" in r else "-",
                 f"{r['speedup_vs_torch']:.2f}x" if "speedup_vs_torch" in r else "-",
                 f"{r['x_memory_floor']:.2f}" if "x_memory_floor" in r else "",
-                f"{r['recall_vs_exact']:.6f}" if "recall_vs_exact" in r else ""))
+                f"{r['recall_vs_exact']:.6f}" if "recall_vs_exact" in r else "",
+                f"{r['recall_vs_float64']:.6f}" if "recall_vs_float64" in r else "",
+                f"{r['max_rel_dist_error_vs_float64']:.1e}"
+                if "max_rel_dist_error_vs_float64" in r else ""))
     floors = ", ".join(f"N={r['n']:,} d={r['d']}: {r['memory_floor_ms']:.3f} ms" for r in d["runs"])
-    lines += ["", f"Memory floor (one read of the base at the measured copy rate): {floors}.", ""]
+    lines += ["", f"Memory floor (one read of the base at the measured copy rate): {floors}.",
+              "Modes: exact = FP32 SGEMM score tiles (KNNX_FLAT_GEMM=fp32); exact-3xtf32 = split "
+              "tf32 tensor-core tiles (the default from nq >= 2 per SM); fast = tf32 candidates "
+              "re-ranked in float32. Where present, recall vs float64 and the largest distance "
+              "error (relative to the query's largest top-k distance) come from a float64 brute "
+              "force over the first queries.", ""]
     return lines
 
 

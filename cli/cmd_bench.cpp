@@ -10,6 +10,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <memory>
@@ -325,9 +326,14 @@ void run_bench(const BenchOptions& o) {
     j["devices"] = device.is_cpu() ? nlohmann::ordered_json::array()
                                    : nlohmann::ordered_json::array({{{"name", device_name},
                                                                      {"ordinal", device.ordinal}}});
-    const auto commit = shell("git rev-parse HEAD 2>/dev/null");
-    const auto dirty = shell(
-        "git status --porcelain -- src include python bench cli CMakeLists.txt cmake 2>/dev/null");
+    // KNNX_COMMIT, when set, names the commit of a tree copied without its own .git state.
+    const char* given_commit = std::getenv("KNNX_COMMIT");
+    const bool given = given_commit != nullptr && *given_commit != '\0';
+    const auto commit = given ? std::optional<std::string>(given_commit)
+                              : shell("git rev-parse HEAD 2>/dev/null");
+    const auto dirty = given ? std::nullopt
+                             : shell("git status --porcelain -- src include python bench cli "
+                                     "CMakeLists.txt cmake 2>/dev/null");
     j["commit"] = commit ? nlohmann::ordered_json(*commit) : nlohmann::ordered_json(nullptr);
     j["worktree_dirty"] = dirty ? nlohmann::ordered_json(!dirty->empty())
                                 : nlohmann::ordered_json(nullptr);

@@ -50,6 +50,10 @@ def host(threads: int) -> dict:
 
 
 def git_state() -> tuple[str | None, bool | None]:
+    # A copy of the tree run elsewhere may carry a .git that is not its own: the caller's
+    # KNNX_COMMIT names the commit then (cleanliness unknown).
+    if os.environ.get("KNNX_COMMIT"):
+        return os.environ["KNNX_COMMIT"], None
     try:
         commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], check=True,
                                 capture_output=True, text=True).stdout.strip()
