@@ -361,6 +361,26 @@ def ann_sweep(name, d, plots_dir):
     return lines + link + [""]
 
 
+def gpu_shards(name, d):
+    lines = [f"### Sharded and replicated GPU indexes (`{name}`)", "",
+             f"Devices: {d.get('device_kind') or ', '.join(d['devices'])}; NCCL "
+             f"{'on' if d.get('nccl') else 'off'}; commit `{d['commit']}`; command "
+             f"`{d['command']}`. Medians of {d['repeats']} searches of all queries."
+             + (f" {d['note']}." if d.get("note") else ""), "",
+             "| index | N | nq | k | layout | GPUs | gather | ms | queries/s | speed-up | same labels "
+             "| add s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in d["results"]:
+        index = r["index"] + (f" (n_probe {r['n_probe']})" if "n_probe" in r else "")
+        for row in r["rows"]:
+            lines.append("| {} | {:,} | {:,} | {} | {} | {} | {} | {:.3f} | {:,.0f} | {:.2f}x | {:.4f} "
+                         "| {:.3f} |".format(index, r["n"], r["nq"], r["k"], row["config"],
+                                             row["gpus"], row.get("gather", "-"),
+                                             row["median_ms"], row["qps"], row["speedup"],
+                                             row["same_labels"], row["add_s"]))
+    return lines + [""]
+
+
 def _scalars(o, prefix=""):
     for k, v in o.items():
         if isinstance(v, dict):
@@ -387,6 +407,8 @@ def kind_of(name, d):
         return "cpu_ivf_bench"
     if d.get("benchmark") == "gpu_linalg":
         return "gpu_linalg"
+    if d.get("benchmark") == "gpu_shards_bench":
+        return "gpu_shards"
     for prefix in ("gpu_flat", "gpu_ivf_curve", "gpu_ivf_playbook"):
         if name.startswith(prefix):
             return prefix
@@ -420,6 +442,8 @@ def main():
             sections["gpu"] += gpu_ivf_playbook(name, d)
         elif kind == "gpu_linalg":
             sections["gpu"] += gpu_linalg(name, d)
+        elif kind == "gpu_shards":
+            sections["gpu"] += gpu_shards(name, d)
         else:
             sections["other"] += generic(name, d)
     titles = {"ann_sweep": "Recall vs throughput across systems (bench/harness, knnx bench)",

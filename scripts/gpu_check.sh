@@ -78,10 +78,10 @@ stage_sanitizer() {
   small+="FlatCuda.Split3xTf32GemmMatchesFloat64:StreamsCuda.*:TransformCuda.*:"
   small+="ShardsCuda.TwoShardsOnOneGpu${KNNX_SANITIZER_EXTRA:-}"
   # Under racecheck these take minutes (OPQ's many k-means runs, a large batched search, the
-  # 3xTF32 cases: cuBLAS and a kernel without shared memory);
-  # their kernels are covered by the other cases, and memcheck runs them too.
+  # 3xTF32 cases: cuBLAS and a kernel without shared memory, two shards on worker threads: over
+  # 100 s); their kernels are covered by the other cases, and memcheck runs them too.
   local slow="-TransformCuda.RotationNormalizeAndOpq:StreamsCuda.BatchedGpuSearchMatchesOneSearch"
-  slow+=":FlatCuda.Split3xTf32GemmMatchesFloat64"
+  slow+=":FlatCuda.Split3xTf32GemmMatchesFloat64:ShardsCuda.TwoShardsOnOneGpu"
   local rc=0 tool t0 filter
   for tool in ${KNNX_SANITIZER_TOOLS:-memcheck racecheck}; do
     t0=$SECONDS
