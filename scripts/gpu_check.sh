@@ -106,7 +106,7 @@ stage_shards() {
 
 stage_harness() {
   mkdir -p "$out/results"
-  OUT="$out/results" KNNX_BUILD_DIR=build-gpu KNNX_HARNESS_CPU=0 \
+  OUT="$out/results" KNNX_BUILD_DIR=build-gpu KNNX_HARNESS_CPU=0 KNNX_COMMIT="$commit" \
     bash bench/run_harness_gpu.sh "${KNNX_HARNESS_N:-1000000}" 10000 >"$out/harness.log" 2>&1
 }
 
