@@ -127,8 +127,8 @@ const std::vector<Knob>& knobs() {
           "GPU flat fast mode: candidates kept per result before exact re-ranking"),
       choice_knob<&Config::flat_gemm>(
           "KNNX_FLAT_GEMM", {"3xtf32", "fp32"}, "3xtf32 or fp32",
-          "GPU flat, many queries, exact mode: score tiles by 3xTF32 (split operands on tensor "
-          "cores, float32-level error) or by FP32 SGEMM"),
+          "GPU flat, exact mode, batches of at least 2 queries per SM: score tiles by 3xTF32 "
+          "(split tf32 operands on tensor cores, float32-level error) or by FP32 SGEMM"),
       int_knob<&Config::ivf_tpb>("KNNX_IVF_TPB", 128, 512, "128, 256 or 512",
                                  "GPU IVF: threads per block of the scan kernels"),
       bool_knob<&Config::ivf_fused>(
