@@ -381,6 +381,25 @@ def gpu_shards(name, d):
     return lines + [""]
 
 
+def gpu_ivf_knobs(name, d):
+    lines = [f"### GPU IVF-Flat under different knobs (`{name}`)", "",
+             f"Device: {d['device_kind']}; commit `{d['commit']}`; command `{d['command']}`. "
+             f"{d['note'][0].upper() + d['note'][1:]}.", "",
+             "| config | environment | exact flat ms | n_lists | build s | n_probe | recall@10 | ms "
+             "| per-query scan ms | x exact flat |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for run in d["runs"]:
+        r = run["result"]
+        for lst in r["ivf"]:
+            for p in lst["points"]:
+                lines.append("| {} | {} | {:.1f} | {} | {:.2f} | {} | {:.4f} | {:.3f} | {:.3f} | {:.1f}x |"
+                             .format(run["config"], run["environment"] or "(defaults)",
+                                     r["flat_exact_ms"], lst["n_lists"], lst["build_s"],
+                                     p["n_probe"], p["recall_at_10"], p["median_ms"],
+                                     p["per_query_scan_ms"], p["speedup_vs_flat"]))
+    return lines + [""]
+
+
 def _scalars(o, prefix=""):
     for k, v in o.items():
         if isinstance(v, dict):
@@ -409,6 +428,8 @@ def kind_of(name, d):
         return "gpu_linalg"
     if d.get("benchmark") == "gpu_shards_bench":
         return "gpu_shards"
+    if d.get("benchmark") == "gpu_ivf_knobs":
+        return "gpu_ivf_knobs"
     for prefix in ("gpu_flat", "gpu_ivf_curve", "gpu_ivf_playbook"):
         if name.startswith(prefix):
             return prefix
@@ -444,6 +465,8 @@ def main():
             sections["gpu"] += gpu_linalg(name, d)
         elif kind == "gpu_shards":
             sections["gpu"] += gpu_shards(name, d)
+        elif kind == "gpu_ivf_knobs":
+            sections["gpu"] += gpu_ivf_knobs(name, d)
         else:
             sections["other"] += generic(name, d)
     titles = {"ann_sweep": "Recall vs throughput across systems (bench/harness, knnx bench)",
