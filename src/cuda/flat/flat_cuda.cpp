@@ -57,10 +57,7 @@ class FlatCuda final : public detail::FlatBackend {
     const bool sync = config().sync_check;
     reserve(n_ + n);
     float* dst = data_.data() + n_ * dp_;
-    if (dp_ != dim_) KNNX_CUDA_CHECK(cudaMemsetAsync(dst, 0, sizeof(float) * n * dp_, s));
-    KNNX_CUDA_CHECK(cudaMemcpy2DAsync(dst, sizeof(float) * dp_, x, sizeof(float) * dim_,
-                                      sizeof(float) * dim_, static_cast<std::size_t>(n),
-                                      cudaMemcpyDefault, s));
+    copy_rows_padded(dst, dp_, x, dim_, n, s);
     launch_row_norms(dst, n, dp_, norms_.data() + n_, s, sync);
     main_->synchronize();
     n_ += n;
@@ -101,12 +98,7 @@ class FlatCuda final : public detail::FlatBackend {
       const std::int64_t bq = std::min(batch, nq - q0);
       const float* qb = queries + q0 * dim_;
       if (!in_place) {
-        if (dp_ != dim_) {
-          KNNX_CUDA_CHECK(cudaMemsetAsync(qbuf.data(), 0, sizeof(float) * bq * dp_, s));
-        }
-        KNNX_CUDA_CHECK(cudaMemcpy2DAsync(qbuf.data(), sizeof(float) * dp_, qb,
-                                          sizeof(float) * dim_, sizeof(float) * dim_,
-                                          static_cast<std::size_t>(bq), cudaMemcpyDefault, s));
+        copy_rows_padded(qbuf.data(), dp_, qb, dim_, bq, s);
         qb = qbuf.data();
       }
       float* dist_b = dist + q0 * k;

@@ -136,10 +136,7 @@ class IvfCuda final : public detail::IvfBackend {
                        total_, dp_, s, sync);
       main_->synchronize();  // the position buffers are reused below
     }
-    if (dp_ != dim_) KNNX_CUDA_CHECK(cudaMemsetAsync(staged.data(), 0, sizeof(float) * n * dp_, s));
-    KNNX_CUDA_CHECK(cudaMemcpy2DAsync(staged.data(), sizeof(float) * dp_, x, sizeof(float) * dim_,
-                                      sizeof(float) * dim_, static_cast<std::size_t>(n),
-                                      cudaMemcpyDefault, s));
+    copy_rows_padded(staged.data(), dp_, x, dim_, n, s);
     KNNX_CUDA_CHECK(cudaMemcpyAsync(staged_ids.data(), ids, sizeof(std::int64_t) * n,
                                     cudaMemcpyHostToDevice, s));
     std::vector<std::int64_t> sp(static_cast<std::size_t>(n)), dpv(static_cast<std::size_t>(n));
@@ -187,10 +184,7 @@ class IvfCuda final : public detail::IvfBackend {
 
     // Queries on the device, padded.
     DeviceBuffer<float> qbuf(static_cast<std::size_t>(nq) * dp_, s);
-    if (dp_ != dim_) KNNX_CUDA_CHECK(cudaMemsetAsync(qbuf.data(), 0, sizeof(float) * nq * dp_, s));
-    KNNX_CUDA_CHECK(cudaMemcpy2DAsync(qbuf.data(), sizeof(float) * dp_, queries,
-                                      sizeof(float) * dim_, sizeof(float) * dim_,
-                                      static_cast<std::size_t>(nq), cudaMemcpyDefault, s));
+    copy_rows_padded(qbuf.data(), dp_, queries, dim_, nq, s);
     DeviceBuffer<float> cdist(static_cast<std::size_t>(nq) * n_probe, s);
     DeviceBuffer<std::int64_t> probes(static_cast<std::size_t>(nq) * n_probe, s);
     // The coarse search runs on a stream of the flat backend's own: the padded queries and the

@@ -75,4 +75,17 @@ bool is_device_pointer(const void* p) {
   return attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
 }
 
+void copy_rows_padded(float* dst, int dp, const float* src, int dim, std::int64_t n,
+                      cudaStream_t stream) {
+  if (n == 0) return;
+  const std::size_t rows = static_cast<std::size_t>(n);
+  if (dp == dim) {
+    KNNX_CUDA_CHECK(cudaMemcpyAsync(dst, src, sizeof(float) * dim * rows, cudaMemcpyDefault, stream));
+    return;
+  }
+  KNNX_CUDA_CHECK(cudaMemsetAsync(dst, 0, sizeof(float) * dp * rows, stream));
+  KNNX_CUDA_CHECK(cudaMemcpy2DAsync(dst, sizeof(float) * dp, src, sizeof(float) * dim,
+                                    sizeof(float) * dim, rows, cudaMemcpyDefault, stream));
+}
+
 }  // namespace knnx::cuda

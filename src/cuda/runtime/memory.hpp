@@ -8,6 +8,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <utility>
 
 namespace knnx::cuda {
@@ -20,6 +21,12 @@ void pinned_free(void* p) noexcept;
 void init_device_pool(int ordinal);
 // Whether p is device (or managed) memory; host pointers, registered or not, give false.
 bool is_device_pointer(const void* p);
+
+// Queues the copy of n contiguous rows of dim floats (host or device memory) into the device
+// buffer dst of n rows of dp >= dim floats, the padding columns zeroed. When dp == dim it is
+// one linear copy rather than a pitched one.
+void copy_rows_padded(float* dst, int dp, const float* src, int dim, std::int64_t n,
+                      cudaStream_t stream);
 
 // RAII device array of T, allocated and freed in stream order on `stream`.
 template <typename T>
