@@ -353,7 +353,9 @@ void bind_index(nb::module_& m) {
 
   nb::enum_<FlatPrecision>(
       m, "FlatPrecision",
-      "How a GPU IndexFlat computes distances. EXACT: float32 throughout. FAST: tensor-core\n"
+      "How a GPU IndexFlat computes distances. EXACT: float32-level distances (FP32 kernels;\n"
+      "batches of many queries take score tiles from 3xTF32 tensor-core products, see\n"
+      "KNNX_FLAT_GEMM). FAST: tensor-core\n"
       "(tf32) distances select KNNX_FLAT_OVERFETCH x k candidates that are re-ranked exactly in\n"
       "float32, so returned distances are exact and only the candidate set is approximate. The\n"
       "CPU backend is always exact.")
