@@ -17,6 +17,10 @@ struct Config {
   int cpu_query_block = 1024;
   // KNNX_CPU_BASE_BLOCK: database rows per block in CPU brute-force search.
   int cpu_base_block = 1024;
+  // KNNX_CPU_DIRECT_MAX_NQ: CPU flat searches with at most this many queries compute their
+  // products with the direct SIMD kernel, which reads the base unpacked; more queries use
+  // blocked sgemm. 0 picks the crossover measured for the instruction set the kernels run with.
+  int cpu_direct_max_nq = 0;
   // KNNX_SYNC_CHECK: synchronise and check after every CUDA launch (debugging aid).
   bool sync_check = false;
   // KNNX_GPU_WORKSPACE_MB: bound on the scratch memory one GPU search may use, in MiB.

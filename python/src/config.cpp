@@ -33,6 +33,7 @@ constexpr KnobField kKnobFields[] = {
     {"num_threads", "KNNX_NUM_THREADS", &Config::num_threads},
     {"cpu_query_block", "KNNX_CPU_QUERY_BLOCK", &Config::cpu_query_block},
     {"cpu_base_block", "KNNX_CPU_BASE_BLOCK", &Config::cpu_base_block},
+    {"cpu_direct_max_nq", "KNNX_CPU_DIRECT_MAX_NQ", &Config::cpu_direct_max_nq},
     {"sync_check", "KNNX_SYNC_CHECK", &Config::sync_check},
     {"gpu_workspace_mb", "KNNX_GPU_WORKSPACE_MB", &Config::gpu_workspace_mb},
     {"flat_stream_max_nq", "KNNX_FLAT_STREAM_MAX_NQ", &Config::flat_stream_max_nq},

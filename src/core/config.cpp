@@ -111,6 +111,11 @@ const std::vector<Knob>& knobs() {
                                          "queries per block in CPU brute-force search"),
       int_knob<&Config::cpu_base_block>("KNNX_CPU_BASE_BLOCK", 16, 1 << 24, "16..16777216",
                                         "database rows per block in CPU brute-force search"),
+      int_knob<&Config::cpu_direct_max_nq>(
+          "KNNX_CPU_DIRECT_MAX_NQ", 0, 64, "0..64",
+          "CPU flat: up to this many queries use the direct SIMD products kernel instead of "
+          "sgemm; 0 = the crossover measured for the CPU's instruction set (3 with AVX-512, 32 "
+          "with AVX2)"),
       bool_knob<&Config::sync_check>("KNNX_SYNC_CHECK",
                                      "synchronise and check for errors after every CUDA launch"),
       int_knob<&Config::gpu_workspace_mb>("KNNX_GPU_WORKSPACE_MB", 16, 1 << 20, "16..1048576",

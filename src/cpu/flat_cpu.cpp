@@ -39,10 +39,8 @@ class FlatCpu final : public detail::FlatBackend {
 
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
               const detail::IdMap& ids) const override {
-    const Config cfg = config();
-    FlatSearchParams params{cfg.cpu_query_block, cfg.cpu_base_block, cfg.num_threads};
     flat_search(data_.data(), norms_.data(), size(), dim_, metric_, queries, nq, k, distances,
-                labels, params);
+                labels, flat_search_params(config().num_threads));
     ids.rows_to_ids(static_cast<std::size_t>(nq) * static_cast<std::size_t>(k), labels);
   }
 

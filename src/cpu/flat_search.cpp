@@ -3,20 +3,25 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <string_view>
 #include <vector>
 
 #include "cpu/blas.hpp"
 #include "cpu/scan_kernels.hpp"
 #include "cpu/topk.hpp"
+#include "knnx/config.hpp"
 
 namespace knnx::cpu {
 namespace {
 
-// Up to this many queries, distances come from small_batch_products reading the base straight
-// from memory, at memory speed: sgemm would first pack every base block, which costs more than
-// the arithmetic when each packed row serves one or two queries. From 4 queries on, the packed
-// sgemm is faster (bench/NOTES.md, "CPU Flat").
-constexpr idx_t kDirectMaxQueries = 3;
+// Up to a few queries, distances come from small_batch_products reading the base straight from
+// memory: sgemm would first pack every base block, which costs more than the arithmetic when
+// each packed row serves few queries. Where sgemm catches up depends on the CPU: from 4 queries
+// on with the AVX-512 kernels, from 33 on with AVX2 (bench/NOTES.md, "CPU Flat").
+idx_t direct_max_queries(int knob) {
+  if (knob > 0) return knob;
+  return std::string_view(scan_kernels_isa()) == "avx2" ? 32 : 3;
+}
 // Bytes of base rows one direct-kernel step covers: small enough to stay in L2 while each group
 // of queries passes over them.
 constexpr idx_t kDirectChunkBytes = 128 * 1024;
@@ -106,6 +111,12 @@ void search_by_base_chunks(idx_t n, idx_t nq, int k, idx_t chunk, int threads, f
 
 }  // namespace
 
+FlatSearchParams flat_search_params(int num_threads) {
+  const Config cfg = config();
+  return FlatSearchParams{cfg.cpu_query_block, cfg.cpu_base_block, num_threads,
+                          cfg.cpu_direct_max_nq};
+}
+
 void row_norms_sq(idx_t n, int d, const float* x, float* out) {
 #pragma omp parallel for schedule(static) if (n * d > (1 << 16))
   for (idx_t i = 0; i < n; ++i) {
@@ -130,7 +141,7 @@ void flat_search(const float* base, const float* base_norms, idx_t n, int d, Met
   if (l2) row_norms_sq(nq, d, queries, qnorms.data());
   const Scan s{base, l2 ? base_norms : nullptr, n, d, queries, qnorms.data(), l2 ? -2.0f : -1.0f};
 
-  if (nq <= kDirectMaxQueries) {
+  if (nq <= direct_max_queries(params.direct_max_queries)) {
     const idx_t chunk = std::max<idx_t>(8, kDirectChunkBytes / (static_cast<idx_t>(d) * 4) / 8 * 8);
     search_by_base_chunks(
         n, nq, k, chunk, threads, distances, labels, negate, pad,

@@ -3,8 +3,8 @@
 // Distances are computed one (query block x base block) tile at a time with cblas_sgemm and
 // fed straight into per-query TopK collectors, so the nq x n distance matrix never exists.
 // L2 uses ||q||^2 + ||x||^2 - 2 q.x with the base norms precomputed, completed inside the SIMD
-// threshold screen rather than in a separate pass. One to three queries skip sgemm (whose
-// packing would dominate) for a kernel that reads the base once at memory speed. OpenMP
+// threshold screen rather than in a separate pass. A few queries skip sgemm (whose packing
+// would dominate) for a kernel that reads the base unpacked at memory speed. OpenMP
 // parallelises over query blocks when every thread gets at least one of a useful size,
 // otherwise over base blocks with per-thread collectors merged at the end.
 #pragma once
@@ -17,8 +17,12 @@ namespace knnx::cpu {
 struct FlatSearchParams {
   int query_block = 1024;  // defaults as in knnx::Config
   int base_block = 1024;
-  int num_threads = 0;  // 0: OpenMP default
+  int num_threads = 0;         // 0: OpenMP default
+  int direct_max_queries = 0;  // 0: the crossover for the scan kernels' instruction set
 };
+
+// FlatSearchParams from the knobs in force (knnx::config()), with num_threads threads.
+FlatSearchParams flat_search_params(int num_threads);
 
 // Squared norms of n rows of x (n x d) into out[0..n).
 void row_norms_sq(idx_t n, int d, const float* x, float* out);

@@ -96,7 +96,7 @@ class IvfCpu final : public detail::IvfBackend {
       throw OutOfMemory(fmt::format("cannot allocate the assignment of {} vectors", n));
     }
     flat_search(centroids_.data(), centroid_norms_.data(), n_lists_, dim_, metric_, x, n, 1,
-                distances.data(), lists, search_params());
+                distances.data(), lists, flat_search_params(config().num_threads));
   }
 
   void add(idx_t n, const float* x, const idx_t* ids, const idx_t* lists) override {
@@ -227,11 +227,6 @@ class IvfCpu final : public detail::IvfBackend {
     return t > 0 ? t : omp_get_max_threads();
   }
 
-  static FlatSearchParams search_params() {
-    const Config cfg = config();
-    return FlatSearchParams{cfg.cpu_query_block, cfg.cpu_base_block, cfg.num_threads};
-  }
-
   void search_batch(idx_t qn, const float* queries, int k, int n_probe, int threads,
                     float* distances, idx_t* labels, Scratch& s) const {
     const bool l2 = metric_ == Metric::L2;
@@ -240,7 +235,7 @@ class IvfCpu final : public detail::IvfBackend {
     // 1. Coarse quantisation: the n_probe nearest centroids of every query.
     s.probe_lists.resize(probes);
     s.probe_dist.resize(probes);
-    FlatSearchParams coarse = search_params();
+    FlatSearchParams coarse = flat_search_params(config().num_threads);
     coarse.num_threads = team_for(static_cast<double>(qn) * n_lists_ * dim_, threads);
     flat_search(centroids_.data(), centroid_norms_.data(), n_lists_, dim_, metric_, queries, qn,
                 n_probe, s.probe_dist.data(), s.probe_lists.data(), coarse);

@@ -47,11 +47,6 @@ int thread_count_for(idx_t n, int d, int k) {
   return std::min(thread_count(), useful);
 }
 
-FlatSearchParams search_params(int threads) {
-  const Config cfg = config();
-  return FlatSearchParams{cfg.cpu_query_block, cfg.cpu_base_block, threads};
-}
-
 idx_t block_count(idx_t n) { return (n + kBlockRows - 1) / kBlockRows; }
 
 float l2_sq(const float* a, const float* b, int d) {
@@ -202,7 +197,7 @@ void seed_kmeans_pp(idx_t n, const float* x, int d, int k, std::uint64_t seed, f
 // Nearest centroid of every row, over fixed blocks of rows each searched by one thread.
 void assign_blocked(idx_t n, const float* x, int d, const float* centroids, const float* norms,
                     int k, Metric metric, idx_t* labels, float* distances, int threads) {
-  const FlatSearchParams params = search_params(1);
+  const FlatSearchParams params = flat_search_params(1);
   const idx_t n_blocks = block_count(n);
 #pragma omp parallel num_threads(threads)
   {
@@ -413,7 +408,7 @@ void nearest_centroids(idx_t n, const float* x, int dim, const float* centroids,
     distances = scratch.data();
   }
   flat_search(centroids, centroid_norms, k, dim, metric, x, n, 1, distances, labels,
-              search_params(config().num_threads));
+              flat_search_params(config().num_threads));
 }
 
 std::unique_ptr<detail::KMeansBackend> make_kmeans_backend() {

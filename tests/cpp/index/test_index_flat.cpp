@@ -141,11 +141,12 @@ class ConfigGuard {
   Config saved_;
 };
 
-Config blocks(int query_block, int base_block, int threads) {
+Config blocks(int query_block, int base_block, int threads, int direct_max_nq = 0) {
   Config c = config();
   c.cpu_query_block = query_block;
   c.cpu_base_block = base_block;
   c.num_threads = threads;
+  c.cpu_direct_max_nq = direct_max_nq;
   return c;
 }
 
@@ -154,28 +155,33 @@ struct Setting {
   int query_block;  // 0: keep the defaults
   int base_block;
   int threads;
+  int direct_max_nq;  // 0: the instruction set's crossover
 };
 
-// Block sizes and thread counts that make every path of the blocked search run: one query
-// block on several threads (threads split the base, collectors merged), many small query
-// blocks, one thread, and blocks that divide nothing evenly.
+// Block sizes, thread counts and direct-kernel crossovers that make every path of the blocked
+// search run: the direct kernel for up to 64 queries or for one query only, one query block on
+// several threads (threads split the base, collectors merged), many small query blocks, one
+// thread, and blocks that divide nothing evenly.
 const Setting kSettings[] = {
-    {"defaults", 0, 0, 0},         {"qb7_bb16_t4", 7, 16, 4},     {"qb1_bb16_t1", 1, 16, 1},
-    {"qb64_bb100_t2", 64, 100, 2}, {"qb500_bb37_t3", 500, 37, 3},
+    {"defaults", 0, 0, 0, 0},
+    {"qb7_bb16_t4_direct64", 7, 16, 4, 64},
+    {"qb1_bb16_t1_direct1", 1, 16, 1, 1},
+    {"qb64_bb100_t2", 64, 100, 2, 0},
+    {"qb500_bb37_t3_direct3", 500, 37, 3, 3},
 };
 
-// Query counts that reach every search path: the direct small-batch kernel (1 to 3 queries,
-// in groups of 2 and 1), one query block with the threads splitting the base (16, 40), and
-// query blocks spread over the threads (500).
+// Query counts that reach every search path: the direct small-batch kernel (in groups of 2 and
+// 1), one query block with the threads splitting the base (16, 40), and query blocks spread over
+// the threads (500); which of the first five take the direct kernel depends on the setting.
 constexpr idx_t kQueryCounts[] = {1, 2, 3, 16, 40, 500};
 
 class FlatExact : public ::testing::TestWithParam<std::tuple<Metric, Setting>> {};
 
 TEST_P(FlatExact, MatchesBruteForce) {
   const auto [metric, setting] = GetParam();
-  const Config cfg = setting.query_block == 0
-                         ? Config{}
-                         : blocks(setting.query_block, setting.base_block, setting.threads);
+  const Config cfg = setting.query_block == 0 ? Config{}
+                                              : blocks(setting.query_block, setting.base_block,
+                                                       setting.threads, setting.direct_max_nq);
   ConfigGuard guard(cfg);
 
   struct Shape {
@@ -210,9 +216,9 @@ TEST_P(FlatExact, MatchesBruteForce) {
 
 TEST_P(FlatExact, DuplicatesAndExactTies) {
   const auto [metric, setting] = GetParam();
-  const Config cfg = setting.query_block == 0
-                         ? Config{}
-                         : blocks(setting.query_block, setting.base_block, setting.threads);
+  const Config cfg = setting.query_block == 0 ? Config{}
+                                              : blocks(setting.query_block, setting.base_block,
+                                                       setting.threads, setting.direct_max_nq);
   ConfigGuard guard(cfg);
   const int d = 4;
   const idx_t n = 700;
@@ -582,9 +588,9 @@ TEST(FlatRealData, Sift5kQueriesMatchBruteForce) {
   const Model model = model_of(n, d, base.data());
 
   for (const Setting& setting : kSettings) {
-    const Config cfg = setting.query_block == 0
-                           ? Config{}
-                           : blocks(setting.query_block, setting.base_block, setting.threads);
+    const Config cfg = setting.query_block == 0 ? Config{}
+                                                : blocks(setting.query_block, setting.base_block,
+                                                         setting.threads, setting.direct_max_nq);
     ConfigGuard guard(cfg);
     for (const Metric metric : {Metric::L2, Metric::InnerProduct}) {
       IndexFlat index(d, metric);
