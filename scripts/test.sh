@@ -10,6 +10,13 @@ BUILD_DIR=build
 JOBS=$(nproc)
 PYTHON=${PYTHON:-python3}
 
+# Wall time of each stage, printed as it ends, so a slow machine shows where its time went.
+stage_start=$SECONDS
+stage_done() {
+  echo "test.sh: $1 took $((SECONDS - stage_start)) s"
+  stage_start=$SECONDS
+}
+
 cmake_args=(-S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release)
 have_python_ext=0
 if "$PYTHON" -c "import nanobind" >/dev/null 2>&1; then
@@ -19,7 +26,9 @@ fi
 
 cmake "${cmake_args[@]}"
 cmake --build "$BUILD_DIR" -j "$JOBS"
+stage_done "configure + build"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS"
+stage_done "ctest"
 
 # Python tests, when there are any.
 if [[ -d tests/python ]] &&
@@ -37,6 +46,7 @@ if [[ -d tests/python ]] &&
   elif ((rc != 0)); then
     exit "$rc"
   fi
+  stage_done "pytest"
 fi
 # Reliability stages (docs/reliability.md), CPU only, each in its own build directory:
 # AddressSanitizer + UndefinedBehaviorSanitizer over the C++ suites and ThreadSanitizer over the
@@ -45,8 +55,10 @@ fi
 # skips them).
 if [[ ${KNNX_TEST_SANITIZERS:-1} != 0 ]]; then
   bash scripts/sanitizers.sh
+  stage_done "sanitizers"
 fi
 if [[ ${KNNX_TEST_FUZZ:-1} != 0 ]]; then
   bash scripts/fuzz.sh
+  stage_done "fuzzing"
 fi
-echo "test.sh: all tests passed"
+echo "test.sh: all tests passed in $SECONDS s"
