@@ -3,7 +3,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <string_view>
 #include <vector>
 
 #include "cpu/blas.hpp"
@@ -14,14 +13,6 @@
 namespace knnx::cpu {
 namespace {
 
-// Up to a few queries, distances come from small_batch_products reading the base straight from
-// memory: sgemm would first pack every base block, which costs more than the arithmetic when
-// each packed row serves few queries. Where sgemm catches up depends on the CPU: from 4 queries
-// on with the AVX-512 kernels, from 33 on with AVX2 (bench/NOTES.md, "CPU Flat").
-idx_t direct_max_queries(int knob) {
-  if (knob > 0) return knob;
-  return std::string_view(scan_kernels_isa()) == "avx2" ? 32 : 3;
-}
 // Bytes of base rows one direct-kernel step covers: small enough to stay in L2 while each group
 // of queries passes over them.
 constexpr idx_t kDirectChunkBytes = 128 * 1024;
@@ -141,7 +132,12 @@ void flat_search(const float* base, const float* base_norms, idx_t n, int d, Met
   if (l2) row_norms_sq(nq, d, queries, qnorms.data());
   const Scan s{base, l2 ? base_norms : nullptr, n, d, queries, qnorms.data(), l2 ? -2.0f : -1.0f};
 
-  if (nq <= direct_max_queries(params.direct_max_queries)) {
+  // Up to a few queries, distances come from small_batch_products reading the base straight
+  // from memory: sgemm would first pack every base block, which costs more than the arithmetic
+  // when each packed row serves few queries. Where sgemm catches up depends on the CPU.
+  const int direct_max =
+      params.direct_max_queries > 0 ? params.direct_max_queries : flat_direct_max_queries();
+  if (nq <= direct_max) {
     const idx_t chunk = std::max<idx_t>(8, kDirectChunkBytes / (static_cast<idx_t>(d) * 4) / 8 * 8);
     search_by_base_chunks(
         n, nq, k, chunk, threads, distances, labels, negate, pad,

@@ -277,6 +277,9 @@ struct Kernels {
   CollectFn collect = collect_below_portable;
   // For 1 and 2 queries; null in the portable set.
   std::array<ProductsFn, kSmallBatchMax> products{};
+  // Most queries for which a flat search uses these kernels rather than sgemm (bench/NOTES.md,
+  // "CPU Flat": sgemm is faster from 4 queries on with AVX-512, from 33 on with AVX2).
+  int flat_direct_max_queries = 3;
 };
 
 bool cpu_has(const char* isa) {
@@ -296,11 +299,12 @@ const Kernels* kernel_set(std::string_view isa) {
 #ifdef KNNX_SCAN_X86
   if (isa == "avx512" && cpu_has("avx512")) {
     static const Kernels k{"avx512", collect_below_avx512,
-                           {products_avx512<1, 8>, products_avx512<2, 4>}};
+                           {products_avx512<1, 8>, products_avx512<2, 4>}, 3};
     return &k;
   }
   if (isa == "avx2" && cpu_has("avx2")) {
-    static const Kernels k{"avx2", collect_below_avx2, {products_avx2<1, 8>, products_avx2<2, 4>}};
+    static const Kernels k{"avx2", collect_below_avx2, {products_avx2<1, 8>, products_avx2<2, 4>},
+                           32};
     return &k;
   }
 #endif
@@ -343,6 +347,8 @@ void small_batch_products(const float* queries, int nq, const float* rows, idx_t
 }
 
 const char* scan_kernels_isa() { return kernels().isa; }
+
+int flat_direct_max_queries() { return kernels().flat_direct_max_queries; }
 
 bool select_scan_kernels(std::string_view isa) {
   const Kernels* k = isa == "best" ? best_kernel_set() : kernel_set(isa);

@@ -46,6 +46,10 @@ void small_batch_products(const float* queries, int nq, const float* rows, idx_t
 // The instruction set the kernels run with: "avx512", "avx2" or "portable".
 const char* scan_kernels_isa();
 
+// Most queries for which an exact flat search should call small_batch_products rather than
+// sgemm, as measured for the kernels in use (the default of KNNX_CPU_DIRECT_MAX_NQ).
+int flat_direct_max_queries();
+
 // Switches every later call to the kernels of isa ("avx512", "avx2", "portable", or "best", the
 // default); false, and nothing changes, when this CPU lacks it. Lets tests and benchmarks run
 // each version on one machine.

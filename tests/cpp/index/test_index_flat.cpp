@@ -141,15 +141,6 @@ class ConfigGuard {
   Config saved_;
 };
 
-Config blocks(int query_block, int base_block, int threads, int direct_max_nq = 0) {
-  Config c = config();
-  c.cpu_query_block = query_block;
-  c.cpu_base_block = base_block;
-  c.num_threads = threads;
-  c.cpu_direct_max_nq = direct_max_nq;
-  return c;
-}
-
 struct Setting {
   const char* name;
   int query_block;  // 0: keep the defaults
@@ -157,6 +148,16 @@ struct Setting {
   int threads;
   int direct_max_nq;  // 0: the instruction set's crossover
 };
+
+Config config_for(const Setting& setting) {
+  if (setting.query_block == 0) return Config{};
+  Config c = config();
+  c.cpu_query_block = setting.query_block;
+  c.cpu_base_block = setting.base_block;
+  c.num_threads = setting.threads;
+  c.cpu_direct_max_nq = setting.direct_max_nq;
+  return c;
+}
 
 // Block sizes, thread counts and direct-kernel crossovers that make every path of the blocked
 // search run: the direct kernel for up to 64 queries or for one query only, one query block on
@@ -179,10 +180,7 @@ class FlatExact : public ::testing::TestWithParam<std::tuple<Metric, Setting>> {
 
 TEST_P(FlatExact, MatchesBruteForce) {
   const auto [metric, setting] = GetParam();
-  const Config cfg = setting.query_block == 0 ? Config{}
-                                              : blocks(setting.query_block, setting.base_block,
-                                                       setting.threads, setting.direct_max_nq);
-  ConfigGuard guard(cfg);
+  ConfigGuard guard(config_for(setting));
 
   struct Shape {
     idx_t n;
@@ -216,10 +214,7 @@ TEST_P(FlatExact, MatchesBruteForce) {
 
 TEST_P(FlatExact, DuplicatesAndExactTies) {
   const auto [metric, setting] = GetParam();
-  const Config cfg = setting.query_block == 0 ? Config{}
-                                              : blocks(setting.query_block, setting.base_block,
-                                                       setting.threads, setting.direct_max_nq);
-  ConfigGuard guard(cfg);
+  ConfigGuard guard(config_for(setting));
   const int d = 4;
   const idx_t n = 700;
   // 3^4 = 81 distinct vectors among 700 rows: every vector has duplicates and every distance
@@ -588,10 +583,7 @@ TEST(FlatRealData, Sift5kQueriesMatchBruteForce) {
   const Model model = model_of(n, d, base.data());
 
   for (const Setting& setting : kSettings) {
-    const Config cfg = setting.query_block == 0 ? Config{}
-                                                : blocks(setting.query_block, setting.base_block,
-                                                         setting.threads, setting.direct_max_nq);
-    ConfigGuard guard(cfg);
+    ConfigGuard guard(config_for(setting));
     for (const Metric metric : {Metric::L2, Metric::InnerProduct}) {
       IndexFlat index(d, metric);
       index.add(n, base.data());
