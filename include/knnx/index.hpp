@@ -77,8 +77,8 @@ class Index {
   // device backends override it for device pointers.
   virtual void check_finite(idx_t n, const float* x, const char* what) const;
   // Throws InvalidArgument when the queries of a search hold NaN or Inf. Defaults to
-  // check_finite; a device backend may instead check device-resident queries inside the search
-  // itself, to avoid a separate round trip.
+  // check_finite; a device backend may instead check the queries inside the search itself, on
+  // its device copy, to avoid a separate round trip and a host pass over them.
   virtual void check_queries(idx_t nq, const float* queries) const;
 
  private:

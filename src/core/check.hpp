@@ -46,4 +46,9 @@ inline std::size_t checked_elements(idx_t n, idx_t d, const char* name) {
 // Throws InvalidArgument if x[0..n*d) contains NaN or Inf, naming the first offending row.
 void check_finite_host(idx_t n, idx_t d, const float* x, const char* what);
 
+// For a device search that flagged NaN/Inf in its staged copy of x: throws InvalidArgument when
+// `flagged`, naming the row when x is host memory (the scan runs only on this error path).
+void require_not_flagged(bool flagged, bool x_on_host, idx_t n, idx_t d, const float* x,
+                         const char* what);
+
 }  // namespace knnx::detail

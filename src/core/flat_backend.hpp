@@ -36,8 +36,8 @@ class FlatBackend {
   virtual void set_fast_mode(bool fast) = 0;
   // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf (x may be a device pointer).
   virtual void check_finite(idx_t n, const float* x, const char* what) const = 0;
-  // The same for the queries of a search; a device backend may defer the check of
-  // device-resident queries into search() itself (then it must throw from there).
+  // The same for the queries of a search; a device backend may defer the check into
+  // search() itself, on its copy of the queries (then it must throw from there).
   virtual void check_queries(idx_t nq, const float* queries) const {
     check_finite(nq, queries, "queries");
   }

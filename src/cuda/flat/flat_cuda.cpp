@@ -77,8 +77,9 @@ class FlatCuda final : public detail::FlatBackend {
     float* dist = results.distances();
     std::int64_t* lab = results.labels();
 
-    // Device-resident queries are checked for NaN/Inf on the stream, into a pinned flag that is
-    // read after the final synchronisation: the check costs no extra round trip.
+    // Queries are checked for NaN/Inf on the stream (device queries in place, host queries in
+    // their staged copy), into a pinned flag read after the final synchronisation: the check
+    // costs no round trip and no host pass over the queries (~1 ms for 10,000 x 128).
     volatile unsigned long long* bad = lease->pinned_flag();
     *bad = 0;
     if (queries_on_device) {
@@ -100,6 +101,7 @@ class FlatCuda final : public detail::FlatBackend {
       if (!in_place) {
         copy_rows_padded(qbuf.data(), dp_, qb, dim_, bq, s);
         qb = qbuf.data();
+        if (!queries_on_device) launch_flag_nonfinite(qb, bq * dp_, lease->pinned_flag(), s, sync);
       }
       float* dist_b = dist + q0 * k;
       std::int64_t* lab_b = lab + q0 * k;
@@ -114,7 +116,7 @@ class FlatCuda final : public detail::FlatBackend {
     }
     results.finish(s);
     lease->synchronize();
-    detail::require(*bad == 0, "queries contain a non-finite value (NaN or Inf)");
+    detail::require_not_flagged(*bad != 0, !queries_on_device, nq, dim_, queries, "queries");
   }
 
   void remove_rows(const std::vector<std::uint8_t>& remove) override {
@@ -170,9 +172,8 @@ class FlatCuda final : public detail::FlatBackend {
 
   void set_fast_mode(bool fast) override { fast_ = fast; }
 
-  void check_queries(idx_t nq, const float* queries) const override {
-    // Device-resident queries are checked inside search(), on its stream.
-    if (!is_device_pointer(queries)) detail::check_finite_host(nq, dim_, queries, "queries");
+  void check_queries(idx_t, const float*) const override {
+    // Queries are checked inside search(), on its stream.
   }
 
   void check_finite(idx_t n, const float* x, const char* what) const override {

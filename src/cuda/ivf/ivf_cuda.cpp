@@ -178,13 +178,13 @@ class IvfCuda final : public detail::IvfBackend {
     const bool sync = cfg.sync_check;
     n_probe = std::min(n_probe, n_lists_);
     const bool queries_on_device = is_device_pointer(queries);
-    volatile unsigned long long* bad = lease->pinned_flag();
-    *bad = 0;
-    if (queries_on_device) launch_flag_nonfinite(queries, nq * dim_, lease->pinned_flag(), s, sync);
-
-    // Queries on the device, padded.
+    // Queries on the device, padded, and checked there for NaN/Inf into a pinned flag read
+    // after the final synchronisation (padding is zero).
     DeviceBuffer<float> qbuf(static_cast<std::size_t>(nq) * dp_, s);
     copy_rows_padded(qbuf.data(), dp_, queries, dim_, nq, s);
+    volatile unsigned long long* bad = lease->pinned_flag();
+    *bad = 0;
+    launch_flag_nonfinite(qbuf.data(), nq * dp_, lease->pinned_flag(), s, sync);
     DeviceBuffer<float> cdist(static_cast<std::size_t>(nq) * n_probe, s);
     DeviceBuffer<std::int64_t> probes(static_cast<std::size_t>(nq) * n_probe, s);
     // The coarse search runs on a stream of the flat backend's own: the padded queries and the
@@ -265,7 +265,7 @@ class IvfCuda final : public detail::IvfBackend {
     }
     results.finish(s);
     lease->synchronize();
-    detail::require(*bad == 0, "queries contain a non-finite value (NaN or Inf)");
+    detail::require_not_flagged(*bad != 0, !queries_on_device, nq, dim_, queries, "queries");
   }
 
   idx_t size() const override { return total_; }
@@ -348,8 +348,8 @@ class IvfCuda final : public detail::IvfBackend {
     coarse_->check_finite(n, x, what);
   }
 
-  void check_queries(idx_t nq, const float* queries) const override {
-    coarse_->check_queries(nq, queries);
+  void check_queries(idx_t, const float*) const override {
+    // Queries are checked inside search(), on its stream.
   }
 
  private:
