@@ -220,26 +220,35 @@ class IvfCuda final : public detail::IvfBackend {
       build_list_major(probes.data(), static_cast<int>(nq), n_probe, n_lists_, counts.data(),
                        starts.data(), cursor.data(), pairs.data(), temp.data(), temp_bytes, s,
                        sync);
-      DeviceBuffer<std::uint32_t> keys(slots * k, s);
-      DeviceBuffer<std::int32_t> rows(slots * k, s);
       DeviceBuffer<float> qnorms(static_cast<std::size_t>(nq), s);
       launch_row_norms(qbuf.data(), nq, dp_, qnorms.data(), s, sync);
-      // One work item per group of queries probing a list (read back: a few KiB), so lists
-      // that many queries probe are spread over many blocks.
+      // Work items per group of queries probing a list and per piece of a long list, planned
+      // from the per-list query counts (read back: a few KiB), so neither a list that many
+      // queries probe nor a long list holds up the scan in one block.
       std::vector<int> host_starts(static_cast<std::size_t>(n_lists_) + 1);
       KNNX_CUDA_CHECK(cudaMemcpyAsync(host_starts.data(), starts.data(),
                                       sizeof(int) * host_starts.size(), cudaMemcpyDeviceToHost, s));
       lease->synchronize();
-      const auto items = shared_scan_items(host_starts);
-      DeviceBuffer<int> items_dev(std::max<std::size_t>(2 * items.size(), 1), s);
-      KNNX_CUDA_CHECK(cudaMemcpyAsync(items_dev.data(), items.data(),
-                                      sizeof(int) * 2 * items.size(), cudaMemcpyHostToDevice, s));
+      const SharedScanPlan plan =
+          plan_shared_scan(host_starts, sizes_, device_properties(device_).multiProcessorCount,
+                           cfg.ivf_rows_per_chunk);
+      const std::size_t n_items = plan.items.size();
+      DeviceBuffer<SharedScanItem> items(std::max<std::size_t>(n_items, 1), s);
+      KNNX_CUDA_CHECK(cudaMemcpyAsync(items.data(), plan.items.data(),
+                                      sizeof(SharedScanItem) * n_items, cudaMemcpyHostToDevice, s));
+      const std::size_t partials = slots * plan.chunks * k;
+      DeviceBuffer<std::uint32_t> keys(partials, s);
+      DeviceBuffer<std::int32_t> rows(partials, s);
+      // Partials no item writes (a list cut into fewer pieces than another) read as empty:
+      // key kKeyMax, row -1, both all-ones bytes.
+      KNNX_CUDA_CHECK(cudaMemsetAsync(keys.data(), 0xFF, sizeof(std::uint32_t) * partials, s));
+      KNNX_CUDA_CHECK(cudaMemsetAsync(rows.data(), 0xFF, sizeof(std::int32_t) * partials, s));
       launch_ivf_shared_scan(data_.data(), dp_, qbuf.data(), qnorms.data(), n_probe,
-                             static_cast<int>(items.size()), items_dev.data(), starts.data(),
-                             pairs.data(), dev_sizes_.data(), dev_offsets_.data(), kind, k,
-                             keys.data(), rows.data(), s, sync);
-      merge_partials(std::move(keys), std::move(rows), static_cast<int>(nq), n_probe * k, k, kind,
-                     nullptr, ids_.data(), dist, lab, s, sync);
+                             static_cast<int>(n_items), items.data(), plan.rows_per_item,
+                             plan.chunks, starts.data(), pairs.data(), dev_sizes_.data(),
+                             dev_offsets_.data(), kind, k, keys.data(), rows.data(), s, sync);
+      merge_partials(std::move(keys), std::move(rows), static_cast<int>(nq),
+                     n_probe * plan.chunks * k, k, kind, nullptr, ids_.data(), dist, lab, s, sync);
     } else if (cfg.ivf_fused) {
       // Enough blocks to fill the device: split long candidate lists below the knob's bound.
       const int sms = device_properties(device_).multiProcessorCount;

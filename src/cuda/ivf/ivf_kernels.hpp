@@ -58,15 +58,36 @@ void build_list_major(const std::int64_t* probes, int nq, int n_probe, int n_lis
                       std::size_t scan_temp_bytes, cudaStream_t stream, bool sync_check);
 // Shared memory the shared scan needs for rows of dp floats.
 std::size_t ivf_shared_smem_bytes(int dp);
-// Scans each list once per group of queries probing it and writes each (query, slot)'s best k to out[(q * n_probe + slot) * k ...] (keys, arena rows).
-// Work items of the shared scan from the host copy of starts (n_lists + 1 entries): one
-// (list, first query of the group) per group of queries probing a list.
-std::vector<std::pair<int, int>> shared_scan_items(const std::vector<int>& starts);
-// qnorms: squared norms of the queries (read for L2 only). items: n_items (list, group start)
-// pairs as 2 ints each, device memory.
+// One block's work in the shared scan: rows [row_begin, row_begin + rows_per_item) of `list`,
+// for the queries group .. group + 31 of those probing it (in list-major order); the results go
+// to partial `chunk` of each of those (query, slot) pairs.
+struct SharedScanItem {
+  int list;
+  int group;
+  int row_begin;
+  int chunk;
+};
+struct SharedScanPlan {
+  std::vector<SharedScanItem> items;
+  int rows_per_item = 0;
+  int chunks = 1;  // partials per (query, slot): the most pieces any probed list is cut into
+};
+// Plans the shared scan from the host copy of starts (n_lists + 1 entries) and the list sizes.
+// A block's time grows with the rows it scans, so long lists are cut into pieces of
+// rows_per_item rows: enough items to fill the device's `sms` multiprocessors many times over,
+// at least 256 rows (a piece's fixed cost is its final selection) and at most
+// max_rows_per_item (the KNNX_IVF_ROWS_PER_CHUNK knob).
+SharedScanPlan plan_shared_scan(const std::vector<int>& starts,
+                                const std::vector<std::int64_t>& list_sizes, int sms,
+                                int max_rows_per_item);
+// Scans each planned item and writes each (query q, slot, chunk)'s best k (keys, arena rows) to
+// out[((q * n_probe + slot) * chunks + chunk) * k ...]. Partials of a list cut into fewer than
+// `chunks` pieces are left untouched: the caller fills out with kKeyMax / -1 first.
+// qnorms: squared norms of the queries (read for L2 only). items: the plan's items, device
+// memory.
 void launch_ivf_shared_scan(const float* data, int dp, const float* queries, const float* qnorms,
-                            int n_probe, int n_items, const int* items, const int* starts,
-                            const int* pairs,
+                            int n_probe, int n_items, const SharedScanItem* items,
+                            int rows_per_item, int chunks, const int* starts, const int* pairs,
                             const std::int64_t* list_sizes, const std::int64_t* list_offsets,
                             ScoreKind kind, int k, std::uint32_t* out_keys,
                             std::int32_t* out_rows, cudaStream_t stream, bool sync_check);

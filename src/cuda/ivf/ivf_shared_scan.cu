@@ -1,13 +1,13 @@
 // IVF "shared candidates" scan: the probe lists are turned list-major (for each list, the
-// queries that probe it), and one block scans a list once for a group of up to kGroup queries,
-// so a list probed by many queries is read from memory once per group instead of once per
-// query. Scores come from a register-tiled inner-product tile (rows x queries) per round; each
+// queries that probe it), and one block scans a list (or a piece of a long one) once for a
+// group of up to kGroup queries, so a list probed by many queries is read from memory once per
+// group instead of once per query. Scores come from a register-tiled inner-product tile (rows x queries) per round; each
 // query keeps its own top-k (k <= kSharedMaxK) in shared memory, fed by warp ballots and
 // reduced by warp-level selection. Results go to the query's probe slot; a per-query merge
 // follows.
 #include <cub/device/device_scan.cuh>
 
-#include <utility>
+#include <algorithm>
 #include <vector>
 
 #include "cuda/ivf/ivf_kernels.hpp"
@@ -120,9 +120,10 @@ __device__ void warp_flush(SharedState& s, int g, int k) {
   __syncwarp();
 }
 
-// Block b takes work item items[b] = (list, first query of its group) and scans the list for
-// that group of up to kGroup queries, in rounds of kRows rows. Items are one per group, so a
-// list that many queries probe (a "hub" centroid) is spread over many blocks. A round is a small GEMM: row and query chunks of kDc floats are
+// Block b takes work item items[b] and scans its rows of the list for its group of up to kGroup
+// queries, in rounds of kRows rows. Items are one per group and piece of a list, so a list that
+// many queries probe (a "hub" centroid) and a long list are both spread over many blocks. A
+// round is a small GEMM: row and query chunks of kDc floats are
 // staged in shared memory and every thread accumulates a 4-row x 2-query register tile of inner
 // products; scores (L2: |x|^2 + |q|^2 - 2 x.q, IP: -x.q) go through a shared score tile to the
 // per-query selection, which each warp runs for its 4 queries.
@@ -131,7 +132,8 @@ __global__ void __launch_bounds__(kThreads)
     ivf_shared_scan_kernel(const float4* __restrict__ data, int dp4,
                            const float4* __restrict__ queries, const float* __restrict__ qnorms,
                            int n_probe, const int* __restrict__ starts,
-                           const int* __restrict__ pairs, const int2* __restrict__ items,
+                           const int* __restrict__ pairs, const int4* __restrict__ items,
+                           int rows_per_item, int chunks,
                            const std::int64_t* __restrict__ list_sizes,
                            const std::int64_t* __restrict__ list_offsets, int k,
                            std::uint32_t* __restrict__ out_keys,
@@ -153,10 +155,12 @@ __global__ void __launch_bounds__(kThreads)
   int* pair_of = reinterpret_cast<int*>(s.tau + kGroup);  // [kGroup]: q * n_probe + slot
   int* query_of = pair_of + kGroup;                        // [kGroup]: q
 
-  const int list = items[blockIdx.x].x;
+  const int4 item = items[blockIdx.x];  // list, group, row_begin, chunk
+  const int list = item.x;
   const int first = starts[list];
   const int count = starts[list + 1] - first;
-  const std::int64_t size = list_sizes[list];
+  const std::int64_t row_begin = item.z;
+  const std::int64_t size = min(list_sizes[list], row_begin + rows_per_item);
   const std::int64_t offset = list_offsets[list];
   const int tid = threadIdx.x;
   const int lane = tid & 31;
@@ -165,7 +169,7 @@ __global__ void __launch_bounds__(kThreads)
   const int qsub = tid >> 4;  // queries qsub, qsub + 16
 
   {
-    const int g0 = items[blockIdx.x].y;
+    const int g0 = item.y;
     const int ng = min(kGroup, count - g0);
     __syncthreads();  // the previous group's outputs are written
     if (tid < kGroup) {
@@ -179,7 +183,7 @@ __global__ void __launch_bounds__(kThreads)
     }
     __syncthreads();
 
-    for (std::int64_t r0 = 0; r0 < size; r0 += kRows) {
+    for (std::int64_t r0 = row_begin; r0 < size; r0 += kRows) {
       float acc[4][2] = {};
       if (tid < kRows) xnorm[tid] = 0.0f;
       for (int c0 = 0; c0 < dp4 * 4; c0 += kDc) {
@@ -266,7 +270,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int g = warp * 4; g < warp * 4 + 4 && g < ng; ++g) warp_flush(s, g, k);
     __syncthreads();
     for (int g = 0; g < ng; ++g) {
-      const std::int64_t out = static_cast<std::int64_t>(pair_of[g]) * k;
+      const std::int64_t out = (static_cast<std::int64_t>(pair_of[g]) * chunks + item.w) * k;
       const int n = s.n_top[g];
       for (int i = tid; i < k; i += kThreads) {
         out_keys[out + i] = i < n ? s.keys[g * kStride + i] : kKeyMax;
@@ -306,38 +310,59 @@ std::size_t list_major_scan_temp_bytes(int n_lists) {
   return bytes;
 }
 
-std::vector<std::pair<int, int>> shared_scan_items(const std::vector<int>& starts) {
-  std::vector<std::pair<int, int>> items;
-  for (std::size_t l = 0; l + 1 < starts.size(); ++l) {
-    for (int g0 = 0; g0 < starts[l + 1] - starts[l]; g0 += kGroup) {
-      items.emplace_back(static_cast<int>(l), g0);
+SharedScanPlan plan_shared_scan(const std::vector<int>& starts,
+                                const std::vector<std::int64_t>& list_sizes, int sms,
+                                int max_rows_per_item) {
+  constexpr std::int64_t kMinRows = 256;
+  constexpr std::int64_t kItemsPerSm = 16;  // several waves of the (3 blocks per SM) kernel
+  const std::size_t n_lists = starts.size() - 1;
+  std::int64_t work = 0;  // rows scanned over all groups
+  for (std::size_t l = 0; l < n_lists; ++l) {
+    const std::int64_t groups = (starts[l + 1] - starts[l] + kGroup - 1) / kGroup;
+    work += groups * list_sizes[l];
+  }
+  const std::int64_t want = (work + kItemsPerSm * sms - 1) / (kItemsPerSm * sms);
+  SharedScanPlan plan;
+  plan.rows_per_item = static_cast<int>(std::clamp<std::int64_t>(
+      (want + kRows - 1) / kRows * kRows, kMinRows, std::max<std::int64_t>(kMinRows, max_rows_per_item)));
+  for (std::size_t l = 0; l < n_lists; ++l) {
+    const int queries = starts[l + 1] - starts[l];
+    if (queries == 0) continue;
+    const int pieces = static_cast<int>(
+        std::max<std::int64_t>(1, (list_sizes[l] + plan.rows_per_item - 1) / plan.rows_per_item));
+    plan.chunks = std::max(plan.chunks, pieces);
+    for (int g0 = 0; g0 < queries; g0 += kGroup) {
+      for (int c = 0; c < pieces; ++c) {
+        plan.items.push_back({static_cast<int>(l), g0, c * plan.rows_per_item, c});
+      }
     }
   }
-  return items;
+  return plan;
 }
 
 void launch_ivf_shared_scan(const float* data, int dp, const float* queries, const float* qnorms,
-                            int n_probe, int n_items, const int* items, const int* starts,
-                            const int* pairs,
+                            int n_probe, int n_items, const SharedScanItem* items,
+                            int rows_per_item, int chunks, const int* starts, const int* pairs,
                             const std::int64_t* list_sizes, const std::int64_t* list_offsets,
                             ScoreKind kind, int k, std::uint32_t* out_keys,
                             std::int32_t* out_rows, cudaStream_t stream, bool sync_check) {
   const std::size_t smem = ivf_shared_smem_bytes(dp);
   if (n_items == 0) return;
   const dim3 grid(static_cast<unsigned>(n_items));
-  const auto* it = reinterpret_cast<const int2*>(items);
+  static_assert(sizeof(SharedScanItem) == sizeof(int4));
+  const auto* it = reinterpret_cast<const int4*>(items);
   const auto* d4 = reinterpret_cast<const float4*>(data);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
   if (kind == ScoreKind::L2) {
     set_smem(reinterpret_cast<const void*>(&ivf_shared_scan_kernel<true>), smem);
     ivf_shared_scan_kernel<true><<<grid, kThreads, smem, stream>>>(
-        d4, dp / 4, q4, qnorms, n_probe, starts, pairs, it, list_sizes, list_offsets, k, out_keys,
-        out_rows);
+        d4, dp / 4, q4, qnorms, n_probe, starts, pairs, it, rows_per_item, chunks, list_sizes,
+        list_offsets, k, out_keys, out_rows);
   } else {
     set_smem(reinterpret_cast<const void*>(&ivf_shared_scan_kernel<false>), smem);
     ivf_shared_scan_kernel<false><<<grid, kThreads, smem, stream>>>(
-        d4, dp / 4, q4, qnorms, n_probe, starts, pairs, it, list_sizes, list_offsets, k, out_keys,
-        out_rows);
+        d4, dp / 4, q4, qnorms, n_probe, starts, pairs, it, rows_per_item, chunks, list_sizes,
+        list_offsets, k, out_keys, out_rows);
   }
   KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_shared_scan_kernel");
 }

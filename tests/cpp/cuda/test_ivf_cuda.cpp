@@ -118,6 +118,39 @@ INSTANTIATE_TEST_SUITE_P(
              "_p" + std::to_string(std::get<2>(info.param));
     });
 
+TEST(IvfCuda, SharedScanCutsLongListsIntoPieces) {
+  KNNX_REQUIRE_GPU();
+  // Eight lists of ~2,500 rows (uneven): the shared scan cuts each into pieces of 256 rows, so
+  // lists end up in different numbers of pieces and each query merges partials from several
+  // blocks, some of them left empty.
+  const int d = 40, n_lists = 8;
+  const Data data = clustered(d, 20000, 150, n_lists, 7);
+  for (const Metric metric : {Metric::L2, Metric::InnerProduct}) {
+    IndexIVFFlat cpu(d, n_lists, metric), gpu(d, n_lists, metric, Device::cuda(0));
+    cpu.set_centroids(data.centroids.data());
+    gpu.set_centroids(data.centroids.data());
+    cpu.add(data.n, data.base.data());
+    gpu.add(data.n, data.base.data());
+    const auto sizes = gpu.list_sizes();
+    ASSERT_GT(*std::max_element(sizes.begin(), sizes.end()), 4 * 256);
+    for (const int n_probe : {1, 3}) {
+      for (const int k : {1, 10, 32}) {
+        cpu.set_n_probe(n_probe);
+        gpu.set_n_probe(n_probe);
+        const Results want = search(cpu, data.queries, d, k);
+        for (const int rows_per_chunk : {256, 8192}) {
+          ConfigGuard guard;
+          Config c = config();
+          c.ivf_shared = 1;
+          c.ivf_rows_per_chunk = rows_per_chunk;
+          set_config(c);
+          expect_same(want, search(gpu, data.queries, d, k), k, "shared, pieces");
+        }
+      }
+    }
+  }
+}
+
 TEST(IvfCuda, AllListsProbedIsExact) {
   KNNX_REQUIRE_GPU();
   const int d = 64, n_lists = 16, k = 20;
