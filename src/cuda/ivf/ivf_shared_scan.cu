@@ -183,27 +183,46 @@ __global__ void __launch_bounds__(kThreads)
     }
     __syncthreads();
 
+    // Staging is software-pipelined: the next chunk's rows and queries are loaded into
+    // registers (two float4 of rows and one of queries per thread) while this chunk is
+    // multiplied, so a block does not wait for global memory at every chunk.
+    static_assert(kRows * (kDc / 4) == 2 * kThreads && kGroup * (kDc / 4) == kThreads);
+    const int n_chunks = (dp4 * 4 + kDc - 1) / kDc;
+    float4 next_x[2], next_q;
+    auto load = [&](std::int64_t r0, int c0) {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int i = tid + h * kThreads;
+        const int r = i >> 3, col4 = (c0 >> 2) + (i & 7);
+        next_x[h] = r0 + r < size && col4 < dp4 ? data[(offset + r0 + r) * dp4 + col4]
+                                                : make_float4(0.f, 0.f, 0.f, 0.f);
+      }
+      const int g = tid >> 3, col4 = (c0 >> 2) + (tid & 7);
+      next_q = g < ng && col4 < dp4 ? queries[static_cast<std::int64_t>(query_of[g]) * dp4 + col4]
+                                    : make_float4(0.f, 0.f, 0.f, 0.f);
+    };
+    auto store = [&] {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int i = tid + h * kThreads;
+        *reinterpret_cast<float4*>(xs + (i >> 3) * kPad + 4 * (i & 7)) = next_x[h];
+      }
+      *reinterpret_cast<float4*>(qs + (tid >> 3) * kPad + 4 * (tid & 7)) = next_q;
+    };
+    // Queries qsub + 16 exist only in groups of more than 16 (block-uniform): smaller groups
+    // skip that half of the tile.
+    const bool upper = ng > 16;
+    if (row_begin < size) load(row_begin, 0);
     for (std::int64_t r0 = row_begin; r0 < size; r0 += kRows) {
       float acc[4][2] = {};
       if (tid < kRows) xnorm[tid] = 0.0f;
-      for (int c0 = 0; c0 < dp4 * 4; c0 += kDc) {
+      for (int chunk = 0; chunk < n_chunks; ++chunk) {
         __syncthreads();  // the previous chunk has been consumed
-        // Stage kRows x kDc floats of rows and kGroup x kDc of queries (float4, coalesced).
-        for (int i = tid; i < kRows * (kDc / 4); i += kThreads) {
-          const int r = i >> 3, c = i & 7;
-          const int col4 = (c0 >> 2) + c;
-          float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-          if (r0 + r < size && col4 < dp4) v = data[(offset + r0 + r) * dp4 + col4];
-          *reinterpret_cast<float4*>(xs + r * kPad + 4 * c) = v;
-        }
-        for (int i = tid; i < kGroup * (kDc / 4); i += kThreads) {
-          const int g = i >> 3, c = i & 7;
-          const int col4 = (c0 >> 2) + c;
-          float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-          if (g < ng && col4 < dp4) {
-            v = queries[static_cast<std::int64_t>(query_of[g]) * dp4 + col4];
-          }
-          *reinterpret_cast<float4*>(qs + g * kPad + 4 * c) = v;
+        store();
+        if (chunk + 1 < n_chunks) {
+          load(r0, (chunk + 1) * kDc);
+        } else if (r0 + kRows < size) {
+          load(r0 + kRows, 0);
         }
         __syncthreads();
         if (kL2 && tid < kRows) {
@@ -217,17 +236,21 @@ __global__ void __launch_bounds__(kThreads)
         }
 #pragma unroll
         for (int c = 0; c < kDc; c += 4) {
-          float4 x[4], q[2];
+          float4 x[4];
 #pragma unroll
           for (int i = 0; i < 4; ++i) x[i] = *reinterpret_cast<const float4*>(xs + (rsub + 16 * i) * kPad + c);
-#pragma unroll
-          for (int j = 0; j < 2; ++j) q[j] = *reinterpret_cast<const float4*>(qs + (qsub + 16 * j) * kPad + c);
+          const float4 q0 = *reinterpret_cast<const float4*>(qs + qsub * kPad + c);
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
+            acc[i][0] = fmaf(x[i].x, q0.x, fmaf(x[i].y, q0.y,
+                        fmaf(x[i].z, q0.z, fmaf(x[i].w, q0.w, acc[i][0]))));
+          }
+          if (upper) {
+            const float4 q1 = *reinterpret_cast<const float4*>(qs + (qsub + 16) * kPad + c);
 #pragma unroll
-            for (int j = 0; j < 2; ++j) {
-              acc[i][j] = fmaf(x[i].x, q[j].x, fmaf(x[i].y, q[j].y,
-                          fmaf(x[i].z, q[j].z, fmaf(x[i].w, q[j].w, acc[i][j]))));
+            for (int i = 0; i < 4; ++i) {
+              acc[i][1] = fmaf(x[i].x, q1.x, fmaf(x[i].y, q1.y,
+                          fmaf(x[i].z, q1.z, fmaf(x[i].w, q1.w, acc[i][1]))));
             }
           }
         }
