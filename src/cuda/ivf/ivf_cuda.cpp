@@ -178,8 +178,8 @@ class IvfCuda final : public detail::IvfBackend {
     const bool sync = cfg.sync_check;
     n_probe = std::min(n_probe, n_lists_);
     const bool queries_on_device = is_device_pointer(queries);
-    // Queries on the device, padded, and checked there for NaN/Inf into a pinned flag read
-    // after the final synchronisation (padding is zero).
+    // Queries on the device, padded, and checked there for NaN/Inf into a pinned flag, read
+    // after the synchronisation that precedes the coarse search (padding is zero).
     DeviceBuffer<float> qbuf(static_cast<std::size_t>(nq) * dp_, s);
     copy_rows_padded(qbuf.data(), dp_, queries, dim_, nq, s);
     volatile unsigned long long* bad = lease->pinned_flag();
@@ -190,6 +190,7 @@ class IvfCuda final : public detail::IvfBackend {
     // The coarse search runs on a stream of the flat backend's own: the padded queries and the
     // output buffers must exist before it starts, and it synchronises before returning.
     lease->synchronize();
+    detail::require_not_flagged(*bad != 0, !queries_on_device, nq, dim_, queries, "queries");
     coarse_->search(nq, qbuf.data(), n_probe, cdist.data(), probes.data(), identity_);
 
     DeviceBuffer<std::int32_t> prefix(static_cast<std::size_t>(nq) * (n_probe + 1), s);
@@ -274,7 +275,6 @@ class IvfCuda final : public detail::IvfBackend {
     }
     results.finish(s);
     lease->synchronize();
-    detail::require_not_flagged(*bad != 0, !queries_on_device, nq, dim_, queries, "queries");
   }
 
   idx_t size() const override { return total_; }
