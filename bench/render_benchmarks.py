@@ -3,7 +3,7 @@
 Every number on the page comes from a result file; the page names the file, device and commit.
 Each kind of result file has its renderer (chosen by its "benchmark"/"program" field or its
 name): ann_sweep (bench/harness and `knnx bench`), cpu_flat_vs_faiss, cpu_ivf_bench,
-gpu_flat, gpu_ivf_curve, gpu_ivf_playbook, gpu_linalg. Plots (recall vs queries/s, log scale)
+gpu_flat, gpu_ivf_curve, gpu_ivf_playbook, gpu_ivf_stages, gpu_linalg. Plots (recall vs queries/s, log scale)
 go to docs/plots/; without matplotlib the page links the plots drawn earlier, if any.
 usage: python3 bench/render_benchmarks.py [--results bench/results] [--out docs/benchmarks.md]
 """
@@ -400,6 +400,24 @@ def gpu_ivf_knobs(name, d):
     return lines + [""]
 
 
+def gpu_ivf_stages(name, d):
+    lines = [f"### Where a GPU IVF-Flat search's time goes, version by version (`{name}`)", "",
+             f"Device: {d['device_kind']}; command `{d['command']}`. {d['note']}", "",
+             "| run | version | n_probe | from host memory ms | device-resident ms | coarse search "
+             "alone ms | scan kernel us (n_probe 1) | exact flat ms | exact flat / IVF |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for run in d["runs"]:
+        st = run["stages"]
+        scan = sum(k["ns"] for k in run["kernels_n_probe_1"] if "scan" in k["kernel"]) / 1000
+        for p in st["points"]:
+            lines.append("| {} | {} | {} | {:.2f} | {:.2f} | {:.2f} | {} | {:.1f} | {:.1f}x |".format(
+                run["run"], run["version"], p["n_probe"], p["search_host_ms"],
+                p["search_device_ms"], p["coarse_device_ms"],
+                f"{scan:.0f}" if p["n_probe"] == 1 else "", st["flat_exact_host_ms"],
+                p["flat_host_over_ivf_host"]))
+    return lines + [""]
+
+
 def _scalars(o, prefix=""):
     for k, v in o.items():
         if isinstance(v, dict):
@@ -430,6 +448,8 @@ def kind_of(name, d):
         return "gpu_shards"
     if d.get("benchmark") == "gpu_ivf_knobs":
         return "gpu_ivf_knobs"
+    if d.get("benchmark") == "gpu_ivf_stages":
+        return "gpu_ivf_stages"
     for prefix in ("gpu_flat", "gpu_ivf_curve", "gpu_ivf_playbook"):
         if name.startswith(prefix):
             return prefix
@@ -467,6 +487,8 @@ def main():
             sections["gpu"] += gpu_shards(name, d)
         elif kind == "gpu_ivf_knobs":
             sections["gpu"] += gpu_ivf_knobs(name, d)
+        elif kind == "gpu_ivf_stages":
+            sections["gpu"] += gpu_ivf_stages(name, d)
         else:
             sections["other"] += generic(name, d)
     titles = {"ann_sweep": "Recall vs throughput across systems (bench/harness, knnx bench)",
