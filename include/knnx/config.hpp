@@ -43,8 +43,10 @@ struct Config {
   // KNNX_IVF_FUSED: 1 = distances and top-k selection in one kernel (no distance array);
   // 0 = write every candidate's distance, then select (the unfused baseline).
   bool ivf_fused = true;
-  // KNNX_IVF_ROWS_PER_CHUNK: candidate rows one block scans for one query before its partial
-  // top-k is merged on the device with the other chunks' (long probe lists are split).
+  // KNNX_IVF_ROWS_PER_CHUNK: candidate rows one block scans for one query (or, in the shared
+  // scan, of one list for a group of queries) before its partial top-k is merged on the device
+  // with the other chunks' (long probe lists are split; below this bound the chunk size follows
+  // the work, to fill the device).
   int ivf_rows_per_chunk = 8192;
   // KNNX_IVF_SHARED: list-major "shared candidates" scan, where a list is read once for all the
   // queries of a batch that probe it (k <= 32). -1 = when lists are probed by >= 4 queries on
