@@ -95,15 +95,21 @@ nlohmann::json playbook(int repeats) {
   return {{"d", d}, {"n", n}, {"n_lists", n_lists}, {"nq", nq}, {"k", k}, {"results", rows}};
 }
 
-nlohmann::json curve(knnx::idx_t n, int d, knnx::idx_t nq, std::vector<int> lists_list,
-                     std::vector<int> probes, int repeats, int clusters, float noise,
-                     bool profile) {
-  const int k = 10;
+// The curve and stages suites' data: a Gaussian mixture, seed 2.
+knnx::MixtureSpec curve_data(int d, int clusters, float noise) {
   knnx::MixtureSpec spec;
   spec.dim = d;
   spec.n_clusters = clusters;
   spec.noise_stddev = noise;
   spec.seed = 2;
+  return spec;
+}
+
+nlohmann::json curve(knnx::idx_t n, int d, knnx::idx_t nq, std::vector<int> lists_list,
+                     std::vector<int> probes, int repeats, int clusters, float noise,
+                     bool profile) {
+  const int k = 10;
+  const knnx::MixtureSpec spec = curve_data(d, clusters, noise);
   auto t0 = clock_type::now();
   const auto base = knnx::make_mixture_base(spec, n).data;
   const auto q = knnx::make_mixture_queries(spec, nq).data;
@@ -184,11 +190,7 @@ struct CudaArray {
 nlohmann::json stages(knnx::idx_t n, int d, knnx::idx_t nq, int n_lists, std::vector<int> probes,
                       int repeats, int clusters, float noise, bool profile) {
   const int k = 10;
-  knnx::MixtureSpec spec;
-  spec.dim = d;
-  spec.n_clusters = clusters;
-  spec.noise_stddev = noise;
-  spec.seed = 2;
+  const knnx::MixtureSpec spec = curve_data(d, clusters, noise);
   const auto base = knnx::make_mixture_base(spec, n).data;
   const auto q = knnx::make_mixture_queries(spec, nq).data;
   const std::size_t qn = static_cast<std::size_t>(nq) * d, rn = static_cast<std::size_t>(nq) * k;
