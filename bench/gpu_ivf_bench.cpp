@@ -238,14 +238,17 @@ nlohmann::json stages(knnx::idx_t n, int d, knnx::idx_t nq, int n_lists, std::ve
     return time_ms(repeats, [&] { cuda_ok(cudaMemcpy(dst, src, bytes, kind), "copy"); });
   };
   nlohmann::json copies = {
-      {"queries_h2d_pageable_ms", copy_ms(q_dev.p, q.data(), sizeof(float) * qn, cudaMemcpyHostToDevice)},
-      {"queries_h2d_pinned_ms", copy_ms(q_dev.p, q_pinned.p, sizeof(float) * qn, cudaMemcpyHostToDevice)},
+      {"queries_h2d_pageable_ms",
+       copy_ms(q_dev.p, q.data(), sizeof(float) * qn, cudaMemcpyHostToDevice)},
+      {"queries_h2d_pinned_ms",
+       copy_ms(q_dev.p, q_pinned.p, sizeof(float) * qn, cudaMemcpyHostToDevice)},
       {"results_d2h_pageable_ms",
        copy_ms(dist.data(), d_dev.p, sizeof(float) * rn, cudaMemcpyDeviceToHost) +
            copy_ms(lab.data(), l_dev.p, sizeof(knnx::idx_t) * rn, cudaMemcpyDeviceToHost)}};
   const double flat_host_ms =
       time_ms(repeats, [&] { flat.search(nq, q.data(), k, dist.data(), lab.data()); });
-  const double flat_device_ms = time_ms(repeats, [&] { flat.search(nq, q_dev.p, k, d_dev.p, l_dev.p); });
+  const double flat_device_ms =
+      time_ms(repeats, [&] { flat.search(nq, q_dev.p, k, d_dev.p, l_dev.p); });
   std::cerr << "list rows " << list_rows.dump() << "\n";
   std::cerr << "flat: host " << flat_host_ms << " ms, device " << flat_device_ms << " ms; copies "
             << copies.dump() << "\n";
@@ -257,24 +260,37 @@ nlohmann::json stages(knnx::idx_t n, int d, knnx::idx_t nq, int n_lists, std::ve
         time_ms(repeats, [&] { index.search(nq, q.data(), k, dist.data(), lab.data()); });
     const double device_ms =
         time_ms(repeats, [&] { index.search(nq, q_dev.p, k, d_dev.p, l_dev.p); });
-    const double coarse_ms = time_ms(repeats, [&] { coarse.search(nq, q_dev.p, p, d_dev.p, l_dev.p); });
+    const double coarse_ms =
+        time_ms(repeats, [&] { coarse.search(nq, q_dev.p, p, d_dev.p, l_dev.p); });
     if (profile) {
       cudaProfilerStart();
       index.search(nq, q_dev.p, k, d_dev.p, l_dev.p);
       cudaProfilerStop();
     }
     const auto work = scan_work(p);
-    points.push_back({{"n_probe", p}, {"search_host_ms", host_ms}, {"search_device_ms", device_ms},
-                      {"coarse_device_ms", coarse_ms}, {"flat_host_over_ivf_host", flat_host_ms / host_ms},
+    points.push_back({{"n_probe", p},
+                      {"search_host_ms", host_ms},
+                      {"search_device_ms", device_ms},
+                      {"coarse_device_ms", coarse_ms},
+                      {"flat_host_over_ivf_host", flat_host_ms / host_ms},
                       {"shared_scan_work", work}});
     std::cerr << "  n_probe=" << p << ": host " << host_ms << " ms, device-resident " << device_ms
               << " ms, coarse alone " << coarse_ms << " ms, flat/ivf " << flat_host_ms / host_ms
               << ", scan work " << work.dump() << "\n";
   }
-  return {{"n", n}, {"d", d}, {"nq", nq}, {"k", k}, {"n_lists", n_lists},
-          {"data", "Gaussian mixture (knnx::MixtureSpec), seed 2"}, {"clusters", clusters},
-          {"noise_stddev", noise}, {"list_rows", list_rows}, {"flat_exact_host_ms", flat_host_ms},
-          {"flat_exact_device_ms", flat_device_ms}, {"copies", copies}, {"points", points}};
+  return {{"n", n},
+          {"d", d},
+          {"nq", nq},
+          {"k", k},
+          {"n_lists", n_lists},
+          {"data", "Gaussian mixture (knnx::MixtureSpec), seed 2"},
+          {"clusters", clusters},
+          {"noise_stddev", noise},
+          {"list_rows", list_rows},
+          {"flat_exact_host_ms", flat_host_ms},
+          {"flat_exact_device_ms", flat_device_ms},
+          {"copies", copies},
+          {"points", points}};
 }
 
 }  // namespace

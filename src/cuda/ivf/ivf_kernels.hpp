@@ -89,7 +89,7 @@ void launch_ivf_shared_scan(const float* data, int dp, const float* queries, con
                             int n_probe, int n_items, const SharedScanItem* items,
                             int rows_per_item, int chunks, const int* starts, const int* pairs,
                             const std::int64_t* list_sizes, const std::int64_t* list_offsets,
-                            ScoreKind kind, int k, std::uint32_t* out_keys,
-                            std::int32_t* out_rows, cudaStream_t stream, bool sync_check);
+                            ScoreKind kind, int k, std::uint32_t* out_keys, std::int32_t* out_rows,
+                            cudaStream_t stream, bool sync_check);
 
 }  // namespace knnx::cuda

@@ -1,10 +1,10 @@
 // IVF "shared candidates" scan: the probe lists are turned list-major (for each list, the
 // queries that probe it), and one block scans a list (or a piece of a long one) once for a
 // group of up to kGroup queries, so a list probed by many queries is read from memory once per
-// group instead of once per query. Scores come from a register-tiled inner-product tile (rows x queries) per round; each
-// query keeps its own top-k (k <= kSharedMaxK) in shared memory, fed by warp ballots and
-// reduced by warp-level selection. Results go to the query's probe slot; a per-query merge
-// follows.
+// group instead of once per query. Scores come from a register-tiled inner-product tile (rows x
+// queries) per round; each query keeps its own top-k (k <= kSharedMaxK) in shared memory, fed by
+// warp ballots and reduced by warp-level selection. Results go to the query's probe slot; a
+// per-query merge follows.
 #include <cub/device/device_scan.cuh>
 
 #include <algorithm>
@@ -128,16 +128,12 @@ __device__ void warp_flush(SharedState& s, int g, int k) {
 // products; scores (L2: |x|^2 + |q|^2 - 2 x.q, IP: -x.q) go through a shared score tile to the
 // per-query selection, which each warp runs for its 4 queries.
 template <bool kL2>
-__global__ void __launch_bounds__(kThreads)
-    ivf_shared_scan_kernel(const float4* __restrict__ data, int dp4,
-                           const float4* __restrict__ queries, const float* __restrict__ qnorms,
-                           int n_probe, const int* __restrict__ starts,
-                           const int* __restrict__ pairs, const int4* __restrict__ items,
-                           int rows_per_item, int chunks,
-                           const std::int64_t* __restrict__ list_sizes,
-                           const std::int64_t* __restrict__ list_offsets, int k,
-                           std::uint32_t* __restrict__ out_keys,
-                           std::int32_t* __restrict__ out_rows) {
+__global__ void __launch_bounds__(kThreads) ivf_shared_scan_kernel(
+    const float4* __restrict__ data, int dp4, const float4* __restrict__ queries,
+    const float* __restrict__ qnorms, int n_probe, const int* __restrict__ starts,
+    const int* __restrict__ pairs, const int4* __restrict__ items, int rows_per_item, int chunks,
+    const std::int64_t* __restrict__ list_sizes, const std::int64_t* __restrict__ list_offsets,
+    int k, std::uint32_t* __restrict__ out_keys, std::int32_t* __restrict__ out_rows) {
   extern __shared__ __align__(16) unsigned char smem[];
   float* xs = reinterpret_cast<float*>(smem);       // [kRows][kPad]
   float* qs = xs + kRows * kPad;                     // [kGroup][kPad]
@@ -242,15 +238,16 @@ __global__ void __launch_bounds__(kThreads)
           const float4 q0 = *reinterpret_cast<const float4*>(qs + qsub * kPad + c);
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
-            acc[i][0] = fmaf(x[i].x, q0.x, fmaf(x[i].y, q0.y,
-                        fmaf(x[i].z, q0.z, fmaf(x[i].w, q0.w, acc[i][0]))));
+            acc[i][0] = fmaf(x[i].x, q0.x,
+                             fmaf(x[i].y, q0.y, fmaf(x[i].z, q0.z, fmaf(x[i].w, q0.w, acc[i][0]))));
           }
           if (upper) {
             const float4 q1 = *reinterpret_cast<const float4*>(qs + (qsub + 16) * kPad + c);
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
-              acc[i][1] = fmaf(x[i].x, q1.x, fmaf(x[i].y, q1.y,
-                          fmaf(x[i].z, q1.z, fmaf(x[i].w, q1.w, acc[i][1]))));
+              acc[i][1] =
+                  fmaf(x[i].x, q1.x,
+                       fmaf(x[i].y, q1.y, fmaf(x[i].z, q1.z, fmaf(x[i].w, q1.w, acc[i][1]))));
             }
           }
         }
@@ -346,8 +343,9 @@ SharedScanPlan plan_shared_scan(const std::vector<int>& starts,
   }
   const std::int64_t want = (work + kItemsPerSm * sms - 1) / (kItemsPerSm * sms);
   SharedScanPlan plan;
-  plan.rows_per_item = static_cast<int>(std::clamp<std::int64_t>(
-      (want + kRows - 1) / kRows * kRows, kMinRows, std::max<std::int64_t>(kMinRows, max_rows_per_item)));
+  plan.rows_per_item = static_cast<int>(
+      std::clamp<std::int64_t>((want + kRows - 1) / kRows * kRows, kMinRows,
+                               std::max<std::int64_t>(kMinRows, max_rows_per_item)));
   for (std::size_t l = 0; l < n_lists; ++l) {
     const int queries = starts[l + 1] - starts[l];
     if (queries == 0) continue;
@@ -367,8 +365,8 @@ void launch_ivf_shared_scan(const float* data, int dp, const float* queries, con
                             int n_probe, int n_items, const SharedScanItem* items,
                             int rows_per_item, int chunks, const int* starts, const int* pairs,
                             const std::int64_t* list_sizes, const std::int64_t* list_offsets,
-                            ScoreKind kind, int k, std::uint32_t* out_keys,
-                            std::int32_t* out_rows, cudaStream_t stream, bool sync_check) {
+                            ScoreKind kind, int k, std::uint32_t* out_keys, std::int32_t* out_rows,
+                            cudaStream_t stream, bool sync_check) {
   const std::size_t smem = ivf_shared_smem_bytes(dp);
   if (n_items == 0) return;
   const dim3 grid(static_cast<unsigned>(n_items));
