@@ -118,9 +118,11 @@ void row_norms_sq(idx_t n, int d, const float* x, float* out) {
   }
 }
 
-void flat_search(const float* base, const float* base_norms, idx_t n, int d, Metric metric,
-                 const float* queries, idx_t nq, int k, float* distances, idx_t* labels,
-                 const FlatSearchParams& params) {
+namespace {
+
+void search_finite(const float* base, const float* base_norms, idx_t n, int d, Metric metric,
+                   const float* queries, idx_t nq, int k, float* distances, idx_t* labels,
+                   const FlatSearchParams& params) {
   const bool l2 = metric == Metric::L2;
   const bool negate = !l2;
   const float pad = empty_distance(metric);
@@ -170,6 +172,39 @@ void flat_search(const float* base, const float* base_norms, idx_t n, int d, Met
                         [&](idx_t b0, idx_t bb, float* tile, TopK* topk) {
                           gemm_tile(s, 0, nq, b0, bb, tile, topk);
                         });
+}
+
+// Rows whose score is not finite (vectors so large that the distance overflows float: +inf, or
+// NaN from inf - inf) never enter a top-k, whose bound starts at +inf. An exact search still
+// owes min(k, n) results: the missing ones are such rows, at the worst distance, smallest row
+// first (the order of equal scores). Runs only for queries that came up short.
+void complete_with_overflowed_rows(idx_t n, idx_t nq, int k, Metric metric, float* distances,
+                                   idx_t* labels) {
+  const idx_t want = std::min<idx_t>(k, n);
+  const float worst = empty_distance(metric);
+  for (idx_t q = 0; q < nq; ++q) {
+    idx_t* lab = labels + q * k;
+    const idx_t found = std::find(lab, lab + k, idx_t{-1}) - lab;
+    if (found >= want) continue;
+    std::vector<idx_t> taken(lab, lab + found);
+    std::sort(taken.begin(), taken.end());
+    idx_t next = found;
+    for (idx_t row = 0; row < n && next < want; ++row) {
+      if (std::binary_search(taken.begin(), taken.end(), row)) continue;
+      lab[next] = row;
+      distances[q * k + next] = worst;
+      ++next;
+    }
+  }
+}
+
+}  // namespace
+
+void flat_search(const float* base, const float* base_norms, idx_t n, int d, Metric metric,
+                 const float* queries, idx_t nq, int k, float* distances, idx_t* labels,
+                 const FlatSearchParams& params) {
+  search_finite(base, base_norms, n, d, metric, queries, nq, k, distances, labels, params);
+  complete_with_overflowed_rows(n, nq, k, metric, distances, labels);
 }
 
 }  // namespace knnx::cpu
