@@ -9,6 +9,7 @@
 #include <Python.h>
 
 #include <exception>
+#include <new>
 
 #include "bindings.hpp"
 #include "knnx/error.hpp"
@@ -62,8 +63,11 @@ void translate(const std::exception_ptr& p, void*) {
     PyErr_SetString(g_types.not_supported, e.what());
   } catch (const Error& e) {
     PyErr_SetString(g_types.internal_error, e.what());
+  } catch (const std::bad_alloc&) {
+    // One hierarchy in both languages: an allocation that failed anywhere is knnx.OutOfMemory.
+    PyErr_SetString(g_types.out_of_memory, "out of host memory (std::bad_alloc)");
   }
-  // Anything else propagates to nanobind's own translators (std::bad_alloc -> MemoryError, ...).
+  // Anything else propagates to nanobind's own translators.
 }
 
 }  // namespace

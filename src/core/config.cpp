@@ -107,9 +107,11 @@ const std::vector<Knob>& knobs() {
   static const std::vector<Knob> table = {
       int_knob<&Config::num_threads>("KNNX_NUM_THREADS", 0, 4096, "0..4096",
                                      "CPU worker threads; 0 uses the OpenMP default"),
-      int_knob<&Config::cpu_query_block>("KNNX_CPU_QUERY_BLOCK", 1, 1 << 20, "1..1048576",
+      // A thread's score tile holds query block x base block floats: the ranges keep it
+      // within 1 GiB, whatever the pair.
+      int_knob<&Config::cpu_query_block>("KNNX_CPU_QUERY_BLOCK", 1, 1 << 14, "1..16384",
                                          "queries per block in CPU brute-force search"),
-      int_knob<&Config::cpu_base_block>("KNNX_CPU_BASE_BLOCK", 16, 1 << 24, "16..16777216",
+      int_knob<&Config::cpu_base_block>("KNNX_CPU_BASE_BLOCK", 16, 1 << 14, "16..16384",
                                         "database rows per block in CPU brute-force search"),
       int_knob<&Config::cpu_direct_max_nq>(
           "KNNX_CPU_DIRECT_MAX_NQ", 0, 64, "0..64",

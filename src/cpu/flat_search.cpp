@@ -1,17 +1,23 @@
 #include "cpu/flat_search.hpp"
 
+#include <fmt/format.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <new>
 #include <vector>
 
+#include "core/parallel_errors.hpp"
 #include "cpu/blas.hpp"
 #include "cpu/scan_kernels.hpp"
 #include "cpu/topk.hpp"
 #include "knnx/config.hpp"
+#include "knnx/error.hpp"
 
 namespace knnx::cpu {
 namespace {
+
+using detail::ParallelErrors;
 
 // Bytes of base rows one direct-kernel step covers: small enough to stay in L2 while each group
 // of queries passes over them.
@@ -45,30 +51,54 @@ void gemm_tile(const Scan& s, idx_t q0, idx_t qb, idx_t b0, idx_t bb, float* til
   for (idx_t i = 0; i < qb; ++i) topk[i].push_tile_row(tile + i * bb, bn, s.qnorms[q0 + i], bb, b0);
 }
 
+// Per-thread buffers, allocated before a parallel region so that a failure throws on the caller.
+template <typename T>
+std::vector<std::vector<T>> per_thread(int threads, std::size_t count, const T& value,
+                                       const char* what) {
+  try {
+    return std::vector<std::vector<T>>(static_cast<std::size_t>(threads),
+                                       std::vector<T>(count, value));
+  } catch (const std::bad_alloc&) {
+    throw OutOfMemory(
+        fmt::format("CPU flat search: {} threads x {} {} do not fit in host memory (lower "
+                    "KNNX_CPU_QUERY_BLOCK, KNNX_CPU_BASE_BLOCK or KNNX_NUM_THREADS)",
+                    threads, count, what));
+  }
+}
+
 // Each thread owns whole query blocks and scans the whole base for them.
 void search_by_query_blocks(const Scan& s, idx_t nq, int k, idx_t qblock, idx_t bblock,
                             int threads, float* distances, idx_t* labels, bool negate, float pad) {
   const idx_t n_qblocks = (nq + qblock - 1) / qblock;
   const idx_t tile_cols = std::min(bblock, std::max<idx_t>(s.n, 1));
+  threads = static_cast<int>(std::clamp<idx_t>(n_qblocks, 1, threads));
+  auto tiles =
+      per_thread(threads, static_cast<std::size_t>(qblock * tile_cols), 0.0f, "tile floats");
+  auto collectors = per_thread(threads, static_cast<std::size_t>(qblock), TopK(k), "collectors");
+  ParallelErrors errors;
 #pragma omp parallel num_threads(threads)
   {
     omp_set_num_threads(1);  // sgemm on this thread alone, also in a team of one
-    std::vector<float> tile(static_cast<std::size_t>(qblock * tile_cols));
-    std::vector<TopK> topk(static_cast<std::size_t>(qblock));
+    const auto t = static_cast<std::size_t>(omp_get_thread_num());
+    float* tile = tiles[t].data();
+    std::vector<TopK>& topk = collectors[t];
 #pragma omp for schedule(dynamic, 1)
     for (idx_t qbi = 0; qbi < n_qblocks; ++qbi) {
-      const idx_t q0 = qbi * qblock;
-      const idx_t qb = std::min(qblock, nq - q0);
-      for (idx_t i = 0; i < qb; ++i) topk[static_cast<std::size_t>(i)].reset(k);
-      for (idx_t b0 = 0; b0 < s.n; b0 += bblock) {
-        gemm_tile(s, q0, qb, b0, std::min(bblock, s.n - b0), tile.data(), topk.data());
-      }
-      for (idx_t i = 0; i < qb; ++i) {
-        topk[static_cast<std::size_t>(i)].write(distances + (q0 + i) * k, labels + (q0 + i) * k,
-                                                negate, pad);
-      }
+      errors.run([&] {
+        const idx_t q0 = qbi * qblock;
+        const idx_t qb = std::min(qblock, nq - q0);
+        for (idx_t i = 0; i < qb; ++i) topk[static_cast<std::size_t>(i)].reset(k);
+        for (idx_t b0 = 0; b0 < s.n; b0 += bblock) {
+          gemm_tile(s, q0, qb, b0, std::min(bblock, s.n - b0), tile, topk.data());
+        }
+        for (idx_t i = 0; i < qb; ++i) {
+          topk[static_cast<std::size_t>(i)].write(distances + (q0 + i) * k, labels + (q0 + i) * k,
+                                                  negate, pad);
+        }
+      });
     }
   }
+  errors.rethrow("CPU flat search");
 }
 
 // Threads split the base into chunks of `chunk` rows; each keeps collectors for every query,
@@ -79,25 +109,35 @@ void search_by_base_chunks(idx_t n, idx_t nq, int k, idx_t chunk, int threads, f
                            ScoreChunk score_chunk) {
   const idx_t n_chunks = (n + chunk - 1) / chunk;
   threads = static_cast<int>(std::clamp<idx_t>(n_chunks, 1, threads));
-  std::vector<std::vector<TopK>> partial(static_cast<std::size_t>(threads));
+  auto partial = per_thread(threads, static_cast<std::size_t>(nq), TopK(k), "collectors");
+  auto tiles = per_thread(threads, tile_floats, 0.0f, "tile floats");
+  ParallelErrors errors;
 #pragma omp parallel num_threads(threads)
   {
     omp_set_num_threads(1);  // sgemm on this thread alone, also in a team of one
-    std::vector<TopK>& topk = partial[static_cast<std::size_t>(omp_get_thread_num())];
-    topk.assign(static_cast<std::size_t>(nq), TopK(k));
-    std::vector<float> tile(tile_floats);
+    const auto t = static_cast<std::size_t>(omp_get_thread_num());
+    std::vector<TopK>& topk = partial[t];
+    float* tile = tiles[t].data();
 #pragma omp for schedule(dynamic, 1)
     for (idx_t c = 0; c < n_chunks; ++c) {
-      const idx_t c0 = c * chunk;
-      score_chunk(c0, std::min(chunk, n - c0), tile.data(), topk.data());
+      errors.run([&] {
+        const idx_t c0 = c * chunk;
+        score_chunk(c0, std::min(chunk, n - c0), tile, topk.data());
+      });
     }
   }
+  errors.rethrow("CPU flat search");
 #pragma omp parallel for schedule(static) num_threads(threads) if (nq > 1)
   for (idx_t q = 0; q < nq; ++q) {
-    TopK& merged = partial[0][static_cast<std::size_t>(q)];
-    for (std::size_t t = 1; t < partial.size(); ++t) merged.merge(partial[t][static_cast<std::size_t>(q)]);
-    merged.write(distances + q * k, labels + q * k, negate, pad);
+    errors.run([&] {
+      TopK& merged = partial[0][static_cast<std::size_t>(q)];
+      for (std::size_t t = 1; t < partial.size(); ++t) {
+        merged.merge(partial[t][static_cast<std::size_t>(q)]);
+      }
+      merged.write(distances + q * k, labels + q * k, negate, pad);
+    });
   }
+  errors.rethrow("CPU flat search");
 }
 
 }  // namespace

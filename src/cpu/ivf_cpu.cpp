@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/check.hpp"
+#include "core/parallel_errors.hpp"
 #include "cpu/blas.hpp"
 #include "cpu/flat_search.hpp"
 #include "cpu/scan_kernels.hpp"
@@ -300,6 +301,7 @@ class IvfCpu final : public detail::IvfBackend {
     // 5. Scan.
     const float alpha = l2 ? -2.0f : -1.0f;
     const idx_t n_work = static_cast<idx_t>(s.work.size());
+    detail::ParallelErrors errors;
 #pragma omp parallel num_threads(team)
     {
       omp_set_num_threads(1);  // sgemm on this thread alone, also in a team of one
@@ -308,50 +310,56 @@ class IvfCpu final : public detail::IvfBackend {
       float* tile = s.tiles[static_cast<std::size_t>(t)].data();
       float* qbuf = s.qbufs[static_cast<std::size_t>(t)].data();
 #pragma omp for schedule(dynamic, 1)
-      for (idx_t wi = 0; wi < n_work; ++wi) {
-        const WorkItem& w = s.work[static_cast<std::size_t>(wi)];
-        const InvertedList& list = lists_[static_cast<std::size_t>(w.list)];
-        const idx_t* group = s.probe_query.data() + w.q_begin;
-        const idx_t m = w.q_count;
-        for (idx_t i = 0; i < m; ++i) {
-          std::copy_n(queries + group[i] * dim_, dim_, qbuf + i * dim_);
-        }
-        const float* rows = list.vectors.data() + w.r0 * dim_;
-        if (m <= kDirectMaxQueries) {
-          for (idx_t i = 0; i < m; i += kSmallBatchMax) {
-            const int g = static_cast<int>(std::min<idx_t>(kSmallBatchMax, m - i));
-            small_batch_products(qbuf + i * dim_, g, rows, w.len, dim_, alpha, tile + i * w.len, w.len);
+      for (idx_t wi = 0; wi < n_work; ++wi)
+        errors.run([&] {
+          const WorkItem& w = s.work[static_cast<std::size_t>(wi)];
+          const InvertedList& list = lists_[static_cast<std::size_t>(w.list)];
+          const idx_t* group = s.probe_query.data() + w.q_begin;
+          const idx_t m = w.q_count;
+          for (idx_t i = 0; i < m; ++i) {
+            std::copy_n(queries + group[i] * dim_, dim_, qbuf + i * dim_);
           }
-        } else {
-          sgemm_abt(m, w.len, dim_, alpha, qbuf, rows, tile);
-        }
-        const float* norms = l2 ? list.norms.data() + w.r0 : nullptr;
-        const idx_t first_label = (static_cast<idx_t>(w.list) << kListShift) + w.r0;
-        for (idx_t i = 0; i < m; ++i) {
-          const idx_t q = group[i];
-          topk[q].push_tile_row(tile + i * w.len, norms, s.qnorms[static_cast<std::size_t>(q)],
-                                w.len, first_label);
-        }
-      }
+          const float* rows = list.vectors.data() + w.r0 * dim_;
+          if (m <= kDirectMaxQueries) {
+            for (idx_t i = 0; i < m; i += kSmallBatchMax) {
+              const int g = static_cast<int>(std::min<idx_t>(kSmallBatchMax, m - i));
+              small_batch_products(qbuf + i * dim_, g, rows, w.len, dim_, alpha, tile + i * w.len,
+                                   w.len);
+            }
+          } else {
+            sgemm_abt(m, w.len, dim_, alpha, qbuf, rows, tile);
+          }
+          const float* norms = l2 ? list.norms.data() + w.r0 : nullptr;
+          const idx_t first_label = (static_cast<idx_t>(w.list) << kListShift) + w.r0;
+          for (idx_t i = 0; i < m; ++i) {
+            const idx_t q = group[i];
+            topk[q].push_tile_row(tile + i * w.len, norms, s.qnorms[static_cast<std::size_t>(q)],
+                                  w.len, first_label);
+          }
+        });
     }
+    errors.rethrow("CPU IVF search");
 
     // 6. Merge the threads' collectors and write ids.
     const bool negate = !l2;
     const float pad = empty_distance(metric_);
 #pragma omp parallel for schedule(static) num_threads(team) if (qn >= 64)
-    for (idx_t q = 0; q < qn; ++q) {
-      TopK& merged = s.topk[0][static_cast<std::size_t>(q)];
-      for (int t = 1; t < team; ++t) merged.merge(s.topk[static_cast<std::size_t>(t)][static_cast<std::size_t>(q)]);
-      float* dq = distances + q * k;
-      idx_t* lq = labels + q * k;
-      merged.write(dq, lq, negate, pad);
-      for (int j = 0; j < k; ++j) {
-        if (lq[j] < 0) continue;
-        const idx_t list = lq[j] >> kListShift;
-        const idx_t pos = lq[j] & (kMaxListSize - 1);
-        lq[j] = lists_[static_cast<std::size_t>(list)].ids[static_cast<std::size_t>(pos)];
-      }
-    }
+    for (idx_t q = 0; q < qn; ++q)
+      errors.run([&] {
+        TopK& merged = s.topk[0][static_cast<std::size_t>(q)];
+        for (int t = 1; t < team; ++t)
+          merged.merge(s.topk[static_cast<std::size_t>(t)][static_cast<std::size_t>(q)]);
+        float* dq = distances + q * k;
+        idx_t* lq = labels + q * k;
+        merged.write(dq, lq, negate, pad);
+        for (int j = 0; j < k; ++j) {
+          if (lq[j] < 0) continue;
+          const idx_t list = lq[j] >> kListShift;
+          const idx_t pos = lq[j] & (kMaxListSize - 1);
+          lq[j] = lists_[static_cast<std::size_t>(list)].ids[static_cast<std::size_t>(pos)];
+        }
+      });
+    errors.rethrow("CPU IVF search");
   }
 
   int dim_;

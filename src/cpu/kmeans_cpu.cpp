@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/parallel_errors.hpp"
 #include "core/random.hpp"
 #include "core/sampling.hpp"
 #include "cpu/flat_search.hpp"
@@ -199,6 +200,7 @@ void assign_blocked(idx_t n, const float* x, int d, const float* centroids, cons
                     int k, Metric metric, idx_t* labels, float* distances, int threads) {
   const FlatSearchParams params = flat_search_params(1);
   const idx_t n_blocks = block_count(n);
+  detail::ParallelErrors errors;
 #pragma omp parallel num_threads(threads)
   {
     // BLAS runs on the calling thread alone here, also in a team of one (which OpenMP does not
@@ -207,12 +209,15 @@ void assign_blocked(idx_t n, const float* x, int d, const float* centroids, cons
     omp_set_num_threads(1);
 #pragma omp for schedule(dynamic, 1)
     for (idx_t b = 0; b < n_blocks; ++b) {
-      const idx_t i0 = b * kBlockRows;
-      const idx_t len = std::min(kBlockRows, n - i0);
-      flat_search(centroids, norms, k, d, metric, x + i0 * d, len, 1, distances + i0, labels + i0,
-                  params);
+      errors.run([&] {
+        const idx_t i0 = b * kBlockRows;
+        const idx_t len = std::min(kBlockRows, n - i0);
+        flat_search(centroids, norms, k, d, metric, x + i0 * d, len, 1, distances + i0, labels + i0,
+                    params);
+      });
     }
   }
+  errors.rethrow("k-means assignment");
 }
 
 // Sum of v[0..n) in double, in a fixed order.
@@ -266,14 +271,17 @@ void mean_of(const float* x, int d, const idx_t* rows, idx_t count, double* acc,
 
 void update_centroids(const float* x, int d, int k, const Clusters& cl, float* centroids,
                       int threads) {
+  // Accumulators allocated here, so that a failure throws outside the parallel region.
+  std::vector<std::vector<double>> accs(static_cast<std::size_t>(threads),
+                                        std::vector<double>(static_cast<std::size_t>(d)));
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<double> acc(static_cast<std::size_t>(d));
+    double* acc = accs[static_cast<std::size_t>(omp_get_thread_num())].data();
 #pragma omp for schedule(dynamic, 8)
     for (int c = 0; c < k; ++c) {
       const idx_t cnt = cl.count[static_cast<std::size_t>(c)];
       if (cnt == 0) continue;  // empty: split_empty_clusters gives it a new centroid
-      mean_of(x, d, cl.rows.data() + cl.begin[static_cast<std::size_t>(c)], cnt, acc.data(),
+      mean_of(x, d, cl.rows.data() + cl.begin[static_cast<std::size_t>(c)], cnt, acc,
               centroids + static_cast<idx_t>(c) * d);
     }
   }

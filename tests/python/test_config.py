@@ -1,5 +1,7 @@
 """knnx.config(), set_config() and describe_knobs()."""
 
+import os
+
 import pytest
 
 import knnx
@@ -61,3 +63,37 @@ def test_module_facts():
         assert knnx.cuda_device_name(0) == ""
     assert [m.name for m in knnx.Metric] == ["L2", "INNER_PRODUCT"]
     assert knnx.MAX_K == 2048
+
+
+@pytest.mark.parametrize("name", ["cpu_query_block", "cpu_base_block"])
+@pytest.mark.parametrize("value", [16385, 1 << 20, 1 << 24])
+def test_block_knobs_too_large_for_memory_are_refused(restore_config, name, value):
+    before = knnx.config()
+    with pytest.raises(knnx.InvalidArgument, match=f"KNNX_{name.upper()}.*16384"):
+        knnx.set_config(**{name: value})
+    assert knnx.config() == before
+
+
+def test_huge_block_knobs_in_the_environment_give_an_error_not_an_abort(tmp_path):
+    # Before range checking, such values made std::bad_alloc escape an OpenMP region and abort.
+    import subprocess
+    import sys
+    env = dict(os.environ, KNNX_CPU_QUERY_BLOCK="1048576", KNNX_CPU_BASE_BLOCK="16777216")
+    code = ("import knnx, numpy as np\n"
+            "x = np.ones((5000, 4), np.float32)\n"
+            "i = knnx.IndexFlat(4)\n"
+            "i.add(x)\n"
+            "try:\n"
+            "    i.search(x, 1)\n"
+            "except knnx.InvalidArgument as e:\n"
+            "    print('refused:', e)\n")
+    run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "refused:" in run.stdout and "KNNX_CPU_" in run.stdout
+
+
+def test_bad_alloc_is_knnx_out_of_memory():
+    # One hierarchy in both languages: a failed allocation is knnx.OutOfMemory (a MemoryError).
+    with pytest.raises(knnx.OutOfMemory, match="out of host memory"):
+        knnx.make_mixture_base(1 << 40, 128)

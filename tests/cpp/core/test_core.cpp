@@ -138,8 +138,8 @@ struct IntKnob {
 };
 const IntKnob kIntKnobs[] = {
     {"KNNX_NUM_THREADS", &Config::num_threads, 0, 0, 4096},
-    {"KNNX_CPU_QUERY_BLOCK", &Config::cpu_query_block, 1024, 1, 1 << 20},
-    {"KNNX_CPU_BASE_BLOCK", &Config::cpu_base_block, 1024, 16, 1 << 24},
+    {"KNNX_CPU_QUERY_BLOCK", &Config::cpu_query_block, 1024, 1, 1 << 14},
+    {"KNNX_CPU_BASE_BLOCK", &Config::cpu_base_block, 1024, 16, 1 << 14},
     {"KNNX_CPU_DIRECT_MAX_NQ", &Config::cpu_direct_max_nq, 0, 0, 64},
     {"KNNX_GPU_WORKSPACE_MB", &Config::gpu_workspace_mb, 1536, 16, 1 << 20},
     {"KNNX_FLAT_STREAM_MAX_NQ", &Config::flat_stream_max_nq, 8, 0, 1024},

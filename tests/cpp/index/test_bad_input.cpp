@@ -141,6 +141,17 @@ TEST(BadInputConstruct, ConfigKnobsOutOfRange) {
   c.num_threads = -2;
   EXPECT_TRUE(
       throws_naming<InvalidArgument>([&] { set_config(c); }, {"KNNX_NUM_THREADS", "\"-2\""}));
+  // Block sizes whose tile would not fit in memory are refused when set, not when searching.
+  for (int big : {(1 << 14) + 1, 1 << 20, 1 << 24}) {
+    c = saved;
+    c.cpu_base_block = big;
+    EXPECT_TRUE(
+        throws_naming<InvalidArgument>([&] { set_config(c); }, {"KNNX_CPU_BASE_BLOCK", "16384"}));
+    c = saved;
+    c.cpu_query_block = big;
+    EXPECT_TRUE(
+        throws_naming<InvalidArgument>([&] { set_config(c); }, {"KNNX_CPU_QUERY_BLOCK", "16384"}));
+  }
   // A refused set_config leaves the knobs in force untouched.
   const Config now = config();
   EXPECT_EQ(now.cpu_base_block, saved.cpu_base_block);
