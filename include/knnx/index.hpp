@@ -55,6 +55,11 @@ class Index {
   // Copies the stored vector with this id into out[0..dim). InvalidArgument if absent.
   void reconstruct(idx_t id, float* out) const;
 
+  // Copies the vectors with ids i0, i0 + 1, ..., i0 + ni - 1 into out[0..ni*dim) (FAISS's
+  // reconstruct_n: with sequential ids, the ni vectors added from the i0-th on). i0, ni >= 0;
+  // InvalidArgument naming the first absent id (out is then partly written).
+  void reconstruct_n(idx_t i0, idx_t ni, float* out) const;
+
   // Removes every vector (keeps training state).
   void reset();
 

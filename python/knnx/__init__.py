@@ -71,15 +71,34 @@ from knnx._knnx import (
     write_ivecs,
     write_npy,
 )
+from knnx._attributes import ReadOnlyView as _ReadOnlyView
+from knnx._attributes import refuse_unknown_attributes as _refuse_unknown_attributes
 from knnx._factory import IndexSpec, index_factory, parse_index_spec
+from knnx._id_map import IndexIDMap, IndexIDMap2
 from knnx._index import IndexFlat, IndexFlatIP, IndexFlatL2
-from knnx._index_file import read_index, write_index
-from knnx._ivf import IndexIVFFlat
+from knnx._index_file import deserialize_index, read_index, serialize_index, write_index
+from knnx._ivf import IndexIVFFlat, KMeansParamsView
 from knnx._transform import IndexPreTransform
+from knnx._vectors import knn, normalize_L2, omp_get_max_threads, omp_set_num_threads
 
-# FAISS spellings of the metrics.
-METRIC_L2 = Metric.L2
-METRIC_INNER_PRODUCT = Metric.INNER_PRODUCT
+# FAISS's metric codes, with FAISS's values: every metric argument takes them (and
+# knnx.Metric values, and the names "l2" / "ip"); index.metric_type gives them back.
+METRIC_INNER_PRODUCT = 0
+METRIC_L2 = 1
+
+# Assigning or reading an attribute a class does not have raises AttributeError naming the
+# closest one (index.nprobe = 8 must not quietly create a new attribute).
+for _cls in (Index, KMeans, KMeansParams, VectorTransform, GaussianMixture):
+    _refuse_unknown_attributes(_cls)
+del _cls
+# KMeans settings are fixed at construction: its params are read-only, never a silent copy.
+_kmeans_params = KMeans.params
+KMeans.params = property(
+    lambda self: _ReadOnlyView(_kmeans_params.__get__(self),
+                               "a KMeans's params are fixed at construction; pass "
+                               "params=KMeansParams(...) to KMeans() (params.copy() gives a "
+                               "modifiable copy)"),
+    doc=_kmeans_params.__doc__)
 
 __all__ = [
     "BASE_STREAM",
@@ -92,6 +111,8 @@ __all__ = [
     "IndexFlat",
     "IndexFlatIP",
     "IndexFlatL2",
+    "IndexIDMap",
+    "IndexIDMap2",
     "IndexIVFFlat",
     "IndexPreTransform",
     "IndexSpec",
@@ -101,6 +122,7 @@ __all__ = [
     "KMeans",
     "KMeansInit",
     "KMeansParams",
+    "KMeansParamsView",
     "L2Normalize",
     "LinearTransform",
     "MAX_DIM",
@@ -121,9 +143,14 @@ __all__ = [
     "cuda_device_count",
     "cuda_device_name",
     "describe_knobs",
+    "deserialize_index",
     "index_factory",
+    "knn",
     "make_mixture_base",
     "make_mixture_queries",
+    "normalize_L2",
+    "omp_get_max_threads",
+    "omp_set_num_threads",
     "parse_index_spec",
     "parse_metric",
     "read_bvecs",
@@ -136,6 +163,7 @@ __all__ = [
     "recall_at_k",
     "recall_at_k_per_query",
     "reload_config_from_env",
+    "serialize_index",
     "set_config",
     "write_bvecs",
     "write_fvecs",

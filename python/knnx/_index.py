@@ -171,12 +171,21 @@ class IndexMixin:
         self._search_ptr(nq, address, k, d_address, i_address)
         return D, I
 
-    def train(self, x, *, verbose: bool = False) -> None:
+    # FAISS's index.verbose: the default of the verbose argument of train, add and
+    # add_with_ids (False). Set it on an index to report progress of every call.
+    verbose = False
+
+    def _verbose(self, verbose: Optional[bool]) -> bool:
+        return self.verbose if verbose is None else bool(verbose)
+
+    def train(self, x, *, verbose: Optional[bool] = None) -> None:
         """Learns what the index needs from the vectors x (n, d); a no-op for exact indexes.
 
         x may be a CUDA array on a GPU index (see search). verbose=True reports the progress
-        of long trainings (k-means iterations) with tqdm when installed, else on stderr.
+        of long trainings (k-means iterations) with tqdm when installed, else on stderr
+        (default: the index's verbose attribute, False unless set).
         """
+        verbose = self._verbose(verbose)
         ordinal = self._device_input(x, "x")
         if ordinal is None:
             self._train_host(x, verbose)
@@ -194,18 +203,18 @@ class IndexMixin:
         """train() of host arrays; subclasses with long trainings report progress here."""
         super().train(x)
 
-    def add(self, x, *, verbose: bool = False, chunk_size: Optional[int] = None) -> None:
+    def add(self, x, *, verbose: Optional[bool] = None, chunk_size: Optional[int] = None) -> None:
         """Appends the vectors x (n, d); ids are assigned sequentially.
 
         On a GPU index x may be a CUDA array (PyTorch, CuPy, __cuda_array_interface__,
         DLPack), read in place: float32, C-contiguous, on the index's device (see search).
         With verbose=True, x is added in chunks of chunk_size rows (default 65536) with a
         progress bar (tqdm when installed, else lines on stderr); a failure removes what the
-        call added.
+        call added. verbose defaults to the index's verbose attribute.
         """
-        self._add(x, None, False, verbose, chunk_size)
+        self._add(x, None, False, self._verbose(verbose), chunk_size)
 
-    def add_with_ids(self, x, ids, *, verbose: bool = False,
+    def add_with_ids(self, x, ids, *, verbose: Optional[bool] = None,
                      chunk_size: Optional[int] = None) -> None:
         """Appends the vectors x (n, d) with the given ids (n,).
 
@@ -213,7 +222,7 @@ class IndexMixin:
         (copied to the host, where the index keeps its ids). verbose and chunk_size work as in
         add().
         """
-        self._add(x, ids, True, verbose, chunk_size)
+        self._add(x, ids, True, self._verbose(verbose), chunk_size)
 
     def _add(self, x, ids, with_ids: bool, verbose: bool, chunk_size: Optional[int]) -> None:
         x_ordinal = self._device_input(x, "x")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Union
 
+import numpy as np
+
 from knnx import _knnx
+from knnx._id_map import IndexIDMap
 from knnx._index import IndexFlat
 from knnx._ivf import IndexIVFFlat
 from knnx._transform import IndexPreTransform
@@ -30,6 +34,8 @@ def write_index(index: _knnx.Index, path: Union[str, os.PathLike]) -> None:
     """Saves index to path, atomically: the file is written under a temporary name, flushed and
     renamed over path. Searches may run meanwhile. Raises knnx.IoError (an OSError) when the
     path cannot be written and knnx.NotSupported for index types without a file format."""
+    if isinstance(index, IndexIDMap):
+        index = index.index  # the wrapped index's file keeps the ids
     if not isinstance(index, _knnx.Index):
         raise TypeError(f"index must be a knnx index, got {type(index).__name__}")
     _knnx._write_index(index, path)
@@ -40,5 +46,35 @@ def read_index(path: Union[str, os.PathLike], device: str = "cpu") -> _knnx.Inde
     its own class (knnx.IndexFlat, knnx.IndexIVFFlat, knnx.IndexPreTransform, ...). Searches
     give what they gave on the saved index. Raises knnx.IoError (an OSError) for a path that
     cannot be read (missing, a directory) and knnx.FormatError (an OSError) for a file that is
-    not a valid index file (bad magic, truncated, checksum mismatch)."""
+    not a valid index file (bad magic, truncated, checksum mismatch).
+
+    Files written by FAISS's write_index open too (IndexFlatL2/IP, IndexIVFFlat, IndexIDMap(2)
+    and IndexPreTransform of PCA, random rotation, linear and L2-normalisation transforms,
+    around those; docs/coming-from-faiss.md); other FAISS index types raise knnx.NotSupported
+    naming their type code."""
     return from_handle(_knnx._read_index(path, device))
+
+
+def serialize_index(index: _knnx.Index) -> np.ndarray:
+    """The bytes write_index would write for index, as a numpy uint8 array (FAISS's
+    serialize_index)."""
+    with tempfile.TemporaryDirectory(prefix="knnx-") as folder:
+        path = os.path.join(folder, "index")
+        write_index(index, path)
+        return np.fromfile(path, dtype=np.uint8)
+
+
+def deserialize_index(data, device: str = "cpu") -> _knnx.Index:
+    """The index held by data, bytes of serialize_index (or of FAISS's serialize_index) as a
+    numpy uint8 array or a bytes object, loaded onto device (FAISS's deserialize_index)."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        data = np.frombuffer(data, dtype=np.uint8)
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 1:
+        raise TypeError("data must be a 1-D numpy uint8 array (serialize_index's result) or "
+                        f"bytes, got {type(data).__name__}"
+                        + (f" of {data.dtype} with shape {data.shape}"
+                           if isinstance(data, np.ndarray) else ""))
+    with tempfile.TemporaryDirectory(prefix="knnx-") as folder:
+        path = os.path.join(folder, "index")
+        data.tofile(path)
+        return read_index(path, device)

@@ -6,8 +6,61 @@ from __future__ import annotations
 from typing import Optional
 
 from knnx import _knnx
+from knnx._attributes import unknown_attribute
 from knnx._index import _GPU_ARRAYS_DOC, IndexMixin
 from knnx._progress import progress, set_postfix
+
+
+def _from_quantizer(quantizer, d, nlist, metric=None, device=None):
+    """IndexIVFFlat.__init__ arguments (d, n_lists, metric, device) of FAISS's form
+    IndexIVFFlat(quantizer, d, nlist[, metric]): the quantizer's metric and device, which an
+    explicit metric or device must match."""
+    if not isinstance(quantizer, _knnx.IndexFlat):
+        raise _knnx.NotSupported(
+            f"the quantizer must be a knnx.IndexFlat (IndexFlatL2 / IndexFlatIP), got "
+            f"{type(quantizer).__name__}")
+    if quantizer.d != d:
+        raise ValueError(f"the quantizer has d = {quantizer.d} but the index d = {d}")
+    if metric is not None and _knnx._metric(metric) != quantizer.metric:
+        raise ValueError(f"metric {metric!r} differs from the quantizer's metric "
+                         f"({quantizer.metric.name})")
+    if device is not None and _knnx._device(device) != quantizer.device:
+        raise ValueError(f"device {device!r} differs from the quantizer's ({quantizer.device})")
+    if quantizer.ntotal not in (0, nlist):
+        raise ValueError(f"the quantizer holds {quantizer.ntotal} vectors; it must be empty or "
+                         f"hold the nlist = {nlist} centroids")
+    return d, nlist, quantizer.metric, quantizer.device
+
+
+class KMeansParamsView:
+    """The k-means settings of an IVF index, live: reading a field reads the index's setting,
+    assigning one changes it (through the index's lock, as the whole-object assignment does)."""
+
+    __slots__ = ("_index",)
+
+    def __init__(self, index) -> None:
+        object.__setattr__(self, "_index", index)
+
+    def copy(self) -> "_knnx.KMeansParams":
+        """An independent knnx.KMeansParams with the current settings."""
+        return _knnx.IndexIVFFlat.kmeans_params.__get__(self._index)
+
+    def __getattr__(self, name: str):
+        params = self.copy()
+        if not hasattr(type(params), name):
+            raise unknown_attribute(params, name)
+        return getattr(params, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        params = self.copy()
+        setattr(params, name, value)  # AttributeError for unknown names, ValueError for values
+        _knnx.IndexIVFFlat.kmeans_params.__set__(self._index, params)
+
+    def __dir__(self):
+        return dir(_knnx.KMeansParams)
+
+    def __repr__(self) -> str:
+        return repr(self.copy())
 
 
 def train_with_progress(index, x, n_iter: Optional[int]) -> None:
@@ -41,6 +94,42 @@ Example::
     __module__ = "knnx"
 
     _TRAIN_READS_DEVICE = False
+
+    def __init__(self, *args, **kwargs) -> None:
+        if args and isinstance(args[0], _knnx.Index):
+            _knnx.IndexIVFFlat.__init__(self, *_from_quantizer(*args, **kwargs))
+            if args[0].ntotal == self.n_lists:
+                self.set_centroids(args[0].vectors())  # a trained quantizer: FAISS uses it
+            return
+        _knnx.IndexIVFFlat.__init__(self, *args, **kwargs)
+
+    @property
+    def nprobe(self) -> int:
+        """FAISS's name of n_probe."""
+        return self.n_probe
+
+    @nprobe.setter
+    def nprobe(self, value: int) -> None:
+        self.n_probe = value
+
+    @property
+    def nlist(self) -> int:
+        """FAISS's name of n_lists."""
+        return self.n_lists
+
+    @property
+    def kmeans_params(self) -> "KMeansParamsView":
+        """The knnx.KMeansParams train() uses (n_iter = 10 by default, as FAISS's IVF
+        training), live: index.kmeans_params.n_iter = 5 changes the index's setting. Assigning
+        a knnx.KMeansParams replaces them all. Their device is ignored: k-means runs on the
+        index's device."""
+        return KMeansParamsView(self)
+
+    @kmeans_params.setter
+    def kmeans_params(self, params) -> None:
+        if isinstance(params, KMeansParamsView):
+            params = params.copy()
+        _knnx.IndexIVFFlat.kmeans_params.__set__(self, params)
 
     def _train_host(self, x, verbose: bool) -> None:
         if verbose:

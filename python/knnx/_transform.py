@@ -60,12 +60,21 @@ Example::
         labels int64 (nq, k)), numpy arrays."""
         return _knnx.IndexPreTransform.search(self, self._to_host(queries, "queries"), k)
 
-    def add(self, x, *, verbose: bool = False, chunk_size: Optional[int] = None) -> None:
+    def add(self, x, *, verbose: Optional[bool] = None, chunk_size: Optional[int] = None) -> None:
         super().add(self._to_host(x, "x"), verbose=verbose, chunk_size=chunk_size)
 
-    def add_with_ids(self, x, ids, *, verbose: bool = False,
+    def add_with_ids(self, x, ids, *, verbose: Optional[bool] = None,
                      chunk_size: Optional[int] = None) -> None:
         super().add_with_ids(self._to_host(x, "x"), ids, verbose=verbose, chunk_size=chunk_size)
+
+    @property
+    def nprobe(self) -> int:
+        """FAISS's name of n_probe (of the IVF index inside)."""
+        return self.n_probe
+
+    @nprobe.setter
+    def nprobe(self, value: int) -> None:
+        self.n_probe = value
 
     @property
     def transforms(self):

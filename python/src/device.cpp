@@ -15,6 +15,10 @@ void bind_device(nb::module_& m) {
         "Never raises.");
   m.def("cuda_device_name", &cuda_device_name, nb::arg("ordinal") = 0,
         "Name of CUDA device `ordinal` (\"\" when there is no such device).");
+  m.def(
+      "_device", [](const std::string& device) { return Device::parse(device).to_string(); },
+      nb::arg("device"),
+      "The canonical spelling of a device argument (\"cpu\", \"cuda:N\"); ValueError for others.");
 }
 
 }  // namespace knnx::python

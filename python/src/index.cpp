@@ -11,6 +11,7 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/variant.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <utility>
@@ -29,7 +30,18 @@ namespace knnx::python {
 
 Metric metric_arg(const MetricArg& metric) {
   if (const auto* name = std::get_if<std::string>(&metric)) return parse_metric(*name);
+  if (const auto* code = std::get_if<long long>(&metric)) {
+    if (*code == kFaissMetricL2) return Metric::L2;
+    if (*code == kFaissMetricInnerProduct) return Metric::InnerProduct;
+    throw InvalidArgument(fmt::format(
+        "metric must be METRIC_L2 ({}) or METRIC_INNER_PRODUCT ({}) as an integer, got {}",
+        kFaissMetricL2, kFaissMetricInnerProduct, *code));
+  }
   return std::get<Metric>(metric);
+}
+
+int faiss_metric_code(Metric metric) {
+  return metric == Metric::L2 ? kFaissMetricL2 : kFaissMetricInnerProduct;
 }
 
 int dim_arg(long long d, const char* name) {
@@ -215,6 +227,17 @@ idx_t remove_ids(PyIndex& self, ArrayLike ids) {
   return self.write([&](Index& index) { return index.remove_ids(id.rows(), id.data()); });
 }
 
+Matrix2D reconstruct_n(const PyIndex& self, long long i0, long long ni) {
+  if (i0 < 0 || ni < 0) {
+    throw InvalidArgument(fmt::format("i0 and ni must be >= 0, got i0 = {}, ni = {}", i0, ni));
+  }
+  const std::size_t d = static_cast<std::size_t>(self.fixed().dim());
+  const std::size_t n = static_cast<std::size_t>(ni);
+  std::unique_ptr<float[]> out(new float[std::max<std::size_t>(n * d, 1)]);
+  self.read([&](const Index& index) { index.reconstruct_n(i0, ni, out.get()); });
+  return make_numpy<Matrix2D>(std::move(out), {n, d});
+}
+
 Vector1D reconstruct(const PyIndex& self, idx_t id) {
   const std::size_t d = static_cast<std::size_t>(self.fixed().dim());
   std::unique_ptr<float[]> out(new float[d]);
@@ -265,6 +288,11 @@ void bind_index(nb::module_& m) {
           "metric", [](const PyIndex& self) { return self.fixed().metric(); },
           "The knnx.Metric results are ranked by.")
       .def_prop_ro(
+          "metric_type",
+          [](const PyIndex& self) { return faiss_metric_code(self.fixed().metric()); },
+          "FAISS's integer code of the metric: knnx.METRIC_L2 (1) or knnx.METRIC_INNER_PRODUCT "
+          "(0).")
+      .def_prop_ro(
           "device", [](const PyIndex& self) { return self.fixed().device().to_string(); },
           "Where the index lives: \"cpu\" or \"cuda:N\".")
       .def_prop_ro(
@@ -313,6 +341,10 @@ void bind_index(nb::module_& m) {
            "the number of vectors removed.")
       .def("reconstruct", &reconstruct, nb::arg("id"),
            "The stored vector with this id, as a float32 array (d,). ValueError if absent.")
+      .def("reconstruct_n", &reconstruct_n, nb::arg("i0"), nb::arg("ni"),
+           "The stored vectors with ids i0, i0 + 1, ..., i0 + ni - 1, float32 (ni, d) (FAISS's\n"
+           "reconstruct_n; with sequential ids these are the vectors in the order added).\n"
+           "ValueError naming the first absent id.")
       .def(
           "reset", [](PyIndex& self) { self.write([](Index& index) { index.reset(); }); },
           "Removes every vector (keeps training state).")

@@ -105,9 +105,14 @@ struct IndexHandle {
 // "Flat", "IVFFlat", "PreTransform", or "Index" for other types.
 const char* index_kind(const Index& index);
 
-// "l2" / "ip" (any spelling parse_metric takes) or a knnx.Metric.
-using MetricArg = std::variant<Metric, std::string>;
+// "l2" / "ip" (any spelling parse_metric takes), a knnx.Metric, or FAISS's integer code
+// (METRIC_INNER_PRODUCT = 0, METRIC_L2 = 1; InvalidArgument for any other integer).
+using MetricArg = std::variant<Metric, std::string, long long>;
 Metric metric_arg(const MetricArg& metric);
+inline constexpr int kFaissMetricInnerProduct = 0;
+inline constexpr int kFaissMetricL2 = 1;
+// FAISS's integer code of metric.
+int faiss_metric_code(Metric metric);
 
 // d in [1, kMaxDim] (InvalidArgument naming `name` otherwise).
 int dim_arg(long long d, const char* name = "d");

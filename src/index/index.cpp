@@ -2,6 +2,7 @@
 // the index's do_* implementation.
 #include "knnx/index.hpp"
 
+#include <limits>
 #include <vector>
 
 #include "core/check.hpp"
@@ -79,6 +80,14 @@ idx_t Index::remove_ids(idx_t n, const idx_t* ids) {
 void Index::reconstruct(idx_t id, float* out) const {
   check_not_null(out, "out");
   do_reconstruct(id, out);
+}
+
+void Index::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
+  require(i0 >= 0 && ni >= 0 && i0 <= std::numeric_limits<idx_t>::max() - ni,
+          "reconstruct_n: i0 = {} and ni = {} must be >= 0 with i0 + ni in range", i0, ni);
+  if (ni == 0) return;
+  check_not_null(out, "out");
+  for (idx_t i = 0; i < ni; ++i) do_reconstruct(i0 + i, out + i * static_cast<idx_t>(dim()));
 }
 
 void Index::reset() { do_reset(); }

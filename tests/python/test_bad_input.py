@@ -187,8 +187,8 @@ def test_bad_dimension(d):
 def test_bad_metric_and_device():
     with pytest.raises(ValueError, match=r'metric must be "l2" or "ip", got "cosine"'):
         knnx.IndexFlat(4, metric="cosine")
-    with pytest.raises(TypeError):
-        knnx.IndexFlat(4, metric=3)
+    with pytest.raises(ValueError, match="METRIC_L2 \\(1\\) or METRIC_INNER_PRODUCT \\(0\\)"):
+        knnx.IndexFlat(4, metric=3)  # an integer is FAISS's metric code: 3 is none
     with pytest.raises(ValueError, match=r'device must be "cpu", "cuda" or "cuda:N", got "tpu"'):
         knnx.IndexFlat(4, device="tpu")
     with pytest.raises(ValueError, match="precision"):

@@ -1,0 +1,207 @@
+"""The FAISS API on knnx: each check makes the same calls on faiss and on knnx and compares
+what they return (labels identical as sets per query, distances within float tolerance) or
+that both refuse. GPU variants run the knnx side on device="cuda" and skip without a GPU."""
+
+import numpy as np
+import pytest
+
+import knnx
+
+faiss = pytest.importorskip("faiss")
+
+D, NB, NQ, K, NLIST = 16, 2000, 20, 10, 32
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
+
+
+@pytest.fixture
+def data(rng):
+    xb = rng.standard_normal((NB, D)).astype(np.float32)
+    xq = rng.standard_normal((NQ, D)).astype(np.float32)
+    return xb, xq
+
+
+def assert_same(res, ref):
+    """Same label set per query and distances within float tolerance."""
+    (Dk, Ik), (Df, If) = res, ref
+    Dk, Ik = np.asarray(Dk), np.asarray(Ik)
+    np.testing.assert_allclose(Dk, Df, rtol=1e-5, atol=1e-4)
+    for row_k, row_f in zip(Ik, If):
+        assert set(row_k.tolist()) == set(row_f.tolist())
+
+
+def ivf_pair(xb, metric, device="cpu"):
+    """A trained faiss IndexIVFFlat and a knnx one built with FAISS's constructor form on a
+    quantizer holding the same centroids, so both assign vectors to the same lists."""
+    ref = faiss.IndexIVFFlat(faiss.IndexFlat(D, metric), D, NLIST, metric)
+    ref.train(xb)
+    quantizer = knnx.IndexFlat(D, metric, device)
+    quantizer.add(ref.quantizer.reconstruct_n(0, NLIST))
+    index = knnx.IndexIVFFlat(quantizer, D, NLIST)
+    assert index.is_trained and index.metric_type == metric
+    return ref, index
+
+
+def test_metric_codes_are_faiss_codes():
+    assert (knnx.METRIC_L2, knnx.METRIC_INNER_PRODUCT) == (faiss.METRIC_L2,
+                                                             faiss.METRIC_INNER_PRODUCT)
+    for code in (faiss.METRIC_L2, faiss.METRIC_INNER_PRODUCT):
+        assert knnx.IndexFlat(4, code).metric_type == faiss.IndexFlat(4, code).metric_type
+        assert knnx.index_factory(4, "IVF8,Flat", code).metric_type == code
+    with pytest.raises(ValueError, match="METRIC_L2"):
+        knnx.IndexFlat(4, 7)
+    with pytest.raises(ValueError):
+        knnx.index_factory(4, "Flat", -1)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("metric", [faiss.METRIC_L2, faiss.METRIC_INNER_PRODUCT])
+def test_flat_constructors(data, device, metric):
+    xb, xq = data
+    cls = "IndexFlatL2" if metric == faiss.METRIC_L2 else "IndexFlatIP"
+    ref = getattr(faiss, cls)(D)
+    kwargs = {} if device == "cpu" else {"device": device}
+    for index in (getattr(knnx, cls)(D, **kwargs), knnx.IndexFlat(D, metric, **kwargs),
+                  knnx.index_factory(D, "Flat", metric, **kwargs)):
+        ref.reset()
+        for i in (ref, index):
+            i.add(xb)
+        assert (index.d, index.ntotal, index.is_trained, index.metric_type) == (
+            ref.d, ref.ntotal, ref.is_trained, ref.metric_type)
+        assert_same(index.search(xq, K), ref.search(xq, K))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("metric", [faiss.METRIC_L2, faiss.METRIC_INNER_PRODUCT])
+def test_ivf_with_nprobe(data, device, metric):
+    xb, xq = data
+    ref, index = ivf_pair(xb, metric, device)
+    ref.add(xb)
+    index.add(xb)
+    assert (index.nlist, index.ntotal) == (ref.nlist, ref.ntotal)
+    for nprobe in (1, 4, NLIST):
+        ref.nprobe = index.nprobe = nprobe
+        assert index.nprobe == index.n_probe == nprobe
+        assert_same(index.search(xq, K), ref.search(xq, K))
+
+
+def test_clamped_nprobe_searches_all_lists(data):
+    xb, xq = data
+    ref, index = ivf_pair(xb, faiss.METRIC_L2)
+    ref.add(xb)
+    index.add(xb)
+    ref.nprobe = index.nprobe = 10 * NLIST  # both accept it and scan every list
+    assert_same(index.search(xq, K), ref.search(xq, K))
+    # FAISS reads back the value set, knnx the value in force (docs/coming-from-faiss.md).
+    assert (ref.nprobe, index.nprobe) == (10 * NLIST, NLIST)
+    for bad in (0, -3):
+        with pytest.raises(ValueError):
+            index.nprobe = bad
+
+
+def test_unknown_attributes_are_refused():
+    index = knnx.IndexIVFFlat(knnx.IndexFlatL2(D), D, NLIST)
+    with pytest.raises(AttributeError, match="did you mean 'nprobe'"):
+        index.nprob = 8
+    with pytest.raises(AttributeError, match="did you mean 'ntotal'"):
+        index.ntotl
+    with pytest.raises(AttributeError, match="did you mean 'n_iter'"):
+        index.kmeans_params.n_iters = 3
+    with pytest.raises(AttributeError):
+        knnx.IndexFlatL2(D).nprobe = 8  # not an IVF index
+    index.verbose = True  # FAISS's verbose is a real setting
+    assert index.verbose and not knnx.IndexFlatL2(D).verbose
+    # Nested settings are live (the index's own) or refuse assignment.
+    index.kmeans_params.n_iter = 5
+    assert index.kmeans_params.n_iter == 5
+    with pytest.raises(AttributeError, match="fixed at construction"):
+        knnx.KMeans(D, 4).params.n_iter = 5
+
+
+def test_ivf_quantizer_must_match():
+    with pytest.raises(ValueError, match="metric"):
+        knnx.IndexIVFFlat(knnx.IndexFlatL2(D), D, NLIST, knnx.METRIC_INNER_PRODUCT)
+    with pytest.raises(ValueError, match="d = 8"):
+        knnx.IndexIVFFlat(knnx.IndexFlatL2(8), D, NLIST)
+    ip = knnx.IndexIVFFlat(knnx.IndexFlatIP(D), D, NLIST)
+    assert ip.metric_type == faiss.METRIC_INNER_PRODUCT and not ip.is_trained
+
+
+def test_reconstruct_and_reconstruct_n(data):
+    xb, _ = data
+    ref, index = faiss.IndexFlatL2(D), knnx.IndexFlatL2(D)
+    for i in (ref, index):
+        i.add(xb)
+    np.testing.assert_array_equal(index.reconstruct(17), ref.reconstruct(17))
+    np.testing.assert_array_equal(index.reconstruct_n(5, 9), ref.reconstruct_n(5, 9))
+    assert index.reconstruct_n(3, 0).shape == ref.reconstruct_n(3, 0).shape == (0, D)
+    with pytest.raises(ValueError):
+        index.reconstruct_n(NB - 2, 5)
+    with pytest.raises(RuntimeError):
+        ref.reconstruct_n(NB - 2, 5)
+
+
+@pytest.mark.parametrize("cls", ["IndexIDMap", "IndexIDMap2"])
+def test_id_map(data, cls):
+    xb, xq = data
+    ids = np.arange(NB, dtype=np.int64) * 3 + 100
+    ref, index = getattr(faiss, cls)(faiss.IndexFlatL2(D)), getattr(knnx, cls)(knnx.IndexFlatL2(D))
+    for i in (ref, index):
+        with pytest.raises(RuntimeError):
+            i.add(xb)  # both take vectors with ids only
+        i.add_with_ids(xb, ids)
+    assert_same(index.search(xq, K), ref.search(xq, K))
+    np.testing.assert_array_equal(index.id_map, faiss.vector_to_array(ref.id_map))
+    if cls == "IndexIDMap2":
+        np.testing.assert_array_equal(index.reconstruct(103), ref.reconstruct(103))
+    assert index.remove_ids(ids[:10]) == ref.remove_ids(ids[:10])
+    assert_same(index.search(xq, K), ref.search(xq, K))
+    with pytest.raises(ValueError):
+        knnx.IndexIDMap(index.index)  # must wrap an empty index
+
+
+def test_serialize_round_trip(data):
+    xb, xq = data
+    ref, index = ivf_pair(xb, faiss.METRIC_L2)
+    ref.add(xb)
+    index.add(xb)
+    ref.nprobe = index.nprobe = 4
+    blob, ref_blob = knnx.serialize_index(index), faiss.serialize_index(ref)
+    assert blob.dtype == ref_blob.dtype == np.uint8 and blob.ndim == 1
+    assert_same(knnx.deserialize_index(blob).search(xq, K),
+                faiss.deserialize_index(ref_blob).search(xq, K))
+    with pytest.raises(TypeError):
+        knnx.deserialize_index(blob.astype(np.int32))
+    with pytest.raises(knnx.FormatError):
+        knnx.deserialize_index(blob[:40])
+
+
+def test_normalize_L2_in_place(data):
+    xb, _ = data
+    x, y = xb[:50].copy(), xb[:50].copy()
+    x[3] = 0  # a zero row stays zero in both
+    y[3] = 0
+    faiss.normalize_L2(x)
+    knnx.normalize_L2(y)
+    np.testing.assert_allclose(y, x, rtol=1e-6, atol=1e-6)
+    with pytest.raises(TypeError):
+        knnx.normalize_L2(xb.astype(np.float64))
+    with pytest.raises(ValueError):
+        knnx.normalize_L2(np.asfortranarray(xb))
+
+
+@pytest.mark.parametrize("metric", [faiss.METRIC_L2, faiss.METRIC_INNER_PRODUCT])
+def test_knn(data, metric):
+    xb, xq = data
+    assert_same(knnx.knn(xq, xb, K, metric), faiss.knn(xq, xb, K, metric))
+
+
+def test_thread_count():
+    before = knnx.omp_get_max_threads()
+    try:
+        knnx.omp_set_num_threads(1)
+        assert knnx.omp_get_max_threads() == 1
+        with pytest.raises(ValueError):
+            knnx.omp_set_num_threads(-1)
+    finally:
+        knnx.set_config(num_threads=0)
+    assert knnx.omp_get_max_threads() == before
