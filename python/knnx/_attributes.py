@@ -33,6 +33,14 @@ def _getattr(self, name: str):
     raise unknown_attribute(self, name)
 
 
+def alias(name: str, settable: bool = True) -> property:
+    """A property that reads (and, if settable, assigns) the attribute `name`: FAISS's
+    spelling of a knnx setting, e.g. nprobe = alias("n_probe")."""
+    getter = lambda self: getattr(self, name)  # noqa: E731
+    setter = (lambda self, value: setattr(self, name, value)) if settable else None
+    return property(getter, setter, doc=f"FAISS's name of {name}.")
+
+
 def refuse_unknown_attributes(cls) -> None:
     """Makes cls (and its subclasses) raise AttributeError for names it does not define."""
     cls.__setattr__ = _setattr

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from knnx import _knnx
-from knnx._attributes import unknown_attribute
+from knnx._attributes import alias, unknown_attribute
 from knnx._index import _GPU_ARRAYS_DOC, IndexMixin
 from knnx._progress import progress, set_postfix
 
@@ -103,19 +103,8 @@ Example::
             return
         _knnx.IndexIVFFlat.__init__(self, *args, **kwargs)
 
-    @property
-    def nprobe(self) -> int:
-        """FAISS's name of n_probe."""
-        return self.n_probe
-
-    @nprobe.setter
-    def nprobe(self, value: int) -> None:
-        self.n_probe = value
-
-    @property
-    def nlist(self) -> int:
-        """FAISS's name of n_lists."""
-        return self.n_lists
+    nprobe = alias("n_probe")
+    nlist = alias("n_lists", settable=False)
 
     @property
     def kmeans_params(self) -> "KMeansParamsView":

@@ -7,6 +7,7 @@ from typing import Optional, Sequence, Union
 
 from knnx import _gpu_arrays as _gpu
 from knnx import _knnx
+from knnx._attributes import alias
 from knnx._index import IndexMixin
 from knnx._ivf import train_with_progress
 
@@ -67,14 +68,7 @@ Example::
                      chunk_size: Optional[int] = None) -> None:
         super().add_with_ids(self._to_host(x, "x"), ids, verbose=verbose, chunk_size=chunk_size)
 
-    @property
-    def nprobe(self) -> int:
-        """FAISS's name of n_probe (of the IVF index inside)."""
-        return self.n_probe
-
-    @nprobe.setter
-    def nprobe(self, value: int) -> None:
-        self.n_probe = value
+    nprobe = alias("n_probe")
 
     @property
     def transforms(self):
