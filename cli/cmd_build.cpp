@@ -53,6 +53,7 @@ struct BuildOptions {
   std::string out_path;
   std::optional<int> threads;
   bool quiet = false;
+  double progress_every = 10.0;  // seconds between progress lines in a log
   bool json = false;
 };
 
@@ -87,7 +88,7 @@ struct TrainReport {
 // Trains index (its transforms, if any, then the IVF k-means of ivf, its innermost index, if
 // it is one) on all or a --train-size sample of the base.
 TrainReport train_index(Index& index, IndexIVFFlat* ivf, const Matrix<float>& base,
-                        const BuildOptions& o, bool progress) {
+                        const BuildOptions& o, ProgressStyle progress) {
   KMeansParams params = ivf != nullptr ? ivf->kmeans_params() : KMeansParams{};
   if (o.kmeans_iter) params.n_iter = *o.kmeans_iter;
   if (o.kmeans_seed) params.seed = *o.kmeans_seed;
@@ -129,7 +130,7 @@ TrainReport train_index(Index& index, IndexIVFFlat* ivf, const Matrix<float>& ba
   return report;
 }
 
-double add_all(Index& index, const Matrix<float>& base, bool progress) {
+double add_all(Index& index, const Matrix<float>& base, ProgressStyle progress) {
   Progress bar("add", static_cast<double>(base.rows), "vectors", progress);
   const Stopwatch watch;
   for (idx_t done = 0; done < base.rows;) {
@@ -162,7 +163,7 @@ void run_build(const BuildOptions& o) {
   const Metric metric = parse_metric(o.metric);
   const Device device = Device::parse(o.device);
   apply_threads(o.threads);
-  const bool progress = progress_wanted(o.quiet);
+  const ProgressStyle progress = progress_style(o.quiet, o.progress_every);
 
   Matrix<float> base;
   const double load_seconds = time_seconds([&] {
@@ -209,10 +210,7 @@ void run_build(const BuildOptions& o) {
     nlohmann::ordered_json d;
     if (o.generate > 0) {
       d["source"] = "generated";
-      d["clusters"] = o.mixture.n_clusters;
-      d["center_stddev"] = json_number(o.mixture.center_stddev);
-      d["noise_stddev"] = json_number(o.mixture.noise_stddev);
-      d["seed"] = o.mixture.seed;
+      add_mixture_fields(d, o.mixture);
     } else {
       d["source"] = "files";
       d["base"] = o.base_path;
@@ -331,7 +329,8 @@ Command add_build_command(CLI::App& parent) {
       "per list); then every base vector is added with ids 0..n-1. The file (docs/file_format.md) "
       "loads with `knnx search --index FILE`,\n"
       "`knnx info FILE`, knnx::read_index or knnx.read_index, on any device.\n"
-      "Progress (rate and time left) goes to stderr when it is a terminal, unless --quiet.\n");
+      "Progress (rate and time left) goes to stderr unless --quiet: redrawn in place on a\n"
+      "terminal, else one line every --progress-every seconds.\n");
 
   auto* base = app->add_option("--base", o->base_path, "Base vectors (.fvecs, .bvecs, .npy)");
   add_generate_options(app, o->generate, o->mixture,
@@ -361,7 +360,7 @@ Command add_build_command(CLI::App& parent) {
   app->add_option("-o,--out", o->out_path, "Index file to write (replaced atomically)")->required();
   app->add_option("--threads", o->threads, "CPU threads (sets KNNX_NUM_THREADS; 0: OpenMP default)")
       ->check(CLI::Range(0, 4096));
-  app->add_flag("-q,--quiet", o->quiet, "No progress lines on stderr");
+  add_progress_options(app, o->quiet, o->progress_every);
   app->add_flag("--json", o->json, "Print one JSON object instead of text");
 
   return {app, [o] { run_build(*o); }};

@@ -7,9 +7,12 @@
 #include <exception>
 #include <new>
 
+#include <omp.h>
+
 #include "knnx/config.hpp"
 #include "knnx/device.hpp"
 #include "knnx/error.hpp"
+#include "knnx/vector_io.hpp"
 
 namespace knnx::cli {
 
@@ -66,7 +69,8 @@ std::string format_rate(double per_second, const std::string& unit) {
   if (per_second >= 1e9) return fmt::format("{:.2f} G {}", per_second / 1e9, unit);
   if (per_second >= 1e6) return fmt::format("{:.2f} M {}", per_second / 1e6, unit);
   if (per_second >= 1e4) return fmt::format("{:.1f} k {}", per_second / 1e3, unit);
-  return fmt::format("{:.0f} {}", per_second, unit);
+  if (per_second >= 100.0) return fmt::format("{:.0f} {}", per_second, unit);
+  return fmt::format("{:.3g} {}", per_second, unit);  // slow steps: 0.42 iterations/s, not 0
 }
 
 std::string format_bytes(double bytes) {
@@ -106,6 +110,13 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 double json_number(float f) { return std::stod(fmt::format("{}", f)); }
 
+void add_mixture_fields(nlohmann::ordered_json& j, const MixtureSpec& mixture) {
+  j["clusters"] = mixture.n_clusters;
+  j["center_stddev"] = json_number(mixture.center_stddev);
+  j["noise_stddev"] = json_number(mixture.noise_stddev);
+  j["seed"] = mixture.seed;
+}
+
 std::string check_device(const std::string& spec) {
   try {
     Device::parse(spec);
@@ -120,6 +131,49 @@ void apply_threads(const std::optional<int>& threads) {
   Config c = config();
   c.num_threads = *threads;
   set_config(c);
+}
+
+int cpu_threads() {
+  return config().num_threads > 0 ? config().num_threads : omp_get_max_threads();
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t m = values.size() / 2;
+  return values.size() % 2 == 1 ? values[m] : 0.5 * (values[m - 1] + values[m]);
+}
+
+namespace {
+
+void check_not_empty(const Matrix<float>& m, const std::string& what, const std::string& path) {
+  if (m.rows == 0) throw InvalidArgument(fmt::format("{} file {} holds no vectors", what, path));
+}
+
+}  // namespace
+
+Matrix<float> read_queries(const std::string& queries_path, std::optional<idx_t> nq) {
+  Matrix<float> queries = read_vectors(queries_path, nq.value_or(-1));
+  check_not_empty(queries, "queries", queries_path);
+  return queries;
+}
+
+VectorSets read_base_and_queries(const std::string& base_path, const std::string& queries_path,
+                                 std::optional<idx_t> nq) {
+  VectorSets sets;
+  sets.base = read_vectors(base_path);
+  check_not_empty(sets.base, "base", base_path);
+  sets.queries = read_queries(queries_path, nq);
+  if (sets.base.cols != sets.queries.cols) {
+    throw InvalidArgument(
+        fmt::format("base vectors ({}) have dimension {} but queries ({}) have dimension {}",
+                    base_path, sets.base.cols, queries_path, sets.queries.cols));
+  }
+  return sets;
+}
+
+VectorSets generate_base_and_queries(const MixtureSpec& mixture, idx_t n, idx_t nq) {
+  const GaussianMixture gm(mixture);
+  return {gm.sample(n, kBaseStream).vectors, gm.sample(nq, kQueryStream).vectors};
 }
 
 CLI::Option* add_generate_options(CLI::App* app, idx_t& generate, MixtureSpec& mixture,

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -68,11 +69,34 @@ bool ends_with(const std::string& s, const std::string& suffix);
 // A float option as the JSON number it was written as (0.2, not 0.20000000298023224).
 double json_number(float f);
 
+// Adds the mixture's clusters, center_stddev, noise_stddev and seed to a JSON object.
+void add_mixture_fields(nlohmann::ordered_json& j, const MixtureSpec& mixture);
+
 // CLI11 validator function: "" when spec names a device (cpu, cuda, cuda:N), else why not.
 std::string check_device(const std::string& spec);
 
 // Sets KNNX_NUM_THREADS for this process when the option was given.
 void apply_threads(const std::optional<int>& threads);
+
+// CPU threads a search uses: KNNX_NUM_THREADS when set, else OpenMP's default.
+int cpu_threads();
+
+// Median of the values (at least one).
+double median(std::vector<double> values);
+
+// Base vectors and queries of one dimension.
+struct VectorSets {
+  Matrix<float> base;
+  Matrix<float> queries;
+};
+// Reads the base and (the first nq of) the queries; InvalidArgument when either holds no vectors
+// or their dimensions differ.
+VectorSets read_base_and_queries(const std::string& base_path, const std::string& queries_path,
+                                 std::optional<idx_t> nq);
+// Reads (the first nq of) the queries; InvalidArgument when the file holds none.
+Matrix<float> read_queries(const std::string& queries_path, std::optional<idx_t> nq);
+// n base vectors and nq queries drawn from the mixture (streams kBaseStream, kQueryStream).
+VectorSets generate_base_and_queries(const MixtureSpec& mixture, idx_t n, idx_t nq);
 
 // Registers --generate N and the mixture options (--dim, --clusters, --center-stddev,
 // --noise-stddev, --seed) that need it; returns the --generate option.

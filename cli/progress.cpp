@@ -21,49 +21,99 @@ std::string format_eta(double seconds) {
 
 }  // namespace
 
-bool progress_wanted(bool quiet) { return !quiet && ::isatty(STDERR_FILENO) == 1; }
+ProgressStyle progress_style(bool quiet, double log_seconds) {
+  ProgressStyle style;
+  style.log_seconds = log_seconds;
+  if (quiet) {
+    style.kind = ProgressStyle::Kind::Off;
+  } else if (::isatty(STDERR_FILENO) == 1) {
+    style.kind = ProgressStyle::Kind::Terminal;
+  } else {
+    style.kind = ProgressStyle::Kind::Log;
+  }
+  return style;
+}
 
-Progress::Progress(std::string label, double total, std::string unit, bool enabled)
-    : label_(std::move(label)), total_(total), unit_(std::move(unit)), enabled_(enabled) {}
+void add_progress_options(CLI::App* app, bool& quiet, double& every_seconds) {
+  app->add_flag("-q,--quiet", quiet, "No progress on stderr");
+  app->add_option("--progress-every", every_seconds,
+                  "When stderr is not a terminal: seconds between progress lines")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
+}
+
+Progress::Progress(std::string label, double total, std::string unit, ProgressStyle style)
+    : label_(std::move(label)), total_(total), unit_(std::move(unit)), style_(style) {}
 
 Progress::~Progress() {
   // A step that threw leaves its line as it was; end it so the error starts on a new line.
-  if (enabled_ && !finished_ && last_width_ > 0) std::fputc('\n', stderr);
+  if (style_.kind == ProgressStyle::Kind::Terminal && !finished_ && last_width_ > 0) {
+    std::fputc('\n', stderr);
+  }
 }
 
 void Progress::update(double done, const std::string& note) {
   done_ = done;
   note_ = note;
-  if (!enabled_) return;
   const double now = watch_.seconds();
-  if (last_draw_ >= 0.0 && now - last_draw_ < kRedrawSeconds) return;
+  switch (style_.kind) {
+    case ProgressStyle::Kind::Off:
+      return;
+    case ProgressStyle::Kind::Terminal:
+      if (last_draw_ >= 0.0 && now - last_draw_ < kRedrawSeconds) return;
+      break;
+    case ProgressStyle::Kind::Log:
+      // The first line after log_seconds, then one every log_seconds.
+      if (now - std::max(last_draw_, 0.0) < style_.log_seconds) return;
+      break;
+  }
   last_draw_ = now;
   draw(done, note);
 }
 
 void Progress::finish(const std::string& note) {
-  if (!enabled_ || finished_) return;
-  draw(done_, note.empty() ? note_ : note);
-  std::fputc('\n', stderr);
+  if (finished_) return;
   finished_ = true;
+  const std::string& last = note.empty() ? note_ : note;
+  if (style_.kind == ProgressStyle::Kind::Terminal) {
+    draw(done_, last);
+    std::fputc('\n', stderr);
+  } else if (style_.kind == ProgressStyle::Kind::Log &&
+             (logged_ || watch_.seconds() >= style_.log_seconds) &&
+             !(logged_ && logged_done_ == done_ && logged_note_ == last)) {
+    draw(done_, last);
+  }
+}
+
+std::string Progress::line(double done, const std::string& note) const {
+  const double seconds = watch_.seconds();
+  const double pct = total_ > 0.0 ? 100.0 * done / total_ : 100.0;
+  std::string out = fmt::format("{}: {:.0f}/{:.0f} {} ({:.0f}%)", label_, done, total_, unit_, pct);
+  if (seconds > 0.0 && done > 0.0) {
+    const double rate = done / seconds;
+    out += fmt::format("  {}", format_rate(rate, unit_ + "/s"));
+    if (done < total_) out += fmt::format("  ETA {}", format_eta((total_ - done) / rate));
+  }
+  out += fmt::format("  {}", format_duration(seconds));
+  if (!note.empty()) out += "  " + note;
+  return out;
 }
 
 void Progress::draw(double done, const std::string& note) {
-  const double seconds = watch_.seconds();
-  const double pct = total_ > 0.0 ? 100.0 * done / total_ : 100.0;
-  std::string line = fmt::format("{}: {:.0f}/{:.0f} {} ({:.0f}%)", label_, done, total_, unit_, pct);
-  if (seconds > 0.0 && done > 0.0) {
-    const double rate = done / seconds;
-    line += fmt::format("  {}", format_rate(rate, unit_ + "/s"));
-    if (done < total_) line += fmt::format("  ETA {}", format_eta((total_ - done) / rate));
+  std::string text = line(done, note);
+  if (style_.kind == ProgressStyle::Kind::Log) {
+    fmt::print(stderr, "{}\n", text);
+    logged_ = true;
+    logged_done_ = done;
+    logged_note_ = note;
+    std::fflush(stderr);
+    return;
   }
-  line += fmt::format("  {}", format_duration(seconds));
-  if (!note.empty()) line += "  " + note;
   // Pad over whatever was longer on the previous draw.
-  const std::size_t width = line.size();
-  if (width < last_width_) line.append(last_width_ - width, ' ');
+  const std::size_t width = text.size();
+  if (width < last_width_) text.append(last_width_ - width, ' ');
   last_width_ = width;
-  fmt::print(stderr, "\r{}", line);
+  fmt::print(stderr, "\r{}", text);
   std::fflush(stderr);
 }
 
