@@ -18,6 +18,7 @@
 
 #include "knnx/device.hpp"
 #include "knnx/metric.hpp"
+#include "knnx/search_params.hpp"
 #include "knnx/types.hpp"
 
 namespace knnx {
@@ -46,7 +47,15 @@ class Index {
   void add_with_ids(idx_t n, const float* x, const idx_t* ids);
 
   // k nearest neighbours of nq queries; 1 <= k <= kMaxK. distances/labels hold nq*k entries.
-  void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels) const;
+  // params (knnx/search_params.hpp), when not null, override the index's settings for this call
+  // only; they are validated first (InvalidArgument naming the field, or the params type when
+  // the index kind does not take it). The index does not keep the pointer.
+  void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+              const SearchParams* params = nullptr) const;
+
+  // Throws InvalidArgument (naming the field or the type) unless search() would take params:
+  // the index kind takes their dynamic type and every field is in range.
+  void validate_search_params(const SearchParams& params) const;
 
   // Removes every stored vector whose id is in ids[0..n); absent ids are ignored.
   // Returns the number of vectors removed.
@@ -68,12 +77,17 @@ class Index {
 
   virtual void do_train(idx_t n, const float* x) = 0;
   virtual void do_add(idx_t n, const float* x, const idx_t* ids) = 0;  // ids validated, never null
-  virtual void do_search(idx_t nq, const float* queries, int k, float* distances,
-                         idx_t* labels) const = 0;
+  // params: null or validated, of a type check_search_params accepted.
+  virtual void do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+                         const SearchParams* params) const = 0;
   virtual idx_t do_remove_ids(idx_t n, const idx_t* ids) = 0;
   virtual void do_reconstruct(idx_t id, float* out) const = 0;
   virtual void do_reset() = 0;
 
+  // Throws InvalidArgument unless this index kind takes params of this dynamic type. The default
+  // takes plain SearchParams only; indexes with their own variant (SearchParamsIVF) accept it
+  // too, and composite indexes accept whatever the indexes they hold accept.
+  virtual void check_search_params(const SearchParams& params) const;
   // Throws InvalidArgument if any of ids[0..n) is negative, repeated, or already stored.
   virtual void check_new_ids(idx_t n, const idx_t* ids) const = 0;
   // The first id add() would assign.

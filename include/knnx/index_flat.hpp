@@ -17,14 +17,6 @@ class FlatBackend;
 class IdMap;
 }  // namespace detail
 
-// How a GPU IndexFlat computes distances. Exact: float32-level distances (FP32 kernels; batches
-// of many queries take their score tiles from 3xTF32 tensor-core products, KNNX_FLAT_GEMM,
-// whose error stays within a few float32 roundings). Fast: tensor-core (tf32)
-// distances pick KNNX_FLAT_OVERFETCH x k candidates, which are then re-ranked exactly in float32,
-// so returned distances are exact and only the candidate set is approximate. The CPU backend is
-// always exact.
-enum class FlatPrecision { Exact, Fast };
-
 class IndexFlat : public Index {
  public:
   IndexFlat(int dim, Metric metric = Metric::L2, Device device = Device::cpu());
@@ -39,14 +31,16 @@ class IndexFlat : public Index {
   // Stored ids in row order.
   std::vector<idx_t> ids() const;
 
+  // How GPU searches compute distances (FlatPrecision, knnx/search_params.hpp); Exact by
+  // default. SearchParams::precision overrides it for one call.
   FlatPrecision precision() const { return precision_; }
   void set_precision(FlatPrecision precision);
 
  protected:
   void do_train(idx_t n, const float* x) override;
   void do_add(idx_t n, const float* x, const idx_t* ids) override;
-  void do_search(idx_t nq, const float* queries, int k, float* distances,
-                 idx_t* labels) const override;
+  void do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+                 const SearchParams* params) const override;
   idx_t do_remove_ids(idx_t n, const idx_t* ids) override;
   void do_reconstruct(idx_t id, float* out) const override;
   void do_reset() override;

@@ -14,6 +14,7 @@
 #include "knnx/kmeans.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/recall.hpp"
+#include "knnx/search_params.hpp"
 #include "knnx/shared_mutex.hpp"
 #include "knnx/synthetic.hpp"
 #include "knnx/types.hpp"

@@ -52,6 +52,9 @@ class StreamSet {
 struct BatchedSearchOptions {
   // Queries per chunk; 0 picks a size that keeps the pipeline busy (16384, capped at nq).
   idx_t chunk_queries = 0;
+  // Parameters of every chunk's search (null: the index's own); validated before anything
+  // starts, and read until wait() returns, so they must stay alive until then.
+  const SearchParams* params = nullptr;
 };
 
 // A batched search in flight. wait() blocks until every chunk is done and rethrows the first

@@ -208,8 +208,10 @@ class IndexPreTransform : public Index {
  protected:
   void do_train(idx_t n, const float* x) override;
   void do_add(idx_t n, const float* x, const idx_t* ids) override;
-  void do_search(idx_t nq, const float* queries, int k, float* distances,
-                 idx_t* labels) const override;
+  void do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+                 const SearchParams* params) const override;
+  // The params go to the held indexes, which check them.
+  void check_search_params(const SearchParams& params) const override;
   idx_t do_remove_ids(idx_t n, const idx_t* ids) override;
   void do_reconstruct(idx_t id, float* out) const override;
   void do_reset() override;

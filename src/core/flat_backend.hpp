@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/id_map.hpp"
+#include "core/search_knobs.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/types.hpp"
 
@@ -25,15 +26,14 @@ class FlatBackend {
   // Writes nq*k distances and labels (ids from `ids`; -1 / empty_distance where fewer than k
   // rows exist). queries, distances and labels may be host pointers, or device pointers for a
   // device backend.
+  // knobs: the settings of this search (precision, workspace bound, tiles, CPU blocks).
   virtual void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
-                      const IdMap& ids) const = 0;
+                      const IdMap& ids, const SearchKnobs& knobs) const = 0;
   // Drops the flagged rows (remove[row] != 0), keeping the order of the rest.
   virtual void remove_rows(const std::vector<std::uint8_t>& remove) = 0;
   virtual void reconstruct(idx_t row, float* out) const = 0;  // out is host memory
   virtual std::vector<float> vectors() const = 0;             // all rows, host copy
   virtual void reset() = 0;
-  // Whether searches may use reduced-precision candidate generation (exact re-ranking after).
-  virtual void set_fast_mode(bool fast) = 0;
   // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf (x may be a device pointer).
   virtual void check_finite(idx_t n, const float* x, const char* what) const = 0;
   // The same for the queries of a search; a device backend may defer the check into

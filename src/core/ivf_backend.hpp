@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/search_knobs.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/types.hpp"
 
@@ -31,10 +32,12 @@ class IvfBackend {
   // Strong guarantee: on exception (e.g. OutOfMemory) nothing changes.
   virtual void add(idx_t n, const float* x, const idx_t* ids, const idx_t* lists) = 0;
 
-  // k nearest among the vectors of each query's n_probe nearest lists; labels are stored ids,
-  // -1 / empty_distance(metric) where fewer than k exist.
-  virtual void search(idx_t nq, const float* queries, int k, int n_probe, float* distances,
-                      idx_t* labels) const = 0;
+  // k nearest among the vectors of each query's knobs.nprobe nearest lists (nprobe already in
+  // [1, n_lists]); labels are stored ids, -1 / empty_distance(metric) where fewer than k exist.
+  // Every setting of the search comes from knobs; the backend keeps no per-search state, so
+  // searches may run concurrently with different knobs.
+  virtual void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+                      const SearchKnobs& knobs) const = 0;
 
   virtual idx_t size() const = 0;
   virtual std::vector<idx_t> list_sizes() const = 0;

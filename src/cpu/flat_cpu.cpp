@@ -38,9 +38,9 @@ class FlatCpu final : public detail::FlatBackend {
   }
 
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
-              const detail::IdMap& ids) const override {
+              const detail::IdMap& ids, const detail::SearchKnobs& knobs) const override {
     flat_search(data_.data(), norms_.data(), size(), dim_, metric_, queries, nq, k, distances,
-                labels, flat_search_params(config().num_threads));
+                labels, flat_search_params(knobs));
     ids.rows_to_ids(static_cast<std::size_t>(nq) * static_cast<std::size_t>(k), labels);
   }
 
@@ -69,8 +69,6 @@ class FlatCpu final : public detail::FlatBackend {
     data_.clear();
     norms_.clear();
   }
-
-  void set_fast_mode(bool) override {}  // the BLAS path is exact and already fast
 
   void check_finite(idx_t n, const float* x, const char* what) const override {
     detail::check_finite_host(n, dim_, x, what);

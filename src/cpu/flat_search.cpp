@@ -148,6 +148,11 @@ FlatSearchParams flat_search_params(int num_threads) {
                           cfg.cpu_direct_max_nq};
 }
 
+FlatSearchParams flat_search_params(const detail::SearchKnobs& knobs) {
+  return FlatSearchParams{knobs.cpu_query_block, knobs.cpu_base_block, knobs.num_threads,
+                          knobs.cpu_direct_max_nq};
+}
+
 void row_norms_sq(idx_t n, int d, const float* x, float* out) {
 #pragma omp parallel for schedule(static) if (n * d > (1 << 16))
   for (idx_t i = 0; i < n; ++i) {

@@ -9,6 +9,7 @@
 // otherwise over base blocks with per-thread collectors merged at the end.
 #pragma once
 
+#include "core/search_knobs.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/types.hpp"
 
@@ -23,6 +24,8 @@ struct FlatSearchParams {
 
 // FlatSearchParams from the knobs in force (knnx::config()), with num_threads threads.
 FlatSearchParams flat_search_params(int num_threads);
+// FlatSearchParams of one search's knobs.
+FlatSearchParams flat_search_params(const detail::SearchKnobs& knobs);
 
 // Squared norms of n rows of x (n x d) into out[0..n).
 void row_norms_sq(idx_t n, int d, const float* x, float* out);

@@ -138,17 +138,18 @@ class IvfCpu final : public detail::IvfBackend {
     size_ += n;
   }
 
-  void search(idx_t nq, const float* queries, int k, int n_probe, float* distances,
-              idx_t* labels) const override {
-    n_probe = std::clamp(n_probe, 1, n_lists_);
-    const int threads = thread_count();
+  void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+              const detail::SearchKnobs& knobs) const override {
+    const int n_probe = std::clamp(knobs.nprobe, 1, n_lists_);
+    const int threads = knobs.num_threads > 0 ? knobs.num_threads : omp_get_max_threads();
+    const FlatSearchParams coarse = flat_search_params(knobs);
     const std::size_t per_query = static_cast<std::size_t>(threads) * 2 * static_cast<std::size_t>(k) * sizeof(Scored);
     const idx_t batch = std::max<idx_t>(1, static_cast<idx_t>(kCollectorBudgetBytes / per_query));
     try {
       Scratch scratch;
       for (idx_t q0 = 0; q0 < nq; q0 += batch) {
         const idx_t qn = std::min(batch, nq - q0);
-        search_batch(qn, queries + q0 * dim_, k, n_probe, threads, distances + q0 * k,
+        search_batch(qn, queries + q0 * dim_, k, n_probe, threads, coarse, distances + q0 * k,
                      labels + q0 * k, scratch);
       }
     } catch (const std::bad_alloc&) {
@@ -229,14 +230,13 @@ class IvfCpu final : public detail::IvfBackend {
   }
 
   void search_batch(idx_t qn, const float* queries, int k, int n_probe, int threads,
-                    float* distances, idx_t* labels, Scratch& s) const {
+                    FlatSearchParams coarse, float* distances, idx_t* labels, Scratch& s) const {
     const bool l2 = metric_ == Metric::L2;
     const std::size_t probes = static_cast<std::size_t>(qn) * static_cast<std::size_t>(n_probe);
 
     // 1. Coarse quantisation: the n_probe nearest centroids of every query.
     s.probe_lists.resize(probes);
     s.probe_dist.resize(probes);
-    FlatSearchParams coarse = flat_search_params(config().num_threads);
     coarse.num_threads = team_for(static_cast<double>(qn) * n_lists_ * dim_, threads);
     flat_search(centroids_.data(), centroid_norms_.data(), n_lists_, dim_, metric_, queries, qn,
                 n_probe, s.probe_dist.data(), s.probe_lists.data(), coarse);

@@ -3,9 +3,11 @@
 #include "knnx/index.hpp"
 
 #include <limits>
+#include <typeinfo>
 #include <vector>
 
 #include "core/check.hpp"
+#include "core/search_knobs.hpp"
 
 namespace knnx {
 
@@ -57,7 +59,19 @@ void Index::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
   do_add(n, x, ids);
 }
 
-void Index::search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels) const {
+void Index::check_search_params(const SearchParams& params) const {
+  require(typeid(params) == typeid(SearchParams),
+          "this index takes knnx::SearchParams, not {}; SearchParamsIVF is for IVF indexes",
+          detail::search_params_type_name(params));
+}
+
+void Index::validate_search_params(const SearchParams& params) const {
+  check_search_params(params);
+  params.validate();
+}
+
+void Index::search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+                   const SearchParams* params) const {
   check_count(nq, "nq");
   check_k(k);
   check_not_null(queries, "queries");
@@ -66,8 +80,9 @@ void Index::search(idx_t nq, const float* queries, int k, float* distances, idx_
   detail::checked_elements(nq, dim_, "queries");
   detail::checked_elements(nq, k, "labels");
   require(is_trained(), "the index must be trained before search");
+  if (params) validate_search_params(*params);
   check_queries(nq, queries);
-  do_search(nq, queries, k, distances, labels);
+  do_search(nq, queries, k, distances, labels, params);
 }
 
 idx_t Index::remove_ids(idx_t n, const idx_t* ids) {

@@ -6,6 +6,7 @@
 #include "core/check.hpp"
 #include "core/flat_backend.hpp"
 #include "core/id_map.hpp"
+#include "core/search_knobs.hpp"
 #include "index/backends.hpp"
 
 namespace knnx {
@@ -24,10 +25,7 @@ std::vector<float> IndexFlat::vectors() const { return backend_->vectors(); }
 
 std::vector<idx_t> IndexFlat::ids() const { return id_map_->ids(); }
 
-void IndexFlat::set_precision(FlatPrecision precision) {
-  backend_->set_fast_mode(precision == FlatPrecision::Fast);
-  precision_ = precision;
-}
+void IndexFlat::set_precision(FlatPrecision precision) { precision_ = precision; }
 
 void IndexFlat::do_train(idx_t, const float*) {}  // exact search learns nothing
 
@@ -45,9 +43,12 @@ void IndexFlat::do_add(idx_t n, const float* x, const idx_t* ids) {
   }
 }
 
-void IndexFlat::do_search(idx_t nq, const float* queries, int k, float* distances,
-                          idx_t* labels) const {
-  backend_->search(nq, queries, k, distances, labels, *id_map_);
+void IndexFlat::do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+                          const SearchParams* params) const {
+  detail::IndexSearchDefaults own;
+  own.precision = precision_;
+  backend_->search(nq, queries, k, distances, labels, *id_map_,
+                   detail::resolve_search_knobs(params, own, config()));
 }
 
 idx_t IndexFlat::do_remove_ids(idx_t n, const idx_t* ids) {

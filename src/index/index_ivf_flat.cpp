@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <new>
+#include <typeinfo>
 
 #include "core/check.hpp"
 #include "core/id_set.hpp"
 #include "core/ivf_backend.hpp"
+#include "core/search_knobs.hpp"
 #include "index/backends.hpp"
 
 namespace knnx {
@@ -127,9 +129,19 @@ void IndexIVFFlat::do_add(idx_t n, const float* x, const idx_t* ids) {
   }
 }
 
-void IndexIVFFlat::do_search(idx_t nq, const float* queries, int k, float* distances,
-                             idx_t* labels) const {
-  backend_->search(nq, queries, k, n_probe_, distances, labels);
+void IndexIVFFlat::check_search_params(const SearchParams& params) const {
+  require(typeid(params) == typeid(SearchParams) || typeid(params) == typeid(SearchParamsIVF),
+          "IndexIVFFlat takes knnx::SearchParams or knnx::SearchParamsIVF, not {}",
+          detail::search_params_type_name(params));
+}
+
+void IndexIVFFlat::do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+                             const SearchParams* params) const {
+  detail::IndexSearchDefaults own;
+  own.nprobe = n_probe_;
+  own.n_lists = n_lists_;
+  backend_->search(nq, queries, k, distances, labels,
+                   detail::resolve_search_knobs(params, own, config()));
 }
 
 idx_t IndexIVFFlat::do_remove_ids(idx_t n, const idx_t* ids) {

@@ -89,8 +89,12 @@ void IndexReplicas::do_add(idx_t n, const float* x, const idx_t* ids) {
   }
 }
 
+void IndexReplicas::check_search_params(const SearchParams& params) const {
+  for (int i = 0; i < subs_->size(); ++i) (*subs_)[i].validate_search_params(params);
+}
+
 void IndexReplicas::do_search(idx_t nq, const float* queries, int k, float* distances,
-                              idx_t* labels) const {
+                              idx_t* labels, const SearchParams* params) const {
   detail::SubIndexes::require_host(distances, "distances");
   detail::SubIndexes::require_host(labels, "labels");
   // Replica r searches queries [first[r], first[r+1]): blocks differ in size by at most one.
@@ -100,7 +104,7 @@ void IndexReplicas::do_search(idx_t nq, const float* queries, int k, float* dist
   subs_->workers().run_on(busy, [&](int i) {
     const idx_t a = nq * i / r;
     const idx_t b = nq * (i + 1) / r;
-    (*subs_)[i].search(b - a, queries + a * dim(), k, distances + a * k, labels + a * k);
+    (*subs_)[i].search(b - a, queries + a * dim(), k, distances + a * k, labels + a * k, params);
   });
 }
 

@@ -180,8 +180,12 @@ void IndexShards::do_add(idx_t n, const float* x, const idx_t* ids) {
   }
 }
 
-void IndexShards::do_search(idx_t nq, const float* queries, int k, float* distances,
-                            idx_t* labels) const {
+void IndexShards::check_search_params(const SearchParams& params) const {
+  for (int i = 0; i < subs_->size(); ++i) (*subs_)[i].validate_search_params(params);
+}
+
+void IndexShards::do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+                            const SearchParams* params) const {
   detail::SubIndexes::require_host(distances, "distances");
   detail::SubIndexes::require_host(labels, "labels");
   const int s = subs_->size();
@@ -191,21 +195,21 @@ void IndexShards::do_search(idx_t nq, const float* queries, int k, float* distan
         nq, k, metric() == Metric::InnerProduct,
         [&](const std::function<void(int)>& task) { subs_->workers().run_all(task); },
         [&](int i, idx_t q0, idx_t bq, float* d, std::int64_t* l) {
-          (*subs_)[i].search(bq, queries + q0 * dim(), k, d, l);
+          (*subs_)[i].search(bq, queries + q0 * dim(), k, d, l, params);
         },
         distances, labels);
     return;
   }
 #endif
   if (s == 1) {
-    (*subs_)[0].search(nq, queries, k, distances, labels);
+    (*subs_)[0].search(nq, queries, k, distances, labels, params);
     return;
   }
   const std::size_t slot = detail::checked_elements(nq, k, "labels");
   std::vector<float> all_d(slot * s);
   std::vector<idx_t> all_l(slot * s);
   subs_->workers().run_all([&](int i) {
-    (*subs_)[i].search(nq, queries, k, all_d.data() + slot * i, all_l.data() + slot * i);
+    (*subs_)[i].search(nq, queries, k, all_d.data() + slot * i, all_l.data() + slot * i, params);
   });
   detail::merge_shard_results(s, nq, k, metric(), all_d.data(), all_l.data(), distances, labels);
 }

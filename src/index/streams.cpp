@@ -145,11 +145,12 @@ namespace {
 using ChunkCallback = std::function<void(idx_t, idx_t)>;
 
 void run_cpu(const Index& index, idx_t nq, const float* queries, int k, float* distances,
-             idx_t* labels, const ChunkCallback& on_chunk, idx_t chunk) {
+             idx_t* labels, const SearchParams* params, const ChunkCallback& on_chunk,
+             idx_t chunk) {
   const idx_t d = index.dim();
   for (idx_t first = 0; first < nq; first += chunk) {
     const idx_t count = std::min(chunk, nq - first);
-    index.search(count, queries + first * d, k, distances + first * k, labels + first * k);
+    index.search(count, queries + first * d, k, distances + first * k, labels + first * k, params);
     if (on_chunk) on_chunk(first, count);
   }
 }
@@ -159,7 +160,7 @@ void run_cpu(const Index& index, idx_t nq, const float* queries, int k, float* d
 // H2D(c+1), D2H(c-1) and its host callback, all running while chunk c is searched on the
 // index's own stream; events tell the worker when a buffer may be reused.
 void run_gpu(const Index& index, idx_t nq, const float* queries, int k, float* distances,
-             idx_t* labels, const ChunkCallback& on_chunk, idx_t chunk,
+             idx_t* labels, const SearchParams* params, const ChunkCallback& on_chunk, idx_t chunk,
              const std::shared_ptr<BatchedSearch::State>& state) {
   const int device = index.device().ordinal;
   cuda::DeviceGuard guard(device);
@@ -204,7 +205,7 @@ void run_gpu(const Index& index, idx_t nq, const float* queries, int k, float* d
       std::future<void> next;
       if (c + 1 < chunks) next = std::async(std::launch::async, upload, c + 1);
       try {
-        index.search(count, dq[b].data(), k, dd[b].data(), dl[b].data());
+        index.search(count, dq[b].data(), k, dd[b].data(), dl[b].data(), params);
       } catch (...) {
         if (next.valid()) next.wait();
         throw;
@@ -254,7 +255,9 @@ BatchedSearch search_batched_async(const Index& index, idx_t nq, const float* qu
   require(index.is_trained(), "the index must be trained before search");
   require(options.chunk_queries >= 0, "BatchedSearchOptions.chunk_queries must be >= 0, got {}",
           options.chunk_queries);
+  if (options.params) index.validate_search_params(*options.params);
   detail::check_finite_host(nq, index.dim(), queries, "queries");
+  const SearchParams* params = options.params;
   constexpr idx_t kDefaultChunk = 16384;
   const idx_t chunk = std::min(nq, options.chunk_queries > 0 ? options.chunk_queries : kDefaultChunk);
 
@@ -264,10 +267,10 @@ BatchedSearch search_batched_async(const Index& index, idx_t nq, const float* qu
     try {
       if (gpu) {
 #ifdef KNNX_WITH_CUDA
-        run_gpu(index, nq, queries, k, distances, labels, on_chunk, chunk, state);
+        run_gpu(index, nq, queries, k, distances, labels, params, on_chunk, chunk, state);
 #endif
       } else {
-        run_cpu(index, nq, queries, k, distances, labels, on_chunk, chunk);
+        run_cpu(index, nq, queries, k, distances, labels, params, on_chunk, chunk);
       }
     } catch (...) {
       state->fail(std::current_exception());

@@ -60,10 +60,14 @@ void IndexPreTransform::do_add(idx_t n, const float* x, const idx_t* ids) {
   next_id_ = std::max(next_id_, *std::max_element(ids, ids + n) + 1);
 }
 
+void IndexPreTransform::check_search_params(const SearchParams& params) const {
+  index_->validate_search_params(params);
+}
+
 void IndexPreTransform::do_search(idx_t nq, const float* queries, int k, float* distances,
-                                  idx_t* labels) const {
+                                  idx_t* labels, const SearchParams* params) const {
   const std::vector<float> y = transform_->apply(nq, queries);
-  index_->search(nq, y.data(), k, distances, labels);
+  index_->search(nq, y.data(), k, distances, labels, params);
 }
 
 idx_t IndexPreTransform::do_remove_ids(idx_t n, const idx_t* ids) {

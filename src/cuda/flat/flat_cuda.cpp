@@ -64,12 +64,11 @@ class FlatCuda final : public detail::FlatBackend {
   }
 
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
-              const detail::IdMap& ids) const override {
+              const detail::IdMap& ids, const detail::SearchKnobs& knobs) const override {
     DeviceGuard guard(device_);
-    const Config cfg = config();
     auto lease = streams_.acquire();
     const cudaStream_t s = lease->stream();
-    const bool sync = cfg.sync_check;
+    const bool sync = knobs.sync_check;
     const bool queries_on_device = is_device_pointer(queries);
     const std::int64_t* ids_dev = device_ids(ids, s);
 
@@ -88,9 +87,8 @@ class FlatCuda final : public detail::FlatBackend {
 
     // Queries, padded to dp_, in batches bounded by the workspace. Device queries that are
     // already 16-byte aligned rows of a multiple of 4 floats are read in place.
-    const std::int64_t workspace = static_cast<std::int64_t>(cfg.gpu_workspace_mb) << 20;
-    const bool stream_path = nq <= cfg.flat_stream_max_nq;
-    const std::int64_t batch = stream_path ? nq : query_batch(nq, k, cfg, workspace);
+    const bool stream_path = nq <= knobs.flat_stream_max_nq;
+    const std::int64_t batch = stream_path ? nq : query_batch(nq, k, knobs, knobs.workspace_bytes);
     const bool in_place =
         queries_on_device && dp_ == dim_ && reinterpret_cast<std::uintptr_t>(queries) % 16 == 0;
     DeviceBuffer<float> qbuf;
@@ -111,7 +109,7 @@ class FlatCuda final : public detail::FlatBackend {
       } else if (stream_path) {
         search_stream(qb, static_cast<int>(bq), k, ids_dev, dist_b, lab_b, s, sync);
       } else {
-        search_tiles(*lease, qb, static_cast<int>(bq), k, cfg, ids_dev, dist_b, lab_b);
+        search_tiles(*lease, qb, static_cast<int>(bq), k, knobs, ids_dev, dist_b, lab_b);
       }
     }
     results.finish(s);
@@ -169,8 +167,6 @@ class FlatCuda final : public detail::FlatBackend {
     n_ = 0;
     capacity_ = 0;
   }
-
-  void set_fast_mode(bool fast) override { fast_ = fast; }
 
   void check_queries(idx_t, const float*) const override {
     // Queries are checked inside search(), on its stream.
@@ -230,27 +226,31 @@ class FlatCuda final : public detail::FlatBackend {
   }
 
   // Candidates the GEMM path keeps per query: k, or k x overfetch in fast mode.
-  int kept_per_query(int k, const Config& cfg) const {
-    if (!fast_) return k;
+  static int kept_per_query(int k, const detail::SearchKnobs& knobs) {
+    if (!knobs.flat_fast) return k;
     return static_cast<int>(std::min<std::int64_t>(
-        kMaxSelectK, std::max<std::int64_t>(k, static_cast<std::int64_t>(k) * cfg.flat_overfetch)));
+        kMaxSelectK,
+        std::max<std::int64_t>(k, static_cast<std::int64_t>(k) * knobs.flat_overfetch)));
   }
 
-  // The exact many-query path computes its tiles with 3xTF32 (split operands, KNNX_FLAT_GEMM).
-  bool split_gemm(const Config& cfg) const { return !fast_ && cfg.flat_gemm == "3xtf32"; }
+  // The exact many-query path computes its tiles with 3xTF32 (split operands, flat_gemm).
+  static bool split_gemm(const detail::SearchKnobs& knobs) {
+    return !knobs.flat_fast && knobs.flat_gemm == FlatGemm::Tf32x3;
+  }
 
-  std::int64_t query_batch(idx_t nq, int k, const Config& cfg, std::int64_t workspace) const {
-    const std::int64_t kk = kept_per_query(k, cfg);
+  std::int64_t query_batch(idx_t nq, int k, const detail::SearchKnobs& knobs,
+                           std::int64_t workspace) const {
+    const std::int64_t kk = kept_per_query(k, knobs);
     const std::int64_t bn =
-        std::min<std::int64_t>(cfg.flat_tile_rows, std::max<std::int64_t>(n_, 1));
+        std::min<std::int64_t>(knobs.flat_tile_rows, std::max<std::int64_t>(n_, 1));
     // Per query: two tile rows, the running top-k state, the padded query (three times over
     // when split) and its norm; the split base tile is taken off the workspace first.
-    const bool split = split_gemm(cfg);
+    const bool split = split_gemm(knobs);
     const std::int64_t per_query =
         2 * bn * 4 + kk * 8 + static_cast<std::int64_t>(dp_) * 4 * (split ? 4 : 1) + 4;
     if (split) workspace -= bn * 3 * dp_ * 4;
     const std::int64_t fit = std::max<std::int64_t>(1, workspace / per_query);
-    return std::min<std::int64_t>({nq, fit, cfg.flat_tile_queries});
+    return std::min<std::int64_t>({nq, fit, knobs.flat_tile_queries});
   }
 
   void search_stream(const float* q, int nq, int k, const std::int64_t* ids_dev, float* dist,
@@ -277,20 +277,21 @@ class FlatCuda final : public detail::FlatBackend {
   // With few queries per batch ("wide"), each tile row is split over several blocks that write
   // partial top-k lists, merged at the end; otherwise one block per query keeps its top-k
   // across tiles.
-  void search_tiles(StreamContext& ctx, const float* q, int bq, int k, const Config& cfg,
-                    const std::int64_t* ids_dev, float* dist, std::int64_t* lab) const {
+  void search_tiles(StreamContext& ctx, const float* q, int bq, int k,
+                    const detail::SearchKnobs& knobs, const std::int64_t* ids_dev, float* dist,
+                    std::int64_t* lab) const {
     const cudaStream_t s = ctx.stream();
     const cudaStream_t aux = ctx.aux_stream();
-    const bool sync = cfg.sync_check;
+    const bool sync = knobs.sync_check;
     const int sms = device_properties(device_).multiProcessorCount;
-    const std::int64_t workspace = static_cast<std::int64_t>(cfg.gpu_workspace_mb) << 20;
+    const std::int64_t workspace = knobs.workspace_bytes;
     const bool wide = bq < 2 * sms;
     // Few queries make the GEMM memory-bound: tensor cores would not help, so stay exact.
-    const bool fast = fast_ && !wide;
-    const int kk = fast ? kept_per_query(k, cfg) : k;
+    const bool fast = knobs.flat_fast && !wide;
+    const int kk = fast ? kept_per_query(k, knobs) : k;
     const std::int64_t n4 = (n_ + 3) / 4 * 4;
     std::int64_t bn_max =
-        wide ? std::max<std::int64_t>(1024, workspace / 2 / (4LL * bq)) : cfg.flat_tile_rows;
+        wide ? std::max<std::int64_t>(1024, workspace / 2 / (4LL * bq)) : knobs.flat_tile_rows;
     bn_max = std::min<std::int64_t>((bn_max + 3) / 4 * 4, n4);
     const int ld = static_cast<int>(bn_max);
     const std::int64_t n_tiles = (n_ + bn_max - 1) / bn_max;
@@ -317,7 +318,7 @@ class FlatCuda final : public detail::FlatBackend {
     const float beta = 0.0f;
     // 3xTF32: queries and each base tile are split into tf32 (hi, lo) parts laid out along the
     // inner dimension, so one tensor-core GEMM over 3 dp columns sums hi.hi + hi.lo + lo.hi.
-    const bool split = !wide && split_gemm(cfg);
+    const bool split = !wide && split_gemm(knobs);
     const int inner = split ? 3 * dp_ : dp_;
     DeviceBuffer<float> q_split, x_split;
     const float* qa = q;
@@ -379,7 +380,6 @@ class FlatCuda final : public detail::FlatBackend {
   int dp_;
   Metric metric_;
   int device_;
-  bool fast_ = false;
   std::int64_t n_ = 0;
   std::int64_t capacity_ = 0;
   std::unique_ptr<StreamContext> main_;  // storage changes (exclusive by contract)

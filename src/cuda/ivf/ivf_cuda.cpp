@@ -70,7 +70,7 @@ class IvfCuda final : public detail::IvfBackend {
 
   void assign(idx_t n, const float* x, idx_t* lists) const override {
     std::vector<float> dist(static_cast<std::size_t>(n));
-    coarse_->search(n, x, 1, dist.data(), lists, identity_);
+    coarse_->search(n, x, 1, dist.data(), lists, identity_, detail::default_search_knobs());
   }
 
   void add(idx_t n, const float* x, const idx_t* ids, const idx_t* lists) override {
@@ -169,14 +169,13 @@ class IvfCuda final : public detail::IvfBackend {
     total_ = total;
   }
 
-  void search(idx_t nq, const float* queries, int k, int n_probe, float* distances,
-              idx_t* labels) const override {
+  void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+              const detail::SearchKnobs& knobs) const override {
     DeviceGuard guard(device_);
-    const Config cfg = config();
     auto lease = streams_.acquire();
     const cudaStream_t s = lease->stream();
-    const bool sync = cfg.sync_check;
-    n_probe = std::min(n_probe, n_lists_);
+    const bool sync = knobs.sync_check;
+    const int n_probe = std::clamp(knobs.nprobe, 1, n_lists_);
     const bool queries_on_device = is_device_pointer(queries);
     // Queries on the device, padded, and checked there for NaN/Inf into a pinned flag, read
     // after the synchronisation that precedes the coarse search (padding is zero).
@@ -191,7 +190,7 @@ class IvfCuda final : public detail::IvfBackend {
     // output buffers must exist before it starts, and it synchronises before returning.
     lease->synchronize();
     detail::require_not_flagged(*bad != 0, !queries_on_device, nq, dim_, queries, "queries");
-    coarse_->search(nq, qbuf.data(), n_probe, cdist.data(), probes.data(), identity_);
+    coarse_->search(nq, qbuf.data(), n_probe, cdist.data(), probes.data(), identity_, knobs);
 
     DeviceBuffer<std::int32_t> prefix(static_cast<std::size_t>(nq) * (n_probe + 1), s);
     launch_probe_prefix(probes.data(), static_cast<int>(nq), n_probe, dev_sizes_.data(),
@@ -207,9 +206,9 @@ class IvfCuda final : public detail::IvfBackend {
     const idx_t max_cand =
         std::max<idx_t>(1, std::accumulate(sorted.begin(), sorted.begin() + n_probe, idx_t(0)));
     const double queries_per_list = double(nq) * n_probe / n_lists_;
-    const bool shared = k <= kSharedMaxK &&
-                        (cfg.ivf_shared == 1 || (cfg.ivf_shared == -1 && queries_per_list >= 4.0));
-    if (shared && cfg.ivf_fused) {
+    const bool shared = k <= kSharedMaxK && (knobs.ivf_shared == 1 ||
+                                             (knobs.ivf_shared == -1 && queries_per_list >= 4.0));
+    if (shared && knobs.ivf_fused) {
       // List-major: each probed list is read once per group of queries that probe it.
       const std::size_t slots = static_cast<std::size_t>(nq) * n_probe;
       DeviceBuffer<int> counts(static_cast<std::size_t>(n_lists_) + 1, s);
@@ -232,7 +231,7 @@ class IvfCuda final : public detail::IvfBackend {
       lease->synchronize();
       const SharedScanPlan plan =
           plan_shared_scan(host_starts, sizes_, device_properties(device_).multiProcessorCount,
-                           cfg.ivf_rows_per_chunk);
+                           knobs.ivf_rows_per_chunk);
       const std::size_t n_items = plan.items.size();
       DeviceBuffer<SharedScanItem> items(std::max<std::size_t>(n_items, 1), s);
       KNNX_CUDA_CHECK(cudaMemcpyAsync(items.data(), plan.items.data(),
@@ -250,18 +249,18 @@ class IvfCuda final : public detail::IvfBackend {
                              dev_offsets_.data(), kind, k, keys.data(), rows.data(), s, sync);
       merge_partials(std::move(keys), std::move(rows), static_cast<int>(nq),
                      n_probe * plan.chunks * k, k, kind, nullptr, ids_.data(), dist, lab, s, sync);
-    } else if (cfg.ivf_fused) {
+    } else if (knobs.ivf_fused) {
       // Enough blocks to fill the device: split long candidate lists below the knob's bound.
       const int sms = device_properties(device_).multiProcessorCount;
       const idx_t want_chunks = std::max<idx_t>(1, (4LL * sms + nq - 1) / nq);
       const int rows_per_chunk = static_cast<int>(std::clamp<idx_t>(
-          (max_cand + want_chunks - 1) / want_chunks, 256, cfg.ivf_rows_per_chunk));
+          (max_cand + want_chunks - 1) / want_chunks, 256, knobs.ivf_rows_per_chunk));
       const int chunks = static_cast<int>((max_cand + rows_per_chunk - 1) / rows_per_chunk);
       DeviceBuffer<std::uint32_t> keys(static_cast<std::size_t>(nq) * chunks * k, s);
       DeviceBuffer<std::int32_t> rows(static_cast<std::size_t>(nq) * chunks * k, s);
       launch_ivf_scan(data_.data(), dp_, qbuf.data(), static_cast<int>(nq), probes.data(),
                       prefix.data(), n_probe, dev_offsets_.data(), kind, k, chunks, rows_per_chunk,
-                      cfg.ivf_tpb, keys.data(), rows.data(), s, sync);
+                      knobs.ivf_tpb, keys.data(), rows.data(), s, sync);
       merge_partials(std::move(keys), std::move(rows), static_cast<int>(nq), chunks * k, k, kind,
                      nullptr, ids_.data(), dist, lab, s, sync);
     } else {

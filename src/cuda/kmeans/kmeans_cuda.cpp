@@ -111,6 +111,7 @@ class KMeansCuda final : public detail::KMeansBackend {
     DeviceBuffer<double> objective(1, s);
     DeviceBuffer<float> cunpad(static_cast<std::size_t>(k) * dim, s);
     const detail::IdMap identity;
+    const detail::SearchKnobs knobs = detail::default_search_knobs();
     auto flat = make_flat_backend(dim, metric, device_);
     for (int iter = 0; iter < params.n_iter; ++iter) {
       KNNX_CUDA_CHECK(cudaMemcpy2DAsync(cunpad.data(), sizeof(float) * dim, cpad.data(),
@@ -119,7 +120,7 @@ class KMeansCuda final : public detail::KMeansBackend {
       ctx.synchronize();
       flat->reset();
       flat->add(k, cunpad.data());
-      flat->search(n, xs.data(), 1, dist.data(), labels.data(), identity);
+      flat->search(n, xs.data(), 1, dist.data(), labels.data(), identity, knobs);
       launch_sum(dist.data(), n, objective.data(), s, sync);
       KNNX_CUDA_CHECK(cudaMemsetAsync(sums.data(), 0, sizeof(float) * k * dp, s));
       KNNX_CUDA_CHECK(cudaMemsetAsync(counts_dev.data(), 0, sizeof(int) * k, s));
@@ -159,7 +160,7 @@ class KMeansCuda final : public detail::KMeansBackend {
       scratch.resize(static_cast<std::size_t>(n));
       distances = scratch.data();
     }
-    flat->search(n, x, 1, distances, labels, detail::IdMap());
+    flat->search(n, x, 1, distances, labels, detail::IdMap(), detail::default_search_knobs());
   }
 
  private:

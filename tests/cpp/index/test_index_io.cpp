@@ -587,7 +587,7 @@ TEST(IndexIo, OtherIndexTypesAreNotSupported) {
    protected:
     void do_train(idx_t, const float*) override {}
     void do_add(idx_t, const float*, const idx_t*) override {}
-    void do_search(idx_t, const float*, int, float*, idx_t*) const override {}
+    void do_search(idx_t, const float*, int, float*, idx_t*, const SearchParams*) const override {}
     idx_t do_remove_ids(idx_t, const idx_t*) override { return 0; }
     void do_reconstruct(idx_t, float*) const override {}
     void do_reset() override {}

@@ -1,0 +1,62 @@
+// core/search_knobs.hpp — the complete settings one search runs with, as the backends see them.
+//
+// The index layer resolves a call's SearchParams (validated) against the index's own settings
+// and the process defaults (knnx::config()) into one SearchKnobs, once per call, and passes it
+// down; backends read every search setting from it, never from config(), so concurrent searches
+// with different parameters do not interfere.
+#pragma once
+
+#include <cstdint>
+
+#include "knnx/config.hpp"
+#include "knnx/search_params.hpp"
+
+namespace knnx::detail {
+
+struct SearchKnobs {
+  std::int64_t workspace_bytes = 0;  // scratch bound of one GPU search
+
+  // Flat (exact distances over rows: IndexFlat, IVF centroids).
+  bool flat_fast = false;  // FlatPrecision::Fast
+  int flat_overfetch = 0;
+  FlatGemm flat_gemm = FlatGemm::Tf32x3;
+  int flat_stream_max_nq = 0;
+  int flat_tile_rows = 0;
+  int flat_tile_queries = 0;
+  int cpu_query_block = 0;
+  int cpu_base_block = 0;
+  int cpu_direct_max_nq = 0;
+
+  // IVF.
+  int nprobe = 1;  // already clamped to [1, n_lists]
+  bool ivf_fused = true;
+  int ivf_shared = -1;
+  int ivf_rows_per_chunk = 0;
+  int ivf_tpb = 0;
+
+  // Process-wide settings that do not change results or memory.
+  int num_threads = 0;
+  bool sync_check = false;
+};
+
+// What an index contributes to a search's settings: its own values of the fields SearchParams
+// may override.
+struct IndexSearchDefaults {
+  FlatPrecision precision = FlatPrecision::Exact;
+  int nprobe = 1;
+  int n_lists = 1;  // nprobe is clamped to it
+};
+
+// The knobs of `params` (validated; may be null) over the index's settings and the process
+// defaults `defaults`.
+SearchKnobs resolve_search_knobs(const SearchParams* params, const IndexSearchDefaults& index,
+                                 const Config& defaults);
+
+// The name of params' dynamic type, for messages ("knnx::SearchParamsIVF").
+const char* search_params_type_name(const SearchParams& params);
+
+// The knobs of a search with no params, from the process defaults in force (config()); for
+// searches knnx runs internally (assignment in add(), k-means).
+SearchKnobs default_search_knobs();
+
+}  // namespace knnx::detail
