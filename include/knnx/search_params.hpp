@@ -42,31 +42,32 @@ struct SearchParams {
   SearchParams& operator=(const SearchParams&) = default;
   virtual ~SearchParams() = default;
 
-  // Throws InvalidArgument naming the first field out of range. Index::search calls it.
+  // Throws InvalidArgument naming the first field out of range. Index::search calls it. A
+  // field's range is that of the KNNX_* knob giving its default (docs/knobs.md).
   virtual void validate() const;
 
-  // Bound on the scratch memory one GPU search may use, in bytes (>= 16 MiB; default
+  // Bound on the scratch memory one GPU search may use, in bytes, in [16 MiB, 1 TiB] (default
   // KNNX_GPU_WORKSPACE_MB). Larger query sets are searched in batches that fit.
   std::optional<std::int64_t> workspace_bytes;
 
   // GPU flat distances (default: IndexFlat::precision(); Exact for IVF centroids).
   std::optional<FlatPrecision> precision;
-  // Fast precision: candidates kept per result before exact re-ranking, in [1, 64] (default
+  // Fast precision: candidates kept per result before exact re-ranking (default
   // KNNX_FLAT_OVERFETCH; at most 4096 candidates per query are kept).
   std::optional<int> flat_overfetch;
   // Exact precision, many queries: how score tiles are computed (default KNNX_FLAT_GEMM).
   std::optional<FlatGemm> flat_gemm;
-  // GPU flat: searches of at most this many queries, in [0, 1024], run the fused streaming
-  // kernel; more run GEMM tiles + selection (default KNNX_FLAT_STREAM_MAX_NQ).
+  // GPU flat: searches of at most this many queries run the fused streaming kernel; more run
+  // GEMM tiles + selection (default KNNX_FLAT_STREAM_MAX_NQ).
   std::optional<int> flat_stream_max_nq;
-  // GPU flat GEMM tile shape: rows in [256, 16777216], queries in [1, 65535] (defaults
-  // KNNX_FLAT_TILE_ROWS, KNNX_FLAT_TILE_QUERIES).
+  // GPU flat GEMM tile shape: database rows and queries per tile (defaults KNNX_FLAT_TILE_ROWS,
+  // KNNX_FLAT_TILE_QUERIES).
   std::optional<int> flat_tile_rows;
   std::optional<int> flat_tile_queries;
 
-  // CPU flat: queries per block in [1, 1048576], rows per block in [16, 16777216], and the
-  // query count in [0, 64] up to which the direct SIMD kernel replaces sgemm, 0 = the measured
-  // crossover (defaults KNNX_CPU_QUERY_BLOCK, KNNX_CPU_BASE_BLOCK, KNNX_CPU_DIRECT_MAX_NQ).
+  // CPU flat: queries per block, database rows per block, and the query count up to which the
+  // direct SIMD kernel replaces sgemm, 0 = the measured crossover (defaults
+  // KNNX_CPU_QUERY_BLOCK, KNNX_CPU_BASE_BLOCK, KNNX_CPU_DIRECT_MAX_NQ).
   std::optional<int> cpu_query_block;
   std::optional<int> cpu_base_block;
   std::optional<int> cpu_direct_max_nq;
@@ -88,8 +89,8 @@ struct SearchParamsIVF : SearchParams {
   // (k <= 32): -1 = when lists are probed by >= 4 queries on average, 0 = never, 1 = whenever
   // k allows (default KNNX_IVF_SHARED).
   std::optional<int> shared_scan;
-  // GPU: candidate rows one block scans before its partial top-k is merged on the device, in
-  // [256, 1073741824] (default KNNX_IVF_ROWS_PER_CHUNK).
+  // GPU: candidate rows one block scans before its partial top-k is merged on the device
+  // (default KNNX_IVF_ROWS_PER_CHUNK).
   std::optional<int> rows_per_chunk;
 };
 

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/gemm_tiles.hpp"
+#include "core/search_knobs.hpp"
 #include "knnx/error.hpp"
 
 namespace knnx {
@@ -214,6 +215,20 @@ void reload_config_from_env() {
   std::lock_guard<std::mutex> lock(g_mutex);
   g_config = c;
 }
+
+namespace detail {
+
+void check_knob_value(std::string_view env_name, std::string_view text) {
+  for (const Knob& k : knobs()) {
+    if (k.env_name != env_name) continue;
+    Config scratch;
+    k.parse(scratch, text);
+    return;
+  }
+  throw Error(fmt::format("no knob named {}", env_name));  // a bug in knnx
+}
+
+}  // namespace detail
 
 std::vector<KnobInfo> describe_knobs() {
   const Config current = config();

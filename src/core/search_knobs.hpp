@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 
 #include "knnx/config.hpp"
 #include "knnx/search_params.hpp"
@@ -51,6 +52,11 @@ struct IndexSearchDefaults {
 // defaults `defaults`.
 SearchKnobs resolve_search_knobs(const SearchParams* params, const IndexSearchDefaults& index,
                                  const Config& defaults);
+
+// Throws InvalidArgument, naming the variable and its range, unless `text` is a value the knob
+// env_name (e.g. "KNNX_FLAT_OVERFETCH") accepts. SearchParams fields share their knobs' ranges
+// through it (src/core/config.cpp holds the table).
+void check_knob_value(std::string_view env_name, std::string_view text);
 
 // The name of params' dynamic type, for messages ("knnx::SearchParamsIVF").
 const char* search_params_type_name(const SearchParams& params);

@@ -2,23 +2,32 @@
 // the process defaults into the SearchKnobs the backends read.
 #include "knnx/search_params.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <string>
 #include <typeinfo>
 
 #include "core/check.hpp"
 #include "core/search_knobs.hpp"
+#include "knnx/error.hpp"
 
 namespace knnx {
 
 namespace {
 
-// Ranges as those of the matching KNNX_* knobs (src/core/config.cpp).
+// The bounds of KNNX_GPU_WORKSPACE_MB (16 MiB .. 1 TiB), in bytes.
 constexpr std::int64_t kMinWorkspaceBytes = std::int64_t{16} << 20;
+constexpr std::int64_t kMaxWorkspaceBytes = std::int64_t{1} << 40;
 
-void check_range(const std::optional<int>& value, const char* field, int lo, int hi) {
-  if (value) {
-    detail::require(*value >= lo && *value <= hi, "SearchParams.{} must be in [{}, {}], got {}",
-                    field, lo, hi, *value);
+// A field takes the range of the knob that supplies its default; the message names both.
+template <typename T>
+void check_field(const std::optional<T>& value, const char* field, const char* env_name) {
+  if (!value) return;
+  try {
+    detail::check_knob_value(env_name, std::to_string(*value));
+  } catch (const InvalidArgument& e) {
+    throw InvalidArgument(fmt::format("SearchParams.{} is out of range: {}", field, e.what()));
   }
 }
 
@@ -26,9 +35,10 @@ void check_range(const std::optional<int>& value, const char* field, int lo, int
 
 void SearchParams::validate() const {
   if (workspace_bytes) {
-    detail::require(*workspace_bytes >= kMinWorkspaceBytes,
-                    "SearchParams.workspace_bytes must be >= {} (16 MiB), got {}",
-                    kMinWorkspaceBytes, *workspace_bytes);
+    detail::require(
+        *workspace_bytes >= kMinWorkspaceBytes && *workspace_bytes <= kMaxWorkspaceBytes,
+        "SearchParams.workspace_bytes must be in [{} (16 MiB), {} (1 TiB)], got {}",
+        kMinWorkspaceBytes, kMaxWorkspaceBytes, *workspace_bytes);
   }
   if (precision) {
     detail::require(*precision == FlatPrecision::Exact || *precision == FlatPrecision::Fast,
@@ -40,13 +50,13 @@ void SearchParams::validate() const {
                     "SearchParams.flat_gemm must be Tf32x3 or Fp32, got {}",
                     static_cast<int>(*flat_gemm));
   }
-  check_range(flat_overfetch, "flat_overfetch", 1, 64);
-  check_range(flat_stream_max_nq, "flat_stream_max_nq", 0, 1024);
-  check_range(flat_tile_rows, "flat_tile_rows", 256, 1 << 24);
-  check_range(flat_tile_queries, "flat_tile_queries", 1, 65535);
-  check_range(cpu_query_block, "cpu_query_block", 1, 1 << 20);
-  check_range(cpu_base_block, "cpu_base_block", 16, 1 << 24);
-  check_range(cpu_direct_max_nq, "cpu_direct_max_nq", 0, 64);
+  check_field(flat_overfetch, "flat_overfetch", "KNNX_FLAT_OVERFETCH");
+  check_field(flat_stream_max_nq, "flat_stream_max_nq", "KNNX_FLAT_STREAM_MAX_NQ");
+  check_field(flat_tile_rows, "flat_tile_rows", "KNNX_FLAT_TILE_ROWS");
+  check_field(flat_tile_queries, "flat_tile_queries", "KNNX_FLAT_TILE_QUERIES");
+  check_field(cpu_query_block, "cpu_query_block", "KNNX_CPU_QUERY_BLOCK");
+  check_field(cpu_base_block, "cpu_base_block", "KNNX_CPU_BASE_BLOCK");
+  check_field(cpu_direct_max_nq, "cpu_direct_max_nq", "KNNX_CPU_DIRECT_MAX_NQ");
 }
 
 void SearchParamsIVF::validate() const {
@@ -54,8 +64,8 @@ void SearchParamsIVF::validate() const {
   if (nprobe) {
     detail::require(*nprobe >= 1, "SearchParamsIVF.nprobe must be >= 1, got {}", *nprobe);
   }
-  check_range(shared_scan, "shared_scan", -1, 1);
-  check_range(rows_per_chunk, "rows_per_chunk", 256, 1 << 30);
+  check_field(shared_scan, "shared_scan", "KNNX_IVF_SHARED");
+  check_field(rows_per_chunk, "rows_per_chunk", "KNNX_IVF_ROWS_PER_CHUNK");
 }
 
 namespace detail {
