@@ -13,7 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 BUILD_DIR=${KNNX_FUZZ_BUILD_DIR:-build-fuzz}
 SECONDS_EACH=${KNNX_FUZZ_SECONDS:-45}
-TARGETS=(index_file vector_file)
+TARGETS=(index_file vector_file faiss_index)
 CC_FUZZ=${KNNX_FUZZ_CC:-clang}
 CXX_FUZZ=${KNNX_FUZZ_CXX:-clang++}
 

@@ -41,7 +41,23 @@ void write_index(const Index& index, const std::string& path);
 // too). Settings that only steer searches and are not part of the file (an IndexFlat's
 // precision) take their defaults. NotSupported when the index type has no implementation for
 // device.
+//
+// A file written by FAISS's write_index (it starts with FAISS's type code instead of knnx's
+// magic) is read by read_faiss_index.
 std::unique_ptr<Index> read_index(const std::string& path, Device device = Device::cpu());
+
+// Loads an index written by FAISS's faiss::write_index onto device: IndexFlatL2, IndexFlatIP and
+// IndexFlat ("IxF2", "IxFI", "IxFl"), IndexIVFFlat with a flat quantizer ("IwFl"), IndexIDMap and
+// IndexIDMap2 ("IxMp", "IxM2") around any of them, and IndexPreTransform ("IxPT") whose
+// transforms are PCAMatrix (plain or whitened), RandomRotationMatrix, LinearTransform without a
+// bias (OPQ's rotation is one) and NormalizationTransform with the L2 norm. Searches give
+// FAISS's results: the same vectors, lists, ids (an IDMap's ids become the index's own) and
+// nprobe. Every size is checked against the others and against the bytes in the file before
+// anything is allocated for it. FormatError (naming the byte offset) for a malformed file or ids
+// knnx cannot hold (negative or repeated); NotSupported naming the FAISS type code of any other
+// index or transform type, and for another metric, a transform with a bias or non-orthogonal
+// rows, or an untrained IVF index of more than 2^20 lists or 2^24 centroid values.
+std::unique_ptr<Index> read_faiss_index(const std::string& path, Device device = Device::cpu());
 
 // One section of an index file.
 struct IndexFileSection {

@@ -23,6 +23,7 @@
 #include "core/binary_file.hpp"
 #include "core/index_file.hpp"
 #include "core/index_file_chain.hpp"
+#include "index/faiss_reader.hpp"
 #include "index/index_restore.hpp"
 #include "index/transform_internal.hpp"
 #include "knnx/error.hpp"
@@ -535,8 +536,14 @@ void write_index(const Index& index, const std::string& path) {
   }
 }
 
+std::unique_ptr<Index> read_faiss_index(const std::string& path, Device device) {
+  const detail::InputFile f(path);
+  return detail::read_faiss_index(f, device);
+}
+
 std::unique_ptr<Index> read_index(const std::string& path, Device device) {
   const detail::InputFile f(path);
+  if (detail::is_faiss_index_file(f)) return detail::read_faiss_index(f, device);
   const fmtv::Layout layout = fmtv::read_layout(f);
   fmtv::verify_sections(f, layout);
   Wrapping wrapping = read_chain(f, layout, device);

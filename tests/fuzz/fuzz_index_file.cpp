@@ -56,34 +56,11 @@ bool fix_checksums(std::vector<std::uint8_t>& b) {
   return true;
 }
 
-// Searches a loaded index with one query and reads back one stored vector; checks the results
-// are what the Index contract promises.
-void exercise(const knnx::Index& index) {
-  const int d = index.dim();
-  std::vector<float> query(static_cast<std::size_t>(d), 0.5f);
-  const int k = 4;
-  std::vector<float> distances(k);
-  std::vector<knnx::idx_t> labels(k);
-  index.search(1, query.data(), k, distances.data(), labels.data());
-  // Results come first, then -1 padding; an exact index finds min(k, ntotal) of them, an IVF
-  // index at most that (the probed lists may hold fewer).
-  const auto first_pad = std::find(labels.begin(), labels.end(), knnx::idx_t{-1});
-  if (std::any_of(first_pad, labels.end(), [](knnx::idx_t l) { return l != -1; })) std::abort();
-  const knnx::idx_t found = first_pad - labels.begin();
-  const knnx::idx_t most = std::min<knnx::idx_t>(k, index.ntotal());
-  const bool exact = dynamic_cast<const knnx::IndexFlat*>(&index) != nullptr;
-  if (found > most || (exact && found != most)) std::abort();
-  if (labels[0] >= 0) {
-    std::vector<float> v(static_cast<std::size_t>(d));
-    index.reconstruct(labels[0], v.data());
-  }
-}
-
 void load(const knnx::fuzz::ScratchFile& file) {
   knnx::fuzz::loads([&] { knnx::read_index_info(file.path()); });
   knnx::fuzz::loads([&] {
     const std::unique_ptr<knnx::Index> index = knnx::read_index(file.path());
-    exercise(*index);
+    knnx::fuzz::exercise(*index);
   });
 }
 

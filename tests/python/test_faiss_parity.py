@@ -99,6 +99,8 @@ def test_clamped_nprobe_searches_all_lists(data):
 
 
 def test_unknown_attributes_are_refused():
+    with pytest.raises(AttributeError):
+        faiss.IndexIVFFlat(faiss.IndexFlatL2(D), D, NLIST).nprob = 8
     index = knnx.IndexIVFFlat(knnx.IndexFlatL2(D), D, NLIST)
     with pytest.raises(AttributeError, match="did you mean 'nprobe'"):
         index.nprob = 8
@@ -205,3 +207,73 @@ def test_thread_count():
     finally:
         knnx.set_config(num_threads=0)
     assert knnx.omp_get_max_threads() == before
+
+
+FAISS_FILES = ["Flat", "IVF16,Flat", "PCA8,Flat", "PCAW8,IVF16,Flat", "PCAR8,Flat", "RR16,Flat",
+               "OPQ4,Flat", "L2norm,Flat", "L2norm,PCA12,IVF8,Flat"]
+
+
+FAISS_CASES = ([(spec, None) for spec in FAISS_FILES]
+               + [(spec, wrap) for spec in ("Flat", "IVF16,Flat", "PCA8,IVF16,Flat")
+                  for wrap in ("IndexIDMap", "IndexIDMap2")])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("metric", [faiss.METRIC_L2, faiss.METRIC_INNER_PRODUCT])
+@pytest.mark.parametrize("spec,wrap", FAISS_CASES)
+def test_read_index_opens_faiss_files(data, tmp_path, device, metric, spec, wrap):
+    xb, xq = data
+    if spec.startswith("OPQ"):  # FAISS's OPQ matrix, with few iterations to keep the test short
+        opq = faiss.OPQMatrix(D, 4)
+        opq.niter, opq.niter_pq = 2, 1
+        ref = faiss.IndexPreTransform(opq, faiss.IndexFlat(D, metric))
+        ref.train(xb[:512])
+    else:
+        ref = faiss.index_factory(D, spec, metric)
+        ref.train(xb)
+    if wrap:
+        ref = getattr(faiss, wrap)(ref)
+        ref.add_with_ids(xb, np.arange(NB, dtype=np.int64) * 5 + 1)
+    else:
+        ref.add(xb)
+    if "IVF" in spec:
+        faiss.extract_index_ivf(ref).nprobe = 3
+    path = str(tmp_path / "faiss.index")
+    faiss.write_index(ref, path)
+    index = knnx.read_index(path, device)
+    assert (index.d, index.ntotal, index.metric_type) == (ref.d, ref.ntotal, ref.metric_type)
+    assert_same(index.search(xq, K), ref.search(xq, K))
+    # Saved again in knnx's format, it answers the same.
+    knnx.write_index(index, str(tmp_path / "knnx.index"))
+    assert_same(knnx.read_index(str(tmp_path / "knnx.index")).search(xq, K), ref.search(xq, K))
+    # FAISS's serialize_index bytes deserialize too.
+    assert_same(knnx.deserialize_index(faiss.serialize_index(ref)).search(xq, K),
+                ref.search(xq, K))
+
+
+@pytest.mark.parametrize("spec,fourcc", [("HNSW8", "IHNf"), ("IVF4,PQ4x4", "IwPQ"),
+                                         ("PQ4x4", "IxPq"), ("SQ8", "IxSQ"), ("LSH", "IxHe")])
+def test_other_faiss_types_are_named(data, tmp_path, spec, fourcc):
+    xb, _ = data
+    ref = faiss.index_factory(D, spec)
+    ref.train(xb[:256])
+    path = str(tmp_path / "faiss.index")
+    faiss.write_index(ref, path)
+    with pytest.raises(knnx.NotSupported, match=f"'{fourcc}'"):
+        knnx.read_index(path)
+
+
+def test_damaged_faiss_files_are_refused(data, tmp_path):
+    xb, _ = data
+    ref = faiss.IndexIVFFlat(faiss.IndexFlatL2(D), D, 4)
+    ref.train(xb)
+    ref.add(xb[:100])
+    blob = faiss.serialize_index(ref).tobytes()
+    path = tmp_path / "cut.index"
+    for cut in (3, 10, 40, 60, 200, len(blob) // 2, len(blob) - 1):
+        path.write_bytes(blob[:cut])
+        with pytest.raises((knnx.FormatError, knnx.NotSupported)):
+            knnx.read_index(str(path))
+    path.write_bytes(blob + b"\0")
+    with pytest.raises(knnx.FormatError, match="1 bytes follow"):
+        knnx.read_index(str(path))

@@ -32,6 +32,8 @@ bool loads_cleanly(const std::string& target, const std::filesystem::path& path)
   std::vector<std::function<void()>> readers;
   if (target == "index_file") {
     readers = {[&] { read_index_info(p); }, [&] { read_index(p); }};
+  } else if (target == "faiss_index") {
+    readers = {[&] { read_faiss_index(p); }};
   } else {
     const std::string ext = path.extension().string();
     if (ext == ".fvecs") readers = {[&] { read_fvecs(p); }};
@@ -46,6 +48,10 @@ bool loads_cleanly(const std::string& target, const std::filesystem::path& path)
       read();
     } catch (const FormatError&) {
       all = false;
+    } catch (const NotSupported& e) {
+      // A FAISS seed of a type knnx does not read, named so: the reader names its type.
+      if (path.filename().string().find("unsupported") == std::string::npos)
+        ADD_FAILURE() << p << ": unexpected exception: " << e.what();
     } catch (const std::exception& e) {
       ADD_FAILURE() << p << ": unexpected exception: " << e.what();
       all = false;
@@ -55,7 +61,7 @@ bool loads_cleanly(const std::string& target, const std::filesystem::path& path)
 }
 
 TEST(FuzzInputs, SeedCorporaLoad) {
-  for (const std::string target : {"index_file", "vector_file"}) {
+  for (const std::string target : {"index_file", "vector_file", "faiss_index"}) {
     const auto seeds = files_in(kFuzzDir / "corpus" / target);
     EXPECT_GE(seeds.size(), 5u) << target;
     for (const auto& f : seeds) EXPECT_TRUE(loads_cleanly(target, f)) << f;

@@ -483,6 +483,20 @@ TEST_P(FlatOps, ReconstructReturnsTheStoredVector) {
   EXPECT_EQ(index.vectors(), x);
 }
 
+TEST_P(FlatOps, ReconstructNReadsConsecutiveIds) {
+  const int d = 7;
+  const std::vector<float> x = gaussian(30, d, 5);
+  IndexFlat index(d, GetParam());
+  index.add(30, x.data());
+  std::vector<float> out(5 * d);
+  index.reconstruct_n(10, 5, out.data());
+  EXPECT_TRUE(std::equal(out.begin(), out.end(), x.begin() + 10 * d));
+  index.reconstruct_n(3, 0, nullptr);  // nothing to copy
+  EXPECT_THROW(index.reconstruct_n(28, 5, out.data()), InvalidArgument);  // ids 30.. absent
+  EXPECT_THROW(index.reconstruct_n(-1, 2, out.data()), InvalidArgument);
+  EXPECT_THROW(index.reconstruct_n(0, -2, out.data()), InvalidArgument);
+}
+
 TEST_P(FlatOps, ResetEmptiesAndRestartsIds) {
   const Metric metric = GetParam();
   const int d = 4;

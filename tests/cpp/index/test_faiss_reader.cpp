@@ -1,0 +1,106 @@
+// read_faiss_index / read_index on files written by faiss-cpu's write_index (the fuzzer's seed
+// corpus, tests/fuzz/corpus/faiss_index/, made with faiss-cpu 1.15): what they hold comes back,
+// other FAISS types are named, damaged files are refused. Search parity with FAISS itself is
+// checked in tests/python/test_faiss_parity.py.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "knnx/knnx.hpp"
+#include "knnx/transform.hpp"
+
+namespace knnx {
+namespace {
+
+const std::filesystem::path kSeeds =
+    std::filesystem::path(KNNX_TEST_DATA_DIR) / ".." / "fuzz" / "corpus" / "faiss_index";
+
+std::string seed(const char* name) { return (kSeeds / name).string(); }
+
+std::vector<char> bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(FaissReader, FlatIndexesKeepVectorsAndMetric) {
+  for (const char* name : {"flat_l2.faiss", "flat_ip.faiss"}) {
+    const auto index = read_index(seed(name));
+    EXPECT_EQ(index->dim(), 4);
+    EXPECT_EQ(index->ntotal(), 3);
+    EXPECT_EQ(index->metric(),
+              std::string(name) == "flat_l2.faiss" ? Metric::L2 : Metric::InnerProduct);
+    // The stored vectors come back and each is its own nearest neighbour under L2.
+    std::vector<float> v(4);
+    index->reconstruct(1, v.data());
+    if (index->metric() == Metric::L2) {
+      std::vector<float> d(1);
+      std::vector<idx_t> l(1);
+      index->search(1, v.data(), 1, d.data(), l.data());
+      EXPECT_EQ(l[0], 1);
+      EXPECT_EQ(d[0], 0.0f);
+    }
+  }
+}
+
+TEST(FaissReader, IdMapIdsBecomeTheIndexIds) {
+  const auto flat = read_faiss_index(seed("idmap_flat.faiss"));
+  std::vector<float> v(4);
+  for (idx_t id : {5, 9, 2}) EXPECT_NO_THROW(flat->reconstruct(id, v.data()));
+  EXPECT_THROW(flat->reconstruct(0, v.data()), InvalidArgument);
+  const auto ivf = read_faiss_index(seed("idmap2_ivf.faiss"));
+  ASSERT_NE(dynamic_cast<const IndexIVFFlat*>(ivf.get()), nullptr);
+  for (idx_t id : {3, 1, 8, 6}) EXPECT_NO_THROW(ivf->reconstruct(id, v.data()));
+}
+
+TEST(FaissReader, IvfAndTransformChains) {
+  const auto ivf = read_faiss_index(seed("ivf_sprs.faiss"));
+  const auto& i = dynamic_cast<const IndexIVFFlat&>(*ivf);
+  EXPECT_EQ(i.n_lists(), 2);
+  EXPECT_EQ(i.n_probe(), 2);
+  EXPECT_EQ(i.ntotal(), 5);
+  EXPECT_FALSE(read_faiss_index(seed("ivf_untrained.faiss"))->is_trained());
+  for (const char* name :
+       {"pca.faiss", "pcaw.faiss", "rr.faiss", "l2norm.faiss", "chain_ivf.faiss"}) {
+    const auto index = read_faiss_index(seed(name));
+    EXPECT_NE(dynamic_cast<const IndexPreTransform*>(index.get()), nullptr) << name;
+    EXPECT_EQ(index->ntotal(), 3) << name;
+  }
+}
+
+TEST(FaissReader, OtherTypesAreNamed) {
+  try {
+    read_index(seed("hnsw_unsupported.faiss"));
+    FAIL() << "read an HNSW index";
+  } catch (const NotSupported& e) {
+    EXPECT_NE(std::string(e.what()).find("'IHNf'"), std::string::npos) << e.what();
+  }
+}
+
+// Writes data[0..n) to a scratch file of this process and returns its path.
+std::string scratch(const std::vector<char>& data, std::size_t n) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("knnx_faiss_reader_" + std::to_string(::getpid()) + ".faiss"))
+                               .string();
+  std::ofstream(path, std::ios::binary).write(data.data(), static_cast<std::streamsize>(n));
+  return path;
+}
+
+TEST(FaissReader, DamagedFilesAreRefused) {
+  std::vector<char> bytes = bytes_of(seed("chain_ivf.faiss"));
+  for (std::size_t cut = 1; cut < bytes.size(); ++cut) {
+    EXPECT_THROW(read_faiss_index(scratch(bytes, cut)), FormatError) << "cut at " << cut;
+  }
+  bytes.push_back(0);
+  const std::string path = scratch(bytes, bytes.size());
+  EXPECT_THROW(read_faiss_index(path), FormatError);
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace knnx
