@@ -52,6 +52,24 @@ void bind_index_file(nb::module_& m) {
       },
       nb::arg("d"), nb::arg("spec"), nb::arg("metric") = "l2", nb::arg("device") = "cpu",
       "The empty index knnx::index_factory builds for spec, as a handle.");
+  m.def(
+      "_parse_index_spec",
+      [](const std::string& spec) {
+        const IndexSpec parsed = parse_index_spec(spec);
+        nb::list transforms;
+        for (const TransformSpec& t : parsed.transforms) {
+          const char* kind = t.kind == TransformSpec::Kind::PCA              ? "PCA"
+                             : t.kind == TransformSpec::Kind::OPQ            ? "OPQ"
+                             : t.kind == TransformSpec::Kind::RandomRotation ? "RR"
+                                                                             : "L2norm";
+          transforms.append(nb::make_tuple(kind, t.text, t.d_out, t.m, t.whiten, t.rotate));
+        }
+        const int n_lists = parsed.kind == IndexSpec::Kind::IVFFlat ? parsed.n_lists : 0;
+        return nb::make_tuple(transforms, n_lists);
+      },
+      nb::arg("spec"),
+      "knnx::parse_index_spec(spec): ([(kind, text, d_out, m, whiten, rotate) per transform],\n"
+      "n_lists, 0 without a coarse quantizer). InvalidArgument naming the component.");
 }
 
 }  // namespace knnx::python

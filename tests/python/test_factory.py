@@ -1,4 +1,5 @@
-"""index_factory and its description parser."""
+"""index_factory and parse_index_spec: the library's factory and description parser seen from
+Python."""
 
 import pytest
 
@@ -35,17 +36,18 @@ def test_parser_reads_the_transform_names():
     assert [(c.kind, c.params) for c in spec.transforms] == [("L2norm", ()), ("PCAWR", (32,))]
 
 
+# The library's parser (knnx::parse_index_spec) words these; each message names the component.
 @pytest.mark.parametrize("description,pattern", [
     ("", "empty component"),
     ("IVF1024,,Flat", "empty component"),
-    ("HNSW32", r"must end with a storage component \(Flat\), got 'HNSW32'"),
-    ("IVF1024", "must end with a storage component"),
-    ("IVF0,Flat", "nlist must be >= 1, got 0"),
+    ("HNSW32", r"the last component must be the storage 'Flat', got 'HNSW32'"),
+    ("IVF1024", "the last component must be the storage 'Flat'"),
+    ("IVF0,Flat", "'IVF0': the number of lists must be >= 1"),
     ("PCA0,Flat", "output dimension must be >= 1"),
-    ("IVF10,IVF20,Flat", "two coarse quantizers"),
+    ("IVF10,IVF20,Flat", "'IVF20' is a second coarse quantizer"),
     ("IVF10,PCA8,Flat", "transform 'PCA8' must come before the coarse quantizer 'IVF10'"),
-    ("LSH,Flat", "unknown component 'LSH'"),
-    ("flat", "must end with a storage component"),
+    ("LSH,Flat", "'LSH' is not a transform or coarse quantizer"),
+    ("flat", "the last component must be the storage 'Flat', got 'flat'"),
 ])
 def test_parser_rejects_malformed(description, pattern):
     with pytest.raises(ValueError, match=pattern):
