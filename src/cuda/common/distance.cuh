@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "cuda/common/metric_dispatch.hpp"
+
 namespace knnx::cuda {
 
 __device__ __forceinline__ float warp_sum(float v) {
@@ -12,10 +14,10 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-// acc + |x - q|^2 (kL2) or acc + <x, q>, over one float4.
-template <bool kL2>
+// acc + |x - q|^2 (L2) or acc + <x, q> (inner product), over one float4.
+template <Metric M>
 __device__ __forceinline__ float accumulate(float acc, float4 x, float4 q) {
-  if constexpr (kL2) {
+  if constexpr (kIsL2<M>) {
     const float a = x.x - q.x, b = x.y - q.y, c = x.z - q.z, d = x.w - q.w;
     acc = fmaf(a, a, acc);
     acc = fmaf(b, b, acc);
@@ -33,7 +35,7 @@ __device__ __forceinline__ float accumulate(float acc, float4 x, float4 q) {
 // each row is read by the whole warp (16-byte loads, four rows in flight) and lane j returns
 // row_of(j)'s score. Scores are what the selection minimises: L2 distances, or negated inner
 // products.
-template <bool kL2, typename RowOf>
+template <Metric M, typename RowOf>
 __device__ __forceinline__ float warp_scores(const float4* __restrict__ data, int dp4,
                                              const float4* __restrict__ q, RowOf row_of) {
   const int lane = threadIdx.x & 31;
@@ -52,7 +54,7 @@ __device__ __forceinline__ float warp_scores(const float4* __restrict__ data, in
         x[u] = r[u] >= 0 ? __ldg(data + r[u] * dp4 + i) : make_float4(0.f, 0.f, 0.f, 0.f);
       }
 #pragma unroll
-      for (int u = 0; u < 4; ++u) acc[u] = accumulate<kL2>(acc[u], x[u], qq);
+      for (int u = 0; u < 4; ++u) acc[u] = accumulate<M>(acc[u], x[u], qq);
     }
 #pragma unroll
     for (int u = 0; u < 4; ++u) {
@@ -60,7 +62,7 @@ __device__ __forceinline__ float warp_scores(const float4* __restrict__ data, in
       if (lane == rr + u) mine = s;
     }
   }
-  return kL2 ? mine : -mine;
+  return kIsL2<M> ? mine : -mine;
 }
 
 }  // namespace knnx::cuda

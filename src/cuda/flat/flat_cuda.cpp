@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/check.hpp"
+#include "cuda/common/row_kernels.hpp"
 #include "cuda/flat/flat_kernels.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/device_info.hpp"
@@ -21,6 +22,7 @@
 #include "cuda/runtime/search_results.hpp"
 #include "cuda/runtime/stream_pool.hpp"
 #include "cuda/select/block_select_limits.hpp"
+#include "cuda/select/merge_kernels.hpp"
 #include "cuda/select/merge_tree.hpp"
 #include "knnx/config.hpp"
 #include "knnx/error.hpp"
@@ -101,20 +103,25 @@ class FlatCuda final : public detail::FlatBackend {
         qb = qbuf.data();
         if (!queries_on_device) launch_flag_nonfinite(qb, bq * dp_, lease->pinned_flag(), s, sync);
       }
-      float* dist_b = dist + q0 * k;
-      std::int64_t* lab_b = lab + q0 * k;
-      if (n_ == 0) {
-        launch_flat_merge(nullptr, nullptr, static_cast<int>(bq), 0, kind(), k, nullptr, nullptr,
-                          dist_b, lab_b, s, sync);
-      } else if (stream_path) {
-        search_stream(qb, static_cast<int>(bq), k, ids_dev, dist_b, lab_b, s, sync);
-      } else {
-        search_tiles(*lease, qb, static_cast<int>(bq), k, knobs, ids_dev, dist_b, lab_b);
-      }
+      search_batch(*lease, qb, static_cast<int>(bq), k, stream_path, knobs, ids_dev, dist + q0 * k,
+                   lab + q0 * k);
     }
     results.finish(s);
     lease->synchronize();
     detail::require_not_flagged(*bad != 0, !queries_on_device, nq, dim_, queries, "queries");
+  }
+
+  // Queues the search of nq padded device queries (rows of dp_ floats) on ctx, in batches
+  // bounded by the workspace like search(), labelled by row number; no synchronisation.
+  void search_padded(StreamContext& ctx, idx_t nq, const float* queries, int k,
+                     const detail::SearchKnobs& knobs, float* dist, std::int64_t* lab) const {
+    const bool stream_path = nq <= knobs.flat_stream_max_nq;
+    const std::int64_t batch = stream_path ? nq : query_batch(nq, k, knobs, knobs.workspace_bytes);
+    for (std::int64_t q0 = 0; q0 < nq; q0 += batch) {
+      const std::int64_t bq = std::min(batch, nq - q0);
+      search_batch(ctx, queries + q0 * dp_, static_cast<int>(bq), k, stream_path, knobs, nullptr,
+                   dist + q0 * k, lab + q0 * k);
+    }
   }
 
   void remove_rows(const std::vector<std::uint8_t>& remove) override {
@@ -187,8 +194,6 @@ class FlatCuda final : public detail::FlatBackend {
   }
 
  private:
-  ScoreKind kind() const { return metric_ == Metric::L2 ? ScoreKind::L2 : ScoreKind::InnerProduct; }
-
   // Grows storage to hold `rows` (amortised doubling). Strong guarantee: on OutOfMemory the
   // old buffers are untouched.
   void reserve(std::int64_t rows) {
@@ -253,6 +258,20 @@ class FlatCuda final : public detail::FlatBackend {
     return std::min<std::int64_t>({nq, fit, knobs.flat_tile_queries});
   }
 
+  // One batch of padded device queries: [bq][k] device results, queued on ctx.
+  void search_batch(StreamContext& ctx, const float* q, int bq, int k, bool stream_path,
+                    const detail::SearchKnobs& knobs, const std::int64_t* ids_dev, float* dist,
+                    std::int64_t* lab) const {
+    if (n_ == 0) {
+      launch_merge(nullptr, nullptr, bq, 0, metric_, k, nullptr, nullptr, dist, lab, ctx.stream(),
+                   knobs.sync_check);
+    } else if (stream_path) {
+      search_stream(q, bq, k, ids_dev, dist, lab, ctx.stream(), knobs.sync_check);
+    } else {
+      search_tiles(ctx, q, bq, k, knobs, ids_dev, dist, lab);
+    }
+  }
+
   void search_stream(const float* q, int nq, int k, const std::int64_t* ids_dev, float* dist,
                      std::int64_t* lab, cudaStream_t s, bool sync) const {
     const int sms = device_properties(device_).multiProcessorCount;
@@ -265,9 +284,9 @@ class FlatCuda final : public detail::FlatBackend {
     const std::size_t partial = static_cast<std::size_t>(nq) * parts * k;
     DeviceBuffer<std::uint32_t> keys(partial, s);
     DeviceBuffer<std::int32_t> rows(partial, s);
-    launch_flat_stream(data_.data(), n_, dp_, q, nq, kind(), k, static_cast<int>(parts),
+    launch_flat_stream(data_.data(), n_, dp_, q, nq, metric_, k, static_cast<int>(parts),
                        rows_per_part, keys.data(), rows.data(), s, sync);
-    merge_partials(std::move(keys), std::move(rows), nq, static_cast<int>(parts * k), k, kind(),
+    merge_partials(std::move(keys), std::move(rows), nq, static_cast<int>(parts * k), k, metric_,
                    nullptr, ids_dev, dist, lab, s, sync);
   }
 
@@ -355,11 +374,11 @@ class FlatCuda final : public detail::FlatBackend {
       KNNX_CUDA_CHECK(cudaEventRecord(gemm_done[buf], s));
       KNNX_CUDA_CHECK(cudaStreamWaitEvent(aux, gemm_done[buf], 0));
       if (wide) {
-        launch_tile_select(tiles[buf].data(), ld, bq, bn, norms_.data(), c0, kind(), kk, parts,
+        launch_tile_select(tiles[buf].data(), ld, bq, bn, norms_.data(), c0, metric_, kk, parts,
                            cols_per_part, nullptr, nullptr, keys.data(), rows.data(), per_query,
                            t * parts * kk, aux, sync);
       } else {
-        launch_tile_select(tiles[buf].data(), ld, bq, bn, norms_.data(), c0, kind(), kk, 1, ld,
+        launch_tile_select(tiles[buf].data(), ld, bq, bn, norms_.data(), c0, metric_, kk, 1, ld,
                            t == 0 ? nullptr : keys.data(), t == 0 ? nullptr : rows.data(),
                            keys.data(), rows.data(), kk, 0, aux, sync);
       }
@@ -368,10 +387,10 @@ class FlatCuda final : public detail::FlatBackend {
     KNNX_CUDA_CHECK(cudaEventRecord(done, aux));
     KNNX_CUDA_CHECK(cudaStreamWaitEvent(s, done, 0));
     if (fast) {
-      launch_rerank(data_.data(), dp_, q, bq, kind(), rows.data(), kk, k, ids_dev, dist, lab, s,
+      launch_rerank(data_.data(), dp_, q, bq, metric_, rows.data(), kk, k, ids_dev, dist, lab, s,
                     sync);
     } else {
-      merge_partials(std::move(keys), std::move(rows), bq, static_cast<int>(per_query), k, kind(),
+      merge_partials(std::move(keys), std::move(rows), bq, static_cast<int>(per_query), k, metric_,
                      metric_ == Metric::L2 ? qnorms.data() : nullptr, ids_dev, dist, lab, s, sync);
     }
   }
@@ -395,6 +414,14 @@ class FlatCuda final : public detail::FlatBackend {
 
 std::unique_ptr<detail::FlatBackend> make_flat_backend(int dim, Metric metric, int device) {
   return std::make_unique<FlatCuda>(dim, metric, device);
+}
+
+void search_padded_async(const detail::FlatBackend& flat, StreamContext& ctx, idx_t nq,
+                         const float* queries, int k, const detail::SearchKnobs& knobs,
+                         float* distances, std::int64_t* labels) {
+  const auto* cuda_flat = dynamic_cast<const FlatCuda*>(&flat);
+  detail::require(cuda_flat != nullptr, "search_padded_async needs a CUDA flat backend");
+  cuda_flat->search_padded(ctx, nq, queries, k, knobs, distances, labels);
 }
 
 }  // namespace knnx::cuda

@@ -1,7 +1,9 @@
-// Exact flat-search kernels: fused streaming scan + select, GEMM-tile select, merge, re-rank.
+// Exact flat-search kernels: fused streaming scan + select, GEMM-tile select, re-rank, and the
+// 3xTF32 operand split.
 #include <algorithm>
 
 #include "cuda/common/distance.cuh"
+#include "cuda/common/metric_dispatch.hpp"
 #include "cuda/flat/flat_kernels.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/launch.hpp"
@@ -14,7 +16,7 @@ namespace {
 constexpr int kThreads = kSelectThreads;  // 256: 8 warps
 constexpr int kRound = 4 * kThreads;      // candidates offered per round by select-only kernels
 
-template <bool kL2>
+template <Metric M>
 __global__ void __launch_bounds__(kThreads)
     flat_stream_kernel(const float4* __restrict__ base, std::int64_t n, int dp4,
                        const float4* __restrict__ queries, int k, std::int64_t rows_per_part,
@@ -33,7 +35,7 @@ __global__ void __launch_bounds__(kThreads)
   for (std::int64_t r0 = row_begin; r0 < row_end; r0 += kThreads) {
     sel.begin_round(kThreads);
     const std::int64_t first = r0 + warp * 32;  // lane j scores row first + j
-    const float score = warp_scores<kL2>(
+    const float score = warp_scores<M>(
         base, dp4, q, [&](int j) -> std::int64_t { return first + j < row_end ? first + j : -1; });
     const std::int64_t row = first + lane;
     sel.offer(row < row_end, float_to_key(score), static_cast<std::int32_t>(row));
@@ -43,74 +45,11 @@ __global__ void __launch_bounds__(kThreads)
   store_partial(sel, k, out_keys + out, out_rows + out);
 }
 
-// kPer candidates per thread per round: 4 in general; 16 for short inputs (<= 2 rounds of
-// 4096), where the larger buffer means a single flush instead of one every round or two.
-template <int kPer>
-__global__ void __launch_bounds__(kThreads)
-    flat_merge_kernel(const std::uint32_t* __restrict__ in_keys,
-                      const std::int32_t* __restrict__ in_rows, int n_in, bool l2, int k,
-                      const float* __restrict__ qnorms, const std::int64_t* __restrict__ ids,
-                      float* __restrict__ distances, std::int64_t* __restrict__ labels) {
-  extern __shared__ __align__(16) unsigned char smem[];
-  constexpr int kMergeRound = kPer * kThreads;
-  const int query = blockIdx.x;
-  const std::uint32_t* keys = in_keys + static_cast<std::int64_t>(query) * n_in;
-  const std::int32_t* rows = in_rows + static_cast<std::int64_t>(query) * n_in;
-  BlockSelect sel(smem, k, kMergeRound);
-  sel.init();
-  for (int j0 = 0; j0 < n_in; j0 += kMergeRound) {
-    sel.begin_round(kMergeRound);
-#pragma unroll
-    for (int u = 0; u < kPer; ++u) {
-      const int j = j0 + u * kThreads + threadIdx.x;
-      const bool in = j < n_in;
-      const std::int32_t row = in ? rows[j] : -1;
-      sel.offer(row >= 0, in ? keys[j] : kKeyMax, row);
-    }
-  }
-  sel.finish();
-  sel.sort();
-  const std::int64_t out = static_cast<std::int64_t>(query) * k;
-  store_final(sel, k, l2, qnorms ? qnorms[query] : 0.0f, qnorms != nullptr, ids, distances + out,
-              labels + out);
-}
-
-// Block (q, g) reduces partial results [g*per_group, (g+1)*per_group) of query q to its best
-// k, written to out[q][g][0..k): one level of a merge tree.
-__global__ void __launch_bounds__(kThreads)
-    flat_merge_partial_kernel(const std::uint32_t* __restrict__ in_keys,
-                              const std::int32_t* __restrict__ in_rows, int n_in, int per_group,
-                              int k, std::uint32_t* __restrict__ out_keys,
-                              std::int32_t* __restrict__ out_rows) {
-  extern __shared__ __align__(16) unsigned char smem[];
-  const int query = blockIdx.x;
-  const int g = blockIdx.y;
-  const int begin = g * per_group;
-  const int end = min(n_in, begin + per_group);
-  const std::uint32_t* keys = in_keys + static_cast<std::int64_t>(query) * n_in;
-  const std::int32_t* rows = in_rows + static_cast<std::int64_t>(query) * n_in;
-  BlockSelect sel(smem, k, kRound);
-  sel.init();
-  for (int j0 = begin; j0 < end; j0 += kRound) {
-    sel.begin_round(kRound);
-#pragma unroll
-    for (int u = 0; u < 4; ++u) {
-      const int j = j0 + u * kThreads + threadIdx.x;
-      const bool in = j < end;
-      const std::int32_t row = in ? rows[j] : -1;
-      sel.offer(row >= 0, in ? keys[j] : kKeyMax, row);
-    }
-  }
-  sel.finish();
-  const std::int64_t out = (static_cast<std::int64_t>(query) * gridDim.y + g) * k;
-  store_partial(sel, k, out_keys + out, out_rows + out);
-}
-
 // Block (b, p) selects the best k of columns [p*cols_per_part, ...) of tile row b — scores
 // completed with the base norms for L2 — together with prev[b] when given, and writes them to
 // out[b*out_stride + out_offset + p*k]. Rows are read as float4 (ld and the part bounds are
 // multiples of 4), 16 candidates per thread per round.
-template <bool kL2>
+template <Metric M>
 __global__ void __launch_bounds__(kThreads)
     tile_select_kernel(const float* __restrict__ tile, int ld, int bn,
                        const float* __restrict__ base_norms, std::int64_t col0, int k,
@@ -149,7 +88,7 @@ __global__ void __launch_bounds__(kThreads)
     for (int u = 0; u < 4; ++u) {
       const int j = j0 + u * kThreads + threadIdx.x;
       v[u] = j < n4 ? row4[j] : make_float4(0.f, 0.f, 0.f, 0.f);
-      nn[u] = (kL2 && j < n4) ? __ldg(norm4 + j) : make_float4(0.f, 0.f, 0.f, 0.f);
+      nn[u] = (kIsL2<M> && j < n4) ? __ldg(norm4 + j) : make_float4(0.f, 0.f, 0.f, 0.f);
     }
 #pragma unroll
     for (int u = 0; u < 4; ++u) {
@@ -167,7 +106,7 @@ __global__ void __launch_bounds__(kThreads)
   store_partial(sel, k, out_keys + out, out_rows + out);
 }
 
-template <bool kL2>
+template <Metric M>
 __global__ void __launch_bounds__(kThreads)
     rerank_kernel(const float4* __restrict__ base, int dp4, const float4* __restrict__ queries,
                   const std::int32_t* __restrict__ cand_rows, int n_cand, int k,
@@ -186,10 +125,10 @@ __global__ void __launch_bounds__(kThreads)
     float acc = 0.0f;
     if (row >= 0) {
       const float4* x = base + static_cast<std::int64_t>(row) * dp4;
-      for (int i = lane; i < dp4; i += 32) acc = accumulate<kL2>(acc, __ldg(x + i), __ldg(q + i));
+      for (int i = lane; i < dp4; i += 32) acc = accumulate<M>(acc, __ldg(x + i), __ldg(q + i));
     }
     acc = warp_sum(acc);
-    if (lane == 0) scores[c] = kL2 ? acc : -acc;
+    if (lane == 0) scores[c] = kIsL2<M> ? acc : -acc;
   }
   BlockSelect sel(sel_mem, k, kRound);
   sel.init();  // synchronises: scores are visible
@@ -205,44 +144,7 @@ __global__ void __launch_bounds__(kThreads)
   sel.finish();
   sel.sort();
   const std::int64_t out = static_cast<std::int64_t>(query) * k;
-  store_final(sel, k, kL2, 0.0f, false, ids, distances + out, labels + out);
-}
-
-__global__ void row_norms_kernel(const float4* __restrict__ x, std::int64_t n, int dp4,
-                                 float* __restrict__ out) {
-  const int lane = threadIdx.x & 31;
-  const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * (blockDim.x >> 5);
-  for (std::int64_t row =
-           static_cast<std::int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
-       row < n; row += warps) {
-    float acc = 0.0f;
-    for (int i = lane; i < dp4; i += 32) {
-      const float4 v = __ldg(x + row * dp4 + i);
-      acc = fmaf(v.x, v.x, fmaf(v.y, v.y, fmaf(v.z, v.z, fmaf(v.w, v.w, acc))));
-    }
-    acc = warp_sum(acc);
-    if (lane == 0) out[row] = acc;
-  }
-}
-
-// 2-D grid: x over columns, y (grid-stride) over rows; no division in the loop.
-__global__ void pad_rows_kernel(const float* __restrict__ src, std::int64_t n, int d,
-                                std::int64_t src_ld, float* __restrict__ dst, int dp) {
-  const int col = blockIdx.x * blockDim.x + threadIdx.x;
-  if (col >= dp) return;
-  for (std::int64_t row = blockIdx.y; row < n; row += gridDim.y) {
-    dst[row * dp + col] = col < d ? src[row * src_ld + col] : 0.0f;
-  }
-}
-
-__global__ void gather_rows_kernel(const float4* __restrict__ src, int dp4,
-                                   const std::int64_t* __restrict__ keep, std::int64_t n_keep,
-                                   float4* __restrict__ dst) {
-  const int col = blockIdx.x * blockDim.x + threadIdx.x;
-  if (col >= dp4) return;
-  for (std::int64_t row = blockIdx.y; row < n_keep; row += gridDim.y) {
-    dst[row * dp4 + col] = src[keep[row] * dp4 + col];
-  }
+  store_final(sel, k, M, 0.0f, false, ids, distances + out, labels + out);
 }
 
 // Rounds to the nearest tf32 value (10 explicit mantissa bits), ties away from zero; a value
@@ -272,135 +174,56 @@ __global__ void split_tf32_kernel(const float4* __restrict__ src, int dp4, std::
   }
 }
 
-__global__ void flag_nonfinite_kernel(const float* __restrict__ x, std::int64_t count,
-                                      unsigned long long* out) {
-  unsigned local = 0;
-  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
-       i += stride) {
-    local += isfinite(x[i]) ? 0 : 1;
-  }
-  if (__any_sync(0xFFFFFFFFu, local != 0) && (threadIdx.x & 31) == 0) *out = 1;  // benign race
-}
-
 }  // namespace
 
 void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* queries, int nq,
-                        ScoreKind kind, int k, int parts, std::int64_t rows_per_part,
+                        Metric metric, int k, int parts, std::int64_t rows_per_part,
                         std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
                         bool sync_check) {
   const std::size_t smem = select_smem_bytes(k, kThreads);
   const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(parts));
   const auto* b4 = reinterpret_cast<const float4*>(base);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
-  if (kind == ScoreKind::L2) {
-    set_smem(reinterpret_cast<const void*>(&flat_stream_kernel<true>), smem);
-    flat_stream_kernel<true>
-        <<<grid, kThreads, smem, stream>>>(b4, n, dp / 4, q4, k, rows_per_part, out_keys, out_rows);
-  } else {
-    set_smem(reinterpret_cast<const void*>(&flat_stream_kernel<false>), smem);
-    flat_stream_kernel<false>
-        <<<grid, kThreads, smem, stream>>>(b4, n, dp / 4, q4, k, rows_per_part, out_keys, out_rows);
-  }
+  dispatch_metric(metric, [&](auto m) {
+    constexpr auto kernel = &flat_stream_kernel<decltype(m)::value>;
+    set_smem(reinterpret_cast<const void*>(kernel), smem);
+    kernel<<<grid, kThreads, smem, stream>>>(b4, n, dp / 4, q4, k, rows_per_part, out_keys,
+                                             out_rows);
+  });
   KNNX_CHECK_LAUNCH(stream, sync_check, "flat_stream_kernel");
 }
 
-void launch_flat_merge(const std::uint32_t* in_keys, const std::int32_t* in_rows, int nq, int n_in,
-                       ScoreKind kind, int k, const float* qnorms, const std::int64_t* ids,
-                       float* distances, std::int64_t* labels, cudaStream_t stream,
-                       bool sync_check) {
-  constexpr int kShortRound = 16 * kThreads;
-  if (n_in > kRound && n_in <= 2 * kShortRound && k <= 2048) {
-    const std::size_t smem = select_smem_bytes(k, kShortRound);
-    set_smem(reinterpret_cast<const void*>(&flat_merge_kernel<16>), smem);
-    flat_merge_kernel<16><<<static_cast<unsigned>(nq), kThreads, smem, stream>>>(
-        in_keys, in_rows, n_in, kind == ScoreKind::L2, k, qnorms, ids, distances, labels);
-  } else {
-    const std::size_t smem = select_smem_bytes(k, kRound);
-    set_smem(reinterpret_cast<const void*>(&flat_merge_kernel<4>), smem);
-    flat_merge_kernel<4><<<static_cast<unsigned>(nq), kThreads, smem, stream>>>(
-        in_keys, in_rows, n_in, kind == ScoreKind::L2, k, qnorms, ids, distances, labels);
-  }
-  KNNX_CHECK_LAUNCH(stream, sync_check, "flat_merge_kernel");
-}
-
-void launch_flat_merge_partial(const std::uint32_t* in_keys, const std::int32_t* in_rows, int nq,
-                               int n_in, int groups, int k, std::uint32_t* out_keys,
-                               std::int32_t* out_rows, cudaStream_t stream, bool sync_check) {
-  const std::size_t smem = select_smem_bytes(k, kRound);
-  set_smem(reinterpret_cast<const void*>(&flat_merge_partial_kernel), smem);
-  const int per_group = (n_in + groups - 1) / groups;
-  const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(groups));
-  flat_merge_partial_kernel<<<grid, kThreads, smem, stream>>>(in_keys, in_rows, n_in, per_group, k,
-                                                              out_keys, out_rows);
-  KNNX_CHECK_LAUNCH(stream, sync_check, "flat_merge_partial_kernel");
-}
-
 void launch_tile_select(const float* tile, int ld, int bq, int bn, const float* base_norms,
-                        std::int64_t col0, ScoreKind kind, int k, int parts, int cols_per_part,
+                        std::int64_t col0, Metric metric, int k, int parts, int cols_per_part,
                         const std::uint32_t* prev_keys, const std::int32_t* prev_rows,
                         std::uint32_t* out_keys, std::int32_t* out_rows, std::int64_t out_stride,
                         std::int64_t out_offset, cudaStream_t stream, bool sync_check) {
   const std::size_t smem = select_smem_bytes(k, 16 * kThreads);
   const dim3 grid(static_cast<unsigned>(bq), static_cast<unsigned>(parts));
-  if (kind == ScoreKind::L2) {
-    set_smem(reinterpret_cast<const void*>(&tile_select_kernel<true>), smem);
-    tile_select_kernel<true><<<grid, kThreads, smem, stream>>>(
-        tile, ld, bn, base_norms, col0, k, cols_per_part, prev_keys, prev_rows, out_keys, out_rows,
-        out_stride, out_offset);
-  } else {
-    set_smem(reinterpret_cast<const void*>(&tile_select_kernel<false>), smem);
-    tile_select_kernel<false><<<grid, kThreads, smem, stream>>>(
-        tile, ld, bn, base_norms, col0, k, cols_per_part, prev_keys, prev_rows, out_keys, out_rows,
-        out_stride, out_offset);
-  }
+  dispatch_metric(metric, [&](auto m) {
+    constexpr auto kernel = &tile_select_kernel<decltype(m)::value>;
+    set_smem(reinterpret_cast<const void*>(kernel), smem);
+    kernel<<<grid, kThreads, smem, stream>>>(tile, ld, bn, base_norms, col0, k, cols_per_part,
+                                             prev_keys, prev_rows, out_keys, out_rows, out_stride,
+                                             out_offset);
+  });
   KNNX_CHECK_LAUNCH(stream, sync_check, "tile_select_kernel");
 }
 
-void launch_rerank(const float* base, int dp, const float* queries, int nq, ScoreKind kind,
+void launch_rerank(const float* base, int dp, const float* queries, int nq, Metric metric,
                    const std::int32_t* cand_rows, int n_cand, int k, const std::int64_t* ids,
                    float* distances, std::int64_t* labels, cudaStream_t stream, bool sync_check) {
   const std::size_t smem =
       ((static_cast<std::size_t>(n_cand) * 4 + 15) / 16) * 16 + select_smem_bytes(k, kRound);
   const auto* b4 = reinterpret_cast<const float4*>(base);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
-  if (kind == ScoreKind::L2) {
-    set_smem(reinterpret_cast<const void*>(&rerank_kernel<true>), smem);
-    rerank_kernel<true><<<static_cast<unsigned>(nq), kThreads, smem, stream>>>(
-        b4, dp / 4, q4, cand_rows, n_cand, k, ids, distances, labels);
-  } else {
-    set_smem(reinterpret_cast<const void*>(&rerank_kernel<false>), smem);
-    rerank_kernel<false><<<static_cast<unsigned>(nq), kThreads, smem, stream>>>(
-        b4, dp / 4, q4, cand_rows, n_cand, k, ids, distances, labels);
-  }
+  dispatch_metric(metric, [&](auto m) {
+    constexpr auto kernel = &rerank_kernel<decltype(m)::value>;
+    set_smem(reinterpret_cast<const void*>(kernel), smem);
+    kernel<<<static_cast<unsigned>(nq), kThreads, smem, stream>>>(b4, dp / 4, q4, cand_rows, n_cand,
+                                                                  k, ids, distances, labels);
+  });
   KNNX_CHECK_LAUNCH(stream, sync_check, "rerank_kernel");
-}
-
-void launch_row_norms(const float* x, std::int64_t n, int dp, float* out, cudaStream_t stream,
-                      bool sync_check) {
-  if (n == 0) return;
-  const std::int64_t blocks = std::min<std::int64_t>((n + 7) / 8, 65535);
-  row_norms_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(
-      reinterpret_cast<const float4*>(x), n, dp / 4, out);
-  KNNX_CHECK_LAUNCH(stream, sync_check, "row_norms_kernel");
-}
-
-void launch_pad_rows(const float* src, std::int64_t n, int d, std::int64_t src_ld, float* dst,
-                     int dp, cudaStream_t stream, bool sync_check) {
-  if (n == 0) return;
-  const dim3 grid(static_cast<unsigned>((dp + 127) / 128), grid_rows(n));
-  pad_rows_kernel<<<grid, 128, 0, stream>>>(src, n, d, src_ld, dst, dp);
-  KNNX_CHECK_LAUNCH(stream, sync_check, "pad_rows_kernel");
-}
-
-void launch_gather_rows(const float* src, int dp, const std::int64_t* keep, std::int64_t n_keep,
-                        float* dst, cudaStream_t stream, bool sync_check) {
-  if (n_keep == 0) return;
-  const int dp4 = dp / 4;
-  const dim3 grid(static_cast<unsigned>((dp4 + 127) / 128), grid_rows(n_keep));
-  gather_rows_kernel<<<grid, 128, 0, stream>>>(reinterpret_cast<const float4*>(src), dp4, keep,
-                                               n_keep, reinterpret_cast<float4*>(dst));
-  KNNX_CHECK_LAUNCH(stream, sync_check, "gather_rows_kernel");
 }
 
 void launch_split_tf32(const float* src, std::int64_t rows, int dp, SplitOrder order, float* dst,
@@ -412,14 +235,6 @@ void launch_split_tf32(const float* src, std::int64_t rows, int dp, SplitOrder o
                                               order == SplitOrder::Base,
                                               reinterpret_cast<float4*>(dst));
   KNNX_CHECK_LAUNCH(stream, sync_check, "split_tf32_kernel");
-}
-
-void launch_flag_nonfinite(const float* x, std::int64_t count, unsigned long long* out,
-                           cudaStream_t stream, bool sync_check) {
-  if (count == 0) return;
-  const std::int64_t blocks = std::min<std::int64_t>((count + 255) / 256, 1024);
-  flag_nonfinite_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(x, count, out);
-  KNNX_CHECK_LAUNCH(stream, sync_check, "flag_nonfinite_kernel");
 }
 
 }  // namespace knnx::cuda

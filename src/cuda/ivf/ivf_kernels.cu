@@ -1,5 +1,6 @@
 // IVF-Flat kernels: arena maintenance, probe prefix sums, and scans over probed lists.
 #include "cuda/common/distance.cuh"
+#include "cuda/common/metric_dispatch.hpp"
 #include "cuda/ivf/ivf_kernels.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/launch.hpp"
@@ -54,7 +55,7 @@ __device__ __forceinline__ std::int64_t candidate_row(const std::int32_t* prefix
   return list_offsets[probes[lo]] + (pos - prefix[lo]);
 }
 
-template <bool kL2, int kThreads>
+template <Metric M, int kThreads>
 __global__ void __launch_bounds__(kThreads)
     ivf_scan_kernel(const float4* __restrict__ data, int dp4, const float4* __restrict__ queries,
                     const std::int64_t* __restrict__ probes,
@@ -81,7 +82,7 @@ __global__ void __launch_bounds__(kThreads)
     const std::int64_t row =
         valid ? candidate_row(prefix, n_probe, qprobes, list_offsets, pos) : -1;
     const float score =
-        warp_scores<kL2>(data, dp4, q, [&](int j) { return __shfl_sync(0xFFFFFFFFu, row, j); });
+        warp_scores<M>(data, dp4, q, [&](int j) { return __shfl_sync(0xFFFFFFFFu, row, j); });
     sel.offer(valid, float_to_key(score), static_cast<std::int32_t>(row));
   }
   sel.finish();
@@ -89,7 +90,7 @@ __global__ void __launch_bounds__(kThreads)
   store_partial(sel, k, out_keys + out, out_rows + out);
 }
 
-template <bool kL2>
+template <Metric M>
 __global__ void __launch_bounds__(256)
     ivf_distances_kernel(const float4* __restrict__ data, int dp4,
                          const float4* __restrict__ queries,
@@ -113,7 +114,7 @@ __global__ void __launch_bounds__(256)
     const std::int64_t row =
         valid ? candidate_row(prefix, n_probe, qprobes, list_offsets, pos) : -1;
     const float score =
-        warp_scores<kL2>(data, dp4, q, [&](int j) { return __shfl_sync(0xFFFFFFFFu, row, j); });
+        warp_scores<M>(data, dp4, q, [&](int j) { return __shfl_sync(0xFFFFFFFFu, row, j); });
     if (pos < max_candidates) {
       keys[pos] = valid ? float_to_key(score) : kKeyMax;
       rows[pos] = valid ? static_cast<std::int32_t>(row) : -1;
@@ -121,36 +122,36 @@ __global__ void __launch_bounds__(256)
   }
 }
 
-template <bool kL2, int kThreads>
+template <Metric M, int kThreads>
 void scan(const float* data, int dp, const float* queries, int nq, const std::int64_t* probes,
           const std::int32_t* probe_prefix, int n_probe, const std::int64_t* list_offsets, int k,
           int chunks, int rows_per_chunk, std::uint32_t* out_keys, std::int32_t* out_rows,
           cudaStream_t stream) {
   const std::size_t smem = select_smem_bytes(k, kThreads);
-  set_smem(reinterpret_cast<const void*>(&ivf_scan_kernel<kL2, kThreads>), smem);
+  set_smem(reinterpret_cast<const void*>(&ivf_scan_kernel<M, kThreads>), smem);
   const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(chunks));
-  ivf_scan_kernel<kL2, kThreads><<<grid, kThreads, smem, stream>>>(
+  ivf_scan_kernel<M, kThreads><<<grid, kThreads, smem, stream>>>(
       reinterpret_cast<const float4*>(data), dp / 4, reinterpret_cast<const float4*>(queries),
       probes, probe_prefix, n_probe, list_offsets, k, rows_per_chunk, out_keys, out_rows);
 }
 
-template <bool kL2>
+template <Metric M>
 void scan_tpb(int threads, const float* data, int dp, const float* queries, int nq,
               const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
               const std::int64_t* list_offsets, int k, int chunks, int rows_per_chunk,
               std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream) {
   switch (threads) {
     case 128:
-      scan<kL2, 128>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k, chunks,
-                     rows_per_chunk, out_keys, out_rows, stream);
+      scan<M, 128>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k, chunks,
+                   rows_per_chunk, out_keys, out_rows, stream);
       break;
     case 512:
-      scan<kL2, 512>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k, chunks,
-                     rows_per_chunk, out_keys, out_rows, stream);
+      scan<M, 512>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k, chunks,
+                   rows_per_chunk, out_keys, out_rows, stream);
       break;
     default:
-      scan<kL2, 256>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k, chunks,
-                     rows_per_chunk, out_keys, out_rows, stream);
+      scan<M, 256>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k, chunks,
+                   rows_per_chunk, out_keys, out_rows, stream);
   }
 }
 
@@ -177,37 +178,31 @@ void launch_probe_prefix(const std::int64_t* probes, int nq, int n_probe,
 
 void launch_ivf_scan(const float* data, int dp, const float* queries, int nq,
                      const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
-                     const std::int64_t* list_offsets, ScoreKind kind, int k, int chunks,
+                     const std::int64_t* list_offsets, Metric metric, int k, int chunks,
                      int rows_per_chunk, int threads, std::uint32_t* out_keys,
                      std::int32_t* out_rows, cudaStream_t stream, bool sync_check) {
-  if (kind == ScoreKind::L2) {
-    scan_tpb<true>(threads, data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k,
-                   chunks, rows_per_chunk, out_keys, out_rows, stream);
-  } else {
-    scan_tpb<false>(threads, data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k,
-                    chunks, rows_per_chunk, out_keys, out_rows, stream);
-  }
+  dispatch_metric(metric, [&](auto m) {
+    scan_tpb<decltype(m)::value>(threads, data, dp, queries, nq, probes, probe_prefix, n_probe,
+                                 list_offsets, k, chunks, rows_per_chunk, out_keys, out_rows,
+                                 stream);
+  });
   KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_scan_kernel");
 }
 
 void launch_ivf_distances(const float* data, int dp, const float* queries, int nq,
                           const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
-                          const std::int64_t* list_offsets, ScoreKind kind, int max_candidates,
+                          const std::int64_t* list_offsets, Metric metric, int max_candidates,
                           std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
                           bool sync_check) {
   const unsigned parts = static_cast<unsigned>(std::min(64, (max_candidates + 255) / 256));
   const dim3 grid(static_cast<unsigned>(nq), std::max(1u, parts));
   const auto* d4 = reinterpret_cast<const float4*>(data);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
-  if (kind == ScoreKind::L2) {
-    ivf_distances_kernel<true><<<grid, 256, 0, stream>>>(d4, dp / 4, q4, probes, probe_prefix,
-                                                         n_probe, list_offsets, max_candidates,
-                                                         out_keys, out_rows);
-  } else {
-    ivf_distances_kernel<false><<<grid, 256, 0, stream>>>(d4, dp / 4, q4, probes, probe_prefix,
-                                                          n_probe, list_offsets, max_candidates,
-                                                          out_keys, out_rows);
-  }
+  dispatch_metric(metric, [&](auto m) {
+    ivf_distances_kernel<decltype(m)::value>
+        <<<grid, 256, 0, stream>>>(d4, dp / 4, q4, probes, probe_prefix, n_probe, list_offsets,
+                                   max_candidates, out_keys, out_rows);
+  });
   KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_distances_kernel");
 }
 

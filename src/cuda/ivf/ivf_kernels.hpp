@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "cuda/flat/flat_kernels.hpp"
+#include "knnx/metric.hpp"
 
 namespace knnx::cuda {
 
@@ -33,17 +33,17 @@ void launch_probe_prefix(const std::int64_t* probes, int nq, int n_probe,
 // into out[(q*chunks + c)*k ...]. threads is 128, 256 or 512.
 void launch_ivf_scan(const float* data, int dp, const float* queries, int nq,
                      const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
-                     const std::int64_t* list_offsets, ScoreKind kind, int k, int chunks,
+                     const std::int64_t* list_offsets, Metric metric, int k, int chunks,
                      int rows_per_chunk, int threads, std::uint32_t* out_keys,
                      std::int32_t* out_rows, cudaStream_t stream, bool sync_check);
 
 // Unfused baseline: writes the score key and arena row of every candidate of query q to
 // out[q*max_candidates + i] (-1 rows past the query's candidates); a separate selection follows.
 void launch_ivf_distances(const float* data, int dp, const float* queries, int nq,
-                          const std::int64_t* probes, const std::int32_t* probe_prefix,
-                          int n_probe, const std::int64_t* list_offsets, ScoreKind kind,
-                          int max_candidates, std::uint32_t* out_keys, std::int32_t* out_rows,
-                          cudaStream_t stream, bool sync_check);
+                          const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
+                          const std::int64_t* list_offsets, Metric metric, int max_candidates,
+                          std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
+                          bool sync_check);
 
 // --- Shared-candidates scan (list-major; k <= kSharedMaxK) -----------------------------------
 inline constexpr int kSharedMaxK = 32;
@@ -76,10 +76,11 @@ struct SharedScanPlan {
 // A block's time grows with the rows it scans, so long lists are cut into pieces of
 // rows_per_item rows: enough items to fill the device's `sms` multiprocessors many times over,
 // at least 256 rows (a piece's fixed cost is its final selection) and at most
-// max_rows_per_item (the KNNX_IVF_ROWS_PER_CHUNK knob).
+// max_rows_per_item (the KNNX_IVF_ROWS_PER_CHUNK knob) — unless cutting a probed list into
+// max_chunks pieces needs longer ones: max_chunks bounds the partial results (a workspace bound).
 SharedScanPlan plan_shared_scan(const std::vector<int>& starts,
                                 const std::vector<std::int64_t>& list_sizes, int sms,
-                                int max_rows_per_item);
+                                int max_rows_per_item, int max_chunks);
 // Scans each planned item and writes each (query q, slot, chunk)'s best k (keys, arena rows) to
 // out[((q * n_probe + slot) * chunks + chunk) * k ...]. Partials of a list cut into fewer than
 // `chunks` pieces are left untouched: the caller fills out with kKeyMax / -1 first.
@@ -89,7 +90,7 @@ void launch_ivf_shared_scan(const float* data, int dp, const float* queries, con
                             int n_probe, int n_items, const SharedScanItem* items,
                             int rows_per_item, int chunks, const int* starts, const int* pairs,
                             const std::int64_t* list_sizes, const std::int64_t* list_offsets,
-                            ScoreKind kind, int k, std::uint32_t* out_keys, std::int32_t* out_rows,
+                            Metric metric, int k, std::uint32_t* out_keys, std::int32_t* out_rows,
                             cudaStream_t stream, bool sync_check);
 
 }  // namespace knnx::cuda

@@ -5,11 +5,11 @@
 // queries) per round; each query keeps its own top-k (k <= kSharedMaxK) in shared memory, fed by
 // warp ballots and reduced by warp-level selection. Results go to the query's probe slot; a
 // per-query merge follows.
-#include <cub/device/device_scan.cuh>
-
 #include <algorithm>
+#include <cub/device/device_scan.cuh>
 #include <vector>
 
+#include "cuda/common/metric_dispatch.hpp"
 #include "cuda/ivf/ivf_kernels.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/launch.hpp"
@@ -127,7 +127,7 @@ __device__ void warp_flush(SharedState& s, int g, int k) {
 // staged in shared memory and every thread accumulates a 4-row x 2-query register tile of inner
 // products; scores (L2: |x|^2 + |q|^2 - 2 x.q, IP: -x.q) go through a shared score tile to the
 // per-query selection, which each warp runs for its 4 queries.
-template <bool kL2>
+template <Metric M>
 __global__ void __launch_bounds__(kThreads) ivf_shared_scan_kernel(
     const float4* __restrict__ data, int dp4, const float4* __restrict__ queries,
     const float* __restrict__ qnorms, int n_probe, const int* __restrict__ starts,
@@ -221,7 +221,7 @@ __global__ void __launch_bounds__(kThreads) ivf_shared_scan_kernel(
           load(r0 + kRows, 0);
         }
         __syncthreads();
-        if (kL2 && tid < kRows) {
+        if (kIsL2<M> && tid < kRows) {
           float sq = 0.0f;
 #pragma unroll
           for (int c = 0; c < kDc; c += 4) {
@@ -259,7 +259,7 @@ __global__ void __launch_bounds__(kThreads) ivf_shared_scan_kernel(
         for (int j = 0; j < 2; ++j) {
           const int r = rsub + 16 * i, g = qsub + 16 * j;
           scores[g * kRows + r] =
-              kL2 ? fmaxf(xnorm[r] + qn[g] - 2.0f * acc[i][j], 0.0f) : -acc[i][j];
+              kIsL2<M> ? fmaxf(xnorm[r] + qn[g] - 2.0f * acc[i][j], 0.0f) : -acc[i][j];
         }
       }
       __syncthreads();
@@ -332,20 +332,24 @@ std::size_t list_major_scan_temp_bytes(int n_lists) {
 
 SharedScanPlan plan_shared_scan(const std::vector<int>& starts,
                                 const std::vector<std::int64_t>& list_sizes, int sms,
-                                int max_rows_per_item) {
+                                int max_rows_per_item, int max_chunks) {
   constexpr std::int64_t kMinRows = 256;
   constexpr std::int64_t kItemsPerSm = 16;  // several waves of the (3 blocks per SM) kernel
   const std::size_t n_lists = starts.size() - 1;
-  std::int64_t work = 0;  // rows scanned over all groups
+  std::int64_t work = 0;     // rows scanned over all groups
+  std::int64_t longest = 0;  // the longest probed list
   for (std::size_t l = 0; l < n_lists; ++l) {
     const std::int64_t groups = (starts[l + 1] - starts[l] + kGroup - 1) / kGroup;
     work += groups * list_sizes[l];
+    if (groups > 0) longest = std::max(longest, list_sizes[l]);
   }
   const std::int64_t want = (work + kItemsPerSm * sms - 1) / (kItemsPerSm * sms);
   SharedScanPlan plan;
-  plan.rows_per_item = static_cast<int>(
+  const std::int64_t bounded_rows = (longest + max_chunks - 1) / std::max(max_chunks, 1);
+  plan.rows_per_item = static_cast<int>(std::max<std::int64_t>(
       std::clamp<std::int64_t>((want + kRows - 1) / kRows * kRows, kMinRows,
-                               std::max<std::int64_t>(kMinRows, max_rows_per_item)));
+                               std::max<std::int64_t>(kMinRows, max_rows_per_item)),
+      (bounded_rows + kRows - 1) / kRows * kRows));
   for (std::size_t l = 0; l < n_lists; ++l) {
     const int queries = starts[l + 1] - starts[l];
     if (queries == 0) continue;
@@ -365,7 +369,7 @@ void launch_ivf_shared_scan(const float* data, int dp, const float* queries, con
                             int n_probe, int n_items, const SharedScanItem* items,
                             int rows_per_item, int chunks, const int* starts, const int* pairs,
                             const std::int64_t* list_sizes, const std::int64_t* list_offsets,
-                            ScoreKind kind, int k, std::uint32_t* out_keys, std::int32_t* out_rows,
+                            Metric metric, int k, std::uint32_t* out_keys, std::int32_t* out_rows,
                             cudaStream_t stream, bool sync_check) {
   const std::size_t smem = ivf_shared_smem_bytes(dp);
   if (n_items == 0) return;
@@ -374,17 +378,13 @@ void launch_ivf_shared_scan(const float* data, int dp, const float* queries, con
   const auto* it = reinterpret_cast<const int4*>(items);
   const auto* d4 = reinterpret_cast<const float4*>(data);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
-  if (kind == ScoreKind::L2) {
-    set_smem(reinterpret_cast<const void*>(&ivf_shared_scan_kernel<true>), smem);
-    ivf_shared_scan_kernel<true><<<grid, kThreads, smem, stream>>>(
-        d4, dp / 4, q4, qnorms, n_probe, starts, pairs, it, rows_per_item, chunks, list_sizes,
-        list_offsets, k, out_keys, out_rows);
-  } else {
-    set_smem(reinterpret_cast<const void*>(&ivf_shared_scan_kernel<false>), smem);
-    ivf_shared_scan_kernel<false><<<grid, kThreads, smem, stream>>>(
-        d4, dp / 4, q4, qnorms, n_probe, starts, pairs, it, rows_per_item, chunks, list_sizes,
-        list_offsets, k, out_keys, out_rows);
-  }
+  dispatch_metric(metric, [&](auto m) {
+    constexpr auto kernel = &ivf_shared_scan_kernel<decltype(m)::value>;
+    set_smem(reinterpret_cast<const void*>(kernel), smem);
+    kernel<<<grid, kThreads, smem, stream>>>(d4, dp / 4, q4, qnorms, n_probe, starts, pairs, it,
+                                             rows_per_item, chunks, list_sizes, list_offsets, k,
+                                             out_keys, out_rows);
+  });
   KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_shared_scan_kernel");
 }
 

@@ -81,7 +81,8 @@ __global__ void kmeanspp_update_kernel(const float4* __restrict__ x, std::int64_
                         (threadIdx.x >> 5);
        i < n; i += warps) {
     float acc = 0.0f;
-    for (int j = lane; j < dp4; j += 32) acc = accumulate<true>(acc, x[i * dp4 + j], __ldg(c + j));
+    for (int j = lane; j < dp4; j += 32)
+      acc = accumulate<Metric::L2>(acc, x[i * dp4 + j], __ldg(c + j));
     acc = warp_sum(acc);
     if (lane == 0) d2[i] = fminf(d2[i], acc);
   }

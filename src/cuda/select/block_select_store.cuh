@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "cuda/select/block_select.cuh"
+#include "knnx/metric.hpp"
 
 namespace knnx::cuda {
 
@@ -19,9 +20,11 @@ __device__ inline void store_partial(const BlockSelect& sel, int k, std::uint32_
 }
 
 // Writes sorted final results: distances (per the metric) and ids.
-__device__ inline void store_final(const BlockSelect& sel, int k, bool l2, float qnorm, bool add_qnorm,
-                            const std::int64_t* ids, float* distances, std::int64_t* labels) {
+__device__ inline void store_final(const BlockSelect& sel, int k, Metric metric, float qnorm,
+                                   bool add_qnorm, const std::int64_t* ids, float* distances,
+                                   std::int64_t* labels) {
   const int count = sel.count();
+  const bool l2 = metric == Metric::L2;
   const float pad = l2 ? __int_as_float(0x7F800000) : __int_as_float(0xFF800000);
   for (int i = threadIdx.x; i < k; i += blockDim.x) {
     if (i < count) {

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -66,6 +67,46 @@ inline void expect_exact(Metric metric, const float* q, const std::vector<float>
       EXPECT_EQ(lab[j], -1);
       EXPECT_EQ(dist[j], empty_distance(metric));
     }
+  }
+}
+
+// Restores the knob values after a test changes them.
+struct ConfigGuard {
+  Config saved = config();
+  ~ConfigGuard() { set_config(saved); }
+};
+
+struct Neighbours {
+  std::vector<float> dist;
+  std::vector<idx_t> lab;
+};
+
+inline Neighbours search(const Index& index, const std::vector<float>& q, int d, int k,
+                         const SearchParams* params = nullptr) {
+  const idx_t nq = static_cast<idx_t>(q.size()) / d;
+  Neighbours r{std::vector<float>(nq * k, std::numeric_limits<float>::quiet_NaN()),
+               std::vector<idx_t>(nq * k, -7)};
+  index.search(nq, q.data(), k, r.dist.data(), r.lab.data(), params);
+  return r;
+}
+
+// Same results, tie order aside: equal distances (within tolerance) slot by slot, and the same
+// label wherever the distance is not tied with a neighbour.
+inline void expect_same(const Neighbours& a, const Neighbours& b, int k, const char* what) {
+  ASSERT_EQ(a.lab.size(), b.lab.size());
+  for (std::size_t i = 0; i < a.lab.size(); ++i) {
+    if (std::isinf(a.dist[i]) || std::isinf(b.dist[i])) {  // padding past the candidates
+      ASSERT_EQ(a.dist[i], b.dist[i]) << what << " slot " << i;
+      ASSERT_EQ(a.lab[i], b.lab[i]) << what << " slot " << i;
+      continue;
+    }
+    const float tol = 1e-4f * std::max(1.0f, std::abs(a.dist[i]));
+    ASSERT_NEAR(a.dist[i], b.dist[i], tol) << what << " slot " << i;
+    const std::size_t j = i % k;
+    const bool tied =
+        (j > 0 && std::abs(a.dist[i] - a.dist[i - 1]) <= tol) ||
+        (j + 1 < static_cast<std::size_t>(k) && std::abs(a.dist[i] - a.dist[i + 1]) <= tol);
+    if (!tied) ASSERT_EQ(a.lab[i], b.lab[i]) << what << " slot " << i;
   }
 }
 

@@ -14,14 +14,9 @@
 namespace knnx {
 namespace {
 
+using test::ConfigGuard;
 using test::expect_exact;
 using test::random_vectors;
-
-// Restores the knob values after a test changes them.
-struct ConfigGuard {
-  Config saved = config();
-  ~ConfigGuard() { set_config(saved); }
-};
 
 struct Case {
   idx_t n;

@@ -29,12 +29,8 @@
 namespace knnx {
 namespace {
 
+using test::ConfigGuard;
 using test::normal_matrix;
-
-struct ConfigGuard {
-  Config saved = config();
-  ~ConfigGuard() { set_config(saved); }
-};
 
 TEST(LinalgCuda, SkipsCleanlyWithoutDevice) {
   if (cuda_device_count() == 0) {

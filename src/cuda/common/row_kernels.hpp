@@ -1,0 +1,28 @@
+// cuda/common/row_kernels.hpp — launchers of row utility kernels the backends share. Rows are
+// padded to a stride dp (a multiple of 4 floats, zero-filled) so kernels read them as float4.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace knnx::cuda {
+
+// Squared norms of n padded rows into out[0..n).
+void launch_row_norms(const float* x, std::int64_t n, int dp, float* out, cudaStream_t stream,
+                      bool sync_check);
+
+// Copies n rows of width d (stride src_ld floats) into a zero-padded [n][dp] buffer.
+void launch_pad_rows(const float* src, std::int64_t n, int d, std::int64_t src_ld, float* dst,
+                     int dp, cudaStream_t stream, bool sync_check);
+
+// Sets *out to 1 when x[0..count) holds a non-finite value (out may be mapped host memory;
+// the caller clears it first).
+void launch_flag_nonfinite(const float* x, std::int64_t count, unsigned long long* out,
+                           cudaStream_t stream, bool sync_check);
+
+// dst[i] = src[keep[i]] rows, for i < n_keep (rows of dp floats).
+void launch_gather_rows(const float* src, int dp, const std::int64_t* keep, std::int64_t n_keep,
+                        float* dst, cudaStream_t stream, bool sync_check);
+
+}  // namespace knnx::cuda

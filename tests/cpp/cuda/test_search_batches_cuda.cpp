@@ -1,0 +1,138 @@
+// GPU searches under a workspace bound: queries split into batches that fit give the results of
+// one batch, for every scan of both metrics; and the metric dispatch that picks each kernel.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <tuple>
+
+#include "cuda/common/metric_dispatch.hpp"
+#include "gpu_test_util.hpp"
+#include "knnx/index_ivf_flat.hpp"
+#include "knnx/search_params.hpp"
+
+namespace knnx {
+namespace {
+
+using test::expect_same;
+using test::Neighbours;
+using test::random_vectors;
+using test::search;
+
+constexpr std::int64_t kSmallestWorkspace = 16 << 20;  // the field's lower bound
+
+TEST(MetricDispatch, GivesTheMetricAtCompileTime) {
+  const auto l2 = cuda::dispatch_metric(Metric::L2, [](auto m) { return decltype(m)::value; });
+  const auto ip =
+      cuda::dispatch_metric(Metric::InnerProduct, [](auto m) { return decltype(m)::value; });
+  EXPECT_EQ(l2, Metric::L2);
+  EXPECT_EQ(ip, Metric::InnerProduct);
+  static_assert(cuda::kIsL2<Metric::L2> && !cuda::kIsL2<Metric::InnerProduct>);
+  const bool l2_flag = cuda::dispatch_metric(Metric::L2, [](auto m) {
+    constexpr bool flag = cuda::kIsL2<decltype(m)::value>;  // usable as a template argument
+    return flag;
+  });
+  EXPECT_TRUE(l2_flag);
+}
+
+// How an IVF search scans its lists: (scan_fused, shared_scan, k).
+struct Scan {
+  const char* name;
+  bool fused;
+  int shared;
+  int k;
+};
+
+class IvfCudaBatches : public ::testing::TestWithParam<std::tuple<Metric, Scan>> {};
+
+// All lists probed, so the search is exact and the coarse order cannot change the candidates;
+// d = 13 is padded to 16 on the device. Under the smallest workspace every scan needs several
+// batches (asserted through the scratch sizes below), and gives the one-batch results exactly.
+TEST_P(IvfCudaBatches, SmallWorkspaceGivesOneBatchResults) {
+  KNNX_REQUIRE_GPU();
+  const auto [metric, scan] = GetParam();
+  const int d = 13, n_lists = 64;
+  const idx_t n = 20000, nq = 2000;
+  const auto base = random_vectors(n, d, 11);
+  const auto queries = random_vectors(nq, d, 12);
+  IndexIVFFlat gpu(d, n_lists, metric, Device::cuda(0));
+  gpu.train(n, base.data());
+  gpu.add(n, base.data());
+  SearchParamsIVF params;
+  params.nprobe = n_lists;
+  params.scan_fused = scan.fused;
+  params.shared_scan = scan.shared;
+  // Scratch of one batch of all queries, at least: shared, nq x n_probe x k partials (8 bytes
+  // each); per-query, nq x 3 chunks of k; unfused, nq x n candidates.
+  const double one_batch_bytes = scan.shared == 1 ? double(nq) * n_lists * scan.k * 8
+                                 : scan.fused     ? double(nq) * 3 * scan.k * 8
+                                                  : double(nq) * n * 8;
+  ASSERT_GT(one_batch_bytes, double(kSmallestWorkspace)) << scan.name;
+  const Neighbours one = search(gpu, queries, d, scan.k, &params);
+  params.workspace_bytes = kSmallestWorkspace;
+  const Neighbours batched = search(gpu, queries, d, scan.k, &params);
+  EXPECT_EQ(one.lab, batched.lab) << scan.name;
+  EXPECT_EQ(one.dist, batched.dist) << scan.name;
+  IndexFlat cpu(d, metric);
+  cpu.add(n, base.data());
+  expect_same(search(cpu, queries, d, scan.k), batched, scan.k, scan.name);
+}
+
+INSTANTIATE_TEST_SUITE_P(MetricsAndScans, IvfCudaBatches,
+                         ::testing::Combine(::testing::Values(Metric::L2, Metric::InnerProduct),
+                                            ::testing::Values(Scan{"shared", true, 1, 32},
+                                                              Scan{"per_query", true, 0, 500},
+                                                              Scan{"unfused", false, 0, 32})),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param) == Metric::L2 ? "L2_"
+                                                                                    : "IP_") +
+                                  std::get<1>(info.param).name;
+                         });
+
+class FlatCudaBatches : public ::testing::TestWithParam<Metric> {};
+
+// 2,000 queries against 20,000 rows: one batch by default, dozens of GEMM-tile batches under
+// the smallest workspace (two 20,000-column tile rows per query alone are 160 KB). Batches of
+// different sizes may take different GEMM kernels, so distances agree to rounding.
+TEST_P(FlatCudaBatches, SmallWorkspaceGivesOneBatchResults) {
+  KNNX_REQUIRE_GPU();
+  const Metric metric = GetParam();
+  const int d = 13, k = 10;
+  const idx_t n = 20000, nq = 2000;
+  const auto base = random_vectors(n, d, 21);
+  const auto queries = random_vectors(nq, d, 22);
+  IndexFlat gpu(d, metric, Device::cuda(0));
+  gpu.add(n, base.data());
+  const Neighbours one = search(gpu, queries, d, k);
+  SearchParams params;
+  params.workspace_bytes = kSmallestWorkspace;
+  const Neighbours batched = search(gpu, queries, d, k, &params);
+  expect_same(one, batched, k, "batched");
+  IndexFlat cpu(d, metric);
+  cpu.add(n, base.data());
+  expect_same(search(cpu, queries, d, k), batched, k, "cpu");
+}
+
+// The few-query streaming path, the other flat kernel the metric picks.
+TEST_P(FlatCudaBatches, StreamingPathRanksByTheMetric) {
+  KNNX_REQUIRE_GPU();
+  const Metric metric = GetParam();
+  const int d = 13, k = 10;
+  const idx_t n = 20000, nq = 5;
+  const auto base = random_vectors(n, d, 31);
+  const auto queries = random_vectors(nq, d, 32);
+  IndexFlat gpu(d, metric, Device::cuda(0));
+  gpu.add(n, base.data());
+  IndexFlat cpu(d, metric);
+  cpu.add(n, base.data());
+  expect_same(search(cpu, queries, d, k), search(gpu, queries, d, k), k, "stream");
+}
+
+INSTANTIATE_TEST_SUITE_P(Metrics, FlatCudaBatches,
+                         ::testing::Values(Metric::L2, Metric::InnerProduct), [](const auto& info) {
+                           return std::string(info.param == Metric::L2 ? "L2" : "IP");
+                         });
+
+}  // namespace
+}  // namespace knnx
