@@ -51,14 +51,22 @@ std::string knobs_markdown() {
       "same ranges. An out-of-range or unparsable value raises `knnx::InvalidArgument` naming the\n"
       "variable. Hot code receives these values as parameters and never reads the environment.\n"
       "\n"
+      "The knobs are process defaults. Those that change the results or the memory of a search\n"
+      "can also be set for one call, through the `knnx::SearchParams` field named in the last\n"
+      "column (`knnx/search_params.hpp`); a field left unset takes the knob's value, and the\n"
+      "field accepts the knob's range. Concurrent searches with different fields do not\n"
+      "interfere. The other knobs (threads, debugging, linear algebra) stay process-wide.\n"
+      "\n"
       "`knnx info` prints the values in force. This page is the output of\n"
       "`knnx info --knobs-markdown`; a test fails when it differs from what the build prints.\n"
       "\n"
-      "| name | default | range | description |\n"
-      "|---|---|---|---|\n";
+      "| name | default | range | description | per search |\n"
+      "|---|---|---|---|---|\n";
   for (const KnobInfo& k : describe_knobs()) {
-    out += fmt::format("| `{}` | {} | {} | {} |\n", k.env_name, escape_cell(k.default_value),
-                       escape_cell(k.range), escape_cell(k.description));
+    out += fmt::format("| `{}` | {} | {} | {} | {} |\n", k.env_name,
+                       escape_cell(k.default_value), escape_cell(k.range),
+                       escape_cell(k.description),
+                       k.search_param.empty() ? "-" : fmt::format("`{}`", k.search_param));
   }
   return out;
 }

@@ -86,6 +86,9 @@ struct KnobInfo {
   std::string default_value;
   std::string range;        // accepted values, as text
   std::string description;
+  // The knnx::SearchParams field that overrides the knob for one search
+  // ("SearchParamsIVF.rows_per_chunk"), or empty when the knob is process-wide only.
+  std::string search_param;
 };
 
 // One entry per knob, in a stable order (used by `knnx info` and docs/knobs.md).

@@ -235,7 +235,8 @@ std::vector<KnobInfo> describe_knobs() {
   const Config defaults{};
   std::vector<KnobInfo> out;
   for (const Knob& k : knobs()) {
-    out.push_back({k.env_name, k.print(current), k.print(defaults), k.range, k.description});
+    out.push_back({k.env_name, k.print(current), k.print(defaults), k.range, k.description,
+                   detail::search_param_overriding(k.env_name)});
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "knnx/config.hpp"
@@ -57,6 +58,10 @@ SearchKnobs resolve_search_knobs(const SearchParams* params, const IndexSearchDe
 // env_name (e.g. "KNNX_FLAT_OVERFETCH") accepts. SearchParams fields share their knobs' ranges
 // through it (src/core/config.cpp holds the table).
 void check_knob_value(std::string_view env_name, std::string_view text);
+
+// The SearchParams field that overrides the knob env_name for one call
+// ("SearchParams.flat_overfetch"), or "" when the knob is process-wide only.
+std::string search_param_overriding(std::string_view env_name);
 
 // The name of params' dynamic type, for messages ("knnx::SearchParamsIVF").
 const char* search_params_type_name(const SearchParams& params);

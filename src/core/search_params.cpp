@@ -20,14 +20,50 @@ namespace {
 constexpr std::int64_t kMinWorkspaceBytes = std::int64_t{16} << 20;
 constexpr std::int64_t kMaxWorkspaceBytes = std::int64_t{1} << 40;
 
+// The integer fields, each with the knob that supplies its default and its range.
+template <typename Params>
+struct IntField {
+  std::optional<int> Params::*member;
+  const char* field;
+  const char* env_name;
+};
+
+constexpr IntField<SearchParams> kIntFields[] = {
+    {&SearchParams::flat_overfetch, "flat_overfetch", "KNNX_FLAT_OVERFETCH"},
+    {&SearchParams::flat_stream_max_nq, "flat_stream_max_nq", "KNNX_FLAT_STREAM_MAX_NQ"},
+    {&SearchParams::flat_tile_rows, "flat_tile_rows", "KNNX_FLAT_TILE_ROWS"},
+    {&SearchParams::flat_tile_queries, "flat_tile_queries", "KNNX_FLAT_TILE_QUERIES"},
+    {&SearchParams::cpu_query_block, "cpu_query_block", "KNNX_CPU_QUERY_BLOCK"},
+    {&SearchParams::cpu_base_block, "cpu_base_block", "KNNX_CPU_BASE_BLOCK"},
+    {&SearchParams::cpu_direct_max_nq, "cpu_direct_max_nq", "KNNX_CPU_DIRECT_MAX_NQ"},
+};
+constexpr IntField<SearchParamsIVF> kIvfIntFields[] = {
+    {&SearchParamsIVF::shared_scan, "shared_scan", "KNNX_IVF_SHARED"},
+    {&SearchParamsIVF::rows_per_chunk, "rows_per_chunk", "KNNX_IVF_ROWS_PER_CHUNK"},
+};
+
+// Knobs that fields of other types override.
+struct OtherField {
+  const char* field;  // as in docs/knobs.md
+  const char* env_name;
+};
+constexpr OtherField kOtherFields[] = {
+    {"SearchParams.workspace_bytes", "KNNX_GPU_WORKSPACE_MB"},
+    {"SearchParams.flat_gemm", "KNNX_FLAT_GEMM"},
+    {"SearchParamsIVF.scan_fused", "KNNX_IVF_FUSED"},
+};
+
 // A field takes the range of the knob that supplies its default; the message names both.
-template <typename T>
-void check_field(const std::optional<T>& value, const char* field, const char* env_name) {
-  if (!value) return;
-  try {
-    detail::check_knob_value(env_name, std::to_string(*value));
-  } catch (const InvalidArgument& e) {
-    throw InvalidArgument(fmt::format("SearchParams.{} is out of range: {}", field, e.what()));
+template <typename Params, std::size_t N>
+void check_int_fields(const Params& params, const IntField<Params> (&fields)[N], const char* type) {
+  for (const IntField<Params>& f : fields) {
+    const std::optional<int>& value = params.*f.member;
+    if (!value) continue;
+    try {
+      detail::check_knob_value(f.env_name, std::to_string(*value));
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument(fmt::format("{}.{} is out of range: {}", type, f.field, e.what()));
+    }
   }
 }
 
@@ -50,13 +86,7 @@ void SearchParams::validate() const {
                     "SearchParams.flat_gemm must be Tf32x3 or Fp32, got {}",
                     static_cast<int>(*flat_gemm));
   }
-  check_field(flat_overfetch, "flat_overfetch", "KNNX_FLAT_OVERFETCH");
-  check_field(flat_stream_max_nq, "flat_stream_max_nq", "KNNX_FLAT_STREAM_MAX_NQ");
-  check_field(flat_tile_rows, "flat_tile_rows", "KNNX_FLAT_TILE_ROWS");
-  check_field(flat_tile_queries, "flat_tile_queries", "KNNX_FLAT_TILE_QUERIES");
-  check_field(cpu_query_block, "cpu_query_block", "KNNX_CPU_QUERY_BLOCK");
-  check_field(cpu_base_block, "cpu_base_block", "KNNX_CPU_BASE_BLOCK");
-  check_field(cpu_direct_max_nq, "cpu_direct_max_nq", "KNNX_CPU_DIRECT_MAX_NQ");
+  check_int_fields(*this, kIntFields, "SearchParams");
 }
 
 void SearchParamsIVF::validate() const {
@@ -64,8 +94,7 @@ void SearchParamsIVF::validate() const {
   if (nprobe) {
     detail::require(*nprobe >= 1, "SearchParamsIVF.nprobe must be >= 1, got {}", *nprobe);
   }
-  check_field(shared_scan, "shared_scan", "KNNX_IVF_SHARED");
-  check_field(rows_per_chunk, "rows_per_chunk", "KNNX_IVF_ROWS_PER_CHUNK");
+  check_int_fields(*this, kIvfIntFields, "SearchParamsIVF");
 }
 
 namespace detail {
@@ -101,6 +130,19 @@ SearchKnobs resolve_search_knobs(const SearchParams* params, const IndexSearchDe
   k.num_threads = defaults.num_threads;
   k.sync_check = defaults.sync_check;
   return k;
+}
+
+std::string search_param_overriding(std::string_view env_name) {
+  for (const auto& f : kIntFields) {
+    if (env_name == f.env_name) return fmt::format("SearchParams.{}", f.field);
+  }
+  for (const auto& f : kIvfIntFields) {
+    if (env_name == f.env_name) return fmt::format("SearchParamsIVF.{}", f.field);
+  }
+  for (const auto& f : kOtherFields) {
+    if (env_name == f.env_name) return f.field;
+  }
+  return {};
 }
 
 const char* search_params_type_name(const SearchParams& params) {
