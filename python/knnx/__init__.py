@@ -21,6 +21,7 @@ Thread safety: any number of threads may search one index concurrently (the GIL 
 during search); train/add/add_with_ids/remove_ids/reset take the index exclusively.
 """
 
+from knnx import _knnx
 from knnx._knnx import (
     BASE_STREAM,
     MAX_DIM,
@@ -28,6 +29,7 @@ from knnx._knnx import (
     QUERY_STREAM,
     CudaError,
     Error,
+    FlatGemm,
     FlatPrecision,
     FormatError,
     GaussianMixture,
@@ -78,6 +80,7 @@ from knnx._id_map import IndexIDMap, IndexIDMap2
 from knnx._index import IndexFlat, IndexFlatIP, IndexFlatL2
 from knnx._index_file import deserialize_index, read_index, serialize_index, write_index
 from knnx._ivf import IndexIVFFlat, KMeansParamsView
+from knnx._search_params import SearchParameters, SearchParametersIVF
 from knnx._transform import IndexPreTransform
 from knnx._vectors import knn, normalize_L2, omp_get_max_threads, omp_set_num_threads
 
@@ -88,7 +91,8 @@ METRIC_L2 = 1
 
 # Assigning or reading an attribute a class does not have raises AttributeError naming the
 # closest one (index.nprobe = 8 must not quietly create a new attribute).
-for _cls in (Index, KMeans, KMeansParams, VectorTransform, GaussianMixture):
+for _cls in (Index, KMeans, KMeansParams, VectorTransform, GaussianMixture,
+             _knnx.SearchParameters):
     _refuse_unknown_attributes(_cls)
 del _cls
 # KMeans settings are fixed at construction: its params are read-only, never a silent copy.
@@ -104,6 +108,7 @@ __all__ = [
     "BASE_STREAM",
     "CudaError",
     "Error",
+    "FlatGemm",
     "FlatPrecision",
     "FormatError",
     "GaussianMixture",
@@ -136,6 +141,8 @@ __all__ = [
     "PCA",
     "QUERY_STREAM",
     "RandomRotation",
+    "SearchParameters",
+    "SearchParametersIVF",
     "VectorTransform",
     "__version__",
     "config",

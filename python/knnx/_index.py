@@ -119,7 +119,7 @@ class IndexMixin:
                 f"a CuPy array), or use an index with device='cuda'")
         return ordinal
 
-    def search(self, queries, k: int, *, return_device: Optional[bool] = None):
+    def search(self, queries, k: int, *, params=None, return_device: Optional[bool] = None):
         """The k nearest stored vectors of each query (nq, d), 1 <= k <= 2048.
 
         Returns (distances float32 (nq, k), labels int64 (nq, k)), best first; labels -1 and
@@ -138,6 +138,10 @@ class IndexMixin:
         numpy arrays. True: device results also for host queries (knnx DLPack arrays). False:
         numpy results also for device queries. The results are complete when search returns.
 
+        params: a knnx.SearchParameters (knnx.SearchParametersIVF for IVF indexes, e.g.
+        SearchParametersIVF(nprobe=16)) overriding the index's settings for this call only, as
+        FAISS's search(x, k, params=...); None uses the index's settings.
+
         Example (GPU index, PyTorch)::
 
             index = knnx.IndexFlat(128, device="cuda")
@@ -148,7 +152,7 @@ class IndexMixin:
         on_device = ordinal is not None
         if not on_device:
             if not return_device:
-                return super().search(queries, k)
+                return super().search(queries, k, params=params)
             ordinal = self._cuda_ordinal()
             if ordinal is None:
                 raise ValueError("return_device=True needs an index on a CUDA device; this "
@@ -168,7 +172,7 @@ class IndexMixin:
             D, I, d_address, i_address = _gpu.empty_host_results(nq, k)
         if on_device and q.synchronize is not None:
             q.synchronize()  # after allocating: the producer's stream also orders the outputs
-        self._search_ptr(nq, address, k, d_address, i_address)
+        self._search_ptr(nq, address, k, d_address, i_address, params)
         return D, I
 
     # FAISS's index.verbose: the default of the verbose argument of train, add and

@@ -56,10 +56,12 @@ Example::
             v.synchronize()
         return _knnx._copy_to_host(v.address, [v.rows, self.d], "float32", v.device)
 
-    def search(self, queries, k: int):
+    def search(self, queries, k: int, *, params=None):
         """The k nearest stored vectors of each query (nq, d): (distances float32 (nq, k),
-        labels int64 (nq, k)), numpy arrays."""
-        return _knnx.IndexPreTransform.search(self, self._to_host(queries, "queries"), k)
+        labels int64 (nq, k)), numpy arrays. params (knnx.SearchParameters) go to the index
+        inside."""
+        return _knnx.IndexPreTransform.search(self, self._to_host(queries, "queries"), k,
+                                              params=params)
 
     def add(self, x, *, verbose: Optional[bool] = None, chunk_size: Optional[int] = None) -> None:
         super().add(self._to_host(x, "x"), verbose=verbose, chunk_size=chunk_size)

@@ -102,14 +102,16 @@ FlatPrecision precision_arg(const PrecisionArg& precision) {
       "precision must be \"exact\" or \"fast\" (or a knnx.FlatPrecision), got \"{}\"", name));
 }
 
-std::pair<Matrix2D, Labels2D> search(const PyIndex& self, ArrayLike queries, long long k_in) {
+std::pair<Matrix2D, Labels2D> search(const PyIndex& self, ArrayLike queries, long long k_in,
+                                     const SearchParams* params_in) {
   const int k = k_arg(k_in);
+  const std::unique_ptr<SearchParams> params = copy_search_params(params_in);
   const Rows<float> q = vectors_arg(self, queries, "queries");
   const std::size_t count = static_cast<std::size_t>(q.rows()) * static_cast<std::size_t>(k);
   std::unique_ptr<float[]> distances(new float[count]);
   std::unique_ptr<idx_t[]> labels(new idx_t[count]);
   self.read([&](const Index& index) {
-    index.search(q.rows(), q.data(), k, distances.get(), labels.get());
+    index.search(q.rows(), q.data(), k, distances.get(), labels.get(), params.get());
   });
   const std::size_t nq = static_cast<std::size_t>(q.rows());
   const std::size_t kk = static_cast<std::size_t>(k);
@@ -156,7 +158,8 @@ idx_t count_arg(long long n, const char* name) {
 }
 
 void search_ptr(const PyIndex& self, long long nq_in, std::uintptr_t queries, long long k_in,
-                std::uintptr_t distances, std::uintptr_t labels) {
+                std::uintptr_t distances, std::uintptr_t labels, const SearchParams* params_in) {
+  const std::unique_ptr<SearchParams> params = copy_search_params(params_in);
   const Device device = cuda_device_of(self, "_search_ptr");
   const idx_t nq = count_arg(nq_in, "nq");
   const int k = k_arg(k_in);
@@ -171,7 +174,8 @@ void search_ptr(const PyIndex& self, long long nq_in, std::uintptr_t queries, lo
   }
   self.read([&](const Index& index) {
     index.search(nq, reinterpret_cast<const float*>(queries), k,
-                 reinterpret_cast<float*>(distances), reinterpret_cast<idx_t*>(labels));
+                 reinterpret_cast<float*>(distances), reinterpret_cast<idx_t*>(labels),
+                 params.get());
   });
 }
 
@@ -333,9 +337,11 @@ void bind_index(nb::module_& m) {
            "Appends the vectors x (n, d) with the given ids (n,). Ids are converted to int64 and\n"
            "must be >= 0, unique, and not already stored; otherwise ValueError and nothing is\n"
            "added.")
-      .def("search", &search, nb::arg("queries"), nb::arg("k"),
+      .def("search", &search, nb::arg("queries"), nb::arg("k"), nb::kw_only(),
+           nb::arg("params").none() = nb::none(),
            "The k nearest stored vectors of each query (nq, d), 1 <= k <= 2048.\n"
-           "Returns (distances float32 (nq, k), labels int64 (nq, k)), best first.")
+           "Returns (distances float32 (nq, k), labels int64 (nq, k)), best first. params: a\n"
+           "knnx.SearchParameters (SearchParametersIVF for IVF indexes) for this call only.")
       .def("remove_ids", &remove_ids, nb::arg("ids"),
            "Removes every stored vector whose id is in ids; absent ids are ignored. Returns\n"
            "the number of vectors removed.")
@@ -349,7 +355,7 @@ void bind_index(nb::module_& m) {
           "reset", [](PyIndex& self) { self.write([](Index& index) { index.reset(); }); },
           "Removes every vector (keeps training state).")
       .def("_search_ptr", &search_ptr, nb::arg("nq"), nb::arg("queries"), nb::arg("k"),
-           nb::arg("distances"), nb::arg("labels"),
+           nb::arg("distances"), nb::arg("labels"), nb::arg("params").none() = nb::none(),
            "Low-level search of a CUDA index over raw addresses: queries (nq, d) float32, and\n"
            "the outputs distances (nq, k) float32 and labels (nq, k) int64, all C-contiguous.\n"
            "Each address is device memory of the index's device or host memory; distances and\n"

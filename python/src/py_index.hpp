@@ -120,6 +120,10 @@ int dim_arg(long long d, const char* name = "d");
 // k in [1, kMaxK].
 int k_arg(long long k);
 
+// A copy of params (null for null) of its own type, so a search reads parameters no other
+// Python thread can change while the GIL is released (search_params.cpp).
+std::unique_ptr<SearchParams> copy_search_params(const SearchParams* params);
+
 // Vectors for this index: (n, d) or (d,), converted to float32 rows.
 Rows<float> vectors_arg(const PyIndex& self, ArrayLike x, const char* name);
 
