@@ -192,7 +192,7 @@ void IndexShards::do_search(idx_t nq, const float* queries, int k, float* distan
 #ifdef KNNX_WITH_CUDA
   if (gpu_) {
     gpu_->merger->search(
-        nq, k, metric() == Metric::InnerProduct,
+        nq, k, metric(),
         [&](const std::function<void(int)>& task) { subs_->workers().run_all(task); },
         [&](int i, idx_t q0, idx_t bq, float* d, std::int64_t* l) {
           (*subs_)[i].search(bq, queries + q0 * dim(), k, d, l, params);

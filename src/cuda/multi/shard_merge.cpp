@@ -125,7 +125,7 @@ ShardMerger::~ShardMerger() = default;
 
 bool ShardMerger::uses_nccl() const { return impl_->nccl; }
 
-void ShardMerger::search(idx_t nq, int k, bool inner_product, const RunAll& run_all,
+void ShardMerger::search(idx_t nq, int k, Metric metric, const RunAll& run_all,
                          const ShardSearch& shard_search, float* distances,
                          std::int64_t* labels) const {
   const Impl& m = *impl_;
@@ -220,7 +220,7 @@ void ShardMerger::search(idx_t nq, int k, bool inner_product, const RunAll& run_
     release_own();
 
     launch_shard_merge(gathered_d.data(), gathered_l.data(), n_shards, static_cast<int>(bq), k,
-                       inner_product, out_d.data(), out_l.data(), s0, sync);
+                       metric, out_d.data(), out_l.data(), s0, sync);
     KNNX_CUDA_CHECK(cudaMemcpyAsync(distances + q0 * k, out_d.data(), slot * sizeof(float),
                                     cudaMemcpyDeviceToHost, s0));
     KNNX_CUDA_CHECK(cudaMemcpyAsync(labels + q0 * k, out_l.data(), slot * sizeof(std::int64_t),

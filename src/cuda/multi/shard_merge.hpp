@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "knnx/metric.hpp"
 #include "knnx/types.hpp"
 
 namespace knnx::cuda {
@@ -43,7 +44,7 @@ class ShardMerger {
   // Searches nq queries on every shard and writes the merged nq x k results, ordered by
   // (distance, label), into the host arrays distances / labels. Queries are processed in chunks
   // so the gathered results stay within a fixed budget of device memory.
-  void search(idx_t nq, int k, bool inner_product, const RunAll& run_all,
+  void search(idx_t nq, int k, Metric metric, const RunAll& run_all,
               const ShardSearch& shard_search, float* distances, std::int64_t* labels) const;
 
  private:

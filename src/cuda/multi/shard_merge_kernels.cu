@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "cuda/common/metric_dispatch.hpp"
 #include "cuda/multi/shard_merge.hpp"
 #include "cuda/multi/shard_merge_kernels.hpp"
 #include "cuda/runtime/check.hpp"
@@ -15,9 +16,10 @@ namespace {
 
 constexpr int kThreads = 128;
 
+template <Metric M>
 __global__ void shard_merge_kernel(const float* __restrict__ distances,
                                    const std::int64_t* __restrict__ labels, int n_shards, int nq,
-                                   int k, bool inner_product, float* __restrict__ out_distances,
+                                   int k, float* __restrict__ out_distances,
                                    std::int64_t* __restrict__ out_labels) {
   const int q = blockIdx.x * blockDim.x + threadIdx.x;
   if (q >= nq) return;
@@ -25,7 +27,7 @@ __global__ void shard_merge_kernel(const float* __restrict__ distances,
   for (int s = 0; s < n_shards; ++s) cursor[s] = 0;
   const std::size_t list_stride = static_cast<std::size_t>(nq) * k;
   const std::size_t base = static_cast<std::size_t>(q) * k;
-  const float empty = inner_product ? -INFINITY : INFINITY;
+  const float empty = kIsL2<M> ? INFINITY : -INFINITY;
   for (int j = 0; j < k; ++j) {
     int best = -1;
     float best_d = 0.0f;
@@ -41,7 +43,7 @@ __global__ void shard_merge_kernel(const float* __restrict__ distances,
       }
       const float d = distances[at];
       const bool better =
-          best < 0 || (inner_product ? d > best_d : d < best_d) || (d == best_d && l < best_l);
+          best < 0 || (kIsL2<M> ? d < best_d : d > best_d) || (d == best_d && l < best_l);
       if (better) {
         best = s;
         best_d = d;
@@ -64,12 +66,14 @@ __global__ void shard_merge_kernel(const float* __restrict__ distances,
 }  // namespace
 
 void launch_shard_merge(const float* distances, const std::int64_t* labels, int n_shards, int nq,
-                        int k, bool inner_product, float* out_distances, std::int64_t* out_labels,
+                        int k, Metric metric, float* out_distances, std::int64_t* out_labels,
                         cudaStream_t stream, bool sync_check) {
   if (nq <= 0) return;
   const unsigned blocks = static_cast<unsigned>((nq + kThreads - 1) / kThreads);
-  shard_merge_kernel<<<blocks, kThreads, 0, stream>>>(distances, labels, n_shards, nq, k,
-                                                      inner_product, out_distances, out_labels);
+  dispatch_metric(metric, [&](auto m) {
+    shard_merge_kernel<decltype(m)::value><<<blocks, kThreads, 0, stream>>>(
+        distances, labels, n_shards, nq, k, out_distances, out_labels);
+  });
   KNNX_CHECK_LAUNCH(stream, sync_check, "shard_merge_kernel");
 }
 

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "knnx/metric.hpp"
+
 namespace knnx::cuda {
 
 // Per query, merges n_shards sorted lists of k (distance, label) results laid out
@@ -13,7 +15,7 @@ namespace knnx::cuda {
 // [nq][k] distances and labels, padded with -1 / +inf (L2) or -inf (IP). n_shards <=
 // kMaxDeviceMergeShards.
 void launch_shard_merge(const float* distances, const std::int64_t* labels, int n_shards, int nq,
-                        int k, bool inner_product, float* out_distances, std::int64_t* out_labels,
+                        int k, Metric metric, float* out_distances, std::int64_t* out_labels,
                         cudaStream_t stream, bool sync_check);
 
 }  // namespace knnx::cuda

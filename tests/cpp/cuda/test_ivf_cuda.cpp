@@ -37,6 +37,14 @@ Data clustered(int d, idx_t n, idx_t nq, int n_lists, std::uint64_t seed) {
   return data;
 }
 
+// Gives a CPU and a GPU index the data's centroids and vectors.
+void add_to_both(const Data& data, IndexIVFFlat& cpu, IndexIVFFlat& gpu) {
+  cpu.set_centroids(data.centroids.data());
+  gpu.set_centroids(data.centroids.data());
+  cpu.add(data.n, data.base.data());
+  gpu.add(data.n, data.base.data());
+}
+
 class IvfCudaSweep : public ::testing::TestWithParam<std::tuple<Metric, int, int>> {};
 
 TEST_P(IvfCudaSweep, EqualsCpuWithIdenticalCentroids) {
@@ -45,10 +53,7 @@ TEST_P(IvfCudaSweep, EqualsCpuWithIdenticalCentroids) {
   const int d = 40, n_lists = 37;
   const Data data = clustered(d, 6007, 120, n_lists, 3);
   IndexIVFFlat cpu(d, n_lists, metric), gpu(d, n_lists, metric, Device::cuda(0));
-  cpu.set_centroids(data.centroids.data());
-  gpu.set_centroids(data.centroids.data());
-  cpu.add(data.n, data.base.data());
-  gpu.add(data.n, data.base.data());
+  add_to_both(data, cpu, gpu);
   EXPECT_EQ(cpu.list_sizes(), gpu.list_sizes());
   cpu.set_n_probe(n_probe);
   gpu.set_n_probe(n_probe);
@@ -94,10 +99,7 @@ TEST(IvfCuda, SharedScanCutsLongListsIntoPieces) {
   const Data data = clustered(d, 20000, 150, n_lists, 7);
   for (const Metric metric : {Metric::L2, Metric::InnerProduct}) {
     IndexIVFFlat cpu(d, n_lists, metric), gpu(d, n_lists, metric, Device::cuda(0));
-    cpu.set_centroids(data.centroids.data());
-    gpu.set_centroids(data.centroids.data());
-    cpu.add(data.n, data.base.data());
-    gpu.add(data.n, data.base.data());
+    add_to_both(data, cpu, gpu);
     const auto sizes = gpu.list_sizes();
     ASSERT_GT(*std::max_element(sizes.begin(), sizes.end()), 4 * 256);
     for (const int n_probe : {1, 3}) {
@@ -139,10 +141,7 @@ TEST(IvfCuda, UnalignedDimensionProbesLikeCpu) {
   const Data data = clustered(d, 6007, 120, n_lists, 9);
   for (const Metric metric : {Metric::L2, Metric::InnerProduct}) {
     IndexIVFFlat cpu(d, n_lists, metric), gpu(d, n_lists, metric, Device::cuda(0));
-    cpu.set_centroids(data.centroids.data());
-    gpu.set_centroids(data.centroids.data());
-    cpu.add(data.n, data.base.data());
-    gpu.add(data.n, data.base.data());
+    add_to_both(data, cpu, gpu);
     cpu.set_n_probe(3);
     gpu.set_n_probe(3);
     expect_same(search(cpu, data.queries, d, k), search(gpu, data.queries, d, k), k,
