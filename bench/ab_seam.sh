@@ -46,6 +46,7 @@ measure() {  # tree, dir
   local b=$1/build-ab/bench
   mkdir -p "$2"
   "$b/gpu_flat_bench" --n 1000000 --d 128 --nq 16 1024 10000 --k 10 100 --repeats 5 \
+    --check-queries 0 \
     >"$2/flat.json" 2>>"$2/log"
   "$b/gpu_ivf_bench" --suite playbook >"$2/ivf_playbook.json" 2>>"$2/log"
   "$b/gpu_ivf_bench" --suite curve --n 1000000 --lists 1024 --probes 1 4 16 64 --repeats 5 \
