@@ -70,6 +70,7 @@ stage_sanitizer() {
   small+="FlatCuda.EmptyIndexReturnsNoResults:FlatCuda.DevicePointersInAndOut:"
   small+="FlatCuda.EqualsCpuIndexWithIdsAndRemovals:IvfCuda.AllListsProbedIsExact:"
   small+="IvfCuda.IdsRemovalResetAndGrowth:IvfCuda.KMeansSplitsEmptyClusters:"
+  small+="IvfCuda.UnalignedDimensionProbesLikeCpu:"
   small+="DimsAndK/FlatCudaSweep.MatchesFloat64BruteForce/l2_d129_k10:"
   small+="DimsAndK/FlatCudaSweep.MatchesFloat64BruteForce/ip_d64_k2048:"
   small+="MetricKProbe/IvfCudaSweep.EqualsCpuWithIdenticalCentroids/l2_k10_p5:"
