@@ -7,7 +7,9 @@
 # timing (median over rounds, new / base ratio): $OUT/ab_seam.json, with copies named like
 # bench/results (gpu_ab_seam_<gpu>.json) and a table ab_seam.md.
 # usage: bench/ab_seam.sh BASE [ROUNDS]
-#   BASE: a commit of this repository (needs .git), or a tarball made by `git archive BASE`.
+#   BASE: a commit of this repository (needs .git), or a tarball made by `git archive BASE`
+#   (where the tree is copied without .git: `git archive -o base.tar BASE`, then pass base.tar;
+#   KNNX_COMMIT names the new tree in the results).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 base=${1:?usage: bench/ab_seam.sh BASE [ROUNDS]}
@@ -18,11 +20,15 @@ base_tree=$(mktemp -d)
 if [[ -f $base ]]; then
   tar -xf "$base" -C "$base_tree"
   base_name=$(basename "$base")
-else
+elif git rev-parse --verify -q "$base^{commit}" >/dev/null 2>&1; then
   git archive "$base" | tar -xf - -C "$base_tree"
   base_name=$(git rev-parse --short "$base")
+else
+  echo "ab_seam: $base is neither a file nor a commit here (no .git?): pass a tarball made by" \
+    "\`git archive -o base.tar $base\` in the repository root" >&2
+  exit 2
 fi
-new_name=$(git rev-parse --short HEAD 2>/dev/null || echo working-tree)
+new_name=${KNNX_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo working-tree)}
 jobs=$(( $(nproc) / 2 ))
 
 build() {  # tree, log
