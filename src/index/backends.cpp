@@ -1,17 +1,17 @@
-#include "index/backends.hpp"
-
+// The one place that chooses a backend for a device: every index, transform and linear-algebra
+// entry point reaches CPU or CUDA code through detail::backend_for (core/backend.hpp), and this
+// file alone knows whether the build holds the CUDA backend.
 #include <fmt/format.h>
 
+#include "core/backend.hpp"
 #include "core/check.hpp"
-#include "cpu/flat_cpu.hpp"
-#include "cpu/ivf_cpu.hpp"
-#include "cpu/kmeans_cpu.hpp"
+#include "cpu/cpu_backend.hpp"
+#include "knnx/device.hpp"
 #include "knnx/error.hpp"
 #ifdef KNNX_WITH_CUDA
-#include "cuda/flat/flat_cuda.hpp"
-#include "cuda/ivf/ivf_cuda.hpp"
-#include "cuda/kmeans/kmeans_cuda.hpp"
+#include "cuda/cuda_backend.hpp"
 #include "cuda/runtime/device_info.hpp"
+#include "cuda/runtime/memory.hpp"
 #endif
 
 namespace knnx {
@@ -43,51 +43,25 @@ std::string cuda_device_name(int ordinal) {
 
 namespace detail {
 
-std::unique_ptr<FlatBackend> make_flat_backend(int dim, Metric metric, Device device) {
-  if (device.is_cpu()) return cpu::make_flat_backend(dim, metric);
+const Backend& backend_for(Device device) {
+  if (device.is_cpu()) return cpu::backend();
 #ifdef KNNX_WITH_CUDA
   const int count = cuda::device_count();
-  require(device.ordinal < count, "device {} does not exist ({} CUDA device(s) present)",
-          device.to_string(), count);
-  return cuda::make_flat_backend(dim, metric, device.ordinal);
+  require(device.ordinal >= 0 && device.ordinal < count,
+          "device {} does not exist ({} CUDA device(s) present)", device.to_string(), count);
+  return cuda::backend();
 #else
   throw NotSupported(fmt::format("device {} requested, but this build of knnx has no CUDA backend",
                                  device.to_string()));
 #endif
 }
 
+bool is_device_pointer(const void* p) {
 #ifdef KNNX_WITH_CUDA
-namespace {
-
-// Throws InvalidArgument unless the CUDA device of `device` exists.
-void require_cuda_device(Device device) {
-  const int count = cuda::device_count();
-  require(device.ordinal < count, "device {} does not exist ({} CUDA device(s) present)",
-          device.to_string(), count);
-}
-
-}  // namespace
-#endif
-
-std::unique_ptr<IvfBackend> make_ivf_backend(int dim, int n_lists, Metric metric, Device device) {
-  if (device.is_cpu()) return cpu::make_ivf_backend(dim, n_lists, metric);
-#ifdef KNNX_WITH_CUDA
-  require_cuda_device(device);
-  return cuda::make_ivf_backend(dim, n_lists, metric, device.ordinal);
+  return cuda::is_device_pointer(p);
 #else
-  throw NotSupported(fmt::format("device {} requested, but this build of knnx has no CUDA backend",
-                                 device.to_string()));
-#endif
-}
-
-std::unique_ptr<KMeansBackend> make_kmeans_backend(Device device) {
-  if (device.is_cpu()) return cpu::make_kmeans_backend();
-#ifdef KNNX_WITH_CUDA
-  require_cuda_device(device);
-  return cuda::make_kmeans_backend(device.ordinal);
-#else
-  throw NotSupported(fmt::format("device {} requested, but this build of knnx has no CUDA backend",
-                                 device.to_string()));
+  (void)p;
+  return false;
 #endif
 }
 

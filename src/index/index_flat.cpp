@@ -3,18 +3,18 @@
 
 #include <algorithm>
 
+#include "core/backend.hpp"
 #include "core/check.hpp"
 #include "core/flat_backend.hpp"
 #include "core/id_map.hpp"
 #include "core/search_knobs.hpp"
-#include "index/backends.hpp"
 
 namespace knnx {
 
 IndexFlat::IndexFlat(int dim, Metric metric, Device device)
     : Index(dim, metric),
       device_(device),
-      backend_(detail::make_flat_backend(dim, metric, device)),
+      backend_(detail::backend_for(device).make_flat(dim, metric, device.ordinal)),
       id_map_(std::make_unique<detail::IdMap>()) {}
 
 IndexFlat::~IndexFlat() = default;

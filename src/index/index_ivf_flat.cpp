@@ -5,11 +5,11 @@
 #include <new>
 #include <typeinfo>
 
+#include "core/backend.hpp"
 #include "core/check.hpp"
 #include "core/id_set.hpp"
 #include "core/ivf_backend.hpp"
 #include "core/search_knobs.hpp"
-#include "index/backends.hpp"
 
 namespace knnx {
 
@@ -35,7 +35,7 @@ IndexIVFFlat::IndexIVFFlat(int dim, int n_lists, Metric metric, Device device)
       device_(device),
       n_lists_(checked_n_lists(n_lists)),
       kmeans_params_(default_kmeans_params()),
-      backend_(detail::make_ivf_backend(dim, n_lists, metric, device)),
+      backend_(detail::backend_for(device).make_ivf(dim, n_lists, metric, device.ordinal)),
       ids_(std::make_unique<detail::IdSet>()) {}
 
 IndexIVFFlat::~IndexIVFFlat() = default;

@@ -10,11 +10,11 @@
 #include <new>
 #include <utility>
 
+#include "core/backend.hpp"
 #include "core/check.hpp"
 #include "core/kmeans_backend.hpp"
 #include "core/random.hpp"
 #include "core/sampling.hpp"
-#include "index/backends.hpp"
 
 namespace knnx {
 
@@ -34,7 +34,7 @@ KMeans::KMeans(int dim, int k, Metric metric, KMeansParams params)
   require(params_.init == KMeansParams::Init::Random ||
               params_.init == KMeansParams::Init::KMeansPlusPlus,
           "init must be Random or KMeansPlusPlus, got {}", static_cast<int>(params_.init));
-  backend_ = detail::make_kmeans_backend(params_.device);
+  backend_ = detail::backend_for(params_.device).make_kmeans(params_.device.ordinal);
 }
 
 KMeans::~KMeans() = default;

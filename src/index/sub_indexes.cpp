@@ -5,14 +5,12 @@
 #include <algorithm>
 #include <typeinfo>
 
+#include "core/backend.hpp"
 #include "core/check.hpp"
 #include "knnx/error.hpp"
 #include "knnx/index_factory.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
-#ifdef KNNX_WITH_CUDA
-#include "cuda/runtime/memory.hpp"
-#endif
 
 namespace knnx::detail {
 
@@ -186,13 +184,8 @@ int SubIndexes::n_probe() const {
 }
 
 void SubIndexes::require_host(const void* p, const char* what) {
-#ifdef KNNX_WITH_CUDA
-  require(!cuda::is_device_pointer(p), "{} is device memory; multi-device indexes take host arrays",
+  require(!is_device_pointer(p), "{} is device memory; multi-device indexes take host arrays",
           what);
-#else
-  (void)p;
-  (void)what;
-#endif
 }
 
 }  // namespace knnx::detail

@@ -5,17 +5,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 
+#include "core/backend.hpp"
 #include "core/check.hpp"
-#include "cpu/blas.hpp"
 #include "cpu/linalg.hpp"
 #include "index/transform_internal.hpp"
-#include "knnx/config.hpp"
 #include "knnx/error.hpp"
-#ifdef KNNX_WITH_CUDA
-#include "cuda/linalg/linalg_cuda.hpp"
-#endif
 
 namespace knnx {
 
@@ -23,76 +18,18 @@ using detail::require;
 
 namespace detail {
 
-idx_t transform_chunk_rows(idx_t d_in, idx_t d_out) {
-  const idx_t bytes = idx_t{config().gpu_workspace_mb} << 20;
-  return std::max<idx_t>(1, bytes / (4 * (d_in + d_out)));
-}
-
 void affine_map(Device device, idx_t n, idx_t d_in, idx_t d_out, const float* x,
                 const float* shift_in, const float* w, const float* shift_out, float* out) {
-  if (device.is_cuda()) {
-#ifdef KNNX_WITH_CUDA
-    cuda::affine_map_host(device.ordinal, n, d_in, d_out, x, shift_in, w, shift_out, out,
-                          transform_chunk_rows(d_in, d_out));
-    return;
-#endif
-  }
-  constexpr idx_t kBlock = 4096;
-  std::vector<float> shifted;
-  for (idx_t r0 = 0; r0 < n; r0 += kBlock) {
-    const idx_t nr = std::min(kBlock, n - r0);
-    const float* in = x + r0 * d_in;
-    if (shift_in != nullptr) {
-      shifted.assign(in, in + nr * d_in);
-      for (idx_t i = 0; i < nr; ++i) {
-        for (idx_t j = 0; j < d_in; ++j)
-          shifted[static_cast<std::size_t>(i * d_in + j)] += shift_in[j];
-      }
-      in = shifted.data();
-    }
-    float* o = out + r0 * d_out;
-    cpu::sgemm_ab(nr, d_out, d_in, 1.0f, in, w, 0.0f, o);
-    if (shift_out != nullptr) {
-      for (idx_t i = 0; i < nr; ++i) {
-        for (idx_t j = 0; j < d_out; ++j) o[i * d_out + j] += shift_out[j];
-      }
-    }
-  }
+  backend_for(device).affine_map(device.ordinal, n, d_in, d_out, x, shift_in, w, shift_out, out);
 }
 
 void gram(Device device, idx_t n, idx_t d, const float* x, const float* shift, float* out) {
-  if (device.is_cuda()) {
-#ifdef KNNX_WITH_CUDA
-    cuda::gram_host(device.ordinal, n, d, x, shift, transform_chunk_rows(d, 0), out);
-    return;
-#endif
-  }
-  constexpr idx_t kBlock = 4096;
-  std::vector<float> shifted;
-  std::fill(out, out + d * d, 0.0f);
-  for (idx_t r0 = 0; r0 < n; r0 += kBlock) {
-    const idx_t nr = std::min(kBlock, n - r0);
-    const float* in = x + r0 * d;
-    if (shift != nullptr) {
-      shifted.assign(in, in + nr * d);
-      for (idx_t i = 0; i < nr; ++i) {
-        for (idx_t j = 0; j < d; ++j) shifted[static_cast<std::size_t>(i * d + j)] += shift[j];
-      }
-      in = shifted.data();
-    }
-    cpu::sgemm_atb(nr, d, d, 1.0f, in, in, 1.0f, out);
-  }
+  backend_for(device).gram(device.ordinal, n, d, x, shift, out);
 }
 
 void gram_ab(Device device, idx_t n, idx_t da, idx_t db, const float* a, const float* b,
              float* out) {
-  if (device.is_cuda()) {
-#ifdef KNNX_WITH_CUDA
-    cuda::gemm_at_b_host(device.ordinal, n, da, db, a, b, out);
-    return;
-#endif
-  }
-  cpu::sgemm_atb(n, db, da, 1.0f, a, b, 0.0f, out);
+  backend_for(device).gemm_at_b(device.ordinal, n, da, db, a, b, out);
 }
 
 }  // namespace detail
@@ -223,21 +160,7 @@ L2Normalize::L2Normalize(int d, Device device) : VectorTransform(d, d, device) {
 void L2Normalize::do_train(idx_t, const float*) {}
 
 void L2Normalize::do_apply(idx_t n, const float* x, float* out) const {
-  const idx_t d = d_in();
-  if (device().is_cuda()) {
-#ifdef KNNX_WITH_CUDA
-    cuda::l2_normalize_host(device().ordinal, n, d, x, out, detail::transform_chunk_rows(d, 0));
-    return;
-#endif
-  }
-#pragma omp parallel for schedule(static)
-  for (idx_t i = 0; i < n; ++i) {
-    const float* row = x + i * d;
-    double s = 0.0;
-    for (idx_t j = 0; j < d; ++j) s += double(row[j]) * row[j];
-    const float f = s > 0.0 ? static_cast<float>(1.0 / std::sqrt(s)) : 0.0f;
-    for (idx_t j = 0; j < d; ++j) out[i * d + j] = row[j] * f;
-  }
+  detail::backend_for(device()).l2_normalize(device().ordinal, n, d_in(), x, out);
 }
 
 }  // namespace knnx

@@ -29,11 +29,8 @@ std::vector<float> gaussian_block(idx_t rows, idx_t cols, std::uint64_t seed, st
 
 namespace knnx::detail {
 
-// Rows of d_in + d_out floats one GPU transform step streams at a time (KNNX_GPU_WORKSPACE_MB).
-idx_t transform_chunk_rows(idx_t d_in, idx_t d_out);
-
 // out (n x d_out) = (x + shift_in) W + shift_out on `device` (W d_in x d_out row-major; shifts
-// may be null). The CPU path runs blocked BLAS.
+// may be null).
 void affine_map(Device device, idx_t n, idx_t d_in, idx_t d_out, const float* x,
                 const float* shift_in, const float* w, const float* shift_out, float* out);
 

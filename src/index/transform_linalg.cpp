@@ -1,22 +1,15 @@
 // The public linear-algebra entry points (knnx/linalg.hpp): validation, then the CPU or CUDA
 // implementation. The transforms call the same internals.
-#include "knnx/linalg.hpp"
-
 #include <fmt/format.h>
 
 #include <climits>
 
+#include "core/backend.hpp"
 #include "core/check.hpp"
 #include "core/random.hpp"
-#include "cpu/linalg.hpp"
 #include "index/transform_internal.hpp"
-#include "knnx/config.hpp"
 #include "knnx/error.hpp"
-#ifdef KNNX_WITH_CUDA
-#include "cuda/gemm/gemm.hpp"
-#include "cuda/linalg/linalg_cuda.hpp"
-#include "cuda/runtime/device_info.hpp"
-#endif
+#include "knnx/linalg.hpp"
 
 namespace knnx {
 
@@ -24,17 +17,7 @@ using detail::require;
 
 namespace detail {
 
-void require_linalg_device(Device device) {
-  if (device.is_cpu()) return;
-#ifdef KNNX_WITH_CUDA
-  const int count = cuda::device_count();
-  require(device.ordinal >= 0 && device.ordinal < count,
-          "device {} does not exist ({} CUDA device(s) present)", device.to_string(), count);
-#else
-  throw NotSupported(fmt::format("device {} requested, but this build of knnx has no CUDA backend",
-                                 device.to_string()));
-#endif
-}
+void require_linalg_device(Device device) { (void)backend_for(device); }
 
 void check_lapack_size(idx_t rows, idx_t cols, const char* name) {
   require(rows >= 1 && cols >= 1, "{} must have at least one row and column, got {} x {}", name,
@@ -54,26 +37,8 @@ std::vector<float> gaussian_block(idx_t rows, idx_t cols, std::uint64_t seed,
 }  // namespace detail
 
 GemmTiles get_gemm_tiles(int cuda_device) {
-  detail::require_linalg_device(Device::cuda(cuda_device));
-  GemmTiles out;
-#ifdef KNNX_WITH_CUDA
-  const Config c = config();
-  const cudaDeviceProp& prop = cuda::device_properties(cuda_device);
-  out.sm_major = prop.major;
-  out.sm_minor = prop.minor;
-  const std::string table = fmt::format("table sm_{}{}", prop.major, prop.minor);
-  const cuda::GemmTileChoice av = cuda::resolve_gemm_tile(cuda::GemmOp::AV, c.gemm_tile_av, cuda_device);
-  const cuda::GemmTileChoice atb =
-      cuda::resolve_gemm_tile(cuda::GemmOp::AtB, c.gemm_tile_atb, cuda_device);
-  out.av = cuda::gemm_tile_name(av.wide);
-  out.av_narrow = cuda::gemm_tile_name(av.narrow);
-  out.atb = cuda::gemm_tile_name(atb.wide);
-  out.atb_narrow = cuda::gemm_tile_name(atb.narrow);
-  out.narrow_columns = static_cast<int>(cuda::kNarrowColumns);
-  out.av_source = c.gemm_tile_av == "auto" ? table : "KNNX_GEMM_TILE_AV";
-  out.atb_source = c.gemm_tile_atb == "auto" ? table : "KNNX_GEMM_TILE_ATB";
-#endif
-  return out;
+  const Device device = Device::cuda(cuda_device);
+  return detail::backend_for(device).gemm_tiles(device.ordinal);
 }
 
 std::vector<float> project_coeffs(idx_t m, idx_t k, const float* q_cols, const float* v,
@@ -83,13 +48,7 @@ std::vector<float> project_coeffs(idx_t m, idx_t k, const float* q_cols, const f
   detail::check_not_null(v, "v");
   detail::require_linalg_device(device);
   std::vector<float> c(static_cast<std::size_t>(k));
-  if (device.is_cpu()) {
-    cpu::project_coeffs(m, k, q_cols, v, c.data());
-  } else {
-#ifdef KNNX_WITH_CUDA
-    cuda::project_coeffs_host(device.ordinal, m, k, q_cols, v, c.data());
-#endif
-  }
+  detail::backend_for(device).project_coeffs(device.ordinal, m, k, q_cols, v, c.data());
   return c;
 }
 
@@ -104,13 +63,7 @@ QrResult qr(idx_t m, idx_t k, const float* a, Device device) {
   out.k = k;
   out.q.resize(static_cast<std::size_t>(m * k));
   out.r.resize(static_cast<std::size_t>(k * k));
-  if (device.is_cpu()) {
-    cpu::qr(m, k, a, out.q.data(), out.r.data());
-  } else {
-#ifdef KNNX_WITH_CUDA
-    cuda::qr_host(device.ordinal, m, k, a, out.q.data(), out.r.data());
-#endif
-  }
+  detail::backend_for(device).qr(device.ordinal, m, k, a, out.q.data(), out.r.data());
   return out;
 }
 
@@ -130,20 +83,12 @@ SvdResult svd(idx_t m, idx_t n, const float* a, const SvdParams& params) {
   out.m = m;
   out.n = n;
   out.rank = params.rank;
-  if (params.device.is_cpu()) {
-    cpu::SvdOutput r = cpu::svd_subspace(m, n, a, params.rank, p, params.n_iter, v0);
-    out.s = std::move(r.s);
-    out.u = std::move(r.u);
-    out.v = std::move(r.v);
-  } else {
-#ifdef KNNX_WITH_CUDA
-    cuda::SvdOutput r =
-        cuda::svd_host(params.device.ordinal, m, n, a, params.rank, p, params.n_iter, v0);
-    out.s = std::move(r.s);
-    out.u = std::move(r.u);
-    out.v = std::move(r.v);
-#endif
-  }
+  detail::SvdFactors r =
+      detail::backend_for(params.device)
+          .svd(params.device.ordinal, m, n, a, params.rank, p, params.n_iter, v0);
+  out.s = std::move(r.s);
+  out.u = std::move(r.u);
+  out.v = std::move(r.v);
   return out;
 }
 

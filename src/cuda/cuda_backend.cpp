@@ -1,0 +1,106 @@
+// The CUDA backend: the flat, IVF and k-means backends of src/cuda/, and the transforms' dense
+// algebra on the GEMM and linalg kernels, streaming host rows through the device.
+#include "cuda/cuda_backend.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "cuda/flat/flat_cuda.hpp"
+#include "cuda/gemm/gemm.hpp"
+#include "cuda/ivf/ivf_cuda.hpp"
+#include "cuda/kmeans/kmeans_cuda.hpp"
+#include "cuda/linalg/linalg_cuda.hpp"
+#include "cuda/runtime/device_info.hpp"
+#include "knnx/config.hpp"
+
+namespace knnx::cuda {
+namespace {
+
+// Rows of d_in + d_out floats one transform step streams at a time: the search workspace bound
+// (KNNX_GPU_WORKSPACE_MB) applies to transforms too.
+std::int64_t transform_chunk_rows(std::int64_t d_in, std::int64_t d_out) {
+  const std::int64_t bytes = std::int64_t{config().gpu_workspace_mb} << 20;
+  return std::max<std::int64_t>(1, bytes / (4 * (d_in + d_out)));
+}
+
+class CudaBackend final : public detail::Backend {
+ public:
+  std::unique_ptr<detail::FlatBackend> make_flat(int dim, Metric metric,
+                                                 int ordinal) const override {
+    return make_flat_backend(dim, metric, ordinal);
+  }
+  std::unique_ptr<detail::IvfBackend> make_ivf(int dim, int n_lists, Metric metric,
+                                               int ordinal) const override {
+    return make_ivf_backend(dim, n_lists, metric, ordinal);
+  }
+  std::unique_ptr<detail::KMeansBackend> make_kmeans(int ordinal) const override {
+    return make_kmeans_backend(ordinal);
+  }
+
+  void affine_map(int ordinal, idx_t n, idx_t d_in, idx_t d_out, const float* x,
+                  const float* shift_in, const float* w, const float* shift_out,
+                  float* out) const override {
+    affine_map_host(ordinal, n, d_in, d_out, x, shift_in, w, shift_out, out,
+                    transform_chunk_rows(d_in, d_out));
+  }
+
+  void gram(int ordinal, idx_t n, idx_t d, const float* x, const float* shift,
+            float* out) const override {
+    gram_host(ordinal, n, d, x, shift, transform_chunk_rows(d, 0), out);
+  }
+
+  void gemm_at_b(int ordinal, idx_t n, idx_t da, idx_t db, const float* a, const float* b,
+                 float* out) const override {
+    gemm_at_b_host(ordinal, n, da, db, a, b, out);
+  }
+
+  void l2_normalize(int ordinal, idx_t n, idx_t d, const float* x, float* out) const override {
+    l2_normalize_host(ordinal, n, d, x, out, transform_chunk_rows(d, 0));
+  }
+
+  void project_coeffs(int ordinal, idx_t m, idx_t k, const float* q_cols, const float* v,
+                      float* c) const override {
+    project_coeffs_host(ordinal, m, k, q_cols, v, c);
+  }
+
+  void qr(int ordinal, idx_t m, idx_t k, const float* a, float* q, float* r) const override {
+    qr_host(ordinal, m, k, a, q, r);
+  }
+
+  detail::SvdFactors svd(int ordinal, idx_t m, idx_t n, const float* a, int rank, int p, int n_iter,
+                         const std::vector<float>& v0) const override {
+    SvdOutput r = svd_host(ordinal, m, n, a, rank, p, n_iter, v0);
+    return {std::move(r.s), std::move(r.u), std::move(r.v)};
+  }
+
+  GemmTiles gemm_tiles(int ordinal) const override {
+    const Config c = config();
+    const cudaDeviceProp& prop = device_properties(ordinal);
+    GemmTiles out;
+    out.sm_major = prop.major;
+    out.sm_minor = prop.minor;
+    const std::string table = fmt::format("table sm_{}{}", prop.major, prop.minor);
+    const GemmTileChoice av = resolve_gemm_tile(GemmOp::AV, c.gemm_tile_av, ordinal);
+    const GemmTileChoice atb = resolve_gemm_tile(GemmOp::AtB, c.gemm_tile_atb, ordinal);
+    out.av = gemm_tile_name(av.wide);
+    out.av_narrow = gemm_tile_name(av.narrow);
+    out.atb = gemm_tile_name(atb.wide);
+    out.atb_narrow = gemm_tile_name(atb.narrow);
+    out.narrow_columns = static_cast<int>(kNarrowColumns);
+    out.av_source = c.gemm_tile_av == "auto" ? table : "KNNX_GEMM_TILE_AV";
+    out.atb_source = c.gemm_tile_atb == "auto" ? table : "KNNX_GEMM_TILE_ATB";
+    return out;
+  }
+};
+
+}  // namespace
+
+const detail::Backend& backend() {
+  static const CudaBackend instance;
+  return instance;
+}
+
+}  // namespace knnx::cuda
