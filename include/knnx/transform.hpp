@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,9 @@ class VectorTransform {
   virtual bool reversible() const = 0;
 
   // Learns the transform from n rows (n >= 1; some transforms need more, and say so).
+  // InvalidArgument when the transform is trained and an IndexPreTransform using it holds
+  // vectors: they were stored through the old map, and re-training would silently change what
+  // searches compare them with (reset() that index first).
   void train(idx_t n, const float* x);
   // out[0 .. n*d_out) = transform of x[0 .. n*d_in). InvalidArgument before training.
   void apply(idx_t n, const float* x, float* out) const;
@@ -52,9 +56,13 @@ class VectorTransform {
   virtual void do_reverse(idx_t n, const float* y, float* out) const;
 
  private:
+  friend class IndexPreTransform;  // registers itself as a user (train() checks them)
+
   int d_in_;
   int d_out_;
   Device device_;
+  std::mutex users_mutex_;
+  std::vector<const Index*> users_;  // the IndexPreTransforms wrapping this transform
 };
 
 // y = A (x - mean) with a d_out x d_in matrix A, and x = B y + mean as its reverse where one
@@ -133,6 +141,12 @@ class RandomRotation : public LinearTransform {
   void do_train(idx_t n, const float* x) override;
 
  private:
+  friend struct detail::IndexRestore;
+  struct NotDrawn {};
+  // For read_index: the matrix is installed from the file instead of being drawn again (an
+  // O(d_in^3) factorisation).
+  RandomRotation(NotDrawn, int d_in, int d_out, std::uint64_t seed, Device device);
+
   std::uint64_t seed_;
 };
 

@@ -4,12 +4,10 @@
 // str or os.PathLike; the GIL is released while files are read or written. IoError and
 // FormatError are OSErrors (errors.cpp).
 #include <fmt/format.h>
-#include <nanobind/stl/filesystem.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/variant.h>
 
-#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -17,6 +15,7 @@
 #include "knnx/error.hpp"
 #include "knnx/index_factory.hpp"
 #include "knnx/index_io.hpp"
+#include "path_arg.hpp"
 #include "py_index.hpp"
 
 namespace knnx::python {
@@ -24,16 +23,16 @@ namespace knnx::python {
 void bind_index_file(nb::module_& m) {
   m.def(
       "_write_index",
-      [](const PyIndex& index, const std::filesystem::path& path) {
-        const std::string p = path.string();
+      [](const PyIndex& index, const PathArg& path) {
+        const std::string p = path.value;
         index.read([&](const Index& i) { write_index(i, p); });
       },
       nb::arg("index"), nb::arg("path"),
       "Saves index to path (written to a temporary file, then renamed over path).");
   m.def(
       "_read_index",
-      [](const std::filesystem::path& path, const std::string& device) {
-        const std::string p = path.string();
+      [](const PathArg& path, const std::string& device) {
+        const std::string p = path.value;
         const Device d = Device::parse(device);
         auto handle = std::make_unique<IndexHandle>();
         {

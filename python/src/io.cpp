@@ -4,19 +4,17 @@
 // to_rows() accepts and convert it to the file's element type, rejecting values that type
 // cannot hold. Paths may be str or os.PathLike. The GIL is released while the file is read or
 // written.
-#include "knnx/vector_io.hpp"
-
 #include <fmt/format.h>
-#include <nanobind/stl/filesystem.h>
 #include <nanobind/stl/string.h>
 
 #include <cstring>
-#include <filesystem>
 #include <string>
 
 #include "arrays.hpp"
 #include "bindings.hpp"
 #include "knnx/error.hpp"
+#include "knnx/vector_io.hpp"
+#include "path_arg.hpp"
 
 namespace knnx::python {
 namespace {
@@ -42,28 +40,28 @@ Matrix<T> to_matrix(ArrayLike x) {
 }
 
 template <typename T, Matrix<T> (*Read)(const std::string&, idx_t)>
-Array2D<T> read_vecs(const std::filesystem::path& path, idx_t max_rows) {
+Array2D<T> read_vecs(const PathArg& path, idx_t max_rows) {
   Matrix<T> m;
   {
     nb::gil_scoped_release release;
-    m = Read(path.string(), max_rows);
+    m = Read(path.value, max_rows);
   }
   return to_numpy(std::move(m));
 }
 
 template <typename T, void (*Write)(const std::string&, const Matrix<T>&)>
-void write_file(const std::filesystem::path& path, ArrayLike x) {
+void write_file(const PathArg& path, ArrayLike x) {
   const Matrix<T> m = to_matrix<T>(x);
   nb::gil_scoped_release release;
-  Write(path.string(), m);
+  Write(path.value, m);
 }
 
 // An .npy file as an array of its own dtype and rank (1-D or 2-D).
-nb::ndarray<nb::numpy> read_npy_array(const std::filesystem::path& path) {
+nb::ndarray<nb::numpy> read_npy_array(const PathArg& path) {
   NpyArray a;
   {
     nb::gil_scoped_release release;
-    a = read_npy(path.string());
+    a = read_npy(path.value);
   }
   nb::dlpack::dtype dtype;
   switch (a.dtype) {
@@ -83,7 +81,7 @@ nb::ndarray<nb::numpy> read_npy_array(const std::filesystem::path& path) {
 }
 
 // Writes a 1-D or 2-D float32/int32/int64/uint8 array as .npy, keeping its dtype and rank.
-void write_npy_array(const std::filesystem::path& path, ArrayLike x) {
+void write_npy_array(const PathArg& path, ArrayLike x) {
   nb::module_ np = nb::module_::import_("numpy");
   nb::object array = nb::isinstance(x.obj, np.attr("ndarray")) ? nb::borrow(x.obj)
                                                                : np.attr("asarray")(x.obj);
@@ -113,7 +111,7 @@ void write_npy_array(const std::filesystem::path& path, ArrayLike x) {
         "x.astype(...), or use numpy.save)", dtype));
   }
   nb::gil_scoped_release release;
-  write_npy(path.string(), out);
+  write_npy(path.value, out);
 }
 
 }  // namespace
@@ -126,17 +124,17 @@ void bind_io(nb::module_& m) {
         "that is not a finite float32 (NaN, Inf, beyond 3.4e38) is a knnx.FormatError. Raises\n"
         "knnx.FormatError (an OSError) for a malformed file and knnx.IoError (an OSError) for\n"
         "one that cannot be read.");
-  m.def("read_labels",
-        [](const std::filesystem::path& path) {
-          Matrix<std::int64_t> labels;
-          {
-            nb::gil_scoped_release release;
-            labels = read_labels(path.string());
-          }
-          return to_numpy(std::move(labels));
-        },
-        nb::arg("path"),
-        "Ids or ground-truth labels from an .ivecs or .npy file as int64 (n, k).");
+  m.def(
+      "read_labels",
+      [](const PathArg& path) {
+        Matrix<std::int64_t> labels;
+        {
+          nb::gil_scoped_release release;
+          labels = read_labels(path.value);
+        }
+        return to_numpy(std::move(labels));
+      },
+      nb::arg("path"), "Ids or ground-truth labels from an .ivecs or .npy file as int64 (n, k).");
   m.def("read_fvecs", &read_vecs<float, &read_fvecs>, nb::arg("path"), nb::arg("max_rows") = -1,
         "A .fvecs file as float32 (n, d).");
   m.def("read_ivecs", &read_vecs<std::int32_t, &read_ivecs>, nb::arg("path"),

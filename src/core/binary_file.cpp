@@ -1,13 +1,18 @@
 #include "core/binary_file.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <limits.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <ctime>
 #include <random>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -30,14 +35,106 @@ std::string parent_directory(const std::string& path) {
   return path.substr(0, slash);
 }
 
+const char* file_kind(mode_t mode) {
+  if (S_ISFIFO(mode)) return "FIFO";
+  if (S_ISSOCK(mode)) return "socket";
+  if (S_ISCHR(mode)) return "character device";
+  if (S_ISBLK(mode)) return "block device";
+  return "special file";
+}
+
+// Where writing `path` must land: a symbolic link is followed to its target (as editors do),
+// so that saving through a link updates the file it points to and keeps the link.
+std::string resolve_symlinks(std::string path) {
+  for (int hops = 0; hops < 40; ++hops) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return path;
+    std::string target(static_cast<std::size_t>(st.st_size > 0 ? st.st_size : 4096) + 1, '\0');
+    const ssize_t len = ::readlink(path.c_str(), target.data(), target.size());
+    if (len < 0) return path;
+    target.resize(static_cast<std::size_t>(len));
+    if (!target.empty() && target.front() != '/') target = parent_directory(path) + "/" + target;
+    path = std::move(target);
+  }
+  throw IoError(fmt::format("cannot write '{}': too many levels of symbolic links", path));
+}
+
+// Temporary names: "<name>.tmp.<16 hex digits>" beside the target, with <name> shortened so the
+// whole name stays within NAME_MAX.
+constexpr std::string_view kTempInfix = ".tmp.";
+constexpr std::size_t kTempSuffixBytes = kTempInfix.size() + 16;
+constexpr std::size_t kNameMax = NAME_MAX;
+
+std::string temp_stem(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  const std::size_t name_begin = slash == std::string::npos ? 0 : slash + 1;
+  const std::size_t keep = std::min(path.size() - name_begin, kNameMax - kTempSuffixBytes);
+  return path.substr(0, name_begin + keep);
+}
+
+std::string temporary_name(const std::string& path, std::uint64_t random) {
+  return fmt::format("{}{}{:016x}", temp_stem(path), kTempInfix, random);
+}
+
+// Temporary files of earlier writes to `path` whose writer died (killed before it could delete
+// them): no lock on them, and untouched for kStaleSeconds. They are removed before a new write.
+constexpr int kStaleSeconds = 10;
+
+void reclaim_stale_temporaries(const std::string& path) {
+  const std::string stem = temp_stem(path);
+  const std::size_t slash = stem.find_last_of('/');
+  const std::string dir_path = slash == std::string::npos ? "." : stem.substr(0, slash + 1);
+  const std::string prefix =
+      (slash == std::string::npos ? stem : stem.substr(slash + 1)) + std::string(kTempInfix);
+  DIR* dir = ::opendir(dir_path.c_str());
+  if (dir == nullptr) return;
+  const std::time_t now = std::time(nullptr);
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string_view name(entry->d_name);
+    if (name.size() != prefix.size() + 16 || name.substr(0, prefix.size()) != prefix) continue;
+    if (name.find_first_not_of("0123456789abcdef", prefix.size()) != std::string_view::npos) {
+      continue;
+    }
+    const std::string candidate = (slash == std::string::npos ? "" : dir_path) + std::string(name);
+    const int fd = ::open(candidate.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) continue;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime >= kStaleSeconds &&
+        ::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      ::unlink(candidate.c_str());
+    }
+    ::close(fd);
+  }
+  ::closedir(dir);
+}
+
 }  // namespace
+
+void check_path(const std::string& path) {
+  if (path.empty()) throw InvalidArgument("the file path is empty");
+  const std::size_t nul = path.find('\0');
+  if (nul != std::string::npos) {
+    throw InvalidArgument(fmt::format(
+        "the file path contains a NUL character at position {} (after '{}'); paths cannot "
+        "contain NUL",
+        nul, path.substr(0, nul)));
+  }
+}
 
 // ------------------------------------------------------------------------------------------
 // InputFile
 
 InputFile::InputFile(std::string path) : path_(std::move(path)) {
+  check_path(path_);
+  struct stat pre {};
+  if (::stat(path_.c_str(), &pre) == 0 && !S_ISREG(pre.st_mode) && !S_ISDIR(pre.st_mode)) {
+    throw IoError(fmt::format("cannot read '{}': it is not a regular file (a {})", path_,
+                              file_kind(pre.st_mode)));
+  }
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; what is
+  // not a regular file is refused below, before any read.
   do {
-    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   } while (fd_ < 0 && errno == EINTR);
   if (fd_ < 0) {
     const int err = errno;
@@ -55,7 +152,8 @@ InputFile::InputFile(std::string path) : path_(std::move(path)) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd_);
-    throw IoError(fmt::format("cannot read '{}': it is not a regular file", path_));
+    throw IoError(fmt::format("cannot read '{}': it is not a regular file (a {})", path_,
+                              file_kind(st.st_mode)));
   }
   size_ = static_cast<std::uint64_t>(st.st_size);
 }
@@ -87,15 +185,24 @@ void InputFile::read_at(std::uint64_t offset, void* buffer, std::size_t n) const
 // AtomicFileWriter
 
 AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
+  check_path(path_);
+  path_ = resolve_symlinks(path_);
   struct stat st {};
-  if (::stat(path_.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    throw IoError(fmt::format("cannot write '{}': it is a directory", path_));
+  if (::stat(path_.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      throw IoError(fmt::format("cannot write '{}': it is a directory", path_));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      throw IoError(fmt::format("cannot write '{}': it is not a regular file (a {})", path_,
+                                file_kind(st.st_mode)));
+    }
   }
+  reclaim_stale_temporaries(path_);
   std::random_device entropy;
   int err = 0;
   for (int attempt = 0; attempt < 8 && fd_ < 0; ++attempt) {
     const std::uint64_t r = (std::uint64_t{entropy()} << 32) ^ entropy();
-    tmp_ = fmt::format("{}.tmp.{:016x}", path_, r);
+    tmp_ = temporary_name(path_, r);
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     err = errno;
     if (fd_ < 0 && err != EEXIST && err != EINTR) break;
@@ -104,6 +211,9 @@ AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
     throw IoError(fmt::format("cannot write '{}': cannot create temporary file '{}': {}", path_,
                               tmp_, errno_message(err)));
   }
+  // Held until the writer closes the file (or its process dies): a lock that can be taken
+  // marks a temporary file nobody is writing any more.
+  ::flock(fd_, LOCK_EX | LOCK_NB);
   buffer_.reserve(kWriteBufferBytes);
 }
 

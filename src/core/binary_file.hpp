@@ -1,12 +1,17 @@
 // core/binary_file.hpp — POSIX file access for knnx's binary formats: a regular file read at
 // offsets, and a file written beside its target and renamed over it.
 //
-// InputFile refuses what cannot be a data file (missing, unreadable, a directory, a device)
-// with IoError and reports a read past the end — the file shrank after it was opened — as
-// FormatError. AtomicFileWriter writes "<path>.tmp.<random hex>", and commit() flushes it to
-// disk, renames it over <path> and syncs the directory; until commit() succeeds the target is
-// untouched, and a writer destroyed without committing deletes its temporary file. A crash at
-// any point leaves either the old file or the new one at <path>, never a mixture.
+// InputFile refuses what cannot be a data file (missing, unreadable, a directory, a device, a
+// FIFO or socket — opened without blocking, so a FIFO with no writer cannot hang it) with
+// IoError, and reports a read past the end — the file shrank after it was opened — as
+// FormatError. AtomicFileWriter writes "<name>.tmp.<16 hex digits>" beside the target (<name>
+// shortened so the temporary name fits NAME_MAX), and commit() flushes it to disk, renames it
+// over <path> and syncs the directory; until commit() succeeds the target is untouched, and a
+// writer destroyed without committing deletes its temporary file. A crash at any point leaves
+// either the old file or the new one at <path>, never a mixture; the temporary file of a writer
+// that was killed is removed by the next write to the same path (it is recognised by its name,
+// no lock held on it and no change for 10 s). Writing through a symbolic link writes the file
+// the link points to (the link stays); a path that exists and is not a regular file is refused.
 #pragma once
 
 #include <cstddef>
@@ -15,6 +20,9 @@
 #include <vector>
 
 namespace knnx::detail {
+
+// InvalidArgument when path is empty or holds a NUL character (which the OS would cut it at).
+void check_path(const std::string& path);
 
 class InputFile {
  public:

@@ -363,7 +363,7 @@ class LiteralParser {
       v.kind = PyValue::Kind::None;
     } else {
       pos_ = start;
-      fail(fmt::format("unknown name '{}'", name));
+      fail(fmt::format("unknown name '{}'", printable(name)));
     }
     return v;
   }
@@ -418,7 +418,7 @@ class LiteralParser {
       }
       if (std::find(v.keys.begin(), v.keys.end(), key.str) != v.keys.end()) {
         pos_ = key_pos;
-        fail(fmt::format("key '{}' appears more than once", key.str));
+        fail(fmt::format("key '{}' appears more than once", printable(key.str)));
       }
       expect(':');
       v.keys.push_back(std::move(key.str));
@@ -500,10 +500,11 @@ DType parse_descr(const PyValue& v, const std::string& path) {
   }
   if (v.kind != PyValue::Kind::Str) throw_format(path, "descr in the .npy header is not a string");
   const std::string& d = v.str;
+  const std::string shown = printable(d);  // a NUL or control byte must not cut the message
   const char order = d.empty() ? '\0' : d[0];
   const std::string_view code = d.empty() ? std::string_view() : std::string_view(d).substr(1);
   if (!code.empty() && code[0] == 'O') {
-    throw_format(path, "object arrays (descr '{}') are not supported", d);
+    throw_format(path, "object arrays (descr '{}') are not supported", shown);
   }
   if (code == "u1" && (order == '|' || order == '<' || order == '>' || order == '=')) {
     return DType::UInt8;  // byte order means nothing for one-byte values
@@ -512,7 +513,7 @@ DType parse_descr(const PyValue& v, const std::string& path) {
     throw_format(path,
                  "big-endian dtype '{}' is not supported; save the array as little-endian "
                  "(e.g. arr.astype('<{}'))",
-                 d, code);
+                 shown, printable(code));
   }
   if (order == '<' || order == '=') {  // '=' is native, which is little-endian here
     if (code == "f4") return DType::Float32;
@@ -520,7 +521,7 @@ DType parse_descr(const PyValue& v, const std::string& path) {
     if (code == "i4") return DType::Int32;
     if (code == "i8") return DType::Int64;
   }
-  throw_format(path, "unsupported dtype '{}'; supported: '<f4', '<f8', '|u1', '<i4', '<i8'", d);
+  throw_format(path, "unsupported dtype '{}'; supported: '<f4', '<f8', '|u1', '<i4', '<i8'", shown);
 }
 
 NpyHeader read_npy_header(const InFile& f) {
@@ -578,7 +579,7 @@ NpyHeader read_npy_header(const InFile& f) {
     } else if (key == "shape") {
       shape = &dict.items[i];
     } else {
-      throw_format(path, ".npy header has an unexpected key '{}' (header: \"{}\")", key,
+      throw_format(path, ".npy header has an unexpected key '{}' (header: \"{}\")", printable(key),
                    printable(text));
     }
   }

@@ -73,21 +73,25 @@ struct WorkItem {
 class IvfCpu final : public detail::IvfBackend {
  public:
   IvfCpu(int dim, int n_lists, Metric metric)
-      : dim_(dim),
-        n_lists_(n_lists),
-        metric_(metric),
-        lists_(static_cast<std::size_t>(n_lists)),
-        centroids_(detail::checked_elements(n_lists, dim, "centroids"), 0.0f),
-        centroid_norms_(static_cast<std::size_t>(n_lists), 0.0f) {}
+      : dim_(dim), n_lists_(n_lists), metric_(metric), lists_(static_cast<std::size_t>(n_lists)) {}
 
   int n_lists() const override { return n_lists_; }
 
+  // The centroids are allocated when they are set, not before: an untrained index (e.g. one
+  // loaded from a file that declares many lists) holds no memory for them.
   void set_centroids(const float* centroids) override {
-    std::copy_n(centroids, centroids_.size(), centroids_.begin());
-    row_norms_sq(n_lists_, dim_, centroids_.data(), centroid_norms_.data());
+    std::vector<float> c(centroids,
+                         centroids + detail::checked_elements(n_lists_, dim_, "centroids"));
+    std::vector<float> norms(static_cast<std::size_t>(n_lists_));
+    row_norms_sq(n_lists_, dim_, c.data(), norms.data());
+    centroids_ = std::move(c);
+    centroid_norms_ = std::move(norms);
   }
 
-  std::vector<float> centroids() const override { return centroids_; }
+  std::vector<float> centroids() const override {
+    if (!centroids_.empty()) return centroids_;
+    return std::vector<float>(detail::checked_elements(n_lists_, dim_, "centroids"), 0.0f);
+  }
 
   void assign(idx_t n, const float* x, idx_t* lists) const override {
     std::vector<float> distances;
@@ -358,8 +362,32 @@ class IvfCpu final : public detail::IvfBackend {
           const idx_t pos = lq[j] & (kMaxListSize - 1);
           lq[j] = lists_[static_cast<std::size_t>(list)].ids[static_cast<std::size_t>(pos)];
         }
+        complete_with_overflowed_rows(s.probe_lists.data() + q * n_probe, n_probe, k, pad, dq, lq);
       });
     errors.rethrow("CPU IVF search");
+  }
+
+  // Rows whose score is not finite (vectors so large that the distance overflows float) never
+  // enter a top-k. As the flat search does, the result still holds every probed row when k
+  // allows: the missing slots take the probed lists' other rows at the worst distance, in probe
+  // order, then row order. They are exactly the non-finite ones, since when fewer than k rows
+  // were found every finite candidate is among them.
+  void complete_with_overflowed_rows(const idx_t* probed, int n_probe, int k, float pad, float* dq,
+                                     idx_t* lq) const {
+    idx_t found = std::find(lq, lq + k, kNoLabel) - lq;
+    if (found == k) return;
+    std::vector<idx_t> taken(lq, lq + found);
+    std::sort(taken.begin(), taken.end());
+    for (int p = 0; p < n_probe && found < k; ++p) {
+      if (probed[p] < 0) continue;
+      for (const idx_t id : lists_[static_cast<std::size_t>(probed[p])].ids) {
+        if (found == k) break;
+        if (std::binary_search(taken.begin(), taken.end(), id)) continue;
+        lq[found] = id;
+        dq[found] = pad;
+        ++found;
+      }
+    }
   }
 
   int dim_;

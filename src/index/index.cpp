@@ -42,8 +42,12 @@ void Index::add(idx_t n, const float* x) {
   detail::checked_elements(n, dim_, "x");
   require(is_trained(), "the index must be trained before add");
   check_finite(n, x, "x");
-  std::vector<idx_t> ids(static_cast<std::size_t>(n));
   const idx_t first = next_sequential_id();
+  require(first <= kMaxId && n - 1 <= kMaxId - first,
+          "add: {} sequential ids from {} would pass the largest id, {} (2^63 - 2); use "
+          "add_with_ids with free ids",
+          n, first, kMaxId);
+  std::vector<idx_t> ids(static_cast<std::size_t>(n));
   for (idx_t i = 0; i < n; ++i) ids[static_cast<std::size_t>(i)] = first + i;
   do_add(n, x, ids.data());
 }

@@ -326,7 +326,7 @@ std::shared_ptr<VectorTransform> make_transform(const fmtv::TransformRecord& r, 
       break;
     }
     case TransformType::RandomRotation:
-      t = std::make_shared<RandomRotation>(d_in, d_out, r.seed, device);
+      t = detail::IndexRestore::undrawn_rotation(d_in, d_out, r.seed, device);
       break;
     case TransformType::L2Normalize:
       t = std::make_shared<L2Normalize>(d_in, device);

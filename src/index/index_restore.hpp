@@ -9,6 +9,8 @@
 // and an IndexPreTransform its id counter.
 #pragma once
 
+#include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -35,6 +37,12 @@ struct IndexRestore {
   static void set_linear(LinearTransform& t, std::vector<float> matrix, std::vector<float> mean,
                          std::vector<float> reverse_matrix) {
     t.set_linear(std::move(matrix), std::move(mean), std::move(reverse_matrix));
+  }
+  // A RandomRotation whose matrix is not drawn; set_linear installs the saved one.
+  static std::shared_ptr<RandomRotation> undrawn_rotation(int d_in, int d_out, std::uint64_t seed,
+                                                          Device device) {
+    return std::shared_ptr<RandomRotation>(
+        new RandomRotation(RandomRotation::NotDrawn{}, d_in, d_out, seed, device));
   }
   static void set_eigenvalues(PCA& t, std::vector<float> values) {
     t.eigenvalues_ = std::move(values);

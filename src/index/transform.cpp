@@ -50,6 +50,17 @@ void VectorTransform::train(idx_t n, const float* x) {
   detail::check_not_null(x, "x");
   detail::checked_elements(n, d_in_, "x");
   detail::check_finite_host(n, d_in_, x, "x");
+  if (is_trained()) {
+    std::lock_guard<std::mutex> lock(users_mutex_);
+    for (const Index* user : users_) {
+      const idx_t held = user->ntotal();
+      require(held == 0,
+              "the transform is trained and an IndexPreTransform using it holds {} vectors; "
+              "re-training would change the map they were stored through (reset() that index "
+              "first)",
+              held);
+    }
+  }
   do_train(n, x);
 }
 
@@ -131,9 +142,13 @@ void LinearTransform::do_reverse(idx_t n, const float* y, float* out) const {
 RandomRotation::RandomRotation(int d, std::uint64_t seed, Device device)
     : RandomRotation(d, d, seed, device) {}
 
-RandomRotation::RandomRotation(int d_in, int d_out, std::uint64_t seed, Device device)
+RandomRotation::RandomRotation(NotDrawn, int d_in, int d_out, std::uint64_t seed, Device device)
     : LinearTransform(d_in, d_out, device), seed_(seed) {
   require(d_out <= d_in, "RandomRotation d_out must be <= d_in ({}), got {}", d_in, d_out);
+}
+
+RandomRotation::RandomRotation(int d_in, int d_out, std::uint64_t seed, Device device)
+    : RandomRotation(NotDrawn{}, d_in, d_out, seed, device) {
   const int d = d_in;
   const std::vector<float> g = detail::gaussian_block(d, d, seed, detail::kRotationSeedDomain);
   std::vector<float> q(g.size()), r(g.size());

@@ -34,9 +34,16 @@ IndexPreTransform::IndexPreTransform(std::shared_ptr<VectorTransform> transform,
                                      std::unique_ptr<Index> index)
     : Index(checked_dim(transform, index), metric_of(index)),
       transform_(std::move(transform)),
-      index_(std::move(index)) {}
+      index_(std::move(index)) {
+  std::lock_guard<std::mutex> lock(transform_->users_mutex_);
+  transform_->users_.push_back(this);
+}
 
-IndexPreTransform::~IndexPreTransform() = default;
+IndexPreTransform::~IndexPreTransform() {
+  std::lock_guard<std::mutex> lock(transform_->users_mutex_);
+  auto& users = transform_->users_;
+  users.erase(std::find(users.begin(), users.end(), this));
+}
 
 void IndexPreTransform::do_train(idx_t n, const float* x) {
   if (!transform_->is_trained()) transform_->train(n, x);
@@ -50,6 +57,8 @@ void IndexPreTransform::check_new_ids(idx_t n, const idx_t* ids) const {
   seen.reserve(static_cast<std::size_t>(n));
   for (idx_t i = 0; i < n; ++i) {
     require(ids[i] >= 0, "ids[{}] must be >= 0, got {}", i, ids[i]);
+    require(ids[i] <= kMaxId, "ids[{}] = {} is above the largest id, {} (2^63 - 2)", i, ids[i],
+            kMaxId);
     require(seen.insert(ids[i]).second, "ids[{}] = {} is repeated in the call", i, ids[i]);
   }
 }

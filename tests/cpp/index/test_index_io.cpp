@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdint>
@@ -1318,6 +1319,44 @@ TEST(IndexIoFixtures, Version2ChainFileLoads) {
   std::vector<float> back(4);
   EXPECT_THROW(loaded->reconstruct(10, back.data()), NotSupported);  // L2 normalisation
   EXPECT_EQ(info.next_id, 18);
+}
+
+// An untrained IVF file declaring many lists of a large dimension: loading it allocates for
+// what the file holds (8 bytes a list), never n_lists x dim centroids (a memory bomb before).
+TEST(IndexIoResources, UntrainedIvfWithManyListsAllocatesForItsSizeOnly) {
+  TempDir dir;
+  const int dim = 2048, n_lists = 1 << 16;  // centroids would be 512 MiB
+  {
+    IndexIVFFlat index(dim, n_lists);
+    write_index(index, dir.file("lists.knnx"));
+  }
+  const auto file_size = static_cast<std::size_t>(fs::file_size(dir.file("lists.knnx")));
+  g_largest_allocation = 0;
+  std::unique_ptr<Index> loaded = read_index(dir.file("lists.knnx"));
+  EXPECT_FALSE(loaded->is_trained());
+  EXPECT_LE(g_largest_allocation.load(), 16 * file_size)
+      << "a load allocated more than 16 times the file's size";
+}
+
+// A saved RandomRotation's matrix is installed from the file, not drawn again (an O(d^3)
+// factorisation that took most of a minute for d = 8192).
+TEST(IndexIoResources, RandomRotationLoadsItsMatrixInsteadOfRedrawingIt) {
+  TempDir dir;
+  const int d = 192;
+  const auto start = std::chrono::steady_clock::now();
+  auto rotation = std::make_shared<RandomRotation>(d, 77);
+  const double draw_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  IndexPreTransform index(rotation, std::make_unique<IndexFlat>(d));
+  write_index(index, dir.file("rotation.knnx"));
+  const auto load_start = std::chrono::steady_clock::now();
+  std::unique_ptr<Index> loaded = read_index(dir.file("rotation.knnx"));
+  const double load_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - load_start).count();
+  const auto& t = dynamic_cast<const RandomRotation&>(as<IndexPreTransform>(loaded).transform());
+  EXPECT_EQ(t.matrix(), rotation->matrix());
+  EXPECT_EQ(t.seed(), 77u);
+  EXPECT_LT(load_seconds, draw_seconds / 2) << "drawing took " << draw_seconds << " s";
 }
 
 }  // namespace

@@ -1,0 +1,144 @@
+// Hostile calls on indexes: ids at the edge of the id range, vectors whose distances overflow
+// float, and re-training a transform that a non-empty index depends on.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "knnx/error.hpp"
+#include "knnx/index_flat.hpp"
+#include "knnx/index_io.hpp"
+#include "knnx/index_ivf_flat.hpp"
+#include "knnx/metric.hpp"
+#include "knnx/transform.hpp"
+#include "shard_test_util.hpp"
+
+namespace knnx {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string temp_file(const char* name) {
+  return (fs::temp_directory_path() / (std::to_string(::getpid()) + "_" + name)).string();
+}
+
+std::unique_ptr<Index> trained(const std::string& kind, int d) {
+  if (kind == "flat") return std::make_unique<IndexFlat>(d);
+  auto ivf = std::make_unique<IndexIVFFlat>(d, 2);
+  std::vector<float> x(static_cast<std::size_t>(8 * d));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 7);
+  ivf->train(8, x.data());
+  ivf->set_n_probe(2);
+  return ivf;
+}
+
+class HostileIds : public ::testing::TestWithParam<std::string> {};
+
+// Every id add_with_ids accepts can be saved and loaded back; the largest is 2^63 - 2.
+TEST_P(HostileIds, AcceptedIdsAreLoadableIds) {
+  const int d = 4;
+  std::unique_ptr<Index> index = trained(GetParam(), d);
+  const std::vector<float> x(static_cast<std::size_t>(2 * d), 1.0f);
+  const idx_t too_large[] = {kMaxId + 1};
+  EXPECT_THROW(index->add_with_ids(1, x.data(), too_large), InvalidArgument);
+  EXPECT_EQ(index->ntotal(), 0);
+  const idx_t edge[] = {kMaxId, 0};
+  index->add_with_ids(2, x.data(), edge);
+  const std::string path = temp_file("edge_ids.knnx");
+  write_index(*index, path);
+  std::unique_ptr<Index> loaded = read_index(path);
+  fs::remove(path);
+  EXPECT_EQ(loaded->ntotal(), 2);
+  std::vector<float> back(d);
+  loaded->reconstruct(kMaxId, back.data());
+  EXPECT_EQ(back, std::vector<float>(d, 1.0f));
+}
+
+// Sequential ids never wrap around to negative ones: an add that would pass kMaxId throws and
+// changes nothing.
+TEST_P(HostileIds, SequentialIdsStopAtTheLargestId) {
+  const int d = 4;
+  std::unique_ptr<Index> index = trained(GetParam(), d);
+  const std::vector<float> x(static_cast<std::size_t>(3 * d), 1.0f);
+  const idx_t near_end[] = {kMaxId - 1};
+  index->add_with_ids(1, x.data(), near_end);
+  try {
+    index->add(2, x.data());
+    FAIL() << "no exception";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("largest id"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(index->ntotal(), 1);
+  index->add(1, x.data());  // takes kMaxId, the last id
+  std::vector<float> back(d);
+  index->reconstruct(kMaxId, back.data());
+  EXPECT_THROW(index->add(1, x.data()), InvalidArgument);
+  EXPECT_EQ(index->ntotal(), 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, HostileIds, ::testing::Values("flat", "ivf"));
+
+// L2 vectors near 3e19 (squared distances overflow float): the IVF search still returns every
+// probed row it can, the overflowing ones at the worst distance, as the flat search does.
+TEST(HostileValues, IvfReturnsRowsWhoseDistancesOverflow) {
+  for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+    const int d = 4;
+    IndexIVFFlat index(d, 2, metric);
+    std::vector<float> train(static_cast<std::size_t>(4 * d), 0.0f);
+    for (int i = 0; i < 4; ++i) train[static_cast<std::size_t>(i * d)] = static_cast<float>(i);
+    index.train(4, train.data());
+    index.set_n_probe(2);
+    std::vector<float> x(static_cast<std::size_t>(6 * d), 0.0f);
+    for (int i = 0; i < 3; ++i) x[static_cast<std::size_t>(i * d + 1)] = static_cast<float>(i + 1);
+    for (int i = 3; i < 6; ++i) {
+      x[static_cast<std::size_t>(i * d)] = -3e19f;
+      x[static_cast<std::size_t>(i * d + 2)] = -3e19f;
+    }
+    index.add(6, x.data());
+    const std::vector<float> q(static_cast<std::size_t>(d), 1e19f);
+    const test::Results r = test::run_search(index, 1, q, 6);
+    std::set<idx_t> labels(r.labels.begin(), r.labels.end());
+    EXPECT_EQ(labels, (std::set<idx_t>{0, 1, 2, 3, 4, 5})) << "metric " << int(metric);
+    for (int j = 0; j < 6; ++j) EXPECT_FALSE(std::isnan(r.distances[static_cast<std::size_t>(j)]));
+    // k beyond the rows: the rest is empty, as for any index holding fewer than k vectors.
+    const test::Results wide = test::run_search(index, 1, q, 8);
+    EXPECT_EQ(wide.labels[6], kNoLabel);
+    EXPECT_EQ(wide.labels[7], kNoLabel);
+  }
+}
+
+// Re-training a transform that a non-empty IndexPreTransform stores vectors through would
+// silently change its search results: it is refused, and allowed again once the index is empty.
+TEST(HostileTransforms, RetrainingAUsedTransformIsRefused) {
+  const int d = 8;
+  std::vector<float> x(static_cast<std::size_t>(64 * d));
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>((i * 37) % 11);
+  auto pca = std::make_shared<PCA>(d, 4);
+  IndexPreTransform index(pca, std::make_unique<IndexFlat>(4));
+  index.train(64, x.data());
+  index.add(64, x.data());
+  const std::vector<float> before = pca->matrix();
+  try {
+    pca->train(64, x.data());
+    FAIL() << "no exception";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("holds 64 vectors"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(pca->matrix(), before);
+  // Two wrappers over one transform: either holding vectors blocks re-training.
+  IndexPreTransform other(pca, std::make_unique<IndexFlat>(4));
+  index.reset();
+  other.add(1, x.data());
+  EXPECT_THROW(pca->train(64, x.data()), InvalidArgument);
+  other.reset();
+  EXPECT_NO_THROW(pca->train(64, x.data()));
+}
+
+}  // namespace
+}  // namespace knnx

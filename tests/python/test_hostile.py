@@ -1,0 +1,159 @@
+"""Hostile input and faults through the Python API: non-regular files, NUL in paths and .npy
+headers, long names, symbolic links, stale temporary files, ids at the edge of the id range,
+distances that overflow float, re-training a used transform. docs/reliability.md lists each
+class with its test."""
+
+import os
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import knnx
+
+LOADERS = [knnx.read_fvecs, knnx.read_ivecs, knnx.read_bvecs, knnx.read_npy, knnx.read_vectors,
+           knnx.read_index]
+
+
+def run_python(code: str, timeout: float = 60, **env):
+    """Runs code in a fresh interpreter with the test's import path; returns the process."""
+    environ = dict(os.environ, **env)
+    return subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("load", LOADERS, ids=lambda f: f.__name__)
+def test_fifo_is_refused_without_blocking(tmp_path, load):
+    fifo = tmp_path / "pipe.fvecs"
+    os.mkfifo(fifo)
+    # In a subprocess with a timeout, so that a regression fails instead of hanging the suite.
+    run = run_python(f"import knnx\ntry:\n    knnx.{load.__name__}({str(fifo)!r})\n"
+                     "except knnx.IoError as e:\n    print(e)\n", timeout=30)
+    assert "not a regular file (a FIFO)" in run.stdout, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("path", ["/dev/null", "/dev/zero"])
+def test_devices_are_refused(path):
+    with pytest.raises(knnx.IoError, match="character device"):
+        knnx.read_fvecs(path)
+    with pytest.raises(OSError):
+        knnx.read_index(path)
+
+
+@pytest.mark.parametrize("path", ["a\0b.fvecs", b"a\0b.fvecs"])
+def test_nul_in_a_path_is_a_value_error(tmp_path, path):
+    for call in (lambda: knnx.read_fvecs(path),
+                 lambda: knnx.write_fvecs(path, np.ones((2, 2), np.float32)),
+                 lambda: knnx.read_index(path),
+                 lambda: knnx.write_index(knnx.IndexFlat(2), path)):
+        with pytest.raises(ValueError, match="NUL character at position 1"):
+            call()
+
+
+def test_npy_header_with_nul_in_descr_gives_the_whole_message(tmp_path):
+    header = b"{'descr': '<f\x004', 'fortran_order': False, 'shape': (2, 2), }"
+    header += b" " * (64 - 10 - len(header) - 1) + b"\n"
+    path = tmp_path / "nul.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + bytes(16))
+    with pytest.raises(knnx.FormatError) as info:
+        knnx.read_npy(path)
+    message = str(info.value)
+    assert "'<f\\x004'" in message and "supported: '<f4'" in message, message
+
+
+def test_names_up_to_name_max_save_and_load(tmp_path):
+    index = knnx.IndexFlat(3)
+    index.add(np.eye(3, dtype=np.float32))
+    for length in (245, 255):
+        path = tmp_path / ("i" * (length - 5) + ".knnx")
+        knnx.write_index(index, path)
+        assert knnx.read_index(path).ntotal == 3
+    assert len(list(tmp_path.iterdir())) == 2  # no temporary file left
+
+
+def test_saving_through_a_symlink_writes_the_target(tmp_path):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "index.knnx"
+    link = tmp_path / "link.knnx"
+    link.symlink_to("real/index.knnx")
+    index = knnx.IndexFlat(3)
+    knnx.write_index(index, target)
+    index.add(np.eye(3, dtype=np.float32))
+    knnx.write_index(index, link)
+    assert link.is_symlink()
+    assert knnx.read_index(target).ntotal == 3
+
+
+def test_temporary_file_of_a_killed_save_is_reclaimed(tmp_path):
+    target = tmp_path / "x.knnx"
+    stale = tmp_path / "x.knnx.tmp.0123456789abcdef"
+    stale.write_bytes(b"\0" * 4096)  # what a save killed by SIGKILL leaves
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    knnx.write_index(knnx.IndexFlat(2), target)
+    assert not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.knnx"]
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_accepted_ids_are_loadable_ids(tmp_path, kind):
+    largest = 2**63 - 2
+    index = knnx.IndexFlat(2) if kind == "flat" else knnx.IndexIVFFlat(2, 1)
+    x = np.ones((2, 2), np.float32)
+    index.train(x)
+    with pytest.raises(knnx.InvalidArgument, match="largest id"):
+        index.add_with_ids(x[:1], np.array([largest + 1], np.int64))
+    index.add_with_ids(x, np.array([largest, 0], np.int64))
+    knnx.write_index(index, tmp_path / "ids.knnx")
+    loaded = knnx.read_index(tmp_path / "ids.knnx")
+    assert loaded.ntotal == 2
+    with pytest.raises(knnx.InvalidArgument, match="largest id"):
+        loaded.add(x[:1])  # the next sequential id would be 2^63 - 1
+    assert loaded.ntotal == 2
+
+
+def test_sequential_ids_never_wrap_to_negative():
+    index = knnx.IndexFlat(2)
+    x = np.ones((3, 2), np.float32)
+    index.add_with_ids(x[:1], np.array([2**63 - 3], np.int64))
+    with pytest.raises(knnx.InvalidArgument, match="largest id"):
+        index.add(x[:2])
+    assert index.ntotal == 1
+    index.add(x[:1])
+    _, labels = index.search(x[:1], 2)
+    assert sorted(labels[0]) == [2**63 - 3, 2**63 - 2]
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_ivf_returns_rows_whose_distances_overflow(metric):
+    index = knnx.IndexIVFFlat(4, 2, metric)
+    train = np.zeros((4, 4), np.float32)
+    train[:, 0] = np.arange(4)
+    index.train(train)
+    index.n_probe = 2
+    x = np.zeros((6, 4), np.float32)
+    x[:3, 1] = [1, 2, 3]
+    x[3:, [0, 2]] = -3e19
+    index.add(x)
+    distances, labels = index.search(np.full((1, 4), 1e19, np.float32), 6)
+    assert sorted(labels[0]) == list(range(6))
+    assert not np.isnan(distances).any()
+
+
+def test_retraining_a_transform_inside_a_non_empty_index_raises():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 8)).astype(np.float32)
+    pca = knnx.PCA(8, 4)
+    index = knnx.IndexPreTransform(pca, knnx.IndexFlat(4))
+    index.train(x)
+    index.add(x)
+    before = index.search(x[:3], 5)
+    with pytest.raises(knnx.InvalidArgument, match="holds 64 vectors"):
+        pca.train(x[::-1].copy())
+    after = index.search(x[:3], 5)
+    np.testing.assert_array_equal(before[1], after[1])
+    index.reset()
+    pca.train(x[::-1].copy())  # allowed once the index is empty
