@@ -122,7 +122,13 @@ Command add_bench_command(CLI::App& parent) {
   app->add_option("--threads", o->threads, "CPU threads (sets KNNX_NUM_THREADS; 0: OpenMP default)")
       ->check(CLI::Range(0, 4096));
   app->add_flag("--json", o->json, "Print the results as JSON instead of a table");
-  app->add_option("--out", o->out_path, "Also write the JSON results to this file");
+  app->add_option("--out", o->out_path, "Also write the JSON results to FILE.json")
+      ->check(CLI::Validator(
+          [](const std::string& path) {
+            return ends_with(path, ".json") ? std::string()
+                                            : fmt::format("must end in .json, got \"{}\"", path);
+          },
+          "FILE.json", "result file"));
   add_progress_options(app, o->quiet, o->progress_every);
 
   return {app, [o] { run_bench(*o); }};

@@ -357,7 +357,15 @@ Command add_build_command(CLI::App& parent) {
       ->check(CLI::Range(0, 1000000));
   app->add_option("--kmeans-seed", o->kmeans_seed,
                   "IVF: seed of k-means and of the --train-size sample (default 1234)");
-  app->add_option("-o,--out", o->out_path, "Index file to write (replaced atomically)")->required();
+  app->add_option("-o,--out", o->out_path, "Index file to write, FILE.knnx (replaced atomically)")
+      ->required()
+      ->check(CLI::Validator(
+          [](const std::string& path) {
+            return ends_with(path, ".knnx")
+                       ? std::string()
+                       : fmt::format("must end in .knnx (a knnx index file), got \"{}\"", path);
+          },
+          "FILE.knnx", "index file"));
   app->add_option("--threads", o->threads, "CPU threads (sets KNNX_NUM_THREADS; 0: OpenMP default)")
       ->check(CLI::Range(0, 4096));
   add_progress_options(app, o->quiet, o->progress_every);

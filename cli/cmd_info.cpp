@@ -16,6 +16,7 @@
 #include "commands.hpp"
 #include "common.hpp"
 #include "index_chain.hpp"
+#include "knnx/build_info.hpp"
 #include "knnx/config.hpp"
 #include "knnx/device.hpp"
 #include "knnx/index_io.hpp"
@@ -91,6 +92,9 @@ void print_json(const std::vector<DeviceEntry>& devices, const std::vector<KnobI
   for (const DeviceEntry& d : devices) devs.push_back({{"ordinal", d.ordinal}, {"name", d.name}});
   j["cuda_devices"] = devs;
   j["openmp"] = {{"max_threads", omp_get_max_threads()}, {"num_procs", omp_get_num_procs()}};
+  const BuildInfo build = build_info();
+  j["blas"] = build.blas;
+  j["cpu_threads"] = build.cpu_threads;
   nlohmann::ordered_json ks = nlohmann::ordered_json::array();
   for (const KnobInfo& k : knobs) {
     ks.push_back({{"name", k.env_name},
@@ -108,7 +112,8 @@ void print_text(const std::vector<DeviceEntry>& devices, const std::vector<KnobI
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"backends", cuda_backend_compiled() ? "cpu, cuda" : "cpu (built without CUDA)"});
   if (!cuda_backend_compiled()) {
-    rows.push_back({"cuda devices", "-"});
+    rows.push_back(
+        {"cuda devices", "- (built without CUDA: rebuild where nvcc is found to use a GPU)"});
   } else if (devices.empty()) {
     rows.push_back({"cuda devices", "none found"});
   } else {
@@ -119,6 +124,9 @@ void print_text(const std::vector<DeviceEntry>& devices, const std::vector<KnobI
   }
   rows.push_back({"openmp threads", fmt::format("{} (of {} processors)", omp_get_max_threads(),
                                                 omp_get_num_procs())});
+  const BuildInfo build = build_info();
+  rows.push_back({"search threads", fmt::format("{}", build.cpu_threads)});
+  rows.push_back({"blas", build.blas});
   fmt::print("{}\n", render_table(rows));
 
   std::vector<std::vector<std::string>> knob_rows = {{"knob", "value", "default", "range"}};
@@ -289,12 +297,13 @@ void print_file_text(const std::string& path, const IndexFileInfo& info) {
   if (info.index_type == "IVFFlat") {
     rows.push_back({"index", fmt::format("IVFFlat: {} lists, n_probe {}, {}", info.n_lists,
                                          info.n_probe, info.trained ? "trained" : "not trained")});
-    rows.push_back({"k-means", fmt::format("{} iterations, {} init, seed {}, {} to {} points per "
-                                           "centroid{}",
-                                           info.kmeans.n_iter, init_name(info.kmeans.init),
-                                           info.kmeans.seed, info.kmeans.min_points_per_centroid,
-                                           info.kmeans.max_points_per_centroid,
-                                           info.kmeans.spherical ? ", spherical" : "")});
+    rows.push_back(
+        {"k-means",
+         fmt::format("{} iterations, {} init, seed {}; training sample of at most {} "
+                     "points per centroid (a warning below {}){}",
+                     info.kmeans.n_iter, init_name(info.kmeans.init), info.kmeans.seed,
+                     info.kmeans.max_points_per_centroid, info.kmeans.min_points_per_centroid,
+                     info.kmeans.spherical ? ", spherical" : "")});
   } else {
     rows.push_back({"index", "Flat"});
   }

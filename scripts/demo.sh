@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job on built-in data: builds the knnx tool if needed, prints `knnx info`, then runs an
+# The main job on built-in data: builds the knnx tool if needed (saying what it builds: the
+# CUDA backend too where nvcc is found), prints `knnx info`, then runs an
 # exact k-NN search over 200,000 generated 128-d vectors with 1,000 queries on the CPU (and on
 # the GPU when one is present) with timings and recall@10, and over the shared SIFT sample when
 # ../shared/data holds it.
@@ -9,6 +10,18 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BUILD_DIR=build
 KNNX="$BUILD_DIR/cli/knnx"
 
+if [[ -x $KNNX && -f $BUILD_DIR/CMakeCache.txt ]]; then
+  echo "demo.sh: bringing $KNNX up to date (rebuilds only what changed)"
+else
+  cuda_note="without the CUDA backend (no nvcc on PATH)"
+  if command -v nvcc >/dev/null 2>&1; then
+    cuda_note="with the CUDA backend, because nvcc is present (its kernels take most of the time;
+          configure $BUILD_DIR with -DKNNX_ENABLE_CUDA=OFF first for a CPU-only build)"
+  fi
+  echo "demo.sh: building the knnx library and command-line tool in $BUILD_DIR/ (Release),"
+  echo "          $cuda_note."
+  echo "          A first build compiles the whole library: several minutes on 2 cores."
+fi
 if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi
@@ -27,7 +40,15 @@ run search "${GENERATED[@]}" --device cpu
 if "$KNNX" info --json | grep -q '"ordinal"'; then
   # A first search warms the device up (context creation, kernel loading); report the median
   # of repeated runs.
+  echo
+  echo "demo.sh: a GPU is visible; the same search on cuda:0"
   run search "${GENERATED[@]}" --device cuda --repeat 5
+elif "$KNNX" info --json | grep -q '"cuda": true'; then
+  echo
+  echo "demo.sh: this build has the CUDA backend but no GPU is visible; skipping the GPU search"
+else
+  echo
+  echo "demo.sh: this build has no CUDA backend (built without nvcc); skipping the GPU search"
 fi
 
 SIFT_BASE=../shared/data/sift5k_base.fvecs

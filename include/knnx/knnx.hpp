@@ -19,4 +19,5 @@
 #include "knnx/synthetic.hpp"
 #include "knnx/types.hpp"
 #include "knnx/vector_io.hpp"
+#include "knnx/build_info.hpp"
 #include "knnx/version.hpp"

@@ -50,6 +50,7 @@ from knnx._knnx import (
     RandomRotation,
     VectorTransform,
     __version__,
+    build_info,
     config,
     cuda_backend_compiled,
     cuda_device_count,
@@ -73,6 +74,7 @@ from knnx._knnx import (
     write_ivecs,
     write_npy,
 )
+from knnx._show_config import show_config
 from knnx._attributes import ReadOnlyView as _ReadOnlyView
 from knnx._attributes import refuse_unknown_attributes as _refuse_unknown_attributes
 from knnx._factory import IndexSpec, index_factory, parse_index_spec
@@ -145,6 +147,7 @@ __all__ = [
     "SearchParametersIVF",
     "VectorTransform",
     "__version__",
+    "build_info",
     "config",
     "cuda_backend_compiled",
     "cuda_device_count",
@@ -172,6 +175,7 @@ __all__ = [
     "reload_config_from_env",
     "serialize_index",
     "set_config",
+    "show_config",
     "write_bvecs",
     "write_fvecs",
     "write_index",

@@ -11,7 +11,19 @@
 #include "knnx/error.hpp"
 #include "knnx/types.hpp"
 
+namespace knnx {
+struct Device;  // knnx/device.hpp
+}
+
 namespace knnx::detail {
+
+// The NotSupported error for a CUDA device asked of a build without the CUDA backend; its
+// message says what to do instead (the CPU, or a build where nvcc is found).
+NotSupported no_cuda_backend_error(Device device);
+
+// Throws InvalidArgument, saying what to do instead, unless CUDA device `device` is one of the
+// `count` this process sees.
+void require_cuda_device_exists(Device device, int count);
 
 // Throws InvalidArgument(fmt::format(...)) when cond is false.
 template <typename... Args>

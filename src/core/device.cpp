@@ -5,6 +5,7 @@
 #include <charconv>
 #include <string>
 
+#include "check.hpp"
 #include "knnx/error.hpp"
 
 namespace knnx {
@@ -31,4 +32,24 @@ std::string Device::to_string() const {
   return is_cpu() ? std::string("cpu") : fmt::format("cuda:{}", ordinal);
 }
 
+namespace detail {
+
+NotSupported no_cuda_backend_error(Device device) {
+  return NotSupported(fmt::format(
+      "device {} requested, but this build of knnx has no CUDA backend: use device cpu, or "
+      "rebuild knnx where nvcc is found (CMake -DKNNX_ENABLE_CUDA=ON, the default)",
+      device.to_string()));
+}
+
+void require_cuda_device_exists(Device device, int count) {
+  require(
+      device.ordinal >= 0 &&
+              device.ordinal<
+                  count, "device {} does not exist ({} CUDA device(s) visible): use device cpu{}",
+                  device.to_string(), count, count> 0
+          ? fmt::format(" or cuda:0..cuda:{}", count - 1)
+          : std::string(", or check the GPU driver and CUDA_VISIBLE_DEVICES"));
+}
+
+}  // namespace detail
 }  // namespace knnx

@@ -47,12 +47,10 @@ const Backend& backend_for(Device device) {
   if (device.is_cpu()) return cpu::backend();
 #ifdef KNNX_WITH_CUDA
   const int count = cuda::device_count();
-  require(device.ordinal >= 0 && device.ordinal < count,
-          "device {} does not exist ({} CUDA device(s) present)", device.to_string(), count);
+  require_cuda_device_exists(device, count);
   return cuda::backend();
 #else
-  throw NotSupported(fmt::format("device {} requested, but this build of knnx has no CUDA backend",
-                                 device.to_string()));
+  throw no_cuda_backend_error(device);
 #endif
 }
 

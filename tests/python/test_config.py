@@ -1,6 +1,8 @@
 """knnx.config(), set_config() and describe_knobs()."""
 
 import os
+import re
+from pathlib import Path
 
 import pytest
 
@@ -55,8 +57,14 @@ def test_reload_from_environment(restore_config, monkeypatch):
     assert knnx.config()["cpu_query_block"] == 33
 
 
+def cmake_project_version():
+    """The version of project(knnx VERSION ...) in CMakeLists.txt, the one source of truth."""
+    text = (Path(__file__).resolve().parents[2] / "CMakeLists.txt").read_text()
+    return re.search(r"project\(knnx VERSION ([0-9.]+)", text).group(1)
+
+
 def test_module_facts():
-    assert knnx.__version__ == "0.1.0"
+    assert knnx.__version__ == cmake_project_version()
     assert isinstance(knnx.cuda_backend_compiled(), bool)
     assert knnx.cuda_device_count() >= 0
     if knnx.cuda_device_count() == 0:
