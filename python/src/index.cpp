@@ -62,6 +62,14 @@ Rows<float> vectors_arg(const PyIndex& self, ArrayLike x, const char* name) {
       x, ArraySpec{.name = name, .rank = Rank::kMatrixOrVector, .cols = self.fixed().dim()});
 }
 
+void PyIndex::check_not_reentered() const {
+  if (writer_ == std::this_thread::get_id()) {
+    throw InvalidArgument(
+        "the index cannot be changed from a callback of a train or add in progress on it "
+        "(reading it, e.g. ntotal, is allowed)");
+  }
+}
+
 void PyIndex::check_present() const {
   if (!index_) {
     throw InvalidArgument(

@@ -81,13 +81,24 @@ class PyIndexIVFFlat : public PyIndex {
 int ivf_traverse(PyObject* self, visitproc visit, void* arg) {
   Py_VISIT(Py_TYPE(self));
   if (!nb::inst_ready(self)) return 0;
-  Py_VISIT(nb::inst_ptr<PyIndexIVFFlat>(self)->progress.ptr());
+  PyIndexIVFFlat* ivf = nb::inst_ptr<PyIndexIVFFlat>(self);
+  Py_VISIT(ivf->progress.ptr());
+  // The C++ parameters own a second reference while this object still holds the index.
+  if (ivf->present()) Py_VISIT(ivf->progress.ptr());
   return 0;
 }
 
-// Runs only on unreachable objects, so no train() can be using the callback.
+// Runs only on unreachable objects, so no train() can be using the callback (and no lock is
+// needed to drop the parameters' reference).
 int ivf_clear(PyObject* self) {
-  nb::inst_ptr<PyIndexIVFFlat>(self)->progress = nb::none();
+  PyIndexIVFFlat* ivf = nb::inst_ptr<PyIndexIVFFlat>(self);
+  if (ivf->present()) {
+    auto& index = const_cast<IndexIVFFlat&>(ivf->ivf());
+    KMeansParams p = index.kmeans_params();
+    p.progress = nullptr;
+    index.set_kmeans_params(p);
+  }
+  ivf->progress = nb::none();
   return 0;
 }
 

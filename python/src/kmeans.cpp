@@ -30,7 +30,7 @@ namespace {
 class PyKMeans {
  public:
   PyKMeans(int d, int k, Metric metric, const PyKMeansParams& params)
-      : progress_(params.progress), kmeans_(d, k, metric, params.to_cpp()) {}
+      : progress_(params.progress), kmeans_(d, k, metric, params.to_cpp(/*owning=*/false)) {}
 
   const KMeans& fixed() const { return kmeans_; }
   const nb::object& progress() const { return progress_; }

@@ -7,6 +7,7 @@
 #include <nanobind/stl/variant.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <variant>
 
@@ -15,18 +16,39 @@
 
 namespace knnx::python {
 
-KMeansParams PyKMeansParams::to_cpp() const {
+KMeansParams PyKMeansParams::to_cpp(bool owning) const {
   KMeansParams p = params;
   p.progress = nullptr;
-  if (progress.is_valid() && !progress.is_none()) {
+  if (progress.is_valid() && !progress.is_none() && !owning) {
     PyObject* callback = progress.ptr();
     p.progress = [callback](int iter, double objective, double seconds) {
       nb::gil_scoped_acquire gil;
       nb::handle fn(callback);
       fn(iter, objective, seconds);
     };
+  } else if (progress.is_valid() && !progress.is_none()) {
+    // The C++ parameters own a reference to the callable: they may outlive every Python
+    // object that holds it (an IndexIVFFlat handed to an IndexPreTransform and then deleted),
+    // and a callback must never run after what it calls was freed.
+    std::shared_ptr<OwnedCallable> callback(new OwnedCallable(progress));
+    p.progress = [callback](int iter, double objective, double seconds) {
+      nb::gil_scoped_acquire gil;
+      nb::handle fn(callback->object);
+      fn(iter, objective, seconds);
+    };
   }
   return p;
+}
+
+OwnedCallable::OwnedCallable(nb::handle callable) : object(callable.ptr()) {
+  Py_INCREF(object);  // called with the GIL held
+}
+
+OwnedCallable::~OwnedCallable() {
+  // The last copy of the parameters may be dropped on a thread without the GIL.
+  if (!Py_IsInitialized()) return;  // at exit the interpreter reclaims everything
+  nb::gil_scoped_acquire gil;
+  Py_DECREF(object);
 }
 
 PyKMeansParams from_cpp(const KMeansParams& params, nb::object progress) {

@@ -11,11 +11,13 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <utility>
 #include <variant>
 
@@ -43,33 +45,45 @@ class PyIndex {
   explicit PyIndex(std::unique_ptr<Index> index) : index_(std::move(index)) {}
   virtual ~PyIndex() = default;
 
+  // Whether this object still holds its index (take() hands it over).
+  bool present() const { return index_ != nullptr; }
+
   // Properties fixed at construction: no lock needed.
   const Index& fixed() const {
     check_present();
     return *index_;
   }
 
-  // Runs f(const Index&) without the GIL, under the shared lock.
+  // Runs f(const Index&) without the GIL, under the shared lock. A read from a callback of a
+  // change in progress on this thread (a progress callback of train reading ntotal) runs
+  // without taking the lock, which that thread already holds: waiting for it would deadlock.
   template <typename F>
   auto read(F&& f) const {
     check_present();
+    if (writer_ == std::this_thread::get_id()) return f(static_cast<const Index&>(*index_));
     nb::gil_scoped_release release;
     std::shared_lock lock(mutex_);
     return f(static_cast<const Index&>(*index_));
   }
 
-  // Runs f(Index&) without the GIL, under the exclusive lock.
+  // Runs f(Index&) without the GIL, under the exclusive lock. From a callback of a change in
+  // progress on the same index (the lock is already held by this thread) it raises
+  // InvalidArgument instead of deadlocking: an index cannot be changed from inside its own
+  // train or add.
   template <typename F>
   auto write(F&& f) {
     check_present();
+    check_not_reentered();
     nb::gil_scoped_release release;
     std::unique_lock lock(mutex_);
+    WriterMark mark(writer_);
     return f(*index_);
   }
 
   // Hands the C++ index over (to an IndexPreTransform); this object is unusable afterwards.
   std::unique_ptr<Index> take() {
     check_present();
+    check_not_reentered();
     nb::gil_scoped_release release;
     std::unique_lock lock(mutex_);
     return std::move(index_);
@@ -86,13 +100,25 @@ class PyIndex {
   }
 
  private:
+  // Records the thread holding the exclusive lock while it does.
+  struct WriterMark {
+    explicit WriterMark(std::atomic<std::thread::id>& w) : writer(w) {
+      writer = std::this_thread::get_id();
+    }
+    ~WriterMark() { writer = std::thread::id(); }
+    std::atomic<std::thread::id>& writer;
+  };
+
   // InvalidArgument once take() has handed the index over (a moved-from index is empty).
   void check_present() const;
+  // InvalidArgument when this thread holds the exclusive lock (a callback of train or add).
+  void check_not_reentered() const;
 
   std::unique_ptr<Index> index_;
   // Lets a waiting writer in: std::shared_mutex (glibc) would starve it behind searches that
   // keep overlapping (knnx/shared_mutex.hpp).
   mutable SharedMutex mutex_;
+  std::atomic<std::thread::id> writer_{};  // the thread in write(), if any
 };
 
 // A C++ index on its way to a Python object: read_index and index_factory return one, and the

@@ -157,3 +157,48 @@ def test_retraining_a_transform_inside_a_non_empty_index_raises():
     np.testing.assert_array_equal(before[1], after[1])
     index.reset()
     pca.train(x[::-1].copy())  # allowed once the index is empty
+
+
+def test_kmeans_progress_callback_outlives_the_index_it_was_set_on():
+    # The callback was set on an IVF index that was then moved into an IndexPreTransform and
+    # deleted: training through the wrapper used to call freed memory (a segfault).
+    import gc
+    calls = []
+    ivf = knnx.IndexIVFFlat(8, 4)
+    params = ivf.kmeans_params
+    params.progress = lambda iteration, objective, seconds: calls.append(iteration)
+    ivf.kmeans_params = params
+    del params
+    index = knnx.IndexPreTransform(knnx.RandomRotation(8), ivf)
+    del ivf
+    gc.collect()
+    index.train(np.random.default_rng(0).standard_normal((400, 8)).astype(np.float32))
+    assert calls and calls[0] == 0
+
+
+def test_progress_callback_may_read_the_index_but_not_change_it():
+    x = np.random.default_rng(1).standard_normal((400, 8)).astype(np.float32)
+    index = knnx.IndexIVFFlat(8, 4)
+    seen = []
+
+    def report(iteration, objective, seconds):
+        seen.append(index.ntotal)  # a read: used to deadlock on the index's lock
+        with pytest.raises(knnx.InvalidArgument, match="cannot be changed from a callback"):
+            index.add(x[:1])
+
+    params = index.kmeans_params
+    params.progress = report
+    index.kmeans_params = params
+    run = [None]
+
+    def train():
+        index.train(x)
+        run[0] = "done"
+
+    import threading
+    thread = threading.Thread(target=train)
+    thread.start()
+    thread.join(60)
+    assert run[0] == "done", "train did not finish: a callback deadlocked"
+    assert seen and all(n == 0 for n in seen)
+    assert index.ntotal == 0 and index.is_trained
