@@ -12,11 +12,8 @@
 #include <string>
 #include <vector>
 
-#ifdef KNNX_WITH_CUDA
-#include <cuda_runtime_api.h>
-#endif
-
 #include "bindings.hpp"
+#include "knnx/device_memory.hpp"
 #include "knnx/error.hpp"
 
 namespace knnx::python {
@@ -45,109 +42,53 @@ std::string dtype_name(nb::dlpack::dtype t) {
   using Code = nb::dlpack::dtype_code;
   const char* kind = "unknown";
   switch (static_cast<Code>(t.code)) {
-    case Code::Int: kind = "int"; break;
-    case Code::UInt: kind = "uint"; break;
-    case Code::Float: kind = "float"; break;
-    case Code::Bfloat: kind = "bfloat"; break;
-    case Code::Complex: kind = "complex"; break;
-    case Code::Bool: return "bool";
-    default: break;
+    case Code::Int:
+      kind = "int";
+      break;
+    case Code::UInt:
+      kind = "uint";
+      break;
+    case Code::Float:
+      kind = "float";
+      break;
+    case Code::Bfloat:
+      kind = "bfloat";
+      break;
+    case Code::Complex:
+      kind = "complex";
+      break;
+    case Code::Bool:
+      return "bool";
+    default:
+      break;
   }
   std::string name = fmt::format("{}{}", kind, t.bits);
   if (t.lanes != 1) name += fmt::format("x{}", t.lanes);
   return name;
 }
 
-#ifdef KNNX_WITH_CUDA
-
-void check_cuda(cudaError_t status, const char* what) {
-  if (status == cudaSuccess) return;
-  cudaGetLastError();  // clear the error so that later calls do not report it again
-  if (status == cudaErrorMemoryAllocation) {
-    throw OutOfMemory(fmt::format("{}: {}", what, cudaGetErrorString(status)));
-  }
-  throw CudaError(
-      fmt::format("{}: {} ({})", what, cudaGetErrorName(status), cudaGetErrorString(status)));
-}
-
-void check_ordinal(int ordinal) {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();
-    count = 0;
-  }
-  if (ordinal < 0 || ordinal >= count) {
-    throw InvalidArgument(
-        fmt::format("device must be a CUDA ordinal in [0, {}), got {}", count, ordinal));
-  }
-}
-
-// Makes `ordinal` the calling thread's current device for the scope.
-class ScopedDevice {
- public:
-  explicit ScopedDevice(int ordinal) {
-    check_ordinal(ordinal);
-    check_cuda(cudaGetDevice(&previous_), "cudaGetDevice");
-    if (previous_ != ordinal) check_cuda(cudaSetDevice(ordinal), "cudaSetDevice");
-  }
-  ~ScopedDevice() {
-    int current = previous_;
-    if (cudaGetDevice(&current) == cudaSuccess && current != previous_) cudaSetDevice(previous_);
-  }
-  ScopedDevice(const ScopedDevice&) = delete;
-  ScopedDevice& operator=(const ScopedDevice&) = delete;
-
- private:
-  int previous_ = 0;
-};
-
-struct DeviceFree {
-  void operator()(void* p) const noexcept { cudaFree(p); }
-};
-
-#endif  // KNNX_WITH_CUDA
-
-#ifndef KNNX_WITH_CUDA
-[[noreturn]] void no_cuda(const char* what) {
-  throw NotSupported(fmt::format("{} needs CUDA, but this build of knnx has no CUDA backend", what));
-}
-#endif
-
 // An uninitialised device array of `shape` on device `ordinal`, freed when the returned Python
 // object (which exposes __dlpack__ and __dlpack_device__) is collected. Returns (array, address).
 nb::tuple device_empty(const std::vector<std::size_t>& shape, const std::string& dtype,
                        int ordinal) {
   const ElementType type = element_type(dtype);
-#ifdef KNNX_WITH_CUDA
   const std::size_t bytes = std::max<std::size_t>(element_count(shape) * type.size, 1);
-  std::unique_ptr<void, DeviceFree> memory;
-  {
-    ScopedDevice device(ordinal);
-    void* p = nullptr;
-    check_cuda(cudaMalloc(&p, bytes),
-               fmt::format("allocating {} bytes on cuda:{}", bytes, ordinal).c_str());
-    memory.reset(p);
-  }
-  void* data = memory.get();
-  nb::capsule owner(data, [](void* p) noexcept { cudaFree(p); });
-  memory.release();  // the capsule frees it from here on
+  // The capsule owns a reference to the memory, which is freed when the array is collected.
+  auto* memory = new std::shared_ptr<void>(allocate_device_memory(Device::cuda(ordinal), bytes));
+  void* data = memory->get();
+  nb::capsule owner(memory,
+                    [](void* p) noexcept { delete static_cast<std::shared_ptr<void>*>(p); });
   // array_api: an object with __dlpack__ / __dlpack_device__ (a bare capsule otherwise).
   nb::ndarray<nb::array_api> array(data, shape.size(), shape.data(), owner, nullptr, type.dtype,
-                      nb::device::cuda::value, ordinal);
+                                   nb::device::cuda::value, ordinal);
   return nb::make_tuple(nb::cast(array), reinterpret_cast<std::uintptr_t>(data));
-#else
-  (void)shape;
-  (void)type;
-  (void)ordinal;
-  no_cuda("allocating device memory");
-#endif
 }
 
 // A host (numpy) copy of the C-contiguous device array at `address`.
 nb::ndarray<nb::numpy> copy_to_host(std::uintptr_t address, const std::vector<std::size_t>& shape,
                                     const std::string& dtype, int ordinal) {
   const ElementType type = element_type(dtype);
-#ifdef KNNX_WITH_CUDA
+  const Device device = Device::cuda(ordinal);
   if (pointer_device(address) != ordinal) {
     throw InvalidArgument(fmt::format("address {:#x} is not memory of cuda:{}", address, ordinal));
   }
@@ -155,39 +96,18 @@ nb::ndarray<nb::numpy> copy_to_host(std::uintptr_t address, const std::vector<st
   auto host = std::make_unique<std::uint8_t[]>(std::max<std::size_t>(bytes, 1));
   {
     nb::gil_scoped_release release;
-    ScopedDevice device(ordinal);
-    check_cuda(cudaMemcpy(host.get(), reinterpret_cast<const void*>(address), bytes,
-                          cudaMemcpyDeviceToHost),
-               "copying device memory to the host");
+    copy_device_to_host(host.get(), reinterpret_cast<const void*>(address), bytes, device);
   }
   std::uint8_t* raw = host.release();
   nb::capsule owner(raw, [](void* p) noexcept { delete[] static_cast<std::uint8_t*>(p); });
   return nb::ndarray<nb::numpy>(raw, shape.size(), shape.data(), owner, nullptr, type.dtype);
-#else
-  (void)address;
-  (void)shape;
-  (void)type;
-  (void)ordinal;
-  no_cuda("copying device memory");
-#endif
 }
 
-// Waits on the host until the work queued on `stream` of device `ordinal` is done. Stream
-// handles follow __cuda_array_interface__ v3 and DLPack: 1 is the legacy default stream, 2 the
-// per-thread default stream, anything else a cudaStream_t (0 is taken as the legacy default).
-void synchronize_stream(int ordinal, std::uintptr_t stream) {
-#ifdef KNNX_WITH_CUDA
+// Waits on the host until the work queued on `stream` of device `ordinal` is done (stream
+// handles as knnx::synchronize_stream takes them).
+void synchronize(int ordinal, std::uintptr_t stream) {
   nb::gil_scoped_release release;
-  ScopedDevice device(ordinal);
-  cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
-  if (stream == 0 || stream == 1) s = cudaStreamLegacy;
-  if (stream == 2) s = cudaStreamPerThread;
-  check_cuda(cudaStreamSynchronize(s), "synchronising the producer's stream");
-#else
-  (void)ordinal;
-  (void)stream;
-  no_cuda("synchronising a CUDA stream");
-#endif
+  synchronize_stream(Device::cuda(ordinal), stream);
 }
 
 // What the DLPack export of `obj` describes, without copying: a tuple (keepalive, address,
@@ -205,35 +125,23 @@ nb::object dlpack_view(nb::handle obj) {
     strides.append(view.stride(i));
   }
   auto* held = new nb::ndarray<nb::ro>(view);
-  nb::capsule keepalive(held, [](void* p) noexcept {
-    delete static_cast<nb::ndarray<nb::ro>*>(p);
-  });
-  return nb::make_tuple(keepalive, reinterpret_cast<std::uintptr_t>(view.data()),
-                        nb::tuple(shape), nb::tuple(strides), dtype_name(view.dtype()),
-                        view.device_type(), view.device_id());
+  nb::capsule keepalive(held,
+                        [](void* p) noexcept { delete static_cast<nb::ndarray<nb::ro>*>(p); });
+  return nb::make_tuple(keepalive, reinterpret_cast<std::uintptr_t>(view.data()), nb::tuple(shape),
+                        nb::tuple(strides), dtype_name(view.dtype()), view.device_type(),
+                        view.device_id());
 }
 
 }  // namespace
 
 int pointer_device(std::uintptr_t address) {
-#ifdef KNNX_WITH_CUDA
-  cudaPointerAttributes attr{};
-  if (cudaPointerGetAttributes(&attr, reinterpret_cast<const void*>(address)) != cudaSuccess) {
-    cudaGetLastError();
-    return -1;
-  }
-  if (attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged) return attr.device;
-  return -1;
-#else
-  (void)address;
-  return -1;
-#endif
+  return knnx::pointer_device(reinterpret_cast<const void*>(address));
 }
 
 void bind_device_memory(nb::module_& m) {
   m.def("_pointer_device", &pointer_device, nb::arg("address"),
         "The CUDA ordinal whose memory `address` points into, or -1 for host memory.");
-  m.def("_synchronize_stream", &synchronize_stream, nb::arg("device"), nb::arg("stream"),
+  m.def("_synchronize_stream", &synchronize, nb::arg("device"), nb::arg("stream"),
         "Waits until the work queued on `stream` of CUDA device `device` is done (1: legacy\n"
         "default stream, 2: per-thread default stream, otherwise a cudaStream_t).");
   m.def("_device_empty", &device_empty, nb::arg("shape"), nb::arg("dtype"), nb::arg("device"),

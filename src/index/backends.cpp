@@ -7,6 +7,7 @@
 #include "core/check.hpp"
 #include "cpu/cpu_backend.hpp"
 #include "knnx/device.hpp"
+#include "knnx/device_memory.hpp"
 #include "knnx/error.hpp"
 #ifdef KNNX_WITH_CUDA
 #include "cuda/cuda_backend.hpp"
@@ -38,6 +39,73 @@ std::string cuda_device_name(int ordinal) {
 #else
   (void)ordinal;
   return {};
+#endif
+}
+
+namespace {
+
+// The ordinal of `device`, a CUDA device that exists, for `what` (InvalidArgument otherwise);
+// NotSupported in a build without the CUDA backend.
+int existing_cuda_ordinal(Device device, const char* what) {
+  detail::require(device.is_cuda(), "{} needs a CUDA device, got {}", what, device.to_string());
+#ifdef KNNX_WITH_CUDA
+  const int count = cuda::device_count();
+  detail::require(device.ordinal < count, "device {} does not exist ({} CUDA device(s) present)",
+                  device.to_string(), count);
+  return device.ordinal;
+#else
+  throw NotSupported(
+      fmt::format("{} needs CUDA, but this build of knnx has no CUDA backend", what));
+#endif
+}
+
+}  // namespace
+
+int pointer_device(const void* p) {
+#ifdef KNNX_WITH_CUDA
+  return cuda::pointer_device(p);
+#else
+  (void)p;
+  return -1;
+#endif
+}
+
+std::shared_ptr<void> allocate_device_memory(Device device, std::size_t bytes) {
+  const int ordinal = existing_cuda_ordinal(device, "allocating device memory");
+#ifdef KNNX_WITH_CUDA
+  void* p = cuda::user_alloc(ordinal, bytes);
+  try {
+    return std::shared_ptr<void>(p, cuda::user_free);
+  } catch (...) {
+    cuda::user_free(p);
+    throw;
+  }
+#else
+  (void)ordinal;
+  (void)bytes;
+  return nullptr;  // not reached: existing_cuda_ordinal throws without the CUDA backend
+#endif
+}
+
+void copy_device_to_host(void* dst, const void* src, std::size_t bytes, Device device) {
+  const int ordinal = existing_cuda_ordinal(device, "copying device memory");
+#ifdef KNNX_WITH_CUDA
+  cuda::copy_to_host(dst, src, bytes, ordinal);
+#else
+  (void)ordinal;
+  (void)dst;
+  (void)src;
+  (void)bytes;
+#endif
+}
+
+void synchronize_stream(Device device, std::uintptr_t stream) {
+  const int ordinal = existing_cuda_ordinal(device, "synchronising a CUDA stream");
+#ifdef KNNX_WITH_CUDA
+  cuda::synchronize_stream(ordinal, stream);
+#else
+  (void)ordinal;
+  (void)stream;
 #endif
 }
 

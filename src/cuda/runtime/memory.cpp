@@ -7,6 +7,7 @@
 #include <set>
 
 #include "cuda/runtime/check.hpp"
+#include "cuda/runtime/device_info.hpp"
 #include "knnx/error.hpp"
 
 namespace knnx::cuda {
@@ -75,12 +76,50 @@ bool is_device_pointer(const void* p) {
   return attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged;
 }
 
+int pointer_device(const void* p) {
+  cudaPointerAttributes attr{};
+  if (cudaPointerGetAttributes(&attr, p) != cudaSuccess) {
+    cudaGetLastError();
+    return -1;
+  }
+  if (attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged) return attr.device;
+  return -1;
+}
+
+void* user_alloc(int ordinal, std::size_t bytes) {
+  DeviceGuard device(ordinal);
+  void* p = nullptr;
+  const cudaError_t status = cudaMalloc(&p, bytes == 0 ? 1 : bytes);
+  if (status == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    throw OutOfMemory(fmt::format("cannot allocate {} bytes on cuda:{}", bytes, ordinal));
+  }
+  KNNX_CUDA_CHECK(status);
+  return p;
+}
+
+void user_free(void* p) noexcept { cudaFree(p); }
+
+void copy_to_host(void* dst, const void* src, std::size_t bytes, int ordinal) {
+  DeviceGuard device(ordinal);
+  KNNX_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+}
+
+void synchronize_stream(int ordinal, std::uintptr_t stream) {
+  DeviceGuard device(ordinal);
+  cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);
+  if (stream == 0 || stream == 1) s = cudaStreamLegacy;
+  if (stream == 2) s = cudaStreamPerThread;
+  KNNX_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
 void copy_rows_padded(float* dst, int dp, const float* src, int dim, std::int64_t n,
                       cudaStream_t stream) {
   if (n == 0) return;
   const std::size_t rows = static_cast<std::size_t>(n);
   if (dp == dim) {
-    KNNX_CUDA_CHECK(cudaMemcpyAsync(dst, src, sizeof(float) * dim * rows, cudaMemcpyDefault, stream));
+    KNNX_CUDA_CHECK(
+        cudaMemcpyAsync(dst, src, sizeof(float) * dim * rows, cudaMemcpyDefault, stream));
     return;
   }
   KNNX_CUDA_CHECK(cudaMemsetAsync(dst, 0, sizeof(float) * dp * rows, stream));

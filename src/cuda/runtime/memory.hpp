@@ -21,6 +21,19 @@ void pinned_free(void* p) noexcept;
 void init_device_pool(int ordinal);
 // Whether p is device (or managed) memory; host pointers, registered or not, give false.
 bool is_device_pointer(const void* p);
+// The ordinal of the device whose (device or managed) memory p points into; -1 for host memory.
+int pointer_device(const void* p);
+
+// Memory handed to code outside knnx (a Python array another framework may read on any stream):
+// cudaMalloc on device `ordinal`, complete on return; freed by user_free, from any thread.
+void* user_alloc(int ordinal, std::size_t bytes);
+void user_free(void* p) noexcept;
+// Copies bytes of device memory src (of device `ordinal`) to host memory dst; returns when done.
+void copy_to_host(void* dst, const void* src, std::size_t bytes, int ordinal);
+// Waits until the work queued on `stream` of device `ordinal` is done; stream 0 or 1 is the
+// legacy default stream and 2 the per-thread default stream (as in __cuda_array_interface__
+// and DLPack), anything else a cudaStream_t.
+void synchronize_stream(int ordinal, std::uintptr_t stream);
 
 // Queues the copy of n contiguous rows of dim floats (host or device memory) into the device
 // buffer dst of n rows of dp >= dim floats, the padding columns zeroed. When dp == dim it is
