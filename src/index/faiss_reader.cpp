@@ -439,7 +439,7 @@ class IdMapping {
         in.fail("id {} is outside the id map of {} entries", id, m->size());
       id = (*m)[static_cast<std::size_t>(id)];
     }
-    if (id < 0) in.fail("id {} is negative (knnx ids are >= 0)", id);
+    if (id < 0 || id > kMaxId) in.fail("id {} is outside knnx's ids, 0 to {}", id, kMaxId);
     return id;
   }
   IdMapping inner(const std::vector<idx_t>& map) const {

@@ -277,3 +277,14 @@ def test_damaged_faiss_files_are_refused(data, tmp_path):
     path.write_bytes(blob + b"\0")
     with pytest.raises(knnx.FormatError, match="1 bytes follow"):
         knnx.read_index(str(path))
+
+
+def test_faiss_ids_knnx_cannot_hold_are_refused(data, tmp_path):
+    xb, _ = data
+    path = str(tmp_path / "ids.index")
+    for ids in ([5, 2**63 - 1], [5, -7], [3, 3]):
+        ref = faiss.IndexIDMap(faiss.IndexFlatL2(D))
+        ref.add_with_ids(xb[:2], np.array(ids, dtype=np.int64))
+        faiss.write_index(ref, path)
+        with pytest.raises(knnx.FormatError, match="outside knnx's ids|stored twice"):
+            knnx.read_index(path)
