@@ -130,7 +130,11 @@ void write_sweep_file(const std::string& path, const std::string& text) {
   {
     std::ofstream f(tmp);
     f << text << '\n';
-    if (!f) throw IoError(fmt::format("cannot write {}", tmp));
+    f.close();  // the last bytes reach the file system here: check after closing
+    if (!f) {
+      std::remove(tmp.c_str());
+      throw IoError(fmt::format("cannot write {}", tmp));
+    }
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     throw IoError(fmt::format("cannot rename {} to {}", tmp, path));

@@ -1,13 +1,15 @@
 #include "common.hpp"
 
 #include <fmt/format.h>
+#include <omp.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
+#include <iostream>
 #include <new>
-
-#include <omp.h>
 
 #include "knnx/config.hpp"
 #include "knnx/device.hpp"
@@ -21,9 +23,26 @@ void print_error(const std::string& message) {
   fmt::print(stderr, "knnx: error: {}\n", message);
 }
 
+namespace {
+
+// What a command printed must have reached its destination: a full disk or /dev/full makes the
+// command fail with a message instead of exiting 0 with its output lost.
+void check_stdout_written() {
+  std::cout.flush();
+  errno = 0;
+  if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+    const int err = errno;
+    throw IoError(fmt::format("cannot write to standard output: {}",
+                              err != 0 ? std::strerror(err) : "an earlier write failed"));
+  }
+}
+
+}  // namespace
+
 int run_guarded(const std::string& command, const std::function<void()>& body) {
   try {
     body();
+    check_stdout_written();
     return kExitOk;
   } catch (const UsageError& e) {
     print_error(e.what());

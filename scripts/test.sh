@@ -51,7 +51,7 @@ fi
 # Reliability stages (docs/reliability.md), CPU only, each in its own build directory:
 # AddressSanitizer + UndefinedBehaviorSanitizer over the C++ suites and ThreadSanitizer over the
 # concurrency tests (KNNX_TEST_SANITIZERS=0 skips them), then the libFuzzer targets for
-# KNNX_FUZZ_SECONDS seconds each (default 45; 0 only replays the saved inputs; KNNX_TEST_FUZZ=0
+# KNNX_FUZZ_SECONDS seconds each (default 30; 0 only replays the saved inputs; KNNX_TEST_FUZZ=0
 # skips them).
 if [[ ${KNNX_TEST_SANITIZERS:-1} != 0 ]]; then
   bash scripts/sanitizers.sh
