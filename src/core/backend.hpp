@@ -11,6 +11,7 @@
 // The linear-algebra methods take and return host arrays.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,8 @@
 #include "core/flat_backend.hpp"
 #include "core/ivf_backend.hpp"
 #include "core/kmeans_backend.hpp"
+#include "core/shard_merger.hpp"
+#include "core/stream_group.hpp"
 #include "knnx/device.hpp"
 #include "knnx/linalg.hpp"
 #include "knnx/metric.hpp"
@@ -67,6 +70,31 @@ class Backend {
                          const std::vector<float>& v0) const = 0;
   // The GEMM tiles in force on the device (the CPU has none: a default GemmTiles).
   virtual GemmTiles gemm_tiles(int ordinal) const = 0;
+
+  // ---- streams and pipelines ----
+  // n streams on the device (knnx::StreamSet); InvalidArgument on a kind without streams.
+  virtual std::unique_ptr<StreamGroup> make_streams(int ordinal, int n) const = 0;
+
+  // Searches nq host queries (nq x dim) in chunks of `chunk` rows: search(count, queries,
+  // distances, labels) runs for each chunk, in order, on arrays the backend provides (on a GPU,
+  // device staging buffers whose copies overlap the neighbouring chunks' searches); once a
+  // chunk's results are in the host arrays distances / labels (nq x k), delivered(first, count)
+  // runs (on a GPU, on a runtime thread; it must not throw). Returns when every chunk is
+  // delivered; rethrows the first error of search.
+  using ChunkSearch =
+      std::function<void(idx_t count, const float* queries, float* distances, idx_t* labels)>;
+  using ChunkDelivered = std::function<void(idx_t first, idx_t count)>;
+  virtual void search_in_chunks(int ordinal, idx_t nq, idx_t dim, int k, idx_t chunk,
+                                const float* queries, float* distances, idx_t* labels,
+                                const ChunkSearch& search,
+                                const ChunkDelivered& delivered) const = 0;
+
+  // ---- several devices ----
+  // A merger of shards on these devices of this kind (ordinals[i]: shard i's device; results
+  // merged on ordinals[0]), or null when this kind has none (the CPU) or cannot take that many
+  // shards: the host merges then. use_nccl asks for NCCL transfers (only when nccl_compiled()).
+  virtual std::unique_ptr<ShardMerger> make_shard_merger(std::vector<int> ordinals,
+                                                         bool use_nccl) const = 0;
 };
 
 // The backend of `device`'s kind. NotSupported when this build lacks that kind; InvalidArgument

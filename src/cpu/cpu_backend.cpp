@@ -11,6 +11,7 @@
 #include "cpu/ivf_cpu.hpp"
 #include "cpu/kmeans_cpu.hpp"
 #include "cpu/linalg.hpp"
+#include "knnx/error.hpp"
 
 namespace knnx::cpu {
 namespace {
@@ -100,6 +101,25 @@ class CpuBackend final : public detail::Backend {
   }
 
   GemmTiles gemm_tiles(int) const override { return {}; }
+
+  std::unique_ptr<detail::StreamGroup> make_streams(int, int) const override {
+    throw InvalidArgument("the CPU has no streams; StreamSet needs a CUDA device");
+  }
+
+  // One chunk after another, straight into the caller's arrays.
+  void search_in_chunks(int, idx_t nq, idx_t dim, int k, idx_t chunk, const float* queries,
+                        float* distances, idx_t* labels, const ChunkSearch& search,
+                        const ChunkDelivered& delivered) const override {
+    for (idx_t first = 0; first < nq; first += chunk) {
+      const idx_t count = std::min(chunk, nq - first);
+      search(count, queries + first * dim, distances + first * k, labels + first * k);
+      delivered(first, count);
+    }
+  }
+
+  std::unique_ptr<detail::ShardMerger> make_shard_merger(std::vector<int>, bool) const override {
+    return nullptr;  // host memory: the shards' results are merged where they are
+  }
 };
 
 }  // namespace

@@ -13,7 +13,10 @@
 #include "cuda/ivf/ivf_cuda.hpp"
 #include "cuda/kmeans/kmeans_cuda.hpp"
 #include "cuda/linalg/linalg_cuda.hpp"
+#include "cuda/multi/batched_search.hpp"
+#include "cuda/multi/shard_merge.hpp"
 #include "cuda/runtime/device_info.hpp"
+#include "cuda/runtime/stream_group.hpp"
 #include "knnx/config.hpp"
 
 namespace knnx::cuda {
@@ -25,6 +28,22 @@ std::int64_t transform_chunk_rows(std::int64_t d_in, std::int64_t d_out) {
   const std::int64_t bytes = std::int64_t{config().gpu_workspace_mb} << 20;
   return std::max<std::int64_t>(1, bytes / (4 * (d_in + d_out)));
 }
+
+// Shards on CUDA devices: results gathered onto the first shard's device and merged there.
+class CudaShardMerger final : public detail::ShardMerger {
+ public:
+  CudaShardMerger(std::vector<int> ordinals, bool use_nccl)
+      : merger_(std::move(ordinals), use_nccl) {}
+  const char* gather_method() const override { return merger_.uses_nccl() ? "nccl" : "peer"; }
+  void search(idx_t nq, int k, Metric metric, const RunAll& run_all,
+              const ShardSearch& shard_search, float* distances,
+              std::int64_t* labels) const override {
+    merger_.search(nq, k, metric, run_all, shard_search, distances, labels);
+  }
+
+ private:
+  cuda::ShardMerger merger_;
+};
 
 class CudaBackend final : public detail::Backend {
  public:
@@ -93,6 +112,23 @@ class CudaBackend final : public detail::Backend {
     out.av_source = c.gemm_tile_av == "auto" ? table : "KNNX_GEMM_TILE_AV";
     out.atb_source = c.gemm_tile_atb == "auto" ? table : "KNNX_GEMM_TILE_ATB";
     return out;
+  }
+
+  std::unique_ptr<detail::StreamGroup> make_streams(int ordinal, int n) const override {
+    return make_stream_group(ordinal, n);
+  }
+
+  void search_in_chunks(int ordinal, idx_t nq, idx_t dim, int k, idx_t chunk, const float* queries,
+                        float* distances, idx_t* labels, const ChunkSearch& search,
+                        const ChunkDelivered& delivered) const override {
+    cuda::search_in_chunks(ordinal, nq, dim, k, chunk, queries, distances, labels, search,
+                           delivered);
+  }
+
+  std::unique_ptr<detail::ShardMerger> make_shard_merger(std::vector<int> ordinals,
+                                                         bool use_nccl) const override {
+    if (ordinals.size() > static_cast<std::size_t>(kMaxDeviceMergeShards)) return nullptr;
+    return std::make_unique<CudaShardMerger>(std::move(ordinals), use_nccl);
   }
 };
 

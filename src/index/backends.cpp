@@ -9,8 +9,10 @@
 #include "knnx/device.hpp"
 #include "knnx/device_memory.hpp"
 #include "knnx/error.hpp"
+#include "knnx/index_shards.hpp"
 #ifdef KNNX_WITH_CUDA
 #include "cuda/cuda_backend.hpp"
+#include "cuda/multi/shard_merge.hpp"
 #include "cuda/runtime/device_info.hpp"
 #include "cuda/runtime/memory.hpp"
 #endif
@@ -106,6 +108,14 @@ void synchronize_stream(Device device, std::uintptr_t stream) {
 #else
   (void)ordinal;
   (void)stream;
+#endif
+}
+
+bool nccl_compiled() {
+#ifdef KNNX_WITH_CUDA
+  return cuda::nccl_available();
+#else
+  return false;
 #endif
 }
 

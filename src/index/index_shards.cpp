@@ -9,6 +9,7 @@
 #include <cstring>
 #include <numeric>
 
+#include "core/backend.hpp"
 #include "core/check.hpp"
 #include "core/id_set.hpp"
 #include "index/shard_merge_host.hpp"
@@ -16,26 +17,13 @@
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
-#ifdef KNNX_WITH_CUDA
-#include "cuda/multi/shard_merge.hpp"
-#endif
 
 namespace knnx {
 
 using detail::require;
 
-bool nccl_compiled() {
-#ifdef KNNX_WITH_CUDA
-  return cuda::nccl_available();
-#else
-  return false;
-#endif
-}
-
 struct IndexShards::GpuMerge {
-#ifdef KNNX_WITH_CUDA
-  std::unique_ptr<cuda::ShardMerger> merger;
-#endif
+  std::unique_ptr<detail::ShardMerger> merger;
 };
 
 IndexShards::IndexShards(int dim, std::string_view spec, std::vector<Device> devices, Metric metric,
@@ -71,16 +59,16 @@ void IndexShards::init_gather(ShardOptions options) {
   if (options.gather == ShardGather::Nccl && !nccl_compiled()) {
     throw NotSupported("ShardGather::Nccl requested, but this build of knnx has no NCCL");
   }
-#ifdef KNNX_WITH_CUDA
-  if (subs_->all_cuda() && subs_->size() <= cuda::kMaxDeviceMergeShards) {
-    std::vector<int> ordinals;
-    for (const Device& d : subs_->devices()) ordinals.push_back(d.ordinal);
-    const bool nccl = options.gather == ShardGather::Nccl ||
-                      (options.gather == ShardGather::Auto && cuda::nccl_available());
-    gpu_ = std::make_unique<GpuMerge>();
-    gpu_->merger = std::make_unique<cuda::ShardMerger>(std::move(ordinals), nccl);
-  }
-#endif
+  if (!subs_->all_cuda()) return;  // mixed or host shards: merged on the host
+  std::vector<int> ordinals;
+  for (const Device& d : subs_->devices()) ordinals.push_back(d.ordinal);
+  const bool nccl = options.gather == ShardGather::Nccl ||
+                    (options.gather == ShardGather::Auto && nccl_compiled());
+  auto merger =
+      detail::backend_for(subs_->devices().front()).make_shard_merger(std::move(ordinals), nccl);
+  if (!merger) return;
+  gpu_ = std::make_unique<GpuMerge>();
+  gpu_->merger = std::move(merger);
 }
 
 Device IndexShards::device() const { return subs_->devices().front(); }
@@ -112,10 +100,7 @@ void IndexShards::set_n_probe(int n_probe) { subs_->set_n_probe(n_probe); }
 int IndexShards::n_probe() const { return subs_->n_probe(); }
 
 const char* IndexShards::gather_method() const {
-#ifdef KNNX_WITH_CUDA
-  if (gpu_) return gpu_->merger->uses_nccl() ? "nccl" : "peer";
-#endif
-  return "host";
+  return gpu_ ? gpu_->merger->gather_method() : "host";
 }
 
 std::unique_ptr<Index> IndexShards::merged(Device device) const {
@@ -189,7 +174,6 @@ void IndexShards::do_search(idx_t nq, const float* queries, int k, float* distan
   detail::SubIndexes::require_host(distances, "distances");
   detail::SubIndexes::require_host(labels, "labels");
   const int s = subs_->size();
-#ifdef KNNX_WITH_CUDA
   if (gpu_) {
     gpu_->merger->search(
         nq, k, metric(),
@@ -200,7 +184,6 @@ void IndexShards::do_search(idx_t nq, const float* queries, int k, float* distan
         distances, labels);
     return;
   }
-#endif
   if (s == 1) {
     (*subs_)[0].search(nq, queries, k, distances, labels, params);
     return;
