@@ -1,17 +1,36 @@
-// knnx/index.hpp — the abstract Index every knnx index implements.
+// knnx/index.hpp — the abstract Index every knnx index implements. The contracts below hold for
+// every index; a subclass's header states only what it adds or narrows.
 //
-// Conventions (the same as FAISS): inputs are row-major float32 arrays of n x dim(); search
-// writes nq x k distances and int64 labels, best first; where fewer than k results exist the
-// remaining labels are -1 and distances +inf (L2) / -inf (inner product).
+// Shapes and units (as FAISS): vectors are row-major float32 arrays of n x dim(), n >= 1 (n = 0
+// only where a method says so); ids and labels are int64 (idx_t), >= 0. Search writes nq x k
+// distances and labels, best first: squared L2 distances (smaller is better) or inner products
+// (larger is better); where fewer than k results exist the remaining labels are -1 and the
+// distances +inf (L2) / -inf (inner product). Sizes are counts of vectors, never of bytes.
 //
-// Every public method validates its arguments first and throws InvalidArgument (naming the
-// argument and its value) before touching the index, so a failed call leaves the index as it was.
+// Ownership: the index copies what it stores; it keeps no pointer it was given beyond the call
+// (search params included), and callers keep ownership of every array they pass.
+//
+// Memory: on a CPU index every pointer is host memory. On a CUDA index (device().is_cuda()),
+// search's queries, distances and labels, and add's / add_with_ids' x, may each be host memory
+// or device memory of the index's device (see knnx/device.hpp); results land where the output
+// pointers point. train(), ids, reconstruct's out and everything else are host memory. Composite
+// indexes (IndexShards, IndexReplicas) take host memory only and refuse device pointers.
+//
+// Errors and guarantees: every public method validates its arguments first and throws
+// InvalidArgument (naming the argument and its value) before touching the index or any output
+// array. Past validation, a mutating method either completes or throws leaving the index as it
+// was (strong guarantee): OutOfMemory when host or device memory runs out, CudaError on a device
+// fault, NotSupported where an index kind lacks an operation. A const method never changes the
+// index; when it throws after validation (OutOfMemory, CudaError) its output arrays may hold
+// partial results. Errors derive from knnx::Error (knnx/error.hpp).
 //
 // Thread safety: const methods (search, reconstruct, ...) may run concurrently from many
-// threads and return what a serial call returns; mutating methods (train, add, add_with_ids,
-// remove_ids, reset, and the setters of subclasses) need exclusive access. The index takes no
-// lock itself: guard it with a knnx::SharedMutex (knnx/shared_mutex.hpp), searches under
-// std::shared_lock and writers under std::unique_lock, as the Python binding does.
+// threads, with the same or different SearchParams, and return what a serial call returns;
+// mutating methods (train, add, add_with_ids, remove_ids, reset, and the setters of subclasses)
+// need exclusive access. The index takes no lock itself: guard it with a knnx::SharedMutex
+// (knnx/shared_mutex.hpp), searches under std::shared_lock and writers under
+// std::unique_lock, as the Python binding does. Settings that should differ between concurrent
+// searches go in SearchParams, not in the index's setters.
 #pragma once
 
 #include <memory>
@@ -35,7 +54,8 @@ class Index {
   virtual idx_t ntotal() const = 0;
   virtual bool is_trained() const = 0;
 
-  // Learns whatever the index needs from n sample vectors (a no-op for exact indexes).
+  // Learns whatever the index needs from n sample vectors (host memory; a no-op for exact
+  // indexes). Indexes that learn refuse to train while they hold vectors.
   void train(idx_t n, const float* x);
 
   // Appends n vectors. Ids are assigned sequentially, starting one past the largest id the
@@ -69,7 +89,7 @@ class Index {
   // InvalidArgument naming the first absent id (out is then partly written).
   void reconstruct_n(idx_t i0, idx_t ni, float* out) const;
 
-  // Removes every vector (keeps training state).
+  // Removes every vector (keeps training state); ids restart at 0.
   void reset();
 
  protected:
