@@ -3,7 +3,8 @@
 // its serial answer), and bad params are refused with InvalidArgument naming the field or type,
 // before any output is written. Every test runs on the CPU and, where present, on cuda:0.
 //
-// scripts/sanitizers.sh runs the Concurrency* suites under ThreadSanitizer.
+// scripts/sanitizers.sh runs the Concurrency* tests (here Concurrency/ConcurrencySearchParams)
+// under ThreadSanitizer.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -131,7 +132,7 @@ TEST_P(ConcurrencySearchParams, TwoThreadsTwoSettingsOneFlatIndex) {
   EXPECT_EQ(wrong_small, 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, ConcurrencySearchParams, ::testing::ValuesIn(devices()),
+INSTANTIATE_TEST_SUITE_P(Concurrency, ConcurrencySearchParams, ::testing::ValuesIn(devices()),
                          device_name);
 
 // Expects search(params) to throw InvalidArgument whose message contains `names`, with the
