@@ -36,6 +36,23 @@ void expect_identical(const Neighbours& a, const Neighbours& b, int k, const cha
   }
 }
 
+// The same neighbours as an exact search up to tolerance: distances slot by slot, and labels
+// except where the distance ties (within tolerance) with a neighbouring slot or, in the last
+// slot, with a row left out (the k-th and (k+1)-th scores of k = 500 among 20,000 rows are often
+// closer than float rounding between two summation orders).
+void expect_same_as_exact(const Neighbours& exact, const Neighbours& got, int k, const char* what) {
+  ASSERT_EQ(exact.lab.size(), got.lab.size());
+  for (std::size_t i = 0; i < exact.lab.size(); ++i) {
+    const float tol = 1e-4f * std::max(1.0f, std::abs(exact.dist[i]));
+    ASSERT_NEAR(exact.dist[i], got.dist[i], tol) << what << " slot " << i;
+    const std::size_t j = i % k;
+    const bool tie_possible = j + 1 == static_cast<std::size_t>(k) ||
+                              (j > 0 && std::abs(exact.dist[i] - exact.dist[i - 1]) <= tol) ||
+                              std::abs(exact.dist[i] - exact.dist[i + 1]) <= tol;
+    if (!tie_possible) ASSERT_EQ(exact.lab[i], got.lab[i]) << what << " slot " << i;
+  }
+}
+
 TEST(MetricDispatch, GivesTheMetricAtCompileTime) {
   const auto l2 = cuda::dispatch_metric(Metric::L2, [](auto m) { return decltype(m)::value; });
   const auto ip =
@@ -90,7 +107,7 @@ TEST_P(IvfCudaBatches, SmallWorkspaceGivesOneBatchResults) {
   expect_identical(one, batched, scan.k, scan.name);
   IndexFlat cpu(d, metric);
   cpu.add(n, base.data());
-  expect_same(search(cpu, queries, d, scan.k), batched, scan.k, scan.name);
+  expect_same_as_exact(search(cpu, queries, d, scan.k), batched, scan.k, scan.name);
 }
 
 INSTANTIATE_TEST_SUITE_P(MetricsAndScans, IvfCudaBatches,
