@@ -34,9 +34,12 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "knnx/device.hpp"
+#include "knnx/id_selector.hpp"
 #include "knnx/metric.hpp"
+#include "knnx/range_search.hpp"
 #include "knnx/search_params.hpp"
 #include "knnx/types.hpp"
 
@@ -73,6 +76,16 @@ class Index {
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
               const SearchParams* params = nullptr) const;
 
+  // Every stored vector within `radius` of each of nq queries, as FAISS's range_search: L2
+  // results have (squared) distance strictly below radius, inner-product results a score
+  // strictly above it. radius must not be NaN (InvalidArgument). params as in search; their sel
+  // restricts the ids. Each query's results are sorted best first (knnx/range_search.hpp; FAISS
+  // leaves them unsorted). Queries are processed in chunks, so scratch memory stays bounded
+  // and the result holds only what was found. Queries in host memory. NotSupported for index
+  // kinds without range search (IndexFlat and IndexIVFFlat on the CPU have it).
+  RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
+                                 const SearchParams* params = nullptr) const;
+
   // Throws InvalidArgument (naming the field or the type) unless search() would take params:
   // the index kind takes their dynamic type and every field is in range.
   void validate_search_params(const SearchParams& params) const;
@@ -80,6 +93,9 @@ class Index {
   // Removes every stored vector whose id is in ids[0..n); absent ids are ignored.
   // Returns the number of vectors removed.
   idx_t remove_ids(idx_t n, const idx_t* ids);
+  // Removes every stored vector whose id sel admits (FAISS's remove_ids(IDSelector)). Returns
+  // the number removed. NotSupported for index kinds other than IndexFlat and IndexIVFFlat.
+  idx_t remove_ids(const IDSelector& sel);
 
   // Copies the stored vector with this id into out[0..dim). InvalidArgument if absent.
   void reconstruct(idx_t id, float* out) const;
@@ -101,6 +117,12 @@ class Index {
   virtual void do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
                          const SearchParams* params) const = 0;
   virtual idx_t do_remove_ids(idx_t n, const idx_t* ids) = 0;
+  // Arguments validated (radius not NaN, nq >= 0, queries non-null when nq > 0). The default
+  // throws NotSupported.
+  virtual RangeSearchResult do_range_search(idx_t nq, const float* queries, float radius,
+                                            const SearchParams* params) const;
+  // The stored ids sel admits, for remove_ids(sel). The default throws NotSupported.
+  virtual std::vector<idx_t> selected_ids(const IDSelector& sel) const;
   virtual void do_reconstruct(idx_t id, float* out) const = 0;
   virtual void do_reset() = 0;
 

@@ -15,6 +15,7 @@ namespace detail {
 struct IndexRestore;
 class FlatBackend;
 class IdMap;
+struct SearchKnobs;
 }  // namespace detail
 
 class IndexFlat : public Index {
@@ -41,6 +42,9 @@ class IndexFlat : public Index {
   void do_add(idx_t n, const float* x, const idx_t* ids) override;
   void do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
                  const SearchParams* params) const override;
+  RangeSearchResult do_range_search(idx_t nq, const float* queries, float radius,
+                                    const SearchParams* params) const override;
+  std::vector<idx_t> selected_ids(const IDSelector& sel) const override;
   idx_t do_remove_ids(idx_t n, const idx_t* ids) override;
   void do_reconstruct(idx_t id, float* out) const override;
   void do_reset() override;
@@ -52,6 +56,9 @@ class IndexFlat : public Index {
  private:
   // read_index rebuilds saved rows and ids through it (src/index/index_restore.hpp).
   friend struct detail::IndexRestore;
+
+  // The knobs of one search; NotSupported for a selector the backend cannot apply.
+  detail::SearchKnobs search_knobs(const SearchParams* params) const;
 
   Device device_;
   FlatPrecision precision_ = FlatPrecision::Exact;

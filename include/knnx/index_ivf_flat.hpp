@@ -24,6 +24,7 @@ namespace detail {
 struct IndexRestore;
 class IvfBackend;
 class IdSet;
+struct SearchKnobs;
 }  // namespace detail
 
 class IndexIVFFlat : public Index {
@@ -79,6 +80,9 @@ class IndexIVFFlat : public Index {
                  const SearchParams* params) const override;
   // Takes SearchParams and SearchParamsIVF.
   void check_search_params(const SearchParams& params) const override;
+  RangeSearchResult do_range_search(idx_t nq, const float* queries, float radius,
+                                    const SearchParams* params) const override;
+  std::vector<idx_t> selected_ids(const IDSelector& sel) const override;
   idx_t do_remove_ids(idx_t n, const idx_t* ids) override;
   // A linear scan over the lists' ids: O(ntotal).
   void do_reconstruct(idx_t id, float* out) const override;
@@ -94,6 +98,8 @@ class IndexIVFFlat : public Index {
   friend struct detail::IndexRestore;
 
   void check_list(int list) const;
+  // The knobs of one search; NotSupported for a selector the backend cannot apply.
+  detail::SearchKnobs search_knobs(const SearchParams* params) const;
 
   Device device_;
   int n_lists_;

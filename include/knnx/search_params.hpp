@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "knnx/id_selector.hpp"
+
 namespace knnx {
 
 // How a GPU flat search computes distances. Exact: float32-level distances (FP32 kernels;
@@ -72,7 +74,10 @@ struct SearchParams {
   std::optional<int> cpu_base_block;
   std::optional<int> cpu_direct_max_nq;
 
-  // (A filter restricting the ids a search may return is the next field to come here.)
+  // The ids the search may return (knnx/id_selector.hpp); null admits every id. Non-owning, as
+  // in FAISS: the selector must outlive the call. Honoured by search and range_search of
+  // IndexFlat and IndexIVFFlat on the CPU; a device index refuses it (NotSupported).
+  const IDSelector* sel = nullptr;
 };
 
 // Parameters of inverted-file indexes (IndexIVFFlat).

@@ -79,6 +79,8 @@ from knnx._attributes import ReadOnlyView as _ReadOnlyView
 from knnx._attributes import refuse_unknown_attributes as _refuse_unknown_attributes
 from knnx._factory import IndexSpec, index_factory, parse_index_spec
 from knnx._id_map import IndexIDMap, IndexIDMap2
+from knnx._id_selector import (IDSelector, IDSelectorAnd, IDSelectorArray, IDSelectorBatch,
+                               IDSelectorBitmap, IDSelectorNot, IDSelectorOr, IDSelectorRange)
 from knnx._index import IndexFlat, IndexFlatIP, IndexFlatL2
 from knnx._index_file import deserialize_index, read_index, serialize_index, write_index
 from knnx._ivf import IndexIVFFlat, KMeansParamsView
@@ -114,6 +116,14 @@ __all__ = [
     "FlatPrecision",
     "FormatError",
     "GaussianMixture",
+    "IDSelector",
+    "IDSelectorAnd",
+    "IDSelectorArray",
+    "IDSelectorBatch",
+    "IDSelectorBitmap",
+    "IDSelectorNot",
+    "IDSelectorOr",
+    "IDSelectorRange",
     "Index",
     "IndexFlat",
     "IndexFlatIP",

@@ -61,8 +61,14 @@ class IndexIDMap:
         """(distances, labels) of the k nearest vectors; labels are the ids given to add."""
         return self.index.search(queries, k, **kwargs)
 
+    def range_search(self, queries, radius: float, **kwargs):
+        """(lims, distances, labels) of the vectors within radius; labels are the ids given to
+        add."""
+        return self.index.range_search(queries, radius, **kwargs)
+
     def remove_ids(self, ids) -> int:
-        """Removes the vectors with these ids; returns how many were removed."""
+        """Removes the vectors with these ids (or those a knnx.IDSelector admits); returns how
+        many were removed."""
         return self.index.remove_ids(ids)
 
     def reconstruct(self, id: int):

@@ -119,6 +119,27 @@ class IndexMixin:
                 f"a CuPy array), or use an index with device='cuda'")
         return ordinal
 
+    def range_search(self, queries, radius: float, *, params=None):
+        """Every stored vector within radius of each query (nq, d), as FAISS's range_search.
+
+        L2: squared distances strictly below radius; inner product: scores strictly above it.
+        Returns (lims int64 (nq + 1,), distances float32, labels int64): query i's results are
+        distances[lims[i]:lims[i + 1]] and labels[lims[i]:lims[i + 1]], sorted best first
+        (FAISS leaves them unsorted). params: a knnx.SearchParameters (SearchParametersIVF for
+        IVF indexes), e.g. SearchParameters(sel=knnx.IDSelectorRange(0, 100)). A NaN radius
+        raises ValueError. CPU indexes (IndexFlat, IndexIVFFlat); a GPU index raises
+        knnx.NotSupported.
+        """
+        return _knnx._range_search(self, queries, float(radius), params)
+
+    def remove_ids(self, ids) -> int:
+        """Removes every stored vector whose id is in ids (an array of ids, or a
+        knnx.IDSelector admitting them, as FAISS's remove_ids); absent ids are ignored. Returns
+        the number of vectors removed."""
+        if isinstance(ids, _knnx.IDSelector):
+            return _knnx._remove_ids_selector(self, ids)
+        return super().remove_ids(ids)
+
     def search(self, queries, k: int, *, params=None, return_device: Optional[bool] = None):
         """The k nearest stored vectors of each query (nq, d), 1 <= k <= 2048.
 

@@ -17,6 +17,7 @@ void bind_device_memory(nb::module_& m);  // device_memory.cpp: raw device point
 void bind_config(nb::module_& m);         // config.cpp: knobs
 void bind_kmeans_params(nb::module_& m);  // kmeans_params.cpp: KMeansInit, KMeansParams
 void bind_kmeans(nb::module_& m);         // kmeans.cpp: KMeans
+void bind_id_selectors(nb::module_& m);   // id_selector.cpp: IDSelector*, range_search
 void bind_search_params(nb::module_& m);  // search_params.cpp: SearchParameters(IVF)
 void bind_index(nb::module_& m);          // index.cpp: Index, IndexFlat
 void bind_index_ivf(nb::module_& m);      // index_ivf.cpp: IndexIVFFlat

@@ -19,6 +19,7 @@ NB_MODULE(_knnx, m) {
   py::bind_config(m);
   py::bind_kmeans_params(m);
   py::bind_kmeans(m);
+  py::bind_id_selectors(m);  // before SearchParameters, whose sel field holds one
   py::bind_search_params(m);
   py::bind_index(m);
   py::bind_index_ivf(m);

@@ -55,7 +55,14 @@ void bind_search_params(nb::module_& m) {
       .def_rw("cpu_query_block", &SearchParams::cpu_query_block, "CPU flat: queries per block.")
       .def_rw("cpu_base_block", &SearchParams::cpu_base_block, "CPU flat: rows per block.")
       .def_rw("cpu_direct_max_nq", &SearchParams::cpu_direct_max_nq,
-              "CPU flat: most queries of the direct SIMD kernel (0: measured crossover).");
+              "CPU flat: most queries of the direct SIMD kernel (0: measured crossover).")
+      // The params keep the selector object alive (the C++ field does not own it).
+      .def_prop_rw(
+          "sel", [](const SearchParams& p) { return p.sel; },
+          [](SearchParams& p, const IDSelector* sel) { p.sel = sel; },
+          nb::for_setter(nb::arg("sel").none()), nb::for_setter(nb::keep_alive<1, 2>()),
+          nb::rv_policy::reference,
+          "knnx.IDSelector: the ids the search may return (None: every id).");
 
   nb::class_<SearchParamsIVF, SearchParams>(
       m, "SearchParametersIVF",

@@ -12,6 +12,7 @@
 #include "core/id_map.hpp"
 #include "core/search_knobs.hpp"
 #include "knnx/metric.hpp"
+#include "knnx/range_search.hpp"
 #include "knnx/types.hpp"
 
 namespace knnx::detail {
@@ -26,9 +27,17 @@ class FlatBackend {
   // Writes nq*k distances and labels (ids from `ids`; -1 / empty_distance where fewer than k
   // rows exist). queries, distances and labels may be host pointers, or device pointers for a
   // device backend.
-  // knobs: the settings of this search (precision, workspace bound, tiles, CPU blocks).
+  // knobs: the settings of this search (precision, workspace bound, tiles, CPU blocks), and
+  // knobs.sel, which only a backend whose filters() is true is given.
   virtual void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
                       const IdMap& ids, const SearchKnobs& knobs) const = 0;
+  // Whether search and range_search honour knobs.sel. The index layer refuses a selector
+  // (NotSupported) for a backend without them.
+  virtual bool filters() const { return false; }
+  // Every row within radius of each host query (Index::range_search's contract), labelled by
+  // `ids`. The default throws NotSupported.
+  virtual RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
+                                         const IdMap& ids, const SearchKnobs& knobs) const;
   // Drops the flagged rows (remove[row] != 0), keeping the order of the rest.
   virtual void remove_rows(const std::vector<std::uint8_t>& remove) = 0;
   virtual void reconstruct(idx_t row, float* out) const = 0;  // out is host memory

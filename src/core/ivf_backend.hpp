@@ -12,6 +12,7 @@
 
 #include "core/search_knobs.hpp"
 #include "knnx/metric.hpp"
+#include "knnx/range_search.hpp"
 #include "knnx/types.hpp"
 
 namespace knnx::detail {
@@ -38,6 +39,13 @@ class IvfBackend {
   // searches may run concurrently with different knobs.
   virtual void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
                       const SearchKnobs& knobs) const = 0;
+  // Whether search and range_search honour knobs.sel (entries are tested by stored id). The
+  // index layer refuses a selector (NotSupported) for a backend without them.
+  virtual bool filters() const { return false; }
+  // Every entry of each host query's knobs.nprobe nearest lists within radius
+  // (Index::range_search's contract). The default throws NotSupported.
+  virtual RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
+                                         const SearchKnobs& knobs) const;
 
   virtual idx_t size() const = 0;
   virtual std::vector<idx_t> list_sizes() const = 0;

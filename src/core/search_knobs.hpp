@@ -29,6 +29,9 @@ struct SearchKnobs {
   int cpu_base_block = 0;
   int cpu_direct_max_nq = 0;
 
+  // The ids results may hold (SearchParams::sel); null admits every id.
+  const IDSelector* sel = nullptr;
+
   // IVF.
   int nprobe = 1;  // already clamped to [1, n_lists]
   bool ivf_fused = true;

@@ -10,6 +10,7 @@
 
 #include "core/check.hpp"
 #include "cpu/flat_search.hpp"
+#include "cpu/range_scan.hpp"
 #include "knnx/config.hpp"
 #include "knnx/error.hpp"
 
@@ -40,8 +41,20 @@ class FlatCpu final : public detail::FlatBackend {
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
               const detail::IdMap& ids, const detail::SearchKnobs& knobs) const override {
     flat_search(data_.data(), norms_.data(), size(), dim_, metric_, queries, nq, k, distances,
-                labels, flat_search_params(knobs));
+                labels, flat_search_params(knobs), knobs.sel, ids.data());
     ids.rows_to_ids(static_cast<std::size_t>(nq) * static_cast<std::size_t>(k), labels);
+  }
+
+  bool filters() const override { return true; }
+
+  RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
+                                 const detail::IdMap& ids,
+                                 const detail::SearchKnobs& knobs) const override {
+    return range_search_by_query(nq, metric_, knobs.num_threads,
+                                 [&](idx_t q, std::vector<RangeHit>& hits) {
+                                   range_scan_rows(queries + q * dim_, data_.data(), ids.data(),
+                                                   size(), dim_, metric_, radius, knobs.sel, hits);
+                                 });
   }
 
   void remove_rows(const std::vector<std::uint8_t>& remove) override {

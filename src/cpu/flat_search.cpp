@@ -35,6 +35,8 @@ struct Scan {
   const float* queries;
   const float* qnorms;  // zeros for inner product
   float alpha;          // -2 for L2, -1 for inner product: tiles hold alpha * q.x
+  const IDSelector* sel;  // null: every row is admitted
+  const idx_t* row_ids;   // ids of the rows, for sel
 };
 
 // BLAS threads: every sgemm runs inside one of the parallel regions below, on the thread that
@@ -48,7 +50,10 @@ struct Scan {
 void gemm_tile(const Scan& s, idx_t q0, idx_t qb, idx_t b0, idx_t bb, float* tile, TopK* topk) {
   sgemm_abt(qb, bb, s.d, s.alpha, s.queries + q0 * s.d, s.base + b0 * s.d, tile);
   const float* bn = s.base_norms ? s.base_norms + b0 : nullptr;
-  for (idx_t i = 0; i < qb; ++i) topk[i].push_tile_row(tile + i * bb, bn, s.qnorms[q0 + i], bb, b0);
+  const idx_t* ids = s.sel ? s.row_ids + b0 : nullptr;
+  for (idx_t i = 0; i < qb; ++i) {
+    topk[i].push_tile_row(tile + i * bb, bn, s.qnorms[q0 + i], bb, b0, s.sel, ids);
+  }
 }
 
 // Per-thread buffers, allocated before a parallel region so that a failure throws on the caller.
@@ -167,7 +172,7 @@ namespace {
 
 void search_finite(const float* base, const float* base_norms, idx_t n, int d, Metric metric,
                    const float* queries, idx_t nq, int k, float* distances, idx_t* labels,
-                   const FlatSearchParams& params) {
+                   const FlatSearchParams& params, const IDSelector* sel, const idx_t* row_ids) {
   const bool l2 = metric == Metric::L2;
   const bool negate = !l2;
   const float pad = empty_distance(metric);
@@ -177,7 +182,8 @@ void search_finite(const float* base, const float* base_norms, idx_t n, int d, M
 
   std::vector<float> qnorms(static_cast<std::size_t>(nq), 0.0f);
   if (l2) row_norms_sq(nq, d, queries, qnorms.data());
-  const Scan s{base, l2 ? base_norms : nullptr, n, d, queries, qnorms.data(), l2 ? -2.0f : -1.0f};
+  const Scan s{base,          l2 ? base_norms : nullptr, n,   d,      queries,
+               qnorms.data(), l2 ? -2.0f : -1.0f,        sel, row_ids};
 
   // Up to a few queries, distances come from small_batch_products reading the base straight
   // from memory: sgemm would first pack every base block, which costs more than the arithmetic
@@ -196,7 +202,11 @@ void search_finite(const float* base, const float* base_norms, idx_t n, int d, M
                                  tile + q0 * chunk, chunk);
           }
           const float* bn = s.base_norms ? s.base_norms + c0 : nullptr;
-          for (idx_t i = 0; i < nq; ++i) topk[i].push_tile_row(tile + i * chunk, bn, qnorms[static_cast<std::size_t>(i)], len, c0);
+          const idx_t* ids = sel ? row_ids + c0 : nullptr;
+          for (idx_t i = 0; i < nq; ++i) {
+            topk[i].push_tile_row(tile + i * chunk, bn, qnorms[static_cast<std::size_t>(i)], len,
+                                  c0, sel, ids);
+          }
         });
     return;
   }
@@ -222,9 +232,10 @@ void search_finite(const float* base, const float* base_norms, idx_t n, int d, M
 // Rows whose score is not finite (vectors so large that the distance overflows float: +inf, or
 // NaN from inf - inf) never enter a top-k, whose bound starts at +inf. An exact search still
 // owes min(k, n) results: the missing ones are such rows, at the worst distance, smallest row
-// first (the order of equal scores). Runs only for queries that came up short.
+// first (the order of equal scores). Runs only for queries that came up short. With a selector,
+// only admitted rows count: a short query then took every admitted row of finite score.
 void complete_with_overflowed_rows(idx_t n, idx_t nq, int k, Metric metric, float* distances,
-                                   idx_t* labels) {
+                                   idx_t* labels, const IDSelector* sel, const idx_t* row_ids) {
   const idx_t want = std::min<idx_t>(k, n);
   const float worst = empty_distance(metric);
   for (idx_t q = 0; q < nq; ++q) {
@@ -235,6 +246,7 @@ void complete_with_overflowed_rows(idx_t n, idx_t nq, int k, Metric metric, floa
     std::sort(taken.begin(), taken.end());
     idx_t next = found;
     for (idx_t row = 0; row < n && next < want; ++row) {
+      if (sel && !sel->is_member(row_ids[row])) continue;
       if (std::binary_search(taken.begin(), taken.end(), row)) continue;
       lab[next] = row;
       distances[q * k + next] = worst;
@@ -247,9 +259,10 @@ void complete_with_overflowed_rows(idx_t n, idx_t nq, int k, Metric metric, floa
 
 void flat_search(const float* base, const float* base_norms, idx_t n, int d, Metric metric,
                  const float* queries, idx_t nq, int k, float* distances, idx_t* labels,
-                 const FlatSearchParams& params) {
-  search_finite(base, base_norms, n, d, metric, queries, nq, k, distances, labels, params);
-  complete_with_overflowed_rows(n, nq, k, metric, distances, labels);
+                 const FlatSearchParams& params, const IDSelector* sel, const idx_t* row_ids) {
+  search_finite(base, base_norms, n, d, metric, queries, nq, k, distances, labels, params, sel,
+                row_ids);
+  complete_with_overflowed_rows(n, nq, k, metric, distances, labels, sel, row_ids);
 }
 
 }  // namespace knnx::cpu

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "core/search_knobs.hpp"
+#include "knnx/id_selector.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/types.hpp"
 
@@ -31,9 +32,11 @@ FlatSearchParams flat_search_params(const detail::SearchKnobs& knobs);
 void row_norms_sq(idx_t n, int d, const float* x, float* out);
 
 // labels are row numbers in [0, n) or -1; distances as in the Index conventions.
-// base_norms may be null for inner product.
+// base_norms may be null for inner product. With a selector, only rows whose id
+// (row_ids[row]) it admits are returned; they are skipped inside the selection.
 void flat_search(const float* base, const float* base_norms, idx_t n, int d, Metric metric,
                  const float* queries, idx_t nq, int k, float* distances, idx_t* labels,
-                 const FlatSearchParams& params);
+                 const FlatSearchParams& params, const IDSelector* sel = nullptr,
+                 const idx_t* row_ids = nullptr);
 
 }  // namespace knnx::cpu

@@ -15,6 +15,7 @@
 #include "core/parallel_errors.hpp"
 #include "cpu/blas.hpp"
 #include "cpu/flat_search.hpp"
+#include "cpu/range_scan.hpp"
 #include "cpu/scan_kernels.hpp"
 #include "cpu/topk.hpp"
 #include "knnx/config.hpp"
@@ -153,13 +154,36 @@ class IvfCpu final : public detail::IvfBackend {
       Scratch scratch;
       for (idx_t q0 = 0; q0 < nq; q0 += batch) {
         const idx_t qn = std::min(batch, nq - q0);
-        search_batch(qn, queries + q0 * dim_, k, n_probe, threads, coarse, distances + q0 * k,
-                     labels + q0 * k, scratch);
+        search_batch(qn, queries + q0 * dim_, k, n_probe, threads, coarse, knobs.sel,
+                     distances + q0 * k, labels + q0 * k, scratch);
       }
     } catch (const std::bad_alloc&) {
       throw OutOfMemory(fmt::format("cannot allocate the scratch memory of a CPU IVF search of {} "
                                     "queries with k = {} and n_probe = {}", nq, k, n_probe));
     }
+  }
+
+  bool filters() const override { return true; }
+
+  RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
+                                 const detail::SearchKnobs& knobs) const override {
+    const int n_probe = std::clamp(knobs.nprobe, 1, n_lists_);
+    return range_search_by_query(
+        nq, metric_, knobs.num_threads, [&](idx_t q, std::vector<RangeHit>& hits) {
+          const float* query = queries + q * dim_;
+          std::vector<float> probe_dist(static_cast<std::size_t>(n_probe));
+          std::vector<idx_t> probe_lists(static_cast<std::size_t>(n_probe));
+          FlatSearchParams coarse = flat_search_params(knobs);
+          coarse.num_threads = 1;  // inside the per-query parallel loop
+          flat_search(centroids_.data(), centroid_norms_.data(), n_lists_, dim_, metric_, query, 1,
+                      n_probe, probe_dist.data(), probe_lists.data(), coarse);
+          for (idx_t l : probe_lists) {
+            if (l < 0) continue;
+            const InvertedList& list = lists_[static_cast<std::size_t>(l)];
+            range_scan_rows(query, list.vectors.data(), list.ids.data(), list.size(), dim_, metric_,
+                            radius, knobs.sel, hits);
+          }
+        });
   }
 
   idx_t size() const override { return size_; }
@@ -233,8 +257,10 @@ class IvfCpu final : public detail::IvfBackend {
     return t > 0 ? t : omp_get_max_threads();
   }
 
+  // sel (may be null): the ids results may hold, tested by stored id inside the selection.
   void search_batch(idx_t qn, const float* queries, int k, int n_probe, int threads,
-                    FlatSearchParams coarse, float* distances, idx_t* labels, Scratch& s) const {
+                    FlatSearchParams coarse, const IDSelector* sel, float* distances, idx_t* labels,
+                    Scratch& s) const {
     const bool l2 = metric_ == Metric::L2;
     const std::size_t probes = static_cast<std::size_t>(qn) * static_cast<std::size_t>(n_probe);
 
@@ -338,7 +364,7 @@ class IvfCpu final : public detail::IvfBackend {
           for (idx_t i = 0; i < m; ++i) {
             const idx_t q = group[i];
             topk[q].push_tile_row(tile + i * w.len, norms, s.qnorms[static_cast<std::size_t>(q)],
-                                  w.len, first_label);
+                                  w.len, first_label, sel, list.ids.data() + w.r0);
           }
         });
     }
@@ -362,7 +388,8 @@ class IvfCpu final : public detail::IvfBackend {
           const idx_t pos = lq[j] & (kMaxListSize - 1);
           lq[j] = lists_[static_cast<std::size_t>(list)].ids[static_cast<std::size_t>(pos)];
         }
-        complete_with_overflowed_rows(s.probe_lists.data() + q * n_probe, n_probe, k, pad, dq, lq);
+        complete_with_overflowed_rows(s.probe_lists.data() + q * n_probe, n_probe, k, pad, sel, dq,
+                                      lq);
       });
     errors.rethrow("CPU IVF search");
   }
@@ -371,9 +398,9 @@ class IvfCpu final : public detail::IvfBackend {
   // enter a top-k. As the flat search does, the result still holds every probed row when k
   // allows: the missing slots take the probed lists' other rows at the worst distance, in probe
   // order, then row order. They are exactly the non-finite ones, since when fewer than k rows
-  // were found every finite candidate is among them.
-  void complete_with_overflowed_rows(const idx_t* probed, int n_probe, int k, float pad, float* dq,
-                                     idx_t* lq) const {
+  // were found every finite candidate is among them. With a selector, only admitted rows.
+  void complete_with_overflowed_rows(const idx_t* probed, int n_probe, int k, float pad,
+                                     const IDSelector* sel, float* dq, idx_t* lq) const {
     idx_t found = std::find(lq, lq + k, kNoLabel) - lq;
     if (found == k) return;
     std::vector<idx_t> taken(lq, lq + found);
@@ -382,6 +409,7 @@ class IvfCpu final : public detail::IvfBackend {
       if (probed[p] < 0) continue;
       for (const idx_t id : lists_[static_cast<std::size_t>(probed[p])].ids) {
         if (found == k) break;
+        if (sel && !sel->is_member(id)) continue;
         if (std::binary_search(taken.begin(), taken.end(), id)) continue;
         lq[found] = id;
         dq[found] = pad;

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cpu/scan_kernels.hpp"
+#include "knnx/id_selector.hpp"
 #include "knnx/types.hpp"
 
 namespace knnx::cpu {
@@ -76,8 +77,11 @@ class TopK {
 
   // Pushes the scores of one query's tile row t[0..n) (see scan_kernels.hpp: score_of), labelled
   // first_label + j. base_norms (null for inner product) and query_norm complete L2 scores.
+  // With a selector, only rows j with sel->is_member(row_ids[j]) are pushed; it is asked only
+  // about rows that pass the threshold screen.
   void push_tile_row(const float* t, const float* base_norms, float query_norm, idx_t n,
-                     idx_t first_label) {
+                     idx_t first_label, const IDSelector* sel = nullptr,
+                     const idx_t* row_ids = nullptr) {
     const bool l2 = base_norms != nullptr;
     std::uint32_t hits[kCollectChunk];
     for (idx_t j0 = 0; j0 < n; j0 += kCollectChunk) {
@@ -90,6 +94,7 @@ class TopK {
                                       screen, hits);
       for (int h = 0; h < count; ++h) {
         const idx_t j = j0 + hits[h];
+        if (sel && !sel->is_member(row_ids[j])) continue;
         push(score_of(t[j], l2, l2 ? base_norms[j] : 0.0f, query_norm), first_label + j);
       }
     }

@@ -2,6 +2,7 @@
 // the index's do_* implementation.
 #include "knnx/index.hpp"
 
+#include <cmath>
 #include <limits>
 #include <typeinfo>
 #include <vector>
@@ -94,6 +95,32 @@ idx_t Index::remove_ids(idx_t n, const idx_t* ids) {
   if (n == 0) return 0;
   check_not_null(ids, "ids");
   return do_remove_ids(n, ids);
+}
+
+RangeSearchResult Index::range_search(idx_t nq, const float* queries, float radius,
+                                      const SearchParams* params) const {
+  check_count(nq, "nq");
+  require(!std::isnan(radius), "radius must not be NaN");
+  if (nq > 0) check_not_null(queries, "queries");
+  detail::checked_elements(nq, dim_, "queries");
+  require(is_trained(), "the index must be trained before range_search");
+  if (params) validate_search_params(*params);
+  if (nq > 0) check_queries(nq, queries);
+  return do_range_search(nq, queries, radius, params);
+}
+
+RangeSearchResult Index::do_range_search(idx_t, const float*, float, const SearchParams*) const {
+  throw NotSupported("range_search is available on IndexFlat and IndexIVFFlat only");
+}
+
+idx_t Index::remove_ids(const IDSelector& sel) {
+  const std::vector<idx_t> ids = selected_ids(sel);
+  if (ids.empty()) return 0;
+  return do_remove_ids(static_cast<idx_t>(ids.size()), ids.data());
+}
+
+std::vector<idx_t> Index::selected_ids(const IDSelector&) const {
+  throw NotSupported("remove_ids(IDSelector) is available on IndexFlat and IndexIVFFlat only");
 }
 
 void Index::reconstruct(idx_t id, float* out) const {

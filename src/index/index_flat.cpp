@@ -1,6 +1,8 @@
 // IndexFlat: owns the ids and one flat backend (CPU or CUDA) holding the vectors.
 #include "knnx/index_flat.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "core/backend.hpp"
@@ -43,12 +45,33 @@ void IndexFlat::do_add(idx_t n, const float* x, const idx_t* ids) {
   }
 }
 
-void IndexFlat::do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
-                          const SearchParams* params) const {
+detail::SearchKnobs IndexFlat::search_knobs(const SearchParams* params) const {
   detail::IndexSearchDefaults own;
   own.precision = precision_;
-  backend_->search(nq, queries, k, distances, labels, *id_map_,
-                   detail::resolve_search_knobs(params, own, config()));
+  detail::SearchKnobs knobs = detail::resolve_search_knobs(params, own, config());
+  if (knobs.sel && !backend_->filters()) {
+    throw NotSupported(fmt::format("IndexFlat on {} does not take an IDSelector (SearchParams.sel)",
+                                   device_.to_string()));
+  }
+  return knobs;
+}
+
+void IndexFlat::do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+                          const SearchParams* params) const {
+  backend_->search(nq, queries, k, distances, labels, *id_map_, search_knobs(params));
+}
+
+RangeSearchResult IndexFlat::do_range_search(idx_t nq, const float* queries, float radius,
+                                             const SearchParams* params) const {
+  return backend_->range_search(nq, queries, radius, *id_map_, search_knobs(params));
+}
+
+std::vector<idx_t> IndexFlat::selected_ids(const IDSelector& sel) const {
+  std::vector<idx_t> out;
+  for (idx_t id : id_map_->ids()) {
+    if (sel.is_member(id)) out.push_back(id);
+  }
+  return out;
 }
 
 idx_t IndexFlat::do_remove_ids(idx_t n, const idx_t* ids) {

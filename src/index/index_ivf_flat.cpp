@@ -135,13 +135,36 @@ void IndexIVFFlat::check_search_params(const SearchParams& params) const {
           detail::search_params_type_name(params));
 }
 
-void IndexIVFFlat::do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
-                             const SearchParams* params) const {
+detail::SearchKnobs IndexIVFFlat::search_knobs(const SearchParams* params) const {
   detail::IndexSearchDefaults own;
   own.nprobe = n_probe_;
   own.n_lists = n_lists_;
-  backend_->search(nq, queries, k, distances, labels,
-                   detail::resolve_search_knobs(params, own, config()));
+  detail::SearchKnobs knobs = detail::resolve_search_knobs(params, own, config());
+  if (knobs.sel && !backend_->filters()) {
+    throw NotSupported(fmt::format(
+        "IndexIVFFlat on {} does not take an IDSelector (SearchParams.sel)", device_.to_string()));
+  }
+  return knobs;
+}
+
+void IndexIVFFlat::do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+                             const SearchParams* params) const {
+  backend_->search(nq, queries, k, distances, labels, search_knobs(params));
+}
+
+RangeSearchResult IndexIVFFlat::do_range_search(idx_t nq, const float* queries, float radius,
+                                                const SearchParams* params) const {
+  return backend_->range_search(nq, queries, radius, search_knobs(params));
+}
+
+std::vector<idx_t> IndexIVFFlat::selected_ids(const IDSelector& sel) const {
+  std::vector<idx_t> out;
+  for (int l = 0; l < n_lists_; ++l) {
+    for (idx_t id : backend_->list_ids(l)) {
+      if (sel.is_member(id)) out.push_back(id);
+    }
+  }
+  return out;
 }
 
 idx_t IndexIVFFlat::do_remove_ids(idx_t n, const idx_t* ids) {

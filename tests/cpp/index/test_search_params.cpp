@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "index/gaussian_data.hpp"
+#include "index/search_result.hpp"
 #include "knnx/knnx.hpp"
 #include "knnx/streams.hpp"
 
@@ -20,19 +21,8 @@ namespace {
 
 using test::gaussian;
 
-struct Result {
-  std::vector<float> distances;
-  std::vector<idx_t> labels;
-  bool operator==(const Result&) const = default;
-};
-
-Result search(const Index& index, idx_t nq, const float* queries, int k,
-              const SearchParams* params = nullptr) {
-  Result r{std::vector<float>(static_cast<std::size_t>(nq * k)),
-           std::vector<idx_t>(static_cast<std::size_t>(nq * k))};
-  index.search(nq, queries, k, r.distances.data(), r.labels.data(), params);
-  return r;
-}
+using Result = test::SearchResult;
+using test::search;
 
 std::vector<Device> devices() {
   std::vector<Device> out = {Device::cpu()};
