@@ -17,4 +17,11 @@ void sgemm_ab(idx_t m, idx_t n, idx_t k, float alpha, const float* a, const floa
 void sgemm_atb(idx_t m, idx_t n, idx_t k, float alpha, const float* a, const float* b, float beta,
                float* out);
 
+// How many of `requested` threads may call BLAS at once. Each thread that calls sgemm gets a
+// work buffer from OpenBLAS (tens of MiB of address space) and an OpenMP stack; under an
+// address-space cap (ulimit -v) a thread whose buffer cannot be mapped waits in OpenBLAS for
+// one forever. The count is lowered so that the threads' buffers and stacks take at most half
+// of the address space left under the cap (at least 1; `requested` when there is no cap).
+int blas_threads_within_limits(int requested);
+
 }  // namespace knnx::cpu

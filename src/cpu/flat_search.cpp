@@ -176,7 +176,8 @@ void search_finite(const float* base, const float* base_norms, idx_t n, int d, M
   const bool l2 = metric == Metric::L2;
   const bool negate = !l2;
   const float pad = empty_distance(metric);
-  const int threads = params.num_threads > 0 ? params.num_threads : omp_get_max_threads();
+  const int threads = blas_threads_within_limits(params.num_threads > 0 ? params.num_threads
+                                                                        : omp_get_max_threads());
   const idx_t qblock_max = std::max(1, params.query_block);
   const idx_t bblock = std::max(16, params.base_block);
 

@@ -14,6 +14,7 @@
 #include "core/parallel_errors.hpp"
 #include "core/random.hpp"
 #include "core/sampling.hpp"
+#include "cpu/blas.hpp"
 #include "cpu/flat_search.hpp"
 #include "cpu/scan_kernels.hpp"
 #include "knnx/config.hpp"
@@ -33,7 +34,7 @@ constexpr float kSplitEps = 1.0f / 1024.0f;
 
 int thread_count() {
   const int t = config().num_threads;
-  return t > 0 ? t : omp_get_max_threads();
+  return blas_threads_within_limits(t > 0 ? t : omp_get_max_threads());
 }
 
 // Multiply-adds of one assignment pass per thread, at the least: small problems (OPQ's

@@ -202,3 +202,26 @@ def test_progress_callback_may_read_the_index_but_not_change_it():
     assert run[0] == "done", "train did not finish: a callback deadlocked"
     assert seen and all(n == 0 for n in seen)
     assert index.ntotal == 0 and index.is_trained
+
+
+def test_search_under_an_address_space_cap_finishes():
+    # 64 OpenMP threads under a 2 GB cap: each thread calling BLAS needs an OpenBLAS buffer,
+    # and a thread whose buffer could not be mapped waited in OpenBLAS forever (a hang).
+    import resource
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (2_000_000_000, 2_000_000_000))
+
+    code = ("import knnx, numpy as np\n"
+            "x = np.random.default_rng(0).standard_normal((20000, 64)).astype(np.float32)\n"
+            "i = knnx.IndexFlat(64)\n"
+            "i.add(x)\n"
+            "try:\n"
+            "    D, I = i.search(x[:2000], 5)\n"
+            "    print('searched', int(I[0, 0]))\n"
+            "except knnx.OutOfMemory as e:\n"
+            "    print('refused:', e)\n")
+    run = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, OMP_NUM_THREADS="64"),
+                         capture_output=True, text=True, timeout=120, preexec_fn=cap)
+    assert run.returncode == 0, run.stderr
+    assert "searched 0" in run.stdout or "refused:" in run.stdout, run.stdout + run.stderr
