@@ -9,7 +9,7 @@
 // Selectors are immutable after construction and is_member is const and thread-safe, so one
 // selector may serve concurrent searches. SearchParams holds a non-owning pointer (as FAISS):
 // the selector must outlive every search that uses it. The combinators (Not, And, Or) hold
-// non-owning references to their operands in the same way.
+// non-owning pointers to their operands in the same way.
 #pragma once
 
 #include <cstdint>
@@ -67,36 +67,38 @@ class IDSelectorBitmap : public IDSelector {
   std::vector<std::uint8_t> bitmap_;
 };
 
+// The combinators take pointers, as FAISS's do (null is InvalidArgument); they do not own them.
+
 // Ids that `sel` does not admit.
 class IDSelectorNot : public IDSelector {
  public:
-  explicit IDSelectorNot(const IDSelector& sel) : sel_(sel) {}
-  bool is_member(idx_t id) const override { return !sel_.is_member(id); }
+  explicit IDSelectorNot(const IDSelector* sel);
+  bool is_member(idx_t id) const override { return !sel_->is_member(id); }
 
  private:
-  const IDSelector& sel_;
+  const IDSelector* sel_;
 };
 
 // Ids both selectors admit.
 class IDSelectorAnd : public IDSelector {
  public:
-  IDSelectorAnd(const IDSelector& lhs, const IDSelector& rhs) : lhs_(lhs), rhs_(rhs) {}
-  bool is_member(idx_t id) const override { return lhs_.is_member(id) && rhs_.is_member(id); }
+  IDSelectorAnd(const IDSelector* lhs, const IDSelector* rhs);
+  bool is_member(idx_t id) const override { return lhs_->is_member(id) && rhs_->is_member(id); }
 
  private:
-  const IDSelector& lhs_;
-  const IDSelector& rhs_;
+  const IDSelector* lhs_;
+  const IDSelector* rhs_;
 };
 
 // Ids either selector admits.
 class IDSelectorOr : public IDSelector {
  public:
-  IDSelectorOr(const IDSelector& lhs, const IDSelector& rhs) : lhs_(lhs), rhs_(rhs) {}
-  bool is_member(idx_t id) const override { return lhs_.is_member(id) || rhs_.is_member(id); }
+  IDSelectorOr(const IDSelector* lhs, const IDSelector* rhs);
+  bool is_member(idx_t id) const override { return lhs_->is_member(id) || rhs_->is_member(id); }
 
  private:
-  const IDSelector& lhs_;
-  const IDSelector& rhs_;
+  const IDSelector* lhs_;
+  const IDSelector* rhs_;
 };
 
 }  // namespace knnx

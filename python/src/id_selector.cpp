@@ -64,12 +64,12 @@ void bind_id_selectors(nb::module_& m) {
         new (self) IDSelectorBitmap(bitmap.shape(0), bitmap.data());
       });
   nb::class_<IDSelectorNot, IDSelector>(m, "IDSelectorNot", "Ids that sel does not admit.")
-      .def(nb::init<const IDSelector&>(), nb::arg("sel"), nb::keep_alive<1, 2>());
+      .def(nb::init<const IDSelector*>(), nb::arg("sel"), nb::keep_alive<1, 2>());
   nb::class_<IDSelectorAnd, IDSelector>(m, "IDSelectorAnd", "Ids both selectors admit.")
-      .def(nb::init<const IDSelector&, const IDSelector&>(), nb::arg("lhs"), nb::arg("rhs"),
+      .def(nb::init<const IDSelector*, const IDSelector*>(), nb::arg("lhs"), nb::arg("rhs"),
            nb::keep_alive<1, 2>(), nb::keep_alive<1, 3>());
   nb::class_<IDSelectorOr, IDSelector>(m, "IDSelectorOr", "Ids either selector admits.")
-      .def(nb::init<const IDSelector&, const IDSelector&>(), nb::arg("lhs"), nb::arg("rhs"),
+      .def(nb::init<const IDSelector*, const IDSelector*>(), nb::arg("lhs"), nb::arg("rhs"),
            nb::keep_alive<1, 2>(), nb::keep_alive<1, 3>());
 
   m.def("_range_search", &range_search, nb::arg("index"), nb::arg("queries"), nb::arg("radius"),

@@ -34,4 +34,18 @@ bool IDSelectorBitmap::is_member(idx_t id) const {
   return byte < bitmap_.size() && ((bitmap_[byte] >> (id & 7)) & 1) != 0;
 }
 
+IDSelectorNot::IDSelectorNot(const IDSelector* sel) : sel_(sel) {
+  detail::check_not_null(sel, "sel");
+}
+
+IDSelectorAnd::IDSelectorAnd(const IDSelector* lhs, const IDSelector* rhs) : lhs_(lhs), rhs_(rhs) {
+  detail::check_not_null(lhs, "lhs");
+  detail::check_not_null(rhs, "rhs");
+}
+
+IDSelectorOr::IDSelectorOr(const IDSelector* lhs, const IDSelector* rhs) : lhs_(lhs), rhs_(rhs) {
+  detail::check_not_null(lhs, "lhs");
+  detail::check_not_null(rhs, "rhs");
+}
+
 }  // namespace knnx

@@ -40,9 +40,17 @@ class FlatCpu final : public detail::FlatBackend {
 
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
               const detail::IdMap& ids, const detail::SearchKnobs& knobs) const override {
-    flat_search(data_.data(), norms_.data(), size(), dim_, metric_, queries, nq, k, distances,
-                labels, flat_search_params(knobs), knobs.sel, ids.data());
-    ids.rows_to_ids(static_cast<std::size_t>(nq) * static_cast<std::size_t>(k), labels);
+    const Rows rows = rows_to_scan(ids, knobs.sel);
+    flat_search(data_.data() + rows.first * dim_, norms_.data() + rows.first, rows.count, dim_,
+                metric_, queries, nq, k, distances, labels, flat_search_params(knobs), rows.sel,
+                ids.data() + rows.first);
+    const std::size_t count = static_cast<std::size_t>(nq) * static_cast<std::size_t>(k);
+    if (rows.first > 0) {
+      for (std::size_t i = 0; i < count; ++i) {
+        if (labels[i] >= 0) labels[i] += rows.first;
+      }
+    }
+    ids.rows_to_ids(count, labels);
   }
 
   bool filters() const override { return true; }
@@ -50,11 +58,13 @@ class FlatCpu final : public detail::FlatBackend {
   RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
                                  const detail::IdMap& ids,
                                  const detail::SearchKnobs& knobs) const override {
-    return range_search_by_query(nq, metric_, knobs.num_threads,
-                                 [&](idx_t q, std::vector<RangeHit>& hits) {
-                                   range_scan_rows(queries + q * dim_, data_.data(), ids.data(),
-                                                   size(), dim_, metric_, radius, knobs.sel, hits);
-                                 });
+    const Rows rows = rows_to_scan(ids, knobs.sel);
+    return range_search_by_query(
+        nq, metric_, knobs.num_threads, [&](idx_t q, std::vector<RangeHit>& hits) {
+          range_scan_rows(queries + q * dim_, data_.data() + rows.first * dim_,
+                          ids.data() + rows.first, rows.count, dim_, metric_, radius, rows.sel,
+                          hits);
+        });
   }
 
   void remove_rows(const std::vector<std::uint8_t>& remove) override {
@@ -88,6 +98,23 @@ class FlatCpu final : public detail::FlatBackend {
   }
 
  private:
+  // The rows a filtered search must scan, and the selector still to apply to them.
+  struct Rows {
+    idx_t first;
+    idx_t count;
+    const IDSelector* sel;
+  };
+
+  // While ids are row numbers, an IDSelectorRange is the rows [imin, imax): only they are
+  // scanned, and no row needs testing (FAISS's flat search does the same).
+  Rows rows_to_scan(const detail::IdMap& ids, const IDSelector* sel) const {
+    const auto* range = dynamic_cast<const IDSelectorRange*>(sel);
+    if (range == nullptr || !ids.is_identity()) return {0, size(), sel};
+    const idx_t first = std::clamp<idx_t>(range->imin(), 0, size());
+    const idx_t last = std::clamp<idx_t>(range->imax(), first, size());
+    return {first, last - first, nullptr};
+  }
+
   // Amortised growth: at least double, so repeated small adds stay linear overall.
   template <typename T>
   static void reserve_for(std::vector<T>& v, std::size_t needed) {

@@ -93,11 +93,11 @@ TEST(IdSelector, Membership) {
   EXPECT_FALSE(bitmap.is_member(16));
   EXPECT_FALSE(bitmap.is_member(-3));
 
-  IDSelectorNot not_range(range);
+  IDSelectorNot not_range(&range);
   EXPECT_TRUE(not_range.is_member(9));
   EXPECT_FALSE(not_range.is_member(15));
-  IDSelectorAnd both(range, batch);  // {} : batch has nothing in [10, 20)
-  IDSelectorOr either(range, batch);
+  IDSelectorAnd both(&range, &batch);  // {} : batch has nothing in [10, 20)
+  IDSelectorOr either(&range, &batch);
   EXPECT_FALSE(both.is_member(15));
   EXPECT_FALSE(both.is_member(3));
   EXPECT_TRUE(either.is_member(3));
@@ -130,6 +130,36 @@ TEST_P(FilteredSearch, FlatEqualsSearchOfTheAdmittedRows) {
       params.cpu_direct_max_nq = 1;
       expect_same(search(full, nq, q.data(), k, &params), search(sub, nq, q.data(), k));
     }
+  }
+}
+
+// With ids 0..n-1 a range is scanned as a block of rows: the same answers as any selector.
+TEST_P(FilteredSearch, FlatRangeOverSequentialIds) {
+  const idx_t n = 1000, nq = 9;
+  const std::vector<float> x = gaussian(n, kDim, 21);
+  const std::vector<float> q = gaussian(nq, kDim, 22);
+  IndexFlat flat(kDim, GetParam());
+  flat.add(n, x.data());
+  struct Case {
+    idx_t imin, imax;
+  };
+  for (const Case c : {Case{100, 110}, Case{0, 3}, Case{-50, 20}, Case{990, 5000}, Case{7, 7},
+                       Case{30, 10}, Case{0, n}}) {
+    SCOPED_TRACE(::testing::Message() << "[" << c.imin << ", " << c.imax << ")");
+    IDSelectorRange range(c.imin, c.imax);
+    IDSelectorNot not_range(&range);
+    IDSelectorNot same_as_range(&not_range);  // tested row by row
+    SearchParams by_range, by_test;
+    by_range.sel = &range;
+    by_test.sel = &same_as_range;
+    expect_same(search(flat, nq, q.data(), 20, &by_range),
+                search(flat, nq, q.data(), 20, &by_test));
+    const float radius = GetParam() == Metric::L2 ? 30.0f : 2.0f;
+    const RangeSearchResult a = flat.range_search(nq, q.data(), radius, &by_range);
+    const RangeSearchResult b = flat.range_search(nq, q.data(), radius, &by_test);
+    EXPECT_EQ(a.lims, b.lims);
+    EXPECT_EQ(a.labels, b.labels);
+    EXPECT_EQ(a.distances, b.distances);
   }
 }
 
@@ -314,7 +344,7 @@ TEST(IdSelector, RemoveIdsBySelector) {
   ivf.train(n, x.data());
   ivf.add_with_ids(n, x.data(), ids.data());
   IDSelectorRange range(1000, 1300);  // ids 1000, 1003, ..., 1299: 100 ids
-  IDSelectorNot keep_odd_thirds(range);
+  IDSelectorNot keep_odd_thirds(&range);
   for (Index* index : {static_cast<Index*>(&flat), static_cast<Index*>(&ivf)}) {
     EXPECT_EQ(index->remove_ids(range), 100);
     EXPECT_EQ(index->ntotal(), n - 100);
