@@ -140,5 +140,18 @@ TEST(HostileTransforms, RetrainingAUsedTransformIsRefused) {
   EXPECT_NO_THROW(pca->train(64, x.data()));
 }
 
+// Found by fuzz_index_file: a knnx magic with its first byte changed reads as a FAISS file of
+// an index type knnx's FAISS reader does not know; the answer is NotSupported naming it.
+TEST(HostileFiles, UnknownFaissTypeIsNotSupported) {
+  const std::string path = std::string(KNNX_TEST_DATA_DIR) +
+                           "/../fuzz/regressions/index_file/faiss_unknown_index_type.knnx";
+  try {
+    read_index(path);
+    FAIL() << "no exception";
+  } catch (const NotSupported& e) {
+    EXPECT_NE(std::string(e.what()).find("FAISS index type 'IKNN'"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace knnx
