@@ -5,6 +5,9 @@
 
 namespace knnx::cpu {
 
+// Under an address-space cap (ulimit -v) each product first checks that OpenBLAS's work
+// buffers fit and throws OutOfMemory when they do not (OpenBLAS itself would wait forever).
+
 // out (m x n, row-major) = alpha * A (m x k) * B (n x k)^T. Inside an OpenMP parallel region
 // the OpenMP build of OpenBLAS runs this on the calling thread alone.
 void sgemm_abt(idx_t m, idx_t n, idx_t k, float alpha, const float* a, const float* b, float* out);
