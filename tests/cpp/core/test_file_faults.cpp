@@ -16,6 +16,7 @@
 #include <string>
 
 #include "core/binary_file.hpp"
+#include "temp_dir.hpp"
 #include "knnx/error.hpp"
 #include "knnx/vector_io.hpp"
 
@@ -24,26 +25,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
+// Each test's files live in a directory of their own.
+class TempDir : public test::TempDir {
  public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "knnx_faults_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::size_t count() const {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& e : fs::directory_iterator(path_)) ++n;
-    return n;
-  }
-
- private:
-  fs::path path_;
+  TempDir() : test::TempDir("knnx_faults") {}
 };
 
 Matrix<float> small_matrix() {

@@ -33,6 +33,7 @@
 #include "core/crc32c.hpp"
 #include "core/index_file.hpp"
 #include "index/gaussian_data.hpp"
+#include "temp_dir.hpp"
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_io.hpp"
@@ -99,29 +100,10 @@ std::string message_of(F&& f) {
   return {};
 }
 
-class TempDir {
+// Each test's files live in a directory of their own.
+class TempDir : public test::TempDir {
  public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "knnx_index_io_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-  // Names of the entries in the directory.
-  std::set<std::string> entries() const {
-    std::set<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.insert(e.path().filename().string());
-    return out;
-  }
-
- private:
-  fs::path path_;
+  TempDir() : test::TempDir("knnx_index_io") {}
 };
 
 std::vector<std::uint8_t> read_bytes(const std::string& path) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.hpp"
 #include "knnx/error.hpp"
 #include "knnx/index_factory.hpp"
 #include "knnx/index_flat.hpp"
@@ -25,21 +26,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
+// Each test's files live in a directory of their own.
+class TempDir : public test::TempDir {
  public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "knnx_chain_io_XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
+  TempDir() : test::TempDir("knnx_chain_io") {}
 };
 
 constexpr int kDim = 16;
