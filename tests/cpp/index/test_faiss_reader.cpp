@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -100,6 +102,27 @@ TEST(FaissReader, DamagedFilesAreRefused) {
   const std::string path = scratch(bytes, bytes.size());
   EXPECT_THROW(read_faiss_index(path), FormatError);
   std::filesystem::remove(path);
+}
+
+// Sizes in the header far beyond the bytes present (a crafted file of 93 bytes declaring 2^40
+// vectors) are refused before anything of that size is allocated (under ASan an allocation of
+// that size would itself fail the test).
+TEST(FaissReader, OversizedCountsAreRefusedBeforeAllocating) {
+  const std::vector<char> bytes = bytes_of(seed("flat_l2.faiss"));
+  // IxF2: fourcc, d (int32 at 4), ntotal (int64 at 8), two int64, is_trained (uint8), metric
+  // (int32), then the float count (uint64 at 37).
+  ASSERT_EQ(bytes.size(), 93u);
+  ASSERT_EQ(std::string(bytes.data(), 4), "IxF2");
+  const std::int64_t ntotal = std::int64_t{1} << 40;
+  const std::uint64_t floats = static_cast<std::uint64_t>(ntotal) * 4;  // d = 4
+  for (const bool consistent : {true, false}) {
+    std::vector<char> crafted = bytes;
+    std::memcpy(crafted.data() + 37, &floats, sizeof(floats));
+    if (consistent) std::memcpy(crafted.data() + 8, &ntotal, sizeof(ntotal));
+    const std::string path = scratch(crafted, crafted.size());
+    EXPECT_THROW(read_faiss_index(path), FormatError) << (consistent ? "consistent" : "count only");
+    std::filesystem::remove(path);
+  }
 }
 
 }  // namespace
