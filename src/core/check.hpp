@@ -55,6 +55,11 @@ inline std::size_t checked_elements(idx_t n, idx_t d, const char* name) {
   return static_cast<std::size_t>(n) * static_cast<std::size_t>(d);
 }
 
+// The largest squared L2 norm of a vector knnx stores or searches with: below it, every squared
+// L2 distance (also in the form |x|^2 + |y|^2 - 2 x.y) and every inner product of two such
+// vectors is finite in float32.
+inline constexpr double kMaxSquaredNorm = std::numeric_limits<float>::max() / 4.0;
+
 // Throws InvalidArgument if x[0..n*d) contains NaN or Inf, naming the first offending row.
 void check_finite_host(idx_t n, idx_t d, const float* x, const char* what);
 

@@ -42,7 +42,9 @@
 #include <vector>
 
 #include "core/binary_file.hpp"
+#include "core/check.hpp"
 #include "index/index_restore.hpp"
+#include "index/transform_internal.hpp"
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
@@ -491,8 +493,14 @@ std::vector<float> right_inverse(const Transform& t) {
   }
   std::vector<float> reverse(d_in * d_out);
   for (std::size_t i = 0; i < d_out; ++i) {
-    for (std::size_t k = 0; k < d_in; ++k)
+    for (std::size_t k = 0; k < d_in; ++k) {
       reverse[k * d_out + i] = static_cast<float>(a[i * d_in + k] / norm2[i]);
+      if (!std::isfinite(reverse[k * d_out + i])) {
+        throw NotSupported(fmt::format(
+            "FAISS transform '{}': row {} of its matrix is too small to invert in float32",
+            t.fourcc, i));
+      }
+    }
   }
   return reverse;
 }
@@ -575,10 +583,21 @@ std::unique_ptr<Index> build(const Cursor& in, const Node& root, Device device) 
     ivf->set_n_probe(static_cast<int>(std::min<std::uint64_t>(n->n_probe, n->n_lists)));
     if (n->h.trained) ivf->set_centroids(n->centroids.data());
   }
+  std::vector<std::shared_ptr<VectorTransform>> built;
+  std::vector<const VectorTransform*> applied;  // outermost first: the order they apply in
+  for (const Transform* t : transforms) {
+    built.push_back(make_transform(*t, device));
+    applied.push_back(built.back().get());
+  }
+  if (const int i = detail::first_unbounded_transform(applied); i >= 0) {
+    in.fail(
+        "transform {} ('{}') maps inputs in [-1, 1] to vectors of squared norm above {:g}, "
+        "where float32 distances overflow",
+        i, transforms[static_cast<std::size_t>(i)]->fourcc, detail::kMaxSquaredNorm);
+  }
   std::vector<IndexPreTransform*> wrappers;
-  for (auto t = transforms.rbegin(); t != transforms.rend(); ++t) {
-    auto wrapper =
-        std::make_unique<IndexPreTransform>(make_transform(**t, device), std::move(index));
+  for (auto t = built.rbegin(); t != built.rend(); ++t) {
+    auto wrapper = std::make_unique<IndexPreTransform>(*t, std::move(index));
     wrappers.push_back(wrapper.get());
     index = std::move(wrapper);
   }

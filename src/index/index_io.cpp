@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "core/binary_file.hpp"
+#include "core/check.hpp"
 #include "core/index_file.hpp"
 #include "core/index_file_chain.hpp"
 #include "index/faiss_reader.hpp"
@@ -378,6 +379,16 @@ Wrapping read_chain(const detail::InputFile& f, const fmtv::Layout& layout, Devi
            fmtv::transform_type_name(static_cast<std::uint32_t>(chain.transforms[i].type)),
            e.what());
     }
+  }
+  std::vector<const VectorTransform*> applied(out.transforms.size());
+  std::transform(out.transforms.begin(), out.transforms.end(), applied.begin(),
+                 [](const auto& t) { return t.get(); });
+  if (const int i = detail::first_unbounded_transform(applied); i >= 0) {
+    fail(f.path(),
+         "section 'transform_chain', transform {} ({}) maps inputs in [-1, 1] to vectors of "
+         "squared norm above {:g}, where float32 distances overflow",
+         i, fmtv::transform_type_name(static_cast<std::uint32_t>(chain.transforms[i].type)),
+         detail::kMaxSquaredNorm);
   }
   return out;
 }

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/backend.hpp"
 #include "core/check.hpp"
@@ -71,6 +72,9 @@ void VectorTransform::apply(idx_t n, const float* x, float* out) const {
   detail::checked_elements(n, std::max(d_in_, d_out_), "x");
   require(is_trained(), "the transform must be trained before apply");
   do_apply(n, x, out);
+  // Finite inputs can still overflow float32 through a large matrix: say so here rather than
+  // let the next stage blame its caller's queries.
+  detail::check_finite_host(n, d_out_, out, "the transform's output (it overflows float32 for x)");
 }
 
 std::vector<float> VectorTransform::apply(idx_t n, const float* x) const {
@@ -177,5 +181,35 @@ void L2Normalize::do_train(idx_t, const float*) {}
 void L2Normalize::do_apply(idx_t n, const float* x, float* out) const {
   detail::backend_for(device()).l2_normalize(device().ordinal, n, d_in(), x, out);
 }
+
+namespace detail {
+
+int first_unbounded_transform(const std::vector<const VectorTransform*>& chain) {
+  std::vector<double> bound(chain.empty() ? 0 : static_cast<std::size_t>(chain[0]->d_in()), 1.0);
+  for (std::size_t s = 0; s < chain.size(); ++s) {
+    const VectorTransform& t = *chain[s];
+    if (!t.is_trained()) return -1;
+    const auto d_in = static_cast<std::size_t>(t.d_in()),
+               d_out = static_cast<std::size_t>(t.d_out());
+    std::vector<double> next(d_out, 1.0);  // L2Normalize: every output component in [-1, 1]
+    if (const auto* linear = dynamic_cast<const LinearTransform*>(&t)) {
+      const std::vector<float>& a = linear->matrix();
+      const std::vector<float>& mean = linear->mean();
+      for (std::size_t i = 0; i < d_out; ++i) {
+        double sum = 0;
+        for (std::size_t j = 0; j < d_in; ++j)
+          sum += std::abs(double{a[i * d_in + j]}) * (bound[j] + std::abs(double{mean[j]}));
+        next[i] = sum;
+      }
+    }
+    double norm2 = 0;
+    for (double b : next) norm2 += b * b;
+    if (!(norm2 <= kMaxSquaredNorm)) return static_cast<int>(s);
+    bound = std::move(next);
+  }
+  return -1;
+}
+
+}  // namespace detail
 
 }  // namespace knnx

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "knnx/device.hpp"
+#include "knnx/transform.hpp"
 #include "knnx/types.hpp"
 
 namespace knnx::detail {
@@ -21,6 +22,13 @@ void require_linalg_device(Device device);
 
 // rows x cols >= 1 each and addressable by 32-bit BLAS / LAPACK indices.
 void check_lapack_size(idx_t rows, idx_t cols, const char* name);
+
+// Of a chain of trained transforms (applied first first): the position of the first one that
+// may map an input in [-1, 1]^d_in (after the transforms before it) to a vector of squared norm
+// above kMaxSquaredNorm, or -1 when none can. Interval bounds in double; a loader refuses such
+// a chain, since searching it with ordinary queries would overflow float32. The check stops at
+// the first untrained transform (nothing after it can be applied yet).
+int first_unbounded_transform(const std::vector<const VectorTransform*>& chain);
 
 // rows x cols standard normal values from the seed (portable: the same on every machine).
 std::vector<float> gaussian_block(idx_t rows, idx_t cols, std::uint64_t seed, std::uint64_t domain);

@@ -229,5 +229,23 @@ TEST(Transforms, BadArgumentsAreRefused) {
   EXPECT_THROW(idx.reconstruct(0, rec.data()), NotSupported);
 }
 
+// Finite inputs that a transform maps past float32's range are refused with a message that names
+// the transform's output, not the caller's queries.
+TEST(Transforms, OverflowingOutputIsNamed) {
+  // The first principal direction is about (1, 1) / sqrt(2): (a, a) maps to about a sqrt(2),
+  // past float32's range for a = 3e38.
+  PCA pca(2, 2);
+  const std::vector<float> train = {1, 1, 2, 2, 3, 3, 4, 4, 1, 2, 2, 1};
+  pca.train(6, train.data());
+  const std::vector<float> big = {3.0e38f, 3.0e38f};
+  std::vector<float> out(2);
+  try {
+    pca.apply(1, big.data(), out.data());
+    FAIL() << "an overflowing output came back: " << out[0] << ", " << out[1];
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("transform's output"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace knnx

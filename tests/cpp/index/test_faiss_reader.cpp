@@ -125,5 +125,39 @@ TEST(FaissReader, OversizedCountsAreRefusedBeforeAllocating) {
   }
 }
 
+// A transform chain that maps inputs in [-1, 1] to vectors past the squared-norm bound is refused
+// on load: every ordinary query would overflow float32 through it. From the fuzzer (a PCA mean of
+// huge values: tests/fuzz/regressions/faiss_index/) and crafted: a rotation matrix scaled by 1e30
+// (still orthogonal, so only its scale is wrong).
+TEST(FaissReader, TransformsThatOverflowAreRefused) {
+  const std::filesystem::path found = std::filesystem::path(KNNX_TEST_DATA_DIR) / ".." / "fuzz" /
+                                      "regressions" / "faiss_index" /
+                                      "pca_mean_overflows_queries.faiss";
+  EXPECT_THROW(read_faiss_index(found.string()), FormatError);
+
+  std::vector<char> bytes = bytes_of(seed("rr.faiss"));
+  // rrot: fourcc, have_bias (uint8), the matrix's float count (uint64), then its floats.
+  const std::size_t at = std::string(bytes.data(), bytes.size()).find("rrot");
+  ASSERT_NE(at, std::string::npos);
+  std::uint64_t count = 0;
+  std::memcpy(&count, bytes.data() + at + 4 + 1, sizeof(count));
+  ASSERT_EQ(count, 16u);  // d = 4
+  for (std::size_t i = 0; i < count; ++i) {
+    char* value = bytes.data() + at + 4 + 1 + 8 + i * sizeof(float);
+    float v = 0;
+    std::memcpy(&v, value, sizeof(v));
+    v *= 1e30f;
+    std::memcpy(value, &v, sizeof(v));
+  }
+  const std::string path = scratch(bytes, bytes.size());
+  try {
+    read_faiss_index(path);
+    ADD_FAILURE() << "loaded a rotation scaled by 1e30";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("squared norm"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
 }  // namespace
 }  // namespace knnx
