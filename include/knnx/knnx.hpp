@@ -15,6 +15,7 @@
 #include "knnx/kmeans.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/range_search.hpp"
+#include "knnx/scalar_quantizer.hpp"
 #include "knnx/recall.hpp"
 #include "knnx/search_params.hpp"
 #include "knnx/shared_mutex.hpp"
