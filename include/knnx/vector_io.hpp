@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -65,5 +66,35 @@ Matrix<std::int64_t> read_npy_as_int64(const std::string& path);
 Matrix<float> read_vectors(const std::string& path, idx_t max_rows = -1);
 // Any id/label file by its extension (.ivecs, .npy), as int64 rows.
 Matrix<std::int64_t> read_labels(const std::string& path);
+
+namespace detail::vector_file {
+class RowSource;
+}
+
+// A vector file (.fvecs, .bvecs, .npy, by extension) read in row ranges, for data larger than
+// memory: opening checks the header against the file's size as read_vectors does (FormatError,
+// IoError; FormatError too for vectors of dimension 0 or above kMaxDim), and nothing of the
+// file's size is allocated; read() converts to float32 as
+// read_vectors converts. A record whose dimension differs from the first (.fvecs, .bvecs) is
+// found when its range is read. Reads of one object are not synchronised: give each thread its
+// own.
+class VectorFileRows {
+ public:
+  explicit VectorFileRows(const std::string& path);
+  ~VectorFileRows();
+  VectorFileRows(VectorFileRows&&) noexcept;
+  VectorFileRows& operator=(VectorFileRows&&) noexcept;
+
+  const std::string& path() const { return path_; }
+  idx_t rows() const;
+  idx_t cols() const;
+  // Rows [first, first + n) into out (n * cols() floats). InvalidArgument for a range outside
+  // [0, rows()), FormatError for a bad record or value in it.
+  void read(idx_t first, idx_t n, float* out) const;
+
+ private:
+  std::string path_;
+  std::unique_ptr<detail::vector_file::RowSource> source_;
+};
 
 }  // namespace knnx

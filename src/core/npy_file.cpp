@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -245,22 +246,26 @@ void transpose_columns(const std::uint8_t* src, idx_t rows, idx_t cols, std::uin
   }
 }
 
-// Copies the first `rows` rows of the array, in C order, to dst (rows * cols * itemsize bytes).
-void read_npy_rows(const InFile& f, const NpyHeader& h, idx_t rows, std::uint8_t* dst) {
+// Copies rows [first, first + rows) of the array, in C order, to dst (rows * cols * itemsize
+// bytes).
+void read_npy_rows(const InFile& f, const NpyHeader& h, idx_t first, idx_t rows,
+                   std::uint8_t* dst) {
   const idx_t cols = h.cols();
   const std::size_t isz = h.itemsize;
   if (rows == 0 || cols == 0) return;
   // A Fortran-order array with one row or one column is laid out as in C order.
   if (!h.fortran_order || h.shape.size() == 1 || h.rows() == 1 || cols == 1) {
-    f.read_at(h.data_offset, dst, static_cast<std::size_t>(rows * cols) * isz);
+    f.read_at(h.data_offset + static_cast<std::uint64_t>(first * cols) * isz, dst,
+              static_cast<std::size_t>(rows * cols) * isz);
     return;
   }
-  // Fortran order: read blocks of columns (their first `rows` values) and transpose them.
+  // Fortran order: read blocks of columns (their values of the wanted rows) and transpose them.
   const std::uint64_t col_bytes = static_cast<std::uint64_t>(rows) * isz;
   const idx_t block = static_cast<idx_t>(std::min<std::uint64_t>(
       static_cast<std::uint64_t>(cols), std::max<std::uint64_t>(1, kChunkBytes / col_bytes)));
   std::vector<std::uint8_t> buf(static_cast<std::size_t>(block * col_bytes));
   const std::uint64_t stored_col_bytes = static_cast<std::uint64_t>(h.rows()) * isz;
+  const std::uint64_t skip = static_cast<std::uint64_t>(first) * isz;
   for (idx_t j0 = 0; j0 < cols; j0 += block) {
     const idx_t nb = std::min(block, cols - j0);
     if (rows == h.rows()) {
@@ -268,7 +273,7 @@ void read_npy_rows(const InFile& f, const NpyHeader& h, idx_t rows, std::uint8_t
                 static_cast<std::size_t>(nb * col_bytes));
     } else {
       for (idx_t j = 0; j < nb; ++j) {
-        f.read_at(h.data_offset + static_cast<std::uint64_t>(j0 + j) * stored_col_bytes,
+        f.read_at(h.data_offset + static_cast<std::uint64_t>(j0 + j) * stored_col_bytes + skip,
                   buf.data() + j * col_bytes, static_cast<std::size_t>(col_bytes));
       }
     }
@@ -361,8 +366,8 @@ bool representable(Src v) {
 }
 
 template <typename Src, typename Dst>
-void convert_values(const std::uint8_t* src, std::size_t count, idx_t cols, Dst* dst,
-                    const std::string& path, DType src_dtype) {
+void convert_values(const std::uint8_t* src, std::size_t count, idx_t cols, idx_t first_row,
+                    Dst* dst, const std::string& path, DType src_dtype) {
   for (std::size_t i = 0; i < count; ++i) {
     Src v;
     std::memcpy(&v, src + i * sizeof(Src), sizeof(Src));
@@ -370,12 +375,12 @@ void convert_values(const std::uint8_t* src, std::size_t count, idx_t cols, Dst*
       const idx_t c = cols > 0 ? cols : 1;
       if constexpr (std::is_same_v<Src, double> && std::is_same_v<Dst, float>) {
         throw_format(path, "element [{}, {}] = {} ({}) is not a finite {} value",
-                     static_cast<idx_t>(i) / c, static_cast<idx_t>(i) % c, v, to_string(src_dtype),
-                     to_string(kDTypeOf<Dst>));
+                     first_row + static_cast<idx_t>(i) / c, static_cast<idx_t>(i) % c, v,
+                     to_string(src_dtype), to_string(kDTypeOf<Dst>));
       } else {
         throw_format(path, "element [{}, {}] = {} ({}) cannot be represented exactly as {}",
-                     static_cast<idx_t>(i) / c, static_cast<idx_t>(i) % c, v, to_string(src_dtype),
-                     to_string(kDTypeOf<Dst>));
+                     first_row + static_cast<idx_t>(i) / c, static_cast<idx_t>(i) % c, v,
+                     to_string(src_dtype), to_string(kDTypeOf<Dst>));
       }
     }
     dst[i] = static_cast<Dst>(v);
@@ -383,19 +388,19 @@ void convert_values(const std::uint8_t* src, std::size_t count, idx_t cols, Dst*
 }
 
 template <typename Dst>
-void convert_from(DType src_dtype, const std::uint8_t* src, std::size_t count, idx_t cols, Dst* dst,
-                  const std::string& path) {
+void convert_from(DType src_dtype, const std::uint8_t* src, std::size_t count, idx_t cols,
+                  idx_t first_row, Dst* dst, const std::string& path) {
   switch (src_dtype) {
     case DType::Float32:
-      return convert_values<float>(src, count, cols, dst, path, src_dtype);
+      return convert_values<float>(src, count, cols, first_row, dst, path, src_dtype);
     case DType::UInt8:
-      return convert_values<std::uint8_t>(src, count, cols, dst, path, src_dtype);
+      return convert_values<std::uint8_t>(src, count, cols, first_row, dst, path, src_dtype);
     case DType::Int32:
-      return convert_values<std::int32_t>(src, count, cols, dst, path, src_dtype);
+      return convert_values<std::int32_t>(src, count, cols, first_row, dst, path, src_dtype);
     case DType::Int64:
-      return convert_values<std::int64_t>(src, count, cols, dst, path, src_dtype);
+      return convert_values<std::int64_t>(src, count, cols, first_row, dst, path, src_dtype);
     case DType::Float64:
-      return convert_values<double>(src, count, cols, dst, path, src_dtype);
+      return convert_values<double>(src, count, cols, first_row, dst, path, src_dtype);
   }
 }
 
@@ -411,19 +416,52 @@ Matrix<T> read_npy_as(const std::string& path, idx_t max_rows) {
   const auto count = static_cast<std::size_t>(rows * m.cols);  // <= the checked element count
   if (h.dtype == kDTypeOf<T>) {
     m.data = allocate<T>(count, path);
-    read_npy_rows(f, h, rows, reinterpret_cast<std::uint8_t*>(m.data.data()));
+    read_npy_rows(f, h, 0, rows, reinterpret_cast<std::uint8_t*>(m.data.data()));
   } else {
     std::vector<std::uint8_t> raw = allocate<std::uint8_t>(count * h.itemsize, path);
-    read_npy_rows(f, h, rows, raw.data());
+    read_npy_rows(f, h, 0, rows, raw.data());
     m.data = allocate<T>(count, path);
-    convert_from(h.dtype, raw.data(), count, m.cols, m.data.data(), path);
+    convert_from(h.dtype, raw.data(), count, m.cols, 0, m.data.data(), path);
   }
   return m;
 }
 
+// An .npy file read in row ranges as float32 (converted as read_npy_as_float converts).
+class NpyRows final : public detail::vector_file::RowSource {
+ public:
+  explicit NpyRows(const std::string& path) : f_(path), h_(read_npy_header(f_)) {}
+  idx_t rows() const override { return h_.rows(); }
+  idx_t cols() const override { return h_.cols(); }
+  void read(idx_t first, idx_t n, float* out) const override {
+    if (h_.dtype == DType::Float32) {
+      read_npy_rows(f_, h_, first, n, reinterpret_cast<std::uint8_t*>(out));
+      return;
+    }
+    // Other types pass through a scratch buffer of about kChunkBytes.
+    const idx_t per_chunk = std::max<idx_t>(
+        1, static_cast<idx_t>(kChunkBytes / (h_.itemsize * static_cast<std::size_t>(cols()))));
+    std::vector<std::uint8_t> raw(static_cast<std::size_t>(std::min(n, per_chunk) * cols()) *
+                                  h_.itemsize);
+    for (idx_t i = 0; i < n; i += per_chunk) {
+      const idx_t m = std::min(per_chunk, n - i);
+      read_npy_rows(f_, h_, first + i, m, raw.data());
+      convert_from(h_.dtype, raw.data(), static_cast<std::size_t>(m * cols()), cols(), first + i,
+                   out + i * cols(), f_.path());
+    }
+  }
+
+ private:
+  InFile f_;
+  NpyHeader h_;
+};
+
 }  // namespace
 
 namespace detail::npy {
+
+std::unique_ptr<vector_file::RowSource> open_rows(const std::string& path) {
+  return std::make_unique<NpyRows>(path);
+}
 
 Matrix<float> read_rows_as_float(const std::string& path, idx_t max_rows) {
   return read_npy_as<float>(path, max_rows);
@@ -471,7 +509,7 @@ NpyArray read_npy(const std::string& path) {
   a.dtype = h.dtype;
   a.shape = h.shape;
   a.bytes = allocate<std::uint8_t>(static_cast<std::size_t>(h.nbytes), path);
-  read_npy_rows(f, h, h.rows(), a.bytes.data());
+  read_npy_rows(f, h, 0, h.rows(), a.bytes.data());
   return a;
 }
 

@@ -8,6 +8,7 @@
 #include <bit>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -67,6 +68,21 @@ inline void check_matrix(const Matrix<T>& m, const char* fn) {
                                       m.cols, m.data.size()));
   }
 }
+
+// A vector file opened and checked against its header, read in row ranges as float32 (the
+// implementation behind knnx::VectorFileRows, one per format).
+class RowSource {
+ public:
+  virtual ~RowSource() = default;
+  virtual idx_t rows() const = 0;
+  virtual idx_t cols() const = 0;
+  // Rows [first, first + n) into out (n * cols() floats); the caller checked the range.
+  virtual void read(idx_t first, idx_t n, float* out) const = 0;
+};
+
+// .fvecs and .bvecs files as row sources (vecs_file.cpp).
+std::unique_ptr<RowSource> open_fvecs_rows(const std::string& path);
+std::unique_ptr<RowSource> open_bvecs_rows(const std::string& path);
 
 // Files are opened with InputFile (regular files only, sizes taken once) and written with
 // AtomicFileWriter (a temporary file renamed over the target), both from core/binary_file.hpp.

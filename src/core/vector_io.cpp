@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 
+#include "core/check.hpp"
 #include "core/npy_file.hpp"
 #include "core/vector_file_util.hpp"
 #include "knnx/error.hpp"
@@ -52,6 +53,44 @@ Matrix<std::int64_t> read_labels(const std::string& path) {
   if (ext == ".npy") return detail::npy::read_rows_as_int64(path, -1);
   throw InvalidArgument(
       fmt::format("read_labels: path '{}' has extension '{}'; expected .ivecs or .npy", path, ext));
+}
+
+VectorFileRows::VectorFileRows(const std::string& path) : path_(path) {
+  const std::string ext = lower_extension(path);
+  if (ext == ".fvecs") {
+    source_ = detail::vector_file::open_fvecs_rows(path);
+  } else if (ext == ".bvecs") {
+    source_ = detail::vector_file::open_bvecs_rows(path);
+  } else if (ext == ".npy") {
+    source_ = detail::npy::open_rows(path);
+  } else {
+    throw InvalidArgument(
+        fmt::format("VectorFileRows: path '{}' has extension '{}'; expected .fvecs, .bvecs or .npy",
+                    path, ext));
+  }
+  if (source_->cols() < 1 || source_->cols() > kMaxDim) {
+    throw FormatError(fmt::format("'{}': its vectors have dimension {}, expected [1, {}]", path,
+                                  source_->cols(), kMaxDim));
+  }
+}
+
+VectorFileRows::~VectorFileRows() = default;
+VectorFileRows::VectorFileRows(VectorFileRows&&) noexcept = default;
+VectorFileRows& VectorFileRows::operator=(VectorFileRows&&) noexcept = default;
+
+idx_t VectorFileRows::rows() const { return source_->rows(); }
+idx_t VectorFileRows::cols() const { return source_->cols(); }
+
+void VectorFileRows::read(idx_t first, idx_t n, float* out) const {
+  if (first < 0 || n < 0 || first > rows() || n > rows() - first) {
+    throw InvalidArgument(
+        fmt::format("VectorFileRows::read: rows [{}, {} + {}) of '{}' are "
+                    "outside its {} rows",
+                    first, first, n, path_, rows()));
+  }
+  if (n == 0) return;
+  detail::check_not_null(out, "out");
+  source_->read(first, n, out);
 }
 
 }  // namespace knnx

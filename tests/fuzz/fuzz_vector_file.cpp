@@ -1,9 +1,11 @@
 // libFuzzer target for the vector-file readers: the same bytes are read as .fvecs, .ivecs,
-// .bvecs and .npy (raw, as float32 and as int64; every row and only the first rows), and through
-// read_vectors / read_labels by extension. A file that is read is checked for shape and size.
+// .bvecs and .npy (raw, as float32 and as int64; every row and only the first rows), through
+// read_vectors / read_labels by extension, and in row ranges (VectorFileRows). A file that is
+// read is checked for shape and size.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <vector>
 
 #include "fuzz_util.hpp"
 #include "knnx/vector_io.hpp"
@@ -62,5 +64,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (a.bytes.size() != static_cast<std::size_t>(a.size()) * item) std::abort();
   });
+  // Row ranges: the last row alone, then every row in two reads; a file small enough for the
+  // fuzzer holds few rows, so the buffers stay small.
+  for (const fuzz::ScratchFile* f : {&fvecs, &bvecs, &npy}) {
+    fuzz::loads([&] {
+      const VectorFileRows rows(f->path());
+      if (rows.rows() < 0 || rows.cols() < 1) std::abort();
+      if (rows.rows() == 0) return;
+      std::vector<float> out(static_cast<std::size_t>(rows.rows() * rows.cols()));
+      rows.read(rows.rows() - 1, 1, out.data());
+      const idx_t half = rows.rows() / 2;
+      rows.read(0, half, out.data());
+      rows.read(half, rows.rows() - half, out.data() + half * rows.cols());
+    });
+  }
   return 0;
 }

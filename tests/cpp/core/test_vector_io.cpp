@@ -693,6 +693,78 @@ TEST_F(VectorIoTest, NpyLargeFortranArrayIsTransposedInBlocks) {
   }
 }
 
+// VectorFileRows reads any range of rows of every format as read_vectors reads the whole file:
+// C and Fortran order, converted dtypes, ranges across chunk boundaries, bvecs widened.
+TEST_F(VectorIoTest, FileRowsReadRangesAsReadVectorsReadsTheWhole) {
+  const idx_t rows = 70000, cols = 17;  // 4.8 MB of float32: more than one read chunk
+  Matrix<float> m{rows, cols, std::vector<float>(static_cast<std::size_t>(rows * cols))};
+  Matrix<std::uint8_t> b{rows, cols, std::vector<std::uint8_t>(m.data.size())};
+  std::vector<double> f64(m.data.size());
+  std::vector<double> f64_fortran(m.data.size());
+  for (idx_t i = 0; i < rows; ++i) {
+    for (idx_t j = 0; j < cols; ++j) {
+      const auto k = static_cast<std::size_t>(i * cols + j);
+      m.data[k] = static_cast<float>(i) + 0.25f * static_cast<float>(j);
+      b.data[k] = static_cast<std::uint8_t>((i * 7 + j) % 256);
+      f64[k] = m.data[k];
+      f64_fortran[static_cast<std::size_t>(j * rows + i)] = m.data[k];
+    }
+  }
+  write_fvecs(path("r.fvecs"), m);
+  write_bvecs(path("r.bvecs"), b);
+  write_npy(path("r.npy"), m);
+  const std::string shape = fmt::format("({}, {})", rows, cols);
+  write_file(path("r64.npy"), npy_file(1, 0, npy_dict("<f8", shape), bytes_of(f64)));
+  write_file(path("rf.npy"), npy_file(1, 0, npy_dict("<f8", shape, true), bytes_of(f64_fortran)));
+  for (const char* name : {"r.fvecs", "r.bvecs", "r.npy", "r64.npy", "rf.npy"}) {
+    const Matrix<float> whole = read_vectors(path(name));
+    const VectorFileRows file(path(name));
+    ASSERT_EQ(file.rows(), rows) << name;
+    ASSERT_EQ(file.cols(), cols) << name;
+    for (const auto& [first, n] : std::vector<std::pair<idx_t, idx_t>>{
+             {0, 1}, {0, rows}, {123, 40000}, {rows - 1, 1}, {rows, 0}, {61680, 1000}}) {
+      std::vector<float> got(static_cast<std::size_t>(n * cols), -1.0f);
+      file.read(first, n, got.data());
+      EXPECT_TRUE(std::equal(got.begin(), got.end(), whole.data.begin() + first * cols))
+          << name << " rows [" << first << ", " << first + n << ")";
+    }
+    std::vector<float> out(static_cast<std::size_t>(2 * cols));
+    EXPECT_THROW(file.read(rows - 1, 2, out.data()), InvalidArgument) << name;
+    EXPECT_THROW(file.read(-1, 1, out.data()), InvalidArgument) << name;
+  }
+  EXPECT_THROW(VectorFileRows(path("r.txt")), InvalidArgument);
+  EXPECT_THROW(VectorFileRows(path("missing.fvecs")), IoError);
+}
+
+// A bad record or value is found when its range is read, and named by its row in the file.
+TEST_F(VectorIoTest, FileRowsNameBadRowsWhenRead) {
+  Matrix<float> m{4, 2, {1, 2, 3, 4, 5, 6, 7, 8}};
+  write_fvecs(path("bad.fvecs"), m);
+  Bytes bytes = read_file(path("bad.fvecs"));
+  const std::int32_t three = 3;
+  std::memcpy(bytes.data() + 2 * (4 + 8), &three, sizeof three);  // record 2 claims dimension 3
+  write_file(path("bad.fvecs"), bytes);
+  const VectorFileRows file(path("bad.fvecs"));
+  std::vector<float> out(8);
+  EXPECT_NO_THROW(file.read(0, 2, out.data()));
+  try {
+    file.read(1, 3, out.data());
+    FAIL() << "read a record of the wrong dimension";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("record 2"), std::string::npos) << e.what();
+  }
+  const std::vector<double> big = {1.0, 2.0, 3.0, 1e300};
+  write_file(path("big.npy"), npy_file(1, 0, npy_dict("<f8", "(2, 2)"), bytes_of(big)));
+  const VectorFileRows npy(path("big.npy"));
+  EXPECT_NO_THROW(npy.read(0, 1, out.data()));
+  try {
+    npy.read(1, 1, out.data());
+    FAIL() << "read 1e300 as float32";
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("[1, 1]"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(VectorIoTest, NpyVersions2And3AreRead) {
   const std::vector<float> values = {1, 2, 3, 4, 5, 6};
   for (int major : {2, 3}) {
