@@ -1,7 +1,8 @@
 // knnx build: builds an index (any index_factory spec: "Flat", "IVF<n>,Flat", with transforms
 // such as "PCA64,IVF1024,Flat" in front) from base vectors in a file or from the built-in
 // Gaussian mixture, trains it (the transforms, then the IVF k-means, on all or a sample of the
-// base), adds the base and saves it with write_index. Progress of training and adding goes to
+// base), adds the base in batches and saves it with write_index. A base file is read in row
+// ranges, never whole, so it may be larger than memory. Progress of training and adding goes to
 // stderr.
 #include <fmt/format.h>
 #include <omp.h>
@@ -57,21 +58,55 @@ struct BuildOptions {
   bool json = false;
 };
 
-// train_size rows of base chosen uniformly without replacement (seeded), in their base order.
-Matrix<float> sample_rows(const Matrix<float>& base, idx_t train_size, std::uint64_t seed) {
-  std::vector<idx_t> rows(static_cast<std::size_t>(base.rows));
-  for (idx_t i = 0; i < base.rows; ++i) rows[static_cast<std::size_t>(i)] = i;
-  std::mt19937_64 rng(seed);
-  for (idx_t i = 0; i < train_size; ++i) {  // partial Fisher-Yates
-    std::uniform_int_distribution<idx_t> pick(i, base.rows - 1);
-    std::swap(rows[static_cast<std::size_t>(i)], rows[static_cast<std::size_t>(pick(rng))]);
+// The base vectors: generated in memory, or a file read in row ranges (never held whole, so a
+// file larger than memory can be indexed: training reads a sample, adding reads batches).
+class BaseVectors {
+ public:
+  explicit BaseVectors(Matrix<float> generated) : generated_(std::move(generated)) {}
+  explicit BaseVectors(const std::string& path) : file_(VectorFileRows(path)) {}
+
+  idx_t rows() const { return file_ ? file_->rows() : generated_.rows; }
+  idx_t cols() const { return file_ ? file_->cols() : generated_.cols; }
+  // Rows [first, first + n) into out (n * cols() floats).
+  void read(idx_t first, idx_t n, float* out) const {
+    if (file_) {
+      file_->read(first, n, out);
+    } else {
+      std::copy_n(generated_.row(first), n * generated_.cols, out);
+    }
   }
-  rows.resize(static_cast<std::size_t>(train_size));
-  std::sort(rows.begin(), rows.end());
-  Matrix<float> out{train_size, base.cols, {}};
-  out.data.resize(static_cast<std::size_t>(train_size * base.cols));
-  for (idx_t i = 0; i < train_size; ++i) {
-    std::copy_n(base.row(rows[static_cast<std::size_t>(i)]), base.cols, out.row(i));
+
+ private:
+  Matrix<float> generated_;
+  std::optional<VectorFileRows> file_;
+};
+
+// Vectors read by default to train on (all of a smaller base): enough for k-means at its
+// max_points_per_centroid for n_lists lists, and at least 2^20 for the transforms.
+idx_t default_train_rows(const IndexIVFFlat* ivf) {
+  const idx_t kmeans =
+      ivf != nullptr ? idx_t{ivf->kmeans_params().max_points_per_centroid} * ivf->n_lists() : 0;
+  return std::max(idx_t{1} << 20, kmeans);
+}
+
+// train_size rows of base chosen uniformly without replacement (seeded; selection sampling,
+// which needs no memory of the base's size), in their base order.
+Matrix<float> sample_rows(const BaseVectors& base, idx_t train_size, std::uint64_t seed) {
+  Matrix<float> out{train_size, base.cols(), {}};
+  out.data.resize(static_cast<std::size_t>(train_size * base.cols()));
+  if (train_size == base.rows()) {
+    base.read(0, train_size, out.data.data());
+    return out;
+  }
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  idx_t taken = 0;
+  for (idx_t row = 0; row < base.rows() && taken < train_size; ++row) {
+    // Take this row with probability (still needed) / (still left).
+    if (static_cast<double>(base.rows() - row) * u(rng) <
+        static_cast<double>(train_size - taken)) {
+      base.read(row, 1, out.row(taken++));
+    }
   }
   return out;
 }
@@ -87,12 +122,12 @@ struct TrainReport {
 
 // Trains index (its transforms, if any, then the IVF k-means of ivf, its innermost index, if
 // it is one) on all or a --train-size sample of the base.
-TrainReport train_index(Index& index, IndexIVFFlat* ivf, const Matrix<float>& base,
+TrainReport train_index(Index& index, IndexIVFFlat* ivf, const BaseVectors& base,
                         const BuildOptions& o, ProgressStyle progress) {
   KMeansParams params = ivf != nullptr ? ivf->kmeans_params() : KMeansParams{};
   if (o.kmeans_iter) params.n_iter = *o.kmeans_iter;
   if (o.kmeans_seed) params.seed = *o.kmeans_seed;
-  const idx_t rows = std::min(o.train_size.value_or(base.rows), base.rows);
+  const idx_t rows = std::min(o.train_size.value_or(default_train_rows(ivf)), base.rows());
   if (ivf != nullptr && rows < ivf->n_lists()) {
     throw InvalidArgument(
         fmt::format("--index {} needs at least {} training vectors, but {} {} available", o.spec,
@@ -116,12 +151,8 @@ TrainReport train_index(Index& index, IndexIVFFlat* ivf, const Matrix<float>& ba
   }
 
   const Stopwatch watch;
-  if (rows < base.rows) {
-    const Matrix<float> sample = sample_rows(base, rows, params.seed);
-    index.train(sample.rows, sample.data.data());
-  } else {
-    index.train(base.rows, base.data.data());
-  }
+  const Matrix<float> sample = sample_rows(base, rows, params.seed);
+  index.train(sample.rows, sample.data.data());
   report.seconds = watch.seconds();
   if (ivf == nullptr) bar.update(1);
   bar.finish();
@@ -130,12 +161,17 @@ TrainReport train_index(Index& index, IndexIVFFlat* ivf, const Matrix<float>& ba
   return report;
 }
 
-double add_all(Index& index, const Matrix<float>& base, ProgressStyle progress) {
-  Progress bar("add", static_cast<double>(base.rows), "vectors", progress);
+// Adds every base vector, kAddChunkRows at a time through one reused buffer (a file's rows are
+// read batch by batch: host memory beyond the index stays one batch).
+double add_all(Index& index, const BaseVectors& base, ProgressStyle progress) {
+  Progress bar("add", static_cast<double>(base.rows()), "vectors", progress);
   const Stopwatch watch;
-  for (idx_t done = 0; done < base.rows;) {
-    const idx_t n = std::min(kAddChunkRows, base.rows - done);
-    index.add(n, base.row(done));
+  std::vector<float> batch(
+      static_cast<std::size_t>(std::min(kAddChunkRows, base.rows()) * base.cols()));
+  for (idx_t done = 0; done < base.rows();) {
+    const idx_t n = std::min(kAddChunkRows, base.rows() - done);
+    base.read(done, n, batch.data());
+    index.add(n, batch.data());
     done += n;
     bar.update(static_cast<double>(done));
   }
@@ -165,15 +201,18 @@ void run_build(const BuildOptions& o) {
   apply_threads(o.threads);
   const ProgressStyle progress = progress_style(o.quiet, o.progress_every);
 
-  Matrix<float> base;
+  std::optional<BaseVectors> base;
   const double load_seconds = time_seconds([&] {
-    base = o.generate > 0 ? GaussianMixture(o.mixture).sample(o.generate, kBaseStream).vectors
-                          : read_vectors(o.base_path);
+    if (o.generate > 0) {
+      base.emplace(GaussianMixture(o.mixture).sample(o.generate, kBaseStream).vectors);
+    } else {
+      base.emplace(o.base_path);  // opened and checked; rows are read while training and adding
+    }
   });
-  if (base.rows == 0)
+  if (base->rows() == 0)
     throw InvalidArgument(fmt::format("base file {} holds no vectors", o.base_path));
-  const idx_t n = base.rows;
-  const int dim = static_cast<int>(base.cols);
+  const idx_t n = base->rows();
+  const int dim = static_cast<int>(base->cols());
   if (ivf_spec && spec.n_lists > n) {
     // Checked before the index (and its n_lists lists) is made.
     throw InvalidArgument(
@@ -185,10 +224,10 @@ void run_build(const BuildOptions& o) {
   auto* ivf = dynamic_cast<IndexIVFFlat*>(chain.inner);
   std::optional<TrainReport> trained;
   if (ivf != nullptr || !chain.transforms.empty()) {
-    trained = train_index(*index, ivf, base, o, progress);
+    trained = train_index(*index, ivf, *base, o, progress);
     if (ivf != nullptr && o.n_probe) ivf->set_n_probe(*o.n_probe);
   }
-  const double add_seconds = add_all(*index, base, progress);
+  const double add_seconds = add_all(*index, *base, progress);
   const double write_seconds = time_seconds([&] { write_index(*index, o.out_path); });
   const IndexFileInfo file = read_index_info(o.out_path);
 
@@ -250,6 +289,7 @@ void run_build(const BuildOptions& o) {
     t["write"] = write_seconds;
     j["timings_s"] = t;
     j["output"] = {{"path", o.out_path}, {"bytes", file.file_size}};
+    j["peak_host_bytes"] = peak_host_bytes();
     fmt::print("{}\n", j.dump(2));
     return;
   }
@@ -297,7 +337,9 @@ void run_build(const BuildOptions& o) {
   timing.push_back(
       {"write", format_duration(write_seconds), format_bytes(static_cast<double>(file.file_size))});
   fmt::print("{}\n", render_table(timing));
-  fmt::print("wrote {} ({})\n", o.out_path, format_bytes(static_cast<double>(file.file_size)));
+  fmt::print("wrote {} ({}); peak host memory {}\n", o.out_path,
+             format_bytes(static_cast<double>(file.file_size)),
+             format_bytes(static_cast<double>(peak_host_bytes())));
 }
 
 // CLI11 validator: the spec must parse.
@@ -326,8 +368,10 @@ Command add_build_command(CLI::App& parent) {
       "L2norm, e.g. \"PCA64,IVF1024,Flat\", \"OPQ16_64,Flat\", \"L2norm,Flat\".\n"
       "Transforms and IVF indexes are trained on the base (or a random --train-size sample of\n"
       "it): the transforms first, then k-means on the transformed sample (at most 256 vectors\n"
-      "per list); then every base vector is added with ids 0..n-1. The file (docs/file_format.md) "
-      "loads with `knnx search --index FILE`,\n"
+      "per list); then every base vector is added with ids 0..n-1, in batches. A --base file\n"
+      "is never read whole: the sample and each batch are read when needed, so a file larger\n"
+      "than memory can be indexed. The file (docs/file_format.md) loads with\n"
+      "`knnx search --index FILE`,\n"
       "`knnx info FILE`, knnx::read_index or knnx.read_index, on any device.\n"
       "Progress (rate and time left) goes to stderr unless --quiet: redrawn in place on a\n"
       "terminal, else one line every --progress-every seconds.\n");
@@ -348,7 +392,7 @@ Command add_build_command(CLI::App& parent) {
       ->check(CLI::Validator(check_device, "DEVICE", "device"));
   app->add_option("--train-size", o->train_size,
                   "IVF and transforms: train on this many base vectors, drawn at random "
-                  "(default: all)")
+                  "(default: all, up to the larger of 2^20 and 256 x n_lists)")
       ->check(CLI::Range(idx_t{1}, idx_t{1} << 40));
   app->add_option("--n-probe", o->n_probe,
                   "IVF: lists a search scans, stored in the file (default 1; capped at n_lists)")

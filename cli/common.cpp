@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <omp.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -70,6 +71,12 @@ int run_guarded(const std::string& command, const std::function<void()>& body) {
     print_error("unknown exception");
     return kExitOther;
   }
+}
+
+std::uint64_t peak_host_bytes() {
+  rusage usage{};
+  if (::getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<std::uint64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
 }
 
 double time_seconds(const std::function<void()>& fn) {

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <functional>
 #include <optional>
@@ -47,6 +48,9 @@ class Stopwatch {
  private:
   std::chrono::steady_clock::time_point start_;
 };
+
+// The most resident host memory this process has used so far (getrusage's maximum RSS), bytes.
+std::uint64_t peak_host_bytes();
 
 // Seconds taken by fn(), measured with a Stopwatch.
 double time_seconds(const std::function<void()>& fn);
