@@ -19,6 +19,7 @@
 #include "core/flat_backend.hpp"
 #include "core/ivf_backend.hpp"
 #include "core/kmeans_backend.hpp"
+#include "core/pq_backend.hpp"
 #include "core/shard_merger.hpp"
 #include "core/stream_group.hpp"
 #include "knnx/device.hpp"
@@ -44,6 +45,12 @@ class Backend {
   virtual std::unique_ptr<IvfBackend> make_ivf(int dim, int n_lists, Metric metric,
                                                int ordinal) const = 0;
   virtual std::unique_ptr<KMeansBackend> make_kmeans(int ordinal) const = 0;
+  // Product-quantizer indexes (code_size bytes a vector). The defaults throw NotSupported
+  // naming the device: a backend without PQ kernels (CUDA, so far) overrides nothing.
+  virtual std::unique_ptr<PqBackend> make_pq(int dim, int code_size, Metric metric,
+                                             Device device) const;
+  virtual std::unique_ptr<IvfPqBackend> make_ivf_pq(int dim, int n_lists, int code_size,
+                                                    Metric metric, Device device) const;
 
   // ---- transforms ----
   // out (n x d_out) = (x + shift_in) W + shift_out (W d_in x d_out row-major; shifts may be null).

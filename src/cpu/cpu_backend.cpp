@@ -11,6 +11,7 @@
 #include "cpu/ivf_cpu.hpp"
 #include "cpu/kmeans_cpu.hpp"
 #include "cpu/linalg.hpp"
+#include "cpu/pq_cpu.hpp"
 #include "knnx/error.hpp"
 
 namespace knnx::cpu {
@@ -41,6 +42,10 @@ class CpuBackend final : public detail::Backend {
   }
   std::unique_ptr<detail::KMeansBackend> make_kmeans(int) const override {
     return make_kmeans_backend();
+  }
+  std::unique_ptr<detail::PqBackend> make_pq(int dim, int code_size, Metric metric,
+                                             Device) const override {
+    return make_pq_backend(dim, code_size, metric);
   }
 
   void affine_map(int, idx_t n, idx_t d_in, idx_t d_out, const float* x, const float* shift_in,

@@ -11,6 +11,7 @@
 
 #include "index/gaussian_data.hpp"
 #include "knnx/knnx.hpp"
+#include "throws_naming.hpp"
 
 namespace knnx {
 namespace {
@@ -18,27 +19,7 @@ namespace {
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-// Passes when f throws exactly an E (or a subclass) whose message contains every needle.
-template <typename E, typename F>
-::testing::AssertionResult throws_naming(F&& f, std::vector<std::string> needles) {
-  try {
-    f();
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    for (const std::string& needle : needles) {
-      if (msg.find(needle) == std::string::npos) {
-        return ::testing::AssertionFailure()
-               << "message \"" << msg << "\" lacks \"" << needle << "\"";
-      }
-    }
-    return ::testing::AssertionSuccess() << msg;
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure() << "threw another type: " << e.what();
-  } catch (...) {
-    return ::testing::AssertionFailure() << "threw a non-std exception";
-  }
-  return ::testing::AssertionFailure() << "did not throw";
-}
+using test::throws_naming;
 
 using test::gaussian;
 

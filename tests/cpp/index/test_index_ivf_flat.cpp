@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "knnx/knnx.hpp"
+#include "throws_naming.hpp"
 
 namespace knnx {
 namespace {
@@ -37,24 +38,7 @@ class ConfigGuard {
   Config saved_;
 };
 
-// Passes when f throws exactly an E (or a subclass) whose message contains every needle.
-template <typename E, typename F>
-::testing::AssertionResult throws_naming(F&& f, std::vector<std::string> needles) {
-  try {
-    f();
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    for (const std::string& needle : needles) {
-      if (msg.find(needle) == std::string::npos) {
-        return ::testing::AssertionFailure() << "message \"" << msg << "\" lacks \"" << needle << "\"";
-      }
-    }
-    return ::testing::AssertionSuccess() << msg;
-  } catch (const std::exception& e) {
-    return ::testing::AssertionFailure() << "threw another type: " << e.what();
-  }
-  return ::testing::AssertionFailure() << "did not throw";
-}
+using test::throws_naming;
 
 struct Data {
   Matrix<float> base;

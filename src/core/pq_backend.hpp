@@ -1,0 +1,79 @@
+// core/pq_backend.hpp — the interfaces IndexPQ and IndexIVFPQ drive; implemented by the CPU
+// backend (src/cpu/pq_cpu.cpp, src/cpu/ivf_pq_cpu.cpp).
+//
+// Both store product-quantizer codes (ProductQuantizer::code_size() bytes a vector, encoded by
+// the index layer) and search by asymmetric distances: a query's lookup tables against the
+// codes, summed, then the exact top-k selection. The codebooks come with each search (and, for
+// the IVF tables precomputed from them, with prepare()). Arguments arrive validated; host
+// pointers everywhere.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "core/id_map.hpp"
+#include "core/search_knobs.hpp"
+#include "knnx/metric.hpp"
+#include "knnx/product_quantizer.hpp"
+#include "knnx/types.hpp"
+
+namespace knnx::detail {
+
+// IndexPQ: codes in row order; ids live in the index layer's IdMap.
+class PqBackend {
+ public:
+  virtual ~PqBackend() = default;
+
+  virtual idx_t size() const = 0;
+  // Appends n codes. Strong guarantee: on exception nothing changes.
+  virtual void add(idx_t n, const std::uint8_t* codes) = 0;
+  // k best rows of each query under pq's asymmetric distances, labelled by `ids` (-1 /
+  // empty_distance where fewer than k rows exist); knobs.sel filters by id.
+  virtual void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+                      const ProductQuantizer& pq, const IdMap& ids,
+                      const SearchKnobs& knobs) const = 0;
+  // Drops the flagged rows (remove[row] != 0), keeping the order of the rest.
+  virtual void remove_rows(const std::vector<std::uint8_t>& remove) = 0;
+  // Host copy of the codes of rows [row0, row0 + n).
+  virtual std::vector<std::uint8_t> codes(idx_t row0, idx_t n) const = 0;
+  virtual void reset() = 0;
+};
+
+// IndexIVFPQ: coarse centroids and inverted lists of (code, id), codes encoding the residual of
+// each vector from its list's centroid.
+class IvfPqBackend {
+ public:
+  virtual ~IvfPqBackend() = default;
+
+  virtual int n_lists() const = 0;
+  // Replaces the centroids (n_lists x dim). Only called while the lists are empty.
+  virtual void set_centroids(const float* centroids) = 0;
+  // Host copy, n_lists x dim (zeros before set_centroids).
+  virtual std::vector<float> centroids() const = 0;
+  // The nearest list (by the index metric) of each of n vectors into lists[0..n).
+  virtual void assign(idx_t n, const float* x, idx_t* lists) const = 0;
+  // Readies searches with pq (trained) over the centroids in place: L2 backends precompute
+  // the query-independent part of the per-list tables here. Called after training and
+  // loading; search needs it again after set_centroids.
+  virtual void prepare(const ProductQuantizer& pq) = 0;
+
+  // Appends n codes with their ids to the given lists. Strong guarantee.
+  virtual void add(idx_t n, const std::uint8_t* codes, const idx_t* ids, const idx_t* lists) = 0;
+  // k best entries of each query's knobs.nprobe nearest lists (nprobe in [1, n_lists]); labels
+  // are stored ids, -1 / empty_distance(metric) where fewer than k exist; knobs.sel filters.
+  virtual void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+                      const ProductQuantizer& pq, const SearchKnobs& knobs) const = 0;
+
+  virtual idx_t size() const = 0;
+  virtual std::vector<idx_t> list_sizes() const = 0;
+  // Host copies of one list's codes (size x code_size) and ids.
+  virtual std::vector<std::uint8_t> list_codes(int list) const = 0;
+  virtual std::vector<idx_t> list_ids(int list) const = 0;
+  // Removes every entry whose id is in sorted_ids (ascending, unique), keeping the order of
+  // the rest; returns how many were removed.
+  virtual idx_t remove_ids(const std::vector<idx_t>& sorted_ids) = 0;
+  // Empties every list (centroids and tables stay).
+  virtual void reset() = 0;
+};
+
+}  // namespace knnx::detail

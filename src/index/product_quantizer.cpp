@@ -1,0 +1,183 @@
+// ProductQuantizer: codebooks trained with knnx::KMeans per sub-space; encoding assigns each
+// sub-vector to its codebook with an exact flat search (knnx::IndexFlat on the host, blocked
+// BLAS), tables and decoding are direct loops.
+#include "knnx/product_quantizer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <new>
+
+#include "core/check.hpp"
+#include "core/random.hpp"
+#include "core/sampling.hpp"
+#include "knnx/index_flat.hpp"
+#include "knnx/kmeans.hpp"
+
+namespace knnx {
+
+using detail::require;
+
+namespace {
+
+// "PQ_seed_": the seed domain of the training sample and the sub-space k-means.
+constexpr std::uint64_t kPqSeedDomain = 0x50515f7365656421ull;
+// Rows encoded per block: bounds the gathered sub-vectors and assignment buffers.
+constexpr idx_t kEncodeBlock = 16384;
+
+// Copies sub-space m (columns [m * dsub, (m + 1) * dsub)) of rows [0, n) of x into sub.
+void gather_subspace(idx_t n, int d, int dsub, int m, const float* x, float* sub) {
+  for (idx_t i = 0; i < n; ++i) {
+    std::copy_n(x + i * d + static_cast<idx_t>(m) * dsub, dsub, sub + i * dsub);
+  }
+}
+
+}  // namespace
+
+ProductQuantizer::ProductQuantizer(int d, int M, int nbits, ProductQuantizerParams params)
+    : d_(d), m_(M), nbits_(nbits), params_(params) {
+  detail::check_dim(d, "d");
+  require(M >= 1 && M <= d && d % M == 0,
+          "M must divide d = {} into sub-spaces (1 <= M <= d, d % M == 0), got M = {}", d, M);
+  require(nbits == 8,
+          "nbits must be 8 (one byte per sub-quantizer; 4-bit fast-scan codes are not "
+          "implemented), got nbits = {}",
+          nbits);
+  require(params.kmeans_iter >= 1, "ProductQuantizerParams.kmeans_iter must be >= 1, got {}",
+          params.kmeans_iter);
+  require(params.max_points_per_centroid >= 1,
+          "ProductQuantizerParams.max_points_per_centroid must be >= 1, got {}",
+          params.max_points_per_centroid);
+}
+
+void ProductQuantizer::require_trained(const char* what) const {
+  require(is_trained(), "the ProductQuantizer must be trained before {}", what);
+}
+
+void ProductQuantizer::train(idx_t n, const float* x) {
+  detail::check_count(n);
+  detail::check_not_null(x, "x");
+  detail::checked_elements(n, d_, "x");
+  require(n >= ksub(),
+          "n must be >= ksub = {}: {} training vectors cannot make {} centroids per sub-space",
+          ksub(), n, ksub());
+  detail::check_finite_host(n, d_, x, "x");
+
+  // A seeded sample of at most ksub * max_points_per_centroid rows, in row order.
+  const idx_t cap = static_cast<idx_t>(ksub()) * params_.max_points_per_centroid;
+  std::vector<float> sample;
+  idx_t ns = n;
+  if (n > cap) {
+    ns = cap;
+    detail::Rng rng(detail::derive_seed(kPqSeedDomain, params_.seed, 0, 0));
+    std::vector<idx_t> rows = detail::sample_without_replacement(n, ns, rng);
+    std::sort(rows.begin(), rows.end());
+    sample.resize(detail::checked_elements(ns, d_, "sample"));
+    for (idx_t i = 0; i < ns; ++i) {
+      std::copy_n(x + rows[static_cast<std::size_t>(i)] * d_, d_, sample.data() + i * d_);
+    }
+    x = sample.data();
+  }
+
+  const int ds = dsub();
+  std::vector<float> centroids(static_cast<std::size_t>(m_) * ksub() * ds);
+  std::vector<float> sub(static_cast<std::size_t>(ns) * ds);
+  for (int m = 0; m < m_; ++m) {
+    gather_subspace(ns, d_, ds, m, x, sub.data());
+    KMeansParams kp;
+    kp.n_iter = params_.kmeans_iter;
+    kp.max_points_per_centroid = params_.max_points_per_centroid;
+    kp.min_points_per_centroid = 0;  // a small sample is the caller's choice, not a warning
+    kp.seed =
+        detail::derive_seed(kPqSeedDomain, params_.seed, 1 + static_cast<std::uint64_t>(m), 0);
+    kp.device = params_.device;
+    KMeans km(ds, ksub(), Metric::L2, kp);
+    km.train(ns, sub.data());
+    std::copy(km.centroids().begin(), km.centroids().end(),
+              centroids.begin() + static_cast<std::ptrdiff_t>(m) * ksub() * ds);
+  }
+  centroids_ = std::move(centroids);
+}
+
+void ProductQuantizer::set_centroids(const float* centroids) {
+  detail::check_not_null(centroids, "centroids");
+  const idx_t rows = static_cast<idx_t>(m_) * ksub();
+  detail::check_finite_host(rows, dsub(), centroids, "centroids");
+  centroids_.assign(centroids, centroids + rows * dsub());
+}
+
+void ProductQuantizer::encode(idx_t n, const float* x, std::uint8_t* codes) const {
+  require_trained("encode");
+  if (n == 0) return;
+  detail::check_not_null(x, "x");
+  detail::check_not_null(codes, "codes");
+  const int ds = dsub();
+  const idx_t block = std::min(kEncodeBlock, n);
+  std::vector<float> sub(static_cast<std::size_t>(block) * ds);
+  std::vector<float> distances(static_cast<std::size_t>(block));
+  std::vector<idx_t> labels(static_cast<std::size_t>(block));
+  for (int m = 0; m < m_; ++m) {
+    // Each sub-space's codebook as an exact L2 index; its row numbers are the codes.
+    IndexFlat codebook(ds, Metric::L2, Device::cpu());
+    codebook.add(ksub(), centroids_.data() + static_cast<std::size_t>(m) * ksub() * ds);
+    for (idx_t i0 = 0; i0 < n; i0 += block) {
+      const idx_t nb = std::min(block, n - i0);
+      gather_subspace(nb, d_, ds, m, x + i0 * d_, sub.data());
+      codebook.search(nb, sub.data(), 1, distances.data(), labels.data());
+      for (idx_t i = 0; i < nb; ++i) {
+        codes[(i0 + i) * m_ + m] = static_cast<std::uint8_t>(labels[static_cast<std::size_t>(i)]);
+      }
+    }
+  }
+}
+
+void ProductQuantizer::decode(idx_t n, const std::uint8_t* codes, float* x) const {
+  require_trained("decode");
+  if (n == 0) return;
+  detail::check_not_null(codes, "codes");
+  detail::check_not_null(x, "x");
+  const int ds = dsub();
+  const int ks = ksub();
+#pragma omp parallel for schedule(static) if (n > 1024)
+  for (idx_t i = 0; i < n; ++i) {
+    for (int m = 0; m < m_; ++m) {
+      const float* c =
+          centroids_.data() + (static_cast<std::size_t>(m) * ks + codes[i * m_ + m]) * ds;
+      std::copy_n(c, ds, x + i * d_ + static_cast<idx_t>(m) * ds);
+    }
+  }
+}
+
+void ProductQuantizer::compute_distance_tables(idx_t nq, const float* queries, Metric metric,
+                                               float* tables) const {
+  require_trained("compute_distance_tables");
+  if (nq == 0) return;
+  detail::check_not_null(queries, "queries");
+  detail::check_not_null(tables, "tables");
+  const int ds = dsub();
+  const int ks = ksub();
+  const bool l2 = metric == Metric::L2;
+#pragma omp parallel for schedule(static) if (nq > 16)
+  for (idx_t q = 0; q < nq; ++q) {
+    for (int m = 0; m < m_; ++m) {
+      const float* xs = queries + q * d_ + static_cast<idx_t>(m) * ds;
+      const float* c = centroids_.data() + static_cast<std::size_t>(m) * ks * ds;
+      float* t = tables + (q * m_ + m) * ks;
+      for (int j = 0; j < ks; ++j) {
+        const float* cj = c + static_cast<std::size_t>(j) * ds;
+        float s = 0.0f;
+        if (l2) {
+          for (int e = 0; e < ds; ++e) {
+            const float diff = xs[e] - cj[e];
+            s += diff * diff;
+          }
+        } else {
+          for (int e = 0; e < ds; ++e) s += xs[e] * cj[e];
+        }
+        t[j] = s;
+      }
+    }
+  }
+}
+
+}  // namespace knnx
