@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
-#include <numeric>
 #include <vector>
 
 #include "core/check.hpp"
@@ -18,12 +17,11 @@
 #include "cuda/common/row_kernels.hpp"
 #include "cuda/flat/flat_cuda.hpp"
 #include "cuda/ivf/ivf_kernels.hpp"
+#include "cuda/ivf/ivf_search.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/device_info.hpp"
 #include "cuda/runtime/memory.hpp"
-#include "cuda/runtime/search_results.hpp"
 #include "cuda/runtime/stream_pool.hpp"
-#include "cuda/select/merge_tree.hpp"
 #include "knnx/config.hpp"
 #include "knnx/error.hpp"
 
@@ -169,35 +167,23 @@ class IvfCuda final : public detail::IvfBackend {
     total_ = total;
   }
 
-  // A search runs in three stages per batch of queries — coarse_quantize (stage the queries,
-  // pick their lists), scan_lists (partial top-k per query from the probed lists), merge (final
-  // top-k) — all queued on one stream. The host waits once at the end, where the NaN/Inf flag
-  // of the staged queries is read; the shared scan adds one wait per batch to read back the
-  // per-list query counts it plans its work items from. Batches keep each one's scratch
-  // within the workspace bound (knobs.workspace_bytes); one batch when everything fits.
+  // The stages of a search are in ivf_search.cpp; each search runs on its own stream.
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
               const detail::SearchKnobs& knobs) const override {
     DeviceGuard guard(device_);
     auto lease = streams_.acquire();
-    StreamContext& ctx = *lease;
-    const int n_probe = std::clamp(knobs.nprobe, 1, n_lists_);
-    const bool queries_on_device = is_device_pointer(queries);
-    const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, ctx.stream());
-    volatile unsigned long long* bad = ctx.pinned_flag();
-    *bad = 0;
-    const ScanKind scan = choose_scan(nq, k, n_probe, knobs);
-    const std::int64_t workspace = knobs.workspace_bytes;
-    const idx_t batch = query_batch(nq, k, n_probe, scan, workspace, knobs);
-    for (idx_t q0 = 0; q0 < nq; q0 += batch) {
-      const int bq = static_cast<int>(std::min(batch, nq - q0));
-      const ProbedQueries probed = coarse_quantize(ctx, queries + q0 * dim_, bq, n_probe, knobs);
-      Partials partials = scan_lists(ctx, probed, k, scan, workspace, knobs);
-      merge(ctx, std::move(partials), bq, k, knobs, results.distances() + q0 * k,
-            results.labels() + q0 * k);
-    }
-    results.finish(ctx.stream());
-    ctx.synchronize();
-    detail::require_not_flagged(*bad != 0, !queries_on_device, nq, dim_, queries, "queries");
+    const IvfLists lists{.dim = dim_,
+                         .dp = dp_,
+                         .n_lists = n_lists_,
+                         .metric = metric_,
+                         .device = device_,
+                         .coarse = coarse_.get(),
+                         .data = data_.data(),
+                         .ids = ids_.data(),
+                         .sizes = dev_sizes_.data(),
+                         .offsets = dev_offsets_.data(),
+                         .host_sizes = sizes_};
+    search_ivf(lists, *lease, nq, queries, k, distances, labels, knobs);
   }
 
   idx_t size() const override { return total_; }
@@ -285,235 +271,6 @@ class IvfCuda final : public detail::IvfBackend {
   }
 
  private:
-  // How the probed lists are scanned: list-major with the candidates shared by the queries
-  // probing a list (many queries per list, k <= kSharedMaxK), fused scan + select per query,
-  // or the unfused baseline (every candidate's score written, then selected).
-  enum class ScanKind { Shared, PerQuery, Unfused };
-
-  // Stage 1's output: a batch's queries staged on the device (padded to dp_) and the lists each
-  // probes ([nq][n_probe], in order of closeness).
-  struct ProbedQueries {
-    int nq;
-    int n_probe;
-    DeviceBuffer<float> queries;
-    DeviceBuffer<std::int64_t> lists;
-  };
-
-  // Stage 2's output: per query, per_query partial (key, arena row) results.
-  struct Partials {
-    DeviceBuffer<std::uint32_t> keys;
-    DeviceBuffer<std::int32_t> rows;
-    int per_query;
-  };
-
-  ScanKind choose_scan(idx_t nq, int k, int n_probe, const detail::SearchKnobs& knobs) const {
-    if (!knobs.ivf_fused) return ScanKind::Unfused;
-    const double queries_per_list = double(nq) * n_probe / n_lists_;
-    const bool shared = k <= kSharedMaxK && (knobs.ivf_shared == 1 ||
-                                             (knobs.ivf_shared == -1 && queries_per_list >= 4.0));
-    return shared ? ScanKind::Shared : ScanKind::PerQuery;
-  }
-
-  // No query has more candidates than the n_probe largest lists hold.
-  idx_t max_candidates(int n_probe) const {
-    std::vector<idx_t> sorted = sizes_;
-    std::partial_sort(sorted.begin(), sorted.begin() + n_probe, sorted.end(), std::greater<>());
-    return std::max<idx_t>(1, std::accumulate(sorted.begin(), sorted.begin() + n_probe, idx_t(0)));
-  }
-
-  // Per-query scan of nq queries: long candidate lists are split below the knob's bound so that
-  // there are enough blocks to fill the device.
-  struct PerQuerySplit {
-    int rows_per_chunk;
-    int chunks;
-  };
-  PerQuerySplit per_query_split(idx_t nq, idx_t max_cand, const detail::SearchKnobs& knobs) const {
-    const int sms = device_properties(device_).multiProcessorCount;
-    const idx_t want_chunks = std::max<idx_t>(1, (4LL * sms + nq - 1) / nq);
-    const int rows_per_chunk = static_cast<int>(std::clamp<idx_t>(
-        (max_cand + want_chunks - 1) / want_chunks, 256, knobs.ivf_rows_per_chunk));
-    return {rows_per_chunk, static_cast<int>((max_cand + rows_per_chunk - 1) / rows_per_chunk)};
-  }
-
-  // Most pieces the shared scan's plan cuts a list into (pieces have at least 256 rows).
-  int shared_chunks_bound() const {
-    const idx_t longest = *std::max_element(sizes_.begin(), sizes_.end());
-    return static_cast<int>(std::max<idx_t>(1, (longest + 255) / 256));
-  }
-
-  // Device bytes a batch of nq queries holds besides the results: the staged queries, their
-  // probes and coarse distances, and the scan's partial results with the first level of their
-  // merge tree (at most an eighth more). The shared scan's pieces per list are only known from
-  // its plan: one piece a list is counted here, and the plan lengthens pieces when more would
-  // not fit (scan_shared). The coarse search bounds its own scratch by the same workspace and
-  // frees it before the scan allocates.
-  std::int64_t batch_bytes(idx_t nq, int k, int n_probe, ScanKind scan, idx_t max_cand,
-                           const detail::SearchKnobs& knobs) const {
-    const std::int64_t staged = nq * (static_cast<std::int64_t>(dp_) * 4 + n_probe * 12);
-    std::int64_t partials = 0;
-    std::int64_t other = 0;
-    switch (scan) {
-      case ScanKind::Shared:
-        partials = nq * n_probe * static_cast<std::int64_t>(k) * 8;
-        other = nq * (n_probe * 4 + 4) + 12LL * (n_lists_ + 1);
-        break;
-      case ScanKind::PerQuery:
-        partials =
-            nq * static_cast<std::int64_t>(per_query_split(nq, max_cand, knobs).chunks) * k * 8;
-        other = nq * (n_probe + 1) * 4;
-        break;
-      case ScanKind::Unfused:
-        partials = nq * max_cand * 8;
-        other = nq * (n_probe + 1) * 4;
-        break;
-    }
-    return staged + partials + partials / 8 + other;
-  }
-
-  // Queries per batch: all nq when their scratch fits the workspace, else the most that fit
-  // (at least one).
-  idx_t query_batch(idx_t nq, int k, int n_probe, ScanKind scan, std::int64_t workspace,
-                    const detail::SearchKnobs& knobs) const {
-    const idx_t max_cand = max_candidates(n_probe);
-    idx_t batch = nq;
-    // Per-query bytes grow as a batch shrinks (more pieces per query), so shrink until it fits.
-    while (batch > 1) {
-      const std::int64_t bytes = batch_bytes(batch, k, n_probe, scan, max_cand, knobs);
-      if (bytes <= workspace) break;
-      const idx_t fit = static_cast<idx_t>(static_cast<double>(workspace) / bytes * batch);
-      batch = std::clamp<idx_t>(fit, 1, batch - 1);
-    }
-    return batch;
-  }
-
-  // Stage 1, coarse quantisation: copies nq queries (host or device) to the device, padded,
-  // checks them for NaN/Inf into ctx's pinned flag, and finds each one's n_probe nearest
-  // centroids with the exact flat search, all queued on ctx.
-  ProbedQueries coarse_quantize(StreamContext& ctx, const float* queries, int nq, int n_probe,
-                                const detail::SearchKnobs& knobs) const {
-    const cudaStream_t s = ctx.stream();
-    const std::size_t slots = static_cast<std::size_t>(nq) * n_probe;
-    ProbedQueries p{nq, n_probe, DeviceBuffer<float>(static_cast<std::size_t>(nq) * dp_, s),
-                    DeviceBuffer<std::int64_t>(slots, s)};
-    copy_rows_padded(p.queries.data(), dp_, queries, dim_, nq, s);
-    launch_flag_nonfinite(p.queries.data(), static_cast<std::int64_t>(nq) * dp_, ctx.pinned_flag(),
-                          s, knobs.sync_check);
-    DeviceBuffer<float> centroid_dist(slots, s);
-    search_padded_async(*coarse_, ctx, nq, p.queries.data(), n_probe, knobs, centroid_dist.data(),
-                        p.lists.data());
-    return p;
-  }
-
-  // Stage 2, the scan of the probed lists; `workspace` bounds the shared scan's partials.
-  Partials scan_lists(StreamContext& ctx, const ProbedQueries& p, int k, ScanKind scan,
-                      std::int64_t workspace, const detail::SearchKnobs& knobs) const {
-    switch (scan) {
-      case ScanKind::Shared:
-        return scan_shared(ctx, p, k, workspace, knobs);
-      case ScanKind::PerQuery:
-        return scan_per_query(ctx, p, k, knobs);
-      case ScanKind::Unfused:
-        break;
-    }
-    return scan_unfused(ctx, p, knobs);
-  }
-
-  // List-major: each probed list is read once per group of queries that probe it. Work items
-  // per group of queries probing a list and per piece of a long list are planned from the
-  // per-list query counts (read back: a few KiB, the one wait before the end), so neither a
-  // list that many queries probe nor a long list holds up the scan in one block.
-  Partials scan_shared(StreamContext& ctx, const ProbedQueries& p, int k, std::int64_t workspace,
-                       const detail::SearchKnobs& knobs) const {
-    const cudaStream_t s = ctx.stream();
-    const bool sync = knobs.sync_check;
-    const int nq = p.nq, n_probe = p.n_probe;
-    const std::size_t slots = static_cast<std::size_t>(nq) * n_probe;
-    DeviceBuffer<int> counts(static_cast<std::size_t>(n_lists_) + 1, s);
-    DeviceBuffer<int> starts(static_cast<std::size_t>(n_lists_) + 1, s);
-    DeviceBuffer<int> cursor(static_cast<std::size_t>(n_lists_), s);
-    DeviceBuffer<int> pairs(slots, s);
-    const std::size_t temp_bytes = list_major_scan_temp_bytes(n_lists_);
-    DeviceBuffer<unsigned char> temp(temp_bytes, s);
-    build_list_major(p.lists.data(), nq, n_probe, n_lists_, counts.data(), starts.data(),
-                     cursor.data(), pairs.data(), temp.data(), temp_bytes, s, sync);
-    DeviceBuffer<float> qnorms(static_cast<std::size_t>(nq), s);
-    launch_row_norms(p.queries.data(), nq, dp_, qnorms.data(), s, sync);
-    std::vector<int> host_starts(static_cast<std::size_t>(n_lists_) + 1);
-    KNNX_CUDA_CHECK(cudaMemcpyAsync(host_starts.data(), starts.data(),
-                                    sizeof(int) * host_starts.size(), cudaMemcpyDeviceToHost, s));
-    ctx.synchronize();
-    // The partials (and their merge tree, an eighth more) take what the batch leaves of the
-    // workspace: that bounds the pieces a list is cut into.
-    const std::int64_t per_chunk = static_cast<std::int64_t>(slots) * k * 9;
-    const std::int64_t left =
-        workspace - nq * (static_cast<std::int64_t>(dp_) * 4 + n_probe * 16 + 4);
-    const int max_chunks = static_cast<int>(std::clamp<std::int64_t>(
-        left / std::max<std::int64_t>(per_chunk, 1), 1, shared_chunks_bound()));
-    const SharedScanPlan plan =
-        plan_shared_scan(host_starts, sizes_, device_properties(device_).multiProcessorCount,
-                         knobs.ivf_rows_per_chunk, max_chunks);
-    const std::size_t n_items = plan.items.size();
-    DeviceBuffer<SharedScanItem> items(std::max<std::size_t>(n_items, 1), s);
-    KNNX_CUDA_CHECK(cudaMemcpyAsync(items.data(), plan.items.data(),
-                                    sizeof(SharedScanItem) * n_items, cudaMemcpyHostToDevice, s));
-    const std::size_t partials = slots * plan.chunks * k;
-    Partials out{DeviceBuffer<std::uint32_t>(partials, s), DeviceBuffer<std::int32_t>(partials, s),
-                 n_probe * plan.chunks * k};
-    // Partials no item writes (a list cut into fewer pieces than another) read as empty:
-    // key kKeyMax, row -1, both all-ones bytes.
-    KNNX_CUDA_CHECK(cudaMemsetAsync(out.keys.data(), 0xFF, sizeof(std::uint32_t) * partials, s));
-    KNNX_CUDA_CHECK(cudaMemsetAsync(out.rows.data(), 0xFF, sizeof(std::int32_t) * partials, s));
-    launch_ivf_shared_scan(data_.data(), dp_, p.queries.data(), qnorms.data(), n_probe,
-                           static_cast<int>(n_items), items.data(), plan.rows_per_item, plan.chunks,
-                           starts.data(), pairs.data(), dev_sizes_.data(), dev_offsets_.data(),
-                           metric_, k, out.keys.data(), out.rows.data(), s, sync);
-    return out;
-  }
-
-  // Candidate row counts before each probe of each query ([nq][n_probe + 1]).
-  DeviceBuffer<std::int32_t> probe_prefix(const ProbedQueries& p, cudaStream_t s, bool sync) const {
-    DeviceBuffer<std::int32_t> prefix(static_cast<std::size_t>(p.nq) * (p.n_probe + 1), s);
-    launch_probe_prefix(p.lists.data(), p.nq, p.n_probe, dev_sizes_.data(), prefix.data(), s, sync);
-    return prefix;
-  }
-
-  // Query-major fused scan + select: blocks per query and chunk of its candidates.
-  Partials scan_per_query(StreamContext& ctx, const ProbedQueries& p, int k,
-                          const detail::SearchKnobs& knobs) const {
-    const cudaStream_t s = ctx.stream();
-    const DeviceBuffer<std::int32_t> prefix = probe_prefix(p, s, knobs.sync_check);
-    const PerQuerySplit split = per_query_split(p.nq, max_candidates(p.n_probe), knobs);
-    const std::size_t partials = static_cast<std::size_t>(p.nq) * split.chunks * k;
-    Partials out{DeviceBuffer<std::uint32_t>(partials, s), DeviceBuffer<std::int32_t>(partials, s),
-                 split.chunks * k};
-    launch_ivf_scan(data_.data(), dp_, p.queries.data(), p.nq, p.lists.data(), prefix.data(),
-                    p.n_probe, dev_offsets_.data(), metric_, k, split.chunks, split.rows_per_chunk,
-                    knobs.ivf_tpb, out.keys.data(), out.rows.data(), s, knobs.sync_check);
-    return out;
-  }
-
-  // Unfused baseline: every candidate's score, selected by the merge.
-  Partials scan_unfused(StreamContext& ctx, const ProbedQueries& p,
-                        const detail::SearchKnobs& knobs) const {
-    const cudaStream_t s = ctx.stream();
-    const DeviceBuffer<std::int32_t> prefix = probe_prefix(p, s, knobs.sync_check);
-    const int max_cand = static_cast<int>(max_candidates(p.n_probe));
-    const std::size_t partials = static_cast<std::size_t>(p.nq) * max_cand;
-    Partials out{DeviceBuffer<std::uint32_t>(partials, s), DeviceBuffer<std::int32_t>(partials, s),
-                 max_cand};
-    launch_ivf_distances(data_.data(), dp_, p.queries.data(), p.nq, p.lists.data(), prefix.data(),
-                         p.n_probe, dev_offsets_.data(), metric_, max_cand, out.keys.data(),
-                         out.rows.data(), s, knobs.sync_check);
-    return out;
-  }
-
-  // Stage 3: each query's partials folded into its sorted top-k, arena rows mapped to ids.
-  void merge(StreamContext& ctx, Partials partials, int nq, int k, const detail::SearchKnobs& knobs,
-             float* dist, std::int64_t* lab) const {
-    merge_partials(std::move(partials.keys), std::move(partials.rows), nq, partials.per_query, k,
-                   metric_, nullptr, ids_.data(), dist, lab, ctx.stream(), knobs.sync_check);
-  }
-
   template <typename T>
   static void upload(T* dst, const std::vector<T>& src, cudaStream_t s) {
     if (src.empty()) return;

@@ -11,7 +11,6 @@
 
 #include <cstdint>
 #include <utility>
-#include <vector>
 
 #include "knnx/metric.hpp"
 
@@ -58,39 +57,41 @@ void build_list_major(const std::int64_t* probes, int nq, int n_probe, int n_lis
                       std::size_t scan_temp_bytes, cudaStream_t stream, bool sync_check);
 // Shared memory the shared scan needs for rows of dp floats.
 std::size_t ivf_shared_smem_bytes(int dp);
-// One block's work in the shared scan: rows [row_begin, row_begin + rows_per_item) of `list`,
-// for the queries group .. group + 31 of those probing it (in list-major order); the results go
-// to partial `chunk` of each of those (query, slot) pairs.
-struct SharedScanItem {
-  int list;
-  int group;
-  int row_begin;
-  int chunk;
-};
+
+// The shared scan's plan, made on the device from the list-major starts so the host never
+// reads them back. Its work items are one block's work each: rows [piece * rows_per_item,
+// (piece + 1) * rows_per_item) of a list, for a group of up to 32 of the queries probing it (in
+// list-major order). Long lists are cut into pieces because a block's time grows with the rows
+// it scans: enough items to fill the device's `sms` multiprocessors many times over, at least
+// 256 rows (a piece's fixed cost is its final selection) and at most max_rows_per_item (the
+// KNNX_IVF_ROWS_PER_CHUNK knob), unless cutting a probed list into max_chunks pieces needs
+// longer ones. Items are numbered list by list, group by group, piece by piece:
+// item_starts[l] is the first item of list l, item_starts[n_lists] the number of items.
 struct SharedScanPlan {
-  std::vector<SharedScanItem> items;
-  int rows_per_item = 0;
-  int chunks = 1;  // partials per (query, slot): the most pieces any probed list is cut into
+  int rows_per_item;
+  unsigned next_item;  // the scan's blocks take items in order through this counter
 };
-// Plans the shared scan from the host copy of starts (n_lists + 1 entries) and the list sizes.
-// A block's time grows with the rows it scans, so long lists are cut into pieces of
-// rows_per_item rows: enough items to fill the device's `sms` multiprocessors many times over,
-// at least 256 rows (a piece's fixed cost is its final selection) and at most
-// max_rows_per_item (the KNNX_IVF_ROWS_PER_CHUNK knob) — unless cutting a probed list into
-// max_chunks pieces needs longer ones: max_chunks bounds the partial results (a workspace bound).
-SharedScanPlan plan_shared_scan(const std::vector<int>& starts,
-                                const std::vector<std::int64_t>& list_sizes, int sms,
-                                int max_rows_per_item, int max_chunks);
-// Scans each planned item and writes each (query q, slot, chunk)'s best k (keys, arena rows) to
-// out[((q * n_probe + slot) * chunks + chunk) * k ...]. Partials of a list cut into fewer than
-// `chunks` pieces are left untouched: the caller fills out with kKeyMax / -1 first.
-// qnorms: squared norms of the queries (read for L2 only). items: the plan's items, device
-// memory.
+// Writes *plan and item_starts[0..n_lists] from starts[0..n_lists] (build_list_major) and the
+// list sizes. item_counts has n_lists + 1 entries of scratch; scan_temp is CUB scratch of
+// list_major_scan_temp_bytes(n_lists) bytes (build_list_major's may be reused).
+void plan_shared_scan(const int* starts, const std::int64_t* list_sizes, int n_lists, int sms,
+                      int max_rows_per_item, int max_chunks, SharedScanPlan* plan, int* item_counts,
+                      int* item_starts, void* scan_temp, std::size_t scan_temp_bytes,
+                      cudaStream_t stream, bool sync_check);
+// Scans every item of the plan and writes each (query q, slot)'s best k (keys, arena rows) to
+// out[(q * n_probe + slot) * k ...]: a list scanned in one piece writes there directly; the
+// pieces of a longer one fold their results into it (kept by (key, row), so the order in which
+// pieces finish does not matter), hence the caller fills out with kKeyMax / -1 first and
+// zeroes group_locks (nq * n_probe entries). qnorms: squared norms of the queries (read for L2
+// only). max_items bounds the plan's items from above (nq * n_probe times the most pieces a
+// list can be cut into); the grid is the smaller of it and the blocks the device holds at once,
+// whose blocks take items until none is left.
 void launch_ivf_shared_scan(const float* data, int dp, const float* queries, const float* qnorms,
-                            int n_probe, int n_items, const SharedScanItem* items,
-                            int rows_per_item, int chunks, const int* starts, const int* pairs,
-                            const std::int64_t* list_sizes, const std::int64_t* list_offsets,
-                            Metric metric, int k, std::uint32_t* out_keys, std::int32_t* out_rows,
-                            cudaStream_t stream, bool sync_check);
+                            int n_probe, std::int64_t max_items, int sms, SharedScanPlan* plan,
+                            int n_lists, const int* item_starts, const int* starts,
+                            const int* pairs, int* group_locks, const std::int64_t* list_sizes,
+                            const std::int64_t* list_offsets, Metric metric, int k,
+                            std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
+                            bool sync_check);
 
 }  // namespace knnx::cuda

@@ -4,10 +4,11 @@
 // group instead of once per query. Scores come from a register-tiled inner-product tile (rows x
 // queries) per round; each query keeps its own top-k (k <= kSharedMaxK) in shared memory, fed by
 // warp ballots and reduced by warp-level selection. Results go to the query's probe slot; a
-// per-query merge follows.
+// per-query merge follows. The work items are planned on the device (plan_shared_scan), and a
+// grid of the blocks the device holds at once takes them in order, so the host launches the
+// scan without reading the plan back.
 #include <algorithm>
 #include <cub/device/device_scan.cuh>
-#include <vector>
 
 #include "cuda/common/metric_dispatch.hpp"
 #include "cuda/ivf/ivf_kernels.hpp"
@@ -25,6 +26,11 @@ constexpr int kRows = 64;   // rows per round
 constexpr int kDc = 32;     // floats of d per staged chunk
 constexpr int kPad = 36;    // padded smem row stride (floats): conflict-free float4 reads
 constexpr int kCand = 128;  // candidate buffer per query
+
+// Pieces a list of list_size rows is cut into (one even when empty: a probed list is an item).
+__device__ std::int64_t pieces_of(std::int64_t list_size, int rows_per_item) {
+  return max(std::int64_t{1}, (list_size + rows_per_item - 1) / rows_per_item);
+}
 
 __global__ void count_probes_kernel(const std::int64_t* __restrict__ probes, std::int64_t n,
                                     int* __restrict__ counts) {
@@ -120,21 +126,62 @@ __device__ void warp_flush(SharedState& s, int g, int k) {
   __syncwarp();
 }
 
-// Block b takes work item items[b] and scans its rows of the list for its group of up to kGroup
-// queries, in rounds of kRows rows. Items are one per group and piece of a list, so a list that
-// many queries probe (a "hub" centroid) and a long list are both spread over many blocks. A
-// round is a small GEMM: row and query chunks of kDc floats are
-// staged in shared memory and every thread accumulates a 4-row x 2-query register tile of inner
-// products; scores (L2: |x|^2 + |q|^2 - 2 x.q, IP: -x.q) go through a shared score tile to the
-// per-query selection, which each warp runs for its 4 queries.
+// One warp folds query g's best k (the block's kept entries) into the k results already at
+// keys/rows in global memory (another piece of the same list), keeping the k smallest by
+// (key, row): the outcome does not depend on which piece folds first. Rows are distinct across
+// pieces; empty entries (row -1) sort last. Global entries are read past L1 (__ldcg): another
+// block wrote them under the lock the caller holds.
+__device__ void warp_fold(const SharedState& s, int g, int k, std::uint32_t* keys,
+                          std::int32_t* rows) {
+  constexpr unsigned long long kEmpty = ~0ull;
+  const int lane = threadIdx.x & 31;
+  const auto pack = [](std::uint32_t key, std::int32_t row) {
+    return row < 0 ? kEmpty
+                   : (static_cast<unsigned long long>(key) << 32) | static_cast<std::uint32_t>(row);
+  };
+  unsigned long long held = lane < k ? pack(__ldcg(keys + lane), __ldcg(rows + lane)) : kEmpty;
+  unsigned long long fresh =
+      lane < s.n_top[g] ? pack(s.keys[g * kStride + lane], s.rows[g * kStride + lane]) : kEmpty;
+  unsigned long long mine = kEmpty;  // lane t ends with the t-th smallest
+  for (int t = 0; t < k; ++t) {
+    unsigned long long best = min(held, fresh);
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1)
+      best = min(best, __shfl_xor_sync(0xFFFFFFFFu, best, off));
+    if (held == best) {
+      held = kEmpty;
+    } else if (fresh == best) {
+      fresh = kEmpty;
+    }
+    if (lane == t) mine = best;
+  }
+  if (lane < k) {
+    keys[lane] = mine == kEmpty ? kKeyMax : static_cast<std::uint32_t>(mine >> 32);
+    rows[lane] = mine == kEmpty ? -1 : static_cast<std::int32_t>(mine & 0xFFFFFFFFu);
+  }
+}
+
+// Each block takes work items in order (SharedScanPlan::next_item) until none is left, and
+// scans an item's rows of its list for its group of up to kGroup queries, in rounds of kRows
+// rows. Items are one per group and piece of a list, so a list that many queries probe (a "hub"
+// centroid) and a long list are both spread over many blocks. A round is a small GEMM: row and
+// query chunks of kDc floats are staged in shared memory and every thread accumulates a 4-row x
+// 2-query register tile of inner products; scores (L2: |x|^2 + |q|^2 - 2 x.q, IP: -x.q) go
+// through a shared score tile to the per-query selection, which each warp runs for its 4
+// queries.
 template <Metric M>
-__global__ void __launch_bounds__(kThreads) ivf_shared_scan_kernel(
-    const float4* __restrict__ data, int dp4, const float4* __restrict__ queries,
-    const float* __restrict__ qnorms, int n_probe, const int* __restrict__ starts,
-    const int* __restrict__ pairs, const int4* __restrict__ items, int rows_per_item, int chunks,
-    const std::int64_t* __restrict__ list_sizes, const std::int64_t* __restrict__ list_offsets,
-    int k, std::uint32_t* __restrict__ out_keys, std::int32_t* __restrict__ out_rows) {
+__global__ void __launch_bounds__(kThreads)
+    ivf_shared_scan_kernel(const float4* __restrict__ data, int dp4,
+                           const float4* __restrict__ queries, const float* __restrict__ qnorms,
+                           int n_probe, const int* __restrict__ starts,
+                           const int* __restrict__ pairs, SharedScanPlan* plan, int n_lists,
+                           const int* __restrict__ item_starts, int* group_locks,
+                           const std::int64_t* __restrict__ list_sizes,
+                           const std::int64_t* __restrict__ list_offsets, int k,
+                           std::uint32_t* __restrict__ out_keys,
+                           std::int32_t* __restrict__ out_rows) {
   extern __shared__ __align__(16) unsigned char smem[];
+  __shared__ int4 item;  // list, first query of the group, piece, pieces of the list
   float* xs = reinterpret_cast<float*>(smem);       // [kRows][kPad]
   float* qs = xs + kRows * kPad;                     // [kGroup][kPad]
   float* scores = qs + kGroup * kPad;                // [kGroup][kRows]
@@ -151,23 +198,51 @@ __global__ void __launch_bounds__(kThreads) ivf_shared_scan_kernel(
   int* pair_of = reinterpret_cast<int*>(s.tau + kGroup);  // [kGroup]: q * n_probe + slot
   int* query_of = pair_of + kGroup;                        // [kGroup]: q
 
-  const int4 item = items[blockIdx.x];  // list, group, row_begin, chunk
-  const int list = item.x;
-  const int first = starts[list];
-  const int count = starts[list + 1] - first;
-  const std::int64_t row_begin = item.z;
-  const std::int64_t size = min(list_sizes[list], row_begin + rows_per_item);
-  const std::int64_t offset = list_offsets[list];
+  const int n_items = item_starts[n_lists];
+  const int rows_per_item = plan->rows_per_item;
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
   const int rsub = tid & 15;  // rows rsub + 16 i
   const int qsub = tid >> 4;  // queries qsub, qsub + 16
 
-  {
+  // Thread 0 takes the next item's number as the block finishes the current one (the wait on
+  // the counter overlaps the final selection); warp 0 finds its list by a 32-way search.
+  int next = 0;
+  if (tid == 0) next = static_cast<int>(atomicAdd(&plan->next_item, 1u));
+  for (;;) {
+    if (warp == 0) {
+      const int b = __shfl_sync(0xFFFFFFFFu, next, 0);
+      if (b >= n_items) {
+        if (lane == 0) item.x = -1;
+      } else {
+        // The item's list is the last with item_starts[list] <= b (a list without items starts
+        // where the next one does).
+        int lo = 0, hi = n_lists;  // item_starts[lo] <= b < item_starts[hi]
+        while (hi - lo > 1) {
+          const int step = (hi - lo + 31) / 32;
+          const int at = lo + lane * step;
+          const unsigned le = __ballot_sync(0xFFFFFFFFu, at < hi && item_starts[at] <= b);
+          lo += (31 - __clz(le)) * step;  // lane 0 (at = lo) always qualifies
+          hi = min(hi, lo + step);
+        }
+        if (lane == 0) {
+          const int pieces = static_cast<int>(pieces_of(list_sizes[lo], rows_per_item));
+          const int local = b - item_starts[lo];
+          item = make_int4(lo, local / pieces * kGroup, local % pieces, pieces);
+        }
+      }
+    }
+    __syncthreads();
+    if (item.x < 0) return;
+    const int list = item.x;
     const int g0 = item.y;
-    const int ng = min(kGroup, count - g0);
-    __syncthreads();  // the previous group's outputs are written
+    const int pieces = item.w;
+    const int first = starts[list];
+    const int ng = min(kGroup, starts[list + 1] - first - g0);
+    const std::int64_t row_begin = static_cast<std::int64_t>(item.z) * rows_per_item;
+    const std::int64_t size = min(list_sizes[list], row_begin + rows_per_item);
+    const std::int64_t offset = list_offsets[list];
     if (tid < kGroup) {
       const int pair = tid < ng ? pairs[first + g0 + tid] : -1;
       pair_of[tid] = pair;
@@ -286,18 +361,100 @@ __global__ void __launch_bounds__(kThreads) ivf_shared_scan_kernel(
         __syncwarp();
       }
     }
+    if (tid == 0) next = static_cast<int>(atomicAdd(&plan->next_item, 1u));
     __syncthreads();
     for (int g = warp * 4; g < warp * 4 + 4 && g < ng; ++g) warp_flush(s, g, k);
     __syncthreads();
-    for (int g = 0; g < ng; ++g) {
-      const std::int64_t out = (static_cast<std::int64_t>(pair_of[g]) * chunks + item.w) * k;
-      const int n = s.n_top[g];
-      for (int i = tid; i < k; i += kThreads) {
-        out_keys[out + i] = i < n ? s.keys[g * kStride + i] : kKeyMax;
-        out_rows[out + i] = i < n ? s.rows[g * kStride + i] : -1;
+    if (pieces == 1) {
+      for (int g = 0; g < ng; ++g) {
+        const std::int64_t out = static_cast<std::int64_t>(pair_of[g]) * k;
+        const int n = s.n_top[g];
+        for (int i = tid; i < k; i += kThreads) {
+          out_keys[out + i] = i < n ? s.keys[g * kStride + i] : kKeyMax;
+          out_rows[out + i] = i < n ? s.rows[g * kStride + i] : -1;
+        }
       }
+    } else {
+      // The pieces of one (list, group) fold into the same results one at a time, under the
+      // group's lock (first + g0 < nq * n_probe).
+      int* lock = group_locks + first + g0;
+      if (tid == 0) {
+        while (atomicCAS(lock, 0, 1) != 0) __nanosleep(64);
+        __threadfence();
+      }
+      __syncthreads();
+      for (int g = warp * 4; g < warp * 4 + 4 && g < ng; ++g) {
+        const std::int64_t out = static_cast<std::int64_t>(pair_of[g]) * k;
+        warp_fold(s, g, k, out_keys + out, out_rows + out);
+      }
+      __threadfence();  // the folded results are visible before the lock is released
+      __syncthreads();
+      if (tid == 0) atomicExch(lock, 0);
+    }
+    __syncthreads();  // the item's outputs are written before shared memory is reused
+  }
+}
+
+constexpr int kPlanThreads = 256;
+constexpr long long kMinRows = 256;    // rows of an item at least
+constexpr long long kItemsPerSm = 16;  // several waves of the (3 blocks per SM) scan kernel
+
+// One block: rows per item from the work (rows scanned over all groups) and the longest probed
+// list, reduced over the lists.
+__global__ void __launch_bounds__(kPlanThreads)
+    plan_rows_kernel(const int* __restrict__ starts, const std::int64_t* __restrict__ list_sizes,
+                     int n_lists, int sms, int max_rows_per_item, int max_chunks,
+                     SharedScanPlan* __restrict__ plan) {
+  __shared__ long long warp_work[kPlanThreads / 32];
+  __shared__ long long warp_longest[kPlanThreads / 32];
+  long long work = 0;
+  long long longest = 0;
+  for (int l = threadIdx.x; l < n_lists; l += kPlanThreads) {
+    const long long groups = (starts[l + 1] - starts[l] + kGroup - 1) / kGroup;
+    work += groups * list_sizes[l];
+    if (groups > 0) longest = max(longest, static_cast<long long>(list_sizes[l]));
+  }
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) {
+    work += __shfl_down_sync(0xFFFFFFFFu, work, off);
+    longest = max(longest, __shfl_down_sync(0xFFFFFFFFu, longest, off));
+  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (lane == 0) {
+    warp_work[warp] = work;
+    warp_longest[warp] = longest;
+  }
+  __syncthreads();
+  if (threadIdx.x != 0) return;
+  for (int w = 1; w < kPlanThreads / 32; ++w) {
+    work += warp_work[w];
+    longest = max(longest, warp_longest[w]);
+  }
+  const long long want = (work + kItemsPerSm * sms - 1) / (kItemsPerSm * sms);
+  const long long bounded_rows = (longest + max_chunks - 1) / max(max_chunks, 1);
+  const long long by_work = min(max((want + kRows - 1) / kRows * kRows, kMinRows),
+                                max(kMinRows, static_cast<long long>(max_rows_per_item)));
+  plan->rows_per_item = static_cast<int>(max(by_work, (bounded_rows + kRows - 1) / kRows * kRows));
+  plan->next_item = 0;
+}
+
+// item_counts[l]: the items of list l (groups of its queries times its pieces), 0 past the
+// last list.
+__global__ void count_items_kernel(const int* __restrict__ starts,
+                                   const std::int64_t* __restrict__ list_sizes, int n_lists,
+                                   const SharedScanPlan* __restrict__ plan,
+                                   int* __restrict__ item_counts) {
+  const int l = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (l > n_lists) return;
+  int items = 0;
+  if (l < n_lists) {
+    const int queries = starts[l + 1] - starts[l];
+    if (queries > 0) {
+      items = (queries + kGroup - 1) / kGroup *
+              static_cast<int>(pieces_of(list_sizes[l], plan->rows_per_item));
     }
   }
+  item_counts[l] = items;
 }
 
 }  // namespace
@@ -330,60 +487,42 @@ std::size_t list_major_scan_temp_bytes(int n_lists) {
   return bytes;
 }
 
-SharedScanPlan plan_shared_scan(const std::vector<int>& starts,
-                                const std::vector<std::int64_t>& list_sizes, int sms,
-                                int max_rows_per_item, int max_chunks) {
-  constexpr std::int64_t kMinRows = 256;
-  constexpr std::int64_t kItemsPerSm = 16;  // several waves of the (3 blocks per SM) kernel
-  const std::size_t n_lists = starts.size() - 1;
-  std::int64_t work = 0;     // rows scanned over all groups
-  std::int64_t longest = 0;  // the longest probed list
-  for (std::size_t l = 0; l < n_lists; ++l) {
-    const std::int64_t groups = (starts[l + 1] - starts[l] + kGroup - 1) / kGroup;
-    work += groups * list_sizes[l];
-    if (groups > 0) longest = std::max(longest, list_sizes[l]);
-  }
-  const std::int64_t want = (work + kItemsPerSm * sms - 1) / (kItemsPerSm * sms);
-  SharedScanPlan plan;
-  const std::int64_t bounded_rows = (longest + max_chunks - 1) / std::max(max_chunks, 1);
-  plan.rows_per_item = static_cast<int>(std::max<std::int64_t>(
-      std::clamp<std::int64_t>((want + kRows - 1) / kRows * kRows, kMinRows,
-                               std::max<std::int64_t>(kMinRows, max_rows_per_item)),
-      (bounded_rows + kRows - 1) / kRows * kRows));
-  for (std::size_t l = 0; l < n_lists; ++l) {
-    const int queries = starts[l + 1] - starts[l];
-    if (queries == 0) continue;
-    const int pieces = static_cast<int>(
-        std::max<std::int64_t>(1, (list_sizes[l] + plan.rows_per_item - 1) / plan.rows_per_item));
-    plan.chunks = std::max(plan.chunks, pieces);
-    for (int g0 = 0; g0 < queries; g0 += kGroup) {
-      for (int c = 0; c < pieces; ++c) {
-        plan.items.push_back({static_cast<int>(l), g0, c * plan.rows_per_item, c});
-      }
-    }
-  }
-  return plan;
+void plan_shared_scan(const int* starts, const std::int64_t* list_sizes, int n_lists, int sms,
+                      int max_rows_per_item, int max_chunks, SharedScanPlan* plan, int* item_counts,
+                      int* item_starts, void* scan_temp, std::size_t scan_temp_bytes,
+                      cudaStream_t stream, bool sync_check) {
+  plan_rows_kernel<<<1, kPlanThreads, 0, stream>>>(starts, list_sizes, n_lists, sms,
+                                                   max_rows_per_item, max_chunks, plan);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "plan_rows_kernel");
+  const unsigned blocks = static_cast<unsigned>((n_lists + 1 + 255) / 256);
+  count_items_kernel<<<blocks, 256, 0, stream>>>(starts, list_sizes, n_lists, plan, item_counts);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "count_items_kernel");
+  std::size_t bytes = scan_temp_bytes;
+  KNNX_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(scan_temp, bytes, item_counts, item_starts,
+                                                n_lists + 1, stream));
 }
 
 void launch_ivf_shared_scan(const float* data, int dp, const float* queries, const float* qnorms,
-                            int n_probe, int n_items, const SharedScanItem* items,
-                            int rows_per_item, int chunks, const int* starts, const int* pairs,
-                            const std::int64_t* list_sizes, const std::int64_t* list_offsets,
-                            Metric metric, int k, std::uint32_t* out_keys, std::int32_t* out_rows,
-                            cudaStream_t stream, bool sync_check) {
+                            int n_probe, std::int64_t max_items, int sms, SharedScanPlan* plan,
+                            int n_lists, const int* item_starts, const int* starts,
+                            const int* pairs, int* group_locks, const std::int64_t* list_sizes,
+                            const std::int64_t* list_offsets, Metric metric, int k,
+                            std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
+                            bool sync_check) {
+  if (max_items <= 0) return;
   const std::size_t smem = ivf_shared_smem_bytes(dp);
-  if (n_items == 0) return;
-  const dim3 grid(static_cast<unsigned>(n_items));
-  static_assert(sizeof(SharedScanItem) == sizeof(int4));
-  const auto* it = reinterpret_cast<const int4*>(items);
   const auto* d4 = reinterpret_cast<const float4*>(data);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
   dispatch_metric(metric, [&](auto m) {
     constexpr auto kernel = &ivf_shared_scan_kernel<decltype(m)::value>;
     set_smem(reinterpret_cast<const void*>(kernel), smem);
-    kernel<<<grid, kThreads, smem, stream>>>(d4, dp / 4, q4, qnorms, n_probe, starts, pairs, it,
-                                             rows_per_item, chunks, list_sizes, list_offsets, k,
-                                             out_keys, out_rows);
+    int per_sm = 0;
+    KNNX_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
+    const std::int64_t resident = static_cast<std::int64_t>(std::max(per_sm, 1)) * sms;
+    const dim3 grid(static_cast<unsigned>(std::min(max_items, resident)));
+    kernel<<<grid, kThreads, smem, stream>>>(d4, dp / 4, q4, qnorms, n_probe, starts, pairs, plan,
+                                             n_lists, item_starts, group_locks, list_sizes,
+                                             list_offsets, k, out_keys, out_rows);
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_shared_scan_kernel");
 }

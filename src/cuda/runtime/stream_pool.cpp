@@ -40,7 +40,16 @@ void StreamContext::release() noexcept {
   aux_ = stream_ = nullptr;
 }
 
-void StreamContext::synchronize() const { KNNX_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+namespace {
+thread_local std::uint64_t host_syncs = 0;
+}  // namespace
+
+void StreamContext::synchronize() const {
+  ++host_syncs;
+  KNNX_CUDA_CHECK(cudaStreamSynchronize(stream_));
+}
+
+std::uint64_t host_syncs_on_this_thread() { return host_syncs; }
 
 namespace {
 void run_host_callback(void* data) {

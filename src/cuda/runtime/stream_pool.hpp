@@ -5,6 +5,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,7 @@ class StreamContext {
   unsigned long long* pinned_flag() const { return pinned_; }
   int device() const { return device_; }
   // Blocks until everything queued on the main stream is done (throws CudaError on a fault).
+  // Counted in host_syncs_on_this_thread().
   void synchronize() const;
 
  private:
@@ -42,6 +44,10 @@ class StreamContext {
   cublasHandle_t cublas_ = nullptr;
   unsigned long long* pinned_ = nullptr;
 };
+
+// How many times the calling thread has waited in StreamContext::synchronize(): a search's
+// host waits are the difference across the call (tests bound them per search).
+std::uint64_t host_syncs_on_this_thread();
 
 // Runs `callback` on the host once all work queued on `stream` so far has completed, without
 // blocking the caller or other streams (cudaLaunchHostFunc). The callback must not call CUDA.

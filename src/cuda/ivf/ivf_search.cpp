@@ -1,0 +1,285 @@
+// The GPU IVF-Flat search, one stage a function. Per batch of queries: coarse_quantize (stage
+// the queries, pick their lists), then scan_shared / scan_per_query / scan_unfused (partial
+// top-k per query from the probed lists), then merge (final top-k), all queued on one stream.
+// Every plan a stage needs is made on the host from host-side sizes or on the device from
+// device-side data, so nothing is read back before the end: the host waits once per call.
+#include "cuda/ivf/ivf_search.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <numeric>
+#include <utility>
+#include <vector>
+
+#include "core/check.hpp"
+#include "cuda/common/row_kernels.hpp"
+#include "cuda/flat/flat_cuda.hpp"
+#include "cuda/ivf/ivf_kernels.hpp"
+#include "cuda/runtime/check.hpp"
+#include "cuda/runtime/device_info.hpp"
+#include "cuda/runtime/memory.hpp"
+#include "cuda/runtime/search_results.hpp"
+#include "cuda/runtime/stream_pool.hpp"
+#include "cuda/select/merge_tree.hpp"
+
+namespace knnx::cuda {
+namespace {
+
+// How the probed lists are scanned: list-major with the candidates shared by the queries
+// probing a list (many queries per list, k <= kSharedMaxK), fused scan + select per query,
+// or the unfused baseline (every candidate's score written, then selected).
+enum class ScanKind { Shared, PerQuery, Unfused };
+
+// Stage 1's output: a batch's queries staged on the device (padded to dp) and the lists each
+// probes ([nq][n_probe], in order of closeness).
+struct ProbedQueries {
+  int nq;
+  int n_probe;
+  DeviceBuffer<float> queries;
+  DeviceBuffer<std::int64_t> lists;
+};
+
+// Stage 2's output: per query, per_query partial (key, arena row) results.
+struct Partials {
+  DeviceBuffer<std::uint32_t> keys;
+  DeviceBuffer<std::int32_t> rows;
+  int per_query;
+};
+
+ScanKind choose_scan(const IvfLists& L, idx_t nq, int k, int n_probe,
+                     const detail::SearchKnobs& knobs) {
+  if (!knobs.ivf_fused) return ScanKind::Unfused;
+  const double queries_per_list = double(nq) * n_probe / L.n_lists;
+  const bool shared = k <= kSharedMaxK && (knobs.ivf_shared == 1 ||
+                                           (knobs.ivf_shared == -1 && queries_per_list >= 4.0));
+  return shared ? ScanKind::Shared : ScanKind::PerQuery;
+}
+
+// No query has more candidates than the n_probe largest lists hold.
+idx_t max_candidates(const IvfLists& L, int n_probe) {
+  std::vector<idx_t> sorted(L.host_sizes.begin(), L.host_sizes.end());
+  std::partial_sort(sorted.begin(), sorted.begin() + n_probe, sorted.end(), std::greater<>());
+  return std::max<idx_t>(1, std::accumulate(sorted.begin(), sorted.begin() + n_probe, idx_t(0)));
+}
+
+// Per-query scan of nq queries: long candidate lists are split below the knob's bound so that
+// there are enough blocks to fill the device.
+struct PerQuerySplit {
+  int rows_per_chunk;
+  int chunks;
+};
+PerQuerySplit per_query_split(const IvfLists& L, idx_t nq, idx_t max_cand,
+                              const detail::SearchKnobs& knobs) {
+  const int sms = device_properties(L.device).multiProcessorCount;
+  const idx_t want_chunks = std::max<idx_t>(1, (4LL * sms + nq - 1) / nq);
+  const int rows_per_chunk = static_cast<int>(
+      std::clamp<idx_t>((max_cand + want_chunks - 1) / want_chunks, 256, knobs.ivf_rows_per_chunk));
+  return {rows_per_chunk, static_cast<int>((max_cand + rows_per_chunk - 1) / rows_per_chunk)};
+}
+
+// Most pieces the shared scan's plan cuts a list into (pieces have at least 256 rows).
+int shared_chunks_bound(const IvfLists& L) {
+  const idx_t longest = *std::max_element(L.host_sizes.begin(), L.host_sizes.end());
+  return static_cast<int>(std::max<idx_t>(1, (longest + 255) / 256));
+}
+
+// Device bytes a batch of nq queries holds besides the results: the staged queries, their
+// probes and coarse distances, and the scan's partial results with the first level of their
+// merge tree (at most an eighth more). The coarse search bounds its own scratch by the same
+// workspace and frees it before the scan allocates.
+std::int64_t batch_bytes(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKind scan,
+                         idx_t max_cand, const detail::SearchKnobs& knobs) {
+  const std::int64_t staged = nq * (static_cast<std::int64_t>(L.dp) * 4 + n_probe * 12);
+  std::int64_t partials = 0;
+  std::int64_t other = 0;
+  switch (scan) {
+    case ScanKind::Shared:
+      // One k-list per (query, probe): the pieces of a long list fold into it. Besides: the
+      // list-major pairs and group locks, the query norms, and the per-list plan arrays.
+      partials = nq * n_probe * static_cast<std::int64_t>(k) * 8;
+      other = nq * (n_probe * 8 + 4) + 16LL * (L.n_lists + 1);
+      break;
+    case ScanKind::PerQuery:
+      partials =
+          nq * static_cast<std::int64_t>(per_query_split(L, nq, max_cand, knobs).chunks) * k * 8;
+      other = nq * (n_probe + 1) * 4;
+      break;
+    case ScanKind::Unfused:
+      partials = nq * max_cand * 8;
+      other = nq * (n_probe + 1) * 4;
+      break;
+  }
+  return staged + partials + partials / 8 + other;
+}
+
+// Queries per batch: all nq when their scratch fits the workspace, else the most that fit
+// (at least one).
+idx_t query_batch(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKind scan,
+                  const detail::SearchKnobs& knobs) {
+  const std::int64_t workspace = knobs.workspace_bytes;
+  const idx_t max_cand = max_candidates(L, n_probe);
+  idx_t batch = nq;
+  // Per-query bytes grow as a batch shrinks (more pieces per query), so shrink until it fits.
+  while (batch > 1) {
+    const std::int64_t bytes = batch_bytes(L, batch, k, n_probe, scan, max_cand, knobs);
+    if (bytes <= workspace) break;
+    const idx_t fit = static_cast<idx_t>(static_cast<double>(workspace) / bytes * batch);
+    batch = std::clamp<idx_t>(fit, 1, batch - 1);
+  }
+  return batch;
+}
+
+// Stage 1, coarse quantisation: copies nq queries (host or device) to the device, padded,
+// checks them for NaN/Inf into ctx's pinned flag, and finds each one's n_probe nearest
+// centroids with the exact flat search, all queued on ctx.
+ProbedQueries coarse_quantize(const IvfLists& L, StreamContext& ctx, const float* queries, int nq,
+                              int n_probe, const detail::SearchKnobs& knobs) {
+  const cudaStream_t s = ctx.stream();
+  const std::size_t slots = static_cast<std::size_t>(nq) * n_probe;
+  ProbedQueries p{nq, n_probe, DeviceBuffer<float>(static_cast<std::size_t>(nq) * L.dp, s),
+                  DeviceBuffer<std::int64_t>(slots, s)};
+  copy_rows_padded(p.queries.data(), L.dp, queries, L.dim, nq, s);
+  launch_flag_nonfinite(p.queries.data(), static_cast<std::int64_t>(nq) * L.dp, ctx.pinned_flag(),
+                        s, knobs.sync_check);
+  DeviceBuffer<float> centroid_dist(slots, s);
+  search_padded_async(*L.coarse, ctx, nq, p.queries.data(), n_probe, knobs, centroid_dist.data(),
+                      p.lists.data());
+  return p;
+}
+
+// Stage 2, list-major: each probed list is read once per group of queries that probe it. The
+// probes are turned list-major and the work items (per group of queries probing a list and per
+// piece of a long list, so that neither a list many queries probe nor a long list holds up the
+// scan in one block) are planned on the device from the per-list query counts.
+Partials scan_shared(const IvfLists& L, StreamContext& ctx, const ProbedQueries& p, int k,
+                     const detail::SearchKnobs& knobs) {
+  const cudaStream_t s = ctx.stream();
+  const bool sync = knobs.sync_check;
+  const int nq = p.nq, n_probe = p.n_probe;
+  const std::size_t slots = static_cast<std::size_t>(nq) * n_probe;
+  const std::size_t lists1 = static_cast<std::size_t>(L.n_lists) + 1;
+  DeviceBuffer<int> counts(lists1, s);  // then the plan's items per list
+  DeviceBuffer<int> starts(lists1, s);
+  DeviceBuffer<int> cursor(lists1 - 1, s);
+  DeviceBuffer<int> item_starts(lists1, s);
+  DeviceBuffer<int> pairs(slots, s);
+  DeviceBuffer<int> group_locks(slots, s);
+  DeviceBuffer<SharedScanPlan> plan(1, s);
+  const std::size_t temp_bytes = list_major_scan_temp_bytes(L.n_lists);
+  DeviceBuffer<unsigned char> temp(temp_bytes, s);
+  build_list_major(p.lists.data(), nq, n_probe, L.n_lists, counts.data(), starts.data(),
+                   cursor.data(), pairs.data(), temp.data(), temp_bytes, s, sync);
+  DeviceBuffer<float> qnorms(static_cast<std::size_t>(nq), s);
+  launch_row_norms(p.queries.data(), nq, L.dp, qnorms.data(), s, sync);
+  // Pieces are bounded so that pieces x partials would fit what the batch leaves of the
+  // workspace (the bound the plan has always used; it keeps the cut, hence the candidates each
+  // block sees, as before the plan moved to the device).
+  const std::int64_t per_chunk = static_cast<std::int64_t>(slots) * k * 9;
+  const std::int64_t left =
+      knobs.workspace_bytes - nq * (static_cast<std::int64_t>(L.dp) * 4 + n_probe * 16 + 4);
+  const int max_chunks = static_cast<int>(std::clamp<std::int64_t>(
+      left / std::max<std::int64_t>(per_chunk, 1), 1, shared_chunks_bound(L)));
+  const int sms = device_properties(L.device).multiProcessorCount;
+  plan_shared_scan(starts.data(), L.sizes, L.n_lists, sms, knobs.ivf_rows_per_chunk, max_chunks,
+                   plan.data(), counts.data(), item_starts.data(), temp.data(), temp_bytes, s,
+                   sync);
+  const std::size_t partials = slots * k;
+  Partials out{DeviceBuffer<std::uint32_t>(partials, s), DeviceBuffer<std::int32_t>(partials, s),
+               n_probe * k};
+  // Partials start empty (key kKeyMax, row -1: all-ones bytes): the pieces of a long list fold
+  // into them.
+  KNNX_CUDA_CHECK(cudaMemsetAsync(out.keys.data(), 0xFF, sizeof(std::uint32_t) * partials, s));
+  KNNX_CUDA_CHECK(cudaMemsetAsync(out.rows.data(), 0xFF, sizeof(std::int32_t) * partials, s));
+  KNNX_CUDA_CHECK(cudaMemsetAsync(group_locks.data(), 0, sizeof(int) * slots, s));
+  // A list gets at most one item per query probing it and piece.
+  const std::int64_t max_items = static_cast<std::int64_t>(slots) * max_chunks;
+  launch_ivf_shared_scan(L.data, L.dp, p.queries.data(), qnorms.data(), n_probe, max_items, sms,
+                         plan.data(), L.n_lists, item_starts.data(), starts.data(), pairs.data(),
+                         group_locks.data(), L.sizes, L.offsets, L.metric, k, out.keys.data(),
+                         out.rows.data(), s, sync);
+  return out;
+}
+
+// Candidate row counts before each probe of each query ([nq][n_probe + 1]).
+DeviceBuffer<std::int32_t> probe_prefix(const IvfLists& L, const ProbedQueries& p, cudaStream_t s,
+                                        bool sync) {
+  DeviceBuffer<std::int32_t> prefix(static_cast<std::size_t>(p.nq) * (p.n_probe + 1), s);
+  launch_probe_prefix(p.lists.data(), p.nq, p.n_probe, L.sizes, prefix.data(), s, sync);
+  return prefix;
+}
+
+// Stage 2, query-major fused scan + select: blocks per query and chunk of its candidates.
+Partials scan_per_query(const IvfLists& L, StreamContext& ctx, const ProbedQueries& p, int k,
+                        const detail::SearchKnobs& knobs) {
+  const cudaStream_t s = ctx.stream();
+  const DeviceBuffer<std::int32_t> prefix = probe_prefix(L, p, s, knobs.sync_check);
+  const PerQuerySplit split = per_query_split(L, p.nq, max_candidates(L, p.n_probe), knobs);
+  const std::size_t partials = static_cast<std::size_t>(p.nq) * split.chunks * k;
+  Partials out{DeviceBuffer<std::uint32_t>(partials, s), DeviceBuffer<std::int32_t>(partials, s),
+               split.chunks * k};
+  launch_ivf_scan(L.data, L.dp, p.queries.data(), p.nq, p.lists.data(), prefix.data(), p.n_probe,
+                  L.offsets, L.metric, k, split.chunks, split.rows_per_chunk, knobs.ivf_tpb,
+                  out.keys.data(), out.rows.data(), s, knobs.sync_check);
+  return out;
+}
+
+// Stage 2, unfused baseline: every candidate's score, selected by the merge.
+Partials scan_unfused(const IvfLists& L, StreamContext& ctx, const ProbedQueries& p,
+                      const detail::SearchKnobs& knobs) {
+  const cudaStream_t s = ctx.stream();
+  const DeviceBuffer<std::int32_t> prefix = probe_prefix(L, p, s, knobs.sync_check);
+  const int max_cand = static_cast<int>(max_candidates(L, p.n_probe));
+  const std::size_t partials = static_cast<std::size_t>(p.nq) * max_cand;
+  Partials out{DeviceBuffer<std::uint32_t>(partials, s), DeviceBuffer<std::int32_t>(partials, s),
+               max_cand};
+  launch_ivf_distances(L.data, L.dp, p.queries.data(), p.nq, p.lists.data(), prefix.data(),
+                       p.n_probe, L.offsets, L.metric, max_cand, out.keys.data(), out.rows.data(),
+                       s, knobs.sync_check);
+  return out;
+}
+
+Partials scan_lists(const IvfLists& L, StreamContext& ctx, const ProbedQueries& p, int k,
+                    ScanKind scan, const detail::SearchKnobs& knobs) {
+  switch (scan) {
+    case ScanKind::Shared:
+      return scan_shared(L, ctx, p, k, knobs);
+    case ScanKind::PerQuery:
+      return scan_per_query(L, ctx, p, k, knobs);
+    case ScanKind::Unfused:
+      break;
+  }
+  return scan_unfused(L, ctx, p, knobs);
+}
+
+// Stage 3: each query's partials folded into its sorted top-k, arena rows mapped to ids.
+void merge(const IvfLists& L, StreamContext& ctx, Partials partials, int nq, int k,
+           const detail::SearchKnobs& knobs, float* dist, std::int64_t* lab) {
+  merge_partials(std::move(partials.keys), std::move(partials.rows), nq, partials.per_query, k,
+                 L.metric, nullptr, L.ids, dist, lab, ctx.stream(), knobs.sync_check);
+}
+
+}  // namespace
+
+void search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq, const float* queries, int k,
+                float* distances, idx_t* labels, const detail::SearchKnobs& knobs) {
+  const int n_probe = std::clamp(knobs.nprobe, 1, lists.n_lists);
+  const bool queries_on_device = is_device_pointer(queries);
+  const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, ctx.stream());
+  volatile unsigned long long* bad = ctx.pinned_flag();
+  *bad = 0;
+  const ScanKind scan = choose_scan(lists, nq, k, n_probe, knobs);
+  const idx_t batch = query_batch(lists, nq, k, n_probe, scan, knobs);
+  for (idx_t q0 = 0; q0 < nq; q0 += batch) {
+    const int bq = static_cast<int>(std::min(batch, nq - q0));
+    const ProbedQueries probed =
+        coarse_quantize(lists, ctx, queries + q0 * lists.dim, bq, n_probe, knobs);
+    Partials partials = scan_lists(lists, ctx, probed, k, scan, knobs);
+    merge(lists, ctx, std::move(partials), bq, k, knobs, results.distances() + q0 * k,
+          results.labels() + q0 * k);
+  }
+  results.finish(ctx.stream());
+  ctx.synchronize();
+  detail::require_not_flagged(*bad != 0, !queries_on_device, nq, lists.dim, queries, "queries");
+}
+
+}  // namespace knnx::cuda
