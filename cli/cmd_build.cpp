@@ -90,10 +90,12 @@ idx_t default_train_rows(const IndexIVFFlat* ivf) {
 }
 
 // train_size rows of base chosen uniformly without replacement (seeded; selection sampling,
-// which needs no memory of the base's size), in their base order.
+// which needs no memory of the base's size), in their base order. Rows are read a span of
+// kAddChunkRows at a time where the sample is dense in it, one by one where it is sparse.
 Matrix<float> sample_rows(const BaseVectors& base, idx_t train_size, std::uint64_t seed) {
-  Matrix<float> out{train_size, base.cols(), {}};
-  out.data.resize(static_cast<std::size_t>(train_size * base.cols()));
+  const idx_t d = base.cols();
+  Matrix<float> out{train_size, d, {}};
+  out.data.resize(static_cast<std::size_t>(train_size * d));
   if (train_size == base.rows()) {
     base.read(0, train_size, out.data.data());
     return out;
@@ -101,11 +103,28 @@ Matrix<float> sample_rows(const BaseVectors& base, idx_t train_size, std::uint64
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u(0.0, 1.0);
   idx_t taken = 0;
-  for (idx_t row = 0; row < base.rows() && taken < train_size; ++row) {
-    // Take this row with probability (still needed) / (still left).
-    if (static_cast<double>(base.rows() - row) * u(rng) <
-        static_cast<double>(train_size - taken)) {
-      base.read(row, 1, out.row(taken++));
+  std::vector<idx_t> picked;
+  std::vector<float> span;
+  for (idx_t first = 0; first < base.rows() && taken < train_size; first += kAddChunkRows) {
+    const idx_t last = std::min(base.rows(), first + kAddChunkRows);
+    picked.clear();
+    for (idx_t row = first; row < last && taken + static_cast<idx_t>(picked.size()) < train_size;
+         ++row) {
+      // Take this row with probability (still needed) / (still left).
+      const auto needed =
+          static_cast<double>(train_size - taken) - static_cast<double>(picked.size());
+      if (static_cast<double>(base.rows() - row) * u(rng) < needed) picked.push_back(row);
+    }
+    if (picked.empty()) continue;
+    if (static_cast<idx_t>(picked.size()) * 16 < last - first) {
+      for (idx_t row : picked) base.read(row, 1, out.row(taken++));
+    } else {
+      const idx_t n = picked.back() - picked.front() + 1;
+      span.resize(static_cast<std::size_t>(n * d));
+      base.read(picked.front(), n, span.data());
+      for (idx_t row : picked) {
+        std::copy_n(span.data() + (row - picked.front()) * d, d, out.row(taken++));
+      }
     }
   }
   return out;
