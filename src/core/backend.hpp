@@ -21,6 +21,7 @@
 #include "core/kmeans_backend.hpp"
 #include "core/pq_backend.hpp"
 #include "core/shard_merger.hpp"
+#include "core/sq_backend.hpp"
 #include "core/stream_group.hpp"
 #include "knnx/device.hpp"
 #include "knnx/linalg.hpp"
@@ -51,6 +52,9 @@ class Backend {
                                              Device device) const;
   virtual std::unique_ptr<IvfPqBackend> make_ivf_pq(int dim, int n_lists, int code_size,
                                                     Metric metric, Device device) const;
+  // The scalar-quantizer indexes' storage and search; the default throws NotSupported naming
+  // the device, as make_pq's.
+  virtual std::unique_ptr<SqBackend> make_sq(const SqLayout& layout, Device device) const;
 
   // ---- transforms ----
   // out (n x d_out) = (x + shift_in) W + shift_out (W d_in x d_out row-major; shifts may be null).

@@ -1,5 +1,5 @@
-// The CPU backend: the flat, IVF and k-means backends of src/cpu/, and the transforms' dense
-// algebra as blocked BLAS calls.
+// The CPU backend: the flat, IVF, k-means, product- and scalar-quantizer backends of src/cpu/,
+// and the transforms' dense algebra as blocked BLAS calls.
 #include "cpu/cpu_backend.hpp"
 
 #include <algorithm>
@@ -12,6 +12,7 @@
 #include "cpu/kmeans_cpu.hpp"
 #include "cpu/linalg.hpp"
 #include "cpu/pq_cpu.hpp"
+#include "cpu/sq_cpu.hpp"
 #include "knnx/error.hpp"
 
 namespace knnx::cpu {
@@ -46,6 +47,9 @@ class CpuBackend final : public detail::Backend {
   std::unique_ptr<detail::PqBackend> make_pq(int dim, int code_size, Metric metric,
                                              Device) const override {
     return make_pq_backend(dim, code_size, metric);
+  }
+  std::unique_ptr<detail::SqBackend> make_sq(const detail::SqLayout& layout, Device) const override {
+    return make_sq_backend(layout);
   }
 
   void affine_map(int, idx_t n, idx_t d_in, idx_t d_out, const float* x, const float* shift_in,

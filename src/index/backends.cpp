@@ -135,6 +135,13 @@ std::unique_ptr<IvfPqBackend> Backend::make_ivf_pq(int, int, int, Metric, Device
       device.to_string()));
 }
 
+std::unique_ptr<SqBackend> Backend::make_sq(const SqLayout&, Device device) const {
+  throw NotSupported(fmt::format(
+      "IndexScalarQuantizer and IndexIVFScalarQuantizer are not supported on {}: "
+      "scalar-quantizer indexes run on the CPU only so far (build the index with device cpu)",
+      device.to_string()));
+}
+
 const Backend& backend_for(Device device) {
   if (device.is_cpu()) return cpu::backend();
 #ifdef KNNX_WITH_CUDA

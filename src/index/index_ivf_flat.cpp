@@ -10,6 +10,7 @@
 #include "core/id_set.hpp"
 #include "core/ivf_backend.hpp"
 #include "core/search_knobs.hpp"
+#include "index/list_ids.hpp"
 
 namespace knnx {
 
@@ -158,29 +159,13 @@ RangeSearchResult IndexIVFFlat::do_range_search(idx_t nq, const float* queries, 
 }
 
 std::vector<idx_t> IndexIVFFlat::selected_ids(const IDSelector& sel) const {
-  std::vector<idx_t> out;
-  for (int l = 0; l < n_lists_; ++l) {
-    for (idx_t id : backend_->list_ids(l)) {
-      if (sel.is_member(id)) out.push_back(id);
-    }
-  }
-  return out;
+  return detail::ids_selected_in_lists(n_lists_, sel, [&](int l) { return backend_->list_ids(l); });
 }
 
 idx_t IndexIVFFlat::do_remove_ids(idx_t n, const idx_t* ids) {
-  std::vector<idx_t> present;
-  for (idx_t i = 0; i < n; ++i) {
-    if (ids_->contains(ids[i])) present.push_back(ids[i]);
-  }
-  if (present.empty()) return 0;
-  std::sort(present.begin(), present.end());
-  present.erase(std::unique(present.begin(), present.end()), present.end());
-  // The id set's update is prepared (may throw), then the lists change, then the update is
-  // committed (cannot throw).
-  detail::IdSet::Erasure erasure = ids_->prepare_erase(std::move(present));
-  const idx_t removed = backend_->remove_ids(erasure.ids);
-  ids_->commit_erase(erasure);
-  return removed;
+  return detail::remove_stored_ids(*ids_, n, ids, [&](const std::vector<idx_t>& sorted) {
+    return backend_->remove_ids(sorted);
+  });
 }
 
 void IndexIVFFlat::do_reconstruct(idx_t id, float* out) const {
