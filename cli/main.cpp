@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
-      return app.exit(e);  // --help / --version
+      // --help / --version: printed like any output, so a failed write is an error too.
+      return run_guarded("", [&] { app.exit(e); });
     }
     const CLI::App* failed = &app;
     for (const Command& c : commands) {
