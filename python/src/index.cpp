@@ -243,6 +243,13 @@ Matrix2D reconstruct_n(const PyIndex& self, long long i0, long long ni) {
   if (i0 < 0 || ni < 0) {
     throw InvalidArgument(fmt::format("i0 and ni must be >= 0, got i0 = {}, ni = {}", i0, ni));
   }
+  // Ids are unique: more than ntotal of them cannot all be stored. Checked before allocating
+  // (the C++ call checks again under the lock).
+  const idx_t stored = self.read([](const Index& index) { return index.ntotal(); });
+  if (ni > stored) {
+    throw InvalidArgument(fmt::format(
+        "reconstruct_n: ni = {} is more than the {} vectors the index holds", ni, stored));
+  }
   const std::size_t d = static_cast<std::size_t>(self.fixed().dim());
   const std::size_t n = static_cast<std::size_t>(ni);
   std::unique_ptr<float[]> out(new float[std::max<std::size_t>(n * d, 1)]);

@@ -133,6 +133,8 @@ void Index::reconstruct_n(idx_t i0, idx_t ni, float* out) const {
           "reconstruct_n: i0 = {} and ni = {} must be >= 0 with i0 + ni in range", i0, ni);
   if (ni == 0) return;
   check_not_null(out, "out");
+  require(ni <= ntotal(), "reconstruct_n: ni = {} is more than the {} vectors the index holds", ni,
+          ntotal());
   for (idx_t i = 0; i < ni; ++i) do_reconstruct(i0 + i, out + i * static_cast<idx_t>(dim()));
 }
 

@@ -140,6 +140,9 @@ def test_reconstruct_and_reconstruct_n(data):
         index.reconstruct_n(NB - 2, 5)
     with pytest.raises(RuntimeError):
         ref.reconstruct_n(NB - 2, 5)
+    # More vectors than the index holds: refused before anything of that size is allocated.
+    with pytest.raises(ValueError, match="more than the"):
+        index.reconstruct_n(0, 10**12)
 
 
 @pytest.mark.parametrize("cls", ["IndexIDMap", "IndexIDMap2"])
