@@ -2,10 +2,13 @@
 //
 // A spec is a comma-separated list of components, in this order:
 //
-//     [transform ,]* [IVF<n_lists> ,] Flat
+//     [transform ,]* [IVF<n_lists> ,] (Flat | PQ<M>[x<nbits>])
 //
 // "Flat" is an IndexFlat; "IVF<n_lists>,Flat" an IndexIVFFlat with n_lists inverted lists (e.g.
-// "IVF4096,Flat"). Each transform in front of the index wraps it in an IndexPreTransform
+// "IVF4096,Flat"). "PQ<M>" is an IndexPQ with M sub-quantizers of 8-bit codes ("PQ16",
+// "PQ16x8"); "IVF<n_lists>,PQ<M>" an IndexIVFPQ ("IVF4096,PQ32", "OPQ32,IVF4096,PQ32"). Codes
+// of other widths, and FAISS's 4-bit fast-scan layout ("PQ32x4fs"), raise NotSupported naming
+// the component. Each transform in front of the index wraps it in an IndexPreTransform
 // (knnx/transform.hpp), the first component outermost, so vectors pass the transforms from left
 // to right before they reach the index:
 //
@@ -51,10 +54,12 @@ struct TransformSpec {
 
 // A parsed spec: the transforms (applied in order) and the index they feed.
 struct IndexSpec {
-  enum class Kind { Flat, IVFFlat };
+  enum class Kind { Flat, IVFFlat, PQ, IVFPQ };
   std::vector<TransformSpec> transforms;
   Kind kind = Kind::Flat;
-  int n_lists = 0;  // IVFFlat: >= 1
+  int n_lists = 0;   // IVFFlat, IVFPQ: >= 1
+  int pq_m = 0;      // PQ, IVFPQ: sub-quantizers (>= 1; index_factory checks that M divides d)
+  int pq_nbits = 0;  // PQ, IVFPQ: 8
 };
 
 // Parses spec without building anything (InvalidArgument naming it when it is not supported).

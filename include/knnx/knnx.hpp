@@ -10,6 +10,7 @@
 #include "knnx/index_flat.hpp"
 #include "knnx/index_io.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_ivf_pq.hpp"
 #include "knnx/index_pq.hpp"
 #include "knnx/index_replicas.hpp"
 #include "knnx/index_scalar_quantizer.hpp"

@@ -52,10 +52,13 @@ class IvfPqBackend {
   virtual std::vector<float> centroids() const = 0;
   // The nearest list (by the index metric) of each of n vectors into lists[0..n).
   virtual void assign(idx_t n, const float* x, idx_t* lists) const = 0;
-  // Readies searches with pq (trained) over the centroids in place: L2 backends precompute
-  // the query-independent part of the per-list tables here. Called after training and
-  // loading; search needs it again after set_centroids.
-  virtual void prepare(const ProductQuantizer& pq) = 0;
+  // Readies searches with pq (trained) over the centroids in place. With use_table, an L2
+  // backend precomputes the query-independent part of the per-list tables when they fit its
+  // memory bound; without, it drops them (searches build each probed list's tables). Called
+  // after training, loading and set_centroids.
+  virtual void prepare(const ProductQuantizer& pq, bool use_table) = 0;
+  // Whether searches use a precomputed table.
+  virtual bool has_precomputed_table() const = 0;
 
   // Appends n codes with their ids to the given lists. Strong guarantee.
   virtual void add(idx_t n, const std::uint8_t* codes, const idx_t* ids, const idx_t* lists) = 0;

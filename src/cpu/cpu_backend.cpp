@@ -51,6 +51,10 @@ class CpuBackend final : public detail::Backend {
   std::unique_ptr<detail::SqBackend> make_sq(const detail::SqLayout& layout, Device) const override {
     return make_sq_backend(layout);
   }
+  std::unique_ptr<detail::IvfPqBackend> make_ivf_pq(int dim, int n_lists, int code_size,
+                                                    Metric metric, Device) const override {
+    return make_ivf_pq_backend(dim, n_lists, code_size, metric);
+  }
 
   void affine_map(int, idx_t n, idx_t d_in, idx_t d_out, const float* x, const float* shift_in,
                   const float* w, const float* shift_out, float* out) const override {

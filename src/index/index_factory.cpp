@@ -1,5 +1,6 @@
-// index_factory / parse_index_spec: "[transform,]*[IVF<n>,]Flat" with the transforms PCA,
-// PCAW, PCAR, PCAWR, OPQ, RR and L2norm in front of IndexFlat or IndexIVFFlat.
+// index_factory / parse_index_spec: "[transform,]*[IVF<n>,](Flat|PQ<M>[x<nbits>])" with the
+// transforms PCA, PCAW, PCAR, PCAWR, OPQ, RR and L2norm in front of IndexFlat, IndexIVFFlat,
+// IndexPQ or IndexIVFPQ.
 #include "knnx/index_factory.hpp"
 
 #include <fmt/format.h>
@@ -14,15 +15,18 @@
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_ivf_pq.hpp"
+#include "knnx/index_pq.hpp"
 #include "knnx/transform.hpp"
 
 namespace knnx {
 namespace {
 
 constexpr std::string_view kSupported =
-    "supported specs are \"[transform,]...[IVF<n_lists>,]Flat\" with the transforms PCA<d>, "
-    "PCAW<d>, PCAR<d>, PCAWR<d>, OPQ<m>[_<d>], RR<d> and L2norm, e.g. \"Flat\", "
-    "\"IVF<n_lists>,Flat\", \"PCA64,IVF1024,Flat\"";
+    "supported specs are \"[transform,]...[IVF<n_lists>,](Flat|PQ<M>[x8])\" with the "
+    "transforms PCA<d>, PCAW<d>, PCAR<d>, PCAWR<d>, OPQ<m>[_<d>], RR<d> and L2norm, e.g. "
+    "\"Flat\", \"IVF<n_lists>,Flat\", \"PCA64,IVF1024,Flat\", \"PQ16\", \"IVF4096,PQ32\", "
+    "\"OPQ32,IVF4096,PQ32\"";
 
 [[noreturn]] void reject(std::string_view spec, const std::string& why) {
   throw InvalidArgument(
@@ -118,6 +122,32 @@ std::optional<TransformSpec> parse_transform(std::string_view spec, std::string_
   return std::nullopt;
 }
 
+// Whether storage is a product quantizer "PQ<M>[x<nbits>]"; if so its M and nbits go into out
+// (kind PQ). 8-bit codes only: other widths and the 4-bit fast-scan layout ("PQ32x4fs") raise
+// NotSupported naming the component.
+bool parse_pq_storage(std::string_view spec, std::string_view storage, IndexSpec& out) {
+  if (!starts_with(storage, "PQ")) return false;
+  const std::string_view rest = storage.substr(2);
+  const std::size_t x = rest.find('x');
+  out.kind = IndexSpec::Kind::PQ;
+  out.pq_m = parse_count(spec, storage, rest.substr(0, x), "the number of sub-quantizers", "PQ16");
+  out.pq_nbits = 8;
+  if (x == std::string_view::npos) return true;
+  const std::string_view bits = rest.substr(x + 1);
+  if (bits == "8") return true;
+  if (bits == "4fs" || bits == "4") {
+    throw NotSupported(fmt::format(
+        "index_factory: \"{}\": '{}' asks for 4-bit codes{}, which knnx does not implement; "
+        "use 8-bit codes ('PQ{}' or 'PQ{}x8')",
+        spec, storage, bits == "4fs" ? " in the fast-scan layout" : "", out.pq_m, out.pq_m));
+  }
+  const int nbits = parse_count(spec, storage, bits, "the bits per code", "PQ16x8");
+  throw NotSupported(fmt::format(
+      "index_factory: \"{}\": '{}' asks for {}-bit codes; knnx implements 8-bit codes only "
+      "('PQ{}x8')",
+      spec, storage, nbits, out.pq_m));
+}
+
 [[noreturn]] void reject_dims(const TransformSpec& t, int position, const std::string& why) {
   throw InvalidArgument(
       fmt::format("index_factory: transform {} '{}' {}", position + 1, t.text, why));
@@ -184,24 +214,27 @@ IndexSpec parse_index_spec(std::string_view spec) {
   for (std::string_view p : parts) {
     if (p.empty()) reject(spec, "it has an empty component");
   }
-  const std::string_view storage = parts.back();
-  if (storage != "Flat") {
-    reject(spec, fmt::format("the last component must be the storage 'Flat', got '{}'", storage));
-  }
   IndexSpec out;
+  const std::string_view storage = parts.back();
+  const bool pq = parse_pq_storage(spec, storage, out);
+  if (!pq && storage != "Flat") {
+    reject(spec, fmt::format("the last component must be the storage 'Flat', got '{}' (or "
+                             "product-quantizer codes, 'PQ<M>')",
+                             storage));
+  }
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
     const std::string_view part = parts[i];
     if (std::optional<TransformSpec> t = parse_transform(spec, part)) {
-      if (out.kind == IndexSpec::Kind::IVFFlat) {
+      if (out.n_lists != 0) {
         reject(spec, fmt::format("the transform '{}' must come before the coarse quantizer '{}'",
                                  part, parts[i - 1]));
       }
       out.transforms.push_back(std::move(*t));
     } else if (starts_with(part, "IVF")) {
-      if (out.kind == IndexSpec::Kind::IVFFlat) {
+      if (out.n_lists != 0) {
         reject(spec, fmt::format("'{}' is a second coarse quantizer; knnx builds one", part));
       }
-      out.kind = IndexSpec::Kind::IVFFlat;
+      out.kind = pq ? IndexSpec::Kind::IVFPQ : IndexSpec::Kind::IVFFlat;
       out.n_lists = parse_count(spec, part, part.substr(3), "the number of lists", "IVF1024");
     } else {
       reject(spec, fmt::format("'{}' is not a transform or coarse quantizer knnx knows", part));
@@ -220,11 +253,28 @@ std::unique_ptr<Index> index_factory(int dim, const IndexSpec& spec, Metric metr
       chain.push_back(std::move(t));
     }
   }
+  if ((spec.kind == IndexSpec::Kind::PQ || spec.kind == IndexSpec::Kind::IVFPQ) &&
+      d % spec.pq_m != 0) {
+    throw InvalidArgument(fmt::format(
+        "index_factory: PQ{} splits {}-dimensional vectors into {} sub-quantizers; M must "
+        "divide the dimension",
+        spec.pq_m, d, spec.pq_m));
+  }
   std::unique_ptr<Index> index;
-  if (spec.kind == IndexSpec::Kind::IVFFlat) {
-    index = std::make_unique<IndexIVFFlat>(d, spec.n_lists, metric, device);
-  } else {
-    index = std::make_unique<IndexFlat>(d, metric, device);
+  switch (spec.kind) {
+    case IndexSpec::Kind::IVFFlat:
+      index = std::make_unique<IndexIVFFlat>(d, spec.n_lists, metric, device);
+      break;
+    case IndexSpec::Kind::PQ:
+      index = std::make_unique<IndexPQ>(d, spec.pq_m, spec.pq_nbits, metric, device);
+      break;
+    case IndexSpec::Kind::IVFPQ:
+      index =
+          std::make_unique<IndexIVFPQ>(d, spec.n_lists, spec.pq_m, spec.pq_nbits, metric, device);
+      break;
+    case IndexSpec::Kind::Flat:
+      index = std::make_unique<IndexFlat>(d, metric, device);
+      break;
   }
   for (auto t = chain.rbegin(); t != chain.rend(); ++t) {
     index = std::make_unique<IndexPreTransform>(std::move(*t), std::move(index));

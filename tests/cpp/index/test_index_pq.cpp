@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "brute_force.hpp"
 #include "gaussian_data.hpp"
 #include "knnx/knnx.hpp"
 #include "throws_naming.hpp"
@@ -21,27 +22,8 @@ using test::gaussian;
 
 using test::throws_naming;
 
-double score(const float* a, const float* b, int d, Metric metric) {
-  double s = 0.0;
-  for (int j = 0; j < d; ++j) {
-    s += metric == Metric::L2 ? (double(a[j]) - b[j]) * (double(a[j]) - b[j]) : double(a[j]) * b[j];
-  }
-  return s;
-}
-
-// The k best rows of base (n x d) for query q in float64, best first.
-std::vector<idx_t> brute_force(const std::vector<float>& base, idx_t n, int d, const float* q,
-                               int k, Metric metric) {
-  std::vector<std::pair<double, idx_t>> all;
-  for (idx_t i = 0; i < n; ++i) {
-    const double s = score(q, base.data() + i * d, d, metric);
-    all.push_back({metric == Metric::L2 ? s : -s, i});
-  }
-  std::partial_sort(all.begin(), all.begin() + k, all.end());
-  std::vector<idx_t> out;
-  for (int j = 0; j < k; ++j) out.push_back(all[static_cast<std::size_t>(j)].second);
-  return out;
-}
+using test::brute_force;
+using test::score;
 
 double mean_squared_error(const ProductQuantizer& pq, const std::vector<float>& x, idx_t n) {
   std::vector<std::uint8_t> codes(static_cast<std::size_t>(n * pq.code_size()));

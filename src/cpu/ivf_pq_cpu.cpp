@@ -1,0 +1,260 @@
+// CPU backend of IndexIVFPQ: coarse quantisation by flat_search over the centroids, then one
+// OpenMP iteration per query scanning its probed lists (IvfCodeLists) with lookup tables.
+//
+// Codes encode residuals r = x - c of each vector from its list's centroid c, so the distance
+// from a query q to an entry of list l is, for L2,
+//   ||q - c - r||^2 = ||q - c||^2 + (||r||^2 + 2 <c, r>) - 2 <q, r>
+// (FAISS's precomputed-table decomposition): the first term is the coarse distance, the second
+// depends only on (list, code) and is tabulated once for all queries (n_lists x M x 256 floats,
+// built by prepare() when it fits kMaxPrecomputedBytes), the third needs one table per query.
+// A probed list's table is then the sum of two tables instead of a pass over the codebooks.
+// Without the precomputed table each probed list gets the L2 tables of the query's residual
+// q - c. For the inner product, <q, c + r> = <q, c> + <q, r>: the coarse score plus the query's
+// own tables, with no per-list work.
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <new>
+#include <vector>
+
+#include "core/check.hpp"
+#include "core/parallel_errors.hpp"
+#include "cpu/blas.hpp"
+#include "cpu/flat_search.hpp"
+#include "cpu/ivf_code_lists.hpp"
+#include "cpu/pq_cpu.hpp"
+#include "cpu/pq_scan.hpp"
+#include "cpu/topk.hpp"
+#include "knnx/config.hpp"
+#include "knnx/error.hpp"
+
+namespace knnx::cpu {
+namespace {
+
+// Largest precomputed L2 table (FAISS's default bound, precomputed_table_max_bytes, is 2 GiB).
+constexpr std::size_t kMaxPrecomputedBytes = std::size_t{1} << 30;
+// Queries whose probes are picked by one coarse flat_search call: bounds the probe arrays.
+constexpr idx_t kQueryBatch = 4096;
+
+class IvfPqCpu final : public detail::IvfPqBackend {
+ public:
+  IvfPqCpu(int dim, int n_lists, int code_size, Metric metric)
+      : dim_(dim),
+        n_lists_(n_lists),
+        metric_(metric),
+        lists_(n_lists, static_cast<std::size_t>(code_size)) {}
+
+  int n_lists() const override { return n_lists_; }
+
+  void set_centroids(const float* centroids) override {
+    std::vector<float> c(centroids,
+                         centroids + detail::checked_elements(n_lists_, dim_, "centroids"));
+    std::vector<float> norms(static_cast<std::size_t>(n_lists_));
+    row_norms_sq(n_lists_, dim_, c.data(), norms.data());
+    centroids_ = std::move(c);
+    centroid_norms_ = std::move(norms);
+    precomputed_ = std::vector<float>{};  // built from the old centroids
+  }
+
+  std::vector<float> centroids() const override {
+    if (!centroids_.empty()) return centroids_;
+    return std::vector<float>(detail::checked_elements(n_lists_, dim_, "centroids"), 0.0f);
+  }
+
+  void assign(idx_t n, const float* x, idx_t* lists) const override {
+    std::vector<float> distances;
+    try {
+      distances.resize(static_cast<std::size_t>(n));
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemory(fmt::format("cannot allocate the assignment of {} vectors", n));
+    }
+    flat_search(centroids_.data(), centroid_norms_.data(), n_lists_, dim_, metric_, x, n, 1,
+                distances.data(), lists, flat_search_params(config().num_threads));
+  }
+
+  void prepare(const ProductQuantizer& pq, bool use_table) override {
+    precomputed_ = std::vector<float>{};
+    if (metric_ != Metric::L2 || !use_table || centroids_.empty()) return;
+    const int m = pq.M(), ds = pq.dsub();
+    const std::size_t per_list = static_cast<std::size_t>(m) * kPqKsub;
+    if (static_cast<std::size_t>(n_lists_) * per_list * sizeof(float) > kMaxPrecomputedBytes) {
+      return;  // per-list tables at search time
+    }
+    std::vector<float> table;
+    try {
+      table.resize(static_cast<std::size_t>(n_lists_) * per_list);
+    } catch (const std::bad_alloc&) {
+      return;  // the tables are an optimisation: search without them
+    }
+    const std::vector<float>& cb = pq.centroids();
+    // ||r||^2 of every codebook entry, shared by all lists.
+    std::vector<float> entry_norms(per_list);
+    for (std::size_t e = 0; e < per_list; ++e) {
+      float s = 0.0f;
+      for (int t = 0; t < ds; ++t) s += cb[e * ds + t] * cb[e * ds + t];
+      entry_norms[e] = s;
+    }
+#pragma omp parallel for schedule(static)
+    for (int l = 0; l < n_lists_; ++l) {
+      const float* c = centroids_.data() + static_cast<std::size_t>(l) * dim_;
+      float* out = table.data() + static_cast<std::size_t>(l) * per_list;
+      for (int s = 0; s < m; ++s) {
+        const float* cs = c + s * ds;
+        for (int j = 0; j < kPqKsub; ++j) {
+          const std::size_t e = static_cast<std::size_t>(s) * kPqKsub + j;
+          float dot = 0.0f;
+          for (int t = 0; t < ds; ++t) dot += cs[t] * cb[e * ds + t];
+          out[e] = entry_norms[e] + 2.0f * dot;
+        }
+      }
+    }
+    precomputed_ = std::move(table);
+  }
+
+  bool has_precomputed_table() const override { return !precomputed_.empty(); }
+
+  void add(idx_t n, const std::uint8_t* codes, const idx_t* ids, const idx_t* lists) override {
+    lists_.add(n, codes, ids, lists);
+  }
+
+  void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+              const ProductQuantizer& pq, const detail::SearchKnobs& knobs) const override {
+    const int n_probe = std::clamp(knobs.nprobe, 1, n_lists_);
+    const int threads = blas_threads_within_limits(knobs.num_threads > 0 ? knobs.num_threads
+                                                                         : omp_get_max_threads());
+    FlatSearchParams coarse = flat_search_params(knobs);
+    coarse.num_threads = threads;
+    std::vector<idx_t> probe_lists;
+    std::vector<float> probe_dist;
+    try {
+      const std::size_t probes =
+          static_cast<std::size_t>(std::min(nq, kQueryBatch)) * static_cast<std::size_t>(n_probe);
+      probe_lists.resize(probes);
+      probe_dist.resize(probes);
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemory(
+          fmt::format("cannot allocate the probes of a CPU IVF-PQ search of {} "
+                      "queries with n_probe = {}",
+                      nq, n_probe));
+    }
+    for (idx_t q0 = 0; q0 < nq; q0 += kQueryBatch) {
+      const idx_t qn = std::min(kQueryBatch, nq - q0);
+      const float* qs = queries + q0 * dim_;
+      flat_search(centroids_.data(), centroid_norms_.data(), n_lists_, dim_, metric_, qs, qn,
+                  n_probe, probe_dist.data(), probe_lists.data(), coarse);
+      scan(qn, qs, k, n_probe, probe_lists.data(), probe_dist.data(), pq, knobs.sel, threads,
+           distances + q0 * k, labels + q0 * k);
+    }
+  }
+
+  idx_t size() const override { return lists_.size(); }
+  std::vector<idx_t> list_sizes() const override { return lists_.list_sizes(); }
+
+  std::vector<std::uint8_t> list_codes(int list) const override {
+    const std::uint8_t* first = lists_.codes(list);
+    return std::vector<std::uint8_t>(
+        first, first + static_cast<std::size_t>(lists_.list_size(list)) * lists_.code_size());
+  }
+
+  std::vector<idx_t> list_ids(int list) const override {
+    const idx_t* first = lists_.ids(list);
+    return std::vector<idx_t>(first, first + lists_.list_size(list));
+  }
+
+  idx_t remove_ids(const std::vector<idx_t>& sorted_ids) override {
+    return lists_.remove_ids(sorted_ids);
+  }
+
+  void reset() override { lists_.reset(); }
+
+ private:
+  // The probed lists of qn queries (best first per query) scanned into their top-k.
+  void scan(idx_t qn, const float* queries, int k, int n_probe, const idx_t* probe_lists,
+            const float* probe_dist, const ProductQuantizer& pq, const IDSelector* sel, int threads,
+            float* distances, idx_t* labels) const {
+    const int m = pq.M();
+    const std::size_t table_size = static_cast<std::size_t>(m) * kPqKsub;
+    const bool l2 = metric_ == Metric::L2;
+    const bool use_precomputed = l2 && !precomputed_.empty();
+    const float pad = empty_distance(metric_);
+    detail::ParallelErrors errors;
+#pragma omp parallel num_threads(threads) if (qn > 1)
+    {
+      std::vector<float> query_table, list_table, residual, scratch;
+      TopK topk;
+#pragma omp for schedule(dynamic)
+      for (idx_t q = 0; q < qn; ++q)
+        errors.run([&] {
+          query_table.resize(table_size);
+          list_table.resize(table_size);
+          residual.resize(static_cast<std::size_t>(dim_));
+          scratch.resize(kCollectChunk);
+          const float* query = queries + q * dim_;
+          // <q, r> tables: the -2 <q, r> term of L2 with precomputed tables; the score itself
+          // (negated, as scores are minimised) for the inner product.
+          if (use_precomputed || !l2) {
+            pq.compute_distance_tables(1, query, Metric::InnerProduct, query_table.data());
+            const float f = l2 ? -2.0f : -1.0f;
+            for (float& v : query_table) v *= f;
+          }
+          topk.reset(k);
+          for (int p = 0; p < n_probe; ++p) {
+            const idx_t l = probe_lists[q * n_probe + p];
+            if (l < 0) continue;
+            const int list = static_cast<int>(l);
+            const idx_t size = lists_.list_size(list);
+            if (size == 0) continue;
+            const float coarse = probe_dist[q * n_probe + p];
+            const float* table = query_table.data();
+            float base = 0.0f;
+            if (use_precomputed) {
+              const float* t = precomputed_.data() + static_cast<std::size_t>(list) * table_size;
+              for (std::size_t e = 0; e < table_size; ++e) list_table[e] = t[e] + query_table[e];
+              table = list_table.data();
+              base = coarse;
+            } else if (l2) {
+              const float* c = centroids_.data() + static_cast<std::size_t>(list) * dim_;
+              for (int j = 0; j < dim_; ++j)
+                residual[static_cast<std::size_t>(j)] = query[j] - c[j];
+              pq.compute_distance_tables(1, residual.data(), Metric::L2, list_table.data());
+              table = list_table.data();
+            } else {
+              base = -coarse;
+            }
+            pq_scan_into(topk, table, m, base, lists_.codes(list), size,
+                         static_cast<idx_t>(list) << IvfCodeLists::kOffsetBits, sel,
+                         lists_.ids(list), scratch.data());
+          }
+          float* dq = distances + q * k;
+          idx_t* lq = labels + q * k;
+          topk.write(dq, lq, !l2, pad);
+          for (int j = 0; j < k; ++j) {
+            if (lq[j] < 0) continue;
+            const int list = static_cast<int>(lq[j] >> IvfCodeLists::kOffsetBits);
+            const idx_t offset = lq[j] & (IvfCodeLists::kMaxListSize - 1);
+            lq[j] = lists_.ids(list)[offset];
+          }
+        });
+    }
+    errors.rethrow("CPU IVF-PQ search");
+  }
+
+  int dim_;
+  int n_lists_;
+  Metric metric_;
+  IvfCodeLists lists_;
+  std::vector<float> centroids_;
+  std::vector<float> centroid_norms_;
+  // L2: n_lists x M x 256 entries ||r||^2 + 2 <c, r> (empty: per-list tables at search time).
+  std::vector<float> precomputed_;
+};
+
+}  // namespace
+
+std::unique_ptr<detail::IvfPqBackend> make_ivf_pq_backend(int dim, int n_lists, int code_size,
+                                                          Metric metric) {
+  return std::make_unique<IvfPqCpu>(dim, n_lists, code_size, metric);
+}
+
+}  // namespace knnx::cpu
