@@ -83,6 +83,7 @@ from knnx._id_selector import (IDSelector, IDSelectorAnd, IDSelectorArray, IDSel
                                IDSelectorBitmap, IDSelectorNot, IDSelectorOr, IDSelectorRange)
 from knnx._index import IndexFlat, IndexFlatIP, IndexFlatL2
 from knnx._index_file import deserialize_index, read_index, serialize_index, write_index
+from knnx._index_file import reduce_index as _reduce_index
 from knnx._ivf import IndexIVFFlat, KMeansParamsView
 from knnx._search_params import SearchParameters, SearchParametersIVF
 from knnx._transform import IndexPreTransform
@@ -99,6 +100,8 @@ for _cls in (Index, KMeans, KMeansParams, VectorTransform, GaussianMixture,
              _knnx.SearchParameters):
     _refuse_unknown_attributes(_cls)
 del _cls
+# Indexes pickle and copy through their file bytes, as FAISS's do.
+Index.__reduce__ = _reduce_index
 # KMeans settings are fixed at construction: its params are read-only, never a silent copy.
 _kmeans_params = KMeans.params
 KMeans.params = property(

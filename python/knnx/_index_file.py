@@ -78,3 +78,14 @@ def deserialize_index(data, device: str = "cpu") -> _knnx.Index:
         path = os.path.join(folder, "index")
         data.tofile(path)
         return read_index(path, device)
+
+
+def _from_pickle(data: bytes, device: str) -> _knnx.Index:
+    return deserialize_index(data, device)
+
+
+def reduce_index(index: _knnx.Index):
+    """pickle, copy.copy and copy.deepcopy of an index (as FAISS's indexes allow): its
+    serialize_index bytes and its device; the copy is independent of the original. Index types
+    without a file format raise knnx.NotSupported."""
+    return (_from_pickle, (serialize_index(index).tobytes(), str(index.device)))

@@ -291,3 +291,28 @@ def test_faiss_ids_knnx_cannot_hold_are_refused(data, tmp_path):
         faiss.write_index(ref, path)
         with pytest.raises(knnx.FormatError, match="outside knnx's ids|stored twice"):
             knnx.read_index(path)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_pickle_and_copy(data, device):
+    """pickle.dumps / loads, copy.copy and copy.deepcopy give an independent index with the same
+    results, as FAISS's indexes do (on the index's device)."""
+    import copy
+    import pickle
+
+    xb, xq = data
+    ref, index = ivf_pair(xb, faiss.METRIC_L2, device)
+    for i in (ref, index):
+        i.add(xb)
+        i.nprobe = 4
+    expected = ref.search(xq, K)
+    for copied in (pickle.loads(pickle.dumps(index)), copy.copy(index), copy.deepcopy(index)):
+        assert type(copied) is type(index) and str(copied.device) == str(index.device)
+        assert copied.nprobe == 4
+        assert_same(copied.search(xq, K), expected)
+        copied.add(xb[:3])
+        assert copied.ntotal == NB + 3 and index.ntotal == NB
+    ids = knnx.IndexIDMap(knnx.IndexFlatL2(D))
+    ids.add_with_ids(xb[:50], np.arange(50, dtype=np.int64) * 7)
+    again = pickle.loads(pickle.dumps(ids))
+    np.testing.assert_array_equal(again.search(xq, 3)[1], ids.search(xq, 3)[1])
