@@ -77,6 +77,7 @@ from knnx._knnx import (
 from knnx._show_config import show_config
 from knnx._attributes import ReadOnlyView as _ReadOnlyView
 from knnx._attributes import refuse_unknown_attributes as _refuse_unknown_attributes
+from knnx._faiss_kmeans import Kmeans
 from knnx._factory import IndexSpec, index_factory, parse_index_spec
 from knnx._id_map import IndexIDMap, IndexIDMap2
 from knnx._id_selector import (IDSelector, IDSelectorAnd, IDSelectorArray, IDSelectorBatch,
@@ -131,6 +132,7 @@ __all__ = [
     "IndexFlat",
     "IndexFlatIP",
     "IndexFlatL2",
+    "Kmeans",
     "IndexIDMap",
     "IndexIDMap2",
     "IndexIVFFlat",

@@ -316,3 +316,34 @@ def test_pickle_and_copy(data, device):
     ids.add_with_ids(xb[:50], np.arange(50, dtype=np.int64) * 7)
     again = pickle.loads(pickle.dumps(ids))
     np.testing.assert_array_equal(again.search(xq, 3)[1], ids.search(xq, 3)[1])
+
+
+@pytest.mark.parametrize("spherical", [False, True])
+def test_kmeans(rng, spherical):
+    """faiss.Kmeans(d, k, **fields) and knnx.Kmeans: the same arguments and attributes
+    (centroids, obj, index, assign), index searching the centroids, and objectives of the same
+    size (both seed from random rows, so single runs differ: medians over seeds are compared)."""
+    centers = rng.standard_normal((10, D)).astype(np.float32) * 4
+    x = (centers[rng.integers(0, 10, 3000)] + rng.standard_normal((3000, D))).astype(np.float32)
+    finals = {"faiss": [], "knnx": []}
+    for seed in range(1, 6):
+        for name, lib in (("faiss", faiss), ("knnx", knnx)):
+            km = lib.Kmeans(D, 10, niter=12, seed=seed, spherical=spherical)
+            final = km.train(x)
+            assert km.centroids.shape == (10, D) and km.centroids.dtype == np.float32
+            assert 1 <= len(km.obj) <= 12 and final == pytest.approx(km.obj[-1])
+            assert km.index.ntotal == 10 and km.index.metric_type == (
+                faiss.METRIC_INNER_PRODUCT if spherical else faiss.METRIC_L2)
+            dist, labels = km.index.search(x[:50], 1)
+            assigned_dist, assigned = km.assign(x[:50])
+            np.testing.assert_array_equal(np.ravel(assigned), labels.ravel())
+            np.testing.assert_allclose(np.ravel(assigned_dist), dist.ravel(), rtol=1e-4, atol=1e-3)
+            if spherical:
+                np.testing.assert_allclose(np.linalg.norm(km.centroids, axis=1), 1, rtol=1e-4)
+            finals[name].append(final)
+    ratio = np.median(finals["knnx"]) / np.median(finals["faiss"])
+    assert 0.5 < ratio < 2.0, finals
+    with pytest.raises(AttributeError, match="unknown clustering field"):
+        knnx.Kmeans(D, 10, nitre=5)
+    with pytest.raises(knnx.NotSupported):
+        knnx.Kmeans(D, 10, nredo=2)
