@@ -77,6 +77,8 @@ from knnx._knnx import (
 from knnx._show_config import show_config
 from knnx._attributes import ReadOnlyView as _ReadOnlyView
 from knnx._attributes import refuse_unknown_attributes as _refuse_unknown_attributes
+from knnx._faiss_gpu import (StandardGpuResources, get_num_gpus, index_cpu_to_all_gpus,
+                             index_cpu_to_gpu, index_gpu_to_cpu)
 from knnx._faiss_kmeans import Kmeans
 from knnx._factory import IndexSpec, index_factory, parse_index_spec
 from knnx._id_map import IndexIDMap, IndexIDMap2
@@ -133,6 +135,11 @@ __all__ = [
     "IndexFlatIP",
     "IndexFlatL2",
     "Kmeans",
+    "StandardGpuResources",
+    "get_num_gpus",
+    "index_cpu_to_all_gpus",
+    "index_cpu_to_gpu",
+    "index_gpu_to_cpu",
     "IndexIDMap",
     "IndexIDMap2",
     "IndexIVFFlat",
