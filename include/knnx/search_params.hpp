@@ -75,8 +75,9 @@ struct SearchParams {
   std::optional<int> cpu_direct_max_nq;
 
   // The ids the search may return (knnx/id_selector.hpp); null admits every id. Non-owning, as
-  // in FAISS: the selector must outlive the call. Honoured by search and range_search of
-  // IndexFlat and IndexIVFFlat on the CPU; a device index refuses it (NotSupported).
+  // in FAISS: the selector must outlive the call. Honoured by search of IndexFlat and
+  // IndexIVFFlat on the CPU and on CUDA devices (there, is_member is called once per stored
+  // vector per call, on the host), and by their range_search on the CPU.
   const IDSelector* sel = nullptr;
 };
 

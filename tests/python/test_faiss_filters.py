@@ -1,7 +1,8 @@
 """FAISS's IDSelector filters and range_search on knnx: each check makes the same calls on faiss
 and on knnx and compares the results (labels identical as sets, distances within float
 tolerance). Where fewer than k ids are admitted both return -1 labels; FAISS pads distances with
-+-FLT_MAX, knnx with +-inf (docs/coming-from-faiss.md)."""
++-FLT_MAX, knnx with +-inf (docs/coming-from-faiss.md). GPU variants run the knnx side on
+device="cuda" (filtering inside the GPU selection) and skip without a GPU."""
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ faiss = pytest.importorskip("faiss")
 
 D, NB, NQ, K, NLIST = 16, 2000, 20, 10, 16
 METRICS = [1, 0]  # FAISS's METRIC_L2, METRIC_INNER_PRODUCT
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)]
 
 
 @pytest.fixture
@@ -26,6 +28,7 @@ def selector_pairs(ids, rng):
     """(name, knnx selector, faiss selector, objects faiss needs kept alive) of every kind."""
     some = rng.choice(ids, size=NB // 10, replace=False)
     few = rng.choice(ids, size=NB // 100, replace=False)
+    most = rng.choice(ids, size=NB * 9 // 10, replace=False)
     lo, hi = 100, 100 + 3 * (NB // 2)
     bitmap = np.zeros((int(ids.max()) + 8) // 8, dtype=np.uint8)
     for i in some:
@@ -33,6 +36,7 @@ def selector_pairs(ids, rng):
     pairs = [
         ("batch", knnx.IDSelectorBatch(some), faiss.IDSelectorBatch(some), ()),
         ("batch_1pct", knnx.IDSelectorBatch(few), faiss.IDSelectorBatch(few), ()),
+        ("batch_90pct", knnx.IDSelectorBatch(most), faiss.IDSelectorBatch(most), ()),
         ("array", knnx.IDSelectorArray(some), faiss.IDSelectorArray(some), (some,)),
         ("range", knnx.IDSelectorRange(lo, hi), faiss.IDSelectorRange(lo, hi), ()),
         ("bitmap", knnx.IDSelectorBitmap(bitmap), faiss.IDSelectorBitmap(bitmap), (bitmap,)),
@@ -68,39 +72,42 @@ def assert_same_range(res, ref):
         np.testing.assert_allclose(dk[a:b][order_k], df[a:b][order_f], rtol=1e-5, atol=1e-4)
 
 
-def flat_pair(xb, ids, metric):
+def flat_pair(xb, ids, metric, device="cpu"):
     ref = faiss.IndexIDMap(faiss.IndexFlat(D, metric))
     ref.add_with_ids(xb, ids)
-    index = knnx.IndexFlat(D, metric)
+    index = knnx.IndexFlat(D, metric, device)
     index.add_with_ids(xb, ids)
     return index, ref
 
 
-def ivf_pair(xb, ids, metric):
+def ivf_pair(xb, ids, metric, device="cpu"):
     ref = faiss.IndexIVFFlat(faiss.IndexFlat(D, metric), D, NLIST, metric)
     ref.train(xb)
     ref.add_with_ids(xb, ids)
-    quantizer = knnx.IndexFlat(D, metric)
+    quantizer = knnx.IndexFlat(D, metric, device)
     quantizer.add(ref.quantizer.reconstruct_n(0, NLIST))
     index = knnx.IndexIVFFlat(quantizer, D, NLIST)
     index.add_with_ids(xb, ids)
     return index, ref
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("metric", METRICS)
-def test_flat_search_with_each_selector(data, rng, metric):
+def test_flat_search_with_each_selector(data, rng, metric, device):
     xb, xq, ids = data
-    index, ref = flat_pair(xb, ids, metric)
+    index, ref = flat_pair(xb, ids, metric, device)
     for name, ks, fs, _keep in selector_pairs(ids, rng):
-        got = index.search(xq, K, params=knnx.SearchParameters(sel=ks))
-        want = ref.search(xq, K, params=faiss.SearchParameters(sel=fs))
-        assert_same_knn(got, want), name
+        for k in (K, 40):  # 40 > the 20 ids of the 1% selector
+            got = index.search(xq, k, params=knnx.SearchParameters(sel=ks))
+            want = ref.search(xq, k, params=faiss.SearchParameters(sel=fs))
+            assert_same_knn(got, want), (name, k)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("metric", METRICS)
-def test_ivf_search_with_each_selector(data, rng, metric):
+def test_ivf_search_with_each_selector(data, rng, metric, device):
     xb, xq, ids = data
-    index, ref = ivf_pair(xb, ids, metric)
+    index, ref = ivf_pair(xb, ids, metric, device)
     for name, ks, fs, _keep in selector_pairs(ids, rng):
         for nprobe in (1, 4, NLIST):
             got = index.search(xq, K, params=knnx.SearchParametersIVF(sel=ks, nprobe=nprobe))
@@ -108,17 +115,21 @@ def test_ivf_search_with_each_selector(data, rng, metric):
             assert_same_knn(got, want), (name, nprobe)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("metric", METRICS)
-def test_fewer_admitted_than_k_pads_with_minus_one(data, metric):
+def test_fewer_admitted_than_k_pads_with_minus_one(data, metric, device):
     xb, xq, ids = data
-    index, ref = flat_pair(xb, ids, metric)
-    admitted = ids[:3]
-    got = index.search(xq, K, params=knnx.SearchParameters(sel=knnx.IDSelectorBatch(admitted)))
-    want = ref.search(xq, K, params=faiss.SearchParameters(sel=faiss.IDSelectorBatch(admitted)))
-    assert_same_knn(got, want)
-    assert np.all(got[1][:, 3:] == -1)
     pad = np.inf if metric == 1 else -np.inf
-    assert np.all(got[0][:, 3:] == pad)
+    admitted = ids[:3]
+    for index, ref in (flat_pair(xb, ids, metric, device), ivf_pair(xb, ids, metric, device)):
+        params_k = knnx.SearchParametersIVF if hasattr(index, "nprobe") else knnx.SearchParameters
+        params_f = faiss.SearchParametersIVF if hasattr(index, "nprobe") else faiss.SearchParameters
+        extra = {"nprobe": NLIST} if hasattr(index, "nprobe") else {}
+        got = index.search(xq, K, params=params_k(sel=knnx.IDSelectorBatch(admitted), **extra))
+        want = ref.search(xq, K, params=params_f(sel=faiss.IDSelectorBatch(admitted), **extra))
+        assert_same_knn(got, want)
+        assert np.all(got[1][:, 3:] == -1)
+        assert np.all(got[0][:, 3:] == pad)
 
 
 def midpoint_radius(index, xq, metric, rank):
@@ -177,16 +188,23 @@ def test_range_search_edges(data, metric):
         index.range_search(xq[:, :3], 1.0)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("kind", ["flat", "ivf"])
-def test_remove_ids_with_selectors(data, rng, kind):
+def test_remove_ids_with_selectors(data, rng, kind, device):
     xb, xq, ids = data
-    index, ref = (flat_pair if kind == "flat" else ivf_pair)(xb, ids, 1)
-    for name, ks, fs, _keep in selector_pairs(ids, rng)[:4]:
+    index, ref = (flat_pair if kind == "flat" else ivf_pair)(xb, ids, 1, device)
+    pairs = selector_pairs(ids, rng)
+    for name, ks, fs, _keep in pairs[:2] + pairs[3:5]:
         assert index.remove_ids(ks) == ref.remove_ids(fs), name
         assert index.ntotal == ref.ntotal
     params_k = knnx.SearchParameters() if kind == "flat" else knnx.SearchParametersIVF(nprobe=NLIST)
     params_f = faiss.SearchParameters() if kind == "flat" else faiss.SearchParametersIVF(nprobe=NLIST)
     assert_same_knn(index.search(xq, K, params=params_k), ref.search(xq, K, params=params_f))
+    # Filtered searches over what remains (removed ids are no longer stored, admitted or not).
+    for name, ks, fs, _keep in selector_pairs(ids, rng):
+        params_k.sel, params_f.sel = ks, fs
+        assert_same_knn(index.search(xq, K, params=params_k),
+                        ref.search(xq, K, params=params_f)), name
 
 
 def test_params_keep_their_selector_alive(data):
@@ -205,11 +223,12 @@ def test_params_keep_their_selector_alive(data):
 
 
 @pytest.mark.gpu
-def test_gpu_index_refuses_a_selector_it_cannot_apply(data):
+def test_gpu_index_refuses_range_search(data):
     xb, xq, ids = data
     index = knnx.IndexFlat(D, 1, "cuda")
     index.add(xb)
     with pytest.raises(knnx.NotSupported):
-        index.search(xq, K, params=knnx.SearchParameters(sel=knnx.IDSelectorRange(0, 10)))
-    with pytest.raises(knnx.NotSupported):
         index.range_search(xq, 1.0)
+    # A selector is applied on the device.
+    _, labels = index.search(xq, K, params=knnx.SearchParameters(sel=knnx.IDSelectorRange(0, 10)))
+    assert set(labels.ravel().tolist()) <= set(range(10))

@@ -13,7 +13,9 @@
 #include <mutex>
 #include <vector>
 
+#include "core/admitted_bitmap.hpp"
 #include "core/check.hpp"
+#include "cuda/common/device_filter.hpp"
 #include "cuda/common/row_kernels.hpp"
 #include "cuda/flat/flat_kernels.hpp"
 #include "cuda/runtime/check.hpp"
@@ -73,6 +75,7 @@ class FlatCuda final : public detail::FlatBackend {
     const bool sync = knobs.sync_check;
     const bool queries_on_device = is_device_pointer(queries);
     const std::int64_t* ids_dev = device_ids(ids, s);
+    const DeviceFilter filter = admitted_rows(ids, knobs.sel, s);
 
     const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, s);
     float* dist = results.distances();
@@ -103,13 +106,15 @@ class FlatCuda final : public detail::FlatBackend {
         qb = qbuf.data();
         if (!queries_on_device) launch_flag_nonfinite(qb, bq * dp_, lease->pinned_flag(), s, sync);
       }
-      search_batch(*lease, qb, static_cast<int>(bq), k, stream_path, knobs, ids_dev, dist + q0 * k,
-                   lab + q0 * k);
+      search_batch(*lease, qb, static_cast<int>(bq), k, stream_path, knobs, ids_dev, filter.bits(),
+                   dist + q0 * k, lab + q0 * k);
     }
     results.finish(s);
     lease->synchronize();
     detail::require_not_flagged(*bad != 0, !queries_on_device, nq, dim_, queries, "queries");
   }
+
+  bool filters() const override { return true; }
 
   // Queues the search of nq padded device queries (rows of dp_ floats) on ctx, in batches
   // bounded by the workspace like search(), labelled by row number; no synchronisation.
@@ -120,7 +125,7 @@ class FlatCuda final : public detail::FlatBackend {
     for (std::int64_t q0 = 0; q0 < nq; q0 += batch) {
       const std::int64_t bq = std::min(batch, nq - q0);
       search_batch(ctx, queries + q0 * dp_, static_cast<int>(bq), k, stream_path, knobs, nullptr,
-                   dist + q0 * k, lab + q0 * k);
+                   nullptr, dist + q0 * k, lab + q0 * k);
     }
   }
 
@@ -214,6 +219,16 @@ class FlatCuda final : public detail::FlatBackend {
     capacity_ = cap;
   }
 
+  // The rows whose ids sel admits, evaluated on the host once per search and uploaded on s;
+  // no filter when sel is null.
+  DeviceFilter admitted_rows(const detail::IdMap& ids, const IDSelector* sel,
+                             cudaStream_t s) const {
+    if (sel == nullptr) return {};
+    std::vector<std::uint32_t> words(detail::admitted_words(n_), 0);
+    detail::mark_admitted(*sel, n_, ids.data(), 0, words.data());
+    return DeviceFilter(std::move(words), s);
+  }
+
   // Device copy of the ids when they are not the row numbers (cached per IdMap version).
   const std::int64_t* device_ids(const detail::IdMap& ids, cudaStream_t s) const {
     if (ids.is_identity()) return nullptr;
@@ -258,22 +273,24 @@ class FlatCuda final : public detail::FlatBackend {
     return std::min<std::int64_t>({nq, fit, knobs.flat_tile_queries});
   }
 
-  // One batch of padded device queries: [bq][k] device results, queued on ctx.
+  // One batch of padded device queries: [bq][k] device results, queued on ctx. allowed: null,
+  // or the bitmap of the rows results may hold (admitted_rows).
   void search_batch(StreamContext& ctx, const float* q, int bq, int k, bool stream_path,
-                    const detail::SearchKnobs& knobs, const std::int64_t* ids_dev, float* dist,
-                    std::int64_t* lab) const {
+                    const detail::SearchKnobs& knobs, const std::int64_t* ids_dev,
+                    const std::uint32_t* allowed, float* dist, std::int64_t* lab) const {
     if (n_ == 0) {
       launch_merge(nullptr, nullptr, bq, 0, metric_, k, nullptr, nullptr, dist, lab, ctx.stream(),
                    knobs.sync_check);
     } else if (stream_path) {
-      search_stream(q, bq, k, ids_dev, dist, lab, ctx.stream(), knobs.sync_check);
+      search_stream(q, bq, k, ids_dev, allowed, dist, lab, ctx.stream(), knobs.sync_check);
     } else {
-      search_tiles(ctx, q, bq, k, knobs, ids_dev, dist, lab);
+      search_tiles(ctx, q, bq, k, knobs, ids_dev, allowed, dist, lab);
     }
   }
 
-  void search_stream(const float* q, int nq, int k, const std::int64_t* ids_dev, float* dist,
-                     std::int64_t* lab, cudaStream_t s, bool sync) const {
+  void search_stream(const float* q, int nq, int k, const std::int64_t* ids_dev,
+                     const std::uint32_t* allowed, float* dist, std::int64_t* lab, cudaStream_t s,
+                     bool sync) const {
     const int sms = device_properties(device_).multiProcessorCount;
     // Enough blocks to fill the device, but parts long enough that partial results stay small.
     const std::int64_t min_rows = std::max<std::int64_t>(2048, 4LL * k);
@@ -285,7 +302,7 @@ class FlatCuda final : public detail::FlatBackend {
     DeviceBuffer<std::uint32_t> keys(partial, s);
     DeviceBuffer<std::int32_t> rows(partial, s);
     launch_flat_stream(data_.data(), n_, dp_, q, nq, metric_, k, static_cast<int>(parts),
-                       rows_per_part, keys.data(), rows.data(), s, sync);
+                       rows_per_part, allowed, keys.data(), rows.data(), s, sync);
     merge_partials(std::move(keys), std::move(rows), nq, static_cast<int>(parts * k), k, metric_,
                    nullptr, ids_dev, dist, lab, s, sync);
   }
@@ -297,8 +314,8 @@ class FlatCuda final : public detail::FlatBackend {
   // partial top-k lists, merged at the end; otherwise one block per query keeps its top-k
   // across tiles.
   void search_tiles(StreamContext& ctx, const float* q, int bq, int k,
-                    const detail::SearchKnobs& knobs, const std::int64_t* ids_dev, float* dist,
-                    std::int64_t* lab) const {
+                    const detail::SearchKnobs& knobs, const std::int64_t* ids_dev,
+                    const std::uint32_t* allowed, float* dist, std::int64_t* lab) const {
     const cudaStream_t s = ctx.stream();
     const cudaStream_t aux = ctx.aux_stream();
     const bool sync = knobs.sync_check;
@@ -375,11 +392,11 @@ class FlatCuda final : public detail::FlatBackend {
       KNNX_CUDA_CHECK(cudaStreamWaitEvent(aux, gemm_done[buf], 0));
       if (wide) {
         launch_tile_select(tiles[buf].data(), ld, bq, bn, norms_.data(), c0, metric_, kk, parts,
-                           cols_per_part, nullptr, nullptr, keys.data(), rows.data(), per_query,
-                           t * parts * kk, aux, sync);
+                           cols_per_part, allowed, nullptr, nullptr, keys.data(), rows.data(),
+                           per_query, t * parts * kk, aux, sync);
       } else {
         launch_tile_select(tiles[buf].data(), ld, bq, bn, norms_.data(), c0, metric_, kk, 1, ld,
-                           t == 0 ? nullptr : keys.data(), t == 0 ? nullptr : rows.data(),
+                           allowed, t == 0 ? nullptr : keys.data(), t == 0 ? nullptr : rows.data(),
                            keys.data(), rows.data(), kk, 0, aux, sync);
       }
       KNNX_CUDA_CHECK(cudaEventRecord(select_done[buf], aux));

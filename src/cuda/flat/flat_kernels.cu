@@ -2,6 +2,7 @@
 // 3xTF32 operand split.
 #include <algorithm>
 
+#include "cuda/common/admitted.cuh"
 #include "cuda/common/distance.cuh"
 #include "cuda/common/metric_dispatch.hpp"
 #include "cuda/flat/flat_kernels.hpp"
@@ -16,10 +17,13 @@ namespace {
 constexpr int kThreads = kSelectThreads;  // 256: 8 warps
 constexpr int kRound = 4 * kThreads;      // candidates offered per round by select-only kernels
 
-template <Metric M>
+// kFiltered: rows whose bit in `allowed` is clear are never offered, and a warp whose 32 rows are
+// all disallowed skips scoring them.
+template <Metric M, bool kFiltered>
 __global__ void __launch_bounds__(kThreads)
     flat_stream_kernel(const float4* __restrict__ base, std::int64_t n, int dp4,
                        const float4* __restrict__ queries, int k, std::int64_t rows_per_part,
+                       const std::uint32_t* __restrict__ allowed,
                        std::uint32_t* __restrict__ out_keys, std::int32_t* __restrict__ out_rows) {
   extern __shared__ __align__(16) unsigned char smem[];
   const int query = blockIdx.x;
@@ -35,10 +39,20 @@ __global__ void __launch_bounds__(kThreads)
   for (std::int64_t r0 = row_begin; r0 < row_end; r0 += kThreads) {
     sel.begin_round(kThreads);
     const std::int64_t first = r0 + warp * 32;  // lane j scores row first + j
-    const float score = warp_scores<M>(
-        base, dp4, q, [&](int j) -> std::int64_t { return first + j < row_end ? first + j : -1; });
     const std::int64_t row = first + lane;
-    sel.offer(row < row_end, float_to_key(score), static_cast<std::int32_t>(row));
+    if constexpr (kFiltered) {
+      const bool ok = row < row_end && admitted(allowed, row);
+      const unsigned mask = __ballot_sync(0xFFFFFFFFu, ok);
+      if (mask == 0) continue;  // warp-uniform: nothing of these 32 rows may be returned
+      const float score = warp_scores<M>(
+          base, dp4, q, [&](int j) -> std::int64_t { return (mask >> j) & 1u ? first + j : -1; });
+      sel.offer(ok, float_to_key(score), static_cast<std::int32_t>(row));
+    } else {
+      const float score = warp_scores<M>(base, dp4, q, [&](int j) -> std::int64_t {
+        return first + j < row_end ? first + j : -1;
+      });
+      sel.offer(row < row_end, float_to_key(score), static_cast<std::int32_t>(row));
+    }
   }
   sel.finish();
   const std::int64_t out = (static_cast<std::int64_t>(query) * gridDim.y + part) * k;
@@ -48,14 +62,16 @@ __global__ void __launch_bounds__(kThreads)
 // Block (b, p) selects the best k of columns [p*cols_per_part, ...) of tile row b — scores
 // completed with the base norms for L2 — together with prev[b] when given, and writes them to
 // out[b*out_stride + out_offset + p*k]. Rows are read as float4 (ld and the part bounds are
-// multiples of 4), 16 candidates per thread per round.
-template <Metric M>
+// multiples of 4), 16 candidates per thread per round. kFiltered: base rows whose bit in
+// `allowed` is clear are not offered.
+template <Metric M, bool kFiltered>
 __global__ void __launch_bounds__(kThreads)
     tile_select_kernel(const float* __restrict__ tile, int ld, int bn,
                        const float* __restrict__ base_norms, std::int64_t col0, int k,
-                       int cols_per_part, const std::uint32_t* prev_keys,
-                       const std::int32_t* prev_rows, std::uint32_t* out_keys,
-                       std::int32_t* out_rows, std::int64_t out_stride, std::int64_t out_offset) {
+                       int cols_per_part, const std::uint32_t* __restrict__ allowed,
+                       const std::uint32_t* prev_keys, const std::int32_t* prev_rows,
+                       std::uint32_t* out_keys, std::int32_t* out_rows, std::int64_t out_stride,
+                       std::int64_t out_offset) {
   extern __shared__ __align__(16) unsigned char smem[];
   constexpr int kTileRound = 16 * kThreads;
   const int b = blockIdx.x;
@@ -94,10 +110,18 @@ __global__ void __launch_bounds__(kThreads)
     for (int u = 0; u < 4; ++u) {
       const int c = c_begin + 4 * (j0 + u * kThreads + threadIdx.x);
       const std::int32_t row = static_cast<std::int32_t>(col0 + c);
-      sel.offer(c + 0 < c_end, float_to_key(v[u].x + nn[u].x), row + 0);
-      sel.offer(c + 1 < c_end, float_to_key(v[u].y + nn[u].y), row + 1);
-      sel.offer(c + 2 < c_end, float_to_key(v[u].z + nn[u].z), row + 2);
-      sel.offer(c + 3 < c_end, float_to_key(v[u].w + nn[u].w), row + 3);
+      // Bit i of `ok`: column c + i exists (and, filtered, its row is admitted).
+      unsigned ok = 0;
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        bool in = c + i < c_end;
+        if constexpr (kFiltered) in = in && admitted(allowed, static_cast<std::int64_t>(row) + i);
+        ok |= static_cast<unsigned>(in) << i;
+      }
+      sel.offer(ok & 1u, float_to_key(v[u].x + nn[u].x), row + 0);
+      sel.offer(ok & 2u, float_to_key(v[u].y + nn[u].y), row + 1);
+      sel.offer(ok & 4u, float_to_key(v[u].z + nn[u].z), row + 2);
+      sel.offer(ok & 8u, float_to_key(v[u].w + nn[u].w), row + 3);
     }
   }
   sel.finish();
@@ -178,34 +202,39 @@ __global__ void split_tf32_kernel(const float4* __restrict__ src, int dp4, std::
 
 void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* queries, int nq,
                         Metric metric, int k, int parts, std::int64_t rows_per_part,
-                        std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
-                        bool sync_check) {
+                        const std::uint32_t* allowed, std::uint32_t* out_keys,
+                        std::int32_t* out_rows, cudaStream_t stream, bool sync_check) {
   const std::size_t smem = select_smem_bytes(k, kThreads);
   const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(parts));
   const auto* b4 = reinterpret_cast<const float4*>(base);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
   dispatch_metric(metric, [&](auto m) {
-    constexpr auto kernel = &flat_stream_kernel<decltype(m)::value>;
-    set_smem(reinterpret_cast<const void*>(kernel), smem);
-    kernel<<<grid, kThreads, smem, stream>>>(b4, n, dp / 4, q4, k, rows_per_part, out_keys,
-                                             out_rows);
+    dispatch_filtered(allowed, [&](auto f) {
+      constexpr auto kernel = &flat_stream_kernel<decltype(m)::value, decltype(f)::value>;
+      set_smem(reinterpret_cast<const void*>(kernel), smem);
+      kernel<<<grid, kThreads, smem, stream>>>(b4, n, dp / 4, q4, k, rows_per_part, allowed,
+                                               out_keys, out_rows);
+    });
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "flat_stream_kernel");
 }
 
 void launch_tile_select(const float* tile, int ld, int bq, int bn, const float* base_norms,
                         std::int64_t col0, Metric metric, int k, int parts, int cols_per_part,
-                        const std::uint32_t* prev_keys, const std::int32_t* prev_rows,
-                        std::uint32_t* out_keys, std::int32_t* out_rows, std::int64_t out_stride,
-                        std::int64_t out_offset, cudaStream_t stream, bool sync_check) {
+                        const std::uint32_t* allowed, const std::uint32_t* prev_keys,
+                        const std::int32_t* prev_rows, std::uint32_t* out_keys,
+                        std::int32_t* out_rows, std::int64_t out_stride, std::int64_t out_offset,
+                        cudaStream_t stream, bool sync_check) {
   const std::size_t smem = select_smem_bytes(k, 16 * kThreads);
   const dim3 grid(static_cast<unsigned>(bq), static_cast<unsigned>(parts));
   dispatch_metric(metric, [&](auto m) {
-    constexpr auto kernel = &tile_select_kernel<decltype(m)::value>;
-    set_smem(reinterpret_cast<const void*>(kernel), smem);
-    kernel<<<grid, kThreads, smem, stream>>>(tile, ld, bn, base_norms, col0, k, cols_per_part,
-                                             prev_keys, prev_rows, out_keys, out_rows, out_stride,
-                                             out_offset);
+    dispatch_filtered(allowed, [&](auto f) {
+      constexpr auto kernel = &tile_select_kernel<decltype(m)::value, decltype(f)::value>;
+      set_smem(reinterpret_cast<const void*>(kernel), smem);
+      kernel<<<grid, kThreads, smem, stream>>>(tile, ld, bn, base_norms, col0, k, cols_per_part,
+                                               allowed, prev_keys, prev_rows, out_keys, out_rows,
+                                               out_stride, out_offset);
+    });
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "tile_select_kernel");
 }

@@ -17,22 +17,27 @@ namespace knnx::cuda {
 // Few-query streaming path: grid (nq, parts); each block scans rows [part*rows_per_part, ...)
 // once for one query, computing exact scores on the fly, and keeps its own top-k.
 // Writes parts x k partial results per query to out_keys/out_rows ([nq][parts][k]).
+// allowed: null, or a bitmap of the n rows (core/admitted_bitmap.hpp); rows whose bit is clear
+// are skipped, so a part with fewer admitted rows than k pads with empty entries.
 void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* queries, int nq,
                         Metric metric, int k, int parts, std::int64_t rows_per_part,
-                        std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
-                        bool sync_check);
+                        const std::uint32_t* allowed, std::uint32_t* out_keys,
+                        std::int32_t* out_rows, cudaStream_t stream, bool sync_check);
 
 // GEMM-tile selection. tile is [bq][ld] row-major holding -2 q.x (L2; completed with
 // base_norms) or -q.x (IP) for base rows col0 .. col0+bn. Block (b, p) selects the best k of
 // tile row b's columns [p*cols_per_part, (p+1)*cols_per_part) — plus prev[b] ([bq][k]) when
 // prev_keys is not null — into out[b*out_stride + out_offset + p*k .. +k). ld and
 // cols_per_part are multiples of 4, and base_norms is readable up to col0 + round_up(bn, 4).
-// out may alias prev (each block reads its prev entries before writing).
+// out may alias prev (each block reads its prev entries before writing). allowed: null, or a
+// bitmap of the base rows (core/admitted_bitmap.hpp); columns of rows whose bit is clear are
+// skipped.
 void launch_tile_select(const float* tile, int ld, int bq, int bn, const float* base_norms,
                         std::int64_t col0, Metric metric, int k, int parts, int cols_per_part,
-                        const std::uint32_t* prev_keys, const std::int32_t* prev_rows,
-                        std::uint32_t* out_keys, std::int32_t* out_rows, std::int64_t out_stride,
-                        std::int64_t out_offset, cudaStream_t stream, bool sync_check);
+                        const std::uint32_t* allowed, const std::uint32_t* prev_keys,
+                        const std::int32_t* prev_rows, std::uint32_t* out_keys,
+                        std::int32_t* out_rows, std::int64_t out_stride, std::int64_t out_offset,
+                        cudaStream_t stream, bool sync_check);
 
 // Re-ranks candidate rows ([nq][n_cand], -1 = none) by exact float32 scores, keeping the best
 // k, written like launch_merge (distances + ids).

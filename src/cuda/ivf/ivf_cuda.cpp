@@ -12,8 +12,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/admitted_bitmap.hpp"
 #include "core/check.hpp"
 #include "core/id_map.hpp"
+#include "core/parallel_errors.hpp"
+#include "cuda/common/device_filter.hpp"
 #include "cuda/common/row_kernels.hpp"
 #include "cuda/flat/flat_cuda.hpp"
 #include "cuda/ivf/ivf_kernels.hpp"
@@ -172,6 +175,7 @@ class IvfCuda final : public detail::IvfBackend {
               const detail::SearchKnobs& knobs) const override {
     DeviceGuard guard(device_);
     auto lease = streams_.acquire();
+    const DeviceFilter filter = admitted_entries(knobs.sel, lease->stream());
     const IvfLists lists{.dim = dim_,
                          .dp = dp_,
                          .n_lists = n_lists_,
@@ -182,9 +186,12 @@ class IvfCuda final : public detail::IvfBackend {
                          .ids = ids_.data(),
                          .sizes = dev_sizes_.data(),
                          .offsets = dev_offsets_.data(),
-                         .host_sizes = sizes_};
+                         .host_sizes = sizes_,
+                         .allowed = filter.bits()};
     search_ivf(lists, *lease, nq, queries, k, distances, labels, knobs);
   }
+
+  bool filters() const override { return true; }
 
   idx_t size() const override { return total_; }
 
@@ -271,6 +278,22 @@ class IvfCuda final : public detail::IvfBackend {
   }
 
  private:
+  // The arena rows whose ids sel admits (core/admitted_bitmap.hpp), evaluated on the host
+  // mirror of the ids once per search and uploaded on s; no filter when sel is null.
+  DeviceFilter admitted_entries(const IDSelector* sel, cudaStream_t s) const {
+    if (sel == nullptr) return {};
+    std::vector<std::uint32_t> words(detail::admitted_words(arena_rows_), 0);
+    detail::ParallelErrors errors;
+#pragma omp parallel for schedule(dynamic, 16) if (total_ >= 65536)
+    for (int l = 0; l < n_lists_; ++l) {
+      errors.run([&] {
+        detail::mark_admitted(*sel, sizes_[l], host_ids_[l].data(), offsets_[l], words.data());
+      });
+    }
+    errors.rethrow("IDSelector evaluation");
+    return DeviceFilter(std::move(words), s);
+  }
+
   template <typename T>
   static void upload(T* dst, const std::vector<T>& src, cudaStream_t s) {
     if (src.empty()) return;

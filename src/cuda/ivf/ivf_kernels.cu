@@ -1,4 +1,5 @@
 // IVF-Flat kernels: arena maintenance, probe prefix sums, and scans over probed lists.
+#include "cuda/common/admitted.cuh"
 #include "cuda/common/distance.cuh"
 #include "cuda/common/metric_dispatch.hpp"
 #include "cuda/ivf/ivf_kernels.hpp"
@@ -55,13 +56,16 @@ __device__ __forceinline__ std::int64_t candidate_row(const std::int32_t* prefix
   return list_offsets[probes[lo]] + (pos - prefix[lo]);
 }
 
-template <Metric M, int kThreads>
+// kFiltered: candidates whose arena row's bit in `allowed` is clear are neither scored nor
+// offered.
+template <Metric M, int kThreads, bool kFiltered>
 __global__ void __launch_bounds__(kThreads)
     ivf_scan_kernel(const float4* __restrict__ data, int dp4, const float4* __restrict__ queries,
                     const std::int64_t* __restrict__ probes,
                     const std::int32_t* __restrict__ probe_prefix, int n_probe,
                     const std::int64_t* __restrict__ list_offsets, int k, int rows_per_chunk,
-                    std::uint32_t* __restrict__ out_keys, std::int32_t* __restrict__ out_rows) {
+                    const std::uint32_t* __restrict__ allowed, std::uint32_t* __restrict__ out_keys,
+                    std::int32_t* __restrict__ out_rows) {
   extern __shared__ __align__(16) unsigned char smem[];
   const int query = blockIdx.x;
   const int chunk = blockIdx.y;
@@ -78,25 +82,38 @@ __global__ void __launch_bounds__(kThreads)
   for (int p0 = begin; p0 < end; p0 += kThreads) {
     sel.begin_round(kThreads);
     const int pos = p0 + warp * 32 + lane;
-    const bool valid = pos < end;
-    const std::int64_t row =
-        valid ? candidate_row(prefix, n_probe, qprobes, list_offsets, pos) : -1;
-    const float score =
-        warp_scores<M>(data, dp4, q, [&](int j) { return __shfl_sync(0xFFFFFFFFu, row, j); });
-    sel.offer(valid, float_to_key(score), static_cast<std::int32_t>(row));
+    if constexpr (kFiltered) {
+      std::int64_t row =
+          pos < end ? candidate_row(prefix, n_probe, qprobes, list_offsets, pos) : -1;
+      if (row >= 0 && !admitted(allowed, row)) row = -1;
+      const bool valid = row >= 0;
+      if (__ballot_sync(0xFFFFFFFFu, valid) == 0) continue;  // warp-uniform
+      const float score =
+          warp_scores<M>(data, dp4, q, [&](int j) { return __shfl_sync(0xFFFFFFFFu, row, j); });
+      sel.offer(valid, float_to_key(score), static_cast<std::int32_t>(row));
+    } else {
+      const bool valid = pos < end;
+      const std::int64_t row =
+          valid ? candidate_row(prefix, n_probe, qprobes, list_offsets, pos) : -1;
+      const float score =
+          warp_scores<M>(data, dp4, q, [&](int j) { return __shfl_sync(0xFFFFFFFFu, row, j); });
+      sel.offer(valid, float_to_key(score), static_cast<std::int32_t>(row));
+    }
   }
   sel.finish();
   const std::int64_t out = (static_cast<std::int64_t>(query) * gridDim.y + chunk) * k;
   store_partial(sel, k, out_keys + out, out_rows + out);
 }
 
-template <Metric M>
+// kFiltered: candidates whose arena row's bit in `allowed` is clear are written as empty.
+template <Metric M, bool kFiltered>
 __global__ void __launch_bounds__(256)
     ivf_distances_kernel(const float4* __restrict__ data, int dp4,
                          const float4* __restrict__ queries,
                          const std::int64_t* __restrict__ probes,
                          const std::int32_t* __restrict__ probe_prefix, int n_probe,
                          const std::int64_t* __restrict__ list_offsets, int max_candidates,
+                         const std::uint32_t* __restrict__ allowed,
                          std::uint32_t* __restrict__ out_keys,
                          std::int32_t* __restrict__ out_rows) {
   const int query = blockIdx.x;
@@ -110,9 +127,14 @@ __global__ void __launch_bounds__(256)
   std::int32_t* rows = out_rows + static_cast<std::int64_t>(query) * max_candidates;
   for (int p0 = blockIdx.y * 256; p0 < max_candidates; p0 += 256 * gridDim.y) {
     const int pos = p0 + warp * 32 + lane;
-    const bool valid = pos < total;
-    const std::int64_t row =
-        valid ? candidate_row(prefix, n_probe, qprobes, list_offsets, pos) : -1;
+    bool valid = pos < total;
+    std::int64_t row = valid ? candidate_row(prefix, n_probe, qprobes, list_offsets, pos) : -1;
+    if constexpr (kFiltered) {
+      if (valid && !admitted(allowed, row)) {
+        valid = false;
+        row = -1;
+      }
+    }
     const float score =
         warp_scores<M>(data, dp4, q, [&](int j) { return __shfl_sync(0xFFFFFFFFu, row, j); });
     if (pos < max_candidates) {
@@ -122,36 +144,38 @@ __global__ void __launch_bounds__(256)
   }
 }
 
-template <Metric M, int kThreads>
+template <Metric M, int kThreads, bool kFiltered>
 void scan(const float* data, int dp, const float* queries, int nq, const std::int64_t* probes,
           const std::int32_t* probe_prefix, int n_probe, const std::int64_t* list_offsets, int k,
-          int chunks, int rows_per_chunk, std::uint32_t* out_keys, std::int32_t* out_rows,
-          cudaStream_t stream) {
+          int chunks, int rows_per_chunk, const std::uint32_t* allowed, std::uint32_t* out_keys,
+          std::int32_t* out_rows, cudaStream_t stream) {
+  constexpr auto kernel = &ivf_scan_kernel<M, kThreads, kFiltered>;
   const std::size_t smem = select_smem_bytes(k, kThreads);
-  set_smem(reinterpret_cast<const void*>(&ivf_scan_kernel<M, kThreads>), smem);
+  set_smem(reinterpret_cast<const void*>(kernel), smem);
   const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(chunks));
-  ivf_scan_kernel<M, kThreads><<<grid, kThreads, smem, stream>>>(
+  kernel<<<grid, kThreads, smem, stream>>>(
       reinterpret_cast<const float4*>(data), dp / 4, reinterpret_cast<const float4*>(queries),
-      probes, probe_prefix, n_probe, list_offsets, k, rows_per_chunk, out_keys, out_rows);
+      probes, probe_prefix, n_probe, list_offsets, k, rows_per_chunk, allowed, out_keys, out_rows);
 }
 
-template <Metric M>
+template <Metric M, bool kFiltered>
 void scan_tpb(int threads, const float* data, int dp, const float* queries, int nq,
               const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
               const std::int64_t* list_offsets, int k, int chunks, int rows_per_chunk,
-              std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream) {
+              const std::uint32_t* allowed, std::uint32_t* out_keys, std::int32_t* out_rows,
+              cudaStream_t stream) {
   switch (threads) {
     case 128:
-      scan<M, 128>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k, chunks,
-                   rows_per_chunk, out_keys, out_rows, stream);
+      scan<M, 128, kFiltered>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k,
+                              chunks, rows_per_chunk, allowed, out_keys, out_rows, stream);
       break;
     case 512:
-      scan<M, 512>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k, chunks,
-                   rows_per_chunk, out_keys, out_rows, stream);
+      scan<M, 512, kFiltered>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k,
+                              chunks, rows_per_chunk, allowed, out_keys, out_rows, stream);
       break;
     default:
-      scan<M, 256>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k, chunks,
-                   rows_per_chunk, out_keys, out_rows, stream);
+      scan<M, 256, kFiltered>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k,
+                              chunks, rows_per_chunk, allowed, out_keys, out_rows, stream);
   }
 }
 
@@ -179,12 +203,15 @@ void launch_probe_prefix(const std::int64_t* probes, int nq, int n_probe,
 void launch_ivf_scan(const float* data, int dp, const float* queries, int nq,
                      const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
                      const std::int64_t* list_offsets, Metric metric, int k, int chunks,
-                     int rows_per_chunk, int threads, std::uint32_t* out_keys,
-                     std::int32_t* out_rows, cudaStream_t stream, bool sync_check) {
+                     int rows_per_chunk, int threads, const std::uint32_t* allowed,
+                     std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
+                     bool sync_check) {
   dispatch_metric(metric, [&](auto m) {
-    scan_tpb<decltype(m)::value>(threads, data, dp, queries, nq, probes, probe_prefix, n_probe,
-                                 list_offsets, k, chunks, rows_per_chunk, out_keys, out_rows,
-                                 stream);
+    dispatch_filtered(allowed, [&](auto f) {
+      scan_tpb<decltype(m)::value, decltype(f)::value>(
+          threads, data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k, chunks,
+          rows_per_chunk, allowed, out_keys, out_rows, stream);
+    });
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_scan_kernel");
 }
@@ -192,16 +219,18 @@ void launch_ivf_scan(const float* data, int dp, const float* queries, int nq,
 void launch_ivf_distances(const float* data, int dp, const float* queries, int nq,
                           const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
                           const std::int64_t* list_offsets, Metric metric, int max_candidates,
-                          std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
-                          bool sync_check) {
+                          const std::uint32_t* allowed, std::uint32_t* out_keys,
+                          std::int32_t* out_rows, cudaStream_t stream, bool sync_check) {
   const unsigned parts = static_cast<unsigned>(std::min(64, (max_candidates + 255) / 256));
   const dim3 grid(static_cast<unsigned>(nq), std::max(1u, parts));
   const auto* d4 = reinterpret_cast<const float4*>(data);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
   dispatch_metric(metric, [&](auto m) {
-    ivf_distances_kernel<decltype(m)::value>
-        <<<grid, 256, 0, stream>>>(d4, dp / 4, q4, probes, probe_prefix, n_probe, list_offsets,
-                                   max_candidates, out_keys, out_rows);
+    dispatch_filtered(allowed, [&](auto f) {
+      ivf_distances_kernel<decltype(m)::value, decltype(f)::value>
+          <<<grid, 256, 0, stream>>>(d4, dp / 4, q4, probes, probe_prefix, n_probe, list_offsets,
+                                     max_candidates, allowed, out_keys, out_rows);
+    });
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_distances_kernel");
 }

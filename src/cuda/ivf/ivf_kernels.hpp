@@ -30,19 +30,24 @@ void launch_probe_prefix(const std::int64_t* probes, int nq, int n_probe,
 // Fused scan + select. Block (q, c) scans candidate rows [c*rows_per_chunk, (c+1)*rows_per_chunk)
 // of query q, computing exact scores on the fly, and keeps the best k as (key, arena row)
 // into out[(q*chunks + c)*k ...]. threads is 128, 256 or 512.
+//
+// Every scan takes `allowed`: null, or a bitmap of arena rows (core/admitted_bitmap.hpp) of
+// the entries a filtered search may return; candidates whose bit is clear never enter the
+// selection (fewer than k leave empty entries: key kKeyMax, row -1).
 void launch_ivf_scan(const float* data, int dp, const float* queries, int nq,
                      const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
                      const std::int64_t* list_offsets, Metric metric, int k, int chunks,
-                     int rows_per_chunk, int threads, std::uint32_t* out_keys,
-                     std::int32_t* out_rows, cudaStream_t stream, bool sync_check);
+                     int rows_per_chunk, int threads, const std::uint32_t* allowed,
+                     std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
+                     bool sync_check);
 
 // Unfused baseline: writes the score key and arena row of every candidate of query q to
 // out[q*max_candidates + i] (-1 rows past the query's candidates); a separate selection follows.
 void launch_ivf_distances(const float* data, int dp, const float* queries, int nq,
                           const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
                           const std::int64_t* list_offsets, Metric metric, int max_candidates,
-                          std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
-                          bool sync_check);
+                          const std::uint32_t* allowed, std::uint32_t* out_keys,
+                          std::int32_t* out_rows, cudaStream_t stream, bool sync_check);
 
 // --- Shared-candidates scan (list-major; k <= kSharedMaxK) -----------------------------------
 inline constexpr int kSharedMaxK = 32;
@@ -91,7 +96,7 @@ void launch_ivf_shared_scan(const float* data, int dp, const float* queries, con
                             int n_lists, const int* item_starts, const int* starts,
                             const int* pairs, int* group_locks, const std::int64_t* list_sizes,
                             const std::int64_t* list_offsets, Metric metric, int k,
-                            std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
-                            bool sync_check);
+                            const std::uint32_t* allowed, std::uint32_t* out_keys,
+                            std::int32_t* out_rows, cudaStream_t stream, bool sync_check);
 
 }  // namespace knnx::cuda

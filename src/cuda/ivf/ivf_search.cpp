@@ -195,8 +195,8 @@ Partials scan_shared(const IvfLists& L, StreamContext& ctx, const ProbedQueries&
   const std::int64_t max_items = static_cast<std::int64_t>(slots) * max_chunks;
   launch_ivf_shared_scan(L.data, L.dp, p.queries.data(), qnorms.data(), n_probe, max_items, sms,
                          plan.data(), L.n_lists, item_starts.data(), starts.data(), pairs.data(),
-                         group_locks.data(), L.sizes, L.offsets, L.metric, k, out.keys.data(),
-                         out.rows.data(), s, sync);
+                         group_locks.data(), L.sizes, L.offsets, L.metric, k, L.allowed,
+                         out.keys.data(), out.rows.data(), s, sync);
   return out;
 }
 
@@ -219,7 +219,7 @@ Partials scan_per_query(const IvfLists& L, StreamContext& ctx, const ProbedQueri
                split.chunks * k};
   launch_ivf_scan(L.data, L.dp, p.queries.data(), p.nq, p.lists.data(), prefix.data(), p.n_probe,
                   L.offsets, L.metric, k, split.chunks, split.rows_per_chunk, knobs.ivf_tpb,
-                  out.keys.data(), out.rows.data(), s, knobs.sync_check);
+                  L.allowed, out.keys.data(), out.rows.data(), s, knobs.sync_check);
   return out;
 }
 
@@ -233,8 +233,8 @@ Partials scan_unfused(const IvfLists& L, StreamContext& ctx, const ProbedQueries
   Partials out{DeviceBuffer<std::uint32_t>(partials, s), DeviceBuffer<std::int32_t>(partials, s),
                max_cand};
   launch_ivf_distances(L.data, L.dp, p.queries.data(), p.nq, p.lists.data(), prefix.data(),
-                       p.n_probe, L.offsets, L.metric, max_cand, out.keys.data(), out.rows.data(),
-                       s, knobs.sync_check);
+                       p.n_probe, L.offsets, L.metric, max_cand, L.allowed, out.keys.data(),
+                       out.rows.data(), s, knobs.sync_check);
   return out;
 }
 

@@ -30,6 +30,8 @@ struct IvfLists {
   const std::int64_t* sizes;          // [n_lists]
   const std::int64_t* offsets;        // [n_lists]
   std::span<const idx_t> host_sizes;  // the sizes, on the host
+  // The arena rows a filtered search may return (core/admitted_bitmap.hpp), or null.
+  const std::uint32_t* allowed = nullptr;
 };
 
 // IvfBackend::search on `lists`, queued on ctx's stream: queries and results may be host or

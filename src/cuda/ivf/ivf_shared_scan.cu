@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cub/device/device_scan.cuh>
 
+#include "cuda/common/admitted.cuh"
 #include "cuda/common/metric_dispatch.hpp"
 #include "cuda/ivf/ivf_kernels.hpp"
 #include "cuda/runtime/check.hpp"
@@ -168,8 +169,9 @@ __device__ void warp_fold(const SharedState& s, int g, int k, std::uint32_t* key
 // query chunks of kDc floats are staged in shared memory and every thread accumulates a 4-row x
 // 2-query register tile of inner products; scores (L2: |x|^2 + |q|^2 - 2 x.q, IP: -x.q) go
 // through a shared score tile to the per-query selection, which each warp runs for its 4
-// queries.
-template <Metric M>
+// queries. kFiltered: rows whose arena position's bit in `allowed` is clear never enter a
+// selection.
+template <Metric M, bool kFiltered>
 __global__ void __launch_bounds__(kThreads)
     ivf_shared_scan_kernel(const float4* __restrict__ data, int dp4,
                            const float4* __restrict__ queries, const float* __restrict__ qnorms,
@@ -178,6 +180,7 @@ __global__ void __launch_bounds__(kThreads)
                            const int* __restrict__ item_starts, int* group_locks,
                            const std::int64_t* __restrict__ list_sizes,
                            const std::int64_t* __restrict__ list_offsets, int k,
+                           const std::uint32_t* __restrict__ allowed,
                            std::uint32_t* __restrict__ out_keys,
                            std::int32_t* __restrict__ out_rows) {
   extern __shared__ __align__(16) unsigned char smem[];
@@ -347,7 +350,8 @@ __global__ void __launch_bounds__(kThreads)
         for (int h = 0; h < kRows; h += 32) {
           const std::int64_t r = r0 + h + lane;
           const std::uint32_t key = float_to_key(scores[g * kRows + h + lane]);
-          const bool pass = r < size && key < tau;
+          bool pass = r < size && key < tau;
+          if constexpr (kFiltered) pass = pass && admitted(allowed, offset + r);
           const unsigned mask = __ballot_sync(0xFFFFFFFFu, pass);
           if (pass) {
             const int pos = kSharedMaxK + base + __popc(mask & ((1u << lane) - 1u));
@@ -507,22 +511,25 @@ void launch_ivf_shared_scan(const float* data, int dp, const float* queries, con
                             int n_lists, const int* item_starts, const int* starts,
                             const int* pairs, int* group_locks, const std::int64_t* list_sizes,
                             const std::int64_t* list_offsets, Metric metric, int k,
-                            std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
-                            bool sync_check) {
+                            const std::uint32_t* allowed, std::uint32_t* out_keys,
+                            std::int32_t* out_rows, cudaStream_t stream, bool sync_check) {
   if (max_items <= 0) return;
   const std::size_t smem = ivf_shared_smem_bytes(dp);
   const auto* d4 = reinterpret_cast<const float4*>(data);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
   dispatch_metric(metric, [&](auto m) {
-    constexpr auto kernel = &ivf_shared_scan_kernel<decltype(m)::value>;
-    set_smem(reinterpret_cast<const void*>(kernel), smem);
-    int per_sm = 0;
-    KNNX_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
-    const std::int64_t resident = static_cast<std::int64_t>(std::max(per_sm, 1)) * sms;
-    const dim3 grid(static_cast<unsigned>(std::min(max_items, resident)));
-    kernel<<<grid, kThreads, smem, stream>>>(d4, dp / 4, q4, qnorms, n_probe, starts, pairs, plan,
-                                             n_lists, item_starts, group_locks, list_sizes,
-                                             list_offsets, k, out_keys, out_rows);
+    dispatch_filtered(allowed, [&](auto f) {
+      constexpr auto kernel = &ivf_shared_scan_kernel<decltype(m)::value, decltype(f)::value>;
+      set_smem(reinterpret_cast<const void*>(kernel), smem);
+      int per_sm = 0;
+      KNNX_CUDA_CHECK(
+          cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
+      const std::int64_t resident = static_cast<std::int64_t>(std::max(per_sm, 1)) * sms;
+      const dim3 grid(static_cast<unsigned>(std::min(max_items, resident)));
+      kernel<<<grid, kThreads, smem, stream>>>(d4, dp / 4, q4, qnorms, n_probe, starts, pairs,
+                                               plan, n_lists, item_starts, group_locks, list_sizes,
+                                               list_offsets, k, allowed, out_keys, out_rows);
+    });
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_shared_scan_kernel");
 }

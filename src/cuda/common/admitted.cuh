@@ -1,0 +1,24 @@
+// cuda/common/admitted.cuh — the device side of a search filter: whether a stored position is
+// admitted, read from the bitmap core/admitted_bitmap.hpp builds (bit p of word p >> 5).
+//
+// Scan kernels take the bitmap as a pointer and a template flag: their unfiltered instances
+// (kFiltered = false) never read it, so filtering costs the unfiltered search nothing.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+namespace knnx::cuda {
+
+__device__ __forceinline__ bool admitted(const std::uint32_t* __restrict__ bits, std::int64_t pos) {
+  return (__ldg(bits + (pos >> 5)) >> (pos & 31)) & 1u;
+}
+
+// Calls f(std::bool_constant<bits != nullptr>{}): a launcher's choice of kernel instance.
+template <typename F>
+decltype(auto) dispatch_filtered(const std::uint32_t* bits, F&& f) {
+  if (bits != nullptr) return f(std::true_type{});
+  return f(std::false_type{});
+}
+
+}  // namespace knnx::cuda
