@@ -2,10 +2,11 @@
 
     python3 examples/faiss_user.py [FAISS_FILE]
 
-It builds an exact and an IVF index, searches them, saves and reloads an index, and opens an
-index file that FAISS itself wrote (examples/data/ivf_written_by_faiss.index, made by
-examples/make_faiss_file.py with faiss-cpu). tests/python/test_examples.py runs it with knnx
-and with FAISS (this line changed to `import faiss`) and checks that both print the same.
+It builds an exact and an IVF index, searches them (also through an IDSelector filter, and by
+range), saves and reloads an index, and opens an index file that FAISS itself wrote
+(examples/data/ivf_written_by_faiss.index, made by examples/make_faiss_file.py with faiss-cpu).
+tests/python/test_examples.py runs it with knnx and with FAISS (this line changed to
+`import faiss`) and checks that both print the same.
 """
 
 import os
@@ -61,6 +62,22 @@ ivf.train(xb)
 ivf.add(xb)
 ivf.nprobe = 4
 show("IndexIVFFlat nprobe=4", *ivf.search(xq, 5))
+
+# Filtered search: only the ids a selector admits.
+in_range = faiss.IDSelectorRange(100, 200)
+show("IndexFlatL2 ids in [100, 200)", *index.search(xq, 5, params=faiss.SearchParameters(sel=in_range)))
+every_7th = faiss.IDSelectorBatch(np.arange(0, 2000, 7, dtype="int64"))
+show("IndexIVFFlat every 7th id",
+     *ivf.search(xq, 5, params=faiss.SearchParametersIVF(sel=every_7th, nprobe=4)))
+
+# Range search: every vector within a squared L2 distance of each query. FAISS leaves each
+# query's results unordered, so they are sorted (by distance, then id) before printing.
+lims, RD, RI = index.range_search(xq, 6.0)
+print("range_search counts", " ".join(str(lims[q + 1] - lims[q]) for q in range(len(xq))))
+for q in range(len(xq)):
+    order = np.lexsort((RI[lims[q]:lims[q + 1]], RD[lims[q]:lims[q + 1]]))[:5]
+    print("  ", " ".join(f"{i:5d}" for i in RI[lims[q]:lims[q + 1]][order]), "|",
+          " ".join(f"{x:8.3f}" for x in RD[lims[q]:lims[q + 1]][order]))
 
 # Vectors with ids of their own.
 idmap = faiss.IndexIDMap(faiss.IndexFlatL2(d))
