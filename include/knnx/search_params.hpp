@@ -77,7 +77,7 @@ struct SearchParams {
   // The ids the search may return (knnx/id_selector.hpp); null admits every id. Non-owning, as
   // in FAISS: the selector must outlive the call. Honoured by search of IndexFlat and
   // IndexIVFFlat on the CPU and on CUDA devices (there, is_member is called once per stored
-  // vector per call, on the host), and by their range_search on the CPU.
+  // vector per call, on the host), and by their range_search on both.
   const IDSelector* sel = nullptr;
 };
 

@@ -139,11 +139,12 @@ def midpoint_radius(index, xq, metric, rank):
     return float((dist[0, rank - 1] + dist[0, rank]) / 2)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("kind", ["flat", "ivf"])
-def test_range_search_matches_faiss(data, rng, metric, kind):
+def test_range_search_matches_faiss(data, rng, metric, kind, device):
     xb, xq, ids = data
-    index, ref = (flat_pair if kind == "flat" else ivf_pair)(xb, ids, metric)
+    index, ref = (flat_pair if kind == "flat" else ivf_pair)(xb, ids, metric, device)
     if kind == "ivf":
         index.nprobe = ref.nprobe = 4
     radius = midpoint_radius(ref, xq, metric, 50)
@@ -166,10 +167,11 @@ def test_range_search_matches_faiss(data, rng, metric, kind):
                           ref.range_search(xq, radius, params=params_f)), name
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("metric", METRICS)
-def test_range_search_edges(data, metric):
+def test_range_search_edges(data, metric, device):
     xb, xq, ids = data
-    index, ref = flat_pair(xb, ids, metric)
+    index, ref = flat_pair(xb, ids, metric, device)
     # Empty: L2 radius 0 is strict (a query equal to a stored vector is not within it); an
     # inner product above every score.
     none = 0.0 if metric == 1 else 1e30
@@ -220,15 +222,3 @@ def test_params_keep_their_selector_alive(data):
     assert params.sel is None
     with pytest.raises(ValueError):
         knnx.IDSelectorBitmap(np.zeros(3, dtype=np.int32))
-
-
-@pytest.mark.gpu
-def test_gpu_index_refuses_range_search(data):
-    xb, xq, ids = data
-    index = knnx.IndexFlat(D, 1, "cuda")
-    index.add(xb)
-    with pytest.raises(knnx.NotSupported):
-        index.range_search(xq, 1.0)
-    # A selector is applied on the device.
-    _, labels = index.search(xq, K, params=knnx.SearchParameters(sel=knnx.IDSelectorRange(0, 10)))
-    assert set(labels.ravel().tolist()) <= set(range(10))

@@ -16,6 +16,7 @@
 #include "core/admitted_bitmap.hpp"
 #include "core/check.hpp"
 #include "cuda/common/device_filter.hpp"
+#include "cuda/common/range_collect.hpp"
 #include "cuda/common/row_kernels.hpp"
 #include "cuda/flat/flat_kernels.hpp"
 #include "cuda/runtime/check.hpp"
@@ -115,6 +116,52 @@ class FlatCuda final : public detail::FlatBackend {
   }
 
   bool filters() const override { return true; }
+
+  // Queries are staged in chunks (an eighth of the workspace), each run through the count and
+  // fill passes of the streaming range kernel; the hits of a chunk are gathered within half
+  // the workspace at a time (collect_range_chunk).
+  RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
+                                 const detail::IdMap& ids,
+                                 const detail::SearchKnobs& knobs) const override {
+    DeviceGuard guard(device_);
+    auto lease = streams_.acquire();
+    StreamContext& ctx = *lease;
+    const cudaStream_t s = ctx.stream();
+    const bool sync = knobs.sync_check;
+    const std::int64_t* ids_dev = device_ids(ids, s);
+    const DeviceFilter filter = admitted_rows(ids, knobs.sel, s);
+    RangeSearchResult result;
+    result.lims.assign(static_cast<std::size_t>(nq) + 1, 0);
+    const idx_t chunk = std::clamp<idx_t>(knobs.workspace_bytes / 8 / (4 * dp_), 1, 65535);
+    DeviceBuffer<float> qbuf(
+        static_cast<std::size_t>(std::min(chunk, std::max<idx_t>(nq, 1))) * dp_, s);
+    volatile unsigned long long* bad = ctx.pinned_flag();
+    for (idx_t q0 = 0; q0 < nq; q0 += chunk) {
+      const int cq = static_cast<int>(std::min(chunk, nq - q0));
+      const float* host_q = queries + q0 * dim_;
+      *bad = 0;  // the previous chunk's work has finished (collect_range_chunk waits)
+      copy_rows_padded(qbuf.data(), dp_, host_q, dim_, cq, s);
+      launch_flag_nonfinite(qbuf.data(), static_cast<std::int64_t>(cq) * dp_, ctx.pinned_flag(), s,
+                            sync);
+      collect_range_chunk(
+          ctx, cq, metric_, knobs.workspace_bytes / 2, ids_dev,
+          [&](int* counters) {
+            launch_flat_range(data_.data(), n_, dp_, qbuf.data(), cq, metric_, radius,
+                              filter.bits(), counters, nullptr, s, sync);
+          },
+          [&] {
+            detail::require_not_flagged(*bad != 0, !is_device_pointer(host_q), cq, dim_, host_q,
+                                        "queries");
+          },
+          [&](int first, int n, int* cursors, const RangeOutput& out) {
+            launch_flat_range(data_.data(), n_, dp_,
+                              qbuf.data() + static_cast<std::int64_t>(first) * dp_, n, metric_,
+                              radius, filter.bits(), cursors, &out, s, sync);
+          },
+          q0, result);
+    }
+    return result;
+  }
 
   // Queues the search of nq padded device queries (rows of dp_ floats) on ctx, in batches
   // bounded by the workspace like search(), labelled by row number; no synchronisation.

@@ -5,6 +5,7 @@
 #include "cuda/common/admitted.cuh"
 #include "cuda/common/distance.cuh"
 #include "cuda/common/metric_dispatch.hpp"
+#include "cuda/common/range_emit.cuh"
 #include "cuda/flat/flat_kernels.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/launch.hpp"
@@ -171,6 +172,32 @@ __global__ void __launch_bounds__(kThreads)
   store_final(sel, k, M, 0.0f, false, ids, distances + out, labels + out);
 }
 
+// Range search pass (range_emit.cuh): block (q, part) scores rows [part * rows_per_part, ...)
+// against query q, as the streaming kernel does, skipping rows `allowed` (may be null) clears.
+template <Metric M, bool kFill>
+__global__ void __launch_bounds__(kThreads)
+    flat_range_kernel(const float4* __restrict__ base, std::int64_t n, int dp4,
+                      const float4* __restrict__ queries, float radius, std::int64_t rows_per_part,
+                      const std::uint32_t* __restrict__ allowed, int* __restrict__ counters,
+                      RangeOutput out) {
+  const int query = blockIdx.x;
+  const float4* q = queries + static_cast<std::int64_t>(query) * dp4;
+  const std::int64_t row_begin = static_cast<std::int64_t>(blockIdx.y) * rows_per_part;
+  const std::int64_t row_end = min(n, row_begin + rows_per_part);
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  for (std::int64_t r0 = row_begin; r0 < row_end; r0 += kThreads) {
+    const std::int64_t first = r0 + warp * 32;
+    const std::int64_t row = first + lane;
+    const bool ok = row < row_end && (allowed == nullptr || admitted(allowed, row));
+    const unsigned mask = __ballot_sync(0xFFFFFFFFu, ok);
+    if (mask == 0) continue;  // warp-uniform
+    const float score = warp_scores<M>(
+        base, dp4, q, [&](int j) -> std::int64_t { return (mask >> j) & 1u ? first + j : -1; });
+    range_emit<M, kFill>(ok, score, radius, row, query, counters + query, out);
+  }
+}
+
 // Rounds to the nearest tf32 value (10 explicit mantissa bits), ties away from zero; a value
 // that would round up to infinity is truncated instead.
 __device__ __forceinline__ float round_tf32(float x) {
@@ -253,6 +280,30 @@ void launch_rerank(const float* base, int dp, const float* queries, int nq, Metr
                                                                   k, ids, distances, labels);
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "rerank_kernel");
+}
+
+void launch_flat_range(const float* base, std::int64_t n, int dp, const float* queries, int nq,
+                       Metric metric, float radius, const std::uint32_t* allowed, int* counters,
+                       const RangeOutput* fill, cudaStream_t stream, bool sync_check) {
+  if (nq == 0 || n == 0) return;
+  // Enough blocks to fill any device several times over, parts of at least 2048 rows.
+  const std::int64_t parts =
+      std::clamp<std::int64_t>(n / 2048, 1, std::max<std::int64_t>(1, 2048 / nq));
+  const std::int64_t rows_per_part = (n + parts - 1) / parts;
+  const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(parts));
+  const auto* b4 = reinterpret_cast<const float4*>(base);
+  const auto* q4 = reinterpret_cast<const float4*>(queries);
+  const RangeOutput out = fill ? *fill : RangeOutput{};
+  dispatch_metric(metric, [&](auto m) {
+    if (fill) {
+      flat_range_kernel<decltype(m)::value, true><<<grid, kThreads, 0, stream>>>(
+          b4, n, dp / 4, q4, radius, rows_per_part, allowed, counters, out);
+    } else {
+      flat_range_kernel<decltype(m)::value, false><<<grid, kThreads, 0, stream>>>(
+          b4, n, dp / 4, q4, radius, rows_per_part, allowed, counters, out);
+    }
+  });
+  KNNX_CHECK_LAUNCH(stream, sync_check, "flat_range_kernel");
 }
 
 void launch_split_tf32(const float* src, std::int64_t rows, int dp, SplitOrder order, float* dst,

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "cuda/common/range_output.hpp"
 #include "knnx/metric.hpp"
 
 namespace knnx::cuda {
@@ -44,6 +45,13 @@ void launch_tile_select(const float* tile, int ld, int bq, int bn, const float* 
 void launch_rerank(const float* base, int dp, const float* queries, int nq, Metric metric,
                    const std::int32_t* cand_rows, int n_cand, int k, const std::int64_t* ids,
                    float* distances, std::int64_t* labels, cudaStream_t stream, bool sync_check);
+
+// Range search over n rows (range_emit.cuh): with fill null, adds each query's hits (rows
+// within radius that `allowed`, when not null, admits) to counters[q]; with fill, writes them
+// where *fill says, taking slots from counters[q] (zeroed first). Both passes score alike.
+void launch_flat_range(const float* base, std::int64_t n, int dp, const float* queries, int nq,
+                       Metric metric, float radius, const std::uint32_t* allowed, int* counters,
+                       const RangeOutput* fill, cudaStream_t stream, bool sync_check);
 
 // 3xTF32 operands: each row of dp floats (dp a multiple of 4) becomes 3 dp floats of tf32
 // values, x = hi + lo: (hi, hi, lo) for Queries, (hi, lo, hi) for Base rows, so a TF32 GEMM over

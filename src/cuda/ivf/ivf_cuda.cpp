@@ -176,22 +176,19 @@ class IvfCuda final : public detail::IvfBackend {
     DeviceGuard guard(device_);
     auto lease = streams_.acquire();
     const DeviceFilter filter = admitted_entries(knobs.sel, lease->stream());
-    const IvfLists lists{.dim = dim_,
-                         .dp = dp_,
-                         .n_lists = n_lists_,
-                         .metric = metric_,
-                         .device = device_,
-                         .coarse = coarse_.get(),
-                         .data = data_.data(),
-                         .ids = ids_.data(),
-                         .sizes = dev_sizes_.data(),
-                         .offsets = dev_offsets_.data(),
-                         .host_sizes = sizes_,
-                         .allowed = filter.bits()};
-    search_ivf(lists, *lease, nq, queries, k, distances, labels, knobs);
+    search_ivf(lists_view(filter), *lease, nq, queries, k, distances, labels, knobs);
   }
 
   bool filters() const override { return true; }
+
+  // In ivf_search.cpp beside the search, whose stage 1 (coarse quantisation) it shares.
+  RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
+                                 const detail::SearchKnobs& knobs) const override {
+    DeviceGuard guard(device_);
+    auto lease = streams_.acquire();
+    const DeviceFilter filter = admitted_entries(knobs.sel, lease->stream());
+    return range_search_ivf(lists_view(filter), *lease, nq, queries, radius, knobs);
+  }
 
   idx_t size() const override { return total_; }
 
@@ -278,6 +275,22 @@ class IvfCuda final : public detail::IvfBackend {
   }
 
  private:
+  // What a search reads of the index (ivf_search.hpp), filtered by `filter`.
+  IvfLists lists_view(const DeviceFilter& filter) const {
+    return {.dim = dim_,
+            .dp = dp_,
+            .n_lists = n_lists_,
+            .metric = metric_,
+            .device = device_,
+            .coarse = coarse_.get(),
+            .data = data_.data(),
+            .ids = ids_.data(),
+            .sizes = dev_sizes_.data(),
+            .offsets = dev_offsets_.data(),
+            .host_sizes = sizes_,
+            .allowed = filter.bits()};
+  }
+
   // The arena rows whose ids sel admits (core/admitted_bitmap.hpp), evaluated on the host
   // mirror of the ids once per search and uploaded on s; no filter when sel is null.
   DeviceFilter admitted_entries(const IDSelector* sel, cudaStream_t s) const {

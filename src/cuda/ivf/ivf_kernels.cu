@@ -2,6 +2,7 @@
 #include "cuda/common/admitted.cuh"
 #include "cuda/common/distance.cuh"
 #include "cuda/common/metric_dispatch.hpp"
+#include "cuda/common/range_emit.cuh"
 #include "cuda/ivf/ivf_kernels.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/launch.hpp"
@@ -144,6 +145,39 @@ __global__ void __launch_bounds__(256)
   }
 }
 
+// Range search pass (range_emit.cuh): block (q, c) scores candidates [c * rows_per_chunk, ...)
+// of query q, skipping arena rows `allowed` (may be null) clears.
+template <Metric M, bool kFill>
+__global__ void __launch_bounds__(256)
+    ivf_range_kernel(const float4* __restrict__ data, int dp4, const float4* __restrict__ queries,
+                     const std::int64_t* __restrict__ probes,
+                     const std::int32_t* __restrict__ probe_prefix, int n_probe,
+                     const std::int64_t* __restrict__ list_offsets, float radius,
+                     int rows_per_chunk, const std::uint32_t* __restrict__ allowed,
+                     int* __restrict__ counters, RangeOutput out) {
+  const int query = blockIdx.x;
+  const std::int32_t* prefix = probe_prefix + static_cast<std::int64_t>(query) * (n_probe + 1);
+  const std::int64_t* qprobes = probes + static_cast<std::int64_t>(query) * n_probe;
+  const float4* q = queries + static_cast<std::int64_t>(query) * dp4;
+  const std::int64_t total = prefix[n_probe];
+  const std::int64_t begin = static_cast<std::int64_t>(blockIdx.y) * rows_per_chunk;
+  const std::int64_t end = min(total, begin + rows_per_chunk);
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  for (std::int64_t p0 = begin; p0 < end; p0 += 256) {
+    const std::int64_t pos = p0 + warp * 32 + lane;
+    std::int64_t row =
+        pos < end ? candidate_row(prefix, n_probe, qprobes, list_offsets, static_cast<int>(pos))
+                  : -1;
+    if (row >= 0 && allowed != nullptr && !admitted(allowed, row)) row = -1;
+    const bool ok = row >= 0;
+    if (__ballot_sync(0xFFFFFFFFu, ok) == 0) continue;  // warp-uniform
+    const float score =
+        warp_scores<M>(data, dp4, q, [&](int j) { return __shfl_sync(0xFFFFFFFFu, row, j); });
+    range_emit<M, kFill>(ok, score, radius, row, query, counters + query, out);
+  }
+}
+
 template <Metric M, int kThreads, bool kFiltered>
 void scan(const float* data, int dp, const float* queries, int nq, const std::int64_t* probes,
           const std::int32_t* probe_prefix, int n_probe, const std::int64_t* list_offsets, int k,
@@ -233,6 +267,30 @@ void launch_ivf_distances(const float* data, int dp, const float* queries, int n
     });
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_distances_kernel");
+}
+
+void launch_ivf_range(const float* data, int dp, const float* queries, int nq,
+                      const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
+                      const std::int64_t* list_offsets, Metric metric, float radius, int chunks,
+                      int rows_per_chunk, const std::uint32_t* allowed, int* counters,
+                      const RangeOutput* fill, cudaStream_t stream, bool sync_check) {
+  if (nq == 0) return;
+  const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(std::max(chunks, 1)));
+  const auto* d4 = reinterpret_cast<const float4*>(data);
+  const auto* q4 = reinterpret_cast<const float4*>(queries);
+  const RangeOutput out = fill ? *fill : RangeOutput{};
+  dispatch_metric(metric, [&](auto m) {
+    if (fill) {
+      ivf_range_kernel<decltype(m)::value, true>
+          <<<grid, 256, 0, stream>>>(d4, dp / 4, q4, probes, probe_prefix, n_probe, list_offsets,
+                                     radius, rows_per_chunk, allowed, counters, out);
+    } else {
+      ivf_range_kernel<decltype(m)::value, false>
+          <<<grid, 256, 0, stream>>>(d4, dp / 4, q4, probes, probe_prefix, n_probe, list_offsets,
+                                     radius, rows_per_chunk, allowed, counters, out);
+    }
+  });
+  KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_range_kernel");
 }
 
 }  // namespace knnx::cuda

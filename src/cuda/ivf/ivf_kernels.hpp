@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <utility>
 
+#include "cuda/common/range_output.hpp"
 #include "knnx/metric.hpp"
 
 namespace knnx::cuda {
@@ -48,6 +49,17 @@ void launch_ivf_distances(const float* data, int dp, const float* queries, int n
                           const std::int64_t* list_offsets, Metric metric, int max_candidates,
                           const std::uint32_t* allowed, std::uint32_t* out_keys,
                           std::int32_t* out_rows, cudaStream_t stream, bool sync_check);
+
+// Range search over each query's candidates (range_emit.cuh): grid (nq, chunks), block (q, c)
+// scoring candidates [c * rows_per_chunk, ...) of query q. With fill null, adds each query's
+// hits (candidates within radius whose arena row `allowed`, when not null, admits) to
+// counters[q]; with fill, writes them where *fill says, taking slots from counters[q] (zeroed
+// first). Both passes score alike.
+void launch_ivf_range(const float* data, int dp, const float* queries, int nq,
+                      const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
+                      const std::int64_t* list_offsets, Metric metric, float radius, int chunks,
+                      int rows_per_chunk, const std::uint32_t* allowed, int* counters,
+                      const RangeOutput* fill, cudaStream_t stream, bool sync_check);
 
 // --- Shared-candidates scan (list-major; k <= kSharedMaxK) -----------------------------------
 inline constexpr int kSharedMaxK = 32;

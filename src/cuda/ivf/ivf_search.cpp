@@ -3,6 +3,8 @@
 // top-k per query from the probed lists), then merge (final top-k), all queued on one stream.
 // Every plan a stage needs is made on the host from host-side sizes or on the device from
 // device-side data, so nothing is read back before the end: the host waits once per call.
+// Range search (range_search_ivf) shares stage 1 and then counts and fills each chunk's hits,
+// waiting for the counts before it sizes the output.
 #include "cuda/ivf/ivf_search.hpp"
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "core/check.hpp"
+#include "cuda/common/range_collect.hpp"
 #include "cuda/common/row_kernels.hpp"
 #include "cuda/flat/flat_cuda.hpp"
 #include "cuda/ivf/ivf_kernels.hpp"
@@ -280,6 +283,52 @@ void search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq, const float
   results.finish(ctx.stream());
   ctx.synchronize();
   detail::require_not_flagged(*bad != 0, !queries_on_device, nq, lists.dim, queries, "queries");
+}
+
+RangeSearchResult range_search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq,
+                                   const float* queries, float radius,
+                                   const detail::SearchKnobs& knobs) {
+  const cudaStream_t s = ctx.stream();
+  const bool sync = knobs.sync_check;
+  const int n_probe = std::clamp(knobs.nprobe, 1, lists.n_lists);
+  RangeSearchResult result;
+  result.lims.assign(static_cast<std::size_t>(nq) + 1, 0);
+  // Queries per chunk: their staged copies, probes and coarse distances within an eighth of
+  // the workspace.
+  const std::int64_t per_query = static_cast<std::int64_t>(lists.dp) * 4 + n_probe * 24 + 8;
+  const idx_t chunk = std::clamp<idx_t>(knobs.workspace_bytes / 8 / per_query, 1, 65535);
+  // Candidates per block: at least 4096, and few enough blocks per query for the grid.
+  const idx_t max_cand = max_candidates(lists, n_probe);
+  const int rows_per_chunk = static_cast<int>(std::max<idx_t>(4096, (max_cand + 65534) / 65535));
+  const int chunks = static_cast<int>((max_cand + rows_per_chunk - 1) / rows_per_chunk);
+  volatile unsigned long long* bad = ctx.pinned_flag();
+  for (idx_t q0 = 0; q0 < nq; q0 += chunk) {
+    const int cq = static_cast<int>(std::min(chunk, nq - q0));
+    const float* chunk_queries = queries + q0 * lists.dim;
+    *bad = 0;  // the previous chunk's work has finished (collect_range_chunk waits)
+    const ProbedQueries p = coarse_quantize(lists, ctx, chunk_queries, cq, n_probe, knobs);
+    const DeviceBuffer<std::int32_t> prefix = probe_prefix(lists, p, s, sync);
+    collect_range_chunk(
+        ctx, cq, lists.metric, knobs.workspace_bytes / 2, lists.ids,
+        [&](int* counters) {
+          launch_ivf_range(lists.data, lists.dp, p.queries.data(), cq, p.lists.data(),
+                           prefix.data(), n_probe, lists.offsets, lists.metric, radius, chunks,
+                           rows_per_chunk, lists.allowed, counters, nullptr, s, sync);
+        },
+        [&] {
+          detail::require_not_flagged(*bad != 0, !is_device_pointer(chunk_queries), cq, lists.dim,
+                                      chunk_queries, "queries");
+        },
+        [&](int first, int n, int* cursors, const RangeOutput& out) {
+          const std::int64_t f = first;
+          launch_ivf_range(lists.data, lists.dp, p.queries.data() + f * lists.dp, n,
+                           p.lists.data() + f * n_probe, prefix.data() + f * (n_probe + 1), n_probe,
+                           lists.offsets, lists.metric, radius, chunks, rows_per_chunk,
+                           lists.allowed, cursors, &out, s, sync);
+        },
+        q0, result);
+  }
+  return result;
 }
 
 }  // namespace knnx::cuda

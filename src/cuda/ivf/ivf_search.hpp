@@ -41,4 +41,13 @@ struct IvfLists {
 void search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq, const float* queries, int k,
                 float* distances, idx_t* labels, const detail::SearchKnobs& knobs);
 
+// IvfBackend::range_search on `lists`, host queries: in chunks of queries (their staged copies
+// and probes within an eighth of knobs.workspace_bytes), stage 1 picks each query's lists, then
+// the count and fill passes of the range kernel scan them (cuda/common/range_collect.hpp),
+// gathering a chunk's hits within half the workspace at a time. Throws InvalidArgument if a
+// query holds NaN/Inf.
+RangeSearchResult range_search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq,
+                                   const float* queries, float radius,
+                                   const detail::SearchKnobs& knobs);
+
 }  // namespace knnx::cuda

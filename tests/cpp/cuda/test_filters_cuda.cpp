@@ -2,14 +2,18 @@
 // shapes, fast precision; IVF: fused, unfused, chunked, shared scan) returns what the CPU index
 // returns for the same filtered search — only admitted ids, -1 / empty_distance past the
 // admitted count — for each selector kind at 1%, 10% and 90% selectivity, both metrics, k
-// above the admitted count, and after remove_ids. Range search on a GPU index is refused.
+// above the admitted count, and after remove_ids. Range search on a GPU index returns what the
+// CPU's returns, with and without selectors.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gpu_test_util.hpp"
@@ -183,20 +187,31 @@ INSTANTIATE_TEST_SUITE_P(Metrics, FiltersCudaFlat,
                          ::testing::Values(Metric::L2, Metric::InnerProduct),
                          [](const auto& info) { return to_string(info.param); });
 
+constexpr int kLists = 23;
+
+// A CPU and a GPU IVF index holding x (kRows vectors) with `ids`, both with the first kLists
+// rows as centroids, so their lists are identical.
+struct IvfPair {
+  IndexIVFFlat cpu, gpu;
+  IvfPair(Metric metric, const std::vector<float>& x, const std::vector<idx_t>& ids)
+      : cpu(kDim, kLists, metric), gpu(kDim, kLists, metric, Device::cuda(0)) {
+    cpu.set_centroids(x.data());
+    gpu.set_centroids(x.data());
+    cpu.add_with_ids(kRows, x.data(), ids.data());
+    gpu.add_with_ids(kRows, x.data(), ids.data());
+  }
+};
+
 class FiltersCudaIvf : public ::testing::TestWithParam<Metric> {};
 
 TEST_P(FiltersCudaIvf, EqualsCpuOnEveryScan) {
   KNNX_REQUIRE_GPU();
-  const Metric metric = GetParam();
-  const int n_lists = 23;
   const std::vector<float> x = random_vectors(kRows, kDim, 6);
   const std::vector<float> q = random_vectors(200, kDim, 7);
   const std::vector<idx_t> ids = shuffled_ids(kRows, 8);
-  IndexIVFFlat cpu(kDim, n_lists, metric), gpu(kDim, n_lists, metric, Device::cuda(0));
-  cpu.set_centroids(x.data());  // the first rows: identical lists on both devices
-  gpu.set_centroids(x.data());
-  cpu.add_with_ids(kRows, x.data(), ids.data());
-  gpu.add_with_ids(kRows, x.data(), ids.data());
+  IvfPair pair(GetParam(), x, ids);
+  IndexIVFFlat& cpu = pair.cpu;
+  IndexIVFFlat& gpu = pair.gpu;
   ASSERT_EQ(cpu.list_sizes(), gpu.list_sizes());
   struct Scan {
     const char* name;
@@ -210,7 +225,7 @@ TEST_P(FiltersCudaIvf, EqualsCpuOnEveryScan) {
                         {"shared", true, 1, 8192},
                         {"shared_pieces", true, 1, 256}};
   for (const NamedSelector& s : selectors(ids)) {
-    for (int n_probe : {1, 6, n_lists}) {
+    for (int n_probe : {1, 6, kLists}) {
       for (int k : {10, 32, 100}) {
         SearchParamsIVF params;
         params.sel = &s.sel();
@@ -247,27 +262,123 @@ INSTANTIATE_TEST_SUITE_P(Metrics, FiltersCudaIvf,
                          ::testing::Values(Metric::L2, Metric::InnerProduct),
                          [](const auto& info) { return to_string(info.param); });
 
-// GPU indexes have no range search: they refuse it (never answer from another computation) and
-// stay usable.
-TEST(FiltersCuda, RangeSearchIsRefused) {
-  KNNX_REQUIRE_GPU();
-  const int d = 16;
-  const std::vector<float> x = random_vectors(500, d, 1);
-  IndexFlat flat(d, Metric::L2, Device::cuda(0));
-  flat.add(500, x.data());
-  IndexIVFFlat ivf(d, 8, Metric::L2, Device::cuda(0));
-  ivf.train(500, x.data());
-  ivf.add(500, x.data());
-  EXPECT_THROW(flat.range_search(1, x.data(), 1.0f), NotSupported);
-  EXPECT_THROW(ivf.range_search(1, x.data(), 1.0f), NotSupported);
-  IDSelectorRange sel(0, 10);
-  EXPECT_EQ(flat.remove_ids(sel), 10);
-  EXPECT_EQ(ivf.remove_ids(sel), 10);
-  std::vector<float> dist(5);
-  std::vector<idx_t> lab(5);
-  flat.search(1, x.data(), 5, dist.data(), lab.data());
-  EXPECT_GE(lab[0], 10);
+// The same range search on a GPU index and on the CPU index: per query, the same labels in the
+// same order (both sort best first, ties by label) with distances within float tolerance.
+// Hits within rounding of the radius may fall on either side (the devices sum in different
+// orders) and are left out of the comparison.
+void expect_same_range(const RangeSearchResult& want, const RangeSearchResult& got, float radius,
+                       const std::string& what) {
+  const auto tol = [](float v) { return 1e-4f * std::max(1.0f, std::abs(v)); };
+  const auto clear_of_edge = [&](const RangeSearchResult& r, std::size_t q) {
+    std::vector<std::pair<float, idx_t>> hits;
+    for (idx_t i = r.lims[q]; i < r.lims[q + 1]; ++i) {
+      const auto j = static_cast<std::size_t>(i);
+      if (std::abs(r.distances[j] - radius) > tol(radius))
+        hits.emplace_back(r.distances[j], r.labels[j]);
+    }
+    return hits;
+  };
+  ASSERT_EQ(want.lims.size(), got.lims.size()) << what;
+  EXPECT_EQ(got.lims.front(), 0) << what;
+  ASSERT_EQ(static_cast<std::size_t>(got.lims.back()), got.labels.size()) << what;
+  ASSERT_EQ(got.labels.size(), got.distances.size()) << what;
+  for (std::size_t q = 0; q + 1 < want.lims.size(); ++q) {
+    const auto w = clear_of_edge(want, q);
+    const auto g = clear_of_edge(got, q);
+    ASSERT_EQ(w.size(), g.size()) << what << " query " << q;
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      ASSERT_NEAR(w[i].first, g[i].first, tol(w[i].first))
+          << what << " query " << q << " hit " << i;
+      const bool tied =
+          (i > 0 && std::abs(w[i].first - w[i - 1].first) <= tol(w[i].first)) ||
+          (i + 1 < w.size() && std::abs(w[i].first - w[i + 1].first) <= tol(w[i].first));
+      if (!tied) ASSERT_EQ(w[i].second, g[i].second) << what << " query " << q << " hit " << i;
+    }
+  }
 }
+
+float radius_between(const Index& index, const std::vector<float>& q, int rank) {
+  const Neighbours r =
+      search(index, std::vector<float>(q.begin(), q.begin() + kDim), kDim, rank + 1);
+  return (r.dist[static_cast<std::size_t>(rank - 1)] + r.dist[static_cast<std::size_t>(rank)]) / 2;
+}
+
+class RangeCuda : public ::testing::TestWithParam<Metric> {};
+
+TEST_P(RangeCuda, FlatEqualsCpu) {
+  KNNX_REQUIRE_GPU();
+  const Metric metric = GetParam();
+  const std::vector<float> x = random_vectors(kRows, kDim, 11);
+  const std::vector<float> q = random_vectors(40, kDim, 12);
+  const std::vector<idx_t> ids = shuffled_ids(kRows, 13);
+  IndexFlat cpu(kDim, metric), gpu(kDim, metric, Device::cuda(0));
+  cpu.add_with_ids(kRows, x.data(), ids.data());
+  gpu.add_with_ids(kRows, x.data(), ids.data());
+  const float radius = radius_between(cpu, q, 200);
+  expect_same_range(cpu.range_search(40, q.data(), radius), gpu.range_search(40, q.data(), radius),
+                    radius, "flat");
+  for (const NamedSelector& s : selectors(ids)) {
+    SearchParams params;
+    params.sel = &s.sel();
+    expect_same_range(cpu.range_search(40, q.data(), radius, &params),
+                      gpu.range_search(40, q.data(), radius, &params), radius, "flat " + s.name);
+  }
+  // The smallest workspace bound; nothing, and everything, in range.
+  SearchParams small;
+  small.workspace_bytes = std::int64_t{16} << 20;
+  expect_same_range(cpu.range_search(40, q.data(), radius),
+                    gpu.range_search(40, q.data(), radius, &small), radius, "flat small workspace");
+  const float none = metric == Metric::L2 ? 0.0f : 1e30f;
+  const float every = metric == Metric::L2 ? 1e30f : -1e30f;
+  const RangeSearchResult empty = gpu.range_search(40, q.data(), none);
+  EXPECT_EQ(empty.lims, std::vector<idx_t>(41, 0));
+  const RangeSearchResult all = gpu.range_search(3, q.data(), every);
+  EXPECT_EQ(all.lims.back(), 3 * kRows);
+  expect_same_range(cpu.range_search(3, q.data(), every), all, every, "flat everything");
+  // A non-finite query is refused, and the index stays usable.
+  std::vector<float> bad = q;
+  bad[5] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THROW(gpu.range_search(40, bad.data(), radius), InvalidArgument);
+  expect_same_range(cpu.range_search(2, q.data(), radius), gpu.range_search(2, q.data(), radius),
+                    radius, "flat after error");
+}
+
+TEST_P(RangeCuda, IvfEqualsCpu) {
+  KNNX_REQUIRE_GPU();
+  const Metric metric = GetParam();
+  const std::vector<float> x = random_vectors(kRows, kDim, 14);
+  const std::vector<float> q = random_vectors(40, kDim, 15);
+  const std::vector<idx_t> ids = shuffled_ids(kRows, 16);
+  IvfPair pair(metric, x, ids);
+  IndexIVFFlat& cpu = pair.cpu;
+  IndexIVFFlat& gpu = pair.gpu;
+  IndexFlat exact(kDim, metric);
+  exact.add(kRows, x.data());
+  const float radius = radius_between(exact, q, 100);
+  for (int n_probe : {1, 6, kLists}) {
+    SearchParamsIVF params;
+    params.nprobe = n_probe;
+    const std::string what = "ivf p" + std::to_string(n_probe);
+    expect_same_range(cpu.range_search(40, q.data(), radius, &params),
+                      gpu.range_search(40, q.data(), radius, &params), radius, what);
+    for (const NamedSelector& s : selectors(ids)) {
+      params.sel = &s.sel();
+      expect_same_range(cpu.range_search(40, q.data(), radius, &params),
+                        gpu.range_search(40, q.data(), radius, &params), radius,
+                        what + " " + s.name);
+    }
+  }
+  const std::vector<NamedSelector> sels = selectors(ids);
+  ASSERT_EQ(cpu.remove_ids(sels[1].sel()), gpu.remove_ids(sels[1].sel()));
+  SearchParamsIVF params;
+  params.nprobe = 6;
+  params.workspace_bytes = std::int64_t{16} << 20;
+  expect_same_range(cpu.range_search(40, q.data(), radius, &params),
+                    gpu.range_search(40, q.data(), radius, &params), radius, "ivf after remove");
+}
+
+INSTANTIATE_TEST_SUITE_P(Metrics, RangeCuda, ::testing::Values(Metric::L2, Metric::InnerProduct),
+                         [](const auto& info) { return to_string(info.param); });
 
 }  // namespace
 }  // namespace knnx
