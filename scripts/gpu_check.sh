@@ -7,6 +7,7 @@
 #   sanitizer  compute-sanitizer memcheck and racecheck over small GPU cases
 #   shards     the one-GPU smoke run of gpu_shards_bench
 #   harness    the benchmark harness's GPU sweeps (JSON in $OUT/results)
+#   filters    bench/filter_cost.py --device cuda: IDSelector cost at 1/10/90% (JSON in $OUT/results)
 # usage: scripts/gpu_check.sh [STAGE ...]      (default: all stages, in this order)
 # Each stage after `build` uses build-gpu as an earlier call left it, so a run can be split over
 # several calls on a machine that stays up. Logs go to ${OUT:-gpu-check}; every stage prints one
@@ -18,7 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${OUT:-gpu-check}
 mkdir -p "$out"
 stages=("$@")
-((${#stages[@]})) || stages=(build cpu gpu python sanitizer shards harness)
+((${#stages[@]})) || stages=(build cpu gpu python sanitizer shards harness filters)
 jobs=$(nproc)
 commit=${KNNX_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 export NCCL_NVLS_ENABLE=0
@@ -77,6 +78,8 @@ stage_sanitizer() {
   small+="MetricKProbe/IvfCudaSweep.EqualsCpuWithIdenticalCentroids/ip_k1000_p37:"
   small+="LinalgCuda.ProjectionKernelsMatchFloat64:LinalgCuda.GramSchmidtQrIsOrthonormalAndReconstructs:"
   small+="FlatCuda.Split3xTf32GemmMatchesFloat64:StreamsCuda.*:TransformCuda.*:"
+  small+="Metrics/FiltersCudaFlat.IdentityIdsAndRemoval/l2:Metrics/RangeCuda.FlatEqualsCpu/ip:"
+  small+="Metrics/RangeCuda.IvfEqualsCpu/l2:"
   small+="ShardsCuda.TwoShardsOnOneGpu${KNNX_SANITIZER_EXTRA:-}"
   # Under racecheck these take minutes (OPQ's many k-means runs, a large batched search, the
   # 3xTF32 cases: cuBLAS and a kernel without shared memory, two shards on worker threads: over
@@ -109,6 +112,15 @@ stage_harness() {
   mkdir -p "$out/results"
   OUT="$out/results" KNNX_BUILD_DIR=build-gpu KNNX_HARNESS_CPU=0 KNNX_COMMIT="$commit" \
     bash bench/run_harness_gpu.sh "${KNNX_HARNESS_N:-1000000}" 10000 >"$out/harness.log" 2>&1
+}
+
+stage_filters() {
+  mkdir -p "$out/results"
+  PYTHONPATH="$PWD/build-gpu/python" python3 bench/filter_cost.py --device cuda --nb 1000000 \
+    --nq 10 1000 --out "$out/results/filter_cost_cuda.json" >"$out/filter_cost.log" 2>&1
+  local rc=$?
+  tail -30 "$out/filter_cost.log"
+  return $rc
 }
 
 for stage in "${stages[@]}"; do
