@@ -127,8 +127,7 @@ class IndexMixin:
         distances[lims[i]:lims[i + 1]] and labels[lims[i]:lims[i + 1]], sorted best first
         (FAISS leaves them unsorted). params: a knnx.SearchParameters (SearchParametersIVF for
         IVF indexes), e.g. SearchParameters(sel=knnx.IDSelectorRange(0, 100)). A NaN radius
-        raises ValueError. CPU indexes (IndexFlat, IndexIVFFlat); a GPU index raises
-        knnx.NotSupported.
+        raises ValueError. IndexFlat and IndexIVFFlat, on the CPU and on a GPU.
         """
         return _knnx._range_search(self, queries, float(radius), params)
 
