@@ -111,18 +111,24 @@ __global__ void __launch_bounds__(kThreads)
     for (int u = 0; u < 4; ++u) {
       const int c = c_begin + 4 * (j0 + u * kThreads + threadIdx.x);
       const std::int32_t row = static_cast<std::int32_t>(col0 + c);
-      // Bit i of `ok`: column c + i exists (and, filtered, its row is admitted).
-      unsigned ok = 0;
+      if constexpr (kFiltered) {
+        // Bit i of `ok`: column c + i exists and its row is admitted.
+        unsigned ok = 0;
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        bool in = c + i < c_end;
-        if constexpr (kFiltered) in = in && admitted(allowed, static_cast<std::int64_t>(row) + i);
-        ok |= static_cast<unsigned>(in) << i;
+        for (int i = 0; i < 4; ++i) {
+          const bool in = c + i < c_end && admitted(allowed, static_cast<std::int64_t>(row) + i);
+          ok |= static_cast<unsigned>(in) << i;
+        }
+        sel.offer(ok & 1u, float_to_key(v[u].x + nn[u].x), row + 0);
+        sel.offer(ok & 2u, float_to_key(v[u].y + nn[u].y), row + 1);
+        sel.offer(ok & 4u, float_to_key(v[u].z + nn[u].z), row + 2);
+        sel.offer(ok & 8u, float_to_key(v[u].w + nn[u].w), row + 3);
+      } else {
+        sel.offer(c + 0 < c_end, float_to_key(v[u].x + nn[u].x), row + 0);
+        sel.offer(c + 1 < c_end, float_to_key(v[u].y + nn[u].y), row + 1);
+        sel.offer(c + 2 < c_end, float_to_key(v[u].z + nn[u].z), row + 2);
+        sel.offer(c + 3 < c_end, float_to_key(v[u].w + nn[u].w), row + 3);
       }
-      sel.offer(ok & 1u, float_to_key(v[u].x + nn[u].x), row + 0);
-      sel.offer(ok & 2u, float_to_key(v[u].y + nn[u].y), row + 1);
-      sel.offer(ok & 4u, float_to_key(v[u].z + nn[u].z), row + 2);
-      sel.offer(ok & 8u, float_to_key(v[u].w + nn[u].w), row + 3);
     }
   }
   sel.finish();
