@@ -7,6 +7,7 @@
 #include <new>
 #include <vector>
 
+#include "core/metric_dispatch.hpp"
 #include "core/parallel_errors.hpp"
 #include "cpu/blas.hpp"
 #include "cpu/scan_kernels.hpp"
@@ -27,17 +28,21 @@ constexpr idx_t kDirectChunkBytes = 128 * 1024;
 // dimension large. Either way a thread holds collectors for at most one query block.
 constexpr idx_t kMinQueriesPerThread = 64;
 
+// One search's inputs; the metric is the scan functions' template argument.
 struct Scan {
   const float* base;
-  const float* base_norms;  // null for inner product
+  const float* base_norms;  // read for L2 only
   idx_t n;
   int d;
   const float* queries;
-  const float* qnorms;  // zeros for inner product
-  float alpha;          // -2 for L2, -1 for inner product: tiles hold alpha * q.x
+  const float* qnorms;    // zeros for inner product
   const IDSelector* sel;  // null: every row is admitted
   const idx_t* row_ids;   // ids of the rows, for sel
 };
+
+// Tiles hold alpha * q.x: the L2 score adds the norms to -2 q.x, inner product ranks -q.x.
+template <Metric M>
+inline constexpr float kAlpha = detail::kIsL2<M> ? -2.0f : -1.0f;
 
 // BLAS threads: every sgemm runs inside one of the parallel regions below, on the thread that
 // calls it. A region of one thread (few base chunks, or KNNX_NUM_THREADS=1) is not an active
@@ -47,12 +52,13 @@ struct Scan {
 // OpenMP thread count to 1 first, as the IVF scan and k-means do.
 
 // Tile of queries [q0, q0+qb) against base rows [b0, b0+bb) into per-query collectors.
+template <Metric M>
 void gemm_tile(const Scan& s, idx_t q0, idx_t qb, idx_t b0, idx_t bb, float* tile, TopK* topk) {
-  sgemm_abt(qb, bb, s.d, s.alpha, s.queries + q0 * s.d, s.base + b0 * s.d, tile);
-  const float* bn = s.base_norms ? s.base_norms + b0 : nullptr;
+  sgemm_abt(qb, bb, s.d, kAlpha<M>, s.queries + q0 * s.d, s.base + b0 * s.d, tile);
+  const float* bn = detail::kIsL2<M> ? s.base_norms + b0 : nullptr;
   const idx_t* ids = s.sel ? s.row_ids + b0 : nullptr;
   for (idx_t i = 0; i < qb; ++i) {
-    topk[i].push_tile_row(tile + i * bb, bn, s.qnorms[q0 + i], bb, b0, s.sel, ids);
+    topk[i].push_tile_row<M>(tile + i * bb, bn, s.qnorms[q0 + i], bb, b0, s.sel, ids);
   }
 }
 
@@ -72,8 +78,9 @@ std::vector<std::vector<T>> per_thread(int threads, std::size_t count, const T& 
 }
 
 // Each thread owns whole query blocks and scans the whole base for them.
-void search_by_query_blocks(const Scan& s, idx_t nq, int k, idx_t qblock, idx_t bblock,
-                            int threads, float* distances, idx_t* labels, bool negate, float pad) {
+template <Metric M>
+void search_by_query_blocks(const Scan& s, idx_t nq, int k, idx_t qblock, idx_t bblock, int threads,
+                            float* distances, idx_t* labels, bool negate, float pad) {
   const idx_t n_qblocks = (nq + qblock - 1) / qblock;
   const idx_t tile_cols = std::min(bblock, std::max<idx_t>(s.n, 1));
   threads = static_cast<int>(std::clamp<idx_t>(n_qblocks, 1, threads));
@@ -94,7 +101,7 @@ void search_by_query_blocks(const Scan& s, idx_t nq, int k, idx_t qblock, idx_t 
         const idx_t qb = std::min(qblock, nq - q0);
         for (idx_t i = 0; i < qb; ++i) topk[static_cast<std::size_t>(i)].reset(k);
         for (idx_t b0 = 0; b0 < s.n; b0 += bblock) {
-          gemm_tile(s, q0, qb, b0, std::min(bblock, s.n - b0), tile, topk.data());
+          gemm_tile<M>(s, q0, qb, b0, std::min(bblock, s.n - b0), tile, topk.data());
         }
         for (idx_t i = 0; i < qb; ++i) {
           topk[static_cast<std::size_t>(i)].write(distances + (q0 + i) * k, labels + (q0 + i) * k,
@@ -170,21 +177,20 @@ void row_norms_sq(idx_t n, int d, const float* x, float* out) {
 
 namespace {
 
-void search_finite(const float* base, const float* base_norms, idx_t n, int d, Metric metric,
-                   const float* queries, idx_t nq, int k, float* distances, idx_t* labels,
-                   const FlatSearchParams& params, const IDSelector* sel, const idx_t* row_ids) {
-  const bool l2 = metric == Metric::L2;
-  const bool negate = !l2;
-  const float pad = empty_distance(metric);
+template <Metric M>
+void search_finite(const float* base, const float* base_norms, idx_t n, int d, const float* queries,
+                   idx_t nq, int k, float* distances, idx_t* labels, const FlatSearchParams& params,
+                   const IDSelector* sel, const idx_t* row_ids) {
+  constexpr bool negate = !detail::kIsL2<M>;  // inner-product scores are negated products
+  const float pad = empty_distance(M);
   const int threads = blas_threads_within_limits(params.num_threads > 0 ? params.num_threads
                                                                         : omp_get_max_threads());
   const idx_t qblock_max = std::max(1, params.query_block);
   const idx_t bblock = std::max(16, params.base_block);
 
   std::vector<float> qnorms(static_cast<std::size_t>(nq), 0.0f);
-  if (l2) row_norms_sq(nq, d, queries, qnorms.data());
-  const Scan s{base,          l2 ? base_norms : nullptr, n,   d,      queries,
-               qnorms.data(), l2 ? -2.0f : -1.0f,        sel, row_ids};
+  if constexpr (detail::kIsL2<M>) row_norms_sq(nq, d, queries, qnorms.data());
+  const Scan s{base, base_norms, n, d, queries, qnorms.data(), sel, row_ids};
 
   // Up to a few queries, distances come from small_batch_products reading the base straight
   // from memory: sgemm would first pack every base block, which costs more than the arithmetic
@@ -199,14 +205,14 @@ void search_finite(const float* base, const float* base_norms, idx_t n, int d, M
         [&](idx_t c0, idx_t len, float* tile, TopK* topk) {
           for (idx_t q0 = 0; q0 < nq; q0 += kSmallBatchMax) {
             const int g = static_cast<int>(std::min<idx_t>(kSmallBatchMax, nq - q0));
-            small_batch_products(queries + q0 * d, g, base + c0 * d, len, d, s.alpha,
+            small_batch_products(queries + q0 * d, g, base + c0 * d, len, d, kAlpha<M>,
                                  tile + q0 * chunk, chunk);
           }
-          const float* bn = s.base_norms ? s.base_norms + c0 : nullptr;
+          const float* bn = detail::kIsL2<M> ? base_norms + c0 : nullptr;
           const idx_t* ids = sel ? row_ids + c0 : nullptr;
           for (idx_t i = 0; i < nq; ++i) {
-            topk[i].push_tile_row(tile + i * chunk, bn, qnorms[static_cast<std::size_t>(i)], len,
-                                  c0, sel, ids);
+            topk[i].push_tile_row<M>(tile + i * chunk, bn, qnorms[static_cast<std::size_t>(i)], len,
+                                     c0, sel, ids);
           }
         });
     return;
@@ -218,7 +224,7 @@ void search_finite(const float* base, const float* base_norms, idx_t n, int d, M
     idx_t n_blocks = (nq + qblock_max - 1) / qblock_max;
     n_blocks = (n_blocks + threads - 1) / threads * threads;
     const idx_t qblock = (nq + n_blocks - 1) / n_blocks;
-    search_by_query_blocks(s, nq, k, qblock, bblock, threads, distances, labels, negate, pad);
+    search_by_query_blocks<M>(s, nq, k, qblock, bblock, threads, distances, labels, negate, pad);
     return;
   }
 
@@ -226,7 +232,7 @@ void search_finite(const float* base, const float* base_norms, idx_t n, int d, M
   search_by_base_chunks(n, nq, k, bblock, threads, distances, labels, negate, pad,
                         static_cast<std::size_t>(nq * std::min(bblock, n)),
                         [&](idx_t b0, idx_t bb, float* tile, TopK* topk) {
-                          gemm_tile(s, 0, nq, b0, bb, tile, topk);
+                          gemm_tile<M>(s, 0, nq, b0, bb, tile, topk);
                         });
 }
 
@@ -261,8 +267,10 @@ void complete_with_overflowed_rows(idx_t n, idx_t nq, int k, Metric metric, floa
 void flat_search(const float* base, const float* base_norms, idx_t n, int d, Metric metric,
                  const float* queries, idx_t nq, int k, float* distances, idx_t* labels,
                  const FlatSearchParams& params, const IDSelector* sel, const idx_t* row_ids) {
-  search_finite(base, base_norms, n, d, metric, queries, nq, k, distances, labels, params, sel,
-                row_ids);
+  detail::dispatch_metric(metric, [&](auto m) {
+    search_finite<decltype(m)::value>(base, base_norms, n, d, queries, nq, k, distances, labels,
+                                      params, sel, row_ids);
+  });
   complete_with_overflowed_rows(n, nq, k, metric, distances, labels, sel, row_ids);
 }
 

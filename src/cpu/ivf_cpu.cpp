@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/check.hpp"
+#include "core/metric_dispatch.hpp"
 #include "core/parallel_errors.hpp"
 #include "cpu/blas.hpp"
 #include "cpu/flat_search.hpp"
@@ -155,8 +156,10 @@ class IvfCpu final : public detail::IvfBackend {
       Scratch scratch;
       for (idx_t q0 = 0; q0 < nq; q0 += batch) {
         const idx_t qn = std::min(batch, nq - q0);
-        search_batch(qn, queries + q0 * dim_, k, n_probe, threads, coarse, knobs.sel,
-                     distances + q0 * k, labels + q0 * k, scratch);
+        detail::dispatch_metric(metric_, [&](auto m) {
+          search_batch<decltype(m)::value>(qn, queries + q0 * dim_, k, n_probe, threads, coarse,
+                                           knobs.sel, distances + q0 * k, labels + q0 * k, scratch);
+        });
       }
     } catch (const std::bad_alloc&) {
       throw OutOfMemory(fmt::format("cannot allocate the scratch memory of a CPU IVF search of {} "
@@ -206,7 +209,6 @@ class IvfCpu final : public detail::IvfBackend {
   idx_t remove_ids(const std::vector<idx_t>& sorted_ids) override {
     if (sorted_ids.empty()) return 0;
     const std::size_t d = static_cast<std::size_t>(dim_);
-    const bool l2 = metric_ == Metric::L2;
     idx_t removed = 0;
 #pragma omp parallel for schedule(dynamic, 16) reduction(+ : removed) num_threads(thread_count())
     for (int l = 0; l < n_lists_; ++l) {
@@ -216,14 +218,14 @@ class IvfCpu final : public detail::IvfBackend {
         if (std::binary_search(sorted_ids.begin(), sorted_ids.end(), list.ids[r])) continue;
         if (out != r) {
           std::copy_n(list.vectors.data() + r * d, d, list.vectors.data() + out * d);
-          if (l2) list.norms[out] = list.norms[r];
+          if (!list.norms.empty()) list.norms[out] = list.norms[r];  // L2 lists keep norms
           list.ids[out] = list.ids[r];
         }
         ++out;
       }
       removed += static_cast<idx_t>(list.ids.size() - out);
       list.vectors.resize(out * d);
-      if (l2) list.norms.resize(out);
+      if (!list.norms.empty()) list.norms.resize(out);
       list.ids.resize(out);
     }
     size_ -= removed;
@@ -259,10 +261,11 @@ class IvfCpu final : public detail::IvfBackend {
   }
 
   // sel (may be null): the ids results may hold, tested by stored id inside the selection.
+  template <Metric M>
   void search_batch(idx_t qn, const float* queries, int k, int n_probe, int threads,
                     FlatSearchParams coarse, const IDSelector* sel, float* distances, idx_t* labels,
                     Scratch& s) const {
-    const bool l2 = metric_ == Metric::L2;
+    constexpr bool kL2 = detail::kIsL2<M>;
     const std::size_t probes = static_cast<std::size_t>(qn) * static_cast<std::size_t>(n_probe);
 
     // 1. Coarse quantisation: the n_probe nearest centroids of every query.
@@ -272,7 +275,7 @@ class IvfCpu final : public detail::IvfBackend {
     flat_search(centroids_.data(), centroid_norms_.data(), n_lists_, dim_, metric_, queries, qn,
                 n_probe, s.probe_dist.data(), s.probe_lists.data(), coarse);
     s.qnorms.assign(static_cast<std::size_t>(qn), 0.0f);
-    if (l2) row_norms_sq(qn, dim_, queries, s.qnorms.data());
+    if constexpr (kL2) row_norms_sq(qn, dim_, queries, s.qnorms.data());
 
     // 2. Group the probes by list (counting sort; queries ascending within a list).
     s.list_begin.assign(static_cast<std::size_t>(n_lists_) + 1, 0);
@@ -330,7 +333,7 @@ class IvfCpu final : public detail::IvfBackend {
     }
 
     // 5. Scan.
-    const float alpha = l2 ? -2.0f : -1.0f;
+    constexpr float alpha = kL2 ? -2.0f : -1.0f;
     const idx_t n_work = static_cast<idx_t>(s.work.size());
     detail::ParallelErrors errors;
 #pragma omp parallel num_threads(team)
@@ -360,20 +363,21 @@ class IvfCpu final : public detail::IvfBackend {
           } else {
             sgemm_abt(m, w.len, dim_, alpha, qbuf, rows, tile);
           }
-          const float* norms = l2 ? list.norms.data() + w.r0 : nullptr;
+          const float* norms = kL2 ? list.norms.data() + w.r0 : nullptr;
           const idx_t first_label = (static_cast<idx_t>(w.list) << kListShift) + w.r0;
           for (idx_t i = 0; i < m; ++i) {
             const idx_t q = group[i];
-            topk[q].push_tile_row(tile + i * w.len, norms, s.qnorms[static_cast<std::size_t>(q)],
-                                  w.len, first_label, sel, list.ids.data() + w.r0);
+            topk[q].template push_tile_row<M>(tile + i * w.len, norms,
+                                              s.qnorms[static_cast<std::size_t>(q)], w.len,
+                                              first_label, sel, list.ids.data() + w.r0);
           }
         });
     }
     errors.rethrow("CPU IVF search");
 
     // 6. Merge the threads' collectors and write ids.
-    const bool negate = !l2;
-    const float pad = empty_distance(metric_);
+    constexpr bool negate = !kL2;  // inner-product scores are negated products
+    const float pad = empty_distance(M);
 #pragma omp parallel for schedule(static) num_threads(team) if (qn >= 64)
     for (idx_t q = 0; q < qn; ++q)
       errors.run([&] {

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/metric_dispatch.hpp"
 #include "core/parallel_errors.hpp"
 #include "core/random.hpp"
 #include "core/sampling.hpp"
@@ -66,6 +67,17 @@ float dot(const float* a, const float* b, int d) {
 #pragma omp simd reduction(+ : s)
   for (int j = 0; j < d; ++j) s += a[j] * b[j];
   return s;
+}
+
+// Whether v is nearer to a than to b under metric M (a strictly smaller distance, or a strictly
+// larger inner product).
+template <Metric M>
+bool nearer(const float* v, const float* a, const float* b, int d) {
+  if constexpr (detail::kIsL2<M>) {
+    return l2_sq(v, a, d) < l2_sq(v, b, d);
+  } else {
+    return dot(v, a, d) > dot(v, b, d);
+  }
 }
 
 // Scales each of the k centroids to unit L2 norm (a zero centroid stays zero).
@@ -145,7 +157,7 @@ void seed_kmeans_pp(idx_t n, const float* x, int d, int k, std::uint64_t seed, f
         small_batch_products(c, 1, x + i * d, run - i, d, -2.0f, prod, run - i);
         for (idx_t r = i; r < run; ++r) {
           const std::size_t ur = static_cast<std::size_t>(r);
-          const float dist = score_of(prod[r - i], true, row_norms[ur], c_norm);
+          const float dist = score_of<Metric::L2>(prod[r - i], row_norms[ur], c_norm);
           if (dist < dmin[ur]) {
             dmin[ur] = dist;
             owner[ur] = s;
@@ -308,7 +320,6 @@ void split_empty_clusters(const float* x, int d, int k, Metric metric, float* ce
 
   std::vector<float> old_empty(static_cast<std::size_t>(d)), old_big(static_cast<std::size_t>(d));
   std::vector<double> acc(static_cast<std::size_t>(d));
-  const bool l2 = metric == Metric::L2;
   for (int ci = 0; ci < k; ++ci) {
     if (cl.count[static_cast<std::size_t>(ci)] != 0) continue;
     float* a = centroids + static_cast<idx_t>(ci) * d;
@@ -328,9 +339,10 @@ void split_empty_clusters(const float* x, int d, int k, Metric metric, float* ce
       }
       idx_t* rows = cl.rows.data() + cl.begin[static_cast<std::size_t>(cj)];
       // Rows that stay with cj come first; the order within each part is kept.
-      idx_t* mid = std::stable_partition(rows, rows + cnt, [&](idx_t r) {
-        const float* v = x + r * d;
-        return l2 ? !(l2_sq(v, a, d) < l2_sq(v, b, d)) : !(dot(v, a, d) > dot(v, b, d));
+      idx_t* mid = detail::dispatch_metric(metric, [&](auto m) {
+        return std::stable_partition(rows, rows + cnt, [&](idx_t r) {
+          return !nearer<decltype(m)::value>(x + r * d, a, b, d);
+        });
       });
       const idx_t stay = mid - rows;
       if (stay == 0 || stay == cnt) {  // nothing moved (or everything): not splittable this way

@@ -81,8 +81,8 @@ inline void pq_scan_into(TopK& topk, const float* table, int M, float base,
   for (idx_t j0 = 0; j0 < n; j0 += kCollectChunk) {
     const idx_t len = std::min<idx_t>(kCollectChunk, n - j0);
     pq_score_codes(table, M, base, codes + j0 * M, len, scratch);
-    topk.push_tile_row(scratch, nullptr, 0.0f, len, first_label + j0, sel,
-                       row_ids != nullptr ? row_ids + j0 : nullptr);
+    topk.push_block(scratch, len, first_label + j0, sel,
+                    row_ids != nullptr ? row_ids + j0 : nullptr);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <new>
 
+#include "core/metric_dispatch.hpp"
 #include "core/parallel_errors.hpp"
 #include "knnx/error.hpp"
 
@@ -15,16 +16,23 @@ namespace {
 // Queries scanned between two appends to the result.
 constexpr idx_t kQueryChunk = 256;
 
-}  // namespace
+// Whether distance a ranks before b: smaller squared distances, larger inner products.
+template <Metric M>
+bool ranks_before(float a, float b) {
+  if constexpr (detail::kIsL2<M>) {
+    return a < b;
+  } else {
+    return a > b;
+  }
+}
 
-void range_scan_rows(const float* query, const float* rows, const idx_t* row_ids, idx_t n, int d,
-                     Metric metric, float radius, const IDSelector* sel,
-                     std::vector<RangeHit>& hits) {
-  const bool l2 = metric == Metric::L2;
+template <Metric M>
+void scan_rows(const float* query, const float* rows, const idx_t* row_ids, idx_t n, int d,
+               float radius, const IDSelector* sel, std::vector<RangeHit>& hits) {
   for (idx_t j = 0; j < n; ++j) {
     const float* r = rows + j * d;
     float acc = 0.0f;
-    if (l2) {
+    if constexpr (detail::kIsL2<M>) {
       for (int c = 0; c < d; ++c) {
         const float diff = query[c] - r[c];
         acc += diff * diff;
@@ -32,16 +40,25 @@ void range_scan_rows(const float* query, const float* rows, const idx_t* row_ids
     } else {
       for (int c = 0; c < d; ++c) acc += query[c] * r[c];
     }
-    if (!(l2 ? acc < radius : acc > radius)) continue;
+    if (!ranks_before<M>(acc, radius)) continue;
     if (sel && !sel->is_member(row_ids[j])) continue;
     hits.push_back({acc, row_ids[j]});
   }
 }
 
+}  // namespace
+
+void range_scan_rows(const float* query, const float* rows, const idx_t* row_ids, idx_t n, int d,
+                     Metric metric, float radius, const IDSelector* sel,
+                     std::vector<RangeHit>& hits) {
+  detail::dispatch_metric(metric, [&](auto m) {
+    scan_rows<decltype(m)::value>(query, rows, row_ids, n, d, radius, sel, hits);
+  });
+}
+
 RangeSearchResult range_search_by_query(
     idx_t nq, Metric metric, int num_threads,
     const std::function<void(idx_t q, std::vector<RangeHit>& hits)>& scan_query) {
-  const bool l2 = metric == Metric::L2;
   const int threads = num_threads > 0 ? num_threads : omp_get_max_threads();
   RangeSearchResult result;
   try {
@@ -56,10 +73,13 @@ RangeSearchResult range_search_by_query(
           std::vector<RangeHit>& hits = chunk[static_cast<std::size_t>(i)];
           hits.clear();
           scan_query(q0 + i, hits);
-          std::sort(hits.begin(), hits.end(), [l2](const RangeHit& a, const RangeHit& b) {
-            if (a.distance != b.distance)
-              return l2 ? a.distance < b.distance : a.distance > b.distance;
-            return a.label < b.label;
+          detail::dispatch_metric(metric, [&](auto m) {
+            std::sort(hits.begin(), hits.end(), [](const RangeHit& a, const RangeHit& b) {
+              if (a.distance != b.distance) {
+                return ranks_before<decltype(m)::value>(a.distance, b.distance);
+              }
+              return a.label < b.label;
+            });
           });
         });
       }

@@ -20,12 +20,22 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Portable versions.
 
+// The base norm of row j, for L2 scores.
+template <Metric M>
+float base_norm(const float* base_norms, int j) {
+  if constexpr (detail::kIsL2<M>) {
+    return base_norms[j];
+  } else {
+    return 0.0f;
+  }
+}
+
+template <Metric M>
 int collect_below_portable(const float* t, const float* base_norms, float query_norm, int n,
                            float threshold, std::uint32_t* hits) {
   int count = 0;
-  const bool l2 = base_norms != nullptr;
   for (int j = 0; j < n; ++j) {
-    if (score_of(t[j], l2, l2 ? base_norms[j] : 0.0f, query_norm) < threshold) {
+    if (score_of<M>(t[j], base_norm<M>(base_norms, j), query_norm) < threshold) {
       hits[count++] = static_cast<std::uint32_t>(j);
     }
   }
@@ -70,12 +80,13 @@ KNNX_AVX2 inline __m256 hsum8(const __m256* a) {
   return _mm256_add_ps(lo, hi);
 }
 
-KNNX_AVX2 int collect_below_avx2(const float* t, const float* base_norms, float query_norm,
-                                 int n, float threshold, std::uint32_t* hits) {
+template <Metric M>
+KNNX_AVX2 int collect_below_avx2(const float* t, const float* base_norms, float query_norm, int n,
+                                 float threshold, std::uint32_t* hits) {
   int count = 0;
   int j = 0;
   const __m256 thr = _mm256_set1_ps(threshold);
-  if (base_norms) {
+  if constexpr (detail::kIsL2<M>) {
     const __m256 qn = _mm256_set1_ps(query_norm);
     const __m256 zero = _mm256_setzero_ps();
     for (; j + 8 <= n; j += 8) {
@@ -98,8 +109,7 @@ KNNX_AVX2 int collect_below_avx2(const float* t, const float* base_norms, float 
     }
   }
   for (; j < n; ++j) {  // the last n % 8 entries
-    if (score_of(t[j], base_norms != nullptr, base_norms ? base_norms[j] : 0.0f, query_norm) <
-        threshold) {
+    if (score_of<M>(t[j], base_norm<M>(base_norms, j), query_norm) < threshold) {
       hits[count++] = static_cast<std::uint32_t>(j);
     }
   }
@@ -181,6 +191,7 @@ KNNX_AVX512 inline __m256 fold16(__m512 v) {
   return _mm256_add_ps(_mm512_castps512_ps256(v), hi);
 }
 
+template <Metric M>
 KNNX_AVX512 int collect_below_avx512(const float* t, const float* base_norms, float query_norm,
                                      int n, float threshold, std::uint32_t* hits) {
   int count = 0;
@@ -191,7 +202,7 @@ KNNX_AVX512 int collect_below_avx512(const float* t, const float* base_norms, fl
     const __mmask16 live = n - j >= 16 ? static_cast<__mmask16>(0xFFFF)
                                        : static_cast<__mmask16>((1u << (n - j)) - 1);
     __m512 v = _mm512_maskz_loadu_ps(live, t + j);
-    if (base_norms) {
+    if constexpr (detail::kIsL2<M>) {
       v = _mm512_add_ps(_mm512_add_ps(v, qn), _mm512_maskz_loadu_ps(live, base_norms + j));
       v = _mm512_max_ps(zero, v);  // NaN stays NaN, as in score_of
     }
@@ -274,7 +285,8 @@ using ProductsFn = void (*)(const float*, const float*, idx_t, int, float, float
 
 struct Kernels {
   const char* isa = "portable";
-  CollectFn collect = collect_below_portable;
+  CollectFn collect_l2 = collect_below_portable<Metric::L2>;
+  CollectFn collect_ip = collect_below_portable<Metric::InnerProduct>;
   // For 1 and 2 queries; null in the portable set.
   std::array<ProductsFn, kSmallBatchMax> products{};
   // Most queries for which a flat search uses these kernels rather than sgemm (bench/NOTES.md,
@@ -298,12 +310,18 @@ const Kernels* kernel_set(std::string_view isa) {
   if (isa == "portable") return &portable;
 #ifdef KNNX_SCAN_X86
   if (isa == "avx512" && cpu_has("avx512")) {
-    static const Kernels k{"avx512", collect_below_avx512,
-                           {products_avx512<1, 8>, products_avx512<2, 4>}, 3};
+    static const Kernels k{"avx512",
+                           collect_below_avx512<Metric::L2>,
+                           collect_below_avx512<Metric::InnerProduct>,
+                           {products_avx512<1, 8>, products_avx512<2, 4>},
+                           3};
     return &k;
   }
   if (isa == "avx2" && cpu_has("avx2")) {
-    static const Kernels k{"avx2", collect_below_avx2, {products_avx2<1, 8>, products_avx2<2, 4>},
+    static const Kernels k{"avx2",
+                           collect_below_avx2<Metric::L2>,
+                           collect_below_avx2<Metric::InnerProduct>,
+                           {products_avx2<1, 8>, products_avx2<2, 4>},
                            32};
     return &k;
   }
@@ -331,10 +349,18 @@ const Kernels& kernels() {
 
 }  // namespace
 
-int collect_below(const float* t, const float* base_norms, float query_norm, int n,
-                  float threshold, std::uint32_t* hits) {
-  return kernels().collect(t, base_norms, query_norm, n, threshold, hits);
+template <Metric M>
+int collect_below(const float* t, const float* base_norms, float query_norm, int n, float threshold,
+                  std::uint32_t* hits) {
+  const Kernels& k = kernels();
+  return (detail::kIsL2<M> ? k.collect_l2 : k.collect_ip)(t, base_norms, query_norm, n, threshold,
+                                                          hits);
 }
+
+template int collect_below<Metric::L2>(const float*, const float*, float, int, float,
+                                       std::uint32_t*);
+template int collect_below<Metric::InnerProduct>(const float*, const float*, float, int, float,
+                                                 std::uint32_t*);
 
 void small_batch_products(const float* queries, int nq, const float* rows, idx_t n_rows, int d,
                           float alpha, float* out, idx_t out_stride) {

@@ -13,25 +13,33 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/metric_dispatch.hpp"
+#include "knnx/metric.hpp"
 #include "knnx/types.hpp"
 
 namespace knnx::cpu {
 
-// The score of a tile entry t; base_norm and query_norm are used only when l2 is true.
-inline float score_of(float t, bool l2, float base_norm, float query_norm) {
+// The score of a tile entry t under metric M; base_norm and query_norm are read for L2 only.
+template <Metric M>
+inline float score_of(float t, float base_norm, float query_norm) {
   // std::max(v, 0) keeps a NaN v as NaN (it then never passes a threshold); the SIMD kernels
   // use the same operand order of max for the same result.
-  return l2 ? std::max((t + query_norm) + base_norm, 0.0f) : t;
+  if constexpr (detail::kIsL2<M>) {
+    return std::max((t + query_norm) + base_norm, 0.0f);
+  } else {
+    return t;
+  }
 }
 
 // Most rows a scores chunk handed to collect_below may have.
 inline constexpr int kCollectChunk = 256;
 
-// Writes to hits the positions j in [0, n) whose score_of(t[j], base_norms != null,
-// base_norms[j], query_norm) is below threshold, in increasing order; returns their count.
-// n <= kCollectChunk. base_norms null means inner product.
-int collect_below(const float* t, const float* base_norms, float query_norm, int n,
-                  float threshold, std::uint32_t* hits);
+// Writes to hits the positions j in [0, n) whose score_of<M>(t[j], base_norms[j], query_norm)
+// is below threshold, in increasing order; returns their count. n <= kCollectChunk. base_norms
+// is read for L2 only (null for inner product). Instantiated for both metrics.
+template <Metric M>
+int collect_below(const float* t, const float* base_norms, float query_norm, int n, float threshold,
+                  std::uint32_t* hits);
 
 // Most queries one call of small_batch_products handles.
 inline constexpr int kSmallBatchMax = 2;

@@ -139,7 +139,7 @@ class SqCpu final : public detail::SqBackend {
         s.topk.reset(k);
         scan_query(queries + q * layout_.dim, probe_lists.data() + q * n_probe, n_probe, s,
                    [&](const float* scores, idx_t n, idx_t first_label, const idx_t* ids) {
-                     s.topk.push_tile_row(scores, nullptr, 0.0f, n, first_label, knobs.sel, ids);
+                     s.topk.push_block(scores, n, first_label, knobs.sel, ids);
                    });
         float* dq = distances + q * k;
         idx_t* lq = labels + q * k;

@@ -70,19 +70,22 @@ class TopK {
     }
   }
 
-  // Pushes scores[0..n) labelled first_label + j.
-  void push_block(const float* scores, idx_t n, idx_t first_label) {
-    push_tile_row(scores, nullptr, 0.0f, n, first_label);
+  // Pushes scores[0..n) labelled first_label + j (with a selector, as push_tile_row).
+  void push_block(const float* scores, idx_t n, idx_t first_label, const IDSelector* sel = nullptr,
+                  const idx_t* row_ids = nullptr) {
+    // Inner-product tile entries are their own scores.
+    push_tile_row<Metric::InnerProduct>(scores, nullptr, 0.0f, n, first_label, sel, row_ids);
   }
 
-  // Pushes the scores of one query's tile row t[0..n) (see scan_kernels.hpp: score_of), labelled
-  // first_label + j. base_norms (null for inner product) and query_norm complete L2 scores.
-  // With a selector, only rows j with sel->is_member(row_ids[j]) are pushed; it is asked only
-  // about rows that pass the threshold screen.
+  // Pushes the scores of one query's tile row t[0..n) under metric M (see scan_kernels.hpp:
+  // score_of), labelled first_label + j. For L2, base_norms and query_norm complete the scores
+  // (base_norms is not read for inner product). With a selector, only rows j with
+  // sel->is_member(row_ids[j]) are pushed; it is asked only about rows that pass the threshold
+  // screen.
+  template <Metric M>
   void push_tile_row(const float* t, const float* base_norms, float query_norm, idx_t n,
                      idx_t first_label, const IDSelector* sel = nullptr,
                      const idx_t* row_ids = nullptr) {
-    const bool l2 = base_norms != nullptr;
     std::uint32_t hits[kCollectChunk];
     for (idx_t j0 = 0; j0 < n; j0 += kCollectChunk) {
       const int len = static_cast<int>(std::min<idx_t>(kCollectChunk, n - j0));
@@ -90,12 +93,13 @@ class TopK {
       // k-th entry's label is below every label of this row, no tie can get in: screen strictly,
       // so rows full of equal scores (duplicate vectors) stay on the SIMD path.
       const float screen = bound_label_ < first_label + j0 ? bound_ : screen_;
-      const int count = collect_below(t + j0, l2 ? base_norms + j0 : nullptr, query_norm, len,
-                                      screen, hits);
+      const int count = collect_below<M>(t + j0, detail::kIsL2<M> ? base_norms + j0 : nullptr,
+                                         query_norm, len, screen, hits);
       for (int h = 0; h < count; ++h) {
         const idx_t j = j0 + hits[h];
         if (sel && !sel->is_member(row_ids[j])) continue;
-        push(score_of(t[j], l2, l2 ? base_norms[j] : 0.0f, query_norm), first_label + j);
+        push(score_of<M>(t[j], detail::kIsL2<M> ? base_norms[j] : 0.0f, query_norm),
+             first_label + j);
       }
     }
   }

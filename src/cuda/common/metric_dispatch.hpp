@@ -1,36 +1,13 @@
-// cuda/common/metric_dispatch.hpp — the one place a run-time knnx::Metric becomes a
-// compile-time one.
-//
-// Kernels that score rows are templates on `Metric M`; their launchers pass the run-time
-// metric through dispatch_metric instead of branching on it themselves:
-//
-//   dispatch_metric(metric, [&](auto m) { kernel<decltype(m)::value><<<...>>>(...); });
+// cuda/common/metric_dispatch.hpp — the metric dispatch of core/metric_dispatch.hpp under the
+// CUDA backend's names.
 #pragma once
 
-#include <type_traits>
-
-#include "knnx/metric.hpp"
+#include "core/metric_dispatch.hpp"
 
 namespace knnx::cuda {
 
-// A metric as a type: MetricTag<M>::value is M.
-template <Metric M>
-using MetricTag = std::integral_constant<Metric, M>;
-
-// True for the metric whose scores are squared distances (the others rank negated products).
-template <Metric M>
-inline constexpr bool kIsL2 = M == Metric::L2;
-
-// Calls f(MetricTag<metric>{}) and returns what it returns.
-template <typename F>
-decltype(auto) dispatch_metric(Metric metric, F&& f) {
-  switch (metric) {
-    case Metric::InnerProduct:
-      return f(MetricTag<Metric::InnerProduct>{});
-    case Metric::L2:
-      break;
-  }
-  return f(MetricTag<Metric::L2>{});
-}
+using detail::dispatch_metric;
+using detail::kIsL2;
+using detail::MetricTag;
 
 }  // namespace knnx::cuda

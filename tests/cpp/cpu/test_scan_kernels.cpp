@@ -34,13 +34,20 @@ class ScanKernels : public ::testing::TestWithParam<const char*> {
   void TearDown() override { select_scan_kernels("best"); }
 };
 
+// collect_below of the metric the norms stand for: L2 with base norms, inner product without.
+int collect_below(const float* t, const float* bn, float qn, int n, float threshold,
+                  std::uint32_t* hits) {
+  return bn ? cpu::collect_below<Metric::L2>(t, bn, qn, n, threshold, hits)
+            : cpu::collect_below<Metric::InnerProduct>(t, bn, qn, n, threshold, hits);
+}
+
 std::vector<std::uint32_t> reference_below(const float* t, const float* bn, float qn, int n,
                                            float threshold) {
   std::vector<std::uint32_t> out;
   for (int j = 0; j < n; ++j) {
-    if (score_of(t[j], bn != nullptr, bn ? bn[j] : 0.0f, qn) < threshold) {
-      out.push_back(static_cast<std::uint32_t>(j));
-    }
+    const float score =
+        bn ? score_of<Metric::L2>(t[j], bn[j], qn) : score_of<Metric::InnerProduct>(t[j], 0.0f, qn);
+    if (score < threshold) out.push_back(static_cast<std::uint32_t>(j));
   }
   return out;
 }
