@@ -21,7 +21,12 @@ Thread safety: any number of threads may search one index concurrently (the GIL 
 during search); train/add/add_with_ids/remove_ids/reset take the index exclusively.
 """
 
-from knnx import _knnx
+from knnx._address_space import fit_threads_to_address_space as _fit_threads
+
+_fit_threads()  # before the native module (and its BLAS library) loads
+del _fit_threads
+
+from knnx import _knnx  # noqa: E402
 from knnx._knnx import (
     BASE_STREAM,
     MAX_DIM,

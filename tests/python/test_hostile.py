@@ -225,3 +225,31 @@ def test_search_under_an_address_space_cap_finishes():
                          capture_output=True, text=True, timeout=120, preexec_fn=cap)
     assert run.returncode == 0, run.stderr
     assert "searched 0" in run.stdout or "refused:" in run.stdout, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("cap_mb", [200, 400, 800])
+def test_import_and_search_under_a_small_address_space_cap(cap_mb):
+    # OpenBLAS maps a 128 MiB buffer per thread while it loads, and retried forever (import knnx
+    # hung) or ended the process when the cap left no room. knnx now lowers the thread count to
+    # what the cap affords before loading it, or refuses with MemoryError: never a hang or abort.
+    import resource
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_AS, (cap_mb << 20, cap_mb << 20))
+
+    code = ("import knnx, numpy as np\n"
+            "x = np.random.default_rng(0).standard_normal((5000, 32)).astype(np.float32)\n"
+            "i = knnx.IndexFlat(32)\n"
+            "i.add(x)\n"
+            "try:\n"
+            "    D, I = i.search(x[:500], 5)\n"
+            "    print('searched', int(I[0, 0]))\n"
+            "except knnx.OutOfMemory as e:\n"
+            "    print('refused:', e)\n")
+    run = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, OMP_NUM_THREADS="64"),
+                         capture_output=True, text=True, timeout=120, preexec_fn=cap)
+    finished = "searched 0" in run.stdout or "refused:" in run.stdout
+    refused_at_import = run.returncode != 0 and ("MemoryError" in run.stderr
+                                                 or "ImportError" in run.stderr)
+    assert finished or refused_at_import, run.stdout + run.stderr
+    assert "libgomp" not in run.stderr and "OpenBLAS error" not in run.stderr, run.stderr
