@@ -78,5 +78,6 @@ void fit_threads_to_address_space(int, char** argv, char** envp) {
 }  // namespace
 
 // Executables' preinit functions run before the initialisers of every shared library.
-__attribute__((section(".preinit_array"), used)) void (*const knnx_fit_threads_preinit)(
-    int, char**, char**) = fit_threads_to_address_space;
+__attribute__((section(".preinit_array"),
+               used)) void (*const knnx_fit_threads_preinit)(int, char**,
+                                                             char**) = fit_threads_to_address_space;
