@@ -84,7 +84,10 @@ struct IndexFileTransform {
 // What an index file holds, read without loading the index.
 struct IndexFileInfo {
   std::uint32_t format_version = 0;
-  std::string index_type;  // "Flat" or "IVFFlat" (the index behind the transforms, if any)
+  std::string index_type;    // "Flat", "IVFFlat", "ScalarQuantizer" or "IVFScalarQuantizer" (the
+                             // index behind the transforms, if any)
+  std::string quantizer;     // scalar-quantizer types: "SQ8", "SQ4", "SQfp16" or "SQbf16"
+  bool by_residual = false;  // IVFScalarQuantizer: codes of residuals
   int dim = 0;             // the loaded index's dim(): the chain's input dimension, if any
   int stored_dim = 0;      // the stored vectors' dimension (dim, or the chain's output)
   std::vector<IndexFileTransform> transforms;  // the chain, outermost first (empty: none)
@@ -92,10 +95,10 @@ struct IndexFileInfo {
   idx_t ntotal = 0;
   bool trained = false;
   idx_t next_id = 0;              // the first id add() assigns after loading
-  int n_lists = 0;                // IVFFlat only (0 for Flat)
-  int n_probe = 0;                // IVFFlat only (0 for Flat)
-  KMeansParams kmeans;            // IVFFlat only: the k-means settings train() uses
-  std::vector<idx_t> list_sizes;  // IVFFlat only: vectors per list
+  int n_lists = 0;                // IVF types only (0 for the others)
+  int n_probe = 0;                // IVF types only (0 for the others)
+  KMeansParams kmeans;            // IVF types only: the k-means settings train() uses
+  std::vector<idx_t> list_sizes;  // IVF types only: vectors per list
   std::uint64_t file_size = 0;
   std::vector<IndexFileSection> sections;  // in file order
 };

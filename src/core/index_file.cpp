@@ -36,7 +36,8 @@ constexpr std::size_t kOffNextId = 48;
 constexpr std::size_t kOffFileSize = 56;
 constexpr std::size_t kOffSectionCount = 64;
 constexpr std::size_t kOffTableCrc = 68;
-constexpr std::size_t kOffReserved = 72;
+constexpr std::size_t kOffQuantizer = 72;
+constexpr std::size_t kOffReserved = 76;
 constexpr std::size_t kOffHeaderCrc = 124;
 
 constexpr std::uint64_t kMaxSigned = static_cast<std::uint64_t>(std::numeric_limits<idx_t>::max());
@@ -74,20 +75,42 @@ std::string hex32(std::uint32_t v) { return fmt::format("0x{:08x}", v); }
 std::string describe(const Header& h) {
   const std::string chain = h.has_chain() ? " with a transform chain" : "";
   if (h.index_type == static_cast<std::uint32_t>(IndexType::Flat)) return "a Flat index" + chain;
-  return (h.trained() ? "a trained IVFFlat index" : "an untrained IVFFlat index") + chain;
+  const std::string_view type = to_string(static_cast<IndexType>(h.index_type));
+  return fmt::format("{} {} index{}", h.trained() ? "a trained" : "an untrained", type, chain);
+}
+
+bool has_lists(const Header& h) {
+  return h.index_type == static_cast<std::uint32_t>(IndexType::IVFFlat) ||
+         h.index_type == static_cast<std::uint32_t>(IndexType::IVFScalarQuantizer);
 }
 
 void check_header_fields(const Header& h, const std::string& path) {
-  if (h.index_type != static_cast<std::uint32_t>(IndexType::Flat) &&
-      h.index_type != static_cast<std::uint32_t>(IndexType::IVFFlat)) {
-    fail(path, "unknown index type {} (known: 1 = Flat, 2 = IVFFlat)", h.index_type);
+  if (h.index_type < static_cast<std::uint32_t>(IndexType::Flat) ||
+      h.index_type > static_cast<std::uint32_t>(IndexType::IVFScalarQuantizer)) {
+    fail(path,
+         "unknown index type {} (known: 1 = Flat, 2 = IVFFlat, 3 = ScalarQuantizer, 4 = "
+         "IVFScalarQuantizer)",
+         h.index_type);
+  }
+  if (is_sq(h.index_type)) {
+    if (sq_code_size(h.quantizer, 1) == 0) {
+      fail(path,
+           "unknown scalar quantizer type {} (known: 0 = QT_8bit, 1 = QT_4bit, 2 = QT_fp16, "
+           "3 = QT_bf16)",
+           h.quantizer);
+    }
+  } else if (h.quantizer != 0) {
+    fail(path, "reserved header bytes {}-{} are not zero", kOffQuantizer, kOffHeaderCrc - 1);
   }
   if (h.metric > 1) fail(path, "unknown metric {} (known: 0 = L2, 1 = inner product)", h.metric);
   if (h.dim < 1 || h.dim > static_cast<std::uint32_t>(kMaxDim)) {
     fail(path, "dim {} is outside [1, {}]", h.dim, kMaxDim);
   }
-  const std::uint32_t known_flags =
+  std::uint32_t known_flags =
       h.format_version >= 2 ? kFlagTrained | kFlagTransformChain : kFlagTrained;
+  if (h.index_type == static_cast<std::uint32_t>(IndexType::IVFScalarQuantizer)) {
+    known_flags |= kFlagByResidual;
+  }
   if ((h.flags & ~known_flags) != 0) {
     fail(path, "unknown header flags {} for format version {}", hex32(h.flags), h.format_version);
   }
@@ -99,6 +122,14 @@ void check_header_fields(const Header& h, const std::string& path) {
            h.n_probe);
     }
     if (!h.trained()) fail(path, "a Flat index is always trained, but the trained flag is clear");
+  } else if (!has_lists(h)) {
+    if (h.n_lists != 0 || h.n_probe != 0) {
+      fail(path, "a ScalarQuantizer index has n_lists = 0 and n_probe = 0, got {} and {}",
+           h.n_lists, h.n_probe);
+    }
+    if (!h.trained() && h.ntotal != 0) {
+      fail(path, "an untrained ScalarQuantizer index holds no vectors, but ntotal = {}", h.ntotal);
+    }
   } else {
     if (h.n_lists < 1 || h.n_lists > static_cast<std::uint32_t>(std::numeric_limits<int>::max())) {
       fail(path, "n_lists {} is outside [1, {}]", h.n_lists, std::numeric_limits<int>::max());
@@ -107,7 +138,8 @@ void check_header_fields(const Header& h, const std::string& path) {
       fail(path, "n_probe {} is outside [1, n_lists = {}]", h.n_probe, h.n_lists);
     }
     if (!h.trained() && h.ntotal != 0) {
-      fail(path, "an untrained IVFFlat index holds no vectors, but ntotal = {}", h.ntotal);
+      fail(path, "an untrained {} index holds no vectors, but ntotal = {}",
+           to_string(static_cast<IndexType>(h.index_type)), h.ntotal);
     }
   }
 }
@@ -120,8 +152,33 @@ std::string_view to_string(IndexType type) {
       return "Flat";
     case IndexType::IVFFlat:
       return "IVFFlat";
+    case IndexType::ScalarQuantizer:
+      return "ScalarQuantizer";
+    case IndexType::IVFScalarQuantizer:
+      return "IVFScalarQuantizer";
   }
   return "unknown";
+}
+
+std::uint64_t sq_code_size(std::uint32_t quantizer, std::uint32_t dim) {
+  switch (quantizer) {
+    case 0:  // QT_8bit
+      return dim;
+    case 1:  // QT_4bit
+      return (std::uint64_t{dim} + 1) / 2;
+    case 2:  // QT_fp16
+    case 3:  // QT_bf16
+      return 2 * std::uint64_t{dim};
+    default:
+      return 0;
+  }
+}
+
+bool sq_has_ranges(std::uint32_t quantizer) { return quantizer <= 1; }
+
+bool is_sq(std::uint32_t index_type) {
+  return index_type == static_cast<std::uint32_t>(IndexType::ScalarQuantizer) ||
+         index_type == static_cast<std::uint32_t>(IndexType::IVFScalarQuantizer);
 }
 
 std::string section_name(std::uint32_t kind) {
@@ -142,6 +199,10 @@ std::string section_name(std::uint32_t kind) {
       return "kmeans_params";
     case SectionKind::TransformChain:
       return "transform_chain";
+    case SectionKind::SqRanges:
+      return "sq_ranges";
+    case SectionKind::Codes:
+      return "codes";
   }
   return fmt::format("kind {}", kind);
 }
@@ -160,6 +221,7 @@ std::array<std::uint8_t, kHeaderBytes> encode_header(const Header& h) {
   put_field(b.data(), kOffNLists, h.n_lists);
   put_field(b.data(), kOffNProbe, h.n_probe);
   put_field(b.data(), kOffFlags, h.flags);
+  put_field(b.data(), kOffQuantizer, h.quantizer);
   put_field(b.data(), kOffNTotal, h.ntotal);
   put_field(b.data(), kOffNextId, h.next_id);
   put_field(b.data(), kOffFileSize, h.file_size);
@@ -179,6 +241,7 @@ Header decode_header(const std::uint8_t* b) {
   h.n_lists = get_field<std::uint32_t>(b, kOffNLists);
   h.n_probe = get_field<std::uint32_t>(b, kOffNProbe);
   h.flags = get_field<std::uint32_t>(b, kOffFlags);
+  h.quantizer = get_field<std::uint32_t>(b, kOffQuantizer);
   h.ntotal = get_field<std::uint64_t>(b, kOffNTotal);
   h.next_id = get_field<std::uint64_t>(b, kOffNextId);
   h.file_size = get_field<std::uint64_t>(b, kOffFileSize);
@@ -247,14 +310,26 @@ std::vector<SectionSpec> required_sections(const Header& h, const std::string& p
     out.push_back({SectionKind::Ids, ids});
     return out;
   }
+  const bool sq = is_sq(h.index_type);
+  const std::uint64_t codes =
+      sq ? checked_product(h.ntotal, sq_code_size(h.quantizer, h.dim), 1, path, "ntotal codes") : 0;
+  const bool ranges = sq && h.trained() && sq_has_ranges(h.quantizer);
+  if (h.index_type == static_cast<std::uint32_t>(IndexType::ScalarQuantizer)) {
+    if (ranges) out.push_back({SectionKind::SqRanges, std::uint64_t{h.dim} * 2 * sizeof(float)});
+    out.push_back({SectionKind::Ids, ids});
+    out.push_back({SectionKind::Codes, codes});
+    return out;
+  }
   out.push_back({SectionKind::KMeansParams, kKMeansRecordBytes});
   if (h.trained()) {
     out.push_back({SectionKind::Centroids, checked_product(h.n_lists, h.dim, sizeof(float), path,
                                                            "n_lists x dim float32 centroids")});
   }
+  if (ranges) out.push_back({SectionKind::SqRanges, std::uint64_t{h.dim} * 2 * sizeof(float)});
   out.push_back({SectionKind::ListSizes, std::uint64_t{h.n_lists} * sizeof(std::uint64_t)});
   out.push_back({SectionKind::ListIds, ids});
-  out.push_back({SectionKind::ListVectors, vectors});
+  out.push_back(sq ? SectionSpec{SectionKind::Codes, codes}
+                   : SectionSpec{SectionKind::ListVectors, vectors});
   return out;
 }
 

@@ -31,7 +31,12 @@ inline constexpr std::uint32_t kMaxSections = 16;
 inline constexpr std::uint64_t kSectionAlignment = 64;
 inline constexpr std::size_t kKMeansRecordBytes = 32;
 
-enum class IndexType : std::uint32_t { Flat = 1, IVFFlat = 2 };
+enum class IndexType : std::uint32_t {
+  Flat = 1,
+  IVFFlat = 2,
+  ScalarQuantizer = 3,     // IndexScalarQuantizer: codes in row order
+  IVFScalarQuantizer = 4,  // IndexIVFScalarQuantizer: lists of codes
+};
 
 enum class SectionKind : std::uint32_t {
   Vectors = 1,         // Flat: float32 [ntotal][dim], row order
@@ -43,12 +48,23 @@ enum class SectionKind : std::uint32_t {
   KMeansParams = 7,    // IVFFlat: the 32-byte k-means settings record
   TransformChain = 8,  // version 2, header flag kFlagTransformChain: the transforms applied
                        // before the index (core/index_file_chain.hpp); size from its contents
+  SqRanges = 9,        // SQ types with QT_8bit / QT_4bit, trained: float32 vmin[dim], vdiff[dim]
+  Codes = 10,          // SQ types: uint8 [ntotal][code_size], row order (ScalarQuantizer) or
+                       // the order of ListIds (IVFScalarQuantizer)
 };
 
 // Header flag bits. kFlagTransformChain: version 2 and later; the index is wrapped in the
 // transforms of the transform_chain section, and dim is the stored (transformed) dimension.
 inline constexpr std::uint32_t kFlagTrained = 1u;
 inline constexpr std::uint32_t kFlagTransformChain = 2u;
+// IVFScalarQuantizer: the codes are of residuals from the list centroids.
+inline constexpr std::uint32_t kFlagByResidual = 4u;
+
+// The code bytes per vector of a scalar quantizer of this type (header field `quantizer`,
+// ScalarQuantizer::Type's values) and dimension; 0 for a type that names none.
+std::uint64_t sq_code_size(std::uint32_t quantizer, std::uint32_t dim);
+bool sq_has_ranges(std::uint32_t quantizer);  // QT_8bit and QT_4bit
+bool is_sq(std::uint32_t index_type);
 
 // The size of a section whose size follows from its own contents (transform_chain), not from
 // the header; its decoder checks it.
@@ -67,6 +83,7 @@ struct Header {
   std::uint32_t n_lists = 0;
   std::uint32_t n_probe = 0;
   std::uint32_t flags = 0;
+  std::uint32_t quantizer = 0;  // SQ types: the ScalarQuantizer type; 0 otherwise
   std::uint64_t ntotal = 0;
   std::uint64_t next_id = 0;
   std::uint64_t file_size = 0;

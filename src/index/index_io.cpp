@@ -30,6 +30,7 @@
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/transform.hpp"
 
 namespace knnx {
@@ -236,6 +237,62 @@ void write_ivf_flat(const IndexIVFFlat& index, const Unwrapped& u, const std::st
   for (int l = 0; l < index.n_lists(); ++l) {
     const std::vector<float> vectors = index.list_vectors(l);
     out.write(vectors.data(), vectors.size() * sizeof(float));
+  }
+  out.end_section();
+  out.commit();
+}
+
+void write_sq(const IndexScalarQuantizerBase& index, const Unwrapped& u, const std::string& path) {
+  const auto* ivf = dynamic_cast<const IndexIVFScalarQuantizer*>(&index);
+  fmtv::Header h =
+      base_header(index, ivf ? IndexType::IVFScalarQuantizer : IndexType::ScalarQuantizer,
+                  std::max(u.next_id, detail::IndexRestore::next_id(index)));
+  h.quantizer = static_cast<std::uint32_t>(index.quantizer_type());
+  const int n_lists = ivf ? ivf->n_lists() : 1;
+  if (ivf) {
+    h.n_lists = static_cast<std::uint32_t>(n_lists);
+    h.n_probe = static_cast<std::uint32_t>(ivf->n_probe());
+    if (ivf->by_residual()) h.flags |= fmtv::kFlagByResidual;
+  }
+  fmtv::Writer out(path, h, file_sections(h, u.chain, path));
+  write_chain(out, u.chain);
+  if (ivf) {
+    const auto kmeans = fmtv::encode_kmeans(kmeans_record(ivf->kmeans_params()));
+    out.begin_section(SectionKind::KMeansParams);
+    out.write(kmeans.data(), kmeans.size());
+    out.end_section();
+    if (index.is_trained()) {
+      const std::vector<float> centroids = ivf->centroids();
+      out.begin_section(SectionKind::Centroids);
+      out.write(centroids.data(), centroids.size() * sizeof(float));
+      out.end_section();
+    }
+  }
+  if (index.is_trained() && fmtv::sq_has_ranges(h.quantizer)) {
+    const ScalarQuantizer& sq = index.quantizer();
+    out.begin_section(SectionKind::SqRanges);
+    out.write(sq.vmin().data(), sq.vmin().size() * sizeof(float));
+    out.write(sq.vdiff().data(), sq.vdiff().size() * sizeof(float));
+    out.end_section();
+  }
+  if (ivf) {
+    out.begin_section(SectionKind::ListSizes);
+    for (idx_t s : ivf->list_sizes()) {
+      const auto size = static_cast<std::uint64_t>(s);
+      out.write(&size, sizeof size);
+    }
+    out.end_section();
+  }
+  out.begin_section(ivf ? SectionKind::ListIds : SectionKind::Ids);
+  for (int l = 0; l < n_lists; ++l) {
+    const std::vector<idx_t> ids = detail::IndexRestore::sq_list_ids(index, l);
+    out.write(ids.data(), ids.size() * sizeof(idx_t));
+  }
+  out.end_section();
+  out.begin_section(SectionKind::Codes);
+  for (int l = 0; l < n_lists; ++l) {
+    const std::vector<std::uint8_t> codes = detail::IndexRestore::sq_list_codes(index, l);
+    out.write(codes.data(), codes.size());
   }
   out.end_section();
   out.commit();
@@ -531,6 +588,113 @@ std::unique_ptr<Index> read_ivf_flat(const detail::InputFile& f, const fmtv::Lay
   return out;
 }
 
+// FormatError naming the first half-precision or bfloat16 code of codes[0..rows) that is an
+// infinity or NaN (the encoder never writes one).
+void check_float_codes(const std::uint8_t* codes, std::size_t rows, std::size_t code_size,
+                       ScalarQuantizer::Type type, std::uint64_t first_row,
+                       const std::string& path) {
+  if (type != ScalarQuantizer::Type::QT_fp16 && type != ScalarQuantizer::Type::QT_bf16) return;
+  const std::uint16_t exponent = type == ScalarQuantizer::Type::QT_fp16 ? 0x7c00 : 0x7f80;
+  for (std::size_t i = 0; i < rows * code_size / 2; ++i) {
+    std::uint16_t c;
+    std::memcpy(&c, codes + 2 * i, 2);
+    if ((c & exponent) == exponent) {
+      fail(path, "section 'codes' holds a non-finite {} value in row {}, component {}",
+           ScalarQuantizer::type_name(type), first_row + 2 * i / code_size,
+           (2 * i % code_size) / 2);
+    }
+  }
+}
+
+std::unique_ptr<Index> read_sq(const detail::InputFile& f, const fmtv::Layout& layout,
+                               Device device, Wrapping& wrapping) {
+  const fmtv::Header& h = layout.header;
+  const std::string& path = f.path();
+  const int dim = static_cast<int>(h.dim);
+  const auto next_id = static_cast<idx_t>(h.next_id);
+  const auto type = static_cast<ScalarQuantizer::Type>(h.quantizer);  // checked by read_layout
+  const bool ivf = h.index_type == static_cast<std::uint32_t>(IndexType::IVFScalarQuantizer);
+  const bool ranges = fmtv::sq_has_ranges(h.quantizer);
+  if (!ivf && !ranges && !h.trained()) {
+    fail(path,
+         "a ScalarQuantizer index of type {} needs no training, but the trained flag is "
+         "clear",
+         ScalarQuantizer::type_name(type));
+  }
+  const int n_lists = ivf ? static_cast<int>(h.n_lists) : 1;
+
+  KMeansParams kmeans;
+  std::vector<idx_t> sizes{static_cast<idx_t>(h.ntotal)};
+  std::vector<float> centroids;
+  if (ivf) {
+    kmeans = read_kmeans(f, layout);
+    sizes = read_list_sizes(f, layout);
+    if (h.trained()) {
+      centroids = read_section<float>(f, layout.section(SectionKind::Centroids));
+      check_finite(centroids.data(), static_cast<std::size_t>(n_lists), dim, 0, path,
+                   SectionKind::Centroids);
+    }
+  }
+  ScalarQuantizer sq(dim, type);
+  if (h.trained() && ranges) {
+    std::vector<float> r = read_section<float>(f, layout.section(SectionKind::SqRanges));
+    try {
+      sq.set_ranges(std::vector<float>(r.begin(), r.begin() + dim),
+                    std::vector<float>(r.begin() + dim, r.end()));
+    } catch (const InvalidArgument& e) {
+      fail(path, "section 'sq_ranges': {}", e.what());
+    }
+  }
+  const SectionKind ids_kind = ivf ? SectionKind::ListIds : SectionKind::Ids;
+  const std::vector<idx_t> ids = read_section<idx_t>(f, layout.section(ids_kind));
+  const std::vector<idx_t> sorted_ids = sorted_checked_ids(ids, next_id, path, ids_kind);
+
+  const Metric metric = metric_of(h.metric);
+  std::unique_ptr<IndexScalarQuantizerBase> made;
+  if (ivf) {
+    auto index = std::make_unique<IndexIVFScalarQuantizer>(
+        dim, n_lists, type, metric, (h.flags & fmtv::kFlagByResidual) != 0, device);
+    index->set_kmeans_params(kmeans);  // validated by read_kmeans
+    index->set_n_probe(static_cast<int>(h.n_probe));
+    made = std::move(index);
+  } else {
+    made = std::make_unique<IndexScalarQuantizer>(dim, type, metric, device);
+  }
+  IndexScalarQuantizerBase* index = made.get();
+  if (h.trained()) {
+    detail::IndexRestore::set_sq_training(*index, sq, ivf ? centroids.data() : nullptr);
+  }
+  std::unique_ptr<Index> out = wrapping.wrap(std::move(made));
+  if (!h.trained()) {  // holds no vectors (read_layout checked ntotal == 0)
+    wrapping.finish(next_id);
+    return out;
+  }
+
+  // Codes stream in, list by list, in pieces.
+  const std::size_t code_size = sq.code_size();
+  const std::size_t chunk_rows = std::max<std::size_t>(1, kChunkBytes / code_size);
+  std::vector<std::uint8_t> chunk = allocate<std::uint8_t>(
+      std::min<std::size_t>(chunk_rows, static_cast<std::size_t>(h.ntotal)) * code_size, path);
+  fmtv::SectionReader reader(f, layout.section(SectionKind::Codes));
+  std::uint64_t row = 0;
+  for (int l = 0; l < n_lists; ++l) {
+    for (idx_t left = sizes[static_cast<std::size_t>(l)]; left > 0;) {
+      const std::size_t rows = static_cast<std::size_t>(
+          std::min<std::uint64_t>(chunk_rows, static_cast<std::uint64_t>(left)));
+      reader.read(chunk.data(), rows * code_size);
+      check_float_codes(chunk.data(), rows, code_size, type, row, path);
+      detail::IndexRestore::append_sq_codes(*index, l, static_cast<idx_t>(rows), chunk.data(),
+                                            ids.data() + row);
+      row += rows;
+      left -= static_cast<idx_t>(rows);
+    }
+  }
+  reader.finish();
+  detail::IndexRestore::finish_sq(*index, sorted_ids, next_id);
+  wrapping.finish(next_id);
+  return out;
+}
+
 }  // namespace
 
 void write_index(const Index& index, const std::string& path) {
@@ -539,11 +703,13 @@ void write_index(const Index& index, const std::string& path) {
     write_flat(*flat, u, path);
   } else if (const auto* ivf = dynamic_cast<const IndexIVFFlat*>(u.inner)) {
     write_ivf_flat(*ivf, u, path);
+  } else if (const auto* sq = dynamic_cast<const IndexScalarQuantizerBase*>(u.inner)) {
+    write_sq(*sq, u, path);
   } else {
-    throw NotSupported(fmt::format(
-        "write_index('{}'): only IndexFlat and IndexIVFFlat, bare or in IndexPreTransforms, can "
-        "be saved",
-        path));
+    throw NotSupported(
+        fmt::format("write_index('{}'): only IndexFlat, IndexIVFFlat, IndexScalarQuantizer and "
+                    "IndexIVFScalarQuantizer, bare or in IndexPreTransforms, can be saved",
+                    path));
   }
 }
 
@@ -561,6 +727,7 @@ std::unique_ptr<Index> read_index(const std::string& path, Device device) {
   if (layout.header.index_type == static_cast<std::uint32_t>(IndexType::Flat)) {
     return read_flat(f, layout, device, wrapping);
   }
+  if (fmtv::is_sq(layout.header.index_type)) return read_sq(f, layout, device, wrapping);
   return read_ivf_flat(f, layout, device, wrapping);
 }
 
@@ -603,9 +770,15 @@ IndexFileInfo read_index_info(const std::string& path) {
       info.transforms.push_back(std::move(t));
     }
   }
-  if (h.index_type == static_cast<std::uint32_t>(IndexType::IVFFlat)) {
+  if (h.index_type == static_cast<std::uint32_t>(IndexType::IVFFlat) ||
+      h.index_type == static_cast<std::uint32_t>(IndexType::IVFScalarQuantizer)) {
     info.kmeans = read_kmeans(f, layout);
     info.list_sizes = read_list_sizes(f, layout);
+  }
+  if (fmtv::is_sq(h.index_type)) {
+    info.quantizer =
+        std::string(ScalarQuantizer::type_name(static_cast<ScalarQuantizer::Type>(h.quantizer)));
+    info.by_residual = (h.flags & fmtv::kFlagByResidual) != 0;
   }
   return info;
 }

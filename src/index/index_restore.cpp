@@ -6,6 +6,7 @@
 #include "core/id_map.hpp"
 #include "core/id_set.hpp"
 #include "core/ivf_backend.hpp"
+#include "core/sq_backend.hpp"
 #include "knnx/error.hpp"
 
 namespace knnx::detail {
@@ -37,6 +38,39 @@ void IndexRestore::finish_ivf(IndexIVFFlat& index, const std::vector<idx_t>& sor
                             n, index.backend_->size(), index.ids_->size()));
   }
   // Ascending ids keep the set's no-table representation when they are exactly 0..n-1.
+  index.ids_->insert(n, sorted_ids.data());
+  index.ids_->raise_next_id(next_id);
+}
+
+std::vector<idx_t> IndexRestore::sq_list_ids(const IndexScalarQuantizerBase& index, int list) {
+  return index.backend_->list_ids(list);
+}
+
+std::vector<std::uint8_t> IndexRestore::sq_list_codes(const IndexScalarQuantizerBase& index,
+                                                      int list) {
+  return index.backend_->list_codes(list);
+}
+
+void IndexRestore::set_sq_training(IndexScalarQuantizerBase& index, const ScalarQuantizer& sq,
+                                   const float* centroids) {
+  if (centroids != nullptr) index.backend_->set_centroids(centroids);
+  index.backend_->set_quantizer(sq);
+}
+
+void IndexRestore::append_sq_codes(IndexScalarQuantizerBase& index, int list, idx_t n,
+                                   const std::uint8_t* codes, const idx_t* ids) {
+  index.backend_->add_codes(list, n, codes, ids);
+}
+
+void IndexRestore::finish_sq(IndexScalarQuantizerBase& index, const std::vector<idx_t>& sorted_ids,
+                             idx_t next_id) {
+  const auto n = static_cast<idx_t>(sorted_ids.size());
+  if (index.ids_->size() != 0 || index.backend_->size() != n) {
+    throw Error(
+        fmt::format("restoring a scalar-quantizer index: {} ids for {} codes ({} ids "
+                    "present)",
+                    n, index.backend_->size(), index.ids_->size()));
+  }
   index.ids_->insert(n, sorted_ids.data());
   index.ids_->raise_next_id(next_id);
 }

@@ -16,6 +16,7 @@
 
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/transform.hpp"
 #include "knnx/types.hpp"
 
@@ -26,6 +27,7 @@ struct IndexRestore {
   static idx_t next_id(const IndexFlat& index) { return index.next_sequential_id(); }
   static idx_t next_id(const IndexIVFFlat& index) { return index.next_sequential_id(); }
   static idx_t next_id(const IndexPreTransform& index) { return index.next_id_; }
+  static idx_t next_id(const IndexScalarQuantizerBase& index) { return index.next_sequential_id(); }
   // Makes the wrapper's add() number from next_id.
   static void set_next_id(IndexPreTransform& index, idx_t next_id) { index.next_id_ = next_id; }
 
@@ -64,6 +66,21 @@ struct IndexRestore {
                               const idx_t* lists);
   // Installs the ids of every appended vector (ascending) and makes add() number from next_id.
   static void finish_ivf(IndexIVFFlat& index, const std::vector<idx_t>& sorted_ids, idx_t next_id);
+
+  // Scalar-quantizer indexes. One list's ids and codes (list 0 of an IndexScalarQuantizer, in
+  // row order), for write_index.
+  static std::vector<idx_t> sq_list_ids(const IndexScalarQuantizerBase& index, int list);
+  static std::vector<std::uint8_t> sq_list_codes(const IndexScalarQuantizerBase& index, int list);
+  // Installs the trained state of an empty index: the quantizer (its ranges), and the centroids
+  // of an IndexIVFScalarQuantizer (null for an IndexScalarQuantizer).
+  static void set_sq_training(IndexScalarQuantizerBase& index, const ScalarQuantizer& sq,
+                              const float* centroids);
+  // Appends n codes with their ids to one list, as stored; then finish_sq installs the ids of
+  // every appended code (ascending) and makes add() number from next_id.
+  static void append_sq_codes(IndexScalarQuantizerBase& index, int list, idx_t n,
+                              const std::uint8_t* codes, const idx_t* ids);
+  static void finish_sq(IndexScalarQuantizerBase& index, const std::vector<idx_t>& sorted_ids,
+                        idx_t next_id);
 };
 
 }  // namespace knnx::detail
