@@ -26,6 +26,7 @@
 #include "knnx/index_flat.hpp"
 #include "knnx/index_io.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/synthetic.hpp"
 #include "knnx/vector_io.hpp"
@@ -204,15 +205,20 @@ void run_build(const BuildOptions& o) {
     throw UsageError("give the base vectors: --base FILE, or --generate N");
   }
   const IndexSpec spec = parse_index_spec(o.spec);
-  const bool ivf_spec = spec.kind == IndexSpec::Kind::IVFFlat;
+  const bool ivf_spec =
+      spec.kind == IndexSpec::Kind::IVFFlat || spec.kind == IndexSpec::Kind::IVFSQ;
   if (!ivf_spec && (o.n_probe || o.kmeans_iter || o.kmeans_seed)) {
     throw UsageError(fmt::format(
         "--n-probe, --kmeans-iter and --kmeans-seed apply to IVF indexes, not to --index {}",
         o.spec));
   }
-  if (!ivf_spec && spec.transforms.empty() && o.train_size) {
+  const bool sq_trains =
+      spec.kind == IndexSpec::Kind::SQ && (spec.sq_type == ScalarQuantizer::Type::QT_8bit ||
+                                           spec.sq_type == ScalarQuantizer::Type::QT_4bit);
+  if (!ivf_spec && !sq_trains && spec.transforms.empty() && o.train_size) {
     throw UsageError(fmt::format(
-        "--train-size applies to indexes that train (IVF or transforms), not to --index {}",
+        "--train-size applies to indexes that train (IVF, SQ8, SQ4 or transforms), not to "
+        "--index {}",
         o.spec));
   }
   const Metric metric = parse_metric(o.metric);
@@ -241,11 +247,21 @@ void run_build(const BuildOptions& o) {
   std::unique_ptr<Index> index = index_factory(dim, spec, metric, device);
   const IndexChain chain = index_chain(*index);
   auto* ivf = dynamic_cast<IndexIVFFlat*>(chain.inner);
+  // IVF-SQ's k-means settings and probe count are set here; its training reports no k-means
+  // progress (the quantizer trains after the k-means).
+  auto* ivf_sq = dynamic_cast<IndexIVFScalarQuantizer*>(chain.inner);
+  if (ivf_sq != nullptr && (o.kmeans_iter || o.kmeans_seed)) {
+    KMeansParams p = ivf_sq->kmeans_params();
+    if (o.kmeans_iter) p.n_iter = *o.kmeans_iter;
+    if (o.kmeans_seed) p.seed = *o.kmeans_seed;
+    ivf_sq->set_kmeans_params(p);
+  }
   std::optional<TrainReport> trained;
-  if (ivf != nullptr || !chain.transforms.empty()) {
+  if (ivf != nullptr || !chain.transforms.empty() || !chain.inner->is_trained()) {
     trained = train_index(*index, ivf, *base, o, progress);
     if (ivf != nullptr && o.n_probe) ivf->set_n_probe(*o.n_probe);
   }
+  if (ivf_sq != nullptr && o.n_probe) ivf_sq->set_n_probe(*o.n_probe);
   const double add_seconds = add_all(*index, *base, progress);
   const double write_seconds = time_seconds([&] { write_index(*index, o.out_path); });
   const IndexFileInfo file = read_index_info(o.out_path);
@@ -295,8 +311,8 @@ void run_build(const BuildOptions& o) {
                     {"objective", trained->objective},
                     {"imbalance_factor", ivf->imbalance_factor()}};
     } else {
-      j["n_lists"] = nullptr;
-      j["n_probe"] = nullptr;
+      j["n_lists"] = ivf_sq != nullptr ? nlohmann::ordered_json(ivf_sq->n_lists()) : nullptr;
+      j["n_probe"] = ivf_sq != nullptr ? nlohmann::ordered_json(ivf_sq->n_probe()) : nullptr;
       j["train"] =
           trained ? nlohmann::ordered_json{{"rows", trained->rows}, {"seconds", trained->seconds}}
                   : nlohmann::ordered_json(nullptr);
@@ -361,12 +377,13 @@ void run_build(const BuildOptions& o) {
              format_bytes(static_cast<double>(peak_host_bytes())));
 }
 
-// CLI11 validator: the spec must parse.
+// CLI11 validator: the spec must parse (InvalidArgument), and name what knnx builds
+// (NotSupported, e.g. "SQ6").
 std::string check_spec(const std::string& spec) {
   try {
     parse_index_spec(spec);
     return {};
-  } catch (const InvalidArgument& e) {
+  } catch (const Error& e) {
     return e.what();
   }
 }

@@ -154,7 +154,12 @@ Memory memory_of(const IndexFileInfo& info) {
   Memory m;
   const auto n = static_cast<std::uint64_t>(info.ntotal);
   const auto dim = static_cast<std::uint64_t>(info.stored_dim);
-  m.vectors = n * dim * sizeof(float);
+  // Scalar-quantizer codes instead of float32 vectors.
+  std::uint64_t row_bytes = dim * sizeof(float);
+  if (info.quantizer == "SQ8") row_bytes = dim;
+  if (info.quantizer == "SQ4") row_bytes = (dim + 1) / 2;
+  if (info.quantizer == "SQfp16" || info.quantizer == "SQbf16") row_bytes = 2 * dim;
+  m.vectors = n * row_bytes;
   m.ids = n * sizeof(std::int64_t);
   if (info.trained && info.n_lists > 0) {
     m.centroids = static_cast<std::uint64_t>(info.n_lists) * dim * sizeof(float);
@@ -259,7 +264,9 @@ void print_file_json(const std::string& path, const IndexFileInfo& info) {
                         {"crc32c", fmt::format("0x{:08x}", s.checksum)}});
   }
   j["sections"] = sections;
-  if (info.index_type == "IVFFlat") {
+  if (!info.quantizer.empty()) j["quantizer"] = info.quantizer;
+  if (info.index_type == "IVFScalarQuantizer") j["by_residual"] = info.by_residual;
+  if (info.n_lists > 0) {
     j["n_lists"] = info.n_lists;
     j["n_probe"] = info.n_probe;
     j["kmeans"] = {{"n_iter", info.kmeans.n_iter},
@@ -294,9 +301,15 @@ void print_file_text(const std::string& path, const IndexFileInfo& info) {
     rows.push_back({i == 0 ? "transforms" : "",
                     fmt::format("{}. {}", i + 1, describe_transform(info.transforms[i]))});
   }
-  if (info.index_type == "IVFFlat") {
-    rows.push_back({"index", fmt::format("IVFFlat: {} lists, n_probe {}, {}", info.n_lists,
-                                         info.n_probe, info.trained ? "trained" : "not trained")});
+  // "SQ8 codes", "SQ8 codes of residuals" after the type of the scalar-quantizer indexes.
+  std::string codes;
+  if (!info.quantizer.empty()) {
+    codes = fmt::format(" ({} codes{})", info.quantizer, info.by_residual ? " of residuals" : "");
+  }
+  if (info.n_lists > 0) {
+    rows.push_back({"index", fmt::format("{}{}: {} lists, n_probe {}, {}", info.index_type, codes,
+                                         info.n_lists, info.n_probe,
+                                         info.trained ? "trained" : "not trained")});
     rows.push_back(
         {"k-means",
          fmt::format("{} iterations, {} init, seed {}; training sample of at most {} "
@@ -304,6 +317,9 @@ void print_file_text(const std::string& path, const IndexFileInfo& info) {
                      info.kmeans.n_iter, init_name(info.kmeans.init), info.kmeans.seed,
                      info.kmeans.max_points_per_centroid, info.kmeans.min_points_per_centroid,
                      info.kmeans.spherical ? ", spherical" : "")});
+  } else if (!info.quantizer.empty()) {
+    rows.push_back({"index", fmt::format("{}{}, {}", info.index_type, codes,
+                                         info.trained ? "trained" : "not trained")});
   } else {
     rows.push_back({"index", "Flat"});
   }
@@ -336,7 +352,7 @@ void print_file_text(const std::string& path, const IndexFileInfo& info) {
   }
   fmt::print("{}", render_table(sections));
 
-  if (info.index_type == "IVFFlat" && info.ntotal > 0) {
+  if (info.n_lists > 0 && info.ntotal > 0) {
     const ListStats st = list_stats(info.list_sizes);
     fmt::print("\nlist sizes: min {}, median {}, mean {:.1f}, max {}; {} empty; imbalance {:.3f}\n",
                st.min, st.median, st.mean, st.max, st.empty, st.imbalance);

@@ -4,6 +4,7 @@
 
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_scalar_quantizer.hpp"
 
 namespace knnx::cli {
 namespace {
@@ -64,6 +65,10 @@ std::string describe_chain(const std::vector<const VectorTransform*>& transforms
 
 std::string index_class_name(const Index& inner) {
   if (dynamic_cast<const IndexIVFFlat*>(&inner) != nullptr) return "IndexIVFFlat";
+  if (dynamic_cast<const IndexIVFScalarQuantizer*>(&inner) != nullptr) {
+    return "IndexIVFScalarQuantizer";
+  }
+  if (dynamic_cast<const IndexScalarQuantizer*>(&inner) != nullptr) return "IndexScalarQuantizer";
   if (dynamic_cast<const IndexFlat*>(&inner) != nullptr) return "IndexFlat";
   return "Index";
 }

@@ -6,6 +6,7 @@
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_io.hpp"
+#include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/vector_io.hpp"
 #include "search.hpp"
@@ -50,19 +51,19 @@ Searched load_index(const SearchOptions& o, Device device, int queries_dim) {
         "--generate N and mixture options the index was built with, or --gt FILE",
         o.generate, o.generate, o.index_path, s.index->ntotal()));
   }
-  if (s.ivf != nullptr) {
-    if (o.precision != "exact") {
-      throw UsageError(
-          fmt::format("--precision applies to Flat indexes; {} holds an {}", o.index_path, s.name));
-    }
-    if (o.n_probe) s.ivf->set_n_probe(*o.n_probe);
-  } else {
-    if (o.n_probe) {
-      throw UsageError(
-          fmt::format("--n-probe applies to IVF indexes; {} holds an {}", o.index_path, s.name));
-    }
-    dynamic_cast<IndexFlat&>(*chain.inner).set_precision(flat_precision(o));
+  auto* flat = dynamic_cast<IndexFlat*>(chain.inner);
+  IndexIVFScalarQuantizer* ivf_sq = s.ivf_sq = dynamic_cast<IndexIVFScalarQuantizer*>(chain.inner);
+  if (flat == nullptr && o.precision != "exact") {
+    throw UsageError(
+        fmt::format("--precision applies to Flat indexes; {} holds an {}", o.index_path, s.name));
   }
+  if (o.n_probe && s.ivf == nullptr && ivf_sq == nullptr) {
+    throw UsageError(
+        fmt::format("--n-probe applies to IVF indexes; {} holds an {}", o.index_path, s.name));
+  }
+  if (s.ivf != nullptr && o.n_probe) s.ivf->set_n_probe(*o.n_probe);
+  if (ivf_sq != nullptr && o.n_probe) ivf_sq->set_n_probe(*o.n_probe);
+  if (flat != nullptr) flat->set_precision(flat_precision(o));
   return s;
 }
 

@@ -192,8 +192,12 @@ void print_search_json(const SearchReport& r) {
   if (!o.index_path.empty()) {
     j["transforms"] = transforms_json(s.transforms);
     j["index_file"] = o.index_path;
-    j["n_lists"] = s.ivf != nullptr ? json(s.ivf->n_lists()) : json(nullptr);
-    j["n_probe"] = s.ivf != nullptr ? json(s.ivf->n_probe()) : json(nullptr);
+    j["n_lists"] = s.ivf != nullptr      ? json(s.ivf->n_lists())
+                   : s.ivf_sq != nullptr ? json(s.ivf_sq->n_lists())
+                                         : json(nullptr);
+    j["n_probe"] = s.ivf != nullptr      ? json(s.ivf->n_probe())
+                   : s.ivf_sq != nullptr ? json(s.ivf_sq->n_probe())
+                                         : json(nullptr);
   }
   j["metric"] = to_string(s.index->metric());
   j["device"] = r.device.to_string();

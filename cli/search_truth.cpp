@@ -1,5 +1,7 @@
 // Exact ground truth for `knnx search`: the CPU IndexFlat is exact (blocked sgemm distances with
 // a full top-k per query), over the base given on the command line or over what an index holds.
+#include <fmt/format.h>
+
 #include "common.hpp"
 #include "index_chain.hpp"
 #include "knnx/index_flat.hpp"
@@ -20,14 +22,19 @@ void exact_search_over_stored(Index& outer, const Matrix<float>& queries, Result
     const std::vector<idx_t> ids = flat->ids();
     if (!ids.empty())
       exact.add_with_ids(static_cast<idx_t>(ids.size()), vectors.data(), ids.data());
-  } else {
-    const auto& ivf = dynamic_cast<const IndexIVFFlat&>(index);
-    for (int l = 0; l < ivf.n_lists(); ++l) {
-      const std::vector<idx_t> ids = ivf.list_ids(l);
+  } else if (const auto* ivf = dynamic_cast<const IndexIVFFlat*>(&index)) {
+    for (int l = 0; l < ivf->n_lists(); ++l) {
+      const std::vector<idx_t> ids = ivf->list_ids(l);
       if (ids.empty()) continue;
-      const std::vector<float> vectors = ivf.list_vectors(l);
+      const std::vector<float> vectors = ivf->list_vectors(l);
       exact.add_with_ids(static_cast<idx_t>(ids.size()), vectors.data(), ids.data());
     }
+  } else {
+    // Compressed indexes keep codes, not the vectors an exact search needs.
+    throw UsageError(fmt::format(
+        "exact ground truth needs the stored vectors, but an {} keeps compressed codes; give "
+        "--gt FILE",
+        index_class_name(index)));
   }
   if (chain.transforms.empty()) {
     search_into(exact, queries, truth);

@@ -2,15 +2,18 @@
 //
 // A spec is a comma-separated list of components, in this order:
 //
-//     [transform ,]* [IVF<n_lists> ,] (Flat | PQ<M>[x<nbits>])
+//     [transform ,]* [IVF<n_lists> ,] (Flat | PQ<M>[x<nbits>] | SQ<type>)
 //
 // "Flat" is an IndexFlat; "IVF<n_lists>,Flat" an IndexIVFFlat with n_lists inverted lists (e.g.
 // "IVF4096,Flat"). "PQ<M>" is an IndexPQ with M sub-quantizers of 8-bit codes ("PQ16",
 // "PQ16x8"); "IVF<n_lists>,PQ<M>" an IndexIVFPQ ("IVF4096,PQ32", "OPQ32,IVF4096,PQ32"). Codes
 // of other widths, and FAISS's 4-bit fast-scan layout ("PQ32x4fs"), raise NotSupported naming
-// the component. Each transform in front of the index wraps it in an IndexPreTransform
-// (knnx/transform.hpp), the first component outermost, so vectors pass the transforms from left
-// to right before they reach the index:
+// the component. "SQ8", "SQ4", "SQfp16" and "SQbf16" are an IndexScalarQuantizer of that type
+// (knnx/scalar_quantizer.hpp); "IVF<n_lists>,SQ8" an IndexIVFScalarQuantizer coding residuals,
+// as FAISS's. FAISS's other scalar quantizers ("SQ6", "SQ8_direct", ...) raise NotSupported. Each
+// transform in front of the index wraps it in an IndexPreTransform (knnx/transform.hpp), the first
+// component outermost, so vectors pass the transforms from left to right before they reach the
+// index:
 //
 //     PCA<d>      PCA to d dimensions                       "PCA64,IVF1024,Flat"
 //     PCAW<d>     PCA with whitening (unit-variance outputs)
@@ -37,6 +40,7 @@
 #include "knnx/device.hpp"
 #include "knnx/index.hpp"
 #include "knnx/metric.hpp"
+#include "knnx/scalar_quantizer.hpp"
 
 namespace knnx {
 
@@ -54,12 +58,13 @@ struct TransformSpec {
 
 // A parsed spec: the transforms (applied in order) and the index they feed.
 struct IndexSpec {
-  enum class Kind { Flat, IVFFlat, PQ, IVFPQ };
+  enum class Kind { Flat, IVFFlat, PQ, IVFPQ, SQ, IVFSQ };
   std::vector<TransformSpec> transforms;
   Kind kind = Kind::Flat;
-  int n_lists = 0;   // IVFFlat, IVFPQ: >= 1
+  int n_lists = 0;   // IVFFlat, IVFPQ, IVFSQ: >= 1
   int pq_m = 0;      // PQ, IVFPQ: sub-quantizers (>= 1; index_factory checks that M divides d)
   int pq_nbits = 0;  // PQ, IVFPQ: 8
+  ScalarQuantizer::Type sq_type = ScalarQuantizer::Type::QT_8bit;  // SQ, IVFSQ
 };
 
 // Parses spec without building anything (InvalidArgument naming it when it is not supported).

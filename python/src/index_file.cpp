@@ -63,7 +63,7 @@ void bind_index_file(nb::module_& m) {
                                                                              : "L2norm";
           transforms.append(nb::make_tuple(kind, t.text, t.d_out, t.m, t.whiten, t.rotate));
         }
-        const int n_lists = parsed.kind == IndexSpec::Kind::IVFFlat ? parsed.n_lists : 0;
+        const int n_lists = parsed.n_lists;  // 0 without a coarse quantizer
         return nb::make_tuple(transforms, n_lists);
       },
       nb::arg("spec"),

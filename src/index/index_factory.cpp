@@ -1,6 +1,6 @@
-// index_factory / parse_index_spec: "[transform,]*[IVF<n>,](Flat|PQ<M>[x<nbits>])" with the
-// transforms PCA, PCAW, PCAR, PCAWR, OPQ, RR and L2norm in front of IndexFlat, IndexIVFFlat,
-// IndexPQ or IndexIVFPQ.
+// index_factory / parse_index_spec: "[transform,]*[IVF<n>,](Flat|PQ<M>[x<nbits>]|SQ<type>)" with
+// the transforms PCA, PCAW, PCAR, PCAWR, OPQ, RR and L2norm in front of IndexFlat, IndexIVFFlat,
+// IndexPQ, IndexIVFPQ, IndexScalarQuantizer or IndexIVFScalarQuantizer.
 #include "knnx/index_factory.hpp"
 
 #include <fmt/format.h>
@@ -17,6 +17,7 @@
 #include "knnx/index_ivf_flat.hpp"
 #include "knnx/index_ivf_pq.hpp"
 #include "knnx/index_pq.hpp"
+#include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/transform.hpp"
 
 namespace knnx {
@@ -26,7 +27,7 @@ constexpr std::string_view kSupported =
     "supported specs are \"[transform,]...[IVF<n_lists>,](Flat|PQ<M>[x8])\" with the "
     "transforms PCA<d>, PCAW<d>, PCAR<d>, PCAWR<d>, OPQ<m>[_<d>], RR<d> and L2norm, e.g. "
     "\"Flat\", \"IVF<n_lists>,Flat\", \"PCA64,IVF1024,Flat\", \"PQ16\", \"IVF4096,PQ32\", "
-    "\"OPQ32,IVF4096,PQ32\"";
+    "\"OPQ32,IVF4096,PQ32\", \"SQ8\", \"IVF1024,SQ8\" (SQ8, SQ4, SQfp16, SQbf16)";
 
 [[noreturn]] void reject(std::string_view spec, const std::string& why) {
   throw InvalidArgument(
@@ -148,6 +149,24 @@ bool parse_pq_storage(std::string_view spec, std::string_view storage, IndexSpec
       spec, storage, nbits, out.pq_m));
 }
 
+// Whether storage is a scalar quantizer "SQ<type>"; if so its type goes into out (kind SQ).
+// FAISS's types that knnx lacks raise NotSupported naming the component.
+bool parse_sq_storage(std::string_view spec, std::string_view storage, IndexSpec& out) {
+  if (!starts_with(storage, "SQ")) return false;
+  using Type = ScalarQuantizer::Type;
+  for (Type type : {Type::QT_8bit, Type::QT_4bit, Type::QT_fp16, Type::QT_bf16}) {
+    if (storage == ScalarQuantizer::type_name(type)) {
+      out.kind = IndexSpec::Kind::SQ;
+      out.sq_type = type;
+      return true;
+    }
+  }
+  throw NotSupported(fmt::format(
+      "index_factory: \"{}\": '{}' is a scalar quantizer knnx does not implement; knnx has SQ8, "
+      "SQ4, SQfp16 and SQbf16",
+      spec, storage));
+}
+
 [[noreturn]] void reject_dims(const TransformSpec& t, int position, const std::string& why) {
   throw InvalidArgument(
       fmt::format("index_factory: transform {} '{}' {}", position + 1, t.text, why));
@@ -217,9 +236,11 @@ IndexSpec parse_index_spec(std::string_view spec) {
   IndexSpec out;
   const std::string_view storage = parts.back();
   const bool pq = parse_pq_storage(spec, storage, out);
-  if (!pq && storage != "Flat") {
+  const bool sq = !pq && parse_sq_storage(spec, storage, out);
+  if (!pq && !sq && storage != "Flat") {
     reject(spec, fmt::format("the last component must be the storage 'Flat', got '{}' (or "
-                             "product-quantizer codes, 'PQ<M>')",
+                             "product-quantizer codes, 'PQ<M>', or scalar-quantizer codes, "
+                             "'SQ8')",
                              storage));
   }
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
@@ -234,7 +255,9 @@ IndexSpec parse_index_spec(std::string_view spec) {
       if (out.n_lists != 0) {
         reject(spec, fmt::format("'{}' is a second coarse quantizer; knnx builds one", part));
       }
-      out.kind = pq ? IndexSpec::Kind::IVFPQ : IndexSpec::Kind::IVFFlat;
+      out.kind = pq   ? IndexSpec::Kind::IVFPQ
+                 : sq ? IndexSpec::Kind::IVFSQ
+                      : IndexSpec::Kind::IVFFlat;
       out.n_lists = parse_count(spec, part, part.substr(3), "the number of lists", "IVF1024");
     } else {
       reject(spec, fmt::format("'{}' is not a transform or coarse quantizer knnx knows", part));
@@ -271,6 +294,13 @@ std::unique_ptr<Index> index_factory(int dim, const IndexSpec& spec, Metric metr
     case IndexSpec::Kind::IVFPQ:
       index =
           std::make_unique<IndexIVFPQ>(d, spec.n_lists, spec.pq_m, spec.pq_nbits, metric, device);
+      break;
+    case IndexSpec::Kind::SQ:
+      index = std::make_unique<IndexScalarQuantizer>(d, spec.sq_type, metric, device);
+      break;
+    case IndexSpec::Kind::IVFSQ:
+      index = std::make_unique<IndexIVFScalarQuantizer>(d, spec.n_lists, spec.sq_type, metric, true,
+                                                        device);
       break;
     case IndexSpec::Kind::Flat:
       index = std::make_unique<IndexFlat>(d, metric, device);
