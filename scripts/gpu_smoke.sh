@@ -42,14 +42,14 @@ if [[ ${SMOKE_OOM:-1} != 0 ]]; then
   grep -E "^\[  (PASSED|FAILED)|FAILED  \]" "$out/test_cuda_oom.log" | head -10
 fi
 
-PYTHONPATH="$PWD/build-smoke/python" timeout "${SMOKE_PYTEST_S:-60}" python3 -m pytest -q -m gpu -p no:cacheprovider \
+PYTHONPATH="$PWD/build-smoke/python${PYTHONPATH:+:$PYTHONPATH}" timeout "${SMOKE_PYTEST_S:-60}" python3 -m pytest -q -m gpu -p no:cacheprovider \
   tests/python/test_faiss_filters.py tests/python/test_faiss_parity.py \
   tests/python/test_faiss_gpu_api.py >"$out/pytest_gpu.log" 2>&1
 step "pytest -m gpu (FAISS suites)" $?
 tail -1 "$out/pytest_gpu.log"
 grep -E "^FAILED|^ERROR" "$out/pytest_gpu.log" | head -10
 
-PYTHONPATH="$PWD/build-smoke/python" timeout "${SMOKE_BENCH_S:-45}" python3 bench/filter_cost.py \
+PYTHONPATH="$PWD/build-smoke/python${PYTHONPATH:+:$PYTHONPATH}" timeout "${SMOKE_BENCH_S:-45}" python3 bench/filter_cost.py \
   --device cuda --nb "${SMOKE_BENCH_NB:-1000000}" --nq 10 1000 --out "$out/filter_cost_cuda.json" >"$out/filter_cost.log" 2>&1
 step "filter_cost --device cuda" $?
 tail -20 "$out/filter_cost.log"
