@@ -215,7 +215,8 @@ json bench_svd_z(kc::StreamContext& ctx, int repeats, double scale) {
   auto a = random_device(static_cast<std::size_t>(m * n), 5, s);
   auto v = random_device(static_cast<std::size_t>(n * p), 6, s);
   kc::DeviceBuffer<float> z(static_cast<std::size_t>(n * p), s);
-  kc::LinalgSettings base = kc::linalg_settings(knnx::config(), ctx.device());
+  kc::LinalgSettings base =
+      kc::linalg_settings(knnx::detail::dense_knobs(knnx::config()), ctx.device());
   struct Variant {
     const char* name;
     std::int64_t band;

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dense_knobs.hpp"
 #include "core/flat_backend.hpp"
 #include "core/ivf_backend.hpp"
 #include "core/kmeans_backend.hpp"
@@ -57,30 +58,34 @@ class Backend {
   virtual std::unique_ptr<SqBackend> make_sq(const SqLayout& layout, Device device) const;
 
   // ---- transforms ----
+  // The dense steps below take their settings (tiles, scratch bound) as knobs, resolved by the
+  // caller once per call.
   // out (n x d_out) = (x + shift_in) W + shift_out (W d_in x d_out row-major; shifts may be null).
   virtual void affine_map(int ordinal, idx_t n, idx_t d_in, idx_t d_out, const float* x,
-                          const float* shift_in, const float* w, const float* shift_out,
-                          float* out) const = 0;
+                          const float* shift_in, const float* w, const float* shift_out, float* out,
+                          const DenseKnobs& knobs) const = 0;
   // out (d x d) = sum_i (x_i + shift)(x_i + shift)^T (shift may be null).
-  virtual void gram(int ordinal, idx_t n, idx_t d, const float* x, const float* shift,
-                    float* out) const = 0;
+  virtual void gram(int ordinal, idx_t n, idx_t d, const float* x, const float* shift, float* out,
+                    const DenseKnobs& knobs) const = 0;
   // out (da x db) = a^T b for a (n x da) and b (n x db).
   virtual void gemm_at_b(int ordinal, idx_t n, idx_t da, idx_t db, const float* a, const float* b,
-                         float* out) const = 0;
+                         float* out, const DenseKnobs& knobs) const = 0;
   // Each row of x (n x d) scaled to unit L2 norm (zero rows stay zero).
-  virtual void l2_normalize(int ordinal, idx_t n, idx_t d, const float* x, float* out) const = 0;
+  virtual void l2_normalize(int ordinal, idx_t n, idx_t d, const float* x, float* out,
+                            const DenseKnobs& knobs) const = 0;
 
   // ---- linear algebra (knnx/linalg.hpp) ----
   // c (k) = Q^T v for Q's k columns stored as rows of q_cols (k x m).
   virtual void project_coeffs(int ordinal, idx_t m, idx_t k, const float* q_cols, const float* v,
-                              float* c) const = 0;
+                              float* c, const DenseKnobs& knobs) const = 0;
   // a (m x k, k <= m) = q (m x k) r (k x k, upper triangular).
-  virtual void qr(int ordinal, idx_t m, idx_t k, const float* a, float* q, float* r) const = 0;
+  virtual void qr(int ordinal, idx_t m, idx_t k, const float* a, float* q, float* r,
+                  const DenseKnobs& knobs) const = 0;
   // Subspace-iteration SVD of a (m x n) with p >= rank columns, starting from v0 (n x p).
   virtual SvdFactors svd(int ordinal, idx_t m, idx_t n, const float* a, int rank, int p, int n_iter,
-                         const std::vector<float>& v0) const = 0;
-  // The GEMM tiles in force on the device (the CPU has none: a default GemmTiles).
-  virtual GemmTiles gemm_tiles(int ordinal) const = 0;
+                         const std::vector<float>& v0, const DenseKnobs& knobs) const = 0;
+  // The GEMM tiles the device uses under knobs (the CPU has none: a default GemmTiles).
+  virtual GemmTiles gemm_tiles(int ordinal, const DenseKnobs& knobs) const = 0;
 
   // ---- streams and pipelines ----
   // n streams on the device (knnx::StreamSet); InvalidArgument on a kind without streams.

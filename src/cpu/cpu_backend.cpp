@@ -57,7 +57,8 @@ class CpuBackend final : public detail::Backend {
   }
 
   void affine_map(int, idx_t n, idx_t d_in, idx_t d_out, const float* x, const float* shift_in,
-                  const float* w, const float* shift_out, float* out) const override {
+                  const float* w, const float* shift_out, float* out,
+                  const detail::DenseKnobs&) const override {
     std::vector<float> shifted;
     for (idx_t r0 = 0; r0 < n; r0 += kBlock) {
       const idx_t nr = std::min(kBlock, n - r0);
@@ -72,7 +73,8 @@ class CpuBackend final : public detail::Backend {
     }
   }
 
-  void gram(int, idx_t n, idx_t d, const float* x, const float* shift, float* out) const override {
+  void gram(int, idx_t n, idx_t d, const float* x, const float* shift, float* out,
+            const detail::DenseKnobs&) const override {
     std::vector<float> shifted;
     std::fill(out, out + d * d, 0.0f);
     for (idx_t r0 = 0; r0 < n; r0 += kBlock) {
@@ -82,12 +84,13 @@ class CpuBackend final : public detail::Backend {
     }
   }
 
-  void gemm_at_b(int, idx_t n, idx_t da, idx_t db, const float* a, const float* b,
-                 float* out) const override {
+  void gemm_at_b(int, idx_t n, idx_t da, idx_t db, const float* a, const float* b, float* out,
+                 const detail::DenseKnobs&) const override {
     sgemm_atb(n, db, da, 1.0f, a, b, 0.0f, out);
   }
 
-  void l2_normalize(int, idx_t n, idx_t d, const float* x, float* out) const override {
+  void l2_normalize(int, idx_t n, idx_t d, const float* x, float* out,
+                    const detail::DenseKnobs&) const override {
 #pragma omp parallel for schedule(static)
     for (idx_t i = 0; i < n; ++i) {
       const float* row = x + i * d;
@@ -98,22 +101,23 @@ class CpuBackend final : public detail::Backend {
     }
   }
 
-  void project_coeffs(int, idx_t m, idx_t k, const float* q_cols, const float* v,
-                      float* c) const override {
+  void project_coeffs(int, idx_t m, idx_t k, const float* q_cols, const float* v, float* c,
+                      const detail::DenseKnobs&) const override {
     cpu::project_coeffs(m, k, q_cols, v, c);
   }
 
-  void qr(int, idx_t m, idx_t k, const float* a, float* q, float* r) const override {
+  void qr(int, idx_t m, idx_t k, const float* a, float* q, float* r,
+          const detail::DenseKnobs&) const override {
     cpu::qr(m, k, a, q, r);
   }
 
   detail::SvdFactors svd(int, idx_t m, idx_t n, const float* a, int rank, int p, int n_iter,
-                         const std::vector<float>& v0) const override {
+                         const std::vector<float>& v0, const detail::DenseKnobs&) const override {
     SvdOutput r = svd_subspace(m, n, a, rank, p, n_iter, v0);
     return {std::move(r.s), std::move(r.u), std::move(r.v)};
   }
 
-  GemmTiles gemm_tiles(int) const override { return {}; }
+  GemmTiles gemm_tiles(int, const detail::DenseKnobs&) const override { return {}; }
 
   std::unique_ptr<detail::StreamGroup> make_streams(int, int) const override {
     throw InvalidArgument("the CPU has no streams; StreamSet needs a CUDA device");

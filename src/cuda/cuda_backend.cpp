@@ -17,16 +17,15 @@
 #include "cuda/multi/shard_merge.hpp"
 #include "cuda/runtime/device_info.hpp"
 #include "cuda/runtime/stream_group.hpp"
-#include "knnx/config.hpp"
 
 namespace knnx::cuda {
 namespace {
 
-// Rows of d_in + d_out floats one transform step streams at a time: the search workspace bound
-// (KNNX_GPU_WORKSPACE_MB) applies to transforms too.
-std::int64_t transform_chunk_rows(std::int64_t d_in, std::int64_t d_out) {
-  const std::int64_t bytes = std::int64_t{config().gpu_workspace_mb} << 20;
-  return std::max<std::int64_t>(1, bytes / (4 * (d_in + d_out)));
+// Rows of d_in + d_out floats one transform step streams at a time: the workspace bound
+// (KNNX_GPU_WORKSPACE_MB by default) applies to transforms too.
+std::int64_t transform_chunk_rows(const detail::DenseKnobs& knobs, std::int64_t d_in,
+                                  std::int64_t d_out) {
+  return std::max<std::int64_t>(1, knobs.workspace_bytes / (4 * (d_in + d_out)));
 }
 
 // Shards on CUDA devices: results gathered onto the first shard's device and merged there.
@@ -60,43 +59,47 @@ class CudaBackend final : public detail::Backend {
   }
 
   void affine_map(int ordinal, idx_t n, idx_t d_in, idx_t d_out, const float* x,
-                  const float* shift_in, const float* w, const float* shift_out,
-                  float* out) const override {
+                  const float* shift_in, const float* w, const float* shift_out, float* out,
+                  const detail::DenseKnobs& knobs) const override {
     affine_map_host(ordinal, n, d_in, d_out, x, shift_in, w, shift_out, out,
-                    transform_chunk_rows(d_in, d_out));
+                    transform_chunk_rows(knobs, d_in, d_out), linalg_settings(knobs, ordinal));
   }
 
-  void gram(int ordinal, idx_t n, idx_t d, const float* x, const float* shift,
-            float* out) const override {
-    gram_host(ordinal, n, d, x, shift, transform_chunk_rows(d, 0), out);
+  void gram(int ordinal, idx_t n, idx_t d, const float* x, const float* shift, float* out,
+            const detail::DenseKnobs& knobs) const override {
+    gram_host(ordinal, n, d, x, shift, transform_chunk_rows(knobs, d, 0), out,
+              linalg_settings(knobs, ordinal));
   }
 
   void gemm_at_b(int ordinal, idx_t n, idx_t da, idx_t db, const float* a, const float* b,
-                 float* out) const override {
-    gemm_at_b_host(ordinal, n, da, db, a, b, out);
+                 float* out, const detail::DenseKnobs& knobs) const override {
+    gemm_at_b_host(ordinal, n, da, db, a, b, out, linalg_settings(knobs, ordinal));
   }
 
-  void l2_normalize(int ordinal, idx_t n, idx_t d, const float* x, float* out) const override {
-    l2_normalize_host(ordinal, n, d, x, out, transform_chunk_rows(d, 0));
+  void l2_normalize(int ordinal, idx_t n, idx_t d, const float* x, float* out,
+                    const detail::DenseKnobs& knobs) const override {
+    l2_normalize_host(ordinal, n, d, x, out, transform_chunk_rows(knobs, d, 0),
+                      linalg_settings(knobs, ordinal));
   }
 
-  void project_coeffs(int ordinal, idx_t m, idx_t k, const float* q_cols, const float* v,
-                      float* c) const override {
-    project_coeffs_host(ordinal, m, k, q_cols, v, c);
+  void project_coeffs(int ordinal, idx_t m, idx_t k, const float* q_cols, const float* v, float* c,
+                      const detail::DenseKnobs& knobs) const override {
+    project_coeffs_host(ordinal, m, k, q_cols, v, c, linalg_settings(knobs, ordinal));
   }
 
-  void qr(int ordinal, idx_t m, idx_t k, const float* a, float* q, float* r) const override {
-    qr_host(ordinal, m, k, a, q, r);
+  void qr(int ordinal, idx_t m, idx_t k, const float* a, float* q, float* r,
+          const detail::DenseKnobs& knobs) const override {
+    qr_host(ordinal, m, k, a, q, r, linalg_settings(knobs, ordinal));
   }
 
   detail::SvdFactors svd(int ordinal, idx_t m, idx_t n, const float* a, int rank, int p, int n_iter,
-                         const std::vector<float>& v0) const override {
-    SvdOutput r = svd_host(ordinal, m, n, a, rank, p, n_iter, v0);
+                         const std::vector<float>& v0,
+                         const detail::DenseKnobs& knobs) const override {
+    SvdOutput r = svd_host(ordinal, m, n, a, rank, p, n_iter, v0, linalg_settings(knobs, ordinal));
     return {std::move(r.s), std::move(r.u), std::move(r.v)};
   }
 
-  GemmTiles gemm_tiles(int ordinal) const override {
-    const Config c = config();
+  GemmTiles gemm_tiles(int ordinal, const detail::DenseKnobs& c) const override {
     const cudaDeviceProp& prop = device_properties(ordinal);
     GemmTiles out;
     out.sm_major = prop.major;

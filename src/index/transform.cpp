@@ -21,16 +21,17 @@ namespace detail {
 
 void affine_map(Device device, idx_t n, idx_t d_in, idx_t d_out, const float* x,
                 const float* shift_in, const float* w, const float* shift_out, float* out) {
-  backend_for(device).affine_map(device.ordinal, n, d_in, d_out, x, shift_in, w, shift_out, out);
+  backend_for(device).affine_map(device.ordinal, n, d_in, d_out, x, shift_in, w, shift_out, out,
+                                 default_dense_knobs());
 }
 
 void gram(Device device, idx_t n, idx_t d, const float* x, const float* shift, float* out) {
-  backend_for(device).gram(device.ordinal, n, d, x, shift, out);
+  backend_for(device).gram(device.ordinal, n, d, x, shift, out, default_dense_knobs());
 }
 
 void gram_ab(Device device, idx_t n, idx_t da, idx_t db, const float* a, const float* b,
              float* out) {
-  backend_for(device).gemm_at_b(device.ordinal, n, da, db, a, b, out);
+  backend_for(device).gemm_at_b(device.ordinal, n, da, db, a, b, out, default_dense_knobs());
 }
 
 }  // namespace detail
@@ -179,7 +180,8 @@ L2Normalize::L2Normalize(int d, Device device) : VectorTransform(d, d, device) {
 void L2Normalize::do_train(idx_t, const float*) {}
 
 void L2Normalize::do_apply(idx_t n, const float* x, float* out) const {
-  detail::backend_for(device()).l2_normalize(device().ordinal, n, d_in(), x, out);
+  detail::backend_for(device()).l2_normalize(device().ordinal, n, d_in(), x, out,
+                                             detail::default_dense_knobs());
 }
 
 namespace detail {

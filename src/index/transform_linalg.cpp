@@ -38,7 +38,7 @@ std::vector<float> gaussian_block(idx_t rows, idx_t cols, std::uint64_t seed,
 
 GemmTiles get_gemm_tiles(int cuda_device) {
   const Device device = Device::cuda(cuda_device);
-  return detail::backend_for(device).gemm_tiles(device.ordinal);
+  return detail::backend_for(device).gemm_tiles(device.ordinal, detail::default_dense_knobs());
 }
 
 std::vector<float> project_coeffs(idx_t m, idx_t k, const float* q_cols, const float* v,
@@ -48,7 +48,8 @@ std::vector<float> project_coeffs(idx_t m, idx_t k, const float* q_cols, const f
   detail::check_not_null(v, "v");
   detail::require_linalg_device(device);
   std::vector<float> c(static_cast<std::size_t>(k));
-  detail::backend_for(device).project_coeffs(device.ordinal, m, k, q_cols, v, c.data());
+  detail::backend_for(device).project_coeffs(device.ordinal, m, k, q_cols, v, c.data(),
+                                             detail::default_dense_knobs());
   return c;
 }
 
@@ -63,7 +64,8 @@ QrResult qr(idx_t m, idx_t k, const float* a, Device device) {
   out.k = k;
   out.q.resize(static_cast<std::size_t>(m * k));
   out.r.resize(static_cast<std::size_t>(k * k));
-  detail::backend_for(device).qr(device.ordinal, m, k, a, out.q.data(), out.r.data());
+  detail::backend_for(device).qr(device.ordinal, m, k, a, out.q.data(), out.r.data(),
+                                 detail::default_dense_knobs());
   return out;
 }
 
@@ -83,9 +85,9 @@ SvdResult svd(idx_t m, idx_t n, const float* a, const SvdParams& params) {
   out.m = m;
   out.n = n;
   out.rank = params.rank;
-  detail::SvdFactors r =
-      detail::backend_for(params.device)
-          .svd(params.device.ordinal, m, n, a, params.rank, p, params.n_iter, v0);
+  detail::SvdFactors r = detail::backend_for(params.device)
+                             .svd(params.device.ordinal, m, n, a, params.rank, p, params.n_iter, v0,
+                                  detail::default_dense_knobs());
   out.s = std::move(r.s);
   out.u = std::move(r.u);
   out.v = std::move(r.v);

@@ -11,7 +11,6 @@
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/device_info.hpp"
 #include "cuda/runtime/memory.hpp"
-#include "knnx/config.hpp"
 #include "knnx/error.hpp"
 
 namespace knnx::cuda {
@@ -87,15 +86,15 @@ void orthonormalize_rows(float* z, std::int64_t n, std::int64_t p, float* zc, fl
 
 }  // namespace
 
-LinalgSettings linalg_settings(const Config& config, int device) {
+LinalgSettings linalg_settings(const detail::DenseKnobs& knobs, int device) {
   LinalgSettings s;
-  s.tile_av = resolve_gemm_tile(GemmOp::AV, config.gemm_tile_av, device);
-  s.tile_atb = resolve_gemm_tile(GemmOp::AtB, config.gemm_tile_atb, device);
-  s.qr_dot = config.qr_dot;
-  s.qr_warp_min_rows = config.qr_warp_min_rows;
-  s.svd_band = config.svd_band;
-  s.svd_streams = config.svd_streams;
-  s.sync_check = config.sync_check;
+  s.tile_av = resolve_gemm_tile(GemmOp::AV, knobs.gemm_tile_av, device);
+  s.tile_atb = resolve_gemm_tile(GemmOp::AtB, knobs.gemm_tile_atb, device);
+  s.qr_dot = knobs.qr_dot;
+  s.qr_warp_min_rows = knobs.qr_warp_min_rows;
+  s.svd_band = knobs.svd_band;
+  s.svd_streams = knobs.svd_streams;
+  s.sync_check = knobs.sync_check;
   return s;
 }
 
@@ -251,19 +250,18 @@ SvdOutput svd_device(const float* a, std::int64_t m, std::int64_t n, std::int64_
 namespace {
 
 struct Session {
-  explicit Session(int device) : guard(device), ctx((init_device_pool(device), device)) {
-    settings = linalg_settings(config(), device);
-  }
+  Session(int device, const LinalgSettings& settings)
+      : guard(device), ctx((init_device_pool(device), device)), settings(settings) {}
   DeviceGuard guard;
   StreamContext ctx;
-  LinalgSettings settings;
+  const LinalgSettings& settings;
 };
 
 }  // namespace
 
 void gemm_av_host(int device, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
-                  const float* v, float* c) {
-  Session ses(device);
+                  const float* v, float* c, const LinalgSettings& settings) {
+  Session ses(device, settings);
   const cudaStream_t s = ses.ctx.stream();
   DeviceBuffer<float> a_d(elems(m, n), s), v_d(elems(n, k), s), c_d(elems(m, k), s);
   to_device(a_d, a, a_d.size(), s);
@@ -275,8 +273,8 @@ void gemm_av_host(int device, std::int64_t m, std::int64_t n, std::int64_t k, co
 }
 
 void gemm_at_b_host(int device, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
-                    const float* b, float* c) {
-  Session ses(device);
+                    const float* b, float* c, const LinalgSettings& settings) {
+  Session ses(device, settings);
   const cudaStream_t s = ses.ctx.stream();
   DeviceBuffer<float> a_d(elems(m, n), s), b_d(elems(m, k), s), c_d(elems(n, k), s);
   to_device(a_d, a, a_d.size(), s);
@@ -288,8 +286,8 @@ void gemm_at_b_host(int device, std::int64_t m, std::int64_t n, std::int64_t k, 
 }
 
 void project_coeffs_host(int device, std::int64_t m, std::int64_t k, const float* q_cols,
-                         const float* v, float* c) {
-  Session ses(device);
+                         const float* v, float* c, const LinalgSettings& settings) {
+  Session ses(device, settings);
   const cudaStream_t s = ses.ctx.stream();
   DeviceBuffer<float> q_d(elems(k, m), s), v_d(static_cast<std::size_t>(m), s),
       c_d(static_cast<std::size_t>(k), s);
@@ -301,8 +299,9 @@ void project_coeffs_host(int device, std::int64_t m, std::int64_t k, const float
   ses.ctx.synchronize();
 }
 
-void qr_host(int device, std::int64_t m, std::int64_t k, const float* a, float* q, float* r) {
-  Session ses(device);
+void qr_host(int device, std::int64_t m, std::int64_t k, const float* a, float* q, float* r,
+             const LinalgSettings& settings) {
+  Session ses(device, settings);
   const cudaStream_t s = ses.ctx.stream();
   DeviceBuffer<float> a_d(elems(m, k), s), ac(elems(m, k), s), r_d(elems(k, k), s);
   to_device(a_d, a, a_d.size(), s);
@@ -315,8 +314,8 @@ void qr_host(int device, std::int64_t m, std::int64_t k, const float* a, float* 
 }
 
 SvdOutput svd_host(int device, std::int64_t m, std::int64_t n, const float* a, int rank, int p,
-                   int n_iter, const std::vector<float>& v0) {
-  Session ses(device);
+                   int n_iter, const std::vector<float>& v0, const LinalgSettings& settings) {
+  Session ses(device, settings);
   const cudaStream_t s = ses.ctx.stream();
   DeviceBuffer<float> a_d(elems(m, n), s);
   to_device(a_d, a, a_d.size(), s);
@@ -324,8 +323,8 @@ SvdOutput svd_host(int device, std::int64_t m, std::int64_t n, const float* a, i
 }
 
 void gram_host(int device, std::int64_t n, std::int64_t d, const float* x, const float* shift,
-               std::int64_t chunk_rows, float* gram) {
-  Session ses(device);
+               std::int64_t chunk_rows, float* gram, const LinalgSettings& settings) {
+  Session ses(device, settings);
   const cudaStream_t s = ses.ctx.stream();
   const bool sync = ses.settings.sync_check;
   const std::int64_t rows = std::max<std::int64_t>(1, std::min(chunk_rows, n));
@@ -344,9 +343,9 @@ void gram_host(int device, std::int64_t n, std::int64_t d, const float* x, const
 }
 
 void affine_map_host(int device, std::int64_t n, std::int64_t d_in, std::int64_t d_out,
-                     const float* x, const float* shift_in, const float* w,
-                     const float* shift_out, float* out, std::int64_t chunk_rows) {
-  Session ses(device);
+                     const float* x, const float* shift_in, const float* w, const float* shift_out,
+                     float* out, std::int64_t chunk_rows, const LinalgSettings& settings) {
+  Session ses(device, settings);
   const cudaStream_t s = ses.ctx.stream();
   const bool sync = ses.settings.sync_check;
   const std::int64_t rows = std::max<std::int64_t>(1, std::min(chunk_rows, n));
@@ -371,8 +370,8 @@ void affine_map_host(int device, std::int64_t n, std::int64_t d_in, std::int64_t
 }
 
 void l2_normalize_host(int device, std::int64_t n, std::int64_t d, const float* x, float* out,
-                       std::int64_t chunk_rows) {
-  Session ses(device);
+                       std::int64_t chunk_rows, const LinalgSettings& settings) {
+  Session ses(device, settings);
   const cudaStream_t s = ses.ctx.stream();
   const std::int64_t rows = std::max<std::int64_t>(1, std::min(chunk_rows, n));
   DeviceBuffer<float> buf(elems(rows, d), s);

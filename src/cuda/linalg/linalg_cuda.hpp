@@ -4,21 +4,19 @@
 //
 // Device-pointer functions queue work on the given StreamContext and never synchronise; the
 // *_host functions copy in, run, copy out and synchronise (an API boundary). Knob values arrive
-// as a LinalgSettings resolved once per call; nothing here reads the environment.
+// as a LinalgSettings, made from the caller's DenseKnobs once per call; nothing here reads the
+// configuration.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "core/dense_knobs.hpp"
 #include "core/gemm_tiles.hpp"
 #include "cuda/gemm/gemm.hpp"
 #include "cuda/linalg/linalg_kernels.hpp"
 #include "cuda/runtime/stream_pool.hpp"
-
-namespace knnx {
-struct Config;
-}
 
 namespace knnx::cuda {
 
@@ -32,8 +30,8 @@ struct LinalgSettings {
   bool sync_check = false;
 };
 
-// The settings in force for `device` (tiles resolved against its architecture).
-LinalgSettings linalg_settings(const Config& config, int device);
+// The settings of `knobs` for `device` (tiles resolved against its architecture).
+LinalgSettings linalg_settings(const detail::DenseKnobs& knobs, int device);
 
 // The projection variant for m rows under `settings`.
 QrDot pick_qr_dot(const LinalgSettings& settings, std::int64_t m);
@@ -64,29 +62,30 @@ SvdOutput svd_device(const float* a, std::int64_t m, std::int64_t n, std::int64_
                      int p, int n_iter, const std::vector<float>& v0,
                      const LinalgSettings& settings, StreamContext& ctx);
 
-// Host-pointer versions (row-major host arrays; synchronous).
+// Host-pointer versions (row-major host arrays; synchronous), each run with `settings`.
 void gemm_av_host(int device, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
-                  const float* v, float* c);
+                  const float* v, float* c, const LinalgSettings& settings);
 void gemm_at_b_host(int device, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
-                    const float* b, float* c);
+                    const float* b, float* c, const LinalgSettings& settings);
 // q_cols: k x m row-major (row j = column j of Q); c: k values.
 void project_coeffs_host(int device, std::int64_t m, std::int64_t k, const float* q_cols,
-                         const float* v, float* c);
+                         const float* v, float* c, const LinalgSettings& settings);
 // a: m x k row-major; q: m x k row-major; r: k x k row-major.
-void qr_host(int device, std::int64_t m, std::int64_t k, const float* a, float* q, float* r);
+void qr_host(int device, std::int64_t m, std::int64_t k, const float* a, float* q, float* r,
+             const LinalgSettings& settings);
 SvdOutput svd_host(int device, std::int64_t m, std::int64_t n, const float* a, int rank, int p,
-                   int n_iter, const std::vector<float>& v0);
+                   int n_iter, const std::vector<float>& v0, const LinalgSettings& settings);
 
 // The transforms' heavy steps, streaming n host rows through the device chunk_rows at a time.
 // gram (d x d) = sum_i (x_i + shift)(x_i + shift)^T (shift may be null).
 void gram_host(int device, std::int64_t n, std::int64_t d, const float* x, const float* shift,
-               std::int64_t chunk_rows, float* gram);
+               std::int64_t chunk_rows, float* gram, const LinalgSettings& settings);
 // out (n x d_out) = (x + shift_in) W + shift_out, W d_in x d_out row-major (shifts may be null).
 void affine_map_host(int device, std::int64_t n, std::int64_t d_in, std::int64_t d_out,
-                     const float* x, const float* shift_in, const float* w,
-                     const float* shift_out, float* out, std::int64_t chunk_rows);
+                     const float* x, const float* shift_in, const float* w, const float* shift_out,
+                     float* out, std::int64_t chunk_rows, const LinalgSettings& settings);
 // out = rows of x scaled to unit L2 norm (zero rows stay zero).
 void l2_normalize_host(int device, std::int64_t n, std::int64_t d, const float* x, float* out,
-                       std::int64_t chunk_rows);
+                       std::int64_t chunk_rows, const LinalgSettings& settings);
 
 }  // namespace knnx::cuda
