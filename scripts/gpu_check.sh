@@ -79,13 +79,16 @@ stage_sanitizer() {
   small+="LinalgCuda.ProjectionKernelsMatchFloat64:LinalgCuda.GramSchmidtQrIsOrthonormalAndReconstructs:"
   small+="FlatCuda.Split3xTf32GemmMatchesFloat64:StreamsCuda.*:TransformCuda.*:"
   small+="Metrics/FiltersCudaFlat.IdentityIdsAndRemoval/l2:Metrics/RangeCuda.FlatEqualsCpu/ip:"
-  small+="Metrics/RangeCuda.IvfEqualsCpu/l2:"
+  small+="Metrics/RangeCuda.IvfEqualsCpu/l2:Metrics/IvfCudaSharedPieces.FoldedPiecesGiveTheExactNeighbours/ip:"
   small+="ShardsCuda.TwoShardsOnOneGpu${KNNX_SANITIZER_EXTRA:-}"
   # Under racecheck these take minutes (OPQ's many k-means runs, a large batched search, the
   # 3xTF32 cases: cuBLAS and a kernel without shared memory, two shards on worker threads: over
   # 100 s); their kernels are covered by the other cases, and memcheck runs them too.
   local slow="-TransformCuda.RotationNormalizeAndOpq:StreamsCuda.BatchedGpuSearchMatchesOneSearch"
   slow+=":FlatCuda.Split3xTf32GemmMatchesFloat64:ShardsCuda.TwoShardsOnOneGpu"
+  # The shared scan's folded pieces (a lock per group of queries) under memcheck; racecheck
+  # reaches that kernel through IvfCuda.AllListsProbedIsExact.
+  slow+=":Metrics/IvfCudaSharedPieces.*"
   local rc=0 tool t0 filter
   for tool in ${KNNX_SANITIZER_TOOLS:-memcheck racecheck}; do
     t0=$SECONDS
