@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 #include "core/sq_codec.hpp"
 
 namespace knnx::cpu {
@@ -79,14 +83,102 @@ void scan_portable(const float* u, const float* w, float c, const std::uint8_t* 
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-template <Type T, bool L2>
-__attribute__((target("avx2,fma"))) void scan_avx2(const float* u, const float* w, float c,
-                                                   const std::uint8_t* codes, std::size_t cs,
-                                                   int len, idx_t n, float* out) {
-  scan<T, L2>(u, w, c, codes, cs, len, n, out);
+#define KNNX_SQ_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+KNNX_SQ_AVX2 inline float hsum(__m256 v) {
+  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 q = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(q, _mm_movehdup_ps(q)));
 }
+
+// Components j .. j + 7 of a code as floats (the integer code for 8 bits, the value for fp16 /
+// bf16); 4-bit codes have their own loop.
+template <Type T>
+KNNX_SQ_AVX2 inline __m256 load8(const std::uint8_t* code, int j) {
+  if constexpr (T == Type::QT_8bit) {
+    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(code + j));
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+  } else {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(code + 2 * j));
+    if constexpr (T == Type::QT_fp16) {
+      return _mm256_cvtph_ps(h);
+    } else {
+      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+  }
+}
+
+// One step of the accumulation: L2 acc += (u - w v)^2, inner product acc += u v.
+template <bool L2>
+KNNX_SQ_AVX2 inline __m256 step(__m256 acc, const float* u, const float* w, int j, __m256 v) {
+  if constexpr (L2) {
+    const __m256 diff = _mm256_fnmadd_ps(_mm256_loadu_ps(w + j), v, _mm256_loadu_ps(u + j));
+    return _mm256_fmadd_ps(diff, diff, acc);
+  } else {
+    return _mm256_fmadd_ps(_mm256_loadu_ps(u + j), v, acc);
+  }
+}
+
+// scan() with explicit 8-wide steps and two accumulators; components past the last full step
+// go through the portable loop's arithmetic.
+template <Type T, bool L2>
+KNNX_SQ_AVX2 void scan_avx2(const float* u, const float* w, float constant,
+                            const std::uint8_t* codes, std::size_t code_size, int len, idx_t n,
+                            float* out) {
+  const int half_bytes = static_cast<int>(code_size);
+  const __m128i low4 = _mm_set1_epi8(0x0f);
+  for (idx_t i = 0; i < n; ++i) {
+    const std::uint8_t* code = codes + static_cast<std::size_t>(i) * code_size;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    float tail = 0.0f;
+    if constexpr (T == Type::QT_4bit) {
+      int b = 0;
+      for (; b + 8 <= half_bytes; b += 8) {
+        const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(code + b));
+        const __m128i lo = _mm_and_si128(bytes, low4);
+        const __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low4);
+        acc0 = step<L2>(acc0, u, w, b, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo)));
+        acc1 = step<L2>(acc1, u, w, b + half_bytes, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi)));
+      }
+      for (; b < half_bytes; ++b) {
+        const float lo = static_cast<float>(code[b] & 15u);
+        const float hi = static_cast<float>(code[b] >> 4);
+        if constexpr (L2) {
+          const float d0 = u[b] - w[b] * lo;
+          const float d1 = u[b + half_bytes] - w[b + half_bytes] * hi;
+          tail += d0 * d0 + d1 * d1;
+        } else {
+          tail += u[b] * lo + u[b + half_bytes] * hi;
+        }
+      }
+    } else {
+      int j = 0;
+      for (; j + 16 <= len; j += 16) {
+        acc0 = step<L2>(acc0, u, w, j, load8<T>(code, j));
+        acc1 = step<L2>(acc1, u, w, j + 8, load8<T>(code, j + 8));
+      }
+      if (j + 8 <= len) {
+        acc0 = step<L2>(acc0, u, w, j, load8<T>(code, j));
+        j += 8;
+      }
+      for (; j < len; ++j) {
+        const float v = value<T>(code, j, half_bytes);
+        if constexpr (L2) {
+          const float diff = u[j] - w[j] * v;
+          tail += diff * diff;
+        } else {
+          tail += u[j] * v;
+        }
+      }
+    }
+    const float acc = hsum(_mm256_add_ps(acc0, acc1)) + tail;
+    out[i] = L2 ? acc : -(constant + acc);
+  }
+}
+
 bool have_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("f16c");
   return yes;
 }
 #endif

@@ -6,7 +6,8 @@
 // value is a_j + b_j c_j, hence
 //   L2:  sum_j ((q_j - a_j) - b_j c_j)^2        inner product: sum_j q_j a_j + sum_j (q_j b_j) c_j
 // and for fp16 / bf16 codes the decoded value itself. The loops carry AVX2 versions picked at
-// run time (the library is compiled for the baseline instruction set).
+// run time (the library is compiled for the baseline instruction set): 8 components per step
+// with two accumulators, as FAISS's scanners.
 #pragma once
 
 #include <cstdint>
