@@ -53,6 +53,7 @@ from knnx._knnx import (
     OutOfMemory,
     PCA,
     RandomRotation,
+    ScalarQuantizer,
     VectorTransform,
     __version__,
     build_info,
@@ -94,6 +95,7 @@ from knnx._index_file import deserialize_index, read_index, serialize_index, wri
 from knnx._index_file import reduce_index as _reduce_index
 from knnx._ivf import IndexIVFFlat, KMeansParamsView
 from knnx._search_params import SearchParameters, SearchParametersIVF
+from knnx._sq import IndexIVFScalarQuantizer, IndexScalarQuantizer
 from knnx._transform import IndexPreTransform
 from knnx._vectors import knn, normalize_L2, omp_get_max_threads, omp_set_num_threads
 
@@ -148,7 +150,9 @@ __all__ = [
     "IndexIDMap",
     "IndexIDMap2",
     "IndexIVFFlat",
+    "IndexIVFScalarQuantizer",
     "IndexPreTransform",
+    "IndexScalarQuantizer",
     "IndexSpec",
     "InternalError",
     "InvalidArgument",
@@ -170,6 +174,7 @@ __all__ = [
     "PCA",
     "QUERY_STREAM",
     "RandomRotation",
+    "ScalarQuantizer",
     "SearchParameters",
     "SearchParametersIVF",
     "VectorTransform",

@@ -23,6 +23,7 @@
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/transform.hpp"
 #include "py_index.hpp"
 
@@ -86,6 +87,8 @@ std::unique_ptr<Index> IndexHandle::take() {
 const char* index_kind(const Index& index) {
   if (dynamic_cast<const IndexFlat*>(&index)) return "Flat";
   if (dynamic_cast<const IndexIVFFlat*>(&index)) return "IVFFlat";
+  if (dynamic_cast<const IndexIVFScalarQuantizer*>(&index)) return "IVFScalarQuantizer";
+  if (dynamic_cast<const IndexScalarQuantizer*>(&index)) return "ScalarQuantizer";
   if (dynamic_cast<const IndexPreTransform*>(&index)) return "PreTransform";
   return "Index";
 }
