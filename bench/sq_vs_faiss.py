@@ -1,0 +1,189 @@
+"""Scalar-quantizer indexes, knnx against faiss-cpu in one run: SQ8 (flat codes) and
+IVF<nlist>,SQ8 (residual codes) built from the same factory strings on the same data, QPS and
+recall@k against the exact search, the IVF curves swept over nprobe and compared at equal recall
+(each side's QPS interpolated, in log QPS, at the other's recall points). Both libraries run
+with the same number of OpenMP threads. One table on stdout and JSON (device, sizes, commit,
+command, every point) in bench/results/sq_cpu_vs_faiss_<tag>.json.
+
+    PYTHONPATH=build/python python3 bench/sq_vs_faiss.py [--nb 200000] [--d 64] [--tag vm]
+
+Data: a Gaussian mixture (nb base and nq query vectors around the same 256 centres), so that
+inverted lists mean something. Bytes per vector are equal by construction (d for SQ8).
+"""
+
+import argparse
+import datetime
+import json
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import knnx
+
+try:
+    import faiss
+except ImportError:
+    sys.exit("bench/sq_vs_faiss.py needs faiss-cpu (pip install faiss-cpu)")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def median_seconds(fn, reps):
+    fn()  # warm-up
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def git(*args):
+    try:
+        return subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def cpu_name():
+    path = Path("/proc/cpuinfo")
+    for line in path.read_text().splitlines() if path.exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def recall(labels, truth):
+    k = truth.shape[1]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(labels, truth)]))
+
+
+def qps_at(recalls, qps, target):
+    """QPS of a curve (recall ascending with nprobe) at recall target, interpolated in log QPS;
+    None outside the curve's recall range."""
+    r = np.asarray(recalls)
+    q = np.log(np.asarray(qps))
+    if target < r.min() or target > r.max():
+        return None
+    order = np.argsort(r, kind="stable")
+    return float(np.exp(np.interp(target, r[order], q[order])))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nb", type=int, default=200_000)
+    ap.add_argument("--nq", type=int, default=1000)
+    ap.add_argument("--d", type=int, default=64)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--nlist", type=int, default=1024)
+    ap.add_argument("--nprobe", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=knnx.omp_get_max_threads())
+    ap.add_argument("--tag", default="vm", help="machine tag in the output file name")
+    ap.add_argument("--out", help="JSON path (default bench/results/sq_cpu_vs_faiss_<tag>.json)")
+    args = ap.parse_args()
+    knnx.omp_set_num_threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)
+
+    rng = np.random.default_rng(0)
+    centres = 3.0 * rng.standard_normal((256, args.d))
+    xb = (centres[rng.integers(0, 256, args.nb)]
+          + rng.standard_normal((args.nb, args.d))).astype(np.float32)
+    xq = (centres[rng.integers(0, 256, args.nq)]
+          + rng.standard_normal((args.nq, args.d))).astype(np.float32)
+    exact = knnx.IndexFlat(args.d)
+    exact.add(xb)
+    truth = exact.search(xq, args.k)[1]
+
+    print(f"nb={args.nb} nq={args.nq} d={args.d} k={args.k} threads={args.threads} "
+          f"({cpu_name()}); median of {args.reps}")
+    print(f"{'index':14} {'nprobe':>6} {'knnx qps':>10} {'recall':>7} {'faiss qps':>10} "
+          f"{'recall':>7}")
+    results = []
+    for spec in ("SQ8", f"IVF{args.nlist},SQ8"):
+        built = {}
+        for lib in ("knnx", "faiss"):
+            index = (knnx.index_factory(args.d, spec) if lib == "knnx"
+                     else faiss.index_factory(args.d, spec))
+            t0 = time.perf_counter()
+            index.train(xb)
+            train_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            index.add(xb)
+            built[lib] = (index, train_s, time.perf_counter() - t0)
+        probes = args.nprobe if spec.startswith("IVF") else [None]
+        for nprobe in probes:
+            row = {"spec": spec, "nprobe": nprobe}
+            for lib, (index, train_s, add_s) in built.items():
+                if nprobe is not None:
+                    if lib == "knnx":
+                        index.nprobe = nprobe
+                    else:
+                        faiss.extract_index_ivf(index).nprobe = nprobe
+                labels = index.search(xq, args.k)[1]
+                seconds = median_seconds(lambda: index.search(xq, args.k), args.reps)
+                row[lib] = {"qps": args.nq / seconds, "recall": recall(labels, truth),
+                            "train_seconds": train_s, "add_seconds": add_s}
+            results.append(row)
+            print(f"{spec:14} {nprobe or '-':>6} {row['knnx']['qps']:10.0f} "
+                  f"{row['knnx']['recall']:7.4f} {row['faiss']['qps']:10.0f} "
+                  f"{row['faiss']['recall']:7.4f}")
+
+    # IVF: each side's QPS at the other's recall points. Past its plateau a curve only slows
+    # down, so each side keeps the points whose recall rises above every smaller nprobe's.
+    ivf = [r for r in results if r["nprobe"] is not None]
+
+    def rising(lib):
+        kept, best = [], -1.0
+        for r in ivf:
+            if r[lib]["recall"] > best:
+                kept.append(r)
+                best = r[lib]["recall"]
+        return kept
+
+    equal_recall = []
+    for side, other in (("faiss", "knnx"), ("knnx", "faiss")):
+        curve = rising(other)
+        for r in rising(side):
+            target = r[side]["recall"]
+            q_other = qps_at([x[other]["recall"] for x in curve],
+                             [x[other]["qps"] for x in curve], target)
+            if q_other is None:
+                continue
+            q = {side: r[side]["qps"], other: q_other}
+            equal_recall.append({"recall": target, "knnx_qps": q["knnx"], "faiss_qps": q["faiss"],
+                                 "knnx_over_faiss": q["knnx"] / q["faiss"],
+                                 "measured_side": side, "nprobe": r["nprobe"]})
+    equal_recall.sort(key=lambda e: e["recall"])
+    print("IVF at equal recall (interpolated side in log QPS):")
+    for e in equal_recall:
+        print(f"  recall {e['recall']:.4f}: knnx {e['knnx_qps']:8.0f}  faiss {e['faiss_qps']:8.0f}"
+              f"  knnx/faiss {e['knnx_over_faiss']:.2f}")
+
+    out = Path(args.out) if args.out else REPO / "bench" / "results" / f"sq_cpu_vs_faiss_{args.tag}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "benchmark": "sq_cpu_vs_faiss",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": git("rev-parse", "HEAD"),
+        "command": "python3 " + " ".join(shlex.quote(a) for a in sys.argv),
+        "device": {"kind": "cpu", "name": cpu_name(), "threads": args.threads},
+        "faiss_version": faiss.__version__,
+        "knnx_version": knnx.__version__,
+        "sizes": {"nb": args.nb, "nq": args.nq, "d": args.d, "k": args.k, "nlist": args.nlist,
+                  "bytes_per_vector": args.d},
+        "data": "Gaussian mixture, 256 centres (scale 3), unit noise, seed 0",
+        "results": results,
+        "ivf_equal_recall": equal_recall,
+    }, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
