@@ -35,6 +35,7 @@ class IDSelectorBatch : public IDSelector {
 
  private:
   std::vector<idx_t> sorted_;
+  std::vector<std::uint64_t> dense_;  // bit i: sorted_.front() + i is a member (dense sets only)
 };
 
 // The same set as IDSelectorBatch, under FAISS's other name.

@@ -107,6 +107,44 @@ TEST(IdSelector, Membership) {
 
 class FilteredSearch : public ::testing::TestWithParam<Metric> {};
 
+// IDSelectorBatch keeps dense sets as a bitmap as well as sorted ids: membership is the same
+// either way, for sets dense and sparse, at their edges, outside them and with negative ids.
+TEST(IdSelector, BatchMembershipDenseAndSparse) {
+  std::mt19937_64 rng(7);
+  const std::vector<std::vector<idx_t>> sets = {
+      {},
+      {5},
+      {-3, 0, 2},
+      {0, idx_t{1} << 40},                               // sparse: two ids far apart
+      {std::numeric_limits<idx_t>::min(), std::numeric_limits<idx_t>::max()},
+  };
+  std::vector<std::vector<idx_t>> all = sets;
+  for (const double density : {0.9, 0.1, 0.01, 0.001}) {  // dense bitmap, then sparse
+    std::vector<idx_t> ids;
+    std::bernoulli_distribution take(density);
+    for (idx_t id = 1000; id < 1000 + 3000000; id += 1) {
+      if (take(rng)) ids.push_back(id);
+    }
+    std::shuffle(ids.begin(), ids.end(), rng);
+    ids.push_back(ids.front());  // a repeated id
+    all.push_back(ids);
+  }
+  for (const auto& ids : all) {
+    const IDSelectorBatch sel(ids);
+    std::vector<idx_t> sorted = ids;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<idx_t> probes = {std::numeric_limits<idx_t>::min(), -4, -3, -1, 0, 1, 2, 5, 6,
+                                 999, 1000, idx_t{1} << 40, std::numeric_limits<idx_t>::max()};
+    std::uniform_int_distribution<idx_t> near(0, 3002000);
+    for (int i = 0; i < 20000; ++i) probes.push_back(near(rng));
+    for (const idx_t id : sorted) probes.push_back(id);
+    for (const idx_t id : probes) {
+      ASSERT_EQ(sel.is_member(id), std::binary_search(sorted.begin(), sorted.end(), id))
+          << "id " << id << " in a set of " << sorted.size();
+    }
+  }
+}
+
 TEST_P(FilteredSearch, FlatEqualsSearchOfTheAdmittedRows) {
   const idx_t n = 2000, nq = 37;
   const std::vector<float> x = gaussian(n, kDim, 1);
