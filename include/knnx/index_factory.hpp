@@ -2,7 +2,7 @@
 //
 // A spec is a comma-separated list of components, in this order:
 //
-//     [transform ,]* [IVF<n_lists> ,] (Flat | PQ<M>[x<nbits>] | SQ<type>)
+//     [transform ,]* [IVF<n_lists> ,] (Flat | PQ<M>[x<nbits>] | SQ<type>) [, RFlat]
 //
 // "Flat" is an IndexFlat; "IVF<n_lists>,Flat" an IndexIVFFlat with n_lists inverted lists (e.g.
 // "IVF4096,Flat"). "PQ<M>" is an IndexPQ with M sub-quantizers of 8-bit codes ("PQ16",
@@ -10,7 +10,10 @@
 // of other widths, and FAISS's 4-bit fast-scan layout ("PQ32x4fs"), raise NotSupported naming
 // the component. "SQ8", "SQ4", "SQfp16" and "SQbf16" are an IndexScalarQuantizer of that type
 // (knnx/scalar_quantizer.hpp); "IVF<n_lists>,SQ8" an IndexIVFScalarQuantizer coding residuals,
-// as FAISS's. FAISS's other scalar quantizers ("SQ6", "SQ8_direct", ...) raise NotSupported. Each
+// as FAISS's. FAISS's other scalar quantizers ("SQ6", "SQ8_direct", ...) raise NotSupported.
+// A trailing "RFlat" wraps the whole index (transforms included) in an IndexRefineFlat
+// (knnx/index_refine.hpp) that re-ranks its candidates with the exact vectors
+// ("IVF4096,SQ8,RFlat"). Each
 // transform in front of the index wraps it in an IndexPreTransform (knnx/transform.hpp), the first
 // component outermost, so vectors pass the transforms from left to right before they reach the
 // index:
@@ -65,6 +68,7 @@ struct IndexSpec {
   int pq_m = 0;      // PQ, IVFPQ: sub-quantizers (>= 1; index_factory checks that M divides d)
   int pq_nbits = 0;  // PQ, IVFPQ: 8
   ScalarQuantizer::Type sq_type = ScalarQuantizer::Type::QT_8bit;  // SQ, IVFSQ
+  bool refine_flat = false;  // ",RFlat": wrapped in an IndexRefineFlat
 };
 
 // Parses spec without building anything (InvalidArgument naming it when it is not supported).

@@ -1,6 +1,7 @@
 // knnx/knnx.hpp — the whole public API in one include.
 #pragma once
 
+#include "knnx/build_info.hpp"
 #include "knnx/config.hpp"
 #include "knnx/device.hpp"
 #include "knnx/error.hpp"
@@ -12,6 +13,7 @@
 #include "knnx/index_ivf_flat.hpp"
 #include "knnx/index_ivf_pq.hpp"
 #include "knnx/index_pq.hpp"
+#include "knnx/index_refine.hpp"
 #include "knnx/index_replicas.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/index_shards.hpp"
@@ -26,5 +28,4 @@
 #include "knnx/synthetic.hpp"
 #include "knnx/types.hpp"
 #include "knnx/vector_io.hpp"
-#include "knnx/build_info.hpp"
 #include "knnx/version.hpp"

@@ -100,4 +100,17 @@ struct SearchParamsIVF : SearchParams {
   std::optional<int> rows_per_chunk;
 };
 
+// Parameters of IndexRefineFlat (FAISS's SearchParametersRefine): the base index searches
+// k * k_factor candidates with base_params (or, when null, these parameters' own fields), which
+// are then re-ranked with exact distances.
+struct SearchParamsRefine : SearchParams {
+  void validate() const override;
+
+  // Candidates per result, >= 1 and finite (default IndexRefineFlat::k_factor()).
+  std::optional<float> k_factor;
+  // The base index's parameters (e.g. a SearchParamsIVF); non-owning, as sel. Null: the base
+  // search takes the SearchParams fields of this object.
+  const SearchParams* base_params = nullptr;
+};
+
 }  // namespace knnx

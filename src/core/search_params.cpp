@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <typeinfo>
 
@@ -97,6 +98,15 @@ void SearchParamsIVF::validate() const {
   check_int_fields(*this, kIvfIntFields, "SearchParamsIVF");
 }
 
+void SearchParamsRefine::validate() const {
+  SearchParams::validate();
+  if (k_factor) {
+    detail::require(std::isfinite(*k_factor) && *k_factor >= 1.0f,
+                    "SearchParamsRefine.k_factor must be finite and >= 1, got {}", *k_factor);
+  }
+  if (base_params) base_params->validate();
+}
+
 namespace detail {
 
 SearchKnobs resolve_search_knobs(const SearchParams* params, const IndexSearchDefaults& index,
@@ -149,6 +159,7 @@ std::string search_param_overriding(std::string_view env_name) {
 const char* search_params_type_name(const SearchParams& params) {
   if (typeid(params) == typeid(SearchParams)) return "knnx::SearchParams";
   if (typeid(params) == typeid(SearchParamsIVF)) return "knnx::SearchParamsIVF";
+  if (typeid(params) == typeid(SearchParamsRefine)) return "knnx::SearchParamsRefine";
   return "a type derived from knnx::SearchParams";
 }
 

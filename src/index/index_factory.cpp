@@ -17,6 +17,7 @@
 #include "knnx/index_ivf_flat.hpp"
 #include "knnx/index_ivf_pq.hpp"
 #include "knnx/index_pq.hpp"
+#include "knnx/index_refine.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/transform.hpp"
 
@@ -24,10 +25,12 @@ namespace knnx {
 namespace {
 
 constexpr std::string_view kSupported =
-    "supported specs are \"[transform,]...[IVF<n_lists>,](Flat|PQ<M>[x8])\" with the "
+    "supported specs are \"[transform,]...[IVF<n_lists>,](Flat|PQ<M>[x8]|SQ<type>)[,RFlat]\" "
+    "with the "
     "transforms PCA<d>, PCAW<d>, PCAR<d>, PCAWR<d>, OPQ<m>[_<d>], RR<d> and L2norm, e.g. "
     "\"Flat\", \"IVF<n_lists>,Flat\", \"PCA64,IVF1024,Flat\", \"PQ16\", \"IVF4096,PQ32\", "
-    "\"OPQ32,IVF4096,PQ32\", \"SQ8\", \"IVF1024,SQ8\" (SQ8, SQ4, SQfp16, SQbf16)";
+    "\"OPQ32,IVF4096,PQ32\", \"SQ8\", \"IVF1024,SQ8\" (SQ8, SQ4, SQfp16, SQbf16), "
+    "\"IVF1024,SQ8,RFlat\"";
 
 [[noreturn]] void reject(std::string_view spec, const std::string& why) {
   throw InvalidArgument(
@@ -229,11 +232,15 @@ std::vector<std::shared_ptr<VectorTransform>> make_transforms(const TransformSpe
 }  // namespace
 
 IndexSpec parse_index_spec(std::string_view spec) {
-  const std::vector<std::string_view> parts = split_components(spec);
+  std::vector<std::string_view> parts = split_components(spec);
   for (std::string_view p : parts) {
     if (p.empty()) reject(spec, "it has an empty component");
   }
   IndexSpec out;
+  if (parts.size() > 1 && parts.back() == "RFlat") {
+    out.refine_flat = true;
+    parts.pop_back();
+  }
   const std::string_view storage = parts.back();
   const bool pq = parse_pq_storage(spec, storage, out);
   const bool sq = !pq && parse_sq_storage(spec, storage, out);
@@ -309,6 +316,7 @@ std::unique_ptr<Index> index_factory(int dim, const IndexSpec& spec, Metric metr
   for (auto t = chain.rbegin(); t != chain.rend(); ++t) {
     index = std::make_unique<IndexPreTransform>(std::move(*t), std::move(index));
   }
+  if (spec.refine_flat) index = std::make_unique<IndexRefineFlat>(std::move(index));
   return index;
 }
 

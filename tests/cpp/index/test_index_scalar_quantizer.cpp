@@ -9,12 +9,15 @@
 #include <memory>
 #include <numeric>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "gaussian_data.hpp"
 #include "knnx/error.hpp"
 #include "knnx/id_selector.hpp"
+#include "knnx/index_factory.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
+#include "knnx/transform.hpp"
 #include "search_result.hpp"
 
 namespace knnx {
@@ -256,6 +259,41 @@ TEST(IndexScalarQuantizer, BadInputGetsTypedErrors) {
   } else {
     EXPECT_THROW(IndexScalarQuantizer(kDim, Type::QT_8bit, Metric::L2, Device::cuda(0)), Error);
   }
+}
+
+}  // namespace
+}  // namespace knnx
+
+namespace knnx {
+namespace {
+
+TEST(IndexScalarQuantizer, FactoryStrings) {
+  using Type = ScalarQuantizer::Type;
+  const std::pair<const char*, Type> flat[] = {{"SQ8", Type::QT_8bit},
+                                               {"SQ4", Type::QT_4bit},
+                                               {"SQfp16", Type::QT_fp16},
+                                               {"SQbf16", Type::QT_bf16}};
+  for (const auto& [spec, type] : flat) {
+    const std::unique_ptr<Index> index = index_factory(kDim, spec, Metric::InnerProduct);
+    const auto* sq = dynamic_cast<const IndexScalarQuantizer*>(index.get());
+    ASSERT_NE(sq, nullptr) << spec;
+    EXPECT_EQ(sq->quantizer_type(), type);
+    EXPECT_EQ(sq->metric(), Metric::InnerProduct);
+  }
+  const std::unique_ptr<Index> ivf = index_factory(kDim, "IVF64,SQfp16");
+  const auto* i = dynamic_cast<const IndexIVFScalarQuantizer*>(ivf.get());
+  ASSERT_NE(i, nullptr);
+  EXPECT_EQ(i->n_lists(), 64);
+  EXPECT_TRUE(i->by_residual());
+  EXPECT_EQ(i->quantizer_type(), Type::QT_fp16);
+  const std::unique_ptr<Index> chain = index_factory(kDim, "PCA8,IVF4,SQ8");
+  const auto* pre = dynamic_cast<const IndexPreTransform*>(chain.get());
+  ASSERT_NE(pre, nullptr);
+  EXPECT_EQ(pre->index().dim(), 8);
+  EXPECT_NE(dynamic_cast<const IndexIVFScalarQuantizer*>(&pre->index()), nullptr);
+  EXPECT_THROW(index_factory(kDim, "SQ6"), NotSupported);
+  EXPECT_THROW(index_factory(kDim, "SQ8_direct"), NotSupported);
+  EXPECT_THROW(index_factory(kDim, "SQ8,IVF4"), InvalidArgument);
 }
 
 }  // namespace
