@@ -94,8 +94,8 @@ from knnx._index import IndexFlat, IndexFlatIP, IndexFlatL2
 from knnx._index_file import deserialize_index, read_index, serialize_index, write_index
 from knnx._index_file import reduce_index as _reduce_index
 from knnx._ivf import IndexIVFFlat, KMeansParamsView
-from knnx._search_params import SearchParameters, SearchParametersIVF
-from knnx._sq import IndexIVFScalarQuantizer, IndexScalarQuantizer
+from knnx._search_params import SearchParameters, SearchParametersIVF, SearchParametersRefine
+from knnx._sq import IndexIVFScalarQuantizer, IndexRefineFlat, IndexScalarQuantizer
 from knnx._transform import IndexPreTransform
 from knnx._vectors import knn, normalize_L2, omp_get_max_threads, omp_set_num_threads
 
@@ -152,6 +152,7 @@ __all__ = [
     "IndexIVFFlat",
     "IndexIVFScalarQuantizer",
     "IndexPreTransform",
+    "IndexRefineFlat",
     "IndexScalarQuantizer",
     "IndexSpec",
     "InternalError",
@@ -177,6 +178,7 @@ __all__ = [
     "ScalarQuantizer",
     "SearchParameters",
     "SearchParametersIVF",
+    "SearchParametersRefine",
     "VectorTransform",
     "__version__",
     "build_info",

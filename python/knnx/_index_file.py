@@ -12,7 +12,7 @@ from knnx import _knnx
 from knnx._id_map import IndexIDMap
 from knnx._index import IndexFlat
 from knnx._ivf import IndexIVFFlat
-from knnx._sq import IndexIVFScalarQuantizer, IndexScalarQuantizer
+from knnx._sq import IndexIVFScalarQuantizer, IndexRefineFlat, IndexScalarQuantizer
 from knnx._transform import IndexPreTransform
 
 # The Python class for each kind of C++ index; other kinds get the generic knnx.Index.
@@ -21,6 +21,7 @@ _CLASSES = {
     "IVFFlat": (IndexIVFFlat, _knnx.IndexIVFFlat),
     "ScalarQuantizer": (IndexScalarQuantizer, _knnx.IndexScalarQuantizer),
     "IVFScalarQuantizer": (IndexIVFScalarQuantizer, _knnx.IndexIVFScalarQuantizer),
+    "RefineFlat": (IndexRefineFlat, _knnx.IndexRefineFlat),
     "PreTransform": (IndexPreTransform, _knnx.IndexPreTransform),
 }
 

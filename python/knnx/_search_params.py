@@ -21,6 +21,16 @@ class SearchParameters(_knnx.SearchParameters):
         _set_fields(self, fields)
 
 
+class SearchParametersRefine(_knnx.SearchParametersRefine):
+    __doc__ = _knnx.SearchParametersRefine.__doc__
+    __module__ = "knnx"
+    __slots__ = ()
+
+    def __init__(self, **fields) -> None:
+        super().__init__()
+        _set_fields(self, fields)
+
+
 # A subclass of the bound SearchParametersIVF (itself a bound SearchParameters): nanobind
 # classes take one nanobind base, so it is not a subclass of the Python SearchParameters above.
 class SearchParametersIVF(_knnx.SearchParametersIVF):

@@ -1,5 +1,6 @@
-"""IndexScalarQuantizer and IndexIVFScalarQuantizer: the bound scalar-quantizer indexes with
-FAISS's constructor forms, chunked add and the other IndexMixin methods."""
+"""IndexScalarQuantizer, IndexIVFScalarQuantizer and IndexRefineFlat (the exact re-ranking that
+goes with compressed indexes): the bound classes with FAISS's constructor forms, chunked add
+and the other IndexMixin methods."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ Example (FAISS's form)::
     index.add(xb)
     D, I = index.search(xq, k=10)
 """
+    __module__ = "knnx"
+
+
+class IndexRefineFlat(IndexMixin, _knnx.IndexRefineFlat):
+    __doc__ = _knnx.IndexRefineFlat.__doc__
     __module__ = "knnx"
 
 

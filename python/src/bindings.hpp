@@ -21,6 +21,7 @@ void bind_id_selectors(nb::module_& m);   // id_selector.cpp: IDSelector*, range
 void bind_search_params(nb::module_& m);  // search_params.cpp: SearchParameters(IVF)
 void bind_index(nb::module_& m);          // index.cpp: Index, IndexFlat
 void bind_index_ivf(nb::module_& m);      // index_ivf.cpp: IndexIVFFlat
+void bind_index_refine(nb::module_& m);   // index_refine.cpp: IndexRefineFlat
 void bind_index_sq(nb::module_& m);       // index_sq.cpp: ScalarQuantizer, IndexScalarQuantizer,
                                           // IndexIVFScalarQuantizer
 void bind_transform(nb::module_& m);      // transform.cpp: transforms, IndexPreTransform

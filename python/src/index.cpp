@@ -23,6 +23,7 @@
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_refine.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/transform.hpp"
 #include "py_index.hpp"
@@ -89,6 +90,7 @@ const char* index_kind(const Index& index) {
   if (dynamic_cast<const IndexIVFFlat*>(&index)) return "IVFFlat";
   if (dynamic_cast<const IndexIVFScalarQuantizer*>(&index)) return "IVFScalarQuantizer";
   if (dynamic_cast<const IndexScalarQuantizer*>(&index)) return "ScalarQuantizer";
+  if (dynamic_cast<const IndexRefineFlat*>(&index)) return "RefineFlat";
   if (dynamic_cast<const IndexPreTransform*>(&index)) return "PreTransform";
   return "Index";
 }

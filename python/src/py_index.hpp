@@ -128,8 +128,8 @@ struct IndexHandle {
   std::unique_ptr<Index> take();  // InvalidArgument when already taken
 };
 
-// "Flat", "IVFFlat", "ScalarQuantizer", "IVFScalarQuantizer", "PreTransform", or "Index" for
-// other types.
+// "Flat", "IVFFlat", "ScalarQuantizer", "IVFScalarQuantizer", "RefineFlat", "PreTransform", or
+// "Index" for other types.
 const char* index_kind(const Index& index);
 
 // "l2" / "ip" (any spelling parse_metric takes), a knnx.Metric, or FAISS's integer code

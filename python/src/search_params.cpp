@@ -18,8 +18,24 @@
 
 namespace knnx::python {
 
+namespace {
+
+// A copy of refine params that owns the copy of its base params.
+struct OwnedRefineParams : SearchParamsRefine {
+  std::unique_ptr<SearchParams> base_copy;
+};
+
+}  // namespace
+
 std::unique_ptr<SearchParams> copy_search_params(const SearchParams* params) {
   if (params == nullptr) return nullptr;
+  if (const auto* refine = dynamic_cast<const SearchParamsRefine*>(params)) {
+    auto out = std::make_unique<OwnedRefineParams>();
+    static_cast<SearchParamsRefine&>(*out) = *refine;
+    out->base_copy = copy_search_params(refine->base_params);
+    out->base_params = out->base_copy.get();
+    return out;
+  }
   if (const auto* ivf = dynamic_cast<const SearchParamsIVF*>(params)) {
     return std::make_unique<SearchParamsIVF>(*ivf);
   }
@@ -77,6 +93,21 @@ void bind_search_params(nb::module_& m) {
               "GPU list-major scan: -1 automatic, 0 never, 1 whenever k allows.")
       .def_rw("rows_per_chunk", &SearchParamsIVF::rows_per_chunk,
               "GPU: candidate rows a block scans before its partial top-k is merged.");
+
+  nb::class_<SearchParamsRefine, SearchParams>(
+      m, "SearchParametersRefine",
+      "SearchParameters of knnx.IndexRefineFlat (FAISS's SearchParametersRefine): k_factor for\n"
+      "this call, and base_index_params passed to the base index (None: the SearchParameters\n"
+      "fields of this object, sel included).")
+      .def(nb::init<>(), "Every field None.")
+      .def_rw("k_factor", &SearchParamsRefine::k_factor, "Candidates per result, >= 1.")
+      // The params keep the base params object alive (the C++ field does not own it).
+      .def_prop_rw(
+          "base_index_params", [](const SearchParamsRefine& p) { return p.base_params; },
+          [](SearchParamsRefine& p, const SearchParams* base) { p.base_params = base; },
+          nb::for_setter(nb::arg("base_index_params").none()),
+          nb::for_setter(nb::keep_alive<1, 2>()), nb::rv_policy::reference,
+          "The base index's knnx.SearchParameters(IVF), or None.");
 }
 
 }  // namespace knnx::python

@@ -75,8 +75,6 @@ void IndexRefineFlat::do_add(idx_t n, const float* x, const idx_t* ids) {
 
 void IndexRefineFlat::check_search_params(const SearchParams& params) const {
   if (const auto* refine = dynamic_cast<const SearchParamsRefine*>(&params)) {
-    require(typeid(params) == typeid(SearchParamsRefine),
-            "IndexRefineFlat takes knnx::SearchParamsRefine, not a type derived from it");
     if (refine->base_params) base_->validate_search_params(*refine->base_params);
     return;
   }

@@ -132,3 +132,26 @@ def test_save_load_and_filters(data, tmp_path):
     assert ((I >= 0) & (I < 100) | (I == -1)).all()
     lims, Dr, Ir = loaded.range_search(xq[:3], 10.0)
     assert lims.shape == (4,) and (Dr < 10.0).all()
+
+
+def test_refine_flat_reranks_with_exact_distances(data):
+    xb, xq = data
+    truth = brute_force(xb, xq, K, "l2")
+    index = knnx.index_factory(D, "IVF32,SQ4,RFlat")
+    assert isinstance(index, knnx.IndexRefineFlat) and index.k_factor == 1.0
+    index.train(xb)
+    index.add(xb)
+    base = knnx.SearchParametersIVF(nprobe=32)
+    r1 = recall(index.search(xq, K, params=knnx.SearchParametersRefine(base_index_params=base))[1],
+                truth[1])
+    D8, I8 = index.search(xq, K, params=knnx.SearchParametersRefine(k_factor=8,
+                                                                     base_index_params=base))
+    assert recall(I8, truth[1]) > r1 and recall(I8, truth[1]) >= 0.95
+    exact = ((xq[:, None, :].astype(np.float64) - xb[I8].astype(np.float64)) ** 2).sum(-1)
+    np.testing.assert_allclose(D8, exact, rtol=1e-4, atol=1e-4)
+    wrapped = knnx.IndexRefineFlat(knnx.IndexScalarQuantizer(D, knnx.ScalarQuantizer.QT_fp16),
+                                   k_factor=2)
+    wrapped.add(xb[:100])
+    assert wrapped.ntotal == 100 and wrapped.k_factor == 2.0
+    with pytest.raises(ValueError):
+        wrapped.k_factor = 0.5
