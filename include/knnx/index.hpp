@@ -22,20 +22,26 @@
 // was (strong guarantee): OutOfMemory when host or device memory runs out, CudaError on a device
 // fault, NotSupported where an index kind lacks an operation. A const method never changes the
 // index; when it throws after validation (OutOfMemory, CudaError) its output arrays may hold
-// partial results. Errors derive from knnx::Error (knnx/error.hpp).
+// partial results. Errors derive from knnx::Error (knnx/error.hpp). An add split into chunks
+// (AddOptions) is one call like any other: everything is validated before the first chunk goes
+// in, and if a later chunk (or the progress callback) throws, the chunks already added are taken
+// out again and the next sequential id is set back, so the index is exactly as before the call.
 //
 // Thread safety: const methods (search, reconstruct, ...) may run concurrently from many
 // threads, with the same or different SearchParams, and return what a serial call returns;
 // mutating methods (train, add, add_with_ids, remove_ids, reset, and the setters of subclasses)
 // need exclusive access. The index takes no lock itself: guard it with a knnx::SharedMutex
 // (knnx/shared_mutex.hpp), searches under std::shared_lock and writers under
-// std::unique_lock, as the Python binding does. Settings that should differ between concurrent
+// std::unique_lock, as the Python binding does; a chunked add holds the lock for the whole call,
+// so no other writer's rows come between its chunks. Settings that should differ between concurrent
 // searches go in SearchParams, not in the index's setters.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <vector>
 
+#include "knnx/add_options.hpp"
 #include "knnx/device.hpp"
 #include "knnx/id_selector.hpp"
 #include "knnx/metric.hpp"
@@ -63,11 +69,13 @@ class Index {
 
   // Appends n vectors. Ids are assigned sequentially, starting one past the largest id the
   // index has ever held (0 for a fresh index), so they never collide with stored ids.
-  void add(idx_t n, const float* x);
+  // options: chunks and a progress callback (knnx/add_options.hpp); a chunk's invalid value is
+  // reported as "in rows a:b of x: ..." with its row within the chunk.
+  void add(idx_t n, const float* x, const AddOptions& options = {});
 
   // Appends n vectors with caller-chosen ids. Ids must be >= 0, unique within the call and
   // absent from the index; otherwise InvalidArgument is thrown and nothing is added.
-  void add_with_ids(idx_t n, const float* x, const idx_t* ids);
+  void add_with_ids(idx_t n, const float* x, const idx_t* ids, const AddOptions& options = {});
 
   // k nearest neighbours of nq queries; 1 <= k <= kMaxK. distances/labels hold nq*k entries.
   // params (knnx/search_params.hpp), when not null, override the index's settings for this call
@@ -136,6 +144,21 @@ class Index {
   virtual void check_new_ids(idx_t n, const idx_t* ids) const = 0;
   // The first id add() would assign.
   virtual idx_t next_sequential_id() const = 0;
+  // A function that sets next_sequential_id() back to its value now, with those of the indexes
+  // this one holds. A chunked add whose later chunk fails calls it after removing the chunks it
+  // added. Taking it may throw (before anything changed); calling it never throws. The default
+  // returns an empty function: the index cannot restore it, so add ignores chunk_size and adds
+  // in one piece (the progress callback is then called once, and if it throws, the rows are
+  // removed again but the next sequential id stays advanced). Every knnx index overrides it.
+  virtual std::function<void()> next_id_restorer();
+  // For indexes that hold others (IndexPreTransform, IndexShards, IndexReplicas): check_new_ids
+  // of a held index, and one restorer that runs `own` and the restorers of the held indexes
+  // (empty when one of those is).
+  static void check_new_ids_of(const Index& held, idx_t n, const idx_t* ids) {
+    held.check_new_ids(n, ids);
+  }
+  static std::function<void()> next_id_restorer_with(std::function<void()> own,
+                                                     const std::vector<Index*>& held);
   // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf. The default reads host memory;
   // device backends override it for device pointers.
   virtual void check_finite(idx_t n, const float* x, const char* what) const;
@@ -145,6 +168,11 @@ class Index {
   virtual void check_queries(idx_t nq, const float* queries) const;
 
  private:
+  // The validation add and add_with_ids share: sizes, training, chunk size, finite values.
+  void check_add(idx_t n, const float* x, const char* method, const AddOptions& options) const;
+  // do_add over the chunks options asks for, undone as a whole when one of them fails.
+  void add_in_chunks(idx_t n, const float* x, const idx_t* ids, const AddOptions& options);
+
   int dim_;
   Metric metric_;
 };

@@ -90,6 +90,7 @@ class IndexIVFFlat : public Index {
   void do_reset() override;
   void check_new_ids(idx_t n, const idx_t* ids) const override;
   idx_t next_sequential_id() const override;
+  std::function<void()> next_id_restorer() override;
   void check_finite(idx_t n, const float* x, const char* what) const override;
   void check_queries(idx_t nq, const float* queries) const override;
 

@@ -231,6 +231,7 @@ class IndexPreTransform : public Index {
   void do_reset() override;
   void check_new_ids(idx_t n, const idx_t* ids) const override;
   idx_t next_sequential_id() const override { return next_id_; }
+  std::function<void()> next_id_restorer() override;
 
  private:
   // read_index restores the id counter through it (src/index/index_restore.hpp).

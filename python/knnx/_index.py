@@ -6,8 +6,6 @@ from __future__ import annotations
 import operator
 from typing import Optional
 
-import numpy as np
-
 from knnx import _gpu_arrays as _gpu
 from knnx import _knnx
 from knnx._progress import progress
@@ -26,47 +24,29 @@ def _chunk_size_arg(chunk_size: Optional[int]) -> int:
     return chunk_size
 
 
-def _add_in_chunks(index: "IndexMixin", n: int, add_rows, ids, chunk_size: int) -> None:
-    """Adds n rows with add_rows(start, stop, chunk_ids) chunk by chunk behind a progress bar
-    (tqdm, or lines on stderr); rolls back on failure.
+def _add_in_chunks(add, chunk_size: int) -> None:
+    """Calls add(chunk_size, report): one C++ add in chunks that calls report(added, n) after
+    each, shown as a progress bar (tqdm, or lines on stderr).
 
-    Each chunk is added under the index's lock, but the lock is not held between chunks. If a
-    chunk fails, the rows this call already added are removed again and the error is re-raised
-    with the row range of x it came from. ids is None (sequential ids: each chunk gets the ids
-    from the index's next id on) or a host array of n ids.
+    The C++ add holds the index's writer lock for the whole call and is all-or-nothing: if a
+    chunk (or the bar) raises, the chunks already added are taken out and the next sequential
+    id is set back.
     """
-    bar = progress(n, "knnx add", "vec")
-    added_ids = []
+    bar = None
+    reported = 0
+
+    def report(added: int, n: int) -> None:
+        nonlocal bar, reported
+        if bar is None:
+            bar = progress(n, "knnx add", "vec")
+        bar.update(added - reported)
+        reported = added
+
     try:
-        for start in range(0, n, chunk_size):
-            stop = min(n, start + chunk_size)
-            if ids is None:
-                first = index._next_id
-                chunk_ids = None
-            else:
-                chunk_ids = ids[start:stop]
-            try:
-                add_rows(start, stop, chunk_ids)
-            except _knnx.Error as e:
-                raise type(e)(f"in rows {start}:{stop} of x: {e}") from e
-            added_ids.append(np.arange(first, first + stop - start, dtype=np.int64)
-                             if ids is None else np.asarray(chunk_ids))
-            bar.update(stop - start)
-    except BaseException:
-        if added_ids:
-            index.remove_ids(np.concatenate(added_ids))
-        raise
+        add(chunk_size, report)
     finally:
-        bar.close()
-
-
-def _host_ids(ids, n: int):
-    """ids as a host array, when it is one of n entries (None otherwise: not split, the C++
-    side reports the mismatch with its usual message)."""
-    ids = ids if isinstance(ids, np.ndarray) else np.asarray(ids)
-    if ids.ndim != 1 or ids.shape[0] != n:
-        return None
-    return ids
+        if bar is not None:
+            bar.close()
 
 
 def _k_arg(k) -> int:
@@ -233,8 +213,10 @@ class IndexMixin:
         On a GPU index x may be a CUDA array (PyTorch, CuPy, __cuda_array_interface__,
         DLPack), read in place: float32, C-contiguous, on the index's device (see search).
         With verbose=True, x is added in chunks of chunk_size rows (default 65536) with a
-        progress bar (tqdm when installed, else lines on stderr); a failure removes what the
-        call added. verbose defaults to the index's verbose attribute.
+        progress bar (tqdm when installed, else lines on stderr), in one call that holds the
+        index's lock throughout (no other thread's add comes between the chunks) and is
+        all-or-nothing: if a chunk fails, the index, its next id included, is left as it was.
+        verbose defaults to the index's verbose attribute.
         """
         self._add(x, None, False, self._verbose(verbose), chunk_size)
 
@@ -264,49 +246,24 @@ class IndexMixin:
             ids = _gpu.read_ids_to_host(ids, "ids", n, ids_ordinal)
         if v.synchronize is not None:
             v.synchronize()
-        row_bytes = 4 * self.d
-
-        def add_rows(start, stop, chunk_ids):
-            self._add_ptr(stop - start, v.address + start * row_bytes, chunk_ids)
-
         if not verbose:
-            add_rows(0, n, ids)
+            self._add_ptr(n, v.address, ids)
             return
-        chunk_size = _chunk_size_arg(chunk_size)
-        if with_ids:
-            host_ids = _host_ids(ids, n)
-            if host_ids is None:
-                add_rows(0, n, ids)  # the C++ side names the mismatch
-                return
-            ids = host_ids
-        _add_in_chunks(self, n, add_rows, ids, chunk_size)
+        _add_in_chunks(lambda chunk, report: self._add_ptr(n, v.address, ids, chunk, report),
+                       _chunk_size_arg(chunk_size))
 
     def _add_host(self, x, ids, with_ids: bool, verbose: bool,
                   chunk_size: Optional[int]) -> None:
-        def add_chunk(xs, chunk_ids):
-            if with_ids:
-                super(IndexMixin, self).add_with_ids(xs, chunk_ids)
-            else:
-                super(IndexMixin, self).add(xs)
-
         if not verbose:
-            add_chunk(x, ids)
+            if with_ids:
+                super().add_with_ids(x, ids)
+            else:
+                super().add(x)
             return
-        x = x if isinstance(x, np.ndarray) else np.asarray(x)
-        if x.ndim != 2 or x.shape[0] == 0:
-            # Not something to split (a single vector, or an error the C++ side will name).
-            add_chunk(x, ids)
-            return
-        chunk_size = _chunk_size_arg(chunk_size)
-        n = x.shape[0]
-        if with_ids:
-            host_ids = _host_ids(ids, n)
-            if host_ids is None:
-                add_chunk(x, ids)  # the C++ side names the mismatch
-                return
-            ids = host_ids
-        _add_in_chunks(self, n, lambda start, stop, chunk_ids: add_chunk(x[start:stop], chunk_ids),
-                       ids, chunk_size)
+        if with_ids and ids is None:
+            raise TypeError("add_with_ids(): ids must be an array of ids, got None")
+        _add_in_chunks(lambda chunk, report: self._add_chunked(x, ids, chunk, report),
+                       _chunk_size_arg(chunk_size))
 
 
 class IndexFlat(IndexMixin, _knnx.IndexFlat):

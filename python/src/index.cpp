@@ -192,13 +192,27 @@ void search_ptr(const PyIndex& self, long long nq_in, std::uintptr_t queries, lo
   });
 }
 
-void add_ptr(PyIndex& self, long long n_in, std::uintptr_t x, nb::handle ids) {
-  const Device device = cuda_device_of(self, "_add_ptr");
-  const idx_t n = count_arg(n_in, "n");
-  check_address(x, "x", device, /*allow_host=*/false);
-  const float* rows = reinterpret_cast<const float*>(x);
+// AddOptions of a chunked add: progress (None or a callable, kept alive by the caller for the
+// call) is called as progress(added, n) with the GIL after every chunk.
+AddOptions add_options(long long chunk_size, nb::handle progress) {
+  if (chunk_size < 0) {
+    throw InvalidArgument(fmt::format("chunk_size must be >= 0, got {}", chunk_size));
+  }
+  AddOptions options{.chunk_size = static_cast<idx_t>(chunk_size)};
+  if (progress.is_valid() && !progress.is_none()) {
+    options.progress = [callback = progress.ptr()](idx_t added, idx_t n) {
+      nb::gil_scoped_acquire gil;
+      const nb::handle fn(callback);
+      fn(added, n);
+    };
+  }
+  return options;
+}
+
+// Adds n rows at x with sequential ids (ids None) or the given ones, under one writer lock.
+void add_rows(PyIndex& self, idx_t n, const float* x, nb::handle ids, const AddOptions& options) {
   if (ids.is_none()) {
-    self.write([&](Index& index) { index.add(n, rows); });
+    self.write([&](Index& index) { index.add(n, x, options); });
     return;
   }
   const Rows<idx_t> id = to_rows<idx_t>(ids, ArraySpec{.name = "ids", .rank = Rank::kVector});
@@ -206,7 +220,22 @@ void add_ptr(PyIndex& self, long long n_in, std::uintptr_t x, nb::handle ids) {
     throw InvalidArgument(
         fmt::format("ids has {} entries but x has {} vectors; they must match", id.rows(), n));
   }
-  self.write([&](Index& index) { index.add_with_ids(n, rows, id.data()); });
+  self.write([&](Index& index) { index.add_with_ids(n, x, id.data(), options); });
+}
+
+void add_ptr(PyIndex& self, long long n_in, std::uintptr_t x, nb::handle ids, long long chunk_size,
+             nb::handle progress) {
+  const Device device = cuda_device_of(self, "_add_ptr");
+  const idx_t n = count_arg(n_in, "n");
+  check_address(x, "x", device, /*allow_host=*/false);
+  add_rows(self, n, reinterpret_cast<const float*>(x), ids, add_options(chunk_size, progress));
+}
+
+void add_chunked(PyIndex& self, ArrayLike x, nb::handle ids, long long chunk_size,
+                 nb::handle progress) {
+  const AddOptions options = add_options(chunk_size, progress);
+  const Rows<float> v = vectors_arg(self, x, "x");
+  add_rows(self, v.rows(), v.data(), ids, options);
 }
 
 void train_ptr(PyIndex& self, long long n_in, std::uintptr_t x) {
@@ -383,8 +412,17 @@ void bind_index(nb::module_& m) {
            "queries are ready (their producer's stream synchronised). Results are complete when\n"
            "it returns. The GIL is released. Use search(), which does all this for tensors.")
       .def("_add_ptr", &add_ptr, nb::arg("n"), nb::arg("x"), nb::arg("ids") = nb::none(),
+           nb::arg("chunk_size") = 0, nb::arg("progress").none() = nb::none(),
            "Low-level add to a CUDA index of n float32 rows (n, d) at device address x, with\n"
-           "sequential ids, or the given host ids (n,). Use add() / add_with_ids().")
+           "sequential ids, or the given host ids (n,), as _add_chunked. Use add() /\n"
+           "add_with_ids().")
+      .def("_add_chunked", &add_chunked, nb::arg("x"), nb::arg("ids").none(), nb::arg("chunk_size"),
+           nb::arg("progress").none(),
+           "add(x) (ids None) or add_with_ids(x, ids) in chunks of chunk_size rows (0: one),\n"
+           "calling progress(added, n) after each, in one call under the index's writer lock:\n"
+           "no other writer comes between the chunks, and if a chunk (or progress) raises, the\n"
+           "chunks already added are taken out and the next id is set back. progress may read\n"
+           "the index but not change it.")
       .def("_train_ptr", &train_ptr, nb::arg("n"), nb::arg("x"),
            "Low-level train of a CUDA index on n float32 rows at device address x. Use train().")
       .def(

@@ -29,6 +29,8 @@ class IdMap {
   void raise_next_id(idx_t next) {
     if (next > next_id_) next_id_ = next;
   }
+  // Sets next_id() back to a value it had (an add being undone).
+  void rewind_next_id(idx_t next) noexcept { next_id_ = next; }
   // Changes whenever the ids change (lets device backends cache a copy).
   std::uint64_t version() const { return version_; }
 

@@ -23,6 +23,8 @@ class IdSet {
   void raise_next_id(idx_t next) {
     if (next > next_id_) next_id_ = next;
   }
+  // Sets next_id() back to a value it had (an add being undone).
+  void rewind_next_id(idx_t next) noexcept { next_id_ = next; }
 
   // Throws InvalidArgument if an id is negative, repeated within ids, or already present
   // (the same messages as IdMap::check_new).

@@ -2,7 +2,11 @@
 // the index's do_* implementation.
 #include "knnx/index.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <typeinfo>
 #include <vector>
@@ -16,6 +20,15 @@ using detail::check_count;
 using detail::check_k;
 using detail::check_not_null;
 using detail::require;
+
+namespace {
+
+// Rows per chunk of an add of n rows: n when the call goes in one piece.
+idx_t chunk_rows(idx_t n, const AddOptions& options) {
+  return options.chunk_size > 0 && options.chunk_size < n ? options.chunk_size : n;
+}
+
+}  // namespace
 
 Index::Index(int dim, Metric metric) : dim_(dim), metric_(metric) { detail::check_dim(dim); }
 
@@ -37,12 +50,31 @@ void Index::train(idx_t n, const float* x) {
   do_train(n, x);
 }
 
-void Index::add(idx_t n, const float* x) {
+void Index::check_add(idx_t n, const float* x, const char* method,
+                      const AddOptions& options) const {
   check_count(n);
   check_not_null(x, "x");
   detail::checked_elements(n, dim_, "x");
-  require(is_trained(), "the index must be trained before add");
-  check_finite(n, x, "x");
+  require(options.chunk_size >= 0, "{}: chunk_size must be >= 0, got {}", method,
+          options.chunk_size);
+  require(is_trained(), "the index must be trained before {}", method);
+  const idx_t chunk = chunk_rows(n, options);
+  if (chunk == n) {
+    check_finite(n, x, "x");
+    return;
+  }
+  for (idx_t first = 0; first < n; first += chunk) {
+    const idx_t count = std::min(chunk, n - first);
+    try {
+      check_finite(count, x + first * dim_, "x");
+    } catch (const InvalidArgument& e) {
+      throw InvalidArgument(fmt::format("in rows {}:{} of x: {}", first, first + count, e.what()));
+    }
+  }
+}
+
+void Index::add(idx_t n, const float* x, const AddOptions& options) {
+  check_add(n, x, "add", options);
   const idx_t first = next_sequential_id();
   require(first <= kMaxId && n - 1 <= kMaxId - first,
           "add: {} sequential ids from {} would pass the largest id, {} (2^63 - 2); use "
@@ -50,18 +82,55 @@ void Index::add(idx_t n, const float* x) {
           n, first, kMaxId);
   std::vector<idx_t> ids(static_cast<std::size_t>(n));
   for (idx_t i = 0; i < n; ++i) ids[static_cast<std::size_t>(i)] = first + i;
-  do_add(n, x, ids.data());
+  add_in_chunks(n, x, ids.data(), options);
 }
 
-void Index::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
+void Index::add_with_ids(idx_t n, const float* x, const idx_t* ids, const AddOptions& options) {
   check_count(n);
   check_not_null(x, "x");
   check_not_null(ids, "ids");
-  detail::checked_elements(n, dim_, "x");
-  require(is_trained(), "the index must be trained before add_with_ids");
-  check_finite(n, x, "x");
+  check_add(n, x, "add_with_ids", options);
   check_new_ids(n, ids);
-  do_add(n, x, ids);
+  add_in_chunks(n, x, ids, options);
+}
+
+std::function<void()> Index::next_id_restorer() { return {}; }
+
+std::function<void()> Index::next_id_restorer_with(std::function<void()> own,
+                                                   const std::vector<Index*>& held) {
+  std::vector<std::function<void()>> all{std::move(own)};
+  for (Index* index : held) {
+    all.push_back(index->next_id_restorer());
+    if (!all.back()) return {};  // a held index that cannot restore its own: neither can this
+  }
+  return [all = std::move(all)] {
+    for (const auto& restore : all) restore();
+  };
+}
+
+void Index::add_in_chunks(idx_t n, const float* x, const idx_t* ids, const AddOptions& options) {
+  idx_t chunk = chunk_rows(n, options);
+  if (chunk == n && !options.progress) {
+    do_add(n, x, ids);  // one piece: do_add alone leaves the index as it was when it throws
+    return;
+  }
+  const std::function<void()> restore_next_ids = next_id_restorer();
+  if (!restore_next_ids) chunk = n;
+  idx_t added = 0;
+  try {
+    while (added < n) {
+      const idx_t count = std::min(chunk, n - added);
+      do_add(count, x + added * dim_, ids + added);
+      added += count;
+      if (options.progress) options.progress(added, n);
+    }
+  } catch (...) {
+    if (added > 0) {
+      do_remove_ids(added, ids);  // the rows of this call are the last ones of every container
+      if (restore_next_ids) restore_next_ids();
+    }
+    throw;
+  }
 }
 
 void Index::check_search_params(const SearchParams& params) const {

@@ -99,6 +99,10 @@ void IndexFlat::check_new_ids(idx_t n, const idx_t* ids) const { id_map_->check_
 
 idx_t IndexFlat::next_sequential_id() const { return id_map_->next_id(); }
 
+std::function<void()> IndexFlat::next_id_restorer() {
+  return [ids = id_map_.get(), next = id_map_->next_id()] { ids->rewind_next_id(next); };
+}
+
 void IndexFlat::check_finite(idx_t n, const float* x, const char* what) const {
   backend_->check_finite(n, x, what);
 }

@@ -192,6 +192,10 @@ void IndexIVFFlat::check_new_ids(idx_t n, const idx_t* ids) const { ids_->check_
 
 idx_t IndexIVFFlat::next_sequential_id() const { return ids_->next_id(); }
 
+std::function<void()> IndexIVFFlat::next_id_restorer() {
+  return [ids = ids_.get(), next = ids_->next_id()] { ids->rewind_next_id(next); };
+}
+
 void IndexIVFFlat::check_finite(idx_t n, const float* x, const char* what) const {
   backend_->check_finite(n, x, what);
 }

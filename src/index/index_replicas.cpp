@@ -126,6 +126,13 @@ void IndexReplicas::check_new_ids(idx_t n, const idx_t* ids) const { ids_->check
 
 idx_t IndexReplicas::next_sequential_id() const { return ids_->next_id(); }
 
+std::function<void()> IndexReplicas::next_id_restorer() {
+  std::vector<Index*> held;
+  for (int i = 0; i < subs_->size(); ++i) held.push_back(&(*subs_)[i]);
+  return next_id_restorer_with(
+      [ids = ids_.get(), next = ids_->next_id()] { ids->rewind_next_id(next); }, held);
+}
+
 void IndexReplicas::check_finite(idx_t n, const float* x, const char* what) const {
   detail::SubIndexes::require_host(x, what);
   Index::check_finite(n, x, what);

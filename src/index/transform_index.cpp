@@ -1,6 +1,5 @@
 // IndexPreTransform: a transform in front of any Index.
 #include <algorithm>
-#include <unordered_set>
 
 #include "core/check.hpp"
 #include "knnx/error.hpp"
@@ -51,16 +50,13 @@ void IndexPreTransform::do_train(idx_t n, const float* x) {
   index_->train(n, y.data());
 }
 
+// The wrapped index stores the ids: its check covers them all, before a chunked add begins.
 void IndexPreTransform::check_new_ids(idx_t n, const idx_t* ids) const {
-  // Ids already stored are refused by the wrapped index's own add_with_ids, before it changes.
-  std::unordered_set<idx_t> seen;
-  seen.reserve(static_cast<std::size_t>(n));
-  for (idx_t i = 0; i < n; ++i) {
-    require(ids[i] >= 0, "ids[{}] must be >= 0, got {}", i, ids[i]);
-    require(ids[i] <= kMaxId, "ids[{}] = {} is above the largest id, {} (2^63 - 2)", i, ids[i],
-            kMaxId);
-    require(seen.insert(ids[i]).second, "ids[{}] = {} is repeated in the call", i, ids[i]);
-  }
+  check_new_ids_of(*index_, n, ids);
+}
+
+std::function<void()> IndexPreTransform::next_id_restorer() {
+  return next_id_restorer_with([this, next = next_id_] { next_id_ = next; }, {index_.get()});
 }
 
 void IndexPreTransform::do_add(idx_t n, const float* x, const idx_t* ids) {
