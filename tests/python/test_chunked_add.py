@@ -4,12 +4,12 @@ and its progress report may read the index. docs/reliability.md lists each case.
 
 import sys
 import threading
-import types
 
 import numpy as np
 import pytest
 
 import knnx
+from fake_tqdm import install_fake_tqdm
 
 
 def make(kind, d=8):
@@ -52,12 +52,7 @@ def failing_bar(monkeypatch):
         def close(self):
             pass
 
-    module = types.ModuleType("tqdm.auto")
-    module.tqdm = Bar
-    package = types.ModuleType("tqdm")
-    package.auto = module
-    monkeypatch.setitem(sys.modules, "tqdm", package)
-    monkeypatch.setitem(sys.modules, "tqdm.auto", module)
+    install_fake_tqdm(monkeypatch, Bar)
     return Bar
 
 

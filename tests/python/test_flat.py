@@ -1,12 +1,12 @@
 """IndexFlat on the CPU against a float64 brute force, and the index's bookkeeping."""
 
 import sys
-import types
 
 import numpy as np
 import pytest
 
 import knnx
+from fake_tqdm import install_fake_tqdm
 from knn_reference import assert_knn_equal, brute_force
 
 SHAPES = [  # (n, d, nq, k)
@@ -259,12 +259,7 @@ class _FakeBar:
 
 @pytest.fixture
 def fake_tqdm(monkeypatch):
-    module = types.ModuleType("tqdm.auto")
-    module.tqdm = _FakeBar
-    package = types.ModuleType("tqdm")
-    package.auto = module
-    monkeypatch.setitem(sys.modules, "tqdm", package)
-    monkeypatch.setitem(sys.modules, "tqdm.auto", module)
+    install_fake_tqdm(monkeypatch, _FakeBar)
     return _FakeBar
 
 
