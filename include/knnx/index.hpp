@@ -159,8 +159,9 @@ class Index {
   }
   static std::function<void()> next_id_restorer_with(std::function<void()> own,
                                                      const std::vector<Index*>& held);
-  // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf. The default reads host memory;
-  // device backends override it for device pointers.
+  // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf, or a row whose squared L2 norm is
+  // above kMaxSquaredNorm (knnx/types.hpp). The default reads host memory; device backends
+  // override it for device pointers (where they check NaN and Inf only, so far).
   virtual void check_finite(idx_t n, const float* x, const char* what) const;
   // Throws InvalidArgument when the queries of a search hold NaN or Inf. Defaults to
   // check_finite; a device backend may instead check the queries inside the search itself, on
@@ -168,6 +169,9 @@ class Index {
   virtual void check_queries(idx_t nq, const float* queries) const;
 
  private:
+  // check_queries, plus the norm bound of host queries that a device backend's check_queries
+  // leaves to its device (which checks NaN and Inf only).
+  void check_queries_everywhere(idx_t nq, const float* queries) const;
   // The validation add and add_with_ids share: sizes, training, chunk size, finite values.
   void check_add(idx_t n, const float* x, const char* method, const AddOptions& options) const;
   // do_add over the chunks options asks for, undone as a whole when one of them fails.

@@ -55,13 +55,20 @@ inline std::size_t checked_elements(idx_t n, idx_t d, const char* name) {
   return static_cast<std::size_t>(n) * static_cast<std::size_t>(d);
 }
 
-// The largest squared L2 norm of a vector knnx stores or searches with: below it, every squared
-// L2 distance (also in the form |x|^2 + |y|^2 - 2 x.y) and every inner product of two such
-// vectors is finite in float32.
-inline constexpr double kMaxSquaredNorm = std::numeric_limits<float>::max() / 4.0;
+// The bound on squared L2 norms of vectors (knnx/types.hpp), for the checks and the loaders.
+using knnx::kMaxSquaredNorm;
 
 // Throws InvalidArgument if x[0..n*d) contains NaN or Inf, naming the first offending row.
 void check_finite_host(idx_t n, idx_t d, const float* x, const char* what);
+
+// check_finite_host for vectors (n rows of d, stored, searched for or trained on): also throws
+// InvalidArgument naming the first row whose squared L2 norm is above kMaxSquaredNorm. The same
+// single pass when every value is small enough that no row can exceed it (the common case).
+void check_vectors_host(idx_t n, idx_t d, const float* x, const char* what);
+
+// The first row of x[0..n*d) whose squared L2 norm (summed in double) is above kMaxSquaredNorm,
+// or -1; its norm in *norm. For loaders, which report it as a FormatError.
+idx_t first_row_above_norm_bound(idx_t n, idx_t d, const float* x, double* norm);
 
 // For a device search that flagged NaN/Inf in its staged copy of x: throws InvalidArgument when
 // `flagged`, naming the row when x is host memory (the scan runs only on this error path).

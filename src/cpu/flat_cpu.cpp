@@ -94,7 +94,7 @@ class FlatCpu final : public detail::FlatBackend {
   }
 
   void check_finite(idx_t n, const float* x, const char* what) const override {
-    detail::check_finite_host(n, dim_, x, what);
+    detail::check_vectors_host(n, dim_, x, what);
   }
 
  private:

@@ -185,6 +185,20 @@ void check_finite(const Cursor& in, const std::vector<float>& v, const char* wha
   }
 }
 
+// check_finite, and every row of d within the norm bound (kMaxSquaredNorm) that add applies.
+void check_vectors(const Cursor& in, const std::vector<float>& v, int d, const char* what) {
+  check_finite(in, v, what);
+  double norm = 0.0;
+  const idx_t rows = static_cast<idx_t>(v.size()) / d;
+  const idx_t row = detail::first_row_above_norm_bound(rows, d, v.data(), &norm);
+  if (row >= 0) {
+    in.fail(
+        "{} hold row {} of squared L2 norm {:.4g}, above the largest accepted, {:.4g} "
+        "(FLT_MAX / 8)",
+        what, row, norm, detail::kMaxSquaredNorm);
+  }
+}
+
 Header read_header(Cursor& in) {
   Header h;
   const auto d = in.scalar<std::int32_t>("d");
@@ -296,7 +310,7 @@ void read_flat(Cursor& in, Node& n) {
   if (count % d != 0 || count / d != static_cast<std::uint64_t>(n.h.ntotal))
     in.fail("the flat index holds {} floats, not ntotal x d = {} x {}", count, n.h.ntotal, n.h.d);
   n.vectors = in.values<float>(count, "the stored vectors");
-  check_finite(in, n.vectors, "the stored vectors");
+  check_vectors(in, n.vectors, n.h.d, "the stored vectors");
 }
 
 void read_list_sizes(Cursor& in, Node& n, std::vector<std::uint64_t>& sizes) {
@@ -388,7 +402,7 @@ void read_ivf(Cursor& in, Node& n, int depth) {
     if (sizes[l] > in.left() / (code_size + sizeof(idx_t)))
       in.fail("list {} holds {} vectors, more than the {} bytes left", l, sizes[l], in.left());
     n.list_vectors[l] = in.values<float>(sizes[l] * n.h.d, "a list's vectors");
-    check_finite(in, n.list_vectors[l], "a list's vectors");
+    check_vectors(in, n.list_vectors[l], n.h.d, "a list's vectors");
     n.list_ids[l] = in.values<idx_t>(sizes[l], "a list's ids");
   }
 }

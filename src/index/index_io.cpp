@@ -311,7 +311,8 @@ std::vector<T> read_section(const detail::InputFile& f, const fmtv::SectionEntry
   return out;
 }
 
-// FormatError naming the first NaN or Inf among rows [0, rows) of x.
+// FormatError naming the first NaN or Inf among rows [0, rows) of x, or the first row whose
+// squared L2 norm is above kMaxSquaredNorm (add would have refused it).
 void check_finite(const float* x, std::size_t rows, int dim, std::uint64_t first_row,
                   const std::string& path, SectionKind kind) {
   const std::size_t n = rows * static_cast<std::size_t>(dim);
@@ -321,6 +322,15 @@ void check_finite(const float* x, std::size_t rows, int dim, std::uint64_t first
            fmtv::section_name(static_cast<std::uint32_t>(kind)), x[i],
            first_row + i / static_cast<std::size_t>(dim), i % static_cast<std::size_t>(dim));
     }
+  }
+  double norm = 0.0;
+  const idx_t row = detail::first_row_above_norm_bound(static_cast<idx_t>(rows), dim, x, &norm);
+  if (row >= 0) {
+    fail(path,
+         "section '{}' holds row {} of squared L2 norm {:.4g}, above the largest accepted, "
+         "{:.4g} (FLT_MAX / 8)",
+         fmtv::section_name(static_cast<std::uint32_t>(kind)),
+         first_row + static_cast<std::uint64_t>(row), norm, detail::kMaxSquaredNorm);
   }
 }
 

@@ -59,7 +59,7 @@ void IndexIVFFlat::set_centroids(const float* centroids) {
   detail::check_not_null(centroids, "centroids");
   require(ntotal() == 0,
           "set_centroids needs an empty index, but it holds {} vectors; reset() first", ntotal());
-  detail::check_finite_host(n_lists_, dim(), centroids, "centroids");
+  detail::check_vectors_host(n_lists_, dim(), centroids, "centroids");
   backend_->set_centroids(centroids);
   trained_ = true;
 }

@@ -102,7 +102,7 @@ BatchedSearch search_batched_async(const Index& index, idx_t nq, const float* qu
   require(options.chunk_queries >= 0, "BatchedSearchOptions.chunk_queries must be >= 0, got {}",
           options.chunk_queries);
   if (options.params) index.validate_search_params(*options.params);
-  detail::check_finite_host(nq, index.dim(), queries, "queries");
+  detail::check_vectors_host(nq, index.dim(), queries, "queries");
   const SearchParams* params = options.params;
   constexpr idx_t kDefaultChunk = 16384;
   const idx_t chunk =

@@ -1,7 +1,7 @@
 """Hostile input and faults through the Python API: non-regular files, NUL in paths and .npy
 headers, long names, symbolic links, stale temporary files, ids at the edge of the id range,
-distances that overflow float, re-training a used transform. docs/reliability.md lists each
-class with its test."""
+vectors above the norm bound (whose distances would overflow float), re-training a used
+transform. docs/reliability.md lists each class with its test."""
 
 import os
 import struct
@@ -127,20 +127,60 @@ def test_sequential_ids_never_wrap_to_negative():
     assert sorted(labels[0]) == [2**63 - 3, 2**63 - 2]
 
 
+# The largest squared L2 norm knnx accepts: FLT_MAX / 8 (knnx/types.hpp, kMaxSquaredNorm).
+MAX_SQUARED_NORM = float(np.finfo(np.float32).max) / 8
+
+
 @pytest.mark.parametrize("metric", ["l2", "ip"])
-def test_ivf_returns_rows_whose_distances_overflow(metric):
-    index = knnx.IndexIVFFlat(4, 2, metric)
-    train = np.zeros((4, 4), np.float32)
-    train[:, 0] = np.arange(4)
-    index.train(train)
-    index.n_probe = 2
-    x = np.zeros((6, 4), np.float32)
-    x[:3, 1] = [1, 2, 3]
-    x[3:, [0, 2]] = -3e19
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_vectors_above_the_norm_bound_are_refused(metric, kind):
+    # Values near 3e19 used to give inf distances and IVF labels -1 without an error.
+    d = 4
+    below = np.float32(np.sqrt(MAX_SQUARED_NORM / d * 0.999))
+    above = np.float32(np.sqrt(MAX_SQUARED_NORM / d * 1.001))
+    if kind == "flat":
+        index = knnx.IndexFlat(d, metric)
+    else:
+        index = knnx.IndexIVFFlat(d, 2, metric)
+        train = np.zeros((4, d), np.float32)
+        train[:, 0] = np.arange(4)
+        index.train(train)
+        index.n_probe = 2
+    x = np.zeros((4, d), np.float32)
+    x[0], x[1] = below, -below  # the farthest apart two accepted vectors can be
+    x[2:, 1] = [1, 2]
     index.add(x)
-    distances, labels = index.search(np.full((1, 4), 1e19, np.float32), 6)
-    assert sorted(labels[0]) == list(range(6))
-    assert not np.isnan(distances).any()
+    distances, labels = index.search(x, 4)
+    assert np.isfinite(distances).all() and (labels >= 0).all()
+    bad = np.ones((3, d), np.float32)
+    bad[1] = above
+    with pytest.raises(knnx.InvalidArgument, match=r"x row 1 has a squared L2 norm of .* above "
+                       r"the largest accepted, 4.254e\+37"):
+        index.add(bad)
+    with pytest.raises(ValueError, match="x row 1"):
+        index.add_with_ids(bad, np.arange(10, 13))
+    with pytest.raises(ValueError, match="queries row 1"):
+        index.search(bad, 1)
+    with pytest.raises(ValueError, match="in rows 0:2 of x: x row 1"):
+        index.add(bad, verbose=True, chunk_size=2)
+    assert index.ntotal == 4
+
+
+def test_stored_vectors_above_the_norm_bound_are_refused_on_load(tmp_path):
+    # A FAISS IndexFlatL2 file of 3 vectors of d = 4 (the floats from byte 45 on).
+    seed = os.path.join(os.path.dirname(__file__), "..", "fuzz", "corpus", "faiss_index",
+                        "flat_l2.faiss")
+    data = bytearray(open(seed, "rb").read())
+    for scale, ok in ((0.999, True), (1.001, False)):
+        v = np.float32(np.sqrt(MAX_SQUARED_NORM / 4 * scale))
+        data[45 + 16:45 + 32] = np.full(4, v, np.float32).tobytes()
+        path = tmp_path / "flat.faiss"
+        path.write_bytes(bytes(data))
+        if ok:
+            assert knnx.read_index(str(path)).ntotal == 3
+        else:
+            with pytest.raises(knnx.FormatError, match="row 1 of squared L2 norm"):
+                knnx.read_index(str(path))
 
 
 def test_retraining_a_transform_inside_a_non_empty_index_raises():

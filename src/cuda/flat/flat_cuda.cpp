@@ -233,7 +233,7 @@ class FlatCuda final : public detail::FlatBackend {
 
   void check_finite(idx_t n, const float* x, const char* what) const override {
     if (!is_device_pointer(x)) {
-      detail::check_finite_host(n, dim_, x, what);
+      detail::check_vectors_host(n, dim_, x, what);
       return;
     }
     DeviceGuard guard(device_);

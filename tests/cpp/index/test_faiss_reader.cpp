@@ -125,6 +125,32 @@ TEST(FaissReader, OversizedCountsAreRefusedBeforeAllocating) {
   }
 }
 
+// Stored vectors above the norm bound (kMaxSquaredNorm), which add refuses, are refused on load
+// too, naming the row; just below it they load.
+TEST(FaissReader, VectorsAboveTheNormBoundAreRefused) {
+  const std::vector<char> bytes = bytes_of(seed("flat_l2.faiss"));
+  ASSERT_EQ(bytes.size(), 93u);  // 3 vectors of d = 4 from byte 45 on (see above)
+  for (const double scale : {1.001, 0.999}) {
+    std::vector<char> crafted = bytes;
+    const float v = static_cast<float>(std::sqrt(kMaxSquaredNorm / 4 * scale));
+    for (int j = 0; j < 4; ++j) std::memcpy(crafted.data() + 45 + 16 + 4 * j, &v, sizeof(v));
+    const std::string path = scratch(crafted, crafted.size());
+    if (scale < 1) {
+      EXPECT_EQ(read_faiss_index(path)->ntotal(), 3);
+    } else {
+      try {
+        read_faiss_index(path);
+        ADD_FAILURE() << "loaded a vector above the norm bound";
+      } catch (const FormatError& e) {
+        EXPECT_NE(std::string(e.what()).find("the stored vectors hold row 1 of squared L2 norm"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
+    std::filesystem::remove(path);
+  }
+}
+
 // A transform chain that maps inputs in [-1, 1] to vectors past the squared-norm bound is refused
 // on load: every ordinary query would overflow float32 through it. From the fuzzer (a PCA mean of
 // huge values: tests/fuzz/regressions/faiss_index/) and crafted: a rotation matrix scaled by 1e30

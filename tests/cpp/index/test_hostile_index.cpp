@@ -1,5 +1,5 @@
-// Hostile calls on indexes: ids at the edge of the id range, vectors whose distances overflow
-// float, and re-training a transform that a non-empty index depends on.
+// Hostile calls on indexes: ids at the edge of the id range, vectors above the norm bound (whose
+// distances would overflow float), and re-training a transform that a non-empty index depends on.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -84,32 +84,72 @@ TEST_P(HostileIds, SequentialIdsStopAtTheLargestId) {
 
 INSTANTIATE_TEST_SUITE_P(Kinds, HostileIds, ::testing::Values("flat", "ivf"));
 
-// L2 vectors near 3e19 (squared distances overflow float): the IVF search still returns every
-// probed row it can, the overflowing ones at the worst distance, as the flat search does.
-TEST(HostileValues, IvfReturnsRowsWhoseDistancesOverflow) {
+// Vectors whose squared L2 norm is above kMaxSquaredNorm (values near 3e19 used to give +inf
+// distances) are refused by add, add_with_ids, train and search, naming the row and the bound;
+// vectors just below it are stored and searched with finite distances, also between x and -x
+// (the largest L2 distance two accepted vectors can have).
+TEST(HostileValues, VectorsAboveTheNormBoundAreRefused) {
+  const int d = 4;
+  const float below = static_cast<float>(std::sqrt(kMaxSquaredNorm / d * 0.999));
+  const float above = static_cast<float>(std::sqrt(kMaxSquaredNorm / d * 1.001));
   for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
-    const int d = 4;
-    IndexIVFFlat index(d, 2, metric);
-    std::vector<float> train(static_cast<std::size_t>(4 * d), 0.0f);
-    for (int i = 0; i < 4; ++i) train[static_cast<std::size_t>(i * d)] = static_cast<float>(i);
-    index.train(4, train.data());
-    index.set_n_probe(2);
-    std::vector<float> x(static_cast<std::size_t>(6 * d), 0.0f);
-    for (int i = 0; i < 3; ++i) x[static_cast<std::size_t>(i * d + 1)] = static_cast<float>(i + 1);
-    for (int i = 3; i < 6; ++i) {
-      x[static_cast<std::size_t>(i * d)] = -3e19f;
-      x[static_cast<std::size_t>(i * d + 2)] = -3e19f;
+    for (const bool ivf : {false, true}) {
+      SCOPED_TRACE(std::string(ivf ? "ivf " : "flat ") + to_string(metric));
+      std::unique_ptr<Index> index;
+      if (ivf) {
+        index = std::make_unique<IndexIVFFlat>(d, 2, metric);
+        std::vector<float> train(static_cast<std::size_t>(4 * d), 0.0f);
+        for (int i = 0; i < 4; ++i) train[static_cast<std::size_t>(i * d)] = static_cast<float>(i);
+        index->train(4, train.data());
+        static_cast<IndexIVFFlat&>(*index).set_n_probe(2);
+        std::vector<float> big = train;
+        big[static_cast<std::size_t>(2 * d + 1)] = above;
+        big[static_cast<std::size_t>(2 * d + 2)] = above;
+        big[static_cast<std::size_t>(2 * d + 3)] = above;
+        big[static_cast<std::size_t>(2 * d)] = above;
+        IndexIVFFlat fresh(d, 2, metric);
+        EXPECT_THROW(fresh.train(4, big.data()), InvalidArgument);
+        EXPECT_FALSE(fresh.is_trained());
+      } else {
+        index = std::make_unique<IndexFlat>(d, metric);
+      }
+      // Rows: x, -x at the bound, and two small ones.
+      std::vector<float> x(static_cast<std::size_t>(4 * d), below);
+      for (int j = 0; j < d; ++j) x[static_cast<std::size_t>(d + j)] = -below;
+      for (int j = 0; j < 2 * d; ++j) x[static_cast<std::size_t>(2 * d + j)] = 0.5f * (j % 3);
+      index->add(4, x.data());
+      const test::Results r = test::run_search(*index, 4, x, 4);
+      for (std::size_t j = 0; j < r.distances.size(); ++j) {
+        EXPECT_TRUE(std::isfinite(r.distances[j])) << "slot " << j << ": " << r.distances[j];
+        EXPECT_NE(r.labels[j], kNoLabel) << "slot " << j;
+      }
+      if (metric == Metric::L2) {
+        EXPECT_EQ(r.labels[0], 0);  // x is nearest to itself, -x the farthest from it
+        EXPECT_EQ(r.labels[3], 1);
+      }
+
+      std::vector<float> bad(static_cast<std::size_t>(3 * d), 1.0f);
+      for (int j = 0; j < d; ++j) bad[static_cast<std::size_t>(d + j)] = above;
+      try {
+        index->add(3, bad.data());
+        ADD_FAILURE() << "no exception";
+      } catch (const InvalidArgument& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("x row 1 has a squared L2 norm of"), std::string::npos) << what;
+        EXPECT_NE(what.find("above the largest accepted, 4.254e+37"), std::string::npos) << what;
+      }
+      const std::vector<idx_t> ids = {10, 11, 12};
+      EXPECT_THROW(index->add_with_ids(3, bad.data(), ids.data()), InvalidArgument);
+      std::vector<float> d_out(3);
+      std::vector<idx_t> labels(3);
+      try {
+        index->search(3, bad.data(), 1, d_out.data(), labels.data());
+        ADD_FAILURE() << "no exception";
+      } catch (const InvalidArgument& e) {
+        EXPECT_NE(std::string(e.what()).find("queries row 1"), std::string::npos) << e.what();
+      }
+      EXPECT_EQ(index->ntotal(), 4);
     }
-    index.add(6, x.data());
-    const std::vector<float> q(static_cast<std::size_t>(d), 1e19f);
-    const test::Results r = test::run_search(index, 1, q, 6);
-    std::set<idx_t> labels(r.labels.begin(), r.labels.end());
-    EXPECT_EQ(labels, (std::set<idx_t>{0, 1, 2, 3, 4, 5})) << "metric " << int(metric);
-    for (int j = 0; j < 6; ++j) EXPECT_FALSE(std::isnan(r.distances[static_cast<std::size_t>(j)]));
-    // k beyond the rows: the rest is empty, as for any index holding fewer than k vectors.
-    const test::Results wide = test::run_search(index, 1, q, 8);
-    EXPECT_EQ(wide.labels[6], kNoLabel);
-    EXPECT_EQ(wide.labels[7], kNoLabel);
   }
 }
 

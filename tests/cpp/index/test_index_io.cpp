@@ -901,6 +901,42 @@ TEST(IndexIoContents, FlatIdsAndVectorsAreChecked) {
       "row 2, component 0"));
 }
 
+// Stored vectors above the norm bound (kMaxSquaredNorm), which add refuses, are refused on load,
+// naming the section and the row; just below it they load.
+TEST(IndexIoContents, VectorsAboveTheNormBoundAreRefused) {
+  TempDir dir;
+  using fmtv::SectionKind;
+  const float above = static_cast<float>(std::sqrt(kMaxSquaredNorm / 2 * 1.001));
+  const float below = static_cast<float>(std::sqrt(kMaxSquaredNorm / 2 * 0.999));
+  IndexFlat flat(2, Metric::L2);
+  const std::vector<float> x = {1, 2, 3, 4, 5, 6};
+  flat.add(3, x.data());
+  write_index(flat, dir.file("flat.knnx"));
+  const std::vector<std::uint8_t> flat_bytes = read_bytes(dir.file("flat.knnx"));
+  EXPECT_TRUE(has_substr(
+      content_error(
+          dir, with_section_values<float>(flat_bytes, SectionKind::Vectors, 2, {above, above})),
+      "section 'vectors' holds row 1 of squared L2 norm"));
+  write_bytes(dir.file("below.knnx"),
+              with_section_values<float>(flat_bytes, SectionKind::Vectors, 2, {below, below}));
+  EXPECT_EQ(read_index(dir.file("below.knnx"))->ntotal(), 3);
+
+  IndexIVFFlat ivf(2, 2, Metric::L2);
+  const std::vector<float> c = {0, 0, 10, 0};
+  ivf.set_centroids(c.data());
+  ivf.add(3, x.data());
+  write_index(ivf, dir.file("ivf.knnx"));
+  const std::vector<std::uint8_t> ivf_bytes = read_bytes(dir.file("ivf.knnx"));
+  EXPECT_TRUE(has_substr(
+      content_error(
+          dir, with_section_values<float>(ivf_bytes, SectionKind::ListVectors, 4, {above, above})),
+      "section 'list_vectors' holds row 2 of squared L2 norm"));
+  EXPECT_TRUE(has_substr(
+      content_error(
+          dir, with_section_values<float>(ivf_bytes, SectionKind::Centroids, 0, {above, above})),
+      "section 'centroids' holds row 0 of squared L2 norm"));
+}
+
 TEST(IndexIoContents, IvfListsCentroidsAndSettingsAreChecked) {
   TempDir dir;
   IndexIVFFlat index(2, 2, Metric::L2);
