@@ -26,6 +26,7 @@
 #include "knnx/index_flat.hpp"
 #include "knnx/index_io.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_ivf_pq.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/synthetic.hpp"
@@ -205,8 +206,8 @@ void run_build(const BuildOptions& o) {
     throw UsageError("give the base vectors: --base FILE, or --generate N");
   }
   const IndexSpec spec = parse_index_spec(o.spec);
-  const bool ivf_spec =
-      spec.kind == IndexSpec::Kind::IVFFlat || spec.kind == IndexSpec::Kind::IVFSQ;
+  const bool ivf_spec = spec.kind == IndexSpec::Kind::IVFFlat ||
+                        spec.kind == IndexSpec::Kind::IVFSQ || spec.kind == IndexSpec::Kind::IVFPQ;
   if (!ivf_spec && (o.n_probe || o.kmeans_iter || o.kmeans_seed)) {
     throw UsageError(fmt::format(
         "--n-probe, --kmeans-iter and --kmeans-seed apply to IVF indexes, not to --index {}",
@@ -247,21 +248,26 @@ void run_build(const BuildOptions& o) {
   std::unique_ptr<Index> index = index_factory(dim, spec, metric, device);
   const IndexChain chain = index_chain(*index);
   auto* ivf = dynamic_cast<IndexIVFFlat*>(chain.inner);
-  // IVF-SQ's k-means settings and probe count are set here; its training reports no k-means
-  // progress (the quantizer trains after the k-means).
+  // IVF-SQ's and IVF-PQ's k-means settings and probe count are set here; their training reports
+  // no k-means progress (the quantizer trains after the k-means).
   auto* ivf_sq = dynamic_cast<IndexIVFScalarQuantizer*>(chain.inner);
-  if (ivf_sq != nullptr && (o.kmeans_iter || o.kmeans_seed)) {
-    KMeansParams p = ivf_sq->kmeans_params();
+  auto* ivf_pq = dynamic_cast<IndexIVFPQ*>(chain.inner);
+  const auto set_kmeans = [&](auto* codes_ivf) {
+    if (codes_ivf == nullptr || !(o.kmeans_iter || o.kmeans_seed)) return;
+    KMeansParams p = codes_ivf->kmeans_params();
     if (o.kmeans_iter) p.n_iter = *o.kmeans_iter;
     if (o.kmeans_seed) p.seed = *o.kmeans_seed;
-    ivf_sq->set_kmeans_params(p);
-  }
+    codes_ivf->set_kmeans_params(p);
+  };
+  set_kmeans(ivf_sq);
+  set_kmeans(ivf_pq);
   std::optional<TrainReport> trained;
   if (ivf != nullptr || !chain.transforms.empty() || !chain.inner->is_trained()) {
     trained = train_index(*index, ivf, *base, o, progress);
     if (ivf != nullptr && o.n_probe) ivf->set_n_probe(*o.n_probe);
   }
   if (ivf_sq != nullptr && o.n_probe) ivf_sq->set_n_probe(*o.n_probe);
+  if (ivf_pq != nullptr && o.n_probe) ivf_pq->set_n_probe(*o.n_probe);
   const double add_seconds = add_all(*index, *base, progress);
   const double write_seconds = time_seconds([&] { write_index(*index, o.out_path); });
   const IndexFileInfo file = read_index_info(o.out_path);
@@ -311,8 +317,12 @@ void run_build(const BuildOptions& o) {
                     {"objective", trained->objective},
                     {"imbalance_factor", ivf->imbalance_factor()}};
     } else {
-      j["n_lists"] = ivf_sq != nullptr ? nlohmann::ordered_json(ivf_sq->n_lists()) : nullptr;
-      j["n_probe"] = ivf_sq != nullptr ? nlohmann::ordered_json(ivf_sq->n_probe()) : nullptr;
+      j["n_lists"] = ivf_sq   ? nlohmann::ordered_json(ivf_sq->n_lists())
+                     : ivf_pq ? nlohmann::ordered_json(ivf_pq->n_lists())
+                              : nullptr;
+      j["n_probe"] = ivf_sq   ? nlohmann::ordered_json(ivf_sq->n_probe())
+                     : ivf_pq ? nlohmann::ordered_json(ivf_pq->n_probe())
+                              : nullptr;
       j["train"] =
           trained ? nlohmann::ordered_json{{"rows", trained->rows}, {"seconds", trained->seconds}}
                   : nlohmann::ordered_json(nullptr);
@@ -346,6 +356,10 @@ void run_build(const BuildOptions& o) {
   if (ivf != nullptr) {
     rows.push_back({"index", fmt::format("{}: {} lists, n_probe {}, imbalance {:.3f}", index_name,
                                          ivf->n_lists(), ivf->n_probe(), ivf->imbalance_factor())});
+  } else if (ivf_pq != nullptr) {
+    rows.push_back(
+        {"index", fmt::format("{}: {} lists, n_probe {}, {} bytes a vector", index_name,
+                              ivf_pq->n_lists(), ivf_pq->n_probe(), ivf_pq->pq().code_size())});
   } else {
     rows.push_back({"index", index_name});
   }
@@ -394,14 +408,17 @@ Command add_build_command(CLI::App& parent) {
   auto o = std::make_shared<BuildOptions>();
   CLI::App* app = parent.add_subcommand(
       "build",
-      "Build an index (Flat or IVF<n>,Flat, with transforms such as PCA<d> in front) from base "
-      "vectors and save it to a file");
+      "Build an index (Flat, IVF<n>,Flat, PQ<M> or IVF<n>,PQ<M>, with transforms such as PCA<d> "
+      "in front) from base vectors and save it to a file");
   app->footer(
       "Data: --base reads .fvecs, .bvecs or .npy; --generate draws base vectors from the\n"
       "built-in Gaussian mixture (the same ones `knnx search --generate` uses for a seed).\n"
-      "Specs: [transform,]...[IVF<n_lists>,]Flat with the transforms PCA<d>, PCAW<d> (whitened),\n"
+      "Specs: [transform,]...[IVF<n_lists>,](Flat|PQ<M>) with the transforms PCA<d>, PCAW<d>\n"
+      "(whitened), "
       "PCAR<d> (PCA + random rotation), PCAWR<d>, OPQ<m>[_<d>], RR<d> (random rotation) and\n"
-      "L2norm, e.g. \"PCA64,IVF1024,Flat\", \"OPQ16_64,Flat\", \"L2norm,Flat\".\n"
+      "L2norm, e.g. \"PCA64,IVF1024,Flat\", \"OPQ16_64,Flat\", \"L2norm,Flat\"; PQ<M> stores "
+      "M-byte\n"
+      "product-quantizer codes (\"PQ16\", \"IVF256,PQ16\", \"OPQ16,IVF256,PQ16\").\n"
       "Transforms and IVF indexes are trained on the base (or a random --train-size sample of\n"
       "it): the transforms first, then k-means on the transformed sample (at most 256 vectors\n"
       "per list); then every base vector is added with ids 0..n-1, in batches. A --base file\n"
@@ -417,7 +434,8 @@ Command add_build_command(CLI::App& parent) {
                        "Generate N base vectors from the built-in mixture")
       ->excludes(base);
   app->add_option("--index,--spec", o->spec,
-                  "Index spec: \"Flat\", \"IVF<n_lists>,Flat\", \"PCA64,IVF1024,Flat\", ...")
+                  "Index spec: \"Flat\", \"IVF<n_lists>,Flat\", \"PCA64,IVF1024,Flat\", "
+                  "\"IVF256,PQ16\", ...")
       ->capture_default_str()
       ->check(CLI::Validator(check_spec, "SPEC", "index spec"));
   app->add_option("--metric", o->metric, "Distance: l2 (squared Euclidean) or ip (inner product)")

@@ -161,11 +161,15 @@ Memory memory_of(const IndexFileInfo& info) {
   if (info.quantizer == "SQ8") row_bytes = dim;
   if (info.quantizer == "SQ4") row_bytes = (dim + 1) / 2;
   if (info.quantizer == "SQfp16" || info.quantizer == "SQbf16") row_bytes = 2 * dim;
+  // Product-quantizer codes, pq_m bytes a vector (their 256 x dim codebook entries count as
+  // centroids).
+  if (info.pq_m > 0) row_bytes = static_cast<std::uint64_t>(info.pq_m);
   m.vectors = n * row_bytes;
   m.ids = n * sizeof(std::int64_t);
   if (info.trained && info.n_lists > 0) {
     m.centroids = static_cast<std::uint64_t>(info.n_lists) * dim * sizeof(float);
   }
+  if (info.trained && info.pq_m > 0) m.centroids += 256 * dim * sizeof(float);
   for (const IndexFileTransform& t : info.transforms) {
     if (!t.trained || t.type == "L2Normalize") continue;
     const auto d_in = static_cast<std::uint64_t>(t.d_in);
@@ -268,6 +272,10 @@ void print_file_json(const std::string& path, const IndexFileInfo& info) {
   j["sections"] = sections;
   if (!info.quantizer.empty()) j["quantizer"] = info.quantizer;
   if (info.index_type == "IVFScalarQuantizer") j["by_residual"] = info.by_residual;
+  if (info.pq_m > 0) {
+    j["pq_m"] = info.pq_m;
+    j["pq_nbits"] = info.pq_nbits;
+  }
   if (info.n_lists > 0) {
     j["n_lists"] = info.n_lists;
     j["n_probe"] = info.n_probe;
@@ -303,11 +311,13 @@ void print_file_text(const std::string& path, const IndexFileInfo& info) {
     rows.push_back({i == 0 ? "transforms" : "",
                     fmt::format("{}. {}", i + 1, describe_transform(info.transforms[i]))});
   }
-  // "SQ8 codes", "SQ8 codes of residuals" after the type of the scalar-quantizer indexes.
+  // "SQ8 codes", "SQ8 codes of residuals", "codes of 16 x 8 bits" after the type of the
+  // scalar-quantizer indexes.
   std::string codes;
   if (!info.quantizer.empty()) {
     codes = fmt::format(" ({} codes{})", info.quantizer, info.by_residual ? " of residuals" : "");
   }
+  if (info.pq_m > 0) codes = fmt::format(" (codes of {} x {} bits)", info.pq_m, info.pq_nbits);
   if (info.n_lists > 0) {
     rows.push_back({"index", fmt::format("{}{}: {} lists, n_probe {}, {}", info.index_type, codes,
                                          info.n_lists, info.n_probe,
@@ -319,7 +329,7 @@ void print_file_text(const std::string& path, const IndexFileInfo& info) {
                      info.kmeans.n_iter, init_name(info.kmeans.init), info.kmeans.seed,
                      info.kmeans.max_points_per_centroid, info.kmeans.min_points_per_centroid,
                      info.kmeans.spherical ? ", spherical" : "")});
-  } else if (!info.quantizer.empty()) {
+  } else if (!info.quantizer.empty() || info.pq_m > 0) {
     rows.push_back({"index", fmt::format("{}{}, {}", info.index_type, codes,
                                          info.trained ? "trained" : "not trained")});
   } else {

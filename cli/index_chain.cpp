@@ -4,6 +4,8 @@
 
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_ivf_pq.hpp"
+#include "knnx/index_pq.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
 
 namespace knnx::cli {
@@ -69,6 +71,8 @@ std::string index_class_name(const Index& inner) {
     return "IndexIVFScalarQuantizer";
   }
   if (dynamic_cast<const IndexScalarQuantizer*>(&inner) != nullptr) return "IndexScalarQuantizer";
+  if (dynamic_cast<const IndexIVFPQ*>(&inner) != nullptr) return "IndexIVFPQ";
+  if (dynamic_cast<const IndexPQ*>(&inner) != nullptr) return "IndexPQ";
   if (dynamic_cast<const IndexFlat*>(&inner) != nullptr) return "IndexFlat";
   return "Index";
 }

@@ -27,7 +27,8 @@ std::string describe_transform(const IndexFileTransform& t);
 // The descriptions joined with ", " ("" without transforms).
 std::string describe_chain(const std::vector<const VectorTransform*>& transforms);
 
-// "IndexFlat", "IndexIVFFlat" (the class name of an index without wrappers).
+// "IndexFlat", "IndexIVFFlat", "IndexPQ", "IndexIVFPQ" (the class name of an index without
+// wrappers).
 std::string index_class_name(const Index& inner);
 
 // y = the transforms (at least one) applied in order to n rows of x.

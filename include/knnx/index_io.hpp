@@ -2,7 +2,8 @@
 //
 // The format is specified in docs/file_format.md: a checksummed header, a section table and
 // checksummed sections holding vectors, ids and centroids in host layout, so an index saved from
-// any device loads onto any device. IndexFlat and IndexIVFFlat are supported, bare or wrapped in
+// any device loads onto any device. IndexFlat, IndexIVFFlat, IndexPQ and IndexIVFPQ (their codes,
+// codebooks and settings) are supported, bare or wrapped in
 // IndexPreTransforms (knnx/transform.hpp; what index_factory builds for "PCA64,IVF1024,Flat")
 // whose transforms are PCA, RandomRotation, L2Normalize or OPQ: the file then holds the
 // transform chain (each transform's settings and trained matrices) in front of the index. A
@@ -31,12 +32,14 @@ namespace knnx {
 // Saves index to path. The file is written as "<path>.tmp.<random>", flushed to disk and renamed
 // over path, so path holds either its old contents or the complete new index, whatever happens;
 // on failure (IoError) the old file is untouched and the temporary file removed. NotSupported
-// for index types other than IndexFlat and IndexIVFFlat (bare or in IndexPreTransforms), for
+// for index types other than IndexFlat, IndexIVFFlat, IndexPQ and IndexIVFPQ (bare or in
+// IndexPreTransforms), for
 // other transform types, and for chains of more than 16 transforms. The index must not be
 // modified while it is being saved (searches may run).
 void write_index(const Index& index, const std::string& path);
 
-// Loads the index saved at path onto device (IndexFlat or IndexIVFFlat, as saved, wrapped in an
+// Loads the index saved at path onto device (IndexFlat, IndexIVFFlat, IndexPQ or IndexIVFPQ, as
+// saved, wrapped in an
 // IndexPreTransform per saved transform, the first outermost; the transforms run on device
 // too). Settings that only steer searches and are not part of the file (an IndexFlat's
 // precision) take their defaults. NotSupported when the index type has no implementation for
@@ -84,8 +87,8 @@ struct IndexFileTransform {
 // What an index file holds, read without loading the index.
 struct IndexFileInfo {
   std::uint32_t format_version = 0;
-  std::string index_type;    // "Flat", "IVFFlat", "ScalarQuantizer" or "IVFScalarQuantizer" (the
-                             // index behind the transforms, if any)
+  std::string index_type;    // "Flat", "IVFFlat", "ScalarQuantizer", "IVFScalarQuantizer",
+                             // "PQ" or "IVFPQ" (the index behind the transforms, if any)
   std::string quantizer;     // scalar-quantizer types: "SQ8", "SQ4", "SQfp16" or "SQbf16"
   bool by_residual = false;  // IVFScalarQuantizer: codes of residuals
   int dim = 0;             // the loaded index's dim(): the chain's input dimension, if any
@@ -99,6 +102,8 @@ struct IndexFileInfo {
   int n_probe = 0;                // IVF types only (0 for the others)
   KMeansParams kmeans;            // IVF types only: the k-means settings train() uses
   std::vector<idx_t> list_sizes;  // IVF types only: vectors per list
+  int pq_m = 0;                   // PQ, IVFPQ only: sub-quantizers (bytes a code)
+  int pq_nbits = 0;               // PQ, IVFPQ only: bits a sub-quantizer code
   std::uint64_t file_size = 0;
   std::vector<IndexFileSection> sections;  // in file order
 };

@@ -55,11 +55,13 @@ class IndexIVFPQ : public Index {
 
   // L2: whether searches add a per-list table precomputed at training (n_lists x M x 256
   // floats, FAISS's use_precomputed_table) to each query's table instead of building every
-  // probed list's tables from the query's residual. On by default; the table is built only when
-  // it fits 1 GiB, and never for the inner product, which needs none, so use_precomputed_table()
-  // says whether one is in use. Results agree either way up to float rounding.
-  bool use_precomputed_table() const;
+  // probed list's tables from the query's residual. On by default. The table is built only when
+  // it fits 1 GiB, and never for the inner product, which needs none:
+  // precomputed_table_in_use() says whether one is in use. Results agree either way up to
+  // float rounding.
+  bool use_precomputed_table() const { return precompute_; }
   void set_use_precomputed_table(bool use);
+  bool precomputed_table_in_use() const;
 
   // The n_lists x dim centroids (zeros before training).
   std::vector<float> centroids() const;

@@ -52,6 +52,8 @@ from knnx._knnx import (
     OPQ,
     OutOfMemory,
     PCA,
+    ProductQuantizer,
+    ProductQuantizerParams,
     RandomRotation,
     ScalarQuantizer,
     VectorTransform,
@@ -94,6 +96,7 @@ from knnx._index import IndexFlat, IndexFlatIP, IndexFlatL2
 from knnx._index_file import deserialize_index, read_index, serialize_index, write_index
 from knnx._index_file import reduce_index as _reduce_index
 from knnx._ivf import IndexIVFFlat, KMeansParamsView
+from knnx._pq import IndexIVFPQ, IndexPQ
 from knnx._search_params import SearchParameters, SearchParametersIVF, SearchParametersRefine
 from knnx._sq import IndexIVFScalarQuantizer, IndexRefineFlat, IndexScalarQuantizer
 from knnx._transform import IndexPreTransform
@@ -107,7 +110,7 @@ METRIC_L2 = 1
 # Assigning or reading an attribute a class does not have raises AttributeError naming the
 # closest one (index.nprobe = 8 must not quietly create a new attribute).
 for _cls in (Index, KMeans, KMeansParams, VectorTransform, GaussianMixture,
-             _knnx.SearchParameters):
+             _knnx.SearchParameters, ProductQuantizer, ProductQuantizerParams):
     _refuse_unknown_attributes(_cls)
 del _cls
 # Indexes pickle and copy through their file bytes, as FAISS's do.
@@ -150,7 +153,9 @@ __all__ = [
     "IndexIDMap",
     "IndexIDMap2",
     "IndexIVFFlat",
+    "IndexIVFPQ",
     "IndexIVFScalarQuantizer",
+    "IndexPQ",
     "IndexPreTransform",
     "IndexRefineFlat",
     "IndexScalarQuantizer",
@@ -173,6 +178,8 @@ __all__ = [
     "OPQ",
     "OutOfMemory",
     "PCA",
+    "ProductQuantizer",
+    "ProductQuantizerParams",
     "QUERY_STREAM",
     "RandomRotation",
     "ScalarQuantizer",

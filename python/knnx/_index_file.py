@@ -12,6 +12,7 @@ from knnx import _knnx
 from knnx._id_map import IndexIDMap
 from knnx._index import IndexFlat
 from knnx._ivf import IndexIVFFlat
+from knnx._pq import IndexIVFPQ, IndexPQ
 from knnx._sq import IndexIVFScalarQuantizer, IndexRefineFlat, IndexScalarQuantizer
 from knnx._transform import IndexPreTransform
 
@@ -22,6 +23,8 @@ _CLASSES = {
     "ScalarQuantizer": (IndexScalarQuantizer, _knnx.IndexScalarQuantizer),
     "IVFScalarQuantizer": (IndexIVFScalarQuantizer, _knnx.IndexIVFScalarQuantizer),
     "RefineFlat": (IndexRefineFlat, _knnx.IndexRefineFlat),
+    "PQ": (IndexPQ, _knnx.IndexPQ),
+    "IVFPQ": (IndexIVFPQ, _knnx.IndexIVFPQ),
     "PreTransform": (IndexPreTransform, _knnx.IndexPreTransform),
 }
 
@@ -47,7 +50,8 @@ def write_index(index: _knnx.Index, path: Union[str, os.PathLike]) -> None:
 
 def read_index(path: Union[str, os.PathLike], device: str = "cpu") -> _knnx.Index:
     """The index saved at path, loaded onto device ("cpu", "cuda" or "cuda:N"), as an object of
-    its own class (knnx.IndexFlat, knnx.IndexIVFFlat, knnx.IndexPreTransform, ...). Searches
+    its own class (knnx.IndexFlat, knnx.IndexIVFFlat, knnx.IndexPQ, knnx.IndexIVFPQ,
+    knnx.IndexPreTransform, ...). Searches
     give what they gave on the saved index. Raises knnx.IoError (an OSError) for a path that
     cannot be read (missing, a directory) and knnx.FormatError (an OSError) for a file that is
     not a valid index file (bad magic, truncated, checksum mismatch).

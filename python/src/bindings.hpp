@@ -24,6 +24,7 @@ void bind_index_ivf(nb::module_& m);      // index_ivf.cpp: IndexIVFFlat
 void bind_index_refine(nb::module_& m);   // index_refine.cpp: IndexRefineFlat
 void bind_index_sq(nb::module_& m);       // index_sq.cpp: ScalarQuantizer, IndexScalarQuantizer,
                                           // IndexIVFScalarQuantizer
+void bind_index_pq(nb::module_& m);       // index_pq.cpp: ProductQuantizer, IndexPQ, IndexIVFPQ
 void bind_transform(nb::module_& m);      // transform.cpp: transforms, IndexPreTransform
 void bind_index_file(nb::module_& m);     // index_file.cpp: read/write_index, index_factory
 void bind_io(nb::module_& m);             // io.cpp: vector files

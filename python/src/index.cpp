@@ -23,6 +23,8 @@
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_ivf_pq.hpp"
+#include "knnx/index_pq.hpp"
 #include "knnx/index_refine.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/transform.hpp"
@@ -91,6 +93,8 @@ const char* index_kind(const Index& index) {
   if (dynamic_cast<const IndexIVFScalarQuantizer*>(&index)) return "IVFScalarQuantizer";
   if (dynamic_cast<const IndexScalarQuantizer*>(&index)) return "ScalarQuantizer";
   if (dynamic_cast<const IndexRefineFlat*>(&index)) return "RefineFlat";
+  if (dynamic_cast<const IndexPQ*>(&index)) return "PQ";
+  if (dynamic_cast<const IndexIVFPQ*>(&index)) return "IVFPQ";
   if (dynamic_cast<const IndexPreTransform*>(&index)) return "PreTransform";
   return "Index";
 }
@@ -320,7 +324,8 @@ void bind_index(nb::module_& m) {
                           "class takes it over.")
       .def_prop_ro(
           "kind", [](const IndexHandle& h) { return h.index ? index_kind(*h.index) : "taken"; },
-          "\"Flat\", \"IVFFlat\", \"PreTransform\" or \"Index\"; \"taken\" after use.");
+          "\"Flat\", \"IVFFlat\", \"PQ\", \"IVFPQ\", \"PreTransform\" or \"Index\"; \"taken\"\n"
+          "after use.");
 
   nb::class_<PyIndex>(
       m, "Index",

@@ -63,12 +63,16 @@ void bind_index_file(nb::module_& m) {
                                                                              : "L2norm";
           transforms.append(nb::make_tuple(kind, t.text, t.d_out, t.m, t.whiten, t.rotate));
         }
-        const int n_lists = parsed.n_lists;  // 0 without a coarse quantizer
-        return nb::make_tuple(transforms, n_lists);
+        const char* storage =
+            parsed.kind == IndexSpec::Kind::PQ || parsed.kind == IndexSpec::Kind::IVFPQ   ? "PQ"
+            : parsed.kind == IndexSpec::Kind::SQ || parsed.kind == IndexSpec::Kind::IVFSQ ? "SQ"
+                                                                                          : "Flat";
+        return nb::make_tuple(transforms, parsed.n_lists, storage, parsed.pq_m, parsed.pq_nbits);
       },
       nb::arg("spec"),
       "knnx::parse_index_spec(spec): ([(kind, text, d_out, m, whiten, rotate) per transform],\n"
-      "n_lists, 0 without a coarse quantizer). InvalidArgument naming the component.");
+      "n_lists (0 without a coarse quantizer), the storage \"Flat\" or \"PQ\", and for PQ its\n"
+      "M and nbits (0 for Flat)). InvalidArgument naming the component.");
 }
 
 }  // namespace knnx::python

@@ -25,6 +25,7 @@ NB_MODULE(_knnx, m) {
   py::bind_index_ivf(m);
   py::bind_index_sq(m);
   py::bind_index_refine(m);
+  py::bind_index_pq(m);
   py::bind_transform(m);
   py::bind_index_file(m);
   py::bind_io(m);

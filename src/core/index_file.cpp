@@ -37,7 +37,9 @@ constexpr std::size_t kOffFileSize = 56;
 constexpr std::size_t kOffSectionCount = 64;
 constexpr std::size_t kOffTableCrc = 68;
 constexpr std::size_t kOffQuantizer = 72;
-constexpr std::size_t kOffReserved = 76;
+constexpr std::size_t kOffPqM = 76;
+constexpr std::size_t kOffPqNbits = 80;
+constexpr std::size_t kOffReserved = 84;
 constexpr std::size_t kOffHeaderCrc = 124;
 
 constexpr std::uint64_t kMaxSigned = static_cast<std::uint64_t>(std::numeric_limits<idx_t>::max());
@@ -81,15 +83,16 @@ std::string describe(const Header& h) {
 
 bool has_lists(const Header& h) {
   return h.index_type == static_cast<std::uint32_t>(IndexType::IVFFlat) ||
-         h.index_type == static_cast<std::uint32_t>(IndexType::IVFScalarQuantizer);
+         h.index_type == static_cast<std::uint32_t>(IndexType::IVFScalarQuantizer) ||
+         h.index_type == static_cast<std::uint32_t>(IndexType::IVFPQ);
 }
 
 void check_header_fields(const Header& h, const std::string& path) {
   if (h.index_type < static_cast<std::uint32_t>(IndexType::Flat) ||
-      h.index_type > static_cast<std::uint32_t>(IndexType::IVFScalarQuantizer)) {
+      h.index_type > static_cast<std::uint32_t>(IndexType::IVFPQ)) {
     fail(path,
          "unknown index type {} (known: 1 = Flat, 2 = IVFFlat, 3 = ScalarQuantizer, 4 = "
-         "IVFScalarQuantizer)",
+         "IVFScalarQuantizer, 5 = PQ, 6 = IVFPQ)",
          h.index_type);
   }
   if (is_sq(h.index_type)) {
@@ -105,6 +108,14 @@ void check_header_fields(const Header& h, const std::string& path) {
   if (h.metric > 1) fail(path, "unknown metric {} (known: 0 = L2, 1 = inner product)", h.metric);
   if (h.dim < 1 || h.dim > static_cast<std::uint32_t>(kMaxDim)) {
     fail(path, "dim {} is outside [1, {}]", h.dim, kMaxDim);
+  }
+  if (is_pq(h.index_type)) {
+    if (h.pq_nbits != 8) fail(path, "pq_nbits is {}; knnx reads 8-bit codes only", h.pq_nbits);
+    if (h.pq_m < 1 || h.pq_m > h.dim || h.dim % h.pq_m != 0) {
+      fail(path, "pq_m {} does not divide dim {} into sub-quantizers", h.pq_m, h.dim);
+    }
+  } else if (h.pq_m != 0 || h.pq_nbits != 0) {
+    fail(path, "reserved header bytes {}-{} are not zero", kOffPqM, kOffHeaderCrc - 1);
   }
   std::uint32_t known_flags =
       h.format_version >= 2 ? kFlagTrained | kFlagTransformChain : kFlagTrained;
@@ -123,12 +134,13 @@ void check_header_fields(const Header& h, const std::string& path) {
     }
     if (!h.trained()) fail(path, "a Flat index is always trained, but the trained flag is clear");
   } else if (!has_lists(h)) {
+    const std::string_view type = to_string(static_cast<IndexType>(h.index_type));
     if (h.n_lists != 0 || h.n_probe != 0) {
-      fail(path, "a ScalarQuantizer index has n_lists = 0 and n_probe = 0, got {} and {}",
-           h.n_lists, h.n_probe);
+      fail(path, "a {} index has n_lists = 0 and n_probe = 0, got {} and {}", type, h.n_lists,
+           h.n_probe);
     }
     if (!h.trained() && h.ntotal != 0) {
-      fail(path, "an untrained ScalarQuantizer index holds no vectors, but ntotal = {}", h.ntotal);
+      fail(path, "an untrained {} index holds no vectors, but ntotal = {}", type, h.ntotal);
     }
   } else {
     if (h.n_lists < 1 || h.n_lists > static_cast<std::uint32_t>(std::numeric_limits<int>::max())) {
@@ -156,6 +168,10 @@ std::string_view to_string(IndexType type) {
       return "ScalarQuantizer";
     case IndexType::IVFScalarQuantizer:
       return "IVFScalarQuantizer";
+    case IndexType::PQ:
+      return "PQ";
+    case IndexType::IVFPQ:
+      return "IVFPQ";
   }
   return "unknown";
 }
@@ -175,6 +191,11 @@ std::uint64_t sq_code_size(std::uint32_t quantizer, std::uint32_t dim) {
 }
 
 bool sq_has_ranges(std::uint32_t quantizer) { return quantizer <= 1; }
+
+bool is_pq(std::uint32_t index_type) {
+  return index_type == static_cast<std::uint32_t>(IndexType::PQ) ||
+         index_type == static_cast<std::uint32_t>(IndexType::IVFPQ);
+}
 
 bool is_sq(std::uint32_t index_type) {
   return index_type == static_cast<std::uint32_t>(IndexType::ScalarQuantizer) ||
@@ -203,6 +224,10 @@ std::string section_name(std::uint32_t kind) {
       return "sq_ranges";
     case SectionKind::Codes:
       return "codes";
+    case SectionKind::PqParams:
+      return "pq_params";
+    case SectionKind::PqCentroids:
+      return "pq_centroids";
   }
   return fmt::format("kind {}", kind);
 }
@@ -222,6 +247,8 @@ std::array<std::uint8_t, kHeaderBytes> encode_header(const Header& h) {
   put_field(b.data(), kOffNProbe, h.n_probe);
   put_field(b.data(), kOffFlags, h.flags);
   put_field(b.data(), kOffQuantizer, h.quantizer);
+  put_field(b.data(), kOffPqM, h.pq_m);
+  put_field(b.data(), kOffPqNbits, h.pq_nbits);
   put_field(b.data(), kOffNTotal, h.ntotal);
   put_field(b.data(), kOffNextId, h.next_id);
   put_field(b.data(), kOffFileSize, h.file_size);
@@ -242,6 +269,8 @@ Header decode_header(const std::uint8_t* b) {
   h.n_probe = get_field<std::uint32_t>(b, kOffNProbe);
   h.flags = get_field<std::uint32_t>(b, kOffFlags);
   h.quantizer = get_field<std::uint32_t>(b, kOffQuantizer);
+  h.pq_m = get_field<std::uint32_t>(b, kOffPqM);
+  h.pq_nbits = get_field<std::uint32_t>(b, kOffPqNbits);
   h.ntotal = get_field<std::uint64_t>(b, kOffNTotal);
   h.next_id = get_field<std::uint64_t>(b, kOffNextId);
   h.file_size = get_field<std::uint64_t>(b, kOffFileSize);
@@ -296,6 +325,27 @@ KMeansRecord decode_kmeans(const std::uint8_t* b) {
   return r;
 }
 
+std::array<std::uint8_t, kPqRecordBytes> encode_pq(const PqRecord& r) {
+  std::array<std::uint8_t, kPqRecordBytes> b{};
+  put_field(b.data(), 0, r.kmeans_iter);
+  put_field(b.data(), 4, r.max_points_per_centroid);
+  put_field(b.data(), 8, r.seed);
+  put_field(b.data(), 16, r.use_precomputed_table);
+  return b;
+}
+
+PqRecord decode_pq(const std::uint8_t* b, const std::string& path) {
+  if (!all_zero(b + 20, kPqRecordBytes - 20)) {
+    fail(path, "section 'pq_params': reserved bytes 20-31 are not zero");
+  }
+  PqRecord r;
+  r.kmeans_iter = get_field<std::int32_t>(b, 0);
+  r.max_points_per_centroid = get_field<std::int32_t>(b, 4);
+  r.seed = get_field<std::uint64_t>(b, 8);
+  r.use_precomputed_table = get_field<std::uint32_t>(b, 16);
+  return r;
+}
+
 // ------------------------------------------------------------------------------------------
 // Layout
 
@@ -311,25 +361,34 @@ std::vector<SectionSpec> required_sections(const Header& h, const std::string& p
     return out;
   }
   const bool sq = is_sq(h.index_type);
+  const bool pq = is_pq(h.index_type);
+  const std::uint64_t code_size = sq ? sq_code_size(h.quantizer, h.dim) : pq ? h.pq_m : 0;
   const std::uint64_t codes =
-      sq ? checked_product(h.ntotal, sq_code_size(h.quantizer, h.dim), 1, path, "ntotal codes") : 0;
+      sq || pq ? checked_product(h.ntotal, code_size, 1, path, "ntotal codes") : 0;
   const bool ranges = sq && h.trained() && sq_has_ranges(h.quantizer);
-  if (h.index_type == static_cast<std::uint32_t>(IndexType::ScalarQuantizer)) {
+  // PQ types: 256 codebook entries of dim / pq_m floats for each of the pq_m sub-quantizers.
+  const SectionSpec pq_centroids{SectionKind::PqCentroids, std::uint64_t{kPqKsub} * h.dim * 4};
+  if (h.index_type == static_cast<std::uint32_t>(IndexType::ScalarQuantizer) ||
+      h.index_type == static_cast<std::uint32_t>(IndexType::PQ)) {
     if (ranges) out.push_back({SectionKind::SqRanges, std::uint64_t{h.dim} * 2 * sizeof(float)});
+    if (pq) out.push_back({SectionKind::PqParams, kPqRecordBytes});
+    if (pq && h.trained()) out.push_back(pq_centroids);
     out.push_back({SectionKind::Ids, ids});
     out.push_back({SectionKind::Codes, codes});
     return out;
   }
   out.push_back({SectionKind::KMeansParams, kKMeansRecordBytes});
+  if (pq) out.push_back({SectionKind::PqParams, kPqRecordBytes});
   if (h.trained()) {
     out.push_back({SectionKind::Centroids, checked_product(h.n_lists, h.dim, sizeof(float), path,
                                                            "n_lists x dim float32 centroids")});
+    if (pq) out.push_back(pq_centroids);
   }
   if (ranges) out.push_back({SectionKind::SqRanges, std::uint64_t{h.dim} * 2 * sizeof(float)});
   out.push_back({SectionKind::ListSizes, std::uint64_t{h.n_lists} * sizeof(std::uint64_t)});
   out.push_back({SectionKind::ListIds, ids});
-  out.push_back(sq ? SectionSpec{SectionKind::Codes, codes}
-                   : SectionSpec{SectionKind::ListVectors, vectors});
+  out.push_back(sq || pq ? SectionSpec{SectionKind::Codes, codes}
+                         : SectionSpec{SectionKind::ListVectors, vectors});
   return out;
 }
 

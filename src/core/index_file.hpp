@@ -30,12 +30,17 @@ inline constexpr std::size_t kSectionEntryBytes = 32;
 inline constexpr std::uint32_t kMaxSections = 16;
 inline constexpr std::uint64_t kSectionAlignment = 64;
 inline constexpr std::size_t kKMeansRecordBytes = 32;
+inline constexpr std::size_t kPqRecordBytes = 32;
+// Centroids per sub-quantizer of the product-quantizer indexes (8-bit codes, the only width).
+inline constexpr std::uint32_t kPqKsub = 256;
 
 enum class IndexType : std::uint32_t {
   Flat = 1,
   IVFFlat = 2,
   ScalarQuantizer = 3,     // IndexScalarQuantizer: codes in row order
   IVFScalarQuantizer = 4,  // IndexIVFScalarQuantizer: lists of codes
+  PQ = 5,                  // IndexPQ: product-quantizer codes in row order
+  IVFPQ = 6,               // IndexIVFPQ: lists of codes of residuals
 };
 
 enum class SectionKind : std::uint32_t {
@@ -49,8 +54,10 @@ enum class SectionKind : std::uint32_t {
   TransformChain = 8,  // version 2, header flag kFlagTransformChain: the transforms applied
                        // before the index (core/index_file_chain.hpp); size from its contents
   SqRanges = 9,        // SQ types with QT_8bit / QT_4bit, trained: float32 vmin[dim], vdiff[dim]
-  Codes = 10,          // SQ types: uint8 [ntotal][code_size], row order (ScalarQuantizer) or
-                       // the order of ListIds (IVFScalarQuantizer)
+  Codes = 10,          // SQ and PQ types: uint8 [ntotal][code_size], row order (ScalarQuantizer,
+                       // PQ) or the order of ListIds (IVFScalarQuantizer, IVFPQ)
+  PqParams = 11,       // PQ types: the 32-byte product-quantizer settings record
+  PqCentroids = 12,    // PQ types, trained: float32 [pq_m][256][dim / pq_m], the codebooks
 };
 
 // Header flag bits. kFlagTransformChain: version 2 and later; the index is wrapped in the
@@ -65,6 +72,7 @@ inline constexpr std::uint32_t kFlagByResidual = 4u;
 std::uint64_t sq_code_size(std::uint32_t quantizer, std::uint32_t dim);
 bool sq_has_ranges(std::uint32_t quantizer);  // QT_8bit and QT_4bit
 bool is_sq(std::uint32_t index_type);
+bool is_pq(std::uint32_t index_type);  // PQ and IVFPQ
 
 // The size of a section whose size follows from its own contents (transform_chain), not from
 // the header; its decoder checks it.
@@ -84,6 +92,8 @@ struct Header {
   std::uint32_t n_probe = 0;
   std::uint32_t flags = 0;
   std::uint32_t quantizer = 0;  // SQ types: the ScalarQuantizer type; 0 otherwise
+  std::uint32_t pq_m = 0;       // PQ types: sub-quantizers, the bytes of a code; 0 otherwise
+  std::uint32_t pq_nbits = 0;   // PQ types: bits of a sub-quantizer code (8); 0 otherwise
   std::uint64_t ntotal = 0;
   std::uint64_t next_id = 0;
   std::uint64_t file_size = 0;
@@ -120,6 +130,17 @@ struct KMeansRecord {
 };
 std::array<std::uint8_t, kKMeansRecordBytes> encode_kmeans(const KMeansRecord& record);
 KMeansRecord decode_kmeans(const std::uint8_t* bytes);
+
+// The product quantizer's training settings and an IVFPQ search switch (section PqParams).
+struct PqRecord {
+  std::int32_t kmeans_iter = 0;
+  std::int32_t max_points_per_centroid = 0;
+  std::uint64_t seed = 0;
+  std::uint32_t use_precomputed_table = 0;  // IVFPQ: 0 or 1; PQ: 0
+};
+std::array<std::uint8_t, kPqRecordBytes> encode_pq(const PqRecord& record);
+// FormatError (naming path) when the reserved bytes are not zero.
+PqRecord decode_pq(const std::uint8_t* bytes, const std::string& path);
 
 // The sections an index of this header must hold, in the order a writer puts them, each with
 // the size it must have (kSizeFromContents for transform_chain, which comes first when the

@@ -126,12 +126,15 @@ std::optional<TransformSpec> parse_transform(std::string_view spec, std::string_
   return std::nullopt;
 }
 
-// Whether storage is a product quantizer "PQ<M>[x<nbits>]"; if so its M and nbits go into out
+// Whether storage is a product quantizer "PQ<M>[x<nbits>][np]"; if so its M and nbits go into out
 // (kind PQ). 8-bit codes only: other widths and the 4-bit fast-scan layout ("PQ32x4fs") raise
 // NotSupported naming the component.
 bool parse_pq_storage(std::string_view spec, std::string_view storage, IndexSpec& out) {
   if (!starts_with(storage, "PQ")) return false;
-  const std::string_view rest = storage.substr(2);
+  std::string_view rest = storage.substr(2);
+  // FAISS's "np" (no polysemous training, which only renumbers a codebook's entries; knnx
+  // never runs it) changes nothing here.
+  if (rest.size() > 2 && rest.substr(rest.size() - 2) == "np") rest.remove_suffix(2);
   const std::size_t x = rest.find('x');
   out.kind = IndexSpec::Kind::PQ;
   out.pq_m = parse_count(spec, storage, rest.substr(0, x), "the number of sub-quantizers", "PQ16");

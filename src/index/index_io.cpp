@@ -30,6 +30,8 @@
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_ivf_pq.hpp"
+#include "knnx/index_pq.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/transform.hpp"
 
@@ -298,6 +300,91 @@ void write_sq(const IndexScalarQuantizerBase& index, const Unwrapped& u, const s
   out.commit();
 }
 
+fmtv::PqRecord pq_record(const ProductQuantizerParams& p, bool use_precomputed_table) {
+  fmtv::PqRecord r;
+  r.kmeans_iter = p.kmeans_iter;
+  r.max_points_per_centroid = p.max_points_per_centroid;
+  r.seed = p.seed;
+  r.use_precomputed_table = use_precomputed_table ? 1u : 0u;
+  return r;
+}
+
+void write_pq_sections(fmtv::Writer& out, const ProductQuantizer& pq, bool use_precomputed_table) {
+  const auto record = fmtv::encode_pq(pq_record(pq.params(), use_precomputed_table));
+  out.begin_section(SectionKind::PqParams);
+  out.write(record.data(), record.size());
+  out.end_section();
+}
+
+void write_pq_centroids(fmtv::Writer& out, const ProductQuantizer& pq) {
+  out.begin_section(SectionKind::PqCentroids);
+  out.write(pq.centroids().data(), pq.centroids().size() * sizeof(float));
+  out.end_section();
+}
+
+void write_pq(const IndexPQ& index, const Unwrapped& u, const std::string& path) {
+  fmtv::Header h =
+      base_header(index, IndexType::PQ, std::max(u.next_id, detail::IndexRestore::next_id(index)));
+  h.pq_m = static_cast<std::uint32_t>(index.pq().M());
+  h.pq_nbits = static_cast<std::uint32_t>(index.pq().nbits());
+  const std::vector<std::uint8_t> codes = index.codes();
+  const std::vector<idx_t> ids = index.ids();
+  fmtv::Writer out(path, h, file_sections(h, u.chain, path));
+  write_chain(out, u.chain);
+  write_pq_sections(out, index.pq(), false);
+  if (index.is_trained()) write_pq_centroids(out, index.pq());
+  out.begin_section(SectionKind::Ids);
+  out.write(ids.data(), ids.size() * sizeof(idx_t));
+  out.end_section();
+  out.begin_section(SectionKind::Codes);
+  out.write(codes.data(), codes.size());
+  out.end_section();
+  out.commit();
+}
+
+void write_ivf_pq(const IndexIVFPQ& index, const Unwrapped& u, const std::string& path) {
+  fmtv::Header h = base_header(index, IndexType::IVFPQ,
+                               std::max(u.next_id, detail::IndexRestore::next_id(index)));
+  h.n_lists = static_cast<std::uint32_t>(index.n_lists());
+  h.n_probe = static_cast<std::uint32_t>(index.n_probe());
+  h.pq_m = static_cast<std::uint32_t>(index.pq().M());
+  h.pq_nbits = static_cast<std::uint32_t>(index.pq().nbits());
+  const std::vector<idx_t> sizes = index.list_sizes();
+  fmtv::Writer out(path, h, file_sections(h, u.chain, path));
+  write_chain(out, u.chain);
+  const auto kmeans = fmtv::encode_kmeans(kmeans_record(index.kmeans_params()));
+  out.begin_section(SectionKind::KMeansParams);
+  out.write(kmeans.data(), kmeans.size());
+  out.end_section();
+  write_pq_sections(out, index.pq(), index.use_precomputed_table());
+  if (index.is_trained()) {
+    const std::vector<float> centroids = index.centroids();
+    out.begin_section(SectionKind::Centroids);
+    out.write(centroids.data(), centroids.size() * sizeof(float));
+    out.end_section();
+    write_pq_centroids(out, index.pq());
+  }
+  out.begin_section(SectionKind::ListSizes);
+  for (idx_t s : sizes) {
+    const auto size = static_cast<std::uint64_t>(s);
+    out.write(&size, sizeof size);
+  }
+  out.end_section();
+  out.begin_section(SectionKind::ListIds);
+  for (int l = 0; l < index.n_lists(); ++l) {
+    const std::vector<idx_t> ids = index.list_ids(l);
+    out.write(ids.data(), ids.size() * sizeof(idx_t));
+  }
+  out.end_section();
+  out.begin_section(SectionKind::Codes);
+  for (int l = 0; l < index.n_lists(); ++l) {
+    const std::vector<std::uint8_t> codes = index.list_codes(l);
+    out.write(codes.data(), codes.size());
+  }
+  out.end_section();
+  out.commit();
+}
+
 // ------------------------------------------------------------------------------------------
 // Reading
 
@@ -540,6 +627,26 @@ std::vector<idx_t> read_list_sizes(const detail::InputFile& f, const fmtv::Layou
   return out;
 }
 
+// The list of each entry of a file's lists, in file order (list 0's entries, then list 1's...).
+class ListCursor {
+ public:
+  explicit ListCursor(const std::vector<idx_t>& sizes)
+      : sizes_(sizes), left_(sizes.empty() ? 0 : sizes[0]) {}
+  // The lists of the next n entries into lists[0..n) (the sizes add up to every entry).
+  void next(std::size_t n, idx_t* lists) {
+    for (std::size_t i = 0; i < n; ++i) {
+      while (left_ == 0) left_ = sizes_[static_cast<std::size_t>(++list_)];
+      lists[i] = list_;
+      --left_;
+    }
+  }
+
+ private:
+  const std::vector<idx_t>& sizes_;
+  int list_ = 0;
+  idx_t left_;
+};
+
 std::unique_ptr<Index> read_ivf_flat(const detail::InputFile& f, const fmtv::Layout& layout,
                                      Device device, Wrapping& wrapping) {
   const fmtv::Header& h = layout.header;
@@ -576,18 +683,13 @@ std::unique_ptr<Index> read_ivf_flat(const detail::InputFile& f, const fmtv::Lay
       std::min<std::size_t>(chunk_rows, static_cast<std::size_t>(h.ntotal)) * dim, path);
   std::vector<idx_t> lists(std::min<std::size_t>(chunk_rows, static_cast<std::size_t>(h.ntotal)));
   fmtv::SectionReader reader(f, layout.section(SectionKind::ListVectors));
-  int list = 0;
-  idx_t left_in_list = sizes.empty() ? 0 : sizes[0];
+  ListCursor cursor(sizes);
   for (std::uint64_t row = 0; row < h.ntotal;) {
     const std::size_t rows =
         static_cast<std::size_t>(std::min<std::uint64_t>(chunk_rows, h.ntotal - row));
     reader.read(chunk.data(), rows * static_cast<std::size_t>(dim) * sizeof(float));
     check_finite(chunk.data(), rows, dim, row, path, SectionKind::ListVectors);
-    for (std::size_t i = 0; i < rows; ++i) {
-      while (left_in_list == 0) left_in_list = sizes[static_cast<std::size_t>(++list)];
-      lists[i] = list;
-      --left_in_list;
-    }
+    cursor.next(rows, lists.data());
     detail::IndexRestore::append_ivf_rows(*index, static_cast<idx_t>(rows), chunk.data(),
                                           ids.data() + row, lists.data());
     row += rows;
@@ -705,6 +807,137 @@ std::unique_ptr<Index> read_sq(const detail::InputFile& f, const fmtv::Layout& l
   return out;
 }
 
+// The product-quantizer settings of a file, validated as ProductQuantizer's constructor does;
+// use_table receives the IVFPQ search switch.
+ProductQuantizerParams read_pq_params(const detail::InputFile& f, const fmtv::Layout& layout,
+                                      bool& use_table) {
+  const fmtv::Header& h = layout.header;
+  const std::vector<std::uint8_t> bytes =
+      read_section<std::uint8_t>(f, layout.section(SectionKind::PqParams));
+  const fmtv::PqRecord r = fmtv::decode_pq(bytes.data(), f.path());
+  const std::uint32_t most = h.index_type == static_cast<std::uint32_t>(IndexType::IVFPQ) ? 1 : 0;
+  if (r.use_precomputed_table > most) {
+    fail(f.path(), "section 'pq_params': use_precomputed_table is {}, not in [0, {}]",
+         r.use_precomputed_table, most);
+  }
+  use_table = r.use_precomputed_table != 0;
+  ProductQuantizerParams p;
+  p.kmeans_iter = r.kmeans_iter;
+  p.max_points_per_centroid = r.max_points_per_centroid;
+  p.seed = r.seed;
+  try {
+    ProductQuantizer check(static_cast<int>(h.dim), static_cast<int>(h.pq_m),
+                           static_cast<int>(h.pq_nbits), p);
+  } catch (const InvalidArgument& e) {
+    fail(f.path(), "section 'pq_params': {}", e.what());
+  }
+  return p;
+}
+
+// The codebooks of a trained file (256 x dim floats, finite).
+std::vector<float> read_pq_centroids(const detail::InputFile& f, const fmtv::Layout& layout) {
+  std::vector<float> c = read_section<float>(f, layout.section(SectionKind::PqCentroids));
+  check_finite(c.data(), fmtv::kPqKsub, static_cast<int>(layout.header.dim), 0, f.path(),
+               SectionKind::PqCentroids);
+  return c;
+}
+
+// Streams the ntotal product-quantizer codes of section `kind` to append(rows, first_row,
+// codes), in pieces.
+template <typename Append>
+void stream_codes(const detail::InputFile& f, const fmtv::Layout& layout, SectionKind kind,
+                  const Append& append) {
+  const fmtv::Header& h = layout.header;
+  const std::size_t code_size = h.pq_m;
+  const std::size_t chunk_rows = std::max<std::size_t>(1, kChunkBytes / code_size);
+  std::vector<std::uint8_t> chunk = allocate<std::uint8_t>(
+      std::min<std::size_t>(chunk_rows, static_cast<std::size_t>(h.ntotal)) * code_size, f.path());
+  fmtv::SectionReader reader(f, layout.section(kind));
+  for (std::uint64_t row = 0; row < h.ntotal;) {
+    const std::size_t rows =
+        static_cast<std::size_t>(std::min<std::uint64_t>(chunk_rows, h.ntotal - row));
+    reader.read(chunk.data(), rows * code_size);
+    append(rows, row, chunk.data());
+    row += rows;
+  }
+  reader.finish();
+}
+
+std::unique_ptr<Index> read_pq(const detail::InputFile& f, const fmtv::Layout& layout,
+                               Device device, Wrapping& wrapping) {
+  const fmtv::Header& h = layout.header;
+  const auto next_id = static_cast<idx_t>(h.next_id);
+  bool use_table = false;
+  const ProductQuantizerParams params = read_pq_params(f, layout, use_table);
+  std::vector<float> pq_centroids;
+  if (h.trained()) pq_centroids = read_pq_centroids(f, layout);
+  const std::vector<idx_t> ids = read_section<idx_t>(f, layout.section(SectionKind::Ids));
+  sorted_checked_ids(ids, next_id, f.path(), SectionKind::Ids);
+
+  auto pq = std::make_unique<IndexPQ>(static_cast<int>(h.dim), static_cast<int>(h.pq_m),
+                                      static_cast<int>(h.pq_nbits), metric_of(h.metric), device);
+  IndexPQ* index = pq.get();
+  index->set_pq_params(params);
+  if (h.trained()) detail::IndexRestore::set_pq_trained(*index, pq_centroids.data());
+  std::unique_ptr<Index> out = wrapping.wrap(std::move(pq));
+  stream_codes(f, layout, SectionKind::Codes,
+               [&](std::size_t rows, std::uint64_t, const std::uint8_t* codes) {
+                 detail::IndexRestore::append_pq_codes(*index, static_cast<idx_t>(rows), codes);
+               });
+  detail::IndexRestore::finish_pq(*index, ids, next_id);
+  wrapping.finish(next_id);
+  return out;
+}
+
+std::unique_ptr<Index> read_ivf_pq(const detail::InputFile& f, const fmtv::Layout& layout,
+                                   Device device, Wrapping& wrapping) {
+  const fmtv::Header& h = layout.header;
+  const std::string& path = f.path();
+  const int dim = static_cast<int>(h.dim);
+  const int n_lists = static_cast<int>(h.n_lists);
+  const auto next_id = static_cast<idx_t>(h.next_id);
+
+  const KMeansParams kmeans = read_kmeans(f, layout);
+  bool use_table = false;
+  const ProductQuantizerParams params = read_pq_params(f, layout, use_table);
+  const std::vector<idx_t> sizes = read_list_sizes(f, layout);
+  std::vector<float> centroids, pq_centroids;
+  if (h.trained()) {
+    centroids = read_section<float>(f, layout.section(SectionKind::Centroids));
+    check_finite(centroids.data(), static_cast<std::size_t>(n_lists), dim, 0, path,
+                 SectionKind::Centroids);
+    pq_centroids = read_pq_centroids(f, layout);
+  }
+  const std::vector<idx_t> ids = read_section<idx_t>(f, layout.section(SectionKind::ListIds));
+  const std::vector<idx_t> sorted_ids =
+      sorted_checked_ids(ids, next_id, path, SectionKind::ListIds);
+
+  auto ivf =
+      std::make_unique<IndexIVFPQ>(dim, n_lists, static_cast<int>(h.pq_m),
+                                   static_cast<int>(h.pq_nbits), metric_of(h.metric), device);
+  IndexIVFPQ* index = ivf.get();
+  index->set_kmeans_params(kmeans);  // validated by read_kmeans
+  index->set_pq_params(params);
+  index->set_n_probe(static_cast<int>(h.n_probe));
+  index->set_use_precomputed_table(use_table);
+  if (h.trained()) {
+    detail::IndexRestore::set_ivf_pq_trained(*index, centroids.data(), pq_centroids.data());
+  }
+  std::unique_ptr<Index> out = wrapping.wrap(std::move(ivf));
+  ListCursor cursor(sizes);
+  std::vector<idx_t> lists;
+  stream_codes(f, layout, SectionKind::Codes,
+               [&](std::size_t rows, std::uint64_t row, const std::uint8_t* codes) {
+                 lists.resize(rows);
+                 cursor.next(rows, lists.data());
+                 detail::IndexRestore::append_ivf_pq_codes(*index, static_cast<idx_t>(rows), codes,
+                                                           ids.data() + row, lists.data());
+               });
+  detail::IndexRestore::finish_ivf_pq(*index, sorted_ids, next_id);
+  wrapping.finish(next_id);
+  return out;
+}
+
 }  // namespace
 
 void write_index(const Index& index, const std::string& path) {
@@ -715,10 +948,15 @@ void write_index(const Index& index, const std::string& path) {
     write_ivf_flat(*ivf, u, path);
   } else if (const auto* sq = dynamic_cast<const IndexScalarQuantizerBase*>(u.inner)) {
     write_sq(*sq, u, path);
+  } else if (const auto* pq = dynamic_cast<const IndexPQ*>(u.inner)) {
+    write_pq(*pq, u, path);
+  } else if (const auto* ivf_pq = dynamic_cast<const IndexIVFPQ*>(u.inner)) {
+    write_ivf_pq(*ivf_pq, u, path);
   } else {
     throw NotSupported(
-        fmt::format("write_index('{}'): only IndexFlat, IndexIVFFlat, IndexScalarQuantizer and "
-                    "IndexIVFScalarQuantizer, bare or in IndexPreTransforms, can be saved",
+        fmt::format("write_index('{}'): only IndexFlat, IndexIVFFlat, IndexScalarQuantizer, "
+                    "IndexIVFScalarQuantizer, IndexPQ and IndexIVFPQ, bare or in "
+                    "IndexPreTransforms, can be saved",
                     path));
   }
 }
@@ -734,10 +972,19 @@ std::unique_ptr<Index> read_index(const std::string& path, Device device) {
   const fmtv::Layout layout = fmtv::read_layout(f);
   fmtv::verify_sections(f, layout);
   Wrapping wrapping = read_chain(f, layout, device);
-  if (layout.header.index_type == static_cast<std::uint32_t>(IndexType::Flat)) {
-    return read_flat(f, layout, device, wrapping);
+  switch (static_cast<IndexType>(layout.header.index_type)) {  // checked by read_layout
+    case IndexType::Flat:
+      return read_flat(f, layout, device, wrapping);
+    case IndexType::ScalarQuantizer:
+    case IndexType::IVFScalarQuantizer:
+      return read_sq(f, layout, device, wrapping);
+    case IndexType::PQ:
+      return read_pq(f, layout, device, wrapping);
+    case IndexType::IVFPQ:
+      return read_ivf_pq(f, layout, device, wrapping);
+    case IndexType::IVFFlat:
+      break;
   }
-  if (fmtv::is_sq(layout.header.index_type)) return read_sq(f, layout, device, wrapping);
   return read_ivf_flat(f, layout, device, wrapping);
 }
 
@@ -780,8 +1027,7 @@ IndexFileInfo read_index_info(const std::string& path) {
       info.transforms.push_back(std::move(t));
     }
   }
-  if (h.index_type == static_cast<std::uint32_t>(IndexType::IVFFlat) ||
-      h.index_type == static_cast<std::uint32_t>(IndexType::IVFScalarQuantizer)) {
+  if (h.n_lists > 0) {
     info.kmeans = read_kmeans(f, layout);
     info.list_sizes = read_list_sizes(f, layout);
   }
@@ -789,6 +1035,12 @@ IndexFileInfo read_index_info(const std::string& path) {
     info.quantizer =
         std::string(ScalarQuantizer::type_name(static_cast<ScalarQuantizer::Type>(h.quantizer)));
     info.by_residual = (h.flags & fmtv::kFlagByResidual) != 0;
+  }
+  if (fmtv::is_pq(h.index_type)) {
+    bool use_table = false;
+    read_pq_params(f, layout, use_table);
+    info.pq_m = static_cast<int>(h.pq_m);
+    info.pq_nbits = static_cast<int>(h.pq_nbits);
   }
   return info;
 }

@@ -70,7 +70,7 @@ void IndexIVFPQ::set_pq_params(const ProductQuantizerParams& params) {
   pq_ = std::move(pq);
 }
 
-bool IndexIVFPQ::use_precomputed_table() const { return backend_->has_precomputed_table(); }
+bool IndexIVFPQ::precomputed_table_in_use() const { return backend_->has_precomputed_table(); }
 
 void IndexIVFPQ::set_use_precomputed_table(bool use) {
   precompute_ = use;

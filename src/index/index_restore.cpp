@@ -6,6 +6,7 @@
 #include "core/id_map.hpp"
 #include "core/id_set.hpp"
 #include "core/ivf_backend.hpp"
+#include "core/pq_backend.hpp"
 #include "core/sq_backend.hpp"
 #include "knnx/error.hpp"
 
@@ -70,6 +71,44 @@ void IndexRestore::finish_sq(IndexScalarQuantizerBase& index, const std::vector<
         fmt::format("restoring a scalar-quantizer index: {} ids for {} codes ({} ids "
                     "present)",
                     n, index.backend_->size(), index.ids_->size()));
+  }
+  index.ids_->insert(n, sorted_ids.data());
+  index.ids_->raise_next_id(next_id);
+}
+
+void IndexRestore::append_pq_codes(IndexPQ& index, idx_t n, const std::uint8_t* codes) {
+  index.backend_->add(n, codes);
+}
+
+void IndexRestore::finish_pq(IndexPQ& index, const std::vector<idx_t>& ids, idx_t next_id) {
+  const auto n = static_cast<idx_t>(ids.size());
+  if (index.id_map_->size() != 0 || index.backend_->size() != n) {
+    throw Error(fmt::format("restoring an IndexPQ: {} ids for {} codes ({} ids present)", n,
+                            index.backend_->size(), index.id_map_->size()));
+  }
+  index.id_map_->append(n, ids.data());
+  index.id_map_->raise_next_id(next_id);
+}
+
+void IndexRestore::set_ivf_pq_trained(IndexIVFPQ& index, const float* centroids,
+                                      const float* pq_centroids) {
+  index.pq_.set_centroids(pq_centroids);
+  index.backend_->set_centroids(centroids);
+  index.backend_->prepare(index.pq_, index.precompute_);
+  index.trained_ = true;
+}
+
+void IndexRestore::append_ivf_pq_codes(IndexIVFPQ& index, idx_t n, const std::uint8_t* codes,
+                                       const idx_t* ids, const idx_t* lists) {
+  index.backend_->add(n, codes, ids, lists);
+}
+
+void IndexRestore::finish_ivf_pq(IndexIVFPQ& index, const std::vector<idx_t>& sorted_ids,
+                                 idx_t next_id) {
+  const auto n = static_cast<idx_t>(sorted_ids.size());
+  if (index.ids_->size() != 0 || index.backend_->size() != n) {
+    throw Error(fmt::format("restoring an IndexIVFPQ: {} ids for {} codes ({} ids present)", n,
+                            index.backend_->size(), index.ids_->size()));
   }
   index.ids_->insert(n, sorted_ids.data());
   index.ids_->raise_next_id(next_id);

@@ -16,6 +16,8 @@
 
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_ivf_pq.hpp"
+#include "knnx/index_pq.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/transform.hpp"
 #include "knnx/types.hpp"
@@ -26,6 +28,8 @@ struct IndexRestore {
   // The first id add() would assign.
   static idx_t next_id(const IndexFlat& index) { return index.next_sequential_id(); }
   static idx_t next_id(const IndexIVFFlat& index) { return index.next_sequential_id(); }
+  static idx_t next_id(const IndexPQ& index) { return index.next_sequential_id(); }
+  static idx_t next_id(const IndexIVFPQ& index) { return index.next_sequential_id(); }
   static idx_t next_id(const IndexPreTransform& index) { return index.next_id_; }
   static idx_t next_id(const IndexScalarQuantizerBase& index) { return index.next_sequential_id(); }
   // Makes the wrapper's add() number from next_id.
@@ -81,6 +85,24 @@ struct IndexRestore {
                               const std::uint8_t* codes, const idx_t* ids);
   static void finish_sq(IndexScalarQuantizerBase& index, const std::vector<idx_t>& sorted_ids,
                         idx_t next_id);
+  // Makes a fresh IndexPQ trained with these codebooks (pq_m x 256 x dsub), without training.
+  static void set_pq_trained(IndexPQ& index, const float* pq_centroids) {
+    index.pq_.set_centroids(pq_centroids);
+  }
+  // Appends n codes (host memory) to a fresh, trained IndexPQ; finish_pq installs the ids of
+  // every row (row order) and makes add() number from next_id.
+  static void append_pq_codes(IndexPQ& index, idx_t n, const std::uint8_t* codes);
+  static void finish_pq(IndexPQ& index, const std::vector<idx_t>& ids, idx_t next_id);
+
+  // Makes a fresh IndexIVFPQ trained with these coarse centroids (n_lists x dim) and quantizer
+  // codebooks (pq_m x 256 x dsub), without training.
+  static void set_ivf_pq_trained(IndexIVFPQ& index, const float* centroids,
+                                 const float* pq_centroids);
+  // Appends n codes with their ids to the given lists of a trained, restoring IndexIVFPQ;
+  // finish_ivf_pq installs the ids (ascending) and makes add() number from next_id.
+  static void append_ivf_pq_codes(IndexIVFPQ& index, idx_t n, const std::uint8_t* codes,
+                                  const idx_t* ids, const idx_t* lists);
+  static void finish_ivf_pq(IndexIVFPQ& index, const std::vector<idx_t>& sorted_ids, idx_t next_id);
 };
 
 }  // namespace knnx::detail

@@ -107,6 +107,8 @@ TEST(IndexFactory, ProductQuantizers) {
   EXPECT_EQ(pq.pq_m, 16);
   EXPECT_EQ(pq.pq_nbits, 8);
   EXPECT_EQ(parse_index_spec("PQ16x8").pq_m, 16);
+  EXPECT_EQ(parse_index_spec("IVF8,PQ12x8np").pq_m, 12);
+  EXPECT_EQ(parse_index_spec("PQ12np").pq_m, 12);
   const IndexSpec ivf = parse_index_spec("IVF4096,PQ32");
   EXPECT_EQ(ivf.kind, IndexSpec::Kind::IVFPQ);
   EXPECT_EQ(ivf.n_lists, 4096);

@@ -33,12 +33,15 @@
 #include "core/crc32c.hpp"
 #include "core/index_file.hpp"
 #include "index/gaussian_data.hpp"
-#include "temp_dir.hpp"
 #include "knnx/error.hpp"
+#include "knnx/index_factory.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_io.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_ivf_pq.hpp"
+#include "knnx/index_pq.hpp"
 #include "knnx/transform.hpp"
+#include "temp_dir.hpp"
 
 // ------------------------------------------------------------------------------------------
 // The largest single allocation, to show that hostile headers never make a loader allocate
@@ -169,11 +172,18 @@ void expect_same_ivf(const IndexIVFFlat& a, const IndexIVFFlat& b) {
 // Every id the index holds.
 std::vector<idx_t> all_ids(const Index& index) {
   if (const auto* flat = dynamic_cast<const IndexFlat*>(&index)) return flat->ids();
-  const auto& ivf = dynamic_cast<const IndexIVFFlat&>(index);
+  if (const auto* pq = dynamic_cast<const IndexPQ*>(&index)) return pq->ids();
   std::vector<idx_t> out;
-  for (int l = 0; l < ivf.n_lists(); ++l) {
-    const std::vector<idx_t> ids = ivf.list_ids(l);
-    out.insert(out.end(), ids.begin(), ids.end());
+  const auto append_lists = [&](const auto& ivf) {
+    for (int l = 0; l < ivf.n_lists(); ++l) {
+      const std::vector<idx_t> ids = ivf.list_ids(l);
+      out.insert(out.end(), ids.begin(), ids.end());
+    }
+  };
+  if (const auto* ivf_pq = dynamic_cast<const IndexIVFPQ*>(&index)) {
+    append_lists(*ivf_pq);
+  } else {
+    append_lists(dynamic_cast<const IndexIVFFlat&>(index));
   }
   return out;
 }
@@ -1375,6 +1385,141 @@ TEST(IndexIoResources, RandomRotationLoadsItsMatrixInsteadOfRedrawingIt) {
   EXPECT_EQ(t.matrix(), rotation->matrix());
   EXPECT_EQ(t.seed(), 77u);
   EXPECT_LT(load_seconds, draw_seconds / 2) << "drawing took " << draw_seconds << " s";
+}
+
+// ------------------------------------------------------------------------------------------
+// Product-quantizer indexes
+
+std::unique_ptr<IndexPQ> make_pq(Metric metric, idx_t n = 400) {
+  auto index = std::make_unique<IndexPQ>(kDim, 4, 8, metric);
+  ProductQuantizerParams p;
+  p.kmeans_iter = 4;
+  p.seed = 5;
+  index->set_pq_params(p);
+  const std::vector<float> x = gaussian(n, kDim, 3);
+  index->train(n, x.data());
+  std::vector<idx_t> ids(static_cast<std::size_t>(n));
+  for (idx_t i = 0; i < n; ++i) ids[static_cast<std::size_t>(i)] = 3 * i + 1;
+  index->add_with_ids(n, x.data(), ids.data());
+  return index;
+}
+
+std::unique_ptr<IndexIVFPQ> make_ivf_pq(Metric metric, int n_lists = 8, idx_t n = 600) {
+  auto index = std::make_unique<IndexIVFPQ>(kDim, n_lists, 8, 8, metric);
+  KMeansParams k = index->kmeans_params();
+  k.n_iter = 4;
+  index->set_kmeans_params(k);
+  ProductQuantizerParams p;
+  p.kmeans_iter = 4;
+  index->set_pq_params(p);
+  const std::vector<float> x = gaussian(n, kDim, 7);
+  index->train(n, x.data());
+  index->add(n, x.data());
+  index->set_n_probe(3);
+  return index;
+}
+
+TEST_P(IndexIoMetric, PqRoundTripKeepsCodesIdsAndResults) {
+  TempDir dir;
+  const auto index = make_pq(GetParam());
+  const idx_t removed[] = {4, 7};
+  index->remove_ids(2, removed);
+  write_index(*index, dir.file("pq.knnx"));
+  std::unique_ptr<Index> loaded = read_index(dir.file("pq.knnx"));
+  const IndexPQ& pq = as<IndexPQ>(loaded);
+  EXPECT_EQ(pq.codes(), index->codes());
+  EXPECT_EQ(pq.ids(), index->ids());
+  EXPECT_EQ(pq.pq().centroids(), index->pq().centroids());
+  EXPECT_EQ(pq.pq().params().seed, 5u);
+  EXPECT_EQ(pq.metric(), GetParam());
+  expect_same_results(*index, pq, gaussian(10, kDim, 9), 7);
+  EXPECT_EQ(next_added_id(*loaded, dir), next_added_id(*index, dir));
+
+  const IndexFileInfo info = read_index_info(dir.file("pq.knnx"));
+  EXPECT_EQ(info.index_type, "PQ");
+  EXPECT_EQ(info.pq_m, 4);
+  EXPECT_EQ(info.pq_nbits, 8);
+  EXPECT_EQ(info.ntotal, 398);
+}
+
+TEST_P(IndexIoMetric, IvfPqRoundTripKeepsListsSettingsAndResults) {
+  TempDir dir;
+  const auto index = make_ivf_pq(GetParam());
+  index->set_use_precomputed_table(false);
+  write_index(*index, dir.file("ivfpq.knnx"));
+  std::unique_ptr<Index> loaded = read_index(dir.file("ivfpq.knnx"));
+  const IndexIVFPQ& ivf = as<IndexIVFPQ>(loaded);
+  EXPECT_EQ(ivf.n_probe(), 3);
+  EXPECT_FALSE(ivf.use_precomputed_table());
+  EXPECT_EQ(ivf.centroids(), index->centroids());
+  EXPECT_EQ(ivf.pq().centroids(), index->pq().centroids());
+  EXPECT_EQ(ivf.kmeans_params().n_iter, 4);
+  for (int l = 0; l < ivf.n_lists(); ++l) {
+    EXPECT_EQ(ivf.list_ids(l), index->list_ids(l));
+    EXPECT_EQ(ivf.list_codes(l), index->list_codes(l));
+  }
+  expect_same_results(*index, ivf, gaussian(10, kDim, 9), 5);
+  EXPECT_EQ(next_added_id(*loaded, dir), next_added_id(*index, dir));
+}
+
+TEST(IndexIo, PqIndexesBehindOpqAndUntrained) {
+  TempDir dir;
+  const std::vector<float> x = gaussian(600, kDim, 12);
+  std::unique_ptr<Index> chain = index_factory(kDim, "OPQ4,IVF4,PQ4");
+  chain->train(600, x.data());
+  chain->add(600, x.data());
+  write_index(*chain, dir.file("opq.knnx"));
+  std::unique_ptr<Index> loaded = read_index(dir.file("opq.knnx"));
+  const auto& pre = as<IndexPreTransform>(loaded);
+  EXPECT_NE(dynamic_cast<const OPQ*>(&pre.transform()), nullptr);
+  EXPECT_NE(dynamic_cast<const IndexIVFPQ*>(&pre.index()), nullptr);
+  expect_same_results(*chain, *loaded, gaussian(6, kDim, 13), 4);
+
+  const IndexIVFPQ untrained(kDim, 4, 2);
+  write_index(untrained, dir.file("untrained.knnx"));
+  std::unique_ptr<Index> empty = read_index(dir.file("untrained.knnx"));
+  EXPECT_FALSE(empty->is_trained());
+  EXPECT_EQ(as<IndexIVFPQ>(empty).pq().M(), 2);
+  const IndexPQ untrained_pq(kDim, 8);
+  write_index(untrained_pq, dir.file("untrained_pq.knnx"));
+  EXPECT_FALSE(read_index(dir.file("untrained_pq.knnx"))->is_trained());
+}
+
+TEST(IndexIo, PqFilesAreCheckedBeforeAllocating) {
+  TempDir dir;
+  write_index(*make_pq(Metric::L2), dir.file("pq.knnx"));
+  write_index(*make_ivf_pq(Metric::L2), dir.file("ivfpq.knnx"));
+  write_index(*make_flat(Metric::L2), dir.file("flat.knnx"));
+  const std::vector<std::uint8_t> pq = read_bytes(dir.file("pq.knnx"));
+  const std::vector<std::uint8_t> ivf = read_bytes(dir.file("ivfpq.knnx"));
+  const std::vector<std::uint8_t> flat = read_bytes(dir.file("flat.knnx"));
+  EXPECT_TRUE(has_substr(load_error(dir, with_header(pq, [](fmtv::Header& h) { h.pq_m = 3; })),
+                         "pq_m 3 does not divide dim 16"));
+  EXPECT_TRUE(has_substr(load_error(dir, with_header(ivf, [](fmtv::Header& h) { h.pq_m = 0; })),
+                         "pq_m 0 does not divide"));
+  EXPECT_TRUE(has_substr(load_error(dir, with_header(pq, [](fmtv::Header& h) { h.pq_nbits = 4; })),
+                         "pq_nbits is 4"));
+  // A different pq_m changes the size the codes section must have.
+  EXPECT_TRUE(has_substr(load_error(dir, with_header(pq, [](fmtv::Header& h) { h.pq_m = 8; })),
+                         "section 'codes' is"));
+  // A huge ntotal is refused from the sizes, before anything is allocated.
+  EXPECT_TRUE(has_substr(
+      load_error(dir, with_header(ivf, [](fmtv::Header& h) { h.ntotal = std::uint64_t{1} << 40; })),
+      "section"));
+  // Other index types keep those header bytes reserved.
+  EXPECT_TRUE(has_substr(load_error(dir, with_header(flat, [](fmtv::Header& h) { h.pq_m = 4; })),
+                         "reserved header bytes 76-123"));
+  // A reserved byte of the pq_params record.
+  EXPECT_TRUE(has_substr(
+      load_error(dir, with_section_values<std::uint32_t>(pq, fmtv::SectionKind::PqParams, 6, {1})),
+      "section 'pq_params': reserved bytes"));
+  EXPECT_TRUE(has_substr(
+      load_error(dir, with_section_values<std::int32_t>(ivf, fmtv::SectionKind::PqParams, 0, {0})),
+      "kmeans_iter"));
+  // A non-finite codebook entry is a content error.
+  EXPECT_TRUE(has_substr(
+      content_error(dir, with_section_values<float>(pq, fmtv::SectionKind::PqCentroids, 17, {NAN})),
+      "section 'pq_centroids' holds a non-finite value"));
 }
 
 }  // namespace

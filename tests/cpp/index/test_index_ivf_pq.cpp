@@ -56,7 +56,7 @@ TEST(IndexIVFPQ, FullProbeEqualsBruteForceOverReconstructions) {
   for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
     auto index = trained(data, metric);
     index->add(Data::n, data.base.data());
-    EXPECT_EQ(index->use_precomputed_table(), metric == Metric::L2);
+    EXPECT_EQ(index->precomputed_table_in_use(), metric == Metric::L2);
     std::vector<float> rec(data.base.size());
     index->reconstruct_n(0, Data::n, rec.data());
     for (bool table : {true, false}) {
