@@ -11,6 +11,7 @@
 #include "knnx/device.hpp"
 #include "knnx/index.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_ivf_pq.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/synthetic.hpp"
 #include "knnx/transform.hpp"
@@ -60,6 +61,7 @@ struct Searched {
   std::optional<double> load_seconds;
   IndexIVFFlat* ivf = nullptr;  // when it is one
   IndexIVFScalarQuantizer* ivf_sq = nullptr;  // when it is one
+  IndexIVFPQ* ivf_pq = nullptr;               // when it is one
 };
 
 // k results per query, row-major (nq x k).

@@ -53,16 +53,18 @@ Searched load_index(const SearchOptions& o, Device device, int queries_dim) {
   }
   auto* flat = dynamic_cast<IndexFlat*>(chain.inner);
   IndexIVFScalarQuantizer* ivf_sq = s.ivf_sq = dynamic_cast<IndexIVFScalarQuantizer*>(chain.inner);
+  IndexIVFPQ* ivf_pq = s.ivf_pq = dynamic_cast<IndexIVFPQ*>(chain.inner);
   if (flat == nullptr && o.precision != "exact") {
     throw UsageError(
         fmt::format("--precision applies to Flat indexes; {} holds an {}", o.index_path, s.name));
   }
-  if (o.n_probe && s.ivf == nullptr && ivf_sq == nullptr) {
+  if (o.n_probe && s.ivf == nullptr && ivf_sq == nullptr && ivf_pq == nullptr) {
     throw UsageError(
         fmt::format("--n-probe applies to IVF indexes; {} holds an {}", o.index_path, s.name));
   }
   if (s.ivf != nullptr && o.n_probe) s.ivf->set_n_probe(*o.n_probe);
   if (ivf_sq != nullptr && o.n_probe) ivf_sq->set_n_probe(*o.n_probe);
+  if (ivf_pq != nullptr && o.n_probe) ivf_pq->set_n_probe(*o.n_probe);
   if (flat != nullptr) flat->set_precision(flat_precision(o));
   return s;
 }

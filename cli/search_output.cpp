@@ -194,9 +194,11 @@ void print_search_json(const SearchReport& r) {
     j["index_file"] = o.index_path;
     j["n_lists"] = s.ivf != nullptr      ? json(s.ivf->n_lists())
                    : s.ivf_sq != nullptr ? json(s.ivf_sq->n_lists())
+                   : s.ivf_pq != nullptr ? json(s.ivf_pq->n_lists())
                                          : json(nullptr);
     j["n_probe"] = s.ivf != nullptr      ? json(s.ivf->n_probe())
                    : s.ivf_sq != nullptr ? json(s.ivf_sq->n_probe())
+                   : s.ivf_pq != nullptr ? json(s.ivf_pq->n_probe())
                                          : json(nullptr);
   }
   j["metric"] = to_string(s.index->metric());
@@ -222,7 +224,9 @@ void print_search_text(const SearchReport& r) {
   const Searched& s = r.searched;
   const std::string settings =
       s.ivf != nullptr ? fmt::format(", {} lists, n_probe {}", s.ivf->n_lists(), s.ivf->n_probe())
-                       : std::string(o.precision == "fast" ? ", fast" : "");
+      : s.ivf_pq != nullptr
+          ? fmt::format(", {} lists, n_probe {}", s.ivf_pq->n_lists(), s.ivf_pq->n_probe())
+          : std::string(o.precision == "fast" ? ", fast" : "");
   const std::string chain_text =
       s.transforms.empty() ? std::string() : describe_chain(s.transforms) + " + ";
   fmt::print("knnx {}  search  {}{} ({}{}) on {}{}  k = {}\n\n", kVersionString, chain_text, s.name,
