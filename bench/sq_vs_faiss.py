@@ -14,66 +14,18 @@ inverted lists mean something. Bytes per vector are equal by construction (d for
 import argparse
 import datetime
 import json
-import platform
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 import knnx
+from faiss_compare import REPO, cpu_name, equal_recall, git, median_seconds, mixture, recall
 
 try:
     import faiss
 except ImportError:
     sys.exit("bench/sq_vs_faiss.py needs faiss-cpu (pip install faiss-cpu)")
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def median_seconds(fn, reps):
-    fn()  # warm-up
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
-def git(*args):
-    try:
-        return subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True,
-                              text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def cpu_name():
-    path = Path("/proc/cpuinfo")
-    for line in path.read_text().splitlines() if path.exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def recall(labels, truth):
-    k = truth.shape[1]
-    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(labels, truth)]))
-
-
-def qps_at(recalls, qps, target):
-    """QPS of a curve (recall ascending with nprobe) at recall target, interpolated in log QPS;
-    None outside the curve's recall range."""
-    r = np.asarray(recalls)
-    q = np.log(np.asarray(qps))
-    if target < r.min() or target > r.max():
-        return None
-    order = np.argsort(r, kind="stable")
-    return float(np.exp(np.interp(target, r[order], q[order])))
-
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -91,12 +43,7 @@ def main():
     knnx.omp_set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
 
-    rng = np.random.default_rng(0)
-    centres = 3.0 * rng.standard_normal((256, args.d))
-    xb = (centres[rng.integers(0, 256, args.nb)]
-          + rng.standard_normal((args.nb, args.d))).astype(np.float32)
-    xq = (centres[rng.integers(0, 256, args.nq)]
-          + rng.standard_normal((args.nq, args.d))).astype(np.float32)
+    xb, xq = mixture(args.nb, args.nq, args.d)
     exact = knnx.IndexFlat(args.d)
     exact.add(xb)
     truth = exact.search(xq, args.k)[1]
@@ -135,34 +82,10 @@ def main():
                   f"{row['knnx']['recall']:7.4f} {row['faiss']['qps']:10.0f} "
                   f"{row['faiss']['recall']:7.4f}")
 
-    # IVF: each side's QPS at the other's recall points. Past its plateau a curve only slows
-    # down, so each side keeps the points whose recall rises above every smaller nprobe's.
-    ivf = [r for r in results if r["nprobe"] is not None]
-
-    def rising(lib):
-        kept, best = [], -1.0
-        for r in ivf:
-            if r[lib]["recall"] > best:
-                kept.append(r)
-                best = r[lib]["recall"]
-        return kept
-
-    equal_recall = []
-    for side, other in (("faiss", "knnx"), ("knnx", "faiss")):
-        curve = rising(other)
-        for r in rising(side):
-            target = r[side]["recall"]
-            q_other = qps_at([x[other]["recall"] for x in curve],
-                             [x[other]["qps"] for x in curve], target)
-            if q_other is None:
-                continue
-            q = {side: r[side]["qps"], other: q_other}
-            equal_recall.append({"recall": target, "knnx_qps": q["knnx"], "faiss_qps": q["faiss"],
-                                 "knnx_over_faiss": q["knnx"] / q["faiss"],
-                                 "measured_side": side, "nprobe": r["nprobe"]})
-    equal_recall.sort(key=lambda e: e["recall"])
+    # IVF: each side's QPS at the other's recall points.
+    compared = equal_recall([r for r in results if r["nprobe"] is not None])
     print("IVF at equal recall (interpolated side in log QPS):")
-    for e in equal_recall:
+    for e in compared:
         print(f"  recall {e['recall']:.4f}: knnx {e['knnx_qps']:8.0f}  faiss {e['faiss_qps']:8.0f}"
               f"  knnx/faiss {e['knnx_over_faiss']:.2f}")
 
@@ -180,7 +103,7 @@ def main():
                   "bytes_per_vector": args.d},
         "data": "Gaussian mixture, 256 centres (scale 3), unit noise, seed 0",
         "results": results,
-        "ivf_equal_recall": equal_recall,
+        "ivf_equal_recall": compared,
     }, indent=2) + "\n")
     print(f"wrote {out}")
 

@@ -1,0 +1,95 @@
+"""What the knnx-against-faiss-cpu scripts of compressed indexes share (sq_vs_faiss.py,
+pq_vs_faiss.py): the clustered data, timing, provenance, recall and the comparison of two
+nprobe sweeps at equal recall."""
+
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def mixture(nb, nq, d, seed=0):
+    """nb base and nq query vectors, float32, around the same 256 centres (scale 3, unit
+    noise), so that inverted lists mean something."""
+    rng = np.random.default_rng(seed)
+    centres = 3.0 * rng.standard_normal((256, d))
+    xb = (centres[rng.integers(0, 256, nb)] + rng.standard_normal((nb, d))).astype(np.float32)
+    xq = (centres[rng.integers(0, 256, nq)] + rng.standard_normal((nq, d))).astype(np.float32)
+    return xb, xq
+
+
+def median_seconds(fn, reps):
+    fn()  # warm-up
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def git(*args):
+    try:
+        return subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def cpu_name():
+    path = Path("/proc/cpuinfo")
+    for line in path.read_text().splitlines() if path.exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def recall(labels, truth):
+    k = truth.shape[1]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(labels, truth)]))
+
+
+def qps_at(recalls, qps, target):
+    """QPS of a curve (recall ascending with nprobe) at recall target, interpolated in log QPS;
+    None outside the curve's recall range."""
+    r = np.asarray(recalls)
+    q = np.log(np.asarray(qps))
+    if target < r.min() or target > r.max():
+        return None
+    order = np.argsort(r, kind="stable")
+    return float(np.exp(np.interp(target, r[order], q[order])))
+
+
+def equal_recall(ivf):
+    """Rows of an nprobe sweep ({"nprobe", "knnx": {"qps", "recall"}, "faiss": {...}}, nprobe
+    ascending) compared at equal recall: each side's QPS at the other's recall points. Past its
+    plateau a curve only slows down, so each side keeps the points whose recall rises above
+    every smaller nprobe's."""
+
+    def rising(lib):
+        kept, best = [], -1.0
+        for r in ivf:
+            if r[lib]["recall"] > best:
+                kept.append(r)
+                best = r[lib]["recall"]
+        return kept
+
+    out = []
+    for side, other in (("faiss", "knnx"), ("knnx", "faiss")):
+        curve = rising(other)
+        for r in rising(side):
+            target = r[side]["recall"]
+            q_other = qps_at([x[other]["recall"] for x in curve],
+                             [x[other]["qps"] for x in curve], target)
+            if q_other is None:
+                continue
+            q = {side: r[side]["qps"], other: q_other}
+            out.append({"recall": target, "knnx_qps": q["knnx"], "faiss_qps": q["faiss"],
+                        "knnx_over_faiss": q["knnx"] / q["faiss"], "measured_side": side,
+                        "nprobe": r["nprobe"]})
+    out.sort(key=lambda e: e["recall"])
+    return out

@@ -1,0 +1,114 @@
+"""IVF-PQ, knnx against faiss-cpu in one run: IVF<nlist>,PQ<M> (residual codes, 8 bits a
+sub-quantizer) built from the same factory string on the same data, QPS and recall@k against
+the exact search swept over nprobe, compared at equal recall (each side's QPS interpolated, in
+log QPS, at the other's recall points). Both libraries run with the same number of OpenMP
+threads; FAISS's string carries "np" (no polysemous training, which only renumbers codebook
+entries and which knnx never runs). One table on stdout and JSON (device, sizes, commit,
+command, every point) in bench/results/pq_cpu_vs_faiss_<tag>.json.
+
+    PYTHONPATH=build/python python3 bench/pq_vs_faiss.py [--nb 200000] [--d 64] [--m 16] [--tag vm]
+
+Data: a Gaussian mixture (nb base and nq query vectors around the same 256 centres), so that
+inverted lists mean something. Bytes per vector are equal by construction (M for PQ<M>).
+"""
+
+import argparse
+import datetime
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import knnx
+from faiss_compare import REPO, cpu_name, equal_recall, git, median_seconds, mixture, recall
+
+try:
+    import faiss
+except ImportError:
+    sys.exit("bench/pq_vs_faiss.py needs faiss-cpu (pip install faiss-cpu)")
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nb", type=int, default=200_000)
+    ap.add_argument("--nq", type=int, default=1000)
+    ap.add_argument("--d", type=int, default=64)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--nlist", type=int, default=1024)
+    ap.add_argument("--m", type=int, default=16, help="sub-quantizers (bytes per vector)")
+    ap.add_argument("--nprobe", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=knnx.omp_get_max_threads())
+    ap.add_argument("--tag", default="vm", help="machine tag in the output file name")
+    ap.add_argument("--out", help="JSON path (default bench/results/pq_cpu_vs_faiss_<tag>.json)")
+    args = ap.parse_args()
+    knnx.omp_set_num_threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)
+
+    xb, xq = mixture(args.nb, args.nq, args.d)
+    exact = knnx.IndexFlat(args.d)
+    exact.add(xb)
+    truth = exact.search(xq, args.k)[1]
+
+    print(f"nb={args.nb} nq={args.nq} d={args.d} k={args.k} threads={args.threads} "
+          f"({cpu_name()}); median of {args.reps}")
+    print(f"{'index':14} {'nprobe':>6} {'knnx qps':>10} {'recall':>7} {'faiss qps':>10} "
+          f"{'recall':>7}")
+    results = []
+    for spec in (f"IVF{args.nlist},PQ{args.m}",):
+        built = {}
+        for lib in ("knnx", "faiss"):
+            index = (knnx.index_factory(args.d, spec) if lib == "knnx"
+                     else faiss.index_factory(args.d, spec + "np"))
+            t0 = time.perf_counter()
+            index.train(xb)
+            train_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            index.add(xb)
+            built[lib] = (index, train_s, time.perf_counter() - t0)
+        probes = args.nprobe if spec.startswith("IVF") else [None]
+        for nprobe in probes:
+            row = {"spec": spec, "nprobe": nprobe}
+            for lib, (index, train_s, add_s) in built.items():
+                if nprobe is not None:
+                    if lib == "knnx":
+                        index.nprobe = nprobe
+                    else:
+                        faiss.extract_index_ivf(index).nprobe = nprobe
+                labels = index.search(xq, args.k)[1]
+                seconds = median_seconds(lambda: index.search(xq, args.k), args.reps)
+                row[lib] = {"qps": args.nq / seconds, "recall": recall(labels, truth),
+                            "train_seconds": train_s, "add_seconds": add_s}
+            results.append(row)
+            print(f"{spec:14} {nprobe or '-':>6} {row['knnx']['qps']:10.0f} "
+                  f"{row['knnx']['recall']:7.4f} {row['faiss']['qps']:10.0f} "
+                  f"{row['faiss']['recall']:7.4f}")
+
+    # IVF: each side's QPS at the other's recall points.
+    compared = equal_recall([r for r in results if r["nprobe"] is not None])
+    print("IVF at equal recall (interpolated side in log QPS):")
+    for e in compared:
+        print(f"  recall {e['recall']:.4f}: knnx {e['knnx_qps']:8.0f}  faiss {e['faiss_qps']:8.0f}"
+              f"  knnx/faiss {e['knnx_over_faiss']:.2f}")
+
+    out = Path(args.out) if args.out else REPO / "bench" / "results" / f"pq_cpu_vs_faiss_{args.tag}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "benchmark": "pq_cpu_vs_faiss",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": git("rev-parse", "HEAD"),
+        "command": "python3 " + " ".join(shlex.quote(a) for a in sys.argv),
+        "device": {"kind": "cpu", "name": cpu_name(), "threads": args.threads},
+        "faiss_version": faiss.__version__,
+        "knnx_version": knnx.__version__,
+        "sizes": {"nb": args.nb, "nq": args.nq, "d": args.d, "k": args.k, "nlist": args.nlist,
+                  "m": args.m, "nbits": 8, "bytes_per_vector": args.m},
+        "data": "Gaussian mixture, 256 centres (scale 3), unit noise, seed 0",
+        "results": results,
+        "ivf_equal_recall": compared,
+    }, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
