@@ -51,6 +51,7 @@ class IndexRefineFlat : public Index {
   void do_reset() override;
   void check_new_ids(idx_t n, const idx_t* ids) const override;
   idx_t next_sequential_id() const override;
+  std::function<void()> next_id_restorer() override;
 
  private:
   std::unique_ptr<Index> base_;

@@ -60,6 +60,7 @@ class IndexScalarQuantizerBase : public Index {
   void do_reset() override;
   void check_new_ids(idx_t n, const idx_t* ids) const override;
   idx_t next_sequential_id() const override;
+  std::function<void()> next_id_restorer() override;
 
   // Lists a search scans unless its params say otherwise (1 for flat codes).
   virtual int default_n_probe() const { return 1; }

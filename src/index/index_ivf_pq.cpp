@@ -212,4 +212,8 @@ void IndexIVFPQ::check_new_ids(idx_t n, const idx_t* ids) const { ids_->check_ne
 
 idx_t IndexIVFPQ::next_sequential_id() const { return ids_->next_id(); }
 
+std::function<void()> IndexIVFPQ::next_id_restorer() {
+  return [ids = ids_.get(), next = ids_->next_id()] { ids->rewind_next_id(next); };
+}
+
 }  // namespace knnx

@@ -104,4 +104,8 @@ void IndexPQ::check_new_ids(idx_t n, const idx_t* ids) const { id_map_->check_ne
 
 idx_t IndexPQ::next_sequential_id() const { return id_map_->next_id(); }
 
+std::function<void()> IndexPQ::next_id_restorer() {
+  return [ids = id_map_.get(), next = id_map_->next_id()] { ids->rewind_next_id(next); };
+}
+
 }  // namespace knnx

@@ -151,4 +151,10 @@ void IndexRefineFlat::check_new_ids(idx_t n, const idx_t* ids) const { ids_->che
 
 idx_t IndexRefineFlat::next_sequential_id() const { return ids_->next_id(); }
 
+std::function<void()> IndexRefineFlat::next_id_restorer() {
+  return next_id_restorer_with(
+      [ids = ids_.get(), next = ids_->next_id()] { ids->rewind_next_id(next); },
+      {base_.get(), refine_.get()});
+}
+
 }  // namespace knnx

@@ -153,6 +153,10 @@ void IndexScalarQuantizerBase::check_new_ids(idx_t n, const idx_t* ids) const {
 
 idx_t IndexScalarQuantizerBase::next_sequential_id() const { return ids_->next_id(); }
 
+std::function<void()> IndexScalarQuantizerBase::next_id_restorer() {
+  return [ids = ids_.get(), next = ids_->next_id()] { ids->rewind_next_id(next); };
+}
+
 // ---- IndexScalarQuantizer ----
 
 IndexScalarQuantizer::IndexScalarQuantizer(int dim, ScalarQuantizer::Type type, Metric metric,
