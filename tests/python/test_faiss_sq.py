@@ -155,3 +155,25 @@ def test_refine_flat_reranks_with_exact_distances(data):
     assert wrapped.ntotal == 100 and wrapped.k_factor == 2.0
     with pytest.raises(ValueError):
         wrapped.k_factor = 0.5
+
+
+@pytest.mark.parametrize("k_factor", [1.0, 4.0])
+def test_refine_flat_matches_faiss(data, k_factor):
+    """faiss.IndexRefineFlat and knnx.IndexRefineFlat over the same base spec ("SQ4,RFlat"):
+    recall within 0.02, and every returned distance is the exact one of its id."""
+    faiss = pytest.importorskip("faiss")
+    xb, xq = data
+    truth = brute_force(xb, xq, K, "l2")[1]
+    ref = faiss.index_factory(D, "SQ4,RFlat")
+    index = knnx.index_factory(D, "SQ4,RFlat")
+    assert isinstance(index, knnx.IndexRefineFlat)
+    for i in (ref, index):
+        i.train(xb)
+        i.add(xb)
+        i.k_factor = k_factor
+    r_faiss = recall(ref.search(xq, K)[1], truth)
+    dist, ids = index.search(xq, K)
+    r_knnx = recall(ids, truth)
+    assert abs(r_knnx - r_faiss) <= 0.02, (k_factor, r_knnx, r_faiss)
+    exact = ((xq[:, None, :] - xb[ids]) ** 2).sum(-1)
+    np.testing.assert_allclose(dist, exact, rtol=1e-4, atol=1e-3)

@@ -736,6 +736,28 @@ TEST_F(VectorIoTest, FileRowsReadRangesAsReadVectorsReadsTheWhole) {
   EXPECT_THROW(VectorFileRows(path("missing.fvecs")), IoError);
 }
 
+// Opening checks the header against the bytes present, before anything of the declared size is
+// allocated: truncated files and headers declaring more than the file holds are FormatErrors.
+TEST_F(VectorIoTest, FileRowsRefuseTruncatedAndOversizedFiles) {
+  Matrix<float> m{4, 3, std::vector<float>(12, 1.0f)};
+  write_fvecs(path("t.fvecs"), m);
+  Bytes b = read_file(path("t.fvecs"));
+  b.resize(b.size() - 5);  // the last record cut short
+  write_file(path("t.fvecs"), b);
+  EXPECT_THROW(VectorFileRows(path("t.fvecs")), FormatError);
+  write_file(path("e.fvecs"), {});
+  EXPECT_THROW(VectorFileRows(path("e.fvecs")), FormatError);
+  // A header declaring 2^40 rows over 8 bytes of payload.
+  write_file(path("big.npy"),
+             npy_file(1, 0, npy_dict("<f4", "(1099511627776, 2)"), bytes_of(std::vector<float>{1, 2})));
+  EXPECT_THROW(VectorFileRows(path("big.npy")), FormatError);
+  write_npy(path("t.npy"), m);
+  Bytes n = read_file(path("t.npy"));
+  n.resize(n.size() - 4);
+  write_file(path("t.npy"), n);
+  EXPECT_THROW(VectorFileRows(path("t.npy")), FormatError);
+}
+
 // A bad record or value is found when its range is read, and named by its row in the file.
 TEST_F(VectorIoTest, FileRowsNameBadRowsWhenRead) {
   Matrix<float> m{4, 2, {1, 2, 3, 4, 5, 6, 7, 8}};
@@ -1062,12 +1084,12 @@ TEST_F(VectorIoTest, NpyFloat64IsReadAsFloat32) {
 
   // Fortran order is transposed like the other item sizes; 1-D arrays become one column.
   const std::vector<double> column_major = {1.5, 2.5, 3.5, 4.5, 5.5, 6.5};  // 2 x 3
-  write_file(path("ff8.npy"), npy_file(1, 0, npy_dict("<f8", "(2, 3)", true),
-                                       bytes_of(column_major)));
+  write_file(path("ff8.npy"),
+             npy_file(1, 0, npy_dict("<f8", "(2, 3)", true), bytes_of(column_major)));
   EXPECT_EQ(read_npy_as_float(path("ff8.npy")).data,
             (std::vector<float>{1.5f, 3.5f, 5.5f, 2.5f, 4.5f, 6.5f}));
-  write_file(path("v8.npy"), npy_file(1, 0, npy_dict("<f8", "(3,)"),
-                                      bytes_of(std::vector<double>{1, 2, 3})));
+  write_file(path("v8.npy"),
+             npy_file(1, 0, npy_dict("<f8", "(3,)"), bytes_of(std::vector<double>{1, 2, 3})));
   const Matrix<float> column = read_npy_as_float(path("v8.npy"));
   EXPECT_EQ(column.rows, 3);
   EXPECT_EQ(column.cols, 1);
@@ -1077,8 +1099,8 @@ TEST_F(VectorIoTest, NpyFloat64IsReadAsFloat32) {
                                         bytes_of(std::vector<double>{0, 9007199254740992.0, -4})));
   EXPECT_EQ(read_labels(path("ids8.npy")).data,
             (std::vector<std::int64_t>{0, 9007199254740992, -4}));
-  write_file(path("frac8.npy"), npy_file(1, 0, npy_dict("<f8", "(1, 2)"),
-                                         bytes_of(std::vector<double>{1, 0.5})));
+  write_file(path("frac8.npy"),
+             npy_file(1, 0, npy_dict("<f8", "(1, 2)"), bytes_of(std::vector<double>{1, 0.5})));
   EXPECT_TRUE(has_substr(message_of<FormatError>([&] { read_npy_as_int64(path("frac8.npy")); }),
                          "element [0, 1] = 0.5 (float64) cannot be represented exactly as int64"));
 }
@@ -1094,17 +1116,17 @@ TEST_F(VectorIoTest, NpyFloat64OutsideTheFloat32RangeIsAFormatError) {
   // The extremes that still round to a finite float32.
   const double just_below_overflow = 0x1p128 - 0x1p103 - 0x1p75;  // rounds down to FLT_MAX
   const std::string edge = npy("edge.npy", {kFloatMax, -kFloatMax, just_below_overflow, 1e-320});
-  EXPECT_EQ(read_npy_as_float(edge).data,
-            (std::vector<float>{std::numeric_limits<float>::max(),
-                                -std::numeric_limits<float>::max(),
-                                std::numeric_limits<float>::max(), 0.0f}));
+  EXPECT_EQ(
+      read_npy_as_float(edge).data,
+      (std::vector<float>{std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(),
+                          std::numeric_limits<float>::max(), 0.0f}));
 
   const std::string big = npy("big.npy", {1, 2, 3, 4, 1e39, 5});
   const std::string msg = message_of<FormatError>([&] { read_npy_as_float(big); });
   EXPECT_TRUE(has_substr(msg, "element [2, 0] = 1e+39 (float64) is not a finite float32 value"));
   EXPECT_TRUE(has_substr(msg, big));
   EXPECT_THROW(read_vectors(big), FormatError);
-  EXPECT_NO_THROW(read_vectors(big, 2));  // the bad row is not read
+  EXPECT_NO_THROW(read_vectors(big, 2));           // the bad row is not read
   EXPECT_EQ(read_npy(big).dtype, DType::Float64);  // the raw reader converts nothing
 
   // Halfway between FLT_MAX and 2^128 rounds (to even) to infinity.
@@ -1113,8 +1135,8 @@ TEST_F(VectorIoTest, NpyFloat64OutsideTheFloat32RangeIsAFormatError) {
                      -std::numeric_limits<double>::infinity(),
                      std::numeric_limits<double>::quiet_NaN(), -1e300}) {
     const std::string p = npy("bad.npy", {0, bad});
-    EXPECT_TRUE(has_substr(message_of<FormatError>([&] { read_npy_as_float(p); }),
-                           "element [0, 1] = "))
+    EXPECT_TRUE(
+        has_substr(message_of<FormatError>([&] { read_npy_as_float(p); }), "element [0, 1] = "))
         << bad;
     EXPECT_THROW(read_npy_as_int64(p), FormatError) << bad;
   }
