@@ -20,8 +20,10 @@ constexpr int kRound = 4 * kThreads;      // candidates offered per round by sel
 
 // kFiltered: rows whose bit in `allowed` is clear are never offered, and a warp whose 32 rows are
 // all disallowed skips scoring them.
+// Five blocks a multiprocessor (at most 51 registers a thread): the scan is bound by memory
+// reads, and left to itself the compiler takes 64 registers, four blocks, and runs slower.
 template <Metric M, bool kFiltered>
-__global__ void __launch_bounds__(kThreads)
+__global__ void __launch_bounds__(kThreads, 5)
     flat_stream_kernel(const float4* __restrict__ base, std::int64_t n, int dp4,
                        const float4* __restrict__ queries, int k, std::int64_t rows_per_part,
                        const std::uint32_t* __restrict__ allowed,

@@ -82,31 +82,41 @@ std::size_t ivf_shared_smem_bytes(int dp);
 // it scans: enough items to fill the device's `sms` multiprocessors many times over, at least
 // 256 rows (a piece's fixed cost is its final selection) and at most max_rows_per_item (the
 // KNNX_IVF_ROWS_PER_CHUNK knob), unless cutting a probed list into max_chunks pieces needs
-// longer ones. Items are numbered list by list, group by group, piece by piece:
-// item_starts[l] is the first item of list l, item_starts[n_lists] the number of items.
+// longer ones. Items are listed list by list, group by group, piece by piece.
 struct SharedScanPlan {
   int rows_per_item;
-  unsigned next_item;  // the scan's blocks take items in order through this counter
+  int n_items;
 };
-// Writes *plan and item_starts[0..n_lists] from starts[0..n_lists] (build_list_major) and the
-// list sizes. item_counts has n_lists + 1 entries of scratch; scan_temp is CUB scratch of
+struct SharedScanItem {
+  int list;
+  int first_query;  // of the group, in the list's list-major queries
+  int piece;
+  int unused;
+};
+// Most items a plan can hold: a list probed by c queries and cut into p pieces (p at most
+// max_chunks, and at most one per 256 of its rows) has ceil(c / 32) * p items, which sums to at
+// most floor(nq * n_probe / 32) * max_chunks + the sum over lists of their pieces.
+std::int64_t shared_scan_items_bound(std::int64_t slots, int max_chunks,
+                                     const std::int64_t* list_sizes, int n_lists);
+// Writes *plan and items[0 .. plan->n_items) from starts[0..n_lists] (build_list_major) and the
+// list sizes; max_items is shared_scan_items_bound(...), the size of items. item_counts and
+// item_starts have n_lists + 1 entries of scratch; scan_temp is CUB scratch of
 // list_major_scan_temp_bytes(n_lists) bytes (build_list_major's may be reused).
 void plan_shared_scan(const int* starts, const std::int64_t* list_sizes, int n_lists, int sms,
                       int max_rows_per_item, int max_chunks, SharedScanPlan* plan, int* item_counts,
-                      int* item_starts, void* scan_temp, std::size_t scan_temp_bytes,
-                      cudaStream_t stream, bool sync_check);
-// Scans every item of the plan and writes each (query q, slot)'s best k (keys, arena rows) to
-// out[(q * n_probe + slot) * k ...]: a list scanned in one piece writes there directly; the
-// pieces of a longer one fold their results into it (kept by (key, row), so the order in which
-// pieces finish does not matter), hence the caller fills out with kKeyMax / -1 first and
-// zeroes group_locks (nq * n_probe entries). qnorms: squared norms of the queries (read for L2
-// only). max_items bounds the plan's items from above (nq * n_probe times the most pieces a
-// list can be cut into); the grid is the smaller of it and the blocks the device holds at once,
-// whose blocks take items until none is left.
+                      int* item_starts, SharedScanItem* items, std::int64_t max_items,
+                      void* scan_temp, std::size_t scan_temp_bytes, cudaStream_t stream,
+                      bool sync_check);
+// Scans every item of the plan (a grid of max_items blocks, those past the plan's items idle)
+// and writes each (query q, slot)'s best k (keys, arena rows) from piece p of its list to
+// out[((q * n_probe + slot) * max_pieces + p) * k ...]; the slots of pieces a list does not
+// have are not written, hence the caller fills out with kKeyMax / -1 first (the merge reads
+// n_probe * max_pieces * k entries a query). max_pieces is the max_chunks of the plan. qnorms:
+// squared norms of the queries (read for L2 only).
 void launch_ivf_shared_scan(const float* data, int dp, const float* queries, const float* qnorms,
-                            int n_probe, std::int64_t max_items, int sms, SharedScanPlan* plan,
-                            int n_lists, const int* item_starts, const int* starts,
-                            const int* pairs, int* group_locks, const std::int64_t* list_sizes,
+                            int n_probe, const SharedScanPlan* plan, const SharedScanItem* items,
+                            std::int64_t max_items, int max_pieces, const int* starts,
+                            const int* pairs, const std::int64_t* list_sizes,
                             const std::int64_t* list_offsets, Metric metric, int k,
                             const std::uint32_t* allowed, std::uint32_t* out_keys,
                             std::int32_t* out_rows, cudaStream_t stream, bool sync_check);

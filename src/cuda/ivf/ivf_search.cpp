@@ -97,10 +97,13 @@ std::int64_t batch_bytes(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKi
   std::int64_t other = 0;
   switch (scan) {
     case ScanKind::Shared:
-      // One k-list per (query, probe): the pieces of a long list fold into it. Besides: the
-      // list-major pairs and group locks, the query norms, and the per-list plan arrays.
+      // One k-list per (query, probe) and piece of its list: at least one piece (the scan cuts
+      // lists into as many as what is left of the workspace holds). Besides: the list-major
+      // pairs, the query norms, the per-list plan arrays and the work items.
       partials = nq * n_probe * static_cast<std::int64_t>(k) * 8;
-      other = nq * (n_probe * 8 + 4) + 16LL * (L.n_lists + 1);
+      other = nq * (n_probe * 4 + 4) + 16LL * (L.n_lists + 1) +
+              16 * shared_scan_items_bound(nq * n_probe, shared_chunks_bound(L),
+                                           L.host_sizes.data(), L.n_lists);
       break;
     case ScanKind::PerQuery:
       partials =
@@ -133,8 +136,8 @@ idx_t query_batch(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKind scan
 }
 
 // Stage 1, coarse quantisation: copies nq queries (host or device) to the device, padded,
-// checks them for NaN/Inf into ctx's pinned flag, and finds each one's n_probe nearest
-// centroids with the exact flat search, all queued on ctx.
+// checks them for NaN/Inf into ctx's pinned flag, and finds each one's n_probe
+// nearest centroids with the exact flat search, all queued on ctx.
 ProbedQueries coarse_quantize(const IvfLists& L, StreamContext& ctx, const float* queries, int nq,
                               int n_probe, const detail::SearchKnobs& knobs) {
   const cudaStream_t s = ctx.stream();
@@ -166,7 +169,6 @@ Partials scan_shared(const IvfLists& L, StreamContext& ctx, const ProbedQueries&
   DeviceBuffer<int> cursor(lists1 - 1, s);
   DeviceBuffer<int> item_starts(lists1, s);
   DeviceBuffer<int> pairs(slots, s);
-  DeviceBuffer<int> group_locks(slots, s);
   DeviceBuffer<SharedScanPlan> plan(1, s);
   const std::size_t temp_bytes = list_major_scan_temp_bytes(L.n_lists);
   DeviceBuffer<unsigned char> temp(temp_bytes, s);
@@ -183,23 +185,24 @@ Partials scan_shared(const IvfLists& L, StreamContext& ctx, const ProbedQueries&
   const int max_chunks = static_cast<int>(std::clamp<std::int64_t>(
       left / std::max<std::int64_t>(per_chunk, 1), 1, shared_chunks_bound(L)));
   const int sms = device_properties(L.device).multiProcessorCount;
+  const std::int64_t max_items = shared_scan_items_bound(
+      static_cast<std::int64_t>(slots), max_chunks, L.host_sizes.data(), L.n_lists);
+  DeviceBuffer<SharedScanItem> items(static_cast<std::size_t>(std::max<std::int64_t>(max_items, 1)),
+                                     s);
   plan_shared_scan(starts.data(), L.sizes, L.n_lists, sms, knobs.ivf_rows_per_chunk, max_chunks,
-                   plan.data(), counts.data(), item_starts.data(), temp.data(), temp_bytes, s,
-                   sync);
-  const std::size_t partials = slots * k;
+                   plan.data(), counts.data(), item_starts.data(), items.data(), max_items,
+                   temp.data(), temp_bytes, s, sync);
+  const std::size_t partials = slots * max_chunks * k;
   Partials out{DeviceBuffer<std::uint32_t>(partials, s), DeviceBuffer<std::int32_t>(partials, s),
-               n_probe * k};
-  // Partials start empty (key kKeyMax, row -1: all-ones bytes): the pieces of a long list fold
-  // into them.
+               n_probe * max_chunks * k};
+  // Partials start empty (key kKeyMax, row -1: all-ones bytes): a list cut into fewer pieces
+  // than max_chunks leaves the rest of its slots unwritten.
   KNNX_CUDA_CHECK(cudaMemsetAsync(out.keys.data(), 0xFF, sizeof(std::uint32_t) * partials, s));
   KNNX_CUDA_CHECK(cudaMemsetAsync(out.rows.data(), 0xFF, sizeof(std::int32_t) * partials, s));
-  KNNX_CUDA_CHECK(cudaMemsetAsync(group_locks.data(), 0, sizeof(int) * slots, s));
-  // A list gets at most one item per query probing it and piece.
-  const std::int64_t max_items = static_cast<std::int64_t>(slots) * max_chunks;
-  launch_ivf_shared_scan(L.data, L.dp, p.queries.data(), qnorms.data(), n_probe, max_items, sms,
-                         plan.data(), L.n_lists, item_starts.data(), starts.data(), pairs.data(),
-                         group_locks.data(), L.sizes, L.offsets, L.metric, k, L.allowed,
-                         out.keys.data(), out.rows.data(), s, sync);
+  launch_ivf_shared_scan(L.data, L.dp, p.queries.data(), qnorms.data(), n_probe, plan.data(),
+                         items.data(), max_items, max_chunks, starts.data(), pairs.data(), L.sizes,
+                         L.offsets, L.metric, k, L.allowed, out.keys.data(), out.rows.data(), s,
+                         sync);
   return out;
 }
 

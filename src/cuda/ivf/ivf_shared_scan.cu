@@ -4,11 +4,12 @@
 // group instead of once per query. Scores come from a register-tiled inner-product tile (rows x
 // queries) per round; each query keeps its own top-k (k <= kSharedMaxK) in shared memory, fed by
 // warp ballots and reduced by warp-level selection. Results go to the query's probe slot; a
-// per-query merge follows. The work items are planned on the device (plan_shared_scan), and a
-// grid of the blocks the device holds at once takes them in order, so the host launches the
-// scan without reading the plan back.
+// per-query merge follows. The work items are planned and listed on the device
+// (plan_shared_scan), and the scan's grid is a host bound on their number whose blocks past the
+// last item return at once, so the host launches the scan without reading the plan back.
 #include <algorithm>
 #include <cub/device/device_scan.cuh>
+#include <limits>
 
 #include "cuda/common/admitted.cuh"
 #include "cuda/common/metric_dispatch.hpp"
@@ -51,7 +52,7 @@ __global__ void scatter_probes_kernel(const std::int64_t* __restrict__ probes, s
 struct SharedState {
   std::uint32_t* keys;  // [kGroup][kStride]: kept [0, kSharedMaxK), candidates after
   std::int32_t* rows;
-  int* n_top;           // [kGroup]
+  int* n_top;  // [kGroup]
   int* n_cand;
   std::uint32_t* tau;
   std::uint32_t* tmp_keys;  // [kWarps][kSharedMaxK]
@@ -127,69 +128,30 @@ __device__ void warp_flush(SharedState& s, int g, int k) {
   __syncwarp();
 }
 
-// One warp folds query g's best k (the block's kept entries) into the k results already at
-// keys/rows in global memory (another piece of the same list), keeping the k smallest by
-// (key, row): the outcome does not depend on which piece folds first. Rows are distinct across
-// pieces; empty entries (row -1) sort last. Global entries are read past L1 (__ldcg): another
-// block wrote them under the lock the caller holds.
-__device__ void warp_fold(const SharedState& s, int g, int k, std::uint32_t* keys,
-                          std::int32_t* rows) {
-  constexpr unsigned long long kEmpty = ~0ull;
-  const int lane = threadIdx.x & 31;
-  const auto pack = [](std::uint32_t key, std::int32_t row) {
-    return row < 0 ? kEmpty
-                   : (static_cast<unsigned long long>(key) << 32) | static_cast<std::uint32_t>(row);
-  };
-  unsigned long long held = lane < k ? pack(__ldcg(keys + lane), __ldcg(rows + lane)) : kEmpty;
-  unsigned long long fresh =
-      lane < s.n_top[g] ? pack(s.keys[g * kStride + lane], s.rows[g * kStride + lane]) : kEmpty;
-  unsigned long long mine = kEmpty;  // lane t ends with the t-th smallest
-  for (int t = 0; t < k; ++t) {
-    unsigned long long best = min(held, fresh);
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1)
-      best = min(best, __shfl_xor_sync(0xFFFFFFFFu, best, off));
-    if (held == best) {
-      held = kEmpty;
-    } else if (fresh == best) {
-      fresh = kEmpty;
-    }
-    if (lane == t) mine = best;
-  }
-  if (lane < k) {
-    keys[lane] = mine == kEmpty ? kKeyMax : static_cast<std::uint32_t>(mine >> 32);
-    rows[lane] = mine == kEmpty ? -1 : static_cast<std::int32_t>(mine & 0xFFFFFFFFu);
-  }
-}
-
-// Each block takes work items in order (SharedScanPlan::next_item) until none is left, and
-// scans an item's rows of its list for its group of up to kGroup queries, in rounds of kRows
-// rows. Items are one per group and piece of a list, so a list that many queries probe (a "hub"
-// centroid) and a long list are both spread over many blocks. A round is a small GEMM: row and
-// query chunks of kDc floats are staged in shared memory and every thread accumulates a 4-row x
-// 2-query register tile of inner products; scores (L2: |x|^2 + |q|^2 - 2 x.q, IP: -x.q) go
-// through a shared score tile to the per-query selection, which each warp runs for its 4
-// queries. kFiltered: rows whose arena position's bit in `allowed` is clear never enter a
-// selection.
+// Block b scans work item items[b] (none past the plan's last item): its rows of its list for
+// its group of up to kGroup queries, in rounds of kRows rows. Items are one per group and piece
+// of a list, so a list that many queries probe (a "hub" centroid) and a long list are both
+// spread over many blocks. A round is a small GEMM: row and query chunks of kDc floats are
+// staged in shared memory and every thread accumulates a 4-row x 2-query register tile of inner
+// products; scores (L2: |x|^2 + |q|^2 - 2 x.q, IP: -x.q) go through a shared score tile to the
+// per-query selection, which each warp runs for its 4 queries. Each piece writes its own
+// results slot, so no two blocks write the same entries. kFiltered: rows whose arena position's
+// bit in `allowed` is clear never enter a selection.
 template <Metric M, bool kFiltered>
-__global__ void __launch_bounds__(kThreads)
-    ivf_shared_scan_kernel(const float4* __restrict__ data, int dp4,
-                           const float4* __restrict__ queries, const float* __restrict__ qnorms,
-                           int n_probe, const int* __restrict__ starts,
-                           const int* __restrict__ pairs, SharedScanPlan* plan, int n_lists,
-                           const int* __restrict__ item_starts, int* group_locks,
-                           const std::int64_t* __restrict__ list_sizes,
-                           const std::int64_t* __restrict__ list_offsets, int k,
-                           const std::uint32_t* __restrict__ allowed,
-                           std::uint32_t* __restrict__ out_keys,
-                           std::int32_t* __restrict__ out_rows) {
+__global__ void __launch_bounds__(kThreads) ivf_shared_scan_kernel(
+    const float4* __restrict__ data, int dp4, const float4* __restrict__ queries,
+    const float* __restrict__ qnorms, int n_probe, const int* __restrict__ starts,
+    const int* __restrict__ pairs, const SharedScanPlan* __restrict__ plan,
+    const int4* __restrict__ items, int max_pieces, const std::int64_t* __restrict__ list_sizes,
+    const std::int64_t* __restrict__ list_offsets, int k, const std::uint32_t* __restrict__ allowed,
+    std::uint32_t* __restrict__ out_keys, std::int32_t* __restrict__ out_rows) {
+  if (static_cast<int>(blockIdx.x) >= plan->n_items) return;
   extern __shared__ __align__(16) unsigned char smem[];
-  __shared__ int4 item;  // list, first query of the group, piece, pieces of the list
-  float* xs = reinterpret_cast<float*>(smem);       // [kRows][kPad]
-  float* qs = xs + kRows * kPad;                     // [kGroup][kPad]
-  float* scores = qs + kGroup * kPad;                // [kGroup][kRows]
-  float* xnorm = scores + kGroup * kRows;            // [kRows]
-  float* qn = xnorm + kRows;                         // [kGroup]
+  float* xs = reinterpret_cast<float*>(smem);  // [kRows][kPad]
+  float* qs = xs + kRows * kPad;               // [kGroup][kPad]
+  float* scores = qs + kGroup * kPad;          // [kGroup][kRows]
+  float* xnorm = scores + kGroup * kRows;      // [kRows]
+  float* qn = xnorm + kRows;                   // [kGroup]
   SharedState s;
   s.keys = reinterpret_cast<std::uint32_t*>(qn + kGroup);
   s.rows = reinterpret_cast<std::int32_t*>(s.keys + kGroup * kStride);
@@ -199,48 +161,18 @@ __global__ void __launch_bounds__(kThreads)
   s.n_cand = s.n_top + kGroup;
   s.tau = reinterpret_cast<std::uint32_t*>(s.n_cand + kGroup);
   int* pair_of = reinterpret_cast<int*>(s.tau + kGroup);  // [kGroup]: q * n_probe + slot
-  int* query_of = pair_of + kGroup;                        // [kGroup]: q
+  int* query_of = pair_of + kGroup;                       // [kGroup]: q
 
-  const int n_items = item_starts[n_lists];
+  const int4 item = items[blockIdx.x];  // list, first query of the group, piece
   const int rows_per_item = plan->rows_per_item;
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
   const int rsub = tid & 15;  // rows rsub + 16 i
   const int qsub = tid >> 4;  // queries qsub, qsub + 16
-
-  // Thread 0 takes the next item's number as the block finishes the current one (the wait on
-  // the counter overlaps the final selection); warp 0 finds its list by a 32-way search.
-  int next = 0;
-  if (tid == 0) next = static_cast<int>(atomicAdd(&plan->next_item, 1u));
-  for (;;) {
-    if (warp == 0) {
-      const int b = __shfl_sync(0xFFFFFFFFu, next, 0);
-      if (b >= n_items) {
-        if (lane == 0) item.x = -1;
-      } else {
-        // The item's list is the last with item_starts[list] <= b (a list without items starts
-        // where the next one does).
-        int lo = 0, hi = n_lists;  // item_starts[lo] <= b < item_starts[hi]
-        while (hi - lo > 1) {
-          const int step = (hi - lo + 31) / 32;
-          const int at = lo + lane * step;
-          const unsigned le = __ballot_sync(0xFFFFFFFFu, at < hi && item_starts[at] <= b);
-          lo += (31 - __clz(le)) * step;  // lane 0 (at = lo) always qualifies
-          hi = min(hi, lo + step);
-        }
-        if (lane == 0) {
-          const int pieces = static_cast<int>(pieces_of(list_sizes[lo], rows_per_item));
-          const int local = b - item_starts[lo];
-          item = make_int4(lo, local / pieces * kGroup, local % pieces, pieces);
-        }
-      }
-    }
-    __syncthreads();
-    if (item.x < 0) return;
+  {
     const int list = item.x;
     const int g0 = item.y;
-    const int pieces = item.w;
     const int first = starts[list];
     const int ng = min(kGroup, starts[list + 1] - first - g0);
     const std::int64_t row_begin = static_cast<std::int64_t>(item.z) * rows_per_item;
@@ -312,7 +244,8 @@ __global__ void __launch_bounds__(kThreads)
         for (int c = 0; c < kDc; c += 4) {
           float4 x[4];
 #pragma unroll
-          for (int i = 0; i < 4; ++i) x[i] = *reinterpret_cast<const float4*>(xs + (rsub + 16 * i) * kPad + c);
+          for (int i = 0; i < 4; ++i)
+            x[i] = *reinterpret_cast<const float4*>(xs + (rsub + 16 * i) * kPad + c);
           const float4 q0 = *reinterpret_cast<const float4*>(qs + qsub * kPad + c);
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
@@ -365,37 +298,17 @@ __global__ void __launch_bounds__(kThreads)
         __syncwarp();
       }
     }
-    if (tid == 0) next = static_cast<int>(atomicAdd(&plan->next_item, 1u));
     __syncthreads();
     for (int g = warp * 4; g < warp * 4 + 4 && g < ng; ++g) warp_flush(s, g, k);
     __syncthreads();
-    if (pieces == 1) {
-      for (int g = 0; g < ng; ++g) {
-        const std::int64_t out = static_cast<std::int64_t>(pair_of[g]) * k;
-        const int n = s.n_top[g];
-        for (int i = tid; i < k; i += kThreads) {
-          out_keys[out + i] = i < n ? s.keys[g * kStride + i] : kKeyMax;
-          out_rows[out + i] = i < n ? s.rows[g * kStride + i] : -1;
-        }
+    for (int g = 0; g < ng; ++g) {
+      const std::int64_t out = (static_cast<std::int64_t>(pair_of[g]) * max_pieces + item.z) * k;
+      const int n = s.n_top[g];
+      for (int i = tid; i < k; i += kThreads) {
+        out_keys[out + i] = i < n ? s.keys[g * kStride + i] : kKeyMax;
+        out_rows[out + i] = i < n ? s.rows[g * kStride + i] : -1;
       }
-    } else {
-      // The pieces of one (list, group) fold into the same results one at a time, under the
-      // group's lock (first + g0 < nq * n_probe).
-      int* lock = group_locks + first + g0;
-      if (tid == 0) {
-        while (atomicCAS(lock, 0, 1) != 0) __nanosleep(64);
-        __threadfence();
-      }
-      __syncthreads();
-      for (int g = warp * 4; g < warp * 4 + 4 && g < ng; ++g) {
-        const std::int64_t out = static_cast<std::int64_t>(pair_of[g]) * k;
-        warp_fold(s, g, k, out_keys + out, out_rows + out);
-      }
-      __threadfence();  // the folded results are visible before the lock is released
-      __syncthreads();
-      if (tid == 0) atomicExch(lock, 0);
     }
-    __syncthreads();  // the item's outputs are written before shared memory is reused
   }
 }
 
@@ -439,7 +352,6 @@ __global__ void __launch_bounds__(kPlanThreads)
   const long long by_work = min(max((want + kRows - 1) / kRows * kRows, kMinRows),
                                 max(kMinRows, static_cast<long long>(max_rows_per_item)));
   plan->rows_per_item = static_cast<int>(max(by_work, (bounded_rows + kRows - 1) / kRows * kRows));
-  plan->next_item = 0;
 }
 
 // item_counts[l]: the items of list l (groups of its queries times its pieces), 0 past the
@@ -461,6 +373,30 @@ __global__ void count_items_kernel(const int* __restrict__ starts,
   item_counts[l] = items;
 }
 
+// Lists item l's work items: one warp per list writes items[item_starts[l] ...] as (list, first
+// query of the group, piece), group by group and piece by piece; the items' count goes to the
+// plan. Items past `capacity` (the host's bound, never reached) are not written.
+__global__ void list_items_kernel(const int* __restrict__ item_starts,
+                                  const std::int64_t* __restrict__ list_sizes, int n_lists,
+                                  std::int64_t capacity, SharedScanPlan* __restrict__ plan,
+                                  int4* __restrict__ items) {
+  const std::int64_t warp = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x & 31;
+  if (warp == 0 && lane == 0) {
+    plan->n_items =
+        static_cast<int>(min(static_cast<std::int64_t>(item_starts[n_lists]), capacity));
+  }
+  if (warp >= n_lists) return;
+  const int l = static_cast<int>(warp);
+  const int first = item_starts[l];
+  const int count = item_starts[l + 1] - first;
+  if (count == 0) return;
+  const int pieces = static_cast<int>(pieces_of(list_sizes[l], plan->rows_per_item));
+  for (int i = lane; i < count; i += 32) {
+    if (first + i < capacity) items[first + i] = make_int4(l, i / pieces * kGroup, i % pieces, 0);
+  }
+}
+
 }  // namespace
 
 std::size_t ivf_shared_smem_bytes(int /*dp*/) {
@@ -478,8 +414,8 @@ void build_list_major(const std::int64_t* probes, int nq, int n_probe, int n_lis
   count_probes_kernel<<<blocks, 256, 0, stream>>>(probes, n, counts);
   KNNX_CHECK_LAUNCH(stream, sync_check, "count_probes_kernel");
   std::size_t bytes = scan_temp_bytes;
-  KNNX_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(scan_temp, bytes, counts, starts, n_lists + 1,
-                                                stream));
+  KNNX_CUDA_CHECK(
+      cub::DeviceScan::ExclusiveSum(scan_temp, bytes, counts, starts, n_lists + 1, stream));
   scatter_probes_kernel<<<blocks, 256, 0, stream>>>(probes, n, starts, cursor, pairs);
   KNNX_CHECK_LAUNCH(stream, sync_check, "scatter_probes_kernel");
 }
@@ -491,10 +427,20 @@ std::size_t list_major_scan_temp_bytes(int n_lists) {
   return bytes;
 }
 
+std::int64_t shared_scan_items_bound(std::int64_t slots, int max_chunks,
+                                     const std::int64_t* list_sizes, int n_lists) {
+  std::int64_t bound = slots / kGroup * max_chunks;
+  for (int l = 0; l < n_lists; ++l) {
+    bound += std::clamp<std::int64_t>((list_sizes[l] + kMinRows - 1) / kMinRows, 1, max_chunks);
+  }
+  return std::min<std::int64_t>(bound, std::numeric_limits<int>::max());
+}
+
 void plan_shared_scan(const int* starts, const std::int64_t* list_sizes, int n_lists, int sms,
                       int max_rows_per_item, int max_chunks, SharedScanPlan* plan, int* item_counts,
-                      int* item_starts, void* scan_temp, std::size_t scan_temp_bytes,
-                      cudaStream_t stream, bool sync_check) {
+                      int* item_starts, SharedScanItem* items, std::int64_t max_items,
+                      void* scan_temp, std::size_t scan_temp_bytes, cudaStream_t stream,
+                      bool sync_check) {
   plan_rows_kernel<<<1, kPlanThreads, 0, stream>>>(starts, list_sizes, n_lists, sms,
                                                    max_rows_per_item, max_chunks, plan);
   KNNX_CHECK_LAUNCH(stream, sync_check, "plan_rows_kernel");
@@ -504,31 +450,34 @@ void plan_shared_scan(const int* starts, const std::int64_t* list_sizes, int n_l
   std::size_t bytes = scan_temp_bytes;
   KNNX_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(scan_temp, bytes, item_counts, item_starts,
                                                 n_lists + 1, stream));
+  const unsigned list_blocks =
+      static_cast<unsigned>((static_cast<std::int64_t>(n_lists) * 32 + 255) / 256);
+  list_items_kernel<<<std::max(list_blocks, 1u), 256, 0, stream>>>(
+      item_starts, list_sizes, n_lists, max_items, plan, reinterpret_cast<int4*>(items));
+  KNNX_CHECK_LAUNCH(stream, sync_check, "list_items_kernel");
 }
 
 void launch_ivf_shared_scan(const float* data, int dp, const float* queries, const float* qnorms,
-                            int n_probe, std::int64_t max_items, int sms, SharedScanPlan* plan,
-                            int n_lists, const int* item_starts, const int* starts,
-                            const int* pairs, int* group_locks, const std::int64_t* list_sizes,
+                            int n_probe, const SharedScanPlan* plan, const SharedScanItem* items,
+                            std::int64_t max_items, int max_pieces, const int* starts,
+                            const int* pairs, const std::int64_t* list_sizes,
                             const std::int64_t* list_offsets, Metric metric, int k,
                             const std::uint32_t* allowed, std::uint32_t* out_keys,
                             std::int32_t* out_rows, cudaStream_t stream, bool sync_check) {
   if (max_items <= 0) return;
   const std::size_t smem = ivf_shared_smem_bytes(dp);
+  static_assert(sizeof(SharedScanItem) == sizeof(int4));
+  const auto* it = reinterpret_cast<const int4*>(items);
   const auto* d4 = reinterpret_cast<const float4*>(data);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
+  const dim3 grid(static_cast<unsigned>(max_items));
   dispatch_metric(metric, [&](auto m) {
     dispatch_filtered(allowed, [&](auto f) {
       constexpr auto kernel = &ivf_shared_scan_kernel<decltype(m)::value, decltype(f)::value>;
       set_smem(reinterpret_cast<const void*>(kernel), smem);
-      int per_sm = 0;
-      KNNX_CUDA_CHECK(
-          cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
-      const std::int64_t resident = static_cast<std::int64_t>(std::max(per_sm, 1)) * sms;
-      const dim3 grid(static_cast<unsigned>(std::min(max_items, resident)));
-      kernel<<<grid, kThreads, smem, stream>>>(d4, dp / 4, q4, qnorms, n_probe, starts, pairs,
-                                               plan, n_lists, item_starts, group_locks, list_sizes,
-                                               list_offsets, k, allowed, out_keys, out_rows);
+      kernel<<<grid, kThreads, smem, stream>>>(d4, dp / 4, q4, qnorms, n_probe, starts, pairs, plan,
+                                               it, max_pieces, list_sizes, list_offsets, k, allowed,
+                                               out_keys, out_rows);
     });
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_shared_scan_kernel");
