@@ -161,17 +161,14 @@ class Index {
                                                      const std::vector<Index*>& held);
   // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf, or a row whose squared L2 norm is
   // above kMaxSquaredNorm (knnx/types.hpp). The default reads host memory; device backends
-  // override it for device pointers (where they check NaN and Inf only, so far).
+  // override it for device pointers, checking on their device.
   virtual void check_finite(idx_t n, const float* x, const char* what) const;
-  // Throws InvalidArgument when the queries of a search hold NaN or Inf. Defaults to
-  // check_finite; a device backend may instead check the queries inside the search itself, on
-  // its device copy, to avoid a separate round trip and a host pass over them.
+  // The same for the queries of a search. Defaults to check_finite; a device backend may
+  // instead check the queries inside the search itself, on its device copy, to avoid a separate
+  // round trip and a host pass over them.
   virtual void check_queries(idx_t nq, const float* queries) const;
 
  private:
-  // check_queries, plus the norm bound of host queries that a device backend's check_queries
-  // leaves to its device (which checks NaN and Inf only).
-  void check_queries_everywhere(idx_t nq, const float* queries) const;
   // The validation add and add_with_ids share: sizes, training, chunk size, finite values.
   void check_add(idx_t n, const float* x, const char* method, const AddOptions& options) const;
   // do_add over the chunks options asks for, undone as a whole when one of them fails.

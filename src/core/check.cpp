@@ -94,10 +94,16 @@ idx_t first_row_above_norm_bound(idx_t n, idx_t d, const float* x, double* norm)
   return -1;
 }
 
-void require_not_flagged(bool flagged, bool x_on_host, idx_t n, idx_t d, const float* x,
+void require_not_flagged(unsigned long long flag, bool x_on_host, idx_t n, idx_t d, const float* x,
                          const char* what) {
-  if (!flagged) return;
-  if (x_on_host) check_finite_host(n, d, x, what);
+  if (flag == 0) return;
+  if (x_on_host) check_vectors_host(n, d, x, what);
+  if (flag == kFlagAboveNormBound) {
+    throw InvalidArgument(
+        fmt::format("{} contain a row whose squared L2 norm is above the largest accepted, {:.4g} "
+                    "(FLT_MAX / 8, so that distances and inner products stay finite in float32)",
+                    what, kMaxSquaredNorm));
+  }
   throw InvalidArgument(fmt::format("{} contain a non-finite value (NaN or Inf)", what));
 }
 

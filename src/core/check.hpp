@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <limits>
 
+#include "core/check_flags.hpp"
 #include "knnx/error.hpp"
 #include "knnx/types.hpp"
 
@@ -50,8 +51,8 @@ inline void check_k(long long k) {
 // n * d elements must be addressable as size_t and as idx_t.
 inline std::size_t checked_elements(idx_t n, idx_t d, const char* name) {
   require(n >= 0 && d >= 0, "{}: negative size {} x {}", name, n, d);
-  require(d == 0 || n <= std::numeric_limits<idx_t>::max() / d / 8,
-          "{}: size {} x {} overflows", name, n, d);
+  require(d == 0 || n <= std::numeric_limits<idx_t>::max() / d / 8, "{}: size {} x {} overflows",
+          name, n, d);
   return static_cast<std::size_t>(n) * static_cast<std::size_t>(d);
 }
 
@@ -70,9 +71,10 @@ void check_vectors_host(idx_t n, idx_t d, const float* x, const char* what);
 // or -1; its norm in *norm. For loaders, which report it as a FormatError.
 idx_t first_row_above_norm_bound(idx_t n, idx_t d, const float* x, double* norm);
 
-// For a device search that flagged NaN/Inf in its staged copy of x: throws InvalidArgument when
-// `flagged`, naming the row when x is host memory (the scan runs only on this error path).
-void require_not_flagged(bool flagged, bool x_on_host, idx_t n, idx_t d, const float* x,
+// For a device call that checked x (or its staged copy) on the device: throws InvalidArgument
+// when `flag` is set, naming the row when x is host memory (the scan runs only on this error
+// path) and the reason the flag gives otherwise.
+void require_not_flagged(unsigned long long flag, bool x_on_host, idx_t n, idx_t d, const float* x,
                          const char* what);
 
 }  // namespace knnx::detail

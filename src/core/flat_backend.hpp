@@ -43,7 +43,8 @@ class FlatBackend {
   virtual void reconstruct(idx_t row, float* out) const = 0;  // out is host memory
   virtual std::vector<float> vectors() const = 0;             // all rows, host copy
   virtual void reset() = 0;
-  // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf (x may be a device pointer).
+  // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf or a row above the norm bound
+  // (check_vectors_host; x may be a device pointer).
   virtual void check_finite(idx_t n, const float* x, const char* what) const = 0;
   // The same for the queries of a search; a device backend may defer the check into
   // search() itself, on its copy of the queries (then it must throw from there).

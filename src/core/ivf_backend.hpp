@@ -60,7 +60,8 @@ class IvfBackend {
   // Empties every list (centroids stay).
   virtual void reset() = 0;
 
-  // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf (x may be a device pointer).
+  // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf or a row above the norm bound
+  // (check_vectors_host; x may be a device pointer).
   virtual void check_finite(idx_t n, const float* x, const char* what) const = 0;
   virtual void check_queries(idx_t nq, const float* queries) const {
     check_finite(nq, queries, "queries");

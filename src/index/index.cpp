@@ -43,15 +43,6 @@ void Index::check_queries(idx_t nq, const float* queries) const {
   check_finite(nq, queries, "queries");
 }
 
-void Index::check_queries_everywhere(idx_t nq, const float* queries) const {
-  check_queries(nq, queries);
-  // A device backend checks host queries for NaN and Inf on its device, inside the search; the
-  // norm bound (kMaxSquaredNorm) of host queries is checked here, for every device backend.
-  if (device().is_cuda() && !detail::is_device_pointer(queries)) {
-    detail::check_vectors_host(nq, dim_, queries, "queries");
-  }
-}
-
 void Index::train(idx_t n, const float* x) {
   check_count(n);
   check_not_null(x, "x");
@@ -165,7 +156,7 @@ void Index::search(idx_t nq, const float* queries, int k, float* distances, idx_
   detail::checked_elements(nq, k, "labels");
   require(is_trained(), "the index must be trained before search");
   if (params) validate_search_params(*params);
-  check_queries_everywhere(nq, queries);
+  check_queries(nq, queries);
   do_search(nq, queries, k, distances, labels, params);
 }
 
@@ -184,7 +175,7 @@ RangeSearchResult Index::range_search(idx_t nq, const float* queries, float radi
   detail::checked_elements(nq, dim_, "queries");
   require(is_trained(), "the index must be trained before range_search");
   if (params) validate_search_params(*params);
-  if (nq > 0) check_queries_everywhere(nq, queries);
+  if (nq > 0) check_queries(nq, queries);
   return do_range_search(nq, queries, radius, params);
 }
 

@@ -1,10 +1,13 @@
-// Row utility kernels shared by the backends: norms, padding, gathers, the non-finite check.
+// Row utility kernels shared by the backends: norms, padding, gathers, and the check of rows
+// for NaN/Inf and the norm bound.
 #include <algorithm>
 
+#include "core/check_flags.hpp"
 #include "cuda/common/distance.cuh"
 #include "cuda/common/row_kernels.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/launch.hpp"
+#include "knnx/types.hpp"
 
 namespace knnx::cuda {
 namespace {
@@ -46,15 +49,34 @@ __global__ void gather_rows_kernel(const float4* __restrict__ src, int dp4,
   }
 }
 
-__global__ void flag_nonfinite_kernel(const float* __restrict__ x, std::int64_t count,
-                                      unsigned long long* out) {
-  unsigned local = 0;
-  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
-       i += stride) {
-    local += isfinite(x[i]) ? 0 : 1;
+// One warp a row: flags a row holding NaN/Inf (1) or whose squared L2 norm, summed in double
+// as the host check sums it, is above kMaxSquaredNorm (2). Racing stores of either value are
+// benign: any flag fails the call.
+__global__ void flag_unusable_rows_kernel(const float* __restrict__ x, std::int64_t n, int d,
+                                          std::int64_t ld, unsigned long long* out) {
+  const int lane = threadIdx.x & 31;
+  const std::int64_t warps = static_cast<std::int64_t>(gridDim.x) * (blockDim.x >> 5);
+  for (std::int64_t row =
+           static_cast<std::int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
+       row < n; row += warps) {
+    double sum = 0.0;
+    bool finite = true;
+    for (int j = lane; j < d; j += 32) {
+      const float v = x[row * ld + j];
+      finite = finite && isfinite(v);
+      sum = fma(static_cast<double>(v), static_cast<double>(v), sum);
+    }
+    const bool all_finite = __all_sync(0xFFFFFFFFu, finite);
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, off);
+    if (lane == 0) {
+      if (!all_finite) {
+        *out = detail::kFlagNonFinite;
+      } else if (sum > kMaxSquaredNorm) {
+        *out = detail::kFlagAboveNormBound;
+      }
+    }
   }
-  if (__any_sync(0xFFFFFFFFu, local != 0) && (threadIdx.x & 31) == 0) *out = 1;  // benign race
 }
 
 }  // namespace
@@ -86,12 +108,12 @@ void launch_gather_rows(const float* src, int dp, const std::int64_t* keep, std:
   KNNX_CHECK_LAUNCH(stream, sync_check, "gather_rows_kernel");
 }
 
-void launch_flag_nonfinite(const float* x, std::int64_t count, unsigned long long* out,
-                           cudaStream_t stream, bool sync_check) {
-  if (count == 0) return;
-  const std::int64_t blocks = std::min<std::int64_t>((count + 255) / 256, 1024);
-  flag_nonfinite_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(x, count, out);
-  KNNX_CHECK_LAUNCH(stream, sync_check, "flag_nonfinite_kernel");
+void launch_flag_unusable_rows(const float* x, std::int64_t n, int d, std::int64_t ld,
+                               unsigned long long* out, cudaStream_t stream, bool sync_check) {
+  if (n == 0 || d == 0) return;
+  const std::int64_t blocks = std::min<std::int64_t>((n + 7) / 8, 4096);
+  flag_unusable_rows_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(x, n, d, ld, out);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "flag_unusable_rows_kernel");
 }
 
 }  // namespace knnx::cuda

@@ -16,10 +16,12 @@ void launch_row_norms(const float* x, std::int64_t n, int dp, float* out, cudaSt
 void launch_pad_rows(const float* src, std::int64_t n, int d, std::int64_t src_ld, float* dst,
                      int dp, cudaStream_t stream, bool sync_check);
 
-// Sets *out to 1 when x[0..count) holds a non-finite value (out may be mapped host memory;
-// the caller clears it first).
-void launch_flag_nonfinite(const float* x, std::int64_t count, unsigned long long* out,
-                           cudaStream_t stream, bool sync_check);
+// Sets *out to a nonzero flag (core/check_flags.hpp) when one
+// of the n rows of d floats (stride ld) of x holds NaN/Inf or has a squared L2 norm above
+// kMaxSquaredNorm: the device side of check_vectors_host. out may be mapped host memory; the
+// caller clears it first and reads it after synchronising (detail::require_not_flagged).
+void launch_flag_unusable_rows(const float* x, std::int64_t n, int d, std::int64_t ld,
+                               unsigned long long* out, cudaStream_t stream, bool sync_check);
 
 // dst[i] = src[keep[i]] rows, for i < n_keep (rows of dp floats).
 void launch_gather_rows(const float* src, int dp, const std::int64_t* keep, std::int64_t n_keep,

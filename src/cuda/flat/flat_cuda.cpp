@@ -82,13 +82,13 @@ class FlatCuda final : public detail::FlatBackend {
     float* dist = results.distances();
     std::int64_t* lab = results.labels();
 
-    // Queries are checked for NaN/Inf on the stream (device queries in place, host queries in
+    // Queries are checked for NaN/Inf and the norm bound on the stream (device queries in place, host queries in
     // their staged copy), into a pinned flag read after the final synchronisation: the check
     // costs no round trip and no host pass over the queries (~1 ms for 10,000 x 128).
     volatile unsigned long long* bad = lease->pinned_flag();
     *bad = 0;
     if (queries_on_device) {
-      launch_flag_nonfinite(queries, nq * dim_, lease->pinned_flag(), s, sync);
+      launch_flag_unusable_rows(queries, nq, dim_, dim_, lease->pinned_flag(), s, sync);
     }
 
     // Queries, padded to dp_, in batches bounded by the workspace. Device queries that are
@@ -105,14 +105,16 @@ class FlatCuda final : public detail::FlatBackend {
       if (!in_place) {
         copy_rows_padded(qbuf.data(), dp_, qb, dim_, bq, s);
         qb = qbuf.data();
-        if (!queries_on_device) launch_flag_nonfinite(qb, bq * dp_, lease->pinned_flag(), s, sync);
+        if (!queries_on_device) {
+          launch_flag_unusable_rows(qb, bq, dp_, dp_, lease->pinned_flag(), s, sync);
+        }
       }
       search_batch(*lease, qb, static_cast<int>(bq), k, stream_path, knobs, ids_dev, filter.bits(),
                    dist + q0 * k, lab + q0 * k);
     }
     results.finish(s);
     lease->synchronize();
-    detail::require_not_flagged(*bad != 0, !queries_on_device, nq, dim_, queries, "queries");
+    detail::require_not_flagged(*bad, !queries_on_device, nq, dim_, queries, "queries");
   }
 
   bool filters() const override { return true; }
@@ -141,8 +143,7 @@ class FlatCuda final : public detail::FlatBackend {
       const float* host_q = queries + q0 * dim_;
       *bad = 0;  // the previous chunk's work has finished (collect_range_chunk waits)
       copy_rows_padded(qbuf.data(), dp_, host_q, dim_, cq, s);
-      launch_flag_nonfinite(qbuf.data(), static_cast<std::int64_t>(cq) * dp_, ctx.pinned_flag(), s,
-                            sync);
+      launch_flag_unusable_rows(qbuf.data(), cq, dp_, dp_, ctx.pinned_flag(), s, sync);
       collect_range_chunk(
           ctx, cq, metric_, knobs.workspace_bytes / 2, ids_dev,
           [&](int* counters) {
@@ -150,7 +151,7 @@ class FlatCuda final : public detail::FlatBackend {
                               filter.bits(), counters, nullptr, s, sync);
           },
           [&] {
-            detail::require_not_flagged(*bad != 0, !is_device_pointer(host_q), cq, dim_, host_q,
+            detail::require_not_flagged(*bad, !is_device_pointer(host_q), cq, dim_, host_q,
                                         "queries");
           },
           [&](int first, int n, int* cursors, const RangeOutput& out) {
@@ -240,9 +241,10 @@ class FlatCuda final : public detail::FlatBackend {
     auto lease = streams_.acquire();
     volatile unsigned long long* bad = lease->pinned_flag();
     *bad = 0;
-    launch_flag_nonfinite(x, n * dim_, lease->pinned_flag(), lease->stream(), config().sync_check);
+    launch_flag_unusable_rows(x, n, dim_, dim_, lease->pinned_flag(), lease->stream(),
+                              config().sync_check);
     lease->synchronize();
-    detail::require(*bad == 0, "{} contains a non-finite value (NaN or Inf)", what);
+    detail::require_not_flagged(*bad, false, n, dim_, x, what);
   }
 
  private:

@@ -136,7 +136,7 @@ idx_t query_batch(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKind scan
 }
 
 // Stage 1, coarse quantisation: copies nq queries (host or device) to the device, padded,
-// checks them for NaN/Inf into ctx's pinned flag, and finds each one's n_probe
+// checks them for NaN/Inf and the norm bound into ctx's pinned flag, and finds each one's n_probe
 // nearest centroids with the exact flat search, all queued on ctx.
 ProbedQueries coarse_quantize(const IvfLists& L, StreamContext& ctx, const float* queries, int nq,
                               int n_probe, const detail::SearchKnobs& knobs) {
@@ -145,8 +145,8 @@ ProbedQueries coarse_quantize(const IvfLists& L, StreamContext& ctx, const float
   ProbedQueries p{nq, n_probe, DeviceBuffer<float>(static_cast<std::size_t>(nq) * L.dp, s),
                   DeviceBuffer<std::int64_t>(slots, s)};
   copy_rows_padded(p.queries.data(), L.dp, queries, L.dim, nq, s);
-  launch_flag_nonfinite(p.queries.data(), static_cast<std::int64_t>(nq) * L.dp, ctx.pinned_flag(),
-                        s, knobs.sync_check);
+  launch_flag_unusable_rows(p.queries.data(), nq, L.dp, L.dp, ctx.pinned_flag(), s,
+                            knobs.sync_check);
   DeviceBuffer<float> centroid_dist(slots, s);
   search_padded_async(*L.coarse, ctx, nq, p.queries.data(), n_probe, knobs, centroid_dist.data(),
                       p.lists.data());
@@ -285,7 +285,7 @@ void search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq, const float
   }
   results.finish(ctx.stream());
   ctx.synchronize();
-  detail::require_not_flagged(*bad != 0, !queries_on_device, nq, lists.dim, queries, "queries");
+  detail::require_not_flagged(*bad, !queries_on_device, nq, lists.dim, queries, "queries");
 }
 
 RangeSearchResult range_search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq,
@@ -319,7 +319,7 @@ RangeSearchResult range_search_ivf(const IvfLists& lists, StreamContext& ctx, id
                            rows_per_chunk, lists.allowed, counters, nullptr, s, sync);
         },
         [&] {
-          detail::require_not_flagged(*bad != 0, !is_device_pointer(chunk_queries), cq, lists.dim,
+          detail::require_not_flagged(*bad, !is_device_pointer(chunk_queries), cq, lists.dim,
                                       chunk_queries, "queries");
         },
         [&](int first, int n, int* cursors, const RangeOutput& out) {
