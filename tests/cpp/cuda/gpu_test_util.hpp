@@ -12,6 +12,9 @@
 #include <vector>
 
 #include "knnx/knnx.hpp"
+#ifdef KNNX_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
 
 namespace knnx::test {
 
@@ -19,6 +22,41 @@ namespace knnx::test {
   do {                                                                  \
     if (::knnx::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device"; \
   } while (0)
+
+#ifdef KNNX_WITH_CUDA
+// Holds all but `leave` bytes of the device's free memory until destroyed. The stream-ordered
+// pool (which keeps memory freed by earlier searches) is trimmed first, so that what the hog
+// leaves is all the library can get, whichever tests ran before in the process.
+class DeviceMemoryHog {
+ public:
+  explicit DeviceMemoryHog(std::size_t leave) {
+    cudaDeviceSynchronize();
+    int device = 0;
+    cudaMemPool_t pool;
+    if (cudaGetDevice(&device) == cudaSuccess &&
+        cudaDeviceGetDefaultMemPool(&pool, device) == cudaSuccess) {
+      cudaMemPoolTrimTo(pool, 0);
+    }
+    std::size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess || free_b <= leave) return;
+    std::size_t bytes = free_b - leave;
+    while (cudaMalloc(&ptr_, bytes) != cudaSuccess && bytes > (std::size_t{1} << 28)) {
+      cudaGetLastError();
+      ptr_ = nullptr;
+      bytes -= std::size_t{64} << 20;
+    }
+  }
+  ~DeviceMemoryHog() {
+    if (ptr_ != nullptr) cudaFree(ptr_);
+  }
+  DeviceMemoryHog(const DeviceMemoryHog&) = delete;
+  DeviceMemoryHog& operator=(const DeviceMemoryHog&) = delete;
+  bool holding() const { return ptr_ != nullptr; }
+
+ private:
+  void* ptr_ = nullptr;
+};
+#endif
 
 inline std::vector<float> random_vectors(idx_t n, int d, std::uint64_t seed) {
   std::mt19937_64 rng(seed);

@@ -21,30 +21,7 @@ using test::random_vectors;
 
 #ifdef KNNX_WITH_CUDA
 
-// Holds all but `leave` bytes of the free device memory until destroyed.
-class DeviceMemoryHog {
- public:
-  explicit DeviceMemoryHog(std::size_t leave) {
-    cudaDeviceSynchronize();
-    std::size_t free_b = 0, total_b = 0;
-    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess || free_b <= leave) return;
-    std::size_t bytes = free_b - leave;
-    while (cudaMalloc(&ptr_, bytes) != cudaSuccess && bytes > (std::size_t{1} << 28)) {
-      cudaGetLastError();
-      ptr_ = nullptr;
-      bytes -= std::size_t{64} << 20;
-    }
-  }
-  ~DeviceMemoryHog() {
-    if (ptr_ != nullptr) cudaFree(ptr_);
-  }
-  DeviceMemoryHog(const DeviceMemoryHog&) = delete;
-  DeviceMemoryHog& operator=(const DeviceMemoryHog&) = delete;
-  bool holding() const { return ptr_ != nullptr; }
-
- private:
-  void* ptr_ = nullptr;
-};
+using test::DeviceMemoryHog;
 
 struct State {
   idx_t ntotal;

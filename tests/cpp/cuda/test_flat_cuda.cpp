@@ -283,20 +283,13 @@ TEST(FlatCuda, OutOfMemoryLeavesIndexUnchanged) {
   gpu.search(4, q.data(), 10, before_d.data(), before_l.data());
 
   // Take nearly all free device memory, then ask the index to grow past what is left.
-  cudaDeviceSynchronize();
-  std::size_t free_b = 0, total_b = 0;
-  ASSERT_EQ(cudaMemGetInfo(&free_b, &total_b), cudaSuccess);
-  void* hog = nullptr;
-  std::size_t hog_bytes = free_b - (std::size_t(64) << 20);
-  while (cudaMalloc(&hog, hog_bytes) != cudaSuccess && hog_bytes > (std::size_t(1) << 30)) {
-    cudaGetLastError();
-    hog_bytes -= std::size_t(256) << 20;
-  }
-  ASSERT_NE(hog, nullptr);
   const idx_t big = (std::int64_t(256) << 20) / (d * 4);  // needs 256 MiB more than is free
   std::vector<float> more(static_cast<std::size_t>(big) * d, 0.5f);
-  EXPECT_THROW(gpu.add(big, more.data()), OutOfMemory);
-  cudaFree(hog);
+  {
+    test::DeviceMemoryHog hog(std::size_t{64} << 20);
+    ASSERT_TRUE(hog.holding());
+    EXPECT_THROW(gpu.add(big, more.data()), OutOfMemory);
+  }
   EXPECT_EQ(gpu.ntotal(), n);
   gpu.search(4, q.data(), 10, after_d.data(), after_l.data());
   EXPECT_EQ(before_l, after_l);
