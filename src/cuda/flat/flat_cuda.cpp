@@ -10,12 +10,11 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
-#include <mutex>
 #include <vector>
 
-#include "core/admitted_bitmap.hpp"
 #include "core/check.hpp"
 #include "cuda/common/device_filter.hpp"
+#include "cuda/common/device_ids.hpp"
 #include "cuda/common/range_collect.hpp"
 #include "cuda/common/row_kernels.hpp"
 #include "cuda/flat/flat_kernels.hpp"
@@ -75,8 +74,8 @@ class FlatCuda final : public detail::FlatBackend {
     const cudaStream_t s = lease->stream();
     const bool sync = knobs.sync_check;
     const bool queries_on_device = is_device_pointer(queries);
-    const std::int64_t* ids_dev = device_ids(ids, s);
-    const DeviceFilter filter = admitted_rows(ids, knobs.sel, s);
+    const std::int64_t* ids_dev = ids_dev_.get(ids, *main_);
+    const DeviceFilter filter = admitted_rows(ids, n_, knobs.sel, s);
 
     const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, s);
     float* dist = results.distances();
@@ -130,8 +129,8 @@ class FlatCuda final : public detail::FlatBackend {
     StreamContext& ctx = *lease;
     const cudaStream_t s = ctx.stream();
     const bool sync = knobs.sync_check;
-    const std::int64_t* ids_dev = device_ids(ids, s);
-    const DeviceFilter filter = admitted_rows(ids, knobs.sel, s);
+    const std::int64_t* ids_dev = ids_dev_.get(ids, *main_);
+    const DeviceFilter filter = admitted_rows(ids, n_, knobs.sel, s);
     RangeSearchResult result;
     result.lims.assign(static_cast<std::size_t>(nq) + 1, 0);
     const idx_t chunk = std::clamp<idx_t>(knobs.workspace_bytes / 8 / (4 * dp_), 1, 65535);
@@ -266,32 +265,6 @@ class FlatCuda final : public detail::FlatBackend {
     data_.swap(data);
     norms_.swap(norms);
     capacity_ = cap;
-  }
-
-  // The rows whose ids sel admits, evaluated on the host once per search and uploaded on s;
-  // no filter when sel is null.
-  DeviceFilter admitted_rows(const detail::IdMap& ids, const IDSelector* sel,
-                             cudaStream_t s) const {
-    if (sel == nullptr) return {};
-    std::vector<std::uint32_t> words(detail::admitted_words(n_), 0);
-    detail::mark_admitted(*sel, n_, ids.data(), 0, words.data());
-    return DeviceFilter(std::move(words), s);
-  }
-
-  // Device copy of the ids when they are not the row numbers (cached per IdMap version).
-  const std::int64_t* device_ids(const detail::IdMap& ids, cudaStream_t s) const {
-    if (ids.is_identity()) return nullptr;
-    std::lock_guard<std::mutex> lock(ids_mutex_);
-    if (!ids_dev_.data() || ids_version_ != ids.version() || ids_dev_.size() < ids.ids().size()) {
-      DeviceBuffer<std::int64_t> fresh(std::max<std::size_t>(ids.ids().size(), 1), main_->stream());
-      KNNX_CUDA_CHECK(cudaMemcpyAsync(fresh.data(), ids.data(), sizeof(std::int64_t) * ids.size(),
-                                      cudaMemcpyHostToDevice, main_->stream()));
-      main_->synchronize();
-      ids_dev_.swap(fresh);
-      ids_version_ = ids.version();
-    }
-    (void)s;
-    return ids_dev_.data();
   }
 
   // Candidates the GEMM path keeps per query: k, or k x overfetch in fast mode.
@@ -471,9 +444,7 @@ class FlatCuda final : public detail::FlatBackend {
   mutable StreamPool streams_;           // one stream per concurrent search
   DeviceBuffer<float> data_;             // capacity_ x dp_
   DeviceBuffer<float> norms_;            // capacity_
-  mutable std::mutex ids_mutex_;
-  mutable DeviceBuffer<std::int64_t> ids_dev_;
-  mutable std::uint64_t ids_version_ = 0;
+  DeviceIds ids_dev_;                    // the ids, when they are not the row numbers
 };
 
 }  // namespace

@@ -12,15 +12,17 @@
 namespace knnx::cuda {
 namespace {
 
-__global__ void move_rows_kernel(const float4* __restrict__ src,
-                                 const std::int64_t* __restrict__ src_ids,
-                                 const std::int64_t* __restrict__ spos, float4* __restrict__ dst,
+// Rows of `width` elements of T (uint4 when the row is a multiple of 16 bytes, else words).
+template <typename T>
+__global__ void move_rows_kernel(const T* __restrict__ src, const std::int64_t* __restrict__ src_ids,
+                                 const std::int64_t* __restrict__ spos, T* __restrict__ dst,
                                  std::int64_t* __restrict__ dst_ids,
-                                 const std::int64_t* __restrict__ dpos, std::int64_t m, int dp4) {
+                                 const std::int64_t* __restrict__ dpos, std::int64_t m,
+                                 int width) {
   const int col = blockIdx.x * blockDim.x + threadIdx.x;
   for (std::int64_t i = blockIdx.y; i < m; i += gridDim.y) {
     const std::int64_t s = spos[i], d = dpos[i];
-    if (col < dp4) dst[d * dp4 + col] = src[s * dp4 + col];
+    if (col < width) dst[d * width + col] = src[s * width + col];
     if (col == 0) dst_ids[d] = src_ids[s];
   }
 }
@@ -215,14 +217,22 @@ void scan_tpb(int threads, const float* data, int dp, const float* queries, int 
 
 }  // namespace
 
-void launch_move_rows(const float* src, const std::int64_t* src_ids, const std::int64_t* spos,
-                      float* dst, std::int64_t* dst_ids, const std::int64_t* dpos, std::int64_t m,
-                      int dp, cudaStream_t stream, bool sync_check) {
+void launch_move_rows(const std::uint32_t* src, const std::int64_t* src_ids,
+                      const std::int64_t* spos, std::uint32_t* dst, std::int64_t* dst_ids,
+                      const std::int64_t* dpos, std::int64_t m, int row_words,
+                      cudaStream_t stream, bool sync_check) {
   if (m == 0) return;
-  const int dp4 = dp / 4;
-  const dim3 grid(static_cast<unsigned>((dp4 + 127) / 128), grid_rows(m));
-  move_rows_kernel<<<grid, 128, 0, stream>>>(reinterpret_cast<const float4*>(src), src_ids, spos,
-                                             reinterpret_cast<float4*>(dst), dst_ids, dpos, m, dp4);
+  if (row_words % 4 == 0) {
+    const int width = row_words / 4;
+    const dim3 grid(static_cast<unsigned>((width + 127) / 128), grid_rows(m));
+    move_rows_kernel<<<grid, 128, 0, stream>>>(reinterpret_cast<const uint4*>(src), src_ids, spos,
+                                               reinterpret_cast<uint4*>(dst), dst_ids, dpos, m,
+                                               width);
+  } else {
+    const dim3 grid(static_cast<unsigned>((row_words + 127) / 128), grid_rows(m));
+    move_rows_kernel<<<grid, 128, 0, stream>>>(src, src_ids, spos, dst, dst_ids, dpos, m,
+                                               row_words);
+  }
   KNNX_CHECK_LAUNCH(stream, sync_check, "move_rows_kernel");
 }
 

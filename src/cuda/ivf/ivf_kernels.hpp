@@ -17,10 +17,12 @@
 
 namespace knnx::cuda {
 
-// dst row dpos[i] = src row spos[i] (rows of dp floats, plus their ids), for i < m.
-void launch_move_rows(const float* src, const std::int64_t* src_ids, const std::int64_t* spos,
-                      float* dst, std::int64_t* dst_ids, const std::int64_t* dpos, std::int64_t m,
-                      int dp, cudaStream_t stream, bool sync_check);
+// dst row dpos[i] = src row spos[i] (rows of row_words 32-bit words, plus their ids), for
+// i < m (the list arena's maintenance, cuda/ivf/list_arena.hpp).
+void launch_move_rows(const std::uint32_t* src, const std::int64_t* src_ids,
+                      const std::int64_t* spos, std::uint32_t* dst, std::int64_t* dst_ids,
+                      const std::int64_t* dpos, std::int64_t m, int row_words, cudaStream_t stream,
+                      bool sync_check);
 
 // probe_prefix[q][0..n_probe] from the probed list numbers ([nq][n_probe], -1 = none) and the
 // list sizes.

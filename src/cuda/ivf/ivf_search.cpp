@@ -33,15 +33,6 @@ namespace {
 // or the unfused baseline (every candidate's score written, then selected).
 enum class ScanKind { Shared, PerQuery, Unfused };
 
-// Stage 1's output: a batch's queries staged on the device (padded to dp) and the lists each
-// probes ([nq][n_probe], in order of closeness).
-struct ProbedQueries {
-  int nq;
-  int n_probe;
-  DeviceBuffer<float> queries;
-  DeviceBuffer<std::int64_t> lists;
-};
-
 // Stage 2's output: per query, per_query partial (key, arena row) results.
 struct Partials {
   DeviceBuffer<std::uint32_t> keys;
@@ -135,22 +126,10 @@ idx_t query_batch(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKind scan
   return batch;
 }
 
-// Stage 1, coarse quantisation: copies nq queries (host or device) to the device, padded,
-// checks them for NaN/Inf and the norm bound into ctx's pinned flag, and finds each one's n_probe
-// nearest centroids with the exact flat search, all queued on ctx.
+// Stage 1 of IVF-Flat's search (coarse_quantize in ivf_search.hpp) on L's centroids.
 ProbedQueries coarse_quantize(const IvfLists& L, StreamContext& ctx, const float* queries, int nq,
                               int n_probe, const detail::SearchKnobs& knobs) {
-  const cudaStream_t s = ctx.stream();
-  const std::size_t slots = static_cast<std::size_t>(nq) * n_probe;
-  ProbedQueries p{nq, n_probe, DeviceBuffer<float>(static_cast<std::size_t>(nq) * L.dp, s),
-                  DeviceBuffer<std::int64_t>(slots, s)};
-  copy_rows_padded(p.queries.data(), L.dp, queries, L.dim, nq, s);
-  launch_flag_unusable_rows(p.queries.data(), nq, L.dp, L.dp, ctx.pinned_flag(), s,
-                            knobs.sync_check);
-  DeviceBuffer<float> centroid_dist(slots, s);
-  search_padded_async(*L.coarse, ctx, nq, p.queries.data(), n_probe, knobs, centroid_dist.data(),
-                      p.lists.data());
-  return p;
+  return cuda::coarse_quantize(*L.coarse, L.dim, L.dp, ctx, queries, nq, n_probe, knobs);
 }
 
 // Stage 2, list-major: each probed list is read once per group of queries that probe it. The
@@ -265,6 +244,20 @@ void merge(const IvfLists& L, StreamContext& ctx, Partials partials, int nq, int
 }
 
 }  // namespace
+
+ProbedQueries coarse_quantize(const detail::FlatBackend& coarse, int dim, int dp,
+                              StreamContext& ctx, const float* queries, int nq, int n_probe,
+                              const detail::SearchKnobs& knobs) {
+  const cudaStream_t s = ctx.stream();
+  const std::size_t slots = static_cast<std::size_t>(nq) * n_probe;
+  ProbedQueries p{nq, n_probe, DeviceBuffer<float>(static_cast<std::size_t>(nq) * dp, s),
+                  DeviceBuffer<std::int64_t>(slots, s), DeviceBuffer<float>(slots, s)};
+  copy_rows_padded(p.queries.data(), dp, queries, dim, nq, s);
+  launch_flag_unusable_rows(p.queries.data(), nq, dp, dp, ctx.pinned_flag(), s, knobs.sync_check);
+  search_padded_async(coarse, ctx, nq, p.queries.data(), n_probe, knobs, p.distances.data(),
+                      p.lists.data());
+  return p;
+}
 
 void search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq, const float* queries, int k,
                 float* distances, idx_t* labels, const detail::SearchKnobs& knobs) {

@@ -7,6 +7,7 @@
 
 #include "core/flat_backend.hpp"
 #include "core/search_knobs.hpp"
+#include "cuda/runtime/memory.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/types.hpp"
 
@@ -33,6 +34,25 @@ struct IvfLists {
   // The arena rows a filtered search may return (core/admitted_bitmap.hpp), or null.
   const std::uint32_t* allowed = nullptr;
 };
+
+// Stage 1 of the GPU IVF searches (IVF-Flat and IVF-PQ): a batch's queries staged on the
+// device (padded to dp) and the lists each probes ([nq][n_probe], in order of closeness) with
+// their centroid distances (as the flat search reports them: squared L2, or inner products).
+struct ProbedQueries {
+  int nq;
+  int n_probe;
+  DeviceBuffer<float> queries;
+  DeviceBuffer<std::int64_t> lists;
+  DeviceBuffer<float> distances;
+};
+
+// Coarse quantisation, queued on ctx: copies nq queries (host or device, dim floats a row) to
+// the device padded to dp, flags NaN/Inf or a row above the norm bound into ctx's pinned flag
+// (the caller clears it first and reads it after synchronising), and finds each one's n_probe
+// nearest centroids of `coarse` (a CUDA flat backend) with the exact flat search.
+ProbedQueries coarse_quantize(const detail::FlatBackend& coarse, int dim, int dp,
+                              StreamContext& ctx, const float* queries, int nq, int n_probe,
+                              const detail::SearchKnobs& knobs);
 
 // IvfBackend::search on `lists`, queued on ctx's stream: queries and results may be host or
 // device memory. Batches of queries keep their scratch within knobs.workspace_bytes. The host
