@@ -10,7 +10,8 @@
 // and results are approximate even at n_probe = n_lists. reconstruct() returns c +
 // decode(code). Ids, n_probe, SearchParamsIVF and SearchParams::sel as IndexIVFFlat.
 //
-// CPU only so far: on a CUDA device the constructor throws NotSupported.
+// On a CUDA device the codes live in GPU memory and searches run there (src/cuda/pq/); the
+// quantizer is trained and vectors are encoded on the host, device arrays copied there first.
 #pragma once
 
 #include <cstdint>
@@ -85,6 +86,10 @@ class IndexIVFPQ : public Index {
   void do_reconstruct(idx_t id, float* out) const override;
   // Empties the lists; centroids and quantizer stay.
   void do_reset() override;
+  // On a GPU, x and queries may be device memory: vectors are copied to the host, where they
+  // are checked and encoded; device queries are checked by the GPU search.
+  void check_finite(idx_t n, const float* x, const char* what) const override;
+  void check_queries(idx_t nq, const float* queries) const override;
   void check_new_ids(idx_t n, const idx_t* ids) const override;
   idx_t next_sequential_id() const override;
   std::function<void()> next_id_restorer() override;

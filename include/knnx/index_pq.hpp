@@ -7,7 +7,8 @@
 // the codes' reconstructions, so results are approximate. reconstruct() returns the decoded
 // vector, not the one added. Ids and SearchParams::sel as IndexFlat.
 //
-// CPU only so far: on a CUDA device the constructor throws NotSupported.
+// On a CUDA device the codes live in GPU memory and searches run there (src/cuda/pq/); the
+// quantizer is trained and vectors are encoded on the host, device arrays copied there first.
 #pragma once
 
 #include <cstdint>
@@ -57,6 +58,10 @@ class IndexPQ : public Index {
   void do_reconstruct(idx_t id, float* out) const override;
   // Drops the codes; the quantizer stays trained.
   void do_reset() override;
+  // On a GPU, x and queries may be device memory: vectors are copied to the host, where they
+  // are checked and encoded; device queries are checked by the GPU search.
+  void check_finite(idx_t n, const float* x, const char* what) const override;
+  void check_queries(idx_t nq, const float* queries) const override;
   void check_new_ids(idx_t n, const idx_t* ids) const override;
   idx_t next_sequential_id() const override;
   std::function<void()> next_id_restorer() override;

@@ -47,8 +47,8 @@ class Backend {
   virtual std::unique_ptr<IvfBackend> make_ivf(int dim, int n_lists, Metric metric,
                                                int ordinal) const = 0;
   virtual std::unique_ptr<KMeansBackend> make_kmeans(int ordinal) const = 0;
-  // Product-quantizer indexes (code_size bytes a vector). The defaults throw NotSupported
-  // naming the device: a backend without PQ kernels (CUDA, so far) overrides nothing.
+  // Product-quantizer indexes (code_size bytes a vector; CPU and CUDA). The defaults throw
+  // NotSupported naming the device: a backend without PQ kernels overrides nothing.
   virtual std::unique_ptr<PqBackend> make_pq(int dim, int code_size, Metric metric,
                                              Device device) const;
   virtual std::unique_ptr<IvfPqBackend> make_ivf_pq(int dim, int n_lists, int code_size,

@@ -1,13 +1,16 @@
 // core/pq_backend.hpp — the interfaces IndexPQ and IndexIVFPQ drive; implemented by the CPU
-// backend (src/cpu/pq_cpu.cpp, src/cpu/ivf_pq_cpu.cpp).
+// backend (src/cpu/pq_cpu.cpp, src/cpu/ivf_pq_cpu.cpp) and the CUDA backend
+// (src/cuda/pq/pq_cuda.cpp).
 //
 // Both store product-quantizer codes (ProductQuantizer::code_size() bytes a vector, encoded by
 // the index layer) and search by asymmetric distances: a query's lookup tables against the
 // codes, summed, then the exact top-k selection. The codebooks come with each search (and, for
 // the IVF tables precomputed from them, with prepare()). Arguments arrive validated; host
-// pointers everywhere.
+// pointers everywhere, except that a device backend's search also takes device queries and
+// results (as IvfBackend::search).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -38,6 +41,10 @@ class PqBackend {
   virtual std::vector<std::uint8_t> codes(idx_t row0, idx_t n) const = 0;
   virtual void reset() = 0;
 };
+
+// Largest precomputed L2 table prepare() builds, on any backend (FAISS's default bound,
+// precomputed_table_max_bytes, is 2 GiB).
+inline constexpr std::size_t kMaxPrecomputedTableBytes = std::size_t{1} << 30;
 
 // IndexIVFPQ: coarse centroids and inverted lists of (code, id), codes encoding the residual of
 // each vector from its list's centroid.

@@ -6,7 +6,8 @@
 //   ||q - c - r||^2 = ||q - c||^2 + (||r||^2 + 2 <c, r>) - 2 <q, r>
 // (FAISS's precomputed-table decomposition): the first term is the coarse distance, the second
 // depends only on (list, code) and is tabulated once for all queries (n_lists x M x 256 floats,
-// built by prepare() when it fits kMaxPrecomputedBytes), the third needs one table per query.
+// built by prepare() when it fits detail::kMaxPrecomputedTableBytes), the third needs one table
+// per query.
 // A probed list's table is then the sum of two tables instead of a pass over the codebooks.
 // Without the precomputed table each probed list gets the L2 tables of the query's residual
 // q - c. For the inner product, <q, c + r> = <q, c> + <q, r>: the coarse score plus the query's
@@ -32,8 +33,6 @@
 namespace knnx::cpu {
 namespace {
 
-// Largest precomputed L2 table (FAISS's default bound, precomputed_table_max_bytes, is 2 GiB).
-constexpr std::size_t kMaxPrecomputedBytes = std::size_t{1} << 30;
 // Queries whose probes are picked by one coarse flat_search call: bounds the probe arrays.
 constexpr idx_t kQueryBatch = 4096;
 
@@ -78,7 +77,8 @@ class IvfPqCpu final : public detail::IvfPqBackend {
     if (metric_ != Metric::L2 || !use_table || centroids_.empty()) return;
     const int m = pq.M(), ds = pq.dsub();
     const std::size_t per_list = static_cast<std::size_t>(m) * kPqKsub;
-    if (static_cast<std::size_t>(n_lists_) * per_list * sizeof(float) > kMaxPrecomputedBytes) {
+    if (static_cast<std::size_t>(n_lists_) * per_list * sizeof(float) >
+        detail::kMaxPrecomputedTableBytes) {
       return;  // per-list tables at search time
     }
     std::vector<float> table;

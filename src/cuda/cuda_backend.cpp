@@ -1,5 +1,6 @@
-// The CUDA backend: the flat, IVF and k-means backends of src/cuda/, and the transforms' dense
-// algebra on the GEMM and linalg kernels, streaming host rows through the device.
+// The CUDA backend: the flat, IVF, product-quantizer and k-means backends of src/cuda/, and
+// the transforms' dense algebra on the GEMM and linalg kernels, streaming host rows through the
+// device.
 #include "cuda/cuda_backend.hpp"
 
 #include <fmt/format.h>
@@ -15,6 +16,7 @@
 #include "cuda/linalg/linalg_cuda.hpp"
 #include "cuda/multi/batched_search.hpp"
 #include "cuda/multi/shard_merge.hpp"
+#include "cuda/pq/pq_cuda.hpp"
 #include "cuda/runtime/device_info.hpp"
 #include "cuda/runtime/stream_group.hpp"
 
@@ -56,6 +58,14 @@ class CudaBackend final : public detail::Backend {
   }
   std::unique_ptr<detail::KMeansBackend> make_kmeans(int ordinal) const override {
     return make_kmeans_backend(ordinal);
+  }
+  std::unique_ptr<detail::PqBackend> make_pq(int dim, int code_size, Metric metric,
+                                             Device device) const override {
+    return make_pq_backend(dim, code_size, metric, device.ordinal);
+  }
+  std::unique_ptr<detail::IvfPqBackend> make_ivf_pq(int dim, int n_lists, int code_size,
+                                                    Metric metric, Device device) const override {
+    return make_ivf_pq_backend(dim, n_lists, code_size, metric, device.ordinal);
   }
 
   void affine_map(int ordinal, idx_t n, idx_t d_in, idx_t d_out, const float* x,

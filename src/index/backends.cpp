@@ -122,16 +122,14 @@ bool nccl_compiled() {
 namespace detail {
 
 std::unique_ptr<PqBackend> Backend::make_pq(int, int, Metric, Device device) const {
-  throw NotSupported(fmt::format(
-      "IndexPQ is not supported on {}: product-quantizer indexes run on the CPU only so far "
-      "(build the index with device cpu)",
-      device.to_string()));
+  throw NotSupported(
+      fmt::format("IndexPQ is not supported on {}: this backend has no product-quantizer kernels",
+                  device.to_string()));
 }
 
 std::unique_ptr<IvfPqBackend> Backend::make_ivf_pq(int, int, int, Metric, Device device) const {
   throw NotSupported(fmt::format(
-      "IndexIVFPQ is not supported on {}: product-quantizer indexes run on the CPU only so far "
-      "(build the index with device cpu)",
+      "IndexIVFPQ is not supported on {}: this backend has no product-quantizer kernels",
       device.to_string()));
 }
 

@@ -12,6 +12,7 @@
 #include "core/id_set.hpp"
 #include "core/pq_backend.hpp"
 #include "core/search_knobs.hpp"
+#include "index/host_rows.hpp"
 #include "index/list_ids.hpp"
 
 namespace knnx {
@@ -104,7 +105,9 @@ void IndexIVFPQ::residuals(idx_t n, const float* x, const idx_t* lists, float* o
   }
 }
 
-void IndexIVFPQ::do_train(idx_t n, const float* x) {
+void IndexIVFPQ::do_train(idx_t n, const float* x_in) {
+  const detail::HostRows host(n, dim(), x_in, device_);
+  const float* x = host.data();
   require(ntotal() == 0, "train needs an empty index, but it holds {} vectors; reset() first",
           ntotal());
   require(n >= n_lists_, "n must be >= n_lists: {} training vectors cannot make {} lists", n,
@@ -136,7 +139,9 @@ void IndexIVFPQ::do_train(idx_t n, const float* x) {
   trained_ = true;
 }
 
-void IndexIVFPQ::do_add(idx_t n, const float* x, const idx_t* ids) {
+void IndexIVFPQ::do_add(idx_t n, const float* x_in, const idx_t* ids) {
+  const detail::HostRows host(n, dim(), x_in, device_);
+  const float* x = host.data();
   std::vector<idx_t> lists = allocate<idx_t>(n, 1, "list numbers");
   backend_->assign(n, x, lists.data());
   std::vector<std::uint8_t> codes = allocate<std::uint8_t>(n, pq_.code_size(), "codes");
@@ -206,6 +211,14 @@ void IndexIVFPQ::do_reconstruct(idx_t id, float* out) const {
 void IndexIVFPQ::do_reset() {
   backend_->reset();
   ids_->clear();
+}
+
+void IndexIVFPQ::check_finite(idx_t n, const float* x, const char* what) const {
+  detail::check_rows_on_host(n, dim(), x, what, device_);
+}
+
+void IndexIVFPQ::check_queries(idx_t nq, const float* queries) const {
+  if (detail::queries_checked_on_host(queries, device_)) Index::check_queries(nq, queries);
 }
 
 void IndexIVFPQ::check_new_ids(idx_t n, const idx_t* ids) const { ids_->check_new(n, ids); }

@@ -10,6 +10,7 @@
 #include "core/id_map.hpp"
 #include "core/pq_backend.hpp"
 #include "core/search_knobs.hpp"
+#include "index/host_rows.hpp"
 
 namespace knnx {
 
@@ -37,13 +38,17 @@ std::vector<std::uint8_t> IndexPQ::codes() const { return backend_->codes(0, nto
 
 std::vector<idx_t> IndexPQ::ids() const { return id_map_->ids(); }
 
-void IndexPQ::do_train(idx_t n, const float* x) {
+void IndexPQ::do_train(idx_t n, const float* x_in) {
+  const detail::HostRows host(n, dim(), x_in, device_);
+  const float* x = host.data();
   require(ntotal() == 0, "train needs an empty index, but it holds {} vectors; reset() first",
           ntotal());
   pq_.train(n, x);
 }
 
-void IndexPQ::do_add(idx_t n, const float* x, const idx_t* ids) {
+void IndexPQ::do_add(idx_t n, const float* x_in, const idx_t* ids) {
+  const detail::HostRows host(n, dim(), x_in, device_);
+  const float* x = host.data();
   std::vector<std::uint8_t> codes;
   try {
     codes.resize(detail::checked_elements(n, pq_.code_size(), "codes"));
@@ -98,6 +103,14 @@ void IndexPQ::do_reconstruct(idx_t id, float* out) const {
 void IndexPQ::do_reset() {
   backend_->reset();
   id_map_->clear();
+}
+
+void IndexPQ::check_finite(idx_t n, const float* x, const char* what) const {
+  detail::check_rows_on_host(n, dim(), x, what, device_);
+}
+
+void IndexPQ::check_queries(idx_t nq, const float* queries) const {
+  if (detail::queries_checked_on_host(queries, device_)) Index::check_queries(nq, queries);
 }
 
 void IndexPQ::check_new_ids(idx_t n, const idx_t* ids) const { id_map_->check_new(n, ids); }

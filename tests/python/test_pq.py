@@ -52,9 +52,6 @@ def test_bad_input_is_typed():
         index.add(np.zeros((1, 32), np.float32))
     with pytest.raises(knnx.NotSupported, match="PQ32x4fs"):
         knnx.index_factory(64, "IVF64,PQ32x4fs")
-    if knnx.cuda_backend_compiled() and knnx.cuda_device_count() > 0:
-        with pytest.raises(knnx.NotSupported, match="CPU only"):
-            knnx.IndexPQ(32, 8, device="cuda")
 
 
 def test_faiss_forms_attributes_files_and_filters(tmp_path):

@@ -241,8 +241,14 @@ TEST(IndexPQ, BadInputLeavesTheIndexAsItWas) {
                InvalidArgument);
 }
 
-TEST(IndexPQ, CudaDeviceIsNotSupported) {
-  EXPECT_THROW(IndexPQ(16, 4, 8, Metric::L2, Device::cuda(0)), Error);
+// On a CUDA device the index runs there (tests/cpp/cuda/test_pq_cuda.cpp); without one, or
+// without the CUDA backend, the constructor throws.
+TEST(IndexPQ, CudaDeviceNeedsOne) {
+  if (cuda_device_count() > 0) {
+    EXPECT_EQ(IndexPQ(16, 4, 8, Metric::L2, Device::cuda(0)).device(), Device::cuda(0));
+  } else {
+    EXPECT_THROW(IndexPQ(16, 4, 8, Metric::L2, Device::cuda(0)), Error);
+  }
 }
 
 }  // namespace

@@ -1,0 +1,84 @@
+// cuda/pq/pq_kernels.hpp — launchers of the product-quantizer scans of IndexPQ and IndexIVFPQ
+// on a GPU, and of the IVF-PQ precomputed table.
+//
+// Codes are stored in rows of code_words 32-bit words (code_size = M bytes, rounded up to a
+// multiple of 4; byte m of a row is sub-quantizer m's centroid number). A scan's unit of work
+// is an item: one query's table (M x 256 floats, built once by the block from the codebook)
+// and a range of code rows (IndexPQ: a chunk of all the rows; IndexIVFPQ: one probed list).
+// The block sums each row's M table entries (in sub-quantizer order, as the CPU scan does) and
+// feeds the sums to the same fused block selection as the IVF-Flat scan (select/
+// block_select.cuh), writing the item's best k (key, row) to out[item * k ...] for a merge.
+// Scores are minimised: L2 sums as they are, inner products negated.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace knnx::cuda {
+
+// How an item's lookup table is made (q: the query, cb: codebook entry (m, j), c: the probed
+// list's centroid, base: added to every sum):
+//   L2Residual:    ||(q - c)_m - cb||^2, base 0 (IndexPQ: c = 0);
+//   L2Precomputed: pre[list][m][j] - 2 <q_m, cb>, base = ||q - c||^2 (the coarse distance);
+//   Inner:         -<q_m, cb>, base = -<q, c> (IndexPQ: 0).
+enum class PqTable { L2Residual, L2Precomputed, Inner };
+
+struct PqScanArgs {
+  // The codes and their codebook (M x 256 x dsub floats).
+  const std::uint32_t* codes;
+  int code_words;
+  int M;
+  int dsub;
+  const float* codebook;
+  // Staged queries, rows of dp floats.
+  const float* queries;
+  int dp;
+
+  // IndexIVFPQ (ivf true): item q * n_probe + p scans list probes[q][p] (-1: nothing), whose
+  // centroid distance is probe_dist[q][p]; centroids (n_lists x dim) and precomputed
+  // (n_lists x M x 256) as the table kind needs them.
+  bool ivf;
+  const std::int64_t* probes;
+  const float* probe_dist;
+  int n_probe;
+  const std::int64_t* list_sizes;
+  const std::int64_t* list_offsets;
+  const float* centroids;
+  int dim;
+  const float* precomputed;
+
+  // IndexPQ (ivf false): item q * chunks + c scans rows [c * rows_per_chunk, ...) of n_rows.
+  std::int64_t n_rows;
+  int rows_per_chunk;
+  int chunks;
+
+  int k;
+  // Bitmap of the rows a filtered search may return (core/admitted_bitmap.hpp), or null.
+  const std::uint32_t* allowed;
+  std::uint32_t* out_keys;
+  std::int32_t* out_rows;
+};
+
+// Bytes of one table.
+inline std::size_t pq_table_bytes(int M) { return static_cast<std::size_t>(M) * 256 * 4; }
+
+// Whether a block holds its table in shared memory for (M, k) on `device`; otherwise the scan
+// keeps tables in global memory (global_table_slots of them, see launch_pq_scan).
+bool pq_table_in_shared(int M, int k, int device);
+
+// Scans items [0, n_items) of `args` with table kind `table`. With tables in shared memory
+// (pq_table_in_shared) global_tables is ignored; otherwise it holds global_table_slots tables
+// and the items run in waves of that many blocks, each building its table there.
+void launch_pq_scan(const PqScanArgs& args, PqTable table, std::int64_t n_items, int device,
+                    float* global_tables, std::int64_t global_table_slots, cudaStream_t stream,
+                    bool sync_check);
+
+// The query-independent part of IVF-PQ's L2 tables (FAISS's precomputed table):
+// out[l][m][j] = ||cb(m, j)||^2 + 2 <c_l sub-vector m, cb(m, j)> for n_lists centroids
+// (n_lists x dim floats).
+void launch_pq_precompute(const float* centroids, int n_lists, int dim, const float* codebook,
+                          int M, float* out, cudaStream_t stream, bool sync_check);
+
+}  // namespace knnx::cuda

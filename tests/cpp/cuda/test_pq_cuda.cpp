@@ -1,0 +1,299 @@
+// GPU IndexPQ and IndexIVFPQ against their CPU counterparts with identical quantizers (trained
+// on the CPU, moved to the GPU through an index file): both metrics, several M, n_probe and k,
+// with and without the precomputed L2 table, tables in shared and in global memory, filters,
+// remove_ids, adds after a search, device arrays, and files written on the GPU read on the CPU;
+// recall against exact neighbours as the CPU index's.
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <limits>
+#include <memory>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "gpu_test_util.hpp"
+#include "knnx/knnx.hpp"
+#include "knnx/synthetic.hpp"
+#include "temp_dir.hpp"
+
+namespace knnx {
+namespace {
+
+using test::expect_same;
+using test::Neighbours;
+using test::search;
+
+constexpr int kDim = 32;
+
+struct Data {
+  std::vector<float> base, extra, queries;
+  idx_t n() const { return static_cast<idx_t>(base.size()) / kDim; }
+};
+
+// Clustered vectors, as the IVF indexes expect; `extra` rows for adds after a search.
+Data clustered(idx_t n, idx_t nq, int dim = kDim) {
+  MixtureSpec spec;
+  spec.dim = dim;
+  spec.n_clusters = 48;
+  spec.noise_stddev = 0.3f;
+  spec.seed = 11;
+  Data data;
+  data.base = make_mixture_base(spec, n).data;
+  data.extra = make_mixture_base(spec, n + 500).data;
+  data.extra.erase(data.extra.begin(), data.extra.begin() + static_cast<std::ptrdiff_t>(n) * dim);
+  data.queries = make_mixture_queries(spec, nq).data;
+  return data;
+}
+
+ProductQuantizerParams quick_pq() {
+  ProductQuantizerParams p;
+  p.kmeans_iter = 8;
+  return p;
+}
+
+// The same index on another device, through an index file (so the quantizers, centroids and
+// codes are identical).
+template <typename T>
+std::unique_ptr<T> moved(const T& index, Device device, const char* name) {
+  const test::TempDir dir("knnx_pq_cuda");
+  const std::string path = (dir.path() / name).string();
+  write_index(index, path);
+  std::unique_ptr<Index> loaded = read_index(path, device);
+  auto* typed = dynamic_cast<T*>(loaded.get());
+  if (typed == nullptr) throw std::runtime_error("read_index returned another index type");
+  loaded.release();
+  std::unique_ptr<T> out(typed);
+  EXPECT_EQ(out->device(), device);
+  EXPECT_EQ(out->ntotal(), index.ntotal());
+  return out;
+}
+
+std::unique_ptr<IndexPQ> cpu_pq(const Data& data, Metric metric, int M, int dim = kDim) {
+  auto index = std::make_unique<IndexPQ>(dim, M, 8, metric);
+  index->set_pq_params(quick_pq());
+  index->train(data.n(), data.base.data());
+  index->add(data.n(), data.base.data());
+  return index;
+}
+
+std::unique_ptr<IndexIVFPQ> cpu_ivf_pq(const Data& data, Metric metric, int M, int n_lists,
+                                       int dim = kDim) {
+  auto index = std::make_unique<IndexIVFPQ>(dim, n_lists, M, 8, metric);
+  index->set_pq_params(quick_pq());
+  index->train(data.n(), data.base.data());
+  index->add(data.n(), data.base.data());
+  return index;
+}
+
+// Filters, removal, an add after a search and a file written on the GPU and read on the CPU,
+// each compared with the CPU index after the same calls.
+template <typename T>
+void expect_same_lifecycle(T& cpu, T& gpu, const Data& data, int k, const SearchParams* base,
+                           SearchParams& filtered) {
+  const IDSelectorRange range(1000, 4000);
+  filtered.sel = &range;
+  expect_same(search(cpu, data.queries, kDim, k, &filtered),
+              search(gpu, data.queries, kDim, k, &filtered), k, "range filter");
+  std::vector<idx_t> few(40);
+  std::iota(few.begin(), few.end(), idx_t{200});
+  const IDSelectorBatch batch(few);
+  filtered.sel = &batch;
+  const Neighbours few_gpu = search(gpu, data.queries, kDim, 50, &filtered);
+  expect_same(search(cpu, data.queries, kDim, 50, &filtered), few_gpu, 50, "40 ids, k 50");
+  for (std::size_t i = 0; i < few_gpu.lab.size(); ++i) {
+    if (few_gpu.lab[i] >= 0) EXPECT_TRUE(batch.is_member(few_gpu.lab[i]));
+  }
+
+  const IDSelectorRange removed(0, 1500);
+  EXPECT_EQ(cpu.remove_ids(removed), 1500);
+  EXPECT_EQ(gpu.remove_ids(removed), 1500);
+  EXPECT_EQ(gpu.ntotal(), cpu.ntotal());
+  expect_same(search(cpu, data.queries, kDim, k, base), search(gpu, data.queries, kDim, k, base), k,
+              "after remove_ids");
+
+  const idx_t extra = static_cast<idx_t>(data.extra.size()) / kDim;
+  cpu.add(extra, data.extra.data());
+  gpu.add(extra, data.extra.data());
+  EXPECT_EQ(gpu.ntotal(), cpu.ntotal());
+  const Neighbours after_add = search(gpu, data.queries, kDim, k, base);
+  expect_same(search(cpu, data.queries, kDim, k, base), after_add, k, "after add");
+
+  const std::unique_ptr<T> back = moved(gpu, Device::cpu(), "gpu_written.knnx");
+  expect_same(search(*back, data.queries, kDim, k, base), after_add, k, "written on the GPU");
+  const std::unique_ptr<T> again = moved(*back, Device::cuda(0), "cpu_written.knnx");
+  expect_same(search(*again, data.queries, kDim, k, base), after_add, k, "read back on the GPU");
+}
+
+class PqCudaSweep : public ::testing::TestWithParam<std::tuple<Metric, int>> {};
+
+TEST_P(PqCudaSweep, EqualsCpu) {
+  KNNX_REQUIRE_GPU();
+  const auto [metric, M] = GetParam();
+  const Data data = clustered(6000, 40);
+  const auto cpu = cpu_pq(data, metric, M);
+  const auto gpu = moved(*cpu, Device::cuda(0), "pq.knnx");
+  EXPECT_EQ(gpu->codes(), cpu->codes());
+  for (int k : {1, 10, 300, 2048}) {
+    expect_same(search(*cpu, data.queries, kDim, k), search(*gpu, data.queries, kDim, k), k,
+                "IndexPQ");
+  }
+  SearchParams filtered;
+  expect_same_lifecycle(*cpu, *gpu, data, 10, nullptr, filtered);
+}
+
+INSTANTIATE_TEST_SUITE_P(MetricsAndM, PqCudaSweep,
+                         ::testing::Combine(::testing::Values(Metric::L2, Metric::InnerProduct),
+                                            ::testing::Values(4, 8, 32)));
+
+class IvfPqCudaSweep : public ::testing::TestWithParam<std::tuple<Metric, int, bool>> {};
+
+TEST_P(IvfPqCudaSweep, EqualsCpu) {
+  KNNX_REQUIRE_GPU();
+  const auto [metric, M, precompute] = GetParam();
+  const int n_lists = 24;
+  const Data data = clustered(6000, 40);
+  auto cpu = cpu_ivf_pq(data, metric, M, n_lists);
+  cpu->set_use_precomputed_table(precompute);
+  const auto gpu = moved(*cpu, Device::cuda(0), "ivf_pq.knnx");
+  gpu->set_use_precomputed_table(precompute);
+  EXPECT_EQ(gpu->precomputed_table_in_use(), cpu->precomputed_table_in_use());
+  EXPECT_EQ(gpu->precomputed_table_in_use(), precompute && metric == Metric::L2);
+  EXPECT_EQ(gpu->list_sizes(), cpu->list_sizes());
+  EXPECT_EQ(gpu->list_codes(3), cpu->list_codes(3));
+  EXPECT_EQ(gpu->list_ids(3), cpu->list_ids(3));
+  for (int n_probe : {1, 5, n_lists}) {
+    SearchParamsIVF params;
+    params.nprobe = n_probe;
+    for (int k : {1, 10, 200, 2048}) {
+      expect_same(search(*cpu, data.queries, kDim, k, &params),
+                  search(*gpu, data.queries, kDim, k, &params), k, "IndexIVFPQ");
+    }
+  }
+  SearchParamsIVF params;
+  params.nprobe = 6;
+  SearchParamsIVF filtered;
+  filtered.nprobe = 6;
+  expect_same_lifecycle(*cpu, *gpu, data, 10, &params, filtered);
+}
+
+INSTANTIATE_TEST_SUITE_P(MetricsMAndTables, IvfPqCudaSweep,
+                         ::testing::Combine(::testing::Values(Metric::L2, Metric::InnerProduct),
+                                            ::testing::Values(4, 8, 16), ::testing::Bool()));
+
+// M = 256 sub-quantizers make 256 KiB tables, more than a block's shared memory: the scans keep
+// them in global memory.
+TEST(PqCuda, TablesInGlobalMemoryEqualCpu) {
+  KNNX_REQUIRE_GPU();
+  const int dim = 256, M = 256;
+  const Data data = clustered(700, 12, dim);
+  for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+    const auto cpu = cpu_pq(data, metric, M, dim);
+    const auto gpu = moved(*cpu, Device::cuda(0), "pq256.knnx");
+    expect_same(search(*cpu, data.queries, dim, 10), search(*gpu, data.queries, dim, 10), 10,
+                "IndexPQ, global tables");
+    auto cpu_ivf = cpu_ivf_pq(data, metric, M, 4, dim);
+    const auto gpu_ivf = moved(*cpu_ivf, Device::cuda(0), "ivf_pq256.knnx");
+    SearchParamsIVF params;
+    params.nprobe = 3;
+    const Neighbours want = search(*cpu_ivf, data.queries, dim, 10, &params);
+    expect_same(want, search(*gpu_ivf, data.queries, dim, 10, &params), 10,
+                "IndexIVFPQ, global tables");
+    params.workspace_bytes = std::int64_t{16} << 20;  // 16 table slots: 36 items in 3 waves
+    expect_same(want, search(*gpu_ivf, data.queries, dim, 10, &params), 10,
+                "IndexIVFPQ, global tables in waves");
+  }
+}
+
+// The smallest workspace (16 MiB) cuts a search with k = 2048 into batches of about 37 queries
+// without changing its results.
+TEST(PqCuda, BatchedSearchEqualsOneBatch) {
+  KNNX_REQUIRE_GPU();
+  const Data data = clustered(6000, 300);
+  const auto cpu = cpu_ivf_pq(data, Metric::L2, 8, 24);
+  const auto gpu = moved(*cpu, Device::cuda(0), "ivf_pq.knnx");
+  const int k = 2048;
+  SearchParamsIVF whole;
+  whole.nprobe = 24;
+  const Neighbours want = search(*gpu, data.queries, kDim, k, &whole);
+  SearchParamsIVF small = whole;
+  small.workspace_bytes = std::int64_t{16} << 20;
+  expect_same(want, search(*gpu, data.queries, kDim, k, &small), k, "16 MiB workspace");
+  expect_same(search(*cpu, data.queries, kDim, k, &whole), want, k, "CPU");
+}
+
+// Trained and filled on the GPU (k-means there), recall@10 against the exact neighbours is the
+// CPU index's (trained alike on the CPU) within 0.05, and at full probe as IndexPQ's.
+TEST(PqCuda, RecallAgainstExactAsCpu) {
+  KNNX_REQUIRE_GPU();
+  const Data data = clustered(8000, 200);
+  IndexFlat exact(kDim, Metric::L2);
+  exact.add(data.n(), data.base.data());
+  const Neighbours truth = search(exact, data.queries, kDim, 10);
+  const idx_t nq = static_cast<idx_t>(data.queries.size()) / kDim;
+  const auto recall = [&](const Index& index, const SearchParams* params) {
+    const Neighbours got = search(index, data.queries, kDim, 10, params);
+    return recall_at_k(nq, got.lab.data(), 10, truth.lab.data(), 10, 10);
+  };
+  for (Device device : {Device::cpu(), Device::cuda(0)}) {
+    IndexIVFPQ index(kDim, 32, 16, 8, Metric::L2, device);
+    index.set_pq_params(quick_pq());
+    index.train(data.n(), data.base.data());
+    index.add(data.n(), data.base.data());
+    SearchParamsIVF params;
+    params.nprobe = 8;
+    const double r = recall(index, &params);
+    RecordProperty(device.is_cpu() ? "recall_cpu" : "recall_gpu", std::to_string(r));
+    EXPECT_GT(r, 0.5) << device.to_string();
+  }
+  const auto cpu = cpu_ivf_pq(data, Metric::L2, 16, 32);
+  const auto gpu = moved(*cpu, Device::cuda(0), "ivf_pq.knnx");
+  SearchParamsIVF params;
+  params.nprobe = 8;
+  EXPECT_NEAR(recall(*gpu, &params), recall(*cpu, &params), 0.01);
+}
+
+// Device vectors and queries are read in place; device results are written in place.
+TEST(PqCuda, DeviceArrays) {
+  KNNX_REQUIRE_GPU();
+  const Data data = clustered(3000, 20);
+  const auto cpu = cpu_ivf_pq(data, Metric::L2, 8, 16);
+  const auto gpu = moved(*cpu, Device::cuda(0), "ivf_pq.knnx");
+  const idx_t nq = 20, extra = 500;
+  const int k = 10;
+  float *d_extra = nullptr, *d_queries = nullptr, *d_dist = nullptr;
+  idx_t* d_lab = nullptr;
+  ASSERT_EQ(cudaMalloc(&d_extra, sizeof(float) * data.extra.size()), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&d_queries, sizeof(float) * data.queries.size()), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&d_dist, sizeof(float) * nq * k), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&d_lab, sizeof(idx_t) * nq * k), cudaSuccess);
+  cudaMemcpy(d_extra, data.extra.data(), sizeof(float) * data.extra.size(), cudaMemcpyHostToDevice);
+  cudaMemcpy(d_queries, data.queries.data(), sizeof(float) * data.queries.size(),
+             cudaMemcpyHostToDevice);
+  cudaMemset(d_dist, 0xFF, sizeof(float) * nq * k);  // poison
+  cudaMemset(d_lab, 0xFF, sizeof(idx_t) * nq * k);
+  cpu->add(extra, data.extra.data());
+  gpu->add(extra, d_extra);
+  gpu->search(nq, d_queries, k, d_dist, d_lab);
+  Neighbours got{std::vector<float>(nq * k), std::vector<idx_t>(nq * k)};
+  cudaMemcpy(got.dist.data(), d_dist, sizeof(float) * nq * k, cudaMemcpyDeviceToHost);
+  cudaMemcpy(got.lab.data(), d_lab, sizeof(idx_t) * nq * k, cudaMemcpyDeviceToHost);
+  cudaFree(d_extra);
+  cudaFree(d_queries);
+  cudaFree(d_dist);
+  cudaFree(d_lab);
+  expect_same(search(*cpu, data.queries, kDim, k), got, k, "device arrays");
+
+  std::vector<float> bad = data.queries;
+  bad[5] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> dist(nq * k);
+  std::vector<idx_t> lab(nq * k);
+  EXPECT_THROW(gpu->search(nq, bad.data(), k, dist.data(), lab.data()), InvalidArgument);
+  EXPECT_EQ(gpu->ntotal(), cpu->ntotal());
+}
+
+}  // namespace
+}  // namespace knnx
