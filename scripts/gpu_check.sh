@@ -8,6 +8,8 @@
 #   shards     the one-GPU smoke run of gpu_shards_bench
 #   harness    the benchmark harness's GPU sweeps (JSON in $OUT/results)
 #   filters    bench/filter_cost.py --device cuda: IDSelector cost at 1/10/90% (JSON in $OUT/results)
+#   pq         the GPU IndexPQ / IndexIVFPQ tests (gtest, memcheck over small cases, pytest)
+#   pq_bench   bench/gpu_ivf_pq.py at 1M and 10M x 96, nq 10k (JSON in $OUT/results)
 # usage: scripts/gpu_check.sh [STAGE ...]      (default: all stages, in this order)
 # Each stage after `build` uses build-gpu as an earlier call left it, so a run can be split over
 # several calls on a machine that stays up. Logs go to ${OUT:-gpu-check}; every stage prints one
@@ -19,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${OUT:-gpu-check}
 mkdir -p "$out"
 stages=("$@")
-((${#stages[@]})) || stages=(build cpu gpu python sanitizer shards harness filters)
+((${#stages[@]})) || stages=(build cpu gpu python sanitizer shards harness filters pq pq_bench)
 jobs=$(nproc)
 commit=${KNNX_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 export NCCL_NVLS_ENABLE=0
@@ -123,6 +125,30 @@ stage_filters() {
     --nq 10 1000 --out "$out/results/filter_cost_cuda.json" >"$out/filter_cost.log" 2>&1
   local rc=$?
   tail -30 "$out/filter_cost.log"
+  return $rc
+}
+
+stage_pq() {
+  local rc=0
+  ./build-gpu/tests/cpp/test_cuda --gtest_filter='*PqCuda*' >"$out/pq_gtest.log" 2>&1 || rc=1
+  grep -E "^\[  (PASSED|FAILED) |tests ran" "$out/pq_gtest.log" | head -20
+  timeout "${KNNX_SANITIZER_TIMEOUT:-240}" compute-sanitizer --tool memcheck --error-exitcode 99 \
+    ./build-gpu/tests/cpp/test_cuda \
+    --gtest_filter='PqCuda.TablesInGlobalMemoryEqualCpu:PqCuda.DeviceArrays:MetricsAndM/PqCudaSweep.EqualsCpu/1:MetricsMAndTables/IvfPqCudaSweep.EqualsCpu/1' \
+    >"$out/pq_memcheck.log" 2>&1 || rc=1
+  grep -E "ERROR SUMMARY" "$out/pq_memcheck.log" | tail -1
+  PYTHONPATH="$PWD/build-gpu/python" python3 -m pytest -q -rs -p no:cacheprovider \
+    tests/python/test_pq_gpu.py tests/python/test_pq.py >"$out/pq_pytest.log" 2>&1 || rc=1
+  tail -1 "$out/pq_pytest.log"
+  return $rc
+}
+
+stage_pq_bench() {
+  mkdir -p "$out/results"
+  PYTHONPATH="$PWD/build-gpu/python" python3 bench/gpu_ivf_pq.py --n 1000000 10000000 \
+    --nq 10000 --out "$out/results/gpu_ivf_pq.json" >"$out/gpu_ivf_pq.log" 2>&1
+  local rc=$?
+  tail -30 "$out/gpu_ivf_pq.log"
   return $rc
 }
 
