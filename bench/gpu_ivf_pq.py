@@ -107,7 +107,7 @@ def run_size(torch, args, n, bandwidth):
               "indexes": []}
     print(f"n={n}: torch fp32 brute force {args.nq / torch_s:,.0f} q/s", flush=True)
 
-    nlist = args.nlist or max(256, 1 << round(math.log2(4 * math.sqrt(n))))
+    nlist = args.nlist or max(256, 1 << round(math.log2(math.sqrt(n))))
     for M in args.M:
         free_before = torch.cuda.mem_get_info()[0]
         index = knnx.IndexIVFPQ(d, nlist, M, device=args.device)
@@ -162,7 +162,8 @@ def main():
     ap.add_argument("--M", type=int, nargs="+", default=[48],
                     help="sub-quantizers (bytes per vector); several values run in turn")
     ap.add_argument("--nlist", type=int, default=0,
-                    help="lists (default: 4 sqrt(n) rounded to a power of two)")
+                    help="lists (default: sqrt(n) rounded to a power of two: 1024 for 1M, "
+                         "4096 for 10M)")
     ap.add_argument("--nprobe", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64, 128])
     ap.add_argument("--train-n", type=int, default=500_000)
     ap.add_argument("--add-chunk", type=int, default=1_000_000)

@@ -52,6 +52,18 @@ __device__ void build_table(const PqScanArgs& a, const float* __restrict__ q, st
   }
 }
 
+// s plus the table entries of the (up to) four codes of sub-quantizers m0 .. m0 + 3 < M packed
+// in word (sub-quantizer m0 in the low byte), added in sub-quantizer order.
+__device__ __forceinline__ float add_entries(const float* table, int m0, int M, std::uint32_t word,
+                                             float s) {
+#pragma unroll
+  for (int b = 0; b < 4; ++b) {
+    const int m = m0 + b;
+    if (m < M) s += table[m * kKsub + ((word >> (8 * b)) & 0xFFu)];
+  }
+  return s;
+}
+
 // One block per item (item0 + blockIdx.x). kSharedTable: the table lives in shared memory
 // before the selection's buffers; otherwise in global_tables slot blockIdx.x.
 template <PqTable kTable, bool kFiltered, bool kSharedTable>
@@ -103,12 +115,18 @@ __global__ void __launch_bounds__(kThreads)
     float s = base;
     if (valid) {
       const std::uint32_t* code = a.codes + row * a.code_words;
-      int m = 0;
-      for (int w = 0; w < a.code_words; ++w) {
-        const std::uint32_t word = __ldg(code + w);
-#pragma unroll
-        for (int b = 0; b < 4; ++b, ++m) {
-          if (m < a.M) s += table[m * kKsub + ((word >> (8 * b)) & 0xFFu)];
+      if (a.code_words % 4 == 0) {  // rows of 16-byte multiples: 16-byte loads
+        const uint4* code4 = reinterpret_cast<const uint4*>(code);
+        for (int w = 0; w < a.code_words / 4; ++w) {
+          const uint4 v = __ldg(code4 + w);
+          s = add_entries(table, 16 * w, a.M, v.x, s);
+          s = add_entries(table, 16 * w + 4, a.M, v.y, s);
+          s = add_entries(table, 16 * w + 8, a.M, v.z, s);
+          s = add_entries(table, 16 * w + 12, a.M, v.w, s);
+        }
+      } else {
+        for (int w = 0; w < a.code_words; ++w) {
+          s = add_entries(table, 4 * w, a.M, __ldg(code + w), s);
         }
       }
     }
