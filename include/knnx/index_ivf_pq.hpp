@@ -87,7 +87,7 @@ class IndexIVFPQ : public Index {
   // Empties the lists; centroids and quantizer stay.
   void do_reset() override;
   // On a GPU, x and queries may be device memory: vectors are copied to the host, where they
-  // are checked and encoded; device queries are checked by the GPU search.
+  // are checked and encoded; queries are checked by the GPU search, on its copy of them.
   void check_finite(idx_t n, const float* x, const char* what) const override;
   void check_queries(idx_t nq, const float* queries) const override;
   void check_new_ids(idx_t n, const idx_t* ids) const override;

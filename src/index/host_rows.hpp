@@ -46,13 +46,14 @@ inline void check_rows_on_host(idx_t n, idx_t dim, const float* x, const char* w
   check_vectors_host(n, dim, host.data(), what);
 }
 
-// Whether an index on `device` checks queries on the host: not when they are device memory,
-// which a GPU search checks itself (InvalidArgument for an index on the CPU).
+// Whether an index on `device` checks its queries on the host: not on a CUDA device, whose
+// search checks its staged copy of them (require_not_flagged names a bad host row); device
+// memory given to an index on the CPU is an InvalidArgument.
 inline bool queries_checked_on_host(const float* queries, Device device) {
-  if (!is_device_pointer(queries)) return true;
-  require(device.is_cuda(), "queries are CUDA device memory but the index is on {}",
+  if (device.is_cuda()) return false;
+  require(!is_device_pointer(queries), "queries are CUDA device memory but the index is on {}",
           device.to_string());
-  return false;
+  return true;
 }
 
 }  // namespace knnx::detail

@@ -50,6 +50,10 @@ def test_gpu_index_matches_cpu(tmp_path, rng, metric, factory):
 
     for k in (1, 10, 100):
         assert_same(gpu_index.search(xq, k, params=params()), cpu.search(xq, k, params=params()))
+    # FAISS's spelling of the same move.
+    copied = knnx.index_cpu_to_gpu(knnx.StandardGpuResources(), 0, cpu)
+    assert copied.device == "cuda:0"
+    assert_same(copied.search(xq, 10, params=params()), cpu.search(xq, 10, params=params()))
     sel = knnx.IDSelectorRange(500, 2500)
     got = gpu_index.search(xq, 10, params=params(sel=sel))
     assert_same(got, cpu.search(xq, 10, params=params(sel=sel)))
