@@ -77,50 +77,49 @@ void build_list_major(const std::int64_t* probes, int nq, int n_probe, int n_lis
 // Shared memory the shared scan needs for rows of dp floats.
 std::size_t ivf_shared_smem_bytes(int dp);
 
-// The shared scan's plan, made on the device from the list-major starts so the host never
-// reads them back. Its work items are one block's work each: rows [piece * rows_per_item,
+// The shared scan's work items are one block's work each: rows [piece * rows_per_item,
 // (piece + 1) * rows_per_item) of a list, for a group of up to 32 of the queries probing it (in
-// list-major order). Long lists are cut into pieces because a block's time grows with the rows
-// it scans: enough items to fill the device's `sms` multiprocessors many times over, at least
-// 256 rows (a piece's fixed cost is its final selection) and at most max_rows_per_item (the
-// KNNX_IVF_ROWS_PER_CHUNK knob), unless cutting a probed list into max_chunks pieces needs
-// longer ones. Items are listed list by list, group by group, piece by piece.
-struct SharedScanPlan {
-  int rows_per_item;
-  int n_items;
-};
+// list-major order), listed list by list, group by group, piece by piece. Long lists are cut
+// into pieces because a block's time grows with the rows it scans.
 struct SharedScanItem {
   int list;
   int first_query;  // of the group, in the list's list-major queries
   int piece;
   int unused;
 };
-// Most items a plan can hold: a list probed by c queries and cut into p pieces (p at most
-// max_chunks, and at most one per 256 of its rows) has ceil(c / 32) * p items, which sums to at
-// most floor(nq * n_probe / 32) * max_chunks + the sum over lists of their pieces.
-std::int64_t shared_scan_items_bound(std::int64_t slots, int max_chunks,
-                                     const std::int64_t* list_sizes, int n_lists);
-// Writes *plan and items[0 .. plan->n_items) from starts[0..n_lists] (build_list_major) and the
-// list sizes; max_items is shared_scan_items_bound(...), the size of items. item_counts and
-// item_starts have n_lists + 1 entries of scratch; scan_temp is CUB scratch of
+// The cut, chosen on the host from what it knows before the probes exist (so nothing is read
+// back): enough items to fill the device's `sms` multiprocessors many times over were the
+// nq * n_probe probes (`slots`) spread evenly over the lists, at least 256 rows (a piece's
+// fixed cost is its final selection) and at most max_rows_per_item (the KNNX_IVF_ROWS_PER_CHUNK
+// knob), unless cutting the longest list into max_chunks pieces needs longer ones. max_pieces:
+// the most pieces a list has; max_items: a bound on the number of items.
+struct SharedScanShape {
+  int rows_per_item = 0;
+  int max_pieces = 1;
+  std::int64_t max_items = 0;
+};
+SharedScanShape shared_scan_shape(std::int64_t slots, int sms, int max_rows_per_item,
+                                  int max_chunks, const std::int64_t* list_sizes, int n_lists);
+// Lists the items of the probes in list-major form (starts[0..n_lists], build_list_major) on
+// the device: items[0 .. *n_items), *n_items <= shape.max_items (the size of items).
+// item_counts and item_starts have n_lists + 1 entries of scratch; scan_temp is CUB scratch of
 // list_major_scan_temp_bytes(n_lists) bytes (build_list_major's may be reused).
-void plan_shared_scan(const int* starts, const std::int64_t* list_sizes, int n_lists, int sms,
-                      int max_rows_per_item, int max_chunks, SharedScanPlan* plan, int* item_counts,
-                      int* item_starts, SharedScanItem* items, std::int64_t max_items,
-                      void* scan_temp, std::size_t scan_temp_bytes, cudaStream_t stream,
-                      bool sync_check);
-// Scans every item of the plan (a grid of max_items blocks, those past the plan's items idle)
-// and writes each (query q, slot)'s best k (keys, arena rows) from piece p of its list to
-// out[((q * n_probe + slot) * max_pieces + p) * k ...]; the slots of pieces a list does not
-// have are not written, hence the caller fills out with kKeyMax / -1 first (the merge reads
-// n_probe * max_pieces * k entries a query). max_pieces is the max_chunks of the plan. qnorms:
-// squared norms of the queries (read for L2 only).
+void plan_shared_scan(const int* starts, const std::int64_t* list_sizes, int n_lists,
+                      const SharedScanShape& shape, int* item_counts, int* item_starts,
+                      SharedScanItem* items, int* n_items, void* scan_temp,
+                      std::size_t scan_temp_bytes, cudaStream_t stream, bool sync_check);
+// Scans every listed item (a grid of shape.max_items blocks, those past *n_items idle) and
+// writes each (query q, slot)'s best k (keys, arena rows) from piece p of its list to
+// out[((q * n_probe + slot) * shape.max_pieces + p) * k ...]; the slots of pieces a list does
+// not have are not written, hence the caller fills out with kKeyMax / -1 first (the merge reads
+// n_probe * max_pieces * k entries a query). qnorms: squared norms of the queries (read for L2
+// only).
 void launch_ivf_shared_scan(const float* data, int dp, const float* queries, const float* qnorms,
-                            int n_probe, const SharedScanPlan* plan, const SharedScanItem* items,
-                            std::int64_t max_items, int max_pieces, const int* starts,
-                            const int* pairs, const std::int64_t* list_sizes,
-                            const std::int64_t* list_offsets, Metric metric, int k,
-                            const std::uint32_t* allowed, std::uint32_t* out_keys,
-                            std::int32_t* out_rows, cudaStream_t stream, bool sync_check);
+                            int n_probe, const SharedScanShape& shape, const int* n_items,
+                            const SharedScanItem* items, const int* starts, const int* pairs,
+                            const std::int64_t* list_sizes, const std::int64_t* list_offsets,
+                            Metric metric, int k, const std::uint32_t* allowed,
+                            std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
+                            bool sync_check);
 
 }  // namespace knnx::cuda

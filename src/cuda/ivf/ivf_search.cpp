@@ -93,8 +93,10 @@ std::int64_t batch_bytes(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKi
       // pairs, the query norms, the per-list plan arrays and the work items.
       partials = nq * n_probe * static_cast<std::int64_t>(k) * 8;
       other = nq * (n_probe * 4 + 4) + 16LL * (L.n_lists + 1) +
-              16 * shared_scan_items_bound(nq * n_probe, shared_chunks_bound(L),
-                                           L.host_sizes.data(), L.n_lists);
+              16 * shared_scan_shape(nq * n_probe, device_properties(L.device).multiProcessorCount,
+                                     knobs.ivf_rows_per_chunk, shared_chunks_bound(L),
+                                     L.host_sizes.data(), L.n_lists)
+                       .max_items;
       break;
     case ScanKind::PerQuery:
       partials =
@@ -135,7 +137,7 @@ ProbedQueries coarse_quantize(const IvfLists& L, StreamContext& ctx, const float
 // Stage 2, list-major: each probed list is read once per group of queries that probe it. The
 // probes are turned list-major and the work items (per group of queries probing a list and per
 // piece of a long list, so that neither a list many queries probe nor a long list holds up the
-// scan in one block) are planned on the device from the per-list query counts.
+// scan in one block) are listed on the device, cut as the host chose (shared_scan_shape).
 Partials scan_shared(const IvfLists& L, StreamContext& ctx, const ProbedQueries& p, int k,
                      const detail::SearchKnobs& knobs) {
   const cudaStream_t s = ctx.stream();
@@ -148,38 +150,35 @@ Partials scan_shared(const IvfLists& L, StreamContext& ctx, const ProbedQueries&
   DeviceBuffer<int> cursor(lists1 - 1, s);
   DeviceBuffer<int> item_starts(lists1, s);
   DeviceBuffer<int> pairs(slots, s);
-  DeviceBuffer<SharedScanPlan> plan(1, s);
+  DeviceBuffer<int> n_items(1, s);
   const std::size_t temp_bytes = list_major_scan_temp_bytes(L.n_lists);
   DeviceBuffer<unsigned char> temp(temp_bytes, s);
   build_list_major(p.lists.data(), nq, n_probe, L.n_lists, counts.data(), starts.data(),
                    cursor.data(), pairs.data(), temp.data(), temp_bytes, s, sync);
   DeviceBuffer<float> qnorms(static_cast<std::size_t>(nq), s);
   launch_row_norms(p.queries.data(), nq, L.dp, qnorms.data(), s, sync);
-  // Pieces are bounded so that pieces x partials would fit what the batch leaves of the
-  // workspace (the bound the plan has always used; it keeps the cut, hence the candidates each
-  // block sees, as before the plan moved to the device).
+  // Pieces are bounded so that pieces x partials fit what the batch leaves of the workspace.
   const std::int64_t per_chunk = static_cast<std::int64_t>(slots) * k * 9;
   const std::int64_t left =
       knobs.workspace_bytes - nq * (static_cast<std::int64_t>(L.dp) * 4 + n_probe * 16 + 4);
   const int max_chunks = static_cast<int>(std::clamp<std::int64_t>(
       left / std::max<std::int64_t>(per_chunk, 1), 1, shared_chunks_bound(L)));
-  const int sms = device_properties(L.device).multiProcessorCount;
-  const std::int64_t max_items = shared_scan_items_bound(
-      static_cast<std::int64_t>(slots), max_chunks, L.host_sizes.data(), L.n_lists);
-  DeviceBuffer<SharedScanItem> items(static_cast<std::size_t>(std::max<std::int64_t>(max_items, 1)),
-                                     s);
-  plan_shared_scan(starts.data(), L.sizes, L.n_lists, sms, knobs.ivf_rows_per_chunk, max_chunks,
-                   plan.data(), counts.data(), item_starts.data(), items.data(), max_items,
-                   temp.data(), temp_bytes, s, sync);
-  const std::size_t partials = slots * max_chunks * k;
+  const SharedScanShape shape = shared_scan_shape(
+      static_cast<std::int64_t>(slots), device_properties(L.device).multiProcessorCount,
+      knobs.ivf_rows_per_chunk, max_chunks, L.host_sizes.data(), L.n_lists);
+  DeviceBuffer<SharedScanItem> items(
+      static_cast<std::size_t>(std::max<std::int64_t>(shape.max_items, 1)), s);
+  plan_shared_scan(starts.data(), L.sizes, L.n_lists, shape, counts.data(), item_starts.data(),
+                   items.data(), n_items.data(), temp.data(), temp_bytes, s, sync);
+  const std::size_t partials = slots * shape.max_pieces * k;
   Partials out{DeviceBuffer<std::uint32_t>(partials, s), DeviceBuffer<std::int32_t>(partials, s),
-               n_probe * max_chunks * k};
+               n_probe * shape.max_pieces * k};
   // Partials start empty (key kKeyMax, row -1: all-ones bytes): a list cut into fewer pieces
-  // than max_chunks leaves the rest of its slots unwritten.
+  // than max_pieces leaves the rest of its slots unwritten.
   KNNX_CUDA_CHECK(cudaMemsetAsync(out.keys.data(), 0xFF, sizeof(std::uint32_t) * partials, s));
   KNNX_CUDA_CHECK(cudaMemsetAsync(out.rows.data(), 0xFF, sizeof(std::int32_t) * partials, s));
-  launch_ivf_shared_scan(L.data, L.dp, p.queries.data(), qnorms.data(), n_probe, plan.data(),
-                         items.data(), max_items, max_chunks, starts.data(), pairs.data(), L.sizes,
+  launch_ivf_shared_scan(L.data, L.dp, p.queries.data(), qnorms.data(), n_probe, shape,
+                         n_items.data(), items.data(), starts.data(), pairs.data(), L.sizes,
                          L.offsets, L.metric, k, L.allowed, out.keys.data(), out.rows.data(), s,
                          sync);
   return out;

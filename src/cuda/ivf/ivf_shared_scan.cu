@@ -5,8 +5,9 @@
 // queries) per round; each query keeps its own top-k (k <= kSharedMaxK) in shared memory, fed by
 // warp ballots and reduced by warp-level selection. Results go to the query's probe slot; a
 // per-query merge follows. The work items are planned and listed on the device
-// (plan_shared_scan), and the scan's grid is a host bound on their number whose blocks past the
-// last item return at once, so the host launches the scan without reading the plan back.
+// (plan_shared_scan) from their cut, which the host chooses (shared_scan_shape), and the scan's
+// grid is the host's bound on their number, whose blocks past the last item return at once: the
+// host launches the scan without reading anything back.
 #include <algorithm>
 #include <cub/device/device_scan.cuh>
 #include <limits>
@@ -128,7 +129,7 @@ __device__ void warp_flush(SharedState& s, int g, int k) {
   __syncwarp();
 }
 
-// Block b scans work item items[b] (none past the plan's last item): its rows of its list for
+// Block b scans work item items[b] (none past the last, *n_items): its rows of its list for
 // its group of up to kGroup queries, in rounds of kRows rows. Items are one per group and piece
 // of a list, so a list that many queries probe (a "hub" centroid) and a long list are both
 // spread over many blocks. A round is a small GEMM: row and query chunks of kDc floats are
@@ -141,11 +142,11 @@ template <Metric M, bool kFiltered>
 __global__ void __launch_bounds__(kThreads) ivf_shared_scan_kernel(
     const float4* __restrict__ data, int dp4, const float4* __restrict__ queries,
     const float* __restrict__ qnorms, int n_probe, const int* __restrict__ starts,
-    const int* __restrict__ pairs, const SharedScanPlan* __restrict__ plan,
+    const int* __restrict__ pairs, int rows_per_item, const int* __restrict__ n_items,
     const int4* __restrict__ items, int max_pieces, const std::int64_t* __restrict__ list_sizes,
     const std::int64_t* __restrict__ list_offsets, int k, const std::uint32_t* __restrict__ allowed,
     std::uint32_t* __restrict__ out_keys, std::int32_t* __restrict__ out_rows) {
-  if (static_cast<int>(blockIdx.x) >= plan->n_items) return;
+  if (static_cast<int>(blockIdx.x) >= *n_items) return;
   extern __shared__ __align__(16) unsigned char smem[];
   float* xs = reinterpret_cast<float*>(smem);  // [kRows][kPad]
   float* qs = xs + kRows * kPad;               // [kGroup][kPad]
@@ -164,7 +165,6 @@ __global__ void __launch_bounds__(kThreads) ivf_shared_scan_kernel(
   int* query_of = pair_of + kGroup;                       // [kGroup]: q
 
   const int4 item = items[blockIdx.x];  // list, first query of the group, piece
-  const int rows_per_item = plan->rows_per_item;
   const int tid = threadIdx.x;
   const int lane = tid & 31;
   const int warp = tid >> 5;
@@ -312,54 +312,14 @@ __global__ void __launch_bounds__(kThreads) ivf_shared_scan_kernel(
   }
 }
 
-constexpr int kPlanThreads = 256;
 constexpr long long kMinRows = 256;    // rows of an item at least
 constexpr long long kItemsPerSm = 16;  // several waves of the (3 blocks per SM) scan kernel
-
-// One block: rows per item from the work (rows scanned over all groups) and the longest probed
-// list, reduced over the lists.
-__global__ void __launch_bounds__(kPlanThreads)
-    plan_rows_kernel(const int* __restrict__ starts, const std::int64_t* __restrict__ list_sizes,
-                     int n_lists, int sms, int max_rows_per_item, int max_chunks,
-                     SharedScanPlan* __restrict__ plan) {
-  __shared__ long long warp_work[kPlanThreads / 32];
-  __shared__ long long warp_longest[kPlanThreads / 32];
-  long long work = 0;
-  long long longest = 0;
-  for (int l = threadIdx.x; l < n_lists; l += kPlanThreads) {
-    const long long groups = (starts[l + 1] - starts[l] + kGroup - 1) / kGroup;
-    work += groups * list_sizes[l];
-    if (groups > 0) longest = max(longest, static_cast<long long>(list_sizes[l]));
-  }
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) {
-    work += __shfl_down_sync(0xFFFFFFFFu, work, off);
-    longest = max(longest, __shfl_down_sync(0xFFFFFFFFu, longest, off));
-  }
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) {
-    warp_work[warp] = work;
-    warp_longest[warp] = longest;
-  }
-  __syncthreads();
-  if (threadIdx.x != 0) return;
-  for (int w = 1; w < kPlanThreads / 32; ++w) {
-    work += warp_work[w];
-    longest = max(longest, warp_longest[w]);
-  }
-  const long long want = (work + kItemsPerSm * sms - 1) / (kItemsPerSm * sms);
-  const long long bounded_rows = (longest + max_chunks - 1) / max(max_chunks, 1);
-  const long long by_work = min(max((want + kRows - 1) / kRows * kRows, kMinRows),
-                                max(kMinRows, static_cast<long long>(max_rows_per_item)));
-  plan->rows_per_item = static_cast<int>(max(by_work, (bounded_rows + kRows - 1) / kRows * kRows));
-}
 
 // item_counts[l]: the items of list l (groups of its queries times its pieces), 0 past the
 // last list.
 __global__ void count_items_kernel(const int* __restrict__ starts,
                                    const std::int64_t* __restrict__ list_sizes, int n_lists,
-                                   const SharedScanPlan* __restrict__ plan,
-                                   int* __restrict__ item_counts) {
+                                   int rows_per_item, int* __restrict__ item_counts) {
   const int l = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
   if (l > n_lists) return;
   int items = 0;
@@ -367,31 +327,30 @@ __global__ void count_items_kernel(const int* __restrict__ starts,
     const int queries = starts[l + 1] - starts[l];
     if (queries > 0) {
       items = (queries + kGroup - 1) / kGroup *
-              static_cast<int>(pieces_of(list_sizes[l], plan->rows_per_item));
+              static_cast<int>(pieces_of(list_sizes[l], rows_per_item));
     }
   }
   item_counts[l] = items;
 }
 
 // Lists item l's work items: one warp per list writes items[item_starts[l] ...] as (list, first
-// query of the group, piece), group by group and piece by piece; the items' count goes to the
-// plan. Items past `capacity` (the host's bound, never reached) are not written.
+// query of the group, piece), group by group and piece by piece, and *n_items the items'
+// count. Items past `capacity` (the host's bound, never reached) are not written.
 __global__ void list_items_kernel(const int* __restrict__ item_starts,
                                   const std::int64_t* __restrict__ list_sizes, int n_lists,
-                                  std::int64_t capacity, SharedScanPlan* __restrict__ plan,
-                                  int4* __restrict__ items) {
+                                  int rows_per_item, std::int64_t capacity,
+                                  int* __restrict__ n_items, int4* __restrict__ items) {
   const std::int64_t warp = (static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x & 31;
   if (warp == 0 && lane == 0) {
-    plan->n_items =
-        static_cast<int>(min(static_cast<std::int64_t>(item_starts[n_lists]), capacity));
+    *n_items = static_cast<int>(min(static_cast<std::int64_t>(item_starts[n_lists]), capacity));
   }
   if (warp >= n_lists) return;
   const int l = static_cast<int>(warp);
   const int first = item_starts[l];
   const int count = item_starts[l + 1] - first;
   if (count == 0) return;
-  const int pieces = static_cast<int>(pieces_of(list_sizes[l], plan->rows_per_item));
+  const int pieces = static_cast<int>(pieces_of(list_sizes[l], rows_per_item));
   for (int i = lane; i < count; i += 32) {
     if (first + i < capacity) items[first + i] = make_int4(l, i / pieces * kGroup, i % pieces, 0);
   }
@@ -427,25 +386,47 @@ std::size_t list_major_scan_temp_bytes(int n_lists) {
   return bytes;
 }
 
-std::int64_t shared_scan_items_bound(std::int64_t slots, int max_chunks,
-                                     const std::int64_t* list_sizes, int n_lists) {
-  std::int64_t bound = slots / kGroup * max_chunks;
+SharedScanShape shared_scan_shape(std::int64_t slots, int sms, int max_rows_per_item,
+                                  int max_chunks, const std::int64_t* list_sizes, int n_lists) {
+  std::int64_t total = 0, longest = 0;
   for (int l = 0; l < n_lists; ++l) {
-    bound += std::clamp<std::int64_t>((list_sizes[l] + kMinRows - 1) / kMinRows, 1, max_chunks);
+    total += list_sizes[l];
+    longest = std::max(longest, list_sizes[l]);
   }
-  return std::min<std::int64_t>(bound, std::numeric_limits<int>::max());
+  // Rows the scan reads over all groups, were the probes spread evenly: a group of up to kGroup
+  // queries a probed list, and every probed list read at least once.
+  const std::int64_t groups =
+      std::max<std::int64_t>((slots + kGroup - 1) / kGroup, std::min<std::int64_t>(slots, n_lists));
+  const std::int64_t work = groups * ((total + n_lists - 1) / std::max(n_lists, 1));
+  const std::int64_t want = (work + kItemsPerSm * sms - 1) / (kItemsPerSm * sms);
+  const auto round_up = [](std::int64_t rows) { return (rows + kRows - 1) / kRows * kRows; };
+  const std::int64_t by_work = std::clamp<std::int64_t>(
+      round_up(want), kMinRows, std::max<std::int64_t>(kMinRows, max_rows_per_item));
+  const std::int64_t bounded = round_up((longest + max_chunks - 1) / std::max(max_chunks, 1));
+  SharedScanShape shape;
+  shape.rows_per_item =
+      static_cast<int>(std::min<std::int64_t>(std::max(by_work, bounded), 1 << 30));
+  std::int64_t pieces_sum = 0;
+  for (int l = 0; l < n_lists; ++l) {
+    const std::int64_t pieces =
+        std::max<std::int64_t>(1, (list_sizes[l] + shape.rows_per_item - 1) / shape.rows_per_item);
+    shape.max_pieces = static_cast<int>(std::max<std::int64_t>(shape.max_pieces, pieces));
+    pieces_sum += pieces;
+  }
+  // A list probed by c queries has ceil(c / kGroup) * pieces items, at most
+  // (floor(c / kGroup) + 1) * pieces.
+  shape.max_items = std::min<std::int64_t>(slots / kGroup * shape.max_pieces + pieces_sum,
+                                           std::numeric_limits<int>::max());
+  return shape;
 }
 
-void plan_shared_scan(const int* starts, const std::int64_t* list_sizes, int n_lists, int sms,
-                      int max_rows_per_item, int max_chunks, SharedScanPlan* plan, int* item_counts,
-                      int* item_starts, SharedScanItem* items, std::int64_t max_items,
-                      void* scan_temp, std::size_t scan_temp_bytes, cudaStream_t stream,
-                      bool sync_check) {
-  plan_rows_kernel<<<1, kPlanThreads, 0, stream>>>(starts, list_sizes, n_lists, sms,
-                                                   max_rows_per_item, max_chunks, plan);
-  KNNX_CHECK_LAUNCH(stream, sync_check, "plan_rows_kernel");
+void plan_shared_scan(const int* starts, const std::int64_t* list_sizes, int n_lists,
+                      const SharedScanShape& shape, int* item_counts, int* item_starts,
+                      SharedScanItem* items, int* n_items, void* scan_temp,
+                      std::size_t scan_temp_bytes, cudaStream_t stream, bool sync_check) {
   const unsigned blocks = static_cast<unsigned>((n_lists + 1 + 255) / 256);
-  count_items_kernel<<<blocks, 256, 0, stream>>>(starts, list_sizes, n_lists, plan, item_counts);
+  count_items_kernel<<<blocks, 256, 0, stream>>>(starts, list_sizes, n_lists, shape.rows_per_item,
+                                                 item_counts);
   KNNX_CHECK_LAUNCH(stream, sync_check, "count_items_kernel");
   std::size_t bytes = scan_temp_bytes;
   KNNX_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(scan_temp, bytes, item_counts, item_starts,
@@ -453,31 +434,32 @@ void plan_shared_scan(const int* starts, const std::int64_t* list_sizes, int n_l
   const unsigned list_blocks =
       static_cast<unsigned>((static_cast<std::int64_t>(n_lists) * 32 + 255) / 256);
   list_items_kernel<<<std::max(list_blocks, 1u), 256, 0, stream>>>(
-      item_starts, list_sizes, n_lists, max_items, plan, reinterpret_cast<int4*>(items));
+      item_starts, list_sizes, n_lists, shape.rows_per_item, shape.max_items, n_items,
+      reinterpret_cast<int4*>(items));
   KNNX_CHECK_LAUNCH(stream, sync_check, "list_items_kernel");
 }
 
 void launch_ivf_shared_scan(const float* data, int dp, const float* queries, const float* qnorms,
-                            int n_probe, const SharedScanPlan* plan, const SharedScanItem* items,
-                            std::int64_t max_items, int max_pieces, const int* starts,
-                            const int* pairs, const std::int64_t* list_sizes,
-                            const std::int64_t* list_offsets, Metric metric, int k,
-                            const std::uint32_t* allowed, std::uint32_t* out_keys,
-                            std::int32_t* out_rows, cudaStream_t stream, bool sync_check) {
-  if (max_items <= 0) return;
+                            int n_probe, const SharedScanShape& shape, const int* n_items,
+                            const SharedScanItem* items, const int* starts, const int* pairs,
+                            const std::int64_t* list_sizes, const std::int64_t* list_offsets,
+                            Metric metric, int k, const std::uint32_t* allowed,
+                            std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
+                            bool sync_check) {
+  if (shape.max_items <= 0) return;
   const std::size_t smem = ivf_shared_smem_bytes(dp);
   static_assert(sizeof(SharedScanItem) == sizeof(int4));
   const auto* it = reinterpret_cast<const int4*>(items);
   const auto* d4 = reinterpret_cast<const float4*>(data);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
-  const dim3 grid(static_cast<unsigned>(max_items));
+  const dim3 grid(static_cast<unsigned>(shape.max_items));
   dispatch_metric(metric, [&](auto m) {
     dispatch_filtered(allowed, [&](auto f) {
       constexpr auto kernel = &ivf_shared_scan_kernel<decltype(m)::value, decltype(f)::value>;
       set_smem(reinterpret_cast<const void*>(kernel), smem);
-      kernel<<<grid, kThreads, smem, stream>>>(d4, dp / 4, q4, qnorms, n_probe, starts, pairs, plan,
-                                               it, max_pieces, list_sizes, list_offsets, k, allowed,
-                                               out_keys, out_rows);
+      kernel<<<grid, kThreads, smem, stream>>>(
+          d4, dp / 4, q4, qnorms, n_probe, starts, pairs, shape.rows_per_item, n_items, it,
+          shape.max_pieces, list_sizes, list_offsets, k, allowed, out_keys, out_rows);
     });
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_shared_scan_kernel");

@@ -120,6 +120,34 @@ TEST(IvfCuda, SharedScanCutsLongListsIntoPieces) {
   }
 }
 
+// Every query the same (all probe the same lists, one "hub" list taking every query): the
+// shared scan's items are many groups of one list times its pieces, the most the host's bound
+// on their number allows for; results equal the CPU's.
+TEST(IvfCuda, SharedScanHubListTakesEveryQuery) {
+  KNNX_REQUIRE_GPU();
+  const int d = 40, n_lists = 8;
+  const Data data = clustered(d, 20000, 150, n_lists, 9);
+  std::vector<float> same(static_cast<std::size_t>(1000) * d);
+  for (std::size_t i = 0; i < same.size(); ++i) same[i] = data.queries[i % d];
+  for (const Metric metric : {Metric::L2, Metric::InnerProduct}) {
+    IndexIVFFlat cpu(d, n_lists, metric), gpu(d, n_lists, metric, Device::cuda(0));
+    add_to_both(data, cpu, gpu);
+    for (const int n_probe : {1, 2, 8}) {
+      cpu.set_n_probe(n_probe);
+      gpu.set_n_probe(n_probe);
+      const Neighbours want = search(cpu, same, d, 10);
+      for (const int rows_per_chunk : {256, 1 << 20}) {
+        ConfigGuard guard;
+        Config c = config();
+        c.ivf_shared = 1;
+        c.ivf_rows_per_chunk = rows_per_chunk;
+        set_config(c);
+        expect_same(want, search(gpu, same, d, 10), 10, "shared, one hub list");
+      }
+    }
+  }
+}
+
 TEST(IvfCuda, AllListsProbedIsExact) {
   KNNX_REQUIRE_GPU();
   const int d = 64, n_lists = 16, k = 20;
