@@ -8,7 +8,8 @@
 #   shards     the one-GPU smoke run of gpu_shards_bench
 #   harness    the benchmark harness's GPU sweeps (JSON in $OUT/results)
 #   filters    bench/filter_cost.py --device cuda: IDSelector cost at 1/10/90% (JSON in $OUT/results)
-#   pq         the GPU IndexPQ / IndexIVFPQ tests (gtest, memcheck over small cases, pytest)
+#   pq         the GPU IndexPQ / IndexIVFPQ tests (gtest, memcheck and racecheck over small
+#              cases, pytest)
 #   pq_bench   bench/gpu_ivf_pq.py at 1M and 10M x 96, nq 10k (JSON in $OUT/results)
 # usage: scripts/gpu_check.sh [STAGE ...]      (default: all stages, in this order)
 # Each stage after `build` uses build-gpu as an earlier call left it, so a run can be split over
@@ -137,6 +138,12 @@ stage_pq() {
     --gtest_filter='PqCuda.TablesInGlobalMemoryEqualCpu:PqCuda.DeviceArrays:MetricsAndM/PqCudaSweep.EqualsCpu/1:MetricsMAndTables/IvfPqCudaSweep.EqualsCpu/1' \
     >"$out/pq_memcheck.log" 2>&1 || rc=1
   grep -E "ERROR SUMMARY" "$out/pq_memcheck.log" | tail -1
+  # The shared-memory table written, then read by the whole block.
+  timeout "${KNNX_SANITIZER_TIMEOUT:-240}" compute-sanitizer --tool racecheck --error-exitcode 99 \
+    ./build-gpu/tests/cpp/test_cuda --gtest_filter='MetricsAndM/PqCudaSweep.EqualsCpu/0' \
+    >"$out/pq_racecheck.log" 2>&1 || rc=1
+  grep -q 'Race reported' "$out/pq_racecheck.log" && rc=1
+  grep -E "RACECHECK SUMMARY" "$out/pq_racecheck.log" | tail -1
   PYTHONPATH="$PWD/build-gpu/python" python3 -m pytest -q -rs -p no:cacheprovider \
     tests/python/test_pq_gpu.py tests/python/test_pq.py >"$out/pq_pytest.log" 2>&1 || rc=1
   tail -1 "$out/pq_pytest.log"
