@@ -180,7 +180,8 @@ void bind_index_pq(nb::module_& m) {
       "Vectors stored as product-quantizer codes (FAISS's IndexPQ): train() learns the\n"
       "codebooks, add() stores M bytes a vector, search() compares each query with every code\n"
       "through lookup tables (distances to the codes' reconstructions). reconstruct() returns\n"
-      "the decoded vector. CPU only: a CUDA device raises NotSupported.")
+      "the decoded vector. On device='cuda' the codes live and are scanned on the GPU\n"
+      "(encoding stays on the host); CUDA arrays are accepted as for IndexFlat.")
       .def(
           "__init__",
           [](PyIndexPQ* self, long long d, long long m, long long nbits, const MetricArg& metric,
@@ -225,8 +226,9 @@ void bind_index_pq(nb::module_& m) {
       "Inverted-file index of product-quantizer codes of residuals (FAISS's IndexIVFPQ):\n"
       "train() runs k-means for n_lists centroids, then trains the quantizer on the residuals;\n"
       "add() stores each vector's residual code in its nearest centroid's list; search() scans\n"
-      "the n_probe nearest lists with lookup tables. CPU only: a CUDA device raises\n"
-      "NotSupported.")
+      "the n_probe nearest lists with lookup tables. On device='cuda' the lists live and are\n"
+      "scanned on the GPU (encoding stays on the host); CUDA arrays are accepted as for\n"
+      "IndexFlat.")
       .def(
           "__init__",
           [](PyIndexIVFPQ* self, long long d, long long n_lists, long long m, long long nbits,
