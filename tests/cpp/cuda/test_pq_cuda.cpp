@@ -30,8 +30,9 @@ using test::search;
 constexpr int kDim = 32;
 
 struct Data {
+  int dim = kDim;
   std::vector<float> base, extra, queries;
-  idx_t n() const { return static_cast<idx_t>(base.size()) / kDim; }
+  idx_t n() const { return static_cast<idx_t>(base.size()) / dim; }
 };
 
 // Clustered vectors, as the IVF indexes expect; `extra` rows for adds after a search.
@@ -42,6 +43,7 @@ Data clustered(idx_t n, idx_t nq, int dim = kDim) {
   spec.noise_stddev = 0.3f;
   spec.seed = 11;
   Data data;
+  data.dim = dim;
   data.base = make_mixture_base(spec, n).data;
   data.extra = make_mixture_base(spec, n + 500).data;
   data.extra.erase(data.extra.begin(), data.extra.begin() + static_cast<std::ptrdiff_t>(n) * dim);
