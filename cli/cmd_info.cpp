@@ -161,15 +161,17 @@ Memory memory_of(const IndexFileInfo& info) {
   if (info.quantizer == "SQ8") row_bytes = dim;
   if (info.quantizer == "SQ4") row_bytes = (dim + 1) / 2;
   if (info.quantizer == "SQfp16" || info.quantizer == "SQbf16") row_bytes = 2 * dim;
-  // Product-quantizer codes, pq_m bytes a vector (their 256 x dim codebook entries count as
-  // centroids).
-  if (info.pq_m > 0) row_bytes = static_cast<std::uint64_t>(info.pq_m);
+  // Product-quantizer codes, pq_m * pq_nbits / 8 bytes a vector (their 2^pq_nbits x dim codebook
+  // entries count as centroids).
+  if (info.pq_m > 0) row_bytes = static_cast<std::uint64_t>(info.pq_m) * info.pq_nbits / 8;
   m.vectors = n * row_bytes;
   m.ids = n * sizeof(std::int64_t);
   if (info.trained && info.n_lists > 0) {
     m.centroids = static_cast<std::uint64_t>(info.n_lists) * dim * sizeof(float);
   }
-  if (info.trained && info.pq_m > 0) m.centroids += 256 * dim * sizeof(float);
+  if (info.trained && info.pq_m > 0) {
+    m.centroids += (std::uint64_t{1} << info.pq_nbits) * dim * sizeof(float);
+  }
   for (const IndexFileTransform& t : info.transforms) {
     if (!t.trained || t.type == "L2Normalize") continue;
     const auto d_in = static_cast<std::uint64_t>(t.d_in);

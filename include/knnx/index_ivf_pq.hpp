@@ -54,7 +54,7 @@ class IndexIVFPQ : public Index {
   void set_kmeans_params(const KMeansParams& params);
   void set_pq_params(const ProductQuantizerParams& params);
 
-  // L2: whether searches add a per-list table precomputed at training (n_lists x M x 256
+  // L2: whether searches add a per-list table precomputed at training (n_lists x M x ksub
   // floats, FAISS's use_precomputed_table) to each query's table instead of building every
   // probed list's tables from the query's residual. On by default. The table is built only when
   // it fits 1 GiB, and never for the inner product, which needs none:
@@ -72,8 +72,12 @@ class IndexIVFPQ : public Index {
   std::vector<std::uint8_t> list_codes(int list) const;
 
  protected:
+  // IndexIVFPQFastScan: an index over pq's 4-bit codes (ProductQuantizer::fast_scan), kept in
+  // the fast-scan layout.
+  IndexIVFPQ(int dim, int n_lists, ProductQuantizer pq, Metric metric, Device device);
+
   // Runs k-means on n >= n_lists vectors, then trains the quantizer on their residuals
-  // (n >= 256); refused while the index holds vectors.
+  // (n >= ksub); refused while the index holds vectors.
   void do_train(idx_t n, const float* x) override;
   void do_add(idx_t n, const float* x, const idx_t* ids) override;
   void do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,

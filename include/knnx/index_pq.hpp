@@ -47,7 +47,11 @@ class IndexPQ : public Index {
   std::vector<idx_t> ids() const;
 
  protected:
-  // Trains the quantizer on n >= 256 rows; refused while the index holds vectors.
+  // IndexPQFastScan: an index over pq's 4-bit codes (ProductQuantizer::fast_scan), kept in the
+  // fast-scan layout.
+  IndexPQ(int dim, ProductQuantizer pq, Metric metric, Device device);
+
+  // Trains the quantizer on n >= ksub rows; refused while the index holds vectors.
   void do_train(idx_t n, const float* x) override;
   void do_add(idx_t n, const float* x, const idx_t* ids) override;
   void do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,

@@ -13,6 +13,7 @@
 #include "knnx/index_ivf_flat.hpp"
 #include "knnx/index_ivf_pq.hpp"
 #include "knnx/index_pq.hpp"
+#include "knnx/index_pq_fast_scan.hpp"
 #include "knnx/index_refine.hpp"
 #include "knnx/index_replicas.hpp"
 #include "knnx/index_scalar_quantizer.hpp"

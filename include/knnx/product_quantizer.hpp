@@ -4,9 +4,13 @@
 // A d-dimensional vector is cut into M contiguous sub-vectors of dsub = d / M dimensions; each
 // sub-vector is replaced by the number of the nearest of ksub = 2^nbits centroids of its
 // sub-space (a k-means codebook per sub-space, trained with knnx::KMeans on a sample). A code is
-// M bytes (nbits = 8, the only width knnx implements). decode() replaces every byte by its
+// M bytes (nbits = 8). decode() replaces every byte by its
 // centroid, so a vector's reconstruction error is the sum of its sub-vectors' distances to their
 // centroids: it shrinks as M grows (smaller sub-spaces are quantised more finely).
+//
+// 4-bit codes (ksub = 16), the codes of IndexPQFastScan and IndexIVFPQFastScan, come from
+// ProductQuantizer::fast_scan(d, M): M / 2 bytes a vector, packed as FAISS packs them,
+// sub-quantizer 2i in the low nibble of byte i and 2i + 1 in its high nibble.
 //
 // Asymmetric distances: a query stays exact and is compared with the codes through lookup
 // tables of M x ksub floats, table[m][j] = the distance between the query's m-th sub-vector and
@@ -38,17 +42,25 @@ struct ProductQuantizerParams {
 class ProductQuantizer {
  public:
   // d in [1, kMaxDim], M >= 1 dividing d, nbits = 8 (InvalidArgument naming the value
-  // otherwise); params validated likewise.
+  // otherwise; 4-bit codes come from fast_scan); params validated likewise.
   ProductQuantizer(int d, int M, int nbits = 8, ProductQuantizerParams params = {});
+
+  // A quantizer of 4-bit codes for the fast-scan layout (cpu/pq4_fast_scan.hpp): M even (two codes
+  // a byte), dividing d, and M <= kMaxFastScanM so that a code's M quantized table entries sum
+  // within 16 bits (InvalidArgument naming the value otherwise).
+  static ProductQuantizer fast_scan(int d, int M, ProductQuantizerParams params = {});
+  static constexpr int kMaxFastScanM = 256;
 
   int d() const { return d_; }
   int M() const { return m_; }
   int nbits() const { return nbits_; }
   int dsub() const { return d_ / m_; }
   int ksub() const { return 1 << nbits_; }
-  // Bytes per encoded vector.
-  int code_size() const { return m_; }
+  // Bytes per encoded vector: M * nbits / 8.
+  int code_size() const { return m_ * nbits_ / 8; }
   const ProductQuantizerParams& params() const { return params_; }
+  // Replaces the training settings (validated as by the constructor); the codebooks stay.
+  void set_params(const ProductQuantizerParams& params);
   bool is_trained() const { return !centroids_.empty(); }
 
   // Trains the M codebooks on n rows of x (n x d, finite). n >= ksub (InvalidArgument naming
@@ -72,7 +84,12 @@ class ProductQuantizer {
   void compute_distance_tables(idx_t nq, const float* queries, Metric metric, float* tables) const;
 
  private:
+  ProductQuantizer(int d, int M, int nbits, ProductQuantizerParams params, bool);
   void require_trained(const char* what) const;
+  // Code of sub-quantizer m of the code starting at `code`.
+  int code_at(const std::uint8_t* code, int m) const {
+    return nbits_ == 8 ? code[m] : (code[m >> 1] >> ((m & 1) * 4)) & 15;
+  }
 
   int d_;
   int m_;

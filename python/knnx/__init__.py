@@ -96,7 +96,7 @@ from knnx._index import IndexFlat, IndexFlatIP, IndexFlatL2
 from knnx._index_file import deserialize_index, read_index, serialize_index, write_index
 from knnx._index_file import reduce_index as _reduce_index
 from knnx._ivf import IndexIVFFlat, KMeansParamsView
-from knnx._pq import IndexIVFPQ, IndexPQ
+from knnx._pq import IndexIVFPQ, IndexIVFPQFastScan, IndexPQ, IndexPQFastScan
 from knnx._search_params import SearchParameters, SearchParametersIVF, SearchParametersRefine
 from knnx._sq import IndexIVFScalarQuantizer, IndexRefineFlat, IndexScalarQuantizer
 from knnx._transform import IndexPreTransform
@@ -154,8 +154,10 @@ __all__ = [
     "IndexIDMap2",
     "IndexIVFFlat",
     "IndexIVFPQ",
+    "IndexIVFPQFastScan",
     "IndexIVFScalarQuantizer",
     "IndexPQ",
+    "IndexPQFastScan",
     "IndexPreTransform",
     "IndexRefineFlat",
     "IndexScalarQuantizer",

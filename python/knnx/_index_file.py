@@ -12,7 +12,7 @@ from knnx import _knnx
 from knnx._id_map import IndexIDMap
 from knnx._index import IndexFlat
 from knnx._ivf import IndexIVFFlat
-from knnx._pq import IndexIVFPQ, IndexPQ
+from knnx._pq import IndexIVFPQ, IndexIVFPQFastScan, IndexPQ, IndexPQFastScan
 from knnx._sq import IndexIVFScalarQuantizer, IndexRefineFlat, IndexScalarQuantizer
 from knnx._transform import IndexPreTransform
 
@@ -25,6 +25,8 @@ _CLASSES = {
     "RefineFlat": (IndexRefineFlat, _knnx.IndexRefineFlat),
     "PQ": (IndexPQ, _knnx.IndexPQ),
     "IVFPQ": (IndexIVFPQ, _knnx.IndexIVFPQ),
+    "PQFastScan": (IndexPQFastScan, _knnx.IndexPQFastScan),
+    "IVFPQFastScan": (IndexIVFPQFastScan, _knnx.IndexIVFPQFastScan),
     "PreTransform": (IndexPreTransform, _knnx.IndexPreTransform),
 }
 

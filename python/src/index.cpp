@@ -25,6 +25,7 @@
 #include "knnx/index_ivf_flat.hpp"
 #include "knnx/index_ivf_pq.hpp"
 #include "knnx/index_pq.hpp"
+#include "knnx/index_pq_fast_scan.hpp"
 #include "knnx/index_refine.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/transform.hpp"
@@ -93,6 +94,8 @@ const char* index_kind(const Index& index) {
   if (dynamic_cast<const IndexIVFScalarQuantizer*>(&index)) return "IVFScalarQuantizer";
   if (dynamic_cast<const IndexScalarQuantizer*>(&index)) return "ScalarQuantizer";
   if (dynamic_cast<const IndexRefineFlat*>(&index)) return "RefineFlat";
+  if (dynamic_cast<const IndexPQFastScan*>(&index)) return "PQFastScan";
+  if (dynamic_cast<const IndexIVFPQFastScan*>(&index)) return "IVFPQFastScan";
   if (dynamic_cast<const IndexPQ*>(&index)) return "PQ";
   if (dynamic_cast<const IndexIVFPQ*>(&index)) return "IVFPQ";
   if (dynamic_cast<const IndexPreTransform*>(&index)) return "PreTransform";
@@ -324,7 +327,8 @@ void bind_index(nb::module_& m) {
                           "class takes it over.")
       .def_prop_ro(
           "kind", [](const IndexHandle& h) { return h.index ? index_kind(*h.index) : "taken"; },
-          "\"Flat\", \"IVFFlat\", \"PQ\", \"IVFPQ\", \"PreTransform\" or \"Index\"; \"taken\"\n"
+          "\"Flat\", \"IVFFlat\", \"PQ\", \"IVFPQ\", \"PQFastScan\", \"IVFPQFastScan\",\n"
+          "\"PreTransform\" or \"Index\"; \"taken\"\n"
           "after use.");
 
   nb::class_<PyIndex>(

@@ -1,5 +1,6 @@
-// index_pq.cpp — knnx.ProductQuantizer, knnx.IndexPQ and knnx.IndexIVFPQ: the codec and the two
-// product-quantizer indexes' own settings and storage. Train, add, search, ids and the
+// index_pq.cpp — knnx.ProductQuantizer, knnx.IndexPQ and knnx.IndexIVFPQ, and their fast-scan
+// kinds knnx.IndexPQFastScan and knnx.IndexIVFPQFastScan: the codec and the product-quantizer
+// indexes' own settings and storage. Train, add, search, ids and the
 // raw-pointer methods come from knnx.Index (index.cpp).
 #include "knnx/index_pq.hpp"
 
@@ -18,6 +19,7 @@
 #include "kmeans_params.hpp"
 #include "knnx/error.hpp"
 #include "knnx/index_ivf_pq.hpp"
+#include "knnx/index_pq_fast_scan.hpp"
 #include "knnx/product_quantizer.hpp"
 #include "py_index.hpp"
 
@@ -62,9 +64,44 @@ class PyIndexIVFPQ : public PyIndex {
   const IndexIVFPQ& ivf() const { return static_cast<const IndexIVFPQ&>(fixed()); }
 };
 
-template <typename T>
+// The fast-scan kinds: the same Python surface over 4-bit codes.
+class PyIndexPQFastScan : public PyIndexPQ {
+ public:
+  PyIndexPQFastScan(int d, int m, Metric metric, Device device)
+      : PyIndexPQ(std::unique_ptr<Index>(std::make_unique<IndexPQFastScan>(d, m, metric, device))) {
+  }
+  explicit PyIndexPQFastScan(std::unique_ptr<Index> index) : PyIndexPQ(std::move(index)) {}
+};
+
+class PyIndexIVFPQFastScan : public PyIndexIVFPQ {
+ public:
+  PyIndexIVFPQFastScan(int d, int n_lists, int m, Metric metric, Device device)
+      : PyIndexIVFPQ(std::unique_ptr<Index>(
+            std::make_unique<IndexIVFPQFastScan>(d, n_lists, m, metric, device))) {}
+  explicit PyIndexIVFPQFastScan(std::unique_ptr<Index> index) : PyIndexIVFPQ(std::move(index)) {}
+};
+
+int n_lists_arg(long long n_lists) {
+  if (n_lists < 1 || n_lists > INT_MAX) {
+    throw InvalidArgument(fmt::format("n_lists must be in [1, {}], got {}", INT_MAX, n_lists));
+  }
+  return static_cast<int>(n_lists);
+}
+
+// The fast-scan indexes hold 4-bit codes; FAISS's bbs (codes a block) is 32 in knnx's layout.
+void check_fast_scan_args(long long nbits, long long bbs) {
+  if (nbits != 4) {
+    throw InvalidArgument(fmt::format(
+        "the fast-scan indexes hold 4-bit codes: nbits must be 4, got nbits = {}", nbits));
+  }
+  if (bbs != 32) {
+    throw InvalidArgument(
+        fmt::format("knnx's fast-scan layout packs 32 codes a block: bbs must be 32, got {}", bbs));
+  }
+}
+
+template <typename Cpp, typename T>
 void take_handle(T* self, IndexHandle& handle, const char* kind) {
-  using Cpp = std::conditional_t<std::is_same_v<T, PyIndexPQ>, IndexPQ, IndexIVFPQ>;
   if (!handle.index || !dynamic_cast<Cpp*>(handle.index.get())) {
     throw InvalidArgument(fmt::format("the handle does not hold an {}", kind));
   }
@@ -131,23 +168,26 @@ void bind_index_pq(nb::module_& m) {
           "compute_codes",
           [](const ProductQuantizer& pq, ArrayLike x) {
             const Rows<float> rows = pq_rows(pq, x, "x");
-            std::vector<std::uint8_t> codes(static_cast<std::size_t>(rows.rows()) * pq.M());
+            std::vector<std::uint8_t> codes(static_cast<std::size_t>(rows.rows()) *
+                                            static_cast<std::size_t>(pq.code_size()));
             {
               nb::gil_scoped_release release;
               pq.encode(rows.rows(), rows.data(), codes.data());
             }
-            return make_numpy<Codes2D>(std::move(codes), {static_cast<std::size_t>(rows.rows()),
-                                                          static_cast<std::size_t>(pq.M())});
+            return make_numpy<Codes2D>(
+                std::move(codes),
+                {static_cast<std::size_t>(rows.rows()), static_cast<std::size_t>(pq.code_size())});
           },
-          nb::arg("x"), "The codes of x (n, d), uint8 (n, M).")
+          nb::arg("x"),
+          "The codes of x (n, d), uint8 (n, code_size): M bytes, or M / 2 for 4-bit codes.")
       .def(
           "decode",
           [](const ProductQuantizer& pq, ArrayLike codes) {
             const Rows<std::uint8_t> c =
                 to_rows<std::uint8_t>(codes, ArraySpec{.name = "codes",
                                                        .rank = Rank::kMatrixOrVector,
-                                                       .cols = pq.M(),
-                                                       .cols_name = "M"});
+                                                       .cols = pq.code_size(),
+                                                       .cols_name = "code_size"});
             std::vector<float> x(static_cast<std::size_t>(c.rows()) * pq.d());
             {
               nb::gil_scoped_release release;
@@ -156,7 +196,7 @@ void bind_index_pq(nb::module_& m) {
             return make_numpy<Matrix2D>(std::move(x), {static_cast<std::size_t>(c.rows()),
                                                        static_cast<std::size_t>(pq.d())});
           },
-          nb::arg("codes"), "The reconstructions of codes (n, M), float32 (n, d).")
+          nb::arg("codes"), "The reconstructions of codes (n, code_size), float32 (n, d).")
       .def(
           "compute_distance_tables",
           [](const ProductQuantizer& pq, ArrayLike x, const MetricArg& metric) {
@@ -194,7 +234,9 @@ void bind_index_pq(nb::module_& m) {
           "An untrained index of d-dimensional vectors coded by M sub-quantizers of nbits (8).")
       .def(
           "__init__",
-          [](PyIndexPQ* self, IndexHandle& handle) { take_handle(self, handle, "IndexPQ"); },
+          [](PyIndexPQ* self, IndexHandle& handle) {
+            take_handle<IndexPQ>(self, handle, "IndexPQ");
+          },
           nb::arg("handle"), "Takes over the index of a knnx._IndexHandle (read_index).")
       .def_prop_ro(
           "pq",
@@ -246,7 +288,9 @@ void bind_index_pq(nb::module_& m) {
           "An untrained index with n_lists lists of codes by M sub-quantizers of nbits (8).")
       .def(
           "__init__",
-          [](PyIndexIVFPQ* self, IndexHandle& handle) { take_handle(self, handle, "IndexIVFPQ"); },
+          [](PyIndexIVFPQ* self, IndexHandle& handle) {
+            take_handle<IndexIVFPQ>(self, handle, "IndexIVFPQ");
+          },
           nb::arg("handle"), "Takes over the index of a knnx._IndexHandle (read_index).")
       .def_prop_ro(
           "n_lists", [](const PyIndexIVFPQ& self) { return self.ivf().n_lists(); },
@@ -348,6 +392,52 @@ void bind_index_pq(nb::module_& m) {
             return make_numpy<Codes2D>(std::move(c), {n, m});
           },
           nb::arg("list"), "The codes of one list in insertion order, uint8 (size, M).");
+
+  nb::class_<PyIndexPQFastScan, PyIndexPQ>(
+      m, "IndexPQFastScan",
+      "IndexPQ of 4-bit codes searched by SIMD fast scan (FAISS's IndexPQFastScan): M / 2\n"
+      "bytes a vector (M even), lookup tables quantized to 8 bits; distances are those of the\n"
+      "quantized tables, as FAISS returns. codes() are (ntotal, M / 2), two codes a byte.")
+      .def(
+          "__init__",
+          [](PyIndexPQFastScan* self, long long d, long long m, long long nbits,
+             const MetricArg& metric, long long bbs, const std::string& device) {
+            check_fast_scan_args(nbits, bbs);
+            new (self) PyIndexPQFastScan(dim_arg(d), int_arg(m, "M"), metric_arg(metric),
+                                         Device::parse(device));
+          },
+          nb::arg("d"), nb::arg("M"), nb::arg("nbits") = 4, nb::arg("metric") = "l2",
+          nb::arg("bbs") = 32, nb::arg("device") = "cpu",
+          "An untrained index of d-dimensional vectors coded by M 4-bit sub-quantizers.")
+      .def(
+          "__init__",
+          [](PyIndexPQFastScan* self, IndexHandle& handle) {
+            take_handle<IndexPQFastScan>(self, handle, "IndexPQFastScan");
+          },
+          nb::arg("handle"), "Takes over the index of a knnx._IndexHandle (read_index).");
+
+  nb::class_<PyIndexIVFPQFastScan, PyIndexIVFPQ>(
+      m, "IndexIVFPQFastScan",
+      "IndexIVFPQ of 4-bit codes searched by SIMD fast scan (FAISS's IndexIVFPQFastScan): each\n"
+      "probed list's lookup tables quantized to 8 bits; distances are those of the quantized\n"
+      "tables, as FAISS returns. list_codes() are (size, M / 2), two codes a byte.")
+      .def(
+          "__init__",
+          [](PyIndexIVFPQFastScan* self, long long d, long long n_lists, long long m,
+             long long nbits, const MetricArg& metric, long long bbs, const std::string& device) {
+            check_fast_scan_args(nbits, bbs);
+            new (self) PyIndexIVFPQFastScan(dim_arg(d), n_lists_arg(n_lists), int_arg(m, "M"),
+                                            metric_arg(metric), Device::parse(device));
+          },
+          nb::arg("d"), nb::arg("n_lists"), nb::arg("M"), nb::arg("nbits") = 4,
+          nb::arg("metric") = "l2", nb::arg("bbs") = 32, nb::arg("device") = "cpu",
+          "An untrained index with n_lists lists of codes by M 4-bit sub-quantizers.")
+      .def(
+          "__init__",
+          [](PyIndexIVFPQFastScan* self, IndexHandle& handle) {
+            take_handle<IndexIVFPQFastScan>(self, handle, "IndexIVFPQFastScan");
+          },
+          nb::arg("handle"), "Takes over the index of a knnx._IndexHandle (read_index).");
 }
 
 }  // namespace knnx::python

@@ -84,15 +84,15 @@ std::string describe(const Header& h) {
 bool has_lists(const Header& h) {
   return h.index_type == static_cast<std::uint32_t>(IndexType::IVFFlat) ||
          h.index_type == static_cast<std::uint32_t>(IndexType::IVFScalarQuantizer) ||
-         h.index_type == static_cast<std::uint32_t>(IndexType::IVFPQ);
+         is_ivf_pq(h.index_type);
 }
 
 void check_header_fields(const Header& h, const std::string& path) {
   if (h.index_type < static_cast<std::uint32_t>(IndexType::Flat) ||
-      h.index_type > static_cast<std::uint32_t>(IndexType::IVFPQ)) {
+      h.index_type > static_cast<std::uint32_t>(IndexType::IVFPQFastScan)) {
     fail(path,
          "unknown index type {} (known: 1 = Flat, 2 = IVFFlat, 3 = ScalarQuantizer, 4 = "
-         "IVFScalarQuantizer, 5 = PQ, 6 = IVFPQ)",
+         "IVFScalarQuantizer, 5 = PQ, 6 = IVFPQ, 7 = PQFastScan, 8 = IVFPQFastScan)",
          h.index_type);
   }
   if (is_sq(h.index_type)) {
@@ -110,9 +110,19 @@ void check_header_fields(const Header& h, const std::string& path) {
     fail(path, "dim {} is outside [1, {}]", h.dim, kMaxDim);
   }
   if (is_pq(h.index_type)) {
-    if (h.pq_nbits != 8) fail(path, "pq_nbits is {}; knnx reads 8-bit codes only", h.pq_nbits);
+    const bool fast_scan = h.index_type == static_cast<std::uint32_t>(IndexType::PQFastScan) ||
+                           h.index_type == static_cast<std::uint32_t>(IndexType::IVFPQFastScan);
+    if (!fast_scan && h.pq_nbits != 8) {
+      fail(path, "pq_nbits is {}; knnx reads 8-bit codes only", h.pq_nbits);
+    }
+    if (fast_scan && h.pq_nbits != 4) {
+      fail(path, "pq_nbits is {}; the fast-scan types hold 4-bit codes", h.pq_nbits);
+    }
     if (h.pq_m < 1 || h.pq_m > h.dim || h.dim % h.pq_m != 0) {
       fail(path, "pq_m {} does not divide dim {} into sub-quantizers", h.pq_m, h.dim);
+    }
+    if (fast_scan && (h.pq_m % 2 != 0 || h.pq_m > kPqFastScanMaxM)) {
+      fail(path, "pq_m {} of a fast-scan type is not even or exceeds {}", h.pq_m, kPqFastScanMaxM);
     }
   } else if (h.pq_m != 0 || h.pq_nbits != 0) {
     fail(path, "reserved header bytes {}-{} are not zero", kOffPqM, kOffHeaderCrc - 1);
@@ -172,6 +182,10 @@ std::string_view to_string(IndexType type) {
       return "PQ";
     case IndexType::IVFPQ:
       return "IVFPQ";
+    case IndexType::PQFastScan:
+      return "PQFastScan";
+    case IndexType::IVFPQFastScan:
+      return "IVFPQFastScan";
   }
   return "unknown";
 }
@@ -194,8 +208,17 @@ bool sq_has_ranges(std::uint32_t quantizer) { return quantizer <= 1; }
 
 bool is_pq(std::uint32_t index_type) {
   return index_type == static_cast<std::uint32_t>(IndexType::PQ) ||
-         index_type == static_cast<std::uint32_t>(IndexType::IVFPQ);
+         index_type == static_cast<std::uint32_t>(IndexType::PQFastScan) || is_ivf_pq(index_type);
 }
+
+bool is_ivf_pq(std::uint32_t index_type) {
+  return index_type == static_cast<std::uint32_t>(IndexType::IVFPQ) ||
+         index_type == static_cast<std::uint32_t>(IndexType::IVFPQFastScan);
+}
+
+// Valid for headers check_header_fields accepted (pq_nbits 4 or 8).
+std::uint64_t pq_code_size(const Header& h) { return std::uint64_t{h.pq_m} * h.pq_nbits / 8; }
+std::uint64_t pq_ksub(const Header& h) { return std::uint64_t{1} << h.pq_nbits; }
 
 bool is_sq(std::uint32_t index_type) {
   return index_type == static_cast<std::uint32_t>(IndexType::ScalarQuantizer) ||
@@ -362,14 +385,16 @@ std::vector<SectionSpec> required_sections(const Header& h, const std::string& p
   }
   const bool sq = is_sq(h.index_type);
   const bool pq = is_pq(h.index_type);
-  const std::uint64_t code_size = sq ? sq_code_size(h.quantizer, h.dim) : pq ? h.pq_m : 0;
+  const std::uint64_t code_size = sq ? sq_code_size(h.quantizer, h.dim) : pq ? pq_code_size(h) : 0;
   const std::uint64_t codes =
       sq || pq ? checked_product(h.ntotal, code_size, 1, path, "ntotal codes") : 0;
   const bool ranges = sq && h.trained() && sq_has_ranges(h.quantizer);
-  // PQ types: 256 codebook entries of dim / pq_m floats for each of the pq_m sub-quantizers.
-  const SectionSpec pq_centroids{SectionKind::PqCentroids, std::uint64_t{kPqKsub} * h.dim * 4};
+  // PQ types: 2^pq_nbits codebook entries of dim / pq_m floats for each of the pq_m
+  // sub-quantizers.
+  const SectionSpec pq_centroids{SectionKind::PqCentroids, pq ? pq_ksub(h) * h.dim * 4 : 0};
   if (h.index_type == static_cast<std::uint32_t>(IndexType::ScalarQuantizer) ||
-      h.index_type == static_cast<std::uint32_t>(IndexType::PQ)) {
+      h.index_type == static_cast<std::uint32_t>(IndexType::PQ) ||
+      h.index_type == static_cast<std::uint32_t>(IndexType::PQFastScan)) {
     if (ranges) out.push_back({SectionKind::SqRanges, std::uint64_t{h.dim} * 2 * sizeof(float)});
     if (pq) out.push_back({SectionKind::PqParams, kPqRecordBytes});
     if (pq && h.trained()) out.push_back(pq_centroids);

@@ -31,8 +31,11 @@ inline constexpr std::uint32_t kMaxSections = 16;
 inline constexpr std::uint64_t kSectionAlignment = 64;
 inline constexpr std::size_t kKMeansRecordBytes = 32;
 inline constexpr std::size_t kPqRecordBytes = 32;
-// Centroids per sub-quantizer of the product-quantizer indexes (8-bit codes, the only width).
+// Centroids per sub-quantizer of the product-quantizer indexes: 256 (8-bit codes, PQ and IVFPQ)
+// or 16 (4-bit codes, PQFastScan and IVFPQFastScan): 2^pq_nbits.
 inline constexpr std::uint32_t kPqKsub = 256;
+// The fast-scan types' codes: pq_m even, at most 256 sub-quantizers.
+inline constexpr std::uint32_t kPqFastScanMaxM = 256;
 
 enum class IndexType : std::uint32_t {
   Flat = 1,
@@ -41,6 +44,8 @@ enum class IndexType : std::uint32_t {
   IVFScalarQuantizer = 4,  // IndexIVFScalarQuantizer: lists of codes
   PQ = 5,                  // IndexPQ: product-quantizer codes in row order
   IVFPQ = 6,               // IndexIVFPQ: lists of codes of residuals
+  PQFastScan = 7,          // IndexPQFastScan: 4-bit codes in row order
+  IVFPQFastScan = 8,       // IndexIVFPQFastScan: lists of 4-bit codes of residuals
 };
 
 enum class SectionKind : std::uint32_t {
@@ -57,7 +62,8 @@ enum class SectionKind : std::uint32_t {
   Codes = 10,          // SQ and PQ types: uint8 [ntotal][code_size], row order (ScalarQuantizer,
                        // PQ) or the order of ListIds (IVFScalarQuantizer, IVFPQ)
   PqParams = 11,       // PQ types: the 32-byte product-quantizer settings record
-  PqCentroids = 12,    // PQ types, trained: float32 [pq_m][256][dim / pq_m], the codebooks
+  PqCentroids = 12,    // PQ types, trained: float32 [pq_m][2^pq_nbits][dim / pq_m], the
+                       // codebooks
 };
 
 // Header flag bits. kFlagTransformChain: version 2 and later; the index is wrapped in the
@@ -72,7 +78,8 @@ inline constexpr std::uint32_t kFlagByResidual = 4u;
 std::uint64_t sq_code_size(std::uint32_t quantizer, std::uint32_t dim);
 bool sq_has_ranges(std::uint32_t quantizer);  // QT_8bit and QT_4bit
 bool is_sq(std::uint32_t index_type);
-bool is_pq(std::uint32_t index_type);  // PQ and IVFPQ
+bool is_pq(std::uint32_t index_type);      // PQ, IVFPQ, PQFastScan and IVFPQFastScan
+bool is_ivf_pq(std::uint32_t index_type);  // IVFPQ and IVFPQFastScan
 
 // The size of a section whose size follows from its own contents (transform_chain), not from
 // the header; its decoder checks it.
@@ -104,6 +111,10 @@ struct Header {
   bool trained() const { return (flags & kFlagTrained) != 0; }
   bool has_chain() const { return (flags & kFlagTransformChain) != 0; }
 };
+
+// A PQ type's code bytes per vector (pq_m * pq_nbits / 8) and centroids per sub-quantizer.
+std::uint64_t pq_code_size(const Header& h);
+std::uint64_t pq_ksub(const Header& h);
 
 struct SectionEntry {
   std::uint32_t kind = 0;

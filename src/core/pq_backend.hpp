@@ -22,6 +22,11 @@
 
 namespace knnx::detail {
 
+// How a backend stores the codes: row by row (8-bit codes), or 4-bit codes in the blocks of 32
+// of the fast scan (IndexPQFastScan, IndexIVFPQFastScan), whose search quantizes each lookup
+// table to 8 bits and returns the distances of the quantized tables, as FAISS's fast scan.
+enum class PqLayout { Rows, FastScan4 };
+
 // IndexPQ: codes in row order; ids live in the index layer's IdMap.
 class PqBackend {
  public:

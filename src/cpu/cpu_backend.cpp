@@ -46,14 +46,23 @@ class CpuBackend final : public detail::Backend {
   }
   std::unique_ptr<detail::PqBackend> make_pq(int dim, int code_size, Metric metric,
                                              Device) const override {
-    return make_pq_backend(dim, code_size, metric);
+    return make_pq_backend(dim, code_size, detail::PqLayout::Rows, metric);
+  }
+  std::unique_ptr<detail::PqBackend> make_pq_fast_scan(int dim, int code_size, Metric metric,
+                                                       Device) const override {
+    return make_pq_backend(dim, code_size, detail::PqLayout::FastScan4, metric);
   }
   std::unique_ptr<detail::SqBackend> make_sq(const detail::SqLayout& layout, Device) const override {
     return make_sq_backend(layout);
   }
   std::unique_ptr<detail::IvfPqBackend> make_ivf_pq(int dim, int n_lists, int code_size,
                                                     Metric metric, Device) const override {
-    return make_ivf_pq_backend(dim, n_lists, code_size, metric);
+    return make_ivf_pq_backend(dim, n_lists, code_size, detail::PqLayout::Rows, metric);
+  }
+  std::unique_ptr<detail::IvfPqBackend> make_ivf_pq_fast_scan(int dim, int n_lists, int code_size,
+                                                              Metric metric,
+                                                              Device) const override {
+    return make_ivf_pq_backend(dim, n_lists, code_size, detail::PqLayout::FastScan4, metric);
   }
 
   void affine_map(int, idx_t n, idx_t d_in, idx_t d_out, const float* x, const float* shift_in,

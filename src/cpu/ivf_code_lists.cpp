@@ -19,8 +19,15 @@ void reserve_for(std::vector<T>& v, std::size_t needed) {
 
 }  // namespace
 
-IvfCodeLists::IvfCodeLists(int n_lists, std::size_t code_size)
-    : code_size_(code_size), lists_(static_cast<std::size_t>(n_lists)) {}
+IvfCodeLists::IvfCodeLists(int n_lists, std::size_t code_size, bool fast_scan_blocks)
+    : layout_{code_size, fast_scan_blocks}, lists_(static_cast<std::size_t>(n_lists)) {}
+
+std::vector<std::uint8_t> IvfCodeLists::row_codes(int list) const {
+  const idx_t n = list_size(list);
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(n) * layout_.code_size);
+  layout_.read(codes(list), 0, n, out.data());
+  return out;
+}
 
 std::vector<idx_t> IvfCodeLists::list_sizes() const {
   std::vector<idx_t> sizes(lists_.size());
@@ -45,17 +52,19 @@ void IvfCodeLists::add(idx_t n, const std::uint8_t* codes, const idx_t* ids, con
       if (counts[l] == 0) continue;
       List& list = lists_[l];
       const std::size_t c = static_cast<std::size_t>(counts[l]);
-      reserve_for(list.codes, list.codes.size() + c * code_size_);
+      reserve_for(list.codes, layout_.bytes_for(static_cast<idx_t>(list.ids.size()) + counts[l]));
       reserve_for(list.ids, list.ids.size() + c);
     }
   } catch (const std::bad_alloc&) {
-    throw OutOfMemory(
-        fmt::format("cannot grow the inverted lists by {} codes of {} bytes", n, code_size_));
+    throw OutOfMemory(fmt::format("cannot grow the inverted lists by {} codes of {} bytes", n,
+                                  layout_.code_size));
   }
   for (idx_t i = 0; i < n; ++i) {
     List& list = lists_[static_cast<std::size_t>(lists[i])];
-    const std::uint8_t* c = codes + static_cast<std::size_t>(i) * code_size_;
-    list.codes.insert(list.codes.end(), c, c + code_size_);
+    const idx_t row = static_cast<idx_t>(list.ids.size());
+    list.codes.resize(layout_.bytes_for(row + 1));  // within the capacity reserved
+    layout_.write(list.codes.data(), row, 1,
+                  codes + static_cast<std::size_t>(i) * layout_.code_size);
     list.ids.push_back(ids[i]);
   }
   size_ += n;
@@ -79,14 +88,13 @@ idx_t IvfCodeLists::remove_ids(const std::vector<idx_t>& sorted_ids) noexcept {
     for (std::size_t r = 0; r < list.ids.size(); ++r) {
       if (std::binary_search(sorted_ids.begin(), sorted_ids.end(), list.ids[r])) continue;
       if (out != r) {
-        std::copy_n(list.codes.data() + r * code_size_, code_size_,
-                    list.codes.data() + out * code_size_);
+        layout_.move(list.codes.data(), static_cast<idx_t>(r), static_cast<idx_t>(out));
         list.ids[out] = list.ids[r];
       }
       ++out;
     }
     removed += static_cast<idx_t>(list.ids.size() - out);
-    list.codes.resize(out * code_size_);  // shrinking never allocates
+    list.codes.resize(layout_.bytes_for(static_cast<idx_t>(out)));  // shrinking never allocates
     list.ids.resize(out);
   }
   size_ -= removed;

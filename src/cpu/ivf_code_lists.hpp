@@ -1,9 +1,10 @@
 // cpu/ivf_code_lists.hpp — inverted lists of fixed-size codes and their ids: the storage of the
 // compressed IVF indexes on the CPU (scalar-quantizer and product-quantizer codes alike).
 //
-// Each list keeps its codes (size x code_size bytes, contiguous) and its ids in insertion order,
-// in arrays that grow geometrically. What a code means is the caller's business: this structure
-// stores, appends, removes and finds entries, nothing else.
+// Each list keeps its codes (size x code_size bytes, row by row or in the fast-scan blocks of
+// cpu/code_layout.hpp) and its ids in insertion order, in arrays that grow geometrically. What a
+// code means is the caller's business: this structure stores, appends, removes and finds entries,
+// nothing else.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +12,7 @@
 #include <optional>
 #include <vector>
 
+#include "cpu/code_layout.hpp"
 #include "knnx/types.hpp"
 
 namespace knnx::cpu {
@@ -22,16 +24,20 @@ class IvfCodeLists {
   static constexpr int kOffsetBits = 32;
   static constexpr idx_t kMaxListSize = idx_t{1} << kOffsetBits;
 
-  // n_lists >= 1, code_size >= 1 (checked by the index layer).
-  IvfCodeLists(int n_lists, std::size_t code_size);
+  // n_lists >= 1, code_size >= 1 (checked by the index layer); with fast_scan_blocks the codes
+  // are 4-bit product-quantizer codes kept in blocks of 32.
+  IvfCodeLists(int n_lists, std::size_t code_size, bool fast_scan_blocks = false);
 
   int n_lists() const { return static_cast<int>(lists_.size()); }
-  std::size_t code_size() const { return code_size_; }
+  std::size_t code_size() const { return layout_.code_size; }
   idx_t size() const { return size_; }  // entries over all lists
 
   idx_t list_size(int list) const { return static_cast<idx_t>(at(list).ids.size()); }
-  // list_size(list) x code_size bytes, row-major; valid until the next change.
+  // The list's code store, laid out as layout() says; valid until the next change.
   const std::uint8_t* codes(int list) const { return at(list).codes.data(); }
+  const CodeLayout& layout() const { return layout_; }
+  // Row-major copy of one list's codes (list_size x code_size bytes).
+  std::vector<std::uint8_t> row_codes(int list) const;
   const idx_t* ids(int list) const { return at(list).ids.data(); }
   std::vector<idx_t> list_sizes() const;
 
@@ -63,7 +69,7 @@ class IvfCodeLists {
   };
   const List& at(int list) const { return lists_[static_cast<std::size_t>(list)]; }
 
-  std::size_t code_size_;
+  CodeLayout layout_;
   std::vector<List> lists_;
   idx_t size_ = 0;
 };

@@ -1,11 +1,13 @@
 // CPU backend of IndexIVFPQ: coarse quantisation by flat_search over the centroids, then one
-// OpenMP iteration per query scanning its probed lists (IvfCodeLists) with lookup tables.
+// OpenMP iteration per query scanning its probed lists (IvfCodeLists) with lookup tables: float
+// tables over row-major 8-bit codes (cpu/pq_scan.hpp), or, for 4-bit codes in the fast-scan
+// blocks, each probed list's table quantized to 8 bits (cpu/pq4_fast_scan.hpp).
 //
 // Codes encode residuals r = x - c of each vector from its list's centroid c, so the distance
 // from a query q to an entry of list l is, for L2,
 //   ||q - c - r||^2 = ||q - c||^2 + (||r||^2 + 2 <c, r>) - 2 <q, r>
 // (FAISS's precomputed-table decomposition): the first term is the coarse distance, the second
-// depends only on (list, code) and is tabulated once for all queries (n_lists x M x 256 floats,
+// depends only on (list, code) and is tabulated once for all queries (n_lists x M x ksub floats,
 // built by prepare() when it fits detail::kMaxPrecomputedTableBytes), the third needs one table
 // per query.
 // A probed list's table is then the sum of two tables instead of a pass over the codebooks.
@@ -24,6 +26,7 @@
 #include "cpu/blas.hpp"
 #include "cpu/flat_search.hpp"
 #include "cpu/ivf_code_lists.hpp"
+#include "cpu/pq4_fast_scan.hpp"
 #include "cpu/pq_cpu.hpp"
 #include "cpu/pq_scan.hpp"
 #include "cpu/topk.hpp"
@@ -38,11 +41,12 @@ constexpr idx_t kQueryBatch = 4096;
 
 class IvfPqCpu final : public detail::IvfPqBackend {
  public:
-  IvfPqCpu(int dim, int n_lists, int code_size, Metric metric)
+  IvfPqCpu(int dim, int n_lists, int code_size, detail::PqLayout layout, Metric metric)
       : dim_(dim),
         n_lists_(n_lists),
         metric_(metric),
-        lists_(n_lists, static_cast<std::size_t>(code_size)) {}
+        lists_(n_lists, static_cast<std::size_t>(code_size),
+               layout == detail::PqLayout::FastScan4) {}
 
   int n_lists() const override { return n_lists_; }
 
@@ -75,8 +79,8 @@ class IvfPqCpu final : public detail::IvfPqBackend {
   void prepare(const ProductQuantizer& pq, bool use_table) override {
     precomputed_ = std::vector<float>{};
     if (metric_ != Metric::L2 || !use_table || centroids_.empty()) return;
-    const int m = pq.M(), ds = pq.dsub();
-    const std::size_t per_list = static_cast<std::size_t>(m) * kPqKsub;
+    const int m = pq.M(), ds = pq.dsub(), ksub = pq.ksub();
+    const std::size_t per_list = static_cast<std::size_t>(m) * ksub;
     if (static_cast<std::size_t>(n_lists_) * per_list * sizeof(float) >
         detail::kMaxPrecomputedTableBytes) {
       return;  // per-list tables at search time
@@ -101,8 +105,8 @@ class IvfPqCpu final : public detail::IvfPqBackend {
       float* out = table.data() + static_cast<std::size_t>(l) * per_list;
       for (int s = 0; s < m; ++s) {
         const float* cs = c + s * ds;
-        for (int j = 0; j < kPqKsub; ++j) {
-          const std::size_t e = static_cast<std::size_t>(s) * kPqKsub + j;
+        for (int j = 0; j < ksub; ++j) {
+          const std::size_t e = static_cast<std::size_t>(s) * ksub + j;
           float dot = 0.0f;
           for (int t = 0; t < ds; ++t) dot += cs[t] * cb[e * ds + t];
           out[e] = entry_norms[e] + 2.0f * dot;
@@ -151,11 +155,7 @@ class IvfPqCpu final : public detail::IvfPqBackend {
   idx_t size() const override { return lists_.size(); }
   std::vector<idx_t> list_sizes() const override { return lists_.list_sizes(); }
 
-  std::vector<std::uint8_t> list_codes(int list) const override {
-    const std::uint8_t* first = lists_.codes(list);
-    return std::vector<std::uint8_t>(
-        first, first + static_cast<std::size_t>(lists_.list_size(list)) * lists_.code_size());
-  }
+  std::vector<std::uint8_t> list_codes(int list) const override { return lists_.row_codes(list); }
 
   std::vector<idx_t> list_ids(int list) const override {
     const idx_t* first = lists_.ids(list);
@@ -174,7 +174,8 @@ class IvfPqCpu final : public detail::IvfPqBackend {
             const float* probe_dist, const ProductQuantizer& pq, const IDSelector* sel, int threads,
             float* distances, idx_t* labels) const {
     const int m = pq.M();
-    const std::size_t table_size = static_cast<std::size_t>(m) * kPqKsub;
+    const std::size_t table_size = static_cast<std::size_t>(m) * pq.ksub();
+    const bool fast_scan = lists_.layout().fast_scan_blocks;
     const bool l2 = metric_ == Metric::L2;
     const bool use_precomputed = l2 && !precomputed_.empty();
     const float pad = empty_distance(metric_);
@@ -182,6 +183,7 @@ class IvfPqCpu final : public detail::IvfPqBackend {
 #pragma omp parallel num_threads(threads) if (qn > 1)
     {
       std::vector<float> query_table, list_table, residual, scratch;
+      Pq4Scratch fast_scratch;
       TopK topk;
 #pragma omp for schedule(dynamic)
       for (idx_t q = 0; q < qn; ++q)
@@ -222,9 +224,14 @@ class IvfPqCpu final : public detail::IvfPqBackend {
             } else {
               base = -coarse;
             }
-            pq_scan_into(topk, table, m, base, lists_.codes(list), size,
-                         static_cast<idx_t>(list) << IvfCodeLists::kOffsetBits, sel,
-                         lists_.ids(list), scratch.data());
+            const idx_t first_label = static_cast<idx_t>(list) << IvfCodeLists::kOffsetBits;
+            if (fast_scan) {
+              pq4_scan_into(topk, table, m, base, lists_.codes(list), size, first_label, sel,
+                            lists_.ids(list), fast_scratch);
+            } else {
+              pq_scan_into(topk, table, m, base, lists_.codes(list), size, first_label, sel,
+                           lists_.ids(list), scratch.data());
+            }
           }
           float* dq = distances + q * k;
           idx_t* lq = labels + q * k;
@@ -246,15 +253,15 @@ class IvfPqCpu final : public detail::IvfPqBackend {
   IvfCodeLists lists_;
   std::vector<float> centroids_;
   std::vector<float> centroid_norms_;
-  // L2: n_lists x M x 256 entries ||r||^2 + 2 <c, r> (empty: per-list tables at search time).
+  // L2: n_lists x M x ksub entries ||r||^2 + 2 <c, r> (empty: per-list tables at search time).
   std::vector<float> precomputed_;
 };
 
 }  // namespace
 
 std::unique_ptr<detail::IvfPqBackend> make_ivf_pq_backend(int dim, int n_lists, int code_size,
-                                                          Metric metric) {
-  return std::make_unique<IvfPqCpu>(dim, n_lists, code_size, metric);
+                                                          detail::PqLayout layout, Metric metric) {
+  return std::make_unique<IvfPqCpu>(dim, n_lists, code_size, layout, metric);
 }
 
 }  // namespace knnx::cpu

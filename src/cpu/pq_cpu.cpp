@@ -1,4 +1,5 @@
-// CPU backend of IndexPQ: every code in one array, scanned in full for each query.
+// CPU backend of IndexPQ and IndexPQFastScan: every code in one array (row by row, or in the
+// fast-scan blocks: cpu/code_layout.hpp), scanned in full for each query.
 #include "cpu/pq_cpu.hpp"
 
 #include <fmt/format.h>
@@ -10,6 +11,8 @@
 
 #include "core/parallel_errors.hpp"
 #include "cpu/blas.hpp"
+#include "cpu/code_layout.hpp"
+#include "cpu/pq4_fast_scan.hpp"
 #include "cpu/pq_scan.hpp"
 #include "cpu/topk.hpp"
 #include "knnx/error.hpp"
@@ -19,28 +22,31 @@ namespace {
 
 class PqCpu final : public detail::PqBackend {
  public:
-  PqCpu(int dim, int code_size, Metric metric)
-      : dim_(dim), code_size_(code_size), metric_(metric) {}
+  PqCpu(int dim, int code_size, detail::PqLayout layout, Metric metric)
+      : dim_(dim),
+        code_size_(code_size),
+        layout_{static_cast<std::size_t>(code_size), layout == detail::PqLayout::FastScan4},
+        metric_(metric) {}
 
-  idx_t size() const override { return static_cast<idx_t>(codes_.size()) / code_size_; }
+  idx_t size() const override { return size_; }
 
   void add(idx_t n, const std::uint8_t* codes) override {
-    const std::size_t bytes = static_cast<std::size_t>(n) * static_cast<std::size_t>(code_size_);
+    const std::size_t bytes = layout_.bytes_for(size_ + n);
     try {
-      if (codes_.size() + bytes > codes_.capacity()) {
-        codes_.reserve(std::max(codes_.size() + bytes, 2 * codes_.capacity()));
-      }
+      if (bytes > codes_.capacity()) codes_.reserve(std::max(bytes, 2 * codes_.capacity()));
     } catch (const std::bad_alloc&) {
       throw OutOfMemory(
           fmt::format("cannot grow the CPU PQ index by {} codes of {} bytes", n, code_size_));
     }
-    codes_.insert(codes_.end(), codes, codes + bytes);
+    codes_.resize(bytes);  // within the capacity reserved
+    layout_.write(codes_.data(), size_, n, codes);
+    size_ += n;
   }
 
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
               const ProductQuantizer& pq, const detail::IdMap& ids,
               const detail::SearchKnobs& knobs) const override {
-    const int m = code_size_;
+    const int m = pq.M();
     const idx_t n = size();
     const bool ip = metric_ != Metric::L2;
     const float pad = empty_distance(metric_);
@@ -50,19 +56,25 @@ class PqCpu final : public detail::PqBackend {
 #pragma omp parallel num_threads(threads) if (nq > 1)
     {
       std::vector<float> table, scratch;
+      Pq4Scratch fast_scratch;
       TopK topk;
 #pragma omp for schedule(dynamic)
       for (idx_t q = 0; q < nq; ++q)
         errors.run([&] {
-          table.resize(static_cast<std::size_t>(m) * kPqKsub);
+          table.resize(static_cast<std::size_t>(m) * pq.ksub());
           scratch.resize(kCollectChunk);
           pq.compute_distance_tables(1, queries + q * dim_, metric_, table.data());
           if (ip) {
             for (float& v : table) v = -v;
           }
           topk.reset(k);
-          pq_scan_into(topk, table.data(), m, 0.0f, codes_.data(), n, 0, knobs.sel, ids.data(),
-                       scratch.data());
+          if (layout_.fast_scan_blocks) {
+            pq4_scan_into(topk, table.data(), m, 0.0f, codes_.data(), n, 0, knobs.sel, ids.data(),
+                          fast_scratch);
+          } else {
+            pq_scan_into(topk, table.data(), m, 0.0f, codes_.data(), n, 0, knobs.sel, ids.data(),
+                         scratch.data());
+          }
           topk.write(distances + q * k, labels + q * k, ip, pad);
         });
     }
@@ -71,34 +83,41 @@ class PqCpu final : public detail::PqBackend {
   }
 
   void remove_rows(const std::vector<std::uint8_t>& remove) override {
-    const std::size_t cs = static_cast<std::size_t>(code_size_);
-    std::size_t out = 0;
+    idx_t out = 0;
     for (std::size_t r = 0; r < remove.size(); ++r) {
       if (remove[r] != 0) continue;
-      if (out != r) std::copy_n(codes_.data() + r * cs, cs, codes_.data() + out * cs);
+      if (out != static_cast<idx_t>(r)) layout_.move(codes_.data(), static_cast<idx_t>(r), out);
       ++out;
     }
-    codes_.resize(out * cs);
+    codes_.resize(layout_.bytes_for(out));
+    size_ = out;
   }
 
   std::vector<std::uint8_t> codes(idx_t row0, idx_t n) const override {
-    const auto* first = codes_.data() + row0 * code_size_;
-    return std::vector<std::uint8_t>(first, first + n * code_size_);
+    std::vector<std::uint8_t> out(static_cast<std::size_t>(n) * layout_.code_size);
+    layout_.read(codes_.data(), row0, n, out.data());
+    return out;
   }
 
-  void reset() override { codes_ = std::vector<std::uint8_t>{}; }
+  void reset() override {
+    codes_ = std::vector<std::uint8_t>{};
+    size_ = 0;
+  }
 
  private:
   int dim_;
   int code_size_;
+  CodeLayout layout_;
   Metric metric_;
-  std::vector<std::uint8_t> codes_;  // size() x code_size_, row order
+  std::vector<std::uint8_t> codes_;  // layout_.bytes_for(size_) bytes
+  idx_t size_ = 0;
 };
 
 }  // namespace
 
-std::unique_ptr<detail::PqBackend> make_pq_backend(int dim, int code_size, Metric metric) {
-  return std::make_unique<PqCpu>(dim, code_size, metric);
+std::unique_ptr<detail::PqBackend> make_pq_backend(int dim, int code_size, detail::PqLayout layout,
+                                                   Metric metric) {
+  return std::make_unique<PqCpu>(dim, code_size, layout, metric);
 }
 
 }  // namespace knnx::cpu

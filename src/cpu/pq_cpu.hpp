@@ -1,7 +1,8 @@
 // cpu/pq_cpu.hpp — the CPU implementations of the product-quantizer backends: IndexPQ's codes in
 // one contiguous array (pq_cpu.cpp), IndexIVFPQ's inverted lists of codes (ivf_pq_cpu.cpp).
 // Searches run one query per OpenMP iteration: its lookup tables, a scan of the codes
-// (cpu/pq_scan.hpp) and its own top-k collector.
+// (cpu/pq_scan.hpp, or cpu/pq4_fast_scan.hpp for 4-bit codes in the fast-scan layout) and its own
+// top-k collector.
 #pragma once
 
 #include <memory>
@@ -10,8 +11,9 @@
 
 namespace knnx::cpu {
 
-std::unique_ptr<detail::PqBackend> make_pq_backend(int dim, int code_size, Metric metric);
+std::unique_ptr<detail::PqBackend> make_pq_backend(int dim, int code_size, detail::PqLayout layout,
+                                                   Metric metric);
 std::unique_ptr<detail::IvfPqBackend> make_ivf_pq_backend(int dim, int n_lists, int code_size,
-                                                          Metric metric);
+                                                          detail::PqLayout layout, Metric metric);
 
 }  // namespace knnx::cpu

@@ -133,6 +133,21 @@ std::unique_ptr<IvfPqBackend> Backend::make_ivf_pq(int, int, int, Metric, Device
       device.to_string()));
 }
 
+std::unique_ptr<PqBackend> Backend::make_pq_fast_scan(int, int, Metric, Device device) const {
+  throw NotSupported(fmt::format(
+      "IndexPQFastScan is not supported on {}: the 4-bit fast scan runs on the CPU only (build "
+      "the index with device cpu)",
+      device.to_string()));
+}
+
+std::unique_ptr<IvfPqBackend> Backend::make_ivf_pq_fast_scan(int, int, int, Metric,
+                                                             Device device) const {
+  throw NotSupported(fmt::format(
+      "IndexIVFPQFastScan is not supported on {}: the 4-bit fast scan runs on the CPU only "
+      "(build the index with device cpu)",
+      device.to_string()));
+}
+
 std::unique_ptr<SqBackend> Backend::make_sq(const SqLayout&, Device device) const {
   throw NotSupported(fmt::format(
       "IndexScalarQuantizer and IndexIVFScalarQuantizer are not supported on {}: "

@@ -1,6 +1,7 @@
-// index_factory / parse_index_spec: "[transform,]*[IVF<n>,](Flat|PQ<M>[x<nbits>]|SQ<type>)" with
-// the transforms PCA, PCAW, PCAR, PCAWR, OPQ, RR and L2norm in front of IndexFlat, IndexIVFFlat,
-// IndexPQ, IndexIVFPQ, IndexScalarQuantizer or IndexIVFScalarQuantizer.
+// index_factory / parse_index_spec: "[transform,]*[IVF<n>,](Flat|PQ<M>[x<nbits>][fs]|SQ<type>)"
+// with the transforms PCA, PCAW, PCAR, PCAWR, OPQ, RR and L2norm in front of IndexFlat,
+// IndexIVFFlat, IndexPQ, IndexIVFPQ, IndexPQFastScan, IndexIVFPQFastScan, IndexScalarQuantizer or
+// IndexIVFScalarQuantizer.
 #include "knnx/index_factory.hpp"
 
 #include <fmt/format.h>
@@ -17,6 +18,7 @@
 #include "knnx/index_ivf_flat.hpp"
 #include "knnx/index_ivf_pq.hpp"
 #include "knnx/index_pq.hpp"
+#include "knnx/index_pq_fast_scan.hpp"
 #include "knnx/index_refine.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/transform.hpp"
@@ -25,10 +27,11 @@ namespace knnx {
 namespace {
 
 constexpr std::string_view kSupported =
-    "supported specs are \"[transform,]...[IVF<n_lists>,](Flat|PQ<M>[x8]|SQ<type>)[,RFlat]\" "
-    "with the "
+    "supported specs are \"[transform,]...[IVF<n_lists>,](Flat|PQ<M>[x8]|PQ<M>x4fs|SQ<type>)"
+    "[,RFlat]\" with the "
     "transforms PCA<d>, PCAW<d>, PCAR<d>, PCAWR<d>, OPQ<m>[_<d>], RR<d> and L2norm, e.g. "
     "\"Flat\", \"IVF<n_lists>,Flat\", \"PCA64,IVF1024,Flat\", \"PQ16\", \"IVF4096,PQ32\", "
+    "\"IVF4096,PQ32x4fs\", "
     "\"OPQ32,IVF4096,PQ32\", \"SQ8\", \"IVF1024,SQ8\" (SQ8, SQ4, SQfp16, SQbf16), "
     "\"IVF1024,SQ8,RFlat\"";
 
@@ -127,8 +130,8 @@ std::optional<TransformSpec> parse_transform(std::string_view spec, std::string_
 }
 
 // Whether storage is a product quantizer "PQ<M>[x<nbits>][np]"; if so its M and nbits go into out
-// (kind PQ). 8-bit codes only: other widths and the 4-bit fast-scan layout ("PQ32x4fs") raise
-// NotSupported naming the component.
+// (kind PQ). 8-bit codes, and 4-bit codes in the fast-scan layout ("PQ32x4fs"); other widths and
+// 4-bit codes without the fast scan ("PQ32x4") raise NotSupported naming the component.
 bool parse_pq_storage(std::string_view spec, std::string_view storage, IndexSpec& out) {
   if (!starts_with(storage, "PQ")) return false;
   std::string_view rest = storage.substr(2);
@@ -142,11 +145,16 @@ bool parse_pq_storage(std::string_view spec, std::string_view storage, IndexSpec
   if (x == std::string_view::npos) return true;
   const std::string_view bits = rest.substr(x + 1);
   if (bits == "8") return true;
-  if (bits == "4fs" || bits == "4") {
+  if (bits == "4fs") {
+    out.pq_nbits = 4;
+    out.pq_fast_scan = true;
+    return true;
+  }
+  if (bits == "4") {
     throw NotSupported(fmt::format(
-        "index_factory: \"{}\": '{}' asks for 4-bit codes{}, which knnx does not implement; "
-        "use 8-bit codes ('PQ{}' or 'PQ{}x8')",
-        spec, storage, bits == "4fs" ? " in the fast-scan layout" : "", out.pq_m, out.pq_m));
+        "index_factory: \"{}\": '{}' asks for 4-bit codes scanned with float tables, which knnx "
+        "does not implement; use the fast-scan layout ('PQ{}x4fs') or 8-bit codes ('PQ{}')",
+        spec, storage, out.pq_m, out.pq_m));
   }
   const int nbits = parse_count(spec, storage, bits, "the bits per code", "PQ16x8");
   throw NotSupported(fmt::format(
@@ -299,11 +307,19 @@ std::unique_ptr<Index> index_factory(int dim, const IndexSpec& spec, Metric metr
       index = std::make_unique<IndexIVFFlat>(d, spec.n_lists, metric, device);
       break;
     case IndexSpec::Kind::PQ:
-      index = std::make_unique<IndexPQ>(d, spec.pq_m, spec.pq_nbits, metric, device);
+      if (spec.pq_fast_scan) {
+        index = std::make_unique<IndexPQFastScan>(d, spec.pq_m, metric, device);
+      } else {
+        index = std::make_unique<IndexPQ>(d, spec.pq_m, spec.pq_nbits, metric, device);
+      }
       break;
     case IndexSpec::Kind::IVFPQ:
-      index =
-          std::make_unique<IndexIVFPQ>(d, spec.n_lists, spec.pq_m, spec.pq_nbits, metric, device);
+      if (spec.pq_fast_scan) {
+        index = std::make_unique<IndexIVFPQFastScan>(d, spec.n_lists, spec.pq_m, metric, device);
+      } else {
+        index =
+            std::make_unique<IndexIVFPQ>(d, spec.n_lists, spec.pq_m, spec.pq_nbits, metric, device);
+      }
       break;
     case IndexSpec::Kind::SQ:
       index = std::make_unique<IndexScalarQuantizer>(d, spec.sq_type, metric, device);

@@ -32,6 +32,7 @@
 #include "knnx/index_ivf_flat.hpp"
 #include "knnx/index_ivf_pq.hpp"
 #include "knnx/index_pq.hpp"
+#include "knnx/index_pq_fast_scan.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/transform.hpp"
 
@@ -324,7 +325,8 @@ void write_pq_centroids(fmtv::Writer& out, const ProductQuantizer& pq) {
 
 void write_pq(const IndexPQ& index, const Unwrapped& u, const std::string& path) {
   fmtv::Header h =
-      base_header(index, IndexType::PQ, std::max(u.next_id, detail::IndexRestore::next_id(index)));
+      base_header(index, index.pq().nbits() == 4 ? IndexType::PQFastScan : IndexType::PQ,
+                  std::max(u.next_id, detail::IndexRestore::next_id(index)));
   h.pq_m = static_cast<std::uint32_t>(index.pq().M());
   h.pq_nbits = static_cast<std::uint32_t>(index.pq().nbits());
   const std::vector<std::uint8_t> codes = index.codes();
@@ -343,8 +345,9 @@ void write_pq(const IndexPQ& index, const Unwrapped& u, const std::string& path)
 }
 
 void write_ivf_pq(const IndexIVFPQ& index, const Unwrapped& u, const std::string& path) {
-  fmtv::Header h = base_header(index, IndexType::IVFPQ,
-                               std::max(u.next_id, detail::IndexRestore::next_id(index)));
+  fmtv::Header h =
+      base_header(index, index.pq().nbits() == 4 ? IndexType::IVFPQFastScan : IndexType::IVFPQ,
+                  std::max(u.next_id, detail::IndexRestore::next_id(index)));
   h.n_lists = static_cast<std::uint32_t>(index.n_lists());
   h.n_probe = static_cast<std::uint32_t>(index.n_probe());
   h.pq_m = static_cast<std::uint32_t>(index.pq().M());
@@ -807,6 +810,13 @@ std::unique_ptr<Index> read_sq(const detail::InputFile& f, const fmtv::Layout& l
   return out;
 }
 
+// The quantizer a PQ header describes (8-bit, or 4-bit for the fast-scan types), with params.
+ProductQuantizer make_pq(const fmtv::Header& h, const ProductQuantizerParams& p) {
+  const int d = static_cast<int>(h.dim), m = static_cast<int>(h.pq_m);
+  if (h.pq_nbits == 4) return ProductQuantizer::fast_scan(d, m, p);
+  return ProductQuantizer(d, m, static_cast<int>(h.pq_nbits), p);
+}
+
 // The product-quantizer settings of a file, validated as ProductQuantizer's constructor does;
 // use_table receives the IVFPQ search switch.
 ProductQuantizerParams read_pq_params(const detail::InputFile& f, const fmtv::Layout& layout,
@@ -815,7 +825,7 @@ ProductQuantizerParams read_pq_params(const detail::InputFile& f, const fmtv::La
   const std::vector<std::uint8_t> bytes =
       read_section<std::uint8_t>(f, layout.section(SectionKind::PqParams));
   const fmtv::PqRecord r = fmtv::decode_pq(bytes.data(), f.path());
-  const std::uint32_t most = h.index_type == static_cast<std::uint32_t>(IndexType::IVFPQ) ? 1 : 0;
+  const std::uint32_t most = fmtv::is_ivf_pq(h.index_type) ? 1 : 0;
   if (r.use_precomputed_table > most) {
     fail(f.path(), "section 'pq_params': use_precomputed_table is {}, not in [0, {}]",
          r.use_precomputed_table, most);
@@ -826,19 +836,18 @@ ProductQuantizerParams read_pq_params(const detail::InputFile& f, const fmtv::La
   p.max_points_per_centroid = r.max_points_per_centroid;
   p.seed = r.seed;
   try {
-    ProductQuantizer check(static_cast<int>(h.dim), static_cast<int>(h.pq_m),
-                           static_cast<int>(h.pq_nbits), p);
+    make_pq(h, p);
   } catch (const InvalidArgument& e) {
     fail(f.path(), "section 'pq_params': {}", e.what());
   }
   return p;
 }
 
-// The codebooks of a trained file (256 x dim floats, finite).
+// The codebooks of a trained file (ksub x dim floats, finite).
 std::vector<float> read_pq_centroids(const detail::InputFile& f, const fmtv::Layout& layout) {
   std::vector<float> c = read_section<float>(f, layout.section(SectionKind::PqCentroids));
-  check_finite(c.data(), fmtv::kPqKsub, static_cast<int>(layout.header.dim), 0, f.path(),
-               SectionKind::PqCentroids);
+  check_finite(c.data(), static_cast<std::size_t>(fmtv::pq_ksub(layout.header)),
+               static_cast<int>(layout.header.dim), 0, f.path(), SectionKind::PqCentroids);
   return c;
 }
 
@@ -848,7 +857,7 @@ template <typename Append>
 void stream_codes(const detail::InputFile& f, const fmtv::Layout& layout, SectionKind kind,
                   const Append& append) {
   const fmtv::Header& h = layout.header;
-  const std::size_t code_size = h.pq_m;
+  const auto code_size = static_cast<std::size_t>(fmtv::pq_code_size(h));
   const std::size_t chunk_rows = std::max<std::size_t>(1, kChunkBytes / code_size);
   std::vector<std::uint8_t> chunk = allocate<std::uint8_t>(
       std::min<std::size_t>(chunk_rows, static_cast<std::size_t>(h.ntotal)) * code_size, f.path());
@@ -874,8 +883,14 @@ std::unique_ptr<Index> read_pq(const detail::InputFile& f, const fmtv::Layout& l
   const std::vector<idx_t> ids = read_section<idx_t>(f, layout.section(SectionKind::Ids));
   sorted_checked_ids(ids, next_id, f.path(), SectionKind::Ids);
 
-  auto pq = std::make_unique<IndexPQ>(static_cast<int>(h.dim), static_cast<int>(h.pq_m),
-                                      static_cast<int>(h.pq_nbits), metric_of(h.metric), device);
+  std::unique_ptr<IndexPQ> pq;
+  if (h.pq_nbits == 4) {
+    pq = std::make_unique<IndexPQFastScan>(static_cast<int>(h.dim), static_cast<int>(h.pq_m),
+                                           metric_of(h.metric), device);
+  } else {
+    pq = std::make_unique<IndexPQ>(static_cast<int>(h.dim), static_cast<int>(h.pq_m),
+                                   static_cast<int>(h.pq_nbits), metric_of(h.metric), device);
+  }
   IndexPQ* index = pq.get();
   index->set_pq_params(params);
   if (h.trained()) detail::IndexRestore::set_pq_trained(*index, pq_centroids.data());
@@ -912,9 +927,14 @@ std::unique_ptr<Index> read_ivf_pq(const detail::InputFile& f, const fmtv::Layou
   const std::vector<idx_t> sorted_ids =
       sorted_checked_ids(ids, next_id, path, SectionKind::ListIds);
 
-  auto ivf =
-      std::make_unique<IndexIVFPQ>(dim, n_lists, static_cast<int>(h.pq_m),
-                                   static_cast<int>(h.pq_nbits), metric_of(h.metric), device);
+  std::unique_ptr<IndexIVFPQ> ivf;
+  if (h.pq_nbits == 4) {
+    ivf = std::make_unique<IndexIVFPQFastScan>(dim, n_lists, static_cast<int>(h.pq_m),
+                                               metric_of(h.metric), device);
+  } else {
+    ivf = std::make_unique<IndexIVFPQ>(dim, n_lists, static_cast<int>(h.pq_m),
+                                       static_cast<int>(h.pq_nbits), metric_of(h.metric), device);
+  }
   IndexIVFPQ* index = ivf.get();
   index->set_kmeans_params(kmeans);  // validated by read_kmeans
   index->set_pq_params(params);
@@ -953,11 +973,11 @@ void write_index(const Index& index, const std::string& path) {
   } else if (const auto* ivf_pq = dynamic_cast<const IndexIVFPQ*>(u.inner)) {
     write_ivf_pq(*ivf_pq, u, path);
   } else {
-    throw NotSupported(
-        fmt::format("write_index('{}'): only IndexFlat, IndexIVFFlat, IndexScalarQuantizer, "
-                    "IndexIVFScalarQuantizer, IndexPQ and IndexIVFPQ, bare or in "
-                    "IndexPreTransforms, can be saved",
-                    path));
+    throw NotSupported(fmt::format(
+        "write_index('{}'): only IndexFlat, IndexIVFFlat, IndexScalarQuantizer, "
+        "IndexIVFScalarQuantizer, IndexPQ, IndexIVFPQ and their fast-scan kinds, bare or in "
+        "IndexPreTransforms, can be saved",
+        path));
   }
 }
 
@@ -979,8 +999,10 @@ std::unique_ptr<Index> read_index(const std::string& path, Device device) {
     case IndexType::IVFScalarQuantizer:
       return read_sq(f, layout, device, wrapping);
     case IndexType::PQ:
+    case IndexType::PQFastScan:
       return read_pq(f, layout, device, wrapping);
     case IndexType::IVFPQ:
+    case IndexType::IVFPQFastScan:
       return read_ivf_pq(f, layout, device, wrapping);
     case IndexType::IVFFlat:
       break;

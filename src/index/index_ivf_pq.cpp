@@ -48,6 +48,17 @@ IndexIVFPQ::IndexIVFPQ(int dim, int n_lists, int M, int nbits, Metric metric, De
   kmeans_params_.n_iter = 10;  // as IndexIVFFlat and FAISS's IVF indexes
 }
 
+IndexIVFPQ::IndexIVFPQ(int dim, int n_lists, ProductQuantizer pq, Metric metric, Device device)
+    : Index(dim, metric),
+      device_(device),
+      n_lists_(checked_n_lists(n_lists)),
+      pq_(std::move(pq)),
+      backend_(detail::backend_for(device).make_ivf_pq_fast_scan(dim, n_lists, pq_.code_size(),
+                                                                 metric, device)),
+      ids_(std::make_unique<detail::IdSet>()) {
+  kmeans_params_.n_iter = 10;  // as IndexIVFFlat and FAISS's IVF indexes
+}
+
 IndexIVFPQ::~IndexIVFPQ() = default;
 
 idx_t IndexIVFPQ::ntotal() const { return backend_->size(); }
@@ -66,9 +77,7 @@ void IndexIVFPQ::set_kmeans_params(const KMeansParams& params) {
 
 void IndexIVFPQ::set_pq_params(const ProductQuantizerParams& params) {
   require(ntotal() == 0, "set_pq_params needs an empty index, but it holds {} vectors", ntotal());
-  ProductQuantizer pq(dim(), pq_.M(), pq_.nbits(), params);  // validates
-  if (pq_.is_trained()) pq.set_centroids(pq_.centroids().data());
-  pq_ = std::move(pq);
+  pq_.set_params(params);
 }
 
 bool IndexIVFPQ::precomputed_table_in_use() const { return backend_->has_precomputed_table(); }

@@ -23,15 +23,20 @@ IndexPQ::IndexPQ(int dim, int M, int nbits, Metric metric, Device device)
       backend_(detail::backend_for(device).make_pq(dim, pq_.code_size(), metric, device)),
       id_map_(std::make_unique<detail::IdMap>()) {}
 
+IndexPQ::IndexPQ(int dim, ProductQuantizer pq, Metric metric, Device device)
+    : Index(dim, metric),
+      device_(device),
+      pq_(std::move(pq)),
+      backend_(detail::backend_for(device).make_pq_fast_scan(dim, pq_.code_size(), metric, device)),
+      id_map_(std::make_unique<detail::IdMap>()) {}
+
 IndexPQ::~IndexPQ() = default;
 
 idx_t IndexPQ::ntotal() const { return backend_->size(); }
 
 void IndexPQ::set_pq_params(const ProductQuantizerParams& params) {
   require(ntotal() == 0, "set_pq_params needs an empty index, but it holds {} vectors", ntotal());
-  ProductQuantizer pq(dim(), pq_.M(), pq_.nbits(), params);  // validates
-  if (pq_.is_trained()) pq.set_centroids(pq_.centroids().data());
-  pq_ = std::move(pq);
+  pq_.set_params(params);
 }
 
 std::vector<std::uint8_t> IndexPQ::codes() const { return backend_->codes(0, ntotal()); }

@@ -35,19 +35,37 @@ void gather_subspace(idx_t n, int d, int dsub, int m, const float* x, float* sub
 }  // namespace
 
 ProductQuantizer::ProductQuantizer(int d, int M, int nbits, ProductQuantizerParams params)
+    : ProductQuantizer(d, M, nbits, params, true) {
+  require(nbits == 8,
+          "nbits must be 8 (one byte per sub-quantizer; 4-bit codes are made by "
+          "ProductQuantizer::fast_scan for the fast-scan indexes), got nbits = {}",
+          nbits);
+}
+
+ProductQuantizer ProductQuantizer::fast_scan(int d, int M, ProductQuantizerParams params) {
+  ProductQuantizer pq(d, M, 4, params, true);
+  require(M % 2 == 0 && M <= kMaxFastScanM,
+          "the fast-scan layout packs two 4-bit codes a byte and sums M table entries of 8 bits "
+          "in 16: M must be even and <= {}, got M = {}",
+          kMaxFastScanM, M);
+  return pq;
+}
+
+ProductQuantizer::ProductQuantizer(int d, int M, int nbits, ProductQuantizerParams params, bool)
     : d_(d), m_(M), nbits_(nbits), params_(params) {
   detail::check_dim(d, "d");
   require(M >= 1 && M <= d && d % M == 0,
           "M must divide d = {} into sub-spaces (1 <= M <= d, d % M == 0), got M = {}", d, M);
-  require(nbits == 8,
-          "nbits must be 8 (one byte per sub-quantizer; 4-bit fast-scan codes are not "
-          "implemented), got nbits = {}",
-          nbits);
+  set_params(params);
+}
+
+void ProductQuantizer::set_params(const ProductQuantizerParams& params) {
   require(params.kmeans_iter >= 1, "ProductQuantizerParams.kmeans_iter must be >= 1, got {}",
           params.kmeans_iter);
   require(params.max_points_per_centroid >= 1,
           "ProductQuantizerParams.max_points_per_centroid must be >= 1, got {}",
           params.max_points_per_centroid);
+  params_ = params;
 }
 
 void ProductQuantizer::require_trained(const char* what) const {
@@ -112,6 +130,8 @@ void ProductQuantizer::encode(idx_t n, const float* x, std::uint8_t* codes) cons
   detail::check_not_null(x, "x");
   detail::check_not_null(codes, "codes");
   const int ds = dsub();
+  const idx_t cs = code_size();
+  if (nbits_ == 4) std::fill_n(codes, n * cs, std::uint8_t{0});
   const idx_t block = std::min(kEncodeBlock, n);
   std::vector<float> sub(static_cast<std::size_t>(block) * ds);
   std::vector<float> distances(static_cast<std::size_t>(block));
@@ -125,7 +145,12 @@ void ProductQuantizer::encode(idx_t n, const float* x, std::uint8_t* codes) cons
       gather_subspace(nb, d_, ds, m, x + i0 * d_, sub.data());
       codebook.search(nb, sub.data(), 1, distances.data(), labels.data());
       for (idx_t i = 0; i < nb; ++i) {
-        codes[(i0 + i) * m_ + m] = static_cast<std::uint8_t>(labels[static_cast<std::size_t>(i)]);
+        const auto label = static_cast<std::uint8_t>(labels[static_cast<std::size_t>(i)]);
+        if (nbits_ == 8) {
+          codes[(i0 + i) * cs + m] = label;
+        } else {
+          codes[(i0 + i) * cs + m / 2] |= static_cast<std::uint8_t>(label << ((m & 1) * 4));
+        }
       }
     }
   }
@@ -138,11 +163,12 @@ void ProductQuantizer::decode(idx_t n, const std::uint8_t* codes, float* x) cons
   detail::check_not_null(x, "x");
   const int ds = dsub();
   const int ks = ksub();
+  const idx_t cs = code_size();
 #pragma omp parallel for schedule(static) if (n > 1024)
   for (idx_t i = 0; i < n; ++i) {
     for (int m = 0; m < m_; ++m) {
       const float* c =
-          centroids_.data() + (static_cast<std::size_t>(m) * ks + codes[i * m_ + m]) * ds;
+          centroids_.data() + (static_cast<std::size_t>(m) * ks + code_at(codes + i * cs, m)) * ds;
       std::copy_n(c, ds, x + i * d_ + static_cast<idx_t>(m) * ds);
     }
   }

@@ -51,7 +51,7 @@ def test_bad_input_is_typed():
     with pytest.raises(ValueError, match="trained"):
         index.add(np.zeros((1, 32), np.float32))
     with pytest.raises(knnx.NotSupported, match="PQ32x4fs"):
-        knnx.index_factory(64, "IVF64,PQ32x4fs")
+        knnx.index_factory(64, "IVF64,PQ32x4")
 
 
 def test_faiss_forms_attributes_files_and_filters(tmp_path):

@@ -4,15 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "core/crc32c.hpp"
 #include "core/index_file.hpp"
 #include "gaussian_data.hpp"
+#include "index_file_edits.hpp"
 #include "knnx/error.hpp"
 #include "knnx/index_io.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
@@ -23,6 +21,9 @@ namespace knnx {
 namespace {
 
 namespace fmtv = detail::index_file;
+using test::expect_format_error;
+using test::with_header_edit;
+using test::with_section_edit;
 using Type = ScalarQuantizer::Type;
 
 constexpr int kDim = 12;
@@ -106,42 +107,6 @@ TEST(IndexIoSq, UntrainedIndexesRoundTrip) {
   EXPECT_EQ(dynamic_cast<const IndexIVFScalarQuantizer&>(*ivf).n_lists(), 4);
 }
 
-// The bytes of a file with one section's payload changed by edit, every checksum recomputed.
-template <typename Edit>
-std::string with_section_edit(const std::string& path, fmtv::SectionKind kind, const Edit& edit) {
-  std::ifstream in(path, std::ios::binary);
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                                  std::istreambuf_iterator<char>());
-  fmtv::Header h = fmtv::decode_header(bytes.data());
-  std::vector<fmtv::SectionEntry> sections;
-  for (std::uint32_t i = 0; i < h.section_count; ++i) {
-    sections.push_back(fmtv::decode_section_entry(bytes.data() + 128 + 32 * i));
-  }
-  for (fmtv::SectionEntry& s : sections) {
-    if (s.kind != static_cast<std::uint32_t>(kind)) continue;
-    edit(bytes.data() + s.offset, s.size);
-    s.crc = detail::crc32c(bytes.data() + s.offset, s.size);
-  }
-  const std::vector<std::uint8_t> table = fmtv::encode_table(sections);
-  std::memcpy(bytes.data() + 128, table.data(), table.size());
-  h.table_crc = detail::crc32c(table.data(), table.size());
-  const auto header = fmtv::encode_header(h);
-  std::memcpy(bytes.data(), header.data(), header.size());
-  const std::string out = path + ".edited";
-  std::ofstream(out, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                             static_cast<std::streamsize>(bytes.size()));
-  return out;
-}
-
-void expect_format_error(const std::string& path, const std::string& part) {
-  try {
-    read_index(path);
-    ADD_FAILURE() << "read_index accepted " << path;
-  } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
-}
-
 TEST(IndexIoSq, BrokenContentsAreRefused) {
   test::TempDir dir("knnx_index_io_sq");
   const std::string path = dir.file("sq.knnx");
@@ -162,19 +127,8 @@ TEST(IndexIoSq, BrokenContentsAreRefused) {
                                         }),
                       "section 'sq_ranges'");
   // A quantizer type that does not exist.
-  {
-    std::ifstream in(path, std::ios::binary);
-    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                                    std::istreambuf_iterator<char>());
-    fmtv::Header h = fmtv::decode_header(bytes.data());
-    h.quantizer = 7;
-    const auto header = fmtv::encode_header(h);
-    std::memcpy(bytes.data(), header.data(), header.size());
-    const std::string out = path + ".type";
-    std::ofstream(out, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                               static_cast<std::streamsize>(bytes.size()));
-    expect_format_error(out, "unknown scalar quantizer type 7");
-  }
+  expect_format_error(with_header_edit(path, [](fmtv::Header& h) { h.quantizer = 7; }),
+                      "unknown scalar quantizer type 7");
 }
 
 }  // namespace
