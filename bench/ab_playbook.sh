@@ -5,7 +5,8 @@
 # trees alternating, and prints each case's median over rounds per tree, relative to the first.
 # usage: bench/ab_playbook.sh ROUNDS TREE...
 #   TREE: a tarball made by `git archive` (the name says which commit), or . for this tree.
-# JSON of every run: ${OUT:-bench/out}/playbook/<tree>/round<r>.json; the table: table.md there.
+# JSON of every run: ${OUT:-bench/out}/playbook/<tree>/round<r>.json; the medians in
+# ab_playbook.json and the table in table.md there.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rounds=${1:?usage: bench/ab_playbook.sh ROUNDS TREE...}
@@ -39,9 +40,10 @@ for ((r = 1; r <= rounds; ++r)); do
       >"$out/${names[$i]}/round$r.json" 2>/dev/null
   done
 done
-python3 - "$out" "$rounds" "${names[@]}" <<'PY'
+device=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+python3 - "$out" "$rounds" "$device" "${names[@]}" <<'PY'
 import json, statistics, sys
-out, rounds, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+out, rounds, device, names = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 med = {}
 for name in names:
     runs = [json.load(open(f"{out}/{name}/round{r}.json"))["result"]["results"]
@@ -57,5 +59,9 @@ for key, per in med.items():
     cells = [f"{per[names[0]] * 1000:.1f} us"] + [f"{per[n] / first:.3f}" for n in names[1:]]
     lines.append(f"| {key} | " + " | ".join(cells) + " |")
 open(f"{out}/table.md", "w").write("\n".join(lines) + "\n")
+json.dump({"device": device, "trees": names, "rounds": rounds,
+           "command": "bench/ab_playbook.sh " + str(rounds) + " " + " ".join(names),
+           "statistic": "median over rounds of each run's median of 200 searches",
+           "median_ms": med}, open(f"{out}/ab_playbook.json", "w"), indent=1)
 print("\n".join(lines))
 PY
