@@ -28,6 +28,11 @@ struct Config {
   // KNNX_FLAT_STREAM_MAX_NQ: GPU flat searches with at most this many queries use the fused
   // streaming kernel (one pass over the base per query block); more use GEMM tiles + select.
   int flat_stream_max_nq = 8;
+  // KNNX_GPU_RADIX_MIN_K: GPU flat and IVF searches with k at or above this select their results
+  // by radix selection over all of a query's candidates (histogram passes on the score keys,
+  // then a sort of the k kept); smaller k use the block selection of the streaming and tiled
+  // kernels. k above 2048 always takes the radix selection.
+  int gpu_radix_min_k = 2049;
   // KNNX_FLAT_TILE_ROWS / KNNX_FLAT_TILE_QUERIES: GEMM tile shape of the many-query GPU path.
   int flat_tile_rows = 65536;
   int flat_tile_queries = 4096;

@@ -126,6 +126,10 @@ const std::vector<Knob>& knobs() {
       int_knob<&Config::flat_stream_max_nq>(
           "KNNX_FLAT_STREAM_MAX_NQ", 0, 1024, "0..1024",
           "GPU flat: up to this many queries use the fused streaming scan + select kernel"),
+      int_knob<&Config::gpu_radix_min_k>(
+          "KNNX_GPU_RADIX_MIN_K", 1, 2049, "1..2049",
+          "GPU flat and IVF: k from which results come from radix selection over all candidates "
+          "instead of block selection (k above 2048 always)"),
       int_knob<&Config::flat_tile_rows>("KNNX_FLAT_TILE_ROWS", 256, 1 << 24, "256..16777216",
                                         "GPU flat: database rows per GEMM tile (many queries)"),
       int_knob<&Config::flat_tile_queries>("KNNX_FLAT_TILE_QUERIES", 1, 65535, "1..65535",

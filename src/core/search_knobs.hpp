@@ -28,6 +28,7 @@ struct SearchKnobs {
   int cpu_query_block = 0;
   int cpu_base_block = 0;
   int cpu_direct_max_nq = 0;
+  int gpu_radix_min_k = 2049;  // GPU flat and IVF: k from which radix selection runs
 
   // The ids results may hold (SearchParams::sel); null admits every id.
   const IDSelector* sel = nullptr;

@@ -128,6 +128,7 @@ SearchKnobs resolve_search_knobs(const SearchParams* params, const IndexSearchDe
   k.cpu_query_block = p.cpu_query_block.value_or(defaults.cpu_query_block);
   k.cpu_base_block = p.cpu_base_block.value_or(defaults.cpu_base_block);
   k.cpu_direct_max_nq = p.cpu_direct_max_nq.value_or(defaults.cpu_direct_max_nq);
+  k.gpu_radix_min_k = defaults.gpu_radix_min_k;
   k.sel = p.sel;
 
   const int nprobe = ivf && ivf->nprobe ? *ivf->nprobe : index.nprobe;

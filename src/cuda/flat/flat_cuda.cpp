@@ -26,6 +26,7 @@
 #include "cuda/select/block_select_limits.hpp"
 #include "cuda/select/merge_kernels.hpp"
 #include "cuda/select/merge_tree.hpp"
+#include "cuda/select/radix_select.hpp"
 #include "knnx/config.hpp"
 #include "knnx/error.hpp"
 
@@ -300,7 +301,9 @@ class FlatCuda final : public detail::FlatBackend {
   void search_batch(StreamContext& ctx, const float* q, int bq, int k, bool stream_path,
                     const detail::SearchKnobs& knobs, const std::int64_t* ids_dev,
                     const std::uint32_t* allowed, float* dist, std::int64_t* lab) const {
-    if (n_ == 0) {
+    if (use_radix_select(k, knobs.gpu_radix_min_k)) {
+      search_radix(ctx, q, bq, k, knobs, ids_dev, allowed, dist, lab);
+    } else if (n_ == 0) {
       launch_merge(nullptr, nullptr, bq, 0, metric_, k, nullptr, nullptr, dist, lab, ctx.stream(),
                    knobs.sync_check);
     } else if (stream_path) {
@@ -327,6 +330,82 @@ class FlatCuda final : public detail::FlatBackend {
                        rows_per_part, allowed, keys.data(), rows.data(), s, sync);
     merge_partials(std::move(keys), std::move(rows), nq, static_cast<int>(parts * k), k, metric_,
                    nullptr, ids_dev, dist, lab, s, sync);
+  }
+
+  // k past the block selection (radix_select.hpp): per chunk of queries, GEMMs score every
+  // stored row into a [chunk][n4] tile, and the radix selection keeps each query's best k,
+  // completing the scores (base norms, filter) as it reads them. The tile is computed like the
+  // tiled path's: by 3xTF32 over base tiles of flat_tile_rows (KNNX_FLAT_GEMM, from 2 queries a
+  // multiprocessor on), else by one FP32 SGEMM; fast precision does not apply. Chunks are bounded
+  // by the workspace: per query 4 bytes a stored row and 16 a kept result (a query's row of
+  // scores is needed whole, so one query always runs, even past the bound).
+  void search_radix(StreamContext& ctx, const float* q, int bq, int k,
+                    const detail::SearchKnobs& knobs, const std::int64_t* ids_dev,
+                    const std::uint32_t* allowed, float* dist, std::int64_t* lab) const {
+    const cudaStream_t s = ctx.stream();
+    const bool sync = knobs.sync_check;
+    const bool l2 = metric_ == Metric::L2;
+    if (n_ == 0) {
+      select_large_k(nullptr, nullptr, bq, 0, 0, k, metric_, nullptr, nullptr, dist, lab, s, sync);
+      return;
+    }
+    const int sms = device_properties(device_).multiProcessorCount;
+    const bool split = split_gemm(knobs) && bq >= 2 * sms;
+    const int inner = split ? 3 * dp_ : dp_;
+    const std::int64_t n4 = (n_ + 3) / 4 * 4;
+    const std::int64_t bn_max =
+        split ? std::min<std::int64_t>((knobs.flat_tile_rows + 3) / 4 * 4, n4) : n4;
+    const std::int64_t kept = std::min<std::int64_t>(k, n_);
+    const std::int64_t fixed =
+        select_large_k_bytes(0, n_, k) + (split ? bn_max * inner * 4 : 0);
+    const std::int64_t per_query = n4 * 4 + 4 + (split ? inner * 4 : 0) +
+                                   select_large_k_bytes(1, n_, k) - select_large_k_bytes(0, n_, k);
+    std::int64_t chunk = std::max<std::int64_t>(1, (knobs.workspace_bytes - fixed) / per_query);
+    chunk = std::min<std::int64_t>({chunk, (INT32_MAX - 1) / kept, bq});
+    DeviceBuffer<float> tile(static_cast<std::size_t>(chunk * n4), s);
+    DeviceBuffer<float> qnorms(static_cast<std::size_t>(chunk), s);
+    DeviceBuffer<float> q_split, x_split;
+    if (split) {
+      q_split = DeviceBuffer<float>(static_cast<std::size_t>(chunk) * inner, s);
+      x_split = DeviceBuffer<float>(static_cast<std::size_t>(bn_max) * inner, s);
+    }
+    // The padding columns n .. n4 are read (as whole float4s) but never selected: zeroed so no
+    // uninitialised memory is read.
+    if (n4 > n_) {
+      KNNX_CUDA_CHECK(cudaMemset2DAsync(tile.data() + n_, sizeof(float) * n4, 0,
+                                        sizeof(float) * (n4 - n_), static_cast<std::size_t>(chunk),
+                                        s));
+    }
+    const float alpha = l2 ? -2.0f : -1.0f;
+    const float beta = 0.0f;
+    const cublasComputeType_t compute = split ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    for (std::int64_t c0 = 0; c0 < bq; c0 += chunk) {
+      const int cb = static_cast<int>(std::min<std::int64_t>(chunk, bq - c0));
+      const float* qc = q + c0 * dp_;
+      if (l2) launch_row_norms(qc, cb, dp_, qnorms.data(), s, sync);
+      const float* qa = qc;
+      if (split) {
+        launch_split_tf32(qc, cb, dp_, SplitOrder::Queries, q_split.data(), s, sync);
+        qa = q_split.data();
+      }
+      for (std::int64_t b0 = 0; b0 < n_; b0 += bn_max) {
+        const int bn = static_cast<int>(std::min(bn_max, n_ - b0));
+        const float* xa = data_.data() + b0 * dp_;
+        if (split) {
+          // Stream order: the previous GEMM has read x_split before this overwrites it.
+          launch_split_tf32(xa, bn, dp_, SplitOrder::Base, x_split.data(), s, sync);
+          xa = x_split.data();
+        }
+        // tile[b][b0 + j] = alpha * <q_b, x_(b0+j)>: column-major (bn x cb, ld n4) = X^T * Q.
+        KNNX_CUBLAS_CHECK(cublasGemmEx(ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, bn, cb, inner,
+                                       &alpha, xa, CUDA_R_32F, inner, qa, CUDA_R_32F, inner, &beta,
+                                       tile.data() + b0, CUDA_R_32F, static_cast<int>(n4), compute,
+                                       CUBLAS_GEMM_DEFAULT));
+      }
+      select_large_k_from_scores(tile.data(), n4, cb, n_, norms_.data(), allowed, k, metric_,
+                                 l2 ? qnorms.data() : nullptr, ids_dev, dist + c0 * k,
+                                 lab + c0 * k, s, sync);
+    }
   }
 
   // Many queries: cuBLAS computes a tile of scores while the select kernel folds the previous

@@ -1,6 +1,8 @@
 // The GPU IVF-Flat search, one stage a function. Per batch of queries: coarse_quantize (stage
 // the queries, pick their lists), then scan_shared / scan_per_query / scan_unfused (partial
 // top-k per query from the probed lists), then merge (final top-k), all queued on one stream.
+// For k past the block selection (radix_select.hpp) the scan is the unfused one, writing every
+// candidate's score, and the merge is the radix selection over them.
 // Every plan a stage needs is made on the host from host-side sizes or on the device from
 // device-side data, so nothing is read back before the end: the host waits once per call.
 // Range search (range_search_ivf) shares stage 1 and then counts and fills each chunk's hits,
@@ -8,6 +10,7 @@
 #include "cuda/ivf/ivf_search.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <functional>
 #include <numeric>
 #include <utility>
@@ -24,6 +27,7 @@
 #include "cuda/runtime/search_results.hpp"
 #include "cuda/runtime/stream_pool.hpp"
 #include "cuda/select/merge_tree.hpp"
+#include "cuda/select/radix_select.hpp"
 
 namespace knnx::cuda {
 namespace {
@@ -40,9 +44,15 @@ struct Partials {
   int per_query;
 };
 
+// k past the block selection: every candidate's score is written (the unfused scan) and the
+// radix selection keeps the best k (merge).
+bool radix(int k, const detail::SearchKnobs& knobs) {
+  return use_radix_select(k, knobs.gpu_radix_min_k);
+}
+
 ScanKind choose_scan(const IvfLists& L, idx_t nq, int k, int n_probe,
                      const detail::SearchKnobs& knobs) {
-  if (!knobs.ivf_fused) return ScanKind::Unfused;
+  if (!knobs.ivf_fused || radix(k, knobs)) return ScanKind::Unfused;
   const double queries_per_list = double(nq) * n_probe / L.n_lists;
   const bool shared = k <= kSharedMaxK && (knobs.ivf_shared == 1 ||
                                            (knobs.ivf_shared == -1 && queries_per_list >= 4.0));
@@ -106,6 +116,7 @@ std::int64_t batch_bytes(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKi
     case ScanKind::Unfused:
       partials = nq * max_cand * 8;
       other = nq * (n_probe + 1) * 4;
+      if (radix(k, knobs)) other += select_large_k_bytes(nq, max_cand, k);
       break;
   }
   return staged + partials + partials / 8 + other;
@@ -118,6 +129,9 @@ idx_t query_batch(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKind scan
   const std::int64_t workspace = knobs.workspace_bytes;
   const idx_t max_cand = max_candidates(L, n_probe);
   idx_t batch = nq;
+  // The radix selection sorts the batch's kept entries in one call of 32-bit size.
+  if (radix(k, knobs))
+    batch = std::min<idx_t>(batch, (INT32_MAX - 1) / std::min<idx_t>(k, max_cand));
   // Per-query bytes grow as a batch shrinks (more pieces per query), so shrink until it fits.
   while (batch > 1) {
     const std::int64_t bytes = batch_bytes(L, batch, k, n_probe, scan, max_cand, knobs);
@@ -238,6 +252,12 @@ Partials scan_lists(const IvfLists& L, StreamContext& ctx, const ProbedQueries& 
 // Stage 3: each query's partials folded into its sorted top-k, arena rows mapped to ids.
 void merge(const IvfLists& L, StreamContext& ctx, Partials partials, int nq, int k,
            const detail::SearchKnobs& knobs, float* dist, std::int64_t* lab) {
+  if (radix(k, knobs)) {
+    select_large_k(partials.keys.data(), partials.rows.data(), nq, partials.per_query,
+                   partials.per_query, k, L.metric, nullptr, L.ids, dist, lab, ctx.stream(),
+                   knobs.sync_check);
+    return;
+  }
   merge_partials(std::move(partials.keys), std::move(partials.rows), nq, partials.per_query, k,
                  L.metric, nullptr, L.ids, dist, lab, ctx.stream(), knobs.sync_check);
 }
