@@ -185,7 +185,11 @@ void search_finite(const float* base, const float* base_norms, idx_t n, int d, c
   const float pad = empty_distance(M);
   const int threads = blas_threads_within_limits(params.num_threads > 0 ? params.num_threads
                                                                         : omp_get_max_threads());
-  const idx_t qblock_max = std::max(1, params.query_block);
+  // Each thread holds a block of collectors: with a large k, fewer queries a block keep them
+  // within kCollectorBudgetBytes (at k = 16384 a collector holds up to 384 KiB).
+  const idx_t qblock_budget = static_cast<idx_t>(
+      kCollectorBudgetBytes / (static_cast<std::size_t>(threads) * TopK::collector_bytes(k)));
+  const idx_t qblock_max = std::clamp<idx_t>(qblock_budget, 1, std::max(1, params.query_block));
   const idx_t bblock = std::max(16, params.base_block);
 
   std::vector<float> qnorms(static_cast<std::size_t>(nq), 0.0f);
@@ -197,7 +201,7 @@ void search_finite(const float* base, const float* base_norms, idx_t n, int d, c
   // when each packed row serves few queries. Where sgemm catches up depends on the CPU.
   const int direct_max =
       params.direct_max_queries > 0 ? params.direct_max_queries : flat_direct_max_queries();
-  if (nq <= direct_max) {
+  if (nq <= direct_max && nq <= qblock_max) {
     const idx_t chunk = std::max<idx_t>(8, kDirectChunkBytes / (static_cast<idx_t>(d) * 4) / 8 * 8);
     search_by_base_chunks(
         n, nq, k, chunk, threads, distances, labels, negate, pad,

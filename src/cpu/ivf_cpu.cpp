@@ -45,9 +45,6 @@ constexpr double kMinWorkPerThread = double(1 << 20);
 int team_for(double work, int threads) {
   return static_cast<int>(std::clamp(work / kMinWorkPerThread, 1.0, static_cast<double>(threads)));
 }
-// Bound on the memory of the per-thread top-k collectors of one query batch, all threads
-// together; larger searches run in several batches.
-constexpr std::size_t kCollectorBudgetBytes = std::size_t{256} << 20;
 
 struct InvertedList {
   std::vector<float> vectors;  // size x dim

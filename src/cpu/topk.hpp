@@ -14,6 +14,10 @@
 //    the threshold. Everything dropped has at least k strictly better entries, so nothing of
 //    the answer is lost; only write() orders the survivors exactly. When ties defeat every
 //    pivot, an exact selection by (score, label) runs instead.
+//
+// Memory: the buffer grows with the candidates that actually pass the screen, up to 2k + 16
+// entries (12 bytes each), so a collector for a large k over few candidates stays small;
+// collector_bytes(k) is the most one can hold, for callers sizing blocks of collectors.
 #pragma once
 
 #include <algorithm>
@@ -38,6 +42,10 @@ inline bool scored_less(const Scored& a, const Scored& b) {
   return a.score < b.score || (a.score == b.score && a.label < b.label);
 }
 
+// Bound on the memory of the top-k collectors one search holds at a time, all threads together;
+// searches with many queries or a large k work through their queries in blocks that fit it.
+inline constexpr std::size_t kCollectorBudgetBytes = std::size_t{256} << 20;
+
 class TopK {
  public:
   // Up to this k the best entries are kept sorted as they arrive.
@@ -48,12 +56,18 @@ class TopK {
 
   void reset(int k) {
     k_ = k;
-    const std::size_t cap = k <= kInsertMaxK ? static_cast<std::size_t>(k)
-                                             : 2 * static_cast<std::size_t>(k) + kSample;
-    scores_.resize(cap);
-    labels_.resize(cap);
+    cap_ = capacity_for(k);
+    if (k <= kInsertMaxK) {
+      scores_.resize(cap_);
+      labels_.resize(cap_);
+    }
     size_ = 0;
     set_threshold(kInf, kNoTie);
+  }
+
+  // Most bytes one collector for k holds (its buffer when full).
+  static std::size_t collector_bytes(int k) {
+    return capacity_for(k) * (sizeof(float) + sizeof(idx_t));
   }
 
   // Candidates scoring at or above this cannot enter the result.
@@ -64,9 +78,10 @@ class TopK {
     if (k_ <= kInsertMaxK) {
       insert_sorted(score, label);
     } else {
+      if (size_ == scores_.size()) grow();
       scores_[size_] = score;
       labels_[size_] = label;
-      if (++size_ == scores_.size()) shrink();
+      if (++size_ == cap_) shrink();
     }
   }
 
@@ -115,14 +130,15 @@ class TopK {
     const std::size_t kk = static_cast<std::size_t>(k_);
     std::size_t m = size_;
     if (k_ > kInsertMaxK) {
-      sorted_.resize(size_);
-      for (std::size_t i = 0; i < size_; ++i) sorted_[i] = {scores_[i], labels_[i]};
+      // Scratch of the call only: a member would keep 16 bytes per entry alive per collector.
+      std::vector<Scored> sorted = entries();
       m = std::min(kk, size_);
-      if (size_ > kk) std::nth_element(sorted_.begin(), sorted_.begin() + (k_ - 1), sorted_.end(), scored_less);
-      std::sort(sorted_.begin(), sorted_.begin() + static_cast<std::ptrdiff_t>(m), scored_less);
+      if (size_ > kk)
+        std::nth_element(sorted.begin(), sorted.begin() + (k_ - 1), sorted.end(), scored_less);
+      std::sort(sorted.begin(), sorted.begin() + static_cast<std::ptrdiff_t>(m), scored_less);
       for (std::size_t i = 0; i < m; ++i) {
-        scores_out[i] = negate ? -sorted_[i].score : sorted_[i].score;
-        labels_out[i] = sorted_[i].label;
+        scores_out[i] = negate ? -sorted[i].score : sorted[i].score;
+        labels_out[i] = sorted[i].label;
       }
     } else {
       for (std::size_t i = 0; i < m; ++i) {
@@ -141,6 +157,24 @@ class TopK {
   // "No entry at the bound score is accepted": every real label is larger.
   static constexpr idx_t kNoTie = std::numeric_limits<idx_t>::min();
   static constexpr int kSample = 16;
+  // Entries the buffer of a collector for k holds at most.
+  static std::size_t capacity_for(int k) {
+    return k <= kInsertMaxK ? static_cast<std::size_t>(k)
+                            : 2 * static_cast<std::size_t>(k) + kSample;
+  }
+
+  // Room for more entries (k > kInsertMaxK): doubles the buffer, up to cap_.
+  void grow() {
+    const std::size_t next = std::min(cap_, std::max<std::size_t>(256, 2 * scores_.size()));
+    scores_.resize(next);
+    labels_.resize(next);
+  }
+
+  std::vector<Scored> entries() const {
+    std::vector<Scored> out(size_);
+    for (std::size_t i = 0; i < size_; ++i) out[i] = {scores_[i], labels_[i]};
+    return out;
+  }
 
   // Accepts (score, label) strictly below (bound, bound_label) from now on.
   void set_threshold(float bound, idx_t bound_label) {
@@ -212,26 +246,26 @@ class TopK {
       at = (first + last) / 2;
     }
     // Ties straddle every pivot: select the k best by (score, label) exactly.
-    sorted_.resize(size_);
-    for (std::size_t i = 0; i < size_; ++i) sorted_[i] = {scores_[i], labels_[i]};
-    std::nth_element(sorted_.begin(), sorted_.begin() + (k_ - 1), sorted_.end(), scored_less);
+    std::vector<Scored> sorted = entries();
+    std::nth_element(sorted.begin(), sorted.begin() + (k_ - 1), sorted.end(), scored_less);
     for (std::size_t i = 0; i < lo; ++i) {
-      scores_[i] = sorted_[i].score;
-      labels_[i] = sorted_[i].label;
+      scores_[i] = sorted[i].score;
+      labels_[i] = sorted[i].label;
     }
     size_ = lo;
-    set_threshold(sorted_[lo - 1].score, sorted_[lo - 1].label);
+    set_threshold(sorted[lo - 1].score, sorted[lo - 1].label);
   }
 
   int k_ = 0;
+  std::size_t cap_ = 0;  // capacity_for(k_): a full buffer shrinks
   std::size_t size_ = 0;
   float bound_ = kInf;
   idx_t bound_label_ = kNoTie;
   float screen_ = kInf;
-  // Entries held: sorted for k <= kInsertMaxK, otherwise in arrival order.
+  // Entries held: sorted for k <= kInsertMaxK, otherwise in arrival order (the first size_ of
+  // buffers that grow as entries arrive).
   std::vector<float> scores_;
   std::vector<idx_t> labels_;
-  std::vector<Scored> sorted_;  // scratch for exact selections
 };
 
 }  // namespace knnx::cpu
