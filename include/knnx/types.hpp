@@ -9,8 +9,12 @@ namespace knnx {
 // Vector ids and counts. Labels in search results are idx_t; -1 marks "no result".
 using idx_t = std::int64_t;
 
-// Largest k any search accepts (CPU and GPU alike).
-inline constexpr int kMaxK = 2048;
+// Largest k any search accepts (CPU and GPU alike): 262,144. The bound is the memory of the
+// results: each query owns k distances and k labels (12 bytes a neighbour, 3 MiB a query at the
+// limit), held by the caller, and every search keeps per-query selection buffers of a few times
+// that while it runs (CPU collectors, GPU candidate lists). Results for k > ntotal are padded
+// (label -1, distance +inf for L2 / -inf for inner product).
+inline constexpr int kMaxK = 1 << 18;
 
 // Largest vector dimension the API accepts; protects size arithmetic and file loaders.
 inline constexpr int kMaxDim = 1 << 16;

@@ -55,7 +55,10 @@ def _k_arg(k) -> int:
     except TypeError:
         raise TypeError(f"k must be an integer, got {type(k).__name__}") from None
     if not 1 <= k <= _knnx.MAX_K:
-        raise ValueError(f"k must be in [1, {_knnx.MAX_K}], got {k}")
+        raise ValueError(
+            f"k must be in [1, {_knnx.MAX_K}], got {k} (the limit bounds the results' memory: "
+            "12 bytes a neighbour per query)"
+        )
     return k
 
 
@@ -120,7 +123,7 @@ class IndexMixin:
         return super().remove_ids(ids)
 
     def search(self, queries, k: int, *, params=None, return_device: Optional[bool] = None):
-        """The k nearest stored vectors of each query (nq, d), 1 <= k <= 2048.
+        """The k nearest stored vectors of each query (nq, d), 1 <= k <= knnx.MAX_K (262144).
 
         Returns (distances float32 (nq, k), labels int64 (nq, k)), best first; labels -1 and
         distances +inf (L2) / -inf (IP) where fewer than k vectors exist.

@@ -58,7 +58,10 @@ int dim_arg(long long d, const char* name) {
 
 int k_arg(long long k) {
   if (k < 1 || k > kMaxK)
-    throw InvalidArgument(fmt::format("k must be in [1, {}], got {}", kMaxK, k));
+    throw InvalidArgument(fmt::format(
+        "k must be in [1, {}], got {} (the limit bounds the results' memory: 12 bytes a "
+        "neighbour per query)",
+        kMaxK, k));
   return static_cast<int>(k);
 }
 
@@ -397,7 +400,7 @@ void bind_index(nb::module_& m) {
            "added.")
       .def("search", &search, nb::arg("queries"), nb::arg("k"), nb::kw_only(),
            nb::arg("params").none() = nb::none(),
-           "The k nearest stored vectors of each query (nq, d), 1 <= k <= 2048.\n"
+           "The k nearest stored vectors of each query (nq, d), 1 <= k <= MAX_K (262144).\n"
            "Returns (distances float32 (nq, k), labels int64 (nq, k)), best first. params: a\n"
            "knnx.SearchParameters (SearchParametersIVF for IVF indexes) for this call only.")
       .def("remove_ids", &remove_ids, nb::arg("ids"),

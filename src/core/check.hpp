@@ -45,7 +45,10 @@ inline void check_count(idx_t n, const char* name = "n") {
 }
 
 inline void check_k(long long k) {
-  require(k >= 1 && k <= kMaxK, "k must be in [1, {}], got {}", kMaxK, k);
+  require(k >= 1 && k <= kMaxK,
+          "k must be in [1, {}], got {} (the limit bounds the results' memory: 12 bytes a "
+          "neighbour per query)",
+          kMaxK, k);
 }
 
 // n * d elements must be addressable as size_t and as idx_t.

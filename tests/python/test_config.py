@@ -70,7 +70,7 @@ def test_module_facts():
     if knnx.cuda_device_count() == 0:
         assert knnx.cuda_device_name(0) == ""
     assert [m.name for m in knnx.Metric] == ["L2", "INNER_PRODUCT"]
-    assert knnx.MAX_K == 2048
+    assert knnx.MAX_K == 262144
 
 
 @pytest.mark.parametrize("name", ["cpu_query_block", "cpu_base_block"])

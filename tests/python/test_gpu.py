@@ -351,7 +351,7 @@ def test_bad_device_arrays_raise_value_error(torch, rng):
         index.add_with_ids(q, torch.arange(3, device="cuda"))
     with pytest.raises(TypeError, match="ids must be an array of ids, got None"):
         index.add_with_ids(q, None)
-    with pytest.raises(ValueError, match=r"k must be in \[1, 2048\], got 0"):
+    with pytest.raises(ValueError, match=rf"k must be in \[1, {knnx.MAX_K}\], got 0"):
         index.search(q, 0)
     assert index.ntotal == 100
     # A CPU index refuses device memory rather than copying it behind the caller's back.

@@ -680,7 +680,7 @@ TEST(Checks, MessagesNameTheArgumentAndValue) {
   EXPECT_NO_THROW(detail::check_dim(1));
   EXPECT_NO_THROW(detail::check_dim(kMaxDim));
   EXPECT_TRUE(has_substr(message_of<InvalidArgument>([] { detail::check_k(0); }),
-                         "k must be in [1, 2048], got 0"));
+                         "k must be in [1, " + std::to_string(kMaxK) + "], got 0"));
   EXPECT_THROW(detail::check_k(kMaxK + 1), InvalidArgument);
   EXPECT_NO_THROW(detail::check_k(kMaxK));
   EXPECT_TRUE(has_substr(message_of<InvalidArgument>([] { detail::check_count(0, "nq"); }),
