@@ -11,7 +11,9 @@
 #   pq         the GPU IndexPQ / IndexIVFPQ tests (gtest, memcheck and racecheck over small
 #              cases, pytest)
 #   pq_bench   bench/gpu_ivf_pq.py at 1M and 10M x 96, nq 10k (JSON in $OUT/results)
-# usage: scripts/gpu_check.sh [STAGE ...]      (default: all stages, in this order)
+#   ksweep     bench/k_sweep.py: Flat and IVF for k = 10 ... 16384 at nq = 10000, 1M x 128, beside
+#              PyTorch matmul + topk (JSON in $OUT/results); not in the default list
+# usage: scripts/gpu_check.sh [STAGE ...]      (default: all stages but ksweep, in this order)
 # Each stage after `build` uses build-gpu as an earlier call left it, so a run can be split over
 # several calls on a machine that stays up. Logs go to ${OUT:-gpu-check}; every stage prints one
 # summary line as it ends ("== ..."), and the summary is printed again last. Keep the output in
@@ -83,6 +85,8 @@ stage_sanitizer() {
   small+="FlatCuda.Split3xTf32GemmMatchesFloat64:StreamsCuda.*:TransformCuda.*:"
   small+="Metrics/FiltersCudaFlat.IdentityIdsAndRemoval/l2:Metrics/RangeCuda.FlatEqualsCpu/ip:"
   small+="Metrics/RangeCuda.IvfEqualsCpu/l2:Metrics/IvfCudaSharedPieces.FoldedPiecesGiveTheExactNeighbours/ip:"
+  small+="LargeKCudaTies.AllEqualScoresGiveTheSmallestRows:LargeKCudaEdges.IdsPaddingAndEmptyIndex:"
+  small+="MetricsAndK/LargeKCuda.SelectorsAreHonoured/ip_k4096:"
   small+="ShardsCuda.TwoShardsOnOneGpu${KNNX_SANITIZER_EXTRA:-}"
   # Under racecheck these take minutes (OPQ's many k-means runs, a large batched search, the
   # 3xTF32 cases: cuBLAS and a kernel without shared memory, two shards on worker threads: over
@@ -156,6 +160,15 @@ stage_pq_bench() {
     --nq 10000 --out "$out/results/gpu_ivf_pq.json" >"$out/gpu_ivf_pq.log" 2>&1
   local rc=$?
   tail -30 "$out/gpu_ivf_pq.log"
+  return $rc
+}
+
+stage_ksweep() {
+  mkdir -p "$out/results"
+  PYTHONPATH="$PWD/build-gpu/python" python3 bench/k_sweep.py \
+    --out "$out/results/k_sweep.json" >"$out/k_sweep.log" 2>&1
+  local rc=$?
+  tail -12 "$out/k_sweep.log"
   return $rc
 }
 
