@@ -87,12 +87,12 @@ TEST_P(LargeKCuda, SelectorsAreHonoured) {
   for (Index* index : std::initializer_list<Index*>{&gpu, &cpu, &gpu_ivf, &cpu_ivf}) {
     index->add(kRows, base_.data());
   }
-  // Fewer admitted than k, and more.
+  // Fewer admitted than k, and more (all rows at k = 16384).
   const IDSelectorRange few(3000, 3000 + k / 2);
   std::vector<idx_t> picked(static_cast<std::size_t>(kRows));
   std::iota(picked.begin(), picked.end(), idx_t{0});
   std::shuffle(picked.begin(), picked.end(), std::mt19937_64(5));
-  picked.resize(static_cast<std::size_t>(2 * k));
+  picked.resize(static_cast<std::size_t>(std::min<idx_t>(2 * k, kRows)));
   const IDSelectorBatch many(static_cast<idx_t>(picked.size()), picked.data());
   for (const IDSelector* sel :
        {static_cast<const IDSelector*>(&few), static_cast<const IDSelector*>(&many)}) {
