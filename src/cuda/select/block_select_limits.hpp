@@ -7,4 +7,8 @@ namespace knnx::cuda {
 // over-fetch for re-ranking). Must match block_select.cuh.
 inline constexpr int kMaxSelectK = 4096;
 
+// The largest k a search's block selection answers; above it GPU flat and IVF-Flat searches take
+// the radix selection (radix_select.hpp), and the PQ scans refuse.
+inline constexpr int kBlockSelectMaxK = 2048;
+
 }  // namespace knnx::cuda

@@ -15,13 +15,10 @@
 
 #include <cstdint>
 
+#include "cuda/select/block_select_limits.hpp"
 #include "knnx/metric.hpp"
 
 namespace knnx::cuda {
-
-// Up to this k the block selection of the streaming, tiled and IVF scan kernels answers; above
-// it every GPU flat and IVF search takes the radix selection.
-inline constexpr int kBlockSelectMaxK = 2048;
 
 // Whether a search for k takes the radix selection: k above kBlockSelectMaxK, or at least
 // radix_min_k (SearchKnobs::gpu_radix_min_k, KNNX_GPU_RADIX_MIN_K: 2049 by default).

@@ -2,7 +2,8 @@
 // of IndexFlat and IndexIVFFlat against a float64 brute force and the CPU indexes, for k =
 // 2049 ... 16384, both metrics, ties at the cut (exactly k results, smaller row first),
 // selectors, ids that are not row numbers, padding past ntotal, workspace-bounded chunks, and
-// the KNNX_GPU_RADIX_MIN_K knob sending small k down the same path.
+// the KNNX_GPU_RADIX_MIN_K knob sending small k down the same path; the GPU PQ indexes refuse
+// k past 2048.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -252,6 +253,23 @@ TEST(LargeKCudaEdges, RadixKnobGivesTheBlockSelectionsResults) {
     expect_same(search(gpu, few, kDim, k), block_few, k, "flat, few queries");
     expect_same(search(gpu, many, kDim, k), block_many, k, "flat, many queries");
     expect_same(search(ivf, many, kDim, k), block_ivf, k, "ivf");
+  }
+}
+
+// The PQ scans select in shared memory: k past 2048 is refused, before anything runs.
+TEST(LargeKCudaEdges, PqIndexesRefuseKPastTheBlockSelection) {
+  KNNX_REQUIRE_GPU();
+  const int d = 32;
+  const auto base = random_vectors(5000, d, 81);
+  const auto queries = random_vectors(2, d, 82);
+  for (const char* spec : {"PQ8", "IVF16,PQ8"}) {
+    SCOPED_TRACE(spec);
+    const auto index = index_factory(d, spec, Metric::L2, Device::cuda(0));
+    index->train(5000, base.data());
+    index->add(5000, base.data());
+    EXPECT_NO_THROW(search(*index, queries, d, 2048));
+    EXPECT_THROW(search(*index, queries, d, 2049), NotSupported);
+    EXPECT_EQ(index->ntotal(), 5000);
   }
 }
 
