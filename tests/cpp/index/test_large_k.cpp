@@ -164,7 +164,8 @@ TEST(LargeKIndexes, LargeKExtendsTheSmallKResult) {
   const std::vector<float> queries = test::gaussian(4, kDim, 22);
   const int small = 40;
   std::vector<std::pair<std::string, std::unique_ptr<Index>>> indexes;
-  for (const char* spec : {"SQ8", "PQ4", "IVF8,PQ4", "SQ8,RFlat", "IVF8,Flat"}) {
+  for (const char* spec :
+       {"SQ8", "PQ4", "IVF8,PQ4", "PQ8x4fs", "IVF8,PQ8x4fs", "SQ8,RFlat", "IVF8,Flat"}) {
     indexes.emplace_back(spec, index_factory(kDim, spec));
   }
   indexes.emplace_back(
