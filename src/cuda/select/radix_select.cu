@@ -3,13 +3,10 @@
 // The block reads its query's candidates through a source, four at a time: explicit key and row
 // arrays (IVF), or a row of a GEMM score tile whose keys are completed on the fly (flat), so
 // the tile is never rewritten.
-#include "cuda/select/radix_select.hpp"
-
-#include <cub/block/block_scan.cuh>
-#include <cub/device/device_segmented_radix_sort.cuh>
-
 #include <algorithm>
 #include <climits>
+#include <cub/block/block_scan.cuh>
+#include <cub/device/device_segmented_radix_sort.cuh>
 #include <string>
 
 #include "cuda/common/admitted.cuh"
@@ -18,6 +15,7 @@
 #include "cuda/runtime/launch.hpp"
 #include "cuda/runtime/memory.hpp"
 #include "cuda/select/radix_key.cuh"
+#include "cuda/select/radix_select.hpp"
 #include "knnx/error.hpp"
 
 namespace knnx::cuda {
@@ -140,6 +138,26 @@ __device__ __forceinline__ void clear_hist(SelectShared& s) {
   __syncthreads();
 }
 
+// A bin number no entry has: lanes with nothing to count.
+constexpr std::uint32_t kNoBin = 0xFFFFFFFFu;
+
+// Entries 4g .. 4g+3 of query q, or four empty entries past the last group (so that loops whose
+// lanes must all take part can run past it).
+template <typename Source>
+__device__ __forceinline__ void load_or_empty(const Source& src, std::int64_t q, std::int64_t g,
+                                              std::int64_t groups, std::uint32_t (&key)[4],
+                                              std::int32_t (&row)[4]) {
+  if (g < groups) {
+    src.load(q, g, key, row);
+    return;
+  }
+#pragma unroll
+  for (int u = 0; u < 4; ++u) {
+    key[u] = kKeyMax;
+    row[u] = -1;
+  }
+}
+
 // Block q: the cut of query q's candidates and the gather of exactly min(k, candidates)
 // (key, row) words into out[q * kk ...), padded with kEmptyPair to kk.
 template <typename Source>
@@ -149,6 +167,7 @@ __global__ void __launch_bounds__(kThreads)
   const std::int64_t q = blockIdx.x;
   const std::int64_t groups = src.groups();
   std::uint64_t* qout = out + q * kk;
+  const int lane = static_cast<int>(threadIdx.x) & 31;
   std::uint32_t key[4];
   std::int32_t row[4];
 
@@ -161,13 +180,16 @@ __global__ void __launch_bounds__(kThreads)
     const Digit d = key_digit(pass);
     const std::uint32_t digit_mask = (1u << d.width) - 1u;
     clear_hist(s);
-    for (std::int64_t g = threadIdx.x; g < groups; g += kThreads) {
-      src.load(q, g, key, row);
+    // Scores crowd into few high digits (sign, exponent): the lanes of a warp with the same bin
+    // add once, by their leader, instead of contending for one shared counter.
+    for (std::int64_t g0 = 0; g0 < groups; g0 += kThreads) {  // block-uniform trip count
+      load_or_empty(src, q, g0 + threadIdx.x, groups, key, row);
 #pragma unroll
       for (int u = 0; u < 4; ++u) {
-        if (row[u] >= 0 && (key[u] & mask) == prefix) {
-          atomicAdd(&s.hist[(key[u] >> d.shift) & digit_mask], 1);
-        }
+        const bool in = row[u] >= 0 && (key[u] & mask) == prefix;
+        const std::uint32_t bin = in ? (key[u] >> d.shift) & digit_mask : kNoBin;
+        const unsigned peers = __match_any_sync(0xFFFFFFFFu, bin);
+        if (in && __ffs(peers) - 1 == lane) atomicAdd(&s.hist[bin], __popc(peers));
       }
     }
     __syncthreads();
@@ -216,23 +238,13 @@ __global__ void __launch_bounds__(kThreads)
   __syncthreads();
   if (threadIdx.x == 0) s.taken = 0;
   __syncthreads();
-  const int lane = static_cast<int>(threadIdx.x) & 31;
   for (std::int64_t g0 = 0; g0 < groups; g0 += kThreads) {  // block-uniform trip count
-    const std::int64_t g = g0 + threadIdx.x;
-    if (g < groups) {
-      src.load(q, g, key, row);
-    } else {
-#pragma unroll
-      for (int u = 0; u < 4; ++u) {
-        key[u] = kKeyMax;
-        row[u] = -1;
-      }
-    }
+    load_or_empty(src, q, g0 + threadIdx.x, groups, key, row);
 #pragma unroll
     for (int u = 0; u < 4; ++u) {
       const std::uint32_t r = static_cast<std::uint32_t>(row[u]);
-      const bool take = row[u] >= 0 && (keep_all || key[u] < prefix ||
-                                        (key[u] == prefix && r <= cut_row));
+      const bool take =
+          row[u] >= 0 && (keep_all || key[u] < prefix || (key[u] == prefix && r <= cut_row));
       const unsigned ballot = __ballot_sync(0xFFFFFFFFu, take);
       if (ballot == 0u) continue;  // warp-uniform
       const int leader = __ffs(ballot) - 1;
@@ -264,8 +276,8 @@ __global__ void write_results_kernel(const std::uint64_t* __restrict__ sorted, i
   const std::int64_t total = static_cast<std::int64_t>(nq) * k;
   const bool l2 = metric == Metric::L2;
   const float pad = l2 ? __int_as_float(0x7F800000) : __int_as_float(0xFF800000);
-  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       i < total; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t q = i / k;
     const std::int64_t j = i - q * k;
     const std::uint64_t word = j < kk ? sorted[q * kk + j] : kEmptyPair;
@@ -318,17 +330,16 @@ void select_and_write(int nq, std::int64_t n_in, int k, Metric metric, const flo
   cub::DoubleBuffer<std::uint64_t> sorting(words.data(), alternate.data());
   std::size_t temp_bytes = 0;
   KNNX_CUDA_CHECK(cub::DeviceSegmentedRadixSort::SortKeys(
-      nullptr, temp_bytes, sorting, static_cast<int>(items), nq, offsets.data(),
-      offsets.data() + 1, 0, 64, stream));
+      nullptr, temp_bytes, sorting, static_cast<int>(items), nq, offsets.data(), offsets.data() + 1,
+      0, 64, stream));
   DeviceBuffer<unsigned char> temp(std::max<std::size_t>(temp_bytes, 1), stream);
   KNNX_CUDA_CHECK(cub::DeviceSegmentedRadixSort::SortKeys(
       temp.data(), temp_bytes, sorting, static_cast<int>(items), nq, offsets.data(),
       offsets.data() + 1, 0, 64, stream));
   KNNX_CHECK_LAUNCH(stream, sync_check, "DeviceSegmentedRadixSort::SortKeys");
 
-  write_results_kernel<<<write_blocks, 256, 0, stream>>>(sorting.Current(), nq,
-                                                         static_cast<int>(kk), k, metric, qnorms,
-                                                         ids, distances, labels);
+  write_results_kernel<<<write_blocks, 256, 0, stream>>>(
+      sorting.Current(), nq, static_cast<int>(kk), k, metric, qnorms, ids, distances, labels);
   KNNX_CHECK_LAUNCH(stream, sync_check, "write_results_kernel");
 }
 
@@ -356,18 +367,18 @@ void select_large_k_from_scores(const float* tile, std::int64_t ld, int nq, std:
                                 Metric metric, const float* qnorms, const std::int64_t* ids,
                                 float* distances, std::int64_t* labels, cudaStream_t stream,
                                 bool sync_check) {
-  select_and_write(
-      nq, n, k, metric, qnorms, ids, distances, labels, stream, sync_check,
-      [&](int kk, std::uint64_t* words) {
-        dispatch_metric(metric, [&](auto m) {
-          dispatch_filtered(allowed, [&](auto f) {
-            using Source = ScoreTileSource<decltype(m)::value, decltype(f)::value>;
-            const Source src{tile, ld, n, base_norms, allowed};
-            radix_select_kernel<Source>
-                <<<static_cast<unsigned>(nq), kThreads, 0, stream>>>(src, k, kk, words);
-          });
-        });
-      });
+  select_and_write(nq, n, k, metric, qnorms, ids, distances, labels, stream, sync_check,
+                   [&](int kk, std::uint64_t* words) {
+                     dispatch_metric(metric, [&](auto m) {
+                       dispatch_filtered(allowed, [&](auto f) {
+                         using Source = ScoreTileSource<decltype(m)::value, decltype(f)::value>;
+                         const Source src{tile, ld, n, base_norms, allowed};
+                         radix_select_kernel<Source>
+                             <<<static_cast<unsigned>(nq), kThreads, 0, stream>>>(src, k, kk,
+                                                                                  words);
+                       });
+                     });
+                   });
 }
 
 }  // namespace knnx::cuda
