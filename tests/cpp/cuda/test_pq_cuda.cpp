@@ -3,7 +3,6 @@
 // with and without the precomputed L2 table, tables in shared and in global memory, filters,
 // remove_ids, adds after a search, device arrays, and files written on the GPU read on the CPU;
 // recall against exact neighbours as the CPU index's.
-#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -19,6 +18,9 @@
 #include "knnx/knnx.hpp"
 #include "knnx/synthetic.hpp"
 #include "temp_dir.hpp"
+#ifdef KNNX_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
 
 namespace knnx {
 namespace {
@@ -263,6 +265,7 @@ TEST(PqCuda, RecallAgainstExactAsCpu) {
 }
 
 // Device vectors and queries are read in place; device results are written in place.
+#ifdef KNNX_WITH_CUDA
 TEST(PqCuda, DeviceArrays) {
   KNNX_REQUIRE_GPU();
   const Data data = clustered(3000, 20);
@@ -300,6 +303,7 @@ TEST(PqCuda, DeviceArrays) {
   EXPECT_THROW(gpu->search(nq, bad.data(), k, dist.data(), lab.data()), InvalidArgument);
   EXPECT_EQ(gpu->ntotal(), cpu->ntotal());
 }
+#endif
 
 }  // namespace
 }  // namespace knnx
