@@ -23,6 +23,7 @@ namespace knnx {
 namespace {
 
 using test::expect_same;
+using test::expect_same_range;
 using test::Neighbours;
 using test::random_vectors;
 using test::search;
@@ -261,41 +262,6 @@ TEST_P(FiltersCudaIvf, EqualsCpuOnEveryScan) {
 INSTANTIATE_TEST_SUITE_P(Metrics, FiltersCudaIvf,
                          ::testing::Values(Metric::L2, Metric::InnerProduct),
                          [](const auto& info) { return to_string(info.param); });
-
-// The same range search on a GPU index and on the CPU index: per query, the same labels in the
-// same order (both sort best first, ties by label) with distances within float tolerance.
-// Hits within rounding of the radius may fall on either side (the devices sum in different
-// orders) and are left out of the comparison.
-void expect_same_range(const RangeSearchResult& want, const RangeSearchResult& got, float radius,
-                       const std::string& what) {
-  const auto tol = [](float v) { return 1e-4f * std::max(1.0f, std::abs(v)); };
-  const auto clear_of_edge = [&](const RangeSearchResult& r, std::size_t q) {
-    std::vector<std::pair<float, idx_t>> hits;
-    for (idx_t i = r.lims[q]; i < r.lims[q + 1]; ++i) {
-      const auto j = static_cast<std::size_t>(i);
-      if (std::abs(r.distances[j] - radius) > tol(radius))
-        hits.emplace_back(r.distances[j], r.labels[j]);
-    }
-    return hits;
-  };
-  ASSERT_EQ(want.lims.size(), got.lims.size()) << what;
-  EXPECT_EQ(got.lims.front(), 0) << what;
-  ASSERT_EQ(static_cast<std::size_t>(got.lims.back()), got.labels.size()) << what;
-  ASSERT_EQ(got.labels.size(), got.distances.size()) << what;
-  for (std::size_t q = 0; q + 1 < want.lims.size(); ++q) {
-    const auto w = clear_of_edge(want, q);
-    const auto g = clear_of_edge(got, q);
-    ASSERT_EQ(w.size(), g.size()) << what << " query " << q;
-    for (std::size_t i = 0; i < w.size(); ++i) {
-      ASSERT_NEAR(w[i].first, g[i].first, tol(w[i].first))
-          << what << " query " << q << " hit " << i;
-      const bool tied =
-          (i > 0 && std::abs(w[i].first - w[i - 1].first) <= tol(w[i].first)) ||
-          (i + 1 < w.size() && std::abs(w[i].first - w[i + 1].first) <= tol(w[i].first));
-      if (!tied) ASSERT_EQ(w[i].second, g[i].second) << what << " query " << q << " hit " << i;
-    }
-  }
-}
 
 float radius_between(const Index& index, const std::vector<float>& q, int rank) {
   const Neighbours r =

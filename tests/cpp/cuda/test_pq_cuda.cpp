@@ -16,8 +16,7 @@
 
 #include "gpu_test_util.hpp"
 #include "knnx/knnx.hpp"
-#include "knnx/synthetic.hpp"
-#include "temp_dir.hpp"
+#include "quantized_test_util.hpp"
 #ifdef KNNX_WITH_CUDA
 #include <cuda_runtime.h>
 #endif
@@ -35,27 +34,10 @@ using test::search;
 
 constexpr int kDim = 32;
 
-struct Data {
-  int dim = kDim;
-  std::vector<float> base, extra, queries;
-  idx_t n() const { return static_cast<idx_t>(base.size()) / dim; }
-};
+using Data = test::ClusteredData;
 
-// Clustered vectors, as the IVF indexes expect; `extra` rows for adds after a search.
-Data clustered(idx_t n, idx_t nq, int dim = kDim) {
-  MixtureSpec spec;
-  spec.dim = dim;
-  spec.n_clusters = 48;
-  spec.noise_stddev = 0.3f;
-  spec.seed = 11;
-  Data data;
-  data.dim = dim;
-  data.base = make_mixture_base(spec, n).data;
-  data.extra = make_mixture_base(spec, n + 500).data;
-  data.extra.erase(data.extra.begin(), data.extra.begin() + static_cast<std::ptrdiff_t>(n) * dim);
-  data.queries = make_mixture_queries(spec, nq).data;
-  return data;
-}
+// Clustered data of dimension kDim unless told.
+Data clustered(idx_t n, idx_t nq, int dim = kDim) { return test::clustered(n, nq, dim); }
 
 ProductQuantizerParams quick_pq() {
   ProductQuantizerParams p;
@@ -63,22 +45,7 @@ ProductQuantizerParams quick_pq() {
   return p;
 }
 
-// The same index on another device, through an index file (so the quantizers, centroids and
-// codes are identical).
-template <typename T>
-std::unique_ptr<T> moved(const T& index, Device device, const char* name) {
-  const test::TempDir dir("knnx_pq_cuda");
-  const std::string path = (dir.path() / name).string();
-  write_index(index, path);
-  std::unique_ptr<Index> loaded = read_index(path, device);
-  auto* typed = dynamic_cast<T*>(loaded.get());
-  if (typed == nullptr) throw std::runtime_error("read_index returned another index type");
-  loaded.release();
-  std::unique_ptr<T> out(typed);
-  EXPECT_EQ(out->device(), device);
-  EXPECT_EQ(out->ntotal(), index.ntotal());
-  return out;
-}
+using test::moved;
 
 std::unique_ptr<IndexPQ> cpu_pq(const Data& data, Metric metric, int M, int dim = kDim) {
   auto index = std::make_unique<IndexPQ>(dim, M, 8, metric);
