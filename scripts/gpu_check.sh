@@ -11,6 +11,8 @@
 #   pq         the GPU IndexPQ / IndexIVFPQ tests (gtest, memcheck and racecheck over small
 #              cases, pytest)
 #   pq_bench   bench/gpu_ivf_pq.py at 1M and 10M x 96, nq 10k (JSON in $OUT/results)
+#   sq         the GPU IndexScalarQuantizer / IndexIVFScalarQuantizer tests (gtest, memcheck over
+#              small cases, pytest)
 #   ksweep     bench/k_sweep.py: Flat and IVF for k = 10 ... 16384 at nq = 10000, 1M x 128, beside
 #              PyTorch matmul + topk (JSON in $OUT/results); not in the default list
 # usage: scripts/gpu_check.sh [STAGE ...]      (default: all stages but ksweep, in this order)
@@ -24,7 +26,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${OUT:-gpu-check}
 mkdir -p "$out"
 stages=("$@")
-((${#stages[@]})) || stages=(build cpu gpu python sanitizer shards harness filters pq pq_bench)
+((${#stages[@]})) || stages=(build cpu gpu python sanitizer shards harness filters pq pq_bench sq)
 jobs=$(nproc)
 commit=${KNNX_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 export NCCL_NVLS_ENABLE=0
@@ -151,6 +153,21 @@ stage_pq() {
   PYTHONPATH="$PWD/build-gpu/python" python3 -m pytest -q -rs -p no:cacheprovider \
     tests/python/test_pq_gpu.py tests/python/test_pq.py >"$out/pq_pytest.log" 2>&1 || rc=1
   tail -1 "$out/pq_pytest.log"
+  return $rc
+}
+
+stage_sq() {
+  local rc=0
+  ./build-gpu/tests/cpp/test_cuda --gtest_filter='*SqCuda*' >"$out/sq_gtest.log" 2>&1 || rc=1
+  grep -E "^\[  (PASSED|FAILED) |tests ran" "$out/sq_gtest.log" | head -20
+  timeout "${KNNX_SANITIZER_TIMEOUT:-240}" compute-sanitizer --tool memcheck --error-exitcode 99 \
+    ./build-gpu/tests/cpp/test_cuda \
+    --gtest_filter='SqCuda.DeviceArrays:SqCuda.OddDimensionEqualsCpu:TypesAndMetrics/SqCudaSweep.*/1' \
+    >"$out/sq_memcheck.log" 2>&1 || rc=1
+  grep -E "ERROR SUMMARY" "$out/sq_memcheck.log" | tail -1
+  PYTHONPATH="$PWD/build-gpu/python" python3 -m pytest -q -rs -p no:cacheprovider \
+    tests/python/test_sq_gpu.py tests/python/test_faiss_sq.py >"$out/sq_pytest.log" 2>&1 || rc=1
+  tail -1 "$out/sq_pytest.log"
   return $rc
 }
 

@@ -10,8 +10,10 @@
 //
 // Ids follow the Index contract as in IndexIVFFlat: add() numbers from one past the largest id
 // ever held; add_with_ids takes any new ids. reconstruct(id) scans the stored ids: O(ntotal).
-// Both take IDSelector filters (SearchParams::sel) and have range_search, on the CPU. On a CUDA
-// device the constructors throw NotSupported: these indexes run on the CPU only.
+// Both take IDSelector filters (SearchParams::sel) and have range_search. On a CUDA device the
+// codes live in GPU memory and searches (range searches included) run there (src/cuda/sq/); the
+// quantizer is trained and vectors are encoded on the host, device arrays copied there first,
+// while device queries go straight to the GPU search.
 #pragma once
 
 #include <cstdint>
@@ -61,6 +63,10 @@ class IndexScalarQuantizerBase : public Index {
   void check_new_ids(idx_t n, const idx_t* ids) const override;
   idx_t next_sequential_id() const override;
   std::function<void()> next_id_restorer() override;
+  // On a GPU, x and queries may be device memory (vectors are copied to the host, where they
+  // are checked and encoded; the search checks its staged copy of the queries).
+  void check_finite(idx_t n, const float* x, const char* what) const override;
+  void check_queries(idx_t nq, const float* queries) const override;
 
   // Lists a search scans unless its params say otherwise (1 for flat codes).
   virtual int default_n_probe() const { return 1; }

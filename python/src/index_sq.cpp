@@ -189,7 +189,7 @@ void bind_index_sq(nb::module_& m) {
           nb::arg("d"), nb::arg("qtype"), nb::arg("metric") = "l2", nb::arg("device") = "cpu",
           "An index of ScalarQuantizer codes of type qtype (knnx.ScalarQuantizer.QT_8bit, ...)\n"
           "for vectors of dimension d. metric: \"l2\" or \"ip\" (or a knnx.Metric, or FAISS's\n"
-          "METRIC_* code). A CUDA device raises NotSupported.")
+          "METRIC_* code). On a CUDA device the codes live in GPU memory and searches run there.")
       .def(
           "__init__",
           [](PyIndexSQ* self, IndexHandle& handle) {
@@ -215,7 +215,8 @@ void bind_index_sq(nb::module_& m) {
 
   nb::class_<PyIndexIVFSQ, PyIndexSQ>(
       m, "IndexIVFScalarQuantizer",
-      "Inverted lists of ScalarQuantizer codes (FAISS's IndexIVFScalarQuantizer), on the CPU.\n\n"
+      "Inverted lists of ScalarQuantizer codes (FAISS's IndexIVFScalarQuantizer), on the CPU\n"
+      "or a CUDA device.\n\n"
       "train() clusters the sample into n_lists centroids (k-means, as IndexIVFFlat), then\n"
       "trains the quantizer on the residuals from them (by_residual, the default, as FAISS) or\n"
       "on the vectors; search scans the codes of the n_probe nearest lists.")

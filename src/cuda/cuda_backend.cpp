@@ -17,6 +17,7 @@
 #include "cuda/multi/batched_search.hpp"
 #include "cuda/multi/shard_merge.hpp"
 #include "cuda/pq/pq_cuda.hpp"
+#include "cuda/sq/sq_cuda.hpp"
 #include "cuda/runtime/device_info.hpp"
 #include "cuda/runtime/stream_group.hpp"
 
@@ -66,6 +67,10 @@ class CudaBackend final : public detail::Backend {
   std::unique_ptr<detail::IvfPqBackend> make_ivf_pq(int dim, int n_lists, int code_size,
                                                     Metric metric, Device device) const override {
     return make_ivf_pq_backend(dim, n_lists, code_size, metric, device.ordinal);
+  }
+  std::unique_ptr<detail::SqBackend> make_sq(const detail::SqLayout& layout,
+                                             Device device) const override {
+    return make_sq_backend(layout, device.ordinal);
   }
 
   void affine_map(int ordinal, idx_t n, idx_t d_in, idx_t d_out, const float* x,

@@ -150,8 +150,8 @@ std::unique_ptr<IvfPqBackend> Backend::make_ivf_pq_fast_scan(int, int, int, Metr
 
 std::unique_ptr<SqBackend> Backend::make_sq(const SqLayout&, Device device) const {
   throw NotSupported(fmt::format(
-      "IndexScalarQuantizer and IndexIVFScalarQuantizer are not supported on {}: "
-      "scalar-quantizer indexes run on the CPU only so far (build the index with device cpu)",
+      "IndexScalarQuantizer and IndexIVFScalarQuantizer are not supported on {}: this backend "
+      "has no scalar-quantizer kernels",
       device.to_string()));
 }
 

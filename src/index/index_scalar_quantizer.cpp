@@ -11,6 +11,7 @@
 #include "core/id_set.hpp"
 #include "core/search_knobs.hpp"
 #include "core/sq_backend.hpp"
+#include "index/host_rows.hpp"
 #include "index/list_ids.hpp"
 
 namespace knnx {
@@ -83,7 +84,9 @@ void IndexScalarQuantizerBase::train_quantizer(idx_t n, const float* x) {
   backend_->set_quantizer(sq);
 }
 
-void IndexScalarQuantizerBase::do_add(idx_t n, const float* x, const idx_t* ids) {
+void IndexScalarQuantizerBase::do_add(idx_t n, const float* x_in, const idx_t* ids) {
+  const detail::HostRows host(n, dim(), x_in, device_);
+  const float* x = host.data();
   std::vector<idx_t> lists;
   try {
     lists.resize(static_cast<std::size_t>(n));
@@ -147,6 +150,14 @@ void IndexScalarQuantizerBase::do_reset() {
   ids_->clear();
 }
 
+void IndexScalarQuantizerBase::check_finite(idx_t n, const float* x, const char* what) const {
+  detail::check_rows_on_host(n, dim(), x, what, device_);
+}
+
+void IndexScalarQuantizerBase::check_queries(idx_t nq, const float* queries) const {
+  if (detail::queries_checked_on_host(queries, device_)) Index::check_queries(nq, queries);
+}
+
 void IndexScalarQuantizerBase::check_new_ids(idx_t n, const idx_t* ids) const {
   ids_->check_new(n, ids);
 }
@@ -163,7 +174,9 @@ IndexScalarQuantizer::IndexScalarQuantizer(int dim, ScalarQuantizer::Type type, 
                                            Device device)
     : IndexScalarQuantizerBase(dim, type, metric, 1, false, false, device) {}
 
-void IndexScalarQuantizer::do_train(idx_t n, const float* x) {
+void IndexScalarQuantizer::do_train(idx_t n, const float* x_in) {
+  const detail::HostRows host(n, dim(), x_in, device_);
+  const float* x = host.data();
   require(ntotal() == 0, "train needs an empty index, but it holds {} vectors; reset() first",
           ntotal());
   train_quantizer(n, x);
@@ -198,7 +211,9 @@ std::vector<idx_t> IndexIVFScalarQuantizer::list_ids(int list) const {
   return backend_->list_ids(list);
 }
 
-void IndexIVFScalarQuantizer::do_train(idx_t n, const float* x) {
+void IndexIVFScalarQuantizer::do_train(idx_t n, const float* x_in) {
+  const detail::HostRows host(n, dim(), x_in, device_);
+  const float* x = host.data();
   require(ntotal() == 0, "train needs an empty index, but it holds {} vectors; reset() first",
           ntotal());
   require(n >= n_lists_, "n must be >= n_lists: {} training vectors cannot make {} lists", n,
