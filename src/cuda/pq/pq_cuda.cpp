@@ -37,7 +37,6 @@
 #include "cuda/runtime/memory.hpp"
 #include "cuda/runtime/search_results.hpp"
 #include "cuda/runtime/stream_pool.hpp"
-#include "cuda/select/block_select_limits.hpp"
 #include "cuda/select/merge_tree.hpp"
 #include "knnx/config.hpp"
 #include "knnx/error.hpp"
@@ -47,16 +46,6 @@ namespace {
 
 // Fewest code rows one IndexPQ block scans: amortises building its table (M x 256 entries).
 constexpr idx_t kMinRowsPerChunk = 4096;
-
-// The scans keep each work item's best k in a block selection: a larger k is refused before
-// anything runs (the CPU indexes take any k up to kMaxK).
-void check_k_in_block_range(int k, const char* index) {
-  if (k > kBlockSelectMaxK) {
-    throw NotSupported(fmt::format("a GPU {} searches with k <= {}, got {}; search a copy of the "
-                                   "index on the CPU for larger k",
-                                   index, kBlockSelectMaxK, k));
-  }
-}
 
 // What both backends hold: the shapes, the device with its streams, and the codebook on it.
 // Destroyed after the backend's own buffers, it waits for their stream-ordered frees.

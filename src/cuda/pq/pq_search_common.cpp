@@ -1,10 +1,14 @@
 #include "cuda/pq/pq_search_common.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "cuda/pq/pq_kernels.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/stream_pool.hpp"
+#include "cuda/select/block_select_limits.hpp"
+#include "knnx/error.hpp"
 
 namespace knnx::cuda {
 
@@ -21,6 +25,14 @@ const float* DeviceCodebook::get(const ProductQuantizer& pq, StreamContext& ctx)
     host_.swap(host);
   }
   return device_.data();
+}
+
+void check_k_in_block_range(int k, const char* index) {
+  if (k > kBlockSelectMaxK) {
+    throw NotSupported(fmt::format("a GPU {} searches with k <= {}, got {}; search a copy of the "
+                                   "index on the CPU for larger k",
+                                   index, kBlockSelectMaxK, k));
+  }
 }
 
 void upload_code_rows(std::uint32_t* dst, int code_words, const std::uint8_t* codes, int code_size,

@@ -1,6 +1,6 @@
-// cuda/pq/pq_search_common.hpp — what the two GPU product-quantizer backends share: the
-// codebooks on the device, code rows staged from the host, and the scratch and merge of a
-// batch's partial results.
+// cuda/pq/pq_search_common.hpp — what the GPU product-quantizer backends share (and the
+// scalar-quantizer one, cuda/sq/, uses too): the codebooks on the device, code rows staged from
+// the host, the k the scans answer, and the scratch and merge of a batch's partial results.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -34,6 +34,10 @@ class DeviceCodebook {
   std::vector<float> host_;
   DeviceBuffer<float> device_;
 };
+
+// The scans keep each work item's best k in a block selection: a larger k is refused
+// (NotSupported naming `index`) before anything runs (the CPU indexes take any k up to kMaxK).
+void check_k_in_block_range(int k, const char* index);
 
 // n host codes of code_size bytes copied, queued on s, into dst rows of code_words words
 // (padding bytes zeroed).

@@ -171,6 +171,7 @@ class SqCuda final : public detail::SqBackend {
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
               const detail::SearchKnobs& knobs) const override {
     if (nq == 0) return;
+    check_k_in_block_range(k, layout_.coarse ? "IndexIVFScalarQuantizer" : "IndexScalarQuantizer");
     DeviceGuard guard(device_);
     auto lease = streams_.acquire();
     StreamContext& ctx = *lease;

@@ -3,7 +3,6 @@
 // (SQ8, SQ4, fp16, bf16), both metrics, flat and IVF (residual codes or not), several n_probe
 // and k, an odd dimension, filters, range search, remove_ids, adds after a search, reconstruct,
 // device arrays, files written on the GPU read on the CPU, and an index trained on the GPU.
-#include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,6 +17,9 @@
 #include "gpu_test_util.hpp"
 #include "knnx/knnx.hpp"
 #include "quantized_test_util.hpp"
+#ifdef KNNX_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
 
 namespace knnx {
 namespace {
@@ -140,6 +142,9 @@ TEST_P(SqCudaSweep, FlatEqualsCpu) {
     expect_same_sq(search(*cpu, data.queries, kDim, k), search(*gpu, data.queries, kDim, k), k,
                    what);
   }
+  // Past the block selection's k the GPU refuses before anything runs; the CPU answers.
+  EXPECT_THROW(search(*gpu, data.queries, kDim, 2049), NotSupported);
+  search(*cpu, data.queries, kDim, 2049);
   SearchParams filtered;
   expect_same_lifecycle(*cpu, *gpu, data, nullptr, filtered, what);
 }
@@ -241,6 +246,7 @@ TEST(SqCuda, TrainedOnTheGpuRecallAsCpu) {
   EXPECT_NEAR(recall[1], recall[0], 0.05);
 }
 
+#ifdef KNNX_WITH_CUDA
 // Device vectors (train and add) and queries are read in place; device results are written in
 // place; a NaN query is refused and changes nothing.
 TEST(SqCuda, DeviceArrays) {
@@ -294,6 +300,8 @@ TEST(SqCuda, DeviceArrays) {
   EXPECT_THROW(gpu.range_search(nq, bad.data(), 1.0f), InvalidArgument);
   EXPECT_EQ(gpu.ntotal(), cpu.ntotal());
 }
+
+#endif
 
 }  // namespace
 }  // namespace knnx
