@@ -2,6 +2,8 @@
 
 import numpy as np
 
+import knnx
+
 D = 32
 
 
@@ -18,3 +20,46 @@ def assert_same(got, want, rtol=1e-4):
     np.testing.assert_allclose(D_gpu, D_cpu, rtol=rtol, atol=rtol)
     differ = I_gpu != I_cpu
     assert differ.mean() < 0.01, f"{differ.sum()} of {I_gpu.size} labels differ"
+
+
+def check_gpu_matches_cpu(tmp_path, rng, metric, factory, compare_more=None):
+    """Builds `factory` on the CPU, moves it to GPU 0 through an index file (and through
+    index_cpu_to_gpu) and compares the two: searches for several k, a filter, then remove_ids,
+    an add and a file written on the GPU read back on the CPU. compare_more(gpu_index, cpu, xq,
+    params) adds comparisons before the indexes change; params(**kw) gives the search params."""
+    xb, xq = clustered(rng, 4000, 30)
+    cpu = knnx.index_factory(D, factory, metric)
+    cpu.train(xb)
+    cpu.add(xb)
+    knnx.write_index(cpu, tmp_path / "cpu.knnx")
+    gpu_index = knnx.read_index(tmp_path / "cpu.knnx", device="cuda")
+    assert gpu_index.device == "cuda:0"
+    assert type(gpu_index) is type(cpu)
+    ivf = factory.startswith("IVF")
+
+    def params(**kw):
+        return knnx.SearchParametersIVF(nprobe=5, **kw) if ivf else knnx.SearchParameters(**kw)
+
+    for k in (1, 10, 100):
+        assert_same(gpu_index.search(xq, k, params=params()), cpu.search(xq, k, params=params()))
+    # FAISS's spelling of the same move.
+    copied = knnx.index_cpu_to_gpu(knnx.StandardGpuResources(), 0, cpu)
+    assert copied.device == "cuda:0"
+    assert_same(copied.search(xq, 10, params=params()), cpu.search(xq, 10, params=params()))
+    sel = knnx.IDSelectorRange(500, 2500)
+    got = gpu_index.search(xq, 10, params=params(sel=sel))
+    assert_same(got, cpu.search(xq, 10, params=params(sel=sel)))
+    assert ((got[1] >= 500) & (got[1] < 2500)).all()
+    if compare_more is not None:
+        compare_more(gpu_index, cpu, xq, params)
+
+    assert gpu_index.remove_ids(np.arange(0, 1000)) == cpu.remove_ids(np.arange(0, 1000)) == 1000
+    gpu_index.add(xq)
+    cpu.add(xq)
+    assert gpu_index.ntotal == cpu.ntotal
+    assert_same(gpu_index.search(xq, 10, params=params()), cpu.search(xq, 10, params=params()))
+
+    knnx.write_index(gpu_index, tmp_path / "gpu.knnx")
+    back = knnx.read_index(tmp_path / "gpu.knnx")
+    assert back.device == "cpu"
+    assert_same(back.search(xq, 10, params=params()), cpu.search(xq, 10, params=params()))
