@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# The IVF playbook suite (launch-bound searches: 32,768 x 64, 64 lists, 16 queries) timed for
-# several trees side by side, to find which change moved a search of tens of microseconds:
-# builds gpu_ivf_bench for each tree (in parallel), then runs the suite ROUNDS times per tree,
-# trees alternating, and prints each case's median over rounds per tree, relative to the first.
-# usage: bench/ab_playbook.sh ROUNDS TREE...
+# One gpu_ivf_bench suite timed for several trees side by side, to find which change moved a
+# search: builds gpu_ivf_bench for each tree (in parallel), then runs the suite ROUNDS times per
+# tree, trees alternating, and prints each timing's median over rounds per tree, relative to the
+# first tree. SUITE=playbook (default: launch-bound searches, 32,768 x 64, 64 lists, 16 queries,
+# 200 searches a case) or SUITE=curve (1M clustered x 128, 1,024 lists, n_probe 1/4/16/64,
+# nq 10,000, 15 searches a point).
+# usage: [SUITE=curve] bench/ab_playbook.sh ROUNDS TREE...
 #   TREE: a tarball made by `git archive` (the name says which commit), or . for this tree.
-# JSON of every run: ${OUT:-bench/out}/playbook/<tree>/round<r>.json; the medians in
-# ab_playbook.json and the table in table.md there.
+# JSON of every run: ${OUT:-bench/out}/<suite>/<tree>/round<r>.json; the medians in
+# ab_<suite>.json and the table in table.md there.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rounds=${1:?usage: bench/ab_playbook.sh ROUNDS TREE...}
 shift
-out=$(realpath -m "${OUT:-bench/out}/playbook")
+suite=${SUITE:-playbook}
+case $suite in
+  playbook) args=(--suite playbook --repeats 200) ;;
+  curve) args=(--suite curve --n 1000000 --lists 1024 --probes 1 4 16 64 --repeats 15) ;;
+  *) echo "ab_playbook.sh: SUITE is playbook or curve" >&2; exit 2 ;;
+esac
+out=$(realpath -m "${OUT:-bench/out}/$suite")
 mkdir -p "$out"
 jobs=$(($(nproc) / $# > 0 ? $(nproc) / $# : 1))
 declare -a dirs names
@@ -36,32 +44,51 @@ wait
 for ((r = 1; r <= rounds; ++r)); do
   for i in "${!dirs[@]}"; do
     mkdir -p "$out/${names[$i]}"
-    "${dirs[$i]}/build-ab/bench/gpu_ivf_bench" --suite playbook --repeats 200 \
-      >"$out/${names[$i]}/round$r.json" 2>/dev/null
+    "${dirs[$i]}/build-ab/bench/gpu_ivf_bench" "${args[@]}" >"$out/${names[$i]}/round$r.json" \
+      2>/dev/null
   done
 done
 device=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
-python3 - "$out" "$rounds" "$device" "${names[@]}" <<'PY'
+python3 - "$out" "$rounds" "$device" "$suite" "${args[*]}" "${names[@]}" <<'PY'
 import json, statistics, sys
-out, rounds, device, names = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+out, rounds, device, suite, args, names = (sys.argv[1], int(sys.argv[2]), sys.argv[3],
+                                           sys.argv[4], sys.argv[5], sys.argv[6:])
+
+def timings(node, path, acc):
+    """Every *_ms number, named by its path; array entries named by their identifying fields."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, (int, float)) and key.endswith("_ms"):
+                acc[path + "/" + key] = float(value)
+            else:
+                timings(value, path + "/" + key, acc)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            label = str(i)
+            if isinstance(item, dict):
+                ids = [f"{k}={v}" for k, v in item.items()
+                       if isinstance(v, (int, str)) and not isinstance(v, bool)
+                       and not k.endswith("_ms")]
+                label = ",".join(ids) or label
+            timings(item, f"{path}[{label}]", acc)
+    return acc
+
 med = {}
 for name in names:
-    runs = [json.load(open(f"{out}/{name}/round{r}.json"))["result"]["results"]
+    runs = [timings(json.load(open(f"{out}/{name}/round{r}.json"))["result"], "", {})
             for r in range(1, rounds + 1)]
-    for row in runs[0]:
-        key = f"n_probe={row['n_probe']} {row['variant']}"
-        vals = [x["median_ms"] for run in runs for x in run
-                if x["n_probe"] == row["n_probe"] and x["variant"] == row["variant"]]
-        med.setdefault(key, {})[name] = statistics.median(vals)
+    for key in runs[0]:
+        med.setdefault(key, {})[name] = statistics.median(run[key] for run in runs if key in run)
 lines = ["| case | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
 for key, per in med.items():
     first = per[names[0]]
-    cells = [f"{per[names[0]] * 1000:.1f} us"] + [f"{per[n] / first:.3f}" for n in names[1:]]
+    cells = [f"{first:.4f} ms"] + [f"{per[n] / first:.3f}" for n in names[1:] if n in per]
     lines.append(f"| {key} | " + " | ".join(cells) + " |")
 open(f"{out}/table.md", "w").write("\n".join(lines) + "\n")
-json.dump({"device": device, "trees": names, "rounds": rounds,
-           "command": "bench/ab_playbook.sh " + str(rounds) + " " + " ".join(names),
-           "statistic": "median over rounds of each run's median of 200 searches",
-           "median_ms": med}, open(f"{out}/ab_playbook.json", "w"), indent=1)
+json.dump({"device": device, "suite": suite, "bench_args": args, "trees": names,
+           "rounds": rounds,
+           "command": f"SUITE={suite} bench/ab_playbook.sh {rounds} " + " ".join(names),
+           "statistic": "median over rounds of each run's median", "median_ms": med},
+          open(f"{out}/ab_{suite}.json", "w"), indent=1)
 print("\n".join(lines))
 PY
