@@ -72,24 +72,8 @@ import json, statistics, sys, re
 out, rounds, base_name, new_name = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 files = ["flat", "ivf_playbook", "ivf_curve", "ivf_stages"]
 
-def timings(node, path, acc):
-    """Every *_ms number, named by its path; array entries named by their identifying fields."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if isinstance(value, (int, float)) and key.endswith("_ms"):
-                acc[path + "/" + key] = float(value)
-            else:
-                timings(value, path + "/" + key, acc)
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            label = str(i)
-            if isinstance(item, dict):
-                ids = [f"{k}={v}" for k, v in item.items()
-                       if isinstance(v, (int, str)) and not isinstance(v, bool)
-                       and not k.endswith("_ms")]
-                label = ",".join(ids) or label
-            timings(item, f"{path}[{label}]", acc)
-    return acc
+sys.path.insert(0, "bench")
+from ab_timings import timings  # noqa: E402
 
 rows = []
 device = open(f"{out}/gpu.txt").read().split(",")[0].strip()
