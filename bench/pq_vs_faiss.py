@@ -1,15 +1,19 @@
 """IVF-PQ, knnx against faiss-cpu in one run: IVF<nlist>,PQ<M> (residual codes, 8 bits a
-sub-quantizer) built from the same factory string on the same data, QPS and recall@k against
+sub-quantizer), or with --fast-scan IVF<nlist>,PQ<M>x4fs (4-bit codes, fast scan), built from the
+same factory string on the same data, QPS and recall@k against
 the exact search swept over nprobe, compared at equal recall (each side's QPS interpolated, in
 log QPS, at the other's recall points). Both libraries run with the same number of OpenMP
 threads; FAISS's string carries "np" (no polysemous training, which only renumbers codebook
-entries and which knnx never runs). One table on stdout and JSON (device, sizes, commit,
-command, every point) in bench/results/pq_cpu_vs_faiss_<tag>.json.
+entries and which knnx never runs; the fast-scan string needs none). One table on stdout and
+JSON (device, sizes, commit, command, every point) in bench/results/pq_cpu_vs_faiss_<tag>.json,
+or pq4fs_cpu_vs_faiss_<tag>.json with --fast-scan.
 
     PYTHONPATH=build/python python3 bench/pq_vs_faiss.py [--nb 200000] [--d 64] [--m 16] [--tag vm]
+    PYTHONPATH=build/python python3 bench/pq_vs_faiss.py --fast-scan --m 32   # 16 bytes a vector
 
 Data: a Gaussian mixture (nb base and nq query vectors around the same 256 centres), so that
-inverted lists mean something. Bytes per vector are equal by construction (M for PQ<M>).
+inverted lists mean something. Bytes per vector are equal by construction (M for PQ<M>, M / 2
+for PQ<M>x4fs).
 """
 
 import argparse
@@ -35,7 +39,10 @@ def main():
     ap.add_argument("--d", type=int, default=64)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--nlist", type=int, default=1024)
-    ap.add_argument("--m", type=int, default=16, help="sub-quantizers (bytes per vector)")
+    ap.add_argument("--m", type=int, default=16,
+                    help="sub-quantizers (bytes per vector: M, or M / 2 with --fast-scan)")
+    ap.add_argument("--fast-scan", action="store_true",
+                    help="4-bit codes in the fast-scan layout (PQ<M>x4fs)")
     ap.add_argument("--nprobe", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=knnx.omp_get_max_threads())
@@ -52,14 +59,18 @@ def main():
 
     print(f"nb={args.nb} nq={args.nq} d={args.d} k={args.k} threads={args.threads} "
           f"({cpu_name()}); median of {args.reps}")
-    print(f"{'index':14} {'nprobe':>6} {'knnx qps':>10} {'recall':>7} {'faiss qps':>10} "
+    print(f"{'index':18} {'nprobe':>6} {'knnx qps':>10} {'recall':>7} {'faiss qps':>10} "
           f"{'recall':>7}")
     results = []
-    for spec in (f"IVF{args.nlist},PQ{args.m}",):
+    nbits = 4 if args.fast_scan else 8
+    suffix = "x4fs" if args.fast_scan else ""
+    # FAISS's "np" (no polysemous training) exists for 8-bit codes only.
+    faiss_suffix = "" if args.fast_scan else "np"
+    for spec in (f"IVF{args.nlist},PQ{args.m}{suffix}",):
         built = {}
         for lib in ("knnx", "faiss"):
             index = (knnx.index_factory(args.d, spec) if lib == "knnx"
-                     else faiss.index_factory(args.d, spec + "np"))
+                     else faiss.index_factory(args.d, spec + faiss_suffix))
             t0 = time.perf_counter()
             index.train(xb)
             train_s = time.perf_counter() - t0
@@ -80,7 +91,7 @@ def main():
                 row[lib] = {"qps": args.nq / seconds, "recall": recall(labels, truth),
                             "train_seconds": train_s, "add_seconds": add_s}
             results.append(row)
-            print(f"{spec:14} {nprobe or '-':>6} {row['knnx']['qps']:10.0f} "
+            print(f"{spec:18} {nprobe or '-':>6} {row['knnx']['qps']:10.0f} "
                   f"{row['knnx']['recall']:7.4f} {row['faiss']['qps']:10.0f} "
                   f"{row['faiss']['recall']:7.4f}")
 
@@ -91,10 +102,11 @@ def main():
         print(f"  recall {e['recall']:.4f}: knnx {e['knnx_qps']:8.0f}  faiss {e['faiss_qps']:8.0f}"
               f"  knnx/faiss {e['knnx_over_faiss']:.2f}")
 
-    out = Path(args.out) if args.out else REPO / "bench" / "results" / f"pq_cpu_vs_faiss_{args.tag}.json"
+    name = "pq4fs_cpu_vs_faiss" if args.fast_scan else "pq_cpu_vs_faiss"
+    out = Path(args.out) if args.out else REPO / "bench" / "results" / f"{name}_{args.tag}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
-        "benchmark": "pq_cpu_vs_faiss",
+        "benchmark": name,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "commit": git("rev-parse", "HEAD"),
         "command": "python3 " + " ".join(shlex.quote(a) for a in sys.argv),
@@ -102,7 +114,7 @@ def main():
         "faiss_version": faiss.__version__,
         "knnx_version": knnx.__version__,
         "sizes": {"nb": args.nb, "nq": args.nq, "d": args.d, "k": args.k, "nlist": args.nlist,
-                  "m": args.m, "nbits": 8, "bytes_per_vector": args.m},
+                  "m": args.m, "nbits": nbits, "bytes_per_vector": args.m * nbits // 8},
         "data": "Gaussian mixture, 256 centres (scale 3), unit noise, seed 0",
         "results": results,
         "ivf_equal_recall": compared,

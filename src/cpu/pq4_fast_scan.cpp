@@ -3,7 +3,6 @@
 #include "cpu/pq4_fast_scan.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -55,6 +54,46 @@ KNNX_PQ4_AVX2 void accumulate_avx2(const std::uint8_t* blocks, idx_t n_blocks, i
   }
 }
 
+// pq4_quantize_table with 8 entries a step; the same operations in the same order as the
+// portable loop, so the same bytes.
+KNNX_PQ4_AVX2 void quantize_avx2(const float* table, int M, std::uint8_t* entries, float* lows,
+                                 float* span_out, float* bias_out) {
+  float span = 0.0f, bias = 0.0f;
+  for (int m = 0; m < M; ++m) {
+    const __m256 r0 = _mm256_loadu_ps(table + m * kPq4Ksub);
+    const __m256 r1 = _mm256_loadu_ps(table + m * kPq4Ksub + 8);
+    __m256 lo = _mm256_min_ps(r0, r1), hi = _mm256_max_ps(r0, r1);
+    lo = _mm256_min_ps(lo, _mm256_permute2f128_ps(lo, lo, 1));
+    hi = _mm256_max_ps(hi, _mm256_permute2f128_ps(hi, hi, 1));
+    lo = _mm256_min_ps(lo, _mm256_shuffle_ps(lo, lo, 0x4e));
+    hi = _mm256_max_ps(hi, _mm256_shuffle_ps(hi, hi, 0x4e));
+    lo = _mm256_min_ps(lo, _mm256_shuffle_ps(lo, lo, 0xb1));
+    hi = _mm256_max_ps(hi, _mm256_shuffle_ps(hi, hi, 0xb1));
+    lows[m] = _mm256_cvtss_f32(lo);
+    span = std::max(span, _mm256_cvtss_f32(hi) - lows[m]);
+    bias += lows[m];
+  }
+  const float a = span > 0.0f ? 255.0f / span : 1.0f;
+  const __m256 scale = _mm256_set1_ps(a), half = _mm256_set1_ps(0.5f);
+  const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f);
+  for (int m = 0; m < M; ++m) {
+    const __m256 lo = _mm256_set1_ps(lows[m]);
+    __m256i q[2];
+    for (int h = 0; h < 2; ++h) {
+      const __m256 x = _mm256_loadu_ps(table + m * kPq4Ksub + 8 * h);
+      const __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(x, lo), scale), half);
+      q[h] = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(y, zero), top));
+    }
+    const __m128i w0 =
+        _mm_packus_epi32(_mm256_castsi256_si128(q[0]), _mm256_extracti128_si256(q[0], 1));
+    const __m128i w1 =
+        _mm_packus_epi32(_mm256_castsi256_si128(q[1]), _mm256_extracti128_si256(q[1], 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(entries + m * kPq4Ksub), _mm_packus_epi16(w0, w1));
+  }
+  *span_out = span;
+  *bias_out = bias;
+}
+
 bool have_avx2() {
   static const bool yes = [] {
     __builtin_cpu_init();
@@ -89,23 +128,37 @@ void pq4_unpack(const std::uint8_t* blocks, int code_size, idx_t row0, idx_t n,
 
 void pq4_quantize_table(const float* table, int M, Pq4Table& out) {
   out.entries.resize(static_cast<std::size_t>(M) * kPq4Ksub);
+  float lows[256];  // M <= 256
   float span = 0.0f;
   float bias = 0.0f;
+#ifdef KNNX_PQ4_X86
+  if (have_avx2()) {
+    quantize_avx2(table, M, out.entries.data(), lows, &span, &bias);
+    out.inv_scale = 1.0f / (span > 0.0f ? 255.0f / span : 1.0f);
+    out.bias = bias;
+    return;
+  }
+#endif
   for (int m = 0; m < M; ++m) {
     const float* row = table + m * kPq4Ksub;
-    const auto [lo, hi] = std::minmax_element(row, row + kPq4Ksub);
-    span = std::max(span, *hi - *lo);
-    bias += *lo;
+    float lo = row[0], hi = row[0];
+    for (int j = 1; j < kPq4Ksub; ++j) {
+      lo = row[j] < lo ? row[j] : lo;
+      hi = row[j] > hi ? row[j] : hi;
+    }
+    lows[m] = lo;
+    span = std::max(span, hi - lo);
+    bias += lo;
   }
   // A table whose rows are all constant quantizes to zeros (any scale does).
   const float a = span > 0.0f ? 255.0f / span : 1.0f;
   for (int m = 0; m < M; ++m) {
     const float* row = table + m * kPq4Ksub;
-    const float lo = *std::min_element(row, row + kPq4Ksub);
+    std::uint8_t* q = out.entries.data() + static_cast<std::size_t>(m) * kPq4Ksub;
     for (int j = 0; j < kPq4Ksub; ++j) {
-      const float q = std::floor((row[j] - lo) * a + 0.5f);
-      out.entries[static_cast<std::size_t>(m) * kPq4Ksub + j] =
-          static_cast<std::uint8_t>(std::clamp(q, 0.0f, 255.0f));
+      // floor(x + 0.5) of x in [0, 255]: truncation, which vectorises where floor() is a call.
+      const float x = std::clamp((row[j] - lows[m]) * a + 0.5f, 0.0f, 255.0f);
+      q[j] = static_cast<std::uint8_t>(static_cast<int>(x));
     }
   }
   out.inv_scale = 1.0f / a;
@@ -158,15 +211,16 @@ void pq4_scan_into(TopK& topk, const float* table, int M, float base, const std:
     const idx_t len = std::min<idx_t>(kChunkBlocks * kPq4Block, n - j0);
     pq4_accumulate(blocks + (j0 / kPq4Block) * static_cast<idx_t>(block_bytes), pq4_blocks_for(len),
                    M, scratch.table.entries.data(), scratch.sums.data());
-    // The largest sum that may still beat the threshold, with one unit of slack for the float
-    // rounding of offset + sum / a; push() decides exactly.
-    const float threshold = topk.threshold();
-    int limit = std::numeric_limits<std::uint16_t>::max();
-    if (threshold < std::numeric_limits<float>::infinity()) {
+    // The largest sum that may still beat the threshold (-1: none), with one unit of slack for
+    // the float rounding of offset + sum / a; push() decides exactly. Updated as pushes tighten
+    // the threshold, so most rows cost one integer comparison.
+    const auto limit_of = [&](float threshold) {
+      if (!(threshold < std::numeric_limits<float>::infinity())) return 65535;
       const float units = (threshold - offset) * scale;
-      if (units < -1.0f) continue;
-      if (units < static_cast<float>(limit)) limit = static_cast<int>(units) + 1;
-    }
+      if (units < -1.0f) return -1;
+      return units < 65535.0f ? static_cast<int>(units) + 1 : 65535;
+    };
+    int limit = limit_of(topk.threshold());
     for (idx_t j = 0; j < len; ++j) {
       const int sum = scratch.sums[static_cast<std::size_t>(j)];
       if (sum > limit) continue;
@@ -174,6 +228,7 @@ void pq4_scan_into(TopK& topk, const float* table, int M, float base, const std:
       if (!(score < topk.threshold())) continue;
       if (sel != nullptr && !sel->is_member(row_ids[j0 + j])) continue;
       topk.push(score, first_label + j0 + j);
+      limit = limit_of(topk.threshold());
     }
   }
 }
