@@ -6,7 +6,7 @@ log QPS, at the other's recall points). Both libraries run with the same number 
 threads; FAISS's string carries "np" (no polysemous training, which only renumbers codebook
 entries and which knnx never runs; the fast-scan string needs none). One table on stdout and
 JSON (device, sizes, commit, command, every point) in bench/results/pq_cpu_vs_faiss_<tag>.json,
-or pq4fs_cpu_vs_faiss_<tag>.json with --fast-scan.
+or pq4fs_cpu_vs_faiss_<tag>.json with --fast-scan (pq4fsr_... with --residual).
 
     PYTHONPATH=build/python python3 bench/pq_vs_faiss.py [--nb 200000] [--d 64] [--m 16] [--tag vm]
     PYTHONPATH=build/python python3 bench/pq_vs_faiss.py --fast-scan --m 32   # 16 bytes a vector
@@ -42,7 +42,10 @@ def main():
     ap.add_argument("--m", type=int, default=16,
                     help="sub-quantizers (bytes per vector: M, or M / 2 with --fast-scan)")
     ap.add_argument("--fast-scan", action="store_true",
-                    help="4-bit codes in the fast-scan layout (PQ<M>x4fs)")
+                    help="4-bit codes in the fast-scan layout (PQ<M>x4fs: codes of the vectors, "
+                         "as FAISS's factory string)")
+    ap.add_argument("--residual", action="store_true",
+                    help="with --fast-scan: codes of residuals (PQ<M>x4fsr)")
     ap.add_argument("--nprobe", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=knnx.omp_get_max_threads())
@@ -63,7 +66,7 @@ def main():
           f"{'recall':>7}")
     results = []
     nbits = 4 if args.fast_scan else 8
-    suffix = "x4fs" if args.fast_scan else ""
+    suffix = ("x4fsr" if args.residual else "x4fs") if args.fast_scan else ""
     # FAISS's "np" (no polysemous training) exists for 8-bit codes only.
     faiss_suffix = "" if args.fast_scan else "np"
     for spec in (f"IVF{args.nlist},PQ{args.m}{suffix}",):
@@ -102,7 +105,7 @@ def main():
         print(f"  recall {e['recall']:.4f}: knnx {e['knnx_qps']:8.0f}  faiss {e['faiss_qps']:8.0f}"
               f"  knnx/faiss {e['knnx_over_faiss']:.2f}")
 
-    name = "pq4fs_cpu_vs_faiss" if args.fast_scan else "pq_cpu_vs_faiss"
+    name = (f"pq4{suffix[2:]}_cpu_vs_faiss" if args.fast_scan else "pq_cpu_vs_faiss")
     out = Path(args.out) if args.out else REPO / "bench" / "results" / f"{name}_{args.tag}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({

@@ -9,15 +9,17 @@
 // "PQ16x8"; FAISS's suffix "np", no polysemous training, is accepted and changes nothing:
 // knnx never renumbers codebook entries); "IVF<n_lists>,PQ<M>" an IndexIVFPQ ("IVF4096,PQ32",
 // "OPQ32,IVF4096,PQ32"). "PQ<M>x4fs" and "IVF<n_lists>,PQ<M>x4fs" are an IndexPQFastScan and an
-// IndexIVFPQFastScan (4-bit codes, knnx/index_pq_fast_scan.hpp). Codes of other widths, and 4-bit
-// codes without the fast scan ("PQ32x4"), raise NotSupported naming the component. "SQ8", "SQ4",
-// "SQfp16" and "SQbf16" are an IndexScalarQuantizer of that type (knnx/scalar_quantizer.hpp);
-// "IVF<n_lists>,SQ8" an IndexIVFScalarQuantizer coding residuals, as FAISS's. FAISS's other scalar
-// quantizers ("SQ6", "SQ8_direct", ...) raise NotSupported. A trailing "RFlat" wraps the whole
-// index (transforms included) in an IndexRefineFlat (knnx/index_refine.hpp) that re-ranks its
-// candidates with the exact vectors ("IVF4096,SQ8,RFlat"). Each transform in front of the index
-// wraps it in an IndexPreTransform (knnx/transform.hpp), the first component outermost, so vectors
-// pass the transforms from left to right before they reach the index:
+// IndexIVFPQFastScan (4-bit codes, knnx/index_pq_fast_scan.hpp; as in FAISS, "IVF<n>,PQ<M>x4fs"
+// codes the vectors themselves and "IVF<n>,PQ<M>x4fsr" their residuals). Codes of other widths, and
+// 4-bit codes without the fast scan ("PQ32x4"), raise NotSupported naming the component. "SQ8",
+// "SQ4", "SQfp16" and "SQbf16" are an IndexScalarQuantizer of that type
+// (knnx/scalar_quantizer.hpp); "IVF<n_lists>,SQ8" an IndexIVFScalarQuantizer coding residuals, as
+// FAISS's. FAISS's other scalar quantizers ("SQ6", "SQ8_direct", ...) raise NotSupported. A
+// trailing "RFlat" wraps the whole index (transforms included) in an IndexRefineFlat
+// (knnx/index_refine.hpp) that re-ranks its candidates with the exact vectors
+// ("IVF4096,SQ8,RFlat"). Each transform in front of the index wraps it in an IndexPreTransform
+// (knnx/transform.hpp), the first component outermost, so vectors pass the transforms from left to
+// right before they reach the index:
 //
 //     PCA<d>      PCA to d dimensions                       "PCA64,IVF1024,Flat"
 //     PCAW<d>     PCA with whitening (unit-variance outputs)
@@ -69,6 +71,8 @@ struct IndexSpec {
   int pq_m = 0;      // PQ, IVFPQ: sub-quantizers (>= 1; index_factory checks that M divides d)
   int pq_nbits = 0;  // PQ, IVFPQ: 8, or 4 with pq_fast_scan
   bool pq_fast_scan = false;  // "PQ<M>x4fs": IndexPQFastScan / IndexIVFPQFastScan
+  // IVFPQ with pq_fast_scan: codes of residuals ("x4fsr") or of the vectors ("x4fs"), as FAISS.
+  bool pq_by_residual = true;
   ScalarQuantizer::Type sq_type = ScalarQuantizer::Type::QT_8bit;  // SQ, IVFSQ
   bool refine_flat = false;  // ",RFlat": wrapped in an IndexRefineFlat
 };

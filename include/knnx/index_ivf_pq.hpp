@@ -43,6 +43,9 @@ class IndexIVFPQ : public Index {
   bool is_trained() const override { return trained_; }
   int n_lists() const { return n_lists_; }
   const ProductQuantizer& pq() const { return pq_; }
+  // Whether codes encode x - c (c: the list's centroid) rather than x. Always true here;
+  // IndexIVFPQFastScan may be built without (FAISS's "IVF<n>,PQ<M>x4fs").
+  bool by_residual() const { return by_residual_; }
 
   // Lists scanned per query, as IndexIVFFlat::n_probe (1 by default, clamped to n_lists).
   int n_probe() const { return n_probe_; }
@@ -73,8 +76,9 @@ class IndexIVFPQ : public Index {
 
  protected:
   // IndexIVFPQFastScan: an index over pq's 4-bit codes (ProductQuantizer::fast_scan), kept in
-  // the fast-scan layout.
-  IndexIVFPQ(int dim, int n_lists, ProductQuantizer pq, Metric metric, Device device);
+  // the fast-scan layout, of residuals or (by_residual false) of the vectors themselves.
+  IndexIVFPQ(int dim, int n_lists, ProductQuantizer pq, bool by_residual, Metric metric,
+             Device device);
 
   // Runs k-means on n >= n_lists vectors, then trains the quantizer on their residuals
   // (n >= ksub); refused while the index holds vectors.
@@ -108,6 +112,7 @@ class IndexIVFPQ : public Index {
   Device device_;
   int n_lists_;
   int n_probe_ = 1;
+  bool by_residual_ = true;
   bool trained_ = false;
   bool precompute_ = true;
   KMeansParams kmeans_params_;

@@ -28,9 +28,12 @@ class IndexPQFastScan : public IndexPQ {
 
 class IndexIVFPQFastScan : public IndexIVFPQ {
  public:
-  // n_lists >= 1; M as IndexPQFastScan's.
+  // n_lists >= 1; M as IndexPQFastScan's. by_residual: codes of x - c (c: the list's centroid;
+  // FAISS's default for this class and factory "IVF<n>,PQ<M>x4fsr"), or of x itself (FAISS's
+  // factory "IVF<n>,PQ<M>x4fs": the quantizer trained on the vectors, tables built once per
+  // query, reconstruct() = decode(code), the coarse distance not part of a result's distance).
   IndexIVFPQFastScan(int dim, int n_lists, int M, Metric metric = Metric::L2,
-                     Device device = Device::cpu());
+                     Device device = Device::cpu(), bool by_residual = true);
 };
 
 }  // namespace knnx

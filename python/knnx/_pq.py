@@ -46,11 +46,6 @@ class _IVFPQAttributes(_PQAttributes):
     nprobe = alias("n_probe")
     nlist = alias("n_lists", settable=False)
 
-    @property
-    def by_residual(self) -> bool:
-        """Codes encode x minus its list's centroid (always, as FAISS's default)."""
-        return True
-
 
 class IndexPQ(_PQAttributes, IndexMixin, _knnx.IndexPQ):
     __doc__ = _knnx.IndexPQ.__doc__ + """

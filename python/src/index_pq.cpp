@@ -75,9 +75,9 @@ class PyIndexPQFastScan : public PyIndexPQ {
 
 class PyIndexIVFPQFastScan : public PyIndexIVFPQ {
  public:
-  PyIndexIVFPQFastScan(int d, int n_lists, int m, Metric metric, Device device)
+  PyIndexIVFPQFastScan(int d, int n_lists, int m, Metric metric, Device device, bool by_residual)
       : PyIndexIVFPQ(std::unique_ptr<Index>(
-            std::make_unique<IndexIVFPQFastScan>(d, n_lists, m, metric, device))) {}
+            std::make_unique<IndexIVFPQFastScan>(d, n_lists, m, metric, device, by_residual))) {}
   explicit PyIndexIVFPQFastScan(std::unique_ptr<Index> index) : PyIndexIVFPQ(std::move(index)) {}
 };
 
@@ -295,6 +295,10 @@ void bind_index_pq(nb::module_& m) {
       .def_prop_ro(
           "n_lists", [](const PyIndexIVFPQ& self) { return self.ivf().n_lists(); },
           "Number of inverted lists.")
+      .def_prop_ro(
+          "by_residual", [](const PyIndexIVFPQ& self) { return self.ivf().by_residual(); },
+          "Whether codes encode x minus its list's centroid (always for IndexIVFPQ; an\n"
+          "IndexIVFPQFastScan may code the vectors themselves).")
       .def_prop_rw(
           "n_probe",
           [](const PyIndexIVFPQ& self) {
@@ -424,14 +428,18 @@ void bind_index_pq(nb::module_& m) {
       .def(
           "__init__",
           [](PyIndexIVFPQFastScan* self, long long d, long long n_lists, long long m,
-             long long nbits, const MetricArg& metric, long long bbs, const std::string& device) {
+             long long nbits, const MetricArg& metric, long long bbs, const std::string& device,
+             bool by_residual) {
             check_fast_scan_args(nbits, bbs);
             new (self) PyIndexIVFPQFastScan(dim_arg(d), n_lists_arg(n_lists), int_arg(m, "M"),
-                                            metric_arg(metric), Device::parse(device));
+                                            metric_arg(metric), Device::parse(device), by_residual);
           },
           nb::arg("d"), nb::arg("n_lists"), nb::arg("M"), nb::arg("nbits") = 4,
           nb::arg("metric") = "l2", nb::arg("bbs") = 32, nb::arg("device") = "cpu",
-          "An untrained index with n_lists lists of codes by M 4-bit sub-quantizers.")
+          nb::arg("by_residual") = true,
+          "An untrained index with n_lists lists of codes by M 4-bit sub-quantizers, of\n"
+          "residuals (by_residual, FAISS's default for the class) or of the vectors themselves\n"
+          "(FAISS's factory string \"IVF<n>,PQ<M>x4fs\"; \"x4fsr\" codes residuals).")
       .def(
           "__init__",
           [](PyIndexIVFPQFastScan* self, IndexHandle& handle) {

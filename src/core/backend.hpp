@@ -54,12 +54,14 @@ class Backend {
   virtual std::unique_ptr<IvfPqBackend> make_ivf_pq(int dim, int n_lists, int code_size,
                                                     Metric metric, Device device) const;
   // The fast-scan kinds (IndexPQFastScan, IndexIVFPQFastScan): 4-bit codes of code_size bytes
-  // kept in the fast-scan blocks (PqLayout::FastScan4). The defaults throw NotSupported naming
+  // kept in the fast-scan blocks (PqLayout::FastScan4); IVF codes of residuals, or with
+  // by_residual false of the vectors themselves. The defaults throw NotSupported naming
   // the device; the CPU backend alone has them.
   virtual std::unique_ptr<PqBackend> make_pq_fast_scan(int dim, int code_size, Metric metric,
                                                        Device device) const;
   virtual std::unique_ptr<IvfPqBackend> make_ivf_pq_fast_scan(int dim, int n_lists, int code_size,
-                                                              Metric metric, Device device) const;
+                                                              bool by_residual, Metric metric,
+                                                              Device device) const;
   // The scalar-quantizer indexes' storage and search; the default throws NotSupported naming
   // the device, as make_pq's.
   virtual std::unique_ptr<SqBackend> make_sq(const SqLayout& layout, Device device) const;

@@ -129,7 +129,8 @@ void check_header_fields(const Header& h, const std::string& path) {
   }
   std::uint32_t known_flags =
       h.format_version >= 2 ? kFlagTrained | kFlagTransformChain : kFlagTrained;
-  if (h.index_type == static_cast<std::uint32_t>(IndexType::IVFScalarQuantizer)) {
+  if (h.index_type == static_cast<std::uint32_t>(IndexType::IVFScalarQuantizer) ||
+      h.index_type == static_cast<std::uint32_t>(IndexType::IVFPQFastScan)) {
     known_flags |= kFlagByResidual;
   }
   if ((h.flags & ~known_flags) != 0) {

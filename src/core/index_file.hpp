@@ -70,7 +70,7 @@ enum class SectionKind : std::uint32_t {
 // transforms of the transform_chain section, and dim is the stored (transformed) dimension.
 inline constexpr std::uint32_t kFlagTrained = 1u;
 inline constexpr std::uint32_t kFlagTransformChain = 2u;
-// IVFScalarQuantizer: the codes are of residuals from the list centroids.
+// IVFScalarQuantizer, IVFPQFastScan: the codes are of residuals from the list centroids.
 inline constexpr std::uint32_t kFlagByResidual = 4u;
 
 // The code bytes per vector of a scalar quantizer of this type (header field `quantizer`,

@@ -60,9 +60,10 @@ class CpuBackend final : public detail::Backend {
     return make_ivf_pq_backend(dim, n_lists, code_size, detail::PqLayout::Rows, metric);
   }
   std::unique_ptr<detail::IvfPqBackend> make_ivf_pq_fast_scan(int dim, int n_lists, int code_size,
-                                                              Metric metric,
+                                                              bool by_residual, Metric metric,
                                                               Device) const override {
-    return make_ivf_pq_backend(dim, n_lists, code_size, detail::PqLayout::FastScan4, metric);
+    return make_ivf_pq_backend(dim, n_lists, code_size, detail::PqLayout::FastScan4, metric,
+                               by_residual);
   }
 
   void affine_map(int, idx_t n, idx_t d_in, idx_t d_out, const float* x, const float* shift_in,

@@ -13,7 +13,9 @@
 // A probed list's table is then the sum of two tables instead of a pass over the codebooks.
 // Without the precomputed table each probed list gets the L2 tables of the query's residual
 // q - c. For the inner product, <q, c + r> = <q, c> + <q, r>: the coarse score plus the query's
-// own tables, with no per-list work.
+// own tables, with no per-list work. Codes of the vectors themselves (the fast-scan index built
+// without residuals, FAISS's "IVF<n>,PQ<M>x4fs") are scored with the query's own table in every
+// list.
 #include <fmt/format.h>
 #include <omp.h>
 
@@ -41,10 +43,12 @@ constexpr idx_t kQueryBatch = 4096;
 
 class IvfPqCpu final : public detail::IvfPqBackend {
  public:
-  IvfPqCpu(int dim, int n_lists, int code_size, detail::PqLayout layout, Metric metric)
+  IvfPqCpu(int dim, int n_lists, int code_size, detail::PqLayout layout, Metric metric,
+           bool by_residual)
       : dim_(dim),
         n_lists_(n_lists),
         metric_(metric),
+        by_residual_(by_residual),
         lists_(n_lists, static_cast<std::size_t>(code_size),
                layout == detail::PqLayout::FastScan4) {}
 
@@ -78,7 +82,7 @@ class IvfPqCpu final : public detail::IvfPqBackend {
 
   void prepare(const ProductQuantizer& pq, bool use_table) override {
     precomputed_ = std::vector<float>{};
-    if (metric_ != Metric::L2 || !use_table || centroids_.empty()) return;
+    if (metric_ != Metric::L2 || !by_residual_ || !use_table || centroids_.empty()) return;
     const int m = pq.M(), ds = pq.dsub(), ksub = pq.ksub();
     const std::size_t per_list = static_cast<std::size_t>(m) * ksub;
     if (static_cast<std::size_t>(n_lists_) * per_list * sizeof(float) >
@@ -194,8 +198,14 @@ class IvfPqCpu final : public detail::IvfPqBackend {
           scratch.resize(kCollectChunk);
           const float* query = queries + q * dim_;
           // <q, r> tables: the -2 <q, r> term of L2 with precomputed tables; the score itself
-          // (negated, as scores are minimised) for the inner product.
-          if (use_precomputed || !l2) {
+          // (negated, as scores are minimised) for the inner product. Codes of the vectors
+          // themselves: the query's own table for every list.
+          if (!by_residual_) {
+            pq.compute_distance_tables(1, query, metric_, query_table.data());
+            if (!l2) {
+              for (float& v : query_table) v = -v;
+            }
+          } else if (use_precomputed || !l2) {
             pq.compute_distance_tables(1, query, Metric::InnerProduct, query_table.data());
             const float f = l2 ? -2.0f : -1.0f;
             for (float& v : query_table) v *= f;
@@ -210,7 +220,9 @@ class IvfPqCpu final : public detail::IvfPqBackend {
             const float coarse = probe_dist[q * n_probe + p];
             const float* table = query_table.data();
             float base = 0.0f;
-            if (use_precomputed) {
+            if (!by_residual_) {
+              // the query's table, nothing added
+            } else if (use_precomputed) {
               const float* t = precomputed_.data() + static_cast<std::size_t>(list) * table_size;
               for (std::size_t e = 0; e < table_size; ++e) list_table[e] = t[e] + query_table[e];
               table = list_table.data();
@@ -250,6 +262,7 @@ class IvfPqCpu final : public detail::IvfPqBackend {
   int dim_;
   int n_lists_;
   Metric metric_;
+  bool by_residual_;
   IvfCodeLists lists_;
   std::vector<float> centroids_;
   std::vector<float> centroid_norms_;
@@ -260,8 +273,9 @@ class IvfPqCpu final : public detail::IvfPqBackend {
 }  // namespace
 
 std::unique_ptr<detail::IvfPqBackend> make_ivf_pq_backend(int dim, int n_lists, int code_size,
-                                                          detail::PqLayout layout, Metric metric) {
-  return std::make_unique<IvfPqCpu>(dim, n_lists, code_size, layout, metric);
+                                                          detail::PqLayout layout, Metric metric,
+                                                          bool by_residual) {
+  return std::make_unique<IvfPqCpu>(dim, n_lists, code_size, layout, metric, by_residual);
 }
 
 }  // namespace knnx::cpu

@@ -13,7 +13,9 @@ namespace knnx::cpu {
 
 std::unique_ptr<detail::PqBackend> make_pq_backend(int dim, int code_size, detail::PqLayout layout,
                                                    Metric metric);
+// by_residual false: codes of the vectors themselves (the fast-scan IVF index only).
 std::unique_ptr<detail::IvfPqBackend> make_ivf_pq_backend(int dim, int n_lists, int code_size,
-                                                          detail::PqLayout layout, Metric metric);
+                                                          detail::PqLayout layout, Metric metric,
+                                                          bool by_residual = true);
 
 }  // namespace knnx::cpu

@@ -140,7 +140,7 @@ std::unique_ptr<PqBackend> Backend::make_pq_fast_scan(int, int, Metric, Device d
       device.to_string()));
 }
 
-std::unique_ptr<IvfPqBackend> Backend::make_ivf_pq_fast_scan(int, int, int, Metric,
+std::unique_ptr<IvfPqBackend> Backend::make_ivf_pq_fast_scan(int, int, int, bool, Metric,
                                                              Device device) const {
   throw NotSupported(fmt::format(
       "IndexIVFPQFastScan is not supported on {}: the 4-bit fast scan runs on the CPU only "

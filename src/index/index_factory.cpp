@@ -145,9 +145,10 @@ bool parse_pq_storage(std::string_view spec, std::string_view storage, IndexSpec
   if (x == std::string_view::npos) return true;
   const std::string_view bits = rest.substr(x + 1);
   if (bits == "8") return true;
-  if (bits == "4fs") {
+  if (bits == "4fs" || bits == "4fsr") {
     out.pq_nbits = 4;
     out.pq_fast_scan = true;
+    out.pq_by_residual = bits == "4fsr";  // FAISS's factory: "fs" alone codes the vectors
     return true;
   }
   if (bits == "4") {
@@ -315,7 +316,8 @@ std::unique_ptr<Index> index_factory(int dim, const IndexSpec& spec, Metric metr
       break;
     case IndexSpec::Kind::IVFPQ:
       if (spec.pq_fast_scan) {
-        index = std::make_unique<IndexIVFPQFastScan>(d, spec.n_lists, spec.pq_m, metric, device);
+        index = std::make_unique<IndexIVFPQFastScan>(d, spec.n_lists, spec.pq_m, metric, device,
+                                                     spec.pq_by_residual);
       } else {
         index =
             std::make_unique<IndexIVFPQ>(d, spec.n_lists, spec.pq_m, spec.pq_nbits, metric, device);

@@ -352,6 +352,7 @@ void write_ivf_pq(const IndexIVFPQ& index, const Unwrapped& u, const std::string
   h.n_probe = static_cast<std::uint32_t>(index.n_probe());
   h.pq_m = static_cast<std::uint32_t>(index.pq().M());
   h.pq_nbits = static_cast<std::uint32_t>(index.pq().nbits());
+  if (index.pq().nbits() == 4 && index.by_residual()) h.flags |= fmtv::kFlagByResidual;
   const std::vector<idx_t> sizes = index.list_sizes();
   fmtv::Writer out(path, h, file_sections(h, u.chain, path));
   write_chain(out, u.chain);
@@ -930,7 +931,8 @@ std::unique_ptr<Index> read_ivf_pq(const detail::InputFile& f, const fmtv::Layou
   std::unique_ptr<IndexIVFPQ> ivf;
   if (h.pq_nbits == 4) {
     ivf = std::make_unique<IndexIVFPQFastScan>(dim, n_lists, static_cast<int>(h.pq_m),
-                                               metric_of(h.metric), device);
+                                               metric_of(h.metric), device,
+                                               (h.flags & fmtv::kFlagByResidual) != 0);
   } else {
     ivf = std::make_unique<IndexIVFPQ>(dim, n_lists, static_cast<int>(h.pq_m),
                                        static_cast<int>(h.pq_nbits), metric_of(h.metric), device);
@@ -1063,6 +1065,9 @@ IndexFileInfo read_index_info(const std::string& path) {
     read_pq_params(f, layout, use_table);
     info.pq_m = static_cast<int>(h.pq_m);
     info.pq_nbits = static_cast<int>(h.pq_nbits);
+    if (fmtv::is_ivf_pq(h.index_type)) {
+      info.by_residual = h.pq_nbits == 8 || (h.flags & fmtv::kFlagByResidual) != 0;
+    }
   }
   return info;
 }

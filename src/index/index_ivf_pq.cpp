@@ -48,13 +48,15 @@ IndexIVFPQ::IndexIVFPQ(int dim, int n_lists, int M, int nbits, Metric metric, De
   kmeans_params_.n_iter = 10;  // as IndexIVFFlat and FAISS's IVF indexes
 }
 
-IndexIVFPQ::IndexIVFPQ(int dim, int n_lists, ProductQuantizer pq, Metric metric, Device device)
+IndexIVFPQ::IndexIVFPQ(int dim, int n_lists, ProductQuantizer pq, bool by_residual, Metric metric,
+                       Device device)
     : Index(dim, metric),
       device_(device),
       n_lists_(checked_n_lists(n_lists)),
+      by_residual_(by_residual),
       pq_(std::move(pq)),
       backend_(detail::backend_for(device).make_ivf_pq_fast_scan(dim, n_lists, pq_.code_size(),
-                                                                 metric, device)),
+                                                                 by_residual, metric, device)),
       ids_(std::make_unique<detail::IdSet>()) {
   kmeans_params_.n_iter = 10;  // as IndexIVFFlat and FAISS's IVF indexes
 }
@@ -128,12 +130,14 @@ void IndexIVFPQ::do_train(idx_t n, const float* x_in) {
   params.device = device_;
   KMeans kmeans(dim(), n_lists_, metric(), params);
   kmeans.train(n, x);
-  // The quantizer learns the residuals from the new centroids; nothing changes until both
-  // trainings succeeded.
+  // The quantizer learns the residuals from the new centroids (or the vectors themselves);
+  // nothing changes until both trainings succeeded.
   ProductQuantizer pq = pq_;
-  std::vector<idx_t> lists = allocate<idx_t>(n, 1, "list numbers");
-  kmeans.assign(n, x, lists.data());
-  {
+  if (!by_residual_) {
+    pq.train(n, x);
+  } else {
+    std::vector<idx_t> lists = allocate<idx_t>(n, 1, "list numbers");
+    kmeans.assign(n, x, lists.data());
     std::vector<float> res = allocate<float>(n, dim(), "residuals");
     const std::vector<float>& c = kmeans.centroids();
     for (idx_t i = 0; i < n; ++i) {
@@ -154,7 +158,9 @@ void IndexIVFPQ::do_add(idx_t n, const float* x_in, const idx_t* ids) {
   std::vector<idx_t> lists = allocate<idx_t>(n, 1, "list numbers");
   backend_->assign(n, x, lists.data());
   std::vector<std::uint8_t> codes = allocate<std::uint8_t>(n, pq_.code_size(), "codes");
-  {
+  if (!by_residual_) {
+    pq_.encode(n, x, codes.data());
+  } else {
     std::vector<float> res = allocate<float>(n, dim(), "residuals");
     residuals(n, x, lists.data(), res.data());
     pq_.encode(n, res.data(), codes.data());
@@ -210,6 +216,7 @@ void IndexIVFPQ::do_reconstruct(idx_t id, float* out) const {
     const std::vector<std::uint8_t> codes = backend_->list_codes(l);
     const std::size_t row = static_cast<std::size_t>(it - list.begin());
     pq_.decode(1, codes.data() + row * static_cast<std::size_t>(pq_.code_size()), out);
+    if (!by_residual_) return;
     const std::vector<float> c = backend_->centroids();
     for (int j = 0; j < dim(); ++j) out[j] += c[static_cast<std::size_t>(l) * dim() + j];
     return;

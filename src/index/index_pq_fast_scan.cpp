@@ -10,8 +10,9 @@ IndexPQFastScan::IndexPQFastScan(int dim, int M, Metric metric, Device device)
     : IndexPQ(dim, ProductQuantizer::fast_scan((detail::check_dim(dim, "dim"), dim), M), metric,
               device) {}
 
-IndexIVFPQFastScan::IndexIVFPQFastScan(int dim, int n_lists, int M, Metric metric, Device device)
+IndexIVFPQFastScan::IndexIVFPQFastScan(int dim, int n_lists, int M, Metric metric, Device device,
+                                       bool by_residual)
     : IndexIVFPQ(dim, n_lists, ProductQuantizer::fast_scan((detail::check_dim(dim, "dim"), dim), M),
-                 metric, device) {}
+                 by_residual, metric, device) {}
 
 }  // namespace knnx

@@ -47,7 +47,10 @@ def test_faiss_forms_attributes_files_and_filters(tmp_path):
     knnx.write_index(flat, tmp_path / "pq4.knnx")
     assert isinstance(knnx.read_index(tmp_path / "pq4.knnx"), knnx.IndexPQFastScan)
     assert isinstance(knnx.index_factory(32, "PQ8x4fs"), knnx.IndexPQFastScan)
-    assert isinstance(knnx.index_factory(32, "IVF16,PQ8x4fs", "ip"), knnx.IndexIVFPQFastScan)
+    plain = knnx.index_factory(32, "IVF16,PQ8x4fs", "ip")
+    assert isinstance(plain, knnx.IndexIVFPQFastScan) and not plain.by_residual
+    assert knnx.index_factory(32, "IVF16,PQ8x4fsr").by_residual
+    assert not knnx.IndexIVFPQFastScan(32, 16, 8, by_residual=False).by_residual
 
 
 def test_bad_input_is_typed():
@@ -80,7 +83,9 @@ except ImportError:
     ("PQ8x4fs", None, "l2"),
     ("PQ16x4fs", None, "ip"),
     ("IVF32,PQ8x4fs", 4, "l2"),
+    ("IVF32,PQ8x4fsr", 4, "l2"),
     ("IVF32,PQ16x4fs", 8, "ip"),
+    ("IVF32,PQ16x4fsr", 8, "ip"),
 ])
 def test_recall_within_002_of_faiss(spec, nprobe, metric):
     d, k = 16, 10

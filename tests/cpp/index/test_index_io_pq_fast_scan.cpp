@@ -26,12 +26,12 @@ using test::with_header_edit;
 
 constexpr int kDim = 12;
 
-std::unique_ptr<Index> filled(bool ivf, Metric metric) {
+std::unique_ptr<Index> filled(bool ivf, Metric metric, bool by_residual = true) {
   std::unique_ptr<Index> index;
   ProductQuantizerParams p;
   p.kmeans_iter = 4;
   if (ivf) {
-    auto i = std::make_unique<IndexIVFPQFastScan>(kDim, 6, 6, metric);
+    auto i = std::make_unique<IndexIVFPQFastScan>(kDim, 6, 6, metric, Device::cpu(), by_residual);
     i->set_pq_params(p);
     i->set_n_probe(3);
     index = std::move(i);
@@ -54,10 +54,11 @@ std::unique_ptr<Index> filled(bool ivf, Metric metric) {
 TEST(IndexIoPqFastScan, RoundTripAnswersAsTheSavedIndex) {
   test::TempDir dir("knnx_index_io_pq4");
   const std::vector<float> q = test::gaussian(20, kDim, 22);
-  for (bool ivf : {false, true}) {
+  for (int kind : {0, 1, 2}) {  // PQ, IVF of residuals, IVF of the vectors
+    const bool ivf = kind > 0;
     for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
-      SCOPED_TRACE(testing::Message() << "ivf " << ivf << " metric " << int(metric));
-      const auto saved = filled(ivf, metric);
+      SCOPED_TRACE(testing::Message() << "kind " << kind << " metric " << int(metric));
+      const auto saved = filled(ivf, metric, kind == 1);
       const std::string path = dir.file("pq4.knnx");
       write_index(*saved, path);
       const std::unique_ptr<Index> loaded = read_index(path);
@@ -73,6 +74,7 @@ TEST(IndexIoPqFastScan, RoundTripAnswersAsTheSavedIndex) {
         const auto& si = dynamic_cast<const IndexIVFPQFastScan&>(*saved);
         EXPECT_EQ(li.n_probe(), 3);
         EXPECT_EQ(li.pq().nbits(), 4);
+        EXPECT_EQ(li.by_residual(), kind == 1);
         for (int l = 0; l < li.n_lists(); ++l) {
           EXPECT_EQ(li.list_ids(l), si.list_ids(l));
           EXPECT_EQ(li.list_codes(l), si.list_codes(l));

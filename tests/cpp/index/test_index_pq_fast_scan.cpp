@@ -201,7 +201,25 @@ TEST(IndexPQFastScan, IdsFiltersRemovalAndReconstruction) {
 TEST(IndexIVFPQFastScan, SearchRanksAsTheReconstructions) {
   const Data data;
   for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+    // Codes of the vectors themselves (FAISS's "IVF<n>,PQ<M>x4fs"): reconstruct() decodes.
+    IndexIVFPQFastScan plain(kD, 8, kM, metric, Device::cpu(), false);
+    EXPECT_FALSE(plain.by_residual());
+    plain.set_pq_params(quick());
+    plain.train(kN, data.base.data());
+    plain.add(kN, data.base.data());
+    plain.set_n_probe(8);
+    std::vector<idx_t> all(kN);
+    for (idx_t i = 0; i < kN; ++i) all[static_cast<std::size_t>(i)] = i;
+    expect_ranks_as_decoded(plain, data, metric, all);
+    std::vector<float> back(kD), want(kD);
+    std::vector<std::uint8_t> code(kM / 2);
+    plain.pq().encode(1, data.base.data() + 5 * kD, code.data());
+    plain.pq().decode(1, code.data(), want.data());
+    plain.reconstruct(5, back.data());
+    EXPECT_EQ(back, want);
+
     IndexIVFPQFastScan index(kD, 8, kM, metric);
+    EXPECT_TRUE(index.by_residual());
     index.set_pq_params(quick());
     index.train(kN, data.base.data());
     index.add(kN, data.base.data());
@@ -277,6 +295,10 @@ TEST(IndexPQFastScan, FactoryStrings) {
   auto ivf = index_factory(kD, "IVF8,PQ16x4fs", Metric::InnerProduct);
   ASSERT_NE(dynamic_cast<IndexIVFPQFastScan*>(ivf.get()), nullptr);
   EXPECT_EQ(ivf->metric(), Metric::InnerProduct);
+  // As FAISS's factory: "fs" codes the vectors, "fsr" their residuals.
+  EXPECT_FALSE(dynamic_cast<IndexIVFPQFastScan&>(*ivf).by_residual());
+  EXPECT_TRUE(
+      dynamic_cast<IndexIVFPQFastScan&>(*index_factory(kD, "IVF8,PQ16x4fsr")).by_residual());
   const IndexSpec spec = parse_index_spec("OPQ16,IVF4096,PQ16x4fs");
   EXPECT_TRUE(spec.pq_fast_scan);
   EXPECT_EQ(spec.pq_nbits, 4);
