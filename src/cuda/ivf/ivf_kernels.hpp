@@ -89,7 +89,7 @@ struct SharedScanItem {
 };
 // The cut, chosen on the host from what it knows before the probes exist (so nothing is read
 // back): enough items to fill the device's `sms` multiprocessors many times over were the
-// nq * n_probe probes (`slots`) spread evenly over the lists, at least 256 rows (a piece's
+// nq * n_probe probes (`slots`) spread over the lists as the data is, at least 256 rows (a piece's
 // fixed cost is its final selection) and at most max_rows_per_item (the KNNX_IVF_ROWS_PER_CHUNK
 // knob), unless cutting the longest list into max_chunks pieces needs longer ones. max_pieces:
 // the most pieces a list has; max_items: a bound on the number of items.

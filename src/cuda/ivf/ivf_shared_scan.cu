@@ -389,15 +389,20 @@ std::size_t list_major_scan_temp_bytes(int n_lists) {
 SharedScanShape shared_scan_shape(std::int64_t slots, int sms, int max_rows_per_item,
                                   int max_chunks, const std::int64_t* list_sizes, int n_lists) {
   std::int64_t total = 0, longest = 0;
+  double squares = 0.0;
   for (int l = 0; l < n_lists; ++l) {
     total += list_sizes[l];
+    squares += static_cast<double>(list_sizes[l]) * static_cast<double>(list_sizes[l]);
     longest = std::max(longest, list_sizes[l]);
   }
-  // Rows the scan reads over all groups, were the probes spread evenly: a group of up to kGroup
-  // queries a probed list, and every probed list read at least once.
+  // Rows the scan reads over all groups, were the probes spread as the data is (a list probed in
+  // proportion to its size, so the rows a probe reads average sum(size^2) / total): a group of
+  // up to kGroup queries a probed list, and every probed list read at least once.
   const std::int64_t groups =
       std::max<std::int64_t>((slots + kGroup - 1) / kGroup, std::min<std::int64_t>(slots, n_lists));
-  const std::int64_t work = groups * ((total + n_lists - 1) / std::max(n_lists, 1));
+  const double rows_a_probe = total > 0 ? squares / static_cast<double>(total) : 0.0;
+  const std::int64_t work = static_cast<std::int64_t>(
+      std::min(static_cast<double>(groups) * rows_a_probe, 1e18));
   const std::int64_t want = (work + kItemsPerSm * sms - 1) / (kItemsPerSm * sms);
   const auto round_up = [](std::int64_t rows) { return (rows + kRows - 1) / kRows * kRows; };
   const std::int64_t by_work = std::clamp<std::int64_t>(
