@@ -90,9 +90,10 @@ class Index {
   // restricts the ids. Each query's results are sorted best first (knnx/range_search.hpp; FAISS
   // leaves them unsorted). Queries are processed in chunks, so scratch memory stays bounded
   // and the result holds only what was found. Queries in host memory. NotSupported for index
-  // kinds without range search (IndexFlat and IndexIVFFlat have it, on the CPU and on CUDA
-  // devices; on a device, each chunk of queries is scanned twice, to count and then to write
-  // its hits).
+  // kinds without range search (IndexFlat, IndexIVFFlat and the scalar-quantizer indexes have
+  // it, on the CPU and on CUDA devices, where each chunk of queries is scanned twice, to count
+  // and then to write its hits; IndexPQ, IndexIVFPQ and IndexIVFPQFastScan on the CPU, with the
+  // distances their search returns).
   RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
                                  const SearchParams* params = nullptr) const;
 

@@ -9,6 +9,8 @@
 // at training, FAISS's decomposition), so distances are to the reconstructions c + decode(code)
 // and results are approximate even at n_probe = n_lists. reconstruct() returns c +
 // decode(code). Ids, n_probe, SearchParamsIVF and SearchParams::sel as IndexIVFFlat.
+// range_search() returns the entries of the probed lists whose search distance passes the
+// radius, as FAISS's IndexIVFPQ.
 //
 // On a CUDA device the codes live in GPU memory and searches run there (src/cuda/pq/); the
 // quantizer is trained and vectors are encoded on the host, device arrays copied there first.
@@ -86,6 +88,8 @@ class IndexIVFPQ : public Index {
   void do_add(idx_t n, const float* x, const idx_t* ids) override;
   void do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
                  const SearchParams* params) const override;
+  RangeSearchResult do_range_search(idx_t nq, const float* queries, float radius,
+                                    const SearchParams* params) const override;
   // Takes SearchParams and SearchParamsIVF.
   void check_search_params(const SearchParams& params) const override;
   std::vector<idx_t> selected_ids(const IDSelector& sel) const override;
@@ -106,6 +110,8 @@ class IndexIVFPQ : public Index {
   friend struct detail::IndexRestore;
 
   void check_list(int list) const;
+  // The knobs of a search or range search: params over n_probe and the configuration.
+  detail::SearchKnobs search_knobs(const SearchParams* params) const;
   // residuals (n x dim) = x - the centroid of each vector's list.
   void residuals(idx_t n, const float* x, const idx_t* lists, float* out) const;
 

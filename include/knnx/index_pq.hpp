@@ -5,7 +5,8 @@
 // each vector's code (M bytes for 8-bit codes, instead of 4 * dim); search() compares each query
 // (exact) with every code through its lookup tables and returns the best k, with distances to
 // the codes' reconstructions, so results are approximate. reconstruct() returns the decoded
-// vector, not the one added. Ids and SearchParams::sel as IndexFlat.
+// vector, not the one added. Ids and SearchParams::sel as IndexFlat. range_search() returns the
+// rows whose search distance (the lookup tables') passes the radius, as FAISS's IndexPQ.
 //
 // On a CUDA device the codes live in GPU memory and searches run there (src/cuda/pq/); the
 // quantizer is trained and vectors are encoded on the host, device arrays copied there first.
@@ -56,6 +57,8 @@ class IndexPQ : public Index {
   void do_add(idx_t n, const float* x, const idx_t* ids) override;
   void do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
                  const SearchParams* params) const override;
+  RangeSearchResult do_range_search(idx_t nq, const float* queries, float radius,
+                                    const SearchParams* params) const override;
   std::vector<idx_t> selected_ids(const IDSelector& sel) const override;
   idx_t do_remove_ids(idx_t n, const idx_t* ids) override;
   // The decoded vector.

@@ -12,7 +12,9 @@
 //
 // Everything else is IndexPQ's and IndexIVFPQ's (training, ids, remove_ids, reconstruct = the
 // decoded vector, SearchParams, n_probe, the precomputed L2 table); pq().nbits() is 4 and codes()
-// / list_codes() return row-major M / 2-byte codes. CPU only.
+// / list_codes() return row-major M / 2-byte codes. CPU only. As in FAISS, IndexIVFPQFastScan has
+// range_search (over the quantized tables' distances, those its search returns) and
+// IndexPQFastScan has not (NotSupported).
 #pragma once
 
 #include "knnx/index_ivf_pq.hpp"

@@ -18,6 +18,7 @@
 #include "core/search_knobs.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/product_quantizer.hpp"
+#include "knnx/range_search.hpp"
 #include "knnx/types.hpp"
 
 namespace knnx::detail {
@@ -40,6 +41,11 @@ class PqBackend {
   virtual void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
                       const ProductQuantizer& pq, const IdMap& ids,
                       const SearchKnobs& knobs) const = 0;
+  // Every row whose asymmetric distance (the one search returns) passes radius (L2: below it;
+  // inner product: above it), labelled by `ids`, knobs.sel filtering (Index::range_search).
+  virtual RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
+                                         const ProductQuantizer& pq, const IdMap& ids,
+                                         const SearchKnobs& knobs) const = 0;
   // Drops the flagged rows (remove[row] != 0), keeping the order of the rest.
   virtual void remove_rows(const std::vector<std::uint8_t>& remove) = 0;
   // Host copy of the codes of rows [row0, row0 + n).
@@ -78,6 +84,11 @@ class IvfPqBackend {
   // are stored ids, -1 / empty_distance(metric) where fewer than k exist; knobs.sel filters.
   virtual void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
                       const ProductQuantizer& pq, const SearchKnobs& knobs) const = 0;
+  // Every entry of each query's knobs.nprobe nearest lists whose distance (the one search
+  // returns) passes radius, labelled by stored id; knobs.sel filters (Index::range_search).
+  virtual RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
+                                         const ProductQuantizer& pq,
+                                         const SearchKnobs& knobs) const = 0;
 
   virtual idx_t size() const = 0;
   virtual std::vector<idx_t> list_sizes() const = 0;

@@ -31,6 +31,7 @@
 #include "cpu/pq4_fast_scan.hpp"
 #include "cpu/pq_cpu.hpp"
 #include "cpu/pq_scan.hpp"
+#include "cpu/range_scan.hpp"
 #include "cpu/topk.hpp"
 #include "knnx/config.hpp"
 #include "knnx/error.hpp"
@@ -156,6 +157,50 @@ class IvfPqCpu final : public detail::IvfPqBackend {
     }
   }
 
+  // Each query's probes, tables and scores are those of a search of that query alone (for 4-bit
+  // codes, the scores of the quantized tables), so an entry passes the radius exactly when its
+  // distance in such a search does. (In a search of many queries the coarse distances may come
+  // from sgemm, rounded differently.)
+  RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
+                                 const ProductQuantizer& pq,
+                                 const detail::SearchKnobs& knobs) const override {
+    const int n_probe = std::clamp(knobs.nprobe, 1, n_lists_);
+    FlatSearchParams coarse = flat_search_params(knobs);
+    coarse.num_threads = 1;
+    const int m = pq.M();
+    const bool fast_scan = lists_.layout().fast_scan_blocks;
+    return range_search_by_query(
+        nq, metric_, knobs.num_threads, [&](idx_t q, std::vector<RangeHit>& hits) {
+          const float* query = queries + q * dim_;
+          std::vector<idx_t> probed(static_cast<std::size_t>(n_probe));
+          std::vector<float> probe_dist(static_cast<std::size_t>(n_probe));
+          flat_search(centroids_.data(), centroid_norms_.data(), n_lists_, dim_, metric_, query, 1,
+                      n_probe, probe_dist.data(), probed.data(), coarse);
+          QueryTables tables;
+          std::vector<float> scores;
+          Pq4Scratch fast_scratch;
+          visit_probed_lists(query, probed.data(), probe_dist.data(), n_probe, pq, tables,
+                             [&](const float* table, float base, int list) {
+                               const idx_t size = lists_.list_size(list);
+                               const std::uint8_t* codes = lists_.codes(list);
+                               const idx_t* ids = lists_.ids(list);
+                               if (fast_scan) {
+                                 pq4_score_codes(table, m, base, codes, size, fast_scratch, scores);
+                                 append_scores_within(scores.data(), size, ids, metric_, radius,
+                                                      knobs.sel, hits);
+                                 return;
+                               }
+                               scores.resize(kCollectChunk);
+                               for (idx_t j0 = 0; j0 < size; j0 += kCollectChunk) {
+                                 const idx_t len = std::min<idx_t>(kCollectChunk, size - j0);
+                                 pq_score_codes(table, m, base, codes + j0 * m, len, scores.data());
+                                 append_scores_within(scores.data(), len, ids + j0, metric_, radius,
+                                                      knobs.sel, hits);
+                               }
+                             });
+        });
+  }
+
   idx_t size() const override { return lists_.size(); }
   std::vector<idx_t> list_sizes() const override { return lists_.list_sizes(); }
 
@@ -173,78 +218,97 @@ class IvfPqCpu final : public detail::IvfPqBackend {
   void reset() override { lists_.reset(); }
 
  private:
+  // One query's tables: its own, and the probed list's being scored.
+  struct QueryTables {
+    std::vector<float> query_table, list_table, residual;
+  };
+
+  // Calls visit(table, base, list) for each non-empty list of probed[0..n_probe) (-1: none) with
+  // the table (minimised scores: L2 squared distances, negated inner products) and the base the
+  // list's entries are scored with: base + sum_m table[m][code_m].
+  template <typename Visit>
+  void visit_probed_lists(const float* query, const idx_t* probed, const float* probe_dist,
+                          int n_probe, const ProductQuantizer& pq, QueryTables& t,
+                          const Visit& visit) const {
+    const std::size_t table_size = static_cast<std::size_t>(pq.M()) * pq.ksub();
+    const bool l2 = metric_ == Metric::L2;
+    const bool use_precomputed = l2 && !precomputed_.empty();
+    t.query_table.resize(table_size);
+    t.list_table.resize(table_size);
+    t.residual.resize(static_cast<std::size_t>(dim_));
+    // <q, r> tables: the -2 <q, r> term of L2 with precomputed tables; the score itself
+    // (negated, as scores are minimised) for the inner product. Codes of the vectors
+    // themselves: the query's own table for every list.
+    if (!by_residual_) {
+      pq.compute_distance_tables(1, query, metric_, t.query_table.data());
+      if (!l2) {
+        for (float& v : t.query_table) v = -v;
+      }
+    } else if (use_precomputed || !l2) {
+      pq.compute_distance_tables(1, query, Metric::InnerProduct, t.query_table.data());
+      const float f = l2 ? -2.0f : -1.0f;
+      for (float& v : t.query_table) v *= f;
+    }
+    for (int p = 0; p < n_probe; ++p) {
+      const idx_t l = probed[p];
+      if (l < 0) continue;
+      const int list = static_cast<int>(l);
+      if (lists_.list_size(list) == 0) continue;
+      const float coarse = probe_dist[p];
+      const float* table = t.query_table.data();
+      float base = 0.0f;
+      if (!by_residual_) {
+        // the query's table, nothing added
+      } else if (use_precomputed) {
+        const float* pre = precomputed_.data() + static_cast<std::size_t>(list) * table_size;
+        for (std::size_t e = 0; e < table_size; ++e) t.list_table[e] = pre[e] + t.query_table[e];
+        table = t.list_table.data();
+        base = coarse;
+      } else if (l2) {
+        const float* c = centroids_.data() + static_cast<std::size_t>(list) * dim_;
+        for (int j = 0; j < dim_; ++j) t.residual[static_cast<std::size_t>(j)] = query[j] - c[j];
+        pq.compute_distance_tables(1, t.residual.data(), Metric::L2, t.list_table.data());
+        table = t.list_table.data();
+      } else {
+        base = -coarse;
+      }
+      visit(table, base, list);
+    }
+  }
+
   // The probed lists of qn queries (best first per query) scanned into their top-k.
   void scan(idx_t qn, const float* queries, int k, int n_probe, const idx_t* probe_lists,
             const float* probe_dist, const ProductQuantizer& pq, const IDSelector* sel, int threads,
             float* distances, idx_t* labels) const {
     const int m = pq.M();
-    const std::size_t table_size = static_cast<std::size_t>(m) * pq.ksub();
     const bool fast_scan = lists_.layout().fast_scan_blocks;
     const bool l2 = metric_ == Metric::L2;
-    const bool use_precomputed = l2 && !precomputed_.empty();
     const float pad = empty_distance(metric_);
     detail::ParallelErrors errors;
 #pragma omp parallel num_threads(threads) if (qn > 1)
     {
-      std::vector<float> query_table, list_table, residual, scratch;
+      QueryTables tables;
+      std::vector<float> scratch;
       Pq4Scratch fast_scratch;
       TopK topk;
 #pragma omp for schedule(dynamic)
       for (idx_t q = 0; q < qn; ++q)
         errors.run([&] {
-          query_table.resize(table_size);
-          list_table.resize(table_size);
-          residual.resize(static_cast<std::size_t>(dim_));
           scratch.resize(kCollectChunk);
-          const float* query = queries + q * dim_;
-          // <q, r> tables: the -2 <q, r> term of L2 with precomputed tables; the score itself
-          // (negated, as scores are minimised) for the inner product. Codes of the vectors
-          // themselves: the query's own table for every list.
-          if (!by_residual_) {
-            pq.compute_distance_tables(1, query, metric_, query_table.data());
-            if (!l2) {
-              for (float& v : query_table) v = -v;
-            }
-          } else if (use_precomputed || !l2) {
-            pq.compute_distance_tables(1, query, Metric::InnerProduct, query_table.data());
-            const float f = l2 ? -2.0f : -1.0f;
-            for (float& v : query_table) v *= f;
-          }
           topk.reset(k);
-          for (int p = 0; p < n_probe; ++p) {
-            const idx_t l = probe_lists[q * n_probe + p];
-            if (l < 0) continue;
-            const int list = static_cast<int>(l);
-            const idx_t size = lists_.list_size(list);
-            if (size == 0) continue;
-            const float coarse = probe_dist[q * n_probe + p];
-            const float* table = query_table.data();
-            float base = 0.0f;
-            if (!by_residual_) {
-              // the query's table, nothing added
-            } else if (use_precomputed) {
-              const float* t = precomputed_.data() + static_cast<std::size_t>(list) * table_size;
-              for (std::size_t e = 0; e < table_size; ++e) list_table[e] = t[e] + query_table[e];
-              table = list_table.data();
-              base = coarse;
-            } else if (l2) {
-              const float* c = centroids_.data() + static_cast<std::size_t>(list) * dim_;
-              for (int j = 0; j < dim_; ++j)
-                residual[static_cast<std::size_t>(j)] = query[j] - c[j];
-              pq.compute_distance_tables(1, residual.data(), Metric::L2, list_table.data());
-              table = list_table.data();
-            } else {
-              base = -coarse;
-            }
-            const idx_t first_label = static_cast<idx_t>(list) << IvfCodeLists::kOffsetBits;
-            if (fast_scan) {
-              pq4_scan_into(topk, table, m, base, lists_.codes(list), size, first_label, sel,
-                            lists_.ids(list), fast_scratch);
-            } else {
-              pq_scan_into(topk, table, m, base, lists_.codes(list), size, first_label, sel,
-                           lists_.ids(list), scratch.data());
-            }
-          }
+          visit_probed_lists(
+              queries + q * dim_, probe_lists + q * n_probe, probe_dist + q * n_probe, n_probe, pq,
+              tables, [&](const float* table, float base, int list) {
+                const idx_t first_label = static_cast<idx_t>(list) << IvfCodeLists::kOffsetBits;
+                const idx_t size = lists_.list_size(list);
+                if (fast_scan) {
+                  pq4_scan_into(topk, table, m, base, lists_.codes(list), size, first_label, sel,
+                                lists_.ids(list), fast_scratch);
+                } else {
+                  pq_scan_into(topk, table, m, base, lists_.codes(list), size, first_label, sel,
+                               lists_.ids(list), scratch.data());
+                }
+              });
           float* dq = distances + q * k;
           idx_t* lq = labels + q * k;
           topk.write(dq, lq, !l2, pad);

@@ -233,4 +233,23 @@ void pq4_scan_into(TopK& topk, const float* table, int M, float base, const std:
   }
 }
 
+void pq4_score_codes(const float* table, int M, float base, const std::uint8_t* blocks, idx_t n,
+                     Pq4Scratch& scratch, std::vector<float>& out) {
+  pq4_quantize_table(table, M, scratch.table);
+  const float offset = base + scratch.table.bias;
+  const float inv_scale = scratch.table.inv_scale;
+  scratch.sums.resize(static_cast<std::size_t>(kChunkBlocks) * kPq4Block);
+  out.resize(static_cast<std::size_t>(n));
+  const std::size_t block_bytes = pq4_block_bytes(M / 2);
+  for (idx_t j0 = 0; j0 < n; j0 += kChunkBlocks * kPq4Block) {
+    const idx_t len = std::min<idx_t>(kChunkBlocks * kPq4Block, n - j0);
+    pq4_accumulate(blocks + (j0 / kPq4Block) * static_cast<idx_t>(block_bytes), pq4_blocks_for(len),
+                   M, scratch.table.entries.data(), scratch.sums.data());
+    for (idx_t j = 0; j < len; ++j) {
+      out[static_cast<std::size_t>(j0 + j)] =
+          offset + static_cast<float>(scratch.sums[static_cast<std::size_t>(j)]) * inv_scale;
+    }
+  }
+}
+
 }  // namespace knnx::cpu

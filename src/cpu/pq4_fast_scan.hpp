@@ -80,4 +80,9 @@ void pq4_scan_into(TopK& topk, const float* table, int M, float base, const std:
                    idx_t n, idx_t first_label, const IDSelector* sel, const idx_t* row_ids,
                    Pq4Scratch& scratch);
 
+// The scores pq4_scan_into reports, for all n codes: out (resized to n) holds
+// base + bias + sum_j / a for each row j.
+void pq4_score_codes(const float* table, int M, float base, const std::uint8_t* blocks, idx_t n,
+                     Pq4Scratch& scratch, std::vector<float>& out);
+
 }  // namespace knnx::cpu

@@ -14,6 +14,7 @@
 #include "cpu/code_layout.hpp"
 #include "cpu/pq4_fast_scan.hpp"
 #include "cpu/pq_scan.hpp"
+#include "cpu/range_scan.hpp"
 #include "cpu/topk.hpp"
 #include "knnx/error.hpp"
 
@@ -80,6 +81,35 @@ class PqCpu final : public detail::PqBackend {
     }
     errors.rethrow("CPU PQ search");
     ids.rows_to_ids(static_cast<std::size_t>(nq) * static_cast<std::size_t>(k), labels);
+  }
+
+  // The scores of search's scan (inner products negated in the table, then back), so a row
+  // passes the radius exactly when its search distance does.
+  RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
+                                 const ProductQuantizer& pq, const detail::IdMap& ids,
+                                 const detail::SearchKnobs& knobs) const override {
+    if (layout_.fast_scan_blocks) {
+      throw NotSupported(
+          "IndexPQFastScan has no range_search (nor has FAISS's); IndexPQ and "
+          "IndexIVFPQFastScan have");
+    }
+    const int m = pq.M();
+    const idx_t n = size();
+    return range_search_by_query(
+        nq, metric_, knobs.num_threads, [&](idx_t q, std::vector<RangeHit>& hits) {
+          std::vector<float> table(static_cast<std::size_t>(m) * pq.ksub());
+          std::vector<float> scores(kCollectChunk);
+          pq.compute_distance_tables(1, queries + q * dim_, metric_, table.data());
+          if (metric_ != Metric::L2) {
+            for (float& v : table) v = -v;
+          }
+          for (idx_t j0 = 0; j0 < n; j0 += kCollectChunk) {
+            const idx_t len = std::min<idx_t>(kCollectChunk, n - j0);
+            pq_score_codes(table.data(), m, 0.0f, codes_.data() + j0 * m, len, scores.data());
+            append_scores_within(scores.data(), len, ids.data() + j0, metric_, radius, knobs.sel,
+                                 hits);
+          }
+        });
   }
 
   void remove_rows(const std::vector<std::uint8_t>& remove) override {

@@ -56,6 +56,17 @@ void range_scan_rows(const float* query, const float* rows, const idx_t* row_ids
   });
 }
 
+void append_scores_within(const float* scores, idx_t n, const idx_t* ids, Metric metric,
+                          float radius, const IDSelector* sel, std::vector<RangeHit>& hits) {
+  const bool l2 = metric == Metric::L2;
+  for (idx_t j = 0; j < n; ++j) {
+    const float dist = l2 ? scores[j] : -scores[j];
+    if (!(l2 ? dist < radius : dist > radius)) continue;
+    if (sel && !sel->is_member(ids[j])) continue;
+    hits.push_back({dist, ids[j]});
+  }
+}
+
 RangeSearchResult range_search_by_query(
     idx_t nq, Metric metric, int num_threads,
     const std::function<void(idx_t q, std::vector<RangeHit>& hits)>& scan_query) {

@@ -24,6 +24,12 @@ void range_scan_rows(const float* query, const float* rows, const idx_t* row_ids
                      Metric metric, float radius, const IDSelector* sel,
                      std::vector<RangeHit>& hits);
 
+// Appends to hits every j in [0, n) whose score passes radius and whose id ids[j] sel admits
+// (sel may be null), labelled ids[j]. Scores are minimised, as the compressed indexes' scans
+// produce them: L2 squared distances, or negated inner products (the hit holds the product).
+void append_scores_within(const float* scores, idx_t n, const idx_t* ids, Metric metric,
+                          float radius, const IDSelector* sel, std::vector<RangeHit>& hits);
+
 // Runs scan_query(q, hits) for every query q in [0, nq), num_threads at a time (0: OpenMP's
 // default), over chunks of queries so that only one chunk's hits are held besides the result;
 // each query's hits are sorted best first (ties by label) and appended.

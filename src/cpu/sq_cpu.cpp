@@ -157,7 +157,6 @@ class SqCpu final : public detail::SqBackend {
   RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
                                  const detail::SearchKnobs& knobs) const override {
     const int n_probe = probes_of(knobs);
-    const bool l2 = layout_.metric == Metric::L2;
     return range_search_by_query(
         nq, layout_.metric, knobs.num_threads, [&](idx_t q, std::vector<RangeHit>& hits) {
           const float* query = queries + q * layout_.dim;
@@ -165,12 +164,8 @@ class SqCpu final : public detail::SqBackend {
           ThreadState s(*quantizer_, layout_, 1);
           scan_query(query, probed.data(), n_probe, s,
                      [&](const float* scores, idx_t n, idx_t, const idx_t* ids) {
-                       for (idx_t j = 0; j < n; ++j) {
-                         const float dist = l2 ? scores[j] : -scores[j];
-                         if (!(l2 ? dist < radius : dist > radius)) continue;
-                         if (knobs.sel && !knobs.sel->is_member(ids[j])) continue;
-                         hits.push_back({dist, ids[j]});
-                       }
+                       append_scores_within(scores, n, ids, layout_.metric, radius, knobs.sel,
+                                            hits);
                      });
         });
   }

@@ -180,7 +180,9 @@ RangeSearchResult Index::range_search(idx_t nq, const float* queries, float radi
 }
 
 RangeSearchResult Index::do_range_search(idx_t, const float*, float, const SearchParams*) const {
-  throw NotSupported("range_search is available on IndexFlat and IndexIVFFlat only");
+  throw NotSupported(
+      "range_search is available on IndexFlat, IndexIVFFlat, the scalar-quantizer indexes, "
+      "IndexPQ, IndexIVFPQ and IndexIVFPQFastScan only");
 }
 
 idx_t Index::remove_ids(const IDSelector& sel) {

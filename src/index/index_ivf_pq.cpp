@@ -187,13 +187,21 @@ void IndexIVFPQ::check_search_params(const SearchParams& params) const {
           detail::search_params_type_name(params));
 }
 
-void IndexIVFPQ::do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
-                           const SearchParams* params) const {
+detail::SearchKnobs IndexIVFPQ::search_knobs(const SearchParams* params) const {
   detail::IndexSearchDefaults own;
   own.nprobe = n_probe_;
   own.n_lists = n_lists_;
-  const detail::SearchKnobs knobs = detail::resolve_search_knobs(params, own, config());
-  backend_->search(nq, queries, k, distances, labels, pq_, knobs);
+  return detail::resolve_search_knobs(params, own, config());
+}
+
+void IndexIVFPQ::do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
+                           const SearchParams* params) const {
+  backend_->search(nq, queries, k, distances, labels, pq_, search_knobs(params));
+}
+
+RangeSearchResult IndexIVFPQ::do_range_search(idx_t nq, const float* queries, float radius,
+                                              const SearchParams* params) const {
+  return backend_->range_search(nq, queries, radius, pq_, search_knobs(params));
 }
 
 std::vector<idx_t> IndexIVFPQ::selected_ids(const IDSelector& sel) const {

@@ -80,6 +80,13 @@ void IndexPQ::do_search(idx_t nq, const float* queries, int k, float* distances,
   backend_->search(nq, queries, k, distances, labels, pq_, *id_map_, knobs);
 }
 
+RangeSearchResult IndexPQ::do_range_search(idx_t nq, const float* queries, float radius,
+                                           const SearchParams* params) const {
+  const detail::SearchKnobs knobs =
+      detail::resolve_search_knobs(params, detail::IndexSearchDefaults{}, config());
+  return backend_->range_search(nq, queries, radius, pq_, *id_map_, knobs);
+}
+
 std::vector<idx_t> IndexPQ::selected_ids(const IDSelector& sel) const {
   std::vector<idx_t> out;
   for (idx_t id : id_map_->ids()) {

@@ -51,6 +51,14 @@ constexpr idx_t kMinRowsPerChunk = 4096;
 // Destroyed after the backend's own buffers, it waits for their stream-ordered frees.
 class PqOnDevice {
  protected:
+  // Range search has no kernel on the device yet; the CPU index of the same kind has it.
+  [[noreturn]] void no_range_search(const char* index) const {
+    throw NotSupported(fmt::format(
+        "range_search of an {} on CUDA device {} is not available; search, or range-search a "
+        "CPU copy of the index",
+        index, device_));
+  }
+
   PqOnDevice(int dim, int code_size, Metric metric, int device)
       : dim_(dim),
         dp_((dim + 3) / 4 * 4),
@@ -218,6 +226,11 @@ class PqCuda final : public detail::PqBackend, private PqOnDevice {
                 });
   }
 
+  RangeSearchResult range_search(idx_t, const float*, float, const ProductQuantizer&,
+                                 const detail::IdMap&, const detail::SearchKnobs&) const override {
+    no_range_search("IndexPQ");
+  }
+
   void remove_rows(const std::vector<std::uint8_t>& remove) override {
     std::vector<std::uint8_t> all = codes(0, n_);
     const std::size_t cs = static_cast<std::size_t>(code_size_);
@@ -372,6 +385,11 @@ class IvfPqCuda final : public detail::IvfPqBackend, private PqOnDevice {
           a.probe_dist = probed.distances.data();
           return probed;
         });
+  }
+
+  RangeSearchResult range_search(idx_t, const float*, float, const ProductQuantizer&,
+                                 const detail::SearchKnobs&) const override {
+    no_range_search("IndexIVFPQ");
   }
 
   idx_t size() const override { return lists_->size(); }

@@ -233,6 +233,27 @@ TEST(PqCuda, RecallAgainstExactAsCpu) {
 
 // Device vectors and queries are read in place; device results are written in place.
 #ifdef KNNX_WITH_CUDA
+// Range search runs on the CPU indexes only; on a device it is refused, naming the device.
+TEST(PqCuda, RangeSearchIsRefusedOnTheDevice) {
+  KNNX_REQUIRE_GPU();
+  const Data data = clustered(3000, 20);
+  const auto pq = cpu_pq(data, Metric::L2, 8);
+  const auto ivf = cpu_ivf_pq(data, Metric::L2, 8, 16);
+  EXPECT_NO_THROW(pq->range_search(20, data.queries.data(), 1.0f));
+  EXPECT_NO_THROW(ivf->range_search(20, data.queries.data(), 1.0f));
+  const auto gpu_pq = moved(*pq, Device::cuda(0), "pq.knnx");
+  const auto gpu_ivf = moved(*ivf, Device::cuda(0), "ivf_pq.knnx");
+  for (const Index* index :
+       {static_cast<const Index*>(gpu_pq.get()), static_cast<const Index*>(gpu_ivf.get())}) {
+    try {
+      index->range_search(20, data.queries.data(), 1.0f);
+      ADD_FAILURE() << "range_search on a device did not throw";
+    } catch (const NotSupported& e) {
+      EXPECT_NE(std::string(e.what()).find("CUDA device 0"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(PqCuda, DeviceArrays) {
   KNNX_REQUIRE_GPU();
   const Data data = clustered(3000, 20);
