@@ -77,7 +77,8 @@ struct SearchParams {
   // The ids the search may return (knnx/id_selector.hpp); null admits every id. Non-owning, as
   // in FAISS: the selector must outlive the call. Honoured by search of IndexFlat and
   // IndexIVFFlat on the CPU and on CUDA devices (there, is_member is called once per stored
-  // vector per call, on the host), and by their range_search on both.
+  // vector per call, on the host), and by their range_search on both; by the compressed
+  // indexes' search and range_search wherever they have them.
   const IDSelector* sel = nullptr;
 };
 

@@ -110,7 +110,9 @@ class IndexMixin:
         distances[lims[i]:lims[i + 1]] and labels[lims[i]:lims[i + 1]], sorted best first
         (FAISS leaves them unsorted). params: a knnx.SearchParameters (SearchParametersIVF for
         IVF indexes), e.g. SearchParameters(sel=knnx.IDSelectorRange(0, 100)). A NaN radius
-        raises ValueError. IndexFlat and IndexIVFFlat, on the CPU and on a GPU.
+        raises ValueError. IndexFlat, IndexIVFFlat and the scalar-quantizer indexes, on the CPU
+        and on a GPU; IndexPQ, IndexIVFPQ and IndexIVFPQFastScan on the CPU, over the
+        lookup-table distances their search returns (IndexPQFastScan: NotSupported, as in FAISS).
         """
         return _knnx._range_search(self, queries, float(radius), params)
 
