@@ -172,6 +172,13 @@ Memory memory_of(const IndexFileInfo& info) {
   if (info.trained && info.pq_m > 0) {
     m.centroids += (std::uint64_t{1} << info.pq_nbits) * dim * sizeof(float);
   }
+  for (const IndexFileInfo& base : info.base_index) {  // RefineFlat: the base index besides
+    const Memory b = memory_of(base);
+    m.vectors += b.vectors;
+    m.ids += b.ids;
+    m.centroids += b.centroids;
+    m.transforms += b.transforms;
+  }
   for (const IndexFileTransform& t : info.transforms) {
     if (!t.trained || t.type == "L2Normalize") continue;
     const auto d_in = static_cast<std::uint64_t>(t.d_in);
@@ -278,6 +285,14 @@ void print_file_json(const std::string& path, const IndexFileInfo& info) {
     j["pq_m"] = info.pq_m;
     j["pq_nbits"] = info.pq_nbits;
   }
+  if (!info.base_index.empty()) {
+    const IndexFileInfo& base = info.base_index.front();
+    j["k_factor"] = info.k_factor;
+    j["base_index"] = {{"index_type", base.index_type}, {"ntotal", base.ntotal},
+                       {"n_lists", base.n_lists},       {"n_probe", base.n_probe},
+                       {"quantizer", base.quantizer},   {"pq_m", base.pq_m},
+                       {"pq_nbits", base.pq_nbits},     {"file_size", base.file_size}};
+  }
   if (info.n_lists > 0) {
     j["n_lists"] = info.n_lists;
     j["n_probe"] = info.n_probe;
@@ -334,6 +349,14 @@ void print_file_text(const std::string& path, const IndexFileInfo& info) {
   } else if (!info.quantizer.empty() || info.pq_m > 0) {
     rows.push_back({"index", fmt::format("{}{}, {}", info.index_type, codes,
                                          info.trained ? "trained" : "not trained")});
+  } else if (!info.base_index.empty()) {
+    const IndexFileInfo& base = info.base_index.front();
+    rows.push_back(
+        {"index",
+         fmt::format("RefineFlat: k_factor {:g}, the exact vectors over an {} base index{}, {}",
+                     info.k_factor, base.index_type,
+                     base.n_lists > 0 ? fmt::format(" of {} lists", base.n_lists) : std::string(),
+                     info.trained ? "trained" : "not trained")});
   } else {
     rows.push_back({"index", "Flat"});
   }

@@ -88,7 +88,8 @@ struct IndexFileTransform {
 struct IndexFileInfo {
   std::uint32_t format_version = 0;
   std::string index_type;    // "Flat", "IVFFlat", "ScalarQuantizer", "IVFScalarQuantizer",
-                             // "PQ" or "IVFPQ" (the index behind the transforms, if any)
+                             // "PQ", "IVFPQ", ... or "RefineFlat" (the index behind the
+                             // transforms, if any)
   std::string quantizer;     // scalar-quantizer types: "SQ8", "SQ4", "SQfp16" or "SQbf16"
   bool by_residual = false;  // IVFScalarQuantizer: codes of residuals
   int dim = 0;             // the loaded index's dim(): the chain's input dimension, if any
@@ -104,6 +105,8 @@ struct IndexFileInfo {
   std::vector<idx_t> list_sizes;  // IVF types only: vectors per list
   int pq_m = 0;                   // PQ, IVFPQ only: sub-quantizers (bytes a code)
   int pq_nbits = 0;               // PQ, IVFPQ only: bits a sub-quantizer code
+  float k_factor = 0.0f;          // RefineFlat only: candidates per result asked of the base
+  std::vector<IndexFileInfo> base_index;  // RefineFlat only: the nested base index (one entry)
   std::uint64_t file_size = 0;
   std::vector<IndexFileSection> sections;  // in file order
 };

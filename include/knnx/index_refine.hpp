@@ -21,6 +21,7 @@ namespace knnx {
 
 namespace detail {
 class IdSet;
+struct IndexRestore;
 }
 
 class IndexRefineFlat : public Index {
@@ -54,6 +55,8 @@ class IndexRefineFlat : public Index {
   std::function<void()> next_id_restorer() override;
 
  private:
+  friend struct detail::IndexRestore;
+
   std::unique_ptr<Index> base_;
   std::unique_ptr<IndexFlat> refine_;
   std::unique_ptr<detail::IdSet> ids_;

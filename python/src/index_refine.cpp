@@ -27,7 +27,7 @@ void bind_index_refine(nb::module_& m) {
       "search asks the base index for k * k_factor candidates and returns the best k by their\n"
       "exact distance to the float32 vectors, which this index keeps on the host besides the\n"
       "base index. params: knnx.SearchParametersRefine(k_factor=..., base_index_params=...), or\n"
-      "what the base index takes. No range_search and no index file.")
+      "what the base index takes. No range_search; knnx.write_index saves it with its base index.")
       .def(
           "__init__",
           [](PyIndexRefineFlat* self, PyIndex& base, float k_factor) {

@@ -158,10 +158,29 @@ InputFile::InputFile(std::string path) : path_(std::move(path)) {
   size_ = static_cast<std::uint64_t>(st.st_size);
 }
 
+InputFile::InputFile(const InputFile& outer, std::uint64_t offset, std::uint64_t size,
+                     std::string name)
+    : path_(std::move(name)), base_(outer.base_ + offset), nested_(true), size_(size) {
+  if (offset > outer.size_ || size > outer.size_ - offset) {
+    throw Error(fmt::format("'{}': bytes {} to {} lie outside the {}-byte file", outer.path_,
+                            offset, offset + size, outer.size_));
+  }
+  fd_ = ::fcntl(outer.fd_, F_DUPFD_CLOEXEC, 0);
+  if (fd_ < 0) {
+    const int err = errno;
+    throw IoError(fmt::format("cannot reopen '{}': {}", outer.path_, errno_message(err)));
+  }
+}
+
 InputFile::~InputFile() { ::close(fd_); }
 
 void InputFile::read_at(std::uint64_t offset, void* buffer, std::size_t n) const {
   auto* p = static_cast<char*>(buffer);
+  if (nested_ && (offset > size_ || n > size_ - offset)) {  // the outer file goes on
+    throw FormatError(fmt::format("'{}': {} bytes at offset {} run past its end ({} bytes)", path_,
+                                  n, offset, size_));
+  }
+  offset += base_;
   while (n > 0) {
     const ssize_t got = ::pread(fd_, p, std::min(n, kMaxTransfer), static_cast<off_t>(offset));
     if (got < 0) {

@@ -28,6 +28,10 @@ class InputFile {
  public:
   // IoError when path cannot be opened for reading or is not a regular file.
   explicit InputFile(std::string path);
+  // Bytes [offset, offset + size) of outer (which must hold them) as a file of its own, named
+  // name in messages: a file nested in a section of another. It reads through its own handle,
+  // so it may outlive outer.
+  InputFile(const InputFile& outer, std::uint64_t offset, std::uint64_t size, std::string name);
   ~InputFile();
   InputFile(const InputFile&) = delete;
   InputFile& operator=(const InputFile&) = delete;
@@ -43,6 +47,8 @@ class InputFile {
  private:
   std::string path_;
   int fd_ = -1;
+  std::uint64_t base_ = 0;  // where this file starts in the open one (nested files)
+  bool nested_ = false;
   std::uint64_t size_ = 0;
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -89,10 +90,11 @@ bool has_lists(const Header& h) {
 
 void check_header_fields(const Header& h, const std::string& path) {
   if (h.index_type < static_cast<std::uint32_t>(IndexType::Flat) ||
-      h.index_type > static_cast<std::uint32_t>(IndexType::IVFPQFastScan)) {
+      h.index_type > static_cast<std::uint32_t>(IndexType::RefineFlat)) {
     fail(path,
          "unknown index type {} (known: 1 = Flat, 2 = IVFFlat, 3 = ScalarQuantizer, 4 = "
-         "IVFScalarQuantizer, 5 = PQ, 6 = IVFPQ, 7 = PQFastScan, 8 = IVFPQFastScan)",
+         "IVFScalarQuantizer, 5 = PQ, 6 = IVFPQ, 7 = PQFastScan, 8 = IVFPQFastScan, 9 = "
+         "RefineFlat)",
          h.index_type);
   }
   if (is_sq(h.index_type)) {
@@ -187,6 +189,8 @@ std::string_view to_string(IndexType type) {
       return "PQFastScan";
     case IndexType::IVFPQFastScan:
       return "IVFPQFastScan";
+    case IndexType::RefineFlat:
+      return "RefineFlat";
   }
   return "unknown";
 }
@@ -252,6 +256,10 @@ std::string section_name(std::uint32_t kind) {
       return "pq_params";
     case SectionKind::PqCentroids:
       return "pq_centroids";
+    case SectionKind::RefineParams:
+      return "refine_params";
+    case SectionKind::BaseIndex:
+      return "base_index";
   }
   return fmt::format("kind {}", kind);
 }
@@ -370,6 +378,23 @@ PqRecord decode_pq(const std::uint8_t* b, const std::string& path) {
   return r;
 }
 
+std::array<std::uint8_t, kRefineRecordBytes> encode_refine(float k_factor) {
+  std::array<std::uint8_t, kRefineRecordBytes> b{};
+  put_field(b.data(), 0, k_factor);
+  return b;
+}
+
+float decode_refine(const std::uint8_t* b, const std::string& path) {
+  if (!all_zero(b + 4, kRefineRecordBytes - 4)) {
+    fail(path, "section 'refine_params': reserved bytes 4-31 are not zero");
+  }
+  const auto k_factor = get_field<float>(b, 0);
+  if (!std::isfinite(k_factor) || k_factor < 1.0f) {
+    fail(path, "section 'refine_params': k_factor {} is not finite and >= 1", k_factor);
+  }
+  return k_factor;
+}
+
 // ------------------------------------------------------------------------------------------
 // Layout
 
@@ -379,7 +404,12 @@ std::vector<SectionSpec> required_sections(const Header& h, const std::string& p
   const std::uint64_t ids = checked_product(h.ntotal, 1, sizeof(idx_t), path, "ntotal int64 ids");
   std::vector<SectionSpec> out;
   if (h.has_chain()) out.push_back({SectionKind::TransformChain, kSizeFromContents});
-  if (h.index_type == static_cast<std::uint32_t>(IndexType::Flat)) {
+  if (h.index_type == static_cast<std::uint32_t>(IndexType::RefineFlat)) {
+    out.push_back({SectionKind::RefineParams, kRefineRecordBytes});
+    out.push_back({SectionKind::BaseIndex, kSizeFromContents});
+  }
+  if (h.index_type == static_cast<std::uint32_t>(IndexType::Flat) ||
+      h.index_type == static_cast<std::uint32_t>(IndexType::RefineFlat)) {
     out.push_back({SectionKind::Vectors, vectors});
     out.push_back({SectionKind::Ids, ids});
     return out;
@@ -628,8 +658,12 @@ void SectionReader::finish() const {
 // Writer
 
 Writer::Writer(const std::string& path, const Header& header,
-               const std::vector<SectionSpec>& sections)
-    : out_(path), header_(header) {
+               const std::vector<SectionSpec>& sections, std::vector<std::uint8_t>* image)
+    : path_(path),
+      file_(image ? nullptr : std::make_unique<AtomicFileWriter>(path)),
+      image_(image),
+      header_(header) {
+  if (image_) image_->clear();
   std::vector<std::uint64_t> sizes;
   for (const SectionSpec& s : sections) sizes.push_back(s.size);
   const std::vector<std::uint64_t> offsets = layout_offsets(sizes);
@@ -641,16 +675,34 @@ Writer::Writer(const std::string& path, const Header& header,
   header_.section_count = static_cast<std::uint32_t>(sections.size());
   header_.file_size = offsets.back();
   // Placeholders; commit() writes the real header and table over them.
-  out_.write_zeros(kHeaderBytes + sections.size() * kSectionEntryBytes);
+  put_zeros(kHeaderBytes + sections.size() * kSectionEntryBytes);
+}
+
+std::uint64_t Writer::position() const { return file_ ? file_->position() : image_->size(); }
+
+void Writer::put(const void* data, std::size_t n) {
+  if (file_) return file_->write(data, n);
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  image_->insert(image_->end(), p, p + n);
+}
+
+void Writer::put_zeros(std::size_t n) {
+  if (file_) return file_->write_zeros(n);
+  image_->resize(image_->size() + n, 0);
+}
+
+void Writer::overwrite(std::uint64_t offset, const void* data, std::size_t n) {
+  if (file_) return file_->overwrite(offset, data, n);
+  std::memcpy(image_->data() + offset, data, n);
 }
 
 void Writer::begin_section(SectionKind kind) {
   if (open_ || current_ >= sections_.size() ||
       sections_[current_].kind != static_cast<std::uint32_t>(kind)) {
-    throw Error(fmt::format("writing '{}': section '{}' out of order", out_.path(),
+    throw Error(fmt::format("writing '{}': section '{}' out of order", path_,
                             section_name(static_cast<std::uint32_t>(kind))));
   }
-  out_.write_zeros(static_cast<std::size_t>(sections_[current_].offset - out_.position()));
+  put_zeros(static_cast<std::size_t>(sections_[current_].offset - position()));
   open_ = true;
   written_ = 0;
   crc_ = 0;
@@ -658,10 +710,10 @@ void Writer::begin_section(SectionKind kind) {
 
 void Writer::write(const void* data, std::size_t n) {
   if (!open_ || written_ + n > sections_[current_].size) {
-    throw Error(fmt::format("writing '{}': {} bytes do not fit section '{}'", out_.path(), n,
+    throw Error(fmt::format("writing '{}': {} bytes do not fit section '{}'", path_, n,
                             open_ ? section_name(sections_[current_].kind) : "(none)"));
   }
-  out_.write(data, n);
+  put(data, n);
   crc_ = crc32c_extend(crc_, data, n);
   written_ += n;
 }
@@ -671,8 +723,8 @@ void Writer::end_section() {
   if (!open_ || written_ != s.size) {
     // The index changed between sizing the file and writing it (a caller broke the rule that
     // nothing mutates an index while it is being saved).
-    throw Error(fmt::format("writing '{}': section '{}' got {} bytes, {} were announced",
-                            out_.path(), section_name(s.kind), written_, s.size));
+    throw Error(fmt::format("writing '{}': section '{}' got {} bytes, {} were announced", path_,
+                            section_name(s.kind), written_, s.size));
   }
   s.crc = crc_;
   open_ = false;
@@ -681,15 +733,15 @@ void Writer::end_section() {
 
 void Writer::commit() {
   if (open_ || current_ != sections_.size()) {
-    throw Error(fmt::format("writing '{}': {} of {} sections written", out_.path(), current_,
-                            sections_.size()));
+    throw Error(
+        fmt::format("writing '{}': {} of {} sections written", path_, current_, sections_.size()));
   }
   const std::vector<std::uint8_t> table = encode_table(sections_);
   header_.table_crc = crc32c(table.data(), table.size());
   const auto header = encode_header(header_);
-  out_.overwrite(0, header.data(), header.size());
-  out_.overwrite(kHeaderBytes, table.data(), table.size());
-  out_.commit();
+  overwrite(0, header.data(), header.size());
+  overwrite(kHeaderBytes, table.data(), table.size());
+  if (file_) file_->commit();
 }
 
 }  // namespace knnx::detail::index_file

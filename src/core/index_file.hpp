@@ -11,6 +11,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,7 @@ inline constexpr std::uint32_t kMaxSections = 16;
 inline constexpr std::uint64_t kSectionAlignment = 64;
 inline constexpr std::size_t kKMeansRecordBytes = 32;
 inline constexpr std::size_t kPqRecordBytes = 32;
+inline constexpr std::size_t kRefineRecordBytes = 32;
 // Centroids per sub-quantizer of the product-quantizer indexes: 256 (8-bit codes, PQ and IVFPQ)
 // or 16 (4-bit codes, PQFastScan and IVFPQFastScan): 2^pq_nbits.
 inline constexpr std::uint32_t kPqKsub = 256;
@@ -46,6 +48,7 @@ enum class IndexType : std::uint32_t {
   IVFPQ = 6,               // IndexIVFPQ: lists of codes of residuals
   PQFastScan = 7,          // IndexPQFastScan: 4-bit codes in row order
   IVFPQFastScan = 8,       // IndexIVFPQFastScan: lists of 4-bit codes of residuals
+  RefineFlat = 9,          // IndexRefineFlat: a nested base index file and the exact vectors
 };
 
 enum class SectionKind : std::uint32_t {
@@ -64,7 +67,13 @@ enum class SectionKind : std::uint32_t {
   PqParams = 11,       // PQ types: the 32-byte product-quantizer settings record
   PqCentroids = 12,    // PQ types, trained: float32 [pq_m][2^pq_nbits][dim / pq_m], the
                        // codebooks
+  RefineParams = 13,   // RefineFlat: the 32-byte refine record (k_factor)
+  BaseIndex = 14,      // RefineFlat: the base index, a whole index file; size from its contents
 };
+
+// RefineFlat files nest: the base index of one may be a RefineFlat file in turn, down to this
+// many RefineFlat levels in all (deeper files are refused, so nesting cannot exhaust the stack).
+inline constexpr int kMaxRefineDepth = 4;
 
 // Header flag bits. kFlagTransformChain: version 2 and later; the index is wrapped in the
 // transforms of the transform_chain section, and dim is the stored (transformed) dimension.
@@ -81,8 +90,8 @@ bool is_sq(std::uint32_t index_type);
 bool is_pq(std::uint32_t index_type);      // PQ, IVFPQ, PQFastScan and IVFPQFastScan
 bool is_ivf_pq(std::uint32_t index_type);  // IVFPQ and IVFPQFastScan
 
-// The size of a section whose size follows from its own contents (transform_chain), not from
-// the header; its decoder checks it.
+// The size of a section whose size follows from its own contents (transform_chain, base_index), not
+// from the header; its decoder checks it.
 inline constexpr std::uint64_t kSizeFromContents = ~std::uint64_t{0};
 
 std::string_view to_string(IndexType type);
@@ -153,6 +162,12 @@ std::array<std::uint8_t, kPqRecordBytes> encode_pq(const PqRecord& record);
 // FormatError (naming path) when the reserved bytes are not zero.
 PqRecord decode_pq(const std::uint8_t* bytes, const std::string& path);
 
+// RefineFlat's setting (section RefineParams).
+std::array<std::uint8_t, kRefineRecordBytes> encode_refine(float k_factor);
+// The k_factor; FormatError (naming path) when the reserved bytes are not zero or k_factor is
+// not finite and >= 1.
+float decode_refine(const std::uint8_t* bytes, const std::string& path);
+
 // The sections an index of this header must hold, in the order a writer puts them, each with
 // the size it must have (kSizeFromContents for transform_chain, which comes first when the
 // header announces one). FormatError (naming path) when the sizes overflow 64 bits.
@@ -206,8 +221,11 @@ class SectionReader {
 // announced to the constructor; anything else is a bug in the caller (knnx::Error).
 class Writer {
  public:
-  // header: every field but file_size, section_count and the checksums.
-  Writer(const std::string& path, const Header& header, const std::vector<SectionSpec>& sections);
+  // header: every field but file_size, section_count and the checksums. With image, the file's
+  // bytes go there instead of to path (which names it in messages), e.g. an index nested in a
+  // section of another file; commit() then completes the image.
+  Writer(const std::string& path, const Header& header, const std::vector<SectionSpec>& sections,
+         std::vector<std::uint8_t>* image = nullptr);
 
   void begin_section(SectionKind kind);
   void write(const void* data, std::size_t n);
@@ -216,7 +234,14 @@ class Writer {
   void commit();
 
  private:
-  AtomicFileWriter out_;
+  std::uint64_t position() const;
+  void put(const void* data, std::size_t n);
+  void put_zeros(std::size_t n);
+  void overwrite(std::uint64_t offset, const void* data, std::size_t n);
+
+  std::string path_;
+  std::unique_ptr<AtomicFileWriter> file_;  // null when writing to image_
+  std::vector<std::uint8_t>* image_ = nullptr;
   Header header_;
   std::vector<SectionEntry> sections_;
   std::size_t current_ = 0;  // index of the section being written, or the next one

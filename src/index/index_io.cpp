@@ -1,6 +1,7 @@
-// write_index / read_index / read_index_info: IndexFlat and IndexIVFFlat, bare or wrapped in
-// IndexPreTransforms, to and from the index file format (docs/file_format.md; layout and checks
-// in core/index_file, the transform chain in core/index_file_chain).
+// write_index / read_index / read_index_info: every saveable index kind (IndexRefineFlat with its
+// base index nested as a file of its own), bare or wrapped in IndexPreTransforms, to and from
+// the index file format (docs/file_format.md; layout and checks in core/index_file, the
+// transform chain in core/index_file_chain).
 //
 // Loading runs in three steps: the header and table are validated (core/index_file), every
 // section's checksum is verified by streaming through the file, and only then is anything
@@ -33,6 +34,7 @@
 #include "knnx/index_ivf_pq.hpp"
 #include "knnx/index_pq.hpp"
 #include "knnx/index_pq_fast_scan.hpp"
+#include "knnx/index_refine.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/transform.hpp"
 
@@ -187,12 +189,13 @@ void write_chain(fmtv::Writer& out, const std::vector<std::uint8_t>& chain) {
   out.end_section();
 }
 
-void write_flat(const IndexFlat& index, const Unwrapped& u, const std::string& path) {
+void write_flat(const IndexFlat& index, const Unwrapped& u, const std::string& path,
+                std::vector<std::uint8_t>* image) {
   fmtv::Header h = base_header(index, IndexType::Flat,
                                std::max(u.next_id, detail::IndexRestore::next_id(index)));
   const std::vector<float> vectors = index.vectors();
   const std::vector<idx_t> ids = index.ids();
-  fmtv::Writer out(path, h, file_sections(h, u.chain, path));
+  fmtv::Writer out(path, h, file_sections(h, u.chain, path), image);
   write_chain(out, u.chain);
   out.begin_section(SectionKind::Vectors);
   out.write(vectors.data(), vectors.size() * sizeof(float));
@@ -203,13 +206,14 @@ void write_flat(const IndexFlat& index, const Unwrapped& u, const std::string& p
   out.commit();
 }
 
-void write_ivf_flat(const IndexIVFFlat& index, const Unwrapped& u, const std::string& path) {
+void write_ivf_flat(const IndexIVFFlat& index, const Unwrapped& u, const std::string& path,
+                    std::vector<std::uint8_t>* image) {
   fmtv::Header h = base_header(index, IndexType::IVFFlat,
                                std::max(u.next_id, detail::IndexRestore::next_id(index)));
   h.n_lists = static_cast<std::uint32_t>(index.n_lists());
   h.n_probe = static_cast<std::uint32_t>(index.n_probe());
   const std::vector<idx_t> sizes = index.list_sizes();
-  fmtv::Writer out(path, h, file_sections(h, u.chain, path));
+  fmtv::Writer out(path, h, file_sections(h, u.chain, path), image);
   write_chain(out, u.chain);
 
   const auto kmeans = fmtv::encode_kmeans(kmeans_record(index.kmeans_params()));
@@ -245,7 +249,8 @@ void write_ivf_flat(const IndexIVFFlat& index, const Unwrapped& u, const std::st
   out.commit();
 }
 
-void write_sq(const IndexScalarQuantizerBase& index, const Unwrapped& u, const std::string& path) {
+void write_sq(const IndexScalarQuantizerBase& index, const Unwrapped& u, const std::string& path,
+              std::vector<std::uint8_t>* image) {
   const auto* ivf = dynamic_cast<const IndexIVFScalarQuantizer*>(&index);
   fmtv::Header h =
       base_header(index, ivf ? IndexType::IVFScalarQuantizer : IndexType::ScalarQuantizer,
@@ -257,7 +262,7 @@ void write_sq(const IndexScalarQuantizerBase& index, const Unwrapped& u, const s
     h.n_probe = static_cast<std::uint32_t>(ivf->n_probe());
     if (ivf->by_residual()) h.flags |= fmtv::kFlagByResidual;
   }
-  fmtv::Writer out(path, h, file_sections(h, u.chain, path));
+  fmtv::Writer out(path, h, file_sections(h, u.chain, path), image);
   write_chain(out, u.chain);
   if (ivf) {
     const auto kmeans = fmtv::encode_kmeans(kmeans_record(ivf->kmeans_params()));
@@ -323,7 +328,8 @@ void write_pq_centroids(fmtv::Writer& out, const ProductQuantizer& pq) {
   out.end_section();
 }
 
-void write_pq(const IndexPQ& index, const Unwrapped& u, const std::string& path) {
+void write_pq(const IndexPQ& index, const Unwrapped& u, const std::string& path,
+              std::vector<std::uint8_t>* image) {
   fmtv::Header h =
       base_header(index, index.pq().nbits() == 4 ? IndexType::PQFastScan : IndexType::PQ,
                   std::max(u.next_id, detail::IndexRestore::next_id(index)));
@@ -331,7 +337,7 @@ void write_pq(const IndexPQ& index, const Unwrapped& u, const std::string& path)
   h.pq_nbits = static_cast<std::uint32_t>(index.pq().nbits());
   const std::vector<std::uint8_t> codes = index.codes();
   const std::vector<idx_t> ids = index.ids();
-  fmtv::Writer out(path, h, file_sections(h, u.chain, path));
+  fmtv::Writer out(path, h, file_sections(h, u.chain, path), image);
   write_chain(out, u.chain);
   write_pq_sections(out, index.pq(), false);
   if (index.is_trained()) write_pq_centroids(out, index.pq());
@@ -344,7 +350,8 @@ void write_pq(const IndexPQ& index, const Unwrapped& u, const std::string& path)
   out.commit();
 }
 
-void write_ivf_pq(const IndexIVFPQ& index, const Unwrapped& u, const std::string& path) {
+void write_ivf_pq(const IndexIVFPQ& index, const Unwrapped& u, const std::string& path,
+                  std::vector<std::uint8_t>* image) {
   fmtv::Header h =
       base_header(index, index.pq().nbits() == 4 ? IndexType::IVFPQFastScan : IndexType::IVFPQ,
                   std::max(u.next_id, detail::IndexRestore::next_id(index)));
@@ -354,7 +361,7 @@ void write_ivf_pq(const IndexIVFPQ& index, const Unwrapped& u, const std::string
   h.pq_nbits = static_cast<std::uint32_t>(index.pq().nbits());
   if (index.pq().nbits() == 4 && index.by_residual()) h.flags |= fmtv::kFlagByResidual;
   const std::vector<idx_t> sizes = index.list_sizes();
-  fmtv::Writer out(path, h, file_sections(h, u.chain, path));
+  fmtv::Writer out(path, h, file_sections(h, u.chain, path), image);
   write_chain(out, u.chain);
   const auto kmeans = fmtv::encode_kmeans(kmeans_record(index.kmeans_params()));
   out.begin_section(SectionKind::KMeansParams);
@@ -387,6 +394,70 @@ void write_ivf_pq(const IndexIVFPQ& index, const Unwrapped& u, const std::string
   }
   out.end_section();
   out.commit();
+}
+
+void write_any(const Index& index, const std::string& path, std::vector<std::uint8_t>* image,
+               int depth);
+
+// The refine setting, the base index as a nested file, then the exact vectors and their ids.
+void write_refine(const IndexRefineFlat& index, const Unwrapped& u, const std::string& path,
+                  std::vector<std::uint8_t>* image, int depth) {
+  if (depth + 1 > fmtv::kMaxRefineDepth) {
+    throw NotSupported(fmt::format("write_index('{}'): IndexRefineFlat nested more than {} deep",
+                                   path, fmtv::kMaxRefineDepth));
+  }
+  std::vector<std::uint8_t> base;
+  write_any(index.base_index(), path, &base, depth + 1);
+  fmtv::Header h = base_header(index, IndexType::RefineFlat,
+                               std::max(u.next_id, detail::IndexRestore::next_id(index)));
+  const std::vector<float> vectors = index.refine_index().vectors();
+  const std::vector<idx_t> ids = index.refine_index().ids();
+  std::vector<fmtv::SectionSpec> sections = file_sections(h, u.chain, path);
+  for (fmtv::SectionSpec& s : sections) {
+    if (s.kind == SectionKind::BaseIndex) s.size = base.size();
+  }
+  fmtv::Writer out(path, h, sections, image);
+  write_chain(out, u.chain);
+  const auto record = fmtv::encode_refine(index.k_factor());
+  out.begin_section(SectionKind::RefineParams);
+  out.write(record.data(), record.size());
+  out.end_section();
+  out.begin_section(SectionKind::BaseIndex);
+  out.write(base.data(), base.size());
+  out.end_section();
+  out.begin_section(SectionKind::Vectors);
+  out.write(vectors.data(), vectors.size() * sizeof(float));
+  out.end_section();
+  out.begin_section(SectionKind::Ids);
+  out.write(ids.data(), ids.size() * sizeof(idx_t));
+  out.end_section();
+  out.commit();
+}
+
+// Writes index to path, or its file's bytes to image when not null; depth: the RefineFlat
+// levels around it.
+void write_any(const Index& index, const std::string& path, std::vector<std::uint8_t>* image,
+               int depth) {
+  const Unwrapped u = unwrap(index, path);
+  if (const auto* flat = dynamic_cast<const IndexFlat*>(u.inner)) {
+    write_flat(*flat, u, path, image);
+  } else if (const auto* ivf = dynamic_cast<const IndexIVFFlat*>(u.inner)) {
+    write_ivf_flat(*ivf, u, path, image);
+  } else if (const auto* sq = dynamic_cast<const IndexScalarQuantizerBase*>(u.inner)) {
+    write_sq(*sq, u, path, image);
+  } else if (const auto* pq = dynamic_cast<const IndexPQ*>(u.inner)) {
+    write_pq(*pq, u, path, image);
+  } else if (const auto* ivf_pq = dynamic_cast<const IndexIVFPQ*>(u.inner)) {
+    write_ivf_pq(*ivf_pq, u, path, image);
+  } else if (const auto* refine = dynamic_cast<const IndexRefineFlat*>(u.inner)) {
+    write_refine(*refine, u, path, image, depth);
+  } else {
+    throw NotSupported(
+        fmt::format("write_index('{}'): only IndexFlat, IndexIVFFlat, IndexScalarQuantizer, "
+                    "IndexIVFScalarQuantizer, IndexPQ, IndexIVFPQ and their fast-scan kinds, and "
+                    "IndexRefineFlat over those, bare or in IndexPreTransforms, can be saved",
+                    path));
+  }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -459,10 +530,15 @@ class Wrapping {
     }
     return inner;
   }
-  // Once the inner index is filled: the wrappers' add() numbers from next_id.
-  void finish(idx_t next_id) {
+  // Once the inner index is filled with the vectors of sorted_ids: the wrappers' add() numbers
+  // from next_id.
+  void finish(idx_t next_id, std::vector<idx_t> sorted_ids = {}) {
     for (IndexPreTransform* w : wrappers_) detail::IndexRestore::set_next_id(*w, next_id);
+    ids = std::move(sorted_ids);
   }
+  // The ids the index holds, ascending (a RefineFlat file checks its base index's against its
+  // own).
+  std::vector<idx_t> ids;
 
  private:
   std::vector<IndexPreTransform*> wrappers_;
@@ -551,19 +627,12 @@ Wrapping read_chain(const detail::InputFile& f, const fmtv::Layout& layout, Devi
   return out;
 }
 
-std::unique_ptr<Index> read_flat(const detail::InputFile& f, const fmtv::Layout& layout,
-                                 Device device, Wrapping& wrapping) {
+// Streams the vectors section into index (empty) and gives its rows ids (checked).
+void fill_flat(const detail::InputFile& f, const fmtv::Layout& layout, IndexFlat& index,
+               const std::vector<idx_t>& ids) {
   const fmtv::Header& h = layout.header;
   const std::string& path = f.path();
   const int dim = static_cast<int>(h.dim);
-  const auto next_id = static_cast<idx_t>(h.next_id);
-
-  const std::vector<idx_t> ids = read_section<idx_t>(f, layout.section(SectionKind::Ids));
-  sorted_checked_ids(ids, next_id, path, SectionKind::Ids);
-
-  auto flat = std::make_unique<IndexFlat>(dim, metric_of(h.metric), device);
-  IndexFlat* index = flat.get();
-  std::unique_ptr<Index> out = wrapping.wrap(std::move(flat));
   const std::size_t chunk_rows = rows_per_chunk(dim);
   std::vector<float> chunk = allocate<float>(
       std::min<std::size_t>(chunk_rows, static_cast<std::size_t>(h.ntotal)) * dim, path);
@@ -573,12 +642,25 @@ std::unique_ptr<Index> read_flat(const detail::InputFile& f, const fmtv::Layout&
         static_cast<std::size_t>(std::min<std::uint64_t>(chunk_rows, h.ntotal - row));
     reader.read(chunk.data(), rows * static_cast<std::size_t>(dim) * sizeof(float));
     check_finite(chunk.data(), rows, dim, row, path, SectionKind::Vectors);
-    detail::IndexRestore::append_flat_rows(*index, static_cast<idx_t>(rows), chunk.data());
+    detail::IndexRestore::append_flat_rows(index, static_cast<idx_t>(rows), chunk.data());
     row += rows;
   }
   reader.finish();
-  detail::IndexRestore::finish_flat(*index, ids, next_id);
-  wrapping.finish(next_id);
+  detail::IndexRestore::finish_flat(index, ids, static_cast<idx_t>(h.next_id));
+}
+
+std::unique_ptr<Index> read_flat(const detail::InputFile& f, const fmtv::Layout& layout,
+                                 Device device, Wrapping& wrapping) {
+  const fmtv::Header& h = layout.header;
+  const auto next_id = static_cast<idx_t>(h.next_id);
+  const std::vector<idx_t> ids = read_section<idx_t>(f, layout.section(SectionKind::Ids));
+  std::vector<idx_t> sorted_ids = sorted_checked_ids(ids, next_id, f.path(), SectionKind::Ids);
+
+  auto flat = std::make_unique<IndexFlat>(static_cast<int>(h.dim), metric_of(h.metric), device);
+  IndexFlat* index = flat.get();
+  std::unique_ptr<Index> out = wrapping.wrap(std::move(flat));
+  fill_flat(f, layout, *index, ids);
+  wrapping.finish(next_id, std::move(sorted_ids));
   return out;
 }
 
@@ -700,7 +782,7 @@ std::unique_ptr<Index> read_ivf_flat(const detail::InputFile& f, const fmtv::Lay
   }
   reader.finish();
   detail::IndexRestore::finish_ivf(*index, sorted_ids, next_id);
-  wrapping.finish(next_id);
+  wrapping.finish(next_id, sorted_ids);
   return out;
 }
 
@@ -807,7 +889,7 @@ std::unique_ptr<Index> read_sq(const detail::InputFile& f, const fmtv::Layout& l
   }
   reader.finish();
   detail::IndexRestore::finish_sq(*index, sorted_ids, next_id);
-  wrapping.finish(next_id);
+  wrapping.finish(next_id, sorted_ids);
   return out;
 }
 
@@ -882,7 +964,7 @@ std::unique_ptr<Index> read_pq(const detail::InputFile& f, const fmtv::Layout& l
   std::vector<float> pq_centroids;
   if (h.trained()) pq_centroids = read_pq_centroids(f, layout);
   const std::vector<idx_t> ids = read_section<idx_t>(f, layout.section(SectionKind::Ids));
-  sorted_checked_ids(ids, next_id, f.path(), SectionKind::Ids);
+  std::vector<idx_t> sorted_ids = sorted_checked_ids(ids, next_id, f.path(), SectionKind::Ids);
 
   std::unique_ptr<IndexPQ> pq;
   if (h.pq_nbits == 4) {
@@ -901,7 +983,7 @@ std::unique_ptr<Index> read_pq(const detail::InputFile& f, const fmtv::Layout& l
                  detail::IndexRestore::append_pq_codes(*index, static_cast<idx_t>(rows), codes);
                });
   detail::IndexRestore::finish_pq(*index, ids, next_id);
-  wrapping.finish(next_id);
+  wrapping.finish(next_id, std::move(sorted_ids));
   return out;
 }
 
@@ -956,31 +1038,98 @@ std::unique_ptr<Index> read_ivf_pq(const detail::InputFile& f, const fmtv::Layou
                                                            ids.data() + row, lists.data());
                });
   detail::IndexRestore::finish_ivf_pq(*index, sorted_ids, next_id);
-  wrapping.finish(next_id);
+  wrapping.finish(next_id, sorted_ids);
+  return out;
+}
+
+std::unique_ptr<Index> read_knnx(const detail::InputFile& f, Device device, int depth,
+                                 std::vector<idx_t>* sorted_ids = nullptr);
+
+// The file in section base_index of a RefineFlat file.
+detail::InputFile nested_base(const detail::InputFile& f, const fmtv::SectionEntry& b) {
+  return detail::InputFile(f, b.offset, b.size,
+                           fmt::format("{}, section 'base_index' (bytes {} to {})", f.path(),
+                                       b.offset, b.offset + b.size));
+}
+
+// The base index, read from its nested file and checked against the header, then the exact
+// vectors; the IndexRefineFlat is built around both.
+std::unique_ptr<Index> read_refine(const detail::InputFile& f, const fmtv::Layout& layout,
+                                   Device device, Wrapping& wrapping, int depth) {
+  const fmtv::Header& h = layout.header;
+  const std::string& path = f.path();
+  const auto next_id = static_cast<idx_t>(h.next_id);
+  if (depth + 1 > fmtv::kMaxRefineDepth) {
+    fail(path, "RefineFlat files nest more than {} deep", fmtv::kMaxRefineDepth);
+  }
+  const std::vector<std::uint8_t> record =
+      read_section<std::uint8_t>(f, layout.section(SectionKind::RefineParams));
+  const float k_factor = fmtv::decode_refine(record.data(), path);
+
+  std::vector<idx_t> base_ids;
+  std::unique_ptr<Index> base = read_knnx(nested_base(f, layout.section(SectionKind::BaseIndex)),
+                                          device, depth + 1, &base_ids);
+  const Metric metric = metric_of(h.metric);
+  if (base->dim() != static_cast<int>(h.dim) || base->metric() != metric ||
+      base->ntotal() != static_cast<idx_t>(h.ntotal) || base->is_trained() != h.trained()) {
+    fail(path,
+         "section 'base_index' holds a {} index of dim {} with {} vectors ({}trained); the "
+         "header needs dim {}, {}, {} vectors, {}trained",
+         to_string(base->metric()), base->dim(), base->ntotal(), base->is_trained() ? "" : "un",
+         h.dim, to_string(metric), h.ntotal, h.trained() ? "" : "un");
+  }
+  const std::vector<idx_t> ids = read_section<idx_t>(f, layout.section(SectionKind::Ids));
+  const std::vector<idx_t> sorted_ids = sorted_checked_ids(ids, next_id, path, SectionKind::Ids);
+  if (sorted_ids != base_ids) {
+    fail(path, "section 'base_index' holds other ids than section 'ids' (the refine vectors')");
+  }
+  auto refine = std::make_unique<IndexFlat>(static_cast<int>(h.dim), metric, Device::cpu());
+  fill_flat(f, layout, *refine, ids);
+  std::unique_ptr<Index> out = wrapping.wrap(detail::IndexRestore::refine(
+      std::move(base), std::move(refine), k_factor, sorted_ids, next_id));
+  wrapping.finish(next_id, sorted_ids);
+  return out;
+}
+
+// A knnx index file (validated whole first); depth: the RefineFlat files it is nested in. With
+// sorted_ids, the ids of the index read go there, ascending.
+std::unique_ptr<Index> read_knnx(const detail::InputFile& f, Device device, int depth,
+                                 std::vector<idx_t>* sorted_ids) {
+  const fmtv::Layout layout = fmtv::read_layout(f);
+  fmtv::verify_sections(f, layout);
+  Wrapping wrapping = read_chain(f, layout, device);
+  std::unique_ptr<Index> out;
+  switch (static_cast<IndexType>(layout.header.index_type)) {  // checked by read_layout
+    case IndexType::Flat:
+      out = read_flat(f, layout, device, wrapping);
+      break;
+    case IndexType::ScalarQuantizer:
+    case IndexType::IVFScalarQuantizer:
+      out = read_sq(f, layout, device, wrapping);
+      break;
+    case IndexType::PQ:
+    case IndexType::PQFastScan:
+      out = read_pq(f, layout, device, wrapping);
+      break;
+    case IndexType::IVFPQ:
+    case IndexType::IVFPQFastScan:
+      out = read_ivf_pq(f, layout, device, wrapping);
+      break;
+    case IndexType::RefineFlat:
+      out = read_refine(f, layout, device, wrapping, depth);
+      break;
+    case IndexType::IVFFlat:
+      out = read_ivf_flat(f, layout, device, wrapping);
+      break;
+  }
+  if (sorted_ids) *sorted_ids = std::move(wrapping.ids);
   return out;
 }
 
 }  // namespace
 
 void write_index(const Index& index, const std::string& path) {
-  const Unwrapped u = unwrap(index, path);
-  if (const auto* flat = dynamic_cast<const IndexFlat*>(u.inner)) {
-    write_flat(*flat, u, path);
-  } else if (const auto* ivf = dynamic_cast<const IndexIVFFlat*>(u.inner)) {
-    write_ivf_flat(*ivf, u, path);
-  } else if (const auto* sq = dynamic_cast<const IndexScalarQuantizerBase*>(u.inner)) {
-    write_sq(*sq, u, path);
-  } else if (const auto* pq = dynamic_cast<const IndexPQ*>(u.inner)) {
-    write_pq(*pq, u, path);
-  } else if (const auto* ivf_pq = dynamic_cast<const IndexIVFPQ*>(u.inner)) {
-    write_ivf_pq(*ivf_pq, u, path);
-  } else {
-    throw NotSupported(fmt::format(
-        "write_index('{}'): only IndexFlat, IndexIVFFlat, IndexScalarQuantizer, "
-        "IndexIVFScalarQuantizer, IndexPQ, IndexIVFPQ and their fast-scan kinds, bare or in "
-        "IndexPreTransforms, can be saved",
-        path));
-  }
+  write_any(index, path, nullptr, 0);
 }
 
 std::unique_ptr<Index> read_faiss_index(const std::string& path, Device device) {
@@ -991,29 +1140,12 @@ std::unique_ptr<Index> read_faiss_index(const std::string& path, Device device) 
 std::unique_ptr<Index> read_index(const std::string& path, Device device) {
   const detail::InputFile f(path);
   if (detail::is_faiss_index_file(f)) return detail::read_faiss_index(f, device);
-  const fmtv::Layout layout = fmtv::read_layout(f);
-  fmtv::verify_sections(f, layout);
-  Wrapping wrapping = read_chain(f, layout, device);
-  switch (static_cast<IndexType>(layout.header.index_type)) {  // checked by read_layout
-    case IndexType::Flat:
-      return read_flat(f, layout, device, wrapping);
-    case IndexType::ScalarQuantizer:
-    case IndexType::IVFScalarQuantizer:
-      return read_sq(f, layout, device, wrapping);
-    case IndexType::PQ:
-    case IndexType::PQFastScan:
-      return read_pq(f, layout, device, wrapping);
-    case IndexType::IVFPQ:
-    case IndexType::IVFPQFastScan:
-      return read_ivf_pq(f, layout, device, wrapping);
-    case IndexType::IVFFlat:
-      break;
-  }
-  return read_ivf_flat(f, layout, device, wrapping);
+  return read_knnx(f, device, 0);
 }
 
-IndexFileInfo read_index_info(const std::string& path) {
-  const detail::InputFile f(path);
+namespace {
+
+IndexFileInfo file_info(const detail::InputFile& f, int depth) {
   const fmtv::Layout layout = fmtv::read_layout(f);
   fmtv::verify_sections(f, layout);
   const fmtv::Header& h = layout.header;
@@ -1069,7 +1201,23 @@ IndexFileInfo read_index_info(const std::string& path) {
       info.by_residual = h.pq_nbits == 8 || (h.flags & fmtv::kFlagByResidual) != 0;
     }
   }
+  if (h.index_type == static_cast<std::uint32_t>(IndexType::RefineFlat)) {
+    if (depth + 1 > fmtv::kMaxRefineDepth) {
+      fail(f.path(), "RefineFlat files nest more than {} deep", fmtv::kMaxRefineDepth);
+    }
+    const std::vector<std::uint8_t> record =
+        read_section<std::uint8_t>(f, layout.section(SectionKind::RefineParams));
+    info.k_factor = fmtv::decode_refine(record.data(), f.path());
+    const fmtv::SectionEntry& b = layout.section(SectionKind::BaseIndex);
+    info.base_index.push_back(file_info(nested_base(f, b), depth + 1));
+  }
   return info;
+}
+
+}  // namespace
+
+IndexFileInfo read_index_info(const std::string& path) {
+  return file_info(detail::InputFile(path), 0);
 }
 
 }  // namespace knnx

@@ -822,7 +822,7 @@ TEST_P(IndexIoDamage, HeaderFieldsOutOfRange) {
       {"unsupported format version 3", [](fmtv::Header& h) { h.format_version = 3; }},
       {"header size 256", [](fmtv::Header& h) { h.header_bytes = 256; }},
       {"unknown index type 0", [](fmtv::Header& h) { h.index_type = 0; }},
-      {"unknown index type 9", [](fmtv::Header& h) { h.index_type = 9; }},
+      {"unknown index type 10", [](fmtv::Header& h) { h.index_type = 10; }},
       {"unknown metric 2", [](fmtv::Header& h) { h.metric = 2; }},
       {"dim 0 is outside", [](fmtv::Header& h) { h.dim = 0; }},
       {"dim 65537 is outside", [](fmtv::Header& h) { h.dim = 65537; }},
