@@ -189,20 +189,25 @@ void write_chain(fmtv::Writer& out, const std::vector<std::uint8_t>& chain) {
   out.end_section();
 }
 
-void write_flat(const IndexFlat& index, const Unwrapped& u, const std::string& path,
-                std::vector<std::uint8_t>* image) {
-  fmtv::Header h = base_header(index, IndexType::Flat,
-                               std::max(u.next_id, detail::IndexRestore::next_id(index)));
+// The vectors and ids sections of a Flat index's rows (those of Flat and RefineFlat files).
+void write_flat_rows(fmtv::Writer& out, const IndexFlat& index) {
   const std::vector<float> vectors = index.vectors();
   const std::vector<idx_t> ids = index.ids();
-  fmtv::Writer out(path, h, file_sections(h, u.chain, path), image);
-  write_chain(out, u.chain);
   out.begin_section(SectionKind::Vectors);
   out.write(vectors.data(), vectors.size() * sizeof(float));
   out.end_section();
   out.begin_section(SectionKind::Ids);
   out.write(ids.data(), ids.size() * sizeof(idx_t));
   out.end_section();
+}
+
+void write_flat(const IndexFlat& index, const Unwrapped& u, const std::string& path,
+                std::vector<std::uint8_t>* image) {
+  fmtv::Header h = base_header(index, IndexType::Flat,
+                               std::max(u.next_id, detail::IndexRestore::next_id(index)));
+  fmtv::Writer out(path, h, file_sections(h, u.chain, path), image);
+  write_chain(out, u.chain);
+  write_flat_rows(out, index);
   out.commit();
 }
 
@@ -410,8 +415,6 @@ void write_refine(const IndexRefineFlat& index, const Unwrapped& u, const std::s
   write_any(index.base_index(), path, &base, depth + 1);
   fmtv::Header h = base_header(index, IndexType::RefineFlat,
                                std::max(u.next_id, detail::IndexRestore::next_id(index)));
-  const std::vector<float> vectors = index.refine_index().vectors();
-  const std::vector<idx_t> ids = index.refine_index().ids();
   std::vector<fmtv::SectionSpec> sections = file_sections(h, u.chain, path);
   for (fmtv::SectionSpec& s : sections) {
     if (s.kind == SectionKind::BaseIndex) s.size = base.size();
@@ -425,12 +428,7 @@ void write_refine(const IndexRefineFlat& index, const Unwrapped& u, const std::s
   out.begin_section(SectionKind::BaseIndex);
   out.write(base.data(), base.size());
   out.end_section();
-  out.begin_section(SectionKind::Vectors);
-  out.write(vectors.data(), vectors.size() * sizeof(float));
-  out.end_section();
-  out.begin_section(SectionKind::Ids);
-  out.write(ids.data(), ids.size() * sizeof(idx_t));
-  out.end_section();
+  write_flat_rows(out, index.refine_index());
   out.commit();
 }
 
