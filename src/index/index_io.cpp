@@ -1083,8 +1083,13 @@ std::unique_ptr<Index> read_refine(const detail::InputFile& f, const fmtv::Layou
   }
   auto refine = std::make_unique<IndexFlat>(static_cast<int>(h.dim), metric, Device::cpu());
   fill_flat(f, layout, *refine, ids);
-  std::unique_ptr<Index> out = wrapping.wrap(detail::IndexRestore::refine(
-      std::move(base), std::move(refine), k_factor, sorted_ids, next_id));
+  // Wrapped while empty (as transforms need), then given the loaded parts.
+  auto made = std::make_unique<IndexRefineFlat>(
+      std::make_unique<IndexFlat>(static_cast<int>(h.dim), metric, device), k_factor);
+  IndexRefineFlat* index = made.get();
+  std::unique_ptr<Index> out = wrapping.wrap(std::move(made));
+  detail::IndexRestore::fill_refine(*index, std::move(base), std::move(refine), sorted_ids,
+                                    next_id);
   wrapping.finish(next_id, sorted_ids);
   return out;
 }

@@ -26,20 +26,13 @@ void IndexRestore::finish_flat(IndexFlat& index, const std::vector<idx_t>& ids, 
   index.id_map_->raise_next_id(next_id);
 }
 
-std::unique_ptr<IndexRefineFlat> IndexRestore::refine(std::unique_ptr<Index> base,
-                                                      std::unique_ptr<IndexFlat> refine,
-                                                      float k_factor,
-                                                      const std::vector<idx_t>& sorted_ids,
-                                                      idx_t next_id) {
-  // Built around an empty stand-in (the constructor takes only an empty base), then given the
-  // loaded parts.
-  auto out = std::make_unique<IndexRefineFlat>(
-      std::make_unique<IndexFlat>(base->dim(), base->metric(), Device::cpu()), k_factor);
-  out->base_ = std::move(base);
-  out->refine_ = std::move(refine);
-  out->ids_->insert(static_cast<idx_t>(sorted_ids.size()), sorted_ids.data());
-  out->ids_->raise_next_id(next_id);
-  return out;
+void IndexRestore::fill_refine(IndexRefineFlat& index, std::unique_ptr<Index> base,
+                               std::unique_ptr<IndexFlat> refine,
+                               const std::vector<idx_t>& sorted_ids, idx_t next_id) {
+  index.base_ = std::move(base);
+  index.refine_ = std::move(refine);
+  index.ids_->insert(static_cast<idx_t>(sorted_ids.size()), sorted_ids.data());
+  index.ids_->raise_next_id(next_id);
 }
 
 void IndexRestore::append_ivf_rows(IndexIVFFlat& index, idx_t n, const float* x,

@@ -33,12 +33,12 @@ struct IndexRestore {
   static idx_t next_id(const IndexIVFPQ& index) { return index.next_sequential_id(); }
   static idx_t next_id(const IndexPreTransform& index) { return index.next_id_; }
   static idx_t next_id(const IndexRefineFlat& index) { return index.next_sequential_id(); }
-  // An IndexRefineFlat over a filled base index and refine index holding the same sorted_ids
-  // (the caller checked dims, metrics and counts), whose add() numbers from next_id.
-  static std::unique_ptr<IndexRefineFlat> refine(std::unique_ptr<Index> base,
-                                                 std::unique_ptr<IndexFlat> refine, float k_factor,
-                                                 const std::vector<idx_t>& sorted_ids,
-                                                 idx_t next_id);
+  // Gives an empty IndexRefineFlat (made around an empty stand-in base, and maybe already
+  // wrapped, which needs it empty) a filled base index and refine index holding the same
+  // sorted_ids (the caller checked dims, metrics and counts); its add() numbers from next_id.
+  static void fill_refine(IndexRefineFlat& index, std::unique_ptr<Index> base,
+                          std::unique_ptr<IndexFlat> refine, const std::vector<idx_t>& sorted_ids,
+                          idx_t next_id);
   static idx_t next_id(const IndexScalarQuantizerBase& index) { return index.next_sequential_id(); }
   // Makes the wrapper's add() number from next_id.
   static void set_next_id(IndexPreTransform& index, idx_t next_id) { index.next_id_ = next_id; }

@@ -132,6 +132,19 @@ TEST(IndexIoRefine, UntrainedEmptyAndNestedRoundTrip) {
   EXPECT_NE(dynamic_cast<const IndexPreTransform*>(&inner.base_index()), nullptr);
   EXPECT_EQ(test::search(*loaded, 30, x.data(), 5), test::search(*nested, 30, x.data(), 5));
 
+  // Transforms around a refine index: the chain is the outer file's.
+  auto pca = std::make_shared<PCA>(kDim, 4);
+  IndexPreTransform wrapped(pca,
+                            std::make_unique<IndexRefineFlat>(index_factory(4, "IVF4,SQ8"), 2.5f));
+  wrapped.train(400, x.data());
+  wrapped.add(200, x.data());
+  write_index(wrapped, path);
+  loaded = read_index(path);
+  const auto* pre = dynamic_cast<const IndexPreTransform*>(loaded.get());
+  ASSERT_NE(pre, nullptr);
+  EXPECT_EQ(dynamic_cast<const IndexRefineFlat&>(pre->index()).k_factor(), 2.5f);
+  EXPECT_EQ(test::search(*loaded, 30, x.data(), 5), test::search(wrapped, 30, x.data(), 5));
+
   // Deeper than the format allows is refused on writing.
   std::unique_ptr<Index> deep = std::make_unique<IndexFlat>(kDim);
   for (int i = 0; i < fmtv::kMaxRefineDepth; ++i) {
