@@ -58,9 +58,9 @@ def read_index(path: Union[str, os.PathLike], device: str = "cpu") -> _knnx.Inde
     cannot be read (missing, a directory) and knnx.FormatError (an OSError) for a file that is
     not a valid index file (bad magic, truncated, checksum mismatch).
 
-    Files written by FAISS's write_index open too (IndexFlatL2/IP, IndexIVFFlat, IndexIDMap(2)
-    and IndexPreTransform of PCA, random rotation, linear and L2-normalisation transforms,
-    around those; docs/coming-from-faiss.md); other FAISS index types raise knnx.NotSupported
+    Files written by FAISS's write_index open too (IndexFlatL2/IP, IndexIVFFlat, IndexIDMap(2),
+    IndexPreTransform of PCA, random rotation, linear and L2-normalisation transforms and
+    IndexRefineFlat, around those; docs/coming-from-faiss.md); other FAISS index types raise knnx.NotSupported
     naming their type code."""
     return from_handle(_knnx._read_index(path, device))
 

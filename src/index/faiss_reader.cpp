@@ -14,6 +14,8 @@
 //               (the id of each of the wrapped index's vectors, by its sequential id)
 //   IxPT        IndexPreTransform: header, int32 count, the transforms (applied first first),
 //               then the wrapped index
+//   IxRF        IndexRefineFlat: header, the base index, the refine index (a flat index whose
+//               row i holds the vector of the base's label i), k_factor (float)
 // and each transform is its fourcc, its own fields, then d_in, d_out (int32), is_trained (uint8):
 //   Pcam / PcAm PCAMatrix: eigen_power (float), epsilon (float; Pcam only), random_rotation
 //               (uint8), balanced_bins (int32), vector<float> mean, eigenvalues and PCAMat, then
@@ -48,6 +50,7 @@
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_ivf_flat.hpp"
+#include "knnx/index_refine.hpp"
 #include "knnx/transform.hpp"
 
 namespace knnx::detail {
@@ -155,8 +158,10 @@ struct Node {
   std::vector<float> centroids;                  // n_lists x d, empty when untrained
   std::vector<std::vector<float>> list_vectors;  // per list
   std::vector<std::vector<idx_t>> list_ids;      // per list
-  // IDMap, PreTransform
+  // IDMap, PreTransform, RefineFlat (sub: the base index)
   std::unique_ptr<Node> sub;
+  std::unique_ptr<Node> refine;  // RefineFlat: the flat index of the exact vectors
+  float k_factor = 1.0f;
   std::vector<idx_t> id_map;
   std::vector<Transform> chain;
 };
@@ -174,7 +179,8 @@ bool is_flat(const std::string& c) { return c == "IxF2" || c == "IxFI" || c == "
       kind, shown, in.pos() - 4,
       std::string(kind) == "index"
           ? "IndexFlatL2 (IxF2), IndexFlatIP (IxFI), IndexFlat (IxFl), IndexIVFFlat (IwFl), "
-            "IndexIDMap (IxMp), IndexIDMap2 (IxM2) and IndexPreTransform (IxPT)"
+            "IndexIDMap (IxMp), IndexIDMap2 (IxM2), IndexPreTransform (IxPT) and "
+            "IndexRefineFlat (IxRF)"
           : "PCAMatrix (Pcam, PcAm), RandomRotationMatrix (rrot), LinearTransform (LTra) and "
             "NormalizationTransform (VNrm)"));
 }
@@ -412,7 +418,7 @@ std::unique_ptr<Node> read_node(Cursor& in, int depth) {
   auto n = std::make_unique<Node>();
   n->fourcc = in.fourcc("an index type");
   const std::string& c = n->fourcc;
-  if (!is_flat(c) && c != "IwFl" && c != "IxMp" && c != "IxM2" && c != "IxPT") {
+  if (!is_flat(c) && c != "IwFl" && c != "IxMp" && c != "IxM2" && c != "IxPT" && c != "IxRF") {
     unsupported(in, c, "index");
   }
   n->h = read_header(in);
@@ -420,6 +426,20 @@ std::unique_ptr<Node> read_node(Cursor& in, int depth) {
     read_flat(in, *n);
   } else if (c == "IwFl") {
     read_ivf(in, *n, depth);
+  } else if (c == "IxRF") {
+    n->sub = read_node(in, depth + 1);
+    n->refine = read_node(in, depth + 1);
+    if (!is_flat(n->refine->fourcc))
+      in.fail("the refine index of an IndexRefineFlat is '{}', not a flat index",
+              n->refine->fourcc);
+    n->k_factor = in.scalar<float>("k_factor");
+    if (!std::isfinite(n->k_factor) || n->k_factor < 1.0f)
+      in.fail("k_factor {} is not finite and >= 1", n->k_factor);
+    for (const Node* part : {n->sub.get(), n->refine.get()}) {
+      if (part->h.d != n->h.d || part->h.ntotal != n->h.ntotal || part->h.metric != n->h.metric)
+        in.fail(
+            "the base or refine index's d, ntotal or metric differs from the IndexRefineFlat's");
+    }
   } else if (c == "IxMp" || c == "IxM2") {
     n->sub = read_node(in, depth + 1);
     n->id_map = in.vector<idx_t>("the id map");
@@ -551,7 +571,7 @@ std::vector<idx_t> flat_ids(const Cursor& in, const Node& n, const IdMapping& ma
 
 // Fills an empty, trained IndexIVFFlat with the lists of n, their ids mapped.
 void fill_ivf(const Cursor& in, const Node& n, const IdMapping& map, IndexIVFFlat& ivf,
-              idx_t& next_id) {
+              idx_t& next_id, std::vector<idx_t>& sorted_out) {
   std::vector<std::vector<idx_t>> final_ids(n.list_ids.size());
   std::vector<idx_t> all;
   all.reserve(static_cast<std::size_t>(n.h.ntotal));
@@ -568,16 +588,18 @@ void fill_ivf(const Cursor& in, const Node& n, const IdMapping& map, IndexIVFFla
                                   lists.data());
   }
   IndexRestore::finish_ivf(ivf, sorted, next_id);
+  sorted_out = sorted;
 }
 
 // The knnx index of the tree under root: the wrappers' transforms around an empty Flat or IVF
 // index (knnx wraps only empty indexes), which is then filled with the stored vectors under
 // their final ids (through every IDMap on the way).
-std::unique_ptr<Index> build(const Cursor& in, const Node& root, Device device) {
+// held receives the ids of the index built, ascending.
+std::unique_ptr<Index> build(const Cursor& in, const Node& root, Device device, IdMapping map,
+                             std::vector<idx_t>& held) {
   const Node* n = &root;
-  IdMapping map;
   std::vector<const Transform*> transforms;  // outermost first
-  while (n->sub) {
+  while (n->sub && n->fourcc != "IxRF") {
     if (n->fourcc == "IxPT") {
       for (const Transform& t : n->chain) transforms.push_back(&t);
     } else {
@@ -588,7 +610,12 @@ std::unique_ptr<Index> build(const Cursor& in, const Node& root, Device device) 
   std::unique_ptr<Index> index;
   IndexFlat* flat = nullptr;
   IndexIVFFlat* ivf = nullptr;
-  if (is_flat(n->fourcc)) {
+  IndexRefineFlat* refine = nullptr;
+  if (n->fourcc == "IxRF") {  // made empty, filled below (wrappers take only empty indexes)
+    index = std::make_unique<IndexRefineFlat>(
+        std::make_unique<IndexFlat>(n->h.d, n->h.metric, device), n->k_factor);
+    refine = static_cast<IndexRefineFlat*>(index.get());
+  } else if (is_flat(n->fourcc)) {
     index = std::make_unique<IndexFlat>(n->h.d, n->h.metric, device);
     flat = static_cast<IndexFlat*>(index.get());
   } else {
@@ -616,12 +643,27 @@ std::unique_ptr<Index> build(const Cursor& in, const Node& root, Device device) 
     index = std::move(wrapper);
   }
   idx_t next_id = 0;
-  if (flat) {
-    const std::vector<idx_t> ids = flat_ids(in, *n, map, next_id);
-    if (n->h.ntotal > 0) IndexRestore::append_flat_rows(*flat, n->h.ntotal, n->vectors.data());
-    IndexRestore::finish_flat(*flat, ids, next_id);
+  held.clear();
+  const auto fill_flat = [&](const Node& node, IndexFlat& f) {
+    const std::vector<idx_t> ids = flat_ids(in, node, map, next_id);
+    if (node.h.ntotal > 0) IndexRestore::append_flat_rows(f, node.h.ntotal, node.vectors.data());
+    IndexRestore::finish_flat(f, ids, next_id);
+    held = ids;
+    std::sort(held.begin(), held.end());
+  };
+  if (refine) {
+    // The base's labels are rows of the refine index: both hold the same ids after the maps.
+    std::vector<idx_t> base_ids;
+    std::unique_ptr<Index> base = build(in, *n->sub, device, map, base_ids);
+    auto exact = std::make_unique<IndexFlat>(n->h.d, n->h.metric, Device::cpu());
+    fill_flat(*n->refine, *exact);
+    if (held != base_ids)
+      in.fail("the base index of an IndexRefineFlat holds other ids than its refine index");
+    IndexRestore::fill_refine(*refine, std::move(base), std::move(exact), held, next_id);
+  } else if (flat) {
+    fill_flat(*n, *flat);
   } else if (n->h.trained) {
-    fill_ivf(in, *n, map, *ivf, next_id);
+    fill_ivf(in, *n, map, *ivf, next_id, held);
   }
   for (IndexPreTransform* w : wrappers) IndexRestore::set_next_id(*w, next_id);
   return index;
@@ -641,7 +683,8 @@ std::unique_ptr<Index> read_faiss_index(const InputFile& file, Device device) {
   Cursor in(file);
   const std::unique_ptr<Node> root = read_node(in, 0);
   if (in.left() != 0) in.fail("{} bytes follow the index", in.left());
-  return build(in, *root, device);
+  std::vector<idx_t> ids;
+  return build(in, *root, device, IdMapping(), ids);
 }
 
 }  // namespace knnx::detail

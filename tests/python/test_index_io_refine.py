@@ -63,3 +63,30 @@ def test_damaged_file_is_a_format_error(data, tmp_path):
     path.write_bytes(bytes(raw[: len(raw) // 2]))
     with pytest.raises(knnx.FormatError):
         knnx.read_index(str(path))
+
+
+@pytest.mark.parametrize("spec", ["IVF4,Flat,RFlat", "Flat,RFlat", "IDMap2,IVF4,Flat,RFlat"])
+def test_faiss_index_refine_flat_files_load_with_equal_results(data, tmp_path, spec):
+    faiss = pytest.importorskip("faiss")
+    xb, xq = data
+    if spec.startswith("IDMap2,"):
+        index = faiss.IndexIDMap2(faiss.index_factory(D, spec[len("IDMap2,"):]))
+        index.train(xb)
+        index.add_with_ids(xb[:200], np.arange(5000, 5400, 2, dtype=np.int64))
+        faiss.downcast_index(index.index).k_factor = 3.0
+    else:
+        index = faiss.index_factory(D, spec)
+        index.train(xb)
+        index.add(xb[:200])
+        index.k_factor = 3.0
+    path = tmp_path / "refine.faiss"
+    faiss.write_index(index, str(path))
+    loaded = knnx.read_index(str(path))
+    want_d, want_i = index.search(xq, 5)
+    got_d, got_i = loaded.search(xq, 5)
+    np.testing.assert_array_equal(got_i, want_i)
+    np.testing.assert_allclose(got_d, want_d, rtol=1e-5, atol=1e-5)
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-2])  # k_factor cut short
+    with pytest.raises(knnx.FormatError):
+        knnx.read_index(str(path))
