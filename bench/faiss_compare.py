@@ -93,3 +93,52 @@ def equal_recall(ivf):
                         "nprobe": r["nprobe"]})
     out.sort(key=lambda e: e["recall"])
     return out
+
+
+def build_both(spec, d, xb, faiss_spec):
+    """knnx's and faiss-cpu's index for one factory spec, trained and filled with xb:
+    {lib: (index, train seconds, add seconds)}."""
+    import faiss
+    import knnx
+    built = {}
+    for lib in ("knnx", "faiss"):
+        index = knnx.index_factory(d, spec) if lib == "knnx" else faiss.index_factory(d, faiss_spec)
+        t0 = time.perf_counter()
+        index.train(xb)
+        train_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        index.add(xb)
+        built[lib] = (index, train_s, time.perf_counter() - t0)
+    return built
+
+
+def sweep(specs, xb, xq, truth, args, faiss_suffix="", width=14):
+    """Both libraries on each spec (and each args.nprobe for IVF specs): QPS (median of
+    args.reps searches of xq, k = args.k) and recall against truth; a row printed per point,
+    then each side's QPS at the other's recall points. Returns (rows, equal-recall rows)."""
+    import faiss
+    results = []
+    for spec in specs:
+        built = build_both(spec, xb.shape[1], xb, spec + faiss_suffix)
+        for nprobe in args.nprobe if spec.startswith("IVF") else [None]:
+            row = {"spec": spec, "nprobe": nprobe}
+            for lib, (index, train_s, add_s) in built.items():
+                if nprobe is not None:
+                    if lib == "knnx":
+                        index.nprobe = nprobe
+                    else:
+                        faiss.extract_index_ivf(index).nprobe = nprobe
+                labels = index.search(xq, args.k)[1]
+                seconds = median_seconds(lambda: index.search(xq, args.k), args.reps)
+                row[lib] = {"qps": len(xq) / seconds, "recall": recall(labels, truth),
+                            "train_seconds": train_s, "add_seconds": add_s}
+            results.append(row)
+            print(f"{spec:{width}} {nprobe or '-':>6} {row['knnx']['qps']:10.0f} "
+                  f"{row['knnx']['recall']:7.4f} {row['faiss']['qps']:10.0f} "
+                  f"{row['faiss']['recall']:7.4f}")
+    compared = equal_recall([r for r in results if r["nprobe"] is not None])
+    print("IVF at equal recall (interpolated side in log QPS):")
+    for e in compared:
+        print(f"  recall {e['recall']:.4f}: knnx {e['knnx_qps']:8.0f}  faiss {e['faiss_qps']:8.0f}"
+              f"  knnx/faiss {e['knnx_over_faiss']:.2f}")
+    return results, compared

@@ -17,52 +17,28 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 import knnx
+from faiss_compare import REPO, cpu_name, git, median_seconds
 
 try:
     import faiss
 except ImportError:  # the knnx columns alone
     faiss = None
 
-REPO = Path(__file__).resolve().parent.parent
 FRACTIONS = (0.01, 0.1, 0.9)
-
-
-def median_seconds(fn, reps):
-    fn()  # warm-up
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
-def git(*args):
-    try:
-        return subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True,
-                              text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def device_name(device):
     if device.startswith("cuda"):
         ordinal = int(device.split(":")[1]) if ":" in device else 0
         return knnx.cuda_device_name(ordinal)
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+    return cpu_name()
 
 
 def main():

@@ -16,11 +16,10 @@ import datetime
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import knnx
-from faiss_compare import REPO, cpu_name, equal_recall, git, median_seconds, mixture, recall
+from faiss_compare import REPO, cpu_name, git, mixture, sweep
 
 try:
     import faiss
@@ -52,42 +51,7 @@ def main():
           f"({cpu_name()}); median of {args.reps}")
     print(f"{'index':14} {'nprobe':>6} {'knnx qps':>10} {'recall':>7} {'faiss qps':>10} "
           f"{'recall':>7}")
-    results = []
-    for spec in ("SQ8", f"IVF{args.nlist},SQ8"):
-        built = {}
-        for lib in ("knnx", "faiss"):
-            index = (knnx.index_factory(args.d, spec) if lib == "knnx"
-                     else faiss.index_factory(args.d, spec))
-            t0 = time.perf_counter()
-            index.train(xb)
-            train_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            index.add(xb)
-            built[lib] = (index, train_s, time.perf_counter() - t0)
-        probes = args.nprobe if spec.startswith("IVF") else [None]
-        for nprobe in probes:
-            row = {"spec": spec, "nprobe": nprobe}
-            for lib, (index, train_s, add_s) in built.items():
-                if nprobe is not None:
-                    if lib == "knnx":
-                        index.nprobe = nprobe
-                    else:
-                        faiss.extract_index_ivf(index).nprobe = nprobe
-                labels = index.search(xq, args.k)[1]
-                seconds = median_seconds(lambda: index.search(xq, args.k), args.reps)
-                row[lib] = {"qps": args.nq / seconds, "recall": recall(labels, truth),
-                            "train_seconds": train_s, "add_seconds": add_s}
-            results.append(row)
-            print(f"{spec:14} {nprobe or '-':>6} {row['knnx']['qps']:10.0f} "
-                  f"{row['knnx']['recall']:7.4f} {row['faiss']['qps']:10.0f} "
-                  f"{row['faiss']['recall']:7.4f}")
-
-    # IVF: each side's QPS at the other's recall points.
-    compared = equal_recall([r for r in results if r["nprobe"] is not None])
-    print("IVF at equal recall (interpolated side in log QPS):")
-    for e in compared:
-        print(f"  recall {e['recall']:.4f}: knnx {e['knnx_qps']:8.0f}  faiss {e['faiss_qps']:8.0f}"
-              f"  knnx/faiss {e['knnx_over_faiss']:.2f}")
+    results, compared = sweep(("SQ8", f"IVF{args.nlist},SQ8"), xb, xq, truth, args)
 
     out = Path(args.out) if args.out else REPO / "bench" / "results" / f"sq_cpu_vs_faiss_{args.tag}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
