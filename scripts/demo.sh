@@ -37,13 +37,16 @@ run info
 
 GENERATED=(--generate 200000 --dim 128 --nq 1000 --k 10)
 run search "${GENERATED[@]}" --device cpu
-if "$KNNX" info --json | grep -q '"ordinal"'; then
+# Read the report whole before matching it: `grep -q` stops reading at its first match, and
+# knnx treats the closed pipe as a failed write (exit 3), which pipefail would take for "no".
+INFO_JSON=$("$KNNX" info --json)
+if grep -q '"ordinal"' <<<"$INFO_JSON"; then
   # A first search warms the device up (context creation, kernel loading); report the median
   # of repeated runs.
   echo
   echo "demo.sh: a GPU is visible; the same search on cuda:0"
   run search "${GENERATED[@]}" --device cuda --repeat 5
-elif "$KNNX" info --json | grep -q '"cuda": true'; then
+elif grep -q '"cuda": true' <<<"$INFO_JSON"; then
   echo
   echo "demo.sh: this build has the CUDA backend but no GPU is visible; skipping the GPU search"
 else
