@@ -73,17 +73,26 @@ def brute_force(torch, base, queries, k, workspace_bytes):
     return torch.cat(out)
 
 
-def bytes_scanned(torch, centroids, queries, list_sizes, n_probe, row_bytes):
-    """Code bytes the queries' n_probe nearest lists hold (the floor's numerator)."""
-    c = torch.from_numpy(centroids).cuda()
-    sizes = torch.from_numpy(np.asarray(list_sizes, dtype=np.int64)).cuda()
+def probed_rows(torch, centroids, queries, list_sizes, n_probe):
+    """Rows of the queries' n_probe nearest lists: (summed over the queries, in the distinct
+    lists probed). The first is what a scan reads list by list per query, the second what it
+    reads when each probed list is read once for all its queries."""
+    c = torch.from_numpy(np.ascontiguousarray(centroids, dtype=np.float32)).to(queries.device)
+    sizes = torch.from_numpy(np.asarray(list_sizes, dtype=np.int64)).to(queries.device)
+    probed = torch.zeros(len(sizes), dtype=torch.bool, device=queries.device)
     total = 0
     for s in range(0, queries.shape[0], 4096):
         q = queries[s:s + 4096]
         dist = (q * q).sum(1, keepdim=True) + (c * c).sum(1)[None, :] - 2 * (q @ c.T)
-        probes = torch.topk(dist, n_probe, dim=1, largest=False).indices
+        probes = torch.topk(dist, min(n_probe, len(sizes)), dim=1, largest=False).indices
         total += int(sizes[probes].sum().item())
-    return total * row_bytes
+        probed[probes.reshape(-1)] = True
+    return total, int(sizes[probed].sum().item())
+
+
+def bytes_scanned(torch, centroids, queries, list_sizes, n_probe, row_bytes):
+    """Code bytes the queries' n_probe nearest lists hold (the floor's numerator)."""
+    return probed_rows(torch, centroids, queries, list_sizes, n_probe)[0] * row_bytes
 
 
 def lowdim(n, nq, args, chunk=1_000_000):
@@ -182,6 +191,16 @@ def run_size(torch, args, n, bandwidth):
     return result
 
 
+def write_result(doc, prefix, out=None):
+    """Writes doc to out, by default bench/results/<prefix>_<h100|h200|gpu>.json; its path."""
+    tag = "h200" if "H200" in doc["device"] else "h100" if "H100" in doc["device"] else "gpu"
+    out = Path(out) if out else REPO / "bench" / "results" / f"{prefix}_{tag}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {out}")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -231,11 +250,7 @@ def main():
                  "clusters": args.clusters, "noise": args.noise, "seed": args.seed},
         "sizes": [run_size(torch, args, n, bandwidth) for n in args.n],
     }
-    tag = "h200" if "H200" in doc["device"] else "h100" if "H100" in doc["device"] else "gpu"
-    out = Path(args.out) if args.out else REPO / "bench" / "results" / f"gpu_ivf_pq_{tag}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(doc, "gpu_ivf_pq", args.out)
 
 
 if __name__ == "__main__":
