@@ -1,16 +1,20 @@
-"""Renders docs/benchmarks.md (and PNG plots when matplotlib is installed) from bench/results/*.json.
+"""Renders docs/benchmarks.md (and plots when matplotlib is installed) from bench/results/*.json.
 
 Every number on the page comes from a result file; the page names the file, device and commit.
 Each kind of result file has its renderer (chosen by its "benchmark"/"program" field or its
 name): ann_sweep (bench/harness and `knnx bench`), cpu_flat_vs_faiss, cpu_ivf_bench,
-gpu_flat, gpu_ivf_curve, gpu_ivf_playbook, gpu_ivf_stages, gpu_linalg. Plots (recall vs queries/s, log scale)
-go to docs/plots/; without matplotlib the page links the plots drawn earlier, if any.
+gpu_flat, gpu_ivf_curve, gpu_ivf_playbook, gpu_ivf_stages, gpu_linalg, gpu_sweep
+(bench/gpu_sweep.py), k_sweep, gpu_ivf_pq and the compressed-index *_cpu_vs_faiss files
+(bench/pq_vs_faiss.py, bench/sq_vs_faiss.py). Plots: recall vs queries/s (log scale) per file in
+docs/plots/*.png, and the compressed indexes' recall vs queries/s vs bytes per vector in
+docs/img/recall_qps_bytes.svg; without matplotlib the page links the plots drawn earlier, if any.
 usage: python3 bench/render_benchmarks.py [--results bench/results] [--out docs/benchmarks.md]
 """
 import argparse
 import glob
 import json
 import os
+import sys
 
 
 def load(results):
@@ -418,6 +422,258 @@ def gpu_ivf_stages(name, d):
     return lines + [""]
 
 
+def _ms_value(ms):
+    return f"{ms:.3f}" if ms < 10 else f"{ms:.1f}"
+
+
+def gpu_sweep(name, d):
+    """bench/gpu_sweep.py: Flat and IVF over k, nq and precision mode, PyTorch and the floor."""
+    from gpu_sweep import fmt_ms, grouped
+    data, rates, ivf = d["data"], d["rates"], d["build"].get("ivf")
+    lines = [f"### GPU Flat and IVF over k, nq and precision (`{name}`)", "",
+             f"Device {d['device']} (driver {d['driver']}), torch {d['torch']}; commit "
+             f"`{d['commit'][:10]}`{' (dirty)' if d.get('dirty') else ''}; command "
+             f"`{d['command']}`; {d['statistic']}; {d['elapsed_s']:.0f} s in all.",
+             f"Data: Gaussian mixture ({data['source']}), {data['clusters']} clusters (centre "
+             f"spread {data['center_stddev']}, noise {data['noise_stddev']}, seed {data['seed']}), "
+             f"N = {data['n']:,}, d = {data['d']}, {d['metric']}."
+             + (f" {d['index_names']['ivf']}: nprobe {ivf['nprobe']}, trained on "
+                f"{ivf['train_n']:,} vectors in {ivf['train_s']:.2f} s, lists of "
+                f"{ivf['list_size_mean']:,.0f} vectors on average, {ivf['list_size_max']:,} at "
+                f"most." if ivf else "")
+             + f" knnx workspace {d['workspace_mb']:,} MiB"
+             + (f"; PyTorch's distance block at most {d['torch_workspace_gb']:g} GiB." if
+                d.get("torch_workspace_gb") else "."),
+             f"Rates measured in the run: device-to-device copy "
+             f"{rates['copy_bandwidth_bytes_per_s'] / 1e9:,.0f} GB/s; {rates['matmul_n']}^3 "
+             f"matmul {rates['fp32_matmul_flops_per_s'] / 1e12:.1f} TFLOP/s FP32, "
+             f"{rates['tf32_matmul_flops_per_s'] / 1e12:.1f} TFLOP/s TF32.", "",
+             "Each cell: median ms (multiple of its floor). A floor is max(memory, GEMM): memory = "
+             "bytes moved at least once (base, or each probed list once; queries; centroids; "
+             "results as float32 + int64) at the copy rate; GEMM = distance flops (IVF: coarse "
+             "plus the probed rows of every query) at the FP32 rate for exact-fp32 and PyTorch, "
+             "the TF32 rate for fast, and the cheaper of FP32 and 3 TF32 products for exact. "
+             "Recall is of the first queries' results against knnx Flat's exact search "
+             "(PyTorch's where Flat was not run or failed). PyTorch: fp32 x @ y.T + topk, TF32 "
+             "off.", ""]
+    modes = d["modes"]
+    errors = []
+    for sweep, fixed in (("k", d.get("k_sweep")), ("nq", d.get("nq_sweep"))):
+        if not fixed:
+            continue
+        rows = grouped(d, sweep)
+        step = sweep == "k"
+        what = f"k sweep, nq = {fixed['nq']:,}" if step else f"nq sweep, k = {fixed['k']}"
+        lines += [f"{what}:", "",
+                  "| index | nq | k | " + " | ".join(f"{m} ms" for m in modes)
+                  + " | recall " + " / ".join(modes) + " | PyTorch ms | PyTorch recall "
+                  "| memory floor ms | GEMM floor FP32 / TF32 ms"
+                  + (" | exact / previous k |" if step else " |"),
+                  "|---|---|---|" + "---|" * len(modes) + "---|---|---|---|---|"
+                  + ("---|" if step else "")]
+        previous = {}
+        for row in rows:
+            cells, recalls = [], []
+            for m in modes:
+                p = row["modes"].get(m)
+                cells.append(fmt_ms(p) + (f" ({p['x_floor']:.2f}x)" if p and "x_floor" in p
+                                          else ""))
+                recalls.append(f"{p['recall_vs_exact']:.5f}" if p and "recall_vs_exact" in p
+                               else "-")
+                if p and "error" in p:
+                    errors.append(f"{row['index']} {m}, nq = {row['nq']:,}, k = {row['k']}: "
+                                  f"{p['error']}")
+            t = row["torch"]
+            any_point = next(iter(row["modes"].values()))
+            fl = any_point["floor"]
+            torch_cell = fmt_ms(t) + (f" ({t['x_floor']:.2f}x)" if t and "x_floor" in t else "")
+            line = (f"| {row['index']} | {row['nq']:,} | {row['k']:,} | " + " | ".join(cells)
+                    + f" | {' / '.join(recalls)} | {torch_cell} | "
+                    + (f"{t['recall_vs_exact']:.5f}" if t and "recall_vs_exact" in t else "-")
+                    + f" | {_ms_value(fl['memory_ms'])} | {_ms_value(fl['gemm_fp32_ms'])} / "
+                    f"{_ms_value(fl['gemm_tf32_ms'])} |")
+            if step:
+                exact = row["modes"].get("exact", {}).get("median_ms")
+                before = previous.get(row["index"])
+                line += f" {exact / before:.2f} |" if exact and before else " |"
+                previous[row["index"]] = exact
+            lines.append(line)
+        lines.append("")
+    for p in d["points"]:
+        if p["index"] == "torch" and "error" in p:
+            errors.append(f"PyTorch, nq = {p['nq']:,}, k = {p['k']}: {p['error']}")
+    if errors:
+        lines += ["Errors:", ""] + [f"- {e}" for e in sorted(set(errors))] + [""]
+    return lines
+
+
+def k_sweep(name, d):
+    """bench/k_sweep.py: knnx Flat and IVF-Flat over k beside PyTorch, uniform data."""
+    lines = [f"### GPU k sweep, Flat and IVF-Flat vs PyTorch (`{name}`)", "",
+             f"Device {d['gpu']}, torch {d['torch']}; commit `{d['commit']}`; command "
+             f"`{d['command']}`; median of {d['reps']} searches.",
+             f"What: {d['what']}; N = {d['nb']:,}, d = {d['d']}, IVF{d['nlist']} nprobe "
+             f"{d['nprobe']}; radix selection from k = {d['knnx_radix_min_k']}, workspace "
+             f"{d['knnx_gpu_workspace_mb']:,} MiB. The floor is the FP32 GEMM at the data-sheet "
+             "peak or the writing of the results at the data-sheet bandwidth, whichever is "
+             "longer.", "",
+             "| nq | k | Flat ms | Flat / previous k | Flat recall vs PyTorch | IVF ms "
+             "| IVF / previous k | IVF recall vs exact | PyTorch ms | floor ms |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+
+    def cell(r, key, fmt):
+        return fmt.format(r[key]) if r.get(key) is not None else "-"
+
+    for r in d["rows"]:
+        lines.append("| {:,} | {:,} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            r["nq"], r["k"], cell(r, "flat_ms", "{:.1f}"),
+            cell(r, "flat_ratio_to_prev_k", "{:.2f}"), cell(r, "flat_recall_vs_torch", "{:.6f}"),
+            cell(r, "ivf_ms", "{:.1f}"), cell(r, "ivf_ratio_to_prev_k", "{:.2f}"),
+            cell(r, "ivf_recall_vs_exact", "{:.4f}"),
+            cell(r, "torch_ms", "{:.1f}") if "torch_error" not in r else "error",
+            cell(r, "floor_ms", "{:.1f}")))
+    return lines + [""]
+
+
+def gpu_ivf_pq(name, d):
+    """bench/gpu_ivf_pq.py: GPU IVF-PQ recall vs queries/s beside PyTorch and the code-read floor."""
+    data = d["data"]
+    shape = (f"a {data['latent']}-dim Gaussian mixture mapped into d = {data['d']}"
+             if data["kind"] == "lowdim" else f"a Gaussian mixture in d = {data['d']}")
+    lines = [f"### GPU IVF-PQ recall vs throughput (`{name}`)", "",
+             f"Device {d['device']} (driver {d['driver']}), torch {d['torch']}; commit "
+             f"`{d['commit'][:10]}`{' (dirty)' if d.get('dirty') else ''}; command "
+             f"`{d['command']}`. Data \"{data['kind']}\": {shape} ({data['clusters']} clusters, "
+             f"noise {data['noise']}, seed {data['seed']}). Device-to-device copy "
+             f"{d['read_bandwidth_bytes_per_s'] / 1e9:,.0f} GB/s: the floor is the bytes of the "
+             "codes in each query's probed lists at that rate; x floor = search time / floor "
+             "time (the search's coarse step, tables and merge included).", ""]
+    for size in d["sizes"]:
+        bf = size["torch_fp32_brute_force"]
+        lines += [f"N = {size['n']:,}, nq = {size['nq']:,}, k = {size['k']}: PyTorch fp32 brute "
+                  f"force (the ground truth) {bf['qps']:,.0f} queries/s "
+                  f"({bf['median_s'] * 1e3:.1f} ms).", ""]
+        for ix in size["indexes"]:
+            lines += [f"IVF{ix['nlist']},PQ{ix['M']} ({ix['code_bytes']} bytes per vector, rows "
+                      f"of {ix['stored_row_bytes']}): train {ix['train_s']:.1f} s on "
+                      f"{ix['train_n']:,} vectors, add {ix['add_s']:.1f} s, "
+                      f"{ix['device_bytes_after_build'] / 2**20:,.0f} MiB of device memory; "
+                      f"lists of {ix['list_size_mean']:,.0f} vectors on average, "
+                      f"{ix['list_size_max']:,} at most; precomputed table "
+                      f"{'on' if ix['precomputed_table'] else 'off'}.", "",
+                      f"| nprobe | recall@{size['k']} | ms | queries/s | x PyTorch "
+                      "| MB scanned, all queries | floor queries/s | x floor |",
+                      "|---|---|---|---|---|---|---|---|"]
+            for pt in ix["points"]:
+                lines.append(f"| {pt['nprobe']} | {pt['recall']:.4f} | "
+                             f"{_ms_value(pt['median_s'] * 1e3)} | {pt['qps']:,.0f} | "
+                             f"{pt['qps'] / bf['qps']:.1f}x | {pt['bytes_scanned'] / 1e6:,.0f} | "
+                             f"{pt['floor_qps']:,.0f} | {pt['scan_vs_floor']:.2f}x |")
+            lines.append("")
+    return lines
+
+
+def compressed_cpu_vs_faiss(name, d):
+    """bench/pq_vs_faiss.py, bench/sq_vs_faiss.py: knnx and faiss-cpu on one factory string."""
+    sz, dev = d["sizes"], d["device"]
+    specs = ", ".join(dict.fromkeys(r["spec"] for r in d["results"]))
+    lines = [f"### CPU {specs}: knnx vs faiss-cpu (`{name}`)", "",
+             f"{dev['name']}, {dev['threads']} threads each; knnx {d['knnx_version']}, faiss "
+             f"{d['faiss_version']}; commit `{d['commit'][:10]}`; command `{d['command']}`.",
+             f"Data: {d['data']}; N = {sz['nb']:,}, d = {sz['d']}, nq = {sz['nq']:,}, "
+             f"k = {sz['k']}; {sz['bytes_per_vector']} bytes per vector. Recall@{sz['k']} against "
+             "exact search; queries/s of all queries, median.", "",
+             "| index | nprobe | knnx queries/s | knnx recall | faiss queries/s | faiss recall "
+             "| knnx / faiss |", "|---|---|---|---|---|---|---|"]
+    for r in d["results"]:
+        kx, fx = r["knnx"], r["faiss"]
+        lines.append(f"| {r['spec']} | {r['nprobe'] if r['nprobe'] is not None else '-'} | "
+                     f"{kx['qps']:,.0f} | {kx['recall']:.4f} | {fx['qps']:,.0f} | "
+                     f"{fx['recall']:.4f} | {kx['qps'] / fx['qps']:.2f}x |")
+    if d.get("ivf_equal_recall"):
+        lines += ["", "At equal recall (the other side's queries/s interpolated in log "
+                  "queries/s between its nprobe points):", "",
+                  "| recall | measured side (nprobe) | knnx queries/s | faiss queries/s "
+                  "| knnx / faiss |", "|---|---|---|---|---|"]
+        for e in d["ivf_equal_recall"]:
+            lines.append(f"| {e['recall']:.4f} | {e['measured_side']} ({e['nprobe']}) | "
+                         f"{e['knnx_qps']:,.0f} | {e['faiss_qps']:,.0f} | "
+                         f"{e['knnx_over_faiss']:.2f}x |")
+    return lines + [""]
+
+
+def bytes_series(results):
+    """Recall/queries-per-second series of the compressed indexes, one per library, index and
+    bytes per vector: [(library, what, [{"recall", "qps"}])], what naming the index, its bytes
+    per vector and where it ran, from the CPU knnx-vs-faiss and GPU IVF-PQ result files."""
+    series = []
+    for name, d in results.items():
+        if kind_of(name, d) == "compressed_cpu_vs_faiss":
+            sz = d["sizes"]
+            where = f"CPU {d['device']['threads']} threads, {sz['nb'] // 1000}k x {sz['d']}"
+            for spec in dict.fromkeys(r["spec"] for r in d["results"]):
+                rows = [r for r in d["results"] if r["spec"] == spec]
+                for lib in ("knnx", "faiss"):
+                    series.append((lib, f"{spec}, {sz['bytes_per_vector']} B/vector ({where})",
+                                   [{"recall": r[lib]["recall"], "qps": r[lib]["qps"]}
+                                    for r in rows]))
+        elif kind_of(name, d) == "gpu_ivf_pq":
+            gpu = d["device"].replace("NVIDIA ", "")
+            for size in d["sizes"]:
+                for ix in size["indexes"]:
+                    series.append(("knnx", f"IVF{ix['nlist']},PQ{ix['M']}, {ix['code_bytes']} "
+                                   f"B/vector ({gpu}, {size['n'] // 10**6}M x {size['d']})",
+                                   [{"recall": p["recall"], "qps": p["qps"]}
+                                    for p in ix["points"]]))
+    return series
+
+
+def plot_bytes(results, img_dir):
+    """docs/img/recall_qps_bytes.svg: recall@10 against queries/s (log) per index kind and bytes
+    per vector. Returns the lines of its section."""
+    series = bytes_series(results)
+    if not series:
+        return []
+    out = os.path.join(img_dir, "recall_qps_bytes.svg")
+    plt = _mpl()
+    if plt is None:
+        print("matplotlib is not installed: docs/img/recall_qps_bytes.svg not drawn "
+              "(pip install matplotlib)", file=sys.stderr)
+    else:
+        import matplotlib
+        matplotlib.rcParams["svg.hashsalt"] = "knnx"  # stable ids: the same data, the same file
+        fig, ax = plt.subplots(figsize=(10, 5))
+        colours = {}
+        for lib, what, pts in series:
+            colour = colours.setdefault(what, f"C{len(colours) % 10}")
+            front = _pareto(pts)
+            ax.plot([p["recall"] for p in front], [p["qps"] for p in front],
+                    color=colour, linestyle="-" if lib == "knnx" else "--",
+                    marker="o" if lib == "knnx" else "s", markersize=4 if len(pts) > 1 else 8,
+                    label=f"{lib} {what}")
+        ax.set_yscale("log")
+        ax.set_xlabel("recall@10")
+        ax.set_ylabel("queries/s")
+        ax.set_title("Compressed indexes: recall vs queries/s by bytes per vector")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        os.makedirs(img_dir, exist_ok=True)
+        fig.tight_layout()
+        fig.savefig(out, metadata={"Date": None})
+        plt.close(fig)
+    if not os.path.exists(out):
+        return []
+    rel = os.path.relpath(out, os.path.dirname(img_dir))
+    return ["### Recall vs queries/s vs bytes per vector", "",
+            "Every compressed-index result file below in one plot: the legend names the "
+            "library, the index, its bytes per vector and where it ran; knnx solid, faiss "
+            "dashed, one colour per index and data set. Each line is the Pareto front of its "
+            "nprobe sweep (points no other point of the sweep beats on both axes); a lone "
+            "marker is an index without lists. Only lines of the same colour (same data, same "
+            "machine) compare.", "",
+            f"![recall vs queries/s vs bytes per vector]({rel})", ""]
+
+
 def _scalars(o, prefix=""):
     for k, v in o.items():
         if isinstance(v, dict):
@@ -450,6 +706,12 @@ def kind_of(name, d):
         return "gpu_ivf_knobs"
     if d.get("benchmark") == "gpu_ivf_stages":
         return "gpu_ivf_stages"
+    if d.get("benchmark") in ("gpu_sweep", "gpu_ivf_pq"):
+        return d["benchmark"]
+    if str(d.get("benchmark", "")).endswith("_cpu_vs_faiss"):
+        return "compressed_cpu_vs_faiss"
+    if name.startswith("k_sweep"):
+        return "k_sweep"
     for prefix in ("gpu_flat", "gpu_ivf_curve", "gpu_ivf_playbook"):
         if name.startswith(prefix):
             return prefix
@@ -465,16 +727,27 @@ def main():
              "Generated by `python3 bench/render_benchmarks.py` from the JSON files in "
              "`bench/results/`; do not edit by hand. How each was measured, and what was tried, is in "
              "`bench/NOTES.md`.", ""]
-    plots_dir = os.path.join(os.path.dirname(args.out), "plots")
-    sections = {"ann_sweep": [], "cpu": [], "gpu": [], "other": []}
-    for name, d in load(args.results).items():
+    docs_dir = os.path.dirname(args.out)
+    plots_dir = os.path.join(docs_dir, "plots")
+    results = load(args.results)
+    sections = {"ann_sweep": [], "compressed": plot_bytes(results, os.path.join(docs_dir, "img")),
+                "cpu": [], "gpu_sweep": [], "gpu": [], "other": []}
+    for name, d in results.items():
         kind = kind_of(name, d)
         if kind == "ann_sweep":
             sections["ann_sweep"] += ann_sweep(name, d, plots_dir)
+        elif kind == "compressed_cpu_vs_faiss":
+            sections["compressed"] += compressed_cpu_vs_faiss(name, d)
+        elif kind == "gpu_ivf_pq":
+            sections["compressed"] += gpu_ivf_pq(name, d)
         elif kind == "cpu_flat_vs_faiss":
             sections["cpu"] += cpu_flat_vs_faiss(name, d)
         elif kind == "cpu_ivf_bench":
             sections["cpu"] += cpu_ivf_bench(name, d, plots_dir)
+        elif kind == "gpu_sweep":
+            sections["gpu_sweep"] += gpu_sweep(name, d)
+        elif kind == "k_sweep":
+            sections["gpu_sweep"] += k_sweep(name, d)
         elif kind == "gpu_flat":
             sections["gpu"] += gpu_flat(name, d)
         elif kind == "gpu_ivf_curve":
@@ -491,8 +764,15 @@ def main():
             sections["gpu"] += gpu_ivf_stages(name, d)
         else:
             sections["other"] += generic(name, d)
+    if not any(kind_of(name, d) == "gpu_sweep" for name, d in results.items()):
+        sections["gpu_sweep"][:0] = [
+            "No `bench/gpu_sweep.py` result yet (Flat and IVF over k, nq and precision mode, "
+            "beside PyTorch and the floor); on a GPU: `PYTHONPATH=build/python python3 "
+            "bench/gpu_sweep.py`.", ""]
     titles = {"ann_sweep": "Recall vs throughput across systems (bench/harness, knnx bench)",
-              "cpu": "CPU", "gpu": "GPU", "other": "Other result files"}
+              "compressed": "Compressed indexes (PQ, SQ): recall, throughput, bytes per vector",
+              "cpu": "CPU", "gpu_sweep": "GPU search over k, nq and precision",
+              "gpu": "GPU", "other": "Other result files"}
     for key, body in sections.items():
         if body:
             lines += [f"## {titles[key]}", ""] + body
