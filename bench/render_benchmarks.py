@@ -481,7 +481,7 @@ def gpu_sweep(name, d):
                 recalls.append(f"{p['recall_vs_exact']:.5f}" if p and "recall_vs_exact" in p
                                else "-")
                 if p and "error" in p:
-                    errors.append(f"{row['index']} {m}, nq = {row['nq']:,}, k = {row['k']}: "
+                    errors.append(f"{row['index']} {m}, nq = {row['nq']:,}, k = {row['k']:,}: "
                                   f"{p['error']}")
             t = row["torch"]
             any_point = next(iter(row["modes"].values()))
@@ -501,7 +501,7 @@ def gpu_sweep(name, d):
         lines.append("")
     for p in d["points"]:
         if p["index"] == "torch" and "error" in p:
-            errors.append(f"PyTorch, nq = {p['nq']:,}, k = {p['k']}: {p['error']}")
+            errors.append(f"PyTorch, nq = {p['nq']:,}, k = {p['k']:,}: {p['error']}")
     if errors:
         lines += ["Errors:", ""] + [f"- {e}" for e in sorted(set(errors))] + [""]
     return lines
