@@ -110,9 +110,9 @@ def recall(found, truth):
 # ---- tables: grouping the points (the printed table here; docs/benchmarks.md's renderer) ----
 
 def grouped(doc, sweep=None):
-    """Points by (index, nq, k), in measuring order: [{"index", "nq", "k", "modes": {mode:
-    point}, "torch": point or None}], the torch points folded into each row of their (nq, k);
-    only the points of `sweep` ("k" or "nq") when given."""
+    """Points by (index, nq, k), sorted so (index kind as measured, nq, k): [{"index", "nq", "k",
+    "modes": {mode: point}, "torch": point or None}], the torch points folded into each row of
+    their (nq, k); only the points of `sweep` ("k" or "nq") when given."""
     torch_points = {(p["nq"], p["k"]): p for p in doc["points"] if p["index"] == "torch"}
     rows = {}
     for p in doc["points"]:
@@ -122,7 +122,8 @@ def grouped(doc, sweep=None):
             "index": doc["index_names"][p["index"]], "nq": p["nq"], "k": p["k"], "modes": {},
             "torch": torch_points.get((p["nq"], p["k"]))})
         row["modes"][p["mode"]] = p
-    return list(rows.values())
+    kinds = list(dict.fromkeys(index for index, _, _ in rows))
+    return [rows[key] for key in sorted(rows, key=lambda r: (kinds.index(r[0]), r[1], r[2]))]
 
 
 def fmt_ms(point):
