@@ -128,6 +128,7 @@ def run_size(torch, args, n, bandwidth):
     t0 = time.perf_counter()
     xb, xq = make_data(n, args)
     gen_s = time.perf_counter() - t0
+    print(f"n={n}: data generated in {gen_s:.1f} s", flush=True)
     base = torch.from_numpy(xb).cuda()
     queries = torch.from_numpy(xq).cuda()
 
@@ -148,18 +149,14 @@ def run_size(torch, args, n, bandwidth):
     nlist = args.nlist or max(256, 1 << round(math.log2(math.sqrt(n))))
     for M in args.M:
         free_before = torch.cuda.mem_get_info()[0]
-        index = knnx.IndexIVFPQ(d, nlist, M, device=args.device)
         rng = np.random.default_rng(args.seed)
         sample = xb[np.sort(rng.choice(n, min(n, args.train_n), replace=False))]
-        t0 = time.perf_counter()
-        index.train(sample)
-        train_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for s in range(0, n, args.add_chunk):
-            index.add(xb[s:s + args.add_chunk])
-        add_s = time.perf_counter() - t0
+        index, train_s, add_s = build(knnx.IndexIVFPQ(d, nlist, M, device=args.device), sample,
+                                      xb, args)
         torch.cuda.synchronize()
         device_bytes = free_before - torch.cuda.mem_get_info()[0]
+        print(f"n={n} M={M}: trained in {train_s:.1f} s, added in {add_s:.1f} s, "
+              f"{device_bytes / 2**30:.2f} GiB of device memory", flush=True)
         sizes = index.list_sizes()
         row_bytes = (M + 3) // 4 * 4
         entry = {"M": M, "nlist": nlist, "code_bytes": M, "stored_row_bytes": row_bytes,
@@ -186,9 +183,46 @@ def run_size(torch, args, n, bandwidth):
             print(f"n={n} M={M} nlist={nlist} nprobe={n_probe}: recall@{args.k} {rec:.4f} "
                   f"{args.nq / seconds:,.0f} q/s (floor {args.nq / floor_s:,.0f} q/s, "
                   f"{seconds / floor_s:.2f}x)", flush=True)
-        result["indexes"].append(entry)
         del index
+        if args.refine:
+            entry["refine"] = refine_points(torch, args, xb, xq, queries, truth, sample, nlist, M)
+        result["indexes"].append(entry)
     return result
+
+
+def build(index, sample, xb, args):
+    """Trains index on sample and adds xb in chunks: (index, train seconds, add seconds)."""
+    t0 = time.perf_counter()
+    index.train(sample)
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for s in range(0, len(xb), args.add_chunk):
+        index.add(xb[s:s + args.add_chunk])
+    return index, train_s, time.perf_counter() - t0
+
+
+def refine_points(torch, args, xb, xq, queries, truth, sample, nlist, M):
+    """The same IVF-PQ wrapped in IndexRefineFlat (exact vectors on the host): recall and
+    queries/s over n_probe x k_factor."""
+    index, train_s, add_s = build(
+        knnx.IndexRefineFlat(knnx.IndexIVFPQ(xb.shape[1], nlist, M, device=args.device)),
+        sample, xb, args)
+    print(f"refine: trained in {train_s:.1f} s, added in {add_s:.1f} s", flush=True)
+    out = {"exact_vectors": "host", "train_s": train_s, "add_s": add_s, "points": []}
+    for n_probe in args.refine_nprobe:
+        for k_factor in args.refine:
+            params = knnx.SearchParametersRefine(
+                k_factor=k_factor, base_index_params=knnx.SearchParametersIVF(nprobe=n_probe))
+            _, labels = index.search(queries, args.k, params=params)
+            rec = recall(np.asarray(labels.cpu() if hasattr(labels, "cpu") else labels), truth)
+            seconds = median_seconds(torch, lambda: index.search(queries, args.k, params=params),
+                                     args.reps)
+            out["points"].append({"nprobe": n_probe, "k_factor": k_factor, "recall": rec,
+                                  "median_s": seconds, "qps": args.nq / seconds})
+            print(f"refine nprobe={n_probe} k_factor={k_factor}: recall@{args.k} {rec:.4f} "
+                  f"{args.nq / seconds:,.0f} q/s", flush=True)
+    del index
+    return out
 
 
 def write_result(doc, prefix, out=None):
@@ -222,6 +256,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--torch-workspace-gb", type=float, default=8.0)
+    ap.add_argument("--refine", type=float, nargs="*", default=[],
+                    help="k_factors of an IndexRefineFlat over the same IVF-PQ (none: skipped)")
+    ap.add_argument("--refine-nprobe", type=int, nargs="+", default=[8, 16, 32])
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -248,9 +285,11 @@ def main():
         "read_bandwidth_bytes_per_s": bandwidth,
         "data": {"kind": args.data, "d": args.d, "latent": args.latent,
                  "clusters": args.clusters, "noise": args.noise, "seed": args.seed},
-        "sizes": [run_size(torch, args, n, bandwidth) for n in args.n],
+        "sizes": [],
     }
-    write_result(doc, "gpu_ivf_pq", args.out)
+    for n in args.n:  # written after each size, so a run cut short keeps the sizes it finished
+        doc["sizes"].append(run_size(torch, args, n, bandwidth))
+        write_result(doc, "gpu_ivf_pq", args.out)
 
 
 if __name__ == "__main__":
