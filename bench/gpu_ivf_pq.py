@@ -95,24 +95,35 @@ def bytes_scanned(torch, centroids, queries, list_sizes, n_probe, row_bytes):
     return probed_rows(torch, centroids, queries, list_sizes, n_probe)[0] * row_bytes
 
 
-def lowdim(n, nq, args, chunk=1_000_000):
-    """Base and query vectors of the "lowdim" set (float32), generated in chunks of rows."""
-    rng = np.random.default_rng(args.seed)
-    w = (rng.standard_normal((args.latent, args.d)) / math.sqrt(args.latent)).astype(np.float32)
-    centres = (2.0 * rng.standard_normal((args.clusters, args.latent))).astype(np.float32)
+class LowDim:
+    """The "lowdim" set's model: --clusters Gaussian centres (spread 2) in a --latent space,
+    unit spread around them, mapped by a fixed matrix into d dimensions, plus --noise."""
 
-    def draw(m, r):
-        out = np.empty((m, args.d), dtype=np.float32)
-        for s in range(0, m, chunk):
-            c = min(chunk, m - s)
-            z = centres[r.integers(0, args.clusters, c)]
-            z += r.standard_normal((c, args.latent), dtype=np.float32)
-            out[s:s + c] = z @ w
-            out[s:s + c] += args.noise * r.standard_normal((c, args.d), dtype=np.float32)
+    def __init__(self, args):
+        rng = np.random.default_rng(args.seed)
+        self.w = (rng.standard_normal((args.latent, args.d)) /
+                  math.sqrt(args.latent)).astype(np.float32)
+        self.centres = (2.0 * rng.standard_normal((args.clusters, args.latent))).astype(np.float32)
+        self.noise = args.noise
+
+    def draw_into(self, out, r, chunk=1_000_000):
+        """Fills out (rows x d float32, an array or a memory map) with draws from generator r."""
+        latent, d = self.w.shape
+        for s in range(0, len(out), chunk):
+            c = min(chunk, len(out) - s)
+            z = self.centres[r.integers(0, len(self.centres), c)]
+            z += r.standard_normal((c, latent), dtype=np.float32)
+            out[s:s + c] = z @ self.w
+            out[s:s + c] += self.noise * r.standard_normal((c, d), dtype=np.float32)
         return out
 
-    return (draw(n, np.random.default_rng(args.seed + 1)),
-            draw(nq, np.random.default_rng(args.seed + 2)))
+
+def lowdim(n, nq, args):
+    """Base and query vectors of the "lowdim" set (float32)."""
+    model = LowDim(args)
+    return tuple(model.draw_into(np.empty((m, args.d), dtype=np.float32),
+                                 np.random.default_rng(args.seed + stream))
+                 for m, stream in ((n, 1), (nq, 2)))
 
 
 def make_data(n, args):

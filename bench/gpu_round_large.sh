@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# One device call for issue-size data: the 100M x 96 IVF-PQ build from a file
+# (bench/gpu_build_large.py) and bench/gpu_ivf_pq.py at 10M with refine, each under a time limit.
+# Logs and JSON under $OUT.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+out=${OUT:-gpu-round}; mkdir -p "$out"
+t0=$SECONDS
+stamp() { echo "== [$((SECONDS - t0)) s] $*" | tee -a "$out/summary.txt"; }
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/summary.txt"
+df -h /tmp | tail -1 | tee -a "$out/summary.txt"
+export CMAKE_BUILD_PARALLEL_LEVEL=$(nproc)
+cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+  -DKNNX_BUILD_CLI=ON -DKNNX_BUILD_BENCH=OFF -DKNNX_BUILD_PYTHON=ON -DKNNX_BUILD_TESTS=OFF \
+  -DPython_EXECUTABLE="$(command -v python3)" >"$out/configure.log" 2>&1 || { tail -20 "$out/configure.log"; exit 1; }
+cmake --build build-gpu --target _knnx knnx_cli >"$out/build.log" 2>&1 \
+  || { grep -E "error" "$out/build.log" | head -30; exit 1; }
+stamp built
+export PYTHONPATH=build-gpu/python
+if [[ ${LARGE:-1} == 1 ]]; then
+  timeout ${LARGE_S:-330} python3 bench/gpu_build_large.py --n ${LARGE_N:-100000000} \
+    --knnx build-gpu/cli/knnx --out "$out/gpu_build_large.json" >"$out/large.log" 2>&1
+  stamp "large build rc=$?"; grep -v "written" "$out/large.log" | tail -15 >>"$out/summary.txt"
+  rm -rf /tmp/knnx_large
+fi
+if [[ ${PQ:-1} == 1 ]]; then
+  left=$((${BUDGET:-565} - (SECONDS - t0)))
+  timeout $left python3 bench/gpu_ivf_pq.py --n ${PQ_N:-10000000} --nq 10000 --M 48 --reps 2 \
+    --nprobe 1 2 4 8 16 32 64 --refine 2 4 8 --refine-nprobe 8 16 32 \
+    --out "$out/gpu_ivf_pq.json" >"$out/pq_bench.log" 2>&1
+  stamp "pq bench rc=$?"; tail -40 "$out/pq_bench.log" >>"$out/summary.txt"
+fi
+stamp done
