@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One device call for issue-size data: the 100M x 96 IVF-PQ build from a file
-# (bench/gpu_build_large.py) and bench/gpu_ivf_pq.py at 10M with refine, each under a time limit.
+# (bench/gpu_build_large.py) and bench/gpu_ivf_pq.py at 10M with refine, after bench/gpu_sweep.py,, each under a time limit.
 # Logs and JSON under $OUT.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -17,13 +17,18 @@ cmake --build build-gpu --target _knnx knnx_cli >"$out/build.log" 2>&1 \
   || { grep -E "error" "$out/build.log" | head -30; exit 1; }
 stamp built
 export PYTHONPATH=build-gpu/python
+if [[ ${SWEEP:-1} == 1 ]]; then
+  timeout ${SWEEP_S:-170} python3 bench/gpu_sweep.py --k 10 64 256 1024 2048 4096 8192 16384 \
+    --out "$out/gpu_sweep.json" >"$out/sweep.log" 2>&1
+  stamp "sweep rc=$?"; tail -45 "$out/sweep.log" >>"$out/summary.txt"
+fi
 if [[ ${LARGE:-1} == 1 ]]; then
   timeout ${LARGE_S:-330} python3 bench/gpu_build_large.py --n ${LARGE_N:-100000000} \
     --knnx build-gpu/cli/knnx --out "$out/gpu_build_large.json" >"$out/large.log" 2>&1
   stamp "large build rc=$?"; grep -v "written" "$out/large.log" | tail -15 >>"$out/summary.txt"
   rm -rf /tmp/knnx_large
 fi
-if [[ ${PQ:-1} == 1 ]]; then
+if [[ ${PQ:-0} == 1 ]]; then
   left=$((${BUDGET:-565} - (SECONDS - t0)))
   timeout $left python3 bench/gpu_ivf_pq.py --n ${PQ_N:-10000000} --nq 10000 --M 48 --reps 2 \
     --nprobe 1 2 4 8 16 32 64 --refine 2 4 8 --refine-nprobe 8 16 32 \
