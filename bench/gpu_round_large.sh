@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One device call for issue-size data: the 100M x 96 IVF-PQ build from a file
-# (bench/gpu_build_large.py) and bench/gpu_ivf_pq.py at 10M with refine, after bench/gpu_sweep.py,, each under a time limit.
+# One device call: bench/gpu_sweep.py, the 100M x 96 IVF-PQ build from a file
+# (bench/gpu_build_large.py), and with PQ=1 bench/gpu_ivf_pq.py at 10M with refine, each under a
+# time limit.
 # Logs and JSON under $OUT.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
