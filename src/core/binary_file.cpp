@@ -5,12 +5,14 @@
 #include <fmt/format.h>
 #include <limits.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <ctime>
+#include <limits>
 #include <random>
 #include <string_view>
 #include <system_error>
@@ -198,6 +200,41 @@ void InputFile::read_at(std::uint64_t offset, void* buffer, std::size_t n) const
     offset += static_cast<std::uint64_t>(got);
     n -= static_cast<std::size_t>(got);
   }
+}
+
+std::shared_ptr<const std::uint8_t> InputFile::map(std::uint64_t offset, std::uint64_t size) const {
+  if (size == 0 || offset > size_ || size > size_ - offset) {
+    throw Error(fmt::format("'{}': cannot map {} bytes at offset {} of a {}-byte file", path_, size,
+                            offset, size_));
+  }
+  const std::uint64_t first = base_ + offset;
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) {
+    const int err = errno;
+    throw IoError(fmt::format("cannot stat '{}': {}", path_, errno_message(err)));
+  }
+  const auto now = static_cast<std::uint64_t>(st.st_size);
+  if (first > now || size > now - first) {
+    throw FormatError(fmt::format(
+        "'{}': bytes {} to {} lie past the end of the file ({} bytes now; it shrank after it "
+        "was opened)",
+        path_, offset, offset + size, now > base_ ? now - base_ : 0));
+  }
+  if (size > std::numeric_limits<std::size_t>::max() / 2) {
+    throw IoError(fmt::format("cannot map {} bytes of '{}': too large", size, path_));
+  }
+  // mmap takes a page-aligned file offset: map from the page holding the first byte.
+  const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t start = first / page * page;
+  const auto length = static_cast<std::size_t>(first + size - start);
+  void* p = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd_, static_cast<off_t>(start));
+  if (p == MAP_FAILED) {
+    const int err = errno;
+    throw IoError(fmt::format("cannot map {} bytes of '{}' at offset {}: {}", size, path_, offset,
+                              errno_message(err)));
+  }
+  std::shared_ptr<void> mapping(p, [length](void* q) { ::munmap(q, length); });
+  return {mapping, static_cast<const std::uint8_t*>(p) + (first - start)};
 }
 
 // ------------------------------------------------------------------------------------------

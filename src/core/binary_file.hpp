@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,13 @@ class InputFile {
   // Reads exactly n bytes at offset (IoError on a read error, FormatError when the file ends
   // first).
   void read_at(std::uint64_t offset, void* buffer, std::size_t n) const;
+
+  // Bytes [offset, offset + size) (size >= 1) mapped read-only into memory, mapped for as long
+  // as the returned pointer (or a copy) lives. The bytes are checked against the file as it is
+  // now, before mapping: FormatError when they run past its end (a file that shrank since it
+  // was opened; reading such a mapping would fault), IoError when the system refuses the
+  // mapping. The file must not be shortened while mapped.
+  std::shared_ptr<const std::uint8_t> map(std::uint64_t offset, std::uint64_t size) const;
 
  private:
   std::string path_;

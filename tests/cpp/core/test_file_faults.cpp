@@ -1,6 +1,6 @@
 // Hostile paths and file-system faults around knnx's files: non-regular files refused without
 // blocking, NUL in a path, names at NAME_MAX, saving through symbolic links, and temporary files
-// of killed writers reclaimed.
+// of killed writers reclaimed; a file that shrank before its bytes are mapped.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/file.h>
@@ -12,8 +12,10 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <string>
+#include <vector>
 
 #include "core/binary_file.hpp"
 #include "temp_dir.hpp"
@@ -168,6 +170,21 @@ TEST(FileFaults, TemporaryFilesOfKilledWritersAreReclaimed) {
   EXPECT_TRUE(fs::exists(unrelated));
   EXPECT_TRUE(fs::exists(target + ".tmp.0"));
   ::close(holder);
+}
+
+// InputFile::map checks the bytes against the file as it is when mapping, so a file that shrank
+// since it was opened is a FormatError instead of a fault when the mapping is read.
+TEST(FileFaults, MappingChecksTheBytesPresentNow) {
+  TempDir dir;
+  const std::string path = dir.file("bytes.bin");
+  const std::vector<char> bytes(8192, 7);
+  std::ofstream(path, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  const detail::InputFile f(path);
+  EXPECT_EQ(f.map(100, 8000).get()[0], 7);
+  ASSERT_EQ(::truncate(path.c_str(), 4096), 0);
+  EXPECT_THROW(f.map(64, 8000), FormatError);
+  EXPECT_EQ(f.map(64, 4000).get()[3999], 7);
 }
 
 }  // namespace
