@@ -105,6 +105,16 @@ Command add_search_command(CLI::App& parent) {
       ->check(CLI::Range(1, 1 << 30))
       ->needs(index);
 
+  app->add_flag("--mmap", o->mmap,
+                "Map the --index file's float32 rows (a RefineFlat's exact vectors, a Flat's "
+                "vectors on the CPU) read-only instead of reading them into memory")
+      ->needs(index);
+  app->add_option("--refine-storage", o->refine_storage,
+                  "RefineFlat from --index: keep the exact vectors on the host or on the "
+                  "--device GPU (device: re-ranked there)")
+      ->check(CLI::IsMember({"host", "device"}))
+      ->needs(index);
+
   app->add_option("-k,--k", o->k, "Neighbours per query")
       ->capture_default_str()
       ->check(CLI::Range(1, kMaxK));

@@ -32,6 +32,8 @@ struct SearchOptions {
   // ...and the index built from the base, or loaded from a file.
   std::string index_path;
   std::optional<int> n_probe;
+  bool mmap = false;                          // map the --index file's host rows
+  std::optional<std::string> refine_storage;  // move a RefineFlat's exact vectors
 
   int k = 10;
   std::string metric = "l2";

@@ -6,6 +6,7 @@
 #include "knnx/error.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/index_io.hpp"
+#include "knnx/index_refine.hpp"
 #include "knnx/index_scalar_quantizer.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/vector_io.hpp"
@@ -32,9 +33,20 @@ Searched build_flat(const SearchOptions& o, Device device, const Matrix<float>& 
 Searched load_index(const SearchOptions& o, Device device, int queries_dim) {
   Searched s;
   const Stopwatch watch;
-  s.index = read_index(o.index_path, device);
-  s.load_seconds = watch.seconds();
+  s.index = read_index(o.index_path, device, ReadIndexOptions{.mmap = o.mmap});
   const IndexChain chain = index_chain(*s.index);
+  if (o.refine_storage) {
+    auto* refine = dynamic_cast<IndexRefineFlat*>(chain.inner);
+    if (refine == nullptr) {
+      throw InvalidArgument(
+          fmt::format("--refine-storage applies to RefineFlat indexes; {} holds "
+                      "an {}",
+                      o.index_path, index_class_name(*chain.inner)));
+    }
+    refine->set_refine_storage(*o.refine_storage == "device" ? RefineStorage::Device
+                                                             : RefineStorage::Host);
+  }
+  s.load_seconds = watch.seconds();
   s.transforms = chain.transforms;
   s.ivf = dynamic_cast<IndexIVFFlat*>(chain.inner);
   s.name = index_class_name(*chain.inner);

@@ -25,6 +25,9 @@ std::shared_ptr<void> allocate_device_memory(Device device, std::size_t bytes);
 // Copies `bytes` of memory of the CUDA device `device` at src into host memory dst; returns
 // when the copy is complete.
 void copy_device_to_host(void* dst, const void* src, std::size_t bytes, Device device);
+// Copies `bytes` of host memory src into memory of the CUDA device `device` at dst; returns
+// when the copy is complete.
+void copy_host_to_device(void* dst, const void* src, std::size_t bytes, Device device);
 
 // Waits on the host until the work queued on `stream` of the CUDA device `device` is done.
 // stream is a handle as __cuda_array_interface__ (v3) and DLPack give it: 0 or 1 the legacy

@@ -57,6 +57,8 @@ class IndexFlat : public Index {
  private:
   // read_index rebuilds saved rows and ids through it (src/index/index_restore.hpp).
   friend struct detail::IndexRestore;
+  // IndexRefineFlat re-ranks with the backend of its IndexFlat of exact vectors.
+  friend class IndexRefineFlat;
 
   // The knobs of one search; NotSupported for a selector the backend cannot apply.
   detail::SearchKnobs search_knobs(const SearchParams* params) const;

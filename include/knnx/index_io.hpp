@@ -47,7 +47,29 @@ void write_index(const Index& index, const std::string& path);
 //
 // A file written by FAISS's write_index (it starts with FAISS's type code instead of knnx's
 // magic) is read by read_faiss_index.
-std::unique_ptr<Index> read_index(const std::string& path, Device device = Device::cpu());
+//
+// options.mmap (FAISS's IO_FLAG_MMAP): the float32 rows that the loaded index keeps in host
+// memory — the exact vectors of an IndexRefineFlat (at any nesting level) and the vectors of an
+// IndexFlat loaded onto the CPU — are not copied but mapped read-only from the file, so an index
+// whose vectors exceed the host's memory can be searched (the operating system pages them in as
+// searches read them). The file is checked as without mmap before anything is used: sizes
+// against the bytes present (a section past the end of the file is FormatError before it is
+// mapped), every checksum (streamed through the mapping, no copy) and finite values. The layout
+// rule puts every section at a multiple of 64 bytes, so mapped rows are aligned for float access.
+// What stays in memory: ids, the id lookup and one float a row (squared norms). The loaded index
+// is read-only where it maps: add, add_with_ids, remove_ids and reset throw NotSupported, as
+// FAISS refuses to change an index read with IO_FLAG_MMAP (IndexRefineFlat::set_refine_storage
+// copies the rows into memory or onto a device, after which it changes as any index).
+// write_index saves a mapped index as any other (also over the file it maps). The file must not
+// be modified or shortened while the index lives (as any mapping, a shortened file faults).
+// Rows that go to a device (an IndexFlat loaded onto a GPU) are copied there as without mmap.
+// FAISS files: mmap is NotSupported (their rows are read into memory).
+struct ReadIndexOptions {
+  bool mmap = false;
+};
+
+std::unique_ptr<Index> read_index(const std::string& path, Device device = Device::cpu(),
+                                  const ReadIndexOptions& options = {});
 
 // Loads an index written by FAISS's faiss::write_index onto device: IndexFlatL2, IndexFlatIP and
 // IndexFlat ("IxF2", "IxFI", "IxFl"), IndexIVFFlat with a flat quantizer ("IwFl"), IndexIDMap and

@@ -93,7 +93,8 @@ from knnx._id_map import IndexIDMap, IndexIDMap2
 from knnx._id_selector import (IDSelector, IDSelectorAnd, IDSelectorArray, IDSelectorBatch,
                                IDSelectorBitmap, IDSelectorNot, IDSelectorOr, IDSelectorRange)
 from knnx._index import IndexFlat, IndexFlatIP, IndexFlatL2
-from knnx._index_file import deserialize_index, read_index, serialize_index, write_index
+from knnx._index_file import (IO_FLAG_MMAP, IO_FLAG_READ_ONLY, deserialize_index, read_index,
+                              serialize_index, write_index)
 from knnx._index_file import reduce_index as _reduce_index
 from knnx._ivf import IndexIVFFlat, KMeansParamsView
 from knnx._pq import IndexIVFPQ, IndexIVFPQFastScan, IndexPQ, IndexPQFastScan
@@ -209,6 +210,8 @@ __all__ = [
     "read_bvecs",
     "read_fvecs",
     "read_index",
+    "IO_FLAG_MMAP",
+    "IO_FLAG_READ_ONLY",
     "read_ivecs",
     "read_labels",
     "read_npy",

@@ -50,7 +50,14 @@ def write_index(index: _knnx.Index, path: Union[str, os.PathLike]) -> None:
     _knnx._write_index(index, path)
 
 
-def read_index(path: Union[str, os.PathLike], device: str = "cpu") -> _knnx.Index:
+# FAISS's read_index flags (faiss/index_io.h), for read_index(path, knnx.IO_FLAG_MMAP): mmap,
+# and read-only (which every mapped knnx index is).
+IO_FLAG_READ_ONLY = 2
+IO_FLAG_MMAP = 8 | 0x646F0000
+
+
+def read_index(path: Union[str, os.PathLike], device: Union[str, int] = "cpu", *,
+               mmap: bool = False) -> _knnx.Index:
     """The index saved at path, loaded onto device ("cpu", "cuda" or "cuda:N"), as an object of
     its own class (knnx.IndexFlat, knnx.IndexIVFFlat, knnx.IndexPQ, knnx.IndexIVFPQ,
     knnx.IndexPreTransform, ...). Searches
@@ -58,11 +65,25 @@ def read_index(path: Union[str, os.PathLike], device: str = "cpu") -> _knnx.Inde
     cannot be read (missing, a directory) and knnx.FormatError (an OSError) for a file that is
     not a valid index file (bad magic, truncated, checksum mismatch).
 
+    mmap=True (or FAISS's form read_index(path, knnx.IO_FLAG_MMAP), onto the CPU) maps the
+    float32 rows the index keeps in host memory read-only from the file instead of copying them:
+    an IndexRefineFlat's exact vectors (its refine_storage is then "mapped") and an IndexFlat's
+    vectors, so they may exceed the host's memory. The file is checked as without mmap first.
+    Such an index is read-only, as FAISS's: add, add_with_ids, remove_ids and reset raise
+    knnx.NotSupported (IndexRefineFlat.refine_storage = "host" copies the vectors into memory).
+    write_index saves it as any index. The file must not change while the index lives.
+
     Files written by FAISS's write_index open too (IndexFlatL2/IP, IndexIVFFlat, IndexIDMap(2),
     IndexPreTransform of PCA, random rotation, linear and L2-normalisation transforms and
     IndexRefineFlat, around those; docs/coming-from-faiss.md); other FAISS index types raise knnx.NotSupported
     naming their type code."""
-    return from_handle(_knnx._read_index(path, device))
+    if isinstance(device, int) and not isinstance(device, bool):
+        if device & ~(IO_FLAG_MMAP | IO_FLAG_READ_ONLY):
+            raise _knnx.NotSupported(f"read_index: io flags {device:#x}; knnx takes IO_FLAG_MMAP "
+                                     f"and IO_FLAG_READ_ONLY only")
+        mmap = mmap or device & IO_FLAG_MMAP == IO_FLAG_MMAP
+        device = "cpu"
+    return from_handle(_knnx._read_index(path, device, mmap))
 
 
 def serialize_index(index: _knnx.Index) -> np.ndarray:

@@ -31,17 +31,18 @@ void bind_index_file(nb::module_& m) {
       "Saves index to path (written to a temporary file, then renamed over path).");
   m.def(
       "_read_index",
-      [](const PathArg& path, const std::string& device) {
+      [](const PathArg& path, const std::string& device, bool mmap) {
         const std::string p = path.value;
         const Device d = Device::parse(device);
         auto handle = std::make_unique<IndexHandle>();
         {
           nb::gil_scoped_release release;
-          handle->index = read_index(p, d);
+          handle->index = read_index(p, d, ReadIndexOptions{.mmap = mmap});
         }
         return handle;
       },
-      nb::arg("path"), nb::arg("device") = "cpu", "The index saved at path, as a handle.");
+      nb::arg("path"), nb::arg("device") = "cpu", nb::arg("mmap") = false,
+      "The index saved at path, as a handle; mmap maps host rows from the file (read_index).");
   m.def(
       "_index_factory",
       [](long long d, const std::string& spec, const MetricArg& metric, const std::string& device) {

@@ -42,6 +42,24 @@ class FlatBackend {
   virtual void remove_rows(const std::vector<std::uint8_t>& remove) = 0;
   virtual void reconstruct(idx_t row, float* out) const = 0;  // out is host memory
   virtual std::vector<float> vectors() const = 0;             // all rows, host copy
+  // The rows in host memory (size() x dim, row-major), read in place; null where they are not
+  // in host memory (a device backend).
+  virtual const float* host_rows() const { return nullptr; }
+  // Makes an empty backend serve n rows read in place from host memory (n x dim floats at rows,
+  // 4-byte aligned) that `keep` keeps alive: a read-only file mapping (read_index with mmap).
+  // add, remove_rows and reset then throw NotSupported and change nothing. The default throws
+  // NotSupported: a device backend holds its rows in its own memory.
+  virtual void view_rows(idx_t n, const float* rows, std::shared_ptr<const void> keep);
+  // Whether the rows are such a view.
+  virtual bool rows_viewed() const { return false; }
+  // Exact re-ranking of candidates: for each of nq queries, the ids candidates[q * n_cand ...
+  // + n_cand) (-1 = none; every other one stored) are scored exactly against the stored rows and
+  // the best k written as search() writes them. queries, candidates, distances and labels are
+  // device or host memory of a device backend. The default throws NotSupported; the CUDA
+  // backend has it (IndexRefineFlat's exact vectors on a device).
+  virtual void rerank(idx_t nq, const float* queries, int n_cand, const idx_t* candidates, int k,
+                      float* distances, idx_t* labels, const IdMap& ids,
+                      const SearchKnobs& knobs) const;
   virtual void reset() = 0;
   // Throws InvalidArgument when x[0..n*dim) holds NaN or Inf or a row above the norm bound
   // (check_vectors_host; x may be a device pointer).

@@ -1,4 +1,5 @@
-// CPU flat backend: vectors and their squared norms in host vectors, searched by flat_search.
+// CPU flat backend: vectors and their squared norms in host vectors (or the vectors read in place
+// from a file mapping), searched by flat_search.
 #include "cpu/flat_cpu.hpp"
 
 #include <fmt/format.h>
@@ -24,6 +25,7 @@ class FlatCpu final : public detail::FlatBackend {
   idx_t size() const override { return static_cast<idx_t>(norms_.size()); }
 
   void add(idx_t n, const float* x) override {
+    refuse_if_viewed("add to");
     const std::size_t elems = detail::checked_elements(n, dim_, "x");
     try {
       // Reserve both first: after that the inserts cannot throw, so a failure changes nothing.
@@ -41,7 +43,7 @@ class FlatCpu final : public detail::FlatBackend {
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
               const detail::IdMap& ids, const detail::SearchKnobs& knobs) const override {
     const Rows rows = rows_to_scan(ids, knobs.sel);
-    flat_search(data_.data() + rows.first * dim_, norms_.data() + rows.first, rows.count, dim_,
+    flat_search(rows_data() + rows.first * dim_, norms_.data() + rows.first, rows.count, dim_,
                 metric_, queries, nq, k, distances, labels, flat_search_params(knobs), rows.sel,
                 ids.data() + rows.first);
     const std::size_t count = static_cast<std::size_t>(nq) * static_cast<std::size_t>(k);
@@ -61,13 +63,14 @@ class FlatCpu final : public detail::FlatBackend {
     const Rows rows = rows_to_scan(ids, knobs.sel);
     return range_search_by_query(
         nq, metric_, knobs.num_threads, [&](idx_t q, std::vector<RangeHit>& hits) {
-          range_scan_rows(queries + q * dim_, data_.data() + rows.first * dim_,
+          range_scan_rows(queries + q * dim_, rows_data() + rows.first * dim_,
                           ids.data() + rows.first, rows.count, dim_, metric_, radius, rows.sel,
                           hits);
         });
   }
 
   void remove_rows(const std::vector<std::uint8_t>& remove) override {
+    refuse_if_viewed("remove vectors from");
     std::size_t out = 0;
     const std::size_t d = static_cast<std::size_t>(dim_);
     for (std::size_t r = 0; r < norms_.size(); ++r) {
@@ -83,12 +86,34 @@ class FlatCpu final : public detail::FlatBackend {
   }
 
   void reconstruct(idx_t row, float* out) const override {
-    std::copy_n(data_.data() + row * dim_, dim_, out);
+    std::copy_n(rows_data() + row * dim_, dim_, out);
   }
 
-  std::vector<float> vectors() const override { return data_; }
+  std::vector<float> vectors() const override {
+    if (view_ == nullptr) return data_;
+    return std::vector<float>(view_, view_ + norms_.size() * static_cast<std::size_t>(dim_));
+  }
+
+  const float* host_rows() const override { return rows_data(); }
+
+  void view_rows(idx_t n, const float* rows, std::shared_ptr<const void> keep) override {
+    detail::require(size() == 0, "view_rows needs an empty index, it holds {} rows", size());
+    std::vector<float> norms;
+    try {
+      norms.resize(static_cast<std::size_t>(n));
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemory(fmt::format("cannot allocate the norms of {} mapped vectors", n));
+    }
+    row_norms_sq(n, dim_, rows, norms.data());
+    norms_ = std::move(norms);
+    view_ = rows;
+    keep_ = std::move(keep);
+  }
+
+  bool rows_viewed() const override { return view_ != nullptr; }
 
   void reset() override {
+    refuse_if_viewed("reset");
     data_.clear();
     norms_.clear();
   }
@@ -115,6 +140,16 @@ class FlatCpu final : public detail::FlatBackend {
     return {first, last - first, nullptr};
   }
 
+  const float* rows_data() const { return view_ != nullptr ? view_ : data_.data(); }
+
+  void refuse_if_viewed(const char* what) const {
+    if (view_ == nullptr) return;
+    throw NotSupported(fmt::format(
+        "cannot {} an index whose vectors are memory-mapped read-only from its file (read_index "
+        "with mmap); load it without mmap to change it",
+        what));
+  }
+
   // Amortised growth: at least double, so repeated small adds stay linear overall.
   template <typename T>
   static void reserve_for(std::vector<T>& v, std::size_t needed) {
@@ -126,6 +161,8 @@ class FlatCpu final : public detail::FlatBackend {
   Metric metric_;
   std::vector<float> data_;
   std::vector<float> norms_;
+  const float* view_ = nullptr;  // rows read in place (view_rows), kept alive by keep_
+  std::shared_ptr<const void> keep_;
 };
 
 }  // namespace

@@ -89,16 +89,35 @@ std::shared_ptr<void> allocate_device_memory(Device device, std::size_t bytes) {
 #endif
 }
 
-void copy_device_to_host(void* dst, const void* src, std::size_t bytes, Device device) {
-  const int ordinal = existing_cuda_ordinal(device, "copying device memory");
+namespace {
+
+// A synchronous copy between host memory and memory of the CUDA device `device`.
+void copy_with_device(void* dst, const void* src, std::size_t bytes, Device device,
+                      bool to_device) {
+  const int ordinal = existing_cuda_ordinal(
+      device, to_device ? "copying to device memory" : "copying device memory");
 #ifdef KNNX_WITH_CUDA
-  cuda::copy_to_host(dst, src, bytes, ordinal);
+  if (to_device) {
+    cuda::copy_to_device(dst, src, bytes, ordinal);
+  } else {
+    cuda::copy_to_host(dst, src, bytes, ordinal);
+  }
 #else
   (void)ordinal;
   (void)dst;
   (void)src;
   (void)bytes;
 #endif
+}
+
+}  // namespace
+
+void copy_device_to_host(void* dst, const void* src, std::size_t bytes, Device device) {
+  copy_with_device(dst, src, bytes, device, false);
+}
+
+void copy_host_to_device(void* dst, const void* src, std::size_t bytes, Device device) {
+  copy_with_device(dst, src, bytes, device, true);
 }
 
 void synchronize_stream(Device device, std::uintptr_t stream) {

@@ -23,6 +23,7 @@
 
 #include "core/binary_file.hpp"
 #include "core/check.hpp"
+#include "core/crc32c.hpp"
 #include "core/index_file.hpp"
 #include "core/index_file_chain.hpp"
 #include "index/faiss_reader.hpp"
@@ -190,11 +191,16 @@ void write_chain(fmtv::Writer& out, const std::vector<std::uint8_t>& chain) {
 }
 
 // The vectors and ids sections of a Flat index's rows (those of Flat and RefineFlat files).
+// Rows in host memory (mapped ones too) are written in place, without a copy.
 void write_flat_rows(fmtv::Writer& out, const IndexFlat& index) {
-  const std::vector<float> vectors = index.vectors();
   const std::vector<idx_t> ids = index.ids();
   out.begin_section(SectionKind::Vectors);
-  out.write(vectors.data(), vectors.size() * sizeof(float));
+  if (const float* rows = detail::IndexRestore::host_flat_rows(index)) {
+    out.write(rows, ids.size() * static_cast<std::size_t>(index.dim()) * sizeof(float));
+  } else {
+    const std::vector<float> vectors = index.vectors();
+    out.write(vectors.data(), vectors.size() * sizeof(float));
+  }
   out.end_section();
   out.begin_section(SectionKind::Ids);
   out.write(ids.data(), ids.size() * sizeof(idx_t));
@@ -625,12 +631,49 @@ Wrapping read_chain(const detail::InputFile& f, const fmtv::Layout& layout, Devi
   return out;
 }
 
-// Streams the vectors section into index (empty) and gives its rows ids (checked).
+// Gives index (empty, on the CPU) the rows of the vectors section mapped read-only from the
+// file, after checking them in pieces as they are read through the mapping: finite values, and
+// the checksum verify_sections accepted (recomputed, so a file changed in between is caught).
+// False, with nothing done, when the mapped rows would not be aligned for float access (the
+// layout rule puts sections at multiples of 64 bytes, so a valid file never gets there).
+bool map_flat_rows(const detail::InputFile& f, const fmtv::Layout& layout, IndexFlat& index) {
+  const fmtv::Header& h = layout.header;
+  const fmtv::SectionEntry& s = layout.section(SectionKind::Vectors);
+  const std::shared_ptr<const std::uint8_t> mapped = f.map(s.offset, s.size);
+  if (reinterpret_cast<std::uintptr_t>(mapped.get()) % alignof(float) != 0) return false;
+  const int dim = static_cast<int>(h.dim);
+  const auto* rows = reinterpret_cast<const float*>(mapped.get());
+  const std::size_t chunk_rows = rows_per_chunk(dim);
+  const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(float);
+  std::uint32_t crc = 0;
+  for (std::uint64_t row = 0; row < h.ntotal;) {
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(chunk_rows, h.ntotal - row));
+    const float* chunk = rows + row * static_cast<std::uint64_t>(dim);
+    crc = detail::crc32c_extend(crc, chunk, n * row_bytes);
+    check_finite(chunk, n, dim, row, f.path(), SectionKind::Vectors);
+    row += n;
+  }
+  if (crc != s.crc) {
+    fail(f.path(),
+         "section 'vectors' changed while it was being loaded (checksum {:08x}, not {:08x})", crc,
+         s.crc);
+  }
+  detail::IndexRestore::view_flat_rows(index, static_cast<idx_t>(h.ntotal), rows, mapped);
+  return true;
+}
+
+// Gives index (empty) the vectors section's rows — streamed in, or with mmap (an index on the
+// CPU) mapped — and their ids (checked).
 void fill_flat(const detail::InputFile& f, const fmtv::Layout& layout, IndexFlat& index,
-               const std::vector<idx_t>& ids) {
+               const std::vector<idx_t>& ids, bool mmap) {
   const fmtv::Header& h = layout.header;
   const std::string& path = f.path();
   const int dim = static_cast<int>(h.dim);
+  if (mmap && h.ntotal > 0 && !index.device().is_cuda() && map_flat_rows(f, layout, index)) {
+    detail::IndexRestore::finish_flat(index, ids, static_cast<idx_t>(h.next_id));
+    return;
+  }
   const std::size_t chunk_rows = rows_per_chunk(dim);
   std::vector<float> chunk = allocate<float>(
       std::min<std::size_t>(chunk_rows, static_cast<std::size_t>(h.ntotal)) * dim, path);
@@ -648,7 +691,7 @@ void fill_flat(const detail::InputFile& f, const fmtv::Layout& layout, IndexFlat
 }
 
 std::unique_ptr<Index> read_flat(const detail::InputFile& f, const fmtv::Layout& layout,
-                                 Device device, Wrapping& wrapping) {
+                                 Device device, Wrapping& wrapping, bool mmap) {
   const fmtv::Header& h = layout.header;
   const auto next_id = static_cast<idx_t>(h.next_id);
   const std::vector<idx_t> ids = read_section<idx_t>(f, layout.section(SectionKind::Ids));
@@ -657,7 +700,7 @@ std::unique_ptr<Index> read_flat(const detail::InputFile& f, const fmtv::Layout&
   auto flat = std::make_unique<IndexFlat>(static_cast<int>(h.dim), metric_of(h.metric), device);
   IndexFlat* index = flat.get();
   std::unique_ptr<Index> out = wrapping.wrap(std::move(flat));
-  fill_flat(f, layout, *index, ids);
+  fill_flat(f, layout, *index, ids, mmap);
   wrapping.finish(next_id, std::move(sorted_ids));
   return out;
 }
@@ -1040,7 +1083,7 @@ std::unique_ptr<Index> read_ivf_pq(const detail::InputFile& f, const fmtv::Layou
   return out;
 }
 
-std::unique_ptr<Index> read_knnx(const detail::InputFile& f, Device device, int depth,
+std::unique_ptr<Index> read_knnx(const detail::InputFile& f, Device device, bool mmap, int depth,
                                  std::vector<idx_t>* sorted_ids = nullptr);
 
 // The file in section base_index of a RefineFlat file.
@@ -1053,7 +1096,7 @@ detail::InputFile nested_base(const detail::InputFile& f, const fmtv::SectionEnt
 // The base index, read from its nested file and checked against the header, then the exact
 // vectors; the IndexRefineFlat is built around both.
 std::unique_ptr<Index> read_refine(const detail::InputFile& f, const fmtv::Layout& layout,
-                                   Device device, Wrapping& wrapping, int depth) {
+                                   Device device, Wrapping& wrapping, bool mmap, int depth) {
   const fmtv::Header& h = layout.header;
   const std::string& path = f.path();
   const auto next_id = static_cast<idx_t>(h.next_id);
@@ -1066,7 +1109,7 @@ std::unique_ptr<Index> read_refine(const detail::InputFile& f, const fmtv::Layou
 
   std::vector<idx_t> base_ids;
   std::unique_ptr<Index> base = read_knnx(nested_base(f, layout.section(SectionKind::BaseIndex)),
-                                          device, depth + 1, &base_ids);
+                                          device, mmap, depth + 1, &base_ids);
   const Metric metric = metric_of(h.metric);
   if (base->dim() != static_cast<int>(h.dim) || base->metric() != metric ||
       base->ntotal() != static_cast<idx_t>(h.ntotal) || base->is_trained() != h.trained()) {
@@ -1082,7 +1125,7 @@ std::unique_ptr<Index> read_refine(const detail::InputFile& f, const fmtv::Layou
     fail(path, "section 'base_index' holds other ids than section 'ids' (the refine vectors')");
   }
   auto refine = std::make_unique<IndexFlat>(static_cast<int>(h.dim), metric, Device::cpu());
-  fill_flat(f, layout, *refine, ids);
+  fill_flat(f, layout, *refine, ids, mmap);
   // Wrapped while empty (as transforms need), then given the loaded parts.
   auto made = std::make_unique<IndexRefineFlat>(
       std::make_unique<IndexFlat>(static_cast<int>(h.dim), metric, device), k_factor);
@@ -1096,7 +1139,7 @@ std::unique_ptr<Index> read_refine(const detail::InputFile& f, const fmtv::Layou
 
 // A knnx index file (validated whole first); depth: the RefineFlat files it is nested in. With
 // sorted_ids, the ids of the index read go there, ascending.
-std::unique_ptr<Index> read_knnx(const detail::InputFile& f, Device device, int depth,
+std::unique_ptr<Index> read_knnx(const detail::InputFile& f, Device device, bool mmap, int depth,
                                  std::vector<idx_t>* sorted_ids) {
   const fmtv::Layout layout = fmtv::read_layout(f);
   fmtv::verify_sections(f, layout);
@@ -1104,7 +1147,7 @@ std::unique_ptr<Index> read_knnx(const detail::InputFile& f, Device device, int 
   std::unique_ptr<Index> out;
   switch (static_cast<IndexType>(layout.header.index_type)) {  // checked by read_layout
     case IndexType::Flat:
-      out = read_flat(f, layout, device, wrapping);
+      out = read_flat(f, layout, device, wrapping, mmap);
       break;
     case IndexType::ScalarQuantizer:
     case IndexType::IVFScalarQuantizer:
@@ -1119,7 +1162,7 @@ std::unique_ptr<Index> read_knnx(const detail::InputFile& f, Device device, int 
       out = read_ivf_pq(f, layout, device, wrapping);
       break;
     case IndexType::RefineFlat:
-      out = read_refine(f, layout, device, wrapping, depth);
+      out = read_refine(f, layout, device, wrapping, mmap, depth);
       break;
     case IndexType::IVFFlat:
       out = read_ivf_flat(f, layout, device, wrapping);
@@ -1140,10 +1183,19 @@ std::unique_ptr<Index> read_faiss_index(const std::string& path, Device device) 
   return detail::read_faiss_index(f, device);
 }
 
-std::unique_ptr<Index> read_index(const std::string& path, Device device) {
+std::unique_ptr<Index> read_index(const std::string& path, Device device,
+                                  const ReadIndexOptions& options) {
   const detail::InputFile f(path);
-  if (detail::is_faiss_index_file(f)) return detail::read_faiss_index(f, device);
-  return read_knnx(f, device, 0);
+  if (detail::is_faiss_index_file(f)) {
+    if (options.mmap) {
+      throw NotSupported(fmt::format(
+          "read_index('{}'): a FAISS index file cannot be memory-mapped (mmap); read it without "
+          "mmap, or save it with knnx's write_index and map that file",
+          path));
+    }
+    return detail::read_faiss_index(f, device);
+  }
+  return read_knnx(f, device, options.mmap, 0);
 }
 
 namespace {

@@ -16,6 +16,15 @@ void IndexRestore::append_flat_rows(IndexFlat& index, idx_t n, const float* x) {
   index.backend_->add(n, x);
 }
 
+void IndexRestore::view_flat_rows(IndexFlat& index, idx_t n, const float* rows,
+                                  std::shared_ptr<const void> keep) {
+  index.backend_->view_rows(n, rows, std::move(keep));
+}
+
+const float* IndexRestore::host_flat_rows(const IndexFlat& index) {
+  return index.backend_->host_rows();
+}
+
 void IndexRestore::finish_flat(IndexFlat& index, const std::vector<idx_t>& ids, idx_t next_id) {
   const auto n = static_cast<idx_t>(ids.size());
   if (index.id_map_->size() != 0 || index.backend_->size() != n) {

@@ -68,6 +68,13 @@ struct IndexRestore {
   // Appends n rows (host memory) to a fresh IndexFlat's storage. Their ids are installed
   // afterwards, all at once, by finish_flat.
   static void append_flat_rows(IndexFlat& index, idx_t n, const float* x);
+  // Makes a fresh IndexFlat on the CPU serve n rows read in place from host memory that keep
+  // keeps alive (a read-only file mapping); ids follow by finish_flat.
+  static void view_flat_rows(IndexFlat& index, idx_t n, const float* rows,
+                             std::shared_ptr<const void> keep);
+  // The rows of an IndexFlat in host memory (ntotal x dim, in place), or null when they are on
+  // a device.
+  static const float* host_flat_rows(const IndexFlat& index);
   // Installs the ids of every row (row order, one per appended row) and makes add() number
   // from next_id (>= every id + 1).
   static void finish_flat(IndexFlat& index, const std::vector<idx_t>& ids, idx_t next_id);

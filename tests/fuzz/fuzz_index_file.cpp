@@ -1,7 +1,8 @@
 // libFuzzer target for the index-file loader: read_index and read_index_info on arbitrary
 // bytes, as given and again with the checksums and file size rewritten to match the bytes (so
 // that mutations get past the CRC checks and reach the section and content validation).
-// A file that loads is searched and its stored vectors are read back.
+// A file that loads is searched and its stored vectors are read back, and it is loaded again
+// with its rows memory-mapped.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -70,6 +71,10 @@ void load(const knnx::fuzz::ScratchFile& file) {
       return;
     }
     knnx::fuzz::exercise(*index);
+    // The same file loads with its host rows mapped (read_index with mmap).
+    const std::unique_ptr<knnx::Index> mapped =
+        knnx::read_index(file.path(), knnx::Device::cpu(), knnx::ReadIndexOptions{.mmap = true});
+    knnx::fuzz::exercise(*mapped);
   });
 }
 

@@ -49,6 +49,33 @@ __global__ void gather_rows_kernel(const float4* __restrict__ src, int dp4,
   }
 }
 
+__global__ void rows_of_ids_kernel(const std::int64_t* __restrict__ ids, std::int64_t count,
+                                   const std::int64_t* __restrict__ sorted_ids,
+                                   const std::int32_t* __restrict__ row_of_sorted, std::int64_t n,
+                                   std::int32_t* __restrict__ rows) {
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
+  for (std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += stride) {
+    const std::int64_t id = ids[i];
+    std::int32_t row = -1;
+    if (id >= 0 && sorted_ids == nullptr) {
+      if (id < n) row = static_cast<std::int32_t>(id);
+    } else if (id >= 0) {
+      std::int64_t lo = 0, hi = n;  // first j with sorted_ids[j] >= id
+      while (lo < hi) {
+        const std::int64_t mid = (lo + hi) / 2;
+        if (sorted_ids[mid] < id) {
+          lo = mid + 1;
+        } else {
+          hi = mid;
+        }
+      }
+      if (lo < n && sorted_ids[lo] == id) row = row_of_sorted[lo];
+    }
+    rows[i] = row;
+  }
+}
+
 // One warp a row: flags a row holding NaN/Inf (1) or whose squared L2 norm, summed in double
 // as the host check sums it, is above kMaxSquaredNorm (2). Racing stores of either value are
 // benign: any flag fails the call.
@@ -106,6 +133,16 @@ void launch_gather_rows(const float* src, int dp, const std::int64_t* keep, std:
   gather_rows_kernel<<<grid, 128, 0, stream>>>(reinterpret_cast<const float4*>(src), dp4, keep,
                                                n_keep, reinterpret_cast<float4*>(dst));
   KNNX_CHECK_LAUNCH(stream, sync_check, "gather_rows_kernel");
+}
+
+void launch_rows_of_ids(const std::int64_t* ids, std::int64_t count, const std::int64_t* sorted_ids,
+                        const std::int32_t* row_of_sorted, std::int64_t n, std::int32_t* rows,
+                        cudaStream_t stream, bool sync_check) {
+  if (count == 0) return;
+  const std::int64_t blocks = std::min<std::int64_t>((count + 255) / 256, 4096);
+  rows_of_ids_kernel<<<static_cast<unsigned>(blocks), 256, 0, stream>>>(ids, count, sorted_ids,
+                                                                        row_of_sorted, n, rows);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "rows_of_ids_kernel");
 }
 
 void launch_flag_unusable_rows(const float* x, std::int64_t n, int d, std::int64_t ld,

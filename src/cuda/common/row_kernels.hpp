@@ -23,6 +23,13 @@ void launch_pad_rows(const float* src, std::int64_t n, int d, std::int64_t src_l
 void launch_flag_unusable_rows(const float* x, std::int64_t n, int d, std::int64_t ld,
                                unsigned long long* out, cudaStream_t stream, bool sync_check);
 
+// rows[i] = the row holding id ids[i], for i < count: with sorted_ids null the ids are the row
+// numbers (row = id when 0 <= id < n); otherwise the row is row_of_sorted[j] for the j with
+// sorted_ids[j] == id (n ids ascending). -1 for a negative or absent id.
+void launch_rows_of_ids(const std::int64_t* ids, std::int64_t count, const std::int64_t* sorted_ids,
+                        const std::int32_t* row_of_sorted, std::int64_t n, std::int32_t* rows,
+                        cudaStream_t stream, bool sync_check);
+
 // dst[i] = src[keep[i]] rows, for i < n_keep (rows of dp floats).
 void launch_gather_rows(const float* src, int dp, const std::int64_t* keep, std::int64_t n_keep,
                         float* dst, cudaStream_t stream, bool sync_check);

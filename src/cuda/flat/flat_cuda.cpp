@@ -49,6 +49,7 @@ class FlatCuda final : public detail::FlatBackend {
     data_.release();
     norms_.release();
     ids_dev_.release();
+    rows_of_ids_.release();
     cudaStreamSynchronize(main_->stream());
   }
 
@@ -118,6 +119,62 @@ class FlatCuda final : public detail::FlatBackend {
   }
 
   bool filters() const override { return true; }
+
+  // Candidates (ids, host or device memory) become rows on the device (rows_of_ids_), and
+  // launch_rerank scores them against the padded queries and keeps the best k, in batches of
+  // queries bounded by the workspace.
+  void rerank(idx_t nq, const float* queries, int n_cand, const idx_t* candidates, int k,
+              float* distances, idx_t* labels, const detail::IdMap& ids,
+              const detail::SearchKnobs& knobs) const override {
+    if (k > kBlockSelectMaxK) {
+      throw NotSupported(
+          fmt::format("exact re-ranking on a GPU returns at most {} neighbours a query, got k = {}",
+                      kBlockSelectMaxK, k));
+    }
+    const std::size_t smem = rerank_smem_bytes(n_cand, k);
+    const auto smem_limit =
+        static_cast<std::size_t>(device_properties(device_).sharedMemPerBlockOptin);
+    if (smem > smem_limit) {
+      throw NotSupported(fmt::format(
+          "exact re-ranking of {} candidates a query (k = {}) on a GPU needs {} bytes of shared "
+          "memory a block, above the device's {}; lower k or k_factor",
+          n_cand, k, smem, smem_limit));
+    }
+    if (nq == 0) return;
+    DeviceGuard guard(device_);
+    auto lease = streams_.acquire();
+    const cudaStream_t s = lease->stream();
+    const bool sync = knobs.sync_check;
+    const std::int64_t* ids_dev = ids_dev_.get(ids, *main_);
+    const DeviceRowsOfIds::Tables tables = rows_of_ids_.get(ids, *main_);
+    const bool candidates_on_device = is_device_pointer(candidates);
+    const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, s);
+
+    const std::int64_t per_query = 4LL * dp_ + 12LL * n_cand;  // query, rows, staged ids
+    const std::int64_t batch = std::clamp<std::int64_t>(knobs.workspace_bytes / per_query, 1,
+                                                        std::min<std::int64_t>(nq, INT32_MAX));
+    DeviceBuffer<float> qbuf(static_cast<std::size_t>(batch) * dp_, s);
+    DeviceBuffer<std::int32_t> rows(static_cast<std::size_t>(batch) * n_cand, s);
+    DeviceBuffer<std::int64_t> staged;
+    if (!candidates_on_device) staged = DeviceBuffer<std::int64_t>(rows.size(), s);
+    for (std::int64_t q0 = 0; q0 < nq; q0 += batch) {
+      const std::int64_t bq = std::min(batch, nq - q0);
+      const std::int64_t count = bq * n_cand;
+      const std::int64_t* cand = candidates + q0 * n_cand;
+      if (!candidates_on_device) {
+        KNNX_CUDA_CHECK(cudaMemcpyAsync(staged.data(), cand, sizeof(std::int64_t) * count,
+                                        cudaMemcpyHostToDevice, s));
+        cand = staged.data();
+      }
+      launch_rows_of_ids(cand, count, tables.sorted_ids, tables.rows, n_, rows.data(), s, sync);
+      copy_rows_padded(qbuf.data(), dp_, queries + q0 * dim_, dim_, bq, s);
+      launch_rerank(data_.data(), dp_, qbuf.data(), static_cast<int>(bq), metric_, rows.data(),
+                    n_cand, k, ids_dev, results.distances() + q0 * k, results.labels() + q0 * k, s,
+                    sync);
+    }
+    results.finish(s);
+    lease->synchronize();
+  }
 
   // Queries are staged in chunks (an eighth of the workspace), each run through the count and
   // fill passes of the streaming range kernel; the hits of a chunk are gathered within half
@@ -524,6 +581,7 @@ class FlatCuda final : public detail::FlatBackend {
   DeviceBuffer<float> data_;             // capacity_ x dp_
   DeviceBuffer<float> norms_;            // capacity_
   DeviceIds ids_dev_;                    // the ids, when they are not the row numbers
+  DeviceRowsOfIds rows_of_ids_;          // id -> row tables, when the ids are not the rows
 };
 
 }  // namespace

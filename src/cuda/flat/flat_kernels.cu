@@ -274,11 +274,14 @@ void launch_tile_select(const float* tile, int ld, int bq, int bn, const float* 
   KNNX_CHECK_LAUNCH(stream, sync_check, "tile_select_kernel");
 }
 
+std::size_t rerank_smem_bytes(int n_cand, int k) {
+  return ((static_cast<std::size_t>(n_cand) * 4 + 15) / 16) * 16 + select_smem_bytes(k, kRound);
+}
+
 void launch_rerank(const float* base, int dp, const float* queries, int nq, Metric metric,
                    const std::int32_t* cand_rows, int n_cand, int k, const std::int64_t* ids,
                    float* distances, std::int64_t* labels, cudaStream_t stream, bool sync_check) {
-  const std::size_t smem =
-      ((static_cast<std::size_t>(n_cand) * 4 + 15) / 16) * 16 + select_smem_bytes(k, kRound);
+  const std::size_t smem = rerank_smem_bytes(n_cand, k);
   const auto* b4 = reinterpret_cast<const float4*>(base);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
   dispatch_metric(metric, [&](auto m) {

@@ -8,6 +8,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "cuda/common/range_output.hpp"
@@ -41,7 +42,9 @@ void launch_tile_select(const float* tile, int ld, int bq, int bn, const float* 
                         cudaStream_t stream, bool sync_check);
 
 // Re-ranks candidate rows ([nq][n_cand], -1 = none) by exact float32 scores, keeping the best
-// k, written like launch_merge (distances + ids).
+// k, written like launch_merge (distances + ids). Needs rerank_smem_bytes(n_cand, k) bytes of
+// shared memory a block.
+std::size_t rerank_smem_bytes(int n_cand, int k);
 void launch_rerank(const float* base, int dp, const float* queries, int nq, Metric metric,
                    const std::int32_t* cand_rows, int n_cand, int k, const std::int64_t* ids,
                    float* distances, std::int64_t* labels, cudaStream_t stream, bool sync_check);

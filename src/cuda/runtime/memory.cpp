@@ -105,6 +105,11 @@ void copy_to_host(void* dst, const void* src, std::size_t bytes, int ordinal) {
   KNNX_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
 }
 
+void copy_to_device(void* dst, const void* src, std::size_t bytes, int ordinal) {
+  DeviceGuard device(ordinal);
+  KNNX_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+}
+
 void synchronize_stream(int ordinal, std::uintptr_t stream) {
   DeviceGuard device(ordinal);
   cudaStream_t s = reinterpret_cast<cudaStream_t>(stream);

@@ -30,6 +30,8 @@ void* user_alloc(int ordinal, std::size_t bytes);
 void user_free(void* p) noexcept;
 // Copies bytes of device memory src (of device `ordinal`) to host memory dst; returns when done.
 void copy_to_host(void* dst, const void* src, std::size_t bytes, int ordinal);
+// Copies bytes of host memory src to device memory dst (of device `ordinal`); returns when done.
+void copy_to_device(void* dst, const void* src, std::size_t bytes, int ordinal);
 // Waits until the work queued on `stream` of device `ordinal` is done; stream 0 or 1 is the
 // legacy default stream and 2 the per-thread default stream (as in __cuda_array_interface__
 // and DLPack), anything else a cudaStream_t.
