@@ -13,6 +13,8 @@
 #   pq_bench   bench/gpu_ivf_pq.py at 1M and 10M x 96, nq 10k (JSON in $OUT/results)
 #   sq         the GPU IndexScalarQuantizer / IndexIVFScalarQuantizer tests (gtest, memcheck over
 #              small cases, pytest)
+#   refine     IndexRefineFlat with its exact vectors on the device or mapped from a file (gtest,
+#              memcheck and racecheck over the device re-ranking, pytest)
 #   ksweep     bench/k_sweep.py: Flat and IVF for k = 10 ... 16384 at nq = 10000, 1M x 128, beside
 #              PyTorch matmul + topk (JSON in $OUT/results); not in the default list
 # usage: scripts/gpu_check.sh [STAGE ...]      (default: all stages but ksweep, in this order)
@@ -26,7 +28,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${OUT:-gpu-check}
 mkdir -p "$out"
 stages=("$@")
-((${#stages[@]})) || stages=(build cpu gpu python sanitizer shards harness filters pq pq_bench sq)
+((${#stages[@]})) || stages=(build cpu gpu python sanitizer shards harness filters pq pq_bench sq refine)
 jobs=$(nproc)
 commit=${KNNX_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
 export NCCL_NVLS_ENABLE=0
@@ -168,6 +170,25 @@ stage_sq() {
   PYTHONPATH="$PWD/build-gpu/python" python3 -m pytest -q -rs -p no:cacheprovider \
     tests/python/test_sq_gpu.py tests/python/test_faiss_sq.py >"$out/sq_pytest.log" 2>&1 || rc=1
   tail -1 "$out/sq_pytest.log"
+  return $rc
+}
+
+stage_refine() {
+  local rc=0
+  ./build-gpu/tests/cpp/test_cuda --gtest_filter='RefineCuda.*' >"$out/refine_gtest.log" 2>&1 || rc=1
+  grep -E "^\[  (PASSED|FAILED|SKIPPED) |tests ran" "$out/refine_gtest.log" | head -20
+  local tool
+  for tool in memcheck racecheck; do
+    timeout "${KNNX_SANITIZER_TIMEOUT:-240}" compute-sanitizer --tool "$tool" --error-exitcode 99 \
+      ./build-gpu/tests/cpp/test_cuda \
+      --gtest_filter='RefineCuda.DeviceArraysInAndOut:RefineCuda.KPastTheBlockSelectionIsRefused' \
+      >"$out/refine_$tool.log" 2>&1 || rc=1
+    grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$out/refine_$tool.log" | tail -1
+  done
+  PYTHONPATH="$PWD/build-gpu/python" python3 -m pytest -q -rs -p no:cacheprovider \
+    tests/python/test_refine_storage.py tests/python/test_index_io_refine.py \
+    >"$out/refine_pytest.log" 2>&1 || rc=1
+  tail -1 "$out/refine_pytest.log"
   return $rc
 }
 
