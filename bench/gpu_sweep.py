@@ -300,8 +300,11 @@ def measure(args):
             nbytes, flops = work(index, args.nb, args.d, nq, k, args.nlist, **extra)
             for mode in args.modes:
                 params = search_params(knnx, index, mode, args)
+                # What the flat search ran: a fast search that cannot gain runs exact.
+                ran = ({"precision_used": built[index].precision_used(nq, k, params).name.lower()}
+                       if hasattr(built[index], "precision_used") else {})
                 measure_point({"index": index, "mode": mode, "nq": nq, "k": k, "sweeps": sweeps,
-                               **extra, "floor": floor(nbytes, flops, mode, rates)},
+                               **extra, **ran, "floor": floor(nbytes, flops, mode, rates)},
                               lambda: built[index].search(queries, k, params=params),
                               lambda: built[index].search(rq, k, params=params), reference)
 

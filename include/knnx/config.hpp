@@ -39,6 +39,10 @@ struct Config {
   // KNNX_FLAT_OVERFETCH: candidates per result kept by the fast (tf32) GPU mode before exact
   // re-ranking (capped at 4096 candidates).
   int flat_overfetch = 2;
+  // KNNX_FLAT_FAST_MAX_K: the largest k for which the fast GPU mode runs; past it the selection
+  // of flat_overfetch x k candidates costs more than the tf32 GEMM saves, and the search runs
+  // exact (IndexFlat::precision_used says which). 0: fast precision never runs.
+  int flat_fast_max_k = 256;
   // KNNX_FLAT_GEMM: how the exact many-query GPU path computes its score tiles: "3xtf32" (each
   // operand split into two tf32 parts, three tensor-core products summed in float32:
   // float32-level error at tensor-core rates) or "fp32" (cuBLAS SGEMM on the FP32 cores).

@@ -36,6 +36,12 @@ class IndexFlat : public Index {
   // default. SearchParams::precision overrides it for one call.
   FlatPrecision precision() const { return precision_; }
   void set_precision(FlatPrecision precision);
+  // The precision a search of nq queries for k results with these params computes with: Fast
+  // only where the fast mode can gain (a GPU index, batches of many queries, k up to
+  // KNNX_FLAT_FAST_MAX_K; docs/knobs.md), Exact otherwise, and always Exact on the CPU. A search
+  // asked to run fast that cannot gain runs exact; this says which one ran. Throws as search
+  // does for params out of range.
+  FlatPrecision precision_used(idx_t nq, int k, const SearchParams* params = nullptr) const;
 
  protected:
   void do_train(idx_t n, const float* x) override;

@@ -41,6 +41,7 @@ constexpr KnobField kKnobFields[] = {
     {"flat_tile_rows", "KNNX_FLAT_TILE_ROWS", &Config::flat_tile_rows},
     {"flat_tile_queries", "KNNX_FLAT_TILE_QUERIES", &Config::flat_tile_queries},
     {"flat_overfetch", "KNNX_FLAT_OVERFETCH", &Config::flat_overfetch},
+    {"flat_fast_max_k", "KNNX_FLAT_FAST_MAX_K", &Config::flat_fast_max_k},
     {"flat_gemm", "KNNX_FLAT_GEMM", &Config::flat_gemm},
     {"ivf_tpb", "KNNX_IVF_TPB", &Config::ivf_tpb},
     {"ivf_fused", "KNNX_IVF_FUSED", &Config::ivf_fused},

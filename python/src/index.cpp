@@ -522,7 +522,22 @@ void bind_index(nb::module_& m) {
             self.write([p](Index& index) { static_cast<IndexFlat&>(index).set_precision(p); });
           },
           "knnx.FlatPrecision of GPU searches (EXACT by default); also settable as \"exact\"\n"
-          "or \"fast\". Has no effect on the CPU, which is always exact.");
+          "or \"fast\". Has no effect on the CPU, which is always exact.")
+      .def(
+          "precision_used",
+          [](const PyIndexFlat& self, long long nq, long long k_in, const SearchParams* params_in) {
+            if (nq < 0) throw InvalidArgument(fmt::format("nq must be >= 0, got {}", nq));
+            const int k = k_arg(k_in);
+            const std::unique_ptr<SearchParams> params = copy_search_params(params_in);
+            return self.read([&](const Index& index) {
+              return static_cast<const IndexFlat&>(index).precision_used(nq, k, params.get());
+            });
+          },
+          nb::arg("nq"), nb::arg("k"), nb::arg("params").none() = nb::none(),
+          "The knnx.FlatPrecision a search of nq queries for k results (with params) computes\n"
+          "with: FAST only where the fast mode can gain (GPU, many queries, k up to\n"
+          "KNNX_FLAT_FAST_MAX_K), EXACT otherwise; a search asked to run fast that cannot gain\n"
+          "runs exact.");
 }
 
 }  // namespace knnx::python

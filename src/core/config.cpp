@@ -137,6 +137,9 @@ const std::vector<Knob>& knobs() {
       int_knob<&Config::flat_overfetch>(
           "KNNX_FLAT_OVERFETCH", 1, 64, "1..64",
           "GPU flat fast mode: candidates kept per result before exact re-ranking"),
+      int_knob<&Config::flat_fast_max_k>(
+          "KNNX_FLAT_FAST_MAX_K", 0, 2048, "0..2048",
+          "GPU flat fast mode: largest k it runs for; larger k run exact (0: never fast)"),
       choice_knob<&Config::flat_gemm>(
           "KNNX_FLAT_GEMM", {"3xtf32", "fp32"}, "3xtf32 or fp32",
           "GPU flat, exact mode, batches of at least 2 queries per SM: score tiles by 3xTF32 "

@@ -31,6 +31,12 @@ class FlatBackend {
   // knobs.sel, which only a backend whose filters() is true is given.
   virtual void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
                       const IdMap& ids, const SearchKnobs& knobs) const = 0;
+  // The precision a search of nq queries for k results computes with (IndexFlat::precision_used):
+  // Exact, unless knobs ask for Fast and the backend runs it for these sizes.
+  virtual FlatPrecision precision_used(idx_t nq, int k, const SearchKnobs& knobs) const {
+    (void)nq, (void)k, (void)knobs;
+    return FlatPrecision::Exact;
+  }
   // Whether search and range_search honour knobs.sel. The index layer refuses a selector
   // (NotSupported) for a backend without them.
   virtual bool filters() const { return false; }

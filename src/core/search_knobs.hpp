@@ -21,6 +21,7 @@ struct SearchKnobs {
   // Flat (exact distances over rows: IndexFlat, IVF centroids).
   bool flat_fast = false;  // FlatPrecision::Fast
   int flat_overfetch = 0;
+  int flat_fast_max_k = 0;
   FlatGemm flat_gemm = FlatGemm::Tf32x3;
   int flat_stream_max_nq = 0;
   int flat_tile_rows = 0;

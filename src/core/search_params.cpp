@@ -120,6 +120,7 @@ SearchKnobs resolve_search_knobs(const SearchParams* params, const IndexSearchDe
       p.workspace_bytes.value_or(static_cast<std::int64_t>(defaults.gpu_workspace_mb) << 20);
   k.flat_fast = p.precision.value_or(index.precision) == FlatPrecision::Fast;
   k.flat_overfetch = p.flat_overfetch.value_or(defaults.flat_overfetch);
+  k.flat_fast_max_k = defaults.flat_fast_max_k;
   k.flat_gemm =
       p.flat_gemm.value_or(defaults.flat_gemm == "fp32" ? FlatGemm::Fp32 : FlatGemm::Tf32x3);
   k.flat_stream_max_nq = p.flat_stream_max_nq.value_or(defaults.flat_stream_max_nq);

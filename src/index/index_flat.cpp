@@ -56,6 +56,11 @@ detail::SearchKnobs IndexFlat::search_knobs(const SearchParams* params) const {
   return knobs;
 }
 
+FlatPrecision IndexFlat::precision_used(idx_t nq, int k, const SearchParams* params) const {
+  if (params) params->validate();
+  return backend_->precision_used(nq, k, search_knobs(params));
+}
+
 void IndexFlat::do_search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
                           const SearchParams* params) const {
   backend_->search(nq, queries, k, distances, labels, *id_map_, search_knobs(params));

@@ -70,8 +70,9 @@ class FlatCuda final : public detail::FlatBackend {
   }
 
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
-              const detail::IdMap& ids, const detail::SearchKnobs& knobs) const override {
+              const detail::IdMap& ids, const detail::SearchKnobs& asked) const override {
     DeviceGuard guard(device_);
+    const detail::SearchKnobs knobs = with_precision_used(nq, k, asked);
     auto lease = streams_.acquire();
     const cudaStream_t s = lease->stream();
     const bool sync = knobs.sync_check;
@@ -224,7 +225,8 @@ class FlatCuda final : public detail::FlatBackend {
   // Queues the search of nq padded device queries (rows of dp_ floats) on ctx, in batches
   // bounded by the workspace like search(), labelled by row number; no synchronisation.
   void search_padded(StreamContext& ctx, idx_t nq, const float* queries, int k,
-                     const detail::SearchKnobs& knobs, float* dist, std::int64_t* lab) const {
+                     const detail::SearchKnobs& asked, float* dist, std::int64_t* lab) const {
+    const detail::SearchKnobs knobs = with_precision_used(nq, k, asked);
     const bool stream_path = nq <= knobs.flat_stream_max_nq;
     const std::int64_t batch = stream_path ? nq : query_batch(nq, k, knobs, knobs.workspace_bytes);
     for (std::int64_t q0 = 0; q0 < nq; q0 += batch) {
@@ -338,6 +340,32 @@ class FlatCuda final : public detail::FlatBackend {
     return !knobs.flat_fast && knobs.flat_gemm == FlatGemm::Tf32x3;
   }
 
+  // Fast precision runs only where it gains: on the tiled path (more than flat_stream_max_nq
+  // queries, k below the radix selection), in batches of at least 2 queries a multiprocessor
+  // (fewer make the GEMM memory-bound, so tensor cores do not help), and for k up to
+  // flat_fast_max_k (past it, selecting overfetch x k candidates costs more than the tf32 GEMM
+  // saves). Elsewhere the search runs exact.
+  FlatPrecision precision_used(idx_t nq, int k, const detail::SearchKnobs& knobs) const override {
+    if (!knobs.flat_fast || n_ == 0 || k > knobs.flat_fast_max_k ||
+        nq <= knobs.flat_stream_max_nq || use_radix_select(k, knobs.gpu_radix_min_k)) {
+      return FlatPrecision::Exact;
+    }
+    const std::int64_t batch = query_batch(nq, k, knobs, knobs.workspace_bytes);
+    const std::int64_t smallest = nq - (nq - 1) / batch * batch;  // the last batch
+    const int sms = device_properties(device_).multiProcessorCount;
+    return smallest >= 2LL * sms ? FlatPrecision::Fast : FlatPrecision::Exact;
+  }
+
+  // knobs with flat_fast set to what precision_used decides, so that every batch of the search
+  // runs the same precision.
+  detail::SearchKnobs with_precision_used(idx_t nq, int k, const detail::SearchKnobs& knobs) const {
+    detail::SearchKnobs out = knobs;
+    out.flat_fast = precision_used(nq, k, knobs) == FlatPrecision::Fast;
+    return out;
+  }
+
+  // Queries per batch: as many as the workspace holds (at most flat_tile_queries), spread
+  // evenly over the batches that takes, so the last batch is not a small remainder.
   std::int64_t query_batch(idx_t nq, int k, const detail::SearchKnobs& knobs,
                            std::int64_t workspace) const {
     const std::int64_t kk = kept_per_query(k, knobs);
@@ -350,7 +378,10 @@ class FlatCuda final : public detail::FlatBackend {
         2 * bn * 4 + kk * 8 + static_cast<std::int64_t>(dp_) * 4 * (split ? 4 : 1) + 4;
     if (split) workspace -= bn * 3 * dp_ * 4;
     const std::int64_t fit = std::max<std::int64_t>(1, workspace / per_query);
-    return std::min<std::int64_t>({nq, fit, knobs.flat_tile_queries});
+    const std::int64_t most =
+        std::max<std::int64_t>(1, std::min<std::int64_t>({nq, fit, knobs.flat_tile_queries}));
+    const std::int64_t batches = (nq + most - 1) / most;
+    return (nq + batches - 1) / batches;
   }
 
   // One batch of padded device queries: [bq][k] device results, queued on ctx. allowed: null,

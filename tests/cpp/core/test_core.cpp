@@ -146,6 +146,7 @@ const IntKnob kIntKnobs[] = {
     {"KNNX_FLAT_TILE_ROWS", &Config::flat_tile_rows, 65536, 256, 1 << 24},
     {"KNNX_FLAT_TILE_QUERIES", &Config::flat_tile_queries, 4096, 1, 65535},
     {"KNNX_FLAT_OVERFETCH", &Config::flat_overfetch, 2, 1, 64},
+    {"KNNX_FLAT_FAST_MAX_K", &Config::flat_fast_max_k, 256, 0, 2048},
     {"KNNX_IVF_TPB", &Config::ivf_tpb, 256, 128, 512},
     {"KNNX_IVF_ROWS_PER_CHUNK", &Config::ivf_rows_per_chunk, 8192, 256, 1 << 30},
     {"KNNX_IVF_SHARED", &Config::ivf_shared, -1, -1, 1},

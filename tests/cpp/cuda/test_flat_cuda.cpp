@@ -229,6 +229,46 @@ TEST(FlatCuda, FastModeRecall) {
   }
 }
 
+// Fast precision runs where it gains (many queries, k up to KNNX_FLAT_FAST_MAX_K); elsewhere
+// the search runs exact, returns what an exact search returns, and precision_used says so.
+TEST(FlatCuda, FastPrecisionRunsOnlyWhereItGains) {
+  KNNX_REQUIRE_GPU();
+  ConfigGuard restore;
+  const int d = 64;
+  const idx_t n = 20000, many = 1200;  // over 2 queries a multiprocessor on any current GPU
+  const auto base = random_vectors(n, d, 71);
+  const auto q = random_vectors(many, d, 72);
+  IndexFlat exact(d, Metric::L2, Device::cuda(0));
+  exact.add(n, base.data());
+  SearchParams fast;
+  fast.precision = FlatPrecision::Fast;
+  EXPECT_EQ(exact.precision_used(many, 10, &fast), FlatPrecision::Fast);
+  EXPECT_EQ(exact.precision_used(many, 10), FlatPrecision::Exact);  // the index's own: Exact
+  EXPECT_EQ(exact.precision_used(4, 10, &fast), FlatPrecision::Exact);  // streaming kernel
+  EXPECT_EQ(exact.precision_used(many, 4096, &fast), FlatPrecision::Exact);  // radix selection
+  // Where fast runs, its distances (re-ranked from the rows) differ from the exact path's
+  // (from the GEMM) somewhere, which gives the equality checks below their meaning.
+  EXPECT_NE(test::search(exact, q, d, 10, &fast).dist, test::search(exact, q, d, 10).dist);
+  const int k_past = config().flat_fast_max_k + 1;
+  EXPECT_EQ(exact.precision_used(many, k_past, &fast), FlatPrecision::Exact);
+  for (const auto& [nq, k] : {std::pair<idx_t, int>{many, k_past}, {4, 10}}) {
+    SCOPED_TRACE(fmt::format("nq {} k {}", nq, k));
+    const std::vector<float> qs(q.begin(), q.begin() + nq * d);
+    const auto want = test::search(exact, qs, d, k);
+    const auto got = test::search(exact, qs, d, k, &fast);
+    EXPECT_EQ(got.lab, want.lab);
+    EXPECT_EQ(got.dist, want.dist);
+  }
+  Config c = config();
+  c.flat_fast_max_k = 0;
+  set_config(c);
+  EXPECT_EQ(exact.precision_used(many, 10, &fast), FlatPrecision::Exact);
+  const auto want = test::search(exact, q, d, 10);
+  const auto got = test::search(exact, q, d, 10, &fast);
+  EXPECT_EQ(got.lab, want.lab);
+  EXPECT_EQ(got.dist, want.dist);
+}
+
 #ifdef KNNX_WITH_CUDA
 TEST(FlatCuda, DevicePointersInAndOut) {
   KNNX_REQUIRE_GPU();

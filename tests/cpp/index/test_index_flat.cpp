@@ -653,5 +653,18 @@ TEST(FlatRealData, Sift5kQueriesMatchBruteForce) {
   }
 }
 
+// The CPU backend is always exact, whatever precision a search asks for.
+TEST(IndexFlatCpu, PrecisionUsedIsAlwaysExact) {
+  IndexFlat index(8, Metric::L2);
+  SearchParams fast;
+  fast.precision = FlatPrecision::Fast;
+  index.set_precision(FlatPrecision::Fast);
+  EXPECT_EQ(index.precision_used(10000, 10), FlatPrecision::Exact);
+  EXPECT_EQ(index.precision_used(10000, 10, &fast), FlatPrecision::Exact);
+  SearchParams bad;
+  bad.flat_overfetch = 0;
+  EXPECT_THROW(index.precision_used(10, 10, &bad), InvalidArgument);
+}
+
 }  // namespace
 }  // namespace knnx
