@@ -18,6 +18,13 @@ cmake --build build-gpu --target _knnx knnx_cli >"$out/build.log" 2>&1 \
   || { grep -E "error" "$out/build.log" | head -30; exit 1; }
 stamp built
 export PYTHONPATH=build-gpu/python
+if [[ ${CROSSOVER:-1} == 1 ]]; then
+  # Fast against exact with the fast mode allowed at every k: where it stops gaining.
+  KNNX_FLAT_FAST_MAX_K=2048 timeout 90 python3 bench/gpu_sweep.py --sweeps k --indexes flat \
+    --modes exact fast --no-torch --k 10 32 64 128 256 512 1024 --out "$out/fast_crossover.json" \
+    >"$out/crossover.log" 2>&1
+  stamp "crossover rc=$?"; tail -16 "$out/crossover.log" >>"$out/summary.txt"
+fi
 if [[ ${SWEEP:-1} == 1 ]]; then
   timeout ${SWEEP_S:-170} python3 bench/gpu_sweep.py --k 10 64 256 1024 2048 4096 8192 16384 \
     --out "$out/gpu_sweep.json" >"$out/sweep.log" 2>&1
