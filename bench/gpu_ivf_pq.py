@@ -24,6 +24,7 @@ ratio from above).
 
 import argparse
 import datetime
+import itertools
 import json
 import math
 import shlex
@@ -213,25 +214,28 @@ def build(index, sample, xb, args):
 
 
 def refine_points(torch, args, xb, xq, queries, truth, sample, nlist, M):
-    """The same IVF-PQ wrapped in IndexRefineFlat (exact vectors on the host): recall and
-    queries/s over n_probe x k_factor."""
+    """The same IVF-PQ wrapped in IndexRefineFlat: recall and queries/s over where the exact
+    vectors are (--refine-storage: host memory, re-ranked on the host; or the GPU, re-ranked
+    there) x n_probe x k_factor."""
     index, train_s, add_s = build(
         knnx.IndexRefineFlat(knnx.IndexIVFPQ(xb.shape[1], nlist, M, device=args.device)),
         sample, xb, args)
     print(f"refine: trained in {train_s:.1f} s, added in {add_s:.1f} s", flush=True)
-    out = {"exact_vectors": "host", "train_s": train_s, "add_s": add_s, "points": []}
-    for n_probe in args.refine_nprobe:
-        for k_factor in args.refine:
-            params = knnx.SearchParametersRefine(
-                k_factor=k_factor, base_index_params=knnx.SearchParametersIVF(nprobe=n_probe))
-            _, labels = index.search(queries, args.k, params=params)
-            rec = recall(np.asarray(labels.cpu() if hasattr(labels, "cpu") else labels), truth)
-            seconds = median_seconds(torch, lambda: index.search(queries, args.k, params=params),
-                                     args.reps)
-            out["points"].append({"nprobe": n_probe, "k_factor": k_factor, "recall": rec,
-                                  "median_s": seconds, "qps": args.nq / seconds})
-            print(f"refine nprobe={n_probe} k_factor={k_factor}: recall@{args.k} {rec:.4f} "
-                  f"{args.nq / seconds:,.0f} q/s", flush=True)
+    out = {"train_s": train_s, "add_s": add_s, "points": []}
+    for storage, n_probe, k_factor in itertools.product(args.refine_storage, args.refine_nprobe,
+                                                        args.refine):
+        if index.refine_storage != storage:
+            index.refine_storage = storage
+        params = knnx.SearchParametersRefine(
+            k_factor=k_factor, base_index_params=knnx.SearchParametersIVF(nprobe=n_probe))
+        _, labels = index.search(queries, args.k, params=params)
+        rec = recall(np.asarray(labels.cpu() if hasattr(labels, "cpu") else labels), truth)
+        seconds = median_seconds(torch, lambda: index.search(queries, args.k, params=params),
+                                 args.reps)
+        out["points"].append({"storage": storage, "nprobe": n_probe, "k_factor": k_factor,
+                              "recall": rec, "median_s": seconds, "qps": args.nq / seconds})
+        print(f"refine {storage} nprobe={n_probe} k_factor={k_factor}: "
+              f"recall@{args.k} {rec:.4f} {args.nq / seconds:,.0f} q/s", flush=True)
     del index
     return out
 
@@ -270,6 +274,8 @@ def main():
     ap.add_argument("--refine", type=float, nargs="*", default=[],
                     help="k_factors of an IndexRefineFlat over the same IVF-PQ (none: skipped)")
     ap.add_argument("--refine-nprobe", type=int, nargs="+", default=[8, 16, 32])
+    ap.add_argument("--refine-storage", nargs="+", choices=["host", "device"],
+                    default=["host", "device"], help="where the refine's exact vectors are")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
