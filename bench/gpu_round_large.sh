@@ -4,6 +4,7 @@
 #   TESTS=1      the GPU gtests named by GTEST (test_cuda is built only then)
 #   LARGE=1      the 100M x 96 IVF-PQ build from a file (bench/gpu_build_large.py)
 #   CROSSOVER=1  fast against exact GPU flat search with the fast mode allowed at every k
+#   RADIXWS=1    GPU flat at k 2048-16384 under a 1.5 GiB and a 16 GiB workspace
 #   SWEEP=1      bench/gpu_sweep.py
 #   PQ=1         bench/gpu_ivf_pq.py at 10M with refine
 # Logs and JSON under $OUT; the summary is $OUT/summary.txt.
@@ -56,6 +57,15 @@ if stage CROSSOVER 60; then
     --modes exact fast --no-torch --k 10 32 64 128 256 512 1024 --out "$out/fast_crossover.json" \
     >"$out/crossover.log" 2>&1
   stamp "crossover rc=$?"; tail -16 "$out/crossover.log" >>"$out/summary.txt"
+fi
+if stage RADIXWS 60; then
+  # The radix path's chunk of queries is bounded by the workspace (4 bytes a stored row a query):
+  # large k under the 1.5 GiB default and under 16 GiB.
+  for mb in 1536 16384; do
+    timeout 60 python3 bench/gpu_sweep.py --sweeps k --indexes flat --modes exact --no-torch \
+      --k 2048 4096 16384 --workspace-mb $mb --out "$out/radix_ws_$mb.json" >"$out/radix_ws_$mb.log" 2>&1
+    stamp "radix workspace $mb MiB rc=$?"; grep -E '"k"' "$out/radix_ws_$mb.log" | cut -c1-200 >>"$out/summary.txt"
+  done
 fi
 if stage SWEEP 120; then
   timeout $(($(left) < 200 ? $(left) : 200)) python3 bench/gpu_sweep.py \
