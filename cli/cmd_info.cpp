@@ -71,6 +71,20 @@ std::string knobs_markdown() {
                        escape_cell(k.description),
                        k.search_param.empty() ? "-" : fmt::format("`{}`", k.search_param));
   }
+  out +=
+      "\n"
+      "## GPU workspace\n"
+      "\n"
+      "Every GPU search keeps its scratch memory (staged queries, score tiles, partial results)\n"
+      "within one bound: `SearchParams.workspace_bytes` when set, else `KNNX_GPU_WORKSPACE_MB`\n"
+      "when not 0, else a quarter of the device memory free as the search starts (free per\n"
+      "`cudaMemGetInfo`, plus what knnx's memory pool keeps unused; measured at most every\n"
+      "50 ms), within 16 MiB .. 4 GiB. Queries are searched in batches that fit the bound, so\n"
+      "any number of queries runs; results (nq x k distances and labels) do not count. An\n"
+      "explicit bound too small for even one query (e.g. a flat search of large k, whose row\n"
+      "of scores over every stored vector is needed whole) raises `knnx::InvalidArgument`\n"
+      "naming the bytes one query needs; under the default bound such a query runs alone.\n"
+      "Transforms stream their rows within the same bound.\n";
   return out;
 }
 

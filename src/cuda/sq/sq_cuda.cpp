@@ -35,6 +35,7 @@
 #include "cuda/runtime/memory.hpp"
 #include "cuda/runtime/search_results.hpp"
 #include "cuda/runtime/stream_pool.hpp"
+#include "cuda/runtime/workspace.hpp"
 #include "cuda/select/merge_tree.hpp"
 #include "cuda/sq/sq_kernels.hpp"
 #include "knnx/error.hpp"
@@ -169,10 +170,11 @@ class SqCuda final : public detail::SqBackend {
   }
 
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
-              const detail::SearchKnobs& knobs) const override {
+              const detail::SearchKnobs& call_knobs) const override {
     if (nq == 0) return;
     check_k_in_block_range(k, layout_.coarse ? "IndexIVFScalarQuantizer" : "IndexScalarQuantizer");
     DeviceGuard guard(device_);
+    const detail::SearchKnobs knobs = with_workspace(call_knobs, device_);
     auto lease = streams_.acquire();
     StreamContext& ctx = *lease;
     const cudaStream_t s = ctx.stream();
@@ -187,7 +189,9 @@ class SqCuda final : public detail::SqBackend {
     // their merge tree.
     const std::int64_t per_query_bytes = static_cast<std::int64_t>(dp_) * 4 + args.n_probe * 12LL +
                                          static_cast<std::int64_t>(per_query) * k * 9;
-    const idx_t batch = pq_query_batch(nq, per_query_bytes, 0, knobs.workspace_bytes);
+    const idx_t batch =
+        pq_query_batch(nq, per_query_bytes, 0, knobs,
+                       layout_.coarse ? "IndexIVFScalarQuantizer" : "IndexScalarQuantizer", k);
     for (idx_t q0 = 0; q0 < nq; q0 += batch) {
       const int bq = static_cast<int>(std::min(batch, nq - q0));
       const StagedQueries staged = stage(ctx, queries + q0 * layout_.dim, bq, args.n_probe, knobs);
@@ -206,8 +210,9 @@ class SqCuda final : public detail::SqBackend {
   }
 
   RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
-                                 const detail::SearchKnobs& knobs) const override {
+                                 const detail::SearchKnobs& call_knobs) const override {
     DeviceGuard guard(device_);
+    const detail::SearchKnobs knobs = with_workspace(call_knobs, device_);
     auto lease = streams_.acquire();
     StreamContext& ctx = *lease;
     const cudaStream_t s = ctx.stream();
