@@ -88,9 +88,7 @@ class FlatCuda final : public detail::FlatBackend {
     const std::int64_t* ids_dev = ids_dev_.get(ids, *main_);
     const DeviceFilter filter = admitted_rows(ids, n_, knobs.sel, s);
 
-    const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, s);
-    float* dist = results.distances();
-    std::int64_t* lab = results.labels();
+    const SearchResults results(distances, labels, nq, k, plan.queries, knobs.workspace_bytes, s);
 
     // Queries are checked for NaN/Inf and the norm bound on the stream (device queries in place, host queries in
     // their staged copy), into a pinned flag read after the final synchronisation: the check
@@ -119,7 +117,8 @@ class FlatCuda final : public detail::FlatBackend {
         }
       }
       search_batch(*lease, qb, static_cast<int>(bq), k, stream_path, plan.tile_rows, knobs, ids_dev,
-                   filter.bits(), dist + q0 * k, lab + q0 * k);
+                   filter.bits(), results.distances(q0), results.labels(q0));
+      results.batch_done(q0, bq, s);
     }
     results.finish(s);
     lease->synchronize();
@@ -133,7 +132,7 @@ class FlatCuda final : public detail::FlatBackend {
   // queries bounded by the workspace.
   void rerank(idx_t nq, const float* queries, int n_cand, const idx_t* candidates, int k,
               float* distances, idx_t* labels, const detail::IdMap& ids,
-              const detail::SearchKnobs& knobs) const override {
+              const detail::SearchKnobs& asked) const override {
     if (k > kBlockSelectMaxK) {
       throw NotSupported(
           fmt::format("exact re-ranking on a GPU returns at most {} neighbours a query, got k = {}",
@@ -150,17 +149,18 @@ class FlatCuda final : public detail::FlatBackend {
     }
     if (nq == 0) return;
     DeviceGuard guard(device_);
+    const detail::SearchKnobs knobs = with_workspace(asked, device_);
     auto lease = streams_.acquire();
     const cudaStream_t s = lease->stream();
     const bool sync = knobs.sync_check;
     const std::int64_t* ids_dev = ids_dev_.get(ids, *main_);
     const DeviceRowsOfIds::Tables tables = rows_of_ids_.get(ids, *main_);
     const bool candidates_on_device = is_device_pointer(candidates);
-    const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, s);
 
     const std::int64_t per_query = 4LL * dp_ + 12LL * n_cand;  // query, rows, staged ids
     const std::int64_t batch = std::clamp<std::int64_t>(knobs.workspace_bytes / per_query, 1,
                                                         std::min<std::int64_t>(nq, INT32_MAX));
+    const SearchResults results(distances, labels, nq, k, batch, knobs.workspace_bytes, s);
     DeviceBuffer<float> qbuf(static_cast<std::size_t>(batch) * dp_, s);
     DeviceBuffer<std::int32_t> rows(static_cast<std::size_t>(batch) * n_cand, s);
     DeviceBuffer<std::int64_t> staged;
@@ -177,8 +177,8 @@ class FlatCuda final : public detail::FlatBackend {
       launch_rows_of_ids(cand, count, tables.sorted_ids, tables.rows, n_, rows.data(), s, sync);
       copy_rows_padded(qbuf.data(), dp_, queries + q0 * dim_, dim_, bq, s);
       launch_rerank(data_.data(), dp_, qbuf.data(), static_cast<int>(bq), metric_, rows.data(),
-                    n_cand, k, ids_dev, results.distances() + q0 * k, results.labels() + q0 * k, s,
-                    sync);
+                    n_cand, k, ids_dev, results.distances(q0), results.labels(q0), s, sync);
+      results.batch_done(q0, bq, s);
     }
     results.finish(s);
     lease->synchronize();

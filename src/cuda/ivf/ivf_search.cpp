@@ -306,18 +306,18 @@ void search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq, const float
   const detail::SearchKnobs knobs = with_workspace(call_knobs, lists.device);
   const int n_probe = std::clamp(knobs.nprobe, 1, lists.n_lists);
   const bool queries_on_device = is_device_pointer(queries);
-  const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, ctx.stream());
-  volatile unsigned long long* bad = ctx.pinned_flag();
-  *bad = 0;
   const ScanKind scan = choose_scan(lists, nq, k, n_probe, knobs);
   const idx_t batch = query_batch(lists, nq, k, n_probe, scan, knobs);
+  const SearchResults results(distances, labels, nq, k, batch, knobs.workspace_bytes, ctx.stream());
+  volatile unsigned long long* bad = ctx.pinned_flag();
+  *bad = 0;
   for (idx_t q0 = 0; q0 < nq; q0 += batch) {
     const int bq = static_cast<int>(std::min(batch, nq - q0));
     const ProbedQueries probed =
         coarse_quantize(lists, ctx, queries + q0 * lists.dim, bq, n_probe, knobs);
     Partials partials = scan_lists(lists, ctx, probed, k, scan, knobs);
-    merge(lists, ctx, std::move(partials), bq, k, knobs, results.distances() + q0 * k,
-          results.labels() + q0 * k);
+    merge(lists, ctx, std::move(partials), bq, k, knobs, results.distances(q0), results.labels(q0));
+    results.batch_done(q0, bq, ctx.stream());
   }
   results.finish(ctx.stream());
   ctx.synchronize();

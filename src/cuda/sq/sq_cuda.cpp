@@ -182,9 +182,6 @@ class SqCuda final : public detail::SqBackend {
     const DeviceFilter filter = lists_->admitted(knobs.sel, s);
     SqScanArgs args = scan_args(knobs, filter.bits());
     const int per_query = args.n_probe * args.chunks;
-    const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, s);
-    volatile unsigned long long* bad = ctx.pinned_flag();
-    *bad = 0;
     // Per query: its staged copy and probes, and its partial results with the first level of
     // their merge tree.
     const std::int64_t per_query_bytes = static_cast<std::int64_t>(dp_) * 4 + args.n_probe * 12LL +
@@ -192,6 +189,9 @@ class SqCuda final : public detail::SqBackend {
     const idx_t batch =
         pq_query_batch(nq, per_query_bytes, 0, knobs,
                        layout_.coarse ? "IndexIVFScalarQuantizer" : "IndexScalarQuantizer", k);
+    const SearchResults results(distances, labels, nq, k, batch, knobs.workspace_bytes, s);
+    volatile unsigned long long* bad = ctx.pinned_flag();
+    *bad = 0;
     for (idx_t q0 = 0; q0 < nq; q0 += batch) {
       const int bq = static_cast<int>(std::min(batch, nq - q0));
       const StagedQueries staged = stage(ctx, queries + q0 * layout_.dim, bq, args.n_probe, knobs);
@@ -200,8 +200,9 @@ class SqCuda final : public detail::SqBackend {
       PqPartials partials = make_pq_partials(items, k, s);
       launch_sq_scan(args, items, k, partials.keys.data(), partials.rows.data(), s, sync);
       merge_partials(std::move(partials.keys), std::move(partials.rows), bq, per_query * k, k,
-                     layout_.metric, nullptr, lists_->ids(), results.distances() + q0 * k,
-                     results.labels() + q0 * k, s, sync);
+                     layout_.metric, nullptr, lists_->ids(), results.distances(q0),
+                     results.labels(q0), s, sync);
+      results.batch_done(q0, bq, s);
     }
     results.finish(s);
     ctx.synchronize();
