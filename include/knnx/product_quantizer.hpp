@@ -96,6 +96,8 @@ class ProductQuantizer {
   int nbits_;
   ProductQuantizerParams params_;
   std::vector<float> centroids_;
+  // The codebooks as M x dsub x ksub, which the lookup tables are computed from.
+  std::vector<float> transposed_;
 };
 
 }  // namespace knnx

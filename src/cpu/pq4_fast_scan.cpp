@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "cpu/cpu_features.hpp"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define KNNX_PQ4_X86 1
@@ -94,13 +96,6 @@ KNNX_PQ4_AVX2 void quantize_avx2(const float* table, int M, std::uint8_t* entrie
   *bias_out = bias;
 }
 
-bool have_avx2() {
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return yes;
-}
 #endif
 
 }  // namespace
@@ -132,7 +127,7 @@ void pq4_quantize_table(const float* table, int M, Pq4Table& out) {
   float span = 0.0f;
   float bias = 0.0f;
 #ifdef KNNX_PQ4_X86
-  if (have_avx2()) {
+  if (cpu_has_avx2()) {
     quantize_avx2(table, M, out.entries.data(), lows, &span, &bias);
     out.inv_scale = 1.0f / (span > 0.0f ? 255.0f / span : 1.0f);
     out.bias = bias;
@@ -186,14 +181,14 @@ void pq4_accumulate_portable(const std::uint8_t* blocks, idx_t n_blocks, int M,
 void pq4_accumulate(const std::uint8_t* blocks, idx_t n_blocks, int M, const std::uint8_t* entries,
                     std::uint16_t* out) {
 #ifdef KNNX_PQ4_X86
-  if (have_avx2()) return accumulate_avx2(blocks, n_blocks, M, entries, out);
+  if (cpu_has_avx2()) return accumulate_avx2(blocks, n_blocks, M, entries, out);
 #endif
   pq4_accumulate_portable(blocks, n_blocks, M, entries, out);
 }
 
 const char* pq4_accumulate_isa() {
 #ifdef KNNX_PQ4_X86
-  if (have_avx2()) return "avx2";
+  if (cpu_has_avx2()) return "avx2";
 #endif
   return "portable";
 }

@@ -11,6 +11,7 @@
 #include "core/check.hpp"
 #include "core/random.hpp"
 #include "core/sampling.hpp"
+#include "cpu/pq_tables.hpp"
 #include "knnx/index_flat.hpp"
 #include "knnx/kmeans.hpp"
 
@@ -114,14 +115,19 @@ void ProductQuantizer::train(idx_t n, const float* x) {
     std::copy(km.centroids().begin(), km.centroids().end(),
               centroids.begin() + static_cast<std::ptrdiff_t>(m) * ksub() * ds);
   }
+  std::vector<float> transposed = cpu::pq_transpose_codebooks(centroids, m_, ksub(), ds);
   centroids_ = std::move(centroids);
+  transposed_ = std::move(transposed);
 }
 
 void ProductQuantizer::set_centroids(const float* centroids) {
   detail::check_not_null(centroids, "centroids");
   const idx_t rows = static_cast<idx_t>(m_) * ksub();
   detail::check_finite_host(rows, dsub(), centroids, "centroids");
-  centroids_.assign(centroids, centroids + rows * dsub());
+  std::vector<float> copy(centroids, centroids + rows * dsub());
+  std::vector<float> transposed = cpu::pq_transpose_codebooks(copy, m_, ksub(), dsub());
+  centroids_ = std::move(copy);
+  transposed_ = std::move(transposed);
 }
 
 void ProductQuantizer::encode(idx_t n, const float* x, std::uint8_t* codes) const {
@@ -180,29 +186,12 @@ void ProductQuantizer::compute_distance_tables(idx_t nq, const float* queries, M
   if (nq == 0) return;
   detail::check_not_null(queries, "queries");
   detail::check_not_null(tables, "tables");
-  const int ds = dsub();
-  const int ks = ksub();
   const bool l2 = metric == Metric::L2;
+  const std::size_t per_query = static_cast<std::size_t>(m_) * ksub();
 #pragma omp parallel for schedule(static) if (nq > 16)
   for (idx_t q = 0; q < nq; ++q) {
-    for (int m = 0; m < m_; ++m) {
-      const float* xs = queries + q * d_ + static_cast<idx_t>(m) * ds;
-      const float* c = centroids_.data() + static_cast<std::size_t>(m) * ks * ds;
-      float* t = tables + (q * m_ + m) * ks;
-      for (int j = 0; j < ks; ++j) {
-        const float* cj = c + static_cast<std::size_t>(j) * ds;
-        float s = 0.0f;
-        if (l2) {
-          for (int e = 0; e < ds; ++e) {
-            const float diff = xs[e] - cj[e];
-            s += diff * diff;
-          }
-        } else {
-          for (int e = 0; e < ds; ++e) s += xs[e] * cj[e];
-        }
-        t[j] = s;
-      }
-    }
+    cpu::pq_query_tables(transposed_.data(), m_, ksub(), dsub(), queries + q * d_, l2,
+                         tables + static_cast<std::size_t>(q) * per_query);
   }
 }
 
