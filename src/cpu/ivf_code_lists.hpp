@@ -39,6 +39,15 @@ class IvfCodeLists {
   // Row-major copy of one list's codes (list_size x code_size bytes).
   std::vector<std::uint8_t> row_codes(int list) const;
   const idx_t* ids(int list) const { return at(list).ids.data(); }
+  // Replaces each of labels[0..n) packed inside a search as (list << kOffsetBits) + offset by
+  // the id stored there; negative labels (no result) stay.
+  void labels_to_ids(idx_t* labels, idx_t n) const {
+    for (idx_t j = 0; j < n; ++j) {
+      if (labels[j] < 0) continue;
+      const int list = static_cast<int>(labels[j] >> kOffsetBits);
+      labels[j] = ids(list)[labels[j] & (kMaxListSize - 1)];
+    }
+  }
   std::vector<idx_t> list_sizes() const;
 
   // Appends entry i (codes + i * code_size, ids[i]) to list lists[i], for i < n; lists[i] in

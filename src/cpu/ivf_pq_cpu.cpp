@@ -1,7 +1,8 @@
-// CPU backend of IndexIVFPQ: coarse quantisation by flat_search over the centroids, then one
-// OpenMP iteration per query scanning its probed lists (IvfCodeLists) with lookup tables: float
-// tables over row-major 8-bit codes (cpu/pq_scan.hpp), or, for 4-bit codes in the fast-scan
-// blocks, each probed list's table quantized to 8 bits (cpu/pq4_fast_scan.hpp).
+// CPU backend of IndexIVFPQ: queries in chunks (cpu/ivf_query_chunks.hpp), each chunk's coarse
+// quantisation by flat_search over the centroids, then each query's probed lists (IvfCodeLists)
+// scanned with lookup tables: float tables over row-major 8-bit codes (cpu/pq_scan.hpp), or, for
+// 4-bit codes in the fast-scan blocks, each probed list's table quantized to 8 bits
+// (cpu/pq4_fast_scan.hpp).
 //
 // Codes encode residuals r = x - c of each vector from its list's centroid c, so the distance
 // from a query q to an entry of list l is, for L2,
@@ -24,13 +25,14 @@
 #include <vector>
 
 #include "core/check.hpp"
-#include "core/parallel_errors.hpp"
 #include "cpu/blas.hpp"
 #include "cpu/flat_search.hpp"
 #include "cpu/ivf_code_lists.hpp"
+#include "cpu/ivf_query_chunks.hpp"
 #include "cpu/pq4_fast_scan.hpp"
 #include "cpu/pq_cpu.hpp"
 #include "cpu/pq_scan.hpp"
+#include "cpu/pq_tables.hpp"
 #include "cpu/range_scan.hpp"
 #include "cpu/topk.hpp"
 #include "knnx/config.hpp"
@@ -38,9 +40,6 @@
 
 namespace knnx::cpu {
 namespace {
-
-// Queries whose probes are picked by one coarse flat_search call: bounds the probe arrays.
-constexpr idx_t kQueryBatch = 4096;
 
 class IvfPqCpu final : public detail::IvfPqBackend {
  public:
@@ -132,29 +131,42 @@ class IvfPqCpu final : public detail::IvfPqBackend {
     const int n_probe = std::clamp(knobs.nprobe, 1, n_lists_);
     const int threads = blas_threads_within_limits(knobs.num_threads > 0 ? knobs.num_threads
                                                                          : omp_get_max_threads());
-    FlatSearchParams coarse = flat_search_params(knobs);
-    coarse.num_threads = threads;
-    std::vector<idx_t> probe_lists;
-    std::vector<float> probe_dist;
+    const int m = pq.M();
+    const bool fast_scan = lists_.layout().fast_scan_blocks;
+    const bool l2 = metric_ == Metric::L2;
+    const float pad = empty_distance(metric_);
+    std::vector<ThreadState> states;
     try {
-      const std::size_t probes =
-          static_cast<std::size_t>(std::min(nq, kQueryBatch)) * static_cast<std::size_t>(n_probe);
-      probe_lists.resize(probes);
-      probe_dist.resize(probes);
+      states.resize(static_cast<std::size_t>(threads));
+      for (ThreadState& s : states) s.scratch.resize(kCollectChunk);
     } catch (const std::bad_alloc&) {
-      throw OutOfMemory(
-          fmt::format("cannot allocate the probes of a CPU IVF-PQ search of {} "
-                      "queries with n_probe = {}",
-                      nq, n_probe));
+      throw OutOfMemory(fmt::format(
+          "cannot allocate the scratch memory of a CPU IVF-PQ search of {} queries", nq));
     }
-    for (idx_t q0 = 0; q0 < nq; q0 += kQueryBatch) {
-      const idx_t qn = std::min(kQueryBatch, nq - q0);
-      const float* qs = queries + q0 * dim_;
-      flat_search(centroids_.data(), centroid_norms_.data(), n_lists_, dim_, metric_, qs, qn,
-                  n_probe, probe_dist.data(), probe_lists.data(), coarse);
-      scan(qn, qs, k, n_probe, probe_lists.data(), probe_dist.data(), pq, knobs.sel, threads,
-           distances + q0 * k, labels + q0 * k);
-    }
+    const CoarseCentroids coarse{centroids_.data(), centroid_norms_.data(), n_lists_, dim_,
+                                 metric_};
+    probe_and_scan(
+        coarse, queries, nq, n_probe, knobs, threads, "CPU IVF-PQ search",
+        [&](int t, idx_t q, const idx_t* probed, const float* probe_dist) {
+          ThreadState& s = states[static_cast<std::size_t>(t)];
+          s.topk.reset(k);
+          visit_probed_lists(
+              queries + q * dim_, probed, probe_dist, n_probe, pq, s.tables,
+              [&](const float* table, float base, int list) {
+                const idx_t first_label = static_cast<idx_t>(list) << IvfCodeLists::kOffsetBits;
+                const idx_t size = lists_.list_size(list);
+                if (fast_scan) {
+                  pq4_scan_into(s.topk, table, m, base, lists_.codes(list), size, first_label,
+                                knobs.sel, lists_.ids(list), s.fast_scratch);
+                } else {
+                  pq_scan_into(s.topk, table, m, base, lists_.codes(list), size, first_label,
+                               knobs.sel, lists_.ids(list), s.scratch.data());
+                }
+              });
+          idx_t* lq = labels + q * k;
+          s.topk.write(distances + q * k, lq, !l2, pad);
+          lists_.labels_to_ids(lq, k);
+        });
   }
 
   // Each query's probes, tables and scores are those of a search of that query alone (for 4-bit
@@ -223,6 +235,14 @@ class IvfPqCpu final : public detail::IvfPqBackend {
     std::vector<float> query_table, list_table, residual;
   };
 
+  // What one thread of a search holds: its query's tables, score scratch and collector.
+  struct ThreadState {
+    QueryTables tables;
+    std::vector<float> scratch;  // kCollectChunk scores
+    Pq4Scratch fast_scratch;
+    TopK topk;
+  };
+
   // Calls visit(table, base, list) for each non-empty list of probed[0..n_probe) (-1: none) with
   // the table (minimised scores: L2 squared distances, negated inner products) and the base the
   // list's entries are scored with: base + sum_m table[m][code_m].
@@ -236,18 +256,19 @@ class IvfPqCpu final : public detail::IvfPqBackend {
     t.query_table.resize(table_size);
     t.list_table.resize(table_size);
     t.residual.resize(static_cast<std::size_t>(dim_));
-    // <q, r> tables: the -2 <q, r> term of L2 with precomputed tables; the score itself
-    // (negated, as scores are minimised) for the inner product. Codes of the vectors
-    // themselves: the query's own table for every list.
+    // <q, r> tables: the -2 <q, r> term of L2 with precomputed tables (scaled as each list's
+    // table is summed); the score itself (negated, as scores are minimised) for the inner
+    // product. Codes of the vectors themselves: the query's own table for every list.
     if (!by_residual_) {
       pq.compute_distance_tables(1, query, metric_, t.query_table.data());
       if (!l2) {
         for (float& v : t.query_table) v = -v;
       }
-    } else if (use_precomputed || !l2) {
+    } else if (use_precomputed) {
       pq.compute_distance_tables(1, query, Metric::InnerProduct, t.query_table.data());
-      const float f = l2 ? -2.0f : -1.0f;
-      for (float& v : t.query_table) v *= f;
+    } else if (!l2) {
+      pq.compute_distance_tables(1, query, Metric::InnerProduct, t.query_table.data());
+      for (float& v : t.query_table) v = -v;
     }
     for (int p = 0; p < n_probe; ++p) {
       const idx_t l = probed[p];
@@ -261,7 +282,7 @@ class IvfPqCpu final : public detail::IvfPqBackend {
         // the query's table, nothing added
       } else if (use_precomputed) {
         const float* pre = precomputed_.data() + static_cast<std::size_t>(list) * table_size;
-        for (std::size_t e = 0; e < table_size; ++e) t.list_table[e] = pre[e] + t.query_table[e];
+        pq_add_scaled(pre, -2.0f, t.query_table.data(), table_size, t.list_table.data());
         table = t.list_table.data();
         base = coarse;
       } else if (l2) {
@@ -274,53 +295,6 @@ class IvfPqCpu final : public detail::IvfPqBackend {
       }
       visit(table, base, list);
     }
-  }
-
-  // The probed lists of qn queries (best first per query) scanned into their top-k.
-  void scan(idx_t qn, const float* queries, int k, int n_probe, const idx_t* probe_lists,
-            const float* probe_dist, const ProductQuantizer& pq, const IDSelector* sel, int threads,
-            float* distances, idx_t* labels) const {
-    const int m = pq.M();
-    const bool fast_scan = lists_.layout().fast_scan_blocks;
-    const bool l2 = metric_ == Metric::L2;
-    const float pad = empty_distance(metric_);
-    detail::ParallelErrors errors;
-#pragma omp parallel num_threads(threads) if (qn > 1)
-    {
-      QueryTables tables;
-      std::vector<float> scratch;
-      Pq4Scratch fast_scratch;
-      TopK topk;
-#pragma omp for schedule(dynamic)
-      for (idx_t q = 0; q < qn; ++q)
-        errors.run([&] {
-          scratch.resize(kCollectChunk);
-          topk.reset(k);
-          visit_probed_lists(
-              queries + q * dim_, probe_lists + q * n_probe, probe_dist + q * n_probe, n_probe, pq,
-              tables, [&](const float* table, float base, int list) {
-                const idx_t first_label = static_cast<idx_t>(list) << IvfCodeLists::kOffsetBits;
-                const idx_t size = lists_.list_size(list);
-                if (fast_scan) {
-                  pq4_scan_into(topk, table, m, base, lists_.codes(list), size, first_label, sel,
-                                lists_.ids(list), fast_scratch);
-                } else {
-                  pq_scan_into(topk, table, m, base, lists_.codes(list), size, first_label, sel,
-                               lists_.ids(list), scratch.data());
-                }
-              });
-          float* dq = distances + q * k;
-          idx_t* lq = labels + q * k;
-          topk.write(dq, lq, !l2, pad);
-          for (int j = 0; j < k; ++j) {
-            if (lq[j] < 0) continue;
-            const int list = static_cast<int>(lq[j] >> IvfCodeLists::kOffsetBits);
-            const idx_t offset = lq[j] & (IvfCodeLists::kMaxListSize - 1);
-            lq[j] = lists_.ids(list)[offset];
-          }
-        });
-    }
-    errors.rethrow("CPU IVF-PQ search");
   }
 
   int dim_;

@@ -13,6 +13,7 @@
 #include "cpu/blas.hpp"
 #include "cpu/flat_search.hpp"
 #include "cpu/ivf_code_lists.hpp"
+#include "cpu/ivf_query_chunks.hpp"
 #include "cpu/range_scan.hpp"
 #include "cpu/sq_scan.hpp"
 #include "cpu/topk.hpp"
@@ -117,10 +118,8 @@ class SqCpu final : public detail::SqBackend {
               const detail::SearchKnobs& knobs) const override {
     const int n_probe = probes_of(knobs);
     const int threads = threads_for(knobs.num_threads);
-    std::vector<idx_t> probe_lists;
     std::vector<ThreadState> states;
     try {
-      probe_lists = probe(nq, queries, n_probe, knobs, threads);
       states.reserve(static_cast<std::size_t>(threads));
       for (int t = 0; t < threads; ++t) states.emplace_back(*quantizer_, layout_, k);
     } catch (const std::bad_alloc&) {
@@ -131,27 +130,19 @@ class SqCpu final : public detail::SqBackend {
     }
     const bool l2 = layout_.metric == Metric::L2;
     const float pad = empty_distance(layout_.metric);
-    detail::ParallelErrors errors;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (nq > 1)
-    for (idx_t q = 0; q < nq; ++q)
-      errors.run([&] {
-        ThreadState& s = states[static_cast<std::size_t>(omp_get_thread_num())];
-        s.topk.reset(k);
-        scan_query(queries + q * layout_.dim, probe_lists.data() + q * n_probe, n_probe, s,
-                   [&](const float* scores, idx_t n, idx_t first_label, const idx_t* ids) {
-                     s.topk.push_block(scores, n, first_label, knobs.sel, ids);
-                   });
-        float* dq = distances + q * k;
-        idx_t* lq = labels + q * k;
-        s.topk.write(dq, lq, !l2, pad);
-        for (int j = 0; j < k; ++j) {
-          if (lq[j] < 0) continue;
-          const int list = static_cast<int>(lq[j] >> IvfCodeLists::kOffsetBits);
-          const idx_t pos = lq[j] & (IvfCodeLists::kMaxListSize - 1);
-          lq[j] = lists_.ids(list)[pos];
-        }
-      });
-    errors.rethrow("CPU scalar-quantizer search");
+    probe_and_scan(
+        coarse_centroids(), queries, nq, n_probe, knobs, threads, "CPU scalar-quantizer search",
+        [&](int t, idx_t q, const idx_t* probed, const float*) {
+          ThreadState& s = states[static_cast<std::size_t>(t)];
+          s.topk.reset(k);
+          scan_query(queries + q * layout_.dim, probed, n_probe, s,
+                     [&](const float* scores, idx_t n, idx_t first_label, const idx_t* ids) {
+                       s.topk.push_block(scores, n, first_label, knobs.sel, ids);
+                     });
+          idx_t* lq = labels + q * k;
+          s.topk.write(distances + q * k, lq, !l2, pad);
+          lists_.labels_to_ids(lq, k);
+        });
   }
 
   RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
@@ -218,6 +209,12 @@ class SqCpu final : public detail::SqBackend {
 
   int probes_of(const detail::SearchKnobs& knobs) const {
     return layout_.coarse ? std::clamp(knobs.nprobe, 1, layout_.n_lists) : 1;
+  }
+
+  // The coarse quantizer as probe_and_scan takes it (none without one).
+  CoarseCentroids coarse_centroids() const {
+    return CoarseCentroids{layout_.coarse ? centroids_.data() : nullptr, centroid_norms_.data(),
+                           layout_.n_lists, layout_.dim, layout_.metric};
   }
 
   // The n_probe lists of each of nq queries (nq x n_probe; -1 where there are fewer lists).
