@@ -4,7 +4,7 @@
 #   TESTS=1      the GPU gtests named by GTEST (test_cuda is built only then)
 #   LARGE=1      the 100M x 96 IVF-PQ build from a file (bench/gpu_build_large.py)
 #   CROSSOVER=1  fast against exact GPU flat search with the fast mode allowed at every k
-#   RADIXWS=1    GPU flat at k 2048-16384 under a 1.5 GiB and a 16 GiB workspace
+#   RADIXWS=1    GPU flat at k 2048-16384 under each workspace of RADIX_WS (MiB; 0: default)
 #   SWEEP=1      bench/gpu_sweep.py
 #   PQ=1         bench/gpu_ivf_pq.py at 10M with refine
 # Logs and JSON under $OUT; the summary is $OUT/summary.txt.
@@ -61,7 +61,7 @@ fi
 if stage RADIXWS 60; then
   # The radix path's chunk of queries is bounded by the workspace (4 bytes a stored row a query):
   # large k under the 1.5 GiB default and under 16 GiB.
-  for mb in 1536 16384; do
+  for mb in ${RADIX_WS:-1536 16384}; do
     timeout 60 python3 bench/gpu_sweep.py --sweeps k --indexes flat --modes exact --no-torch \
       --k 2048 4096 16384 --workspace-mb $mb --out "$out/radix_ws_$mb.json" >"$out/radix_ws_$mb.log" 2>&1
     stamp "radix workspace $mb MiB rc=$?"; grep -E '"k"' "$out/radix_ws_$mb.log" | cut -c1-200 >>"$out/summary.txt"

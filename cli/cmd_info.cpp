@@ -79,7 +79,7 @@ std::string knobs_markdown() {
       "within one bound: `SearchParams.workspace_bytes` when set, else `KNNX_GPU_WORKSPACE_MB`\n"
       "when not 0, else a quarter of the device memory free as the search starts (free per\n"
       "`cudaMemGetInfo`, plus what knnx's memory pool keeps unused; measured at most every\n"
-      "50 ms), within 16 MiB .. 4 GiB. Queries are searched in batches that fit the bound, so\n"
+      "50 ms), within 16 MiB .. 16 GiB. Queries are searched in batches that fit the bound, so\n"
       "any number of queries runs. Results (nq x k distances and labels) do not count; when\n"
       "the caller's arrays are host memory, their device copy is made whole if it fits the\n"
       "bound, else one batch at a time, each copied back as it completes. An explicit bound\n"

@@ -25,7 +25,7 @@ struct Config {
   bool sync_check = false;
   // KNNX_GPU_WORKSPACE_MB: bound on the scratch memory one GPU search may use, in MiB (16 ..
   // 1048576); 0 = the default bound of SearchParams::workspace_bytes (a quarter of the device's
-  // free memory at the call, within 16 MiB .. 4 GiB).
+  // free memory at the call, within 16 MiB .. 16 GiB).
   int gpu_workspace_mb = 0;
   // KNNX_FLAT_STREAM_MAX_NQ: GPU flat searches with at most this many queries use the fused
   // streaming kernel (one pass over the base per query block); more use GEMM tiles + select.

@@ -53,7 +53,7 @@ struct SearchParams {
   // when it fits the bound, else one batch at a time), in bytes, in [16 MiB, 1 TiB]. Unset:
   // KNNX_GPU_WORKSPACE_MB when it is not 0, else the default bound, a quarter of the device
   // memory free as the search starts (cudaMemGetInfo's free bytes plus what knnx's memory pool
-  // keeps unused, measured at most every 50 ms), within 16 MiB .. 4 GiB. Queries are searched
+  // keeps unused, measured at most every 50 ms), within 16 MiB .. 16 GiB. Queries are searched
   // in batches that fit the bound, so any nq runs. A bound given here or by the knob that is
   // too small for even one query (e.g. a flat search of large k, which needs a query's scores
   // over every stored row at once) throws InvalidArgument naming the bytes one query needs;

@@ -124,7 +124,7 @@ const std::vector<Knob>& knobs() {
       int_knob<&Config::gpu_workspace_mb>(
           "KNNX_GPU_WORKSPACE_MB", 0, 1 << 20, "0 (auto) or 16..1048576",
           "bound on scratch memory of one GPU search, in MiB; 0 = a quarter of the device's "
-          "free memory at the call, within 16 MiB..4 GiB"),
+          "free memory at the call, within 16 MiB..16 GiB"),
       int_knob<&Config::flat_stream_max_nq>(
           "KNNX_FLAT_STREAM_MAX_NQ", 0, 1024, "0..1024",
           "GPU flat: up to this many queries use the fused streaming scan + select kernel"),

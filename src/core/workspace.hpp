@@ -15,11 +15,12 @@ constexpr std::int64_t kMaxWorkspaceBytes = std::int64_t{1} << 40;   // 1 TiB
 
 // The default bound, when neither SearchParams::workspace_bytes nor KNNX_GPU_WORKSPACE_MB gives
 // one: a quarter of the device memory free when the search starts (free per cudaMemGetInfo, plus
-// what knnx's memory pool holds without using it), within [16 MiB, 4 GiB]. 4 GiB already holds
-// the largest batches the kernels take (4,096 queries of 65,536-row score tiles, a few thousand
-// queries' rows of 1M scores for large k), so more would only keep memory from other work.
+// what knnx's memory pool holds without using it), within [16 MiB, 16 GiB]. The cap is set by
+// the large-k flat search, whose chunk of queries holds a whole row of scores each (4 MB a query
+// at 1M rows): on an H100 at 1M x 128, nq 10k, k 4096 takes 167.5 ms under 1.5 GiB and 97.9 ms
+// under 16 GiB (bench/NOTES.md); the other paths reach their largest batches well below it.
 constexpr std::int64_t kDefaultWorkspaceDivisor = 4;
-constexpr std::int64_t kDefaultWorkspaceCapBytes = std::int64_t{4} << 30;
+constexpr std::int64_t kDefaultWorkspaceCapBytes = std::int64_t{16} << 30;
 
 // The default bound for a device with free_bytes free (the rule above).
 std::int64_t default_workspace_bytes(std::int64_t free_bytes);

@@ -27,8 +27,9 @@ TEST(WorkspaceDefault, IsAQuarterOfFreeMemoryWithinItsBounds) {
   // Little free memory: the smallest bound; much: the cap.
   EXPECT_EQ(detail::default_workspace_bytes(0), detail::kMinWorkspaceBytes);
   EXPECT_EQ(detail::default_workspace_bytes(40 * MiB), 16 * MiB);
+  EXPECT_EQ(detail::default_workspace_bytes(40 * GiB), 10 * GiB);
   EXPECT_EQ(detail::default_workspace_bytes(80 * GiB), detail::kDefaultWorkspaceCapBytes);
-  EXPECT_EQ(detail::kDefaultWorkspaceCapBytes, 4 * GiB);
+  EXPECT_EQ(detail::kDefaultWorkspaceCapBytes, 16 * GiB);
 }
 
 TEST(WorkspaceDefault, AppliesOnlyWhenNeitherParamsNorTheKnobGiveABound) {
@@ -112,7 +113,7 @@ TEST(WorkspacePlan, FlatKeepsFullTilesAndBatchesWhenTheyFit) {
       detail::plan_flat_tiles(10'000, flat_shape(), {1536 * MiB, false});
   EXPECT_EQ(old_default.tile_rows, 65536);
   EXPECT_EQ(old_default.queries, 2500);
-  // The default on a large device (the 4 GiB cap): batches of up to the 4,096 queries of a
+  // The default on a large device (the 16 GiB cap): batches of up to the 4,096 queries of a
   // tile, 3 for 10,000 queries.
   const FlatTilePlan capped =
       detail::plan_flat_tiles(10'000, flat_shape(), {detail::kDefaultWorkspaceCapBytes, false});
