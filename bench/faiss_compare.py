@@ -2,6 +2,7 @@
 pq_vs_faiss.py): the clustered data, timing, provenance, recall and the comparison of two
 nprobe sweeps at equal recall."""
 
+import os
 import platform
 import subprocess
 import time
@@ -30,6 +31,23 @@ def median_seconds(fn, reps):
         fn()
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
+
+
+def interleaved_median_seconds(fns, rounds):
+    """Median seconds of each of fns ({name: callable}) over rounds, timed in turn: the callables
+    alternate within a round (the first of one round goes last in the next), so that load from
+    other processes falls on all of them alike. Each timed call follows an untimed one of the
+    same callable, which absorbs the previous one's threads still spinning in their own OpenMP
+    runtime (faiss-cpu's wheel brings its own libgomp) and refills the caches."""
+    names = list(fns)
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            fns[name]()
+            t0 = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(t)) for name, t in times.items()}
 
 
 def git(*args):
@@ -114,14 +132,16 @@ def build_both(spec, d, xb, faiss_spec):
 
 def sweep(specs, xb, xq, truth, args, faiss_suffix="", width=14):
     """Both libraries on each spec (and each args.nprobe for IVF specs): QPS (median of
-    args.reps searches of xq, k = args.k) and recall against truth; a row printed per point,
-    then each side's QPS at the other's recall points. Returns (rows, equal-recall rows)."""
+    args.reps rounds of interleaved searches of xq, k = args.k; see interleaved_median_seconds),
+    recall against truth and the 1-minute load average before and after the timing; a row
+    printed per point, then each side's QPS at the other's recall points. Returns (rows, equal-recall rows)."""
     import faiss
     results = []
     for spec in specs:
         built = build_both(spec, xb.shape[1], xb, spec + faiss_suffix)
         for nprobe in args.nprobe if spec.startswith("IVF") else [None]:
             row = {"spec": spec, "nprobe": nprobe}
+            searches = {}
             for lib, (index, train_s, add_s) in built.items():
                 if nprobe is not None:
                     if lib == "knnx":
@@ -129,9 +149,13 @@ def sweep(specs, xb, xq, truth, args, faiss_suffix="", width=14):
                     else:
                         faiss.extract_index_ivf(index).nprobe = nprobe
                 labels = index.search(xq, args.k)[1]
-                seconds = median_seconds(lambda: index.search(xq, args.k), args.reps)
-                row[lib] = {"qps": len(xq) / seconds, "recall": recall(labels, truth),
-                            "train_seconds": train_s, "add_seconds": add_s}
+                row[lib] = {"recall": recall(labels, truth), "train_seconds": train_s,
+                            "add_seconds": add_s}
+                searches[lib] = lambda index=index: index.search(xq, args.k)
+            load = os.getloadavg()[0]
+            for lib, seconds in interleaved_median_seconds(searches, args.reps).items():
+                row[lib]["qps"] = len(xq) / seconds
+            row["load_1min"] = [load, os.getloadavg()[0]]
             results.append(row)
             print(f"{spec:{width}} {nprobe or '-':>6} {row['knnx']['qps']:10.0f} "
                   f"{row['knnx']['recall']:7.4f} {row['faiss']['qps']:10.0f} "

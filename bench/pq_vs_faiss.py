@@ -46,7 +46,8 @@ def main():
     ap.add_argument("--residual", action="store_true",
                     help="with --fast-scan: codes of residuals (PQ<M>x4fsr)")
     ap.add_argument("--nprobe", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=7,
+                    help="interleaved timing rounds (knnx and faiss alternate)")
     ap.add_argument("--threads", type=int, default=knnx.omp_get_max_threads())
     ap.add_argument("--tag", default="vm", help="machine tag in the output file name")
     ap.add_argument("--out", help="JSON path (default bench/results/pq_cpu_vs_faiss_<tag>.json)")
@@ -60,7 +61,7 @@ def main():
     truth = exact.search(xq, args.k)[1]
 
     print(f"nb={args.nb} nq={args.nq} d={args.d} k={args.k} threads={args.threads} "
-          f"({cpu_name()}); median of {args.reps}")
+          f"({cpu_name()}); median of {args.reps} interleaved rounds")
     print(f"{'index':18} {'nprobe':>6} {'knnx qps':>10} {'recall':>7} {'faiss qps':>10} "
           f"{'recall':>7}")
     nbits = 4 if args.fast_scan else 8
