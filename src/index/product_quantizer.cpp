@@ -1,6 +1,6 @@
-// ProductQuantizer: codebooks trained with knnx::KMeans per sub-space; encoding assigns each
-// sub-vector to its codebook with an exact flat search (knnx::IndexFlat on the host, blocked
-// BLAS), tables and decoding are direct loops.
+// ProductQuantizer: codebooks trained with knnx::KMeans per sub-space; encoding, tables and
+// decoding are direct loops (encoding picks each sub-vector's nearest centroid from the row's L2
+// lookup tables).
 #include "knnx/product_quantizer.hpp"
 
 #include <fmt/format.h>
@@ -12,7 +12,6 @@
 #include "core/random.hpp"
 #include "core/sampling.hpp"
 #include "cpu/pq_tables.hpp"
-#include "knnx/index_flat.hpp"
 #include "knnx/kmeans.hpp"
 
 namespace knnx {
@@ -23,14 +22,28 @@ namespace {
 
 // "PQ_seed_": the seed domain of the training sample and the sub-space k-means.
 constexpr std::uint64_t kPqSeedDomain = 0x50515f7365656421ull;
-// Rows encoded per block: bounds the gathered sub-vectors and assignment buffers.
-constexpr idx_t kEncodeBlock = 16384;
 
 // Copies sub-space m (columns [m * dsub, (m + 1) * dsub)) of rows [0, n) of x into sub.
 void gather_subspace(idx_t n, int d, int dsub, int m, const float* x, float* sub) {
   for (idx_t i = 0; i < n; ++i) {
     std::copy_n(x + i * d + static_cast<idx_t>(m) * dsub, dsub, sub + i * dsub);
   }
+}
+
+// The lowest j < ks (a multiple of 16) with the smallest t[j]: the minimum first, over 16
+// independent lanes (vectorised; no NaN reaches here, tables of finite rows are finite), then
+// its first position.
+int nearest(const float* t, int ks) {
+  float lane[16];
+  std::copy_n(t, 16, lane);
+  for (int j = 16; j < ks; j += 16) {
+    for (int l = 0; l < 16; ++l) lane[l] = t[j + l] < lane[l] ? t[j + l] : lane[l];
+  }
+  float best = lane[0];
+  for (int l = 1; l < 16; ++l) best = lane[l] < best ? lane[l] : best;
+  int j = 0;
+  while (t[j] != best) ++j;
+  return j;
 }
 
 }  // namespace
@@ -135,27 +148,27 @@ void ProductQuantizer::encode(idx_t n, const float* x, std::uint8_t* codes) cons
   if (n == 0) return;
   detail::check_not_null(x, "x");
   detail::check_not_null(codes, "codes");
-  const int ds = dsub();
+  const int ks = ksub();
   const idx_t cs = code_size();
-  if (nbits_ == 4) std::fill_n(codes, n * cs, std::uint8_t{0});
-  const idx_t block = std::min(kEncodeBlock, n);
-  std::vector<float> sub(static_cast<std::size_t>(block) * ds);
-  std::vector<float> distances(static_cast<std::size_t>(block));
-  std::vector<idx_t> labels(static_cast<std::size_t>(block));
-  for (int m = 0; m < m_; ++m) {
-    // Each sub-space's codebook as an exact L2 index; its row numbers are the codes.
-    IndexFlat codebook(ds, Metric::L2, Device::cpu());
-    codebook.add(ksub(), centroids_.data() + static_cast<std::size_t>(m) * ksub() * ds);
-    for (idx_t i0 = 0; i0 < n; i0 += block) {
-      const idx_t nb = std::min(block, n - i0);
-      gather_subspace(nb, d_, ds, m, x + i0 * d_, sub.data());
-      codebook.search(nb, sub.data(), 1, distances.data(), labels.data());
-      for (idx_t i = 0; i < nb; ++i) {
-        const auto label = static_cast<std::uint8_t>(labels[static_cast<std::size_t>(i)]);
+  const std::size_t per_row = static_cast<std::size_t>(m_) * ks;
+  // Each row's squared distances to every centroid of every sub-space, as a query's L2 lookup
+  // tables (summed in order, so every instruction set picks the same codes), then the nearest
+  // centroid of each sub-space, the lowest number on ties.
+#pragma omp parallel if (n > 256)
+  {
+    std::vector<float> tables(per_row);
+#pragma omp for schedule(static)
+    for (idx_t i = 0; i < n; ++i) {
+      cpu::pq_query_tables(transposed_.data(), m_, ks, dsub(), x + i * d_, true, tables.data());
+      std::uint8_t* row = codes + i * cs;
+      if (nbits_ == 4) std::fill_n(row, cs, std::uint8_t{0});
+      for (int m = 0; m < m_; ++m) {
+        const float* t = tables.data() + static_cast<std::size_t>(m) * ks;
+        const auto label = static_cast<std::uint8_t>(nearest(t, ks));
         if (nbits_ == 8) {
-          codes[(i0 + i) * cs + m] = label;
+          row[m] = label;
         } else {
-          codes[(i0 + i) * cs + m / 2] |= static_cast<std::uint8_t>(label << ((m & 1) * 4));
+          row[m / 2] |= static_cast<std::uint8_t>(label << ((m & 1) * 4));
         }
       }
     }
