@@ -25,6 +25,31 @@ def load(results):
     return out
 
 
+def gpu_flat_tiles_and_radix(name, d):
+    """GPU flat at k 10 over the GEMM tile shape, and large k with the radix selection forced."""
+    sz = d["sizes"]
+    lines = [f"### GPU Flat tile shapes and forced radix selection (`{name}`)", "",
+             f"Device: {d['device']}; commit `{d['commit']}`; N = {sz['n']:,}, d = {sz['d']}, "
+             f"nq = {sz['nq']:,}; {d['timing']}. Command: `{d['command']}`.", "",
+             "| tile rows | tile queries | k | exact ms | exact-3xtf32 ms | fast ms |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    cells = {}
+    for r in d["tile_sweep"]:
+        cells.setdefault((r["tile_rows"], r["tile_queries"], r["k"]), {})[r["mode"]] = r["ms"]
+    for (rows, queries, k), ms in sorted(cells.items()):
+        lines.append(f"| {rows:,} | {queries:,} | {k} | " + " | ".join(
+            f"{ms[m]:.1f}" if m in ms else "-" for m in ("exact", "exact-3xtf32", "fast")) + " |")
+    lines += ["", "| KNNX_GPU_RADIX_MIN_K | k | exact ms | exact-3xtf32 ms | fast ms |",
+              "|---:|---:|---:|---:|---:|"]
+    cells = {}
+    for r in d["radix_forced"]:
+        cells.setdefault((r["radix_min_k"], r["k"]), {})[r["mode"]] = r["ms"]
+    for (min_k, k), ms in sorted(cells.items(), key=lambda kv: (-kv[0][0], kv[0][1])):
+        lines.append(f"| {min_k:,} | {k:,} | " + " | ".join(
+            f"{ms[m]:.1f}" if m in ms else "-" for m in ("exact", "exact-3xtf32", "fast")) + " |")
+    return lines + [""]
+
+
 def gpu_flat(name, d):
     lines = [f"### GPU Flat vs PyTorch (`{name}`)", "",
              f"Device: {d.get('device_kind', d['runs'][0]['device'])}; commit `{d['commit']}`; "
@@ -712,6 +737,8 @@ def kind_of(name, d):
         return "compressed_cpu_vs_faiss"
     if name.startswith("k_sweep"):
         return "k_sweep"
+    if d.get("benchmark") == "gpu_flat_tiles_and_radix":
+        return "gpu_flat_tiles_and_radix"
     for prefix in ("gpu_flat", "gpu_ivf_curve", "gpu_ivf_playbook"):
         if name.startswith(prefix):
             return prefix
@@ -750,6 +777,8 @@ def main():
             sections["gpu_sweep"] += k_sweep(name, d)
         elif kind == "gpu_flat":
             sections["gpu"] += gpu_flat(name, d)
+        elif kind == "gpu_flat_tiles_and_radix":
+            sections["gpu_sweep"] += gpu_flat_tiles_and_radix(name, d)
         elif kind == "gpu_ivf_curve":
             sections["gpu"] += gpu_ivf_curve(name, d, plots_dir)
         elif kind == "gpu_ivf_playbook":
