@@ -150,14 +150,21 @@ class IvfPqCpu final : public detail::IvfPqBackend {
         [&](int t, idx_t q, const idx_t* probed, const float* probe_dist) {
           ThreadState& s = states[static_cast<std::size_t>(t)];
           s.topk.reset(k);
+          // 4-bit codes of the vectors themselves: every list is scored with the query's own
+          // table, quantized once.
+          bool quantized = false;
           visit_probed_lists(
               queries + q * dim_, probed, probe_dist, n_probe, pq, s.tables,
               [&](const float* table, float base, int list) {
                 const idx_t first_label = static_cast<idx_t>(list) << IvfCodeLists::kOffsetBits;
                 const idx_t size = lists_.list_size(list);
                 if (fast_scan) {
-                  pq4_scan_into(s.topk, table, m, base, lists_.codes(list), size, first_label,
-                                knobs.sel, lists_.ids(list), s.fast_scratch);
+                  if (by_residual_ || !quantized) {
+                    pq4_quantize_table(table, m, s.fast_scratch.table);
+                    quantized = true;
+                  }
+                  pq4_scan_quantized(s.topk, m, base, lists_.codes(list), size, first_label,
+                                     knobs.sel, lists_.ids(list), s.fast_scratch);
                 } else {
                   pq_scan_into(s.topk, table, m, base, lists_.codes(list), size, first_label,
                                knobs.sel, lists_.ids(list), s.scratch.data());

@@ -197,6 +197,12 @@ void pq4_scan_into(TopK& topk, const float* table, int M, float base, const std:
                    idx_t n, idx_t first_label, const IDSelector* sel, const idx_t* row_ids,
                    Pq4Scratch& scratch) {
   pq4_quantize_table(table, M, scratch.table);
+  pq4_scan_quantized(topk, M, base, blocks, n, first_label, sel, row_ids, scratch);
+}
+
+void pq4_scan_quantized(TopK& topk, int M, float base, const std::uint8_t* blocks, idx_t n,
+                        idx_t first_label, const IDSelector* sel, const idx_t* row_ids,
+                        Pq4Scratch& scratch) {
   const float offset = base + scratch.table.bias;
   const float inv_scale = scratch.table.inv_scale;
   const float scale = 1.0f / inv_scale;

@@ -80,6 +80,13 @@ void pq4_scan_into(TopK& topk, const float* table, int M, float base, const std:
                    idx_t n, idx_t first_label, const IDSelector* sel, const idx_t* row_ids,
                    Pq4Scratch& scratch);
 
+// pq4_scan_into with the table already quantized into scratch.table (pq4_quantize_table): for
+// codes scored against one table in several calls, as the probed lists of a query whose codes
+// are of the vectors themselves.
+void pq4_scan_quantized(TopK& topk, int M, float base, const std::uint8_t* blocks, idx_t n,
+                        idx_t first_label, const IDSelector* sel, const idx_t* row_ids,
+                        Pq4Scratch& scratch);
+
 // The scores pq4_scan_into reports, for all n codes: out (resized to n) holds
 // base + bias + sum_j / a for each row j.
 void pq4_score_codes(const float* table, int M, float base, const std::uint8_t* blocks, idx_t n,
