@@ -266,6 +266,37 @@ def test_other_faiss_types_are_named(data, tmp_path, spec, fourcc):
         knnx.read_index(path)
 
 
+@pytest.mark.parametrize("spec", ["Flat", "SQ8,RFlat"])
+def test_read_index_with_io_flag_mmap(data, tmp_path, spec):
+    """read_index(path, IO_FLAG_MMAP) on each library's own file answers as the index did, and
+    the mapped index refuses add in both; knnx maps only knnx files and says so for FAISS's."""
+    xb, xq = data
+    assert (knnx.IO_FLAG_MMAP, knnx.IO_FLAG_READ_ONLY) == (faiss.IO_FLAG_MMAP,
+                                                           faiss.IO_FLAG_READ_ONLY)
+    ref = faiss.index_factory(D, spec)
+    ref.train(xb)
+    ref.add(xb)
+    faiss_path, knnx_path = str(tmp_path / "faiss.index"), str(tmp_path / "knnx.index")
+    faiss.write_index(ref, faiss_path)
+    index = knnx.index_factory(D, spec)
+    index.train(xb)
+    index.add(xb)
+    knnx.write_index(index, knnx_path)
+    mapped_ref = faiss.read_index(faiss_path, faiss.IO_FLAG_MMAP)
+    mapped = knnx.read_index(knnx_path, knnx.IO_FLAG_MMAP)
+    assert (mapped.d, mapped.ntotal) == (mapped_ref.d, mapped_ref.ntotal)
+    assert_same(mapped_ref.search(xq, K), ref.search(xq, K))
+    assert_same(mapped.search(xq, K), index.search(xq, K))
+    if spec == "Flat":  # exact search: both libraries give the same neighbours
+        assert_same(mapped.search(xq, K), mapped_ref.search(xq, K))
+    with pytest.raises(knnx.NotSupported):
+        mapped.add(xb[:1])
+    with pytest.raises(knnx.NotSupported, match="FAISS index file cannot be memory-mapped"):
+        knnx.read_index(faiss_path, knnx.IO_FLAG_MMAP)
+    if spec == "Flat":  # without the flag, FAISS's file opens (its reader has no SQ codes)
+        assert_same(knnx.read_index(faiss_path).search(xq, K), ref.search(xq, K))
+
+
 def test_damaged_faiss_files_are_refused(data, tmp_path):
     xb, _ = data
     ref = faiss.IndexIVFFlat(faiss.IndexFlatL2(D), D, 4)

@@ -148,6 +148,10 @@ TEST(RefineStorage, HostileFilesAreFormatErrorsWithMmap) {
   // Truncated: the vectors and ids sections run past the end.
   bytes.resize(bytes.size() - 100);
   EXPECT_THROW(load(test::write_edited(path, bytes)), FormatError);
+  // Oversized: bytes past the end the header declares.
+  bytes = test::file_bytes(path);
+  bytes.resize(bytes.size() + 64, 0);
+  EXPECT_THROW(load(test::write_edited(path, bytes)), FormatError);
   // A flipped byte of the vectors section: its checksum no longer matches.
   bytes = test::file_bytes(path);
   const fmtv::Header h = fmtv::decode_header(bytes.data());
