@@ -466,7 +466,7 @@ def gpu_sweep(name, d):
                 f"{ivf['train_n']:,} vectors in {ivf['train_s']:.2f} s, lists of "
                 f"{ivf['list_size_mean']:,.0f} vectors on average, {ivf['list_size_max']:,} at "
                 f"most." if ivf else "")
-             + f" knnx workspace {d['workspace_mb']:,} MiB"
+             + f" knnx workspace {workspace_text(d['workspace_mb'])}"
              + (f"; PyTorch's distance block at most {d['torch_workspace_gb']:g} GiB." if
                 d.get("torch_workspace_gb") else "."),
              f"Rates measured in the run: device-to-device copy "
@@ -532,6 +532,11 @@ def gpu_sweep(name, d):
     return lines
 
 
+def workspace_text(mb):
+    """knnx's GPU workspace bound as a run recorded it (knob gpu_workspace_mb; 0 = the default)."""
+    return f"{mb:,} MiB" if mb else "the default (a quarter of free device memory, at most 4 GiB)"
+
+
 def k_sweep(name, d):
     """bench/k_sweep.py: knnx Flat and IVF-Flat over k beside PyTorch, uniform data."""
     lines = [f"### GPU k sweep, Flat and IVF-Flat vs PyTorch (`{name}`)", "",
@@ -539,7 +544,7 @@ def k_sweep(name, d):
              f"`{d['command']}`; median of {d['reps']} searches.",
              f"What: {d['what']}; N = {d['nb']:,}, d = {d['d']}, IVF{d['nlist']} nprobe "
              f"{d['nprobe']}; radix selection from k = {d['knnx_radix_min_k']}, workspace "
-             f"{d['knnx_gpu_workspace_mb']:,} MiB. The floor is the FP32 GEMM at the data-sheet "
+             f"{workspace_text(d['knnx_gpu_workspace_mb'])}. The floor is the FP32 GEMM at the data-sheet "
              "peak or the writing of the results at the data-sheet bandwidth, whichever is "
              "longer.", "",
              "| nq | k | Flat ms | Flat / previous k | Flat recall vs PyTorch | IVF ms "

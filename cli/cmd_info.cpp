@@ -71,6 +71,22 @@ std::string knobs_markdown() {
                        escape_cell(k.description),
                        k.search_param.empty() ? "-" : fmt::format("`{}`", k.search_param));
   }
+  out +=
+      "\n"
+      "## GPU workspace\n"
+      "\n"
+      "Every GPU search keeps its scratch memory (staged queries, score tiles, partial results)\n"
+      "within one bound: `SearchParams.workspace_bytes` when set, else `KNNX_GPU_WORKSPACE_MB`\n"
+      "when not 0, else a quarter of the device memory free as the search starts (free per\n"
+      "`cudaMemGetInfo`, plus what knnx's memory pool keeps unused; measured at most every\n"
+      "50 ms), within 16 MiB .. 16 GiB. Queries are searched in batches that fit the bound, so\n"
+      "any number of queries runs. Results (nq x k distances and labels) do not count; when\n"
+      "the caller's arrays are host memory, their device copy is made whole if it fits the\n"
+      "bound, else one batch at a time, each copied back as it completes. An explicit bound\n"
+      "too small for even one query (e.g. a flat search of large k, whose row of scores over\n"
+      "every stored vector is needed whole) raises `knnx::InvalidArgument` naming the bytes\n"
+      "one query needs; under the default bound such a query runs alone. Transforms stream\n"
+      "their rows within the same bound.\n";
   return out;
 }
 

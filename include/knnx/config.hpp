@@ -23,8 +23,10 @@ struct Config {
   int cpu_direct_max_nq = 0;
   // KNNX_SYNC_CHECK: synchronise and check after every CUDA launch (debugging aid).
   bool sync_check = false;
-  // KNNX_GPU_WORKSPACE_MB: bound on the scratch memory one GPU search may use, in MiB.
-  int gpu_workspace_mb = 1536;
+  // KNNX_GPU_WORKSPACE_MB: bound on the scratch memory one GPU search may use, in MiB (16 ..
+  // 1048576); 0 = the default bound of SearchParams::workspace_bytes (a quarter of the device's
+  // free memory at the call, within 16 MiB .. 16 GiB).
+  int gpu_workspace_mb = 0;
   // KNNX_FLAT_STREAM_MAX_NQ: GPU flat searches with at most this many queries use the fused
   // streaming kernel (one pass over the base per query block); more use GEMM tiles + select.
   int flat_stream_max_nq = 8;

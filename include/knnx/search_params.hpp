@@ -48,8 +48,16 @@ struct SearchParams {
   // field's range is that of the KNNX_* knob giving its default (docs/knobs.md).
   virtual void validate() const;
 
-  // Bound on the scratch memory one GPU search may use, in bytes, in [16 MiB, 1 TiB] (default
-  // KNNX_GPU_WORKSPACE_MB). Larger query sets are searched in batches that fit.
+  // Bound on the scratch memory one GPU search may use (staged queries, score tiles, partial
+  // results; not the nq x k results, whose device copy for host result arrays is made whole
+  // when it fits the bound, else one batch at a time), in bytes, in [16 MiB, 1 TiB]. Unset:
+  // KNNX_GPU_WORKSPACE_MB when it is not 0, else the default bound, a quarter of the device
+  // memory free as the search starts (cudaMemGetInfo's free bytes plus what knnx's memory pool
+  // keeps unused, measured at most every 50 ms), within 16 MiB .. 16 GiB. Queries are searched
+  // in batches that fit the bound, so any nq runs. A bound given here or by the knob that is
+  // too small for even one query (e.g. a flat search of large k, which needs a query's scores
+  // over every stored row at once) throws InvalidArgument naming the bytes one query needs;
+  // under the default bound such a query runs alone. docs/knobs.md.
   std::optional<std::int64_t> workspace_bytes;
 
   // GPU flat distances (default: IndexFlat::precision(); Exact for IVF centroids).

@@ -59,7 +59,9 @@ void bind_search_params(nb::module_& m) {
       "(ValueError naming it) before doing anything.");
   params.def(nb::init<>(), "Every field None.")
       .def_rw("workspace_bytes", &SearchParams::workspace_bytes,
-              "Bound on a GPU search's scratch memory, bytes, in [16 MiB, 1 TiB].")
+              "Bound on a GPU search's scratch memory, bytes, in [16 MiB, 1 TiB]; queries run in "
+              "batches that fit it. None: knob gpu_workspace_mb, or when that is 0 a quarter of "
+              "the device's free memory (16 MiB .. 16 GiB); docs/knobs.md.")
       .def_rw("precision", &SearchParams::precision, "knnx.FlatPrecision of GPU flat distances.")
       .def_rw("flat_overfetch", &SearchParams::flat_overfetch,
               "Fast precision: candidates per result re-ranked exactly.")

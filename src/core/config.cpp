@@ -121,8 +121,10 @@ const std::vector<Knob>& knobs() {
           "with AVX2)"),
       bool_knob<&Config::sync_check>("KNNX_SYNC_CHECK",
                                      "synchronise and check for errors after every CUDA launch"),
-      int_knob<&Config::gpu_workspace_mb>("KNNX_GPU_WORKSPACE_MB", 16, 1 << 20, "16..1048576",
-                                          "bound on scratch memory of one GPU search, in MiB"),
+      int_knob<&Config::gpu_workspace_mb>(
+          "KNNX_GPU_WORKSPACE_MB", 0, 1 << 20, "0 (auto) or 16..1048576",
+          "bound on scratch memory of one GPU search, in MiB; 0 = a quarter of the device's "
+          "free memory at the call, within 16 MiB..16 GiB"),
       int_knob<&Config::flat_stream_max_nq>(
           "KNNX_FLAT_STREAM_MAX_NQ", 0, 1024, "0..1024",
           "GPU flat: up to this many queries use the fused streaming scan + select kernel"),
@@ -185,6 +187,11 @@ void validate(const Config& c) {
   if (c.ivf_tpb != 128 && c.ivf_tpb != 256 && c.ivf_tpb != 512) {
     throw InvalidArgument(
         fmt::format("KNNX_IVF_TPB must be 128, 256 or 512, got \"{}\"", c.ivf_tpb));
+  }
+  if (c.gpu_workspace_mb > 0 && c.gpu_workspace_mb < 16) {
+    throw InvalidArgument(
+        fmt::format("KNNX_GPU_WORKSPACE_MB must be 0 (auto) or in [16, 1048576], got \"{}\"",
+                    c.gpu_workspace_mb));
   }
   // Round-trip every field through its parser so set_config() applies the same ranges.
   Config copy = c;

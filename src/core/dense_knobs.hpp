@@ -14,7 +14,9 @@
 namespace knnx::detail {
 
 struct DenseKnobs {
-  std::int64_t workspace_bytes = std::int64_t{1536} << 20;  // device scratch of one step
+  // Device scratch of one step; 0 = the default share of the device's free memory, which the
+  // backend measures when the step starts (core/workspace.hpp).
+  std::int64_t workspace_bytes = 0;
   std::string gemm_tile_av = "auto";   // tiled GEMM C = A V: "auto" or a BMxBN tile
   std::string gemm_tile_atb = "auto";  // tiled GEMM C = A^T B
   std::string qr_dot = "auto";         // projection c = Q^T v: auto, simple or warp

@@ -10,13 +10,18 @@
 #include <string>
 #include <string_view>
 
+#include "core/workspace.hpp"
 #include "knnx/config.hpp"
 #include "knnx/search_params.hpp"
 
 namespace knnx::detail {
 
 struct SearchKnobs {
-  std::int64_t workspace_bytes = 0;  // scratch bound of one GPU search
+  // Scratch bound of one GPU search: SearchParams::workspace_bytes, else KNNX_GPU_WORKSPACE_MB
+  // (both explicit), else 0 until the CUDA backend, as the call starts, puts the default share
+  // of the device's free memory here (cuda/runtime/workspace.hpp).
+  std::int64_t workspace_bytes = 0;
+  bool workspace_explicit = false;
 
   // Flat (exact distances over rows: IndexFlat, IVF centroids).
   bool flat_fast = false;  // FlatPrecision::Fast
@@ -70,6 +75,11 @@ std::string search_param_overriding(std::string_view env_name);
 
 // The name of params' dynamic type, for messages ("knnx::SearchParamsIVF").
 const char* search_params_type_name(const SearchParams& params);
+
+// The workspace bound of a search whose knobs are resolved (workspace_bytes > 0).
+inline WorkspaceBound workspace_bound(const SearchKnobs& knobs) {
+  return {knobs.workspace_bytes, knobs.workspace_explicit};
+}
 
 // The knobs of a search with no params, from the process defaults in force (config()); for
 // searches knnx runs internally (assignment in add(), k-means).

@@ -11,15 +11,12 @@
 
 #include "core/check.hpp"
 #include "core/search_knobs.hpp"
+#include "core/workspace.hpp"
 #include "knnx/error.hpp"
 
 namespace knnx {
 
 namespace {
-
-// The bounds of KNNX_GPU_WORKSPACE_MB (16 MiB .. 1 TiB), in bytes.
-constexpr std::int64_t kMinWorkspaceBytes = std::int64_t{16} << 20;
-constexpr std::int64_t kMaxWorkspaceBytes = std::int64_t{1} << 40;
 
 // The integer fields, each with the knob that supplies its default and its range.
 template <typename Params>
@@ -72,10 +69,10 @@ void check_int_fields(const Params& params, const IntField<Params> (&fields)[N],
 
 void SearchParams::validate() const {
   if (workspace_bytes) {
-    detail::require(
-        *workspace_bytes >= kMinWorkspaceBytes && *workspace_bytes <= kMaxWorkspaceBytes,
-        "SearchParams.workspace_bytes must be in [{} (16 MiB), {} (1 TiB)], got {}",
-        kMinWorkspaceBytes, kMaxWorkspaceBytes, *workspace_bytes);
+    detail::require(*workspace_bytes >= detail::kMinWorkspaceBytes &&
+                        *workspace_bytes <= detail::kMaxWorkspaceBytes,
+                    "SearchParams.workspace_bytes must be in [{} (16 MiB), {} (1 TiB)], got {}",
+                    detail::kMinWorkspaceBytes, detail::kMaxWorkspaceBytes, *workspace_bytes);
   }
   if (precision) {
     detail::require(*precision == FlatPrecision::Exact || *precision == FlatPrecision::Fast,
@@ -118,6 +115,7 @@ SearchKnobs resolve_search_knobs(const SearchParams* params, const IndexSearchDe
   SearchKnobs k;
   k.workspace_bytes =
       p.workspace_bytes.value_or(static_cast<std::int64_t>(defaults.gpu_workspace_mb) << 20);
+  k.workspace_explicit = k.workspace_bytes > 0;  // 0: the backend measures the default
   k.flat_fast = p.precision.value_or(index.precision) == FlatPrecision::Fast;
   k.flat_overfetch = p.flat_overfetch.value_or(defaults.flat_overfetch);
   k.flat_fast_max_k = defaults.flat_fast_max_k;

@@ -17,18 +17,20 @@
 #include "cuda/multi/batched_search.hpp"
 #include "cuda/multi/shard_merge.hpp"
 #include "cuda/pq/pq_cuda.hpp"
-#include "cuda/sq/sq_cuda.hpp"
 #include "cuda/runtime/device_info.hpp"
 #include "cuda/runtime/stream_group.hpp"
+#include "cuda/runtime/workspace.hpp"
+#include "cuda/sq/sq_cuda.hpp"
 
 namespace knnx::cuda {
 namespace {
 
-// Rows of d_in + d_out floats one transform step streams at a time: the workspace bound
-// (KNNX_GPU_WORKSPACE_MB by default) applies to transforms too.
-std::int64_t transform_chunk_rows(const detail::DenseKnobs& knobs, std::int64_t d_in,
+// Rows of d_in + d_out floats one transform step streams at a time on device `ordinal`: the
+// workspace bound of searches (KNNX_GPU_WORKSPACE_MB, or its default) applies to transforms too.
+std::int64_t transform_chunk_rows(const detail::DenseKnobs& knobs, int ordinal, std::int64_t d_in,
                                   std::int64_t d_out) {
-  return std::max<std::int64_t>(1, knobs.workspace_bytes / (4 * (d_in + d_out)));
+  return std::max<std::int64_t>(
+      1, workspace_or_default(knobs.workspace_bytes, ordinal) / (4 * (d_in + d_out)));
 }
 
 // Shards on CUDA devices: results gathered onto the first shard's device and merged there.
@@ -77,12 +79,13 @@ class CudaBackend final : public detail::Backend {
                   const float* shift_in, const float* w, const float* shift_out, float* out,
                   const detail::DenseKnobs& knobs) const override {
     affine_map_host(ordinal, n, d_in, d_out, x, shift_in, w, shift_out, out,
-                    transform_chunk_rows(knobs, d_in, d_out), linalg_settings(knobs, ordinal));
+                    transform_chunk_rows(knobs, ordinal, d_in, d_out),
+                    linalg_settings(knobs, ordinal));
   }
 
   void gram(int ordinal, idx_t n, idx_t d, const float* x, const float* shift, float* out,
             const detail::DenseKnobs& knobs) const override {
-    gram_host(ordinal, n, d, x, shift, transform_chunk_rows(knobs, d, 0), out,
+    gram_host(ordinal, n, d, x, shift, transform_chunk_rows(knobs, ordinal, d, 0), out,
               linalg_settings(knobs, ordinal));
   }
 
@@ -93,7 +96,7 @@ class CudaBackend final : public detail::Backend {
 
   void l2_normalize(int ordinal, idx_t n, idx_t d, const float* x, float* out,
                     const detail::DenseKnobs& knobs) const override {
-    l2_normalize_host(ordinal, n, d, x, out, transform_chunk_rows(knobs, d, 0),
+    l2_normalize_host(ordinal, n, d, x, out, transform_chunk_rows(knobs, ordinal, d, 0),
                       linalg_settings(knobs, ordinal));
   }
 

@@ -10,9 +10,11 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "core/check.hpp"
+#include "core/workspace.hpp"
 #include "cuda/common/device_filter.hpp"
 #include "cuda/common/device_ids.hpp"
 #include "cuda/common/range_collect.hpp"
@@ -23,6 +25,7 @@
 #include "cuda/runtime/memory.hpp"
 #include "cuda/runtime/search_results.hpp"
 #include "cuda/runtime/stream_pool.hpp"
+#include "cuda/runtime/workspace.hpp"
 #include "cuda/select/block_select_limits.hpp"
 #include "cuda/select/merge_kernels.hpp"
 #include "cuda/select/merge_tree.hpp"
@@ -72,7 +75,12 @@ class FlatCuda final : public detail::FlatBackend {
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
               const detail::IdMap& ids, const detail::SearchKnobs& asked) const override {
     DeviceGuard guard(device_);
-    const detail::SearchKnobs knobs = with_precision_used(nq, k, asked);
+    const detail::SearchKnobs knobs =
+        with_precision_used(nq, k, with_workspace(asked, device_));
+    // Batches of queries, padded to dp_, bounded by the workspace (sized before any work, so a
+    // bound too small for one query throws with nothing queued).
+    const bool stream_path = nq <= knobs.flat_stream_max_nq;
+    const detail::FlatTilePlan plan = plan_batches(nq, k, stream_path, knobs);
     auto lease = streams_.acquire();
     const cudaStream_t s = lease->stream();
     const bool sync = knobs.sync_check;
@@ -80,9 +88,7 @@ class FlatCuda final : public detail::FlatBackend {
     const std::int64_t* ids_dev = ids_dev_.get(ids, *main_);
     const DeviceFilter filter = admitted_rows(ids, n_, knobs.sel, s);
 
-    const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, s);
-    float* dist = results.distances();
-    std::int64_t* lab = results.labels();
+    const SearchResults results(distances, labels, nq, k, plan.queries, knobs.workspace_bytes, s);
 
     // Queries are checked for NaN/Inf and the norm bound on the stream (device queries in place, host queries in
     // their staged copy), into a pinned flag read after the final synchronisation: the check
@@ -93,10 +99,9 @@ class FlatCuda final : public detail::FlatBackend {
       launch_flag_unusable_rows(queries, nq, dim_, dim_, lease->pinned_flag(), s, sync);
     }
 
-    // Queries, padded to dp_, in batches bounded by the workspace. Device queries that are
-    // already 16-byte aligned rows of a multiple of 4 floats are read in place.
-    const bool stream_path = nq <= knobs.flat_stream_max_nq;
-    const std::int64_t batch = stream_path ? nq : query_batch(nq, k, knobs, knobs.workspace_bytes);
+    // Device queries that are already 16-byte aligned rows of a multiple of 4 floats are read
+    // in place.
+    const std::int64_t batch = plan.queries;
     const bool in_place =
         queries_on_device && dp_ == dim_ && reinterpret_cast<std::uintptr_t>(queries) % 16 == 0;
     DeviceBuffer<float> qbuf;
@@ -111,8 +116,9 @@ class FlatCuda final : public detail::FlatBackend {
           launch_flag_unusable_rows(qb, bq, dp_, dp_, lease->pinned_flag(), s, sync);
         }
       }
-      search_batch(*lease, qb, static_cast<int>(bq), k, stream_path, knobs, ids_dev, filter.bits(),
-                   dist + q0 * k, lab + q0 * k);
+      search_batch(*lease, qb, static_cast<int>(bq), k, stream_path, plan.tile_rows, knobs, ids_dev,
+                   filter.bits(), results.distances(q0), results.labels(q0));
+      results.batch_done(q0, bq, s);
     }
     results.finish(s);
     lease->synchronize();
@@ -126,7 +132,7 @@ class FlatCuda final : public detail::FlatBackend {
   // queries bounded by the workspace.
   void rerank(idx_t nq, const float* queries, int n_cand, const idx_t* candidates, int k,
               float* distances, idx_t* labels, const detail::IdMap& ids,
-              const detail::SearchKnobs& knobs) const override {
+              const detail::SearchKnobs& asked) const override {
     if (k > kBlockSelectMaxK) {
       throw NotSupported(
           fmt::format("exact re-ranking on a GPU returns at most {} neighbours a query, got k = {}",
@@ -143,17 +149,18 @@ class FlatCuda final : public detail::FlatBackend {
     }
     if (nq == 0) return;
     DeviceGuard guard(device_);
+    const detail::SearchKnobs knobs = with_workspace(asked, device_);
     auto lease = streams_.acquire();
     const cudaStream_t s = lease->stream();
     const bool sync = knobs.sync_check;
     const std::int64_t* ids_dev = ids_dev_.get(ids, *main_);
     const DeviceRowsOfIds::Tables tables = rows_of_ids_.get(ids, *main_);
     const bool candidates_on_device = is_device_pointer(candidates);
-    const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, s);
 
     const std::int64_t per_query = 4LL * dp_ + 12LL * n_cand;  // query, rows, staged ids
     const std::int64_t batch = std::clamp<std::int64_t>(knobs.workspace_bytes / per_query, 1,
                                                         std::min<std::int64_t>(nq, INT32_MAX));
+    const SearchResults results(distances, labels, nq, k, batch, knobs.workspace_bytes, s);
     DeviceBuffer<float> qbuf(static_cast<std::size_t>(batch) * dp_, s);
     DeviceBuffer<std::int32_t> rows(static_cast<std::size_t>(batch) * n_cand, s);
     DeviceBuffer<std::int64_t> staged;
@@ -170,8 +177,8 @@ class FlatCuda final : public detail::FlatBackend {
       launch_rows_of_ids(cand, count, tables.sorted_ids, tables.rows, n_, rows.data(), s, sync);
       copy_rows_padded(qbuf.data(), dp_, queries + q0 * dim_, dim_, bq, s);
       launch_rerank(data_.data(), dp_, qbuf.data(), static_cast<int>(bq), metric_, rows.data(),
-                    n_cand, k, ids_dev, results.distances() + q0 * k, results.labels() + q0 * k, s,
-                    sync);
+                    n_cand, k, ids_dev, results.distances(q0), results.labels(q0), s, sync);
+      results.batch_done(q0, bq, s);
     }
     results.finish(s);
     lease->synchronize();
@@ -182,8 +189,9 @@ class FlatCuda final : public detail::FlatBackend {
   // the workspace at a time (collect_range_chunk).
   RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
                                  const detail::IdMap& ids,
-                                 const detail::SearchKnobs& knobs) const override {
+                                 const detail::SearchKnobs& call_knobs) const override {
     DeviceGuard guard(device_);
+    const detail::SearchKnobs knobs = with_workspace(call_knobs, device_);
     auto lease = streams_.acquire();
     StreamContext& ctx = *lease;
     const cudaStream_t s = ctx.stream();
@@ -226,13 +234,14 @@ class FlatCuda final : public detail::FlatBackend {
   // bounded by the workspace like search(), labelled by row number; no synchronisation.
   void search_padded(StreamContext& ctx, idx_t nq, const float* queries, int k,
                      const detail::SearchKnobs& asked, float* dist, std::int64_t* lab) const {
-    const detail::SearchKnobs knobs = with_precision_used(nq, k, asked);
+    const detail::SearchKnobs knobs =
+        with_precision_used(nq, k, with_workspace(asked, device_));
     const bool stream_path = nq <= knobs.flat_stream_max_nq;
-    const std::int64_t batch = stream_path ? nq : query_batch(nq, k, knobs, knobs.workspace_bytes);
-    for (std::int64_t q0 = 0; q0 < nq; q0 += batch) {
-      const std::int64_t bq = std::min(batch, nq - q0);
-      search_batch(ctx, queries + q0 * dp_, static_cast<int>(bq), k, stream_path, knobs, nullptr,
-                   nullptr, dist + q0 * k, lab + q0 * k);
+    const detail::FlatTilePlan plan = plan_batches(nq, k, stream_path, knobs);
+    for (std::int64_t q0 = 0; q0 < nq; q0 += plan.queries) {
+      const std::int64_t bq = std::min(plan.queries, nq - q0);
+      search_batch(ctx, queries + q0 * dp_, static_cast<int>(bq), k, stream_path, plan.tile_rows,
+                   knobs, nullptr, nullptr, dist + q0 * k, lab + q0 * k);
     }
   }
 
@@ -345,12 +354,13 @@ class FlatCuda final : public detail::FlatBackend {
   // (fewer make the GEMM memory-bound, so tensor cores do not help), and for k up to
   // flat_fast_max_k (past it, selecting overfetch x k candidates costs more than the tf32 GEMM
   // saves). Elsewhere the search runs exact.
-  FlatPrecision precision_used(idx_t nq, int k, const detail::SearchKnobs& knobs) const override {
-    if (!knobs.flat_fast || n_ == 0 || k > knobs.flat_fast_max_k ||
-        nq <= knobs.flat_stream_max_nq || use_radix_select(k, knobs.gpu_radix_min_k)) {
+  FlatPrecision precision_used(idx_t nq, int k, const detail::SearchKnobs& asked) const override {
+    if (!asked.flat_fast || n_ == 0 || k > asked.flat_fast_max_k ||
+        nq <= asked.flat_stream_max_nq || use_radix_select(k, asked.gpu_radix_min_k)) {
       return FlatPrecision::Exact;
     }
-    const std::int64_t batch = query_batch(nq, k, knobs, knobs.workspace_bytes);
+    const detail::SearchKnobs knobs = with_workspace(asked, device_);
+    const std::int64_t batch = plan_batches(nq, k, false, knobs).queries;
     const std::int64_t smallest = nq - (nq - 1) / batch * batch;  // the last batch
     const int sms = device_properties(device_).multiProcessorCount;
     return smallest >= 2LL * sms ? FlatPrecision::Fast : FlatPrecision::Exact;
@@ -364,31 +374,45 @@ class FlatCuda final : public detail::FlatBackend {
     return out;
   }
 
-  // Queries per batch: as many as the workspace holds (at most flat_tile_queries), spread
-  // evenly over the batches that takes, so the last batch is not a small remainder.
-  std::int64_t query_batch(idx_t nq, int k, const detail::SearchKnobs& knobs,
-                           std::int64_t workspace) const {
-    const std::int64_t kk = kept_per_query(k, knobs);
-    const std::int64_t bn =
-        std::min<std::int64_t>(knobs.flat_tile_rows, std::max<std::int64_t>(n_, 1));
-    // Per query: two tile rows, the running top-k state, the padded query (three times over
-    // when split) and its norm; the split base tile is taken off the workspace first.
-    const bool split = split_gemm(knobs);
-    const std::int64_t per_query =
-        2 * bn * 4 + kk * 8 + static_cast<std::int64_t>(dp_) * 4 * (split ? 4 : 1) + 4;
-    if (split) workspace -= bn * 3 * dp_ * 4;
-    const std::int64_t fit = std::max<std::int64_t>(1, workspace / per_query);
-    const std::int64_t most =
-        std::max<std::int64_t>(1, std::min<std::int64_t>({nq, fit, knobs.flat_tile_queries}));
-    const std::int64_t batches = (nq + most - 1) / most;
-    return (nq + batches - 1) / batches;
+  // Queries per batch and GEMM tile rows (core/workspace.hpp's plan) of a search of nq
+  // queries. The streaming path's partial results, max(nq, 4 x SMs) x k pairs at most, and the
+  // large-k path's chunks (search_radix) are bounded by the workspace too.
+  detail::FlatTilePlan plan_batches(idx_t nq, int k, bool stream_path,
+                                    const detail::SearchKnobs& knobs) const {
+    const int sms = device_properties(device_).multiProcessorCount;
+    if (use_radix_select(k, knobs.gpu_radix_min_k)) {
+      // search_radix chunks a batch itself; a batch here only stages its padded queries. One
+      // query's chunk is sized first, so that a bound too small for it throws before any work.
+      if (n_ > 0) radix_shape(1, k, knobs);
+      const std::string what = fmt::format("a GPU flat search of k = {}", k);
+      return {std::min<idx_t>(detail::queries_per_batch(
+                                  nq, 0, 4LL * dp_, detail::workspace_bound(knobs), what.c_str()),
+                              knobs.flat_tile_queries),
+              0};
+    }
+    if (stream_path) {
+      const std::string what = fmt::format("a GPU flat search (streaming) with k = {}", k);
+      const std::int64_t pair = static_cast<std::int64_t>(k) * 8;
+      return {detail::queries_per_batch(nq, 4LL * sms * pair, pair + 4LL * dp_,
+                                        detail::workspace_bound(knobs), what.c_str()),
+              0};
+    }
+    const detail::FlatTileShape shape{n_,
+                                      dp_,
+                                      kept_per_query(k, knobs),
+                                      split_gemm(knobs),
+                                      knobs.flat_tile_rows,
+                                      knobs.flat_tile_queries,
+                                      2LL * sms};
+    return detail::plan_flat_tiles(nq, shape, detail::workspace_bound(knobs));
   }
 
   // One batch of padded device queries: [bq][k] device results, queued on ctx. allowed: null,
-  // or the bitmap of the rows results may hold (admitted_rows).
+  // or the bitmap of the rows results may hold (admitted_rows). tile_rows: of the GEMM tiles.
   void search_batch(StreamContext& ctx, const float* q, int bq, int k, bool stream_path,
-                    const detail::SearchKnobs& knobs, const std::int64_t* ids_dev,
-                    const std::uint32_t* allowed, float* dist, std::int64_t* lab) const {
+                    std::int64_t tile_rows, const detail::SearchKnobs& knobs,
+                    const std::int64_t* ids_dev, const std::uint32_t* allowed, float* dist,
+                    std::int64_t* lab) const {
     if (use_radix_select(k, knobs.gpu_radix_min_k)) {
       search_radix(ctx, q, bq, k, knobs, ids_dev, allowed, dist, lab);
     } else if (n_ == 0) {
@@ -397,7 +421,7 @@ class FlatCuda final : public detail::FlatBackend {
     } else if (stream_path) {
       search_stream(q, bq, k, ids_dev, allowed, dist, lab, ctx.stream(), knobs.sync_check);
     } else {
-      search_tiles(ctx, q, bq, k, knobs, ids_dev, allowed, dist, lab);
+      search_tiles(ctx, q, bq, k, tile_rows, knobs, ids_dev, allowed, dist, lab);
     }
   }
 
@@ -426,7 +450,48 @@ class FlatCuda final : public detail::FlatBackend {
   // tiled path's: by 3xTF32 over base tiles of flat_tile_rows (KNNX_FLAT_GEMM, from 2 queries a
   // multiprocessor on), else by one FP32 SGEMM; fast precision does not apply. Chunks are bounded
   // by the workspace: per query 4 bytes a stored row and 16 a kept result (a query's row of
-  // scores is needed whole, so one query always runs, even past the bound).
+  // scores is needed whole: an explicit bound too small for one query is refused, naming the
+  // bytes it needs; the default one lets a query run past it).
+  struct RadixShape {
+    bool split;           // 3xTF32 tiles
+    int inner;            // GEMM inner dimension (3 dp when split)
+    std::int64_t n4;      // stored rows rounded up to whole float4s (the tile's row length)
+    std::int64_t bn_max;  // base rows per GEMM
+    std::int64_t chunk;   // queries per chunk
+  };
+  // The chunks of search_radix for bq queries. The split copies (one base tile of
+  // flat_tile_rows rows) are dropped when they leave no room for one query; an explicit bound
+  // too small for one query's row of scores throws InvalidArgument.
+  RadixShape radix_shape(idx_t bq, int k, const detail::SearchKnobs& knobs) const {
+    const int sms = device_properties(device_).multiProcessorCount;
+    const std::int64_t n4 = (n_ + 3) / 4 * 4;
+    const std::int64_t select_fixed = select_large_k_bytes(0, n_, k);
+    const std::int64_t select_per_query = select_large_k_bytes(1, n_, k) - select_fixed;
+    const auto fixed_bytes = [&](bool split, std::int64_t bn, int inner) {
+      return select_fixed + (split ? bn * inner * 4 : 0);
+    };
+    const auto per_query_bytes = [&](bool split, int inner) {
+      return n4 * 4 + 4 + (split ? inner * 4LL : 0) + select_per_query;
+    };
+    bool split = split_gemm(knobs) && bq >= 2 * sms;
+    std::int64_t bn_max = std::min<std::int64_t>((knobs.flat_tile_rows + 3) / 4 * 4, n4);
+    if (split && fixed_bytes(true, bn_max, 3 * dp_) + per_query_bytes(true, 3 * dp_) >
+                     knobs.workspace_bytes) {
+      split = false;
+    }
+    const int inner = split ? 3 * dp_ : dp_;
+    if (!split) bn_max = n4;
+    const std::string what =
+        fmt::format("a GPU flat search of k = {} over {} rows (radix selection)", k, n_);
+    const std::int64_t kept = std::max<std::int64_t>(1, std::min<std::int64_t>(k, n_));
+    const std::int64_t chunk = std::min<std::int64_t>(
+        {detail::queries_per_batch(bq, fixed_bytes(split, bn_max, inner),
+                                   per_query_bytes(split, inner), detail::workspace_bound(knobs),
+                                   what.c_str()),
+         (INT32_MAX - 1) / kept, std::max<idx_t>(bq, 1)});
+    return {split, inner, n4, bn_max, chunk};
+  }
+
   void search_radix(StreamContext& ctx, const float* q, int bq, int k,
                     const detail::SearchKnobs& knobs, const std::int64_t* ids_dev,
                     const std::uint32_t* allowed, float* dist, std::int64_t* lab) const {
@@ -437,19 +502,12 @@ class FlatCuda final : public detail::FlatBackend {
       select_large_k(nullptr, nullptr, bq, 0, 0, k, metric_, nullptr, nullptr, dist, lab, s, sync);
       return;
     }
-    const int sms = device_properties(device_).multiProcessorCount;
-    const bool split = split_gemm(knobs) && bq >= 2 * sms;
-    const int inner = split ? 3 * dp_ : dp_;
-    const std::int64_t n4 = (n_ + 3) / 4 * 4;
-    const std::int64_t bn_max =
-        split ? std::min<std::int64_t>((knobs.flat_tile_rows + 3) / 4 * 4, n4) : n4;
-    const std::int64_t kept = std::min<std::int64_t>(k, n_);
-    const std::int64_t fixed =
-        select_large_k_bytes(0, n_, k) + (split ? bn_max * inner * 4 : 0);
-    const std::int64_t per_query = n4 * 4 + 4 + (split ? inner * 4 : 0) +
-                                   select_large_k_bytes(1, n_, k) - select_large_k_bytes(0, n_, k);
-    std::int64_t chunk = std::max<std::int64_t>(1, (knobs.workspace_bytes - fixed) / per_query);
-    chunk = std::min<std::int64_t>({chunk, (INT32_MAX - 1) / kept, bq});
+    const RadixShape shape = radix_shape(bq, k, knobs);
+    const bool split = shape.split;
+    const int inner = shape.inner;
+    const std::int64_t n4 = shape.n4;
+    const std::int64_t bn_max = shape.bn_max;
+    const std::int64_t chunk = shape.chunk;
     DeviceBuffer<float> tile(static_cast<std::size_t>(chunk * n4), s);
     DeviceBuffer<float> qnorms(static_cast<std::size_t>(chunk), s);
     DeviceBuffer<float> q_split, x_split;
@@ -501,8 +559,10 @@ class FlatCuda final : public detail::FlatBackend {
   // the compute-bound GEMM and the memory-bound selection overlap.
   // With few queries per batch ("wide"), each tile row is split over several blocks that write
   // partial top-k lists, merged at the end; otherwise one block per query keeps its top-k
-  // across tiles.
-  void search_tiles(StreamContext& ctx, const float* q, int bq, int k,
+  // across tiles. Wide tiles take up to half the workspace and their partial lists a quarter;
+  // when even one part per tile does not fit that, the batch runs the running top-k with
+  // tile_rows (the plan's, which fits the workspace).
+  void search_tiles(StreamContext& ctx, const float* q, int bq, int k, std::int64_t tile_rows,
                     const detail::SearchKnobs& knobs, const std::int64_t* ids_dev,
                     const std::uint32_t* allowed, float* dist, std::int64_t* lab) const {
     const cudaStream_t s = ctx.stream();
@@ -510,14 +570,19 @@ class FlatCuda final : public detail::FlatBackend {
     const bool sync = knobs.sync_check;
     const int sms = device_properties(device_).multiProcessorCount;
     const std::int64_t workspace = knobs.workspace_bytes;
-    const bool wide = bq < 2 * sms;
+    const std::int64_t n4 = (n_ + 3) / 4 * 4;
+    const auto tile_cols = [n4](std::int64_t rows) {
+      return std::min<std::int64_t>((rows + 3) / 4 * 4, n4);
+    };
+    const std::int64_t wide_cols =
+        tile_cols(std::max<std::int64_t>(detail::kMinFlatTileRows, workspace / (16LL * bq)));
+    const std::int64_t wide_tiles = (n_ + wide_cols - 1) / wide_cols;
+    const std::int64_t wide_part_budget = workspace / 4 / (8LL * bq * wide_tiles * k);
+    const bool wide = bq < 2 * sms && wide_part_budget >= 1;
     // Few queries make the GEMM memory-bound: tensor cores would not help, so stay exact.
     const bool fast = knobs.flat_fast && !wide;
     const int kk = fast ? kept_per_query(k, knobs) : k;
-    const std::int64_t n4 = (n_ + 3) / 4 * 4;
-    std::int64_t bn_max =
-        wide ? std::max<std::int64_t>(1024, workspace / 2 / (4LL * bq)) : knobs.flat_tile_rows;
-    bn_max = std::min<std::int64_t>((bn_max + 3) / 4 * 4, n4);
+    const std::int64_t bn_max = wide ? wide_cols : tile_cols(tile_rows);
     const int ld = static_cast<int>(bn_max);
     const std::int64_t n_tiles = (n_ + bn_max - 1) / bn_max;
 
@@ -525,7 +590,8 @@ class FlatCuda final : public detail::FlatBackend {
     int cols_per_part = ld;
     if (wide) {
       const std::int64_t want = std::max<std::int64_t>(1, 4LL * sms / bq);
-      const std::int64_t max_parts = std::max<std::int64_t>(1, bn_max / std::max(2048, 4 * kk));
+      const std::int64_t max_parts = std::max<std::int64_t>(
+          1, std::min<std::int64_t>(bn_max / std::max(2048, 4 * kk), wide_part_budget));
       parts = static_cast<int>(std::min(want, max_parts));
       cols_per_part = static_cast<int>(((bn_max + parts - 1) / parts + 3) / 4 * 4);
       parts = static_cast<int>((bn_max + cols_per_part - 1) / cols_per_part);

@@ -9,14 +9,18 @@
 // waiting for the counts before it sizes the output.
 #include "cuda/ivf/ivf_search.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <climits>
 #include <functional>
 #include <numeric>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "core/check.hpp"
+#include "core/workspace.hpp"
 #include "cuda/common/range_collect.hpp"
 #include "cuda/common/row_kernels.hpp"
 #include "cuda/flat/flat_cuda.hpp"
@@ -26,6 +30,7 @@
 #include "cuda/runtime/memory.hpp"
 #include "cuda/runtime/search_results.hpp"
 #include "cuda/runtime/stream_pool.hpp"
+#include "cuda/runtime/workspace.hpp"
 #include "cuda/select/merge_tree.hpp"
 #include "cuda/select/radix_select.hpp"
 
@@ -123,7 +128,7 @@ std::int64_t batch_bytes(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKi
 }
 
 // Queries per batch: all nq when their scratch fits the workspace, else the most that fit
-// (at least one).
+// (at least one; an explicit bound too small for one query is refused, naming what it needs).
 idx_t query_batch(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKind scan,
                   const detail::SearchKnobs& knobs) {
   const std::int64_t workspace = knobs.workspace_bytes;
@@ -139,13 +144,31 @@ idx_t query_batch(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKind scan
     const idx_t fit = static_cast<idx_t>(static_cast<double>(workspace) / bytes * batch);
     batch = std::clamp<idx_t>(fit, 1, batch - 1);
   }
+  if (batch == 1) {
+    const std::string what = fmt::format(
+        "a GPU IVF search of k = {}, nprobe = {} ({} candidates at most)", k, n_probe, max_cand);
+    detail::queries_per_batch(1, 0, batch_bytes(L, 1, k, n_probe, scan, max_cand, knobs),
+                              detail::workspace_bound(knobs), what.c_str());
+  }
   return batch;
+}
+
+// The knobs of a batch's coarse search: the workspace less what the batch's staged queries and
+// probes hold while it runs (at least the smallest bound).
+detail::SearchKnobs coarse_knobs(const IvfLists& L, idx_t bq, int n_probe,
+                                 const detail::SearchKnobs& knobs) {
+  detail::SearchKnobs coarse = knobs;
+  const std::int64_t staged = bq * (static_cast<std::int64_t>(L.dp) * 4 + n_probe * 12);
+  coarse.workspace_bytes =
+      std::max<std::int64_t>(knobs.workspace_bytes - staged, detail::kMinWorkspaceBytes);
+  return coarse;
 }
 
 // Stage 1 of IVF-Flat's search (coarse_quantize in ivf_search.hpp) on L's centroids.
 ProbedQueries coarse_quantize(const IvfLists& L, StreamContext& ctx, const float* queries, int nq,
                               int n_probe, const detail::SearchKnobs& knobs) {
-  return cuda::coarse_quantize(*L.coarse, L.dim, L.dp, ctx, queries, nq, n_probe, knobs);
+  return cuda::coarse_quantize(*L.coarse, L.dim, L.dp, ctx, queries, nq, n_probe,
+                               coarse_knobs(L, nq, n_probe, knobs));
 }
 
 // Stage 2, list-major: each probed list is read once per group of queries that probe it. The
@@ -279,21 +302,22 @@ ProbedQueries coarse_quantize(const detail::FlatBackend& coarse, int dim, int dp
 }
 
 void search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq, const float* queries, int k,
-                float* distances, idx_t* labels, const detail::SearchKnobs& knobs) {
+                float* distances, idx_t* labels, const detail::SearchKnobs& call_knobs) {
+  const detail::SearchKnobs knobs = with_workspace(call_knobs, lists.device);
   const int n_probe = std::clamp(knobs.nprobe, 1, lists.n_lists);
   const bool queries_on_device = is_device_pointer(queries);
-  const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, ctx.stream());
-  volatile unsigned long long* bad = ctx.pinned_flag();
-  *bad = 0;
   const ScanKind scan = choose_scan(lists, nq, k, n_probe, knobs);
   const idx_t batch = query_batch(lists, nq, k, n_probe, scan, knobs);
+  const SearchResults results(distances, labels, nq, k, batch, knobs.workspace_bytes, ctx.stream());
+  volatile unsigned long long* bad = ctx.pinned_flag();
+  *bad = 0;
   for (idx_t q0 = 0; q0 < nq; q0 += batch) {
     const int bq = static_cast<int>(std::min(batch, nq - q0));
     const ProbedQueries probed =
         coarse_quantize(lists, ctx, queries + q0 * lists.dim, bq, n_probe, knobs);
     Partials partials = scan_lists(lists, ctx, probed, k, scan, knobs);
-    merge(lists, ctx, std::move(partials), bq, k, knobs, results.distances() + q0 * k,
-          results.labels() + q0 * k);
+    merge(lists, ctx, std::move(partials), bq, k, knobs, results.distances(q0), results.labels(q0));
+    results.batch_done(q0, bq, ctx.stream());
   }
   results.finish(ctx.stream());
   ctx.synchronize();
@@ -302,7 +326,8 @@ void search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq, const float
 
 RangeSearchResult range_search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq,
                                    const float* queries, float radius,
-                                   const detail::SearchKnobs& knobs) {
+                                   const detail::SearchKnobs& call_knobs) {
+  const detail::SearchKnobs knobs = with_workspace(call_knobs, lists.device);
   const cudaStream_t s = ctx.stream();
   const bool sync = knobs.sync_check;
   const int n_probe = std::clamp(knobs.nprobe, 1, lists.n_lists);

@@ -55,9 +55,11 @@ ProbedQueries coarse_quantize(const detail::FlatBackend& coarse, int dim, int dp
                               const detail::SearchKnobs& knobs);
 
 // IvfBackend::search on `lists`, queued on ctx's stream: queries and results may be host or
-// device memory. Batches of queries keep their scratch within knobs.workspace_bytes. The host
-// waits once, at the end (ctx.synchronize()), and then throws InvalidArgument if a host query
-// holds NaN/Inf.
+// device memory. Batches of queries keep their scratch within the workspace bound (knobs'
+// explicit one, or the default measured on the device as the call starts: core/workspace.hpp);
+// an explicit bound too small for one query throws InvalidArgument before anything runs. The
+// host waits once, at the end (ctx.synchronize()), and then throws InvalidArgument if a host
+// query holds NaN/Inf.
 void search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq, const float* queries, int k,
                 float* distances, idx_t* labels, const detail::SearchKnobs& knobs);
 

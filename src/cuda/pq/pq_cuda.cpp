@@ -37,6 +37,7 @@
 #include "cuda/runtime/memory.hpp"
 #include "cuda/runtime/search_results.hpp"
 #include "cuda/runtime/stream_pool.hpp"
+#include "cuda/runtime/workspace.hpp"
 #include "cuda/select/merge_tree.hpp"
 #include "knnx/config.hpp"
 #include "knnx/error.hpp"
@@ -101,14 +102,12 @@ class PqOnDevice {
   // through ids (null: row numbers). The host waits once, at the end.
   template <typename Stage>
   void run_batches(StreamContext& ctx, idx_t nq, const float* queries, int k, float* distances,
-                   idx_t* labels, const detail::SearchKnobs& knobs, PqScanArgs& args, PqTable table,
-                   int items_per_query, std::int64_t staged_bytes, const std::int64_t* ids,
-                   Stage&& stage) const {
+                   idx_t* labels, const detail::SearchKnobs& call_knobs, PqScanArgs& args,
+                   PqTable table, int items_per_query, std::int64_t staged_bytes,
+                   const std::int64_t* ids, Stage&& stage) const {
+    const detail::SearchKnobs knobs = with_workspace(call_knobs, device_);
     const cudaStream_t s = ctx.stream();
     const bool sync = knobs.sync_check;
-    const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, s);
-    volatile unsigned long long* bad = ctx.pinned_flag();
-    *bad = 0;
     std::int64_t slots = 0;  // tables in global memory when a block's shared memory is too small
     DeviceBuffer<float> tables;
     if (!pq_table_in_shared(args.M, k, device_)) {
@@ -119,7 +118,10 @@ class PqOnDevice {
         staged_bytes + static_cast<std::int64_t>(items_per_query) * k * 9;
     const idx_t batch =
         pq_query_batch(nq, per_query, slots * static_cast<std::int64_t>(pq_table_bytes(args.M)),
-                       knobs.workspace_bytes);
+                       knobs, args.ivf ? "IndexIVFPQ" : "IndexPQ", k);
+    const SearchResults results(distances, labels, nq, k, batch, knobs.workspace_bytes, s);
+    volatile unsigned long long* bad = ctx.pinned_flag();
+    *bad = 0;
     for (idx_t q0 = 0; q0 < nq; q0 += batch) {
       const int bq = static_cast<int>(std::min(batch, nq - q0));
       const auto staged = stage(bq, queries + q0 * dim_, args);
@@ -129,8 +131,8 @@ class PqOnDevice {
       args.out_rows = partials.rows.data();
       launch_pq_scan(args, table, items, device_, tables.data(), slots, s, sync);
       merge_partials(std::move(partials.keys), std::move(partials.rows), bq, items_per_query * k, k,
-                     metric_, nullptr, ids, results.distances() + q0 * k, results.labels() + q0 * k,
-                     s, sync);
+                     metric_, nullptr, ids, results.distances(q0), results.labels(q0), s, sync);
+      results.batch_done(q0, bq, s);
     }
     results.finish(s);
     ctx.synchronize();

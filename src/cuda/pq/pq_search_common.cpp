@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <string>
 
 #include "cuda/pq/pq_kernels.hpp"
 #include "cuda/runtime/check.hpp"
@@ -48,9 +49,10 @@ void upload_code_rows(std::uint32_t* dst, int code_words, const std::uint8_t* co
 }
 
 idx_t pq_query_batch(idx_t nq, std::int64_t per_query, std::int64_t fixed,
-                     std::int64_t workspace_bytes) {
-  const std::int64_t left = workspace_bytes - fixed;
-  return std::clamp<idx_t>(left / std::max<std::int64_t>(per_query, 1), 1, std::max<idx_t>(nq, 1));
+                     const detail::SearchKnobs& knobs, const char* index, int k) {
+  const std::string what = fmt::format("a GPU {} search of k = {}", index, k);
+  return detail::queries_per_batch(nq, fixed, per_query, detail::workspace_bound(knobs),
+                                   what.c_str());
 }
 
 std::int64_t pq_global_table_slots(int M, std::int64_t items, std::int64_t workspace_bytes) {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/search_knobs.hpp"
 #include "cuda/runtime/memory.hpp"
 #include "knnx/metric.hpp"
 #include "knnx/product_quantizer.hpp"
@@ -44,10 +45,11 @@ void check_k_in_block_range(int k, const char* index);
 void upload_code_rows(std::uint32_t* dst, int code_words, const std::uint8_t* codes, int code_size,
                       idx_t n, cudaStream_t s);
 
-// Queries per batch of a PQ search whose scratch is per_query bytes a query besides `fixed`
-// bytes, within workspace_bytes (at least one).
+// Queries per batch of a PQ or SQ search (`index` names it in errors) whose scratch is
+// per_query bytes a query besides `fixed` bytes, within the workspace of knobs (resolved):
+// detail::queries_per_batch.
 idx_t pq_query_batch(idx_t nq, std::int64_t per_query, std::int64_t fixed,
-                     std::int64_t workspace_bytes);
+                     const detail::SearchKnobs& knobs, const char* index, int k);
 
 // Global-memory table slots of a scan whose tables do not fit shared memory: a quarter of the
 // workspace, at least one and at most `items`.

@@ -1,61 +1,92 @@
 // cuda/runtime/search_results.hpp — where a GPU search writes its (distances, labels).
 //
 // A search's kernels always write device memory: the caller's arrays when they are device
-// memory, otherwise scratch buffers that finish() copies back to the caller's host arrays in
-// stream order (the caller synchronises afterwards).
+// memory, otherwise a device copy of them that is copied back to the caller's host arrays in
+// stream order. The copy holds all nq x k results when they take at most staging_bytes (the
+// search's workspace bound), copied back once by finish(); larger results are staged one batch
+// of queries at a time, each copied back by batch_done() (the host waits for that copy when its
+// arrays are pageable memory), so that results of any size need the device memory of a batch.
 #pragma once
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
 #include "core/check.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/memory.hpp"
+#include "knnx/types.hpp"
 
 namespace knnx::cuda {
 
 class SearchResults {
  public:
-  // count = nq * k; distances and labels are the caller's arrays, both host or both device
-  // memory (InvalidArgument otherwise).
-  SearchResults(float* distances, std::int64_t* labels, std::size_t count, cudaStream_t stream)
+  // distances and labels are the caller's [nq][k] arrays, both host or both device memory
+  // (InvalidArgument otherwise); batches have at most max_batch queries.
+  SearchResults(float* distances, std::int64_t* labels, idx_t nq, int k, idx_t max_batch,
+                std::int64_t staging_bytes, cudaStream_t stream)
       : host_distances_(distances),
         host_labels_(labels),
-        count_(count),
+        nq_(nq),
+        k_(k),
         on_device_(is_device_pointer(distances)) {
     detail::require(on_device_ == is_device_pointer(labels),
                     "distances and labels must both be host or both be device memory");
     if (on_device_) {
       distances_ = distances;
       labels_ = labels;
-    } else {
-      scratch_distances_ = DeviceBuffer<float>(count, stream);
-      scratch_labels_ = DeviceBuffer<std::int64_t>(count, stream);
-      distances_ = scratch_distances_.data();
-      labels_ = scratch_labels_.data();
+      return;
     }
+    const std::int64_t all_bytes = static_cast<std::int64_t>(nq) * k * kBytesPerResult;
+    per_batch_ = all_bytes > staging_bytes && max_batch < nq;
+    const std::size_t rows = static_cast<std::size_t>(per_batch_ ? std::max<idx_t>(max_batch, 1)
+                                                                 : std::max<idx_t>(nq, 0));
+    scratch_distances_ = DeviceBuffer<float>(rows * k, stream);
+    scratch_labels_ = DeviceBuffer<std::int64_t>(rows * k, stream);
+    distances_ = scratch_distances_.data();
+    labels_ = scratch_labels_.data();
   }
 
-  // The device arrays the kernels write.
-  float* distances() const { return distances_; }
-  std::int64_t* labels() const { return labels_; }
+  // The device arrays the kernels write the results of the batch of queries from q0 on into.
+  float* distances(idx_t q0) const { return distances_ + offset(q0); }
+  std::int64_t* labels(idx_t q0) const { return labels_ + offset(q0); }
 
-  // Queues the copy to the caller's host arrays (nothing to do for device results).
+  // Queues the copy of the n results rows of the batch from q0 on to the caller's host arrays,
+  // when results are staged per batch (nothing to do otherwise).
+  void batch_done(idx_t q0, idx_t n, cudaStream_t stream) const {
+    if (per_batch_) copy_back(q0, n, stream);
+  }
+
+  // Queues the copy of all results to the caller's host arrays, when they are staged whole
+  // (nothing to do for device results or results staged per batch).
   void finish(cudaStream_t stream) const {
-    if (on_device_) return;
-    KNNX_CUDA_CHECK(cudaMemcpyAsync(host_distances_, distances_, sizeof(float) * count_,
-                                    cudaMemcpyDeviceToHost, stream));
-    KNNX_CUDA_CHECK(cudaMemcpyAsync(host_labels_, labels_, sizeof(std::int64_t) * count_,
-                                    cudaMemcpyDeviceToHost, stream));
+    if (!on_device_ && !per_batch_) copy_back(0, nq_, stream);
   }
 
  private:
+  static constexpr std::int64_t kBytesPerResult = sizeof(float) + sizeof(std::int64_t);
+
+  std::size_t offset(idx_t q0) const {
+    return per_batch_ ? 0 : static_cast<std::size_t>(q0) * static_cast<std::size_t>(k_);
+  }
+
+  void copy_back(idx_t q0, idx_t n, cudaStream_t stream) const {
+    const std::size_t first = static_cast<std::size_t>(q0) * k_;
+    const std::size_t count = static_cast<std::size_t>(n) * k_;
+    KNNX_CUDA_CHECK(cudaMemcpyAsync(host_distances_ + first, distances(q0), sizeof(float) * count,
+                                    cudaMemcpyDeviceToHost, stream));
+    KNNX_CUDA_CHECK(cudaMemcpyAsync(host_labels_ + first, labels(q0), sizeof(std::int64_t) * count,
+                                    cudaMemcpyDeviceToHost, stream));
+  }
+
   float* host_distances_;
   std::int64_t* host_labels_;
-  std::size_t count_;
+  idx_t nq_;
+  int k_;
   bool on_device_;
+  bool per_batch_ = false;
   DeviceBuffer<float> scratch_distances_;
   DeviceBuffer<std::int64_t> scratch_labels_;
   float* distances_ = nullptr;

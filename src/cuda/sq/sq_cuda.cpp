@@ -35,6 +35,7 @@
 #include "cuda/runtime/memory.hpp"
 #include "cuda/runtime/search_results.hpp"
 #include "cuda/runtime/stream_pool.hpp"
+#include "cuda/runtime/workspace.hpp"
 #include "cuda/select/merge_tree.hpp"
 #include "cuda/sq/sq_kernels.hpp"
 #include "knnx/error.hpp"
@@ -169,10 +170,11 @@ class SqCuda final : public detail::SqBackend {
   }
 
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
-              const detail::SearchKnobs& knobs) const override {
+              const detail::SearchKnobs& call_knobs) const override {
     if (nq == 0) return;
     check_k_in_block_range(k, layout_.coarse ? "IndexIVFScalarQuantizer" : "IndexScalarQuantizer");
     DeviceGuard guard(device_);
+    const detail::SearchKnobs knobs = with_workspace(call_knobs, device_);
     auto lease = streams_.acquire();
     StreamContext& ctx = *lease;
     const cudaStream_t s = ctx.stream();
@@ -180,14 +182,16 @@ class SqCuda final : public detail::SqBackend {
     const DeviceFilter filter = lists_->admitted(knobs.sel, s);
     SqScanArgs args = scan_args(knobs, filter.bits());
     const int per_query = args.n_probe * args.chunks;
-    const SearchResults results(distances, labels, static_cast<std::size_t>(nq) * k, s);
-    volatile unsigned long long* bad = ctx.pinned_flag();
-    *bad = 0;
     // Per query: its staged copy and probes, and its partial results with the first level of
     // their merge tree.
     const std::int64_t per_query_bytes = static_cast<std::int64_t>(dp_) * 4 + args.n_probe * 12LL +
                                          static_cast<std::int64_t>(per_query) * k * 9;
-    const idx_t batch = pq_query_batch(nq, per_query_bytes, 0, knobs.workspace_bytes);
+    const idx_t batch =
+        pq_query_batch(nq, per_query_bytes, 0, knobs,
+                       layout_.coarse ? "IndexIVFScalarQuantizer" : "IndexScalarQuantizer", k);
+    const SearchResults results(distances, labels, nq, k, batch, knobs.workspace_bytes, s);
+    volatile unsigned long long* bad = ctx.pinned_flag();
+    *bad = 0;
     for (idx_t q0 = 0; q0 < nq; q0 += batch) {
       const int bq = static_cast<int>(std::min(batch, nq - q0));
       const StagedQueries staged = stage(ctx, queries + q0 * layout_.dim, bq, args.n_probe, knobs);
@@ -196,8 +200,9 @@ class SqCuda final : public detail::SqBackend {
       PqPartials partials = make_pq_partials(items, k, s);
       launch_sq_scan(args, items, k, partials.keys.data(), partials.rows.data(), s, sync);
       merge_partials(std::move(partials.keys), std::move(partials.rows), bq, per_query * k, k,
-                     layout_.metric, nullptr, lists_->ids(), results.distances() + q0 * k,
-                     results.labels() + q0 * k, s, sync);
+                     layout_.metric, nullptr, lists_->ids(), results.distances(q0),
+                     results.labels(q0), s, sync);
+      results.batch_done(q0, bq, s);
     }
     results.finish(s);
     ctx.synchronize();
@@ -206,8 +211,9 @@ class SqCuda final : public detail::SqBackend {
   }
 
   RangeSearchResult range_search(idx_t nq, const float* queries, float radius,
-                                 const detail::SearchKnobs& knobs) const override {
+                                 const detail::SearchKnobs& call_knobs) const override {
     DeviceGuard guard(device_);
+    const detail::SearchKnobs knobs = with_workspace(call_knobs, device_);
     auto lease = streams_.acquire();
     StreamContext& ctx = *lease;
     const cudaStream_t s = ctx.stream();

@@ -141,7 +141,7 @@ const IntKnob kIntKnobs[] = {
     {"KNNX_CPU_QUERY_BLOCK", &Config::cpu_query_block, 1024, 1, 1 << 14},
     {"KNNX_CPU_BASE_BLOCK", &Config::cpu_base_block, 1024, 16, 1 << 14},
     {"KNNX_CPU_DIRECT_MAX_NQ", &Config::cpu_direct_max_nq, 0, 0, 64},
-    {"KNNX_GPU_WORKSPACE_MB", &Config::gpu_workspace_mb, 1536, 16, 1 << 20},
+    {"KNNX_GPU_WORKSPACE_MB", &Config::gpu_workspace_mb, 0, 0, 1 << 20},
     {"KNNX_FLAT_STREAM_MAX_NQ", &Config::flat_stream_max_nq, 8, 0, 1024},
     {"KNNX_FLAT_TILE_ROWS", &Config::flat_tile_rows, 65536, 256, 1 << 24},
     {"KNNX_FLAT_TILE_QUERIES", &Config::flat_tile_queries, 4096, 1, 65535},
@@ -320,12 +320,10 @@ TEST_F(ConfigTest, DescribeKnobsListsEveryKnobWithItsDefault) {
     names.push_back(k.env_name);
   }
   // The knobs known here are all listed, in this order, with these defaults.
-  std::vector<std::pair<std::string, std::string>> expected = {{"KNNX_NUM_THREADS", "0"},
-                                                               {"KNNX_CPU_QUERY_BLOCK", "1024"},
-                                                               {"KNNX_CPU_BASE_BLOCK", "1024"},
-                                                               {"KNNX_CPU_DIRECT_MAX_NQ", "0"},
-                                                               {"KNNX_SYNC_CHECK", "0"},
-                                                               {"KNNX_GPU_WORKSPACE_MB", "1536"}};
+  std::vector<std::pair<std::string, std::string>> expected = {
+      {"KNNX_NUM_THREADS", "0"},       {"KNNX_CPU_QUERY_BLOCK", "1024"},
+      {"KNNX_CPU_BASE_BLOCK", "1024"}, {"KNNX_CPU_DIRECT_MAX_NQ", "0"},
+      {"KNNX_SYNC_CHECK", "0"},        {"KNNX_GPU_WORKSPACE_MB", "0"}};
   for (const IntKnob& k : kIntKnobs) {
     if (std::none_of(expected.begin(), expected.end(),
                      [&](auto& e) { return e.first == k.name; })) {
