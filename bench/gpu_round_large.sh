@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # One device call, stages in this order, each under a time limit and each skipped when the call's
 # budget (BUDGET seconds, default 565) has too little left:
-#   TESTS=1      the GPU gtests named by GTEST (test_cuda is built only then)
+#   TESTS=1      the GPU gtests named by GTEST (test_cuda is built only then; GTEST_S seconds at
+#                most), then the pytest files of PYTESTS (PYTEST_S seconds at most)
 #   LARGE=1      the 100M x 96 IVF-PQ build from a file (bench/gpu_build_large.py)
 #   CROSSOVER=1  fast against exact GPU flat search with the fast mode allowed at every k
 #   RADIXWS=1    GPU flat at k 2048-16384 under each workspace of RADIX_WS (MiB; 0: default)
 #   SWEEP=1      bench/gpu_sweep.py
 #   PQ=1         bench/gpu_ivf_pq.py at 10M with refine
-# Logs and JSON under $OUT; the summary is $OUT/summary.txt.
+# Logs and JSON under $OUT; the summary is $OUT/summary.txt. Set KNNX_COMMIT to the commit of the
+# tree that runs where the checkout's git metadata is not that tree's.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${OUT:-gpu-round}; mkdir -p "$out"
@@ -35,12 +37,13 @@ cmake --build build-gpu --target "${targets[@]}" >"$out/build.log" 2>&1 \
 stamp built
 export PYTHONPATH=build-gpu/python
 if stage TESTS 30; then
-  timeout $(($(left) < 120 ? $(left) : 120)) ./build-gpu/tests/cpp/test_cuda --gtest_brief=1 \
+  gs=${GTEST_S:-120}
+  timeout $(($(left) < gs ? $(left) : gs)) ./build-gpu/tests/cpp/test_cuda --gtest_brief=1 \
     --gtest_filter="${GTEST:-*}" >"$out/gtest.log" 2>&1
   stamp "gtest rc=$?: $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$out/gtest.log" | tr '\n' ' ')"
   grep -E "^\[  FAILED|Failure|error" "$out/gtest.log" | head -20 | tee -a "$out/summary.txt"
   if [[ -n ${PYTESTS:-} ]]; then
-    timeout 90 python3 -m pytest -q -p no:cacheprovider $PYTESTS >"$out/pytest.log" 2>&1
+    timeout ${PYTEST_S:-90} python3 -m pytest -q -p no:cacheprovider $PYTESTS >"$out/pytest.log" 2>&1
     stamp "pytest rc=$?: $(tail -1 "$out/pytest.log")"
     grep -E "^FAILED|^ERROR" "$out/pytest.log" | head -10 | tee -a "$out/summary.txt"
   fi
