@@ -45,8 +45,10 @@
 namespace knnx::cuda {
 namespace {
 
-// Fewest code rows one IndexPQ block scans: amortises building its table (M x 256 entries).
-constexpr idx_t kMinRowsPerChunk = 4096;
+// Fewest code rows one block scans (an IndexPQ chunk; an IVF-PQ item's lists, while the
+// device stays full): amortises copying its table (M x 256 floats, 1 KiB a code byte) into
+// shared memory, a quarter of the codes' bytes at 4096 rows.
+constexpr idx_t kMinRowsPerItem = 4096;
 
 // What both backends hold: the shapes, the device with its streams, and the codebook on it.
 // Destroyed after the backend's own buffers, it waits for their stream-ordered frees.
@@ -94,37 +96,58 @@ class PqOnDevice {
     return args;
   }
 
-  // A search on ctx's stream, in batches of queries whose scratch (staged_bytes a query, the
-  // partial results of items_per_query items and the first level of their merge tree, and any
-  // global tables) fits knobs.workspace_bytes: stage(bq, batch_queries, args) queues the
-  // staging of a batch (queries padded and checked for NaN/Inf into ctx's flag, probes), points
-  // args at it and returns the staged buffers; then the scan and the merge, rows labelled
-  // through ids (null: row numbers). The host waits once, at the end.
+  // A search on ctx's stream, in batches of queries whose scratch (staged_bytes a query, its
+  // query table, the partial results of up to max_items_per_query items and the first level
+  // of their merge tree, and any global tables) fits knobs.workspace_bytes: stage(bq,
+  // batch_queries, args) queues the staging of a batch (queries padded and checked for NaN/Inf
+  // into ctx's flag, probes), points args at it and returns the staged buffers; then the
+  // query tables, the scan and the merge, rows labelled through ids (null: row numbers). An
+  // IVF scan groups mean_list_rows-row lists into items (pq_lists_per_item) once the batch
+  // size is known; IndexPQ's items are its max_items_per_query chunks. The host waits once, at
+  // the end.
   template <typename Stage>
   void run_batches(StreamContext& ctx, idx_t nq, const float* queries, int k, float* distances,
                    idx_t* labels, const detail::SearchKnobs& call_knobs, PqScanArgs& args,
-                   PqTable table, int items_per_query, std::int64_t staged_bytes,
-                   const std::int64_t* ids, Stage&& stage) const {
+                   PqTable table, int max_items_per_query, std::int64_t staged_bytes,
+                   std::int64_t mean_list_rows, const std::int64_t* ids, Stage&& stage) const {
     const detail::SearchKnobs knobs = with_workspace(call_knobs, device_);
     const cudaStream_t s = ctx.stream();
     const bool sync = knobs.sync_check;
-    std::int64_t slots = 0;  // tables in global memory when a block's shared memory is too small
+    const bool shared = pq_table_in_shared(args.M, k, device_);
+    const bool query_tables = pq_needs_query_table(table);
+    const bool per_list = table == PqTable::L2Residual || table == PqTable::L2Precomputed;
+    // Per-list tables in global memory when a block's shared memory is too small.
+    std::int64_t slots = 0;
     DeviceBuffer<float> tables;
-    if (!pq_table_in_shared(args.M, k, device_)) {
-      slots = pq_global_table_slots(args.M, nq * items_per_query, knobs.workspace_bytes);
+    if (!shared && per_list) {
+      slots = pq_global_table_slots(args.M, nq * max_items_per_query, knobs.workspace_bytes);
       tables = DeviceBuffer<float>(static_cast<std::size_t>(slots) * args.M * 256, s);
     }
-    const std::int64_t per_query =
-        staged_bytes + static_cast<std::int64_t>(items_per_query) * k * 9;
-    const idx_t batch =
-        pq_query_batch(nq, per_query, slots * static_cast<std::int64_t>(pq_table_bytes(args.M)),
-                       knobs, args.ivf ? "IndexIVFPQ" : "IndexPQ", k);
+    const std::int64_t table_bytes = static_cast<std::int64_t>(pq_table_bytes(args.M));
+    const std::int64_t per_query = staged_bytes + (query_tables ? table_bytes : 0) +
+                                   static_cast<std::int64_t>(max_items_per_query) * k * 9;
+    const idx_t batch = pq_query_batch(nq, per_query, slots * table_bytes, knobs,
+                                       args.ivf ? "IndexIVFPQ" : "IndexPQ", k);
+    int items_per_query = max_items_per_query;
+    if (args.ivf) {
+      const std::int64_t fill = 2LL * pq_scan_blocks_per_sm(args.M, k, device_) *
+                                device_properties(device_).multiProcessorCount;
+      args.lists_per_item = pq_lists_per_item(args.n_probe, mean_list_rows,
+                                              std::min(batch, nq), fill, kMinRowsPerItem);
+      items_per_query = pq_items_per_query(args.n_probe, args.lists_per_item);
+    }
     const SearchResults results(distances, labels, nq, k, batch, knobs.workspace_bytes, s);
     volatile unsigned long long* bad = ctx.pinned_flag();
     *bad = 0;
     for (idx_t q0 = 0; q0 < nq; q0 += batch) {
       const int bq = static_cast<int>(std::min(batch, nq - q0));
       const auto staged = stage(bq, queries + q0 * dim_, args);
+      DeviceBuffer<float> batch_tables;
+      if (query_tables) {
+        batch_tables = DeviceBuffer<float>(static_cast<std::size_t>(bq) * args.M * 256, s);
+        launch_pq_query_tables(args, table, bq, batch_tables.data(), s, sync);
+      }
+      args.query_tables = batch_tables.data();
       const std::int64_t items = static_cast<std::int64_t>(bq) * items_per_query;
       PqPartials partials = make_pq_partials(items, k, s);
       args.out_keys = partials.keys.data();
@@ -205,7 +228,7 @@ class PqCuda final : public detail::PqBackend, private PqOnDevice {
     const int sms = device_properties(device_).multiProcessorCount;
     const idx_t want_chunks = std::max<idx_t>(1, (4LL * sms + nq - 1) / nq);
     const idx_t rows_per_chunk =
-        std::min<idx_t>(std::max<idx_t>(kMinRowsPerChunk, (n_ + want_chunks - 1) / want_chunks),
+        std::min<idx_t>(std::max<idx_t>(kMinRowsPerItem, (n_ + want_chunks - 1) / want_chunks),
                         std::max<idx_t>(n_, 1));
     const int chunks =
         static_cast<int>(std::max<idx_t>(1, (n_ + rows_per_chunk - 1) / rows_per_chunk));
@@ -214,10 +237,10 @@ class PqCuda final : public detail::PqBackend, private PqOnDevice {
     args.n_rows = n_;
     args.rows_per_chunk = static_cast<int>(rows_per_chunk);
     args.chunks = chunks;
-    const PqTable table = metric_ == Metric::L2 ? PqTable::L2Residual : PqTable::Inner;
+    const PqTable table = metric_ == Metric::L2 ? PqTable::L2Query : PqTable::Inner;
     const bool sync = knobs.sync_check;
     run_batches(*lease, nq, queries, k, distances, labels, knobs, args, table, chunks,
-                static_cast<std::int64_t>(dp_) * 4, ids_dev_.get(ids, *main_),
+                static_cast<std::int64_t>(dp_) * 4, 0, ids_dev_.get(ids, *main_),
                 [&](int bq, const float* batch_queries, PqScanArgs& a) {
                   DeviceBuffer<float> staged(static_cast<std::size_t>(bq) * dp_, s);
                   copy_rows_padded(staged.data(), dp_, batch_queries, dim_, bq, s);
@@ -377,9 +400,10 @@ class IvfPqCuda final : public detail::IvfPqBackend, private PqOnDevice {
     }
     // Staged: the padded query, its probes and their centroid distances.
     const std::int64_t staged_bytes = static_cast<std::int64_t>(dp_) * 4 + n_probe * 12LL;
+    const std::int64_t mean_list_rows = lists_->size() / n_lists_;
     run_batches(
         *lease, nq, queries, k, distances, labels, knobs, args, table, n_probe, staged_bytes,
-        lists_->ids(), [&](int bq, const float* batch_queries, PqScanArgs& a) {
+        mean_list_rows, lists_->ids(), [&](int bq, const float* batch_queries, PqScanArgs& a) {
           ProbedQueries probed =
               coarse_quantize(*coarse_, dim_, dp_, *lease, batch_queries, bq, n_probe, knobs);
           a.queries = probed.queries.data();

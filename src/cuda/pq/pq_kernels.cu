@@ -1,5 +1,5 @@
-// Product-quantizer scans: per item, the table built into shared (or global) memory, then the
-// codes scanned through the fused block selection.
+// Product-quantizer scans: the query tables built once a query, then per item the table in
+// shared (or global) memory and the codes scanned through the fused block selection.
 #include "cuda/common/admitted.cuh"
 #include "cuda/pq/pq_kernels.hpp"
 #include "cuda/runtime/check.hpp"
@@ -8,47 +8,84 @@
 #include "cuda/select/block_select.cuh"
 #include "cuda/select/block_select_store.cuh"
 
+#include <algorithm>
+
 namespace knnx::cuda {
 namespace {
 
 constexpr int kThreads = kSelectThreads;
 constexpr int kKsub = 256;  // entries of one sub-quantizer's table (8-bit codes)
 
-// Writes the item's table (M x 256 floats) from query row q and, for IVF items, list `list`.
+// Entry e (sub-quantizer e / 256) of one query's table for the query-table kinds, as the
+// per-list tables always were: the same operations in the same order, so the sums are
+// unchanged.
 template <PqTable kTable>
-__device__ void build_table(const PqScanArgs& a, const float* __restrict__ q, std::int64_t list,
-                            float* table) {
+__device__ __forceinline__ float query_entry(const float* __restrict__ q,
+                                             const float* __restrict__ codebook, int ds, int e) {
+  const int m = e >> 8;
+  const float* cb = codebook + static_cast<std::int64_t>(e) * ds;
+  const float* qs = q + m * ds;
+  float s = 0.0f;
+  if constexpr (kTable == PqTable::L2Query) {
+    for (int t = 0; t < ds; ++t) {
+      const float d = qs[t] - __ldg(cb + t);
+      s += d * d;
+    }
+  } else {
+    for (int t = 0; t < ds; ++t) s += qs[t] * __ldg(cb + t);
+    s = kTable == PqTable::L2Precomputed ? s * -2.0f : -s;
+  }
+  return s;
+}
+
+// One thread per entry of n_queries query tables (M x 256 floats each).
+template <PqTable kTable>
+__global__ void pq_query_table_kernel(const PqScanArgs a, int n_queries, float* __restrict__ out) {
+  const std::int64_t entries = static_cast<std::int64_t>(a.M) * kKsub;
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= entries * n_queries) return;
+  const std::int64_t q = i / entries;
+  const int e = static_cast<int>(i - q * entries);
+  out[i] = query_entry<kTable>(a.queries + q * a.dp, a.codebook, a.dsub, e);
+}
+
+// The L2Residual table of query row q and list `list` (IndexIVFPQ without a precomputed table).
+__device__ void build_residual_table(const PqScanArgs& a, const float* __restrict__ q,
+                                     std::int64_t list, float* table) {
   const int entries = a.M * kKsub;
   const int ds = a.dsub;
-  const float* centroid = nullptr;
-  if constexpr (kTable == PqTable::L2Residual) {
-    if (a.ivf) centroid = a.centroids + list * a.dim;
-  }
-  const float* pre = nullptr;
-  if constexpr (kTable == PqTable::L2Precomputed) {
-    pre = a.precomputed + list * static_cast<std::int64_t>(entries);
-  }
+  const float* centroid = a.centroids + list * a.dim;
   for (int e = threadIdx.x; e < entries; e += blockDim.x) {
     const int m = e >> 8;
     const float* cb = a.codebook + static_cast<std::int64_t>(e) * ds;
     const float* qs = q + m * ds;
+    const float* cs = centroid + m * ds;
     float s = 0.0f;
-    if constexpr (kTable == PqTable::L2Residual) {
-      const float* cs = centroid != nullptr ? centroid + m * ds : nullptr;
-      for (int t = 0; t < ds; ++t) {
-        const float r = cs != nullptr ? qs[t] - cs[t] : qs[t];
-        const float d = r - __ldg(cb + t);
-        s += d * d;
-      }
-    } else {
-      for (int t = 0; t < ds; ++t) s += qs[t] * __ldg(cb + t);
-      if constexpr (kTable == PqTable::L2Precomputed) {
-        s = __ldg(pre + e) + s * -2.0f;
-      } else {
-        s = -s;
-      }
+    for (int t = 0; t < ds; ++t) {
+      const float r = qs[t] - cs[t];
+      const float d = r - __ldg(cb + t);
+      s += d * d;
     }
     table[e] = s;
+  }
+}
+
+// table = qt (+ pre): M x 256 floats, by 16-byte loads (entries are a multiple of 256 and
+// every table starts 16-byte aligned).
+template <bool kAddPre>
+__device__ void form_table(const float* __restrict__ qt, const float* __restrict__ pre, int M,
+                           float* table) {
+  const int quads = M * (kKsub / 4);
+  const float4* q4 = reinterpret_cast<const float4*>(qt);
+  float4* t4 = reinterpret_cast<float4*>(table);
+  for (int i = threadIdx.x; i < quads; i += blockDim.x) {
+    float4 v = __ldg(q4 + i);
+    if constexpr (kAddPre) {
+      const float4 p = __ldg(reinterpret_cast<const float4*>(pre) + i);
+      // pre + query part, the order in which the per-list tables always added them
+      v = make_float4(p.x + v.x, p.y + v.y, p.z + v.z, p.w + v.w);
+    }
+    t4[i] = v;
   }
 }
 
@@ -64,48 +101,11 @@ __device__ __forceinline__ float add_entries(const float* table, int m0, int M, 
   return s;
 }
 
-// One block per item (item0 + blockIdx.x). kSharedTable: the table lives in shared memory
-// before the selection's buffers; otherwise in global_tables slot blockIdx.x.
-template <PqTable kTable, bool kFiltered, bool kSharedTable>
-__global__ void __launch_bounds__(kThreads)
-    pq_scan_kernel(const PqScanArgs a, std::int64_t item0, float* __restrict__ global_tables) {
-  extern __shared__ __align__(16) unsigned char smem[];
-  const std::int64_t item = item0 + blockIdx.x;
-  const int per_query = a.ivf ? a.n_probe : a.chunks;
-  const std::int64_t query = item / per_query;
-  const int slot = static_cast<int>(item - query * per_query);
-  std::int64_t list = -1, row0 = 0, n = 0;
-  float base = 0.0f;
-  if (a.ivf) {
-    list = a.probes[item];
-    if (list >= 0) {
-      row0 = a.list_offsets[list];
-      n = a.list_sizes[list];
-      if constexpr (kTable == PqTable::L2Precomputed) base = a.probe_dist[item];
-      if constexpr (kTable == PqTable::Inner) base = -a.probe_dist[item];
-    }
-  } else {
-    row0 = static_cast<std::int64_t>(slot) * a.rows_per_chunk;
-    n = min(static_cast<std::int64_t>(a.rows_per_chunk), a.n_rows - row0);
-  }
-  std::uint32_t* out_keys = a.out_keys + item * a.k;
-  std::int32_t* out_rows = a.out_rows + item * a.k;
-  if (n <= 0) {  // block-uniform: nothing to scan
-    for (int i = threadIdx.x; i < a.k; i += blockDim.x) {
-      out_keys[i] = kKeyMax;
-      out_rows[i] = -1;
-    }
-    return;
-  }
-  const std::size_t table_floats = static_cast<std::size_t>(a.M) * kKsub;
-  float* table = kSharedTable ? reinterpret_cast<float*>(smem)
-                              : global_tables + static_cast<std::size_t>(blockIdx.x) * table_floats;
-  unsigned char* select_smem = kSharedTable ? smem + table_floats * sizeof(float) : smem;
-  build_table<kTable>(a, a.queries + query * a.dp, list, table);
-  __syncthreads();  // the table is complete (shared or global) before any thread reads it
-
-  BlockSelect sel(select_smem, a.k, kThreads);
-  sel.init();
+// Offers rows [row0, row0 + n) of the codes to sel, each scored base + its table entries.
+// Every thread of the block calls it with the same row0, n.
+template <bool kFiltered>
+__device__ void scan_rows(const PqScanArgs& a, const float* table, std::int64_t row0,
+                          std::int64_t n, float base, BlockSelect& sel) {
   for (std::int64_t r0 = 0; r0 < n; r0 += kThreads) {
     sel.begin_round(kThreads);
     const std::int64_t j = r0 + threadIdx.x;
@@ -132,8 +132,75 @@ __global__ void __launch_bounds__(kThreads)
     }
     sel.offer(valid, float_to_key(s), static_cast<std::int32_t>(row));
   }
+}
+
+// One block per item (item0 + blockIdx.x). kSharedTable: the table lives in shared memory
+// before the selection's buffers; otherwise the query-only kinds read the query table in
+// place and the per-list kinds form theirs in global_tables slot blockIdx.x.
+template <PqTable kTable, bool kFiltered, bool kSharedTable>
+__global__ void __launch_bounds__(kThreads)
+    pq_scan_kernel(const PqScanArgs a, std::int64_t item0, float* __restrict__ global_tables) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  constexpr bool kPerList = kTable == PqTable::L2Residual || kTable == PqTable::L2Precomputed;
+  const std::int64_t item = item0 + blockIdx.x;
+  const int per_query = a.ivf ? pq_items_per_query(a.n_probe, a.lists_per_item) : a.chunks;
+  const std::int64_t query = item / per_query;
+  const int slot = static_cast<int>(item - query * per_query);
+  const std::size_t table_floats = static_cast<std::size_t>(a.M) * kKsub;
+  const float* query_table =
+      kTable == PqTable::L2Residual ? nullptr : a.query_tables + query * table_floats;
+
+  float* table = nullptr;
+  if constexpr (kSharedTable) {
+    table = reinterpret_cast<float*>(smem);
+  } else if constexpr (kPerList) {
+    table = global_tables + static_cast<std::size_t>(blockIdx.x) * table_floats;
+  }
+  unsigned char* select_smem = kSharedTable ? smem + table_floats * sizeof(float) : smem;
+  // The query-only kinds: one table for every row of the item.
+  const float* scan_table = table;
+  if constexpr (!kPerList) {
+    if constexpr (kSharedTable) {
+      form_table<false>(query_table, nullptr, a.M, table);
+    } else {
+      scan_table = query_table;
+    }
+  }
+  BlockSelect sel(select_smem, a.k, kThreads);
+  sel.init();  // its barrier also completes the copy above
+
+  if (!a.ivf) {
+    const std::int64_t row0 = static_cast<std::int64_t>(slot) * a.rows_per_chunk;
+    const std::int64_t n = min(static_cast<std::int64_t>(a.rows_per_chunk), a.n_rows - row0);
+    scan_rows<kFiltered>(a, scan_table, row0, n, 0.0f, sel);
+  } else {
+    const int p_end = min(a.n_probe, (slot + 1) * a.lists_per_item);
+    bool formed = false;  // a per-list table has been read by an earlier list's scan
+    for (int p = slot * a.lists_per_item; p < p_end; ++p) {
+      const std::int64_t at = query * a.n_probe + p;
+      const std::int64_t list = a.probes[at];  // every thread reads the same: uniform branches
+      if (list < 0) continue;
+      const std::int64_t n = a.list_sizes[list];
+      if (n <= 0) continue;
+      float base = 0.0f;
+      if constexpr (kTable == PqTable::L2Precomputed) base = a.probe_dist[at];
+      if constexpr (kTable == PqTable::Inner) base = -a.probe_dist[at];
+      if constexpr (kPerList) {
+        if (formed) __syncthreads();  // the last list's scan has read the table
+        if constexpr (kTable == PqTable::L2Residual) {
+          build_residual_table(a, a.queries + query * a.dp, list, table);
+        } else {
+          form_table<true>(query_table, a.precomputed + list * static_cast<std::int64_t>(table_floats),
+                           a.M, table);
+        }
+        __syncthreads();  // the table is complete (shared or global) before any thread reads it
+        formed = true;
+      }
+      scan_rows<kFiltered>(a, scan_table, a.list_offsets[list], n, base, sel);
+    }
+  }
   sel.finish();
-  store_partial(sel, a.k, out_keys, out_rows);
+  store_partial(sel, a.k, a.out_keys + item * a.k, a.out_rows + item * a.k);
 }
 
 template <PqTable kTable, bool kFiltered, bool kSharedTable>
@@ -143,8 +210,10 @@ void scan_waves(const PqScanArgs& a, std::int64_t n_items, float* global_tables,
   const std::size_t smem =
       select_smem_bytes(a.k, kThreads) + (kSharedTable ? pq_table_bytes(a.M) : 0);
   set_smem(reinterpret_cast<const void*>(kernel), smem);
-  // Grid x takes up to 2^31 - 1 blocks; global tables bound a wave to their slots.
-  const std::int64_t wave = kSharedTable ? std::int64_t{1} << 30 : slots;
+  // Grid x takes up to 2^31 - 1 blocks; per-list tables in global memory bound a wave to their
+  // slots.
+  constexpr bool kPerList = kTable == PqTable::L2Residual || kTable == PqTable::L2Precomputed;
+  const std::int64_t wave = kSharedTable || !kPerList ? std::int64_t{1} << 30 : slots;
   for (std::int64_t item0 = 0; item0 < n_items; item0 += wave) {
     const std::int64_t blocks = std::min(wave, n_items - item0);
     kernel<<<static_cast<unsigned>(blocks), kThreads, smem, stream>>>(a, item0, global_tables);
@@ -189,6 +258,37 @@ bool pq_table_in_shared(int M, int k, int device) {
   return need <= static_cast<std::size_t>(device_properties(device).sharedMemPerBlockOptin);
 }
 
+int pq_scan_blocks_per_sm(int M, int k, int device) {
+  const cudaDeviceProp& prop = device_properties(device);
+  const int by_threads = std::max(1, prop.maxThreadsPerMultiProcessor / kThreads);
+  // Each resident block also costs the runtime's reserved shared memory (1 KiB on sm_80+).
+  const std::size_t smem = select_smem_bytes(k, kThreads) + prop.reservedSharedMemPerBlock +
+                           (pq_table_in_shared(M, k, device) ? pq_table_bytes(M) : 0);
+  const int by_smem = static_cast<int>(prop.sharedMemPerMultiprocessor / std::max<std::size_t>(smem, 1));
+  return std::max(1, std::min(by_threads, by_smem));
+}
+
+void launch_pq_query_tables(const PqScanArgs& args, PqTable table, int n_queries, float* out,
+                            cudaStream_t stream, bool sync_check) {
+  if (!pq_needs_query_table(table) || n_queries == 0) return;
+  const std::int64_t total = static_cast<std::int64_t>(n_queries) * args.M * kKsub;
+  const unsigned blocks = static_cast<unsigned>((total + 255) / 256);
+  switch (table) {
+    case PqTable::L2Precomputed:
+      pq_query_table_kernel<PqTable::L2Precomputed><<<blocks, 256, 0, stream>>>(args, n_queries, out);
+      break;
+    case PqTable::L2Query:
+      pq_query_table_kernel<PqTable::L2Query><<<blocks, 256, 0, stream>>>(args, n_queries, out);
+      break;
+    case PqTable::Inner:
+      pq_query_table_kernel<PqTable::Inner><<<blocks, 256, 0, stream>>>(args, n_queries, out);
+      break;
+    case PqTable::L2Residual:
+      break;
+  }
+  KNNX_CHECK_LAUNCH(stream, sync_check, "pq_query_table_kernel");
+}
+
 void launch_pq_scan(const PqScanArgs& args, PqTable table, std::int64_t n_items, int device,
                     float* global_tables, std::int64_t global_table_slots, cudaStream_t stream,
                     bool sync_check) {
@@ -202,6 +302,10 @@ void launch_pq_scan(const PqScanArgs& args, PqTable table, std::int64_t n_items,
     case PqTable::L2Precomputed:
       scan_table<PqTable::L2Precomputed>(args, n_items, shared, global_tables, global_table_slots,
                                          stream);
+      break;
+    case PqTable::L2Query:
+      scan_table<PqTable::L2Query>(args, n_items, shared, global_tables, global_table_slots,
+                                   stream);
       break;
     case PqTable::Inner:
       scan_table<PqTable::Inner>(args, n_items, shared, global_tables, global_table_slots, stream);
