@@ -216,8 +216,9 @@ INSTANTIATE_TEST_SUITE_P(MetricsMAndTables, IvfPqCudaGrouped,
                          ::testing::Combine(::testing::Values(Metric::L2, Metric::InnerProduct),
                                             ::testing::Values(16, 32, 48), ::testing::Bool()));
 
-// M = 256 sub-quantizers make 256 KiB tables, more than a block's shared memory: the scans keep
-// them in global memory.
+// M = 256 sub-quantizers make 256 KiB tables, more than a block's shared memory: the scans read
+// each query's table in global memory, and form per-list tables (L2 without the precomputed
+// table) in global slots, in waves of blocks under a small workspace.
 TEST(PqCuda, TablesInGlobalMemoryEqualCpu) {
   KNNX_REQUIRE_GPU();
   const int dim = 256, M = 256;
@@ -234,9 +235,17 @@ TEST(PqCuda, TablesInGlobalMemoryEqualCpu) {
     const Neighbours want = search(*cpu_ivf, data.queries, dim, 10, &params);
     expect_same_pq(want, search(*gpu_ivf, data.queries, dim, 10, &params), 10,
                    "IndexIVFPQ, global tables");
-    params.workspace_bytes = std::int64_t{16} << 20;  // 16 table slots: 36 items in 3 waves
+    params.workspace_bytes = std::int64_t{16} << 20;  // per-list tables: 16 slots, 3 waves
     expect_same_pq(want, search(*gpu_ivf, data.queries, dim, 10, &params), 10,
                    "IndexIVFPQ, global tables in waves");
+    if (metric == Metric::L2) {  // per-(query, list) residual tables in the global slots
+      cpu_ivf->set_use_precomputed_table(false);
+      gpu_ivf->set_use_precomputed_table(false);
+      EXPECT_FALSE(gpu_ivf->precomputed_table_in_use());
+      expect_same_pq(search(*cpu_ivf, data.queries, dim, 10, &params),
+                     search(*gpu_ivf, data.queries, dim, 10, &params), 10,
+                     "IndexIVFPQ, residual tables in global slots, in waves");
+    }
   }
 }
 
