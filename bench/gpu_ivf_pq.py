@@ -15,11 +15,12 @@ dimensions, noise --noise), whose full-rank clusters leave PQ codes of 48 bytes 
 Ground truth: the PyTorch brute force itself (fp32 matmul with TF32 off, then topk), which is
 also the baseline. Times are medians of --reps searches of CUDA queries (torch tensors) with
 results left on the device, after a warm-up; queries/s = nq / median. The floor: for each
-query, the bytes of the codes in its n_probe nearest lists (list sizes x stored row bytes, the
-code size rounded up to 4), summed over the queries, over the device's read bandwidth measured
-here by a large device-to-device copy; scan_vs_floor = knnx's search time / the floor time
-(it includes the coarse quantisation, the tables and the merge, so it bounds the scan's own
-ratio from above).
+query, the bytes of the codes in its n_probe nearest lists (list sizes x the code size rounded
+up to 4), summed over the queries, over the device's read bandwidth measured here by a large
+device-to-device copy (an L2 index with the precomputed table and codes of 32 bytes or more
+also reads each row's 4-byte term, row_term_bytes: not in the floor); scan_vs_floor = knnx's
+search time / the floor time (it includes the coarse quantisation, the tables and the merge,
+so it bounds the scan's own ratio from above).
 """
 
 import argparse
@@ -171,7 +172,11 @@ def run_size(torch, args, n, bandwidth):
               f"{device_bytes / 2**30:.2f} GiB of device memory", flush=True)
         sizes = index.list_sizes()
         row_bytes = (M + 3) // 4 * 4
+        # The GPU backend's L2 rows carry a float term after codes of 8 words or more.
+        on_gpu = args.device.startswith("cuda")
+        term_bytes = 4 if on_gpu and index.precomputed_table_in_use and row_bytes >= 32 else 0
         entry = {"M": M, "nlist": nlist, "code_bytes": M, "stored_row_bytes": row_bytes,
+                 "row_term_bytes": term_bytes,
                  "train_n": len(sample), "train_s": train_s, "add_s": add_s,
                  "device_bytes_after_build": int(device_bytes),
                  "precomputed_table": bool(index.precomputed_table_in_use),

@@ -143,12 +143,15 @@ stage_pq() {
   grep -E "^\[  (PASSED|FAILED) |tests ran" "$out/pq_gtest.log" | head -20
   timeout "${KNNX_SANITIZER_TIMEOUT:-240}" compute-sanitizer --tool memcheck --error-exitcode 99 \
     ./build-gpu/tests/cpp/test_cuda \
-    --gtest_filter='PqCuda.TablesInGlobalMemoryEqualCpu:PqCuda.DeviceArrays:MetricsAndM/PqCudaSweep.EqualsCpu/1:MetricsMAndTables/IvfPqCudaSweep.EqualsCpu/1' \
+    --gtest_filter='PqCuda.TablesInGlobalMemoryEqualCpu:PqCuda.DeviceArrays:MetricsAndM/PqCudaSweep.EqualsCpu/1:MetricsMAndTables/IvfPqCudaSweep.EqualsCpu/1:MetricsMAndTables/IvfPqCudaGrouped.EqualsCpu/1:MetricsMAndTables/IvfPqCudaGrouped.EqualsCpu/5' \
     >"$out/pq_memcheck.log" 2>&1 || rc=1
   grep -E "ERROR SUMMARY" "$out/pq_memcheck.log" | tail -1
-  # The shared-memory table written, then read by the whole block.
+  # The shared-memory table written, then read by the whole block; with several lists a block,
+  # L2's per-list tables rewritten between lists (Grouped/1: M 16) and each round's rows staged
+  # (Grouped/5: M 48, row terms).
   timeout "${KNNX_SANITIZER_TIMEOUT:-240}" compute-sanitizer --tool racecheck --error-exitcode 99 \
-    ./build-gpu/tests/cpp/test_cuda --gtest_filter='MetricsAndM/PqCudaSweep.EqualsCpu/0' \
+    ./build-gpu/tests/cpp/test_cuda \
+    --gtest_filter='MetricsAndM/PqCudaSweep.EqualsCpu/0:MetricsMAndTables/IvfPqCudaGrouped.EqualsCpu/1:MetricsMAndTables/IvfPqCudaGrouped.EqualsCpu/5' \
     >"$out/pq_racecheck.log" 2>&1 || rc=1
   grep -q 'Race reported' "$out/pq_racecheck.log" && rc=1
   grep -E "RACECHECK SUMMARY" "$out/pq_racecheck.log" | tail -1

@@ -48,6 +48,8 @@ class DeviceListArena {
   const std::int64_t* ids() const { return ids_.data(); }
   const std::int64_t* device_sizes() const { return dev_sizes_.data(); }
   const std::int64_t* device_offsets() const { return dev_offsets_.data(); }
+  // The rows, for an owner that rewrites what they hold in place (on `stream` of main).
+  std::uint32_t* mutable_rows() { return rows_.data(); }
 
   // Appends n rows staged on the device (n x row_words words) with their ids (host) to the
   // given lists (host, each in [0, n_lists)), in input order within a list. Strong guarantee:

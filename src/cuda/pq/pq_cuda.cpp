@@ -1,17 +1,20 @@
 // CUDA backends of IndexPQ and IndexIVFPQ.
 //
 // IndexPQ keeps its codes in one device array of rows (pq_code_words words each) and scans them
-// in chunks, one block per (query, chunk), each building the query's table. IndexIVFPQ keeps
-// its centroids in a CUDA flat backend (coarse quantisation, as IVF-Flat) and on the device
-// for the tables, and its codes in a DeviceListArena, the storage IVF-Flat's lists use; one
-// block per (query, probed list) builds that pair's table and scans the list. Both feed the
-// fused block selection and merge each query's partial results with the IVF-Flat merge
-// (select/merge_tree.hpp). Tables, as on the CPU (src/cpu/ivf_pq_cpu.cpp): for L2 the
-// precomputed per-list term ||r||^2 + 2 <c, r> (when prepare built it, within 1 GiB of device
-// memory) plus -2 <q, r> over the coarse distance, or else the residual q - c's tables; for
-// the inner product -<q, r> over the negated coarse score. A table lives in shared memory when
-// it fits beside the selection (M x 256 floats: M <= 128 on an H100 for any k), otherwise in
-// global memory (pq_kernels.hpp).
+// in chunks, one block per (query, chunk). IndexIVFPQ keeps its centroids in a CUDA flat
+// backend (coarse quantisation, as IVF-Flat) and on the device for the tables, and its codes in
+// a DeviceListArena, the storage IVF-Flat's lists use; one block per (query, group of probed
+// lists) scans them. Each search batch first builds every query's table once (M x 256 floats,
+// pq_kernels.hpp); both backends feed the fused block selection and merge each query's partial
+// results with the IVF-Flat merge (select/merge_tree.hpp). Tables, as on the CPU
+// (src/cpu/ivf_pq_cpu.cpp): for the inner product -<q, r> over the negated coarse score; for L2
+// with use_precomputed_table, -2 <q, r> over the coarse distance plus the query-independent
+// term ||r||^2 + 2 <c, r>, summed over each row's codes when the row is stored (a float after
+// the codes, for codes of 32 bytes and more) or else added per (query, list) from the
+// per-list table (n_lists x M x 256 floats, built when within detail::kMaxPrecomputedTableBytes);
+// otherwise the residual q - c's tables, built per (query, list). A table lives in shared
+// memory when it fits beside the selection (M x 256 floats: M <= 128 on an H100 for any k),
+// otherwise in global memory (pq_kernels.hpp).
 #include "cuda/pq/pq_cuda.hpp"
 
 #include <fmt/format.h>
@@ -45,8 +48,10 @@
 namespace knnx::cuda {
 namespace {
 
-// Fewest code rows one IndexPQ block scans: amortises building its table (M x 256 entries).
-constexpr idx_t kMinRowsPerChunk = 4096;
+// Fewest code rows one block scans (an IndexPQ chunk; an IVF-PQ item's lists, while the
+// device stays full): amortises copying its table (M x 256 floats, 1 KiB a code byte) into
+// shared memory, a quarter of the codes' bytes at 4096 rows.
+constexpr idx_t kMinRowsPerItem = 4096;
 
 // What both backends hold: the shapes, the device with its streams, and the codebook on it.
 // Destroyed after the backend's own buffers, it waits for their stream-ordered frees.
@@ -85,6 +90,7 @@ class PqOnDevice {
     PqScanArgs args{};
     args.codes = codes;
     args.code_words = code_words_;
+    args.row_words = code_words_;
     args.M = pq.M();
     args.dsub = pq.dsub();
     args.codebook = codebook_->get(pq, *main_);
@@ -94,37 +100,58 @@ class PqOnDevice {
     return args;
   }
 
-  // A search on ctx's stream, in batches of queries whose scratch (staged_bytes a query, the
-  // partial results of items_per_query items and the first level of their merge tree, and any
-  // global tables) fits knobs.workspace_bytes: stage(bq, batch_queries, args) queues the
-  // staging of a batch (queries padded and checked for NaN/Inf into ctx's flag, probes), points
-  // args at it and returns the staged buffers; then the scan and the merge, rows labelled
-  // through ids (null: row numbers). The host waits once, at the end.
+  // A search on ctx's stream, in batches of queries whose scratch (staged_bytes a query, its
+  // query table, the partial results of up to max_items_per_query items and the first level
+  // of their merge tree, and any global tables) fits knobs.workspace_bytes: stage(bq,
+  // batch_queries, args) queues the staging of a batch (queries padded and checked for NaN/Inf
+  // into ctx's flag, probes), points args at it and returns the staged buffers; then the
+  // query tables, the scan and the merge, rows labelled through ids (null: row numbers). An
+  // IVF scan groups mean_list_rows-row lists into items (pq_lists_per_item) once the batch
+  // size is known; IndexPQ's items are its max_items_per_query chunks. The host waits once, at
+  // the end.
   template <typename Stage>
   void run_batches(StreamContext& ctx, idx_t nq, const float* queries, int k, float* distances,
                    idx_t* labels, const detail::SearchKnobs& call_knobs, PqScanArgs& args,
-                   PqTable table, int items_per_query, std::int64_t staged_bytes,
-                   const std::int64_t* ids, Stage&& stage) const {
+                   PqTable table, int max_items_per_query, std::int64_t staged_bytes,
+                   std::int64_t mean_list_rows, const std::int64_t* ids, Stage&& stage) const {
     const detail::SearchKnobs knobs = with_workspace(call_knobs, device_);
     const cudaStream_t s = ctx.stream();
     const bool sync = knobs.sync_check;
-    std::int64_t slots = 0;  // tables in global memory when a block's shared memory is too small
+    const bool shared = pq_table_in_shared(args, table, device_);
+    const bool query_tables = pq_needs_query_table(table);
+    const bool per_list = table == PqTable::L2Residual || table == PqTable::L2Precomputed;
+    // Per-list tables in global memory when a block's shared memory is too small.
+    std::int64_t slots = 0;
     DeviceBuffer<float> tables;
-    if (!pq_table_in_shared(args.M, k, device_)) {
-      slots = pq_global_table_slots(args.M, nq * items_per_query, knobs.workspace_bytes);
+    if (!shared && per_list) {
+      slots = pq_global_table_slots(args.M, nq * max_items_per_query, knobs.workspace_bytes);
       tables = DeviceBuffer<float>(static_cast<std::size_t>(slots) * args.M * 256, s);
     }
-    const std::int64_t per_query =
-        staged_bytes + static_cast<std::int64_t>(items_per_query) * k * 9;
-    const idx_t batch =
-        pq_query_batch(nq, per_query, slots * static_cast<std::int64_t>(pq_table_bytes(args.M)),
-                       knobs, args.ivf ? "IndexIVFPQ" : "IndexPQ", k);
+    const std::int64_t table_bytes = static_cast<std::int64_t>(pq_table_bytes(args.M));
+    const std::int64_t per_query = staged_bytes + (query_tables ? table_bytes : 0) +
+                                   static_cast<std::int64_t>(max_items_per_query) * k * 9;
+    const idx_t batch = pq_query_batch(nq, per_query, slots * table_bytes, knobs,
+                                       args.ivf ? "IndexIVFPQ" : "IndexPQ", k);
+    int items_per_query = max_items_per_query;
+    if (args.ivf) {
+      const std::int64_t fill = 2LL * pq_scan_blocks_per_sm(args, table, device_) *
+                                device_properties(device_).multiProcessorCount;
+      args.lists_per_item = pq_lists_per_item(args.n_probe, mean_list_rows, std::min(batch, nq),
+                                              fill, kMinRowsPerItem);
+      items_per_query = pq_items_per_query(args.n_probe, args.lists_per_item);
+    }
     const SearchResults results(distances, labels, nq, k, batch, knobs.workspace_bytes, s);
     volatile unsigned long long* bad = ctx.pinned_flag();
     *bad = 0;
     for (idx_t q0 = 0; q0 < nq; q0 += batch) {
       const int bq = static_cast<int>(std::min(batch, nq - q0));
       const auto staged = stage(bq, queries + q0 * dim_, args);
+      DeviceBuffer<float> batch_tables;
+      if (query_tables) {
+        batch_tables = DeviceBuffer<float>(static_cast<std::size_t>(bq) * args.M * 256, s);
+        launch_pq_query_tables(args, table, bq, batch_tables.data(), s, sync);
+      }
+      args.query_tables = batch_tables.data();
       const std::int64_t items = static_cast<std::int64_t>(bq) * items_per_query;
       PqPartials partials = make_pq_partials(items, k, s);
       args.out_keys = partials.keys.data();
@@ -205,7 +232,7 @@ class PqCuda final : public detail::PqBackend, private PqOnDevice {
     const int sms = device_properties(device_).multiProcessorCount;
     const idx_t want_chunks = std::max<idx_t>(1, (4LL * sms + nq - 1) / nq);
     const idx_t rows_per_chunk =
-        std::min<idx_t>(std::max<idx_t>(kMinRowsPerChunk, (n_ + want_chunks - 1) / want_chunks),
+        std::min<idx_t>(std::max<idx_t>(kMinRowsPerItem, (n_ + want_chunks - 1) / want_chunks),
                         std::max<idx_t>(n_, 1));
     const int chunks =
         static_cast<int>(std::max<idx_t>(1, (n_ + rows_per_chunk - 1) / rows_per_chunk));
@@ -214,10 +241,10 @@ class PqCuda final : public detail::PqBackend, private PqOnDevice {
     args.n_rows = n_;
     args.rows_per_chunk = static_cast<int>(rows_per_chunk);
     args.chunks = chunks;
-    const PqTable table = metric_ == Metric::L2 ? PqTable::L2Residual : PqTable::Inner;
+    const PqTable table = metric_ == Metric::L2 ? PqTable::L2Query : PqTable::Inner;
     const bool sync = knobs.sync_check;
     run_batches(*lease, nq, queries, k, distances, labels, knobs, args, table, chunks,
-                static_cast<std::int64_t>(dp_) * 4, ids_dev_.get(ids, *main_),
+                static_cast<std::int64_t>(dp_) * 4, 0, ids_dev_.get(ids, *main_),
                 [&](int bq, const float* batch_queries, PqScanArgs& a) {
                   DeviceBuffer<float> staged(static_cast<std::size_t>(bq) * dp_, s);
                   copy_rows_padded(staged.data(), dp_, batch_queries, dim_, bq, s);
@@ -286,7 +313,7 @@ class IvfPqCuda final : public detail::IvfPqBackend, private PqOnDevice {
       : PqOnDevice(dim, code_size, metric, device), n_lists_(n_lists) {
     DeviceGuard guard(device_);
     coarse_ = make_flat_backend(dim, metric, device);
-    lists_ = std::make_unique<DeviceListArena>(n_lists, code_words_, device_, *main_);
+    lists_ = std::make_unique<DeviceListArena>(n_lists, row_words_, device_, *main_);
   }
 
   ~IvfPqCuda() override {
@@ -294,6 +321,7 @@ class IvfPqCuda final : public detail::IvfPqBackend, private PqOnDevice {
     lists_.reset();
     centroids_.release();
     precomputed_.release();
+    term_codebook_.release();
   }
 
   int n_lists() const override { return n_lists_; }
@@ -310,6 +338,7 @@ class IvfPqCuda final : public detail::IvfPqBackend, private PqOnDevice {
     coarse_->add(n_lists_, centroids);
     centroids_.swap(fresh);
     precomputed_.release();  // built from the old centroids
+    row_terms_ = false;
   }
 
   std::vector<float> centroids() const override {
@@ -327,8 +356,13 @@ class IvfPqCuda final : public detail::IvfPqBackend, private PqOnDevice {
   void prepare(const ProductQuantizer& pq, bool use_table) override {
     DeviceGuard guard(device_);
     precomputed_.release();
+    row_terms_ = false;
     const float* codebook = codebook_->get(pq, *main_);
     if (metric_ != Metric::L2 || !use_table || centroids_.data() == nullptr) return;
+    if (row_words_ > code_words_) {
+      prepare_row_terms(pq, codebook);
+      return;
+    }
     const std::size_t bytes = static_cast<std::size_t>(n_lists_) * pq_table_bytes(pq.M());
     if (bytes > detail::kMaxPrecomputedTableBytes) return;  // per-list tables at search time
     const cudaStream_t s = main_->stream();
@@ -344,14 +378,23 @@ class IvfPqCuda final : public detail::IvfPqBackend, private PqOnDevice {
     precomputed_.swap(table);
   }
 
-  bool has_precomputed_table() const override { return precomputed_.data() != nullptr; }
+  bool has_precomputed_table() const override {
+    return precomputed_.data() != nullptr || row_terms_;
+  }
 
   void add(idx_t n, const std::uint8_t* codes, const idx_t* ids, const idx_t* lists) override {
     DeviceGuard guard(device_);
     const cudaStream_t s = main_->stream();
-    DeviceBuffer<std::uint32_t> staged(
-        static_cast<std::size_t>(std::max<idx_t>(n, 1)) * code_words_, s);
-    upload_code_rows(staged.data(), code_words_, codes, code_size_, n, s);
+    const std::size_t rows = static_cast<std::size_t>(std::max<idx_t>(n, 1));
+    DeviceBuffer<std::uint32_t> staged(rows * row_words_, s);
+    upload_code_rows(staged.data(), row_words_, codes, code_size_, n, s);  // terms zeroed
+    DeviceBuffer<std::int64_t> dev_lists;
+    if (row_terms_ && n > 0) {
+      dev_lists = DeviceBuffer<std::int64_t>(rows, s);
+      KNNX_CUDA_CHECK(cudaMemcpyAsync(dev_lists.data(), lists, sizeof(std::int64_t) * n,
+                                      cudaMemcpyHostToDevice, s));
+      launch_pq_row_terms(row_terms(staged.data()), n, dev_lists.data(), s, config().sync_check);
+    }
     lists_->add(n, staged.data(), ids, lists);
   }
 
@@ -371,15 +414,19 @@ class IvfPqCuda final : public detail::IvfPqBackend, private PqOnDevice {
     args.centroids = centroids_.data();
     args.dim = dim_;
     args.precomputed = precomputed_.data();
+    args.row_words = row_words_;
     PqTable table = PqTable::Inner;
     if (metric_ == Metric::L2) {
-      table = precomputed_.data() != nullptr ? PqTable::L2Precomputed : PqTable::L2Residual;
+      table = row_terms_                       ? PqTable::L2RowTerm
+              : precomputed_.data() != nullptr ? PqTable::L2Precomputed
+                                               : PqTable::L2Residual;
     }
     // Staged: the padded query, its probes and their centroid distances.
     const std::int64_t staged_bytes = static_cast<std::int64_t>(dp_) * 4 + n_probe * 12LL;
+    const std::int64_t mean_list_rows = lists_->size() / n_lists_;
     run_batches(
         *lease, nq, queries, k, distances, labels, knobs, args, table, n_probe, staged_bytes,
-        lists_->ids(), [&](int bq, const float* batch_queries, PqScanArgs& a) {
+        mean_list_rows, lists_->ids(), [&](int bq, const float* batch_queries, PqScanArgs& a) {
           ProbedQueries probed =
               coarse_quantize(*coarse_, dim_, dp_, *lease, batch_queries, bq, n_probe, knobs);
           a.queries = probed.queries.data();
@@ -412,10 +459,50 @@ class IvfPqCuda final : public detail::IvfPqBackend, private PqOnDevice {
   void reset() override { lists_->reset(); }
 
  private:
+  // L2 rows keep their term after the codes (PqTable::L2RowTerm) when it adds at most an
+  // eighth to a row's bytes; shorter codes keep the per-list precomputed table, whose
+  // per-(query, list) sum (M x 256 floats) is small beside reading them.
+  static constexpr int kRowTermMinCodeWords = 8;
+  static int arena_row_words(Metric metric, int code_words) {
+    return code_words + (metric == Metric::L2 && code_words >= kRowTermMinCodeWords ? 1 : 0);
+  }
+
+  // Where the row terms go (rows of the arena or staged rows) and what they sum.
+  PqRowTerms row_terms(std::uint32_t* rows) const {
+    return PqRowTerms{rows,    row_words_, code_words_, term_codebook_.data(), centroids_.data(),
+                      term_M_, dim_};
+  }
+
+  // The terms of every stored row from pq's codebook (on the device at `codebook`), and a
+  // copy of it for later adds. Without the memory for the copy, searches build each probed
+  // list's tables instead.
+  void prepare_row_terms(const ProductQuantizer& pq, const float* codebook) {
+    const cudaStream_t s = main_->stream();
+    const std::size_t floats = pq.centroids().size();
+    DeviceBuffer<float> copy;
+    try {
+      copy = DeviceBuffer<float>(std::max<std::size_t>(floats, 1), s);
+    } catch (const OutOfMemory&) {
+      return;  // the terms are an optimisation
+    }
+    KNNX_CUDA_CHECK(cudaMemcpyAsync(copy.data(), codebook, sizeof(float) * floats,
+                                    cudaMemcpyDeviceToDevice, s));
+    term_codebook_.swap(copy);
+    term_M_ = pq.M();
+    launch_pq_list_row_terms(row_terms(lists_->mutable_rows()), n_lists_, lists_->device_sizes(),
+                             lists_->device_offsets(), s, config().sync_check);
+    main_->synchronize();
+    row_terms_ = true;
+  }
+
   int n_lists_;
+  int row_words_ = arena_row_words(metric_, code_words_);  // words of an arena row
+  bool row_terms_ = false;  // the rows' terms are current (prepare_row_terms)
+  int term_M_ = 0;
+  DeviceBuffer<float> term_codebook_;            // the codebook the terms were summed from
   std::unique_ptr<detail::FlatBackend> coarse_;  // the centroids, for coarse quantisation
   detail::IdMap identity_;                       // centroid ids are list numbers
-  std::unique_ptr<DeviceListArena> lists_;       // rows of code_words_ words
+  std::unique_ptr<DeviceListArena> lists_;       // rows of row_words_ words
   DeviceBuffer<float> centroids_;                // n_lists x dim, for the residual tables
   DeviceBuffer<float> precomputed_;              // n_lists x M x 256, or empty
 };

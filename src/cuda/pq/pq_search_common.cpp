@@ -60,6 +60,14 @@ std::int64_t pq_global_table_slots(int M, std::int64_t items, std::int64_t works
   return std::clamp<std::int64_t>(workspace_bytes / 4 / table, 1, std::max<std::int64_t>(items, 1));
 }
 
+int pq_lists_per_item(int n_probe, std::int64_t mean_list_rows, std::int64_t queries,
+                      std::int64_t fill_items, std::int64_t min_rows) {
+  const std::int64_t rows = std::max<std::int64_t>(mean_list_rows, 1);
+  int lists = static_cast<int>(std::clamp<std::int64_t>((min_rows + rows - 1) / rows, 1, n_probe));
+  while (lists > 1 && queries * pq_items_per_query(n_probe, lists) < fill_items) --lists;
+  return lists;
+}
+
 PqPartials make_pq_partials(std::int64_t items, int k, cudaStream_t s) {
   const std::size_t n = static_cast<std::size_t>(std::max<std::int64_t>(items, 1)) * k;
   return {DeviceBuffer<std::uint32_t>(n, s), DeviceBuffer<std::int32_t>(n, s)};

@@ -55,6 +55,13 @@ idx_t pq_query_batch(idx_t nq, std::int64_t per_query, std::int64_t fixed,
 // workspace, at least one and at most `items`.
 std::int64_t pq_global_table_slots(int M, std::int64_t items, std::int64_t workspace_bytes);
 
+// Probed lists one IVF-PQ block scans with one query's table (cuda/pq/pq_kernels.hpp): the
+// fewest whose mean_list_rows rows together reach min_rows (so copying the table is small
+// beside reading the codes), fewer while the batch's `queries` would not give fill_items
+// items (enough blocks to keep every multiprocessor busy); in [1, n_probe].
+int pq_lists_per_item(int n_probe, std::int64_t mean_list_rows, std::int64_t queries,
+                      std::int64_t fill_items, std::int64_t min_rows);
+
 // A batch's partial results: items x k (key, row) pairs the scan writes.
 struct PqPartials {
   DeviceBuffer<std::uint32_t> keys;

@@ -1,6 +1,7 @@
 // GPU IndexPQ and IndexIVFPQ against their CPU counterparts with identical quantizers (trained
 // on the CPU, moved to the GPU through an index file): both metrics, several M, n_probe and k,
-// with and without the precomputed L2 table, tables in shared and in global memory, filters,
+// with and without the precomputed L2 table (per-list, or summed into each row's term), blocks
+// scanning one or several probed lists, tables in shared and in global memory, filters,
 // remove_ids, adds after a search, device arrays, and files written on the GPU read on the CPU;
 // recall against exact neighbours as the CPU index's.
 #include <gtest/gtest.h>
@@ -159,8 +160,65 @@ INSTANTIATE_TEST_SUITE_P(MetricsMAndTables, IvfPqCudaSweep,
                          ::testing::Combine(::testing::Values(Metric::L2, Metric::InnerProduct),
                                             ::testing::Values(4, 8, 16), ::testing::Bool()));
 
-// M = 256 sub-quantizers make 256 KiB tables, more than a block's shared memory: the scans keep
-// them in global memory.
+// Many queries, so that a block scans several of its query's probed lists (all of them up to
+// a dozen lists of ~170 rows at a time while two waves of blocks still fill the device): the
+// tables built once a query, and for L2 with the precomputed table, the per-row terms (M 32
+// and 48: a float after the codes) or the per-list table added per list (M 16); without it,
+// the residual tables built per (query, list). Then the rows' terms after remove_ids and an
+// add, and recomputed over the stored rows when the table is switched off and on again.
+class IvfPqCudaGrouped : public ::testing::TestWithParam<std::tuple<Metric, int, bool>> {};
+
+TEST_P(IvfPqCudaGrouped, EqualsCpu) {
+  KNNX_REQUIRE_GPU();
+  const auto [metric, M, precompute] = GetParam();
+  const int dim = 96, n_lists = 24;
+  const Data data = clustered(4000, 400, dim);
+  auto cpu = cpu_ivf_pq(data, metric, M, n_lists, dim);
+  cpu->set_use_precomputed_table(precompute);
+  auto gpu = moved(*cpu, Device::cuda(0), "ivf_pq_grouped.knnx");
+  gpu->set_use_precomputed_table(precompute);
+  EXPECT_EQ(gpu->precomputed_table_in_use(), precompute && metric == Metric::L2);
+  EXPECT_EQ(gpu->list_codes(5), cpu->list_codes(5));
+  const auto compare = [&](const char* what) {
+    for (int n_probe : {1, 5, n_lists}) {
+      SearchParamsIVF params;
+      params.nprobe = n_probe;
+      for (int k : {10, 100}) {
+        expect_same_pq(search(*cpu, data.queries, dim, k, &params),
+                       search(*gpu, data.queries, dim, k, &params), k, what);
+      }
+    }
+  };
+  compare("grouped lists");
+
+  const IDSelectorRange range(500, 2500);
+  SearchParamsIVF filtered;
+  filtered.nprobe = 7;
+  filtered.sel = &range;
+  expect_same_pq(search(*cpu, data.queries, dim, 10, &filtered),
+                 search(*gpu, data.queries, dim, 10, &filtered), 10, "grouped lists, filtered");
+
+  const IDSelectorRange removed(0, 1000);
+  EXPECT_EQ(cpu->remove_ids(removed), 1000);
+  EXPECT_EQ(gpu->remove_ids(removed), 1000);
+  const idx_t extra = static_cast<idx_t>(data.extra.size()) / dim;
+  cpu->add(extra, data.extra.data());
+  gpu->add(extra, data.extra.data());
+  compare("after remove_ids and add");
+
+  gpu->set_use_precomputed_table(!precompute);
+  gpu->set_use_precomputed_table(precompute);
+  EXPECT_EQ(gpu->precomputed_table_in_use(), precompute && metric == Metric::L2);
+  compare("table switched off and on");
+}
+
+INSTANTIATE_TEST_SUITE_P(MetricsMAndTables, IvfPqCudaGrouped,
+                         ::testing::Combine(::testing::Values(Metric::L2, Metric::InnerProduct),
+                                            ::testing::Values(16, 32, 48), ::testing::Bool()));
+
+// M = 256 sub-quantizers make 256 KiB tables, more than a block's shared memory: the scans read
+// each query's table in global memory, and form per-list tables (L2 without the precomputed
+// table) in global slots, in waves of blocks under a small workspace.
 TEST(PqCuda, TablesInGlobalMemoryEqualCpu) {
   KNNX_REQUIRE_GPU();
   const int dim = 256, M = 256;
@@ -177,9 +235,17 @@ TEST(PqCuda, TablesInGlobalMemoryEqualCpu) {
     const Neighbours want = search(*cpu_ivf, data.queries, dim, 10, &params);
     expect_same_pq(want, search(*gpu_ivf, data.queries, dim, 10, &params), 10,
                    "IndexIVFPQ, global tables");
-    params.workspace_bytes = std::int64_t{16} << 20;  // 16 table slots: 36 items in 3 waves
+    params.workspace_bytes = std::int64_t{16} << 20;  // per-list tables: 16 slots, 3 waves
     expect_same_pq(want, search(*gpu_ivf, data.queries, dim, 10, &params), 10,
                    "IndexIVFPQ, global tables in waves");
+    if (metric == Metric::L2) {  // per-(query, list) residual tables in the global slots
+      cpu_ivf->set_use_precomputed_table(false);
+      gpu_ivf->set_use_precomputed_table(false);
+      EXPECT_FALSE(gpu_ivf->precomputed_table_in_use());
+      expect_same_pq(search(*cpu_ivf, data.queries, dim, 10, &params),
+                     search(*gpu_ivf, data.queries, dim, 10, &params), 10,
+                     "IndexIVFPQ, residual tables in global slots, in waves");
+    }
   }
 }
 
