@@ -429,8 +429,11 @@ class FlatCuda final : public detail::FlatBackend {
                      const std::uint32_t* allowed, float* dist, std::int64_t* lab, cudaStream_t s,
                      bool sync) const {
     const int sms = device_properties(device_).multiProcessorCount;
-    // Enough blocks to fill the device, but parts long enough that partial results stay small.
-    const std::int64_t min_rows = std::max<std::int64_t>(2048, 4LL * k);
+    // Enough blocks to fill the device, but parts long enough that partial results stay small
+    // (at least 4k rows a part). Parts of 256 rows let a small base (an IVF index's few thousand
+    // centroids, searched for one query) spread over tens of blocks rather than the one or two
+    // that 2048-row parts gave, each of which streamed ~1 MB alone.
+    const std::int64_t min_rows = std::max<std::int64_t>(256, 4LL * k);
     const std::int64_t max_parts = std::max<std::int64_t>(1, n_ / min_rows);
     const std::int64_t want = std::max<std::int64_t>(1, (4LL * sms) / nq);
     const std::int64_t parts = std::min(want, max_parts);

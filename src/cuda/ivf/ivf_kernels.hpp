@@ -32,13 +32,17 @@ void launch_probe_prefix(const std::int64_t* probes, int nq, int n_probe,
 
 // Fused scan + select. Block (q, c) scans candidate rows [c*rows_per_chunk, (c+1)*rows_per_chunk)
 // of query q, computing exact scores on the fly, and keeps the best k as (key, arena row)
-// into out[(q*chunks + c)*k ...]. threads is 128, 256 or 512.
+// into out[(q*chunks + c)*k ...]. threads is 128, 256 or 512. probe_prefix may be null when
+// n_probe <= kScanPrefixInBlockMaxProbes: each block then sums its query's probed list_sizes
+// itself, in shared memory (one launch fewer a search).
 //
 // Every scan takes `allowed`: null, or a bitmap of arena rows (core/admitted_bitmap.hpp) of
 // the entries a filtered search may return; candidates whose bit is clear never enter the
 // selection (fewer than k leave empty entries: key kKeyMax, row -1).
+inline constexpr int kScanPrefixInBlockMaxProbes = 256;
 void launch_ivf_scan(const float* data, int dp, const float* queries, int nq,
-                     const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
+                     const std::int64_t* probes, const std::int32_t* probe_prefix,
+                     const std::int64_t* list_sizes, int n_probe,
                      const std::int64_t* list_offsets, Metric metric, int k, int chunks,
                      int rows_per_chunk, int threads, const std::uint32_t* allowed,
                      std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,

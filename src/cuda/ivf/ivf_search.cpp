@@ -55,12 +55,19 @@ bool radix(int k, const detail::SearchKnobs& knobs) {
   return use_radix_select(k, knobs.gpu_radix_min_k);
 }
 
+// Queries probing a list, on average, from which the list-major scan is chosen: it reads each
+// probed list once per group of queries, where the per-query scan reads it once per query (and
+// gives one block all of a query's rows of a long list). At 2 the per-query scan already reads
+// twice the bytes; below it the shared scan's 16-query register tile is mostly empty slots.
+constexpr double kSharedMinQueriesPerList = 2.0;
+
 ScanKind choose_scan(const IvfLists& L, idx_t nq, int k, int n_probe,
                      const detail::SearchKnobs& knobs) {
   if (!knobs.ivf_fused || radix(k, knobs)) return ScanKind::Unfused;
   const double queries_per_list = double(nq) * n_probe / L.n_lists;
-  const bool shared = k <= kSharedMaxK && (knobs.ivf_shared == 1 ||
-                                           (knobs.ivf_shared == -1 && queries_per_list >= 4.0));
+  const bool shared =
+      k <= kSharedMaxK && (knobs.ivf_shared == 1 || (knobs.ivf_shared == -1 &&
+                                                     queries_per_list >= kSharedMinQueriesPerList));
   return shared ? ScanKind::Shared : ScanKind::PerQuery;
 }
 
@@ -130,9 +137,8 @@ std::int64_t batch_bytes(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKi
 // Queries per batch: all nq when their scratch fits the workspace, else the most that fit
 // (at least one; an explicit bound too small for one query is refused, naming what it needs).
 idx_t query_batch(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKind scan,
-                  const detail::SearchKnobs& knobs) {
+                  idx_t max_cand, const detail::SearchKnobs& knobs) {
   const std::int64_t workspace = knobs.workspace_bytes;
-  const idx_t max_cand = max_candidates(L, n_probe);
   idx_t batch = nq;
   // The radix selection sorts the batch's kept entries in one call of 32-bit size.
   if (radix(k, knobs))
@@ -230,26 +236,30 @@ DeviceBuffer<std::int32_t> probe_prefix(const IvfLists& L, const ProbedQueries& 
 }
 
 // Stage 2, query-major fused scan + select: blocks per query and chunk of its candidates.
+// Stage 2, query-major fused scan + select: blocks per query and chunk of its candidates. Up to
+// kScanPrefixInBlockMaxProbes probes, each block sums its query's probed list sizes itself (no
+// probe_prefix launch or buffer: the fewest launches for one or a few queries).
 Partials scan_per_query(const IvfLists& L, StreamContext& ctx, const ProbedQueries& p, int k,
-                        const detail::SearchKnobs& knobs) {
+                        idx_t max_cand, const detail::SearchKnobs& knobs) {
   const cudaStream_t s = ctx.stream();
-  const DeviceBuffer<std::int32_t> prefix = probe_prefix(L, p, s, knobs.sync_check);
-  const PerQuerySplit split = per_query_split(L, p.nq, max_candidates(L, p.n_probe), knobs);
+  DeviceBuffer<std::int32_t> prefix;
+  if (p.n_probe > kScanPrefixInBlockMaxProbes) prefix = probe_prefix(L, p, s, knobs.sync_check);
+  const PerQuerySplit split = per_query_split(L, p.nq, max_cand, knobs);
   const std::size_t partials = static_cast<std::size_t>(p.nq) * split.chunks * k;
   Partials out{DeviceBuffer<std::uint32_t>(partials, s), DeviceBuffer<std::int32_t>(partials, s),
                split.chunks * k};
-  launch_ivf_scan(L.data, L.dp, p.queries.data(), p.nq, p.lists.data(), prefix.data(), p.n_probe,
-                  L.offsets, L.metric, k, split.chunks, split.rows_per_chunk, knobs.ivf_tpb,
-                  L.allowed, out.keys.data(), out.rows.data(), s, knobs.sync_check);
+  launch_ivf_scan(L.data, L.dp, p.queries.data(), p.nq, p.lists.data(), prefix.data(), L.sizes,
+                  p.n_probe, L.offsets, L.metric, k, split.chunks, split.rows_per_chunk,
+                  knobs.ivf_tpb, L.allowed, out.keys.data(), out.rows.data(), s, knobs.sync_check);
   return out;
 }
 
 // Stage 2, unfused baseline: every candidate's score, selected by the merge.
 Partials scan_unfused(const IvfLists& L, StreamContext& ctx, const ProbedQueries& p,
-                      const detail::SearchKnobs& knobs) {
+                      idx_t max_candidates, const detail::SearchKnobs& knobs) {
   const cudaStream_t s = ctx.stream();
   const DeviceBuffer<std::int32_t> prefix = probe_prefix(L, p, s, knobs.sync_check);
-  const int max_cand = static_cast<int>(max_candidates(L, p.n_probe));
+  const int max_cand = static_cast<int>(max_candidates);
   const std::size_t partials = static_cast<std::size_t>(p.nq) * max_cand;
   Partials out{DeviceBuffer<std::uint32_t>(partials, s), DeviceBuffer<std::int32_t>(partials, s),
                max_cand};
@@ -259,17 +269,18 @@ Partials scan_unfused(const IvfLists& L, StreamContext& ctx, const ProbedQueries
   return out;
 }
 
+// max_cand: max_candidates(L, p.n_probe), computed once a search.
 Partials scan_lists(const IvfLists& L, StreamContext& ctx, const ProbedQueries& p, int k,
-                    ScanKind scan, const detail::SearchKnobs& knobs) {
+                    ScanKind scan, idx_t max_cand, const detail::SearchKnobs& knobs) {
   switch (scan) {
     case ScanKind::Shared:
       return scan_shared(L, ctx, p, k, knobs);
     case ScanKind::PerQuery:
-      return scan_per_query(L, ctx, p, k, knobs);
+      return scan_per_query(L, ctx, p, k, max_cand, knobs);
     case ScanKind::Unfused:
       break;
   }
-  return scan_unfused(L, ctx, p, knobs);
+  return scan_unfused(L, ctx, p, max_cand, knobs);
 }
 
 // Stage 3: each query's partials folded into its sorted top-k, arena rows mapped to ids.
@@ -307,7 +318,9 @@ void search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq, const float
   const int n_probe = std::clamp(knobs.nprobe, 1, lists.n_lists);
   const bool queries_on_device = is_device_pointer(queries);
   const ScanKind scan = choose_scan(lists, nq, k, n_probe, knobs);
-  const idx_t batch = query_batch(lists, nq, k, n_probe, scan, knobs);
+  // A sort of the list sizes on the host: once a search, not once a stage.
+  const idx_t max_cand = max_candidates(lists, n_probe);
+  const idx_t batch = query_batch(lists, nq, k, n_probe, scan, max_cand, knobs);
   const SearchResults results(distances, labels, nq, k, batch, knobs.workspace_bytes, ctx.stream());
   volatile unsigned long long* bad = ctx.pinned_flag();
   *bad = 0;
@@ -315,7 +328,7 @@ void search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq, const float
     const int bq = static_cast<int>(std::min(batch, nq - q0));
     const ProbedQueries probed =
         coarse_quantize(lists, ctx, queries + q0 * lists.dim, bq, n_probe, knobs);
-    Partials partials = scan_lists(lists, ctx, probed, k, scan, knobs);
+    Partials partials = scan_lists(lists, ctx, probed, k, scan, max_cand, knobs);
     merge(lists, ctx, std::move(partials), bq, k, knobs, results.distances(q0), results.labels(q0));
     results.batch_done(q0, bq, ctx.stream());
   }
