@@ -27,6 +27,7 @@
 #include "cuda/runtime/stream_pool.hpp"
 #include "cuda/runtime/workspace.hpp"
 #include "cuda/select/block_select_limits.hpp"
+#include "cuda/select/final_merge.hpp"
 #include "cuda/select/merge_kernels.hpp"
 #include "cuda/select/merge_tree.hpp"
 #include "cuda/select/radix_select.hpp"
@@ -90,9 +91,14 @@ class FlatCuda final : public detail::FlatBackend {
 
     const SearchResults results(distances, labels, nq, k, plan.queries, knobs.workspace_bytes, s);
 
-    // Queries are checked for NaN/Inf and the norm bound on the stream (device queries in place, host queries in
-    // their staged copy), into a pinned flag read after the final synchronisation: the check
-    // costs no round trip and no host pass over the queries (~1 ms for 10,000 x 128).
+    // Queries are checked for NaN/Inf and the norm bound on the stream (device queries in place,
+    // host queries in their staged copy), into a pinned flag read after the final synchronisation:
+    // the check costs no round trip and no host pass over the queries (~1 ms for 10,000 x 128). A
+    // few host queries (kHostCheckMaxValues) are checked on the host instead, before anything is
+    // queued: cheaper than a launch.
+    const bool checked_on_host =
+        !queries_on_device && nq * static_cast<std::int64_t>(dim_) <= kHostCheckMaxValues;
+    if (checked_on_host) detail::check_vectors_host(nq, dim_, queries, "queries");
     volatile unsigned long long* bad = lease->pinned_flag();
     *bad = 0;
     if (queries_on_device) {
@@ -112,7 +118,7 @@ class FlatCuda final : public detail::FlatBackend {
       if (!in_place) {
         copy_rows_padded(qbuf.data(), dp_, qb, dim_, bq, s);
         qb = qbuf.data();
-        if (!queries_on_device) {
+        if (!queries_on_device && !checked_on_host) {
           launch_flag_unusable_rows(qb, bq, dp_, dp_, lease->pinned_flag(), s, sync);
         }
       }
@@ -419,15 +425,19 @@ class FlatCuda final : public detail::FlatBackend {
       launch_merge(nullptr, nullptr, bq, 0, metric_, k, nullptr, nullptr, dist, lab, ctx.stream(),
                    knobs.sync_check);
     } else if (stream_path) {
-      search_stream(q, bq, k, ids_dev, allowed, dist, lab, ctx.stream(), knobs.sync_check);
+      search_stream(ctx, q, bq, k, ids_dev, allowed, dist, lab, knobs.sync_check);
     } else {
       search_tiles(ctx, q, bq, k, tile_rows, knobs, ids_dev, allowed, dist, lab);
     }
   }
 
-  void search_stream(const float* q, int nq, int k, const std::int64_t* ids_dev,
-                     const std::uint32_t* allowed, float* dist, std::int64_t* lab, cudaStream_t s,
+  // The parts' partial lists are folded into the results by the scan's last block of each query
+  // when they are few (kLastBlockMergeMaxEntries) and the queries fit the context's counters:
+  // one launch a batch; else by merge_partials.
+  void search_stream(StreamContext& ctx, const float* q, int nq, int k, const std::int64_t* ids_dev,
+                     const std::uint32_t* allowed, float* dist, std::int64_t* lab,
                      bool sync) const {
+    const cudaStream_t s = ctx.stream();
     const int sms = device_properties(device_).multiProcessorCount;
     // Enough blocks to fill the device, but parts long enough that partial results stay small
     // (at least 4k rows a part). Parts of 256 rows let a small base (an IVF index's few thousand
@@ -441,10 +451,16 @@ class FlatCuda final : public detail::FlatBackend {
     const std::size_t partial = static_cast<std::size_t>(nq) * parts * k;
     DeviceBuffer<std::uint32_t> keys(partial, s);
     DeviceBuffer<std::int32_t> rows(partial, s);
+    const bool fused =
+        parts * k <= kLastBlockMergeMaxEntries && nq <= StreamContext::kBlockCounters;
+    const FinalMerge final_merge =
+        fused ? FinalMerge{ctx.block_counters(), ids_dev, dist, lab} : FinalMerge{};
     launch_flat_stream(data_.data(), n_, dp_, q, nq, metric_, k, static_cast<int>(parts),
-                       rows_per_part, allowed, keys.data(), rows.data(), s, sync);
-    merge_partials(std::move(keys), std::move(rows), nq, static_cast<int>(parts * k), k, metric_,
-                   nullptr, ids_dev, dist, lab, s, sync);
+                       rows_per_part, allowed, keys.data(), rows.data(), final_merge, s, sync);
+    if (!fused) {
+      merge_partials(std::move(keys), std::move(rows), nq, static_cast<int>(parts * k), k, metric_,
+                     nullptr, ids_dev, dist, lab, s, sync);
+    }
   }
 
   // k past the block selection (radix_select.hpp): per chunk of queries, GEMMs score every

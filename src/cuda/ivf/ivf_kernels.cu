@@ -8,6 +8,7 @@
 #include "cuda/runtime/launch.hpp"
 #include "cuda/select/block_select.cuh"
 #include "cuda/select/block_select_store.cuh"
+#include "cuda/select/last_block_merge.cuh"
 
 namespace knnx::cuda {
 namespace {
@@ -98,7 +99,7 @@ __global__ void __launch_bounds__(kThreads)
                     const std::int64_t* __restrict__ list_sizes, int prefix_smem_offset,
                     int n_probe, const std::int64_t* __restrict__ list_offsets, int k,
                     int rows_per_chunk, const std::uint32_t* __restrict__ allowed,
-                    std::uint32_t* __restrict__ out_keys, std::int32_t* __restrict__ out_rows) {
+                    std::uint32_t* out_keys, std::int32_t* out_rows, FinalMerge final_merge) {
   extern __shared__ __align__(16) unsigned char smem[];
   const int query = blockIdx.x;
   const int chunk = blockIdx.y;
@@ -144,6 +145,14 @@ __global__ void __launch_bounds__(kThreads)
   sel.finish();
   const std::int64_t out = (static_cast<std::int64_t>(query) * gridDim.y + chunk) * k;
   store_partial(sel, k, out_keys + out, out_rows + out);
+  if (final_merge.counters != nullptr) {
+    const std::int64_t first = static_cast<std::int64_t>(query) * gridDim.y * k;
+    const std::int64_t result = static_cast<std::int64_t>(query) * k;
+    merge_if_last_block<kThreads>(smem, k, static_cast<int>(gridDim.y),
+                                  final_merge.counters + query, out_keys + first, out_rows + first,
+                                  M, final_merge.ids, final_merge.distances + result,
+                                  final_merge.labels + result);
+  }
 }
 
 // kFiltered: candidates whose arena row's bit in `allowed` is clear are written as empty.
@@ -223,41 +232,42 @@ void scan(const float* data, int dp, const float* queries, int nq, const std::in
           const std::int32_t* probe_prefix, const std::int64_t* list_sizes, int n_probe,
           const std::int64_t* list_offsets, int k, int chunks, int rows_per_chunk,
           const std::uint32_t* allowed, std::uint32_t* out_keys, std::int32_t* out_rows,
-          cudaStream_t stream) {
+          const FinalMerge& final_merge, cudaStream_t stream) {
   constexpr auto kernel = &ivf_scan_kernel<M, kThreads, kFiltered>;
   // The selection's bytes, then (without a probe_prefix) the query's prefix, 16-byte aligned.
   const std::size_t select_bytes = (select_smem_bytes(k, kThreads) + 15) / 16 * 16;
   const std::size_t smem =
-      select_bytes + (probe_prefix ? 0 : sizeof(std::int32_t) * (static_cast<std::size_t>(n_probe) + 1));
+      select_bytes +
+      (probe_prefix ? 0 : sizeof(std::int32_t) * (static_cast<std::size_t>(n_probe) + 1));
   set_smem(reinterpret_cast<const void*>(kernel), smem);
   const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(chunks));
   kernel<<<grid, kThreads, smem, stream>>>(
       reinterpret_cast<const float4*>(data), dp / 4, reinterpret_cast<const float4*>(queries),
       probes, probe_prefix, list_sizes, static_cast<int>(select_bytes), n_probe, list_offsets, k,
-      rows_per_chunk, allowed, out_keys, out_rows);
+      rows_per_chunk, allowed, out_keys, out_rows, final_merge);
 }
 
 template <Metric M, bool kFiltered>
 void scan_tpb(int threads, const float* data, int dp, const float* queries, int nq,
               const std::int64_t* probes, const std::int32_t* probe_prefix,
               const std::int64_t* list_sizes, int n_probe, const std::int64_t* list_offsets, int k,
-              int chunks, int rows_per_chunk, const std::uint32_t* allowed,
-              std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream) {
+              int chunks, int rows_per_chunk, const std::uint32_t* allowed, std::uint32_t* out_keys,
+              std::int32_t* out_rows, const FinalMerge& final_merge, cudaStream_t stream) {
   switch (threads) {
     case 128:
       scan<M, 128, kFiltered>(data, dp, queries, nq, probes, probe_prefix, list_sizes, n_probe,
                               list_offsets, k, chunks, rows_per_chunk, allowed, out_keys, out_rows,
-                              stream);
+                              final_merge, stream);
       break;
     case 512:
       scan<M, 512, kFiltered>(data, dp, queries, nq, probes, probe_prefix, list_sizes, n_probe,
                               list_offsets, k, chunks, rows_per_chunk, allowed, out_keys, out_rows,
-                              stream);
+                              final_merge, stream);
       break;
     default:
       scan<M, 256, kFiltered>(data, dp, queries, nq, probes, probe_prefix, list_sizes, n_probe,
                               list_offsets, k, chunks, rows_per_chunk, allowed, out_keys, out_rows,
-                              stream);
+                              final_merge, stream);
   }
 }
 
@@ -292,16 +302,15 @@ void launch_probe_prefix(const std::int64_t* probes, int nq, int n_probe,
 
 void launch_ivf_scan(const float* data, int dp, const float* queries, int nq,
                      const std::int64_t* probes, const std::int32_t* probe_prefix,
-                     const std::int64_t* list_sizes, int n_probe,
-                     const std::int64_t* list_offsets, Metric metric, int k, int chunks,
-                     int rows_per_chunk, int threads, const std::uint32_t* allowed,
-                     std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
-                     bool sync_check) {
+                     const std::int64_t* list_sizes, int n_probe, const std::int64_t* list_offsets,
+                     Metric metric, int k, int chunks, int rows_per_chunk, int threads,
+                     const std::uint32_t* allowed, std::uint32_t* out_keys, std::int32_t* out_rows,
+                     const FinalMerge& final_merge, cudaStream_t stream, bool sync_check) {
   dispatch_metric(metric, [&](auto m) {
     dispatch_filtered(allowed, [&](auto f) {
       scan_tpb<decltype(m)::value, decltype(f)::value>(
           threads, data, dp, queries, nq, probes, probe_prefix, list_sizes, n_probe, list_offsets,
-          k, chunks, rows_per_chunk, allowed, out_keys, out_rows, stream);
+          k, chunks, rows_per_chunk, allowed, out_keys, out_rows, final_merge, stream);
     });
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_scan_kernel");

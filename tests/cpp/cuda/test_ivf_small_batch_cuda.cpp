@@ -51,15 +51,18 @@ Skewed skewed(int d, idx_t n, int n_lists, idx_t hub, idx_t nq, std::uint64_t se
   std::normal_distribution<float> normal(0.0f, 1.0f);
   s.centroids.assign(static_cast<std::size_t>(n_lists) * d, 0.0f);
   for (int l = 1; l < n_lists; ++l) {
-    for (int j = 0; j < d; ++j) s.centroids[static_cast<std::size_t>(l) * d + j] = 6.0f * normal(rng);
+    for (int j = 0; j < d; ++j)
+      s.centroids[static_cast<std::size_t>(l) * d + j] = 6.0f * normal(rng);
   }
   const auto near = [&](int list, float spread, std::vector<float>& out) {
     for (int j = 0; j < d; ++j) {
       out.push_back(s.centroids[static_cast<std::size_t>(list) * d + j] + spread * normal(rng));
     }
   };
-  for (idx_t i = 0; i < n; ++i) near(i < hub ? 0 : 1 + static_cast<int>(i % (n_lists - 1)), 1.0f, s.base);
-  for (idx_t i = 0; i < nq; ++i) near(i % 2 == 0 ? 0 : 1 + static_cast<int>(i % (n_lists - 1)), 1.0f, s.queries);
+  for (idx_t i = 0; i < n; ++i)
+    near(i < hub ? 0 : 1 + static_cast<int>(i % (n_lists - 1)), 1.0f, s.base);
+  for (idx_t i = 0; i < nq; ++i)
+    near(i % 2 == 0 ? 0 : 1 + static_cast<int>(i % (n_lists - 1)), 1.0f, s.queries);
   return s;
 }
 
@@ -102,9 +105,9 @@ TEST(IvfCudaSmallBatch, SkewedListsEqualCpu) {
             if (shared == 1 && k > 32) continue;  // the shared scan's k limit
             SearchParamsIVF gp = params;
             gp.shared_scan = shared;
-            const std::string what = to_string(metric) + " nq " + std::to_string(nq) +
-                                     " n_probe " + std::to_string(n_probe) + " k " +
-                                     std::to_string(k) + " shared " + std::to_string(shared);
+            const std::string what = to_string(metric) + " nq " + std::to_string(nq) + " n_probe " +
+                                     std::to_string(n_probe) + " k " + std::to_string(k) +
+                                     " shared " + std::to_string(shared);
             expect_same(want, search(p.gpu, q, s.d, k, &gp), k, what.c_str());
           }
         }
