@@ -37,6 +37,9 @@ from pathlib import Path
 import numpy as np
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))  # gpu_ivf_pq, faiss_compare when imported from elsewhere
+
+from faiss_compare import git  # noqa: E402  (provenance; no faiss needed)
 
 
 def plan(args):
@@ -100,26 +103,18 @@ def copy_bandwidth(args):
         import torch
     except ImportError:
         sys.exit("gpu_latency.py: torch is not installed; give the copy bandwidth (--bandwidth-gbs)")
-    sys.path.insert(0, str(BENCH))
     from gpu_ivf_pq import read_bandwidth
     return read_bandwidth(torch), "torch device-to-device copy"
 
 
-def git(*argv):
-    try:
-        return subprocess.run(["git", *argv], capture_output=True, text=True,
-                              cwd=BENCH).stdout.strip()
-    except OSError:
-        return ""
-
-
 def device_name():
+    """The first GPU's name as nvidia-smi gives it ("unknown" without it)."""
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                             capture_output=True, text=True).stdout
+                             capture_output=True, text=True).stdout.strip()
     except OSError:
         out = ""
-    return out.strip().splitlines()[0] if out.strip() else "unknown"
+    return out.splitlines()[0] if out else "unknown"
 
 
 def measure(args):

@@ -145,14 +145,8 @@ __global__ void __launch_bounds__(kThreads)
   sel.finish();
   const std::int64_t out = (static_cast<std::int64_t>(query) * gridDim.y + chunk) * k;
   store_partial(sel, k, out_keys + out, out_rows + out);
-  if (final_merge.counters != nullptr) {
-    const std::int64_t first = static_cast<std::int64_t>(query) * gridDim.y * k;
-    const std::int64_t result = static_cast<std::int64_t>(query) * k;
-    merge_if_last_block<kThreads>(smem, k, static_cast<int>(gridDim.y),
-                                  final_merge.counters + query, out_keys + first, out_rows + first,
-                                  M, final_merge.ids, final_merge.distances + result,
-                                  final_merge.labels + result);
-  }
+  merge_if_last_block<kThreads>(smem, k, query, static_cast<int>(gridDim.y), out_keys, out_rows, M,
+                                final_merge);
 }
 
 // kFiltered: candidates whose arena row's bit in `allowed` is clear are written as empty.

@@ -12,16 +12,23 @@
 
 namespace knnx::cuda {
 
-// Called by every thread of each of a query's `parts` blocks after the block has stored its
-// partial list (k entries) among the query's parts * k entries at keys / rows. The last block to
-// arrive (counted in *counter, which it sets back to 0) reads them all and writes the query's
-// sorted final results (distances per metric, rows mapped through ids when not null), like
-// merge_partials. smem: select_smem_bytes(k, kRound) bytes the block no longer uses.
+// Called by every thread of each of query `query`'s `parts` blocks (grid (nq, parts)) after the
+// block has stored its partial list (k entries) among the query's parts * k entries of the
+// [nq][parts][k] lists keys / rows, when out.counters is set (else it returns). The last block
+// to arrive (counted in out.counters[query], which it sets back to 0) reads them all and writes
+// the query's sorted final results to out (distances per metric, rows mapped through out.ids
+// when not null), like merge_partials. smem: select_smem_bytes(k, kRound) bytes the block no
+// longer uses.
 template <int kRound>
-__device__ inline void merge_if_last_block(unsigned char* smem, int k, int parts, int* counter,
-                                           const std::uint32_t* keys, const std::int32_t* rows,
-                                           Metric metric, const std::int64_t* ids, float* distances,
-                                           std::int64_t* labels) {
+__device__ inline void merge_if_last_block(unsigned char* smem, int k, int query, int parts,
+                                           const std::uint32_t* all_keys,
+                                           const std::int32_t* all_rows, Metric metric,
+                                           const FinalMerge& out) {
+  if (out.counters == nullptr) return;
+  int* counter = out.counters + query;
+  const std::int64_t first = static_cast<std::int64_t>(query) * parts * k;
+  const std::uint32_t* keys = all_keys + first;
+  const std::int32_t* rows = all_rows + first;
   __shared__ int is_last;
   __threadfence();  // this block's partial list is visible device-wide before it is counted
   __syncthreads();
@@ -47,7 +54,8 @@ __device__ inline void merge_if_last_block(unsigned char* smem, int k, int parts
   }
   sel.finish();
   sel.sort();
-  store_final(sel, k, metric, 0.0f, false, ids, distances, labels);
+  const std::int64_t result = static_cast<std::int64_t>(query) * k;
+  store_final(sel, k, metric, 0.0f, false, out.ids, out.distances + result, out.labels + result);
 }
 
 }  // namespace knnx::cuda

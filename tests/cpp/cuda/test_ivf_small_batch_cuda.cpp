@@ -17,22 +17,13 @@
 #include "knnx/index_ivf_flat.hpp"
 #include "knnx/search_params.hpp"
 
-#ifdef KNNX_WITH_CUDA
-#include "cuda/runtime/stream_pool.hpp"
-#endif
-
 namespace knnx {
 namespace {
 
 using test::expect_same;
+using test::host_syncs;
 using test::Neighbours;
 using test::search;
-
-#ifdef KNNX_WITH_CUDA
-std::uint64_t host_syncs() { return cuda::host_syncs_on_this_thread(); }
-#else
-std::uint64_t host_syncs() { return 0; }  // not reached: GPU tests skip without a device
-#endif
 
 // n_lists centroids: list 0 at the centre of a cloud holding `hub` of the n vectors, the others
 // far from it with the rest of the vectors spread around them, so list 0 holds ~hub vectors and
@@ -184,10 +175,7 @@ TEST(IvfCudaSmallBatch, OneQueryOneHostWait) {
   KNNX_REQUIRE_GPU();
   const Skewed s = skewed(32, 10000, 16, 9000, 1, 15);
   Pair p(s, Metric::L2);
-  test::ConfigGuard guard;
-  Config c = config();
-  c.sync_check = false;  // it waits after every launch
-  set_config(c);
+  const test::NoSyncCheck no_sync_check;
   for (const int n_probe : {1, 8}) {
     SearchParamsIVF params;
     params.nprobe = n_probe;
