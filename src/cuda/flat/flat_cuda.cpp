@@ -126,8 +126,7 @@ class FlatCuda final : public detail::FlatBackend {
                    filter.bits(), results.distances(q0), results.labels(q0));
       results.batch_done(q0, bq, s);
     }
-    results.finish(s);
-    lease->synchronize();
+    results.finish_and_wait(*lease);
     detail::require_not_flagged(*bad, !queries_on_device, nq, dim_, queries, "queries");
   }
 
@@ -186,8 +185,7 @@ class FlatCuda final : public detail::FlatBackend {
                     n_cand, k, ids_dev, results.distances(q0), results.labels(q0), s, sync);
       results.batch_done(q0, bq, s);
     }
-    results.finish(s);
-    lease->synchronize();
+    results.finish_and_wait(*lease);
   }
 
   // Queries are staged in chunks (an eighth of the workspace), each run through the count and

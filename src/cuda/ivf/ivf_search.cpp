@@ -359,8 +359,7 @@ void search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq, const float
     merge(lists, ctx, std::move(partials), bq, k, knobs, results.distances(q0), results.labels(q0));
     results.batch_done(q0, bq, ctx.stream());
   }
-  results.finish(ctx.stream());
-  ctx.synchronize();
+  results.finish_and_wait(ctx);
   detail::require_not_flagged(*bad, !queries_on_device, nq, lists.dim, queries, "queries");
 }
 

@@ -5,6 +5,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -34,6 +35,10 @@ class StreamContext {
   // them here and leaves them zero again.
   static constexpr int kBlockCounters = 1024;
   int* block_counters() const { return counters_; }
+  // kPinnedResultBytes of pinned host memory through which SearchResults copies small host
+  // results back (one asynchronous copy each, instead of pageable copies that wait).
+  static constexpr std::size_t kPinnedResultBytes = 64 << 10;
+  unsigned char* pinned_results() const { return pinned_results_; }
   int device() const { return device_; }
   // Blocks until everything queued on the main stream is done (throws CudaError on a fault).
   // Counted in host_syncs_on_this_thread().
@@ -49,6 +54,7 @@ class StreamContext {
   cublasHandle_t cublas_ = nullptr;
   unsigned long long* pinned_ = nullptr;
   int* counters_ = nullptr;
+  unsigned char* pinned_results_ = nullptr;
 };
 
 // How many times the calling thread has waited in StreamContext::synchronize(): a search's
