@@ -244,7 +244,6 @@ DeviceBuffer<std::int32_t> probe_prefix(const IvfLists& L, const ProbedQueries& 
   return prefix;
 }
 
-// Stage 2, query-major fused scan + select: blocks per query and chunk of its candidates.
 // Stage 2, query-major fused scan + select: blocks per query and chunk of its candidates. Up to
 // kScanPrefixInBlockMaxProbes probes, each block sums its query's probed list sizes itself (no
 // probe_prefix launch or buffer), and when a query's chunks hold few partials
@@ -273,10 +272,10 @@ Partials scan_per_query(const IvfLists& L, StreamContext& ctx, const ProbedQueri
 
 // Stage 2, unfused baseline: every candidate's score, selected by the merge.
 Partials scan_unfused(const IvfLists& L, StreamContext& ctx, const ProbedQueries& p,
-                      idx_t max_candidates, const detail::SearchKnobs& knobs) {
+                      idx_t max_cand_rows, const detail::SearchKnobs& knobs) {
   const cudaStream_t s = ctx.stream();
   const DeviceBuffer<std::int32_t> prefix = probe_prefix(L, p, s, knobs.sync_check);
-  const int max_cand = static_cast<int>(max_candidates);
+  const int max_cand = static_cast<int>(max_cand_rows);
   const std::size_t partials = static_cast<std::size_t>(p.nq) * max_cand;
   Partials out{DeviceBuffer<std::uint32_t>(partials, s), DeviceBuffer<std::int32_t>(partials, s),
                max_cand};
