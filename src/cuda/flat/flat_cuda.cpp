@@ -236,11 +236,18 @@ class FlatCuda final : public detail::FlatBackend {
 
   // Queues the search of nq padded device queries (rows of dp_ floats) on ctx, in batches
   // bounded by the workspace like search(), labelled by row number; no synchronisation.
+  // This is an IVF index's coarse search: past flat_stream_max_nq queries it still takes the
+  // streaming kernel while all queries together read at most kPaddedStreamMaxBytes of rows (a
+  // few thousand centroids stay in L2, where one launch reading them once a query costs a few
+  // microseconds, less than the GEMM path's norms, GEMM, selection and merge launches).
   void search_padded(StreamContext& ctx, idx_t nq, const float* queries, int k,
                      const detail::SearchKnobs& asked, float* dist, std::int64_t* lab) const {
     const detail::SearchKnobs knobs =
         with_precision_used(nq, k, with_workspace(asked, device_));
-    const bool stream_path = nq <= knobs.flat_stream_max_nq;
+    constexpr std::int64_t kPaddedStreamMaxBytes = 32LL << 20;
+    const bool stream_path =
+        nq <= knobs.flat_stream_max_nq ||
+        (nq <= StreamContext::kBlockCounters && nq * n_ * dp_ * 4 <= kPaddedStreamMaxBytes);
     const detail::FlatTilePlan plan = plan_batches(nq, k, stream_path, knobs);
     for (std::int64_t q0 = 0; q0 < nq; q0 += plan.queries) {
       const std::int64_t bq = std::min(plan.queries, nq - q0);
