@@ -193,3 +193,22 @@ def test_dry_run_needs_no_gpu():
                           "--sweeps", "nq", "--nq", "1", "16"], capture_output=True, text=True,
                          check=True)
     assert run.stdout.count("nq sweep") == 2
+
+
+def test_latency_plan_floor_and_probed_rows():
+    import gpu_latency
+    args = gpu_latency.parser().parse_args(
+        ["--nq", "1", "16", "--nlist", "4", "--nprobe", "1", "8", "--shared-scan", "-1", "0"])
+    points = gpu_latency.plan(args)
+    assert points[0] == {"index": "flat", "nq": 1}
+    ivf = [p for p in points if p["index"] == "ivf"]
+    assert len(ivf) == 4  # nprobe 8 > nlist 4 is dropped; 2 nq x 1 nprobe x 2 scans
+    assert {p["shared_scan"] for p in ivf} == {-1, 0}
+    assert gpu_latency.flat_bytes(1_000_000, 128) == 512_000_000
+    assert gpu_latency.floor_ms(512e6, 3.01e12) == pytest.approx(0.1701, abs=1e-4)
+    centroids = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], dtype=np.float32)
+    queries = np.array([[0.1, 0.0], [9.0, 0.5]], dtype=np.float32)
+    sizes = [5, 7, 11]
+    assert gpu_latency.distinct_probed_rows(centroids, queries, sizes, 1) == 12
+    assert gpu_latency.distinct_probed_rows(centroids, queries, sizes, 3) == 23
+    assert gpu_latency.ivf_bytes(3, 12, 2) == (3 + 12) * 2 * 4

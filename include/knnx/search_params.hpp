@@ -101,7 +101,7 @@ struct SearchParamsIVF : SearchParams {
   // distance, then selects (default KNNX_IVF_FUSED).
   std::optional<bool> scan_fused;
   // GPU: the list-major scan that reads a probed list once for all the queries probing it
-  // (k <= 32): -1 = when lists are probed by >= 4 queries on average, 0 = never, 1 = whenever
+  // (k <= 32): -1 = when lists are probed by >= 2 queries on average, 0 = never, 1 = whenever
   // k allows (default KNNX_IVF_SHARED).
   std::optional<int> shared_scan;
   // GPU: candidate rows one block scans before its partial top-k is merged on the device

@@ -16,6 +16,11 @@ void launch_row_norms(const float* x, std::int64_t n, int dp, float* out, cudaSt
 void launch_pad_rows(const float* src, std::int64_t n, int d, std::int64_t src_ld, float* dst,
                      int dp, cudaStream_t stream, bool sync_check);
 
+// Host queries of at most this many values are checked on the host before anything is queued
+// (check_vectors_host: about a microsecond) instead of by launch_flag_unusable_rows: a launch
+// costs more than that, and a search of one or a few queries is made of a few launches.
+inline constexpr std::int64_t kHostCheckMaxValues = 4096;
+
 // Sets *out to a nonzero flag (core/check_flags.hpp) when one
 // of the n rows of d floats (stride ld) of x holds NaN/Inf or has a squared L2 norm above
 // kMaxSquaredNorm: the device side of check_vectors_host. out may be mapped host memory; the

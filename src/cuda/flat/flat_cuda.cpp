@@ -27,6 +27,7 @@
 #include "cuda/runtime/stream_pool.hpp"
 #include "cuda/runtime/workspace.hpp"
 #include "cuda/select/block_select_limits.hpp"
+#include "cuda/select/final_merge.hpp"
 #include "cuda/select/merge_kernels.hpp"
 #include "cuda/select/merge_tree.hpp"
 #include "cuda/select/radix_select.hpp"
@@ -90,9 +91,14 @@ class FlatCuda final : public detail::FlatBackend {
 
     const SearchResults results(distances, labels, nq, k, plan.queries, knobs.workspace_bytes, s);
 
-    // Queries are checked for NaN/Inf and the norm bound on the stream (device queries in place, host queries in
-    // their staged copy), into a pinned flag read after the final synchronisation: the check
-    // costs no round trip and no host pass over the queries (~1 ms for 10,000 x 128).
+    // Queries are checked for NaN/Inf and the norm bound on the stream (device queries in place,
+    // host queries in their staged copy), into a pinned flag read after the final synchronisation:
+    // the check costs no round trip and no host pass over the queries (~1 ms for 10,000 x 128). A
+    // few host queries (kHostCheckMaxValues) are checked on the host instead, before anything is
+    // queued: cheaper than a launch.
+    const bool checked_on_host =
+        !queries_on_device && nq * static_cast<std::int64_t>(dim_) <= kHostCheckMaxValues;
+    if (checked_on_host) detail::check_vectors_host(nq, dim_, queries, "queries");
     volatile unsigned long long* bad = lease->pinned_flag();
     *bad = 0;
     if (queries_on_device) {
@@ -112,7 +118,7 @@ class FlatCuda final : public detail::FlatBackend {
       if (!in_place) {
         copy_rows_padded(qbuf.data(), dp_, qb, dim_, bq, s);
         qb = qbuf.data();
-        if (!queries_on_device) {
+        if (!queries_on_device && !checked_on_host) {
           launch_flag_unusable_rows(qb, bq, dp_, dp_, lease->pinned_flag(), s, sync);
         }
       }
@@ -120,8 +126,7 @@ class FlatCuda final : public detail::FlatBackend {
                    filter.bits(), results.distances(q0), results.labels(q0));
       results.batch_done(q0, bq, s);
     }
-    results.finish(s);
-    lease->synchronize();
+    results.finish_and_wait(*lease);
     detail::require_not_flagged(*bad, !queries_on_device, nq, dim_, queries, "queries");
   }
 
@@ -180,8 +185,7 @@ class FlatCuda final : public detail::FlatBackend {
                     n_cand, k, ids_dev, results.distances(q0), results.labels(q0), s, sync);
       results.batch_done(q0, bq, s);
     }
-    results.finish(s);
-    lease->synchronize();
+    results.finish_and_wait(*lease);
   }
 
   // Queries are staged in chunks (an eighth of the workspace), each run through the count and
@@ -232,11 +236,18 @@ class FlatCuda final : public detail::FlatBackend {
 
   // Queues the search of nq padded device queries (rows of dp_ floats) on ctx, in batches
   // bounded by the workspace like search(), labelled by row number; no synchronisation.
+  // This is an IVF index's coarse search: past flat_stream_max_nq queries it still takes the
+  // streaming kernel while all queries together read at most kPaddedStreamMaxBytes of rows (a
+  // few thousand centroids stay in L2, where one launch reading them once a query costs a few
+  // microseconds, less than the GEMM path's norms, GEMM, selection and merge launches).
   void search_padded(StreamContext& ctx, idx_t nq, const float* queries, int k,
                      const detail::SearchKnobs& asked, float* dist, std::int64_t* lab) const {
     const detail::SearchKnobs knobs =
         with_precision_used(nq, k, with_workspace(asked, device_));
-    const bool stream_path = nq <= knobs.flat_stream_max_nq;
+    constexpr std::int64_t kPaddedStreamMaxBytes = 32LL << 20;
+    const bool stream_path =
+        nq <= knobs.flat_stream_max_nq ||
+        (nq <= StreamContext::kBlockCounters && nq * n_ * dp_ * 4 <= kPaddedStreamMaxBytes);
     const detail::FlatTilePlan plan = plan_batches(nq, k, stream_path, knobs);
     for (std::int64_t q0 = 0; q0 < nq; q0 += plan.queries) {
       const std::int64_t bq = std::min(plan.queries, nq - q0);
@@ -419,18 +430,25 @@ class FlatCuda final : public detail::FlatBackend {
       launch_merge(nullptr, nullptr, bq, 0, metric_, k, nullptr, nullptr, dist, lab, ctx.stream(),
                    knobs.sync_check);
     } else if (stream_path) {
-      search_stream(q, bq, k, ids_dev, allowed, dist, lab, ctx.stream(), knobs.sync_check);
+      search_stream(ctx, q, bq, k, ids_dev, allowed, dist, lab, knobs.sync_check);
     } else {
       search_tiles(ctx, q, bq, k, tile_rows, knobs, ids_dev, allowed, dist, lab);
     }
   }
 
-  void search_stream(const float* q, int nq, int k, const std::int64_t* ids_dev,
-                     const std::uint32_t* allowed, float* dist, std::int64_t* lab, cudaStream_t s,
+  // The parts' partial lists are folded into the results by the scan's last block of each query
+  // when they are few (kLastBlockMergeMaxEntries) and the queries fit the context's counters:
+  // one launch a batch; else by merge_partials.
+  void search_stream(StreamContext& ctx, const float* q, int nq, int k, const std::int64_t* ids_dev,
+                     const std::uint32_t* allowed, float* dist, std::int64_t* lab,
                      bool sync) const {
+    const cudaStream_t s = ctx.stream();
     const int sms = device_properties(device_).multiProcessorCount;
-    // Enough blocks to fill the device, but parts long enough that partial results stay small.
-    const std::int64_t min_rows = std::max<std::int64_t>(2048, 4LL * k);
+    // Enough blocks to fill the device, but parts long enough that partial results stay small
+    // (at least 4k rows a part). Parts of 256 rows let a small base (an IVF index's few thousand
+    // centroids, searched for one query) spread over tens of blocks rather than the one or two
+    // that 2048-row parts gave, each of which streamed ~1 MB alone.
+    const std::int64_t min_rows = std::max<std::int64_t>(256, 4LL * k);
     const std::int64_t max_parts = std::max<std::int64_t>(1, n_ / min_rows);
     const std::int64_t want = std::max<std::int64_t>(1, (4LL * sms) / nq);
     const std::int64_t parts = std::min(want, max_parts);
@@ -438,10 +456,16 @@ class FlatCuda final : public detail::FlatBackend {
     const std::size_t partial = static_cast<std::size_t>(nq) * parts * k;
     DeviceBuffer<std::uint32_t> keys(partial, s);
     DeviceBuffer<std::int32_t> rows(partial, s);
+    const bool fused =
+        parts * k <= kLastBlockMergeMaxEntries && nq <= StreamContext::kBlockCounters;
+    const FinalMerge final_merge =
+        fused ? FinalMerge{ctx.block_counters(), ids_dev, dist, lab} : FinalMerge{};
     launch_flat_stream(data_.data(), n_, dp_, q, nq, metric_, k, static_cast<int>(parts),
-                       rows_per_part, allowed, keys.data(), rows.data(), s, sync);
-    merge_partials(std::move(keys), std::move(rows), nq, static_cast<int>(parts * k), k, metric_,
-                   nullptr, ids_dev, dist, lab, s, sync);
+                       rows_per_part, allowed, keys.data(), rows.data(), final_merge, s, sync);
+    if (!fused) {
+      merge_partials(std::move(keys), std::move(rows), nq, static_cast<int>(parts * k), k, metric_,
+                     nullptr, ids_dev, dist, lab, s, sync);
+    }
   }
 
   // k past the block selection (radix_select.hpp): per chunk of queries, GEMMs score every

@@ -11,6 +11,7 @@
 #include "cuda/runtime/launch.hpp"
 #include "cuda/select/block_select.cuh"
 #include "cuda/select/block_select_store.cuh"
+#include "cuda/select/last_block_merge.cuh"
 
 namespace knnx::cuda {
 namespace {
@@ -26,8 +27,8 @@ template <Metric M, bool kFiltered>
 __global__ void __launch_bounds__(kThreads, 5)
     flat_stream_kernel(const float4* __restrict__ base, std::int64_t n, int dp4,
                        const float4* __restrict__ queries, int k, std::int64_t rows_per_part,
-                       const std::uint32_t* __restrict__ allowed,
-                       std::uint32_t* __restrict__ out_keys, std::int32_t* __restrict__ out_rows) {
+                       const std::uint32_t* __restrict__ allowed, std::uint32_t* out_keys,
+                       std::int32_t* out_rows, FinalMerge final_merge) {
   extern __shared__ __align__(16) unsigned char smem[];
   const int query = blockIdx.x;
   const int part = blockIdx.y;
@@ -60,6 +61,8 @@ __global__ void __launch_bounds__(kThreads, 5)
   sel.finish();
   const std::int64_t out = (static_cast<std::int64_t>(query) * gridDim.y + part) * k;
   store_partial(sel, k, out_keys + out, out_rows + out);
+  merge_if_last_block<kThreads>(smem, k, query, static_cast<int>(gridDim.y), out_keys, out_rows, M,
+                                final_merge);
 }
 
 // Block (b, p) selects the best k of columns [p*cols_per_part, ...) of tile row b — scores
@@ -238,7 +241,8 @@ __global__ void split_tf32_kernel(const float4* __restrict__ src, int dp4, std::
 void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* queries, int nq,
                         Metric metric, int k, int parts, std::int64_t rows_per_part,
                         const std::uint32_t* allowed, std::uint32_t* out_keys,
-                        std::int32_t* out_rows, cudaStream_t stream, bool sync_check) {
+                        std::int32_t* out_rows, const FinalMerge& final_merge, cudaStream_t stream,
+                        bool sync_check) {
   const std::size_t smem = select_smem_bytes(k, kThreads);
   const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(parts));
   const auto* b4 = reinterpret_cast<const float4*>(base);
@@ -248,7 +252,7 @@ void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* 
       constexpr auto kernel = &flat_stream_kernel<decltype(m)::value, decltype(f)::value>;
       set_smem(reinterpret_cast<const void*>(kernel), smem);
       kernel<<<grid, kThreads, smem, stream>>>(b4, n, dp / 4, q4, k, rows_per_part, allowed,
-                                               out_keys, out_rows);
+                                               out_keys, out_rows, final_merge);
     });
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "flat_stream_kernel");

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "cuda/common/range_output.hpp"
+#include "cuda/select/final_merge.hpp"
 #include "knnx/metric.hpp"
 
 namespace knnx::cuda {
@@ -21,10 +22,13 @@ namespace knnx::cuda {
 // Writes parts x k partial results per query to out_keys/out_rows ([nq][parts][k]).
 // allowed: null, or a bitmap of the n rows (core/admitted_bitmap.hpp); rows whose bit is clear
 // are skipped, so a part with fewer admitted rows than k pads with empty entries.
+// With final_merge.counters set, the last block of each query also folds its parts into the
+// final results (last_block_merge.cuh; parts * k <= kLastBlockMergeMaxEntries).
 void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* queries, int nq,
                         Metric metric, int k, int parts, std::int64_t rows_per_part,
                         const std::uint32_t* allowed, std::uint32_t* out_keys,
-                        std::int32_t* out_rows, cudaStream_t stream, bool sync_check);
+                        std::int32_t* out_rows, const FinalMerge& final_merge, cudaStream_t stream,
+                        bool sync_check);
 
 // GEMM-tile selection. tile is [bq][ld] row-major holding -2 q.x (L2; completed with
 // base_norms) or -q.x (IP) for base rows col0 .. col0+bn. Block (b, p) selects the best k of

@@ -8,6 +8,7 @@
 #include "cuda/runtime/launch.hpp"
 #include "cuda/select/block_select.cuh"
 #include "cuda/select/block_select_store.cuh"
+#include "cuda/select/last_block_merge.cuh"
 
 namespace knnx::cuda {
 namespace {
@@ -59,21 +60,59 @@ __device__ __forceinline__ std::int64_t candidate_row(const std::int32_t* prefix
   return list_offsets[probes[lo]] + (pos - prefix[lo]);
 }
 
+// prefix[0..n_probe] of one query (as probe_prefix_kernel writes it) into shared memory, by
+// warp 0 of the block: a running warp scan over its probed lists' sizes (-1 probes count 0).
+// The caller synchronises the block before reading it.
+__device__ __forceinline__ void probe_prefix_in_block(const std::int64_t* __restrict__ qprobes,
+                                                      int n_probe,
+                                                      const std::int64_t* __restrict__ list_sizes,
+                                                      std::int32_t* prefix) {
+  if (threadIdx.x >= 32) return;
+  const int lane = threadIdx.x;
+  if (lane == 0) prefix[0] = 0;
+  std::int32_t carry = 0;
+  for (int j0 = 0; j0 < n_probe; j0 += 32) {
+    const int j = j0 + lane;
+    std::int32_t v = 0;
+    if (j < n_probe) {
+      const std::int64_t list = qprobes[j];
+      v = list >= 0 ? static_cast<std::int32_t>(list_sizes[list]) : 0;
+    }
+#pragma unroll
+    for (int o = 1; o < 32; o <<= 1) {
+      const std::int32_t up = __shfl_up_sync(0xFFFFFFFFu, v, o);
+      if (lane >= o) v += up;
+    }
+    if (j < n_probe) prefix[j + 1] = carry + v;
+    carry += __shfl_sync(0xFFFFFFFFu, v, 31);
+  }
+}
+
 // kFiltered: candidates whose arena row's bit in `allowed` is clear are neither scored nor
-// offered.
+// offered. probe_prefix null: the block computes its query's prefix into shared memory at
+// prefix_smem_offset (past the selection's bytes), from list_sizes.
 template <Metric M, int kThreads, bool kFiltered>
 __global__ void __launch_bounds__(kThreads)
     ivf_scan_kernel(const float4* __restrict__ data, int dp4, const float4* __restrict__ queries,
                     const std::int64_t* __restrict__ probes,
-                    const std::int32_t* __restrict__ probe_prefix, int n_probe,
-                    const std::int64_t* __restrict__ list_offsets, int k, int rows_per_chunk,
-                    const std::uint32_t* __restrict__ allowed, std::uint32_t* __restrict__ out_keys,
-                    std::int32_t* __restrict__ out_rows) {
+                    const std::int32_t* __restrict__ probe_prefix,
+                    const std::int64_t* __restrict__ list_sizes, int prefix_smem_offset,
+                    int n_probe, const std::int64_t* __restrict__ list_offsets, int k,
+                    int rows_per_chunk, const std::uint32_t* __restrict__ allowed,
+                    std::uint32_t* out_keys, std::int32_t* out_rows, FinalMerge final_merge) {
   extern __shared__ __align__(16) unsigned char smem[];
   const int query = blockIdx.x;
   const int chunk = blockIdx.y;
-  const std::int32_t* prefix = probe_prefix + static_cast<std::int64_t>(query) * (n_probe + 1);
   const std::int64_t* qprobes = probes + static_cast<std::int64_t>(query) * n_probe;
+  const std::int32_t* prefix;
+  if (probe_prefix != nullptr) {
+    prefix = probe_prefix + static_cast<std::int64_t>(query) * (n_probe + 1);
+  } else {
+    std::int32_t* own = reinterpret_cast<std::int32_t*>(smem + prefix_smem_offset);
+    probe_prefix_in_block(qprobes, n_probe, list_sizes, own);
+    __syncthreads();
+    prefix = own;
+  }
   const float4* q = queries + static_cast<std::int64_t>(query) * dp4;
   const int total = prefix[n_probe];
   const int begin = chunk * rows_per_chunk;
@@ -106,6 +145,8 @@ __global__ void __launch_bounds__(kThreads)
   sel.finish();
   const std::int64_t out = (static_cast<std::int64_t>(query) * gridDim.y + chunk) * k;
   store_partial(sel, k, out_keys + out, out_rows + out);
+  merge_if_last_block<kThreads>(smem, k, query, static_cast<int>(gridDim.y), out_keys, out_rows, M,
+                                final_merge);
 }
 
 // kFiltered: candidates whose arena row's bit in `allowed` is clear are written as empty.
@@ -182,36 +223,45 @@ __global__ void __launch_bounds__(256)
 
 template <Metric M, int kThreads, bool kFiltered>
 void scan(const float* data, int dp, const float* queries, int nq, const std::int64_t* probes,
-          const std::int32_t* probe_prefix, int n_probe, const std::int64_t* list_offsets, int k,
-          int chunks, int rows_per_chunk, const std::uint32_t* allowed, std::uint32_t* out_keys,
-          std::int32_t* out_rows, cudaStream_t stream) {
+          const std::int32_t* probe_prefix, const std::int64_t* list_sizes, int n_probe,
+          const std::int64_t* list_offsets, int k, int chunks, int rows_per_chunk,
+          const std::uint32_t* allowed, std::uint32_t* out_keys, std::int32_t* out_rows,
+          const FinalMerge& final_merge, cudaStream_t stream) {
   constexpr auto kernel = &ivf_scan_kernel<M, kThreads, kFiltered>;
-  const std::size_t smem = select_smem_bytes(k, kThreads);
+  // The selection's bytes, then (without a probe_prefix) the query's prefix, 16-byte aligned.
+  const std::size_t select_bytes = (select_smem_bytes(k, kThreads) + 15) / 16 * 16;
+  const std::size_t smem =
+      select_bytes +
+      (probe_prefix ? 0 : sizeof(std::int32_t) * (static_cast<std::size_t>(n_probe) + 1));
   set_smem(reinterpret_cast<const void*>(kernel), smem);
   const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(chunks));
   kernel<<<grid, kThreads, smem, stream>>>(
       reinterpret_cast<const float4*>(data), dp / 4, reinterpret_cast<const float4*>(queries),
-      probes, probe_prefix, n_probe, list_offsets, k, rows_per_chunk, allowed, out_keys, out_rows);
+      probes, probe_prefix, list_sizes, static_cast<int>(select_bytes), n_probe, list_offsets, k,
+      rows_per_chunk, allowed, out_keys, out_rows, final_merge);
 }
 
 template <Metric M, bool kFiltered>
 void scan_tpb(int threads, const float* data, int dp, const float* queries, int nq,
-              const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
-              const std::int64_t* list_offsets, int k, int chunks, int rows_per_chunk,
-              const std::uint32_t* allowed, std::uint32_t* out_keys, std::int32_t* out_rows,
-              cudaStream_t stream) {
+              const std::int64_t* probes, const std::int32_t* probe_prefix,
+              const std::int64_t* list_sizes, int n_probe, const std::int64_t* list_offsets, int k,
+              int chunks, int rows_per_chunk, const std::uint32_t* allowed, std::uint32_t* out_keys,
+              std::int32_t* out_rows, const FinalMerge& final_merge, cudaStream_t stream) {
   switch (threads) {
     case 128:
-      scan<M, 128, kFiltered>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k,
-                              chunks, rows_per_chunk, allowed, out_keys, out_rows, stream);
+      scan<M, 128, kFiltered>(data, dp, queries, nq, probes, probe_prefix, list_sizes, n_probe,
+                              list_offsets, k, chunks, rows_per_chunk, allowed, out_keys, out_rows,
+                              final_merge, stream);
       break;
     case 512:
-      scan<M, 512, kFiltered>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k,
-                              chunks, rows_per_chunk, allowed, out_keys, out_rows, stream);
+      scan<M, 512, kFiltered>(data, dp, queries, nq, probes, probe_prefix, list_sizes, n_probe,
+                              list_offsets, k, chunks, rows_per_chunk, allowed, out_keys, out_rows,
+                              final_merge, stream);
       break;
     default:
-      scan<M, 256, kFiltered>(data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k,
-                              chunks, rows_per_chunk, allowed, out_keys, out_rows, stream);
+      scan<M, 256, kFiltered>(data, dp, queries, nq, probes, probe_prefix, list_sizes, n_probe,
+                              list_offsets, k, chunks, rows_per_chunk, allowed, out_keys, out_rows,
+                              final_merge, stream);
   }
 }
 
@@ -245,16 +295,16 @@ void launch_probe_prefix(const std::int64_t* probes, int nq, int n_probe,
 }
 
 void launch_ivf_scan(const float* data, int dp, const float* queries, int nq,
-                     const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
-                     const std::int64_t* list_offsets, Metric metric, int k, int chunks,
-                     int rows_per_chunk, int threads, const std::uint32_t* allowed,
-                     std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
-                     bool sync_check) {
+                     const std::int64_t* probes, const std::int32_t* probe_prefix,
+                     const std::int64_t* list_sizes, int n_probe, const std::int64_t* list_offsets,
+                     Metric metric, int k, int chunks, int rows_per_chunk, int threads,
+                     const std::uint32_t* allowed, std::uint32_t* out_keys, std::int32_t* out_rows,
+                     const FinalMerge& final_merge, cudaStream_t stream, bool sync_check) {
   dispatch_metric(metric, [&](auto m) {
     dispatch_filtered(allowed, [&](auto f) {
       scan_tpb<decltype(m)::value, decltype(f)::value>(
-          threads, data, dp, queries, nq, probes, probe_prefix, n_probe, list_offsets, k, chunks,
-          rows_per_chunk, allowed, out_keys, out_rows, stream);
+          threads, data, dp, queries, nq, probes, probe_prefix, list_sizes, n_probe, list_offsets,
+          k, chunks, rows_per_chunk, allowed, out_keys, out_rows, final_merge, stream);
     });
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "ivf_scan_kernel");

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "cuda/common/range_output.hpp"
+#include "cuda/select/final_merge.hpp"
 #include "knnx/metric.hpp"
 
 namespace knnx::cuda {
@@ -32,17 +33,22 @@ void launch_probe_prefix(const std::int64_t* probes, int nq, int n_probe,
 
 // Fused scan + select. Block (q, c) scans candidate rows [c*rows_per_chunk, (c+1)*rows_per_chunk)
 // of query q, computing exact scores on the fly, and keeps the best k as (key, arena row)
-// into out[(q*chunks + c)*k ...]. threads is 128, 256 or 512.
+// into out[(q*chunks + c)*k ...]. threads is 128, 256 or 512. probe_prefix may be null when
+// n_probe <= kScanPrefixInBlockMaxProbes: each block then sums its query's probed list_sizes
+// itself, in shared memory (one launch fewer a search). With final_merge.counters set, the last
+// block of each query also folds its chunks' lists into the final results
+// (cuda/select/last_block_merge.cuh; chunks * k <= kLastBlockMergeMaxEntries).
 //
 // Every scan takes `allowed`: null, or a bitmap of arena rows (core/admitted_bitmap.hpp) of
 // the entries a filtered search may return; candidates whose bit is clear never enter the
 // selection (fewer than k leave empty entries: key kKeyMax, row -1).
+inline constexpr int kScanPrefixInBlockMaxProbes = 256;
 void launch_ivf_scan(const float* data, int dp, const float* queries, int nq,
-                     const std::int64_t* probes, const std::int32_t* probe_prefix, int n_probe,
-                     const std::int64_t* list_offsets, Metric metric, int k, int chunks,
-                     int rows_per_chunk, int threads, const std::uint32_t* allowed,
-                     std::uint32_t* out_keys, std::int32_t* out_rows, cudaStream_t stream,
-                     bool sync_check);
+                     const std::int64_t* probes, const std::int32_t* probe_prefix,
+                     const std::int64_t* list_sizes, int n_probe, const std::int64_t* list_offsets,
+                     Metric metric, int k, int chunks, int rows_per_chunk, int threads,
+                     const std::uint32_t* allowed, std::uint32_t* out_keys, std::int32_t* out_rows,
+                     const FinalMerge& final_merge, cudaStream_t stream, bool sync_check);
 
 // Unfused baseline: writes the score key and arena row of every candidate of query q to
 // out[q*max_candidates + i] (-1 rows past the query's candidates); a separate selection follows.

@@ -31,6 +31,7 @@
 #include "cuda/runtime/search_results.hpp"
 #include "cuda/runtime/stream_pool.hpp"
 #include "cuda/runtime/workspace.hpp"
+#include "cuda/select/final_merge.hpp"
 #include "cuda/select/merge_tree.hpp"
 #include "cuda/select/radix_select.hpp"
 
@@ -42,11 +43,19 @@ namespace {
 // or the unfused baseline (every candidate's score written, then selected).
 enum class ScanKind { Shared, PerQuery, Unfused };
 
-// Stage 2's output: per query, per_query partial (key, arena row) results.
+// Stage 2's output: per query, per_query partial (key, arena row) results; or, with `merged`,
+// nothing left to merge: the scan wrote the final results itself.
 struct Partials {
   DeviceBuffer<std::uint32_t> keys;
   DeviceBuffer<std::int32_t> rows;
   int per_query;
+  bool merged = false;
+};
+
+// Where a batch's final results go ([nq][k] device arrays), for a scan that merges its own.
+struct Results {
+  float* distances;
+  std::int64_t* labels;
 };
 
 // k past the block selection: every candidate's score is written (the unfused scan) and the
@@ -55,12 +64,19 @@ bool radix(int k, const detail::SearchKnobs& knobs) {
   return use_radix_select(k, knobs.gpu_radix_min_k);
 }
 
+// Queries probing a list, on average, from which the list-major scan is chosen: it reads each
+// probed list once per group of queries, where the per-query scan reads it once per query (and
+// gives one block all of a query's rows of a long list). At 2 the per-query scan already reads
+// twice the bytes; below it the shared scan's 16-query register tile is mostly empty slots.
+constexpr double kSharedMinQueriesPerList = 2.0;
+
 ScanKind choose_scan(const IvfLists& L, idx_t nq, int k, int n_probe,
                      const detail::SearchKnobs& knobs) {
   if (!knobs.ivf_fused || radix(k, knobs)) return ScanKind::Unfused;
   const double queries_per_list = double(nq) * n_probe / L.n_lists;
-  const bool shared = k <= kSharedMaxK && (knobs.ivf_shared == 1 ||
-                                           (knobs.ivf_shared == -1 && queries_per_list >= 4.0));
+  const bool shared = k <= kSharedMaxK &&
+                      (knobs.ivf_shared == 1 ||
+                       (knobs.ivf_shared == -1 && queries_per_list >= kSharedMinQueriesPerList));
   return shared ? ScanKind::Shared : ScanKind::PerQuery;
 }
 
@@ -129,10 +145,9 @@ std::int64_t batch_bytes(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKi
 
 // Queries per batch: all nq when their scratch fits the workspace, else the most that fit
 // (at least one; an explicit bound too small for one query is refused, naming what it needs).
-idx_t query_batch(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKind scan,
+idx_t query_batch(const IvfLists& L, idx_t nq, int k, int n_probe, ScanKind scan, idx_t max_cand,
                   const detail::SearchKnobs& knobs) {
   const std::int64_t workspace = knobs.workspace_bytes;
-  const idx_t max_cand = max_candidates(L, n_probe);
   idx_t batch = nq;
   // The radix selection sorts the batch's kept entries in one call of 32-bit size.
   if (radix(k, knobs))
@@ -166,9 +181,9 @@ detail::SearchKnobs coarse_knobs(const IvfLists& L, idx_t bq, int n_probe,
 
 // Stage 1 of IVF-Flat's search (coarse_quantize in ivf_search.hpp) on L's centroids.
 ProbedQueries coarse_quantize(const IvfLists& L, StreamContext& ctx, const float* queries, int nq,
-                              int n_probe, const detail::SearchKnobs& knobs) {
+                              int n_probe, const detail::SearchKnobs& knobs, bool flag_queries) {
   return cuda::coarse_quantize(*L.coarse, L.dim, L.dp, ctx, queries, nq, n_probe,
-                               coarse_knobs(L, nq, n_probe, knobs));
+                               coarse_knobs(L, nq, n_probe, knobs), flag_queries);
 }
 
 // Stage 2, list-major: each probed list is read once per group of queries that probe it. The
@@ -229,27 +244,38 @@ DeviceBuffer<std::int32_t> probe_prefix(const IvfLists& L, const ProbedQueries& 
   return prefix;
 }
 
-// Stage 2, query-major fused scan + select: blocks per query and chunk of its candidates.
+// Stage 2, query-major fused scan + select: blocks per query and chunk of its candidates. Up to
+// kScanPrefixInBlockMaxProbes probes, each block sums its query's probed list sizes itself (no
+// probe_prefix launch or buffer), and when a query's chunks hold few partials
+// (kLastBlockMergeMaxEntries) the last of its blocks merges them into `results` (no merge
+// launch): one or a few queries take one scan launch.
 Partials scan_per_query(const IvfLists& L, StreamContext& ctx, const ProbedQueries& p, int k,
-                        const detail::SearchKnobs& knobs) {
+                        idx_t max_cand, const detail::SearchKnobs& knobs, Results results) {
   const cudaStream_t s = ctx.stream();
-  const DeviceBuffer<std::int32_t> prefix = probe_prefix(L, p, s, knobs.sync_check);
-  const PerQuerySplit split = per_query_split(L, p.nq, max_candidates(L, p.n_probe), knobs);
+  DeviceBuffer<std::int32_t> prefix;
+  if (p.n_probe > kScanPrefixInBlockMaxProbes) prefix = probe_prefix(L, p, s, knobs.sync_check);
+  const PerQuerySplit split = per_query_split(L, p.nq, max_cand, knobs);
   const std::size_t partials = static_cast<std::size_t>(p.nq) * split.chunks * k;
   Partials out{DeviceBuffer<std::uint32_t>(partials, s), DeviceBuffer<std::int32_t>(partials, s),
                split.chunks * k};
-  launch_ivf_scan(L.data, L.dp, p.queries.data(), p.nq, p.lists.data(), prefix.data(), p.n_probe,
-                  L.offsets, L.metric, k, split.chunks, split.rows_per_chunk, knobs.ivf_tpb,
-                  L.allowed, out.keys.data(), out.rows.data(), s, knobs.sync_check);
+  out.merged = static_cast<std::int64_t>(split.chunks) * k <= kLastBlockMergeMaxEntries &&
+               p.nq <= StreamContext::kBlockCounters;
+  const FinalMerge final_merge =
+      out.merged ? FinalMerge{ctx.block_counters(), L.ids, results.distances, results.labels}
+                 : FinalMerge{};
+  launch_ivf_scan(L.data, L.dp, p.queries.data(), p.nq, p.lists.data(), prefix.data(), L.sizes,
+                  p.n_probe, L.offsets, L.metric, k, split.chunks, split.rows_per_chunk,
+                  knobs.ivf_tpb, L.allowed, out.keys.data(), out.rows.data(), final_merge, s,
+                  knobs.sync_check);
   return out;
 }
 
 // Stage 2, unfused baseline: every candidate's score, selected by the merge.
 Partials scan_unfused(const IvfLists& L, StreamContext& ctx, const ProbedQueries& p,
-                      const detail::SearchKnobs& knobs) {
+                      idx_t max_cand_rows, const detail::SearchKnobs& knobs) {
   const cudaStream_t s = ctx.stream();
   const DeviceBuffer<std::int32_t> prefix = probe_prefix(L, p, s, knobs.sync_check);
-  const int max_cand = static_cast<int>(max_candidates(L, p.n_probe));
+  const int max_cand = static_cast<int>(max_cand_rows);
   const std::size_t partials = static_cast<std::size_t>(p.nq) * max_cand;
   Partials out{DeviceBuffer<std::uint32_t>(partials, s), DeviceBuffer<std::int32_t>(partials, s),
                max_cand};
@@ -259,22 +285,27 @@ Partials scan_unfused(const IvfLists& L, StreamContext& ctx, const ProbedQueries
   return out;
 }
 
+// max_cand: max_candidates(L, p.n_probe), computed once a search. results: the batch's final
+// results, which a scan may write itself (Partials::merged).
 Partials scan_lists(const IvfLists& L, StreamContext& ctx, const ProbedQueries& p, int k,
-                    ScanKind scan, const detail::SearchKnobs& knobs) {
+                    ScanKind scan, idx_t max_cand, const detail::SearchKnobs& knobs,
+                    Results results) {
   switch (scan) {
     case ScanKind::Shared:
       return scan_shared(L, ctx, p, k, knobs);
     case ScanKind::PerQuery:
-      return scan_per_query(L, ctx, p, k, knobs);
+      return scan_per_query(L, ctx, p, k, max_cand, knobs, results);
     case ScanKind::Unfused:
       break;
   }
-  return scan_unfused(L, ctx, p, knobs);
+  return scan_unfused(L, ctx, p, max_cand, knobs);
 }
 
-// Stage 3: each query's partials folded into its sorted top-k, arena rows mapped to ids.
+// Stage 3: each query's partials folded into its sorted top-k, arena rows mapped to ids (nothing
+// left to do when the scan merged them itself).
 void merge(const IvfLists& L, StreamContext& ctx, Partials partials, int nq, int k,
            const detail::SearchKnobs& knobs, float* dist, std::int64_t* lab) {
+  if (partials.merged) return;
   if (radix(k, knobs)) {
     select_large_k(partials.keys.data(), partials.rows.data(), nq, partials.per_query,
                    partials.per_query, k, L.metric, nullptr, L.ids, dist, lab, ctx.stream(),
@@ -289,13 +320,15 @@ void merge(const IvfLists& L, StreamContext& ctx, Partials partials, int nq, int
 
 ProbedQueries coarse_quantize(const detail::FlatBackend& coarse, int dim, int dp,
                               StreamContext& ctx, const float* queries, int nq, int n_probe,
-                              const detail::SearchKnobs& knobs) {
+                              const detail::SearchKnobs& knobs, bool flag_queries) {
   const cudaStream_t s = ctx.stream();
   const std::size_t slots = static_cast<std::size_t>(nq) * n_probe;
   ProbedQueries p{nq, n_probe, DeviceBuffer<float>(static_cast<std::size_t>(nq) * dp, s),
                   DeviceBuffer<std::int64_t>(slots, s), DeviceBuffer<float>(slots, s)};
   copy_rows_padded(p.queries.data(), dp, queries, dim, nq, s);
-  launch_flag_unusable_rows(p.queries.data(), nq, dp, dp, ctx.pinned_flag(), s, knobs.sync_check);
+  if (flag_queries) {
+    launch_flag_unusable_rows(p.queries.data(), nq, dp, dp, ctx.pinned_flag(), s, knobs.sync_check);
+  }
   search_padded_async(coarse, ctx, nq, p.queries.data(), n_probe, knobs, p.distances.data(),
                       p.lists.data());
   return p;
@@ -306,21 +339,26 @@ void search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq, const float
   const detail::SearchKnobs knobs = with_workspace(call_knobs, lists.device);
   const int n_probe = std::clamp(knobs.nprobe, 1, lists.n_lists);
   const bool queries_on_device = is_device_pointer(queries);
+  const bool checked_on_host =
+      !queries_on_device && nq * static_cast<std::int64_t>(lists.dim) <= kHostCheckMaxValues;
+  if (checked_on_host) detail::check_vectors_host(nq, lists.dim, queries, "queries");
   const ScanKind scan = choose_scan(lists, nq, k, n_probe, knobs);
-  const idx_t batch = query_batch(lists, nq, k, n_probe, scan, knobs);
+  // A sort of the list sizes on the host: once a search, not once a stage.
+  const idx_t max_cand = max_candidates(lists, n_probe);
+  const idx_t batch = query_batch(lists, nq, k, n_probe, scan, max_cand, knobs);
   const SearchResults results(distances, labels, nq, k, batch, knobs.workspace_bytes, ctx.stream());
   volatile unsigned long long* bad = ctx.pinned_flag();
   *bad = 0;
   for (idx_t q0 = 0; q0 < nq; q0 += batch) {
     const int bq = static_cast<int>(std::min(batch, nq - q0));
     const ProbedQueries probed =
-        coarse_quantize(lists, ctx, queries + q0 * lists.dim, bq, n_probe, knobs);
-    Partials partials = scan_lists(lists, ctx, probed, k, scan, knobs);
+        coarse_quantize(lists, ctx, queries + q0 * lists.dim, bq, n_probe, knobs, !checked_on_host);
+    Partials partials = scan_lists(lists, ctx, probed, k, scan, max_cand, knobs,
+                                   {results.distances(q0), results.labels(q0)});
     merge(lists, ctx, std::move(partials), bq, k, knobs, results.distances(q0), results.labels(q0));
     results.batch_done(q0, bq, ctx.stream());
   }
-  results.finish(ctx.stream());
-  ctx.synchronize();
+  results.finish_and_wait(ctx);
   detail::require_not_flagged(*bad, !queries_on_device, nq, lists.dim, queries, "queries");
 }
 
@@ -346,7 +384,7 @@ RangeSearchResult range_search_ivf(const IvfLists& lists, StreamContext& ctx, id
     const int cq = static_cast<int>(std::min(chunk, nq - q0));
     const float* chunk_queries = queries + q0 * lists.dim;
     *bad = 0;  // the previous chunk's work has finished (collect_range_chunk waits)
-    const ProbedQueries p = coarse_quantize(lists, ctx, chunk_queries, cq, n_probe, knobs);
+    const ProbedQueries p = coarse_quantize(lists, ctx, chunk_queries, cq, n_probe, knobs, true);
     const DeviceBuffer<std::int32_t> prefix = probe_prefix(lists, p, s, sync);
     collect_range_chunk(
         ctx, cq, lists.metric, knobs.workspace_bytes / 2, lists.ids,

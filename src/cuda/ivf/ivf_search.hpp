@@ -48,18 +48,20 @@ struct ProbedQueries {
 
 // Coarse quantisation, queued on ctx: copies nq queries (host or device, dim floats a row) to
 // the device padded to dp, flags NaN/Inf or a row above the norm bound into ctx's pinned flag
-// (the caller clears it first and reads it after synchronising), and finds each one's n_probe
-// nearest centroids of `coarse` (a CUDA flat backend) with the exact flat search.
+// (the caller clears it first and reads it after synchronising; not with flag_queries false,
+// for queries the caller has checked on the host), and finds each one's n_probe nearest
+// centroids of `coarse` (a CUDA flat backend) with the exact flat search.
 ProbedQueries coarse_quantize(const detail::FlatBackend& coarse, int dim, int dp,
                               StreamContext& ctx, const float* queries, int nq, int n_probe,
-                              const detail::SearchKnobs& knobs);
+                              const detail::SearchKnobs& knobs, bool flag_queries = true);
 
 // IvfBackend::search on `lists`, queued on ctx's stream: queries and results may be host or
 // device memory. Batches of queries keep their scratch within the workspace bound (knobs'
 // explicit one, or the default measured on the device as the call starts: core/workspace.hpp);
 // an explicit bound too small for one query throws InvalidArgument before anything runs. The
 // host waits once, at the end (ctx.synchronize()), and then throws InvalidArgument if a host
-// query holds NaN/Inf.
+// query holds NaN/Inf (a few host queries, kHostCheckMaxValues, are checked before anything
+// runs).
 void search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq, const float* queries, int k,
                 float* distances, idx_t* labels, const detail::SearchKnobs& knobs);
 

@@ -161,8 +161,7 @@ class PqOnDevice {
                      metric_, nullptr, ids, results.distances(q0), results.labels(q0), s, sync);
       results.batch_done(q0, bq, s);
     }
-    results.finish(s);
-    ctx.synchronize();
+    results.finish_and_wait(ctx);
     detail::require_not_flagged(*bad, !is_device_pointer(queries), nq, dim_, queries, "queries");
   }
 

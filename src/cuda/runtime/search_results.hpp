@@ -3,9 +3,12 @@
 // A search's kernels always write device memory: the caller's arrays when they are device
 // memory, otherwise a device copy of them that is copied back to the caller's host arrays in
 // stream order. The copy holds all nq x k results when they take at most staging_bytes (the
-// search's workspace bound), copied back once by finish(); larger results are staged one batch
-// of queries at a time, each copied back by batch_done() (the host waits for that copy when its
-// arrays are pageable memory), so that results of any size need the device memory of a batch.
+// search's workspace bound), copied back once by finish_and_wait(); larger results are staged
+// one batch of queries at a time, each copied back by batch_done() (the host waits for that copy
+// when its arrays are pageable memory), so that results of any size need the device memory of a
+// batch. Results that fit the context's pinned buffer (a search of one query or a few) are
+// copied into it without waiting and from it once the search is done: pageable copies would
+// each wait for the search and stage the bytes themselves.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -13,10 +16,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "core/check.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/memory.hpp"
+#include "cuda/runtime/stream_pool.hpp"
 #include "knnx/types.hpp"
 
 namespace knnx::cuda {
@@ -59,10 +64,28 @@ class SearchResults {
     if (per_batch_) copy_back(q0, n, stream);
   }
 
-  // Queues the copy of all results to the caller's host arrays, when they are staged whole
-  // (nothing to do for device results or results staged per batch).
-  void finish(cudaStream_t stream) const {
-    if (!on_device_ && !per_batch_) copy_back(0, nq_, stream);
+  // Queues the copy of all results to the caller's host arrays when they are staged whole
+  // (nothing to do for device results or results staged per batch), and waits for ctx's stream
+  // (ctx.synchronize()): the results are in the caller's arrays on return.
+  void finish_and_wait(const StreamContext& ctx) const {
+    const std::size_t count = static_cast<std::size_t>(nq_) * static_cast<std::size_t>(k_);
+    const std::size_t dist_bytes = (sizeof(float) * count + 15) / 16 * 16;
+    const bool through_pinned =
+        !on_device_ && !per_batch_ && count > 0 &&
+        dist_bytes + sizeof(std::int64_t) * count <= StreamContext::kPinnedResultBytes;
+    if (!through_pinned) {
+      if (!on_device_ && !per_batch_) copy_back(0, nq_, ctx.stream());
+      ctx.synchronize();
+      return;
+    }
+    unsigned char* pinned = ctx.pinned_results();
+    KNNX_CUDA_CHECK(cudaMemcpyAsync(pinned, distances_, sizeof(float) * count,
+                                    cudaMemcpyDeviceToHost, ctx.stream()));
+    KNNX_CUDA_CHECK(cudaMemcpyAsync(pinned + dist_bytes, labels_, sizeof(std::int64_t) * count,
+                                    cudaMemcpyDeviceToHost, ctx.stream()));
+    ctx.synchronize();
+    std::memcpy(host_distances_, pinned, sizeof(float) * count);
+    std::memcpy(host_labels_, pinned + dist_bytes, sizeof(std::int64_t) * count);
   }
 
  private:

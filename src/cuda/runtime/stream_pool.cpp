@@ -14,6 +14,9 @@ StreamContext::StreamContext(int device) : device_(device) {
       KNNX_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
     }
     KNNX_CUDA_CHECK(cudaMallocHost(&pinned_, 64));
+    KNNX_CUDA_CHECK(cudaMallocHost(&pinned_results_, kPinnedResultBytes));
+    KNNX_CUDA_CHECK(cudaMalloc(&counters_, sizeof(int) * kBlockCounters));
+    KNNX_CUDA_CHECK(cudaMemsetAsync(counters_, 0, sizeof(int) * kBlockCounters, stream_));
     KNNX_CUBLAS_CHECK(cublasCreate(&cublas_));
     KNNX_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
   } catch (...) {
@@ -33,10 +36,14 @@ void StreamContext::release() noexcept {
     if (e) cudaEventDestroy(e);
   }
   if (pinned_) cudaFreeHost(pinned_);
+  if (pinned_results_) cudaFreeHost(pinned_results_);
+  if (counters_) cudaFree(counters_);
   if (aux_) cudaStreamDestroy(aux_);
   if (stream_) cudaStreamDestroy(stream_);
   cublas_ = nullptr;
   pinned_ = nullptr;
+  pinned_results_ = nullptr;
+  counters_ = nullptr;
   aux_ = stream_ = nullptr;
 }
 

@@ -5,6 +5,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,6 +30,15 @@ class StreamContext {
   cudaEvent_t event(int i) const { return events_[i]; }
   cublasHandle_t cublas() const { return cublas_; }
   unsigned long long* pinned_flag() const { return pinned_; }
+  // kBlockCounters device ints, zero between kernels: a kernel that folds its blocks' partial
+  // results in the last block of each query to finish (cuda/select/last_block_merge.cuh) counts
+  // them here and leaves them zero again.
+  static constexpr int kBlockCounters = 1024;
+  int* block_counters() const { return counters_; }
+  // kPinnedResultBytes of pinned host memory through which SearchResults copies small host
+  // results back (one asynchronous copy each, instead of pageable copies that wait).
+  static constexpr std::size_t kPinnedResultBytes = 64 << 10;
+  unsigned char* pinned_results() const { return pinned_results_; }
   int device() const { return device_; }
   // Blocks until everything queued on the main stream is done (throws CudaError on a fault).
   // Counted in host_syncs_on_this_thread().
@@ -43,6 +53,8 @@ class StreamContext {
   cudaEvent_t events_[kEvents] = {};
   cublasHandle_t cublas_ = nullptr;
   unsigned long long* pinned_ = nullptr;
+  int* counters_ = nullptr;
+  unsigned char* pinned_results_ = nullptr;
 };
 
 // How many times the calling thread has waited in StreamContext::synchronize(): a search's

@@ -204,8 +204,7 @@ class SqCuda final : public detail::SqBackend {
                      results.labels(q0), s, sync);
       results.batch_done(q0, bq, s);
     }
-    results.finish(s);
-    ctx.synchronize();
+    results.finish_and_wait(ctx);
     detail::require_not_flagged(*bad, !is_device_pointer(queries), nq, layout_.dim, queries,
                                 "queries");
   }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -16,6 +17,8 @@
 #include "knnx/knnx.hpp"
 #ifdef KNNX_WITH_CUDA
 #include <cuda_runtime.h>
+
+#include "cuda/runtime/stream_pool.hpp"
 #endif
 
 namespace knnx::test {
@@ -115,6 +118,24 @@ struct ConfigGuard {
   Config saved = config();
   ~ConfigGuard() { set_config(saved); }
 };
+
+// Turns KNNX_SYNC_CHECK off for a test (it waits after every launch) and back on after.
+struct NoSyncCheck {
+  ConfigGuard restore;
+  NoSyncCheck() {
+    Config c = config();
+    c.sync_check = false;
+    set_config(c);
+  }
+};
+
+// How many times the calling thread has waited for a GPU search (cuda::host_syncs_on_this_thread);
+// tests bound a search's waits by the difference across it.
+#ifdef KNNX_WITH_CUDA
+inline std::uint64_t host_syncs() { return cuda::host_syncs_on_this_thread(); }
+#else
+inline std::uint64_t host_syncs() { return 0; }  // not reached: GPU tests skip without a device
+#endif
 
 struct Neighbours {
   std::vector<float> dist;

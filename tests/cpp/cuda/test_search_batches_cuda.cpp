@@ -32,21 +32,8 @@ using test::search;
 
 constexpr std::int64_t kSmallestWorkspace = 16 << 20;  // the field's lower bound
 
-#ifdef KNNX_WITH_CUDA
-std::uint64_t host_syncs() { return cuda::host_syncs_on_this_thread(); }
-#else
-std::uint64_t host_syncs() { return 0; }  // not reached: GPU tests skip without a device
-#endif
-
-// Turns KNNX_SYNC_CHECK off for a test (it waits after every launch) and back on after.
-struct NoSyncCheck {
-  test::ConfigGuard restore;
-  NoSyncCheck() {
-    Config c = config();
-    c.sync_check = false;
-    set_config(c);
-  }
-};
+using test::host_syncs;
+using test::NoSyncCheck;
 
 // Bit-identical distances slot by slot, and the same labels except among rows at exactly equal
 // distances (which of them a selection keeps, and in which order, is not specified; the last
