@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# One device call that checks a tree before it lands and measures it against a base tree, each
+# stage under a time limit and skipped when the call's budget (BUDGET seconds, default 565) has
+# too little left:
+#   1. builds this tree (test_cuda, the Python module, the CLI) and, beside it, the base tree's
+#      Python module (BASE: a directory holding the base sources, e.g. the device copy of main);
+#   2. the whole GPU gtest suite, then the GPU pytest files;
+#   3. bench/gpu_ivf_pq.py at PQ_N (default 10M) x 96 with this tree;
+#   4. bench/gpu_latency.py at 1M x 128 with the base's module, then this tree's, then the base's
+#      again (nq 1 and 16, Flat and IVF);
+#   5. with what is left, the 100M x 96 IVF-PQ build from a file (bench/gpu_build_large.py),
+#      cut off by the budget if need be (its progress lines give the add rate as it grows).
+# Logs and JSON under $OUT; the summary is $OUT/summary.txt. KNNX_COMMIT names this tree's commit.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+out=${OUT:-gpu-round}; mkdir -p "$out"
+t0=$SECONDS
+budget=${BUDGET:-565}
+base=${BASE:?BASE must name the base tree}
+stamp() { echo "== [$((SECONDS - t0)) s] $*" | tee -a "$out/summary.txt"; }
+left() { echo $((budget - (SECONDS - t0))); }
+limit() { local l; l=$(left); echo $((l < $1 ? l : $1)); }
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/summary.txt"
+jobs=$(nproc)
+configure() {  # tree, build dir, tests ON/OFF, cli ON/OFF
+  cmake -S "$1" -B "$2" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DKNNX_BUILD_PYTHON=ON -DKNNX_BUILD_BENCH=OFF -DKNNX_BUILD_TESTS="$3" -DKNNX_BUILD_CLI="$4" \
+    -DPython_EXECUTABLE="$(command -v python3)"
+}
+(configure "$base" "$base/build-base" OFF OFF && cmake --build "$base/build-base" -j$((jobs / 4)) \
+  --target _knnx) >"$out/build_base.log" 2>&1 &
+base_pid=$!
+(configure . build-gpu ON ON && cmake --build build-gpu -j"$jobs" --target _knnx knnx_cli test_cuda) \
+  >"$out/build.log" 2>&1 || { grep -E "error" "$out/build.log" | head -30; exit 1; }
+stamp "built"
+export PYTHONPATH=build-gpu/python
+timeout "$(limit 130)" ./build-gpu/tests/cpp/test_cuda --gtest_brief=1 >"$out/gtest.log" 2>&1
+stamp "gtest rc=$?: $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$out/gtest.log" | tr '\n' ' ')"
+grep -E "^\[  FAILED|Failure" "$out/gtest.log" | head -20 | tee -a "$out/summary.txt"
+timeout "$(limit 60)" python3 -m pytest -q -p no:cacheprovider tests/python/test_gpu.py \
+  tests/python/test_gpu_small_batch.py tests/python/test_pq_gpu.py tests/python/test_pq.py \
+  tests/python/test_sq_gpu.py tests/python/test_ivf.py tests/python/test_refine_storage.py \
+  tests/python/test_large_k.py tests/python/test_faiss_gpu_api.py >"$out/pytest.log" 2>&1
+stamp "pytest rc=$?: $(tail -1 "$out/pytest.log")"
+grep -E "^FAILED|^ERROR" "$out/pytest.log" | head -10 | tee -a "$out/summary.txt"
+if (($(left) > 150)); then
+  timeout "$(limit 170)" python3 bench/gpu_ivf_pq.py --n "${PQ_N:-10000000}" --nq 10000 --M 48 \
+    --reps 2 --nprobe 1 2 4 8 16 64 --out "$out/gpu_ivf_pq.json" >"$out/pq_bench.log" 2>&1
+  stamp "pq bench rc=$?"; grep -E "q/s|added" "$out/pq_bench.log" >>"$out/summary.txt"
+fi
+wait "$base_pid"; stamp "base built rc=$?"
+lat="--nb 1000000 --d 128 --nlist 1024 4096 --nprobe 1 4 16 --reps 100"
+run=0
+for who in base new base; do
+  (($(left) > 60)) || break
+  run=$((run + 1))
+  [[ $who == base ]] && pp=$base/build-base/python || pp=build-gpu/python
+  PYTHONPATH=$pp timeout "$(limit 60)" python3 bench/gpu_latency.py $lat \
+    --out "$out/latency_${run}_$who.json" >"$out/latency.log" 2>&1
+  stamp "latency $who rc=$?"; tail -14 "$out/latency.log" >>"$out/summary.txt"
+done
+if (($(left) > 60)); then
+  timeout "$(limit 1000)" python3 bench/gpu_build_large.py --n 100000000 \
+    --knnx build-gpu/cli/knnx --out "$out/gpu_build_large.json" >"$out/large.log" 2>&1
+  stamp "large build rc=$?"; grep -v "written" "$out/large.log" | tail -12 >>"$out/summary.txt"
+  rm -rf /tmp/knnx_large
+fi
+stamp done
