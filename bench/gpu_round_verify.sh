@@ -3,7 +3,8 @@
 # stage under a time limit and skipped when the call's budget (BUDGET seconds, default 565) has
 # too little left:
 #   1. builds this tree (test_cuda, the Python module, the CLI) and, beside it, the base tree's
-#      Python module (BASE: a directory holding the base sources, e.g. the device copy of main);
+#      Python module (BASE: a directory holding the base sources, e.g. the device copy of main;
+#      without BASE, no base build and the latency of this tree alone);
 #   2. the whole GPU gtest suite, then the GPU pytest files;
 #   3. bench/gpu_ivf_pq.py at PQ_N (default 10M) x 96 with this tree;
 #   4. bench/gpu_latency.py at 1M x 128 with the base's module, then this tree's, then the base's
@@ -16,7 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${OUT:-gpu-round}; mkdir -p "$out"
 t0=$SECONDS
 budget=${BUDGET:-565}
-base=${BASE:?BASE must name the base tree}
+base=${BASE:-}  # empty: no base tree, no latency comparison
 stamp() { echo "== [$((SECONDS - t0)) s] $*" | tee -a "$out/summary.txt"; }
 left() { echo $((budget - (SECONDS - t0))); }
 limit() { local l; l=$(left); echo $((l < $1 ? l : $1)); }
@@ -27,9 +28,12 @@ configure() {  # tree, build dir, tests ON/OFF, cli ON/OFF
     -DKNNX_BUILD_PYTHON=ON -DKNNX_BUILD_BENCH=OFF -DKNNX_BUILD_TESTS="$3" -DKNNX_BUILD_CLI="$4" \
     -DPython_EXECUTABLE="$(command -v python3)"
 }
-(configure "$base" "$base/build-base" OFF OFF && cmake --build "$base/build-base" -j$((jobs / 4)) \
-  --target _knnx) >"$out/build_base.log" 2>&1 &
-base_pid=$!
+base_pid=
+if [[ -n $base ]]; then
+  (configure "$base" "$base/build-base" OFF OFF && cmake --build "$base/build-base" \
+    -j$((jobs / 4)) --target _knnx) >"$out/build_base.log" 2>&1 &
+  base_pid=$!
+fi
 (configure . build-gpu ON ON && cmake --build build-gpu -j"$jobs" --target _knnx knnx_cli test_cuda) \
   >"$out/build.log" 2>&1 || { grep -E "error" "$out/build.log" | head -30; exit 1; }
 stamp "built"
@@ -48,10 +52,11 @@ if (($(left) > 150)); then
     --reps 2 --nprobe 1 2 4 8 16 64 --out "$out/gpu_ivf_pq.json" >"$out/pq_bench.log" 2>&1
   stamp "pq bench rc=$?"; grep -E "q/s|added" "$out/pq_bench.log" >>"$out/summary.txt"
 fi
-wait "$base_pid"; stamp "base built rc=$?"
+[[ -n $base_pid ]] && { wait "$base_pid"; stamp "base built rc=$?"; }
 lat="--nb 1000000 --d 128 --nlist 1024 4096 --nprobe 1 4 16 --reps 100"
 run=0
-for who in base new base; do
+whos="base new base"; [[ -n $base ]] || whos=new
+for who in $whos; do
   (($(left) > 60)) || break
   run=$((run + 1))
   [[ $who == base ]] && pp=$base/build-base/python || pp=build-gpu/python
