@@ -38,7 +38,7 @@ fi
   >"$out/build.log" 2>&1 || { grep -E "error" "$out/build.log" | head -30; exit 1; }
 stamp "built"
 export PYTHONPATH=build-gpu/python
-timeout "$(limit 130)" stdbuf -oL ./build-gpu/tests/cpp/test_cuda --gtest_brief=1 >"$out/gtest.log" 2>&1
+timeout "$(limit 130)" stdbuf -oL ./build-gpu/tests/cpp/test_cuda >"$out/gtest.log" 2>&1
 stamp "gtest rc=$?: $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$out/gtest.log" | tr '\n' ' ')"
 grep -E "^\[  FAILED|Failure" "$out/gtest.log" | head -20 | tee -a "$out/summary.txt"
 timeout "$(limit 60)" python3 -m pytest -q -p no:cacheprovider tests/python/test_gpu.py \
