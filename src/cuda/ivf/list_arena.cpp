@@ -1,5 +1,5 @@
 // DeviceListArena: appends go to each list's end, growing the arena by a re-layout into a fresh
-// buffer when a list overflows; removals compact into a fresh arena of the same layout (moving
+// buffer when a list overflows (every list then gets room to grow by half); removals compact into a fresh arena of the same layout (moving
 // rows in place would race). Every allocation happens before anything changes.
 #include "cuda/ivf/list_arena.hpp"
 
@@ -64,11 +64,14 @@ void DeviceListArena::add(idx_t n, const std::uint32_t* staged_rows, const idx_t
   for (idx_t i = 0; i < n; ++i) rank[i] = new_sizes[lists[i]]++;
   std::vector<idx_t> caps = caps_;
   bool relayout = false;
-  for (int l = 0; l < n_lists; ++l) {
-    if (new_sizes[l] > caps[l]) {
-      caps[l] = std::max<idx_t>({new_sizes[l], 2 * caps[l], 8});
-      relayout = true;
-    }
+  for (int l = 0; l < n_lists; ++l) relayout = relayout || new_sizes[l] > caps[l];
+  if (relayout) {
+    // A re-layout moves every stored row, so it leaves every list, not only the overflowing
+    // ones, room to grow by half: lists of one data set grow at steady shares of the total, so
+    // the next re-layout waits until the total has grown by about half, and a build of many
+    // batches re-lays out O(log n) times instead of at almost every batch.
+    for (int l = 0; l < n_lists; ++l)
+      caps[l] = std::max<idx_t>({caps[l], new_sizes[l] + new_sizes[l] / 2, 8});
   }
   std::vector<idx_t> offsets = offsets_;
   idx_t arena_rows = arena_rows_;
@@ -91,12 +94,23 @@ void DeviceListArena::add(idx_t n, const std::uint32_t* staged_rows, const idx_t
         DeviceBuffer<std::int64_t>(static_cast<std::size_t>(std::max<idx_t>(arena_rows, 1)), s);
   }
   DeviceBuffer<std::int64_t> staged_ids(static_cast<std::size_t>(std::max<idx_t>(n, 1)), s);
-  DeviceBuffer<std::int64_t> src_pos(static_cast<std::size_t>(std::max({n, total_, idx_t{1}})), s);
-  DeviceBuffer<std::int64_t> dst_pos(static_cast<std::size_t>(std::max({n, total_, idx_t{1}})), s);
+  // The position buffers hold the moves of one step: the stored rows' on a re-layout, then the
+  // new rows'. An add's cost must not grow with what the arena holds unless it re-lays it out
+  // (a 100M-vector build adds ~1,500 batches).
+  const idx_t moves = std::max({n, relayout ? total_ : idx_t{0}, idx_t{1}});
+  DeviceBuffer<std::int64_t> src_pos(static_cast<std::size_t>(moves), s);
+  DeviceBuffer<std::int64_t> dst_pos(static_cast<std::size_t>(moves), s);
   DeviceBuffer<std::int64_t> new_dev_sizes(static_cast<std::size_t>(n_lists), s);
   DeviceBuffer<std::int64_t> new_dev_offsets(static_cast<std::size_t>(n_lists), s);
-  std::vector<std::vector<idx_t>> host_ids = host_ids_;
-  for (idx_t i = 0; i < n; ++i) host_ids[lists[i]].push_back(ids[i]);
+  // Room for the new ids in the host mirror now, so that appending them at the commit cannot
+  // throw: the strong guarantee without copying the mirror (O(entries) per add).
+  for (int l = 0; l < n_lists; ++l) {
+    auto& list_ids = host_ids_[static_cast<std::size_t>(l)];
+    if (new_sizes[l] > sizes_[l] && static_cast<idx_t>(list_ids.capacity()) < new_sizes[l]) {
+      list_ids.reserve(static_cast<std::size_t>(
+          std::max<idx_t>(new_sizes[l], 2 * static_cast<idx_t>(list_ids.capacity()))));
+    }
+  }
 
   std::uint32_t* arena = relayout ? rows.data() : rows_.data();
   std::int64_t* arena_ids = relayout ? dev_ids.data() : ids_.data();
@@ -139,7 +153,7 @@ void DeviceListArena::add(idx_t n, const std::uint32_t* staged_rows, const idx_t
     ids_.swap(dev_ids);
     arena_rows_ = arena_rows;
   }
-  host_ids_.swap(host_ids);
+  for (idx_t i = 0; i < n; ++i) host_ids_[lists[i]].push_back(ids[i]);  // reserved above
   sizes_.swap(new_sizes);
   caps_.swap(caps);
   offsets_.swap(offsets);

@@ -3,7 +3,8 @@
 //
 // One arena of fixed-size rows (row_words 32-bit words each) with per-list capacity: list l
 // occupies arena rows [offset[l], offset[l] + size[l]). A list that outgrows its capacity
-// triggers a re-layout in which every overflowing list at least doubles (amortised growth).
+// triggers a re-layout that gives every list room for half its size again (amortised growth:
+// an add costs what it adds, plus a share of O(log n) re-layouts).
 // Each row's stored id sits beside it on the device; a host mirror of the sizes and ids serves
 // list_ids, remove_ids and filters without device round trips. What a row holds is the owner's
 // business: this class appends, removes, copies out and filters rows, nothing else.
