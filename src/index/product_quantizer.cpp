@@ -30,22 +30,6 @@ void gather_subspace(idx_t n, int d, int dsub, int m, const float* x, float* sub
   }
 }
 
-// The lowest j < ks (a multiple of 16) with the smallest t[j]: the minimum first, over 16
-// independent lanes (vectorised; no NaN reaches here, tables of finite rows are finite), then
-// its first position.
-int nearest(const float* t, int ks) {
-  float lane[16];
-  std::copy_n(t, 16, lane);
-  for (int j = 16; j < ks; j += 16) {
-    for (int l = 0; l < 16; ++l) lane[l] = t[j + l] < lane[l] ? t[j + l] : lane[l];
-  }
-  float best = lane[0];
-  for (int l = 1; l < 16; ++l) best = lane[l] < best ? lane[l] : best;
-  int j = 0;
-  while (t[j] != best) ++j;
-  return j;
-}
-
 }  // namespace
 
 ProductQuantizer::ProductQuantizer(int d, int M, int nbits, ProductQuantizerParams params)
@@ -157,14 +141,15 @@ void ProductQuantizer::encode(idx_t n, const float* x, std::uint8_t* codes) cons
 #pragma omp parallel if (n > 256)
   {
     std::vector<float> tables(per_row);
+    std::vector<int> labels(static_cast<std::size_t>(m_));
 #pragma omp for schedule(static)
     for (idx_t i = 0; i < n; ++i) {
       cpu::pq_query_tables(transposed_.data(), m_, ks, dsub(), x + i * d_, true, tables.data());
+      cpu::pq_nearest_centroids(tables.data(), m_, ks, labels.data());
       std::uint8_t* row = codes + i * cs;
       if (nbits_ == 4) std::fill_n(row, cs, std::uint8_t{0});
       for (int m = 0; m < m_; ++m) {
-        const float* t = tables.data() + static_cast<std::size_t>(m) * ks;
-        const auto label = static_cast<std::uint8_t>(nearest(t, ks));
+        const auto label = static_cast<std::uint8_t>(labels[static_cast<std::size_t>(m)]);
         if (nbits_ == 8) {
           row[m] = label;
         } else {
