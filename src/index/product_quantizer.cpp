@@ -11,7 +11,9 @@
 #include "core/check.hpp"
 #include "core/random.hpp"
 #include "core/sampling.hpp"
+#include "cpu/blas.hpp"
 #include "cpu/pq_tables.hpp"
+#include "knnx/config.hpp"
 #include "knnx/kmeans.hpp"
 
 namespace knnx {
@@ -138,7 +140,7 @@ void ProductQuantizer::encode(idx_t n, const float* x, std::uint8_t* codes) cons
   // Each row's squared distances to every centroid of every sub-space, as a query's L2 lookup
   // tables (summed in order, so every instruction set picks the same codes), then the nearest
   // centroid of each sub-space, the lowest number on ties.
-#pragma omp parallel if (n > 256)
+#pragma omp parallel num_threads(cpu::cpu_threads(config().num_threads)) if (n > 256)
   {
     std::vector<float> tables(per_row);
     std::vector<int> labels(static_cast<std::size_t>(m_));
@@ -168,7 +170,8 @@ void ProductQuantizer::decode(idx_t n, const std::uint8_t* codes, float* x) cons
   const int ds = dsub();
   const int ks = ksub();
   const idx_t cs = code_size();
-#pragma omp parallel for schedule(static) if (n > 1024)
+#pragma omp parallel for schedule(static) num_threads(cpu::cpu_threads(config().num_threads)) \
+    if (n > 1024)
   for (idx_t i = 0; i < n; ++i) {
     for (int m = 0; m < m_; ++m) {
       const float* c =
@@ -186,7 +189,8 @@ void ProductQuantizer::compute_distance_tables(idx_t nq, const float* queries, M
   detail::check_not_null(tables, "tables");
   const bool l2 = metric == Metric::L2;
   const std::size_t per_query = static_cast<std::size_t>(m_) * ksub();
-#pragma omp parallel for schedule(static) if (nq > 16)
+#pragma omp parallel for schedule(static) num_threads(cpu::cpu_threads(config().num_threads)) \
+    if (nq > 16)
   for (idx_t q = 0; q < nq; ++q) {
     cpu::pq_query_tables(transposed_.data(), m_, ksub(), dsub(), queries + q * d_, l2,
                          tables + static_cast<std::size_t>(q) * per_query);
