@@ -12,7 +12,6 @@ flat answer). JSON in bench/results/cpu_k_sweep_<host>.json unless --out names a
 
 import argparse
 import datetime
-import json
 import os
 import shlex
 import sys
@@ -21,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from faiss_compare import REPO, cpu_name, git, interleaved_median_seconds, mixture  # noqa: E402
+from faiss_compare import (cpu_name, git, interleaved_median_seconds, mixture,  # noqa: E402
+                           write_host_result)
 
 
 def load_average():
@@ -117,10 +117,7 @@ def main():
             print(f"{name:<14}{k:>7}{point['knnx_ms']:>11.1f}{point['faiss_ms']:>11.1f}"
                   f"{(f'{ratio:.2f}' if ratio else '-'):>13}{point['faiss_over_knnx']:>12.2f}"
                   f"{agree:>8.4f}", flush=True)
-    out = Path(args.out) if args.out else (
-        REPO / "bench" / "results" / f"cpu_k_sweep_{os.uname().nodename.split('.')[0]}.json")
-    out.write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_host_result(doc, "cpu_k_sweep", args.out)
 
 
 if __name__ == "__main__":

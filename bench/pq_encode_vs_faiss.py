@@ -10,8 +10,6 @@ Encoding is what every PQ and IVF-PQ add spends most of its time on, GPU indexes
 
 import argparse
 import datetime
-import json
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -19,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from faiss_compare import REPO, cpu_name, git, interleaved_median_seconds  # noqa: E402
+from faiss_compare import (cpu_name, git, interleaved_median_seconds,  # noqa: E402
+                           write_host_result)
 
 
 def main():
@@ -69,10 +68,7 @@ def main():
             doc["points"].append(point)
             print(f"{d:>5}{M:>5}{threads:>9}{point['knnx_ms']:>10.1f}{point['faiss_ms']:>10.1f}"
                   f"{point['faiss_over_knnx']:>12.2f}{equal:>13.6f}", flush=True)
-    out = Path(args.out) if args.out else (
-        REPO / "bench" / "results" / f"pq_encode_vs_faiss_{os.uname().nodename.split('.')[0]}.json")
-    out.write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_host_result(doc, "pq_encode_vs_faiss", args.out)
 
 
 if __name__ == "__main__":
