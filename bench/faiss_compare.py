@@ -2,6 +2,7 @@
 pq_vs_faiss.py): the clustered data, timing, provenance, recall and the comparison of two
 nprobe sweeps at equal recall."""
 
+import json
 import os
 import platform
 import subprocess
@@ -63,6 +64,15 @@ def git(*args):
                               text=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def write_host_result(doc, prefix, out=None):
+    """Writes doc to out, by default bench/results/<prefix>_<host name>.json; prints its path."""
+    out = Path(out) if out else (
+        REPO / "bench" / "results" / f"{prefix}_{os.uname().nodename.split('.')[0]}.json")
+    out.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {out}")
+    return out
 
 
 def cpu_name():

@@ -565,6 +565,27 @@ def k_sweep(name, d):
     return lines + [""]
 
 
+def cpu_k_sweep(name, d):
+    """bench/cpu_k_sweep.py: knnx Flat and IVF-Flat over k beside faiss-cpu, interleaved."""
+    z = d["sizes"]
+    lines = [f"### CPU k sweep, knnx vs faiss-cpu (`{name}`)", "",
+             f"CPU {d['cpu']}, {d['threads']} threads, faiss-cpu {d['faiss']}; commit "
+             f"`{d['commit']}`; command `{d['command']}`; {d['statistic']}.",
+             f"N = {z['nb']:,}, d = {z['d']}, nq = {z['nq']:,}, IVF nprobe {z['nprobe']}; "
+             f"{d['data']}. Agreement: Flat, the share of queries whose neighbour sets equal "
+             "faiss-cpu's (ties at the k-th distance may swap labels); IVF, recall against the "
+             "exact Flat answer.", "",
+             "| index | k | knnx ms | knnx / previous k | faiss-cpu ms | faiss / knnx | agreement |",
+             "|---|---|---|---|---|---|---|"]
+    for r in d["points"]:
+        prev = r.get("knnx_over_previous_k")
+        agree = r.get("label_sets_equal", r.get("knnx_recall"))
+        lines.append(f"| {r['index']} | {r['k']:,} | {r['knnx_ms']:.1f} | "
+                     f"{f'{prev:.2f}' if prev else '-'} | {r['faiss_ms']:.1f} | "
+                     f"{r['faiss_over_knnx']:.2f} | {f'{agree:.4f}' if agree is not None else '-'} |")
+    return lines + [""]
+
+
 def gpu_ivf_pq(name, d):
     """bench/gpu_ivf_pq.py: GPU IVF-PQ recall vs queries/s beside PyTorch and the code-read floor."""
     data = d["data"]
@@ -742,6 +763,8 @@ def kind_of(name, d):
         return "compressed_cpu_vs_faiss"
     if name.startswith("k_sweep"):
         return "k_sweep"
+    if d.get("benchmark") == "cpu_k_sweep":
+        return "cpu_k_sweep"
     if d.get("benchmark") == "gpu_flat_tiles_and_radix":
         return "gpu_flat_tiles_and_radix"
     for prefix in ("gpu_flat", "gpu_ivf_curve", "gpu_ivf_playbook"):
@@ -780,6 +803,8 @@ def main():
             sections["gpu_sweep"] += gpu_sweep(name, d)
         elif kind == "k_sweep":
             sections["gpu_sweep"] += k_sweep(name, d)
+        elif kind == "cpu_k_sweep":
+            sections["cpu"] += cpu_k_sweep(name, d)
         elif kind == "gpu_flat":
             sections["gpu"] += gpu_flat(name, d)
         elif kind == "gpu_flat_tiles_and_radix":

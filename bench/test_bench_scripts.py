@@ -212,3 +212,43 @@ def test_latency_plan_floor_and_probed_rows():
     assert gpu_latency.distinct_probed_rows(centroids, queries, sizes, 1) == 12
     assert gpu_latency.distinct_probed_rows(centroids, queries, sizes, 3) == 23
     assert gpu_latency.ivf_bytes(3, 12, 2) == (3 + 12) * 2 * 4
+
+
+def cpu_k_sweep_doc():
+    return {"benchmark": "cpu_k_sweep", "commit": "abc1234", "command": "bench/cpu_k_sweep.py",
+            "cpu": "AMD EPYC", "threads": 2, "faiss": "1.15.1",
+            "statistic": "median of 3 interleaved rounds",
+            "sizes": {"nb": 200000, "d": 128, "nq": 1000, "nlist": 256, "nprobe": 64},
+            "data": "mixture", "points": [
+                {"index": "Flat", "k": 1024, "knnx_ms": 400.0, "faiss_ms": 680.0,
+                 "faiss_over_knnx": 1.7, "label_sets_equal": 0.999},
+                {"index": "Flat", "k": 2048, "knnx_ms": 500.0, "faiss_ms": 800.0,
+                 "faiss_over_knnx": 1.6, "knnx_over_previous_k": 1.25, "label_sets_equal": 1.0},
+                {"index": "IVF256,Flat", "k": 2048, "knnx_ms": 300.0, "faiss_ms": 900.0,
+                 "faiss_over_knnx": 3.0, "knnx_recall": 0.9999}]}
+
+
+def test_render_cpu_k_sweep():
+    doc = cpu_k_sweep_doc()
+    assert render_benchmarks.kind_of("cpu_k_sweep_vm.json", doc) == "cpu_k_sweep"
+    lines = render_benchmarks.cpu_k_sweep("cpu_k_sweep_vm.json", doc)
+    assert "| Flat | 1,024 | 400.0 | - | 680.0 | 1.70 | 0.9990 |" in lines
+    assert "| Flat | 2,048 | 500.0 | 1.25 | 800.0 | 1.60 | 1.0000 |" in lines
+    assert "| IVF256,Flat | 2,048 | 300.0 | - | 900.0 | 3.00 | 0.9999 |" in lines
+
+
+def test_cpu_k_sweep_small_run_agrees_with_faiss(tmp_path):
+    pytest.importorskip("knnx")
+    pytest.importorskip("faiss")
+    out = tmp_path / "k.json"
+    subprocess.run([sys.executable, str(BENCH / "cpu_k_sweep.py"), "--nb", "3000", "--nq", "20",
+                    "--k", "10", "300", "--nlist", "16", "--nprobe", "16", "--rounds", "1",
+                    "--out", str(out)], check=True, capture_output=True, text=True)
+    points = json.loads(out.read_text())["points"]
+    assert [(p["index"], p["k"]) for p in points] == [
+        ("Flat", 10), ("Flat", 300), ("IVF16,Flat", 10), ("IVF16,Flat", 300)]
+    for p in points:
+        if p["index"] == "Flat":
+            assert p["kth_distance_max_rel_diff"] < 1e-4
+        else:  # every list probed: the exact answer
+            assert p["knnx_recall"] > 0.99

@@ -92,6 +92,10 @@ std::uint64_t address_space_used() {
 
 }  // namespace
 
+int cpu_threads(int requested) {
+  return blas_threads_within_limits(requested > 0 ? requested : omp_get_max_threads());
+}
+
 int blas_threads_within_limits(int requested) {
   const std::uint64_t cap = requested > 1 ? address_space_cap() : 0;
   if (cap == 0) return requested;

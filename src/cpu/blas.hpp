@@ -27,4 +27,9 @@ void sgemm_atb(idx_t m, idx_t n, idx_t k, float alpha, const float* a, const flo
 // of the address space left under the cap (at least 1; `requested` when there is no cap).
 int blas_threads_within_limits(int requested);
 
+// The threads of one CPU parallel region: `requested` (the num_threads knob, of a call's
+// parameters or process-wide) when positive, else the OpenMP default; within
+// blas_threads_within_limits.
+int cpu_threads(int requested);
+
 }  // namespace knnx::cpu

@@ -183,8 +183,7 @@ void search_finite(const float* base, const float* base_norms, idx_t n, int d, c
                    const IDSelector* sel, const idx_t* row_ids) {
   constexpr bool negate = !detail::kIsL2<M>;  // inner-product scores are negated products
   const float pad = empty_distance(M);
-  const int threads = blas_threads_within_limits(params.num_threads > 0 ? params.num_threads
-                                                                        : omp_get_max_threads());
+  const int threads = cpu_threads(params.num_threads);
   // Each thread holds a block of collectors: with a large k, fewer queries a block keep them
   // within kCollectorBudgetBytes (at k = 16384 a collector holds up to 384 KiB).
   const idx_t qblock_budget = static_cast<idx_t>(

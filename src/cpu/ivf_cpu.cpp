@@ -144,8 +144,7 @@ class IvfCpu final : public detail::IvfBackend {
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
               const detail::SearchKnobs& knobs) const override {
     const int n_probe = std::clamp(knobs.nprobe, 1, n_lists_);
-    const int threads = blas_threads_within_limits(knobs.num_threads > 0 ? knobs.num_threads
-                                                                         : omp_get_max_threads());
+    const int threads = cpu_threads(knobs.num_threads);
     const FlatSearchParams coarse = flat_search_params(knobs);
     const std::size_t per_query = static_cast<std::size_t>(threads) * 2 * static_cast<std::size_t>(k) * sizeof(Scored);
     const idx_t batch = std::max<idx_t>(1, static_cast<idx_t>(kCollectorBudgetBytes / per_query));
@@ -252,10 +251,7 @@ class IvfCpu final : public detail::IvfBackend {
     std::vector<std::vector<float>> qbufs;  // per thread: gathered queries
   };
 
-  static int thread_count() {
-    const int t = config().num_threads;
-    return blas_threads_within_limits(t > 0 ? t : omp_get_max_threads());
-  }
+  static int thread_count() { return cpu_threads(config().num_threads); }
 
   // sel (may be null): the ids results may hold, tested by stored id inside the selection.
   template <Metric M>

@@ -129,8 +129,7 @@ class IvfPqCpu final : public detail::IvfPqBackend {
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
               const ProductQuantizer& pq, const detail::SearchKnobs& knobs) const override {
     const int n_probe = std::clamp(knobs.nprobe, 1, n_lists_);
-    const int threads = blas_threads_within_limits(knobs.num_threads > 0 ? knobs.num_threads
-                                                                         : omp_get_max_threads());
+    const int threads = cpu_threads(knobs.num_threads);
     const int m = pq.M();
     const bool fast_scan = lists_.layout().fast_scan_blocks;
     const bool l2 = metric_ == Metric::L2;

@@ -33,10 +33,7 @@ constexpr idx_t kMinParallelSeedingFloats = idx_t{1} << 22;
 // Relative perturbation of the two copies of a split centroid (the value FAISS uses).
 constexpr float kSplitEps = 1.0f / 1024.0f;
 
-int thread_count() {
-  const int t = config().num_threads;
-  return blas_threads_within_limits(t > 0 ? t : omp_get_max_threads());
-}
+int thread_count() { return cpu_threads(config().num_threads); }
 
 // Multiply-adds of one assignment pass per thread, at the least: small problems (OPQ's
 // sub-space k-means, tiny training sets) run on fewer threads, since every pass forks and joins

@@ -51,8 +51,7 @@ class PqCpu final : public detail::PqBackend {
     const idx_t n = size();
     const bool ip = metric_ != Metric::L2;
     const float pad = empty_distance(metric_);
-    const int threads = blas_threads_within_limits(knobs.num_threads > 0 ? knobs.num_threads
-                                                                         : omp_get_max_threads());
+    const int threads = cpu_threads(knobs.num_threads);
     detail::ParallelErrors errors;
 #pragma omp parallel num_threads(threads) if (nq > 1)
     {

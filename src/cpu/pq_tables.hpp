@@ -36,6 +36,12 @@ void pq_query_tables_portable(const float* transposed, int M, int ksub, int dsub
 void pq_add_scaled(const float* a, float f, const float* b, std::size_t n, float* out);
 void pq_add_scaled_portable(const float* a, float f, const float* b, std::size_t n, float* out);
 
+// labels[m] for m < M: the centroid of sub-space m with the smallest entry of tables (M x ksub,
+// as pq_query_tables writes them), the lowest number among equal entries; ksub is a multiple
+// of 16. How ProductQuantizer::encode picks a row's codes from its L2 tables.
+void pq_nearest_centroids(const float* tables, int M, int ksub, int* labels);
+void pq_nearest_centroids_portable(const float* tables, int M, int ksub, int* labels);
+
 // The instruction set pq_query_tables and pq_add_scaled use on this CPU: "avx2" or "portable".
 const char* pq_query_tables_isa();
 

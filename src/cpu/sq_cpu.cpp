@@ -28,10 +28,6 @@ constexpr idx_t kScoreChunk = 1024;
 // Vectors encoded per parallel step of add().
 constexpr idx_t kEncodeChunk = 256;
 
-int threads_for(int requested) {
-  return blas_threads_within_limits(requested > 0 ? requested : omp_get_max_threads());
-}
-
 class SqCpu final : public detail::SqBackend {
  public:
   explicit SqCpu(const detail::SqLayout& layout)
@@ -90,7 +86,7 @@ class SqCpu final : public detail::SqBackend {
     const idx_t chunks = (n + kEncodeChunk - 1) / kEncodeChunk;
     detail::ParallelErrors errors;
 #pragma omp parallel for schedule(dynamic, 1) \
-    num_threads(threads_for(config().num_threads)) if (chunks > 1)
+    num_threads(cpu_threads(config().num_threads)) if (chunks > 1)
     for (idx_t c = 0; c < chunks; ++c)
       errors.run([&] {
         const idx_t i0 = c * kEncodeChunk;
@@ -117,7 +113,7 @@ class SqCpu final : public detail::SqBackend {
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
               const detail::SearchKnobs& knobs) const override {
     const int n_probe = probes_of(knobs);
-    const int threads = threads_for(knobs.num_threads);
+    const int threads = cpu_threads(knobs.num_threads);
     std::vector<ThreadState> states;
     try {
       states.reserve(static_cast<std::size_t>(threads));

@@ -11,7 +11,9 @@
 #include "core/check.hpp"
 #include "core/random.hpp"
 #include "core/sampling.hpp"
+#include "cpu/blas.hpp"
 #include "cpu/pq_tables.hpp"
+#include "knnx/config.hpp"
 #include "knnx/kmeans.hpp"
 
 namespace knnx {
@@ -28,22 +30,6 @@ void gather_subspace(idx_t n, int d, int dsub, int m, const float* x, float* sub
   for (idx_t i = 0; i < n; ++i) {
     std::copy_n(x + i * d + static_cast<idx_t>(m) * dsub, dsub, sub + i * dsub);
   }
-}
-
-// The lowest j < ks (a multiple of 16) with the smallest t[j]: the minimum first, over 16
-// independent lanes (vectorised; no NaN reaches here, tables of finite rows are finite), then
-// its first position.
-int nearest(const float* t, int ks) {
-  float lane[16];
-  std::copy_n(t, 16, lane);
-  for (int j = 16; j < ks; j += 16) {
-    for (int l = 0; l < 16; ++l) lane[l] = t[j + l] < lane[l] ? t[j + l] : lane[l];
-  }
-  float best = lane[0];
-  for (int l = 1; l < 16; ++l) best = lane[l] < best ? lane[l] : best;
-  int j = 0;
-  while (t[j] != best) ++j;
-  return j;
 }
 
 }  // namespace
@@ -154,17 +140,18 @@ void ProductQuantizer::encode(idx_t n, const float* x, std::uint8_t* codes) cons
   // Each row's squared distances to every centroid of every sub-space, as a query's L2 lookup
   // tables (summed in order, so every instruction set picks the same codes), then the nearest
   // centroid of each sub-space, the lowest number on ties.
-#pragma omp parallel if (n > 256)
+#pragma omp parallel num_threads(cpu::cpu_threads(config().num_threads)) if (n > 256)
   {
     std::vector<float> tables(per_row);
+    std::vector<int> labels(static_cast<std::size_t>(m_));
 #pragma omp for schedule(static)
     for (idx_t i = 0; i < n; ++i) {
       cpu::pq_query_tables(transposed_.data(), m_, ks, dsub(), x + i * d_, true, tables.data());
+      cpu::pq_nearest_centroids(tables.data(), m_, ks, labels.data());
       std::uint8_t* row = codes + i * cs;
       if (nbits_ == 4) std::fill_n(row, cs, std::uint8_t{0});
       for (int m = 0; m < m_; ++m) {
-        const float* t = tables.data() + static_cast<std::size_t>(m) * ks;
-        const auto label = static_cast<std::uint8_t>(nearest(t, ks));
+        const auto label = static_cast<std::uint8_t>(labels[static_cast<std::size_t>(m)]);
         if (nbits_ == 8) {
           row[m] = label;
         } else {
@@ -183,7 +170,8 @@ void ProductQuantizer::decode(idx_t n, const std::uint8_t* codes, float* x) cons
   const int ds = dsub();
   const int ks = ksub();
   const idx_t cs = code_size();
-#pragma omp parallel for schedule(static) if (n > 1024)
+#pragma omp parallel for schedule(static) num_threads(cpu::cpu_threads(config().num_threads)) \
+    if (n > 1024)
   for (idx_t i = 0; i < n; ++i) {
     for (int m = 0; m < m_; ++m) {
       const float* c =
@@ -201,7 +189,8 @@ void ProductQuantizer::compute_distance_tables(idx_t nq, const float* queries, M
   detail::check_not_null(tables, "tables");
   const bool l2 = metric == Metric::L2;
   const std::size_t per_query = static_cast<std::size_t>(m_) * ksub();
-#pragma omp parallel for schedule(static) if (nq > 16)
+#pragma omp parallel for schedule(static) num_threads(cpu::cpu_threads(config().num_threads)) \
+    if (nq > 16)
   for (idx_t q = 0; q < nq; ++q) {
     cpu::pq_query_tables(transposed_.data(), m_, ksub(), dsub(), queries + q * d_, l2,
                          tables + static_cast<std::size_t>(q) * per_query);

@@ -1,9 +1,13 @@
 // cpu/pq_tables.hpp: the transposed-codebook tables equal, bit for bit, the entries summed
 // centroid by centroid in component order (the arithmetic they replace), on this CPU's
-// instruction set and in the portable loop alike; pq_add_scaled equals its portable loop.
+// instruction set and in the portable loop alike; pq_add_scaled equals its portable loop; the
+// nearest centroid of each sub-space is the first smallest entry on both.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -79,6 +83,37 @@ TEST(PqTables, AddScaledEqualsThePortableLoop) {
       expect_same_bits(portable, expected, "portable");
       expect_same_bits(fast, expected, "dispatched");
     }
+  }
+}
+
+TEST(PqTables, NearestCentroidsAreTheFirstSmallestOnEveryInstructionSet) {
+  std::mt19937 rng(23);
+  std::normal_distribution<float> g(0.0f, 5.0f);
+  for (int ksub : {16, 256}) {
+    const int M = 40;
+    std::vector<float> tables(static_cast<std::size_t>(M) * ksub);
+    for (float& v : tables) v = std::abs(g(rng));
+    // Ties: sub-space 0 has its smallest entry twice (the lower number wins), sub-space 1 in its
+    // last slot only, sub-space 2 everywhere equal, sub-space 3 at +inf but one entry.
+    tables[5] = tables[ksub - 2] = -1.0f;
+    tables[static_cast<std::size_t>(ksub) + ksub - 1] = -2.0f;
+    std::fill_n(tables.begin() + 2 * ksub, ksub, 7.0f);
+    std::fill_n(tables.begin() + 3 * ksub, ksub, std::numeric_limits<float>::infinity());
+    tables[static_cast<std::size_t>(3) * ksub + 9] = 1e30f;
+    std::vector<int> expected(M), fast(M, -1), portable(M, -1);
+    for (int m = 0; m < M; ++m) {
+      const float* t = tables.data() + static_cast<std::size_t>(m) * ksub;
+      expected[m] = static_cast<int>(std::min_element(t, t + ksub) - t);
+    }
+    ASSERT_EQ(expected[0], 5);
+    ASSERT_EQ(expected[1], ksub - 1);
+    ASSERT_EQ(expected[2], 0);
+    ASSERT_EQ(expected[3], 9);
+    pq_nearest_centroids(tables.data(), M, ksub, fast.data());
+    pq_nearest_centroids_portable(tables.data(), M, ksub, portable.data());
+    SCOPED_TRACE(testing::Message() << "ksub " << ksub << " isa " << pq_query_tables_isa());
+    EXPECT_EQ(portable, expected);
+    EXPECT_EQ(fast, expected);
   }
 }
 
