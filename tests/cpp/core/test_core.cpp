@@ -147,6 +147,7 @@ const IntKnob kIntKnobs[] = {
     {"KNNX_FLAT_TILE_QUERIES", &Config::flat_tile_queries, 4096, 1, 65535},
     {"KNNX_FLAT_OVERFETCH", &Config::flat_overfetch, 2, 1, 64},
     {"KNNX_FLAT_FAST_MAX_K", &Config::flat_fast_max_k, 256, 0, 2048},
+    {"KNNX_FLAT_FUSED_CAP", &Config::flat_fused_cap, 0, 0, 1 << 24},
     {"KNNX_IVF_TPB", &Config::ivf_tpb, 256, 128, 512},
     {"KNNX_IVF_ROWS_PER_CHUNK", &Config::ivf_rows_per_chunk, 8192, 256, 1 << 30},
     {"KNNX_IVF_SHARED", &Config::ivf_shared, -1, -1, 1},
@@ -265,6 +266,22 @@ TEST_F(ConfigTest, FlatGemmTakesItsWordsOnly) {
     EXPECT_TRUE(has_substr(msg, "3xtf32")) << "the message lists the accepted values: " << msg;
   }
   ::unsetenv("KNNX_FLAT_GEMM");
+}
+
+TEST_F(ConfigTest, FlatFastKernelTakesItsWordsOnly) {
+  EXPECT_EQ(Config{}.flat_fast_kernel, "gemm");  // the fused kernel is opt-in
+  for (const char* word : {"fused", "gemm"}) {
+    ::setenv("KNNX_FLAT_FAST_KERNEL", word, 1);
+    reload_config_from_env();
+    EXPECT_EQ(config().flat_fast_kernel, word);
+  }
+  for (const char* bad : {"fuse", "GEMM", ""}) {
+    ::setenv("KNNX_FLAT_FAST_KERNEL", bad, 1);
+    const std::string msg = message_of<InvalidArgument>([] { reload_config_from_env(); });
+    EXPECT_TRUE(has_substr(msg, "KNNX_FLAT_FAST_KERNEL")) << msg;
+    EXPECT_TRUE(has_substr(msg, "fused")) << "the message lists the accepted values: " << msg;
+  }
+  ::unsetenv("KNNX_FLAT_FAST_KERNEL");
 }
 
 TEST_F(ConfigTest, BooleanSpellings) {
