@@ -681,7 +681,7 @@ class FlatCuda final : public detail::FlatBackend {
     const cudaStream_t s = ctx.stream();
     const bool sync = knobs.sync_check;
     const int sms = device_properties(device_).multiProcessorCount;
-    const int kk = kept_per_query(k, knobs);
+    const int kk = fused_kept(k, kept_per_query(k, knobs));
     const FusedFastShape shape = fused_fast_shape(n_, kk, knobs.flat_fused_cap);
     const std::int64_t s4 = (shape.sample + 3) / 4 * 4;
     const std::int64_t per_query =

@@ -2,8 +2,9 @@
 //
 // Pipeline for a batch of queries (flat_cuda.cpp, search_fused):
 //  1. threshold: an exact FP32 search of each query over a strided sample of S stored rows keeps
-//     its k'-th best score (k' = kept_per_query(k): max(k, k x flat_overfetch), at most 4096).
-//     No row outside a query's true top k' scores worse than that, so the sample's k'-th score
+//     its k'-th best score (k' = fused_kept below: max(k x flat_overfetch, k + 16), at most
+//     4096).
+//     No row of a query's true top k' scores worse than that, so the sample's k'-th score
 //     bounds every row the re-rank needs.
 //  2. candidates: one kernel computes TF32 tensor-core tiles of query x row products
 //     (mma.sync m16n8k8) and, in its epilogue, appends each (row, score) whose TF32 score is
@@ -19,6 +20,7 @@
 
 #include <cstdint>
 
+#include "cuda/select/block_select_limits.hpp"
 #include "knnx/metric.hpp"
 
 namespace knnx::cuda {
@@ -26,6 +28,14 @@ namespace knnx::cuda {
 // Tile of the candidate kernel: 128 queries x 128 rows a block (256 threads, 8 warps of 64 x 32).
 inline constexpr int kFusedTileQueries = 128;
 inline constexpr int kFusedTileRows = 128;
+
+// k' of the fused path: the tiled path's kept (max(k, k x flat_overfetch)), and at least k + 16,
+// at most 4096 (kMaxSelectK): at small k a TF32 ranking error of a few places is then absorbed
+// (k 1 re-ranks 17 rows, k 10 re-ranks 26) for a few microseconds of re-rank a batch.
+inline int fused_kept(int k, int kept) {
+  const int floor_k = k + 16 < kMaxSelectK ? k + 16 : kMaxSelectK;
+  return kept > floor_k ? kept : floor_k;
+}
 
 struct FusedFastShape {
   std::int64_t sample;  // S: rows of the threshold sample (every stride-th stored row)

@@ -192,8 +192,12 @@ TEST(FlatFusedCudaEdge, FewQueriesAndSmallWorkspace) {
   const auto got = test::search(index, one, d, 10, &fast);
   EXPECT_EQ(got.lab, want.lab);
   EXPECT_EQ(got.dist, want.dist);
+  // Under 256 MiB the tiled plan still batches about 1,000 queries (fast precision), while
+  // buffers of 65,536 candidates a query split each batch into several chunks of the fused
+  // pipeline.
+  use_fused(65536);
   Config c = config();
-  c.gpu_workspace_mb = 64;  // the fused pipeline's buffers take several chunks
+  c.gpu_workspace_mb = 256;
   set_config(c);
   expect_fused_recall(index, Metric::L2, mixture(3000, d, 13, true), d, 10);
 }
