@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -252,36 +253,35 @@ TEST_F(ConfigTest, ReloadReadsEveryVariable) {
   EXPECT_EQ(config().cpu_query_block, Config{}.cpu_query_block);
 }
 
+// A choice knob takes each of `words` from the environment and refuses each of `bad` with an
+// InvalidArgument naming the variable and listing the accepted value `listed`.
+void expect_choice_knob(const char* env, std::string Config::*field,
+                        std::initializer_list<const char*> words,
+                        std::initializer_list<const char*> bad, const char* listed) {
+  for (const char* word : words) {
+    ::setenv(env, word, 1);
+    reload_config_from_env();
+    EXPECT_EQ(config().*field, word);
+  }
+  for (const char* b : bad) {
+    ::setenv(env, b, 1);
+    const std::string msg = message_of<InvalidArgument>([] { reload_config_from_env(); });
+    EXPECT_TRUE(has_substr(msg, env)) << msg;
+    EXPECT_TRUE(has_substr(msg, listed)) << "the message lists the accepted values: " << msg;
+  }
+  ::unsetenv(env);
+}
+
 TEST_F(ConfigTest, FlatGemmTakesItsWordsOnly) {
   EXPECT_EQ(Config{}.flat_gemm, "3xtf32");
-  for (const char* word : {"fp32", "3xtf32"}) {
-    ::setenv("KNNX_FLAT_GEMM", word, 1);
-    reload_config_from_env();
-    EXPECT_EQ(config().flat_gemm, word);
-  }
-  for (const char* bad : {"tf32", "FP32", ""}) {
-    ::setenv("KNNX_FLAT_GEMM", bad, 1);
-    const std::string msg = message_of<InvalidArgument>([] { reload_config_from_env(); });
-    EXPECT_TRUE(has_substr(msg, "KNNX_FLAT_GEMM")) << msg;
-    EXPECT_TRUE(has_substr(msg, "3xtf32")) << "the message lists the accepted values: " << msg;
-  }
-  ::unsetenv("KNNX_FLAT_GEMM");
+  expect_choice_knob("KNNX_FLAT_GEMM", &Config::flat_gemm, {"fp32", "3xtf32"},
+                     {"tf32", "FP32", ""}, "3xtf32");
 }
 
 TEST_F(ConfigTest, FlatFastKernelTakesItsWordsOnly) {
   EXPECT_EQ(Config{}.flat_fast_kernel, "gemm");  // the fused kernel is opt-in
-  for (const char* word : {"fused", "gemm"}) {
-    ::setenv("KNNX_FLAT_FAST_KERNEL", word, 1);
-    reload_config_from_env();
-    EXPECT_EQ(config().flat_fast_kernel, word);
-  }
-  for (const char* bad : {"fuse", "GEMM", ""}) {
-    ::setenv("KNNX_FLAT_FAST_KERNEL", bad, 1);
-    const std::string msg = message_of<InvalidArgument>([] { reload_config_from_env(); });
-    EXPECT_TRUE(has_substr(msg, "KNNX_FLAT_FAST_KERNEL")) << msg;
-    EXPECT_TRUE(has_substr(msg, "fused")) << "the message lists the accepted values: " << msg;
-  }
-  ::unsetenv("KNNX_FLAT_FAST_KERNEL");
+  expect_choice_knob("KNNX_FLAT_FAST_KERNEL", &Config::flat_fast_kernel, {"fused", "gemm"},
+                     {"fuse", "GEMM", ""}, "fused");
 }
 
 TEST_F(ConfigTest, BooleanSpellings) {
