@@ -274,8 +274,8 @@ void expect_choice_knob(const char* env, std::string Config::*field,
 
 TEST_F(ConfigTest, FlatGemmTakesItsWordsOnly) {
   EXPECT_EQ(Config{}.flat_gemm, "3xtf32");
-  expect_choice_knob("KNNX_FLAT_GEMM", &Config::flat_gemm, {"fp32", "3xtf32"},
-                     {"tf32", "FP32", ""}, "3xtf32");
+  expect_choice_knob("KNNX_FLAT_GEMM", &Config::flat_gemm, {"fp32", "3xtf32"}, {"tf32", "FP32", ""},
+                     "3xtf32");
 }
 
 TEST_F(ConfigTest, FlatFastKernelTakesItsWordsOnly) {
