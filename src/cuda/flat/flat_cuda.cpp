@@ -235,8 +235,8 @@ class FlatCuda final : public detail::FlatBackend {
   // bounded by the workspace like search(), labelled by row number; no synchronisation.
   void search_padded(StreamContext& ctx, idx_t nq, const float* queries, int k,
                      const detail::SearchKnobs& asked, float* dist, std::int64_t* lab) const {
-    const detail::SearchKnobs knobs =
-        with_precision_used(nq, k, with_workspace(asked, device_));
+    detail::SearchKnobs knobs = with_precision_used(nq, k, with_workspace(asked, device_));
+    knobs.flat_fast_fused = false;  // the fused path waits on the host for its overflow check
     const bool stream_path = nq <= knobs.flat_stream_max_nq;
     const detail::FlatTilePlan plan = plan_batches(nq, k, stream_path, knobs);
     for (std::int64_t q0 = 0; q0 < nq; q0 += plan.queries) {
