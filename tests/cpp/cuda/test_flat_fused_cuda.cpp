@@ -10,6 +10,9 @@
 
 #include "gpu_test_util.hpp"
 #include "knnx/synthetic.hpp"
+#ifdef KNNX_WITH_CUDA
+#include "cuda/flat/fused_fast.hpp"
+#endif
 
 namespace knnx {
 namespace {
@@ -201,6 +204,32 @@ TEST(FlatFusedCudaEdge, FewQueriesAndSmallWorkspace) {
   set_config(c);
   expect_fused_recall(index, Metric::L2, mixture(3000, d, 13, true), d, 10);
 }
+
+#ifdef KNNX_WITH_CUDA
+// The candidate-count rules (host arithmetic; no device needed).
+TEST(FlatFusedCudaRules, KeptSampleAndBufferSizes) {
+  EXPECT_EQ(cuda::fused_kept(1, 2), 17);  // at least k + 16
+  EXPECT_EQ(cuda::fused_kept(10, 20), 26);
+  EXPECT_EQ(cuda::fused_kept(100, 200), 200);  // overfetch x k once it is larger
+  EXPECT_EQ(cuda::fused_kept(4090, 4096), 4096);
+  // 1M rows, k' 26: a sample of 16,384 rows (every 61st), 1,587 expected candidates, 4x that.
+  const cuda::FusedFastShape big = cuda::fused_fast_shape(1'000'000, 26, 0);
+  EXPECT_EQ(big.sample, 16384);
+  EXPECT_EQ(big.stride, 61);
+  EXPECT_EQ(big.cap, 6368);
+  // Fewer rows than the sample: every row is sampled, the buffer need not exceed the rows.
+  const cuda::FusedFastShape small = cuda::fused_fast_shape(20011, 512, 0);
+  EXPECT_EQ(small.sample, 20011);
+  EXPECT_EQ(small.stride, 1);
+  EXPECT_EQ(small.cap, 2048);
+  EXPECT_GE(cuda::fused_fast_shape(100, 26, 0).cap, 100);
+  EXPECT_EQ(cuda::fused_fast_shape(1'000'000, 26, 1).cap, 1);  // KNNX_FLAT_FUSED_CAP
+  // The TF32 error bound: about 2^-9 |q||x| for an inner product, twice that for L2.
+  const float ip = cuda::fused_margin_coef(Metric::InnerProduct, 128);
+  EXPECT_NEAR(ip, 2.0 * (1.0 / 1024 + 1.0 / 4194304 + 128.0 / 16777216), 1e-9);
+  EXPECT_FLOAT_EQ(cuda::fused_margin_coef(Metric::L2, 128), 2 * ip);
+}
+#endif
 
 }  // namespace
 }  // namespace knnx
