@@ -711,10 +711,12 @@ class FlatCuda final : public detail::FlatBackend {
     const float beta = 0.0f;
     const float coef = fused_margin_coef(metric_, dp_);
     const float sample_eps = static_cast<float>(8.0 * (dp_ + 8) / 16777216.0);  // FP32 GEMM
-    // Query tiles x row slices: about 8 blocks a multiprocessor in all.
+    // Query tiles x row slices: at most 8 blocks a multiprocessor in all, i.e. whole waves of
+    // the 2 resident a multiprocessor (rounding down: a few blocks of a fifth wave would
+    // leave the device mostly idle while they run).
     const std::int64_t q_tiles = (chunk + kFusedTileQueries - 1) / kFusedTileQueries;
     const int splits = static_cast<int>(std::clamp<std::int64_t>(
-        (8LL * sms + q_tiles - 1) / q_tiles, 1, (n_ + kFusedTileRows - 1) / kFusedTileRows));
+        8LL * sms / q_tiles, 1, (n_ + kFusedTileRows - 1) / kFusedTileRows));
     std::vector<int> host_counts(c);
     std::vector<std::int64_t> overflowed;
     for (std::int64_t c0 = 0; c0 < bq; c0 += chunk) {
