@@ -56,6 +56,16 @@ __device__ __forceinline__ std::uint32_t to_tf32(float x) {
   return r;
 }
 
+// A query operand from shared memory: resident queries are rounded to tf32 in place once.
+template <bool kRounded>
+__device__ __forceinline__ std::uint32_t operand_a(float x) {
+  if constexpr (kRounded) {
+    return __float_as_uint(x);
+  } else {
+    return to_tf32(x);
+  }
+}
+
 // D = A B + D, m16n8k8, A row-major tf32, B column-major tf32, fp32 accumulators. Fragment
 // layout (PTX ISA, mma.m16n8k8 .tf32), g = lane / 4, t = lane % 4:
 //   a0 (row g, col t), a1 (g + 8, t), a2 (g, t + 4), a3 (g + 8, t + 4)
@@ -158,6 +168,16 @@ __global__ void __launch_bounds__(kThreads, 2)
       cp_async_wait<0>();
     }
     __syncthreads();
+    if constexpr (kResidentA) {
+      if (it == 0) {  // block-uniform: the queries have landed; round them to tf32 once
+        const int cols = k_steps * kBK;  // the staged columns
+        for (int e = threadIdx.x; e < kBM * cols; e += kThreads) {
+          float* v = s_queries + (e / cols) * kLdResident + e % cols;
+          *v = __uint_as_float(to_tf32(*v));
+        }
+        __syncthreads();
+      }
+    }
     if (kt == 0) {
 #pragma unroll
       for (int mi = 0; mi < 4; ++mi)
@@ -176,10 +196,10 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
       for (int mi = 0; mi < 4; ++mi) {
         const float* pa = sA + (wm + mi * 16 + g) * kLdA + kk + t;
-        a[mi][0] = to_tf32(pa[0]);
-        a[mi][1] = to_tf32(pa[8 * kLdA]);
-        a[mi][2] = to_tf32(pa[4]);
-        a[mi][3] = to_tf32(pa[8 * kLdA + 4]);
+        a[mi][0] = operand_a<kResidentA>(pa[0]);
+        a[mi][1] = operand_a<kResidentA>(pa[8 * kLdA]);
+        a[mi][2] = operand_a<kResidentA>(pa[4]);
+        a[mi][3] = operand_a<kResidentA>(pa[8 * kLdA + 4]);
       }
 #pragma unroll
       for (int ni = 0; ni < 4; ++ni) {
