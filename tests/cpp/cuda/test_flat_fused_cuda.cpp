@@ -104,12 +104,19 @@ INSTANTIATE_TEST_SUITE_P(MetricsDimsK, FlatFusedCuda,
                                               std::get<1>(info.param), std::get<2>(info.param));
                          });
 
+// Edge cases on a GPU, with the fused kernel as the process default (restored after).
+class FlatFusedCudaEdge : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    KNNX_REQUIRE_GPU();
+    use_fused();
+  }
+  ConfigGuard guard_;
+};
+
 // A few rows with norms a thousand times the rest: the TF32 error bound scales with |x|, so
 // neither they nor their neighbours are lost.
-TEST(FlatFusedCudaEdge, HugeNormRows) {
-  KNNX_REQUIRE_GPU();
-  ConfigGuard guard;
-  use_fused();
+TEST_F(FlatFusedCudaEdge, HugeNormRows) {
   const int d = 64;
   const idx_t n = 9001;
   auto base = mixture(n, d, 7, false);
@@ -129,10 +136,7 @@ TEST(FlatFusedCudaEdge, HugeNormRows) {
 }
 
 // Every stored vector repeated 40 times: all neighbours tie in groups.
-TEST(FlatFusedCudaEdge, DuplicatesAndTies) {
-  KNNX_REQUIRE_GPU();
-  ConfigGuard guard;
-  use_fused();
+TEST_F(FlatFusedCudaEdge, DuplicatesAndTies) {
   const int d = 24;
   const idx_t distinct = 251, copies = 40, n = distinct * copies;
   const auto one = mixture(distinct, d, 9, false);
@@ -149,9 +153,7 @@ TEST(FlatFusedCudaEdge, DuplicatesAndTies) {
 
 // A candidate buffer of one entry overflows for every query at k 10: each is searched again by
 // the exact path, so the results are the exact search's.
-TEST(FlatFusedCudaEdge, OverflowFallsBackToExact) {
-  KNNX_REQUIRE_GPU();
-  ConfigGuard guard;
+TEST_F(FlatFusedCudaEdge, OverflowFallsBackToExact) {
   use_fused(1);
   const int d = 48;
   const idx_t n = 5003;
@@ -178,10 +180,7 @@ TEST(FlatFusedCudaEdge, OverflowFallsBackToExact) {
 
 // One query (and a few) run exact, as precision_used says; a large batch with several chunks of
 // the fused pipeline (a small workspace) keeps its recall.
-TEST(FlatFusedCudaEdge, FewQueriesAndSmallWorkspace) {
-  KNNX_REQUIRE_GPU();
-  ConfigGuard guard;
-  use_fused();
+TEST_F(FlatFusedCudaEdge, FewQueriesAndSmallWorkspace) {
   const int d = 32;
   const idx_t n = 30000;
   const auto base = mixture(n, d, 13, false);
