@@ -33,20 +33,25 @@ static_assert(kBM == kBN, "queries and rows share the staging shape");
 // Streaming: two stages of queries and rows (73,728 bytes); resident: the queries (67,584) and
 // two stages of rows (36,864); both plus the tile's thresholds and query scales (1,024). Two
 // blocks a multiprocessor fit sm_90's 227 KiB either way; registers (<= 128 a thread) bound it.
+constexpr int kResidentFloats = kBM * kLdResident;  // the block's queries, all columns
 template <bool kResidentA>
-constexpr int kOperandFloats = kResidentA ? kBM* kLdResident + 2 * kTileFloats : 4 * kTileFloats;
+constexpr int kOperandFloats = kResidentA ? kResidentFloats + 2 * kTileFloats : 4 * kTileFloats;
 template <bool kResidentA>
 constexpr std::size_t kCandidateSmem = (kOperandFloats<kResidentA> + 2 * kBM) * sizeof(float);
 
+// cp.async helpers; "memory": the compiler keeps shared-memory accesses on their side of them.
 __device__ __forceinline__ void cp_async16(float* smem, const float* gmem, bool pred) {
   const auto dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
   const int bytes = pred ? 16 : 0;  // 0: the 16 bytes are zero-filled, nothing is read
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(bytes));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(bytes)
+               : "memory");
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
 template <int N>
 __device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
 // Round to nearest tf32 (cvt.rna), so each operand's relative error is at most 2^-11.
@@ -112,7 +117,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   // queries first, then stage s of rows.
   constexpr int kStageStride = kResidentA ? kTileFloats : 2 * kTileFloats;
   float* const s_queries = fsmem;
-  float* const s_rows = kResidentA ? fsmem + kBM * kLdResident : fsmem + kTileFloats;
+  float* const s_rows = kResidentA ? fsmem + kResidentFloats : fsmem + kTileFloats;
   float* const s_thr = fsmem + kOperandFloats<kResidentA>;
   float* const s_qscale = s_thr + kBM;
   const int q0 = blockIdx.x * kBM;
