@@ -3,6 +3,10 @@
 # budget (BUDGET seconds, default 565) has too little left:
 #   TESTS=1      the GPU gtests named by GTEST (test_cuda is built only then; GTEST_S seconds at
 #                most), then the pytest files of PYTESTS (PYTEST_S seconds at most)
+#   FUSED=1      the fused fast-mode kernel (KNNX_FLAT_FAST_KERNEL=fused): with TESTS=1, the
+#                existing fast-mode gtests under it and compute-sanitizer memcheck / racecheck of
+#                its own tests; then bench/gpu_sweep.py timing exact, the tile fast path and the
+#                fused one side by side (k of FUSED_K at nq 10000; nq 16, 10000, 100000 at k 10)
 #   LARGE=1      the 100M x 96 IVF-PQ build from a file (bench/gpu_build_large.py)
 #   CROSSOVER=1  fast against exact GPU flat search with the fast mode allowed at every k
 #   RADIXWS=1    GPU flat at k 2048-16384 under each workspace of RADIX_WS (MiB; 0: default)
@@ -47,6 +51,27 @@ if stage TESTS 30; then
     stamp "pytest rc=$?: $(tail -1 "$out/pytest.log")"
     grep -E "^FAILED|^ERROR" "$out/pytest.log" | head -10 | tee -a "$out/summary.txt"
   fi
+fi
+if stage FUSED 90; then
+  if [[ ${TESTS:-0} == 1 ]]; then
+    KNNX_FLAT_FAST_KERNEL=fused timeout 60 ./build-gpu/tests/cpp/test_cuda --gtest_brief=1 \
+      --gtest_filter='FlatCuda.Fast*' >"$out/gtest_fused_default.log" 2>&1
+    stamp "fast-mode gtests, fused kernel rc=$?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/gtest_fused_default.log" | tr '\n' ' ')"
+    if command -v compute-sanitizer >/dev/null; then
+      timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 ./build-gpu/tests/cpp/test_cuda \
+        --gtest_brief=1 --gtest_filter='FlatFusedCudaEdge.OverflowFallsBackToExact:*RecallAgainstExact/l2_d100_k10' \
+        >"$out/memcheck_fused.log" 2>&1
+      stamp "memcheck rc=$?"; tail -3 "$out/memcheck_fused.log" >>"$out/summary.txt"
+      timeout 150 compute-sanitizer --tool racecheck --error-exitcode 9 ./build-gpu/tests/cpp/test_cuda \
+        --gtest_brief=1 --gtest_filter='*RecallAgainstExact/ip_d3_k10' >"$out/racecheck_fused.log" 2>&1
+      stamp "racecheck rc=$?"; tail -3 "$out/racecheck_fused.log" >>"$out/summary.txt"
+    fi
+  fi
+  # shellcheck disable=SC2086
+  timeout $(($(left) < 240 ? $(left) : 240)) python3 bench/gpu_sweep.py --indexes flat \
+    --modes exact fast fast-fused --k ${FUSED_K:-10 32 100 256 512} --nq 16 10000 100000 \
+    --out "$out/gpu_sweep_fused.json" >"$out/fused_sweep.log" 2>&1
+  stamp "fused sweep rc=$?"; tail -14 "$out/fused_sweep.log" >>"$out/summary.txt"
 fi
 if stage LARGE 200; then
   timeout $(($(left) < ${LARGE_S:-330} ? $(left) : ${LARGE_S:-330})) python3 bench/gpu_build_large.py \

@@ -7,7 +7,10 @@ Two sweeps over one data set (default 1M x 128, a Gaussian mixture of 1024 clust
   nq sweep  nq = 1, 16, 10000, 100000 at k = 10
 For every (nq, k) point: knnx IndexFlat and IndexIVFFlat (IVF1024, nprobe 32) in each precision
 mode (exact: the defaults, 3xTF32 score tiles for many queries; exact-fp32: FP32 SGEMM tiles;
-fast: TF32 candidates re-ranked in float32; SearchParameters.precision / flat_gemm), PyTorch's
+fast: TF32 candidates from cuBLAS score tiles re-ranked in float32; fast-fused: the same
+precision with candidates from the fused tensor-core kernel, KNNX_FLAT_FAST_KERNEL=fused, set
+through knnx.set_config around that mode's searches only; SearchParameters.precision /
+flat_gemm), PyTorch's
 fp32 x @ y.T + topk with TF32 off (chunked so the distance block fits --torch-workspace-gb), the
 median time of --reps searches after a warm-up, recall against knnx's exact search, and the
 floor. Queries, data and results stay on the GPU (torch CUDA tensors in and out of knnx).
@@ -25,6 +28,8 @@ another file; docs/benchmarks.md renders it (bench/render_benchmarks.py).
 
     PYTHONPATH=build/python python3 bench/gpu_sweep.py                 # both sweeps, all modes
     PYTHONPATH=build/python python3 bench/gpu_sweep.py --sweeps nq --indexes flat --modes fast
+    PYTHONPATH=build/python python3 bench/gpu_sweep.py --sweeps k --indexes flat \
+        --modes exact fast fast-fused --k 10 100 256 1024      # old and fused fast side by side
     python3 bench/gpu_sweep.py --dry-run                               # the plan; no GPU needed
 """
 
@@ -44,7 +49,10 @@ sys.path.insert(0, str(BENCH))  # k_sweep, gpu_ivf_pq, faiss_compare when import
 
 from faiss_compare import git  # noqa: E402  (provenance; no faiss needed)
 
-MODES = ("exact", "exact-fp32", "fast")
+MODES = ("exact", "exact-fp32", "fast", "fast-fused")
+FAST_MODES = ("fast", "fast-fused")
+# KNNX_FLAT_FAST_KERNEL of the fast modes, pinned so that the environment cannot swap them.
+FAST_KERNEL = {"fast": "gemm", "fast-fused": "fused"}
 INDEXES = ("flat", "ivf")
 RESULT_BYTES = 4 + 8  # a float32 distance and an int64 label per result
 RECALL_LABELS = 2_000_000  # recall rows are capped so that rows x k stays below this
@@ -85,12 +93,12 @@ def work(index, nb, d, nq, k, nlist=0, probed_rows=0, distinct_rows=0):
 def floor(nbytes, flops, mode, rates):
     """Floor of one point in ms: {memory_ms, gemm_fp32_ms, gemm_tf32_ms, floor_ms, bound}.
 
-    mode: "fast" is bound by TF32 products, "exact" by the cheaper of FP32 and 3xTF32, anything
+    mode: "fast" and "fast-fused" are bound by TF32 products, "exact" by the cheaper of FP32 and 3xTF32, anything
     else ("exact-fp32", "torch-fp32") by FP32."""
     memory = nbytes / rates["copy_bandwidth_bytes_per_s"] * 1e3
     fp32 = flops / rates["fp32_matmul_flops_per_s"] * 1e3
     tf32 = flops / rates["tf32_matmul_flops_per_s"] * 1e3
-    gemm = tf32 if mode == "fast" else min(fp32, 3 * tf32) if mode == "exact" else fp32
+    gemm = tf32 if mode in FAST_MODES else min(fp32, 3 * tf32) if mode == "exact" else fp32
     return {"bytes": int(nbytes), "flops": flops, "memory_ms": memory, "gemm_fp32_ms": fp32,
             "gemm_tf32_ms": tf32, "floor_ms": max(memory, gemm),
             "bound": "memory" if memory >= gemm else "gemm"}
@@ -142,7 +150,8 @@ def table(doc):
     modes = doc["modes"]
     lines = [f"{'index':14} {'nq':>7} {'k':>6} " + " ".join(f"{m + ' ms (x floor)':>24}"
                                                              for m in modes)
-             + f" {'PyTorch ms':>11} {'fast recall':>11}"]
+             + f" {'PyTorch ms':>11} {'fast recall':>11}"
+             + (f" {'fused recall':>12}" if "fast-fused" in modes else "")]
     for row in grouped(doc):
         cells = []
         for m in modes:
@@ -150,9 +159,12 @@ def table(doc):
             x = f" ({p['x_floor']:.2f}x)" if p and "x_floor" in p else ""
             cells.append(f"{fmt_ms(p) + x:>24}")
         fast = row["modes"].get("fast", {}).get("recall_vs_exact")
+        fused = row["modes"].get("fast-fused", {}).get("recall_vs_exact")
         lines.append(f"{row['index']:14} {row['nq']:>7} {row['k']:>6} " + " ".join(cells)
                      + f" {fmt_ms(row['torch']):>11} "
-                     + f"{'-' if fast is None else f'{fast:.5f}':>11}")
+                     + f"{'-' if fast is None else f'{fast:.5f}':>11}"
+                     + ((f" {'-' if fused is None else f'{fused:.5f}':>12}")
+                        if "fast-fused" in modes else ""))
     return "\n".join(lines)
 
 
@@ -184,7 +196,7 @@ def search_params(knnx, index, mode, args):
     p = knnx.SearchParametersIVF(nprobe=args.nprobe) if index == "ivf" else knnx.SearchParameters()
     if args.workspace_mb:
         p.workspace_bytes = args.workspace_mb << 20
-    if mode == "fast":
+    if mode in FAST_MODES:
         p.precision = knnx.FlatPrecision.FAST
     else:
         p.precision = knnx.FlatPrecision.EXACT
@@ -303,10 +315,19 @@ def measure(args):
                 # What the flat search ran: a fast search that cannot gain runs exact.
                 ran = ({"precision_used": built[index].precision_used(nq, k, params).name.lower()}
                        if hasattr(built[index], "precision_used") else {})
-                measure_point({"index": index, "mode": mode, "nq": nq, "k": k, "sweeps": sweeps,
-                               **extra, **ran, "floor": floor(nbytes, flops, mode, rates)},
-                              lambda: built[index].search(queries, k, params=params),
-                              lambda: built[index].search(rq, k, params=params), reference)
+                kernel = FAST_KERNEL.get(mode)
+                if kernel:
+                    ran["fast_kernel"] = kernel
+                saved = knnx.config()["flat_fast_kernel"]
+                knnx.set_config(flat_fast_kernel=kernel or saved)
+                try:
+                    measure_point({"index": index, "mode": mode, "nq": nq, "k": k,
+                                   "sweeps": sweeps, **extra, **ran,
+                                   "floor": floor(nbytes, flops, mode, rates)},
+                                  lambda: built[index].search(queries, k, params=params),
+                                  lambda: built[index].search(rq, k, params=params), reference)
+                finally:
+                    knnx.set_config(flat_fast_kernel=saved)
 
     return {
         "benchmark": "gpu_sweep",

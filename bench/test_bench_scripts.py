@@ -60,6 +60,7 @@ def test_floor_takes_each_modes_gemm_rate():
     assert f["floor_ms"] == pytest.approx(3 * tf32)  # 3xTF32 beats FP32 here
     assert f["bound"] == "gemm"
     assert gpu_sweep.floor(1e6, flops, "fast", RATES)["floor_ms"] == pytest.approx(tf32)
+    assert gpu_sweep.floor(1e6, flops, "fast-fused", RATES)["floor_ms"] == pytest.approx(tf32)
     assert gpu_sweep.floor(1e6, flops, "exact-fp32", RATES)["floor_ms"] == pytest.approx(fp32)
     assert gpu_sweep.floor(1e6, flops, "torch-fp32", RATES)["floor_ms"] == pytest.approx(fp32)
     slow_fp32 = dict(RATES, fp32_matmul_flops_per_s=1e14, tf32_matmul_flops_per_s=2e14)
@@ -123,6 +124,17 @@ def test_table_puts_the_modes_of_a_point_side_by_side():
     assert "50.0" in flat_k10 and "20.0" in flat_k10 and "280.0" in flat_k10
     assert "0.99991" in flat_k10
     assert "error" in next(line for line in text if line.startswith("Flat") and "4096" in line)
+
+
+def test_table_shows_the_fused_fast_mode_beside_the_old_one():
+    doc = sweep_doc()
+    doc["modes"] = ["exact", "fast", "fast-fused"]
+    doc["points"].append(point("flat", "fast-fused", 10000, 10, 12.5, ["k", "nq"],
+                               recall_vs_exact=0.99995))
+    text = gpu_sweep.table(doc).splitlines()
+    assert "fast-fused ms" in text[0] and "fused recall" in text[0]
+    flat_k10 = next(line for line in text if line.startswith("Flat") and " 10000     10 " in line)
+    assert "20.0" in flat_k10 and "12.5" in flat_k10 and "0.99995" in flat_k10
 
 
 def test_render_gpu_sweep_sections():

@@ -49,6 +49,14 @@ struct Config {
   // operand split into two tf32 parts, three tensor-core products summed in float32:
   // float32-level error at tensor-core rates) or "fp32" (cuBLAS SGEMM on the FP32 cores).
   std::string flat_gemm = "3xtf32";
+  // KNNX_FLAT_FAST_KERNEL: how the fast GPU mode finds its candidates: "gemm" (TF32 cuBLAS score
+  // tiles written to memory, then selected) or "fused" (tensor-core tiles whose epilogue keeps
+  // only scores under each query's threshold, seeded from a sample of rows; a query whose
+  // candidate buffer overflows is searched exactly).
+  std::string flat_fast_kernel = "gemm";
+  // KNNX_FLAT_FUSED_CAP: candidates a query's buffer holds in the fused fast kernel; 0 = the
+  // rule of src/cuda/flat/fused_fast.hpp (about 4x the expected count).
+  int flat_fused_cap = 0;
   // KNNX_IVF_TPB: threads per block of the GPU IVF scan kernels (128, 256 or 512).
   int ivf_tpb = 256;
   // KNNX_IVF_FUSED: 1 = distances and top-k selection in one kernel (no distance array);

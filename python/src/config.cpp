@@ -43,6 +43,8 @@ constexpr KnobField kKnobFields[] = {
     {"flat_overfetch", "KNNX_FLAT_OVERFETCH", &Config::flat_overfetch},
     {"flat_fast_max_k", "KNNX_FLAT_FAST_MAX_K", &Config::flat_fast_max_k},
     {"flat_gemm", "KNNX_FLAT_GEMM", &Config::flat_gemm},
+    {"flat_fast_kernel", "KNNX_FLAT_FAST_KERNEL", &Config::flat_fast_kernel},
+    {"flat_fused_cap", "KNNX_FLAT_FUSED_CAP", &Config::flat_fused_cap},
     {"ivf_tpb", "KNNX_IVF_TPB", &Config::ivf_tpb},
     {"ivf_fused", "KNNX_IVF_FUSED", &Config::ivf_fused},
     {"ivf_rows_per_chunk", "KNNX_IVF_ROWS_PER_CHUNK", &Config::ivf_rows_per_chunk},

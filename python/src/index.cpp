@@ -465,8 +465,9 @@ void bind_index(nb::module_& m) {
       "batches of many queries take score tiles from 3xTF32 tensor-core products, see\n"
       "KNNX_FLAT_GEMM). FAST: tensor-core\n"
       "(tf32) distances select KNNX_FLAT_OVERFETCH x k candidates that are re-ranked exactly in\n"
-      "float32, so returned distances are exact and only the candidate set is approximate. The\n"
-      "CPU backend is always exact.")
+      "float32, so returned distances are exact and only the candidate set is approximate\n"
+      "(KNNX_FLAT_FAST_KERNEL picks how the candidates are found). The CPU backend is always\n"
+      "exact.")
       .value("EXACT", FlatPrecision::Exact)
       .value("FAST", FlatPrecision::Fast);
 

@@ -146,6 +146,14 @@ const std::vector<Knob>& knobs() {
           "KNNX_FLAT_GEMM", {"3xtf32", "fp32"}, "3xtf32 or fp32",
           "GPU flat, exact mode, batches of at least 2 queries per SM: score tiles by 3xTF32 "
           "(split tf32 operands on tensor cores, float32-level error) or by FP32 SGEMM"),
+      choice_knob<&Config::flat_fast_kernel>(
+          "KNNX_FLAT_FAST_KERNEL", {"gemm", "fused"}, "gemm or fused",
+          "GPU flat fast mode: candidates from TF32 cuBLAS score tiles (gemm) or from the fused "
+          "tensor-core kernel that keeps only scores under each query's threshold (fused)"),
+      int_knob<&Config::flat_fused_cap>(
+          "KNNX_FLAT_FUSED_CAP", 0, 1 << 24, "0 (auto) or 1..16777216",
+          "GPU flat fused fast kernel: candidates a query's buffer holds before the query is "
+          "searched exactly; 0 = about 4x the expected count"),
       int_knob<&Config::ivf_tpb>("KNNX_IVF_TPB", 128, 512, "128, 256 or 512",
                                  "GPU IVF: threads per block of the scan kernels"),
       bool_knob<&Config::ivf_fused>(

@@ -28,6 +28,8 @@ struct SearchKnobs {
   int flat_overfetch = 0;
   int flat_fast_max_k = 0;
   FlatGemm flat_gemm = FlatGemm::Tf32x3;
+  bool flat_fast_fused = false;  // KNNX_FLAT_FAST_KERNEL=fused
+  int flat_fused_cap = 0;        // KNNX_FLAT_FUSED_CAP
   int flat_stream_max_nq = 0;
   int flat_tile_rows = 0;
   int flat_tile_queries = 0;

@@ -20,6 +20,7 @@
 #include "cuda/common/range_collect.hpp"
 #include "cuda/common/row_kernels.hpp"
 #include "cuda/flat/flat_kernels.hpp"
+#include "cuda/flat/fused_fast.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/device_info.hpp"
 #include "cuda/runtime/memory.hpp"
@@ -242,8 +243,8 @@ class FlatCuda final : public detail::FlatBackend {
   // microseconds, less than the GEMM path's norms, GEMM, selection and merge launches).
   void search_padded(StreamContext& ctx, idx_t nq, const float* queries, int k,
                      const detail::SearchKnobs& asked, float* dist, std::int64_t* lab) const {
-    const detail::SearchKnobs knobs =
-        with_precision_used(nq, k, with_workspace(asked, device_));
+    detail::SearchKnobs knobs = with_precision_used(nq, k, with_workspace(asked, device_));
+    knobs.flat_fast_fused = false;  // the fused path waits on the host for its overflow check
     constexpr std::int64_t kPaddedStreamMaxBytes = 32LL << 20;
     const bool stream_path =
         nq <= knobs.flat_stream_max_nq ||
@@ -431,6 +432,9 @@ class FlatCuda final : public detail::FlatBackend {
                    knobs.sync_check);
     } else if (stream_path) {
       search_stream(ctx, q, bq, k, ids_dev, allowed, dist, lab, knobs.sync_check);
+    } else if (knobs.flat_fast && knobs.flat_fast_fused && allowed == nullptr &&
+               bq >= 2 * device_properties(device_).multiProcessorCount) {
+      search_fused(ctx, q, bq, k, knobs, ids_dev, dist, lab);
     } else {
       search_tiles(ctx, q, bq, k, tile_rows, knobs, ids_dev, allowed, dist, lab);
     }
@@ -688,6 +692,123 @@ class FlatCuda final : public detail::FlatBackend {
     } else {
       merge_partials(std::move(keys), std::move(rows), bq, static_cast<int>(per_query), k, metric_,
                      metric_ == Metric::L2 ? qnorms.data() : nullptr, ids_dev, dist, lab, s, sync);
+    }
+  }
+
+  // Fast precision by the fused kernel (fused_fast.hpp: threshold from a strided sample, TF32
+  // tiles filtered on chip, best k' re-ranked exactly), in chunks of queries bounded by half the
+  // workspace. Queries whose candidate buffer overflowed are searched again exactly
+  // (search_exact_rows), so no result is silently of lower quality.
+  void search_fused(StreamContext& ctx, const float* q, int bq, int k,
+                    const detail::SearchKnobs& knobs, const std::int64_t* ids_dev, float* dist,
+                    std::int64_t* lab) const {
+    const cudaStream_t s = ctx.stream();
+    const bool sync = knobs.sync_check;
+    const int sms = device_properties(device_).multiProcessorCount;
+    const int kk = fused_kept(k, kept_per_query(k, knobs));
+    const FusedFastShape shape = fused_fast_shape(n_, kk, knobs.flat_fused_cap);
+    const std::int64_t s4 = (shape.sample + 3) / 4 * 4;
+    const std::int64_t per_query =
+        4 * s4 + 8LL * shape.cap + 16LL * kk + 16 + 4LL * dp_;  // scores, buffer, kept, small
+    const std::int64_t fixed = 4 * s4 * (dp_ + 1);
+    const std::int64_t chunk = std::clamp<std::int64_t>(
+        (knobs.workspace_bytes / 2 - fixed) / per_query, 1, std::max(bq, 1));
+
+    DeviceBuffer<float> sample(static_cast<std::size_t>(s4) * dp_, s);
+    DeviceBuffer<float> sample_norms(static_cast<std::size_t>(s4), s);
+    KNNX_CUDA_CHECK(cudaMemsetAsync(sample_norms.data(), 0, sizeof(float) * s4, s));
+    launch_gather_strided(data_.data(), norms_.data(), dp_, shape.stride, shape.sample,
+                          sample.data(), sample_norms.data(), s, sync);
+    const auto c = static_cast<std::size_t>(chunk);
+    DeviceBuffer<float> tile(c * s4, s);
+    if (s4 > shape.sample) {  // padding columns, read as float4s but never selected
+      KNNX_CUDA_CHECK(cudaMemset2DAsync(tile.data() + shape.sample, sizeof(float) * s4, 0,
+                                        sizeof(float) * (s4 - shape.sample), c, s));
+    }
+    DeviceBuffer<std::uint32_t> sel_keys(c * kk, s), top_keys(c * kk, s);
+    DeviceBuffer<std::int32_t> sel_rows(c * kk, s), top_rows(c * kk, s);
+    DeviceBuffer<float> qnorm2(c, s), thr(c, s), qscale(c, s);
+    DeviceBuffer<int> counts(c, s);
+    DeviceBuffer<std::uint32_t> cand_keys(c * shape.cap, s);
+    DeviceBuffer<std::int32_t> cand_rows(c * shape.cap, s);
+    const float alpha = metric_ == Metric::L2 ? -2.0f : -1.0f;
+    const float beta = 0.0f;
+    const float coef = fused_margin_coef(metric_, dp_);
+    const float sample_eps = static_cast<float>(8.0 * (dp_ + 8) / 16777216.0);  // FP32 GEMM
+    // Query tiles x row slices: at most 8 blocks a multiprocessor in all, i.e. whole waves of
+    // the 2 resident a multiprocessor (rounding down: a few blocks of a fifth wave would
+    // leave the device mostly idle while they run).
+    const std::int64_t q_tiles = (chunk + kFusedTileQueries - 1) / kFusedTileQueries;
+    const int splits = static_cast<int>(std::clamp<std::int64_t>(
+        8LL * sms / q_tiles, 1, (n_ + kFusedTileRows - 1) / kFusedTileRows));
+    std::vector<int> host_counts(c);
+    std::vector<std::int64_t> overflowed;
+    for (std::int64_t c0 = 0; c0 < bq; c0 += chunk) {
+      const int cb = static_cast<int>(std::min<std::int64_t>(chunk, bq - c0));
+      const float* qc = q + c0 * dp_;
+      launch_row_norms(qc, cb, dp_, qnorm2.data(), s, sync);
+      // tile[b][j] = alpha * <q_b, sample_j> in FP32: (S x cb, ld s4) = Sample^T * Q.
+      KNNX_CUBLAS_CHECK(cublasGemmEx(
+          ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(shape.sample), cb, dp_, &alpha,
+          sample.data(), CUDA_R_32F, dp_, qc, CUDA_R_32F, dp_, &beta, tile.data(), CUDA_R_32F,
+          static_cast<int>(s4), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+      launch_tile_select(tile.data(), static_cast<int>(s4), cb, static_cast<int>(shape.sample),
+                         sample_norms.data(), 0, metric_, kk, 1, static_cast<int>(s4), nullptr,
+                         nullptr, nullptr, sel_keys.data(), sel_rows.data(), kk, 0, s, sync);
+      launch_fused_threshold(sel_keys.data(), sel_rows.data(), cb, kk, qnorm2.data(),
+                             sample_norms.data(), coef, sample_eps, thr.data(), qscale.data(), s,
+                             sync);
+      KNNX_CUDA_CHECK(cudaMemsetAsync(counts.data(), 0, sizeof(int) * cb, s));
+      KNNX_CUDA_CHECK(
+          cudaMemsetAsync(cand_rows.data(), 0xFF,
+                          sizeof(std::int32_t) * cb * static_cast<std::size_t>(shape.cap), s));
+      launch_fused_candidates(data_.data(), norms_.data(), n_, dp_, qc, cb, thr.data(),
+                              qscale.data(), metric_, shape.cap, splits, counts.data(),
+                              cand_keys.data(), cand_rows.data(), s, sync);
+      launch_merge_partial(cand_keys.data(), cand_rows.data(), cb, shape.cap, 1, kk,
+                           top_keys.data(), top_rows.data(), s, sync);
+      launch_rerank(data_.data(), dp_, qc, cb, metric_, top_rows.data(), kk, k, ids_dev,
+                    dist + c0 * k, lab + c0 * k, s, sync);
+      KNNX_CUDA_CHECK(cudaMemcpyAsync(host_counts.data(), counts.data(), sizeof(int) * cb,
+                                      cudaMemcpyDeviceToHost, s));
+      ctx.synchronize();
+      for (int i = 0; i < cb; ++i) {
+        if (host_counts[static_cast<std::size_t>(i)] > shape.cap) overflowed.push_back(c0 + i);
+      }
+    }
+    if (!overflowed.empty()) search_exact_rows(ctx, q, overflowed, k, knobs, ids_dev, dist, lab);
+  }
+
+  // Searches the queries rows[i] of q (padded device rows) again with exact precision and
+  // writes their results over rows[i] of dist/lab ([..][k]).
+  void search_exact_rows(StreamContext& ctx, const float* q, const std::vector<std::int64_t>& rows,
+                         int k, const detail::SearchKnobs& knobs, const std::int64_t* ids_dev,
+                         float* dist, std::int64_t* lab) const {
+    const cudaStream_t s = ctx.stream();
+    const bool sync = knobs.sync_check;
+    const auto m = static_cast<std::int64_t>(rows.size());
+    detail::SearchKnobs exact = knobs;
+    exact.flat_fast = false;
+    DeviceBuffer<std::int64_t> rows_dev(static_cast<std::size_t>(m), s);
+    KNNX_CUDA_CHECK(cudaMemcpyAsync(rows_dev.data(), rows.data(), sizeof(std::int64_t) * m,
+                                    cudaMemcpyHostToDevice, s));
+    DeviceBuffer<float> qs(static_cast<std::size_t>(m) * dp_, s);
+    launch_gather_rows(q, dp_, rows_dev.data(), m, qs.data(), s, sync);
+    DeviceBuffer<float> d2(static_cast<std::size_t>(m) * k, s);
+    DeviceBuffer<std::int64_t> l2(static_cast<std::size_t>(m) * k, s);
+    const bool stream_path = m <= exact.flat_stream_max_nq;
+    const detail::FlatTilePlan plan = plan_batches(m, k, stream_path, exact);
+    for (std::int64_t b0 = 0; b0 < m; b0 += plan.queries) {
+      const std::int64_t bm = std::min(plan.queries, m - b0);
+      search_batch(ctx, qs.data() + b0 * dp_, static_cast<int>(bm), k, stream_path, plan.tile_rows,
+                   exact, ids_dev, nullptr, d2.data() + b0 * k, l2.data() + b0 * k);
+    }
+    for (std::int64_t i = 0; i < m; ++i) {
+      const std::int64_t at = rows[static_cast<std::size_t>(i)] * k;
+      KNNX_CUDA_CHECK(cudaMemcpyAsync(dist + at, d2.data() + i * k, sizeof(float) * k,
+                                      cudaMemcpyDeviceToDevice, s));
+      KNNX_CUDA_CHECK(cudaMemcpyAsync(lab + at, l2.data() + i * k, sizeof(std::int64_t) * k,
+                                      cudaMemcpyDeviceToDevice, s));
     }
   }
 

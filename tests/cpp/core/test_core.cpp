@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -147,6 +148,7 @@ const IntKnob kIntKnobs[] = {
     {"KNNX_FLAT_TILE_QUERIES", &Config::flat_tile_queries, 4096, 1, 65535},
     {"KNNX_FLAT_OVERFETCH", &Config::flat_overfetch, 2, 1, 64},
     {"KNNX_FLAT_FAST_MAX_K", &Config::flat_fast_max_k, 256, 0, 2048},
+    {"KNNX_FLAT_FUSED_CAP", &Config::flat_fused_cap, 0, 0, 1 << 24},
     {"KNNX_IVF_TPB", &Config::ivf_tpb, 256, 128, 512},
     {"KNNX_IVF_ROWS_PER_CHUNK", &Config::ivf_rows_per_chunk, 8192, 256, 1 << 30},
     {"KNNX_IVF_SHARED", &Config::ivf_shared, -1, -1, 1},
@@ -251,20 +253,35 @@ TEST_F(ConfigTest, ReloadReadsEveryVariable) {
   EXPECT_EQ(config().cpu_query_block, Config{}.cpu_query_block);
 }
 
+// A choice knob takes each of `words` from the environment and refuses each of `bad` with an
+// InvalidArgument naming the variable and listing the accepted value `listed`.
+void expect_choice_knob(const char* env, std::string Config::*field,
+                        std::initializer_list<const char*> words,
+                        std::initializer_list<const char*> bad, const char* listed) {
+  for (const char* word : words) {
+    ::setenv(env, word, 1);
+    reload_config_from_env();
+    EXPECT_EQ(config().*field, word);
+  }
+  for (const char* b : bad) {
+    ::setenv(env, b, 1);
+    const std::string msg = message_of<InvalidArgument>([] { reload_config_from_env(); });
+    EXPECT_TRUE(has_substr(msg, env)) << msg;
+    EXPECT_TRUE(has_substr(msg, listed)) << "the message lists the accepted values: " << msg;
+  }
+  ::unsetenv(env);
+}
+
 TEST_F(ConfigTest, FlatGemmTakesItsWordsOnly) {
   EXPECT_EQ(Config{}.flat_gemm, "3xtf32");
-  for (const char* word : {"fp32", "3xtf32"}) {
-    ::setenv("KNNX_FLAT_GEMM", word, 1);
-    reload_config_from_env();
-    EXPECT_EQ(config().flat_gemm, word);
-  }
-  for (const char* bad : {"tf32", "FP32", ""}) {
-    ::setenv("KNNX_FLAT_GEMM", bad, 1);
-    const std::string msg = message_of<InvalidArgument>([] { reload_config_from_env(); });
-    EXPECT_TRUE(has_substr(msg, "KNNX_FLAT_GEMM")) << msg;
-    EXPECT_TRUE(has_substr(msg, "3xtf32")) << "the message lists the accepted values: " << msg;
-  }
-  ::unsetenv("KNNX_FLAT_GEMM");
+  expect_choice_knob("KNNX_FLAT_GEMM", &Config::flat_gemm, {"fp32", "3xtf32"}, {"tf32", "FP32", ""},
+                     "3xtf32");
+}
+
+TEST_F(ConfigTest, FlatFastKernelTakesItsWordsOnly) {
+  EXPECT_EQ(Config{}.flat_fast_kernel, "gemm");  // the fused kernel is opt-in
+  expect_choice_knob("KNNX_FLAT_FAST_KERNEL", &Config::flat_fast_kernel, {"fused", "gemm"},
+                     {"fuse", "GEMM", ""}, "fused");
 }
 
 TEST_F(ConfigTest, BooleanSpellings) {

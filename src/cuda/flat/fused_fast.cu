@@ -1,0 +1,380 @@
+// The fused fast mode's kernels (fused_fast.hpp): the strided sample gather, the per-query
+// threshold, and the TF32 tensor-core candidate kernel whose epilogue filters scores on chip.
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
+#include "cuda/common/metric_dispatch.hpp"
+#include "cuda/flat/fused_fast.hpp"
+#include "cuda/runtime/check.hpp"
+#include "cuda/runtime/launch.hpp"
+#include "cuda/select/radix_key.cuh"
+
+namespace knnx::cuda {
+namespace {
+
+// Block tile 128 (queries, M) x 128 (rows, N), K staged 32 floats at a time in two buffers.
+// Eight warps as 2 (M) x 4 (N), each 64 x 32: 4 x 4 mma tiles of m16n8k8, 64 accumulators a
+// thread. Shared rows are padded to 36 floats (144 bytes; resident query rows to 132, 528
+// bytes): 16-byte aligned for cp.async, and the fragment loads below (8 rows g x 4 columns t a
+// warp: bank 4g + t + c, as 36 and 132 are 4 mod 32) hit 32 distinct banks.
+// With dp <= 128 (kResidentA) the block's 128 queries are staged whole once and only the rows
+// stream, halving what each tile reads from L2.
+constexpr int kBM = kFusedTileQueries;
+constexpr int kBN = kFusedTileRows;
+constexpr int kBK = 32;
+constexpr int kLd = kBK + 4;
+constexpr int kResidentMaxDp = 128;
+constexpr int kLdResident = kResidentMaxDp + 4;
+constexpr int kThreads = 256;
+constexpr int kTileFloats = kBM * kLd;  // one operand's stage (kBM == kBN)
+static_assert(kBM == kBN, "queries and rows share the staging shape");
+
+// Streaming: two stages of queries and rows (73,728 bytes); resident: the queries (67,584) and
+// two stages of rows (36,864); both plus the tile's thresholds and query scales (1,024). Two
+// blocks a multiprocessor fit sm_90's 227 KiB either way; registers (<= 128 a thread) bound it.
+constexpr int kResidentFloats = kBM * kLdResident;  // the block's queries, all columns
+template <bool kResidentA>
+constexpr int kOperandFloats = kResidentA ? kResidentFloats + 2 * kTileFloats : 4 * kTileFloats;
+template <bool kResidentA>
+constexpr std::size_t kCandidateSmem = (kOperandFloats<kResidentA> + 2 * kBM) * sizeof(float);
+
+// cp.async helpers; "memory": the compiler keeps shared-memory accesses on their side of them.
+__device__ __forceinline__ void cp_async16(float* smem, const float* gmem, bool pred) {
+  const auto dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  const int bytes = pred ? 16 : 0;  // 0: the 16 bytes are zero-filled, nothing is read
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+// Round to nearest tf32 (cvt.rna), so each operand's relative error is at most 2^-11.
+__device__ __forceinline__ std::uint32_t to_tf32(float x) {
+  std::uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+  return r;
+}
+
+// A query operand from shared memory: resident queries are rounded to tf32 in place once.
+template <bool kRounded>
+__device__ __forceinline__ std::uint32_t operand_a(float x) {
+  if constexpr (kRounded) {
+    return __float_as_uint(x);
+  } else {
+    return to_tf32(x);
+  }
+}
+
+// D = A B + D, m16n8k8, A row-major tf32, B column-major tf32, fp32 accumulators. Fragment
+// layout (PTX ISA, mma.m16n8k8 .tf32), g = lane / 4, t = lane % 4:
+//   a0 (row g, col t), a1 (g + 8, t), a2 (g, t + 4), a3 (g + 8, t + 4)
+//   b0 (k t, col g), b1 (k t + 4, col g)
+//   c0 (row g, col 2t), c1 (g, 2t + 1), c2 (g + 8, 2t), c3 (g + 8, 2t + 1)
+__device__ __forceinline__ void mma_tf32(float (&c)[4], const std::uint32_t (&a)[4],
+                                         const std::uint32_t (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// Stages columns [k0, k0 + 32) of 128 rows of src from row r0 (stride dp; rows at or past
+// `rows` and columns past dp, a multiple of 4, zero-filled) at dst (stride ld): 1,024 float4s,
+// four a thread; a quarter warp writes one 128-byte row segment (no bank conflict).
+__device__ __forceinline__ void load_rows(float* dst, int ld, const float* src, std::int64_t r0,
+                                          std::int64_t rows, int dp, int k0) {
+#pragma unroll
+  for (int u = 0; u < kBN * kBK / 4 / kThreads; ++u) {
+    const int i = u * kThreads + threadIdx.x;
+    const int r = i >> 3;
+    const int c = (i & 7) * 4;
+    const bool ok = r0 + r < rows && k0 + c < dp;
+    cp_async16(dst + r * ld + c, ok ? src + (r0 + r) * dp + k0 + c : src, ok);
+  }
+}
+
+// Candidate kernel (launch_fused_candidates). Block (x, y): queries [128 x, 128 x + 128) against
+// rows [y rows_per_split, ...), 128 at a time. One pipeline over (row tile, k step) pairs:
+// stage it + 1 is loaded (cp.async) while stage it is multiplied, and after a tile's last k
+// step the epilogue filters its 64 scores a thread against the queries' thresholds.
+template <Metric M, bool kResidentA>
+__global__ void __launch_bounds__(kThreads, 2)
+    fused_candidates_kernel(const float* __restrict__ base, const float* __restrict__ norms,
+                            std::int64_t n, int dp, const float* __restrict__ queries, int nq,
+                            const float* __restrict__ thr, const float* __restrict__ qscale,
+                            int cap, std::int64_t rows_per_split, int* __restrict__ counts,
+                            std::uint32_t* __restrict__ keys, std::int32_t* __restrict__ rows) {
+  extern __shared__ __align__(16) float fsmem[];
+  constexpr int kLdA = kResidentA ? kLdResident : kLd;
+  // Streaming: stage s holds queries at s * 2 tiles and rows right after them. Resident: the
+  // queries first, then stage s of rows.
+  constexpr int kStageStride = kResidentA ? kTileFloats : 2 * kTileFloats;
+  float* const s_queries = fsmem;
+  float* const s_rows = kResidentA ? fsmem + kResidentFloats : fsmem + kTileFloats;
+  float* const s_thr = fsmem + kOperandFloats<kResidentA>;
+  float* const s_qscale = s_thr + kBM;
+  const int q0 = blockIdx.x * kBM;
+  const std::int64_t row_begin = static_cast<std::int64_t>(blockIdx.y) * rows_per_split;
+  const std::int64_t row_end = min(n, row_begin + rows_per_split);
+  if (row_begin >= row_end) return;  // block-uniform
+  for (int i = threadIdx.x; i < kBM; i += kThreads) {
+    const bool in = q0 + i < nq;
+    s_thr[i] = in ? thr[q0 + i] : -INFINITY;  // no row passes for a missing query
+    s_qscale[i] = in ? qscale[q0 + i] : 0.0f;
+  }  // visible after the loop's first __syncthreads
+
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  const int wm = (warp >> 2) * 64;  // warp's first query in the tile
+  const int wn = (warp & 3) * 32;   // warp's first row in the tile
+
+  const int k_steps = (dp + kBK - 1) / kBK;
+  const std::int64_t n_tiles = (row_end - row_begin + kBN - 1) / kBN;
+  const std::int64_t total = n_tiles * k_steps;
+  const float* const qtile = queries + static_cast<std::int64_t>(q0) * dp;
+  const int q_rows = nq - q0;
+  float acc[4][4][4];
+
+  // The first cp.async group: stage 0 (and, resident, every column of the queries).
+  if constexpr (kResidentA) {
+    for (int kt = 0; kt < k_steps; ++kt) {
+      load_rows(s_queries + kt * kBK, kLdResident, qtile, 0, q_rows, dp, kt * kBK);
+    }
+  } else {
+    load_rows(s_queries, kLd, qtile, 0, q_rows, dp, 0);
+  }
+  load_rows(s_rows, kLd, base, row_begin, row_end, dp, 0);
+  cp_async_commit();
+  for (std::int64_t it = 0; it < total; ++it) {
+    const int kt = static_cast<int>(it % k_steps);
+    const std::int64_t tile = it / k_steps;
+    if (it + 1 < total) {
+      // The next stage's buffers were last read in iteration it - 1, which ended in a barrier.
+      const int nkt = static_cast<int>((it + 1) % k_steps);
+      const std::int64_t ntile = (it + 1) / k_steps;
+      const int next = static_cast<int>((it + 1) & 1);
+      if constexpr (!kResidentA) {
+        load_rows(s_queries + next * kStageStride, kLd, qtile, 0, q_rows, dp, nkt * kBK);
+      }
+      load_rows(s_rows + next * kStageStride, kLd, base, row_begin + ntile * kBN, row_end, dp,
+                nkt * kBK);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    if constexpr (kResidentA) {
+      if (it == 0) {  // block-uniform: the queries have landed; round them to tf32 once
+        const int cols = k_steps * kBK;  // the staged columns
+        for (int e = threadIdx.x; e < kBM * cols; e += kThreads) {
+          float* v = s_queries + (e / cols) * kLdResident + e % cols;
+          *v = __uint_as_float(to_tf32(*v));
+        }
+        __syncthreads();
+      }
+    }
+    if (kt == 0) {
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
+    }
+    const int cur = static_cast<int>(it & 1);
+    const float* sA = kResidentA ? s_queries + kt * kBK : s_queries + cur * kStageStride;
+    const float* sB = s_rows + cur * kStageStride;
+#pragma unroll
+    for (int kk = 0; kk < kBK; kk += 8) {
+      std::uint32_t a[4][4];
+      std::uint32_t b[4][2];
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi) {
+        const float* pa = sA + (wm + mi * 16 + g) * kLdA + kk + t;
+        a[mi][0] = operand_a<kResidentA>(pa[0]);
+        a[mi][1] = operand_a<kResidentA>(pa[8 * kLdA]);
+        a[mi][2] = operand_a<kResidentA>(pa[4]);
+        a[mi][3] = operand_a<kResidentA>(pa[8 * kLdA + 4]);
+      }
+#pragma unroll
+      for (int ni = 0; ni < 4; ++ni) {
+        const float* pb = sB + (wn + ni * 8 + g) * kLd + kk + t;
+        b[ni][0] = to_tf32(pb[0]);
+        b[ni][1] = to_tf32(pb[4]);
+      }
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni) mma_tf32(acc[mi][ni], a[mi], b[ni]);
+    }
+    if (kt == k_steps - 1) {
+      // Epilogue: this thread's 8 rows (columns 2t, 2t + 1 of each n8 tile) and 8 queries
+      // (g, g + 8 of each m16 tile).
+      const std::int64_t r0 = row_begin + tile * kBN + wn;
+      float xsq[4][2];
+      float xn[4][2];
+      bool row_ok[4][2];
+#pragma unroll
+      for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const std::int64_t row = r0 + ni * 8 + 2 * t + j;
+          row_ok[ni][j] = row < row_end;
+          const float v = row_ok[ni][j] ? __ldg(norms + row) : 0.0f;
+          xsq[ni][j] = v;
+          xn[ni][j] = sqrtf(fmaxf(v, 0.0f));
+        }
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int ql = wm + mi * 16 + g + 8 * h;
+          const int q = q0 + ql;
+          const float qthr = s_thr[ql];
+          const float qs = s_qscale[ql];
+#pragma unroll
+          for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+            for (int j = 0; j < 2; ++j) {
+              const float dot = acc[mi][ni][2 * h + j];
+              const float score = kIsL2<M> ? xsq[ni][j] - 2.0f * dot : -dot;
+              if (row_ok[ni][j] && q < nq && score <= qthr + qs * xn[ni][j]) {
+                const int slot = atomicAdd(counts + q, 1);
+                if (slot < cap) {
+                  const std::int64_t at = static_cast<std::int64_t>(q) * cap + slot;
+                  keys[at] = float_to_key(score);
+                  rows[at] = static_cast<std::int32_t>(r0 + ni * 8 + 2 * t + j);
+                }
+              }
+            }
+        }
+    }
+    __syncthreads();  // every warp is done with this stage before it is refilled
+  }
+}
+
+__global__ void gather_strided_kernel(const float4* __restrict__ src,
+                                      const float* __restrict__ norms, int dp4, std::int64_t stride,
+                                      std::int64_t count, float4* __restrict__ dst,
+                                      float* __restrict__ dst_norms) {
+  for (std::int64_t i = blockIdx.x; i < count; i += gridDim.x) {
+    const std::int64_t from = i * stride;
+    for (int c = threadIdx.x; c < dp4; c += blockDim.x) dst[i * dp4 + c] = src[from * dp4 + c];
+    if (threadIdx.x == 0) dst_norms[i] = norms[from];
+  }
+}
+
+__global__ void fused_threshold_kernel(const std::uint32_t* __restrict__ keys,
+                                       const std::int32_t* __restrict__ rows, int nq, int kept,
+                                       const float* __restrict__ qnorm2,
+                                       const float* __restrict__ sample_norms, float coef,
+                                       float sample_eps, float* __restrict__ thr,
+                                       float* __restrict__ qscale) {
+  const int q = blockIdx.x * blockDim.x + threadIdx.x;
+  if (q >= nq) return;
+  const std::uint32_t* k = keys + static_cast<std::int64_t>(q) * kept;
+  const std::int32_t* r = rows + static_cast<std::int64_t>(q) * kept;
+  std::uint32_t worst = 0;
+  std::int32_t worst_row = -1;
+  bool full = true;
+  for (int i = 0; i < kept; ++i) {
+    if (r[i] < 0) {
+      full = false;
+    } else if (worst_row < 0 || k[i] > worst) {
+      worst = k[i];
+      worst_row = r[i];
+    }
+  }
+  const float qn = sqrtf(fmaxf(qnorm2[q], 0.0f));
+  qscale[q] = coef * qn;
+  if (!full || worst_row < 0) {
+    thr[q] = INFINITY;
+    return;
+  }
+  const float xn = sqrtf(fmaxf(sample_norms[worst_row], 0.0f));
+  thr[q] = key_to_float(worst) + sample_eps * qn * xn;
+}
+
+}  // namespace
+
+FusedFastShape fused_fast_shape(std::int64_t n, int kept, int cap_override) {
+  FusedFastShape s{};
+  s.sample = std::min<std::int64_t>(n, std::max<std::int64_t>(16384, 64LL * kept));
+  s.sample = std::max<std::int64_t>(s.sample, 1);
+  s.stride = std::max<std::int64_t>(1, n / s.sample);
+  const std::int64_t expected = (static_cast<std::int64_t>(kept) * n + s.sample - 1) / s.sample;
+  std::int64_t cap = std::max<std::int64_t>(4 * expected, 2LL * kept);
+  cap = std::min<std::int64_t>(cap, std::max<std::int64_t>(n, kept));
+  cap = (cap + 31) / 32 * 32;
+  if (cap_override > 0) cap = cap_override;
+  s.cap = static_cast<int>(std::min<std::int64_t>(cap, 1 << 24));
+  return s;
+}
+
+float fused_margin_coef(Metric metric, int dp) {
+  // |tf32(q).tf32(x) - q.x| <= (2^-10 + 2^-22) |q||x|, plus float32 summation over dp terms
+  // (dp 2^-24 |q||x|); L2 scores carry -2 q.x.
+  const double dot = std::ldexp(1.0, -10) + std::ldexp(1.0, -22) + dp * std::ldexp(1.0, -24);
+  return static_cast<float>(2.0 * (metric == Metric::L2 ? 2.0 : 1.0) * dot);
+}
+
+void launch_gather_strided(const float* src, const float* norms, int dp, std::int64_t stride,
+                           std::int64_t count, float* dst, float* dst_norms, cudaStream_t stream,
+                           bool sync_check) {
+  if (count == 0) return;
+  const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>(count, 65535));
+  gather_strided_kernel<<<blocks, 128, 0, stream>>>(reinterpret_cast<const float4*>(src), norms,
+                                                    dp / 4, stride, count,
+                                                    reinterpret_cast<float4*>(dst), dst_norms);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "gather_strided_kernel");
+}
+
+void launch_fused_threshold(const std::uint32_t* keys, const std::int32_t* rows, int nq, int kept,
+                            const float* qnorm2, const float* sample_norms, float coef,
+                            float sample_eps, float* thr, float* qscale, cudaStream_t stream,
+                            bool sync_check) {
+  if (nq == 0) return;
+  fused_threshold_kernel<<<static_cast<unsigned>((nq + 127) / 128), 128, 0, stream>>>(
+      keys, rows, nq, kept, qnorm2, sample_norms, coef, sample_eps, thr, qscale);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "fused_threshold_kernel");
+}
+
+void launch_fused_candidates(const float* base, const float* norms, std::int64_t n, int dp,
+                             const float* queries, int nq, const float* thr, const float* qscale,
+                             Metric metric, int cap, int splits, int* counts, std::uint32_t* keys,
+                             std::int32_t* rows, cudaStream_t stream, bool sync_check) {
+  if (nq == 0 || n == 0) return;
+  splits = std::clamp(splits, 1, 65535);
+  const std::int64_t per = (n + splits - 1) / splits;
+  const std::int64_t rows_per_split = (per + kBN - 1) / kBN * kBN;
+  const auto used = static_cast<unsigned>((n + rows_per_split - 1) / rows_per_split);
+  const dim3 grid(static_cast<unsigned>((nq + kBM - 1) / kBM), used);
+  const auto launch = [&](auto m, auto resident) {
+    constexpr bool kResident = decltype(resident)::value;
+    constexpr auto kernel = &fused_candidates_kernel<decltype(m)::value, kResident>;
+    constexpr std::size_t smem = kCandidateSmem<kResident>;
+    set_smem(reinterpret_cast<const void*>(kernel), smem);
+    kernel<<<grid, kThreads, smem, stream>>>(base, norms, n, dp, queries, nq, thr, qscale, cap,
+                                             rows_per_split, counts, keys, rows);
+  };
+  dispatch_metric(metric, [&](auto m) {
+    if (dp <= kResidentMaxDp) {
+      launch(m, std::true_type{});
+    } else {
+      launch(m, std::false_type{});
+    }
+  });
+  KNNX_CHECK_LAUNCH(stream, sync_check, "fused_candidates_kernel");
+}
+
+}  // namespace knnx::cuda

@@ -1,0 +1,80 @@
+// cuda/flat/fused_fast.hpp — the fused fast mode of GPU flat search (KNNX_FLAT_FAST_KERNEL=fused).
+//
+// Pipeline for a batch of queries (flat_cuda.cpp, search_fused):
+//  1. threshold: an exact FP32 search of each query over a strided sample of S stored rows keeps
+//     its k'-th best score (k' = fused_kept below: max(k x flat_overfetch, k + 16), at most
+//     4096).
+//     No row of a query's true top k' scores worse than that, so the sample's k'-th score
+//     bounds every row the re-rank needs.
+//  2. candidates: one kernel computes TF32 tensor-core tiles of query x row products
+//     (mma.sync m16n8k8) and, in its epilogue, appends each (row, score) whose TF32 score is
+//     within the TF32 error bound of the threshold to the query's buffer of `cap` entries; no
+//     score tile reaches memory.
+//  3. the best k' candidates by TF32 score (launch_merge_partial), re-ranked by exact float32
+//     products (launch_rerank) into the final k.
+//  4. a query whose buffer overflowed (count > cap) is searched again by the exact path.
+// Scores are "partial" as in the GEMM tiles: |x|^2 - 2 q.x (L2) or -q.x (IP).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "cuda/select/block_select_limits.hpp"
+#include "knnx/metric.hpp"
+
+namespace knnx::cuda {
+
+// Tile of the candidate kernel: 128 queries x 128 rows a block (256 threads, 8 warps of 64 x 32).
+inline constexpr int kFusedTileQueries = 128;
+inline constexpr int kFusedTileRows = 128;
+
+// k' of the fused path: the tiled path's kept (max(k, k x flat_overfetch)), and at least k + 16,
+// at most 4096 (kMaxSelectK): at small k a TF32 ranking error of a few places is then absorbed
+// (k 1 re-ranks 17 rows, k 10 re-ranks 26) for a few microseconds of re-rank a batch.
+inline int fused_kept(int k, int kept) {
+  const int floor_k = k + 16 < kMaxSelectK ? k + 16 : kMaxSelectK;
+  return kept > floor_k ? kept : floor_k;
+}
+
+struct FusedFastShape {
+  std::int64_t sample;  // S: rows of the threshold sample (every stride-th stored row)
+  std::int64_t stride;
+  int cap;  // candidates a query's buffer holds
+};
+
+// S = min(n, max(16384, 64 k')): expected candidates a query about k' n / S (the sample's k'-th
+// score ranks near k' n / S among all rows); cap = 4 x that (at least 2 k', a multiple of 32,
+// at most n rounded up), or cap_override when > 0.
+FusedFastShape fused_fast_shape(std::int64_t n, int kept, int cap_override);
+
+// The bound on |TF32 score - float32 score| is coef x |q| x |x|: both operands rounded to tf32
+// (relative 2^-11 each), products summed in float32 over dp terms, doubled for L2's -2 q.x,
+// with a factor 2 of slack.
+float fused_margin_coef(Metric metric, int dp);
+
+// dst rows i < count = src rows i x stride (rows of dp floats); dst_norms likewise from norms.
+void launch_gather_strided(const float* src, const float* norms, int dp, std::int64_t stride,
+                           std::int64_t count, float* dst, float* dst_norms, cudaStream_t stream,
+                           bool sync_check);
+
+// Per query q < nq, from the sample's best `kept` (key, row) pairs ([nq][kept], rows index
+// sample_norms): thr[q] = the worst kept score plus the float32 error bound of the sample GEMM
+// at that row (+inf when fewer than kept rows were kept), and qscale[q] = coef x |q| (from the
+// squared norms qnorm2).
+void launch_fused_threshold(const std::uint32_t* keys, const std::int32_t* rows, int nq, int kept,
+                            const float* qnorm2, const float* sample_norms, float coef,
+                            float sample_eps, float* thr, float* qscale, cudaStream_t stream,
+                            bool sync_check);
+
+// The candidate kernel over rows [0, n) of base (stride dp, norms |x|^2) for nq queries (stride
+// dp, 16-byte aligned rows): appends (key of score, row) to query q's buffer
+// (keys/rows + q x cap) for every row with score <= thr[q] + qscale[q] x |x|, counting all
+// of them in counts[q] (zeroed by the caller); entries past cap are dropped, so counts[q] > cap
+// marks an overflow. Grid: query tiles x `splits` slices of the rows.
+void launch_fused_candidates(const float* base, const float* norms, std::int64_t n, int dp,
+                             const float* queries, int nq, const float* thr, const float* qscale,
+                             Metric metric, int cap, int splits, int* counts, std::uint32_t* keys,
+                             std::int32_t* rows, cudaStream_t stream, bool sync_check);
+
+}  // namespace knnx::cuda

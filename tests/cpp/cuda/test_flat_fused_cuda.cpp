@@ -1,0 +1,234 @@
+// GPU IndexFlat fast precision by the fused kernel (KNNX_FLAT_FAST_KERNEL=fused) against the
+// same index's exact search: recall, odd shapes, huge norms, ties, and buffer overflow.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+#include <unordered_set>
+
+#include "gpu_test_util.hpp"
+#include "knnx/synthetic.hpp"
+#ifdef KNNX_WITH_CUDA
+#include "cuda/flat/fused_fast.hpp"
+#endif
+
+namespace knnx {
+namespace {
+
+using test::ConfigGuard;
+
+// Many queries, so the batch has at least 2 queries a multiprocessor (fast mode's condition).
+constexpr idx_t kManyQueries = 600;
+
+void use_fused(int cap = 0) {
+  Config c = config();
+  c.flat_fast_kernel = "fused";
+  c.flat_fused_cap = cap;
+  set_config(c);
+}
+
+std::vector<float> mixture(idx_t n, int d, std::uint64_t seed, bool queries) {
+  MixtureSpec spec;
+  spec.dim = d;
+  spec.n_clusters = 64;
+  spec.noise_stddev = 0.6f;
+  spec.seed = seed;
+  return queries ? make_mixture_queries(spec, n).data : make_mixture_base(spec, n).data;
+}
+
+// Recall of `got` against `want` (both [nq][k], distances ascending for L2, descending for IP):
+// a returned label counts when it is among the exact labels or when its distance ties the
+// exact k-th (duplicates and ties may swap labels). Labels must be distinct within a query.
+double recall(Metric metric, const test::Neighbours& want, const test::Neighbours& got, int k) {
+  const std::size_t nq = want.lab.size() / static_cast<std::size_t>(k);
+  std::size_t hits = 0, total = 0;
+  for (std::size_t q = 0; q < nq; ++q) {
+    std::unordered_set<idx_t> exact, seen;
+    float kth = 0;
+    for (int j = 0; j < k; ++j) {
+      const idx_t l = want.lab[q * k + j];
+      if (l < 0) continue;
+      exact.insert(l);
+      kth = want.dist[q * k + j];
+      ++total;
+    }
+    const float tol = 1e-5f * std::max(1.0f, std::abs(kth));
+    for (int j = 0; j < k; ++j) {
+      const idx_t l = got.lab[q * k + j];
+      if (l < 0) continue;
+      EXPECT_TRUE(seen.insert(l).second) << "query " << q << " returns label " << l << " twice";
+      const float dd = got.dist[q * k + j];
+      const bool within = metric == Metric::L2 ? dd <= kth + tol : dd >= kth - tol;
+      if (exact.count(l) != 0 || within) ++hits;
+    }
+  }
+  return total == 0 ? 1.0 : static_cast<double>(hits) / static_cast<double>(total);
+}
+
+// Fused fast search of q against the index's exact search: fast precision is used, and recall
+// is at least min_recall.
+void expect_fused_recall(const IndexFlat& index, Metric metric, const std::vector<float>& q, int d,
+                         int k, double min_recall = 0.999) {
+  SearchParams fast;
+  fast.precision = FlatPrecision::Fast;
+  const idx_t nq = static_cast<idx_t>(q.size()) / d;
+  EXPECT_EQ(index.precision_used(nq, k, &fast), FlatPrecision::Fast);
+  const auto want = test::search(index, q, d, k);
+  const auto got = test::search(index, q, d, k, &fast);
+  EXPECT_GE(recall(metric, want, got, k), min_recall) << "k " << k;
+}
+
+class FlatFusedCuda : public ::testing::TestWithParam<std::tuple<Metric, int, int>> {};
+
+// n not a multiple of the 128-row tile, d not a multiple of 8 or of the 32-float K stage.
+TEST_P(FlatFusedCuda, RecallAgainstExact) {
+  KNNX_REQUIRE_GPU();
+  ConfigGuard guard;
+  use_fused();
+  const auto [metric, d, k] = GetParam();
+  const idx_t n = 20011;
+  IndexFlat index(d, metric, Device::cuda(0));
+  const auto base = mixture(n, d, 5, false);
+  index.add(n, base.data());
+  expect_fused_recall(index, metric, mixture(kManyQueries, d, 5, true), d, k);
+}
+
+INSTANTIATE_TEST_SUITE_P(MetricsDimsK, FlatFusedCuda,
+                         ::testing::Combine(::testing::Values(Metric::L2, Metric::InnerProduct),
+                                            ::testing::Values(3, 100, 128),
+                                            ::testing::Values(1, 10, 100, 256)),
+                         [](const auto& info) {
+                           return fmt::format("{}_d{}_k{}", to_string(std::get<0>(info.param)),
+                                              std::get<1>(info.param), std::get<2>(info.param));
+                         });
+
+// Edge cases on a GPU, with the fused kernel as the process default (restored after).
+class FlatFusedCudaEdge : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    KNNX_REQUIRE_GPU();
+    use_fused();
+  }
+  ConfigGuard guard_;
+};
+
+// A few rows with norms a thousand times the rest: the TF32 error bound scales with |x|, so
+// neither they nor their neighbours are lost.
+TEST_F(FlatFusedCudaEdge, HugeNormRows) {
+  const int d = 64;
+  const idx_t n = 9001;
+  auto base = mixture(n, d, 7, false);
+  for (idx_t r = 0; r < n; r += 97) {
+    for (int j = 0; j < d; ++j) base[r * d + j] *= 1000.0f;
+  }
+  auto q = mixture(kManyQueries, d, 7, true);
+  for (idx_t r = 0; r < kManyQueries; r += 50) {
+    for (int j = 0; j < d; ++j) q[r * d + j] *= 1000.0f;
+  }
+  for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+    SCOPED_TRACE(to_string(metric));
+    IndexFlat index(d, metric, Device::cuda(0));
+    index.add(n, base.data());
+    expect_fused_recall(index, metric, q, d, 10);
+  }
+}
+
+// Every stored vector repeated 40 times: all neighbours tie in groups.
+TEST_F(FlatFusedCudaEdge, DuplicatesAndTies) {
+  const int d = 24;
+  const idx_t distinct = 251, copies = 40, n = distinct * copies;
+  const auto one = mixture(distinct, d, 9, false);
+  std::vector<float> base;
+  for (idx_t c = 0; c < copies; ++c) base.insert(base.end(), one.begin(), one.end());
+  const auto q = mixture(kManyQueries, d, 9, true);
+  for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+    SCOPED_TRACE(to_string(metric));
+    IndexFlat index(d, metric, Device::cuda(0));
+    index.add(n, base.data());
+    for (int k : {1, 10, 100}) expect_fused_recall(index, metric, q, d, k);
+  }
+}
+
+// A candidate buffer of one entry overflows for every query at k 10: each is searched again by
+// the exact path, so the results are the exact search's.
+TEST_F(FlatFusedCudaEdge, OverflowFallsBackToExact) {
+  use_fused(1);
+  const int d = 48;
+  const idx_t n = 5003;
+  const auto base = mixture(n, d, 11, false);
+  const auto q = mixture(kManyQueries, d, 11, true);
+  for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+    SCOPED_TRACE(to_string(metric));
+    IndexFlat index(d, metric, Device::cuda(0));
+    index.add(n, base.data());
+    SearchParams fast;
+    fast.precision = FlatPrecision::Fast;
+    const auto want = test::search(index, q, d, 10);
+    const auto got = test::search(index, q, d, 10, &fast);
+    EXPECT_EQ(got.lab, want.lab);
+    EXPECT_EQ(got.dist, want.dist);
+  }
+  // A buffer just short of what some queries need: those fall back, the rest stay fast, and
+  // recall holds over all of them.
+  use_fused(30);  // k' is 26: rows tied within the TF32 bound push some queries past 30
+  IndexFlat index(d, Metric::L2, Device::cuda(0));
+  index.add(n, base.data());
+  expect_fused_recall(index, Metric::L2, q, d, 10);
+}
+
+// One query (and a few) run exact, as precision_used says; a large batch with several chunks of
+// the fused pipeline (a small workspace) keeps its recall.
+TEST_F(FlatFusedCudaEdge, FewQueriesAndSmallWorkspace) {
+  const int d = 32;
+  const idx_t n = 30000;
+  const auto base = mixture(n, d, 13, false);
+  IndexFlat index(d, Metric::L2, Device::cuda(0));
+  index.add(n, base.data());
+  SearchParams fast;
+  fast.precision = FlatPrecision::Fast;
+  const auto one = mixture(1, d, 13, true);
+  EXPECT_EQ(index.precision_used(1, 10, &fast), FlatPrecision::Exact);
+  const auto want = test::search(index, one, d, 10);
+  const auto got = test::search(index, one, d, 10, &fast);
+  EXPECT_EQ(got.lab, want.lab);
+  EXPECT_EQ(got.dist, want.dist);
+  // Under 256 MiB the tiled plan still batches about 1,000 queries (fast precision), while
+  // buffers of 65,536 candidates a query split each batch into several chunks of the fused
+  // pipeline.
+  use_fused(65536);
+  Config c = config();
+  c.gpu_workspace_mb = 256;
+  set_config(c);
+  expect_fused_recall(index, Metric::L2, mixture(3000, d, 13, true), d, 10);
+}
+
+#ifdef KNNX_WITH_CUDA
+// The candidate-count rules (host arithmetic; no device needed).
+TEST(FlatFusedCudaRules, KeptSampleAndBufferSizes) {
+  EXPECT_EQ(cuda::fused_kept(1, 2), 17);  // at least k + 16
+  EXPECT_EQ(cuda::fused_kept(10, 20), 26);
+  EXPECT_EQ(cuda::fused_kept(100, 200), 200);  // overfetch x k once it is larger
+  EXPECT_EQ(cuda::fused_kept(4090, 4096), 4096);
+  // 1M rows, k' 26: a sample of 16,384 rows (every 61st), 1,587 expected candidates, 4x that.
+  const cuda::FusedFastShape big = cuda::fused_fast_shape(1'000'000, 26, 0);
+  EXPECT_EQ(big.sample, 16384);
+  EXPECT_EQ(big.stride, 61);
+  EXPECT_EQ(big.cap, 6368);
+  // Fewer rows than the sample: every row is sampled, the buffer need not exceed the rows.
+  const cuda::FusedFastShape small = cuda::fused_fast_shape(20011, 512, 0);
+  EXPECT_EQ(small.sample, 20011);
+  EXPECT_EQ(small.stride, 1);
+  EXPECT_EQ(small.cap, 2048);
+  EXPECT_GE(cuda::fused_fast_shape(100, 26, 0).cap, 100);
+  EXPECT_EQ(cuda::fused_fast_shape(1'000'000, 26, 1).cap, 1);  // KNNX_FLAT_FUSED_CAP
+  // The TF32 error bound: about 2^-9 |q||x| for an inner product, twice that for L2.
+  const float ip = cuda::fused_margin_coef(Metric::InnerProduct, 128);
+  EXPECT_NEAR(ip, 2.0 * (1.0 / 1024 + 1.0 / 4194304 + 128.0 / 16777216), 1e-9);
+  EXPECT_FLOAT_EQ(cuda::fused_margin_coef(Metric::L2, 128), 2 * ip);
+}
+#endif
+
+}  // namespace
+}  // namespace knnx
