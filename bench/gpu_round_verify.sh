@@ -11,7 +11,8 @@
 #      again (nq 1 and 16, Flat and IVF);
 #   5. with what is left, the 100M x 96 IVF-PQ build from a file (bench/gpu_build_large.py),
 #      cut off by the budget if need be (its progress lines give the add rate as it grows).
-# TESTS, PQ, LAT and LARGE (each 1 by default) turn stages 2-5 on or off, so that a warm device
+# TESTS, FUSED (exact, fast and the fused fast kernel at k FUSED_K, nq 10000, beside PyTorch), PQ,
+# LAT and LARGE (each 1 by default) turn the stages after the build on or off, so that a warm device
 # can run the later stages in a second call on the same build; GTEST_S bounds the gtest run.
 # Logs and JSON under $OUT; the summary is $OUT/summary.txt. KNNX_COMMIT names this tree's commit.
 set -uo pipefail
@@ -48,6 +49,12 @@ timeout "$(limit "${PYTEST_S:-90}")" python3 -m pytest -q -p no:cacheprovider \
   $(grep -lE "cuda|gpu" tests/python/test_*.py) >"$out/pytest.log" 2>&1
 stamp "pytest rc=$?: $(tail -1 "$out/pytest.log")"
 grep -E "^FAILED|^ERROR" "$out/pytest.log" | head -10 | tee -a "$out/summary.txt"
+fi
+if [[ ${FUSED:-1} == 1 ]] && (($(left) > 60)); then
+  timeout "$(limit 100)" python3 bench/gpu_sweep.py --sweeps k --indexes flat \
+    --modes exact fast fast-fused --k ${FUSED_K:-10 100 1024} --k-sweep-nq 10000 \
+    --out "$out/gpu_sweep_fused.json" >"$out/fused_sweep.log" 2>&1
+  stamp "fused sweep rc=$?"; tail -6 "$out/fused_sweep.log" >>"$out/summary.txt"
 fi
 if [[ ${PQ:-1} == 1 ]] && (($(left) > 150)); then
   timeout "$(limit 170)" python3 bench/gpu_ivf_pq.py --n "${PQ_N:-10000000}" --nq 10000 --M 48 \
