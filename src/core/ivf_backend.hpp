@@ -29,6 +29,10 @@ class IvfBackend {
   // The nearest list (by the index metric) of each of n vectors, into lists[0..n) (host).
   virtual void assign(idx_t n, const float* x, idx_t* lists) const = 0;
 
+  // Room for each list to reach sizes[l] entries (n_lists values) before its storage moves: an
+  // index file's loader, which appends list by list, calls it once with the saved sizes. A hint
+  // (the default ignores it); may throw OutOfMemory, changing nothing.
+  virtual void reserve_lists(const std::vector<idx_t>& sizes) { (void)sizes; }
   // Appends n vectors with their ids to the given lists (lists[i] in [0, n_lists)).
   // Strong guarantee: on exception (e.g. OutOfMemory) nothing changes.
   virtual void add(idx_t n, const float* x, const idx_t* ids, const idx_t* lists) = 0;

@@ -78,6 +78,10 @@ class IvfPqBackend {
   // Whether searches use a precomputed table.
   virtual bool has_precomputed_table() const = 0;
 
+  // Room for each list to reach sizes[l] entries (n_lists values) before its storage moves: an
+  // index file's loader, which appends list by list, calls it once with the saved sizes. A hint
+  // (the default ignores it); may throw OutOfMemory, changing nothing.
+  virtual void reserve_lists(const std::vector<idx_t>& sizes) { (void)sizes; }
   // Appends n codes with their ids to the given lists. Strong guarantee.
   virtual void add(idx_t n, const std::uint8_t* codes, const idx_t* ids, const idx_t* lists) = 0;
   // k best entries of each query's knobs.nprobe nearest lists (nprobe in [1, n_lists]); labels

@@ -45,6 +45,10 @@ class SqBackend {
   virtual void set_quantizer(const ScalarQuantizer& sq) = 0;
   virtual const std::optional<ScalarQuantizer>& quantizer() const = 0;
 
+  // Room for each list to reach sizes[l] entries (n_lists values) before its storage moves: an
+  // index file's loader, which appends list by list, calls it once with the saved sizes. A hint
+  // (the default ignores it); may throw OutOfMemory, changing nothing.
+  virtual void reserve_lists(const std::vector<idx_t>& sizes) { (void)sizes; }
   // Encodes n vectors (residuals from their lists' centroids when by_residual) and appends them
   // with their ids to lists[i]. Strong guarantee.
   virtual void add(idx_t n, const float* x, const idx_t* ids, const idx_t* lists) = 0;

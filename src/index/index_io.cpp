@@ -809,6 +809,7 @@ std::unique_ptr<Index> read_ivf_flat(const detail::InputFile& f, const fmtv::Lay
   std::vector<float> chunk = allocate<float>(
       std::min<std::size_t>(chunk_rows, static_cast<std::size_t>(h.ntotal)) * dim, path);
   std::vector<idx_t> lists(std::min<std::size_t>(chunk_rows, static_cast<std::size_t>(h.ntotal)));
+  detail::IndexRestore::reserve_lists(*index, sizes);
   fmtv::SectionReader reader(f, layout.section(SectionKind::ListVectors));
   ListCursor cursor(sizes);
   for (std::uint64_t row = 0; row < h.ntotal;) {
@@ -914,6 +915,7 @@ std::unique_ptr<Index> read_sq(const detail::InputFile& f, const fmtv::Layout& l
   const std::size_t chunk_rows = std::max<std::size_t>(1, kChunkBytes / code_size);
   std::vector<std::uint8_t> chunk = allocate<std::uint8_t>(
       std::min<std::size_t>(chunk_rows, static_cast<std::size_t>(h.ntotal)) * code_size, path);
+  detail::IndexRestore::reserve_lists(*index, sizes);
   fmtv::SectionReader reader(f, layout.section(SectionKind::Codes));
   std::uint64_t row = 0;
   for (int l = 0; l < n_lists; ++l) {
@@ -1069,6 +1071,7 @@ std::unique_ptr<Index> read_ivf_pq(const detail::InputFile& f, const fmtv::Layou
     detail::IndexRestore::set_ivf_pq_trained(*index, centroids.data(), pq_centroids.data());
   }
   std::unique_ptr<Index> out = wrapping.wrap(std::move(ivf));
+  if (h.trained()) detail::IndexRestore::reserve_lists(*index, sizes);
   ListCursor cursor(sizes);
   std::vector<idx_t> lists;
   stream_codes(f, layout, SectionKind::Codes,

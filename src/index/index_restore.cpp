@@ -44,6 +44,18 @@ void IndexRestore::fill_refine(IndexRefineFlat& index, std::unique_ptr<Index> ba
   index.ids_->raise_next_id(next_id);
 }
 
+void IndexRestore::reserve_lists(IndexIVFFlat& index, const std::vector<idx_t>& sizes) {
+  index.backend_->reserve_lists(sizes);
+}
+
+void IndexRestore::reserve_lists(IndexScalarQuantizerBase& index, const std::vector<idx_t>& sizes) {
+  index.backend_->reserve_lists(sizes);
+}
+
+void IndexRestore::reserve_lists(IndexIVFPQ& index, const std::vector<idx_t>& sizes) {
+  index.backend_->reserve_lists(sizes);
+}
+
 void IndexRestore::append_ivf_rows(IndexIVFFlat& index, idx_t n, const float* x,
                                    const idx_t* ids, const idx_t* lists) {
   index.backend_->add(n, x, ids, lists);

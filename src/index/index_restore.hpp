@@ -79,6 +79,12 @@ struct IndexRestore {
   // from next_id (>= every id + 1).
   static void finish_flat(IndexFlat& index, const std::vector<idx_t>& ids, idx_t next_id);
 
+  // Room in a restoring index's lists for the saved sizes (n_lists values), before the appends
+  // below, so that a device backend lays out its storage once instead of at each new list.
+  static void reserve_lists(IndexIVFFlat& index, const std::vector<idx_t>& sizes);
+  static void reserve_lists(IndexScalarQuantizerBase& index, const std::vector<idx_t>& sizes);
+  static void reserve_lists(IndexIVFPQ& index, const std::vector<idx_t>& sizes);
+
   // Appends n vectors (host memory) with their ids to the given lists of a trained, restoring
   // IndexIVFFlat, in order, without assigning them to lists.
   static void append_ivf_rows(IndexIVFFlat& index, idx_t n, const float* x, const idx_t* ids,

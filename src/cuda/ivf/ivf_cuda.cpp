@@ -59,6 +59,7 @@ class IvfCuda final : public detail::IvfBackend {
     coarse_->search(n, x, 1, dist.data(), lists, identity_, detail::default_search_knobs());
   }
 
+  void reserve_lists(const std::vector<idx_t>& sizes) override { lists_->reserve(sizes); }
   void add(idx_t n, const float* x, const idx_t* ids, const idx_t* lists) override {
     DeviceGuard guard(device_);
     const cudaStream_t s = main_->stream();

@@ -114,22 +114,7 @@ void DeviceListArena::add(idx_t n, const std::uint32_t* staged_rows, const idx_t
 
   std::uint32_t* arena = relayout ? rows.data() : rows_.data();
   std::int64_t* arena_ids = relayout ? dev_ids.data() : ids_.data();
-  if (relayout && total_ > 0) {
-    std::vector<std::int64_t> sp, dpv;
-    sp.reserve(static_cast<std::size_t>(total_));
-    dpv.reserve(static_cast<std::size_t>(total_));
-    for (int l = 0; l < n_lists; ++l) {
-      for (idx_t j = 0; j < sizes_[l]; ++j) {
-        sp.push_back(offsets_[l] + j);
-        dpv.push_back(offsets[l] + j);
-      }
-    }
-    upload(src_pos.data(), sp, s);
-    upload(dst_pos.data(), dpv, s);
-    launch_move_rows(rows_.data(), ids_.data(), src_pos.data(), arena, arena_ids, dst_pos.data(),
-                     total_, row_words_, s, sync);
-    main_->synchronize();  // the position buffers are reused below
-  }
+  if (relayout) move_stored_rows(offsets, arena, arena_ids, src_pos.data(), dst_pos.data());
   if (n > 0) {
     KNNX_CUDA_CHECK(cudaMemcpyAsync(staged_ids.data(), ids, sizeof(std::int64_t) * n,
                                     cudaMemcpyHostToDevice, s));
@@ -160,6 +145,64 @@ void DeviceListArena::add(idx_t n, const std::uint32_t* staged_rows, const idx_t
   dev_sizes_.swap(new_dev_sizes);
   dev_offsets_.swap(new_dev_offsets);
   total_ = total;
+}
+
+void DeviceListArena::move_stored_rows(const std::vector<idx_t>& offsets,
+                                       std::uint32_t* dst_rows, std::int64_t* dst_ids,
+                                       std::int64_t* src_pos, std::int64_t* dst_pos) {
+  if (total_ == 0) return;
+  const cudaStream_t s = main_->stream();
+  std::vector<std::int64_t> sp, dpv;
+  sp.reserve(static_cast<std::size_t>(total_));
+  dpv.reserve(static_cast<std::size_t>(total_));
+  for (int l = 0; l < n_lists(); ++l) {
+    for (idx_t j = 0; j < sizes_[l]; ++j) {
+      sp.push_back(offsets_[l] + j);
+      dpv.push_back(offsets[l] + j);
+    }
+  }
+  upload(src_pos, sp, s);
+  upload(dst_pos, dpv, s);
+  launch_move_rows(rows_.data(), ids_.data(), src_pos, dst_rows, dst_ids, dst_pos, total_,
+                   row_words_, s, config().sync_check);
+  main_->synchronize();  // the position buffers may be reused, sp and dpv go out of scope
+}
+
+void DeviceListArena::reserve(const std::vector<idx_t>& caps) {
+  const int n_lists = this->n_lists();
+  detail::require(static_cast<int>(caps.size()) == n_lists,
+                  "reserving lists: {} capacities for {} lists", caps.size(), n_lists);
+  bool grow = false;
+  for (int l = 0; l < n_lists; ++l) grow = grow || caps[l] > caps_[l];
+  if (!grow) return;
+  DeviceGuard guard(device_);
+  const cudaStream_t s = main_->stream();
+  std::vector<idx_t> new_caps = caps_, offsets(static_cast<std::size_t>(n_lists));
+  idx_t arena_rows = 0;
+  for (int l = 0; l < n_lists; ++l) {
+    new_caps[l] = std::max(new_caps[l], caps[l]);
+    offsets[l] = arena_rows;
+    arena_rows += new_caps[l];
+  }
+  detail::require(arena_rows <= INT32_MAX, "a GPU IVF index holds at most {} vectors, asked for {}",
+                  INT32_MAX, arena_rows);
+  for (int l = 0; l < n_lists; ++l) host_ids_[l].reserve(static_cast<std::size_t>(new_caps[l]));
+  const auto rows_alloc = static_cast<std::size_t>(std::max<idx_t>(arena_rows, 1));
+  DeviceBuffer<std::uint32_t> rows(rows_alloc * static_cast<std::size_t>(row_words_), s);
+  DeviceBuffer<std::int64_t> dev_ids(rows_alloc, s);
+  const auto moves = static_cast<std::size_t>(std::max<idx_t>(total_, 1));
+  DeviceBuffer<std::int64_t> src_pos(moves, s), dst_pos(moves, s);
+  DeviceBuffer<std::int64_t> new_dev_offsets(static_cast<std::size_t>(n_lists), s);
+  move_stored_rows(offsets, rows.data(), dev_ids.data(), src_pos.data(), dst_pos.data());
+  upload(new_dev_offsets.data(), offsets, s);
+  main_->synchronize();
+  // Commit (nothing below throws).
+  rows_.swap(rows);
+  ids_.swap(dev_ids);
+  arena_rows_ = arena_rows;
+  caps_.swap(new_caps);
+  offsets_.swap(offsets);
+  dev_offsets_.swap(new_dev_offsets);
 }
 
 idx_t DeviceListArena::remove_ids(const std::vector<idx_t>& sorted_ids) {

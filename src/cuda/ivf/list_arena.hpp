@@ -55,6 +55,11 @@ class DeviceListArena {
   // given lists (host, each in [0, n_lists)), in input order within a list. Strong guarantee:
   // on exception (OutOfMemory, or InvalidArgument past INT32_MAX entries) nothing changes.
   void add(idx_t n, const std::uint32_t* staged_rows, const idx_t* ids, const idx_t* lists);
+  // Room for each list to reach caps[l] entries (n_lists values) without a re-layout: an index
+  // file's loader knows every list's final size and appends list by list, which would otherwise
+  // re-lay out the whole arena for each new list. Re-lays out once if any list lacks the room.
+  // Strong guarantee.
+  void reserve(const std::vector<idx_t>& caps);
   // Removes every entry whose id is in sorted_ids (ascending, unique), keeping the order of
   // the rest of each list; returns how many were removed.
   idx_t remove_ids(const std::vector<idx_t>& sorted_ids);
@@ -71,6 +76,10 @@ class DeviceListArena {
 
  private:
   void upload_layout();
+  // Queues the move of every stored row and id into dst_rows / dst_ids at the lists' new
+  // offsets (a re-layout), through the position buffers (total_ entries each), and waits.
+  void move_stored_rows(const std::vector<idx_t>& offsets, std::uint32_t* dst_rows,
+                        std::int64_t* dst_ids, std::int64_t* src_pos, std::int64_t* dst_pos);
 
   int row_words_;
   int device_;

@@ -381,6 +381,7 @@ class IvfPqCuda final : public detail::IvfPqBackend, private PqOnDevice {
     return precomputed_.data() != nullptr || row_terms_;
   }
 
+  void reserve_lists(const std::vector<idx_t>& sizes) override { lists_->reserve(sizes); }
   void add(idx_t n, const std::uint8_t* codes, const idx_t* ids, const idx_t* lists) override {
     DeviceGuard guard(device_);
     const cudaStream_t s = main_->stream();

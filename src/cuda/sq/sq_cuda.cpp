@@ -140,6 +140,7 @@ class SqCuda final : public detail::SqBackend {
 
   const std::optional<ScalarQuantizer>& quantizer() const override { return quantizer_; }
 
+  void reserve_lists(const std::vector<idx_t>& sizes) override { lists_->reserve(sizes); }
   void add(idx_t n, const float* x, const idx_t* ids, const idx_t* lists) override {
     const std::size_t cs = static_cast<std::size_t>(code_size_);
     std::vector<std::uint8_t> codes;
