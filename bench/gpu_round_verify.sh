@@ -13,7 +13,8 @@
 #      cut off by the budget if need be (its progress lines give the add rate as it grows).
 # TESTS, FUSED (exact, fast and the fused fast kernel at k FUSED_K, nq 10000, beside PyTorch), PQ,
 # LAT and LARGE (each 1 by default) turn the stages after the build on or off, so that a warm device
-# can run the later stages in a second call on the same build; GTEST_S bounds the gtest run.
+# can run the later stages in a second call on the same build; GTEST_S bounds the gtest run,
+# GTEST_FILTER and PYTEST_FILES narrow the tests, LARGE_N sizes the build from a file.
 # Logs and JSON under $OUT; the summary is $OUT/summary.txt. KNNX_COMMIT names this tree's commit.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -42,11 +43,11 @@ fi
 stamp "built"
 export PYTHONPATH=build-gpu/python
 if [[ ${TESTS:-1} == 1 ]]; then
-timeout "$(limit "${GTEST_S:-250}")" stdbuf -oL ./build-gpu/tests/cpp/test_cuda >"$out/gtest.log" 2>&1
+timeout "$(limit "${GTEST_S:-250}")" stdbuf -oL ./build-gpu/tests/cpp/test_cuda --gtest_filter="${GTEST_FILTER:-*}" >"$out/gtest.log" 2>&1
 stamp "gtest rc=$?: $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$out/gtest.log" | tr '\n' ' ')"
 grep -E "^\[  FAILED|Failure" "$out/gtest.log" | head -20 | tee -a "$out/summary.txt"
 timeout "$(limit "${PYTEST_S:-90}")" python3 -m pytest -q -p no:cacheprovider \
-  $(grep -lE "cuda|gpu" tests/python/test_*.py) >"$out/pytest.log" 2>&1
+  ${PYTEST_FILES:-$(grep -lE "cuda|gpu" tests/python/test_*.py)} >"$out/pytest.log" 2>&1
 stamp "pytest rc=$?: $(tail -1 "$out/pytest.log")"
 grep -E "^FAILED|^ERROR" "$out/pytest.log" | head -10 | tee -a "$out/summary.txt"
 fi
@@ -74,7 +75,7 @@ for who in $whos; do
   stamp "latency $who rc=$?"; tail -14 "$out/latency.log" >>"$out/summary.txt"
 done
 if [[ ${LARGE:-1} == 1 ]] && (($(left) > 60)); then
-  timeout "$(limit 1000)" python3 bench/gpu_build_large.py --n 100000000 \
+  timeout "$(limit 1000)" python3 bench/gpu_build_large.py --n "${LARGE_N:-100000000}" \
     --knnx build-gpu/cli/knnx --out "$out/gpu_build_large.json" >"$out/large.log" 2>&1
   stamp "large build rc=$?"; grep -v "written" "$out/large.log" | tail -12 >>"$out/summary.txt"
   rm -rf /tmp/knnx_large
