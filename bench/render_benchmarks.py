@@ -742,6 +742,48 @@ def generic(name, d):
     return lines + [""]
 
 
+def gpu_ab(name, d):
+    """A before/after file (bench/ab_*.sh, gpu_round_verify.sh): each case's base and new time."""
+    lines = [f"### Before / after on one device (`{name}`)", "",
+             f"Device {d['device']}; base `{d['base']}`, new `{d['new']}`; {d['rounds']} "
+             f"round(s); {d['statistic']}." + (f" Command `{d['command']}`." if d.get("command")
+                                               else ""), "",
+             "| case | base ms | new ms | new / base |" + (" floor ms |" if any(
+                 "floor_ms" in c for c in d["cases"]) else ""),
+             "|---|---|---|---|" + ("---|" if any("floor_ms" in c for c in d["cases"]) else "")]
+    for c in d["cases"]:
+        floor = f" {c['floor_ms']:.4f} |" if "floor_ms" in c else ""
+        lines.append(f"| {c['case']} | {c['base_ms']:.4f} | {c['new_ms']:.4f} | "
+                     f"{c['new_over_base']:.3f} |{floor}")
+    return lines + [""]
+
+
+def gpu_build_large(name, d):
+    """bench/gpu_build_large.py: an IVF-PQ index built on one GPU from a file larger than the
+    build holds at once; build time, peak memory, then recall and queries/s of the result."""
+    z, b = d["sizes"], d["build"]
+    t = b["report"]["timings_s"]
+    lines = [f"### GPU build from a file (`{name}`)", "",
+             f"Device {d['device']}; commit `{d['commit']}`; command `{d['command']}`. "
+             f"{d['spec']} over N = {z['n']:,} x d = {z['d']} float32 "
+             f"({z['base_bytes'] / 1e9:.1f} GB in a .npy file), trained on "
+             f"{z['train_size']:,} vectors.", "",
+             "| build s | train s | add s | add vectors/s | write s | peak host GiB | "
+             "peak device MiB | index file GB |",
+             "|---|---|---|---|---|---|---|---|",
+             f"| {b['seconds']:.0f} | {t['train']:.1f} | {t['add']:.1f} | "
+             f"{z['n'] / t['add']:,.0f} | {t['write']:.1f} | {b['peak_host_bytes'] / 2**30:.2f} | "
+             f"{b['device_mib_peak'] - b['device_mib_before']:,} | "
+             f"{b['index_file_bytes'] / 1e9:.2f} |", ""]
+    if d.get("points"):
+        lines += [f"Loaded onto the GPU in {d['load_s']:.1f} s; {z['nq']:,} queries, recall@"
+                  f"{z['k']} against exact ground truth (PyTorch fp32 over the file):", "",
+                  "| nprobe | recall | queries/s |", "|---|---|---|"]
+        lines += [f"| {p['nprobe']} | {p['recall']:.4f} | {p['qps']:,.0f} |" for p in d["points"]]
+        lines.append("")
+    return lines
+
+
 def kind_of(name, d):
     if d.get("benchmark") == "ann_sweep":
         return "ann_sweep"
@@ -765,6 +807,10 @@ def kind_of(name, d):
         return "k_sweep"
     if d.get("benchmark") == "cpu_k_sweep":
         return "cpu_k_sweep"
+    if d.get("benchmark") == "gpu_build_large" and "build" in d:
+        return "gpu_build_large"
+    if {"base", "new", "cases"} <= d.keys():
+        return "gpu_ab"
     if d.get("benchmark") == "gpu_flat_tiles_and_radix":
         return "gpu_flat_tiles_and_radix"
     for prefix in ("gpu_flat", "gpu_ivf_curve", "gpu_ivf_playbook"):
@@ -821,6 +867,10 @@ def main():
             sections["gpu"] += gpu_ivf_knobs(name, d)
         elif kind == "gpu_ivf_stages":
             sections["gpu"] += gpu_ivf_stages(name, d)
+        elif kind == "gpu_build_large":
+            sections["compressed"] += gpu_build_large(name, d)
+        elif kind == "gpu_ab":
+            sections["gpu"] += gpu_ab(name, d)
         else:
             sections["other"] += generic(name, d)
     if not any(kind_of(name, d) == "gpu_sweep" for name, d in results.items()):

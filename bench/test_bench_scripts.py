@@ -264,3 +264,25 @@ def test_cpu_k_sweep_small_run_agrees_with_faiss(tmp_path):
             assert p["kth_distance_max_rel_diff"] < 1e-4
         else:  # every list probed: the exact answer
             assert p["knnx_recall"] > 0.99
+
+
+def test_render_before_after_and_large_build():
+    ab = {"device": "H100", "base": "aaa1111", "new": "bbb2222", "rounds": 2,
+          "statistic": "median", "cases": [
+              {"case": "flat nq 1", "base_ms": 0.25, "new_ms": 0.2, "new_over_base": 0.8,
+               "floor_ms": 0.17}]}
+    assert render_benchmarks.kind_of("gpu_ab_x.json", ab) == "gpu_ab"
+    assert "| flat nq 1 | 0.2500 | 0.2000 | 0.800 | 0.1700 |" in render_benchmarks.gpu_ab(
+        "gpu_ab_x.json", ab)
+    large = {"benchmark": "gpu_build_large", "commit": "ccc3333", "command": "c",
+             "device": "H100", "spec": "IVF4096,PQ48",
+             "sizes": {"n": 1000, "d": 4, "base_bytes": 16000, "nq": 10, "k": 10,
+                       "train_size": 500},
+             "build": {"seconds": 12.0, "peak_host_bytes": 2**30, "device_mib_before": 4,
+                       "device_mib_peak": 1028, "index_file_bytes": 2e9,
+                       "report": {"timings_s": {"train": 2.0, "add": 8.0, "write": 1.0}}},
+             "load_s": 3.0, "points": [{"nprobe": 8, "recall": 0.9, "qps": 1000.0}]}
+    assert render_benchmarks.kind_of("gpu_build_large_x.json", large) == "gpu_build_large"
+    lines = render_benchmarks.gpu_build_large("gpu_build_large_x.json", large)
+    assert "| 12 | 2.0 | 8.0 | 125 | 1.0 | 1.00 | 1,024 | 2.00 |" in lines
+    assert "| 8 | 0.9000 | 1,000 |" in lines
