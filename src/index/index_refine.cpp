@@ -16,6 +16,8 @@
 #include "core/id_set.hpp"
 #include "core/parallel_errors.hpp"
 #include "core/search_knobs.hpp"
+#include "cpu/blas.hpp"
+#include "knnx/config.hpp"
 #include "index/host_rows.hpp"
 #include "index/index_restore.hpp"
 #include "index/list_ids.hpp"
@@ -198,7 +200,8 @@ void IndexRefineFlat::search_host(idx_t nq, const float* queries, int k, int kb,
   const float pad = empty_distance(metric());
   const int d = dim();
   detail::ParallelErrors errors;
-#pragma omp parallel for schedule(dynamic, 16) if (nq > 16)
+  const int threads = cpu::cpu_threads(config().num_threads);
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads) if (nq > 16)
   for (idx_t q = 0; q < nq; ++q)
     errors.run([&] {
       const float* query = queries + q * d;

@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "core/parallel_errors.hpp"
+#include "cpu/blas.hpp"
+#include "knnx/config.hpp"
 
 namespace knnx::detail {
 
@@ -13,7 +15,8 @@ void merge_shard_results(int n_shards, idx_t nq, int k, Metric metric, const flo
   const float empty = empty_distance(metric);
   const std::size_t list_stride = static_cast<std::size_t>(nq) * k;
   ParallelErrors errors;
-#pragma omp parallel for schedule(static) if (nq >= 64)
+  const int threads = cpu::cpu_threads(config().num_threads);
+#pragma omp parallel for schedule(static) num_threads(threads) if (nq >= 64)
   for (idx_t q = 0; q < nq; ++q)
     errors.run([&] {
       std::vector<int> cursor(static_cast<std::size_t>(n_shards), 0);
