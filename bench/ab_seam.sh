@@ -16,18 +16,9 @@ base=${1:?usage: bench/ab_seam.sh BASE [ROUNDS]}
 rounds=${ROUNDS:-${2:-2}}
 out=$(realpath -m "${OUT:-bench/out}")
 mkdir -p "$out/base" "$out/new"
-base_tree=$(mktemp -d)
-if [[ -f $base ]]; then
-  tar -xf "$base" -C "$base_tree"
-  base_name=$(basename "$base")
-elif git rev-parse --verify -q "$base^{commit}" >/dev/null 2>&1; then
-  git archive "$base" | tar -xf - -C "$base_tree"
-  base_name=$(git rev-parse --short "$base")
-else
-  echo "ab_seam: $base is neither a file nor a commit here (no .git?): pass a tarball made by" \
-    "\`git archive -o base.tar $base\` in the repository root" >&2
-  exit 2
-fi
+# shellcheck source=bench/ab_base_tree.sh
+source bench/ab_base_tree.sh
+ab_base_tree ab_seam "$base"
 new_name=${KNNX_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo working-tree)}
 jobs=$(( $(nproc) / 2 ))
 
