@@ -1,6 +1,7 @@
 // DeviceListArena: appends go to each list's end, growing the arena by a re-layout into a fresh
-// buffer when a list overflows (every list then gets room to grow by half); removals compact into a fresh arena of the same layout (moving
-// rows in place would race). Every allocation happens before anything changes.
+// buffer when a list overflows (every list then gets room to grow by half) or when a loader
+// reserves its lists' sizes; removals compact into a fresh arena of the same layout (moving rows
+// in place would race). Every allocation happens before anything changes.
 #include "cuda/ivf/list_arena.hpp"
 
 #include <algorithm>
