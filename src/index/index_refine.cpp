@@ -17,10 +17,10 @@
 #include "core/parallel_errors.hpp"
 #include "core/search_knobs.hpp"
 #include "cpu/blas.hpp"
-#include "knnx/config.hpp"
 #include "index/host_rows.hpp"
 #include "index/index_restore.hpp"
 #include "index/list_ids.hpp"
+#include "knnx/config.hpp"
 #include "knnx/device_memory.hpp"
 
 namespace knnx {

@@ -148,9 +148,9 @@ void DeviceListArena::add(idx_t n, const std::uint32_t* staged_rows, const idx_t
   total_ = total;
 }
 
-void DeviceListArena::move_stored_rows(const std::vector<idx_t>& offsets,
-                                       std::uint32_t* dst_rows, std::int64_t* dst_ids,
-                                       std::int64_t* src_pos, std::int64_t* dst_pos) {
+void DeviceListArena::move_stored_rows(const std::vector<idx_t>& offsets, std::uint32_t* dst_rows,
+                                       std::int64_t* dst_ids, std::int64_t* src_pos,
+                                       std::int64_t* dst_pos) {
   if (total_ == 0) return;
   const cudaStream_t s = main_->stream();
   std::vector<std::int64_t> sp, dpv;
