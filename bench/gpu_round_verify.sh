@@ -2,7 +2,7 @@
 # One device call that checks a tree before it lands and measures it against a base tree, each
 # stage under a time limit and skipped when the call's budget (BUDGET seconds, default 565) has
 # too little left:
-#   1. builds this tree (test_cuda, the Python module, the CLI) and, beside it, the base tree's
+#   1. builds this tree (test_cuda, test_index, the Python module, the CLI) and, beside it, the base tree's
 #      Python module (BASE: a directory holding the base sources, e.g. the device copy of main;
 #      without BASE, no base build and the latency of this tree alone);
 #   2. the whole GPU gtest suite, then the GPU pytest files;
@@ -38,7 +38,7 @@ if [[ -n $base ]]; then
     -j$((jobs / 4)) --target _knnx) >"$out/build_base.log" 2>&1 &
   base_pid=$!
 fi
-(configure . build-gpu ON ON && cmake --build build-gpu -j"$jobs" --target _knnx knnx_cli test_cuda) \
+(configure . build-gpu ON ON && cmake --build build-gpu -j"$jobs" --target _knnx knnx_cli test_cuda test_index) \
   >"$out/build.log" 2>&1 || { grep -E "error" "$out/build.log" | head -30; exit 1; }
 stamp "built"
 export PYTHONPATH=build-gpu/python
@@ -46,6 +46,11 @@ if [[ ${TESTS:-1} == 1 ]]; then
 timeout "$(limit "${GTEST_S:-250}")" stdbuf -oL ./build-gpu/tests/cpp/test_cuda --gtest_filter="${GTEST_FILTER:-*}" >"$out/gtest.log" 2>&1
 stamp "gtest rc=$?: $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$out/gtest.log" | tr '\n' ' ')"
 grep -E "^\[  FAILED|Failure" "$out/gtest.log" | head -20 | tee -a "$out/summary.txt"
+# The index layer's tests that use a GPU (loading files onto it, device memory, GPU chains).
+timeout "$(limit 60)" ./build-gpu/tests/cpp/test_index --gtest_brief=1 \
+  --gtest_filter="${INDEX_GTEST_FILTER:-ChainIo.Gpu*:DeviceMemory.*:IndexIo.*}" \
+  >"$out/gtest_index.log" 2>&1
+stamp "test_index (GPU cases) rc=$?: $(grep -E '^\[  (PASSED|FAILED) ' "$out/gtest_index.log" | tr '\n' ' ')"
 timeout "$(limit "${PYTEST_S:-90}")" python3 -m pytest -q -p no:cacheprovider \
   ${PYTEST_FILES:-$(grep -lE "cuda|gpu" tests/python/test_*.py)} >"$out/pytest.log" 2>&1
 stamp "pytest rc=$?: $(tail -1 "$out/pytest.log")"
