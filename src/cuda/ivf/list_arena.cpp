@@ -26,6 +26,16 @@ void upload(T* dst, const std::vector<T>& src, cudaStream_t s) {
       cudaMemcpyAsync(dst, src.data(), sizeof(T) * src.size(), cudaMemcpyHostToDevice, s));
 }
 
+// Offsets of lists laid out one after another with these capacities; returns the rows in all.
+idx_t lay_out(const std::vector<idx_t>& caps, std::vector<idx_t>& offsets) {
+  idx_t rows = 0;
+  for (std::size_t l = 0; l < caps.size(); ++l) {
+    offsets[l] = rows;
+    rows += caps[l];
+  }
+  return rows;
+}
+
 }  // namespace
 
 DeviceListArena::DeviceListArena(int n_lists, int row_words, int device, StreamContext& main)
@@ -75,14 +85,7 @@ void DeviceListArena::add(idx_t n, const std::uint32_t* staged_rows, const idx_t
       caps[l] = std::max<idx_t>({caps[l], new_sizes[l] + new_sizes[l] / 2, 8});
   }
   std::vector<idx_t> offsets = offsets_;
-  idx_t arena_rows = arena_rows_;
-  if (relayout) {
-    arena_rows = 0;
-    for (int l = 0; l < n_lists; ++l) {
-      offsets[l] = arena_rows;
-      arena_rows += caps[l];
-    }
-  }
+  const idx_t arena_rows = relayout ? lay_out(caps, offsets) : arena_rows_;
 
   // Everything that can fail (allocation) happens before the arena changes.
   const std::size_t words = static_cast<std::size_t>(row_words_);
@@ -179,12 +182,8 @@ void DeviceListArena::reserve(const std::vector<idx_t>& caps) {
   DeviceGuard guard(device_);
   const cudaStream_t s = main_->stream();
   std::vector<idx_t> new_caps = caps_, offsets(static_cast<std::size_t>(n_lists));
-  idx_t arena_rows = 0;
-  for (int l = 0; l < n_lists; ++l) {
-    new_caps[l] = std::max(new_caps[l], caps[l]);
-    offsets[l] = arena_rows;
-    arena_rows += new_caps[l];
-  }
+  for (int l = 0; l < n_lists; ++l) new_caps[l] = std::max(new_caps[l], caps[l]);
+  const idx_t arena_rows = lay_out(new_caps, offsets);
   detail::require(arena_rows <= INT32_MAX, "a GPU IVF index holds at most {} vectors, asked for {}",
                   INT32_MAX, arena_rows);
   for (int l = 0; l < n_lists; ++l) host_ids_[l].reserve(static_cast<std::size_t>(new_caps[l]));
