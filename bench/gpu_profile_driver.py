@@ -1,0 +1,47 @@
+"""The searches that bench/gpu_profile.sh runs under Nsight Compute, so that each kernel of a
+search is timed on its own: Flat 1M x 128 (clustered, as bench/gpu_sweep.py) at nq 1 (the
+streaming scan, a few times) and at nq 10000 in fast precision with the fused kernel
+(KNNX_FLAT_FAST_KERNEL=fused), then the same in exact precision. Each search runs once
+unprofiled first (--warm) so that allocations and first-launch costs are outside the window
+that --launch-skip leaves to ncu. Needs a CUDA build of knnx; prints what it searched.
+
+    PYTHONPATH=build/python python3 bench/gpu_profile_driver.py --nb 1000000 --d 128
+"""
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--nb", type=int, default=1_000_000)
+    p.add_argument("--d", type=int, default=128)
+    p.add_argument("--nq", type=int, default=10_000)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--cases", nargs="+", default=["nq1", "fused", "exact"],
+                   choices=["nq1", "fused", "gemm-fast", "exact"])
+    args = p.parse_args()
+    import knnx
+
+    if knnx.cuda_device_count() == 0:
+        sys.exit("gpu_profile_driver.py needs a CUDA device and a CUDA build of knnx")
+    mix = dict(d=args.d, n_clusters=1024, center_stddev=1.0, noise_stddev=0.6, seed=1)
+    base = knnx.make_mixture_base(args.nb, **mix)
+    queries = knnx.make_mixture_queries(args.nq, **mix)
+    index = knnx.IndexFlat(args.d, "l2", device="cuda")
+    index.add(base)
+    for case in args.cases:
+        params = knnx.SearchParameters()
+        q = queries[:1] if case == "nq1" else queries
+        params.precision = (knnx.FlatPrecision.EXACT if case in ("nq1", "exact")
+                            else knnx.FlatPrecision.FAST)
+        knnx.set_config(flat_fast_kernel="fused" if case == "fused" else "gemm")
+        for rep in range(2 if case != "nq1" else 4):  # the first of each is the warm-up
+            index.search(q, args.k, params=params)
+        print(f"searched {case}: nq {len(q)}, k {args.k}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
