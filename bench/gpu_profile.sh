@@ -4,7 +4,7 @@
 # time is in question: the fused fast mode's candidate kernel (nq 10000) and the streaming scan
 # of one query. Needs a CUDA build of the Python module in build-gpu (bench/gpu_round_verify.sh
 # makes one); OUT (default gpu-profile) receives:
-#   kernel_times.txt  every kernel of the searches, in launch order, with grid and microseconds
+#   kernel_times.txt  every kernel of the searches (and of IVF-PQ ones), in launch order, with grid and microseconds
 #   kernel_detail.txt the counters' sections (speed of light, memory, compute, occupancy, stalls)
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,7 +14,7 @@ ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/
 export PYTHONPATH=${PYTHONPATH:-build-gpu/python}
 driver="python3 bench/gpu_profile_driver.py ${DRIVER_ARGS:-}"
 timeout "${TIMES_S:-240}" "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv \
-  --log-file "$out/kernel_times.csv" $driver >"$out/driver.log" 2>&1
+  --log-file "$out/kernel_times.csv" $driver --cases nq1 fused exact ivfpq >"$out/driver.log" 2>&1
 echo "ncu times rc=$?"
 python3 - "$out/kernel_times.csv" >"$out/kernel_times.txt" <<'PY'
 import csv, re, sys

@@ -1,7 +1,8 @@
 """The searches that bench/gpu_profile.sh runs under Nsight Compute, so that each kernel of a
 search is timed on its own: Flat 1M x 128 (clustered, as bench/gpu_sweep.py) at nq 1 (the
 streaming scan, a few times) and at nq 10000 in fast precision with the fused kernel
-(KNNX_FLAT_FAST_KERNEL=fused), then the same in exact precision. Each search runs once
+(KNNX_FLAT_FAST_KERNEL=fused), then the same in exact precision; with the case ivfpq,
+IVF1024,PQ32 over the same base at nq 10000 and nprobe 1, 2 and 8. Each search runs once
 unprofiled first (--warm) so that allocations and first-launch costs are outside the window
 that --launch-skip leaves to ncu. Needs a CUDA build of knnx; prints what it searched.
 
@@ -21,7 +22,7 @@ def main():
     p.add_argument("--nq", type=int, default=10_000)
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--cases", nargs="+", default=["nq1", "fused", "exact"],
-                   choices=["nq1", "fused", "gemm-fast", "exact"])
+                   choices=["nq1", "fused", "gemm-fast", "exact", "ivfpq"])
     args = p.parse_args()
     import knnx
 
@@ -33,6 +34,15 @@ def main():
     index = knnx.IndexFlat(args.d, "l2", device="cuda")
     index.add(base)
     for case in args.cases:
+        if case == "ivfpq":
+            ivfpq = knnx.IndexIVFPQ(args.d, 1024, 32, device="cuda")
+            ivfpq.train(base[:100_000])
+            ivfpq.add(base)
+            for nprobe in (1, 2, 8):
+                for rep in range(2):
+                    ivfpq.search(queries, args.k, params=knnx.SearchParametersIVF(nprobe=nprobe))
+                print(f"searched ivfpq: nq {len(queries)}, k {args.k}, nprobe {nprobe}", flush=True)
+            continue
         params = knnx.SearchParameters()
         q = queries[:1] if case == "nq1" else queries
         params.precision = (knnx.FlatPrecision.EXACT if case in ("nq1", "exact")
