@@ -30,14 +30,22 @@ constexpr int kThreads = 256;
 constexpr int kTileFloats = kBM * kLd;  // one operand's stage (kBM == kBN)
 static_assert(kBM == kBN, "queries and rows share the staging shape");
 
+// Candidates are staged in shared memory and appended to the queries' global buffers kStaged / 2
+// at a time: a global atomic returns after hundreds of cycles, and in the epilogue a warp would
+// wait for one per candidate while its block's other warps wait at the barrier.
+constexpr int kStaged = 512;
+
 // Streaming: two stages of queries and rows (73,728 bytes); resident: the queries (67,584) and
-// two stages of rows (36,864); both plus the tile's thresholds and query scales (1,024). Two
-// blocks a multiprocessor fit sm_90's 227 KiB either way; registers (<= 128 a thread) bound it.
+// two stages of rows (36,864); both plus the tile's thresholds and query scales (1,024) and the
+// staged candidates (5,120 and a count). Two blocks a multiprocessor fit sm_90's 228 KiB either
+// way; registers (<= 128 a thread) bound it.
 constexpr int kResidentFloats = kBM * kLdResident;  // the block's queries, all columns
 template <bool kResidentA>
 constexpr int kOperandFloats = kResidentA ? kResidentFloats + 2 * kTileFloats : 4 * kTileFloats;
 template <bool kResidentA>
-constexpr std::size_t kCandidateSmem = (kOperandFloats<kResidentA> + 2 * kBM) * sizeof(float);
+constexpr std::size_t kCandidateSmem =
+    (kOperandFloats<kResidentA> + 2 * kBM) * sizeof(float) + kStaged*(4 + 4 + 2) + 16;
+static_assert(2 * (kCandidateSmem<true> + 1024) <= 228 * 1024, "two blocks a multiprocessor");
 
 // cp.async helpers; "memory": the compiler keeps shared-memory accesses on their side of them.
 __device__ __forceinline__ void cp_async16(float* smem, const float* gmem, bool pred) {
@@ -100,6 +108,33 @@ __device__ __forceinline__ void load_rows(float* dst, int ld, const float* src, 
   }
 }
 
+// Appends (key, row) to query q's global buffer; entries past cap are counted, not kept.
+__device__ __forceinline__ void append_candidate(int q, std::uint32_t key, std::int32_t row,
+                                                 int cap, int* counts, std::uint32_t* keys,
+                                                 std::int32_t* rows) {
+  const int slot = atomicAdd(counts + q, 1);
+  if (slot < cap) {
+    const std::int64_t at = static_cast<std::int64_t>(q) * cap + slot;
+    keys[at] = key;
+    rows[at] = row;
+  }
+}
+
+// The block's staged candidates (entries of query q0 + s_q[i]), appended to the global buffers
+// by all threads at once, then the stage emptied. Every thread calls it (it has barriers).
+__device__ __forceinline__ void flush_staged(int* s_count, const std::uint32_t* s_key,
+                                             const std::int32_t* s_row, const std::uint16_t* s_q,
+                                             int q0, int cap, int* counts, std::uint32_t* keys,
+                                             std::int32_t* rows) {
+  const int staged = min(*s_count, kStaged);
+  for (int i = threadIdx.x; i < staged; i += kThreads) {
+    append_candidate(q0 + s_q[i], s_key[i], s_row[i], cap, counts, keys, rows);
+  }
+  __syncthreads();  // every entry is read before the stage is reused
+  if (threadIdx.x == 0) *s_count = 0;
+  __syncthreads();
+}
+
 // Candidate kernel (launch_fused_candidates). Block (x, y): queries [128 x, 128 x + 128) against
 // rows [y rows_per_split, ...), 128 at a time. One pipeline over (row tile, k step) pairs:
 // stage it + 1 is loaded (cp.async) while stage it is multiplied, and after a tile's last k
@@ -120,6 +155,10 @@ __global__ void __launch_bounds__(kThreads, 2)
   float* const s_rows = kResidentA ? fsmem + kResidentFloats : fsmem + kTileFloats;
   float* const s_thr = fsmem + kOperandFloats<kResidentA>;
   float* const s_qscale = s_thr + kBM;
+  auto* const s_key = reinterpret_cast<std::uint32_t*>(s_qscale + kBM);
+  auto* const s_row = reinterpret_cast<std::int32_t*>(s_key + kStaged);
+  auto* const s_q = reinterpret_cast<std::uint16_t*>(s_row + kStaged);
+  int* const s_count = reinterpret_cast<int*>(s_q + kStaged);
   const int q0 = blockIdx.x * kBM;
   const std::int64_t row_begin = static_cast<std::int64_t>(blockIdx.y) * rows_per_split;
   const std::int64_t row_end = min(n, row_begin + rows_per_split);
@@ -128,7 +167,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     const bool in = q0 + i < nq;
     s_thr[i] = in ? thr[q0 + i] : -INFINITY;  // no row passes for a missing query
     s_qscale[i] = in ? qscale[q0 + i] : 0.0f;
-  }  // visible after the loop's first __syncthreads
+  }
+  if (threadIdx.x == 0) *s_count = 0;  // all of these are visible after the loop's first barrier
 
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
@@ -154,13 +194,16 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
   load_rows(s_rows, kLd, base, row_begin, row_end, dp, 0);
   cp_async_commit();
+  // (tile, kt) of iteration it, stepped rather than divided out (64-bit division is a long
+  // instruction sequence).
+  int kt = 0;
+  std::int64_t tile = 0;
   for (std::int64_t it = 0; it < total; ++it) {
-    const int kt = static_cast<int>(it % k_steps);
-    const std::int64_t tile = it / k_steps;
+    const bool tile_ends = kt == k_steps - 1;
+    const int nkt = tile_ends ? 0 : kt + 1;
+    const std::int64_t ntile = tile_ends ? tile + 1 : tile;
     if (it + 1 < total) {
       // The next stage's buffers were last read in iteration it - 1, which ended in a barrier.
-      const int nkt = static_cast<int>((it + 1) % k_steps);
-      const std::int64_t ntile = (it + 1) / k_steps;
       const int next = static_cast<int>((it + 1) & 1);
       if constexpr (!kResidentA) {
         load_rows(s_queries + next * kStageStride, kLd, qtile, 0, q_rows, dp, nkt * kBK);
@@ -219,7 +262,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
     if (kt == k_steps - 1) {
       // Epilogue: this thread's 8 rows (columns 2t, 2t + 1 of each n8 tile) and 8 queries
-      // (g, g + 8 of each m16 tile).
+      // (g, g + 8 of each m16 tile). A candidate takes a slot of the block's stage by a
+      // shared-memory atomic (tens of cycles).
       const std::int64_t r0 = row_begin + tile * kBN + wn;
       float xsq[4][2];
       float xn[4][2];
@@ -239,7 +283,7 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const int ql = wm + mi * 16 + g + 8 * h;
-          const int q = q0 + ql;
+          const bool q_in = q0 + ql < nq;
           const float qthr = s_thr[ql];
           const float qs = s_qscale[ql];
 #pragma unroll
@@ -248,19 +292,28 @@ __global__ void __launch_bounds__(kThreads, 2)
             for (int j = 0; j < 2; ++j) {
               const float dot = acc[mi][ni][2 * h + j];
               const float score = kIsL2<M> ? xsq[ni][j] - 2.0f * dot : -dot;
-              if (row_ok[ni][j] && q < nq && score <= qthr + qs * xn[ni][j]) {
-                const int slot = atomicAdd(counts + q, 1);
-                if (slot < cap) {
-                  const std::int64_t at = static_cast<std::int64_t>(q) * cap + slot;
-                  keys[at] = float_to_key(score);
-                  rows[at] = static_cast<std::int32_t>(r0 + ni * 8 + 2 * t + j);
+              if (q_in && row_ok[ni][j] && score <= qthr + qs * xn[ni][j]) {
+                const auto row = static_cast<std::int32_t>(r0 + ni * 8 + 2 * t + j);
+                const int slot = atomicAdd(s_count, 1);
+                if (slot < kStaged) {
+                  s_key[slot] = float_to_key(score);
+                  s_row[slot] = row;
+                  s_q[slot] = static_cast<std::uint16_t>(ql);
+                } else {  // the stage is full: straight to the global buffer
+                  append_candidate(q0 + ql, float_to_key(score), row, cap, counts, keys, rows);
                 }
               }
             }
         }
     }
-    __syncthreads();  // every warp is done with this stage before it is refilled
+    __syncthreads();  // every warp is done with this stage (and its candidates are staged)
+    if (tile_ends && *s_count >= kStaged / 2) {  // block-uniform: read after the barrier
+      flush_staged(s_count, s_key, s_row, s_q, q0, cap, counts, keys, rows);
+    }
+    kt = nkt;
+    tile = ntile;
   }
+  flush_staged(s_count, s_key, s_row, s_q, q0, cap, counts, keys, rows);
 }
 
 __global__ void gather_strided_kernel(const float4* __restrict__ src,
