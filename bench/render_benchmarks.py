@@ -3,10 +3,11 @@
 Every number on the page comes from a result file; the page names the file, device and commit.
 Each kind of result file has its renderer (chosen by its "benchmark"/"program" field or its
 name): ann_sweep (bench/harness and `knnx bench`), cpu_flat_vs_faiss, cpu_ivf_bench,
-gpu_flat, gpu_ivf_curve, gpu_ivf_playbook, gpu_ivf_stages, gpu_linalg, gpu_sweep
-(bench/gpu_sweep.py), k_sweep, gpu_ivf_pq and the compressed-index *_cpu_vs_faiss files
-(bench/pq_vs_faiss.py, bench/sq_vs_faiss.py). Plots: recall vs queries/s (log scale) per file in
-docs/plots/*.png, and the compressed indexes' recall vs queries/s vs bytes per vector in
+gpu_flat, gpu_ivf_curve, gpu_ivf_playbook, gpu_ivf_stages, gpu_kernel_profile
+(bench/gpu_profile.sh), gpu_latency, gpu_linalg, gpu_sweep (bench/gpu_sweep.py), k_sweep,
+gpu_ivf_pq and the compressed-index *_cpu_vs_faiss files (bench/pq_vs_faiss.py,
+bench/sq_vs_faiss.py). Plots: recall vs queries/s (log scale) per file in docs/plots/*.png,
+and the compressed indexes' recall vs queries/s vs bytes per vector in
 docs/img/recall_qps_bytes.svg; without matplotlib the page links the plots drawn earlier, if any.
 usage: python3 bench/render_benchmarks.py [--results bench/results] [--out docs/benchmarks.md]
 """
@@ -758,6 +759,41 @@ def gpu_ab(name, d):
     return lines + [""]
 
 
+def gpu_latency(name, d):
+    """bench/gpu_latency.py: Flat and IVF-Flat at one query and small batches, beside the floor
+    (the bytes the search must read once at the copy bandwidth measured in the same run)."""
+    z = d["data"]
+    lines = [f"### GPU latency (`{name}`)", "",
+             f"Device {d['device']}; commit `{d['commit']}`; command `{d['command']}`. "
+             f"N = {z['n']:,} x d = {z['d']}, k = {d['k']}; {d['statistic']}; copy bandwidth "
+             f"{d['copy_bandwidth_bytes_per_s'] / 1e9:,.0f} GB/s.", "",
+             "| index | nq | nlist | nprobe | scan | ms | floor ms | x floor |",
+             "|---|---|---|---|---|---|---|---|"]
+    scans = {-1: "auto", 0: "per query", 1: "list-major"}
+    for p in d["points"]:
+        ivf = p["index"] == "ivf"
+        lines.append(f"| {p['index']} | {p['nq']:,} | {p['nlist'] if ivf else ''} | "
+                     f"{p['nprobe'] if ivf else ''} | "
+                     f"{scans.get(p.get('shared_scan'), '') if ivf else ''} | "
+                     f"{p['median_ms']:.4f} | {p['floor_ms']:.4f} | {p['x_floor']:.2f} |")
+    return lines + [""]
+
+
+def gpu_kernel_profile(name, d):
+    """bench/gpu_profile.sh: each search's kernels timed by Nsight Compute, and the counters of
+    the kernels in question."""
+    lines = [f"### GPU kernels by search (`{name}`)", "",
+             f"Device {d['device']}; commit `{d['commit']}`; command `{d['command']}`; "
+             f"{d['statistic']}.", "", "| search | kernels (us) | total us |", "|---|---|---|"]
+    for case, kernels in d["cases"].items():
+        spent = ", ".join(f"{k['kernel'].split('<')[0]} {k['us']:,.1f}" for k in kernels)
+        lines.append(f"| {case} | {spent} | {d['totals_us'][case]:,.1f} |")
+    for kernel, counters in d.get("counters", {}).items():
+        lines += ["", f"Counters of `{kernel}`:", "", "| counter | value |", "|---|---|"]
+        lines += [f"| {c} | {v:,.2f} |" for c, v in counters.items()]
+    return lines + [""]
+
+
 def gpu_build_large(name, d):
     """bench/gpu_build_large.py: an IVF-PQ index built on one GPU from a file larger than the
     build holds at once; build time, peak memory, then recall and queries/s of the result."""
@@ -809,6 +845,10 @@ def kind_of(name, d):
         return "cpu_k_sweep"
     if d.get("benchmark") == "gpu_build_large" and "build" in d:
         return "gpu_build_large"
+    if d.get("benchmark") == "gpu_latency" and "points" in d:
+        return "gpu_latency"
+    if d.get("benchmark") == "gpu_kernel_profile":
+        return "gpu_kernel_profile"
     if {"base", "new", "cases"} <= d.keys():
         return "gpu_ab"
     if d.get("benchmark") == "gpu_flat_tiles_and_radix":
@@ -871,6 +911,10 @@ def main():
             sections["compressed"] += gpu_build_large(name, d)
         elif kind == "gpu_ab":
             sections["gpu"] += gpu_ab(name, d)
+        elif kind == "gpu_latency":
+            sections["gpu"] += gpu_latency(name, d)
+        elif kind == "gpu_kernel_profile":
+            sections["gpu"] += gpu_kernel_profile(name, d)
         else:
             sections["other"] += generic(name, d)
     if not any(kind_of(name, d) == "gpu_sweep" for name, d in results.items()):

@@ -286,3 +286,50 @@ def test_render_before_after_and_large_build():
     lines = render_benchmarks.gpu_build_large("gpu_build_large_x.json", large)
     assert "| 12 | 2.0 | 8.0 | 125 | 1.0 | 1.00 | 1,024 | 2.00 |" in lines
     assert "| 8 | 0.9000 | 1,000 |" in lines
+
+
+def test_render_latency_points():
+    lat = {"benchmark": "gpu_latency", "commit": "ddd4444", "command": "c", "device": "H100",
+           "data": {"n": 1000, "d": 8}, "k": 10, "statistic": "median",
+           "copy_bandwidth_bytes_per_s": 3e12, "points": [
+               {"index": "flat", "nq": 1, "floor_ms": 0.17, "median_ms": 0.2, "x_floor": 1.18},
+               {"index": "ivf", "nq": 10000, "nlist": 4096, "nprobe": 2, "shared_scan": 1,
+                "floor_ms": 1.25, "median_ms": 4.95, "x_floor": 3.96}]}
+    assert render_benchmarks.kind_of("gpu_latency_x.json", lat) == "gpu_latency"
+    lines = render_benchmarks.gpu_latency("gpu_latency_x.json", lat)
+    assert "| flat | 1 |  |  |  | 0.2000 | 0.1700 | 1.18 |" in lines
+    assert "| ivf | 10,000 | 4096 | 2 | list-major | 4.9500 | 1.2500 | 3.96 |" in lines
+
+
+def test_ab_sweeps_pairs_the_points_both_trees_measured():
+    import ab_sweeps
+
+    def sweep(commit, ms):
+        return {"device": "H100", "commit": commit, "command": "gpu_sweep.py", "points": [
+            {"index": "torch", "mode": "fp32", "nq": 10, "k": 10, "median_ms": 9.0},
+            {"index": "flat", "mode": "fast-fused", "nq": 10, "k": 10, "median_ms": ms,
+             "recall_vs_exact": 1.0}]}
+
+    new = sweep("bbb2222", 30.0)
+    new["points"].append({"index": "flat", "mode": "exact", "nq": 10, "k": 10, "median_ms": 1.0})
+    doc = ab_sweeps.combine(sweep("aaa1111", 40.0), new)
+    assert [c["case"] for c in doc["cases"]] == ["flat fast-fused nq 10 k 10"]
+    assert doc["cases"][0]["new_over_base"] == 0.75
+    assert render_benchmarks.kind_of("gpu_ab_y.json", doc) == "gpu_ab"
+    other = sweep("aaa1111", 40.0)
+    other["device"] = "H200"
+    with pytest.raises(SystemExit):
+        ab_sweeps.combine(other, new)
+
+
+def test_render_kernel_profile():
+    prof = {"benchmark": "gpu_kernel_profile", "device": "H100", "commit": "eee5555",
+            "command": "c", "statistic": "one launch",
+            "cases": {"flat nq 1": [{"kernel": "flat_stream_kernel<0, 0>", "grid": [1, 528, 1],
+                                     "us": 211.7}]},
+            "totals_us": {"flat nq 1": 211.7},
+            "counters": {"flat_stream_kernel": {"DRAM Throughput (%)": 73.54}}}
+    assert render_benchmarks.kind_of("gpu_profile_x.json", prof) == "gpu_kernel_profile"
+    lines = render_benchmarks.gpu_kernel_profile("gpu_profile_x.json", prof)
+    assert "| flat nq 1 | flat_stream_kernel 211.7 | 211.7 |" in lines
+    assert "| DRAM Throughput (%) | 73.54 |" in lines
