@@ -333,3 +333,48 @@ def test_render_kernel_profile():
     lines = render_benchmarks.gpu_kernel_profile("gpu_profile_x.json", prof)
     assert "| flat nq 1 | flat_stream_kernel 211.7 | 211.7 |" in lines
     assert "| DRAM Throughput (%) | 73.54 |" in lines
+
+
+def test_kernel_profile_pairs_marked_searches_with_their_labels():
+    import kernel_profile
+
+    def row(i, name, grid, unit, value):
+        return (f'"{i}","{name}","{grid}","gpu__time_duration.sum","{unit}","{value}"')
+
+    fill = ("void at::native::vectorized_elementwise_kernel<4, at::native::FillFunctor<float>, "
+            "std::array<char *, 1>>(int, T2, T3)")
+    csv_lines = ['"ID","Kernel Name","Grid Size","Metric Name","Metric Unit","Metric Value"',
+                 row(0, "void knnx::<unnamed>::flat_stream_kernel<0, 0>(const float4 *, long)",
+                     "(1, 528, 1)", "usecond", "212.5"),  # a warm-up: outside the markers
+                 row(1, fill, "(1, 1, 1)", "nsecond", "1,984"),
+                 row(2, "void knnx::<unnamed>::flat_stream_kernel<0, 0>(const float4 *, long)",
+                     "(1, 528, 1)", "usecond", "210.5"),
+                 row(3, fill, "(1, 1, 1)", "nsecond", "1,920"),
+                 row(4, fill, "(1, 1, 1)", "nsecond", "1,920"),
+                 row(5, "knnx::<unnamed>::merge_kernel<4>(const unsigned int *, int)",
+                     "(10000, 1, 1)", "msecond", "0.0415"),
+                 row(6, fill, "(1, 1, 1)", "nsecond", "1,900")]
+    kernels = kernel_profile.read_times(["==PROF== noise"] + csv_lines)
+    assert kernels[0] == {"id": 0, "kernel": "flat_stream_kernel<0, 0>", "grid": [1, 528, 1],
+                          "us": 212.5}
+    labels = kernel_profile.read_labels(["rates", "kept: Flat exact nq 1", "kept: IVF nprobe 1"])
+    report = """==PROF== Profiling "flat_stream_kernel": 0%....100% - 20 passes
+  void unnamed>::flat_stream_kernel<0, 0>(const float4 *, long) (1, 528, 1)x(256, 1, 1)
+    Section: GPU Speed Of Light Throughput
+    DRAM Throughput                   %          73.54
+    Duration                         us         211.71
+==PROF== Disconnected from process 1
+"""
+    doc = kernel_profile.profile_doc(kernels, labels, report, "H100", "abc1234", "c",
+                                     ["flat_stream_kernel", "fused_candidates_kernel"])
+    assert doc["totals_us"] == {"Flat exact nq 1": 210.5, "IVF nprobe 1": 41.5}
+    assert doc["cases"]["IVF nprobe 1"] == [{"kernel": "merge_kernel<4>", "grid": [10000, 1, 1],
+                                             "us": 41.5}]
+    assert doc["counters"]["flat_stream_kernel"] == {"DRAM Throughput (%)": 73.54,
+                                                     "Duration (us)": 211.71}
+    assert doc["counters"]["fused_candidates_kernel"] == {}
+    assert render_benchmarks.kind_of("gpu_profile_kernels_x.json", doc) == "gpu_kernel_profile"
+    with pytest.raises(ValueError, match="3 marker kernels for 2"):
+        kernel_profile.profile_doc(kernels[:-1], labels, report, "H100", "a", "c", [])
+    with pytest.raises(ValueError, match="unknown time unit"):
+        kernel_profile.read_times([csv_lines[0], row(0, "k(int)", "(1, 1, 1)", "cycle", "5")])

@@ -40,7 +40,7 @@ if [[ -d tests/python ]] &&
   fi
   rc=0
   PYTHONPATH="$PWD/$BUILD_DIR/python${PYTHONPATH:+:$PYTHONPATH}" \
-    "$PYTHON" -m pytest -q tests/python || rc=$?
+    "$PYTHON" -m pytest -q tests/python bench/test_bench_scripts.py || rc=$?
   if ((rc == 5)); then
     echo "test.sh: no Python tests were collected"
   elif ((rc != 0)); then
