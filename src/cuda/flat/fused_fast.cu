@@ -34,6 +34,9 @@ static_assert(kBM == kBN, "queries and rows share the staging shape");
 // at a time: a global atomic returns after hundreds of cycles, and in the epilogue a warp would
 // wait for one per candidate while its block's other warps wait at the barrier.
 constexpr int kStaged = 512;
+// Entries of a key, a row and the query's place in the tile, then the count (16 bytes).
+constexpr std::size_t kStagedBytes =
+    kStaged * (sizeof(std::uint32_t) + sizeof(std::int32_t) + sizeof(std::uint16_t)) + 16;
 
 // Streaming: two stages of queries and rows (73,728 bytes); resident: the queries (67,584) and
 // two stages of rows (36,864); both plus the tile's thresholds and query scales (1,024) and the
@@ -44,7 +47,7 @@ template <bool kResidentA>
 constexpr int kOperandFloats = kResidentA ? kResidentFloats + 2 * kTileFloats : 4 * kTileFloats;
 template <bool kResidentA>
 constexpr std::size_t kCandidateSmem =
-    (kOperandFloats<kResidentA> + 2 * kBM) * sizeof(float) + kStaged*(4 + 4 + 2) + 16;
+    (kOperandFloats<kResidentA> + 2 * kBM) * sizeof(float) + kStagedBytes;
 static_assert(2 * (kCandidateSmem<true> + 1024) <= 228 * 1024, "two blocks a multiprocessor");
 
 // cp.async helpers; "memory": the compiler keeps shared-memory accesses on their side of them.
