@@ -11,7 +11,8 @@
 #      again (nq 1 and 16, Flat and IVF);
 #   5. with what is left, the 100M x 96 IVF-PQ build from a file (bench/gpu_build_large.py),
 #      cut off by the budget if need be (its progress lines give the add rate as it grows).
-# TESTS, FUSED (exact, fast and the fused fast kernel at k FUSED_K, nq 10000, beside PyTorch), PQ,
+# TESTS, FUSED (FUSED_MODES, default exact, fast and the fused fast kernel, at k FUSED_K, nq 10000,
+# beside PyTorch), PQ,
 # LAT and LARGE (each 1 by default) turn the stages after the build on or off, so that a warm device
 # can run the later stages in a second call on the same build; GTEST_S bounds the gtest run,
 # GTEST_FILTER and PYTEST_FILES narrow the tests, LARGE_N sizes the build from a file.
@@ -58,7 +59,7 @@ grep -E "^FAILED|^ERROR" "$out/pytest.log" | head -10 | tee -a "$out/summary.txt
 fi
 if [[ ${FUSED:-1} == 1 ]] && (($(left) > 60)); then
   timeout "$(limit 100)" python3 bench/gpu_sweep.py --sweeps k --indexes flat \
-    --modes exact fast fast-fused --k ${FUSED_K:-10 100 1024} --k-sweep-nq 10000 \
+    --modes ${FUSED_MODES:-exact fast fast-fused} --k ${FUSED_K:-10 100 1024} --k-sweep-nq 10000 \
     --out "$out/gpu_sweep_fused.json" >"$out/fused_sweep.log" 2>&1
   stamp "fused sweep rc=$?"; tail -6 "$out/fused_sweep.log" >>"$out/summary.txt"
 fi

@@ -8,9 +8,10 @@ Two sweeps over one data set (default 1M x 128, a Gaussian mixture of 1024 clust
 For every (nq, k) point: knnx IndexFlat and IndexIVFFlat (IVF1024, nprobe 32) in each precision
 mode (exact: the defaults, 3xTF32 score tiles for many queries; exact-fp32: FP32 SGEMM tiles;
 fast: TF32 candidates from cuBLAS score tiles re-ranked in float32; fast-fused: the same
-precision with candidates from the fused tensor-core kernel, KNNX_FLAT_FAST_KERNEL=fused, set
-through knnx.set_config around that mode's searches only; SearchParameters.precision /
-flat_gemm), PyTorch's
+precision with candidates from the fused tensor-core kernel, KNNX_FLAT_FAST_KERNEL=fused, on FP16
+operands (KNNX_FLAT_FUSED_OPERANDS=fp16; d <= 128); fast-fused-tf32: that kernel on TF32
+operands; set through knnx.set_config around that mode's searches only;
+SearchParameters.precision / flat_gemm), PyTorch's
 fp32 x @ y.T + topk with TF32 off (chunked so the distance block fits --torch-workspace-gb), the
 median time of --reps searches after a warm-up, recall against knnx's exact search, and the
 floor. Queries, data and results stay on the GPU (torch CUDA tensors in and out of knnx).
@@ -20,7 +21,8 @@ The floor of a point is max(memory floor, GEMM floor), both from rates measured 
           as float32 + int64) / the bandwidth of a large device-to-device copy
   GEMM    distance flops (2 nq n d; IVF: 2 d (nq nlist + rows in the probed lists)) / the
           rate of an 8192^3 torch matmul: FP32 (TF32 off) for exact-fp32 and PyTorch, TF32 for
-          fast, and for exact the lower of FP32 and three TF32 products (3xTF32).
+          fast and fast-fused-tf32, FP16 for fast-fused, and for exact the lower of FP32 and
+          three TF32 products (3xTF32).
 For IVF the memory floor counts each probed list once (lists probed by several queries may be
 read once); the rows per query summed are the GEMM floor's. JSON (device, driver, commit,
 command, sizes, rates, every point) in bench/results/gpu_sweep_<gpu>.json unless --out names
@@ -49,10 +51,12 @@ sys.path.insert(0, str(BENCH))  # k_sweep, gpu_ivf_pq, faiss_compare when import
 
 from faiss_compare import git  # noqa: E402  (provenance; no faiss needed)
 
-MODES = ("exact", "exact-fp32", "fast", "fast-fused")
-FAST_MODES = ("fast", "fast-fused")
-# KNNX_FLAT_FAST_KERNEL of the fast modes, pinned so that the environment cannot swap them.
-FAST_KERNEL = {"fast": "gemm", "fast-fused": "fused"}
+MODES = ("exact", "exact-fp32", "fast", "fast-fused", "fast-fused-tf32")
+FAST_MODES = ("fast", "fast-fused", "fast-fused-tf32")
+# KNNX_FLAT_FAST_KERNEL and KNNX_FLAT_FUSED_OPERANDS of the fast modes, pinned so that the
+# environment cannot swap them.
+FAST_KERNEL = {"fast": "gemm", "fast-fused": "fused", "fast-fused-tf32": "fused"}
+FUSED_OPERANDS = {"fast-fused": "fp16", "fast-fused-tf32": "tf32"}
 INDEXES = ("flat", "ivf")
 RESULT_BYTES = 4 + 8  # a float32 distance and an int64 label per result
 RECALL_LABELS = 2_000_000  # recall rows are capped so that rows x k stays below this
@@ -93,15 +97,26 @@ def work(index, nb, d, nq, k, nlist=0, probed_rows=0, distinct_rows=0):
 def floor(nbytes, flops, mode, rates):
     """Floor of one point in ms: {memory_ms, gemm_fp32_ms, gemm_tf32_ms, floor_ms, bound}.
 
-    mode: "fast" and "fast-fused" are bound by TF32 products, "exact" by the cheaper of FP32 and 3xTF32, anything
-    else ("exact-fp32", "torch-fp32") by FP32."""
+    mode: "fast-fused" is bound by FP16 products (when rates has their rate), the other fast
+    modes by TF32 products, "exact" by the cheaper of FP32 and 3xTF32, anything else
+    ("exact-fp32", "torch-fp32") by FP32."""
     memory = nbytes / rates["copy_bandwidth_bytes_per_s"] * 1e3
     fp32 = flops / rates["fp32_matmul_flops_per_s"] * 1e3
     tf32 = flops / rates["tf32_matmul_flops_per_s"] * 1e3
-    gemm = tf32 if mode in FAST_MODES else min(fp32, 3 * tf32) if mode == "exact" else fp32
-    return {"bytes": int(nbytes), "flops": flops, "memory_ms": memory, "gemm_fp32_ms": fp32,
-            "gemm_tf32_ms": tf32, "floor_ms": max(memory, gemm),
-            "bound": "memory" if memory >= gemm else "gemm"}
+    fp16 = (flops / rates["fp16_matmul_flops_per_s"] * 1e3
+            if "fp16_matmul_flops_per_s" in rates else None)
+    if mode == "fast-fused" and fp16 is not None:
+        gemm = fp16
+    elif mode in FAST_MODES:
+        gemm = tf32
+    else:
+        gemm = min(fp32, 3 * tf32) if mode == "exact" else fp32
+    out = {"bytes": int(nbytes), "flops": flops, "memory_ms": memory, "gemm_fp32_ms": fp32,
+           "gemm_tf32_ms": tf32, "floor_ms": max(memory, gemm),
+           "bound": "memory" if memory >= gemm else "gemm"}
+    if fp16 is not None:
+        out["gemm_fp16_ms"] = fp16
+    return out
 
 
 def recall(found, truth):
@@ -151,7 +166,8 @@ def table(doc):
     lines = [f"{'index':14} {'nq':>7} {'k':>6} " + " ".join(f"{m + ' ms (x floor)':>24}"
                                                              for m in modes)
              + f" {'PyTorch ms':>11} {'fast recall':>11}"
-             + (f" {'fused recall':>12}" if "fast-fused" in modes else "")]
+             + "".join(f" {'fused recall':>12}" if m == "fast-fused" else f" {m + ' recall':>22}"
+                       for m in modes if m in FUSED_OPERANDS)]
     for row in grouped(doc):
         cells = []
         for m in modes:
@@ -159,22 +175,24 @@ def table(doc):
             x = f" ({p['x_floor']:.2f}x)" if p and "x_floor" in p else ""
             cells.append(f"{fmt_ms(p) + x:>24}")
         fast = row["modes"].get("fast", {}).get("recall_vs_exact")
-        fused = row["modes"].get("fast-fused", {}).get("recall_vs_exact")
+        fused = []
+        for m in (m for m in modes if m in FUSED_OPERANDS):
+            r = row["modes"].get(m, {}).get("recall_vs_exact")
+            fused.append(f" {'-' if r is None else f'{r:.5f}':>{12 if m == 'fast-fused' else 22}}")
         lines.append(f"{row['index']:14} {row['nq']:>7} {row['k']:>6} " + " ".join(cells)
                      + f" {fmt_ms(row['torch']):>11} "
-                     + f"{'-' if fast is None else f'{fast:.5f}':>11}"
-                     + ((f" {'-' if fused is None else f'{fused:.5f}':>12}")
-                        if "fast-fused" in modes else ""))
+                     + f"{'-' if fast is None else f'{fast:.5f}':>11}" + "".join(fused))
     return "\n".join(lines)
 
 
 # ---- measurement (needs torch and a CUDA build of knnx) ----
 
-def matmul_rate(torch, tf32, n=8192, reps=5):
-    """Flops/s of an n x n x n float32 torch matmul, TF32 on or off."""
+def matmul_rate(torch, tf32, n=8192, reps=5, dtype=None):
+    """Flops/s of an n x n x n torch matmul: float32 with TF32 on or off, or of dtype (e.g.
+    torch.float16, float32 accumulation)."""
     from k_sweep import median_ms
-    a = torch.randn(n, n, device="cuda")
-    b = torch.randn(n, n, device="cuda")
+    a = torch.randn(n, n, device="cuda", dtype=dtype or torch.float32)
+    b = torch.randn(n, n, device="cuda", dtype=dtype or torch.float32)
     torch.backends.cuda.matmul.allow_tf32 = tf32
     try:
         ms = median_ms(lambda: a @ b, reps)
@@ -222,10 +240,13 @@ def measure(args):
     rates = {"copy_bandwidth_bytes_per_s": read_bandwidth(torch),
              "fp32_matmul_flops_per_s": matmul_rate(torch, tf32=False),
              "tf32_matmul_flops_per_s": matmul_rate(torch, tf32=True),
+             "fp16_matmul_flops_per_s": matmul_rate(torch, tf32=False, dtype=torch.float16),
              "matmul_n": 8192}
-    print("rates: copy {:,.0f} GB/s, matmul FP32 {:,.1f} TFLOP/s, TF32 {:,.1f} TFLOP/s".format(
-        rates["copy_bandwidth_bytes_per_s"] / 1e9, rates["fp32_matmul_flops_per_s"] / 1e12,
-        rates["tf32_matmul_flops_per_s"] / 1e12), flush=True)
+    print("rates: copy {:,.0f} GB/s, matmul FP32 {:,.1f} TFLOP/s, TF32 {:,.1f} TFLOP/s, "
+          "FP16 {:,.1f} TFLOP/s".format(
+              rates["copy_bandwidth_bytes_per_s"] / 1e9, rates["fp32_matmul_flops_per_s"] / 1e12,
+              rates["tf32_matmul_flops_per_s"] / 1e12, rates["fp16_matmul_flops_per_s"] / 1e12),
+          flush=True)
 
     mix = dict(d=args.d, n_clusters=args.clusters, center_stddev=1.0,
                noise_stddev=args.noise, seed=args.seed)
@@ -316,10 +337,15 @@ def measure(args):
                 ran = ({"precision_used": built[index].precision_used(nq, k, params).name.lower()}
                        if hasattr(built[index], "precision_used") else {})
                 kernel = FAST_KERNEL.get(mode)
+                operands = FUSED_OPERANDS.get(mode)
                 if kernel:
                     ran["fast_kernel"] = kernel
-                saved = knnx.config()["flat_fast_kernel"]
-                knnx.set_config(flat_fast_kernel=kernel or saved)
+                if operands:
+                    ran["fused_operands"] = operands
+                saved = {key: knnx.config()[key]
+                         for key in ("flat_fast_kernel", "flat_fused_operands")}
+                knnx.set_config(flat_fast_kernel=kernel or saved["flat_fast_kernel"],
+                                flat_fused_operands=operands or saved["flat_fused_operands"])
                 try:
                     measure_point({"index": index, "mode": mode, "nq": nq, "k": k,
                                    "sweeps": sweeps, **extra, **ran,
@@ -327,7 +353,7 @@ def measure(args):
                                   lambda: built[index].search(queries, k, params=params),
                                   lambda: built[index].search(rq, k, params=params), reference)
                 finally:
-                    knnx.set_config(flat_fast_kernel=saved)
+                    knnx.set_config(**saved)
 
     return {
         "benchmark": "gpu_sweep",

@@ -54,6 +54,11 @@ struct Config {
   // only scores under each query's threshold, seeded from a sample of rows; a query whose
   // candidate buffer overflows is searched exactly).
   std::string flat_fast_kernel = "gemm";
+  // KNNX_FLAT_FUSED_OPERANDS: the fused kernel's tensor-core operands: "fp16" (queries and rows
+  // scaled by powers of two and rounded to fp16, m16n8k16: twice tf32's rate; up to 128
+  // dimensions, tf32 past that) or "tf32". Both keep 11 significant bits, so the error bound and
+  // the candidates are alike.
+  std::string flat_fused_operands = "fp16";
   // KNNX_FLAT_FUSED_CAP: candidates a query's buffer holds in the fused fast kernel; 0 = the
   // rule of src/cuda/flat/fused_fast.hpp (about 4x the expected count).
   int flat_fused_cap = 0;

@@ -44,6 +44,7 @@ constexpr KnobField kKnobFields[] = {
     {"flat_fast_max_k", "KNNX_FLAT_FAST_MAX_K", &Config::flat_fast_max_k},
     {"flat_gemm", "KNNX_FLAT_GEMM", &Config::flat_gemm},
     {"flat_fast_kernel", "KNNX_FLAT_FAST_KERNEL", &Config::flat_fast_kernel},
+    {"flat_fused_operands", "KNNX_FLAT_FUSED_OPERANDS", &Config::flat_fused_operands},
     {"flat_fused_cap", "KNNX_FLAT_FUSED_CAP", &Config::flat_fused_cap},
     {"ivf_tpb", "KNNX_IVF_TPB", &Config::ivf_tpb},
     {"ivf_fused", "KNNX_IVF_FUSED", &Config::ivf_fused},

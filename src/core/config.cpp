@@ -150,6 +150,10 @@ const std::vector<Knob>& knobs() {
           "KNNX_FLAT_FAST_KERNEL", {"gemm", "fused"}, "gemm or fused",
           "GPU flat fast mode: candidates from TF32 cuBLAS score tiles (gemm) or from the fused "
           "tensor-core kernel that keeps only scores under each query's threshold (fused)"),
+      choice_knob<&Config::flat_fused_operands>(
+          "KNNX_FLAT_FUSED_OPERANDS", {"fp16", "tf32"}, "fp16 or tf32",
+          "GPU flat fused fast kernel: tensor-core operands, fp16 (scaled by powers of two; up "
+          "to 128 dimensions, tf32 past that) or tf32"),
       int_knob<&Config::flat_fused_cap>(
           "KNNX_FLAT_FUSED_CAP", 0, 1 << 24, "0 (auto) or 1..16777216",
           "GPU flat fused fast kernel: candidates a query's buffer holds before the query is "

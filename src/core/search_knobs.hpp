@@ -30,6 +30,7 @@ struct SearchKnobs {
   FlatGemm flat_gemm = FlatGemm::Tf32x3;
   bool flat_fast_fused = false;  // KNNX_FLAT_FAST_KERNEL=fused
   int flat_fused_cap = 0;        // KNNX_FLAT_FUSED_CAP
+  bool flat_fused_fp16 = true;   // KNNX_FLAT_FUSED_OPERANDS=fp16
   int flat_stream_max_nq = 0;
   int flat_tile_rows = 0;
   int flat_tile_queries = 0;

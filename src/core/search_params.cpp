@@ -123,6 +123,7 @@ SearchKnobs resolve_search_knobs(const SearchParams* params, const IndexSearchDe
       p.flat_gemm.value_or(defaults.flat_gemm == "fp32" ? FlatGemm::Fp32 : FlatGemm::Tf32x3);
   k.flat_fast_fused = defaults.flat_fast_kernel == "fused";
   k.flat_fused_cap = defaults.flat_fused_cap;
+  k.flat_fused_fp16 = defaults.flat_fused_operands == "fp16";
   k.flat_stream_max_nq = p.flat_stream_max_nq.value_or(defaults.flat_stream_max_nq);
   k.flat_tile_rows = p.flat_tile_rows.value_or(defaults.flat_tile_rows);
   k.flat_tile_queries = p.flat_tile_queries.value_or(defaults.flat_tile_queries);

@@ -77,8 +77,7 @@ class FlatCuda final : public detail::FlatBackend {
   void search(idx_t nq, const float* queries, int k, float* distances, idx_t* labels,
               const detail::IdMap& ids, const detail::SearchKnobs& asked) const override {
     DeviceGuard guard(device_);
-    const detail::SearchKnobs knobs =
-        with_precision_used(nq, k, with_workspace(asked, device_));
+    const detail::SearchKnobs knobs = with_precision_used(nq, k, with_workspace(asked, device_));
     // Batches of queries, padded to dp_, bounded by the workspace (sized before any work, so a
     // bound too small for one query throws with nothing queued).
     const bool stream_path = nq <= knobs.flat_stream_max_nq;
@@ -577,8 +576,8 @@ class FlatCuda final : public detail::FlatBackend {
                                        CUBLAS_GEMM_DEFAULT));
       }
       select_large_k_from_scores(tile.data(), n4, cb, n_, norms_.data(), allowed, k, metric_,
-                                 l2 ? qnorms.data() : nullptr, ids_dev, dist + c0 * k,
-                                 lab + c0 * k, s, sync);
+                                 l2 ? qnorms.data() : nullptr, ids_dev, dist + c0 * k, lab + c0 * k,
+                                 s, sync);
     }
   }
 
@@ -695,9 +694,9 @@ class FlatCuda final : public detail::FlatBackend {
     }
   }
 
-  // Fast precision by the fused kernel (fused_fast.hpp: threshold from a strided sample, TF32
-  // tiles filtered on chip, best k' re-ranked exactly), in chunks of queries bounded by half the
-  // workspace. Queries whose candidate buffer overflowed are searched again exactly
+  // Fast precision by the fused kernel (fused_fast.hpp: threshold from a strided sample, FP16 or
+  // TF32 tiles filtered on chip, best k' re-ranked exactly), in chunks of queries bounded by half
+  // the workspace. Queries whose candidate buffer overflowed are searched again exactly
   // (search_exact_rows), so no result is silently of lower quality.
   void search_fused(StreamContext& ctx, const float* q, int bq, int k,
                     const detail::SearchKnobs& knobs, const std::int64_t* ids_dev, float* dist,
@@ -731,9 +730,15 @@ class FlatCuda final : public detail::FlatBackend {
     DeviceBuffer<int> counts(c, s);
     DeviceBuffer<std::uint32_t> cand_keys(c * shape.cap, s);
     DeviceBuffer<std::int32_t> cand_rows(c * shape.cap, s);
+    // FP16 operands: [0] the chunk's largest squared query norm, [1] the rows'.
+    const bool fp16 = knobs.flat_fused_fp16 && fused_fp16_supported(dp_);
+    DeviceBuffer<std::uint32_t> max_norm2(2, s);
+    if (fp16) {
+      KNNX_CUDA_CHECK(cudaMemsetAsync(max_norm2.data(), 0, 2 * sizeof(std::uint32_t), s));
+      launch_max_norm2(norms_.data(), n_, max_norm2.data() + 1, s, sync);
+    }
     const float alpha = metric_ == Metric::L2 ? -2.0f : -1.0f;
     const float beta = 0.0f;
-    const float coef = fused_margin_coef(metric_, dp_);
     const float sample_eps = static_cast<float>(8.0 * (dp_ + 8) / 16777216.0);  // FP32 GEMM
     // Query tiles x row slices: at most 8 blocks a multiprocessor in all, i.e. whole waves of
     // the 2 resident a multiprocessor (rounding down: a few blocks of a fifth wave would
@@ -747,6 +752,10 @@ class FlatCuda final : public detail::FlatBackend {
       const int cb = static_cast<int>(std::min<std::int64_t>(chunk, bq - c0));
       const float* qc = q + c0 * dp_;
       launch_row_norms(qc, cb, dp_, qnorm2.data(), s, sync);
+      if (fp16) {
+        KNNX_CUDA_CHECK(cudaMemsetAsync(max_norm2.data(), 0, sizeof(std::uint32_t), s));
+        launch_max_norm2(qnorm2.data(), cb, max_norm2.data(), s, sync);
+      }
       // tile[b][j] = alpha * <q_b, sample_j> in FP32: (S x cb, ld s4) = Sample^T * Q.
       KNNX_CUBLAS_CHECK(cublasGemmEx(
           ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(shape.sample), cb, dp_, &alpha,
@@ -755,15 +764,16 @@ class FlatCuda final : public detail::FlatBackend {
       launch_tile_select(tile.data(), static_cast<int>(s4), cb, static_cast<int>(shape.sample),
                          sample_norms.data(), 0, metric_, kk, 1, static_cast<int>(s4), nullptr,
                          nullptr, nullptr, sel_keys.data(), sel_rows.data(), kk, 0, s, sync);
+      const std::uint32_t* fp16_max = fp16 ? max_norm2.data() : nullptr;
       launch_fused_threshold(sel_keys.data(), sel_rows.data(), cb, kk, qnorm2.data(),
-                             sample_norms.data(), coef, sample_eps, thr.data(), qscale.data(), s,
-                             sync);
+                             sample_norms.data(), metric_, dp_, sample_eps, fp16_max, thr.data(),
+                             qscale.data(), s, sync);
       KNNX_CUDA_CHECK(cudaMemsetAsync(counts.data(), 0, sizeof(int) * cb, s));
       KNNX_CUDA_CHECK(
           cudaMemsetAsync(cand_rows.data(), 0xFF,
                           sizeof(std::int32_t) * cb * static_cast<std::size_t>(shape.cap), s));
       launch_fused_candidates(data_.data(), norms_.data(), n_, dp_, qc, cb, thr.data(),
-                              qscale.data(), metric_, shape.cap, splits, counts.data(),
+                              qscale.data(), metric_, fp16_max, shape.cap, splits, counts.data(),
                               cand_keys.data(), cand_rows.data(), s, sync);
       launch_merge_partial(cand_keys.data(), cand_rows.data(), cb, shape.cap, 1, kk,
                            top_keys.data(), top_rows.data(), s, sync);

@@ -1,5 +1,8 @@
 // The fused fast mode's kernels (fused_fast.hpp): the strided sample gather, the per-query
 // threshold, and the TF32 tensor-core candidate kernel whose epilogue filters scores on chip.
+#include <cuda_fp16.h>
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
@@ -9,6 +12,7 @@
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/launch.hpp"
 #include "cuda/select/radix_key.cuh"
+#include "knnx/error.hpp"
 
 namespace knnx::cuda {
 namespace {
@@ -319,6 +323,256 @@ __global__ void __launch_bounds__(kThreads, 2)
   flush_staged(s_count, s_key, s_row, s_q, q0, cap, counts, keys, rows);
 }
 
+// ---- FP16 operands (dp <= kResidentMaxDp) -------------------------------------------------
+// Queries and rows are scaled by powers of two (fused_fp16_scale) and rounded to fp16 (relative
+// error 2^-11, as tf32's), so mma.m16n8k16 does twice tf32's work an instruction, and ldmatrix
+// loads a whole fragment in one instruction with no conversion in the inner loop. Rows are read
+// as float32, converted and stored to shared memory one 16-column unit at a time, each unit of
+// the next tile requested before the current tile's unit is multiplied and stored after it, so
+// that a tile costs one barrier. Shared rows are 136 halves (272 bytes): 16-byte aligned, and the
+// 8 rows an ldmatrix phase reads start 16 bytes apart modulo 128 (no bank conflict).
+constexpr int kLdHalf = kResidentMaxDp + 8;
+constexpr int kHalfTileElems = kBM * kLdHalf;
+// Queries, two stages of rows, the tile's thresholds and query scales, the staged candidates.
+constexpr std::size_t kCandidateSmemFp16 =
+    3 * kHalfTileElems * sizeof(__half) + 2 * kBM * sizeof(float) + kStagedBytes;
+static_assert(2 * (kCandidateSmemFp16 + 1024) <= 228 * 1024, "two blocks a multiprocessor");
+
+// A power of two s with s x (largest norm) < 2^15, so no scaled coordinate reaches fp16's
+// largest finite value (65,504), from the largest squared norm's bits; 1 when that is not a
+// positive finite number (the threshold kernel then disables the filter). The exponent is
+// clamped to +-60 so that 1 / (s_q s_x) stays a finite normal float.
+__device__ __forceinline__ float fp16_scale(std::uint32_t max_norm2_bits) {
+  const float m2 = __uint_as_float(max_norm2_bits);
+  if (!(m2 > 0.0f) || !isfinite(m2)) return 1.0f;
+  int e = 0;
+  frexpf(sqrtf(m2), &e);  // largest norm < 2^e
+  return ldexpf(1.0f, max(-60, min(60, 15 - e)));
+}
+
+__device__ __forceinline__ std::uint32_t pack_half2(float lo, float hi) {
+  const __half2 h = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const std::uint32_t*>(&h);
+}
+
+// D = A B + D, m16n8k16, fp16 operands (A row-major, B column-major), fp32 accumulators; the
+// accumulator layout is m16n8k8's (mma_tf32 above).
+__device__ __forceinline__ void mma_f16(float (&c)[4], const std::uint32_t (&a)[4],
+                                        std::uint32_t b0, std::uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(std::uint32_t (&r)[4], const __half* smem) {
+  const auto at = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(at));
+}
+
+// One 16-column unit of a 128-row tile: thread i holds columns [c, c + 8) of row i / 2 (c =
+// k0 + 8 (i % 2)), as two float4s (zero past `rows` or dp, a multiple of 4).
+struct HalfUnit {
+  float4 v[2];
+};
+__device__ __forceinline__ HalfUnit load_unit(const float* src, std::int64_t r0, std::int64_t rows,
+                                              int dp, int k0) {
+  const int r = threadIdx.x >> 1;
+  const int c = k0 + (threadIdx.x & 1) * 8;
+  HalfUnit u;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const bool ok = r0 + r < rows && c + 4 * h < dp;
+    u.v[h] = ok ? __ldg(reinterpret_cast<const float4*>(src + (r0 + r) * dp + c + 4 * h))
+                : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  return u;
+}
+__device__ __forceinline__ void store_unit(__half* dst, const HalfUnit& u, float scale, int k0) {
+  const int r = threadIdx.x >> 1;
+  const int c = k0 + (threadIdx.x & 1) * 8;
+  uint4 packed;
+  packed.x = pack_half2(u.v[0].x * scale, u.v[0].y * scale);
+  packed.y = pack_half2(u.v[0].z * scale, u.v[0].w * scale);
+  packed.z = pack_half2(u.v[1].x * scale, u.v[1].y * scale);
+  packed.w = pack_half2(u.v[1].z * scale, u.v[1].w * scale);
+  *reinterpret_cast<uint4*>(dst + r * kLdHalf + c) = packed;
+}
+
+// The FP16 candidate kernel: launch_fused_candidates' contract, dp <= kResidentMaxDp, scales
+// from max_norm2 ([0] queries, [1] rows; squared norms' bits). The epilogue first tests a
+// thread's 64 scores against each query's threshold widened by the largest of its 8 rows'
+// margins (two instructions a score); only a thread with a hit tests them one by one.
+template <Metric M>
+__global__ void __launch_bounds__(kThreads, 2)
+    fused_candidates_fp16_kernel(const float* __restrict__ base, const float* __restrict__ norms,
+                                 std::int64_t n, int dp, const float* __restrict__ queries, int nq,
+                                 const float* __restrict__ thr, const float* __restrict__ qscale,
+                                 const std::uint32_t* __restrict__ max_norm2, int cap,
+                                 std::int64_t rows_per_split, int* __restrict__ counts,
+                                 std::uint32_t* __restrict__ keys,
+                                 std::int32_t* __restrict__ rows) {
+  extern __shared__ __align__(16) unsigned char hsmem[];
+  __half* const s_queries = reinterpret_cast<__half*>(hsmem);
+  __half* const s_rows = s_queries + kHalfTileElems;  // stage s at s_rows + s x kHalfTileElems
+  float* const s_thr = reinterpret_cast<float*>(s_queries + 3 * kHalfTileElems);
+  float* const s_qscale = s_thr + kBM;
+  auto* const s_key = reinterpret_cast<std::uint32_t*>(s_qscale + kBM);
+  auto* const s_row = reinterpret_cast<std::int32_t*>(s_key + kStaged);
+  auto* const s_q = reinterpret_cast<std::uint16_t*>(s_row + kStaged);
+  int* const s_count = reinterpret_cast<int*>(s_q + kStaged);
+  const int q0 = blockIdx.x * kBM;
+  const std::int64_t row_begin = static_cast<std::int64_t>(blockIdx.y) * rows_per_split;
+  const std::int64_t row_end = min(n, row_begin + rows_per_split);
+  if (row_begin >= row_end) return;  // block-uniform
+  const float scale_q = fp16_scale(max_norm2[0]);
+  const float scale_x = fp16_scale(max_norm2[1]);
+  // score = |x|^2 - 2 q.x (L2) or -q.x from the scaled dot product; powers of two, so exact.
+  const float dot_coef = (kIsL2<M> ? -2.0f : -1.0f) / (scale_q * scale_x);
+  for (int i = threadIdx.x; i < kBM; i += kThreads) {
+    const bool in = q0 + i < nq;
+    s_thr[i] = in ? thr[q0 + i] : -INFINITY;  // no row passes for a missing query
+    s_qscale[i] = in ? qscale[q0 + i] : 0.0f;
+  }
+  if (threadIdx.x == 0) *s_count = 0;
+
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  const int g = lane >> 2;
+  const int t = lane & 3;
+  const int wm = (warp >> 2) * 64;  // warp's first query in the tile
+  const int wn = (warp & 3) * 32;   // warp's first row in the tile
+  const int k_units = (dp + 15) / 16;
+  const std::int64_t n_tiles = (row_end - row_begin + kBN - 1) / kBN;
+  const float* const qtile = queries + static_cast<std::int64_t>(q0) * dp;
+
+  for (int u = 0; u < k_units; ++u) {
+    store_unit(s_queries, load_unit(qtile, 0, nq - q0, dp, 16 * u), scale_q, 16 * u);
+    store_unit(s_rows, load_unit(base, row_begin, row_end, dp, 16 * u), scale_x, 16 * u);
+  }
+  __syncthreads();
+
+  // ldmatrix addresses: A, rows wm + 16 mi + (lane % 16), columns 8 (lane / 16); B, the two n8
+  // tiles of pair p: rows wn + 16 p + 8 (lane / 16) + lane % 8, columns 8 ((lane / 8) % 2).
+  const __half* const a_at = s_queries + (wm + (lane & 15)) * kLdHalf + (lane >> 4) * 8;
+  const int b_off = (wn + ((lane >> 4) << 3) + (lane & 7)) * kLdHalf + ((lane >> 3) & 1) * 8;
+  float acc[4][4][4];
+  for (std::int64_t tile = 0; tile < n_tiles; ++tile) {
+    const int cur = static_cast<int>(tile & 1);
+    const bool has_next = tile + 1 < n_tiles;
+    const std::int64_t next_r0 = row_begin + (tile + 1) * kBN;
+    __half* const next_rows = s_rows + (cur ^ 1) * kHalfTileElems;
+    const __half* const b_at = s_rows + cur * kHalfTileElems + b_off;
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
+    for (int u = 0; u < k_units; ++u) {
+      HalfUnit unit;
+      if (has_next) unit = load_unit(base, next_r0, row_end, dp, 16 * u);
+      std::uint32_t b[2][4];
+#pragma unroll
+      for (int p = 0; p < 2; ++p) ldmatrix_x4(b[p], b_at + p * 16 * kLdHalf + 16 * u);
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi) {
+        std::uint32_t a[4];
+        ldmatrix_x4(a, a_at + mi * 16 * kLdHalf + 16 * u);
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni) {
+          mma_f16(acc[mi][ni], a, b[ni >> 1][2 * (ni & 1)], b[ni >> 1][2 * (ni & 1) + 1]);
+        }
+      }
+      // The other stage was last read before the previous tile's closing barrier.
+      if (has_next) store_unit(next_rows, unit, scale_x, 16 * u);
+    }
+
+    // Epilogue: this thread's 8 rows (columns 2t, 2t + 1 of each n8 tile) and 8 queries (g,
+    // g + 8 of each m16 tile).
+    const std::int64_t r0 = row_begin + tile * kBN + wn;
+    float xsq[4][2];
+    float xsq_max = 0.0f;
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const std::int64_t row = r0 + ni * 8 + 2 * t + j;
+        xsq[ni][j] = row < row_end ? __ldg(norms + row) : 0.0f;
+        xsq_max = fmaxf(xsq_max, xsq[ni][j]);
+      }
+    const float xn_max = sqrtf(xsq_max);
+    bool hit = false;
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int ql = wm + mi * 16 + g + 8 * h;
+        const float wide = s_thr[ql] + s_qscale[ql] * xn_max;
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+          for (int j = 0; j < 2; ++j) {
+            const float score = kIsL2<M> ? fmaf(dot_coef, acc[mi][ni][2 * h + j], xsq[ni][j])
+                                         : dot_coef * acc[mi][ni][2 * h + j];
+            hit |= score <= wide;
+          }
+      }
+    if (hit) {
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int ql = wm + mi * 16 + g + 8 * h;
+          const float qthr = s_thr[ql];
+          const float qs = s_qscale[ql];
+#pragma unroll
+          for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+            for (int j = 0; j < 2; ++j) {
+              const std::int64_t row = r0 + ni * 8 + 2 * t + j;
+              const float score = kIsL2<M> ? fmaf(dot_coef, acc[mi][ni][2 * h + j], xsq[ni][j])
+                                           : dot_coef * acc[mi][ni][2 * h + j];
+              if (q0 + ql < nq && row < row_end &&
+                  score <= qthr + qs * sqrtf(fmaxf(xsq[ni][j], 0.0f))) {
+                const int slot = atomicAdd(s_count, 1);
+                if (slot < kStaged) {
+                  s_key[slot] = float_to_key(score);
+                  s_row[slot] = static_cast<std::int32_t>(row);
+                  s_q[slot] = static_cast<std::uint16_t>(ql);
+                } else {  // the stage is full: straight to the global buffer
+                  append_candidate(q0 + ql, float_to_key(score), static_cast<std::int32_t>(row),
+                                   cap, counts, keys, rows);
+                }
+              }
+            }
+        }
+    }
+    __syncthreads();  // the next stage is stored, this one read, and the candidates staged
+    if (*s_count >= kStaged / 2) {  // block-uniform: read after the barrier
+      flush_staged(s_count, s_key, s_row, s_q, q0, cap, counts, keys, rows);
+    }
+  }
+  flush_staged(s_count, s_key, s_row, s_q, q0, cap, counts, keys, rows);
+}
+
+// max_norm2[0] = max(max_norm2[0], bits of v[i]) over i < n (v >= 0 or NaN: non-negative floats
+// order as their bits; NaN and +inf order above every finite value).
+__global__ void max_norm2_kernel(const float* __restrict__ v, std::int64_t n,
+                                 std::uint32_t* __restrict__ max_norm2) {
+  std::uint32_t m = 0;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    m = max(m, __float_as_uint(fmaxf(v[i], 0.0f)) | (isnan(v[i]) ? 0x7FC00000u : 0u));
+  }
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) m = max(m, __shfl_xor_sync(0xFFFFFFFFu, m, off));
+  if ((threadIdx.x & 31) == 0 && m != 0) atomicMax(max_norm2, m);
+}
+
 __global__ void gather_strided_kernel(const float4* __restrict__ src,
                                       const float* __restrict__ norms, int dp4, std::int64_t stride,
                                       std::int64_t count, float4* __restrict__ dst,
@@ -330,12 +584,11 @@ __global__ void gather_strided_kernel(const float4* __restrict__ src,
   }
 }
 
-__global__ void fused_threshold_kernel(const std::uint32_t* __restrict__ keys,
-                                       const std::int32_t* __restrict__ rows, int nq, int kept,
-                                       const float* __restrict__ qnorm2,
-                                       const float* __restrict__ sample_norms, float coef,
-                                       float sample_eps, float* __restrict__ thr,
-                                       float* __restrict__ qscale) {
+__global__ void fused_threshold_kernel(
+    const std::uint32_t* __restrict__ keys, const std::int32_t* __restrict__ rows, int nq, int kept,
+    const float* __restrict__ qnorm2, const float* __restrict__ sample_norms, float coef,
+    float sample_eps, const std::uint32_t* __restrict__ max_norm2, int dp, float abs_coef,
+    float* __restrict__ thr, float* __restrict__ qscale) {
   const int q = blockIdx.x * blockDim.x + threadIdx.x;
   if (q >= nq) return;
   const std::uint32_t* k = keys + static_cast<std::int64_t>(q) * kept;
@@ -358,7 +611,25 @@ __global__ void fused_threshold_kernel(const std::uint32_t* __restrict__ keys,
     return;
   }
   const float xn = sqrtf(fmaxf(sample_norms[worst_row], 0.0f));
-  thr[q] = key_to_float(worst) + sample_eps * qn * xn;
+  float bound = key_to_float(worst) + sample_eps * qn * xn;
+  if (max_norm2 != nullptr) {
+    // FP16 operands: a coordinate below fp16's normal range is rounded to a multiple of 2^-24
+    // (in scaled units), an absolute error eps = 2^-25 / scale, which the relative bound
+    // (qscale) does not cover. Over dp terms it adds at most sqrt(dp) (|q| eps_x + |x| eps_q) +
+    // dp eps_q eps_x, with |x| at most the largest row norm. A non-finite largest norm leaves no
+    // bound: every row is a candidate (and the query overflows to the exact search).
+    constexpr std::uint32_t kInfBits = 0x7F800000u;
+    if (max_norm2[0] >= kInfBits || max_norm2[1] >= kInfBits) {
+      bound = INFINITY;
+    } else {
+      const float eps_q = ldexpf(1.0f, -25) / fp16_scale(max_norm2[0]);
+      const float eps_x = ldexpf(1.0f, -25) / fp16_scale(max_norm2[1]);
+      const float x_max = sqrtf(__uint_as_float(max_norm2[1]));
+      const float terms = static_cast<float>(dp);
+      bound += abs_coef * (sqrtf(terms) * (qn * eps_x + x_max * eps_q) + terms * eps_q * eps_x);
+    }
+  }
+  thr[q] = bound;
 }
 
 }  // namespace
@@ -396,19 +667,33 @@ void launch_gather_strided(const float* src, const float* norms, int dp, std::in
 }
 
 void launch_fused_threshold(const std::uint32_t* keys, const std::int32_t* rows, int nq, int kept,
-                            const float* qnorm2, const float* sample_norms, float coef,
-                            float sample_eps, float* thr, float* qscale, cudaStream_t stream,
-                            bool sync_check) {
+                            const float* qnorm2, const float* sample_norms, Metric metric, int dp,
+                            float sample_eps, const std::uint32_t* fp16_max_norm2, float* thr,
+                            float* qscale, cudaStream_t stream, bool sync_check) {
   if (nq == 0) return;
+  const float coef = fused_margin_coef(metric, dp);
+  const float abs_coef = 2.0f * (metric == Metric::L2 ? 2.0f : 1.0f);  // as coef's factors
   fused_threshold_kernel<<<static_cast<unsigned>((nq + 127) / 128), 128, 0, stream>>>(
-      keys, rows, nq, kept, qnorm2, sample_norms, coef, sample_eps, thr, qscale);
+      keys, rows, nq, kept, qnorm2, sample_norms, coef, sample_eps, fp16_max_norm2, dp, abs_coef,
+      thr, qscale);
   KNNX_CHECK_LAUNCH(stream, sync_check, "fused_threshold_kernel");
+}
+
+bool fused_fp16_supported(int dp) { return dp <= kResidentMaxDp; }
+
+void launch_max_norm2(const float* norm2, std::int64_t n, std::uint32_t* max_norm2,
+                      cudaStream_t stream, bool sync_check) {
+  if (n == 0) return;
+  const auto blocks = static_cast<unsigned>(std::clamp<std::int64_t>((n + 255) / 256, 1, 1024));
+  max_norm2_kernel<<<blocks, 256, 0, stream>>>(norm2, n, max_norm2);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "max_norm2_kernel");
 }
 
 void launch_fused_candidates(const float* base, const float* norms, std::int64_t n, int dp,
                              const float* queries, int nq, const float* thr, const float* qscale,
-                             Metric metric, int cap, int splits, int* counts, std::uint32_t* keys,
-                             std::int32_t* rows, cudaStream_t stream, bool sync_check) {
+                             Metric metric, const std::uint32_t* fp16_max_norm2, int cap,
+                             int splits, int* counts, std::uint32_t* keys, std::int32_t* rows,
+                             cudaStream_t stream, bool sync_check) {
   if (nq == 0 || n == 0) return;
   splits = std::clamp(splits, 1, 65535);
   const std::int64_t per = (n + splits - 1) / splits;
@@ -424,7 +709,17 @@ void launch_fused_candidates(const float* base, const float* norms, std::int64_t
                                              rows_per_split, counts, keys, rows);
   };
   dispatch_metric(metric, [&](auto m) {
-    if (dp <= kResidentMaxDp) {
+    if (fp16_max_norm2 != nullptr) {
+      if (!fused_fp16_supported(dp)) {
+        throw Error(fmt::format("the fp16 fused kernel takes at most {} dimensions, not {}",
+                                kResidentMaxDp, dp));
+      }
+      constexpr auto kernel = &fused_candidates_fp16_kernel<decltype(m)::value>;
+      set_smem(reinterpret_cast<const void*>(kernel), kCandidateSmemFp16);
+      kernel<<<grid, kThreads, kCandidateSmemFp16, stream>>>(base, norms, n, dp, queries, nq, thr,
+                                                             qscale, fp16_max_norm2, cap,
+                                                             rows_per_split, counts, keys, rows);
+    } else if (dp <= kResidentMaxDp) {
       launch(m, std::true_type{});
     } else {
       launch(m, std::false_type{});

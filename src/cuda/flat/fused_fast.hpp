@@ -6,10 +6,13 @@
 //     4096).
 //     No row of a query's true top k' scores worse than that, so the sample's k'-th score
 //     bounds every row the re-rank needs.
-//  2. candidates: one kernel computes TF32 tensor-core tiles of query x row products
-//     (mma.sync m16n8k8) and, in its epilogue, appends each (row, score) whose TF32 score is
-//     within the TF32 error bound of the threshold to the query's buffer of `cap` entries; no
-//     score tile reaches memory.
+//  2. candidates: one kernel computes tensor-core tiles of query x row products and, in its
+//     epilogue, appends each (row, score) whose approximate score is within the error bound of
+//     the threshold to the query's buffer of `cap` entries; no score tile reaches memory. The
+//     operands are FP16 (mma.sync m16n8k16; queries and rows scaled by powers of two so that
+//     no coordinate overflows, dp <= 128) or TF32 (m16n8k8, any dp): both round each operand
+//     to 11 significant bits, so the relative bound is the same; FP16 adds an absolute term for
+//     coordinates in its subnormal range (launch_fused_threshold).
 //  3. the best k' candidates by TF32 score (launch_merge_partial), re-ranked by exact float32
 //     products (launch_rerank) into the final k.
 //  4. a query whose buffer overflowed (count > cap) is searched again by the exact path.
@@ -58,23 +61,37 @@ void launch_gather_strided(const float* src, const float* norms, int dp, std::in
                            std::int64_t count, float* dst, float* dst_norms, cudaStream_t stream,
                            bool sync_check);
 
+// Whether the FP16 candidate kernel takes rows of dp floats.
+bool fused_fp16_supported(int dp);
+
+// max_norm2[0] = the largest of its value and norm2[0, n) (squared norms, as float bits: NaN
+// orders above +inf above every finite value); the FP16 kernel's scales come from it. The caller
+// zeroes it first.
+void launch_max_norm2(const float* norm2, std::int64_t n, std::uint32_t* max_norm2,
+                      cudaStream_t stream, bool sync_check);
+
 // Per query q < nq, from the sample's best `kept` (key, row) pairs ([nq][kept], rows index
 // sample_norms): thr[q] = the worst kept score plus the float32 error bound of the sample GEMM
-// at that row (+inf when fewer than kept rows were kept), and qscale[q] = coef x |q| (from the
-// squared norms qnorm2).
+// at that row (+inf when fewer than kept rows were kept), and qscale[q] = fused_margin_coef x
+// |q| (from the squared norms qnorm2). fp16_max_norm2 (device; [0] the queries', [1] the rows'
+// largest squared norm, from launch_max_norm2) when the FP16 kernel follows, else null: thr
+// then also carries FP16's absolute error term, or +inf when a largest norm is not finite.
 void launch_fused_threshold(const std::uint32_t* keys, const std::int32_t* rows, int nq, int kept,
-                            const float* qnorm2, const float* sample_norms, float coef,
-                            float sample_eps, float* thr, float* qscale, cudaStream_t stream,
-                            bool sync_check);
+                            const float* qnorm2, const float* sample_norms, Metric metric, int dp,
+                            float sample_eps, const std::uint32_t* fp16_max_norm2, float* thr,
+                            float* qscale, cudaStream_t stream, bool sync_check);
 
 // The candidate kernel over rows [0, n) of base (stride dp, norms |x|^2) for nq queries (stride
 // dp, 16-byte aligned rows): appends (key of score, row) to query q's buffer
 // (keys/rows + q x cap) for every row with score <= thr[q] + qscale[q] x |x|, counting all
 // of them in counts[q] (zeroed by the caller); entries past cap are dropped, so counts[q] > cap
-// marks an overflow. Grid: query tiles x `splits` slices of the rows.
+// marks an overflow. Grid: query tiles x `splits` slices of the rows. FP16 operands when
+// fp16_max_norm2 is given (as for launch_fused_threshold; dp must be fused_fp16_supported),
+// else TF32.
 void launch_fused_candidates(const float* base, const float* norms, std::int64_t n, int dp,
                              const float* queries, int nq, const float* thr, const float* qscale,
-                             Metric metric, int cap, int splits, int* counts, std::uint32_t* keys,
-                             std::int32_t* rows, cudaStream_t stream, bool sync_check);
+                             Metric metric, const std::uint32_t* fp16_max_norm2, int cap,
+                             int splits, int* counts, std::uint32_t* keys, std::int32_t* rows,
+                             cudaStream_t stream, bool sync_check);
 
 }  // namespace knnx::cuda

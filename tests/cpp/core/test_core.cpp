@@ -284,6 +284,12 @@ TEST_F(ConfigTest, FlatFastKernelTakesItsWordsOnly) {
                      {"fuse", "GEMM", ""}, "fused");
 }
 
+TEST_F(ConfigTest, FlatFusedOperandsTakesItsWordsOnly) {
+  EXPECT_EQ(Config{}.flat_fused_operands, "fp16");
+  expect_choice_knob("KNNX_FLAT_FUSED_OPERANDS", &Config::flat_fused_operands, {"tf32", "fp16"},
+                     {"FP16", "bf16", ""}, "tf32");
+}
+
 TEST_F(ConfigTest, BooleanSpellings) {
   for (const char* yes : {"1", "true", "on", "yes"}) {
     ::setenv("KNNX_SYNC_CHECK", yes, 1);

@@ -1,10 +1,12 @@
-// GPU IndexFlat fast precision by the fused kernel (KNNX_FLAT_FAST_KERNEL=fused) against the
-// same index's exact search: recall, odd shapes, huge norms, ties, and buffer overflow.
+// GPU IndexFlat fast precision by the fused kernel (KNNX_FLAT_FAST_KERNEL=fused, fp16 and tf32
+// operands) against the same index's exact search: recall, odd shapes, huge and tiny norms,
+// non-finite rows, ties, and buffer overflow.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <tuple>
 #include <unordered_set>
 
@@ -22,10 +24,11 @@ using test::ConfigGuard;
 // Many queries, so the batch has at least 2 queries a multiprocessor (fast mode's condition).
 constexpr idx_t kManyQueries = 600;
 
-void use_fused(int cap = 0) {
+void use_fused(int cap = 0, const char* operands = "fp16") {
   Config c = config();
   c.flat_fast_kernel = "fused";
   c.flat_fused_cap = cap;
+  c.flat_fused_operands = operands;
   set_config(c);
 }
 
@@ -80,14 +83,15 @@ void expect_fused_recall(const IndexFlat& index, Metric metric, const std::vecto
   EXPECT_GE(recall(metric, want, got, k), min_recall) << "k " << k;
 }
 
-class FlatFusedCuda : public ::testing::TestWithParam<std::tuple<Metric, int, int>> {};
+class FlatFusedCuda : public ::testing::TestWithParam<std::tuple<const char*, Metric, int, int>> {};
 
-// n not a multiple of the 128-row tile, d not a multiple of 8 or of the 32-float K stage.
+// n not a multiple of the 128-row tile, d not a multiple of 8, of fp16's 16-column unit or of
+// tf32's 32-float K stage; d 200 takes the tf32 kernel whatever the operands asked.
 TEST_P(FlatFusedCuda, RecallAgainstExact) {
   KNNX_REQUIRE_GPU();
   ConfigGuard guard;
-  use_fused();
-  const auto [metric, d, k] = GetParam();
+  const auto [operands, metric, d, k] = GetParam();
+  use_fused(0, operands);
   const idx_t n = 20011;
   IndexFlat index(d, metric, Device::cuda(0));
   const auto base = mixture(n, d, 5, false);
@@ -95,13 +99,15 @@ TEST_P(FlatFusedCuda, RecallAgainstExact) {
   expect_fused_recall(index, metric, mixture(kManyQueries, d, 5, true), d, k);
 }
 
-INSTANTIATE_TEST_SUITE_P(MetricsDimsK, FlatFusedCuda,
-                         ::testing::Combine(::testing::Values(Metric::L2, Metric::InnerProduct),
-                                            ::testing::Values(3, 100, 128),
+INSTANTIATE_TEST_SUITE_P(OperandsMetricsDimsK, FlatFusedCuda,
+                         ::testing::Combine(::testing::Values("fp16", "tf32"),
+                                            ::testing::Values(Metric::L2, Metric::InnerProduct),
+                                            ::testing::Values(3, 100, 128, 200),
                                             ::testing::Values(1, 10, 100, 256)),
                          [](const auto& info) {
-                           return fmt::format("{}_d{}_k{}", to_string(std::get<0>(info.param)),
-                                              std::get<1>(info.param), std::get<2>(info.param));
+                           return fmt::format("{}_{}_d{}_k{}", std::get<0>(info.param),
+                                              to_string(std::get<1>(info.param)),
+                                              std::get<2>(info.param), std::get<3>(info.param));
                          });
 
 // Edge cases on a GPU, with the fused kernel as the process default (restored after).
@@ -132,6 +138,59 @@ TEST_F(FlatFusedCudaEdge, HugeNormRows) {
     IndexFlat index(d, metric, Device::cuda(0));
     index.add(n, base.data());
     expect_fused_recall(index, metric, q, d, 10);
+  }
+}
+
+// FP16 operands are scaled by powers of two from the largest norms: data whose magnitudes
+// would overflow fp16 (1e12) or fall below its normal range (1e-12) unscaled keeps its recall,
+// and so does data whose rows span sixteen orders of magnitude, where the small rows' coordinates
+// fall below fp16's normal range after scaling (the threshold's absolute term keeps them).
+TEST_F(FlatFusedCudaEdge, Fp16ScalesExtremeMagnitudes) {
+  const int d = 40;
+  const idx_t n = 9001;
+  const auto base = mixture(n, d, 15, false);
+  const auto q = mixture(kManyQueries, d, 15, true);
+  for (const float magnitude : {1e12f, 1e-12f}) {
+    auto b = base, qq = q;
+    for (float& v : b) v *= magnitude;
+    for (float& v : qq) v *= magnitude;
+    for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+      SCOPED_TRACE(fmt::format("{} x {}", to_string(metric), magnitude));
+      IndexFlat index(d, metric, Device::cuda(0));
+      index.add(n, b.data());
+      expect_fused_recall(index, metric, qq, d, 10);
+    }
+  }
+  auto spread = base;
+  for (idx_t r = 0; r < n; ++r) {
+    const float s = std::pow(10.0f, static_cast<float>(r % 17) - 8.0f);  // 1e-8 .. 1e8
+    for (int j = 0; j < d; ++j) spread[r * d + j] *= s;
+  }
+  for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+    SCOPED_TRACE(fmt::format("{}, rows 1e-8 .. 1e8", to_string(metric)));
+    IndexFlat index(d, metric, Device::cuda(0));
+    index.add(n, spread.data());
+    expect_fused_recall(index, metric, q, d, 10);
+  }
+}
+
+// A stored row with a NaN coordinate leaves the FP16 scales without a finite bound: every query
+// overflows its buffer and is searched exactly, so the results are the exact search's.
+TEST_F(FlatFusedCudaEdge, NonFiniteRowFallsBackToExact) {
+  const int d = 32;
+  const idx_t n = 5003;
+  auto base = mixture(n, d, 17, false);
+  base[77 * d + 5] = std::numeric_limits<float>::quiet_NaN();
+  const auto q = mixture(kManyQueries, d, 17, true);
+  for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+    SCOPED_TRACE(to_string(metric));
+    IndexFlat index(d, metric, Device::cuda(0));
+    index.add(n, base.data());
+    SearchParams fast;
+    fast.precision = FlatPrecision::Fast;
+    const auto want = test::search(index, q, d, 10);
+    const auto got = test::search(index, q, d, 10, &fast);
+    EXPECT_EQ(got.lab, want.lab);
   }
 }
 
