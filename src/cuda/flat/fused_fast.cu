@@ -359,8 +359,8 @@ __device__ __forceinline__ std::uint32_t pack_half2(float lo, float hi) {
 // accumulator layout is m16n8k8's (mma_tf32 above).
 __device__ __forceinline__ void mma_f16(float (&c)[4], const std::uint32_t (&a)[4],
                                         std::uint32_t b0, std::uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+  // Not volatile: a register-only instruction the compiler may schedule between the loads.
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
       "{%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
@@ -403,9 +403,7 @@ __device__ __forceinline__ void store_unit(__half* dst, const HalfUnit& u, float
 }
 
 // The FP16 candidate kernel: launch_fused_candidates' contract, dp <= kResidentMaxDp, scales
-// from max_norm2 ([0] queries, [1] rows; squared norms' bits). The epilogue first tests a
-// thread's 64 scores against each query's threshold widened by the largest of its 8 rows'
-// margins (two instructions a score); only a thread with a hit tests them one by one.
+// from max_norm2 ([0] queries, [1] rows; squared norms' bits).
 template <Metric M>
 __global__ void __launch_bounds__(kThreads, 2)
     fused_candidates_fp16_kernel(const float* __restrict__ base, const float* __restrict__ norms,
@@ -443,9 +441,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int lane = threadIdx.x & 31;
   const int g = lane >> 2;
   const int t = lane & 3;
-  const int wm = (warp >> 2) * 64;  // warp's first query in the tile
-  const int wn = (warp & 3) * 32;   // warp's first row in the tile
-  const int k_units = (dp + 15) / 16;
+  const int wm = (warp >> 2) * 64;         // warp's first query in the tile
+  const int wn = (warp & 3) * 32;          // warp's first row in the tile
+  const int k_units = (dp + 31) / 32 * 2;  // even: the loop below takes units in pairs
   const std::int64_t n_tiles = (row_end - row_begin + kBN - 1) / kBN;
   const float* const qtile = queries + static_cast<std::int64_t>(q0) * dp;
 
@@ -459,11 +457,20 @@ __global__ void __launch_bounds__(kThreads, 2)
   // tiles of pair p: rows wn + 16 p + 8 (lane / 16) + lane % 8, columns 8 ((lane / 8) % 2).
   const __half* const a_at = s_queries + (wm + (lane & 15)) * kLdHalf + (lane >> 4) * 8;
   const int b_off = (wn + ((lane >> 4) << 3) + (lane & 7)) * kLdHalf + ((lane >> 3) & 1) * 8;
+  // The next tile's units travel in registers: unit u is requested two units before it is
+  // stored (even units in pending[0], odd in pending[1]), and a tile's first two while the
+  // tile before it is still multiplied, so that its epilogue and barrier hide their latency.
+  HalfUnit pending[2];
+  const auto request = [&](int slot, std::int64_t tile, int u) {
+    if (tile < n_tiles)
+      pending[slot] = load_unit(base, row_begin + tile * kBN, row_end, dp, 16 * u);
+  };
+  request(0, 1, 0);
+  request(1, 1, 1);
   float acc[4][4][4];
   for (std::int64_t tile = 0; tile < n_tiles; ++tile) {
     const int cur = static_cast<int>(tile & 1);
     const bool has_next = tile + 1 < n_tiles;
-    const std::int64_t next_r0 = row_begin + (tile + 1) * kBN;
     __half* const next_rows = s_rows + (cur ^ 1) * kHalfTileElems;
     const __half* const b_at = s_rows + cur * kHalfTileElems + b_off;
 #pragma unroll
@@ -472,23 +479,32 @@ __global__ void __launch_bounds__(kThreads, 2)
       for (int ni = 0; ni < 4; ++ni)
 #pragma unroll
         for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
-    for (int u = 0; u < k_units; ++u) {
-      HalfUnit unit;
-      if (has_next) unit = load_unit(base, next_r0, row_end, dp, 16 * u);
-      std::uint32_t b[2][4];
+    for (int u0 = 0; u0 < k_units; u0 += 2) {
 #pragma unroll
-      for (int p = 0; p < 2; ++p) ldmatrix_x4(b[p], b_at + p * 16 * kLdHalf + 16 * u);
+      for (int slot = 0; slot < 2; ++slot) {
+        const int u = u0 + slot;
+        // The fragments' loads (volatile, so in this order) run one m16 tile ahead of its mma.
+        std::uint32_t b[2][4];
+        std::uint32_t a[2][4];
 #pragma unroll
-      for (int mi = 0; mi < 4; ++mi) {
-        std::uint32_t a[4];
-        ldmatrix_x4(a, a_at + mi * 16 * kLdHalf + 16 * u);
+        for (int p = 0; p < 2; ++p) ldmatrix_x4(b[p], b_at + p * 16 * kLdHalf + 16 * u);
+        ldmatrix_x4(a[0], a_at + 16 * u);
 #pragma unroll
-        for (int ni = 0; ni < 4; ++ni) {
-          mma_f16(acc[mi][ni], a, b[ni >> 1][2 * (ni & 1)], b[ni >> 1][2 * (ni & 1) + 1]);
+        for (int mi = 0; mi < 4; ++mi) {
+          if (mi + 1 < 4) ldmatrix_x4(a[(mi + 1) & 1], a_at + (mi + 1) * 16 * kLdHalf + 16 * u);
+#pragma unroll
+          for (int ni = 0; ni < 4; ++ni) {
+            mma_f16(acc[mi][ni], a[mi & 1], b[ni >> 1][2 * (ni & 1)], b[ni >> 1][2 * (ni & 1) + 1]);
+          }
+        }
+        // The other stage was last read before the previous tile's closing barrier.
+        if (has_next) store_unit(next_rows, pending[slot], scale_x, 16 * u);
+        if (u + 2 < k_units) {
+          request(slot, tile + 1, u + 2);
+        } else {
+          request(slot, tile + 2, u + 2 - k_units);
         }
       }
-      // The other stage was last read before the previous tile's closing barrier.
-      if (has_next) store_unit(next_rows, unit, scale_x, 16 * u);
     }
 
     // Epilogue: this thread's 8 rows (columns 2t, 2t + 1 of each n8 tile) and 8 queries (g,
@@ -505,37 +521,24 @@ __global__ void __launch_bounds__(kThreads, 2)
         xsq_max = fmaxf(xsq_max, xsq[ni][j]);
       }
     const float xn_max = sqrtf(xsq_max);
-    bool hit = false;
+    // A score passes the query's threshold widened by the largest margin of the thread's rows
+    // (one compare) about once in a thousand; only then is its own margin and row checked.
 #pragma unroll
     for (int mi = 0; mi < 4; ++mi)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int ql = wm + mi * 16 + g + 8 * h;
-        const float wide = s_thr[ql] + s_qscale[ql] * xn_max;
+        const float qthr = s_thr[ql];
+        const float qs = s_qscale[ql];
+        const float wide = qthr + qs * xn_max;
 #pragma unroll
         for (int ni = 0; ni < 4; ++ni)
 #pragma unroll
           for (int j = 0; j < 2; ++j) {
             const float score = kIsL2<M> ? fmaf(dot_coef, acc[mi][ni][2 * h + j], xsq[ni][j])
                                          : dot_coef * acc[mi][ni][2 * h + j];
-            hit |= score <= wide;
-          }
-      }
-    if (hit) {
-#pragma unroll
-      for (int mi = 0; mi < 4; ++mi)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int ql = wm + mi * 16 + g + 8 * h;
-          const float qthr = s_thr[ql];
-          const float qs = s_qscale[ql];
-#pragma unroll
-          for (int ni = 0; ni < 4; ++ni)
-#pragma unroll
-            for (int j = 0; j < 2; ++j) {
+            if (score <= wide) {
               const std::int64_t row = r0 + ni * 8 + 2 * t + j;
-              const float score = kIsL2<M> ? fmaf(dot_coef, acc[mi][ni][2 * h + j], xsq[ni][j])
-                                           : dot_coef * acc[mi][ni][2 * h + j];
               if (q0 + ql < nq && row < row_end &&
                   score <= qthr + qs * sqrtf(fmaxf(xsq[ni][j], 0.0f))) {
                 const int slot = atomicAdd(s_count, 1);
@@ -549,8 +552,8 @@ __global__ void __launch_bounds__(kThreads, 2)
                 }
               }
             }
-        }
-    }
+          }
+      }
     __syncthreads();  // the next stage is stored, this one read, and the candidates staged
     if (*s_count >= kStaged / 2) {  // block-uniform: read after the barrier
       flush_staged(s_count, s_key, s_row, s_q, q0, cap, counts, keys, rows);
