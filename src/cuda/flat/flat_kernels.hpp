@@ -18,7 +18,8 @@
 namespace knnx::cuda {
 
 // Few-query streaming path: grid (nq, parts); each block scans rows [part*rows_per_part, ...)
-// once for one query, computing exact scores on the fly, and keeps its own top-k.
+// once for one query, computing exact scores on the fly, and keeps its own top-k. n is at most
+// INT32_MAX.
 // Writes parts x k partial results per query to out_keys/out_rows ([nq][parts][k]).
 // allowed: null, or a bitmap of the n rows (core/admitted_bitmap.hpp); rows whose bit is clear
 // are skipped, so a part with fewer admitted rows than k pads with empty entries.
