@@ -1,6 +1,10 @@
 // Exact flat-search kernels: fused streaming scan + select, GEMM-tile select, re-rank, and the
 // 3xTF32 operand split.
 #include <algorithm>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <type_traits>
 
 #include "cuda/common/admitted.cuh"
 #include "cuda/common/distance.cuh"
@@ -301,6 +305,40 @@ __global__ void split_tf32_kernel(const float4* __restrict__ src, int dp4, std::
 }
 
 }  // namespace
+
+int flat_stream_blocks_per_sm(Metric metric, int k, bool filtered) {
+  const std::size_t smem = select_smem_bytes(k, kThreads);
+  int device = 0;
+  KNNX_CUDA_CHECK(cudaGetDevice(&device));
+  // The answer depends only on the device, the kernel instance and its shared memory; it is
+  // asked on every streaming search, so it is kept.
+  using Key = std::tuple<int, int, bool, std::size_t>;
+  static std::mutex mutex;
+  static std::map<Key, int> known;
+  const Key key{device, static_cast<int>(metric), filtered, smem};
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (const auto it = known.find(key); it != known.end()) return it->second;
+  }
+  int blocks = 0;
+  dispatch_metric(metric, [&](auto m) {
+    const auto ask = [&](auto f) {
+      constexpr auto kernel = &flat_stream_kernel<decltype(m)::value, decltype(f)::value>;
+      set_smem(reinterpret_cast<const void*>(kernel), smem);
+      KNNX_CUDA_CHECK(
+          cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, smem));
+    };
+    if (filtered) {
+      ask(std::true_type{});
+    } else {
+      ask(std::false_type{});
+    }
+  });
+  blocks = std::max(blocks, 1);
+  const std::lock_guard<std::mutex> lock(mutex);
+  known.emplace(key, blocks);
+  return blocks;
+}
 
 void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* queries, int nq,
                         Metric metric, int k, int parts, std::int64_t rows_per_part,

@@ -31,6 +31,11 @@ void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* 
                         std::int32_t* out_rows, const FinalMerge& final_merge, cudaStream_t stream,
                         bool sync_check);
 
+// Blocks of launch_flat_stream's kernel that one multiprocessor of the current device holds at
+// once for this metric, k and filter (its registers and k's shared memory), at least 1: a launch
+// of that many blocks a multiprocessor runs in one wave.
+int flat_stream_blocks_per_sm(Metric metric, int k, bool filtered);
+
 // GEMM-tile selection. tile is [bq][ld] row-major holding -2 q.x (L2; completed with
 // base_norms) or -q.x (IP) for base rows col0 .. col0+bn. Block (b, p) selects the best k of
 // tile row b's columns [p*cols_per_part, (p+1)*cols_per_part) — plus prev[b] ([bq][k]) when
