@@ -129,8 +129,8 @@ __global__ void __launch_bounds__(kThreads, 5)
   sel.finish();
   const std::int64_t out = (static_cast<std::int64_t>(query) * gridDim.y + part) * k;
   store_partial(sel, k, out_keys + out, out_rows + out);
-  merge_if_last_block<kThreads>(smem, k, query, static_cast<int>(gridDim.y), out_keys, out_rows, M,
-                                final_merge);
+  merge_if_last_block<kThreads, true>(smem, k, query, static_cast<int>(gridDim.y), out_keys,
+                                      out_rows, M, final_merge);
 }
 
 // Block (b, p) selects the best k of columns [p*cols_per_part, ...) of tile row b — scores
