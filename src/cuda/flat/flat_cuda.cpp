@@ -386,8 +386,8 @@ class FlatCuda final : public detail::FlatBackend {
   }
 
   // Queries per batch and GEMM tile rows (core/workspace.hpp's plan) of a search of nq
-  // queries. The streaming path's partial results, max(nq, 4 x SMs) x k pairs at most, and the
-  // large-k path's chunks (search_radix) are bounded by the workspace too.
+  // queries. The streaming path's partial results, max(nq, stream_slots(k)) x k pairs at most,
+  // and the large-k path's chunks (search_radix) are bounded by the workspace too.
   detail::FlatTilePlan plan_batches(idx_t nq, int k, bool stream_path,
                                     const detail::SearchKnobs& knobs) const {
     const int sms = device_properties(device_).multiProcessorCount;
@@ -404,7 +404,9 @@ class FlatCuda final : public detail::FlatBackend {
     if (stream_path) {
       const std::string what = fmt::format("a GPU flat search (streaming) with k = {}", k);
       const std::int64_t pair = static_cast<std::int64_t>(k) * 8;
-      return {detail::queries_per_batch(nq, 4LL * sms * pair, pair + 4LL * dp_,
+      const std::int64_t slots =
+          std::max(stream_slots(k, false), stream_slots(k, true));  // the filter is not known here
+      return {detail::queries_per_batch(nq, slots * pair, pair + 4LL * dp_,
                                         detail::workspace_bound(knobs), what.c_str()),
               0};
     }
@@ -416,6 +418,13 @@ class FlatCuda final : public detail::FlatBackend {
                                       knobs.flat_tile_queries,
                                       2LL * sms};
     return detail::plan_flat_tiles(nq, shape, detail::workspace_bound(knobs));
+  }
+
+  // Blocks of the streaming kernel the device runs at once (flat_stream_blocks_per_sm on each
+  // multiprocessor): the parts of a one-query search, so that it is one full wave.
+  std::int64_t stream_slots(int k, bool filtered) const {
+    const int sms = device_properties(device_).multiProcessorCount;
+    return static_cast<std::int64_t>(flat_stream_blocks_per_sm(metric_, k, filtered)) * sms;
   }
 
   // One batch of padded device queries: [bq][k] device results, queued on ctx. allowed: null,
@@ -446,14 +455,15 @@ class FlatCuda final : public detail::FlatBackend {
                      const std::uint32_t* allowed, float* dist, std::int64_t* lab,
                      bool sync) const {
     const cudaStream_t s = ctx.stream();
-    const int sms = device_properties(device_).multiProcessorCount;
-    // Enough blocks to fill the device, but parts long enough that partial results stay small
-    // (at least 4k rows a part). Parts of 256 rows let a small base (an IVF index's few thousand
-    // centroids, searched for one query) spread over tens of blocks rather than the one or two
-    // that 2048-row parts gave, each of which streamed ~1 MB alone.
+    // Enough blocks to fill the device in one wave (as many as its multiprocessors hold at once:
+    // a resident block fewer a multiprocessor is a fifth fewer reads in flight at five), but
+    // parts long enough that partial results stay small (at least 4k rows a part). Parts of 256
+    // rows let a small base (an IVF index's few thousand centroids, searched for one query)
+    // spread over tens of blocks rather than the one or two that 2048-row parts gave, each of
+    // which streamed ~1 MB alone.
     const std::int64_t min_rows = std::max<std::int64_t>(256, 4LL * k);
     const std::int64_t max_parts = std::max<std::int64_t>(1, n_ / min_rows);
-    const std::int64_t want = std::max<std::int64_t>(1, (4LL * sms) / nq);
+    const std::int64_t want = std::max<std::int64_t>(1, stream_slots(k, allowed != nullptr) / nq);
     const std::int64_t parts = std::min(want, max_parts);
     const std::int64_t rows_per_part = (n_ + parts - 1) / parts;
     const std::size_t partial = static_cast<std::size_t>(nq) * parts * k;

@@ -1,6 +1,10 @@
 // Exact flat-search kernels: fused streaming scan + select, GEMM-tile select, re-rank, and the
 // 3xTF32 operand split.
 #include <algorithm>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <type_traits>
 
 #include "cuda/common/admitted.cuh"
 #include "cuda/common/distance.cuh"
@@ -19,10 +23,33 @@ namespace {
 constexpr int kThreads = kSelectThreads;  // 256: 8 warps
 constexpr int kRound = 4 * kThreads;      // candidates offered per round by select-only kernels
 
-// kFiltered: rows whose bit in `allowed` is clear are never offered, and a warp whose 32 rows are
-// all disallowed skips scoring them.
-// Five blocks a multiprocessor (at most 51 registers a thread): the scan is bound by memory
+// The streaming scan's rows as a warp reads them: a round gives each warp 32 consecutive rows,
+// scored a group of kGroupRows at a time, every lane reading one float4 of each of the group's
+// rows per step (a step: the group's float4s lane, lane + 32, ... of a row: dp4 / 32 steps
+// rounded up). Rows whose bit in the round's `live` mask is clear are not read.
+constexpr int kGroupRows = 4;
+constexpr int kWarpRows = 32;
+constexpr int kGroups = kWarpRows / kGroupRows;
+
+// x[u] = float4 i of the row at rows + u * dp4 when bit u of `live` is set and i < dp4, else 0.
+__device__ __forceinline__ void load_group(float4 (&x)[kGroupRows], const float4* rows, int dp4,
+                                           unsigned live, int i) {
+#pragma unroll
+  for (int u = 0; u < kGroupRows; ++u) {
+    x[u] =
+        ((live >> u) & 1u) && i < dp4 ? __ldg(rows + u * dp4 + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+  }
+}
+
+// kFiltered: rows whose bit in `allowed` is clear are never offered nor read.
+// Five blocks a multiprocessor (at most 48 registers a thread): the scan is bound by memory
 // reads, and left to itself the compiler takes 64 registers, four blocks, and runs slower.
+//
+// Loads are software-pipelined: a warp issues the reads of its next step (the next float4s of
+// the group, the next group, or after its last group the first group of its rows of the next
+// round) as soon as the current step's values are in its accumulators, before the group's sums
+// are reduced across the warp; so every warp keeps a group of rows in flight through the warp
+// reductions, the selection's offers and the barriers (and flushes) of the next begin_round.
 template <Metric M, bool kFiltered>
 __global__ void __launch_bounds__(kThreads, 5)
     flat_stream_kernel(const float4* __restrict__ base, std::int64_t n, int dp4,
@@ -33,36 +60,77 @@ __global__ void __launch_bounds__(kThreads, 5)
   const int query = blockIdx.x;
   const int part = blockIdx.y;
   const float4* q = queries + static_cast<std::int64_t>(query) * dp4;
-  BlockSelect sel(smem, k, kThreads);
-  sel.init();
-  const std::int64_t row_begin = static_cast<std::int64_t>(part) * rows_per_part;
-  const std::int64_t row_end = min(n, row_begin + rows_per_part);
+  // Row numbers fit 32 bits (the index holds at most INT32_MAX rows), and so do those of the
+  // round past the last (below 2^31 + kThreads): unsigned arithmetic keeps registers free.
+  const std::int64_t begin64 = static_cast<std::int64_t>(part) * rows_per_part;
+  const auto row_begin = static_cast<std::uint32_t>(begin64);
+  const auto row_end = static_cast<std::uint32_t>(min(n, begin64 + rows_per_part));
+  const int rounds =
+      row_end > row_begin ? static_cast<int>((row_end - row_begin + kThreads - 1) / kThreads) : 0;
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
+  const int steps = (dp4 + 31) >> 5;  // float4 loads a row a lane
 
-  for (std::int64_t r0 = row_begin; r0 < row_end; r0 += kThreads) {
+  // Bit j: row first + j of a warp's round is scored (it exists and is admitted).
+  const auto live_rows = [&](std::uint32_t first) -> unsigned {
+    const std::uint32_t row = first + lane;
+    bool ok = row < row_end;
+    if constexpr (kFiltered) ok = ok && admitted(allowed, row);
+    return __ballot_sync(0xFFFFFFFFu, ok);
+  };
+
+  std::uint32_t first = row_begin + warp * kWarpRows;  // this warp's first row of the round
+  unsigned live = live_rows(first);
+  // The read in flight: float4 i of the rows at `at` (bits of `at_live`, a group's).
+  const float4* at = base + static_cast<std::int64_t>(first) * dp4;
+  float4 x[kGroupRows];
+  load_group(x, at, dp4, live, lane);  // in flight through init()
+
+  BlockSelect sel(smem, k, kThreads);
+  sel.init();
+  for (int round = 0; round < rounds; ++round) {
     sel.begin_round(kThreads);
-    const std::int64_t first = r0 + warp * 32;  // lane j scores row first + j
-    const std::int64_t row = first + lane;
-    if constexpr (kFiltered) {
-      const bool ok = row < row_end && admitted(allowed, row);
-      const unsigned mask = __ballot_sync(0xFFFFFFFFu, ok);
-      if (mask == 0) continue;  // warp-uniform: nothing of these 32 rows may be returned
-      const float score = warp_scores<M>(
-          base, dp4, q, [&](int j) -> std::int64_t { return (mask >> j) & 1u ? first + j : -1; });
-      sel.offer(ok, float_to_key(score), static_cast<std::int32_t>(row));
+    const unsigned next_live = live_rows(first + kThreads);
+    float mine = 0.0f;  // lane j: the score of row first + j
+    if (live != 0) {    // warp-uniform; with a filter, a warp's 32 rows may all be excluded
+      unsigned at_live = live;
+      for (int group = 0; group < kGroups; ++group) {
+        float acc[kGroupRows] = {};
+#pragma unroll 1
+        for (int step = 0; step < steps; ++step) {
+          const int i = step * 32 + lane;
+          const float4 qq = i < dp4 ? __ldg(q + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+          for (int u = 0; u < kGroupRows; ++u) acc[u] = accumulate<M>(acc[u], x[u], qq);
+          int next_i = i + 32;
+          if (step + 1 == steps) {  // next group: of this round, or the next round's first
+            next_i = lane;
+            const bool last = group + 1 == kGroups;
+            at += (last ? kThreads - (kGroups - 1) * kGroupRows : kGroupRows) * dp4;
+            at_live = last ? next_live : at_live >> kGroupRows;
+          }
+          load_group(x, at, dp4, at_live, next_i);
+        }
+#pragma unroll
+        for (int u = 0; u < kGroupRows; ++u) {
+          const float s = warp_sum(acc[u]);
+          if (lane == group * kGroupRows + u) mine = s;
+        }
+      }
     } else {
-      const float score = warp_scores<M>(base, dp4, q, [&](int j) -> std::int64_t {
-        return first + j < row_end ? first + j : -1;
-      });
-      sel.offer(row < row_end, float_to_key(score), static_cast<std::int32_t>(row));
+      at += kThreads * dp4;
+      load_group(x, at, dp4, next_live, lane);
     }
+    const float score = kIsL2<M> ? mine : -mine;
+    sel.offer((live >> lane) & 1u, float_to_key(score), static_cast<std::int32_t>(first + lane));
+    first += kThreads;
+    live = next_live;
   }
   sel.finish();
   const std::int64_t out = (static_cast<std::int64_t>(query) * gridDim.y + part) * k;
   store_partial(sel, k, out_keys + out, out_rows + out);
-  merge_if_last_block<kThreads>(smem, k, query, static_cast<int>(gridDim.y), out_keys, out_rows, M,
-                                final_merge);
+  merge_if_last_block<kThreads, true>(smem, k, query, static_cast<int>(gridDim.y), out_keys,
+                                      out_rows, M, final_merge);
 }
 
 // Block (b, p) selects the best k of columns [p*cols_per_part, ...) of tile row b — scores
@@ -237,6 +305,40 @@ __global__ void split_tf32_kernel(const float4* __restrict__ src, int dp4, std::
 }
 
 }  // namespace
+
+int flat_stream_blocks_per_sm(Metric metric, int k, bool filtered) {
+  const std::size_t smem = select_smem_bytes(k, kThreads);
+  int device = 0;
+  KNNX_CUDA_CHECK(cudaGetDevice(&device));
+  // The answer depends only on the device, the kernel instance and its shared memory; it is
+  // asked on every streaming search, so it is kept.
+  using Key = std::tuple<int, int, bool, std::size_t>;
+  static std::mutex mutex;
+  static std::map<Key, int> known;
+  const Key key{device, static_cast<int>(metric), filtered, smem};
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (const auto it = known.find(key); it != known.end()) return it->second;
+  }
+  int blocks = 0;
+  dispatch_metric(metric, [&](auto m) {
+    const auto ask = [&](auto f) {
+      constexpr auto kernel = &flat_stream_kernel<decltype(m)::value, decltype(f)::value>;
+      set_smem(reinterpret_cast<const void*>(kernel), smem);
+      KNNX_CUDA_CHECK(
+          cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, smem));
+    };
+    if (filtered) {
+      ask(std::true_type{});
+    } else {
+      ask(std::false_type{});
+    }
+  });
+  blocks = std::max(blocks, 1);
+  const std::lock_guard<std::mutex> lock(mutex);
+  known.emplace(key, blocks);
+  return blocks;
+}
 
 void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* queries, int nq,
                         Metric metric, int k, int parts, std::int64_t rows_per_part,

@@ -18,7 +18,8 @@
 namespace knnx::cuda {
 
 // Few-query streaming path: grid (nq, parts); each block scans rows [part*rows_per_part, ...)
-// once for one query, computing exact scores on the fly, and keeps its own top-k.
+// once for one query, computing exact scores on the fly, and keeps its own top-k. n is at most
+// INT32_MAX.
 // Writes parts x k partial results per query to out_keys/out_rows ([nq][parts][k]).
 // allowed: null, or a bitmap of the n rows (core/admitted_bitmap.hpp); rows whose bit is clear
 // are skipped, so a part with fewer admitted rows than k pads with empty entries.
@@ -29,6 +30,11 @@ void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* 
                         const std::uint32_t* allowed, std::uint32_t* out_keys,
                         std::int32_t* out_rows, const FinalMerge& final_merge, cudaStream_t stream,
                         bool sync_check);
+
+// Blocks of launch_flat_stream's kernel that one multiprocessor of the current device holds at
+// once for this metric, k and filter (its registers and k's shared memory), at least 1: a launch
+// of that many blocks a multiprocessor runs in one wave.
+int flat_stream_blocks_per_sm(Metric metric, int k, bool filtered);
 
 // GEMM-tile selection. tile is [bq][ld] row-major holding -2 q.x (L2; completed with
 // base_norms) or -q.x (IP) for base rows col0 .. col0+bn. Block (b, p) selects the best k of

@@ -18,8 +18,9 @@ namespace knnx::cuda {
 // to arrive (counted in out.counters[query], which it sets back to 0) reads them all and writes
 // the query's sorted final results to out (distances per metric, rows mapped through out.ids
 // when not null), like merge_partials. smem: select_smem_bytes(k, kRound) bytes the block no
-// longer uses.
-template <int kRound>
+// longer uses. kReadAhead (kRound must then be blockDim.x): each thread reads its entry of the
+// next round before offering this round's.
+template <int kRound, bool kReadAhead = false>
 __device__ inline void merge_if_last_block(unsigned char* smem, int k, int query, int parts,
                                            const std::uint32_t* all_keys,
                                            const std::int32_t* all_rows, Metric metric,
@@ -42,14 +43,31 @@ __device__ inline void merge_if_last_block(unsigned char* smem, int k, int query
   BlockSelect sel(smem, k, kRound);
   sel.init();
   const int n = parts * k;
-  for (int j0 = 0; j0 < n; j0 += kRound) {
-    sel.begin_round(kRound);
-    for (int j = j0 + static_cast<int>(threadIdx.x); j < j0 + kRound; j += blockDim.x) {
-      const bool in = j < n;
-      // Written by other blocks of this kernel: read through L2 (__ldcg), never the
-      // non-coherent read-only path.
-      const std::int32_t row = in ? __ldcg(rows + j) : -1;
-      sel.offer(row >= 0, in ? __ldcg(keys + j) : kKeyMax, row);
+  // The entries were written by other blocks of this kernel: read through L2 (__ldcg), never
+  // the non-coherent read-only path.
+  if constexpr (kReadAhead) {
+    // Entry j of a round is thread j's, read a round ahead: the next round's reads are in
+    // flight while this round's entries are offered, so the rounds do not wait on L2 in turn.
+    int j = static_cast<int>(threadIdx.x);
+    std::int32_t row = j < n ? __ldcg(rows + j) : -1;
+    std::uint32_t key = j < n ? __ldcg(keys + j) : kKeyMax;
+    for (int j0 = 0; j0 < n; j0 += kRound) {
+      sel.begin_round(kRound);
+      j += kRound;
+      const std::int32_t next_row = j < n ? __ldcg(rows + j) : -1;
+      const std::uint32_t next_key = j < n ? __ldcg(keys + j) : kKeyMax;
+      sel.offer(row >= 0, key, row);
+      row = next_row;
+      key = next_key;
+    }
+  } else {
+    for (int j0 = 0; j0 < n; j0 += kRound) {
+      sel.begin_round(kRound);
+      for (int j = j0 + static_cast<int>(threadIdx.x); j < j0 + kRound; j += blockDim.x) {
+        const bool in = j < n;
+        const std::int32_t row = in ? __ldcg(rows + j) : -1;
+        sel.offer(row >= 0, in ? __ldcg(keys + j) : kKeyMax, row);
+      }
     }
   }
   sel.finish();

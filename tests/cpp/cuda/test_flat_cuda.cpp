@@ -3,12 +3,21 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+#include <string>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "gpu_test_util.hpp"
 #include "knnx/synthetic.hpp"
 #ifdef KNNX_WITH_CUDA
 #include <cuda_runtime.h>
+
+#include "cuda/flat/flat_kernels.hpp"
 #endif
 
 namespace knnx {
@@ -269,7 +278,138 @@ TEST(FlatCuda, FastPrecisionRunsOnlyWhereItGains) {
   EXPECT_EQ(got.dist, want.dist);
 }
 
+// A float64 brute force of one query over the rows a selector admits (all rows without one):
+// their distances, best first, against which each k of a search is checked.
+class AdmittedReference {
+ public:
+  AdmittedReference(Metric metric, const float* q, const std::vector<float>& base, idx_t n, int d,
+                    const IDSelector* sel)
+      : metric_(metric), q_(q), base_(base), d_(d) {
+    for (idx_t i = 0; i < n; ++i) {
+      if (sel != nullptr && !sel->is_member(i)) continue;
+      const double v = test::true_distance(metric, q, base.data() + i * d, d);
+      sorted_.push_back(v);
+      scale_ = std::max(scale_, std::abs(v));
+    }
+    if (metric == Metric::L2) {
+      std::sort(sorted_.begin(), sorted_.end());
+    } else {
+      std::sort(sorted_.begin(), sorted_.end(), std::greater<>());
+    }
+    sel_ = sel;
+  }
+
+  // Results of k: the reference's best k distances (tie order aside), each label admitted,
+  // distinct and at its reported distance, and padding past the admitted rows.
+  void expect(int k, const float* dist, const idx_t* lab, const std::string& what) const {
+    const double tol = 1e-4 * scale_;
+    std::set<idx_t> seen;
+    const auto admitted = static_cast<int>(sorted_.size());
+    for (int j = 0; j < k; ++j) {
+      if (j < admitted) {
+        ASSERT_GE(lab[j], 0) << what << " slot " << j;
+        ASSERT_LT(static_cast<std::size_t>(lab[j]) * d_, base_.size()) << what << " slot " << j;
+        if (sel_ != nullptr) ASSERT_TRUE(sel_->is_member(lab[j])) << what << " label " << lab[j];
+        ASSERT_TRUE(seen.insert(lab[j]).second) << what << " label repeated: " << lab[j];
+        ASSERT_NEAR(dist[j], sorted_[static_cast<std::size_t>(j)], tol) << what << " slot " << j;
+        const double mine = test::true_distance(metric_, q_, base_.data() + lab[j] * d_, d_);
+        ASSERT_NEAR(dist[j], mine, tol) << what << " slot " << j << " label " << lab[j];
+      } else {
+        ASSERT_EQ(lab[j], -1) << what << " slot " << j;
+        ASSERT_EQ(dist[j], empty_distance(metric_)) << what << " slot " << j;
+      }
+    }
+  }
+
+ private:
+  Metric metric_;
+  const float* q_;
+  const std::vector<float>& base_;
+  int d_;
+  const IDSelector* sel_ = nullptr;
+  std::vector<double> sorted_;
+  double scale_ = 1.0;
+};
+
+class FlatCudaOneQuery : public ::testing::TestWithParam<std::tuple<Metric, int>> {};
+
+// One query takes the streaming kernel with as many parts as the device holds blocks at once
+// (rows 200,003 / 660 parts on an H100: 304 rows a part, a round and a partial one, the last
+// part shorter): k from 1 to 300, on both sides of the last-block merge's bound (parts x k <=
+// 8192) and of the minimum part length (4k rows), unfiltered and filtered (a third of the
+// rows; 0.5 %, where most warps' rows of a round are all excluded; a range of 100 rows, fewer
+// than the largest k, in one or two parts), at dims whose rows are read in less than one, one,
+// and a step and a half of float4s a lane.
+TEST_P(FlatCudaOneQuery, ManyPartsMatchFloat64) {
+  KNNX_REQUIRE_GPU();
+  const auto [metric, d] = GetParam();
+  const idx_t n = 200'003;
+  const auto base = random_vectors(n, d, 71);
+  const auto queries = random_vectors(2, d, 72);
+  IndexFlat gpu(d, metric, Device::cuda(0));
+  gpu.add(n, base.data());
+
+  std::mt19937_64 rng(73);
+  std::vector<idx_t> third, sparse;
+  for (idx_t i = 0; i < n; ++i) {
+    const auto r = rng() % 1000;
+    if (r < 333) third.push_back(i);
+    if (r < 5) sparse.push_back(i);
+  }
+  const IDSelectorBatch third_sel(third), sparse_sel(sparse);
+  const IDSelectorRange range_sel(123'456, 123'556);
+  const std::pair<const char*, const IDSelector*> selections[] = {
+      {"all", nullptr}, {"third", &third_sel}, {"sparse", &sparse_sel}, {"range", &range_sel}};
+
+  for (idx_t qi = 0; qi < 2; ++qi) {
+    const float* q = queries.data() + qi * d;
+    for (const auto& [name, sel] : selections) {
+      const AdmittedReference ref(metric, q, base, n, d, sel);
+      for (int k : {1, 7, 10, 13, 64, 100, 257, 300}) {
+        SearchParams params;
+        params.sel = sel;
+        std::vector<float> dist(static_cast<std::size_t>(k), std::nanf(""));  // poison
+        std::vector<idx_t> lab(static_cast<std::size_t>(k), -7);
+        gpu.search(1, q, k, dist.data(), lab.data(), sel != nullptr ? &params : nullptr);
+        const std::string what =
+            fmt::format("{} d{} query {} {} k{}", to_string(metric), d, qi, name, k);
+        ref.expect(k, dist.data(), lab.data(), what);
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Dims, FlatCudaOneQuery,
+                         ::testing::Combine(::testing::Values(Metric::L2, Metric::InnerProduct),
+                                            ::testing::Values(30, 128, 200)),
+                         [](const auto& info) {
+                           return fmt::format("{}_d{}", to_string(std::get<0>(info.param)),
+                                              std::get<1>(info.param));
+                         });
+
 #ifdef KNNX_WITH_CUDA
+// The one-query search splits the rows into as many parts as the device runs streaming blocks at
+// once; on sm_90 the kernel's launch bounds hold it to 48 registers, five 256-thread blocks a
+// multiprocessor (at a small k, whose selection buffers take little shared memory).
+TEST(FlatCuda, StreamKernelBlocksPerMultiprocessor) {
+  KNNX_REQUIRE_GPU();
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  cudaDeviceProp prop{};
+  ASSERT_EQ(cudaGetDeviceProperties(&prop, 0), cudaSuccess);
+  for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+    for (bool filtered : {false, true}) {
+      for (int k : {1, 10, 100, 1000, 2048}) {
+        const int blocks = cuda::flat_stream_blocks_per_sm(metric, k, filtered);
+        EXPECT_GE(blocks, 1) << k;
+        EXPECT_LE(blocks, prop.maxThreadsPerMultiProcessor / 256) << k;
+        EXPECT_EQ(blocks, cuda::flat_stream_blocks_per_sm(metric, k, filtered)) << k;
+      }
+      if (prop.major == 9) EXPECT_EQ(cuda::flat_stream_blocks_per_sm(metric, 10, filtered), 5);
+    }
+  }
+}
+
 TEST(FlatCuda, DevicePointersInAndOut) {
   KNNX_REQUIRE_GPU();
   const int d = 64, k = 16;
