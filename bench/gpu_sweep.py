@@ -7,8 +7,9 @@ Two sweeps over one data set (default 1M x 128, a Gaussian mixture of 1024 clust
   nq sweep  nq = 1, 16, 10000, 100000 at k = 10
 For every (nq, k) point: knnx IndexFlat and IndexIVFFlat (IVF1024, nprobe 32) in each precision
 mode (exact: the defaults, 3xTF32 score tiles for many queries; exact-fp32: FP32 SGEMM tiles;
-fast: TF32 candidates from cuBLAS score tiles re-ranked in float32; fast-fused: the same
-precision with candidates from the fused tensor-core kernel, KNNX_FLAT_FAST_KERNEL=fused, on FP16
+fast: the default fast mode (KNNX_FLAT_FAST_KERNEL=auto: fast-fused for small k, fast-gemm
+elsewhere); fast-gemm: TF32 candidates from cuBLAS score tiles re-ranked in float32;
+fast-fused: the same precision with candidates from the fused tensor-core kernel, KNNX_FLAT_FAST_KERNEL=fused, on FP16
 operands (KNNX_FLAT_FUSED_OPERANDS=fp16; d <= 128); fast-fused-tf32: that kernel on TF32
 operands; set through knnx.set_config around that mode's searches only;
 SearchParameters.precision / flat_gemm), PyTorch's
@@ -51,11 +52,12 @@ sys.path.insert(0, str(BENCH))  # k_sweep, gpu_ivf_pq, faiss_compare when import
 
 from faiss_compare import git  # noqa: E402  (provenance; no faiss needed)
 
-MODES = ("exact", "exact-fp32", "fast", "fast-fused", "fast-fused-tf32")
-FAST_MODES = ("fast", "fast-fused", "fast-fused-tf32")
+MODES = ("exact", "exact-fp32", "fast", "fast-gemm", "fast-fused", "fast-fused-tf32")
+FAST_MODES = ("fast", "fast-gemm", "fast-fused", "fast-fused-tf32")
 # KNNX_FLAT_FAST_KERNEL and KNNX_FLAT_FUSED_OPERANDS of the fast modes, pinned so that the
-# environment cannot swap them.
-FAST_KERNEL = {"fast": "gemm", "fast-fused": "fused", "fast-fused-tf32": "fused"}
+# environment cannot swap them ("fast" is the default, auto).
+FAST_KERNEL = {"fast": "auto", "fast-gemm": "gemm", "fast-fused": "fused",
+               "fast-fused-tf32": "fused"}
 FUSED_OPERANDS = {"fast-fused": "fp16", "fast-fused-tf32": "tf32"}
 INDEXES = ("flat", "ivf")
 RESULT_BYTES = 4 + 8  # a float32 distance and an int64 label per result

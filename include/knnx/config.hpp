@@ -50,10 +50,11 @@ struct Config {
   // float32-level error at tensor-core rates) or "fp32" (cuBLAS SGEMM on the FP32 cores).
   std::string flat_gemm = "3xtf32";
   // KNNX_FLAT_FAST_KERNEL: how the fast GPU mode finds its candidates: "gemm" (TF32 cuBLAS score
-  // tiles written to memory, then selected) or "fused" (tensor-core tiles whose epilogue keeps
+  // tiles written to memory, then selected), "fused" (tensor-core tiles whose epilogue keeps
   // only scores under each query's threshold, seeded from a sample of rows; a query whose
-  // candidate buffer overflows is searched exactly).
-  std::string flat_fast_kernel = "gemm";
+  // candidate buffer overflows is searched exactly), or "auto": fused on FP16 operands for small
+  // k (src/cuda/flat/fused_fast.hpp, kFusedAutoMaxK) and up to 128 dimensions, gemm elsewhere.
+  std::string flat_fast_kernel = "auto";
   // KNNX_FLAT_FUSED_OPERANDS: the fused kernel's tensor-core operands: "fp16" (queries and rows
   // scaled by powers of two and rounded to fp16, m16n8k16: twice tf32's rate; up to 128
   // dimensions, tf32 past that) or "tf32". Both keep 11 significant bits, so the error bound and
@@ -105,10 +106,10 @@ void set_config(const Config& config);
 void reload_config_from_env();
 
 struct KnobInfo {
-  std::string env_name;     // e.g. "KNNX_NUM_THREADS"
-  std::string value;        // value in force, as text
+  std::string env_name;  // e.g. "KNNX_NUM_THREADS"
+  std::string value;     // value in force, as text
   std::string default_value;
-  std::string range;        // accepted values, as text
+  std::string range;  // accepted values, as text
   std::string description;
   // The knnx::SearchParams field that overrides the knob for one search
   // ("SearchParamsIVF.rows_per_chunk"), or empty when the knob is process-wide only.

@@ -147,9 +147,10 @@ const std::vector<Knob>& knobs() {
           "GPU flat, exact mode, batches of at least 2 queries per SM: score tiles by 3xTF32 "
           "(split tf32 operands on tensor cores, float32-level error) or by FP32 SGEMM"),
       choice_knob<&Config::flat_fast_kernel>(
-          "KNNX_FLAT_FAST_KERNEL", {"gemm", "fused"}, "gemm or fused",
-          "GPU flat fast mode: candidates from TF32 cuBLAS score tiles (gemm) or from the fused "
-          "tensor-core kernel that keeps only scores under each query's threshold (fused)"),
+          "KNNX_FLAT_FAST_KERNEL", {"auto", "gemm", "fused"}, "auto, gemm or fused",
+          "GPU flat fast mode: candidates from TF32 cuBLAS score tiles (gemm), from the fused "
+          "tensor-core kernel that keeps only scores under each query's threshold (fused), or "
+          "fused for small k on up to 128 dimensions and gemm elsewhere (auto)"),
       choice_knob<&Config::flat_fused_operands>(
           "KNNX_FLAT_FUSED_OPERANDS", {"fp16", "tf32"}, "fp16 or tf32",
           "GPU flat fused fast kernel: tensor-core operands, fp16 (scaled by powers of two; up "

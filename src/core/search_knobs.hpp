@@ -16,6 +16,9 @@
 
 namespace knnx::detail {
 
+// KNNX_FLAT_FAST_KERNEL: how the fast GPU flat mode finds its candidates.
+enum class FlatFastKernel { Auto, Gemm, Fused };
+
 struct SearchKnobs {
   // Scratch bound of one GPU search: SearchParams::workspace_bytes, else KNNX_GPU_WORKSPACE_MB
   // (both explicit), else 0 until the CUDA backend, as the call starts, puts the default share
@@ -28,9 +31,9 @@ struct SearchKnobs {
   int flat_overfetch = 0;
   int flat_fast_max_k = 0;
   FlatGemm flat_gemm = FlatGemm::Tf32x3;
-  bool flat_fast_fused = false;  // KNNX_FLAT_FAST_KERNEL=fused
-  int flat_fused_cap = 0;        // KNNX_FLAT_FUSED_CAP
-  bool flat_fused_fp16 = true;   // KNNX_FLAT_FUSED_OPERANDS=fp16
+  FlatFastKernel flat_fast_kernel = FlatFastKernel::Auto;
+  int flat_fused_cap = 0;       // KNNX_FLAT_FUSED_CAP
+  bool flat_fused_fp16 = true;  // KNNX_FLAT_FUSED_OPERANDS=fp16
   int flat_stream_max_nq = 0;
   int flat_tile_rows = 0;
   int flat_tile_queries = 0;

@@ -121,7 +121,9 @@ SearchKnobs resolve_search_knobs(const SearchParams* params, const IndexSearchDe
   k.flat_fast_max_k = defaults.flat_fast_max_k;
   k.flat_gemm =
       p.flat_gemm.value_or(defaults.flat_gemm == "fp32" ? FlatGemm::Fp32 : FlatGemm::Tf32x3);
-  k.flat_fast_fused = defaults.flat_fast_kernel == "fused";
+  k.flat_fast_kernel = defaults.flat_fast_kernel == "fused"  ? FlatFastKernel::Fused
+                       : defaults.flat_fast_kernel == "gemm" ? FlatFastKernel::Gemm
+                                                             : FlatFastKernel::Auto;
   k.flat_fused_cap = defaults.flat_fused_cap;
   k.flat_fused_fp16 = defaults.flat_fused_operands == "fp16";
   k.flat_stream_max_nq = p.flat_stream_max_nq.value_or(defaults.flat_stream_max_nq);

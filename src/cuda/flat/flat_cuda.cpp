@@ -243,7 +243,8 @@ class FlatCuda final : public detail::FlatBackend {
   void search_padded(StreamContext& ctx, idx_t nq, const float* queries, int k,
                      const detail::SearchKnobs& asked, float* dist, std::int64_t* lab) const {
     detail::SearchKnobs knobs = with_precision_used(nq, k, with_workspace(asked, device_));
-    knobs.flat_fast_fused = false;  // the fused path waits on the host for its overflow check
+    // The fused path waits on the host for its overflow check.
+    knobs.flat_fast_kernel = detail::FlatFastKernel::Gemm;
     constexpr std::int64_t kPaddedStreamMaxBytes = 32LL << 20;
     const bool stream_path =
         nq <= knobs.flat_stream_max_nq ||
@@ -440,7 +441,7 @@ class FlatCuda final : public detail::FlatBackend {
                    knobs.sync_check);
     } else if (stream_path) {
       search_stream(ctx, q, bq, k, ids_dev, allowed, dist, lab, knobs.sync_check);
-    } else if (knobs.flat_fast && knobs.flat_fast_fused && allowed == nullptr &&
+    } else if (knobs.flat_fast && fused_chosen(k, knobs) && allowed == nullptr &&
                bq >= 2 * device_properties(device_).multiProcessorCount) {
       search_fused(ctx, q, bq, k, knobs, ids_dev, dist, lab);
     } else {
@@ -702,6 +703,20 @@ class FlatCuda final : public detail::FlatBackend {
       merge_partials(std::move(keys), std::move(rows), bq, static_cast<int>(per_query), k, metric_,
                      metric_ == Metric::L2 ? qnorms.data() : nullptr, ids_dev, dist, lab, s, sync);
     }
+  }
+
+  // Whether fast precision takes the fused kernel: asked for, or (auto) on FP16 operands for k up
+  // to kFusedAutoMaxK, where it was measured faster than the cuBLAS tiles.
+  bool fused_chosen(int k, const detail::SearchKnobs& knobs) const {
+    switch (knobs.flat_fast_kernel) {
+      case detail::FlatFastKernel::Fused:
+        return true;
+      case detail::FlatFastKernel::Gemm:
+        return false;
+      case detail::FlatFastKernel::Auto:
+        break;
+    }
+    return knobs.flat_fused_fp16 && fused_fp16_supported(dp_) && k <= kFusedAutoMaxK;
   }
 
   // Fast precision by the fused kernel (fused_fast.hpp: threshold from a strided sample, FP16 or

@@ -40,6 +40,12 @@ inline int fused_kept(int k, int kept) {
   return kept > floor_k ? kept : floor_k;
 }
 
+// KNNX_FLAT_FAST_KERNEL=auto takes the fused kernel (FP16 operands) for k up to this, the cuBLAS
+// tiles past it: at 1M x 128, nq 10,000 on an H100 (bench/NOTES.md, 2026-12-07) the fused
+// search was faster at k 10 and slower at k 100, where a candidate is one score in 80 and its
+// epilogue's branches diverge.
+inline constexpr int kFusedAutoMaxK = 32;
+
 struct FusedFastShape {
   std::int64_t sample;  // S: rows of the threshold sample (every stride-th stored row)
   std::int64_t stride;

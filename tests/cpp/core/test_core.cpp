@@ -6,10 +6,10 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <initializer_list>
 #include <limits>
 #include <map>
 #include <optional>
-#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -279,9 +279,9 @@ TEST_F(ConfigTest, FlatGemmTakesItsWordsOnly) {
 }
 
 TEST_F(ConfigTest, FlatFastKernelTakesItsWordsOnly) {
-  EXPECT_EQ(Config{}.flat_fast_kernel, "gemm");  // the fused kernel is opt-in
-  expect_choice_knob("KNNX_FLAT_FAST_KERNEL", &Config::flat_fast_kernel, {"fused", "gemm"},
-                     {"fuse", "GEMM", ""}, "fused");
+  EXPECT_EQ(Config{}.flat_fast_kernel, "auto");
+  expect_choice_knob("KNNX_FLAT_FAST_KERNEL", &Config::flat_fast_kernel, {"fused", "gemm", "auto"},
+                     {"fuse", "GEMM", "Auto", ""}, "fused");
 }
 
 TEST_F(ConfigTest, FlatFusedOperandsTakesItsWordsOnly) {

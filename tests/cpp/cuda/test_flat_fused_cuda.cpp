@@ -237,6 +237,35 @@ TEST_F(FlatFusedCudaEdge, OverflowFallsBackToExact) {
   expect_fused_recall(index, Metric::L2, q, d, 10);
 }
 
+#ifdef KNNX_WITH_CUDA
+// KNNX_FLAT_FAST_KERNEL=auto (the default) returns what the fused kernel returns for k up to
+// kFusedAutoMaxK on up to 128 dimensions, and what the cuBLAS tiles return past either.
+TEST_F(FlatFusedCudaEdge, AutoChoosesByKAndDims) {
+  for (const int d : {64, 200}) {
+    const idx_t n = 20011;
+    IndexFlat index(d, Metric::L2, Device::cuda(0));
+    const auto base = mixture(n, d, 19, false);
+    index.add(n, base.data());
+    const auto q = mixture(kManyQueries, d, 19, true);
+    SearchParams fast;
+    fast.precision = FlatPrecision::Fast;
+    for (const int k : {cuda::kFusedAutoMaxK, cuda::kFusedAutoMaxK + 1}) {
+      SCOPED_TRACE(fmt::format("d {} k {}", d, k));
+      const bool fused = d <= 128 && k <= cuda::kFusedAutoMaxK;
+      Config c = config();
+      c.flat_fast_kernel = "auto";
+      set_config(c);
+      const auto got = test::search(index, q, d, k, &fast);
+      c.flat_fast_kernel = fused ? "fused" : "gemm";
+      set_config(c);
+      const auto want = test::search(index, q, d, k, &fast);
+      EXPECT_EQ(got.lab, want.lab);
+      EXPECT_EQ(got.dist, want.dist);
+    }
+  }
+}
+#endif
+
 // One query (and a few) run exact, as precision_used says; a large batch with several chunks of
 // the fused pipeline (a small workspace) keeps its recall.
 TEST_F(FlatFusedCudaEdge, FewQueriesAndSmallWorkspace) {
