@@ -333,10 +333,10 @@ __global__ void __launch_bounds__(kThreads, 2)
 // 8 rows an ldmatrix phase reads start 16 bytes apart modulo 128 (no bank conflict).
 constexpr int kLdHalf = kResidentMaxDp + 8;
 constexpr int kHalfTileElems = kBM * kLdHalf;
-// Queries, two stages of rows, the tile's thresholds and query scales, two stages of row norms,
-// the staged candidates.
+// Queries, two stages of rows, the tile's thresholds and query scales, two stages of row norms
+// and of their square roots, the staged candidates.
 constexpr std::size_t kCandidateSmemFp16 =
-    3 * kHalfTileElems * sizeof(__half) + (2 * kBM + 2 * kBN) * sizeof(float) + kStagedBytes;
+    3 * kHalfTileElems * sizeof(__half) + (2 * kBM + 4 * kBN) * sizeof(float) + kStagedBytes;
 static_assert(2 * (kCandidateSmemFp16 + 1024) <= 228 * 1024, "two blocks a multiprocessor");
 
 // A power of two s with s x (largest norm) < 2^15, so no scaled coordinate reaches fp16's
@@ -415,11 +415,10 @@ __device__ __forceinline__ void store_unit(const UnitPlace& at, __half* dst, con
 // The FP16 candidate kernel: launch_fused_candidates' contract, dp <= kResidentMaxDp, scales
 // from max_norm2 ([0] queries, [1] rows; squared norms' bits).
 //
-// Epilogue: a score is staged when it passes its query's threshold widened by the largest margin
-// of the thread's 8 rows; the flush keeps it only within its own row's margin. A candidate is
-// about one score in a thousand, so a warp's 2,048 scores hold a few: each query's 8 scores are
-// folded by a min (independent instructions, no branch), and only a query whose min passes is
-// looked at score by score.
+// Epilogue: a candidate is about one score in 600 at k 10, so a warp's 2,048 scores hold a few:
+// each query's 8 scores are folded by a min (independent instructions, no branch) against its
+// threshold widened by the largest margin of the thread's 8 rows, and only a query whose min
+// passes is looked at score by score, each against its own row's margin.
 template <Metric M>
 __global__ void __launch_bounds__(kThreads, 2)
     fused_candidates_fp16_kernel(const float* __restrict__ base, const float* __restrict__ norms,
@@ -434,8 +433,10 @@ __global__ void __launch_bounds__(kThreads, 2)
   __half* const s_rows = s_queries + kHalfTileElems;  // stage s at s_rows + s x kHalfTileElems
   float* const s_thr = reinterpret_cast<float*>(s_queries + 3 * kHalfTileElems);
   float* const s_qscale = s_thr + kBM;
-  float* const s_norms = s_qscale + kBM;  // stage s at s_norms + s x kBN
-  auto* const s_key = reinterpret_cast<std::uint32_t*>(s_norms + 2 * kBN);
+  // A tile's squared row norms (stage s at s_norms + s x kBN), then their square roots.
+  float* const s_norms = s_qscale + kBM;
+  float* const s_root_norms = s_norms + 2 * kBN;
+  auto* const s_key = reinterpret_cast<std::uint32_t*>(s_root_norms + 2 * kBN);
   auto* const s_row = reinterpret_cast<std::int32_t*>(s_key + kStaged);
   auto* const s_q = reinterpret_cast<std::uint16_t*>(s_row + kStaged);
   int* const s_count = reinterpret_cast<int*>(s_q + kStaged);
@@ -458,24 +459,6 @@ __global__ void __launch_bounds__(kThreads, 2)
     const std::int64_t r = r0 + threadIdx.x;
     return threadIdx.x < kBN && r < row_end ? __ldg(norms + r) : 0.0f;
   };
-  // Keeps staged entry i when it is within its own row's margin (and its query and row exist).
-  const auto keep = [&](int i) {
-    const int ql = s_q[i];
-    const std::int32_t row = s_row[i];
-    const float score = key_to_float(s_key[i]);
-    if (q0 + ql < nq && row < row_end &&
-        score <= s_thr[ql] + s_qscale[ql] * sqrtf(fmaxf(__ldg(norms + row), 0.0f))) {
-      append_candidate(q0 + ql, s_key[i], row, cap, counts, keys, rows);
-    }
-  };
-  const auto flush = [&] {  // every thread calls it (barriers)
-    const int staged = min(*s_count, kStaged);
-    for (int i = threadIdx.x; i < staged; i += kThreads) keep(i);
-    __syncthreads();
-    if (threadIdx.x == 0) *s_count = 0;
-    __syncthreads();
-  };
-
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
   const int g = lane >> 2;
@@ -491,7 +474,14 @@ __global__ void __launch_bounds__(kThreads, 2)
     store_unit(at, s_queries, load_unit(at, qtile, 0, nq - q0, dp, u), scale_q, u);
     store_unit(at, s_rows, load_unit(at, base, row_begin, row_end, dp, u), scale_x, u);
   }
-  if (threadIdx.x < kBN) s_norms[threadIdx.x] = tile_norm(row_begin);
+  // Stages a tile's norms (a thread's squared norm v; 0 past row_end) into stage s.
+  const auto stage_norms = [&](int s, float v) {
+    if (threadIdx.x < kBN) {
+      s_norms[s * kBN + threadIdx.x] = v;
+      s_root_norms[s * kBN + threadIdx.x] = sqrtf(fmaxf(v, 0.0f));
+    }
+  };
+  stage_norms(0, tile_norm(row_begin));
   __syncthreads();
 
   // ldmatrix addresses: A, rows wm + 16 mi + (lane % 16), columns 8 (lane / 16); B, the two n8
@@ -547,21 +537,21 @@ __global__ void __launch_bounds__(kThreads, 2)
         }
       }
     }
-    if (has_next && threadIdx.x < kBN) s_norms[(cur ^ 1) * kBN + threadIdx.x] = next_norm;
+    if (has_next) stage_norms(cur ^ 1, next_norm);
 
     // Epilogue: this thread's 8 rows (columns 2t, 2t + 1 of each n8 tile) and 8 queries (g,
     // g + 8 of each m16 tile); acc becomes the scores.
     const float* const tile_norms = s_norms + cur * kBN + wn + 2 * t;
+    const float* const tile_roots = s_root_norms + cur * kBN + wn + 2 * t;
     float xsq[4][2];
-    float xsq_max = 0.0f;
+    float xn_max = 0.0f;
 #pragma unroll
     for (int ni = 0; ni < 4; ++ni)
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
         xsq[ni][j] = tile_norms[ni * 8 + j];
-        xsq_max = fmaxf(xsq_max, xsq[ni][j]);
+        xn_max = fmaxf(xn_max, tile_roots[ni * 8 + j]);
       }
-    const float xn_max = sqrtf(xsq_max);
     float wide[4][2];
     bool pass[4][2];
     bool any = false;
@@ -596,26 +586,28 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
             for (int j = 0; j < 2; ++j) {
               const float score = acc[mi][ni][2 * h + j];
-              if (!(score > wide[mi][h])) {
+              const std::int64_t row = r0 + ni * 8 + 2 * t + j;
+              if (score <= wide[mi][h] && q0 + ql < nq && row < row_end &&
+                  score <= s_thr[ql] + s_qscale[ql] * tile_roots[ni * 8 + j]) {
                 const int slot = atomicAdd(s_count, 1);
-                const auto row = static_cast<std::int32_t>(r0 + ni * 8 + 2 * t + j);
                 if (slot < kStaged) {
                   s_key[slot] = float_to_key(score);
-                  s_row[slot] = row;
+                  s_row[slot] = static_cast<std::int32_t>(row);
                   s_q[slot] = static_cast<std::uint16_t>(ql);
-                } else if (row < row_end && q0 + ql < nq &&
-                           score <= s_thr[ql] + s_qscale[ql] * sqrtf(fmaxf(xsq[ni][j], 0.0f))) {
-                  // The stage is full: straight to the global buffer.
-                  append_candidate(q0 + ql, float_to_key(score), row, cap, counts, keys, rows);
+                } else {  // the stage is full: straight to the global buffer
+                  append_candidate(q0 + ql, float_to_key(score), static_cast<std::int32_t>(row),
+                                   cap, counts, keys, rows);
                 }
               }
             }
         }
     }
     __syncthreads();  // the next stage is stored, this one read, and the candidates staged
-    if (*s_count >= kStaged / 2) flush();  // block-uniform: read after the barrier
+    if (*s_count >= kStaged / 2) {  // block-uniform: read after the barrier
+      flush_staged(s_count, s_key, s_row, s_q, q0, cap, counts, keys, rows);
+    }
   }
-  flush();
+  flush_staged(s_count, s_key, s_row, s_q, q0, cap, counts, keys, rows);
 }
 
 // max_norm2[0] = max(max_norm2[0], bits of v[i]) over i < n (v >= 0 or NaN: non-negative floats
