@@ -52,13 +52,15 @@ struct Config {
   // KNNX_FLAT_FAST_KERNEL: how the fast GPU mode finds its candidates: "gemm" (TF32 cuBLAS score
   // tiles written to memory, then selected), "fused" (tensor-core tiles whose epilogue keeps
   // only scores under each query's threshold, seeded from a sample of rows; a query whose
-  // candidate buffer overflows is searched exactly), or "auto": fused on FP16 operands for small
-  // k (src/cuda/flat/fused_fast.hpp, kFusedAutoMaxK) and up to 128 dimensions, gemm elsewhere.
+  // candidate buffer overflows is searched exactly), or "auto": up to 128 dimensions, fused on
+  // FP16 operands for small k and on TF32 operands for moderate k (src/cuda/flat/fused_fast.hpp,
+  // kFusedFp16AutoMaxK and kFusedAutoMaxK, from measurements), gemm elsewhere.
   std::string flat_fast_kernel = "auto";
   // KNNX_FLAT_FUSED_OPERANDS: the fused kernel's tensor-core operands: "fp16" (queries and rows
   // scaled by powers of two and rounded to fp16, m16n8k16: twice tf32's rate; up to 128
   // dimensions, tf32 past that) or "tf32". Both keep 11 significant bits, so the error bound and
-  // the candidates are alike.
+  // the candidates are alike. Under KNNX_FLAT_FAST_KERNEL=auto, "fp16" lets its rule choose fp16
+  // for small k; "tf32" keeps tf32 throughout.
   std::string flat_fused_operands = "fp16";
   // KNNX_FLAT_FUSED_CAP: candidates a query's buffer holds in the fused fast kernel; 0 = the
   // rule of src/cuda/flat/fused_fast.hpp (about 4x the expected count).

@@ -150,7 +150,8 @@ const std::vector<Knob>& knobs() {
           "KNNX_FLAT_FAST_KERNEL", {"auto", "gemm", "fused"}, "auto, gemm or fused",
           "GPU flat fast mode: candidates from TF32 cuBLAS score tiles (gemm), from the fused "
           "tensor-core kernel that keeps only scores under each query's threshold (fused), or "
-          "fused for small k on up to 128 dimensions and gemm elsewhere (auto)"),
+          "by measured rule: fused (fp16 for small k, tf32 up to k 100) on up to 128 dimensions, "
+          "gemm elsewhere (auto)"),
       choice_knob<&Config::flat_fused_operands>(
           "KNNX_FLAT_FUSED_OPERANDS", {"fp16", "tf32"}, "fp16 or tf32",
           "GPU flat fused fast kernel: tensor-core operands, fp16 (scaled by powers of two; up "

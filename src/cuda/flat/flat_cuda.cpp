@@ -441,9 +441,10 @@ class FlatCuda final : public detail::FlatBackend {
                    knobs.sync_check);
     } else if (stream_path) {
       search_stream(ctx, q, bq, k, ids_dev, allowed, dist, lab, knobs.sync_check);
-    } else if (knobs.flat_fast && fused_chosen(k, knobs) && allowed == nullptr &&
-               bq >= 2 * device_properties(device_).multiProcessorCount) {
-      search_fused(ctx, q, bq, k, knobs, ids_dev, dist, lab);
+    } else if (knobs.flat_fast && fused_operands(k, knobs) != FusedOperands::None &&
+               allowed == nullptr && bq >= 2 * device_properties(device_).multiProcessorCount) {
+      search_fused(ctx, q, bq, k, fused_operands(k, knobs) == FusedOperands::Fp16, knobs, ids_dev,
+                   dist, lab);
     } else {
       search_tiles(ctx, q, bq, k, tile_rows, knobs, ids_dev, allowed, dist, lab);
     }
@@ -705,25 +706,30 @@ class FlatCuda final : public detail::FlatBackend {
     }
   }
 
-  // Whether fast precision takes the fused kernel: asked for, or (auto) on FP16 operands for k up
-  // to kFusedAutoMaxK, where it was measured faster than the cuBLAS tiles.
-  bool fused_chosen(int k, const detail::SearchKnobs& knobs) const {
+  // The operands fast precision's fused kernel runs on, or None for the cuBLAS tiles: as asked
+  // (KNNX_FLAT_FAST_KERNEL=fused, KNNX_FLAT_FUSED_OPERANDS), or (auto) by the measured rule of
+  // fused_fast.hpp: FP16 for k up to kFusedFp16AutoMaxK, TF32 up to kFusedAutoMaxK, and only on
+  // up to 128 dimensions, the shape measured.
+  enum class FusedOperands { None, Fp16, Tf32 };
+  FusedOperands fused_operands(int k, const detail::SearchKnobs& knobs) const {
+    const bool fp16 = knobs.flat_fused_fp16 && fused_fp16_supported(dp_);
     switch (knobs.flat_fast_kernel) {
       case detail::FlatFastKernel::Fused:
-        return true;
+        return fp16 ? FusedOperands::Fp16 : FusedOperands::Tf32;
       case detail::FlatFastKernel::Gemm:
-        return false;
+        return FusedOperands::None;
       case detail::FlatFastKernel::Auto:
         break;
     }
-    return knobs.flat_fused_fp16 && fused_fp16_supported(dp_) && k <= kFusedAutoMaxK;
+    if (!fused_fp16_supported(dp_) || k > kFusedAutoMaxK) return FusedOperands::None;
+    return fp16 && k <= kFusedFp16AutoMaxK ? FusedOperands::Fp16 : FusedOperands::Tf32;
   }
 
   // Fast precision by the fused kernel (fused_fast.hpp: threshold from a strided sample, FP16 or
   // TF32 tiles filtered on chip, best k' re-ranked exactly), in chunks of queries bounded by half
   // the workspace. Queries whose candidate buffer overflowed are searched again exactly
   // (search_exact_rows), so no result is silently of lower quality.
-  void search_fused(StreamContext& ctx, const float* q, int bq, int k,
+  void search_fused(StreamContext& ctx, const float* q, int bq, int k, bool fp16,
                     const detail::SearchKnobs& knobs, const std::int64_t* ids_dev, float* dist,
                     std::int64_t* lab) const {
     const cudaStream_t s = ctx.stream();
@@ -755,8 +761,7 @@ class FlatCuda final : public detail::FlatBackend {
     DeviceBuffer<int> counts(c, s);
     DeviceBuffer<std::uint32_t> cand_keys(c * shape.cap, s);
     DeviceBuffer<std::int32_t> cand_rows(c * shape.cap, s);
-    // FP16 operands: [0] the chunk's largest squared query norm, [1] the rows'.
-    const bool fp16 = knobs.flat_fused_fp16 && fused_fp16_supported(dp_);
+    // FP16 operands (fp16): [0] the chunk's largest squared query norm, [1] the rows'.
     DeviceBuffer<std::uint32_t> max_norm2(2, s);
     if (fp16) {
       KNNX_CUDA_CHECK(cudaMemsetAsync(max_norm2.data(), 0, 2 * sizeof(std::uint32_t), s));

@@ -217,8 +217,9 @@ TEST_F(FlatFusedCudaEdge, OverflowFallsBackToExact) {
 }
 
 #ifdef KNNX_WITH_CUDA
-// KNNX_FLAT_FAST_KERNEL=auto (the default) returns what the fused kernel returns for k up to
-// kFusedAutoMaxK on up to 128 dimensions, and what the cuBLAS tiles return past either.
+// KNNX_FLAT_FAST_KERNEL=auto (the default) returns what the fused kernel returns on FP16
+// operands for k up to kFusedFp16AutoMaxK, on TF32 operands up to kFusedAutoMaxK, and what the
+// cuBLAS tiles return past it or past 128 dimensions.
 TEST_F(FlatFusedCudaEdge, AutoChoosesByKAndDims) {
   for (const int d : {64, 200}) {
     const idx_t n = 20011;
@@ -228,14 +229,16 @@ TEST_F(FlatFusedCudaEdge, AutoChoosesByKAndDims) {
     const auto q = mixture(kManyQueries, d, 19, true);
     SearchParams fast;
     fast.precision = FlatPrecision::Fast;
-    for (const int k : {cuda::kFusedAutoMaxK, cuda::kFusedAutoMaxK + 1}) {
+    for (const int k : {cuda::kFusedFp16AutoMaxK, cuda::kFusedFp16AutoMaxK + 1,
+                        cuda::kFusedAutoMaxK, cuda::kFusedAutoMaxK + 1}) {
       SCOPED_TRACE(fmt::format("d {} k {}", d, k));
-      const bool fused = d <= 128 && k <= cuda::kFusedAutoMaxK;
       Config c = config();
       c.flat_fast_kernel = "auto";
       set_config(c);
       const auto got = test::search(index, q, d, k, &fast);
+      const bool fused = d <= 128 && k <= cuda::kFusedAutoMaxK;
       c.flat_fast_kernel = fused ? "fused" : "gemm";
+      c.flat_fused_operands = k <= cuda::kFusedFp16AutoMaxK ? "fp16" : "tf32";
       set_config(c);
       const auto want = test::search(index, q, d, k, &fast);
       EXPECT_EQ(got.lab, want.lab);
