@@ -333,10 +333,9 @@ __global__ void __launch_bounds__(kThreads, 2)
 // 8 rows an ldmatrix phase reads start 16 bytes apart modulo 128 (no bank conflict).
 constexpr int kLdHalf = kResidentMaxDp + 8;
 constexpr int kHalfTileElems = kBM * kLdHalf;
-// Queries, two stages of rows, the tile's thresholds and query scales, two stages of row norms
-// and of their square roots, the staged candidates.
+// Queries, two stages of rows, the tile's thresholds and query scales, the staged candidates.
 constexpr std::size_t kCandidateSmemFp16 =
-    3 * kHalfTileElems * sizeof(__half) + (2 * kBM + 4 * kBN) * sizeof(float) + kStagedBytes;
+    3 * kHalfTileElems * sizeof(__half) + 2 * kBM * sizeof(float) + kStagedBytes;
 static_assert(2 * (kCandidateSmemFp16 + 1024) <= 228 * 1024, "two blocks a multiprocessor");
 
 // A power of two s with s x (largest norm) < 2^15, so no scaled coordinate reaches fp16's
@@ -374,52 +373,37 @@ __device__ __forceinline__ void ldmatrix_x4(std::uint32_t (&r)[4], const __half*
                : "r"(at));
 }
 
-// A thread's place in a 16-column unit of a 128-row tile: columns [col, col + 8) of row `row`.
-// A quarter warp stores 8 rows at one column (16 bytes each, distinct banks as kLdHalf rows are
-// 272 bytes); each row's 64 bytes are read by two lanes of a warp.
-struct UnitPlace {
-  int row;
-  int col;
-  __device__ UnitPlace()
-      : row((threadIdx.x & 7) + 8 * (threadIdx.x >> 4)), col(((threadIdx.x >> 3) & 1) * 8) {}
-};
-
-// The two float4s of unit u of rows [r0, r0 + 128) of src (stride dp; zero past `rows` or dp, a
-// multiple of 4).
+// One 16-column unit of a 128-row tile: thread i holds columns [c, c + 8) of row i / 2 (c =
+// k0 + 8 (i % 2)), as two float4s (zero past `rows` or dp, a multiple of 4).
 struct HalfUnit {
   float4 v[2];
 };
-__device__ __forceinline__ HalfUnit load_unit(const UnitPlace& at, const float* src,
-                                              std::int64_t r0, std::int64_t rows, int dp, int u) {
-  const int c = 16 * u + at.col;
-  const bool row_ok = r0 + at.row < rows;
-  const float* p = src + (r0 + at.row) * dp + c;
-  HalfUnit h;
+__device__ __forceinline__ HalfUnit load_unit(const float* src, std::int64_t r0, std::int64_t rows,
+                                              int dp, int k0) {
+  const int r = threadIdx.x >> 1;
+  const int c = k0 + (threadIdx.x & 1) * 8;
+  HalfUnit u;
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    h.v[i] = row_ok && c + 4 * i < dp ? __ldg(reinterpret_cast<const float4*>(p) + i)
-                                      : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  for (int h = 0; h < 2; ++h) {
+    const bool ok = r0 + r < rows && c + 4 * h < dp;
+    u.v[h] = ok ? __ldg(reinterpret_cast<const float4*>(src + (r0 + r) * dp + c + 4 * h))
+                : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
   }
-  return h;
+  return u;
 }
-__device__ __forceinline__ void store_unit(const UnitPlace& at, __half* dst, const HalfUnit& h,
-                                           float scale, int u) {
+__device__ __forceinline__ void store_unit(__half* dst, const HalfUnit& u, float scale, int k0) {
+  const int r = threadIdx.x >> 1;
+  const int c = k0 + (threadIdx.x & 1) * 8;
   uint4 packed;
-  packed.x = pack_half2(h.v[0].x * scale, h.v[0].y * scale);
-  packed.y = pack_half2(h.v[0].z * scale, h.v[0].w * scale);
-  packed.z = pack_half2(h.v[1].x * scale, h.v[1].y * scale);
-  packed.w = pack_half2(h.v[1].z * scale, h.v[1].w * scale);
-  *reinterpret_cast<uint4*>(dst + at.row * kLdHalf + 16 * u + at.col) = packed;
+  packed.x = pack_half2(u.v[0].x * scale, u.v[0].y * scale);
+  packed.y = pack_half2(u.v[0].z * scale, u.v[0].w * scale);
+  packed.z = pack_half2(u.v[1].x * scale, u.v[1].y * scale);
+  packed.w = pack_half2(u.v[1].z * scale, u.v[1].w * scale);
+  *reinterpret_cast<uint4*>(dst + r * kLdHalf + c) = packed;
 }
 
 // The FP16 candidate kernel: launch_fused_candidates' contract, dp <= kResidentMaxDp, scales
 // from max_norm2 ([0] queries, [1] rows; squared norms' bits).
-//
-// Epilogue: a candidate is about one score in 600 at k 10, so a warp's 2,048 scores hold a few.
-// Each score is compared with its query's threshold widened by the largest margin of the
-// thread's 8 rows, and branches to its own row's margin only when that passes: one compare and
-// a rarely taken branch a score. (Folding a query's 8 scores by a min before branching, with
-// the exact check left to the flush, ran slower: 10.3 ms a chunk against 7.4.)
 template <Metric M>
 __global__ void __launch_bounds__(kThreads, 2)
     fused_candidates_fp16_kernel(const float* __restrict__ base, const float* __restrict__ norms,
@@ -434,10 +418,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   __half* const s_rows = s_queries + kHalfTileElems;  // stage s at s_rows + s x kHalfTileElems
   float* const s_thr = reinterpret_cast<float*>(s_queries + 3 * kHalfTileElems);
   float* const s_qscale = s_thr + kBM;
-  // A tile's squared row norms (stage s at s_norms + s x kBN), then their square roots.
-  float* const s_norms = s_qscale + kBM;
-  float* const s_root_norms = s_norms + 2 * kBN;
-  auto* const s_key = reinterpret_cast<std::uint32_t*>(s_root_norms + 2 * kBN);
+  auto* const s_key = reinterpret_cast<std::uint32_t*>(s_qscale + kBM);
   auto* const s_row = reinterpret_cast<std::int32_t*>(s_key + kStaged);
   auto* const s_q = reinterpret_cast<std::uint16_t*>(s_row + kStaged);
   int* const s_count = reinterpret_cast<int*>(s_q + kStaged);
@@ -455,11 +436,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     s_qscale[i] = in ? qscale[q0 + i] : 0.0f;
   }
   if (threadIdx.x == 0) *s_count = 0;
-  // Stages a tile's squared norms (0 past row_end) into stage s.
-  const auto tile_norm = [&](std::int64_t r0) {
-    const std::int64_t r = r0 + threadIdx.x;
-    return threadIdx.x < kBN && r < row_end ? __ldg(norms + r) : 0.0f;
-  };
+
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
   const int g = lane >> 2;
@@ -469,20 +446,11 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int k_units = (dp + 31) / 32 * 2;  // even: the loop below takes units in pairs
   const std::int64_t n_tiles = (row_end - row_begin + kBN - 1) / kBN;
   const float* const qtile = queries + static_cast<std::int64_t>(q0) * dp;
-  const UnitPlace at;
 
   for (int u = 0; u < k_units; ++u) {
-    store_unit(at, s_queries, load_unit(at, qtile, 0, nq - q0, dp, u), scale_q, u);
-    store_unit(at, s_rows, load_unit(at, base, row_begin, row_end, dp, u), scale_x, u);
+    store_unit(s_queries, load_unit(qtile, 0, nq - q0, dp, 16 * u), scale_q, 16 * u);
+    store_unit(s_rows, load_unit(base, row_begin, row_end, dp, 16 * u), scale_x, 16 * u);
   }
-  // Stages a tile's norms (a thread's squared norm v; 0 past row_end) into stage s.
-  const auto stage_norms = [&](int s, float v) {
-    if (threadIdx.x < kBN) {
-      s_norms[s * kBN + threadIdx.x] = v;
-      s_root_norms[s * kBN + threadIdx.x] = sqrtf(fmaxf(v, 0.0f));
-    }
-  };
-  stage_norms(0, tile_norm(row_begin));
   __syncthreads();
 
   // ldmatrix addresses: A, rows wm + 16 mi + (lane % 16), columns 8 (lane / 16); B, the two n8
@@ -494,7 +462,8 @@ __global__ void __launch_bounds__(kThreads, 2)
   // tile before it is still multiplied, so that its epilogue and barrier hide their latency.
   HalfUnit pending[2];
   const auto request = [&](int slot, std::int64_t tile, int u) {
-    if (tile < n_tiles) pending[slot] = load_unit(at, base, row_begin + tile * kBN, row_end, dp, u);
+    if (tile < n_tiles)
+      pending[slot] = load_unit(base, row_begin + tile * kBN, row_end, dp, 16 * u);
   };
   request(0, 1, 0);
   request(1, 1, 1);
@@ -504,7 +473,6 @@ __global__ void __launch_bounds__(kThreads, 2)
     const bool has_next = tile + 1 < n_tiles;
     __half* const next_rows = s_rows + (cur ^ 1) * kHalfTileElems;
     const __half* const b_at = s_rows + cur * kHalfTileElems + b_off;
-    const float next_norm = has_next ? tile_norm(row_begin + (tile + 1) * kBN) : 0.0f;
 #pragma unroll
     for (int mi = 0; mi < 4; ++mi)
 #pragma unroll
@@ -530,7 +498,7 @@ __global__ void __launch_bounds__(kThreads, 2)
           }
         }
         // The other stage was last read before the previous tile's closing barrier.
-        if (has_next) store_unit(at, next_rows, pending[slot], scale_x, u);
+        if (has_next) store_unit(next_rows, pending[slot], scale_x, 16 * u);
         if (u + 2 < k_units) {
           request(slot, tile + 1, u + 2);
         } else {
@@ -538,22 +506,23 @@ __global__ void __launch_bounds__(kThreads, 2)
         }
       }
     }
-    if (has_next) stage_norms(cur ^ 1, next_norm);
 
     // Epilogue: this thread's 8 rows (columns 2t, 2t + 1 of each n8 tile) and 8 queries (g,
     // g + 8 of each m16 tile).
-    const float* const tile_norms = s_norms + cur * kBN + wn + 2 * t;
-    const float* const tile_roots = s_root_norms + cur * kBN + wn + 2 * t;
+    const std::int64_t r0 = row_begin + tile * kBN + wn;
     float xsq[4][2];
-    float xn_max = 0.0f;
+    float xsq_max = 0.0f;
 #pragma unroll
     for (int ni = 0; ni < 4; ++ni)
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
-        xsq[ni][j] = tile_norms[ni * 8 + j];
-        xn_max = fmaxf(xn_max, tile_roots[ni * 8 + j]);
+        const std::int64_t row = r0 + ni * 8 + 2 * t + j;
+        xsq[ni][j] = row < row_end ? __ldg(norms + row) : 0.0f;
+        xsq_max = fmaxf(xsq_max, xsq[ni][j]);
       }
-    const std::int64_t r0 = row_begin + tile * kBN + wn;
+    const float xn_max = sqrtf(xsq_max);
+    // A score passes the query's threshold widened by the largest margin of the thread's rows
+    // (one compare) about once in 600 scores at k 10; only then are its own margin and row checked.
 #pragma unroll
     for (int mi = 0; mi < 4; ++mi)
 #pragma unroll
@@ -570,7 +539,8 @@ __global__ void __launch_bounds__(kThreads, 2)
                                          : dot_coef * acc[mi][ni][2 * h + j];
             if (score <= wide) {
               const std::int64_t row = r0 + ni * 8 + 2 * t + j;
-              if (q0 + ql < nq && row < row_end && score <= qthr + qs * tile_roots[ni * 8 + j]) {
+              if (q0 + ql < nq && row < row_end &&
+                  score <= qthr + qs * sqrtf(fmaxf(xsq[ni][j], 0.0f))) {
                 const int slot = atomicAdd(s_count, 1);
                 if (slot < kStaged) {
                   s_key[slot] = float_to_key(score);
