@@ -473,12 +473,16 @@ def gpu_sweep(name, d):
              f"Rates measured in the run: device-to-device copy "
              f"{rates['copy_bandwidth_bytes_per_s'] / 1e9:,.0f} GB/s; {rates['matmul_n']}^3 "
              f"matmul {rates['fp32_matmul_flops_per_s'] / 1e12:.1f} TFLOP/s FP32, "
-             f"{rates['tf32_matmul_flops_per_s'] / 1e12:.1f} TFLOP/s TF32.", "",
+             f"{rates['tf32_matmul_flops_per_s'] / 1e12:.1f} TFLOP/s TF32"
+             + (f", {rates['fp16_matmul_flops_per_s'] / 1e12:.1f} TFLOP/s FP16."
+                if "fp16_matmul_flops_per_s" in rates else "."), "",
              "Each cell: median ms (multiple of its floor). A floor is max(memory, GEMM): memory = "
              "bytes moved at least once (base, or each probed list once; queries; centroids; "
              "results as float32 + int64) at the copy rate; GEMM = distance flops (IVF: coarse "
              "plus the probed rows of every query) at the FP32 rate for exact-fp32 and PyTorch, "
-             "the TF32 rate for fast, and the cheaper of FP32 and 3 TF32 products for exact. "
+             + ("the FP16 rate for fast-fused (FP16 operands), the TF32 rate for the other fast "
+                "modes, " if "fp16_matmul_flops_per_s" in rates else "the TF32 rate for fast, ")
+             + "and the cheaper of FP32 and 3 TF32 products for exact. "
              "Recall is of the first queries' results against knnx Flat's exact search "
              "(PyTorch's where Flat was not run or failed). PyTorch: fp32 x @ y.T + topk, TF32 "
              "off.", ""]
