@@ -34,12 +34,11 @@ constexpr int kThreads = 256;
 constexpr int kTileFloats = kBM * kLd;  // one operand's stage (kBM == kBN)
 static_assert(kBM == kBN, "queries and rows share the staging shape");
 
-// Candidates are staged in shared memory and appended to the queries' global buffers kStaged / 2
-// at a time: a global atomic returns after hundreds of cycles, and in the epilogue a warp would
-// wait for one per candidate while its block's other warps wait at the barrier.
+// A block's queries' thresholds and scales and its staged candidates (BlockCandidates): kStaged
+// entries of a key, a row and the query's place in the tile, then the count (16 bytes).
 constexpr int kStaged = 512;
-// Entries of a key, a row and the query's place in the tile, then the count (16 bytes).
-constexpr std::size_t kStagedBytes =
+constexpr std::size_t kCandidateStageBytes =
+    2 * kBM * sizeof(float) +
     kStaged * (sizeof(std::uint32_t) + sizeof(std::int32_t) + sizeof(std::uint16_t)) + 16;
 
 // Streaming: two stages of queries and rows (73,728 bytes); resident: the queries (67,584) and
@@ -51,7 +50,7 @@ template <bool kResidentA>
 constexpr int kOperandFloats = kResidentA ? kResidentFloats + 2 * kTileFloats : 4 * kTileFloats;
 template <bool kResidentA>
 constexpr std::size_t kCandidateSmem =
-    (kOperandFloats<kResidentA> + 2 * kBM) * sizeof(float) + kStagedBytes;
+    kOperandFloats<kResidentA> * sizeof(float) + kCandidateStageBytes;
 static_assert(2 * (kCandidateSmem<true> + 1024) <= 228 * 1024, "two blocks a multiprocessor");
 
 // cp.async helpers; "memory": the compiler keeps shared-memory accesses on their side of them.
@@ -127,20 +126,68 @@ __device__ __forceinline__ void append_candidate(int q, std::uint32_t key, std::
   }
 }
 
-// The block's staged candidates (entries of query q0 + s_q[i]), appended to the global buffers
-// by all threads at once, then the stage emptied. Every thread calls it (it has barriers).
-__device__ __forceinline__ void flush_staged(int* s_count, const std::uint32_t* s_key,
-                                             const std::int32_t* s_row, const std::uint16_t* s_q,
-                                             int q0, int cap, int* counts, std::uint32_t* keys,
-                                             std::int32_t* rows) {
-  const int staged = min(*s_count, kStaged);
-  for (int i = threadIdx.x; i < staged; i += kThreads) {
-    append_candidate(q0 + s_q[i], s_key[i], s_row[i], cap, counts, keys, rows);
+// A block's view of its 128 queries' thresholds and its staged candidates, in shared memory
+// (kCandidateStageBytes from `at`, 16-byte aligned): each query's threshold and scale, then
+// kStaged entries of a key, a row and the query's place in the tile, then their count.
+// Candidates are staged and appended to the queries' global buffers kStaged / 2 at a time: a
+// global atomic returns after hundreds of cycles, and in the epilogue a warp would wait for one
+// per candidate while its block's other warps wait at the barrier.
+struct BlockCandidates {
+  float* thr;
+  float* qscale;
+  std::uint32_t* key;
+  std::int32_t* row;
+  std::uint16_t* q;
+  int* count;
+  int q0;  // the block's first query
+
+  __device__ BlockCandidates(float* at, int first_query)
+      : thr(at),
+        qscale(at + kBM),
+        key(reinterpret_cast<std::uint32_t*>(at + 2 * kBM)),
+        row(reinterpret_cast<std::int32_t*>(key + kStaged)),
+        q(reinterpret_cast<std::uint16_t*>(row + kStaged)),
+        count(reinterpret_cast<int*>(q + kStaged)),
+        q0(first_query) {}
+
+  // The thresholds and scales of queries [q0, q0 + kBM) (of nq), and an empty stage; visible to
+  // the block after its next barrier.
+  __device__ void init(int nq, const float* __restrict__ thr_in,
+                       const float* __restrict__ qscale_in) {
+    for (int i = threadIdx.x; i < kBM; i += kThreads) {
+      const bool in = q0 + i < nq;
+      thr[i] = in ? thr_in[q0 + i] : -INFINITY;  // no row passes for a missing query
+      qscale[i] = in ? qscale_in[q0 + i] : 0.0f;
+    }
+    if (threadIdx.x == 0) *count = 0;
   }
-  __syncthreads();  // every entry is read before the stage is reused
-  if (threadIdx.x == 0) *s_count = 0;
-  __syncthreads();
-}
+
+  // Stages (score, row) for the tile's query ql, or appends it to the global buffer when the
+  // stage is full (a shared-memory atomic takes tens of cycles).
+  __device__ __forceinline__ void add(int ql, float score, std::int32_t r, int cap, int* counts,
+                                      std::uint32_t* keys, std::int32_t* rows) {
+    const int slot = atomicAdd(count, 1);
+    if (slot < kStaged) {
+      key[slot] = float_to_key(score);
+      row[slot] = r;
+      q[slot] = static_cast<std::uint16_t>(ql);
+    } else {
+      append_candidate(q0 + ql, float_to_key(score), r, cap, counts, keys, rows);
+    }
+  }
+
+  // The staged entries, appended to the global buffers by all threads at once, then the stage
+  // emptied. Every thread calls it (it has barriers).
+  __device__ void flush(int cap, int* counts, std::uint32_t* keys, std::int32_t* rows) {
+    const int staged = min(*count, kStaged);
+    for (int i = threadIdx.x; i < staged; i += kThreads) {
+      append_candidate(q0 + q[i], key[i], row[i], cap, counts, keys, rows);
+    }
+    __syncthreads();  // every entry is read before the stage is reused
+    if (threadIdx.x == 0) *count = 0;
+    __syncthreads();
+  }
+};
 
 // Candidate kernel (launch_fused_candidates). Block (x, y): queries [128 x, 128 x + 128) against
 // rows [y rows_per_split, ...), 128 at a time. One pipeline over (row tile, k step) pairs:
@@ -160,22 +207,12 @@ __global__ void __launch_bounds__(kThreads, 2)
   constexpr int kStageStride = kResidentA ? kTileFloats : 2 * kTileFloats;
   float* const s_queries = fsmem;
   float* const s_rows = kResidentA ? fsmem + kResidentFloats : fsmem + kTileFloats;
-  float* const s_thr = fsmem + kOperandFloats<kResidentA>;
-  float* const s_qscale = s_thr + kBM;
-  auto* const s_key = reinterpret_cast<std::uint32_t*>(s_qscale + kBM);
-  auto* const s_row = reinterpret_cast<std::int32_t*>(s_key + kStaged);
-  auto* const s_q = reinterpret_cast<std::uint16_t*>(s_row + kStaged);
-  int* const s_count = reinterpret_cast<int*>(s_q + kStaged);
   const int q0 = blockIdx.x * kBM;
+  BlockCandidates cand(fsmem + kOperandFloats<kResidentA>, q0);
   const std::int64_t row_begin = static_cast<std::int64_t>(blockIdx.y) * rows_per_split;
   const std::int64_t row_end = min(n, row_begin + rows_per_split);
   if (row_begin >= row_end) return;  // block-uniform
-  for (int i = threadIdx.x; i < kBM; i += kThreads) {
-    const bool in = q0 + i < nq;
-    s_thr[i] = in ? thr[q0 + i] : -INFINITY;  // no row passes for a missing query
-    s_qscale[i] = in ? qscale[q0 + i] : 0.0f;
-  }
-  if (threadIdx.x == 0) *s_count = 0;  // all of these are visible after the loop's first barrier
+  cand.init(nq, thr, qscale);        // visible after the loop's first barrier
 
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
@@ -291,8 +328,8 @@ __global__ void __launch_bounds__(kThreads, 2)
         for (int h = 0; h < 2; ++h) {
           const int ql = wm + mi * 16 + g + 8 * h;
           const bool q_in = q0 + ql < nq;
-          const float qthr = s_thr[ql];
-          const float qs = s_qscale[ql];
+          const float qthr = cand.thr[ql];
+          const float qs = cand.qscale[ql];
 #pragma unroll
           for (int ni = 0; ni < 4; ++ni)
 #pragma unroll
@@ -300,27 +337,20 @@ __global__ void __launch_bounds__(kThreads, 2)
               const float dot = acc[mi][ni][2 * h + j];
               const float score = kIsL2<M> ? xsq[ni][j] - 2.0f * dot : -dot;
               if (q_in && row_ok[ni][j] && score <= qthr + qs * xn[ni][j]) {
-                const auto row = static_cast<std::int32_t>(r0 + ni * 8 + 2 * t + j);
-                const int slot = atomicAdd(s_count, 1);
-                if (slot < kStaged) {
-                  s_key[slot] = float_to_key(score);
-                  s_row[slot] = row;
-                  s_q[slot] = static_cast<std::uint16_t>(ql);
-                } else {  // the stage is full: straight to the global buffer
-                  append_candidate(q0 + ql, float_to_key(score), row, cap, counts, keys, rows);
-                }
+                cand.add(ql, score, static_cast<std::int32_t>(r0 + ni * 8 + 2 * t + j), cap, counts,
+                         keys, rows);
               }
             }
         }
     }
     __syncthreads();  // every warp is done with this stage (and its candidates are staged)
-    if (tile_ends && *s_count >= kStaged / 2) {  // block-uniform: read after the barrier
-      flush_staged(s_count, s_key, s_row, s_q, q0, cap, counts, keys, rows);
+    if (tile_ends && *cand.count >= kStaged / 2) {  // block-uniform: read after the barrier
+      cand.flush(cap, counts, keys, rows);
     }
     kt = nkt;
     tile = ntile;
   }
-  flush_staged(s_count, s_key, s_row, s_q, q0, cap, counts, keys, rows);
+  cand.flush(cap, counts, keys, rows);
 }
 
 // ---- FP16 operands (dp <= kResidentMaxDp) -------------------------------------------------
@@ -335,7 +365,7 @@ constexpr int kLdHalf = kResidentMaxDp + 8;
 constexpr int kHalfTileElems = kBM * kLdHalf;
 // Queries, two stages of rows, the tile's thresholds and query scales, the staged candidates.
 constexpr std::size_t kCandidateSmemFp16 =
-    3 * kHalfTileElems * sizeof(__half) + 2 * kBM * sizeof(float) + kStagedBytes;
+    3 * kHalfTileElems * sizeof(__half) + kCandidateStageBytes;
 static_assert(2 * (kCandidateSmemFp16 + 1024) <= 228 * 1024, "two blocks a multiprocessor");
 
 // A power of two s with s x (largest norm) < 2^15, so no scaled coordinate reaches fp16's
@@ -416,13 +446,8 @@ __global__ void __launch_bounds__(kThreads, 2)
   extern __shared__ __align__(16) unsigned char hsmem[];
   __half* const s_queries = reinterpret_cast<__half*>(hsmem);
   __half* const s_rows = s_queries + kHalfTileElems;  // stage s at s_rows + s x kHalfTileElems
-  float* const s_thr = reinterpret_cast<float*>(s_queries + 3 * kHalfTileElems);
-  float* const s_qscale = s_thr + kBM;
-  auto* const s_key = reinterpret_cast<std::uint32_t*>(s_qscale + kBM);
-  auto* const s_row = reinterpret_cast<std::int32_t*>(s_key + kStaged);
-  auto* const s_q = reinterpret_cast<std::uint16_t*>(s_row + kStaged);
-  int* const s_count = reinterpret_cast<int*>(s_q + kStaged);
   const int q0 = blockIdx.x * kBM;
+  BlockCandidates cand(reinterpret_cast<float*>(s_queries + 3 * kHalfTileElems), q0);
   const std::int64_t row_begin = static_cast<std::int64_t>(blockIdx.y) * rows_per_split;
   const std::int64_t row_end = min(n, row_begin + rows_per_split);
   if (row_begin >= row_end) return;  // block-uniform
@@ -430,12 +455,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const float scale_x = fp16_scale(max_norm2[1]);
   // score = |x|^2 - 2 q.x (L2) or -q.x from the scaled dot product; powers of two, so exact.
   const float dot_coef = (kIsL2<M> ? -2.0f : -1.0f) / (scale_q * scale_x);
-  for (int i = threadIdx.x; i < kBM; i += kThreads) {
-    const bool in = q0 + i < nq;
-    s_thr[i] = in ? thr[q0 + i] : -INFINITY;  // no row passes for a missing query
-    s_qscale[i] = in ? qscale[q0 + i] : 0.0f;
-  }
-  if (threadIdx.x == 0) *s_count = 0;
+  cand.init(nq, thr, qscale);
 
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
@@ -528,8 +548,8 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int ql = wm + mi * 16 + g + 8 * h;
-        const float qthr = s_thr[ql];
-        const float qs = s_qscale[ql];
+        const float qthr = cand.thr[ql];
+        const float qs = cand.qscale[ql];
         const float wide = qthr + qs * xn_max;
 #pragma unroll
         for (int ni = 0; ni < 4; ++ni)
@@ -541,25 +561,17 @@ __global__ void __launch_bounds__(kThreads, 2)
               const std::int64_t row = r0 + ni * 8 + 2 * t + j;
               if (q0 + ql < nq && row < row_end &&
                   score <= qthr + qs * sqrtf(fmaxf(xsq[ni][j], 0.0f))) {
-                const int slot = atomicAdd(s_count, 1);
-                if (slot < kStaged) {
-                  s_key[slot] = float_to_key(score);
-                  s_row[slot] = static_cast<std::int32_t>(row);
-                  s_q[slot] = static_cast<std::uint16_t>(ql);
-                } else {  // the stage is full: straight to the global buffer
-                  append_candidate(q0 + ql, float_to_key(score), static_cast<std::int32_t>(row),
-                                   cap, counts, keys, rows);
-                }
+                cand.add(ql, score, static_cast<std::int32_t>(row), cap, counts, keys, rows);
               }
             }
           }
       }
     __syncthreads();  // the next stage is stored, this one read, and the candidates staged
-    if (*s_count >= kStaged / 2) {  // block-uniform: read after the barrier
-      flush_staged(s_count, s_key, s_row, s_q, q0, cap, counts, keys, rows);
+    if (*cand.count >= kStaged / 2) {  // block-uniform: read after the barrier
+      cand.flush(cap, counts, keys, rows);
     }
   }
-  flush_staged(s_count, s_key, s_row, s_q, q0, cap, counts, keys, rows);
+  cand.flush(cap, counts, keys, rows);
 }
 
 // max_norm2[0] = max(max_norm2[0], bits of v[i]) over i < n (v >= 0 or NaN: non-negative floats
