@@ -126,6 +126,32 @@ __device__ __forceinline__ void append_candidate(int q, std::uint32_t key, std::
   }
 }
 
+// A thread's place in the block tile: its lane, g = lane / 4 and t = lane % 4 of the mma
+// fragment layouts, and its warp's 64 x 32 sub-tile (eight warps as 2 (queries) x 4 (rows)).
+struct WarpPlace {
+  int lane;
+  int g;
+  int t;
+  int wm;  // the warp's first query in the tile
+  int wn;  // the warp's first row in the tile
+};
+__device__ __forceinline__ WarpPlace warp_place() {
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  return {lane, lane >> 2, lane & 3, (warp >> 2) * 64, (warp & 3) * 32};
+}
+
+// A thread's accumulators of its warp's 64 x 32 sub-tile: [m16 tile][n8 tile][element].
+using WarpAccumulators = float[4][4][4];
+__device__ __forceinline__ void zero(WarpAccumulators& acc) {
+#pragma unroll
+  for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
+}
+
 // A block's view of its 128 queries' thresholds and its staged candidates, in shared memory
 // (kCandidateStageBytes from `at`, 16-byte aligned): each query's threshold and scale, then
 // kStaged entries of a key, a row and the query's place in the tile, then their count.
@@ -214,19 +240,14 @@ __global__ void __launch_bounds__(kThreads, 2)
   if (row_begin >= row_end) return;  // block-uniform
   cand.init(nq, thr, qscale);        // visible after the loop's first barrier
 
-  const int warp = threadIdx.x >> 5;
-  const int lane = threadIdx.x & 31;
-  const int g = lane >> 2;
-  const int t = lane & 3;
-  const int wm = (warp >> 2) * 64;  // warp's first query in the tile
-  const int wn = (warp & 3) * 32;   // warp's first row in the tile
+  const auto [lane, g, t, wm, wn] = warp_place();
 
   const int k_steps = (dp + kBK - 1) / kBK;
   const std::int64_t n_tiles = (row_end - row_begin + kBN - 1) / kBN;
   const std::int64_t total = n_tiles * k_steps;
   const float* const qtile = queries + static_cast<std::int64_t>(q0) * dp;
   const int q_rows = nq - q0;
-  float acc[4][4][4];
+  WarpAccumulators acc;
 
   // The first cp.async group: stage 0 (and, resident, every column of the queries).
   if constexpr (kResidentA) {
@@ -270,14 +291,7 @@ __global__ void __launch_bounds__(kThreads, 2)
         __syncthreads();
       }
     }
-    if (kt == 0) {
-#pragma unroll
-      for (int mi = 0; mi < 4; ++mi)
-#pragma unroll
-        for (int ni = 0; ni < 4; ++ni)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
-    }
+    if (kt == 0) zero(acc);
     const int cur = static_cast<int>(it & 1);
     const float* sA = kResidentA ? s_queries + kt * kBK : s_queries + cur * kStageStride;
     const float* sB = s_rows + cur * kStageStride;
@@ -457,12 +471,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const float dot_coef = (kIsL2<M> ? -2.0f : -1.0f) / (scale_q * scale_x);
   cand.init(nq, thr, qscale);
 
-  const int warp = threadIdx.x >> 5;
-  const int lane = threadIdx.x & 31;
-  const int g = lane >> 2;
-  const int t = lane & 3;
-  const int wm = (warp >> 2) * 64;         // warp's first query in the tile
-  const int wn = (warp & 3) * 32;          // warp's first row in the tile
+  const auto [lane, g, t, wm, wn] = warp_place();
   const int k_units = (dp + 31) / 32 * 2;  // even: the loop below takes units in pairs
   const std::int64_t n_tiles = (row_end - row_begin + kBN - 1) / kBN;
   const float* const qtile = queries + static_cast<std::int64_t>(q0) * dp;
@@ -487,18 +496,13 @@ __global__ void __launch_bounds__(kThreads, 2)
   };
   request(0, 1, 0);
   request(1, 1, 1);
-  float acc[4][4][4];
+  WarpAccumulators acc;
   for (std::int64_t tile = 0; tile < n_tiles; ++tile) {
     const int cur = static_cast<int>(tile & 1);
     const bool has_next = tile + 1 < n_tiles;
     __half* const next_rows = s_rows + (cur ^ 1) * kHalfTileElems;
     const __half* const b_at = s_rows + cur * kHalfTileElems + b_off;
-#pragma unroll
-    for (int mi = 0; mi < 4; ++mi)
-#pragma unroll
-      for (int ni = 0; ni < 4; ++ni)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
+    zero(acc);
     for (int u0 = 0; u0 < k_units; u0 += 2) {
 #pragma unroll
       for (int slot = 0; slot < 2; ++slot) {
