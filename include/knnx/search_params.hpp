@@ -25,9 +25,10 @@ namespace knnx {
 // How a GPU flat search computes distances. Exact: float32-level distances (FP32 kernels;
 // batches of many queries take their score tiles from 3xTF32 tensor-core products, see
 // SearchParams::flat_gemm, whose error stays within a few float32 roundings). Fast: tensor-core
-// (tf32) distances pick flat_overfetch x k candidates, which are then re-ranked exactly in
-// float32, so returned distances are exact and only the candidate set is approximate. The CPU
-// backend is always exact.
+// distances (tf32, or fp16 operands scaled by powers of two; KNNX_FLAT_FAST_KERNEL and
+// KNNX_FLAT_FUSED_OPERANDS) pick candidates, at least flat_overfetch x k, which are then
+// re-ranked exactly in float32, so returned distances are exact and only the candidate set is
+// approximate. The CPU backend is always exact.
 enum class FlatPrecision { Exact, Fast };
 
 // Score tiles of the exact many-query GPU flat path: Tf32x3 splits each operand into two tf32

@@ -463,11 +463,11 @@ void bind_index(nb::module_& m) {
       m, "FlatPrecision",
       "How a GPU IndexFlat computes distances. EXACT: float32-level distances (FP32 kernels;\n"
       "batches of many queries take score tiles from 3xTF32 tensor-core products, see\n"
-      "KNNX_FLAT_GEMM). FAST: tensor-core\n"
-      "(tf32) distances select KNNX_FLAT_OVERFETCH x k candidates that are re-ranked exactly in\n"
-      "float32, so returned distances are exact and only the candidate set is approximate\n"
-      "(KNNX_FLAT_FAST_KERNEL picks how the candidates are found). The CPU backend is always\n"
-      "exact.")
+      "KNNX_FLAT_GEMM). FAST: tensor-core distances (tf32, or fp16 operands scaled by powers\n"
+      "of two) select candidates, at least KNNX_FLAT_OVERFETCH x k, that are re-ranked exactly\n"
+      "in float32, so returned distances are exact and only the candidate set is approximate\n"
+      "(KNNX_FLAT_FAST_KERNEL and KNNX_FLAT_FUSED_OPERANDS pick how the candidates are found).\n"
+      "The CPU backend is always exact.")
       .value("EXACT", FlatPrecision::Exact)
       .value("FAST", FlatPrecision::Fast);
 
