@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 namespace knnx::cuda {
 
@@ -14,11 +15,16 @@ __device__ __forceinline__ bool admitted(const std::uint32_t* __restrict__ bits,
   return (__ldg(bits + (pos >> 5)) >> (pos & 31)) & 1u;
 }
 
-// Calls f(std::bool_constant<bits != nullptr>{}): a launcher's choice of kernel instance.
+// Calls f(std::bool_constant<filtered>{}): a launcher's choice of kernel instance.
+template <typename F>
+decltype(auto) dispatch_filtered(bool filtered, F&& f) {
+  if (filtered) return f(std::true_type{});
+  return f(std::false_type{});
+}
+// The same for a bitmap of admitted rows: filtered when there is one.
 template <typename F>
 decltype(auto) dispatch_filtered(const std::uint32_t* bits, F&& f) {
-  if (bits != nullptr) return f(std::true_type{});
-  return f(std::false_type{});
+  return dispatch_filtered(bits != nullptr, std::forward<F>(f));
 }
 
 }  // namespace knnx::cuda

@@ -441,10 +441,10 @@ class FlatCuda final : public detail::FlatBackend {
                    knobs.sync_check);
     } else if (stream_path) {
       search_stream(ctx, q, bq, k, ids_dev, allowed, dist, lab, knobs.sync_check);
-    } else if (knobs.flat_fast && fused_operands(k, knobs) != FusedOperands::None &&
-               allowed == nullptr && bq >= 2 * device_properties(device_).multiProcessorCount) {
-      search_fused(ctx, q, bq, k, fused_operands(k, knobs) == FusedOperands::Fp16, knobs, ids_dev,
-                   dist, lab);
+    } else if (const FusedOperands fused = fused_operands(k, knobs);
+               knobs.flat_fast && fused != FusedOperands::None && allowed == nullptr &&
+               bq >= 2 * device_properties(device_).multiProcessorCount) {
+      search_fused(ctx, q, bq, k, fused == FusedOperands::Fp16, knobs, ids_dev, dist, lab);
     } else {
       search_tiles(ctx, q, bq, k, tile_rows, knobs, ids_dev, allowed, dist, lab);
     }

@@ -294,7 +294,8 @@ __global__ void split_tf32_kernel(const float4* __restrict__ src, int dp4, std::
   if (col >= dp4) return;
   for (std::int64_t row = blockIdx.y; row < rows; row += gridDim.y) {
     const float4 x = src[row * dp4 + col];
-    const float4 hi = make_float4(round_tf32(x.x), round_tf32(x.y), round_tf32(x.z), round_tf32(x.w));
+    const float4 hi =
+        make_float4(round_tf32(x.x), round_tf32(x.y), round_tf32(x.z), round_tf32(x.w));
     const float4 lo = make_float4(round_tf32(x.x - hi.x), round_tf32(x.y - hi.y),
                                   round_tf32(x.z - hi.z), round_tf32(x.w - hi.w));
     float4* out = dst + row * 3 * dp4 + col;
@@ -322,17 +323,12 @@ int flat_stream_blocks_per_sm(Metric metric, int k, bool filtered) {
   }
   int blocks = 0;
   dispatch_metric(metric, [&](auto m) {
-    const auto ask = [&](auto f) {
+    dispatch_filtered(filtered, [&](auto f) {
       constexpr auto kernel = &flat_stream_kernel<decltype(m)::value, decltype(f)::value>;
       set_smem(reinterpret_cast<const void*>(kernel), smem);
       KNNX_CUDA_CHECK(
           cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, smem));
-    };
-    if (filtered) {
-      ask(std::true_type{});
-    } else {
-      ask(std::false_type{});
-    }
+    });
   });
   blocks = std::max(blocks, 1);
   const std::lock_guard<std::mutex> lock(mutex);

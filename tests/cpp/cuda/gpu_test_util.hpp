@@ -23,8 +23,8 @@
 
 namespace knnx::test {
 
-#define KNNX_REQUIRE_GPU()                                              \
-  do {                                                                  \
+#define KNNX_REQUIRE_GPU()                                                  \
+  do {                                                                      \
     if (::knnx::cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device"; \
   } while (0)
 
@@ -80,37 +80,65 @@ inline double true_distance(Metric metric, const float* q, const float* x, int d
   return s;
 }
 
-// Checks one query's results against a float64 brute force, tie order aside: the returned
-// distances match the reference k best within tolerance, each label's true distance matches
-// its reported one, labels are distinct, and slots past n are padded.
-inline void expect_exact(Metric metric, const float* q, const std::vector<float>& base, idx_t n,
-                         int d, int k, const float* dist, const idx_t* lab, double rel_tol) {
-  std::vector<double> all(static_cast<std::size_t>(n));
-  double scale = 1.0;
-  for (idx_t i = 0; i < n; ++i) {
-    all[static_cast<std::size_t>(i)] = true_distance(metric, q, base.data() + i * d, d);
-    scale = std::max(scale, std::abs(all[static_cast<std::size_t>(i)]));
-  }
-  if (metric == Metric::L2) {
-    std::sort(all.begin(), all.end());
-  } else {
-    std::sort(all.begin(), all.end(), std::greater<>());
-  }
-  const double tol = rel_tol * scale;
-  std::set<idx_t> seen;
-  for (int j = 0; j < k; ++j) {
-    if (j < n) {
-      ASSERT_GE(lab[j], 0) << "slot " << j;
-      ASSERT_LT(lab[j], n);
-      ASSERT_TRUE(seen.insert(lab[j]).second) << "label repeated: " << lab[j];
-      EXPECT_NEAR(dist[j], all[static_cast<std::size_t>(j)], tol) << "slot " << j;
-      const double mine = true_distance(metric, q, base.data() + lab[j] * d, d);
-      EXPECT_NEAR(dist[j], mine, tol) << "slot " << j << " label " << lab[j];
+// A float64 brute force of one query over base's first n rows, or over those sel admits: their
+// distances, best first, against which results of any k are checked (tie order aside).
+class ExactReference {
+ public:
+  ExactReference(Metric metric, const float* q, const std::vector<float>& base, idx_t n, int d,
+                 const IDSelector* sel = nullptr)
+      : metric_(metric), q_(q), base_(base), n_(n), d_(d), sel_(sel) {
+    for (idx_t i = 0; i < n; ++i) {
+      if (sel != nullptr && !sel->is_member(i)) continue;
+      const double v = true_distance(metric, q, base.data() + i * d, d);
+      sorted_.push_back(v);
+      scale_ = std::max(scale_, std::abs(v));
+    }
+    if (metric == Metric::L2) {
+      std::sort(sorted_.begin(), sorted_.end());
     } else {
-      EXPECT_EQ(lab[j], -1);
-      EXPECT_EQ(dist[j], empty_distance(metric));
+      std::sort(sorted_.begin(), sorted_.end(), std::greater<>());
     }
   }
+
+  // Results of k: the returned distances match the reference's k best within rel_tol x the
+  // largest |distance|, each label's true distance matches its reported one, labels are
+  // distinct, below n and admitted, and slots past the admitted rows are padded.
+  void expect(int k, const float* dist, const idx_t* lab, double rel_tol,
+              const std::string& what = "") const {
+    const double tol = rel_tol * scale_;
+    const auto admitted = static_cast<idx_t>(sorted_.size());
+    std::set<idx_t> seen;
+    for (int j = 0; j < k; ++j) {
+      if (j < admitted) {
+        ASSERT_GE(lab[j], 0) << what << " slot " << j;
+        ASSERT_LT(lab[j], n_) << what << " slot " << j;
+        if (sel_ != nullptr) ASSERT_TRUE(sel_->is_member(lab[j])) << what << " label " << lab[j];
+        ASSERT_TRUE(seen.insert(lab[j]).second) << what << " label repeated: " << lab[j];
+        EXPECT_NEAR(dist[j], sorted_[static_cast<std::size_t>(j)], tol) << what << " slot " << j;
+        const double mine = true_distance(metric_, q_, base_.data() + lab[j] * d_, d_);
+        EXPECT_NEAR(dist[j], mine, tol) << what << " slot " << j << " label " << lab[j];
+      } else {
+        EXPECT_EQ(lab[j], -1) << what << " slot " << j;
+        EXPECT_EQ(dist[j], empty_distance(metric_)) << what << " slot " << j;
+      }
+    }
+  }
+
+ private:
+  Metric metric_;
+  const float* q_;
+  const std::vector<float>& base_;
+  idx_t n_;
+  int d_;
+  const IDSelector* sel_;
+  std::vector<double> sorted_;
+  double scale_ = 1.0;
+};
+
+// Checks one query's results against a float64 brute force over base's n rows (ExactReference).
+inline void expect_exact(Metric metric, const float* q, const std::vector<float>& base, idx_t n,
+                         int d, int k, const float* dist, const idx_t* lab, double rel_tol) {
+  ExactReference(metric, q, base, n, d).expect(k, dist, lab, rel_tol);
 }
 
 // Restores the knob values after a test changes them.
@@ -180,8 +208,8 @@ inline void expect_same(const Neighbours& a, const Neighbours& b, int k, const c
 // same order (both sort best first, ties by label) with distances within float tolerance.
 // Hits within rounding of the radius may fall on either side (the devices sum in different
 // orders) and are left out of the comparison.
-inline void expect_same_range(const RangeSearchResult& want, const RangeSearchResult& got, float radius,
-                       const std::string& what) {
+inline void expect_same_range(const RangeSearchResult& want, const RangeSearchResult& got,
+                              float radius, const std::string& what) {
   const auto tol = [](float v) { return 1e-4f * std::max(1.0f, std::abs(v)); };
   const auto clear_of_edge = [&](const RangeSearchResult& r, std::size_t q) {
     std::vector<std::pair<float, idx_t>> hits;
