@@ -11,6 +11,7 @@
 #      again (nq 1 and 16, Flat and IVF);
 #   5. with what is left, the 100M x 96 IVF-PQ build from a file (bench/gpu_build_large.py),
 #      cut off by the budget if need be (its progress lines give the add rate as it grows).
+# OVERHEAD=1 adds bench/gpu_search_overhead.py (a one-query search's fixed cost; off by default).
 # TESTS, FUSED (FUSED_MODES, default exact, fast and the fused fast kernel, at k FUSED_K, nq 10000,
 # beside PyTorch), PQ,
 # LAT and LARGE (each 1 by default) turn the stages after the build on or off, so that a warm device
@@ -62,6 +63,11 @@ if [[ ${FUSED:-1} == 1 ]] && (($(left) > 60)); then
     --modes ${FUSED_MODES:-exact fast fast-fused} --k ${FUSED_K:-10 100 1024} --k-sweep-nq 10000 \
     --out "$out/gpu_sweep_fused.json" >"$out/fused_sweep.log" 2>&1
   stamp "fused sweep rc=$?"; tail -6 "$out/fused_sweep.log" >>"$out/summary.txt"
+fi
+if [[ ${OVERHEAD:-0} == 1 ]] && (($(left) > 40)); then
+  timeout "$(limit 60)" python3 bench/gpu_search_overhead.py --out "$out/gpu_search_overhead.json" \
+    >"$out/overhead.log" 2>&1
+  stamp "search overhead rc=$?"; tail -12 "$out/overhead.log" >>"$out/summary.txt"
 fi
 if [[ ${PQ:-1} == 1 ]] && (($(left) > 150)); then
   timeout "$(limit 170)" python3 bench/gpu_ivf_pq.py --n "${PQ_N:-10000000}" --nq 10000 --M 48 \
