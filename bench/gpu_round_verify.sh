@@ -67,7 +67,7 @@ fi
 if [[ ${OVERHEAD:-0} == 1 ]] && (($(left) > 40)); then
   timeout "$(limit 60)" python3 bench/gpu_search_overhead.py --out "$out/gpu_search_overhead.json" \
     >"$out/overhead.log" 2>&1
-  stamp "search overhead rc=$?"; tail -12 "$out/overhead.log" >>"$out/summary.txt"
+  stamp "search overhead rc=$?"; tail -30 "$out/overhead.log" >>"$out/summary.txt"
 fi
 if [[ ${PQ:-1} == 1 ]] && (($(left) > 150)); then
   timeout "$(limit 170)" python3 bench/gpu_ivf_pq.py --n "${PQ_N:-10000000}" --nq 10000 --M 48 \

@@ -4,6 +4,7 @@ device (PyTorch) queries and results, and beside them in the same process PyTorc
 (a small matmul + topk copied back), the read rate of a cuBLAS matrix-vector product over the same
 base and of a large device-to-device copy (the floor's bandwidth, as bench/gpu_latency.py takes it).
 
+The 1M and small searches are timed with each --rings value of KNNX_FLAT_STREAM_RING, interleaved.
 The difference between a 1M search and the kernel's time (ncu) is launch, copies and waiting; the
 small-base search measures that directly. JSON (device, commit, command, every point, median and
 quartiles in ms) in bench/results/gpu_search_overhead_<gpu>.json unless --out names another file.
@@ -64,6 +65,9 @@ def main():
     p.add_argument("--d", type=int, default=128)
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--reps", type=int, default=300)
+    p.add_argument("--rings", type=int, nargs="+", default=[0, 3, 4],
+                   help="KNNX_FLAT_STREAM_RING values timed side by side")
+    p.add_argument("--passes", type=int, default=2)
     p.add_argument("--out", type=Path)
     args = p.parse_args()
 
@@ -84,8 +88,18 @@ def main():
 
     q = rng.standard_normal((1, args.d), dtype=np.float32)
     xs, small = flat(args.small_nb)
-    points["knnx_small_host"] = wall_ms(lambda: small.search(q, args.k), args.reps)
     x, big = flat(args.nb)
+    # Each way of keeping the scan's reads in flight (KNNX_FLAT_STREAM_RING), interleaved over
+    # --passes passes so that drift shows as spread rather than as a difference.
+    default_ring = knnx.config()["flat_stream_ring"]
+    for rep in range(args.passes):
+        for ring in args.rings:
+            knnx.set_config(flat_stream_ring=ring)
+            for name, index in (("small", small), ("1m", big)):
+                points[f"knnx_{name}_host_ring{ring}_pass{rep}"] = wall_ms(
+                    lambda: index.search(q, args.k), args.reps)
+    knnx.set_config(flat_stream_ring=default_ring)
+    points["knnx_small_host"] = wall_ms(lambda: small.search(q, args.k), args.reps)
     points["knnx_1m_host"] = wall_ms(lambda: big.search(q, args.k), args.reps)
     points["knnx_1m_host_to_device"] = wall_ms(
         lambda: big.search(q, args.k, return_device=True), args.reps)
@@ -119,6 +133,7 @@ def main():
         "commit": git("rev-parse", "HEAD"),
         "command": " ".join(shlex.quote(a) for a in sys.argv),
         "sizes": {"nb": args.nb, "small_nb": args.small_nb, "d": args.d, "k": args.k, "nq": 1},
+        "default_ring": default_ring,
         "floor_ms": floor,
         "points": points,
     }

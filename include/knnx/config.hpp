@@ -30,6 +30,10 @@ struct Config {
   // KNNX_FLAT_STREAM_MAX_NQ: GPU flat searches with at most this many queries use the fused
   // streaming kernel (one pass over the base per query block); more use GEMM tiles + select.
   int flat_stream_max_nq = 8;
+  // KNNX_FLAT_STREAM_RING: how the streaming kernel's warps keep reads in flight: 0 = the next
+  // unit (a step of 4 rows, 2 KB a warp) in registers; 3 or 4 = a ring of that many units in
+  // shared memory filled by asynchronous copies, 2 or 3 units a warp in flight.
+  int flat_stream_ring = 4;
   // KNNX_GPU_RADIX_MIN_K: GPU flat and IVF searches with k at or above this select their results
   // by radix selection over all of a query's candidates (histogram passes on the score keys,
   // then a sort of the k kept); smaller k use the block selection of the streaming and tiled

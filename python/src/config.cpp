@@ -37,6 +37,7 @@ constexpr KnobField kKnobFields[] = {
     {"sync_check", "KNNX_SYNC_CHECK", &Config::sync_check},
     {"gpu_workspace_mb", "KNNX_GPU_WORKSPACE_MB", &Config::gpu_workspace_mb},
     {"flat_stream_max_nq", "KNNX_FLAT_STREAM_MAX_NQ", &Config::flat_stream_max_nq},
+    {"flat_stream_ring", "KNNX_FLAT_STREAM_RING", &Config::flat_stream_ring},
     {"gpu_radix_min_k", "KNNX_GPU_RADIX_MIN_K", &Config::gpu_radix_min_k},
     {"flat_tile_rows", "KNNX_FLAT_TILE_ROWS", &Config::flat_tile_rows},
     {"flat_tile_queries", "KNNX_FLAT_TILE_QUERIES", &Config::flat_tile_queries},

@@ -128,6 +128,10 @@ const std::vector<Knob>& knobs() {
       int_knob<&Config::flat_stream_max_nq>(
           "KNNX_FLAT_STREAM_MAX_NQ", 0, 1024, "0..1024",
           "GPU flat: up to this many queries use the fused streaming scan + select kernel"),
+      int_knob<&Config::flat_stream_ring>(
+          "KNNX_FLAT_STREAM_RING", 0, 4, "0, 3 or 4",
+          "GPU flat streaming kernel (few queries): 0 keeps a warp's next rows in registers; 3 "
+          "or 4 queue them that many steps ahead into shared memory by asynchronous copies"),
       int_knob<&Config::gpu_radix_min_k>(
           "KNNX_GPU_RADIX_MIN_K", 1, 2049, "1..2049",
           "GPU flat and IVF: k from which results come from radix selection over all candidates "

@@ -35,6 +35,7 @@ struct SearchKnobs {
   int flat_fused_cap = 0;       // KNNX_FLAT_FUSED_CAP
   bool flat_fused_fp16 = true;  // KNNX_FLAT_FUSED_OPERANDS=fp16
   int flat_stream_max_nq = 0;
+  int flat_stream_ring = 0;  // KNNX_FLAT_STREAM_RING
   int flat_tile_rows = 0;
   int flat_tile_queries = 0;
   int cpu_query_block = 0;

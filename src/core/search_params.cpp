@@ -127,6 +127,7 @@ SearchKnobs resolve_search_knobs(const SearchParams* params, const IndexSearchDe
   k.flat_fused_cap = defaults.flat_fused_cap;
   k.flat_fused_fp16 = defaults.flat_fused_operands == "fp16";
   k.flat_stream_max_nq = p.flat_stream_max_nq.value_or(defaults.flat_stream_max_nq);
+  k.flat_stream_ring = defaults.flat_stream_ring;
   k.flat_tile_rows = p.flat_tile_rows.value_or(defaults.flat_tile_rows);
   k.flat_tile_queries = p.flat_tile_queries.value_or(defaults.flat_tile_queries);
   k.cpu_query_block = p.cpu_query_block.value_or(defaults.cpu_query_block);

@@ -406,7 +406,8 @@ class FlatCuda final : public detail::FlatBackend {
       const std::string what = fmt::format("a GPU flat search (streaming) with k = {}", k);
       const std::int64_t pair = static_cast<std::int64_t>(k) * 8;
       const std::int64_t slots =
-          std::max(stream_slots(k, false), stream_slots(k, true));  // the filter is not known here
+          std::max(stream_slots(k, false, knobs.flat_stream_ring),
+                   stream_slots(k, true, knobs.flat_stream_ring));  // the filter is not known here
       return {detail::queries_per_batch(nq, slots * pair, pair + 4LL * dp_,
                                         detail::workspace_bound(knobs), what.c_str()),
               0};
@@ -423,9 +424,9 @@ class FlatCuda final : public detail::FlatBackend {
 
   // Blocks of the streaming kernel the device runs at once (flat_stream_blocks_per_sm on each
   // multiprocessor): the parts of a one-query search, so that it is one full wave.
-  std::int64_t stream_slots(int k, bool filtered) const {
+  std::int64_t stream_slots(int k, bool filtered, int ring) const {
     const int sms = device_properties(device_).multiProcessorCount;
-    return static_cast<std::int64_t>(flat_stream_blocks_per_sm(metric_, k, filtered)) * sms;
+    return static_cast<std::int64_t>(flat_stream_blocks_per_sm(metric_, k, filtered, ring)) * sms;
   }
 
   // One batch of padded device queries: [bq][k] device results, queued on ctx. allowed: null,
@@ -440,7 +441,8 @@ class FlatCuda final : public detail::FlatBackend {
       launch_merge(nullptr, nullptr, bq, 0, metric_, k, nullptr, nullptr, dist, lab, ctx.stream(),
                    knobs.sync_check);
     } else if (stream_path) {
-      search_stream(ctx, q, bq, k, ids_dev, allowed, dist, lab, knobs.sync_check);
+      search_stream(ctx, q, bq, k, ids_dev, allowed, dist, lab, knobs.flat_stream_ring,
+                    knobs.sync_check);
     } else if (const FusedOperands fused = fused_operands(k, knobs);
                knobs.flat_fast && fused != FusedOperands::None && allowed == nullptr &&
                bq >= 2 * device_properties(device_).multiProcessorCount) {
@@ -454,7 +456,7 @@ class FlatCuda final : public detail::FlatBackend {
   // when they are few (kLastBlockMergeMaxEntries) and the queries fit the context's counters:
   // one launch a batch; else by merge_partials.
   void search_stream(StreamContext& ctx, const float* q, int nq, int k, const std::int64_t* ids_dev,
-                     const std::uint32_t* allowed, float* dist, std::int64_t* lab,
+                     const std::uint32_t* allowed, float* dist, std::int64_t* lab, int ring,
                      bool sync) const {
     const cudaStream_t s = ctx.stream();
     // Enough blocks to fill the device in one wave (as many as its multiprocessors hold at once:
@@ -465,7 +467,7 @@ class FlatCuda final : public detail::FlatBackend {
     // which streamed ~1 MB alone.
     const std::int64_t min_rows = std::max<std::int64_t>(256, 4LL * k);
     const std::int64_t max_parts = std::max<std::int64_t>(1, n_ / min_rows);
-    const std::int64_t want = std::max<std::int64_t>(1, stream_slots(k, allowed != nullptr) / nq);
+    const std::int64_t want = std::max<std::int64_t>(1, stream_slots(k, allowed != nullptr, ring) / nq);
     const std::int64_t parts = std::min(want, max_parts);
     const std::int64_t rows_per_part = (n_ + parts - 1) / parts;
     const std::size_t partial = static_cast<std::size_t>(nq) * parts * k;
@@ -476,7 +478,8 @@ class FlatCuda final : public detail::FlatBackend {
     const FinalMerge final_merge =
         fused ? FinalMerge{ctx.block_counters(), ids_dev, dist, lab} : FinalMerge{};
     launch_flat_stream(data_.data(), n_, dp_, q, nq, metric_, k, static_cast<int>(parts),
-                       rows_per_part, allowed, keys.data(), rows.data(), final_merge, s, sync);
+                       rows_per_part, allowed, keys.data(), rows.data(), final_merge, ring, s,
+                       sync);
     if (!fused) {
       merge_partials(std::move(keys), std::move(rows), nq, static_cast<int>(parts * k), k, metric_,
                      nullptr, ids_dev, dist, lab, s, sync);

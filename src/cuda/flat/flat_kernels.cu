@@ -6,7 +6,9 @@
 #include <tuple>
 #include <type_traits>
 
+#include "core/check.hpp"
 #include "cuda/common/admitted.cuh"
+#include "cuda/common/cp_async.cuh"
 #include "cuda/common/distance.cuh"
 #include "cuda/common/metric_dispatch.hpp"
 #include "cuda/common/range_emit.cuh"
@@ -41,17 +43,34 @@ __device__ __forceinline__ void load_group(float4 (&x)[kGroupRows], const float4
   }
 }
 
+// A warp's ring of units for the kRing > 0 scan: kRing slots, each a unit of kGroupRows rows x 32
+// float4s (lane j's float4 of each row at slot[u * 32 + j]). The ring follows the block
+// selection's shared memory (16-byte aligned).
+constexpr int kWarps = kThreads / 32;
+constexpr std::size_t kUnitBytes = std::size_t{kGroupRows} * 32 * sizeof(float4);
+__host__ __device__ constexpr std::size_t ring_offset(std::size_t select_bytes) {
+  return (select_bytes + 15) / 16 * 16;
+}
+template <int kRing>
+std::size_t stream_smem_bytes(int k) {
+  const std::size_t select = select_smem_bytes(k, kThreads);
+  return kRing > 0 ? ring_offset(select) + kRing * kWarps * kUnitBytes : select;
+}
+
 // kFiltered: rows whose bit in `allowed` is clear are never offered nor read.
-// Five blocks a multiprocessor (at most 48 registers a thread): the scan is bound by memory
-// reads, and left to itself the compiler takes 64 registers, four blocks, and runs slower.
 //
-// Loads are software-pipelined: a warp issues the reads of its next step (the next float4s of
-// the group, the next group, or after its last group the first group of its rows of the next
-// round) as soon as the current step's values are in its accumulators, before the group's sums
-// are reduced across the warp; so every warp keeps a group of rows in flight through the warp
-// reductions, the selection's offers and the barriers (and flushes) of the next begin_round.
-template <Metric M, bool kFiltered>
-__global__ void __launch_bounds__(kThreads, 5)
+// A warp reads its rows a unit at a time: one step (float4 lane, lane + 32, ... of a row) of a
+// group of kGroupRows rows, 2 KB. kRing = 0: the next unit is loaded into registers as soon as
+// the current one is in the accumulators, before the group's sums are reduced across the warp,
+// so one unit a warp is in flight through the reductions, the selection's offers and the
+// barriers of the next begin_round; five blocks a multiprocessor (at most 48 registers a
+// thread: left to itself the compiler takes 64, four blocks, and runs slower). kRing > 0: each
+// lane copies its float4s of the units kRing - 1 ahead into the warp's ring in shared memory
+// (cp.async, zero-filled where a row is past the part or not admitted) and reads back only
+// what it copied itself, so no barrier is needed and kRing - 1 units a warp stay in flight
+// whatever the registers allow.
+template <Metric M, bool kFiltered, int kRing>
+__global__ void __launch_bounds__(kThreads, kRing > 0 ? 3 : 5)
     flat_stream_kernel(const float4* __restrict__ base, std::int64_t n, int dp4,
                        const float4* __restrict__ queries, int k, std::int64_t rows_per_part,
                        const std::uint32_t* __restrict__ allowed, std::uint32_t* out_keys,
@@ -80,36 +99,53 @@ __global__ void __launch_bounds__(kThreads, 5)
   };
 
   std::uint32_t first = row_begin + warp * kWarpRows;  // this warp's first row of the round
-  unsigned live = live_rows(first);
-  // The read in flight: float4 i of the rows at `at` (bits of `at_live`, a group's).
-  const float4* at = base + static_cast<std::int64_t>(first) * dp4;
-  float4 x[kGroupRows];
-  load_group(x, at, dp4, live, lane);  // in flight through init()
-
   BlockSelect sel(smem, k, kThreads);
-  sel.init();
-  for (int round = 0; round < rounds; ++round) {
-    sel.begin_round(kThreads);
-    const unsigned next_live = live_rows(first + kThreads);
-    float mine = 0.0f;  // lane j: the score of row first + j
-    if (live != 0) {    // warp-uniform; with a filter, a warp's 32 rows may all be excluded
-      unsigned at_live = live;
+  if constexpr (kRing > 0) {
+    constexpr int kAhead = kRing - 1;
+    float4* ring = reinterpret_cast<float4*>(smem + ring_offset(select_smem_bytes(k, kThreads))) +
+                   warp * kRing * (kGroupRows * 32);
+    // The unit queued next: float4 issue_step * 32 + lane of rows issue_row, issue_row + 1, ...
+    std::uint32_t issue_row = first;
+    int issue_group = 0, issue_step = 0, issue_slot = 0;
+    const auto issue = [&] {
+      const int i = issue_step * 32 + lane;
+      float4* slot = ring + issue_slot * (kGroupRows * 32) + lane;
+#pragma unroll
+      for (int u = 0; u < kGroupRows; ++u) {
+        const std::uint32_t row = issue_row + u;
+        bool ok = row < row_end && i < dp4;
+        if constexpr (kFiltered) ok = ok && admitted(allowed, row);
+        cp_async16(slot + u * 32, ok ? base + static_cast<std::int64_t>(row) * dp4 + i : base, ok);
+      }
+      cp_async_commit();
+      issue_slot = issue_slot + 1 == kRing ? 0 : issue_slot + 1;
+      if (++issue_step == steps) {
+        issue_step = 0;
+        const bool last = ++issue_group == kGroups;
+        if (last) issue_group = 0;
+        issue_row += last ? kThreads - (kGroups - 1) * kGroupRows : kGroupRows;
+      }
+    };
+#pragma unroll
+    for (int a = 0; a < kAhead; ++a) issue();
+    int read_slot = 0;
+    sel.init();
+    for (int round = 0; round < rounds; ++round) {
+      sel.begin_round(kThreads);
+      const unsigned live = live_rows(first);
+      float mine = 0.0f;  // lane j: the score of row first + j
       for (int group = 0; group < kGroups; ++group) {
         float acc[kGroupRows] = {};
 #pragma unroll 1
         for (int step = 0; step < steps; ++step) {
+          issue();  // into the slot read last step
+          cp_async_wait<kAhead>();
           const int i = step * 32 + lane;
           const float4 qq = i < dp4 ? __ldg(q + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+          const float4* slot = ring + read_slot * (kGroupRows * 32) + lane;
 #pragma unroll
-          for (int u = 0; u < kGroupRows; ++u) acc[u] = accumulate<M>(acc[u], x[u], qq);
-          int next_i = i + 32;
-          if (step + 1 == steps) {  // next group: of this round, or the next round's first
-            next_i = lane;
-            const bool last = group + 1 == kGroups;
-            at += (last ? kThreads - (kGroups - 1) * kGroupRows : kGroupRows) * dp4;
-            at_live = last ? next_live : at_live >> kGroupRows;
-          }
-          load_group(x, at, dp4, at_live, next_i);
+          for (int u = 0; u < kGroupRows; ++u) acc[u] = accumulate<M>(acc[u], slot[u * 32], qq);
+          read_slot = read_slot + 1 == kRing ? 0 : read_slot + 1;
         }
 #pragma unroll
         for (int u = 0; u < kGroupRows; ++u) {
@@ -117,14 +153,56 @@ __global__ void __launch_bounds__(kThreads, 5)
           if (lane == group * kGroupRows + u) mine = s;
         }
       }
-    } else {
-      at += kThreads * dp4;
-      load_group(x, at, dp4, next_live, lane);
+      const float score = kIsL2<M> ? mine : -mine;
+      sel.offer((live >> lane) & 1u, float_to_key(score), static_cast<std::int32_t>(first + lane));
+      first += kThreads;
     }
-    const float score = kIsL2<M> ? mine : -mine;
-    sel.offer((live >> lane) & 1u, float_to_key(score), static_cast<std::int32_t>(first + lane));
-    first += kThreads;
-    live = next_live;
+    cp_async_wait<0>();  // the zero-filled units queued past the part
+  } else {
+    unsigned live = live_rows(first);
+    // The read in flight: float4 i of the rows at `at` (bits of `at_live`, a group's).
+    const float4* at = base + static_cast<std::int64_t>(first) * dp4;
+    float4 x[kGroupRows];
+    load_group(x, at, dp4, live, lane);  // in flight through init()
+    sel.init();
+    for (int round = 0; round < rounds; ++round) {
+      sel.begin_round(kThreads);
+      const unsigned next_live = live_rows(first + kThreads);
+      float mine = 0.0f;  // lane j: the score of row first + j
+      if (live != 0) {    // warp-uniform; with a filter, a warp's 32 rows may all be excluded
+        unsigned at_live = live;
+        for (int group = 0; group < kGroups; ++group) {
+          float acc[kGroupRows] = {};
+#pragma unroll 1
+          for (int step = 0; step < steps; ++step) {
+            const int i = step * 32 + lane;
+            const float4 qq = i < dp4 ? __ldg(q + i) : make_float4(0.f, 0.f, 0.f, 0.f);
+#pragma unroll
+            for (int u = 0; u < kGroupRows; ++u) acc[u] = accumulate<M>(acc[u], x[u], qq);
+            int next_i = i + 32;
+            if (step + 1 == steps) {  // next group: of this round, or the next round's first
+              next_i = lane;
+              const bool last = group + 1 == kGroups;
+              at += (last ? kThreads - (kGroups - 1) * kGroupRows : kGroupRows) * dp4;
+              at_live = last ? next_live : at_live >> kGroupRows;
+            }
+            load_group(x, at, dp4, at_live, next_i);
+          }
+#pragma unroll
+          for (int u = 0; u < kGroupRows; ++u) {
+            const float s = warp_sum(acc[u]);
+            if (lane == group * kGroupRows + u) mine = s;
+          }
+        }
+      } else {
+        at += kThreads * dp4;
+        load_group(x, at, dp4, next_live, lane);
+      }
+      const float score = kIsL2<M> ? mine : -mine;
+      sel.offer((live >> lane) & 1u, float_to_key(score), static_cast<std::int32_t>(first + lane));
+      first += kThreads;
+      live = next_live;
+    }
   }
   sel.finish();
   const std::int64_t out = (static_cast<std::int64_t>(query) * gridDim.y + part) * k;
@@ -307,16 +385,36 @@ __global__ void split_tf32_kernel(const float4* __restrict__ src, int dp4, std::
 
 }  // namespace
 
-int flat_stream_blocks_per_sm(Metric metric, int k, bool filtered) {
-  const std::size_t smem = select_smem_bytes(k, kThreads);
+namespace {
+
+// Calls f(std::integral_constant<int, ring>{}) for the ring depths with kernel instances.
+template <typename F>
+void dispatch_ring(int ring, F&& f) {
+  switch (ring) {
+    case 0:
+      return f(std::integral_constant<int, 0>{});
+    case 3:
+      return f(std::integral_constant<int, 3>{});
+    case 4:
+      return f(std::integral_constant<int, 4>{});
+    default:
+      detail::require(false, "the streaming scan's ring holds 0, 3 or 4 units, got {}", ring);
+  }
+}
+
+}  // namespace
+
+int flat_stream_blocks_per_sm(Metric metric, int k, bool filtered, int ring) {
+  std::size_t smem = 0;
+  dispatch_ring(ring, [&](auto r) { smem = stream_smem_bytes<decltype(r)::value>(k); });
   int device = 0;
   KNNX_CUDA_CHECK(cudaGetDevice(&device));
   // The answer depends only on the device, the kernel instance and its shared memory; it is
   // asked on every streaming search, so it is kept.
-  using Key = std::tuple<int, int, bool, std::size_t>;
+  using Key = std::tuple<int, int, bool, int, std::size_t>;
   static std::mutex mutex;
   static std::map<Key, int> known;
-  const Key key{device, static_cast<int>(metric), filtered, smem};
+  const Key key{device, static_cast<int>(metric), filtered, ring, smem};
   {
     const std::lock_guard<std::mutex> lock(mutex);
     if (const auto it = known.find(key); it != known.end()) return it->second;
@@ -324,10 +422,13 @@ int flat_stream_blocks_per_sm(Metric metric, int k, bool filtered) {
   int blocks = 0;
   dispatch_metric(metric, [&](auto m) {
     dispatch_filtered(filtered, [&](auto f) {
-      constexpr auto kernel = &flat_stream_kernel<decltype(m)::value, decltype(f)::value>;
-      set_smem(reinterpret_cast<const void*>(kernel), smem);
-      KNNX_CUDA_CHECK(
-          cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, smem));
+      dispatch_ring(ring, [&](auto r) {
+        constexpr auto kernel =
+            &flat_stream_kernel<decltype(m)::value, decltype(f)::value, decltype(r)::value>;
+        set_smem(reinterpret_cast<const void*>(kernel), smem);
+        KNNX_CUDA_CHECK(
+            cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, kernel, kThreads, smem));
+      });
     });
   });
   blocks = std::max(blocks, 1);
@@ -339,18 +440,21 @@ int flat_stream_blocks_per_sm(Metric metric, int k, bool filtered) {
 void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* queries, int nq,
                         Metric metric, int k, int parts, std::int64_t rows_per_part,
                         const std::uint32_t* allowed, std::uint32_t* out_keys,
-                        std::int32_t* out_rows, const FinalMerge& final_merge, cudaStream_t stream,
-                        bool sync_check) {
-  const std::size_t smem = select_smem_bytes(k, kThreads);
+                        std::int32_t* out_rows, const FinalMerge& final_merge, int ring,
+                        cudaStream_t stream, bool sync_check) {
   const dim3 grid(static_cast<unsigned>(nq), static_cast<unsigned>(parts));
   const auto* b4 = reinterpret_cast<const float4*>(base);
   const auto* q4 = reinterpret_cast<const float4*>(queries);
   dispatch_metric(metric, [&](auto m) {
     dispatch_filtered(allowed, [&](auto f) {
-      constexpr auto kernel = &flat_stream_kernel<decltype(m)::value, decltype(f)::value>;
-      set_smem(reinterpret_cast<const void*>(kernel), smem);
-      kernel<<<grid, kThreads, smem, stream>>>(b4, n, dp / 4, q4, k, rows_per_part, allowed,
-                                               out_keys, out_rows, final_merge);
+      dispatch_ring(ring, [&](auto r) {
+        constexpr int kRing = decltype(r)::value;
+        constexpr auto kernel = &flat_stream_kernel<decltype(m)::value, decltype(f)::value, kRing>;
+        const std::size_t smem = stream_smem_bytes<kRing>(k);
+        set_smem(reinterpret_cast<const void*>(kernel), smem);
+        kernel<<<grid, kThreads, smem, stream>>>(b4, n, dp / 4, q4, k, rows_per_part, allowed,
+                                                 out_keys, out_rows, final_merge);
+      });
     });
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "flat_stream_kernel");

@@ -25,16 +25,18 @@ namespace knnx::cuda {
 // are skipped, so a part with fewer admitted rows than k pads with empty entries.
 // With final_merge.counters set, the last block of each query also folds its parts into the
 // final results (last_block_merge.cuh; parts * k <= kLastBlockMergeMaxEntries).
+// ring: 0, or 3 or 4 for a warp's reads queued that many units (2 KB each) ahead into shared
+// memory (KNNX_FLAT_STREAM_RING); InvalidArgument otherwise.
 void launch_flat_stream(const float* base, std::int64_t n, int dp, const float* queries, int nq,
                         Metric metric, int k, int parts, std::int64_t rows_per_part,
                         const std::uint32_t* allowed, std::uint32_t* out_keys,
-                        std::int32_t* out_rows, const FinalMerge& final_merge, cudaStream_t stream,
-                        bool sync_check);
+                        std::int32_t* out_rows, const FinalMerge& final_merge, int ring,
+                        cudaStream_t stream, bool sync_check);
 
 // Blocks of launch_flat_stream's kernel that one multiprocessor of the current device holds at
-// once for this metric, k and filter (its registers and k's shared memory), at least 1: a launch
-// of that many blocks a multiprocessor runs in one wave.
-int flat_stream_blocks_per_sm(Metric metric, int k, bool filtered);
+// once for this metric, k, filter and ring (its registers and shared memory), at least 1: a
+// launch of that many blocks a multiprocessor runs in one wave.
+int flat_stream_blocks_per_sm(Metric metric, int k, bool filtered, int ring);
 
 // GEMM-tile selection. tile is [bq][ld] row-major holding -2 q.x (L2; completed with
 // base_norms) or -q.x (IP) for base rows col0 .. col0+bn. Block (b, p) selects the best k of

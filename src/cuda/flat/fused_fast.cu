@@ -7,6 +7,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "cuda/common/cp_async.cuh"
 #include "cuda/common/metric_dispatch.hpp"
 #include "cuda/flat/fused_fast.hpp"
 #include "cuda/runtime/check.hpp"
@@ -52,21 +53,6 @@ template <bool kResidentA>
 constexpr std::size_t kCandidateSmem =
     kOperandFloats<kResidentA> * sizeof(float) + kCandidateStageBytes;
 static_assert(2 * (kCandidateSmem<true> + 1024) <= 228 * 1024, "two blocks a multiprocessor");
-
-// cp.async helpers; "memory": the compiler keeps shared-memory accesses on their side of them.
-__device__ __forceinline__ void cp_async16(float* smem, const float* gmem, bool pred) {
-  const auto dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  const int bytes = pred ? 16 : 0;  // 0: the 16 bytes are zero-filled, nothing is read
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
 
 // Round to nearest tf32 (cvt.rna), so each operand's relative error is at most 2^-11.
 __device__ __forceinline__ std::uint32_t to_tf32(float x) {

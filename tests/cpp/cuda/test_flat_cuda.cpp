@@ -277,7 +277,7 @@ TEST(FlatCuda, FastPrecisionRunsOnlyWhereItGains) {
   EXPECT_EQ(got.dist, want.dist);
 }
 
-class FlatCudaOneQuery : public ::testing::TestWithParam<std::tuple<Metric, int>> {};
+class FlatCudaOneQuery : public ::testing::TestWithParam<std::tuple<Metric, int, int>> {};
 
 // One query takes the streaming kernel with as many parts as the device holds blocks at once
 // (rows 200,003 / 660 parts on an H100: 304 rows a part, a round and a partial one, the last
@@ -285,10 +285,15 @@ class FlatCudaOneQuery : public ::testing::TestWithParam<std::tuple<Metric, int>
 // 8192) and of the minimum part length (4k rows), unfiltered and filtered (a third of the
 // rows; 0.5 %, where most warps' rows of a round are all excluded; a range of 100 rows, fewer
 // than the largest k, in one or two parts), at dims whose rows are read in less than one, one,
-// and a step and a half of float4s a lane.
+// and a step and a half of float4s a lane; with each way of keeping reads in flight
+// (KNNX_FLAT_STREAM_RING).
 TEST_P(FlatCudaOneQuery, ManyPartsMatchFloat64) {
   KNNX_REQUIRE_GPU();
-  const auto [metric, d] = GetParam();
+  const auto [metric, d, ring] = GetParam();
+  ConfigGuard restore;
+  Config c = config();
+  c.flat_stream_ring = ring;
+  set_config(c);
   const idx_t n = 200'003;
   const auto base = random_vectors(n, d, 71);
   const auto queries = random_vectors(2, d, 72);
@@ -318,7 +323,7 @@ TEST_P(FlatCudaOneQuery, ManyPartsMatchFloat64) {
         std::vector<idx_t> lab(static_cast<std::size_t>(k), -7);
         gpu.search(1, q, k, dist.data(), lab.data(), sel != nullptr ? &params : nullptr);
         const std::string what =
-            fmt::format("{} d{} query {} {} k{}", to_string(metric), d, qi, name, k);
+            fmt::format("{} d{} ring {} query {} {} k{}", to_string(metric), d, ring, qi, name, k);
         ref.expect(k, dist.data(), lab.data(), 1e-4, what);
         if (::testing::Test::HasFailure()) return;
       }
@@ -328,32 +333,41 @@ TEST_P(FlatCudaOneQuery, ManyPartsMatchFloat64) {
 
 INSTANTIATE_TEST_SUITE_P(Dims, FlatCudaOneQuery,
                          ::testing::Combine(::testing::Values(Metric::L2, Metric::InnerProduct),
-                                            ::testing::Values(30, 128, 200)),
+                                            ::testing::Values(30, 128, 200),
+                                            ::testing::Values(0, 3, 4)),
                          [](const auto& info) {
-                           return fmt::format("{}_d{}", to_string(std::get<0>(info.param)),
-                                              std::get<1>(info.param));
+                           return fmt::format("{}_d{}_ring{}", to_string(std::get<0>(info.param)),
+                                              std::get<1>(info.param), std::get<2>(info.param));
                          });
 
 #ifdef KNNX_WITH_CUDA
 // The one-query search splits the rows into as many parts as the device runs streaming blocks at
-// once; on sm_90 the kernel's launch bounds hold it to 48 registers, five 256-thread blocks a
-// multiprocessor (at a small k, whose selection buffers take little shared memory).
+// once; on sm_90, at a small k (whose selection buffers take little shared memory), the
+// register-prefetch kernel's launch bounds hold it to 48 registers, five 256-thread blocks a
+// multiprocessor, and the rings' shared memory (64 and 48 KB a block) allow three and four.
 TEST(FlatCuda, StreamKernelBlocksPerMultiprocessor) {
   KNNX_REQUIRE_GPU();
   ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
   cudaDeviceProp prop{};
   ASSERT_EQ(cudaGetDeviceProperties(&prop, 0), cudaSuccess);
+  const std::pair<int, int> ring_blocks[] = {{0, 5}, {3, 4}, {4, 3}};
   for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
     for (bool filtered : {false, true}) {
-      for (int k : {1, 10, 100, 1000, 2048}) {
-        const int blocks = cuda::flat_stream_blocks_per_sm(metric, k, filtered);
-        EXPECT_GE(blocks, 1) << k;
-        EXPECT_LE(blocks, prop.maxThreadsPerMultiProcessor / 256) << k;
-        EXPECT_EQ(blocks, cuda::flat_stream_blocks_per_sm(metric, k, filtered)) << k;
+      for (const auto& [ring, sm90_blocks] : ring_blocks) {
+        for (int k : {1, 10, 100, 1000, 2048}) {
+          const int blocks = cuda::flat_stream_blocks_per_sm(metric, k, filtered, ring);
+          EXPECT_GE(blocks, 1) << k;
+          EXPECT_LE(blocks, prop.maxThreadsPerMultiProcessor / 256) << k;
+          EXPECT_EQ(blocks, cuda::flat_stream_blocks_per_sm(metric, k, filtered, ring)) << k;
+        }
+        if (prop.major == 9) {
+          EXPECT_EQ(cuda::flat_stream_blocks_per_sm(metric, 10, filtered, ring), sm90_blocks)
+              << ring;
+        }
       }
-      if (prop.major == 9) EXPECT_EQ(cuda::flat_stream_blocks_per_sm(metric, 10, filtered), 5);
     }
   }
+  EXPECT_THROW(cuda::flat_stream_blocks_per_sm(Metric::L2, 10, false, 2), InvalidArgument);
 }
 
 TEST(FlatCuda, DevicePointersInAndOut) {
