@@ -11,7 +11,8 @@
 #      again (nq 1 and 16, Flat and IVF);
 #   5. with what is left, the 100M x 96 IVF-PQ build from a file (bench/gpu_build_large.py),
 #      cut off by the budget if need be (its progress lines give the add rate as it grows).
-# OVERHEAD=1 adds bench/gpu_search_overhead.py (a one-query search's fixed cost; off by default).
+# OVERHEAD=1 adds bench/gpu_search_overhead.py (a one-query search's fixed cost; off by default),
+# with BASE also with the base tree's module.
 # TESTS, FUSED (FUSED_MODES, default exact, fast and the fused fast kernel, at k FUSED_K, nq 10000,
 # beside PyTorch), PQ,
 # LAT and LARGE (each 1 by default) turn the stages after the build on or off, so that a warm device
@@ -68,6 +69,12 @@ if [[ ${OVERHEAD:-0} == 1 ]] && (($(left) > 40)); then
   timeout "$(limit 60)" python3 bench/gpu_search_overhead.py --out "$out/gpu_search_overhead.json" \
     >"$out/overhead.log" 2>&1
   stamp "search overhead rc=$?"; tail -30 "$out/overhead.log" >>"$out/summary.txt"
+  if [[ -n $base_pid ]]; then
+    wait "$base_pid"; base_pid=
+    PYTHONPATH=$base/build-base/python timeout "$(limit 60)" python3 bench/gpu_search_overhead.py \
+      --passes 1 --out "$out/gpu_search_overhead_base.json" >"$out/overhead_base.log" 2>&1
+    stamp "search overhead (base) rc=$?"; tail -12 "$out/overhead_base.log" >>"$out/summary.txt"
+  fi
 fi
 if [[ ${PQ:-1} == 1 ]] && (($(left) > 150)); then
   timeout "$(limit 170)" python3 bench/gpu_ivf_pq.py --n "${PQ_N:-10000000}" --nq 10000 --M 48 \

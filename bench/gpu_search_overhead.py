@@ -91,14 +91,18 @@ def main():
     x, big = flat(args.nb)
     # Each way of keeping the scan's reads in flight (KNNX_FLAT_STREAM_RING), interleaved over
     # --passes passes so that drift shows as spread rather than as a difference.
-    default_ring = knnx.config()["flat_stream_ring"]
+    # A build without the knob (a base tree) times its one way under the name ring-.
+    default_ring = knnx.config().get("flat_stream_ring")
+    rings = args.rings if default_ring is not None else ["-"]
     for rep in range(args.passes):
-        for ring in args.rings:
-            knnx.set_config(flat_stream_ring=ring)
+        for ring in rings:
+            if default_ring is not None:
+                knnx.set_config(flat_stream_ring=ring)
             for name, index in (("small", small), ("1m", big)):
                 points[f"knnx_{name}_host_ring{ring}_pass{rep}"] = wall_ms(
                     lambda: index.search(q, args.k), args.reps)
-    knnx.set_config(flat_stream_ring=default_ring)
+    if default_ring is not None:
+        knnx.set_config(flat_stream_ring=default_ring)
     points["knnx_small_host"] = wall_ms(lambda: small.search(q, args.k), args.reps)
     points["knnx_1m_host"] = wall_ms(lambda: big.search(q, args.k), args.reps)
     points["knnx_1m_host_to_device"] = wall_ms(

@@ -89,7 +89,11 @@ class FlatCuda final : public detail::FlatBackend {
     const std::int64_t* ids_dev = ids_dev_.get(ids, *main_);
     const DeviceFilter filter = admitted_rows(ids, n_, knobs.sel, s);
 
-    const SearchResults results(distances, labels, nq, k, plan.queries, knobs.workspace_bytes, s);
+    // The streaming path's results are written by its kernels alone (its last block's merge,
+    // or merge_partials): small host results go straight to the pinned buffer.
+    const bool kernels_write_results = stream_path && !use_radix_select(k, knobs.gpu_radix_min_k);
+    const SearchResults results(distances, labels, nq, k, plan.queries, knobs.workspace_bytes, s,
+                                kernels_write_results ? lease->pinned_results() : nullptr);
 
     // Queries are checked for NaN/Inf and the norm bound on the stream (device queries in place,
     // host queries in their staged copy), into a pinned flag read after the final synchronisation:
@@ -467,7 +471,8 @@ class FlatCuda final : public detail::FlatBackend {
     // which streamed ~1 MB alone.
     const std::int64_t min_rows = std::max<std::int64_t>(256, 4LL * k);
     const std::int64_t max_parts = std::max<std::int64_t>(1, n_ / min_rows);
-    const std::int64_t want = std::max<std::int64_t>(1, stream_slots(k, allowed != nullptr, ring) / nq);
+    const std::int64_t want =
+        std::max<std::int64_t>(1, stream_slots(k, allowed != nullptr, ring) / nq);
     const std::int64_t parts = std::min(want, max_parts);
     const std::int64_t rows_per_part = (n_ + parts - 1) / parts;
     const std::size_t partial = static_cast<std::size_t>(nq) * parts * k;

@@ -8,7 +8,9 @@
 // when its arrays are pageable memory), so that results of any size need the device memory of a
 // batch. Results that fit the context's pinned buffer (a search of one query or a few) are
 // copied into it without waiting and from it once the search is done: pageable copies would
-// each wait for the search and stage the bytes themselves.
+// each wait for the search and stage the bytes themselves. When only kernels write a search's
+// results (no copies into them), they can write that pinned buffer directly (mapped host
+// memory under unified addressing): no device copy and no copy back.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -29,9 +31,12 @@ namespace knnx::cuda {
 class SearchResults {
  public:
   // distances and labels are the caller's [nq][k] arrays, both host or both device memory
-  // (InvalidArgument otherwise); batches have at most max_batch queries.
+  // (InvalidArgument otherwise); batches have at most max_batch queries. kernel_pinned: null,
+  // or the search context's pinned_results() when the search's results are written by kernels
+  // alone, which then write host results that fit it there directly.
   SearchResults(float* distances, std::int64_t* labels, idx_t nq, int k, idx_t max_batch,
-                std::int64_t staging_bytes, cudaStream_t stream)
+                std::int64_t staging_bytes, cudaStream_t stream,
+                unsigned char* kernel_pinned = nullptr)
       : host_distances_(distances),
         host_labels_(labels),
         nq_(nq),
@@ -42,6 +47,12 @@ class SearchResults {
     if (on_device_) {
       distances_ = distances;
       labels_ = labels;
+      return;
+    }
+    if (kernel_pinned != nullptr && fits_pinned()) {
+      pinned_direct_ = true;
+      distances_ = reinterpret_cast<float*>(kernel_pinned);
+      labels_ = reinterpret_cast<std::int64_t*>(kernel_pinned + distance_bytes());
       return;
     }
     const std::int64_t all_bytes = static_cast<std::int64_t>(nq) * k * kBytesPerResult;
@@ -68,28 +79,41 @@ class SearchResults {
   // (nothing to do for device results or results staged per batch), and waits for ctx's stream
   // (ctx.synchronize()): the results are in the caller's arrays on return.
   void finish_and_wait(const StreamContext& ctx) const {
-    const std::size_t count = static_cast<std::size_t>(nq_) * static_cast<std::size_t>(k_);
-    const std::size_t dist_bytes = (sizeof(float) * count + 15) / 16 * 16;
-    const bool through_pinned =
-        !on_device_ && !per_batch_ && count > 0 &&
-        dist_bytes + sizeof(std::int64_t) * count <= StreamContext::kPinnedResultBytes;
+    const std::size_t n = count();
+    if (pinned_direct_) {
+      ctx.synchronize();
+      std::memcpy(host_distances_, distances_, sizeof(float) * n);
+      std::memcpy(host_labels_, labels_, sizeof(std::int64_t) * n);
+      return;
+    }
+    const std::size_t dist_bytes = distance_bytes();
+    const bool through_pinned = !on_device_ && !per_batch_ && fits_pinned();
     if (!through_pinned) {
       if (!on_device_ && !per_batch_) copy_back(0, nq_, ctx.stream());
       ctx.synchronize();
       return;
     }
     unsigned char* pinned = ctx.pinned_results();
-    KNNX_CUDA_CHECK(cudaMemcpyAsync(pinned, distances_, sizeof(float) * count,
-                                    cudaMemcpyDeviceToHost, ctx.stream()));
-    KNNX_CUDA_CHECK(cudaMemcpyAsync(pinned + dist_bytes, labels_, sizeof(std::int64_t) * count,
+    KNNX_CUDA_CHECK(cudaMemcpyAsync(pinned, distances_, sizeof(float) * n, cudaMemcpyDeviceToHost,
+                                    ctx.stream()));
+    KNNX_CUDA_CHECK(cudaMemcpyAsync(pinned + dist_bytes, labels_, sizeof(std::int64_t) * n,
                                     cudaMemcpyDeviceToHost, ctx.stream()));
     ctx.synchronize();
-    std::memcpy(host_distances_, pinned, sizeof(float) * count);
-    std::memcpy(host_labels_, pinned + dist_bytes, sizeof(std::int64_t) * count);
+    std::memcpy(host_distances_, pinned, sizeof(float) * n);
+    std::memcpy(host_labels_, pinned + dist_bytes, sizeof(std::int64_t) * n);
   }
 
  private:
   static constexpr std::int64_t kBytesPerResult = sizeof(float) + sizeof(std::int64_t);
+
+  // The distances' bytes in the pinned buffer, rounded up so that the labels after them are
+  // 16-byte aligned; whether both fit it.
+  std::size_t count() const { return static_cast<std::size_t>(nq_) * static_cast<std::size_t>(k_); }
+  std::size_t distance_bytes() const { return (sizeof(float) * count() + 15) / 16 * 16; }
+  bool fits_pinned() const {
+    return count() > 0 &&
+           distance_bytes() + sizeof(std::int64_t) * count() <= StreamContext::kPinnedResultBytes;
+  }
 
   std::size_t offset(idx_t q0) const {
     return per_batch_ ? 0 : static_cast<std::size_t>(q0) * static_cast<std::size_t>(k_);
@@ -97,10 +121,10 @@ class SearchResults {
 
   void copy_back(idx_t q0, idx_t n, cudaStream_t stream) const {
     const std::size_t first = static_cast<std::size_t>(q0) * k_;
-    const std::size_t count = static_cast<std::size_t>(n) * k_;
-    KNNX_CUDA_CHECK(cudaMemcpyAsync(host_distances_ + first, distances(q0), sizeof(float) * count,
+    const std::size_t values = static_cast<std::size_t>(n) * k_;
+    KNNX_CUDA_CHECK(cudaMemcpyAsync(host_distances_ + first, distances(q0), sizeof(float) * values,
                                     cudaMemcpyDeviceToHost, stream));
-    KNNX_CUDA_CHECK(cudaMemcpyAsync(host_labels_ + first, labels(q0), sizeof(std::int64_t) * count,
+    KNNX_CUDA_CHECK(cudaMemcpyAsync(host_labels_ + first, labels(q0), sizeof(std::int64_t) * values,
                                     cudaMemcpyDeviceToHost, stream));
   }
 
@@ -110,6 +134,7 @@ class SearchResults {
   int k_;
   bool on_device_;
   bool per_batch_ = false;
+  bool pinned_direct_ = false;  // kernels write distances_ / labels_ in the pinned buffer
   DeviceBuffer<float> scratch_distances_;
   DeviceBuffer<std::int64_t> scratch_labels_;
   float* distances_ = nullptr;
