@@ -346,7 +346,10 @@ void search_ivf(const IvfLists& lists, StreamContext& ctx, idx_t nq, const float
   // A sort of the list sizes on the host: once a search, not once a stage.
   const idx_t max_cand = max_candidates(lists, n_probe);
   const idx_t batch = query_batch(lists, nq, k, n_probe, scan, max_cand, knobs);
-  const SearchResults results(distances, labels, nq, k, batch, knobs.workspace_bytes, ctx.stream());
+  // Below the radix selection, the results are written by the scan's last blocks or by
+  // merge_partials, kernels alone: small host results go straight to the pinned buffer.
+  const SearchResults results(distances, labels, nq, k, batch, knobs.workspace_bytes, ctx.stream(),
+                              radix(k, knobs) ? nullptr : ctx.pinned_results());
   volatile unsigned long long* bad = ctx.pinned_flag();
   *bad = 0;
   for (idx_t q0 = 0; q0 < nq; q0 += batch) {
