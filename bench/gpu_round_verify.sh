@@ -17,7 +17,8 @@
 # beside PyTorch), PQ,
 # LAT and LARGE (each 1 by default) turn the stages after the build on or off, so that a warm device
 # can run the later stages in a second call on the same build; GTEST_S bounds the gtest run,
-# GTEST_FILTER and PYTEST_FILES narrow the tests, LARGE_N sizes the build from a file.
+# GTEST_FILTER and PYTEST_FILES narrow the tests, LAT_ARGS replaces the latency grid, LARGE_N sizes
+# the build from a file.
 # Logs and JSON under $OUT; the summary is $OUT/summary.txt. KNNX_COMMIT names this tree's commit.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -68,7 +69,14 @@ fi
 if [[ ${OVERHEAD:-0} == 1 ]] && (($(left) > 40)); then
   timeout "$(limit 60)" python3 bench/gpu_search_overhead.py --out "$out/gpu_search_overhead.json" \
     >"$out/overhead.log" 2>&1
-  stamp "search overhead rc=$?"; tail -30 "$out/overhead.log" >>"$out/summary.txt"
+  stamp "search overhead rc=$?"; tail -40 "$out/overhead.log" >>"$out/summary.txt"
+  ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
+  if [[ -n $ncu ]] && (($(left) > 60)); then  # the scan kernel alone, each ring and k in order
+    timeout "$(limit 60)" "$ncu" --clock-control none --kernel-name regex:flat_stream_kernel \
+      --metrics gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active \
+      --csv python3 bench/gpu_search_overhead.py --profile --passes 1 >"$out/overhead_ncu.csv" 2>&1
+    stamp "ncu scan kernel rc=$?"
+  fi
   if [[ -n $base_pid ]]; then
     wait "$base_pid"; base_pid=
     PYTHONPATH=$base/build-base/python timeout "$(limit 60)" python3 bench/gpu_search_overhead.py \
@@ -82,7 +90,7 @@ if [[ ${PQ:-1} == 1 ]] && (($(left) > 150)); then
   stamp "pq bench rc=$?"; grep -E "q/s|added" "$out/pq_bench.log" >>"$out/summary.txt"
 fi
 [[ -n $base_pid ]] && { wait "$base_pid"; stamp "base built rc=$?"; }
-lat="--nb 1000000 --d 128 --nlist 1024 4096 --nprobe 1 4 16 --reps 100"
+lat=${LAT_ARGS:-"--nb 1000000 --d 128 --nlist 1024 4096 --nprobe 1 4 16 --reps 100"}
 run=0
 whos="base new base"; [[ -n $base ]] || whos=new; [[ ${LAT:-1} == 1 ]] || whos=
 for who in $whos; do

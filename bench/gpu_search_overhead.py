@@ -68,6 +68,10 @@ def main():
     p.add_argument("--rings", type=int, nargs="+", default=[0, 3, 4],
                    help="KNNX_FLAT_STREAM_RING values timed side by side")
     p.add_argument("--passes", type=int, default=2)
+    p.add_argument("--ks", type=int, nargs="+", default=[10, 100, 1000],
+                   help="k of the 1M searches timed for each ring")
+    p.add_argument("--profile", action="store_true",
+                   help="only run a few 1M searches a ring and k (under ncu); no timing")
     p.add_argument("--out", type=Path)
     args = p.parse_args()
 
@@ -98,11 +102,20 @@ def main():
         for ring in rings:
             if default_ring is not None:
                 knnx.set_config(flat_stream_ring=ring)
-            for name, index in (("small", small), ("1m", big)):
-                points[f"knnx_{name}_host_ring{ring}_pass{rep}"] = wall_ms(
-                    lambda: index.search(q, args.k), args.reps)
+            if args.profile:  # a few searches of each kind for a profiler; no timing
+                for k in args.ks:
+                    for _ in range(3):
+                        big.search(q, k)
+                continue
+            points[f"knnx_small_host_ring{ring}_pass{rep}"] = wall_ms(
+                lambda: small.search(q, args.k), args.reps)
+            for k in args.ks:
+                points[f"knnx_1m_k{k}_host_ring{ring}_pass{rep}"] = wall_ms(
+                    lambda: big.search(q, k), args.reps)
     if default_ring is not None:
         knnx.set_config(flat_stream_ring=default_ring)
+    if args.profile:
+        return
     points["knnx_small_host"] = wall_ms(lambda: small.search(q, args.k), args.reps)
     points["knnx_1m_host"] = wall_ms(lambda: big.search(q, args.k), args.reps)
     points["knnx_1m_host_to_device"] = wall_ms(
@@ -136,7 +149,8 @@ def main():
         "device": device,
         "commit": git("rev-parse", "HEAD"),
         "command": " ".join(shlex.quote(a) for a in sys.argv),
-        "sizes": {"nb": args.nb, "small_nb": args.small_nb, "d": args.d, "k": args.k, "nq": 1},
+        "sizes": {"nb": args.nb, "small_nb": args.small_nb, "d": args.d, "k": args.k, "ks": args.ks,
+                  "nq": 1},
         "default_ring": default_ring,
         "floor_ms": floor,
         "points": points,
