@@ -4,7 +4,8 @@ Every number on the page comes from a result file; the page names the file, devi
 Each kind of result file has its renderer (chosen by its "benchmark"/"program" field or its
 name): ann_sweep (bench/harness and `knnx bench`), cpu_flat_vs_faiss, cpu_ivf_bench,
 gpu_flat, gpu_ivf_curve, gpu_ivf_playbook, gpu_ivf_stages, gpu_kernel_profile
-(bench/gpu_profile.sh), gpu_latency, gpu_linalg, gpu_sweep (bench/gpu_sweep.py), k_sweep,
+(bench/gpu_profile.sh), gpu_latency, gpu_search_overhead, gpu_linalg, gpu_sweep
+(bench/gpu_sweep.py), k_sweep,
 gpu_ivf_pq and the compressed-index *_cpu_vs_faiss files (bench/pq_vs_faiss.py,
 bench/sq_vs_faiss.py). Plots: recall vs queries/s (log scale) per file in docs/plots/*.png,
 and the compressed indexes' recall vs queries/s vs bytes per vector in
@@ -783,6 +784,25 @@ def gpu_latency(name, d):
     return lines + [""]
 
 
+def gpu_search_overhead(name, d):
+    """bench/gpu_search_overhead.py: a one-query Flat search's fixed cost (a small base) and the
+    1M search by KNNX_FLAT_STREAM_RING, beside PyTorch's fixed cost and read rate."""
+    z = d["sizes"]
+    floor = f"{d['floor_ms']:.4f} ms" if d.get("floor_ms") else "not measured"
+    lines = [f"### One-query search overhead (`{name}`)", "",
+             f"Device {d['device']}; commit `{d['commit']}`; command `{d['command']}`. "
+             f"Base {z['nb']:,} x {z['d']} (small base {z['small_nb']:,}), nq 1, k {z['k']}; "
+             f"floor of the 1M read at the copy rate {floor}; default ring "
+             f"{d.get('default_ring')}. Host wall time a call (median, quartiles) unless the "
+             "point says device.", "", "| point | median ms | q1 ms | q3 ms |", "|---|---|---|---|"]
+    for point, v in d["points"].items():
+        q1 = f"{v['q1_ms']:.4f}" if "q1_ms" in v else ""
+        q3 = f"{v['q3_ms']:.4f}" if "q3_ms" in v else ""
+        extra = "".join(f" ({v[key]:,.0f} GB/s)" for key in ("read_gbs", "gbs") if key in v)
+        lines.append(f"| {point}{extra} | {v['median_ms']:.4f} | {q1} | {q3} |")
+    return lines + [""]
+
+
 def gpu_kernel_profile(name, d):
     """bench/gpu_profile.sh: each search's kernels timed by Nsight Compute, and the counters of
     the kernels in question."""
@@ -853,6 +873,8 @@ def kind_of(name, d):
         return "gpu_latency"
     if d.get("benchmark") == "gpu_kernel_profile":
         return "gpu_kernel_profile"
+    if d.get("bench") == "gpu_search_overhead":
+        return "gpu_search_overhead"
     if {"base", "new", "cases"} <= d.keys():
         return "gpu_ab"
     if d.get("benchmark") == "gpu_flat_tiles_and_radix":
@@ -919,6 +941,8 @@ def main():
             sections["gpu"] += gpu_latency(name, d)
         elif kind == "gpu_kernel_profile":
             sections["gpu"] += gpu_kernel_profile(name, d)
+        elif kind == "gpu_search_overhead":
+            sections["gpu"] += gpu_search_overhead(name, d)
         else:
             sections["other"] += generic(name, d)
     if not any(kind_of(name, d) == "gpu_sweep" for name, d in results.items()):
