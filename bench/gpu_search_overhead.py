@@ -4,7 +4,8 @@ device (PyTorch) queries and results, and beside them in the same process PyTorc
 (a small matmul + topk copied back), the read rate of a cuBLAS matrix-vector product over the same
 base and of a large device-to-device copy (the floor's bandwidth, as bench/gpu_latency.py takes it).
 
-The 1M and small searches are timed with each --rings value of KNNX_FLAT_STREAM_RING, interleaved.
+The 1M and small searches, and IVF-Flat over the 1M base (whose coarse search takes the same scan),
+are timed with each --rings value of KNNX_FLAT_STREAM_RING, interleaved.
 The difference between a 1M search and the kernel's time (ncu) is launch, copies and waiting; the
 small-base search measures that directly. JSON (device, commit, command, every point, median and
 quartiles in ms) in bench/results/gpu_search_overhead_<gpu>.json unless --out names another file.
@@ -70,6 +71,9 @@ def main():
     p.add_argument("--passes", type=int, default=2)
     p.add_argument("--ks", type=int, nargs="+", default=[10, 100, 1000],
                    help="k of the 1M searches timed for each ring")
+    p.add_argument("--ivf-nlist", type=int, default=1024,
+                   help="an IVF-Flat index of the 1M base timed for each ring (0: none)")
+    p.add_argument("--ivf-nprobe", type=int, nargs="+", default=[1, 16])
     p.add_argument("--profile", action="store_true",
                    help="only run a few 1M searches a ring and k (under ncu); no timing")
     p.add_argument("--out", type=Path)
@@ -93,6 +97,11 @@ def main():
     q = rng.standard_normal((1, args.d), dtype=np.float32)
     xs, small = flat(args.small_nb)
     x, big = flat(args.nb)
+    ivf = None
+    if args.ivf_nlist > 0 and not args.profile:  # its coarse search is the streaming scan
+        ivf = knnx.IndexIVFFlat(args.d, args.ivf_nlist, "l2", device="cuda")
+        ivf.train(x[: min(args.nb, 64 * args.ivf_nlist)])
+        ivf.add(x)
     # Each way of keeping the scan's reads in flight (KNNX_FLAT_STREAM_RING), interleaved over
     # --passes passes so that drift shows as spread rather than as a difference.
     # A build without the knob (a base tree) times its one way under the name ring-.
@@ -112,6 +121,10 @@ def main():
             for k in args.ks:
                 points[f"knnx_1m_k{k}_host_ring{ring}_pass{rep}"] = wall_ms(
                     lambda: big.search(q, k), args.reps)
+            for nprobe in args.ivf_nprobe if ivf is not None else []:
+                params = knnx.SearchParametersIVF(nprobe=nprobe)
+                points[f"knnx_ivf{args.ivf_nlist}_np{nprobe}_host_ring{ring}_pass{rep}"] = \
+                    wall_ms(lambda: ivf.search(q, args.k, params=params), args.reps)
     if default_ring is not None:
         knnx.set_config(flat_stream_ring=default_ring)
     if args.profile:
