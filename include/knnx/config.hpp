@@ -32,8 +32,10 @@ struct Config {
   int flat_stream_max_nq = 8;
   // KNNX_FLAT_STREAM_RING: how the streaming kernel's warps keep reads in flight: 0 = the next
   // unit (a step of 4 rows, 2 KB a warp) in registers; 3 or 4 = a ring of that many units in
-  // shared memory filled by asynchronous copies, 2 or 3 units a warp in flight.
-  int flat_stream_ring = 4;
+  // shared memory filled by asynchronous copies, 2 or 3 units a warp in flight; -1 = by the
+  // measured rule (src/cuda/flat/flat_cuda.cpp, kAutoStreamRing): 4 for long parts (large
+  // bases) where three blocks a multiprocessor fit, 0 elsewhere.
+  int flat_stream_ring = -1;
   // KNNX_GPU_RADIX_MIN_K: GPU flat and IVF searches with k at or above this select their results
   // by radix selection over all of a query's candidates (histogram passes on the score keys,
   // then a sort of the k kept); smaller k use the block selection of the streaming and tiled

@@ -129,9 +129,10 @@ const std::vector<Knob>& knobs() {
           "KNNX_FLAT_STREAM_MAX_NQ", 0, 1024, "0..1024",
           "GPU flat: up to this many queries use the fused streaming scan + select kernel"),
       int_knob<&Config::flat_stream_ring>(
-          "KNNX_FLAT_STREAM_RING", 0, 4, "0, 3 or 4",
+          "KNNX_FLAT_STREAM_RING", -1, 4, "-1 (auto), 0, 3 or 4",
           "GPU flat streaming kernel (few queries): 0 keeps a warp's next rows in registers; 3 "
-          "or 4 queue them that many steps ahead into shared memory by asynchronous copies"),
+          "or 4 queue them that many steps ahead into shared memory by asynchronous copies; -1 "
+          "= 4 for large bases (long parts, three blocks a multiprocessor), 0 elsewhere"),
       int_knob<&Config::gpu_radix_min_k>(
           "KNNX_GPU_RADIX_MIN_K", 1, 2049, "1..2049",
           "GPU flat and IVF: k from which results come from radix selection over all candidates "

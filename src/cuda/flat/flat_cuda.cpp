@@ -409,9 +409,10 @@ class FlatCuda final : public detail::FlatBackend {
     if (stream_path) {
       const std::string what = fmt::format("a GPU flat search (streaming) with k = {}", k);
       const std::int64_t pair = static_cast<std::int64_t>(k) * 8;
+      // The filter is not known here; ring 0 has the most slots (the automatic choice's bound).
+      const int ring = std::max(knobs.flat_stream_ring, 0);
       const std::int64_t slots =
-          std::max(stream_slots(k, false, knobs.flat_stream_ring),
-                   stream_slots(k, true, knobs.flat_stream_ring));  // the filter is not known here
+          std::max(stream_slots(k, false, ring), stream_slots(k, true, ring));
       return {detail::queries_per_batch(nq, slots * pair, pair + 4LL * dp_,
                                         detail::workspace_bound(knobs), what.c_str()),
               0};
@@ -426,8 +427,18 @@ class FlatCuda final : public detail::FlatBackend {
     return detail::plan_flat_tiles(nq, shape, detail::workspace_bound(knobs));
   }
 
+  // KNNX_FLAT_STREAM_RING=-1 (auto) runs the scan with a ring of kAutoStreamRing units where
+  // that was measured to gain (H100, bench/NOTES.md): parts of at least kAutoRingMinPartRows
+  // rows (1M x 128 at one query: 0.229 ms against 0.235 without) with three blocks a
+  // multiprocessor or more (k up to ~100); a small base (4,096 rows, or an IVF index's
+  // centroids) ran 5-7 us slower with it and keeps the registers.
+  static constexpr int kAutoStreamRing = 4;
+  static constexpr int kAutoRingMinBlocks = 3;
+  static constexpr std::int64_t kAutoRingMinPartRows = 1024;
+
   // Blocks of the streaming kernel the device runs at once (flat_stream_blocks_per_sm on each
-  // multiprocessor): the parts of a one-query search, so that it is one full wave.
+  // multiprocessor): the parts of a one-query search, so that it is one full wave. Ring 0 has
+  // the most (an upper bound for the automatic choice).
   std::int64_t stream_slots(int k, bool filtered, int ring) const {
     const int sms = device_properties(device_).multiProcessorCount;
     return static_cast<std::int64_t>(flat_stream_blocks_per_sm(metric_, k, filtered, ring)) * sms;
@@ -469,11 +480,20 @@ class FlatCuda final : public detail::FlatBackend {
     // rows let a small base (an IVF index's few thousand centroids, searched for one query)
     // spread over tens of blocks rather than the one or two that 2048-row parts gave, each of
     // which streamed ~1 MB alone.
-    const std::int64_t min_rows = std::max<std::int64_t>(256, 4LL * k);
-    const std::int64_t max_parts = std::max<std::int64_t>(1, n_ / min_rows);
-    const std::int64_t want =
-        std::max<std::int64_t>(1, stream_slots(k, allowed != nullptr, ring) / nq);
-    const std::int64_t parts = std::min(want, max_parts);
+    const bool filtered = allowed != nullptr;
+    const auto parts_of = [&](int r) {
+      const std::int64_t min_rows = std::max<std::int64_t>(256, 4LL * k);
+      const std::int64_t max_parts = std::max<std::int64_t>(1, n_ / min_rows);
+      return std::min(std::max<std::int64_t>(1, stream_slots(k, filtered, r) / nq), max_parts);
+    };
+    if (ring < 0) {  // KNNX_FLAT_STREAM_RING=-1: the ring where it was measured to gain
+      const int blocks = flat_stream_blocks_per_sm(metric_, k, filtered, kAutoStreamRing);
+      const std::int64_t ring_parts = parts_of(kAutoStreamRing);
+      ring = blocks >= kAutoRingMinBlocks && n_ / ring_parts >= kAutoRingMinPartRows
+                 ? kAutoStreamRing
+                 : 0;
+    }
+    const std::int64_t parts = parts_of(ring);
     const std::int64_t rows_per_part = (n_ + parts - 1) / parts;
     const std::size_t partial = static_cast<std::size_t>(nq) * parts * k;
     DeviceBuffer<std::uint32_t> keys(partial, s);

@@ -144,7 +144,7 @@ const IntKnob kIntKnobs[] = {
     {"KNNX_CPU_DIRECT_MAX_NQ", &Config::cpu_direct_max_nq, 0, 0, 64},
     {"KNNX_GPU_WORKSPACE_MB", &Config::gpu_workspace_mb, 0, 0, 1 << 20},
     {"KNNX_FLAT_STREAM_MAX_NQ", &Config::flat_stream_max_nq, 8, 0, 1024},
-    {"KNNX_FLAT_STREAM_RING", &Config::flat_stream_ring, 4, 0, 4},
+    {"KNNX_FLAT_STREAM_RING", &Config::flat_stream_ring, -1, -1, 4},
     {"KNNX_FLAT_TILE_ROWS", &Config::flat_tile_rows, 65536, 256, 1 << 24},
     {"KNNX_FLAT_TILE_QUERIES", &Config::flat_tile_queries, 4096, 1, 65535},
     {"KNNX_FLAT_OVERFETCH", &Config::flat_overfetch, 2, 1, 64},

@@ -286,7 +286,7 @@ class FlatCudaOneQuery : public ::testing::TestWithParam<std::tuple<Metric, int,
 // rows; 0.5 %, where most warps' rows of a round are all excluded; a range of 100 rows, fewer
 // than the largest k, in one or two parts), at dims whose rows are read in less than one, one,
 // and a step and a half of float4s a lane; with each way of keeping reads in flight
-// (KNNX_FLAT_STREAM_RING).
+// (KNNX_FLAT_STREAM_RING; -1, the automatic choice, keeps the registers for parts this short).
 TEST_P(FlatCudaOneQuery, ManyPartsMatchFloat64) {
   KNNX_REQUIRE_GPU();
   const auto [metric, d, ring] = GetParam();
@@ -331,10 +331,46 @@ TEST_P(FlatCudaOneQuery, ManyPartsMatchFloat64) {
   }
 }
 
+// A base whose one-query parts are long enough (over 1,024 rows) for the automatic choice to
+// take the shared-memory ring where three blocks a multiprocessor fit (k 1 and 10) and not
+// where they do not (k 1000), unfiltered and filtered, both metrics.
+TEST(FlatCudaOneQueryAuto, LongPartsMatchFloat64) {
+  KNNX_REQUIRE_GPU();
+  ConfigGuard restore;
+  Config c = config();
+  c.flat_stream_ring = -1;
+  set_config(c);
+  const idx_t n = 600'000;
+  const int d = 32;
+  const auto base = random_vectors(n, d, 81);
+  const auto query = random_vectors(1, d, 82);
+  std::vector<idx_t> third;
+  for (idx_t i = 0; i < n; i += 3) third.push_back(i);
+  const IDSelectorBatch third_sel(third);
+  for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+    IndexFlat gpu(d, metric, Device::cuda(0));
+    gpu.add(n, base.data());
+    for (const IDSelector* sel :
+         {static_cast<const IDSelector*>(nullptr), static_cast<const IDSelector*>(&third_sel)}) {
+      const test::ExactReference ref(metric, query.data(), base, n, d, sel);
+      for (int k : {1, 10, 1000}) {
+        SearchParams params;
+        params.sel = sel;
+        std::vector<float> dist(static_cast<std::size_t>(k), std::nanf(""));  // poison
+        std::vector<idx_t> lab(static_cast<std::size_t>(k), -7);
+        gpu.search(1, query.data(), k, dist.data(), lab.data(), sel != nullptr ? &params : nullptr);
+        ref.expect(k, dist.data(), lab.data(), 1e-4,
+                   fmt::format("{} {} k{}", to_string(metric), sel ? "third" : "all", k));
+        if (::testing::Test::HasFailure()) return;
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Dims, FlatCudaOneQuery,
                          ::testing::Combine(::testing::Values(Metric::L2, Metric::InnerProduct),
                                             ::testing::Values(30, 128, 200),
-                                            ::testing::Values(0, 3, 4)),
+                                            ::testing::Values(-1, 0, 3, 4)),
                          [](const auto& info) {
                            return fmt::format("{}_d{}_ring{}", to_string(std::get<0>(info.param)),
                                               std::get<1>(info.param), std::get<2>(info.param));
