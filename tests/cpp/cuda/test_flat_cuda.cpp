@@ -372,8 +372,10 @@ INSTANTIATE_TEST_SUITE_P(Dims, FlatCudaOneQuery,
                                             ::testing::Values(30, 128, 200),
                                             ::testing::Values(-1, 0, 3, 4)),
                          [](const auto& info) {
+                           const int ring = std::get<2>(info.param);
                            return fmt::format("{}_d{}_ring{}", to_string(std::get<0>(info.param)),
-                                              std::get<1>(info.param), std::get<2>(info.param));
+                                              std::get<1>(info.param),
+                                              ring < 0 ? "auto" : std::to_string(ring));
                          });
 
 #ifdef KNNX_WITH_CUDA
