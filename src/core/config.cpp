@@ -207,6 +207,10 @@ void validate(const Config& c) {
     throw InvalidArgument(
         fmt::format("KNNX_IVF_TPB must be 128, 256 or 512, got \"{}\"", c.ivf_tpb));
   }
+  if (c.flat_stream_ring == 1 || c.flat_stream_ring == 2) {  // no kernel instance for these
+    throw InvalidArgument(fmt::format(
+        "KNNX_FLAT_STREAM_RING must be -1 (auto), 0, 3 or 4, got \"{}\"", c.flat_stream_ring));
+  }
   if (c.gpu_workspace_mb > 0 && c.gpu_workspace_mb < 16) {
     throw InvalidArgument(
         fmt::format("KNNX_GPU_WORKSPACE_MB must be 0 (auto) or in [16, 1048576], got \"{}\"",

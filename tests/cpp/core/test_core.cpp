@@ -240,6 +240,26 @@ TEST_F(ConfigTest, SetConfigValidationNamesTheVariable) {
   }
 }
 
+// KNNX_FLAT_STREAM_RING's range has holes: the streaming kernel has instances for rings of 0,
+// 3 and 4 units only, so 1 and 2 are refused where the knob is set, not at the first search.
+TEST_F(ConfigTest, StreamRingBetweenItsInstancesIsRefused) {
+  for (int ring : {1, 2}) {
+    Config bad;
+    bad.flat_stream_ring = ring;
+    const std::string msg = message_of<InvalidArgument>([&] { set_config(bad); });
+    EXPECT_TRUE(has_substr(msg, "KNNX_FLAT_STREAM_RING")) << msg;
+    EXPECT_TRUE(has_substr(msg, fmt::format("\"{}\"", ring))) << msg;
+    ::setenv("KNNX_FLAT_STREAM_RING", std::to_string(ring).c_str(), 1);
+    EXPECT_THROW(reload_config_from_env(), InvalidArgument);
+  }
+  ::unsetenv("KNNX_FLAT_STREAM_RING");
+  for (int ring : {-1, 0, 3, 4}) {
+    Config good;
+    good.flat_stream_ring = ring;
+    EXPECT_NO_THROW(set_config(good)) << ring;
+  }
+}
+
 TEST_F(ConfigTest, ReloadReadsEveryVariable) {
   for (const IntKnob& k : kIntKnobs) ::setenv(k.name, std::to_string(k.hi).c_str(), 1);
   ::setenv("KNNX_SYNC_CHECK", "1", 1);
