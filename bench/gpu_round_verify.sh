@@ -13,6 +13,7 @@
 #      cut off by the budget if need be (its progress lines give the add rate as it grows).
 # OVERHEAD=1 adds bench/gpu_search_overhead.py (a one-query search's fixed cost; off by default),
 # with BASE also with the base tree's module.
+# FUSED_S bounds the fused sweep (seconds); FUSED_NCU=1 adds Nsight Compute sections of one fused candidate kernel launch.
 # TESTS, FUSED (FUSED_MODES, default exact, fast and the fused fast kernel, at k FUSED_K, nq 10000,
 # beside PyTorch), PQ,
 # LAT and LARGE (each 1 by default) turn the stages after the build on or off, so that a warm device
@@ -61,10 +62,22 @@ stamp "pytest rc=$?: $(tail -1 "$out/pytest.log")"
 grep -E "^FAILED|^ERROR" "$out/pytest.log" | head -10 | tee -a "$out/summary.txt"
 fi
 if [[ ${FUSED:-1} == 1 ]] && (($(left) > 60)); then
-  timeout "$(limit 100)" python3 bench/gpu_sweep.py --sweeps k --indexes flat \
+  timeout "$(limit "${FUSED_S:-100}")" python3 bench/gpu_sweep.py --sweeps k --indexes flat \
     --modes ${FUSED_MODES:-exact fast fast-fused} --k ${FUSED_K:-10 100 1024} --k-sweep-nq 10000 \
     --out "$out/gpu_sweep_fused.json" >"$out/fused_sweep.log" 2>&1
   stamp "fused sweep rc=$?"; tail -6 "$out/fused_sweep.log" >>"$out/summary.txt"
+  ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
+  if [[ ${FUSED_NCU:-0} == 1 && -n $ncu ]] && (($(left) > 90)); then
+    # The candidate kernel of the kept search's first chunk (after the warm-up search's three),
+    # on the instruction KNNX_FLAT_FUSED_MMA picks (default: wgmma on sm_90).
+    timeout "$(limit 90)" "$ncu" --clock-control none --kernel-name regex:fused_candidates \
+      --launch-skip 3 --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
+      --section WarpStateStats --section Occupancy --section LaunchStats \
+      python3 bench/gpu_profile_driver.py --cases fused >"$out/fused_ncu.txt" 2>&1
+    stamp "ncu fused candidate kernel rc=$?"
+    grep -E "Duration|Issue Slots Busy|Tensor|Registers Per|Achieved Occupancy|Compute \(SM\) Throughput|Stall" \
+      "$out/fused_ncu.txt" | head -20 >>"$out/summary.txt"
+  fi
 fi
 if [[ ${OVERHEAD:-0} == 1 ]] && (($(left) > 40)); then
   timeout "$(limit 60)" python3 bench/gpu_search_overhead.py --out "$out/gpu_search_overhead.json" \

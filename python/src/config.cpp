@@ -46,6 +46,7 @@ constexpr KnobField kKnobFields[] = {
     {"flat_gemm", "KNNX_FLAT_GEMM", &Config::flat_gemm},
     {"flat_fast_kernel", "KNNX_FLAT_FAST_KERNEL", &Config::flat_fast_kernel},
     {"flat_fused_operands", "KNNX_FLAT_FUSED_OPERANDS", &Config::flat_fused_operands},
+    {"flat_fused_mma", "KNNX_FLAT_FUSED_MMA", &Config::flat_fused_mma},
     {"flat_fused_cap", "KNNX_FLAT_FUSED_CAP", &Config::flat_fused_cap},
     {"ivf_tpb", "KNNX_IVF_TPB", &Config::ivf_tpb},
     {"ivf_fused", "KNNX_IVF_FUSED", &Config::ivf_fused},

@@ -18,6 +18,8 @@ namespace knnx::detail {
 
 // KNNX_FLAT_FAST_KERNEL: how the fast GPU flat mode finds its candidates.
 enum class FlatFastKernel { Auto, Gemm, Fused };
+// KNNX_FLAT_FUSED_MMA: the fused kernel's instruction on FP16 operands.
+enum class FlatFusedMma { Auto, Wgmma, Sync };
 
 struct SearchKnobs {
   // Scratch bound of one GPU search: SearchParams::workspace_bytes, else KNNX_GPU_WORKSPACE_MB
@@ -34,6 +36,7 @@ struct SearchKnobs {
   FlatFastKernel flat_fast_kernel = FlatFastKernel::Auto;
   int flat_fused_cap = 0;       // KNNX_FLAT_FUSED_CAP
   bool flat_fused_fp16 = true;  // KNNX_FLAT_FUSED_OPERANDS=fp16
+  FlatFusedMma flat_fused_mma = FlatFusedMma::Auto;
   int flat_stream_max_nq = 0;
   int flat_stream_ring = 0;  // KNNX_FLAT_STREAM_RING
   int flat_tile_rows = 0;

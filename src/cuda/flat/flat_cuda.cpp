@@ -21,6 +21,7 @@
 #include "cuda/common/row_kernels.hpp"
 #include "cuda/flat/flat_kernels.hpp"
 #include "cuda/flat/fused_fast.hpp"
+#include "cuda/flat/fused_wgmma.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/device_info.hpp"
 #include "cuda/runtime/memory.hpp"
@@ -753,6 +754,26 @@ class FlatCuda final : public detail::FlatBackend {
     return fp16 && k <= kFusedFp16AutoMaxK ? FusedOperands::Fp16 : FusedOperands::Tf32;
   }
 
+  // Whether the fused kernel on FP16 operands runs on warpgroup MMA (KNNX_FLAT_FUSED_MMA): asked
+  // for, or (auto) where the device has it and the rows' FP16 copy takes at most a quarter of
+  // the workspace (the rest holds the chunks' buffers).
+  bool use_wgmma(const detail::SearchKnobs& knobs, const FusedWgmmaRows& half_rows) const {
+    switch (knobs.flat_fused_mma) {
+      case detail::FlatFusedMma::Sync:
+        return false;
+      case detail::FlatFusedMma::Wgmma:
+        if (!fused_wgmma_device(device_)) {
+          throw NotSupported(fmt::format(
+              "KNNX_FLAT_FUSED_MMA=wgmma needs a compute capability 9.0 device and a build with "
+              "sm_90a kernels; device {} is {}", device_, device_name(device_)));
+        }
+        return true;
+      case detail::FlatFusedMma::Auto:
+        break;
+    }
+    return fused_wgmma_device(device_) && half_rows.bytes() <= knobs.workspace_bytes / 4;
+  }
+
   // Fast precision by the fused kernel (fused_fast.hpp: threshold from a strided sample, FP16 or
   // TF32 tiles filtered on chip, best k' re-ranked exactly), in chunks of queries bounded by half
   // the workspace. Queries whose candidate buffer overflowed are searched again exactly
@@ -768,7 +789,9 @@ class FlatCuda final : public detail::FlatBackend {
     const std::int64_t s4 = (shape.sample + 3) / 4 * 4;
     const std::int64_t per_query =
         4 * s4 + 8LL * shape.cap + 16LL * kk + 16 + 4LL * dp_;  // scores, buffer, kept, small
-    const std::int64_t fixed = 4 * s4 * (dp_ + 1);
+    const FusedWgmmaRows half_rows = fused_wgmma_rows_shape(n_, dp_);
+    const bool wgmma = fp16 && use_wgmma(knobs, half_rows);
+    const std::int64_t fixed = 4 * s4 * (dp_ + 1) + (wgmma ? half_rows.bytes() : 0);
     const std::int64_t chunk = std::clamp<std::int64_t>(
         (knobs.workspace_bytes / 2 - fixed) / per_query, 1, std::max(bq, 1));
 
@@ -791,9 +814,17 @@ class FlatCuda final : public detail::FlatBackend {
     DeviceBuffer<std::int32_t> cand_rows(c * shape.cap, s);
     // FP16 operands (fp16): [0] the chunk's largest squared query norm, [1] the rows'.
     DeviceBuffer<std::uint32_t> max_norm2(2, s);
+    // wgmma: the rows' FP16 copy, made once a search (fused_wgmma.hpp).
+    const auto tile_count = static_cast<std::size_t>(wgmma ? half_rows.tiles : 0);
+    DeviceBuffer<__half> xh(wgmma ? static_cast<std::size_t>(n_) * half_rows.dk : 0, s);
+    DeviceBuffer<float> row_add(tile_count * kFusedTileRows, s), tile_norm(tile_count, s);
     if (fp16) {
       KNNX_CUDA_CHECK(cudaMemsetAsync(max_norm2.data(), 0, 2 * sizeof(std::uint32_t), s));
       launch_max_norm2(norms_.data(), n_, max_norm2.data() + 1, s, sync);
+      if (wgmma) {
+        launch_fused_wgmma_rows(data_.data(), norms_.data(), n_, dp_, metric_, max_norm2.data(),
+                                half_rows, xh.data(), row_add.data(), tile_norm.data(), s, sync);
+      }
     }
     const float alpha = metric_ == Metric::L2 ? -2.0f : -1.0f;
     const float beta = 0.0f;
@@ -830,9 +861,16 @@ class FlatCuda final : public detail::FlatBackend {
       KNNX_CUDA_CHECK(
           cudaMemsetAsync(cand_rows.data(), 0xFF,
                           sizeof(std::int32_t) * cb * static_cast<std::size_t>(shape.cap), s));
-      launch_fused_candidates(data_.data(), norms_.data(), n_, dp_, qc, cb, thr.data(),
-                              qscale.data(), metric_, fp16_max, shape.cap, splits, counts.data(),
-                              cand_keys.data(), cand_rows.data(), s, sync);
+      if (wgmma) {
+        launch_fused_candidates_wgmma(xh.data(), row_add.data(), tile_norm.data(), half_rows,
+                                      norms_.data(), n_, dp_, qc, cb, thr.data(), qscale.data(),
+                                      metric_, fp16_max, shape.cap, splits, counts.data(),
+                                      cand_keys.data(), cand_rows.data(), s, sync);
+      } else {
+        launch_fused_candidates(data_.data(), norms_.data(), n_, dp_, qc, cb, thr.data(),
+                                qscale.data(), metric_, fp16_max, shape.cap, splits,
+                                counts.data(), cand_keys.data(), cand_rows.data(), s, sync);
+      }
       launch_merge_partial(cand_keys.data(), cand_rows.data(), cb, shape.cap, 1, kk,
                            top_keys.data(), top_rows.data(), s, sync);
       launch_rerank(data_.data(), dp_, qc, cb, metric_, top_rows.data(), kk, k, ids_dev,

@@ -9,6 +9,7 @@
 
 #include "cuda/common/cp_async.cuh"
 #include "cuda/common/metric_dispatch.hpp"
+#include "cuda/flat/fused_candidates.cuh"
 #include "cuda/flat/fused_fast.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/launch.hpp"
@@ -17,6 +18,13 @@
 
 namespace knnx::cuda {
 namespace {
+
+using fused::append_candidate;
+using fused::BlockCandidates;
+using fused::fp16_scale;
+using fused::kCandidateStageBytes;
+using fused::kStaged;
+using fused::pack_half2;
 
 // Block tile 128 (queries, M) x 128 (rows, N), K staged 32 floats at a time in two buffers.
 // Eight warps as 2 (M) x 4 (N), each 64 x 32: 4 x 4 mma tiles of m16n8k8, 64 accumulators a
@@ -31,16 +39,9 @@ constexpr int kBK = 32;
 constexpr int kLd = kBK + 4;
 constexpr int kResidentMaxDp = 128;
 constexpr int kLdResident = kResidentMaxDp + 4;
-constexpr int kThreads = 256;
+constexpr int kThreads = fused::kFusedBlockThreads;
 constexpr int kTileFloats = kBM * kLd;  // one operand's stage (kBM == kBN)
 static_assert(kBM == kBN, "queries and rows share the staging shape");
-
-// A block's queries' thresholds and scales and its staged candidates (BlockCandidates): kStaged
-// entries of a key, a row and the query's place in the tile, then the count (16 bytes).
-constexpr int kStaged = 512;
-constexpr std::size_t kCandidateStageBytes =
-    2 * kBM * sizeof(float) +
-    kStaged * (sizeof(std::uint32_t) + sizeof(std::int32_t) + sizeof(std::uint16_t)) + 16;
 
 // Streaming: two stages of queries and rows (73,728 bytes); resident: the queries (67,584) and
 // two stages of rows (36,864); both plus the tile's thresholds and query scales (1,024) and the
@@ -100,17 +101,6 @@ __device__ __forceinline__ void load_rows(float* dst, int ld, const float* src, 
   }
 }
 
-// Appends (key, row) to query q's global buffer; entries past cap are counted, not kept.
-__device__ __forceinline__ void append_candidate(int q, std::uint32_t key, std::int32_t row,
-                                                 int cap, int* counts, std::uint32_t* keys,
-                                                 std::int32_t* rows) {
-  const int slot = atomicAdd(counts + q, 1);
-  if (slot < cap) {
-    const std::int64_t at = static_cast<std::int64_t>(q) * cap + slot;
-    keys[at] = key;
-    rows[at] = row;
-  }
-}
 
 // A thread's place in the block tile: its lane, g = lane / 4 and t = lane % 4 of the mma
 // fragment layouts, and its warp's 64 x 32 sub-tile (eight warps as 2 (queries) x 4 (rows)).
@@ -138,68 +128,6 @@ __device__ __forceinline__ void zero(WarpAccumulators& acc) {
       for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
 }
 
-// A block's view of its 128 queries' thresholds and its staged candidates, in shared memory
-// (kCandidateStageBytes from `at`, 16-byte aligned): each query's threshold and scale, then
-// kStaged entries of a key, a row and the query's place in the tile, then their count.
-// Candidates are staged and appended to the queries' global buffers kStaged / 2 at a time: a
-// global atomic returns after hundreds of cycles, and in the epilogue a warp would wait for one
-// per candidate while its block's other warps wait at the barrier.
-struct BlockCandidates {
-  float* thr;
-  float* qscale;
-  std::uint32_t* key;
-  std::int32_t* row;
-  std::uint16_t* q;
-  int* count;
-  int q0;  // the block's first query
-
-  __device__ BlockCandidates(float* at, int first_query)
-      : thr(at),
-        qscale(at + kBM),
-        key(reinterpret_cast<std::uint32_t*>(at + 2 * kBM)),
-        row(reinterpret_cast<std::int32_t*>(key + kStaged)),
-        q(reinterpret_cast<std::uint16_t*>(row + kStaged)),
-        count(reinterpret_cast<int*>(q + kStaged)),
-        q0(first_query) {}
-
-  // The thresholds and scales of queries [q0, q0 + kBM) (of nq), and an empty stage; visible to
-  // the block after its next barrier.
-  __device__ void init(int nq, const float* __restrict__ thr_in,
-                       const float* __restrict__ qscale_in) {
-    for (int i = threadIdx.x; i < kBM; i += kThreads) {
-      const bool in = q0 + i < nq;
-      thr[i] = in ? thr_in[q0 + i] : -INFINITY;  // no row passes for a missing query
-      qscale[i] = in ? qscale_in[q0 + i] : 0.0f;
-    }
-    if (threadIdx.x == 0) *count = 0;
-  }
-
-  // Stages (score, row) for the tile's query ql, or appends it to the global buffer when the
-  // stage is full (a shared-memory atomic takes tens of cycles).
-  __device__ __forceinline__ void add(int ql, float score, std::int32_t r, int cap, int* counts,
-                                      std::uint32_t* keys, std::int32_t* rows) {
-    const int slot = atomicAdd(count, 1);
-    if (slot < kStaged) {
-      key[slot] = float_to_key(score);
-      row[slot] = r;
-      q[slot] = static_cast<std::uint16_t>(ql);
-    } else {
-      append_candidate(q0 + ql, float_to_key(score), r, cap, counts, keys, rows);
-    }
-  }
-
-  // The staged entries, appended to the global buffers by all threads at once, then the stage
-  // emptied. Every thread calls it (it has barriers).
-  __device__ void flush(int cap, int* counts, std::uint32_t* keys, std::int32_t* rows) {
-    const int staged = min(*count, kStaged);
-    for (int i = threadIdx.x; i < staged; i += kThreads) {
-      append_candidate(q0 + q[i], key[i], row[i], cap, counts, keys, rows);
-    }
-    __syncthreads();  // every entry is read before the stage is reused
-    if (threadIdx.x == 0) *count = 0;
-    __syncthreads();
-  }
-};
 
 // Candidate kernel (launch_fused_candidates). Block (x, y): queries [128 x, 128 x + 128) against
 // rows [y rows_per_split, ...), 128 at a time. One pipeline over (row tile, k step) pairs:
@@ -368,22 +296,7 @@ constexpr std::size_t kCandidateSmemFp16 =
     3 * kHalfTileElems * sizeof(__half) + kCandidateStageBytes;
 static_assert(2 * (kCandidateSmemFp16 + 1024) <= 228 * 1024, "two blocks a multiprocessor");
 
-// A power of two s with s x (largest norm) < 2^15, so no scaled coordinate reaches fp16's
-// largest finite value (65,504), from the largest squared norm's bits; 1 when that is not a
-// positive finite number (the threshold kernel then disables the filter). The exponent is
-// clamped to +-60 so that 1 / (s_q s_x) stays a finite normal float.
-__device__ __forceinline__ float fp16_scale(std::uint32_t max_norm2_bits) {
-  const float m2 = __uint_as_float(max_norm2_bits);
-  if (!(m2 > 0.0f) || !isfinite(m2)) return 1.0f;
-  int e = 0;
-  frexpf(sqrtf(m2), &e);  // largest norm < 2^e
-  return ldexpf(1.0f, max(-60, min(60, 15 - e)));
-}
 
-__device__ __forceinline__ std::uint32_t pack_half2(float lo, float hi) {
-  const __half2 h = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<const std::uint32_t*>(&h);
-}
 
 // D = A B + D, m16n8k16, fp16 operands (A row-major, B column-major), fp32 accumulators; the
 // accumulator layout is m16n8k8's (mma_tf32 above).

@@ -311,6 +311,12 @@ TEST_F(ConfigTest, FlatFusedOperandsTakesItsWordsOnly) {
                      {"FP16", "bf16", ""}, "tf32");
 }
 
+TEST_F(ConfigTest, FlatFusedMmaTakesItsWordsOnly) {
+  EXPECT_EQ(Config{}.flat_fused_mma, "auto");
+  expect_choice_knob("KNNX_FLAT_FUSED_MMA", &Config::flat_fused_mma, {"wgmma", "sync", "auto"},
+                     {"WGMMA", "mma", "hgmma", ""}, "sync");
+}
+
 TEST_F(ConfigTest, BooleanSpellings) {
   for (const char* yes : {"1", "true", "on", "yes"}) {
     ::setenv("KNNX_SYNC_CHECK", yes, 1);

@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <random>
+#include <string_view>
 #include <tuple>
 #include <unordered_set>
 
@@ -13,6 +16,9 @@
 #include "knnx/synthetic.hpp"
 #ifdef KNNX_WITH_CUDA
 #include "cuda/flat/fused_fast.hpp"
+#include "cuda/flat/fused_wgmma.hpp"
+#include "cuda/runtime/check.hpp"
+#include "cuda/runtime/memory.hpp"
 #endif
 
 namespace knnx {
@@ -23,11 +29,13 @@ using test::ConfigGuard;
 // Many queries, so the batch has at least 2 queries a multiprocessor (fast mode's condition).
 constexpr idx_t kManyQueries = 600;
 
-void use_fused(int cap = 0, const char* operands = "fp16") {
+// operands: fp16 (on warpgroup MMA where the device has it), fp16sync (on mma.sync) or tf32.
+void use_fused(int cap = 0, std::string_view operands = "fp16") {
   Config c = config();
   c.flat_fast_kernel = "fused";
   c.flat_fused_cap = cap;
-  c.flat_fused_operands = operands;
+  c.flat_fused_operands = operands == "tf32" ? "tf32" : "fp16";
+  c.flat_fused_mma = operands == "fp16sync" ? "sync" : "auto";
   set_config(c);
 }
 
@@ -99,7 +107,7 @@ TEST_P(FlatFusedCuda, RecallAgainstExact) {
 }
 
 INSTANTIATE_TEST_SUITE_P(OperandsMetricsDimsK, FlatFusedCuda,
-                         ::testing::Combine(::testing::Values("fp16", "tf32"),
+                         ::testing::Combine(::testing::Values("fp16", "fp16sync", "tf32"),
                                             ::testing::Values(Metric::L2, Metric::InnerProduct),
                                             ::testing::Values(3, 100, 128, 200),
                                             ::testing::Values(1, 10, 100, 256)),
@@ -108,6 +116,9 @@ INSTANTIATE_TEST_SUITE_P(OperandsMetricsDimsK, FlatFusedCuda,
                                               to_string(std::get<1>(info.param)),
                                               std::get<2>(info.param), std::get<3>(info.param));
                          });
+
+// The fused kernel's FP16 instructions and TF32.
+constexpr const char* kOperands[] = {"fp16", "fp16sync", "tf32"};
 
 // Edge cases on a GPU, with the fused kernel as the process default (restored after).
 class FlatFusedCudaEdge : public ::testing::Test {
@@ -132,11 +143,14 @@ TEST_F(FlatFusedCudaEdge, HugeNormRows) {
   for (idx_t r = 0; r < kManyQueries; r += 50) {
     for (int j = 0; j < d; ++j) q[r * d + j] *= 1000.0f;
   }
-  for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
-    SCOPED_TRACE(to_string(metric));
-    IndexFlat index(d, metric, Device::cuda(0));
-    index.add(n, base.data());
-    expect_fused_recall(index, metric, q, d, 10);
+  for (const char* operands : kOperands) {
+    use_fused(0, operands);
+    for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+      SCOPED_TRACE(fmt::format("{} {}", operands, to_string(metric)));
+      IndexFlat index(d, metric, Device::cuda(0));
+      index.add(n, base.data());
+      expect_fused_recall(index, metric, q, d, 10);
+    }
   }
 }
 
@@ -145,31 +159,35 @@ TEST_F(FlatFusedCudaEdge, HugeNormRows) {
 // and so does data whose rows span sixteen orders of magnitude, where the small rows' coordinates
 // fall below fp16's normal range after scaling (the threshold's absolute term keeps them).
 TEST_F(FlatFusedCudaEdge, Fp16ScalesExtremeMagnitudes) {
-  const int d = 40;
-  const idx_t n = 9001;
-  const auto base = mixture(n, d, 15, false);
-  const auto q = mixture(kManyQueries, d, 15, true);
-  for (const float magnitude : {1e12f, 1e-12f}) {
-    auto b = base, qq = q;
-    for (float& v : b) v *= magnitude;
-    for (float& v : qq) v *= magnitude;
-    for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
-      SCOPED_TRACE(fmt::format("{} x {}", to_string(metric), magnitude));
-      IndexFlat index(d, metric, Device::cuda(0));
-      index.add(n, b.data());
-      expect_fused_recall(index, metric, qq, d, 10);
+  for (const char* operands : {"fp16", "fp16sync"}) {
+    SCOPED_TRACE(operands);
+    use_fused(0, operands);
+    const int d = 40;
+    const idx_t n = 9001;
+    const auto base = mixture(n, d, 15, false);
+    const auto q = mixture(kManyQueries, d, 15, true);
+    for (const float magnitude : {1e12f, 1e-12f}) {
+      auto b = base, qq = q;
+      for (float& v : b) v *= magnitude;
+      for (float& v : qq) v *= magnitude;
+      for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+        SCOPED_TRACE(fmt::format("{} x {}", to_string(metric), magnitude));
+        IndexFlat index(d, metric, Device::cuda(0));
+        index.add(n, b.data());
+        expect_fused_recall(index, metric, qq, d, 10);
+      }
     }
-  }
-  auto spread = base;
-  for (idx_t r = 0; r < n; ++r) {
-    const float s = std::pow(10.0f, static_cast<float>(r % 17) - 8.0f);  // 1e-8 .. 1e8
-    for (int j = 0; j < d; ++j) spread[r * d + j] *= s;
-  }
-  for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
-    SCOPED_TRACE(fmt::format("{}, rows 1e-8 .. 1e8", to_string(metric)));
-    IndexFlat index(d, metric, Device::cuda(0));
-    index.add(n, spread.data());
-    expect_fused_recall(index, metric, q, d, 10);
+    auto spread = base;
+    for (idx_t r = 0; r < n; ++r) {
+      const float s = std::pow(10.0f, static_cast<float>(r % 17) - 8.0f);  // 1e-8 .. 1e8
+      for (int j = 0; j < d; ++j) spread[r * d + j] *= s;
+    }
+    for (Metric metric : {Metric::L2, Metric::InnerProduct}) {
+      SCOPED_TRACE(fmt::format("{}, rows 1e-8 .. 1e8", to_string(metric)));
+      IndexFlat index(d, metric, Device::cuda(0));
+      index.add(n, spread.data());
+      expect_fused_recall(index, metric, q, d, 10);
+    }
   }
 }
 
@@ -298,6 +316,139 @@ TEST(FlatFusedCudaRules, KeptSampleAndBufferSizes) {
   EXPECT_NEAR(ip, 2.0 * (1.0 / 1024 + 1.0 / 4194304 + 128.0 / 16777216), 1e-9);
   EXPECT_FLOAT_EQ(cuda::fused_margin_coef(Metric::L2, 128), 2 * ip);
 }
+#endif
+
+#ifdef KNNX_WITH_CUDA
+// The candidate kernels themselves, with an open threshold (+inf: every row passes), so that
+// every score of the tiles comes back through the candidate buffers and is compared with a
+// float64 product within the fused error bound. This pins each kernel's fragment, swizzle and
+// descriptor layouts, the rows past n and past a slice, and the queries past nq.
+enum class CandidateKernel { Tf32, Fp16Sync, Wgmma };
+
+std::string_view kernel_name(CandidateKernel k) {
+  return k == CandidateKernel::Tf32 ? "tf32" : k == CandidateKernel::Fp16Sync ? "fp16sync" : "wgmma";
+}
+
+float host_key_to_float(std::uint32_t key) {  // cuda/select/radix_key.cuh, on the host
+  const std::uint32_t u = (key & 0x80000000u) ? (key & 0x7FFFFFFFu) : ~key;
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+class FusedCandidateKernels
+    : public ::testing::TestWithParam<std::tuple<CandidateKernel, Metric, int>> {};
+
+TEST_P(FusedCandidateKernels, EveryScoreWithAnOpenThreshold) {
+  KNNX_REQUIRE_GPU();
+  const auto [kernel, metric, d] = GetParam();  // d: a multiple of 4, so rows are unpadded
+  if (kernel == CandidateKernel::Wgmma && !cuda::fused_wgmma_device(0)) {
+    GTEST_SKIP() << "no warpgroup MMA on this device";
+  }
+  const int n = 1000, nq = 200, splits = 3, cap = n;  // slices of 384 rows; 2 query tiles
+  std::mt19937 rng(static_cast<std::uint32_t>(d * 31 + static_cast<int>(metric)));
+  std::normal_distribution<float> normal;
+  std::vector<float> base(static_cast<std::size_t>(n) * d), q(static_cast<std::size_t>(nq) * d);
+  for (float& v : base) v = normal(rng);
+  for (float& v : q) v = normal(rng);
+  const auto norms_of = [d](const std::vector<float>& x) {
+    std::vector<float> out(x.size() / d);
+    for (std::size_t r = 0; r < out.size(); ++r) {
+      double s = 0;
+      for (int j = 0; j < d; ++j) s += double(x[r * d + j]) * x[r * d + j];
+      out[r] = static_cast<float>(s);
+    }
+    return out;
+  };
+  const std::vector<float> norms = norms_of(base), qnorms = norms_of(q);
+
+  cuda::StreamContext ctx(0);
+  const cudaStream_t s = ctx.stream();
+  const auto upload = [s](const std::vector<float>& h) {
+    cuda::DeviceBuffer<float> b(h.size(), s);
+    KNNX_CUDA_CHECK(cudaMemcpyAsync(b.data(), h.data(), h.size() * sizeof(float),
+                                    cudaMemcpyHostToDevice, s));
+    return b;
+  };
+  auto base_d = upload(base), q_d = upload(q), norms_d = upload(norms), qnorms_d = upload(qnorms);
+  auto thr_d = upload(std::vector<float>(nq, INFINITY));
+  auto qscale_d = upload(std::vector<float>(nq, 0.0f));
+  cuda::DeviceBuffer<std::uint32_t> max_norm2(2, s);
+  KNNX_CUDA_CHECK(cudaMemsetAsync(max_norm2.data(), 0, 2 * sizeof(std::uint32_t), s));
+  cuda::launch_max_norm2(qnorms_d.data(), nq, max_norm2.data(), s, true);
+  cuda::launch_max_norm2(norms_d.data(), n, max_norm2.data() + 1, s, true);
+  cuda::DeviceBuffer<int> counts(nq, s);
+  cuda::DeviceBuffer<std::uint32_t> keys(static_cast<std::size_t>(nq) * cap, s);
+  cuda::DeviceBuffer<std::int32_t> rows(static_cast<std::size_t>(nq) * cap, s);
+  KNNX_CUDA_CHECK(cudaMemsetAsync(counts.data(), 0, sizeof(int) * nq, s));
+  KNNX_CUDA_CHECK(cudaMemsetAsync(keys.data(), 0xFF, sizeof(std::uint32_t) * keys.size(), s));
+  KNNX_CUDA_CHECK(cudaMemsetAsync(rows.data(), 0xFF, sizeof(std::int32_t) * rows.size(), s));
+  const cuda::FusedWgmmaRows half_rows = cuda::fused_wgmma_rows_shape(n, d);
+  cuda::DeviceBuffer<__half> xh(static_cast<std::size_t>(n) * half_rows.dk, s);
+  cuda::DeviceBuffer<float> add(static_cast<std::size_t>(half_rows.tiles) * 128, s);
+  cuda::DeviceBuffer<float> tile_norm(static_cast<std::size_t>(half_rows.tiles), s);
+  switch (kernel) {
+    case CandidateKernel::Tf32:
+    case CandidateKernel::Fp16Sync:
+      cuda::launch_fused_candidates(
+          base_d.data(), norms_d.data(), n, d, q_d.data(), nq, thr_d.data(), qscale_d.data(),
+          metric, kernel == CandidateKernel::Tf32 ? nullptr : max_norm2.data(), cap, splits,
+          counts.data(), keys.data(), rows.data(), s, true);
+      break;
+    case CandidateKernel::Wgmma:
+      cuda::launch_fused_wgmma_rows(base_d.data(), norms_d.data(), n, d, metric, max_norm2.data(),
+                                    half_rows, xh.data(), add.data(), tile_norm.data(), s, true);
+      cuda::launch_fused_candidates_wgmma(xh.data(), add.data(), tile_norm.data(), half_rows,
+                                          norms_d.data(), n, d, q_d.data(), nq, thr_d.data(),
+                                          qscale_d.data(), metric, max_norm2.data(), cap, splits,
+                                          counts.data(), keys.data(), rows.data(), s, true);
+      break;
+  }
+  std::vector<int> h_counts(nq);
+  std::vector<std::uint32_t> h_keys(keys.size());
+  std::vector<std::int32_t> h_rows(rows.size());
+  KNNX_CUDA_CHECK(cudaMemcpyAsync(h_counts.data(), counts.data(), sizeof(int) * nq,
+                                  cudaMemcpyDeviceToHost, s));
+  KNNX_CUDA_CHECK(cudaMemcpyAsync(h_keys.data(), keys.data(), 4 * h_keys.size(),
+                                  cudaMemcpyDeviceToHost, s));
+  KNNX_CUDA_CHECK(cudaMemcpyAsync(h_rows.data(), rows.data(), 4 * h_rows.size(),
+                                  cudaMemcpyDeviceToHost, s));
+  ctx.synchronize();
+
+  const double coef = cuda::fused_margin_coef(metric, d);
+  int wrong = 0;
+  for (int qi = 0; qi < nq; ++qi) {
+    ASSERT_EQ(h_counts[qi], n) << "query " << qi << ": every row passes an open threshold";
+    std::vector<char> seen(n, 0);
+    for (int e = 0; e < cap; ++e) {
+      const std::int32_t r = h_rows[static_cast<std::size_t>(qi) * cap + e];
+      ASSERT_TRUE(r >= 0 && r < n) << "query " << qi << " entry " << e << " row " << r;
+      ASSERT_FALSE(seen[r]) << "query " << qi << " row " << r << " twice";
+      seen[r] = 1;
+      double dot = 0;
+      for (int j = 0; j < d; ++j) dot += double(q[qi * d + j]) * base[r * d + j];
+      const double want = metric == Metric::L2 ? norms[r] - 2 * dot : -dot;
+      const double got = host_key_to_float(h_keys[static_cast<std::size_t>(qi) * cap + e]);
+      const double bound = coef * std::sqrt(double(qnorms[qi]) * norms[r]) + 1e-5;
+      if (!(std::abs(got - want) <= bound) && ++wrong <= 8) {
+        ADD_FAILURE() << "query " << qi << " row " << r << ": score " << got << ", float64 "
+                      << want << ", bound " << bound;
+      }
+    }
+  }
+  EXPECT_EQ(wrong, 0) << "scores outside the bound";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    KernelsMetricsDims, FusedCandidateKernels,
+    ::testing::Combine(::testing::Values(CandidateKernel::Tf32, CandidateKernel::Fp16Sync,
+                                         CandidateKernel::Wgmma),
+                       ::testing::Values(Metric::L2, Metric::InnerProduct),
+                       ::testing::Values(32, 40, 128)),
+    [](const auto& info) {
+      return fmt::format("{}_{}_d{}", kernel_name(std::get<0>(info.param)),
+                         to_string(std::get<1>(info.param)), std::get<2>(info.param));
+    });
 #endif
 
 }  // namespace

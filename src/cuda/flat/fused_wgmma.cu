@@ -1,0 +1,375 @@
+// The fused fast mode's candidate kernel on warpgroup MMA (fused_wgmma.hpp). Built for sm_90a
+// alone: wgmma is an arch-specific instruction.
+#include "cuda/flat/fused_wgmma.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
+#include "cuda/common/cp_async.cuh"
+#include "cuda/common/metric_dispatch.hpp"
+#include "cuda/flat/fused_candidates.cuh"
+#include "cuda/runtime/check.hpp"
+#include "cuda/runtime/device_info.hpp"
+#include "cuda/runtime/launch.hpp"
+#include "knnx/error.hpp"
+
+#if defined(__CUDA_ARCH__) && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#error "fused_wgmma.cu needs sm_90a machine code (wgmma); CMakeLists.txt builds it for that alone"
+#endif
+
+namespace knnx::cuda {
+namespace {
+
+using fused::BlockCandidates;
+using fused::fp16_scale;
+using fused::kCandidateStageBytes;
+using fused::kFusedBlockThreads;
+using fused::kStaged;
+using fused::pack_half2;
+
+// A block: two warpgroups, 128 queries (64 each: wgmma's M) against tiles of 128 rows
+// (wgmma's N), k steps of 16 halves. Operands sit in shared memory in the 128-byte swizzled
+// K-major layout wgmma reads: K blocks of 64 halves, each [128 rows][128 bytes] with the 16-byte
+// chunk c of row r at chunk c ^ (r % 8), from 1,024-byte aligned bases.
+constexpr int kThreads = kFusedBlockThreads;
+constexpr int kRows = kFusedTileRows;
+constexpr int kQueries = kFusedTileQueries;
+static_assert(kRows == 128 && kQueries == 128 && kThreads == 256, "two warpgroups of m64n128");
+constexpr int kMaxDk = 128;  // halves a row: two K blocks
+constexpr int kKBlockBytes = 128 * 128;
+constexpr int kOperandBytes = (kMaxDk / 64) * kKBlockBytes;  // 32 KB: queries, or a row tile
+constexpr int kStages = 2;
+// The queries, two row tiles with their score terms, the candidate stage, and 1 KB to align.
+constexpr std::size_t kSmemBytes = 1024 + (1 + kStages) * kOperandBytes +
+                                   kStages * kRows * sizeof(float) + kCandidateStageBytes;
+static_assert(2 * (kSmemBytes + 1024) <= 228 * 1024, "two blocks a multiprocessor");
+
+__device__ __forceinline__ std::uint32_t smem_address(const void* p) {
+  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// Byte offset of 16-byte chunk c (8 halves) of row r in an operand (swizzled, as above).
+__device__ __forceinline__ int swizzled(int r, int c) {
+  return (c >> 3) * kKBlockBytes + r * 128 + (((c & 7) ^ (r & 7)) << 4);
+}
+
+// Shared-memory matrix descriptor (PTX ISA, wgmma): start address, leading byte offset (unused
+// for swizzled K-major operands), stride byte offset 1,024 (8 rows of 128 bytes), 128-byte
+// swizzle. Addresses and offsets are in 16-byte units.
+__device__ __forceinline__ std::uint64_t descriptor(std::uint32_t address) {
+  return static_cast<std::uint64_t>((address & 0x3FFFF) >> 4) | (std::uint64_t{1} << 16) |
+         (std::uint64_t{1024 >> 4} << 32) | (std::uint64_t{1} << 62);
+}
+
+__device__ __forceinline__ void wgmma_fence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_wait_all() {
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+}
+// Writes by this thread's generic proxy (st.shared, cp.async) become visible to the async proxy
+// the tensor cores read through; a barrier then publishes them to the warpgroups.
+__device__ __forceinline__ void fence_proxy_async() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+// Keeps the compiler from moving accumulator reads or writes across the wgmma instructions.
+__device__ __forceinline__ void fence_accumulators(float (&d)[64]) {
+#pragma unroll
+  for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+// D (64 x 128, fp32) = A B^T (+ D when accumulate): A 64 x 16 and B 128 x 16, fp16, K-major in
+// shared memory. Accumulator layout (PTX ISA): warp w of the warpgroup holds rows 16 w + g and
+// 16 w + g + 8 (g = lane / 4); d[4 j + 2 h + c] is row 16 w + g + 8 h, column 8 j + 2 (lane % 4)
+// + c.
+__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], std::uint64_t a, std::uint64_t b,
+                                                 int accumulate) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, "
+      "%19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, "
+      "%37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, "
+      "%55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "%64, %65, p, 1, 1, 0, 0;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]),
+        "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]),
+        "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]),
+        "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]),
+        "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]),
+        "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]),
+        "+f"(d[62]), "+f"(d[63])
+      : "l"(a), "l"(b), "r"(accumulate));
+}
+
+// Each thread stages 16-byte chunk `chunk` (threadIdx.x % 16) of rows threadIdx.x / 16 + 16 i.
+constexpr int kChunksPerRow = kMaxDk / 8;
+constexpr int kRowsPerPass = kThreads / kChunksPerRow;
+
+// xh[r][8 c ..] = fp16(scale x base[r][8 c ..]) for the chunks c of dk / 8; zero past dp.
+__global__ void to_half_rows_kernel(const float* __restrict__ base, std::int64_t n, int dp, int dk,
+                                    const std::uint32_t* __restrict__ max_norm2,
+                                    __half* __restrict__ xh) {
+  const float scale = fp16_scale(max_norm2[1]);
+  const int chunks = dk / 8;
+  const std::int64_t total = n * chunks;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+       i < total; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t r = i / chunks;
+    const int col = static_cast<int>(i - r * chunks) * 8;
+    const float* src = base + r * dp + col;
+    const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    const float4 a = col < dp ? __ldg(reinterpret_cast<const float4*>(src)) : zero;
+    const float4 b = col + 4 < dp ? __ldg(reinterpret_cast<const float4*>(src + 4)) : zero;
+    uint4 packed;
+    packed.x = pack_half2(a.x * scale, a.y * scale);
+    packed.y = pack_half2(a.z * scale, a.w * scale);
+    packed.z = pack_half2(b.x * scale, b.y * scale);
+    packed.w = pack_half2(b.z * scale, b.w * scale);
+    *reinterpret_cast<uint4*>(xh + r * dk + col) = packed;
+  }
+}
+
+// One block of kRows threads a tile: add[r] = |x|^2 (L2) or 0 (IP), +inf past n; tile_norm =
+// the tile's largest row norm (the epilogue's widened threshold).
+__global__ void row_terms_kernel(const float* __restrict__ norms, std::int64_t n, bool l2,
+                                 float* __restrict__ add, float* __restrict__ tile_norm) {
+  __shared__ float warp_max[kRows / 32];
+  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * kRows + threadIdx.x;
+  const float v = r < n ? norms[r] : 0.0f;
+  add[r] = r < n ? (l2 ? v : 0.0f) : INFINITY;
+  float m = fmaxf(v, 0.0f);
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, off));
+  if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x >> 5] = m;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    float t = warp_max[0];
+    for (int w = 1; w < kRows / 32; ++w) t = fmaxf(t, warp_max[w]);
+    tile_norm[blockIdx.x] = sqrtf(t);
+  }
+}
+
+// launch_fused_candidates_wgmma. Block (x, y): queries [128 x, 128 x + 128) against rows
+// [y rows_per_split, ...) (a multiple of 128), a tile at a time: tile t + 1 is copied (cp.async)
+// while each warpgroup multiplies its 64 queries by tile t (k steps of wgmma m64n128k16), then
+// filters its 64 scores a thread against the queries' thresholds.
+template <Metric M, int kSteps>
+__global__ void __launch_bounds__(kThreads, 2)
+    fused_candidates_wgmma_kernel(const __half* __restrict__ xh, const float* __restrict__ add,
+                                  const float* __restrict__ tile_norm,
+                                  const float* __restrict__ norms, std::int64_t n, int dp,
+                                  const float* __restrict__ queries, int nq,
+                                  const float* __restrict__ thr, const float* __restrict__ qscale,
+                                  const std::uint32_t* __restrict__ max_norm2, int cap,
+                                  std::int64_t rows_per_split, int* __restrict__ counts,
+                                  std::uint32_t* __restrict__ keys,
+                                  std::int32_t* __restrict__ rows) {
+  extern __shared__ unsigned char wsmem[];
+  unsigned char* const s_queries = wsmem + ((1024 - (smem_address(wsmem) & 1023)) & 1023);
+  unsigned char* const s_rows = s_queries + kOperandBytes;  // stage s at s x kOperandBytes
+  float* const s_add = reinterpret_cast<float*>(s_rows + kStages * kOperandBytes);
+  const int q0 = blockIdx.x * kQueries;
+  BlockCandidates cand(s_add + kStages * kRows, q0);
+  const std::int64_t row_begin = static_cast<std::int64_t>(blockIdx.y) * rows_per_split;
+  const std::int64_t row_end = min(n, row_begin + rows_per_split);
+  if (row_begin >= row_end) return;  // block-uniform
+  const float scale_q = fp16_scale(max_norm2[0]);
+  const float scale_x = fp16_scale(max_norm2[1]);
+  // score = |x|^2 - 2 q.x (L2) or -q.x from the scaled dot product; powers of two, so exact.
+  const float dot_coef = (kIsL2<M> ? -2.0f : -1.0f) / (scale_q * scale_x);
+  cand.init(nq, thr, qscale);
+
+  constexpr int kDk = 16 * kSteps;  // halves a row of xh
+  constexpr int kChunks = kDk / 8;
+  const int chunk = threadIdx.x % kChunksPerRow;
+  const std::int64_t n_tiles = (row_end - row_begin + kRows - 1) / kRows;
+  const std::int64_t first_tile = row_begin / kRows;
+
+  // The block's queries, scaled and rounded to fp16 once (zero past nq and dp).
+  if (chunk < kChunks) {
+#pragma unroll
+    for (int i = 0; i < kQueries / kRowsPerPass; ++i) {
+      const int r = threadIdx.x / kChunksPerRow + kRowsPerPass * i;
+      const int col = 8 * chunk;
+      const float* src = queries + static_cast<std::int64_t>(q0 + r) * dp + col;
+      const bool in = q0 + r < nq;
+      const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      const float4 a = in && col < dp ? __ldg(reinterpret_cast<const float4*>(src)) : zero;
+      const float4 b = in && col + 4 < dp ? __ldg(reinterpret_cast<const float4*>(src + 4)) : zero;
+      uint4 packed;
+      packed.x = pack_half2(a.x * scale_q, a.y * scale_q);
+      packed.y = pack_half2(a.z * scale_q, a.w * scale_q);
+      packed.z = pack_half2(b.x * scale_q, b.y * scale_q);
+      packed.w = pack_half2(b.z * scale_q, b.w * scale_q);
+      *reinterpret_cast<uint4*>(s_queries + swizzled(r, chunk)) = packed;
+    }
+  }
+  // Tile t's rows (zero past row_end) and score terms into stage s, as one cp.async group.
+  const auto load_tile = [&](std::int64_t t, int s) {
+    const std::int64_t r0 = row_begin + t * kRows;
+    unsigned char* const dst = s_rows + s * kOperandBytes;
+    if (chunk < kChunks) {
+#pragma unroll
+      for (int i = 0; i < kRows / kRowsPerPass; ++i) {
+        const int r = threadIdx.x / kChunksPerRow + kRowsPerPass * i;
+        const bool ok = r0 + r < row_end;
+        cp_async16(dst + swizzled(r, chunk), ok ? xh + (r0 + r) * kDk + 8 * chunk : xh, ok);
+      }
+    }
+    if (threadIdx.x < kRows / 4) {  // add holds whole tiles
+      cp_async16(s_add + s * kRows + 4 * threadIdx.x, add + r0 + 4 * threadIdx.x, true);
+    }
+    cp_async_commit();
+  };
+  load_tile(0, 0);
+
+  const int warpgroup = threadIdx.x / 128;
+  const int warp = (threadIdx.x / 32) % 4;  // in the warpgroup
+  const int lane = threadIdx.x % 32;
+  const int g = lane / 4;
+  const int tq = lane % 4;
+  const std::uint64_t a_desc = descriptor(smem_address(s_queries + warpgroup * 64 * 128));
+  const std::uint64_t b_desc = descriptor(smem_address(s_rows));
+  float acc[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
+
+  for (std::int64_t t = 0; t < n_tiles; ++t) {
+    const int s = static_cast<int>(t & 1);
+    // The other stage was last read by the wgmma of tile t - 1, finished before that tile's
+    // closing barrier.
+    if (t + 1 < n_tiles) {
+      load_tile(t + 1, s ^ 1);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    fence_proxy_async();
+    __syncthreads();
+
+    wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < kSteps; ++ks) {
+      // Descriptor addresses count 16 bytes: a K block is kKBlockBytes / 16 on, a k step of 16
+      // halves 2 on within its 128-byte rows.
+      const std::uint64_t step = (ks / 4) * (kKBlockBytes / 16) + (ks % 4) * 2;
+      wgmma_m64n128k16(acc, a_desc + step, b_desc + s * (kOperandBytes / 16) + step, ks > 0);
+    }
+    wgmma_commit();
+    wgmma_wait_all();
+    fence_accumulators(acc);
+
+    // Epilogue: this thread's 2 queries x 32 rows. A query's scores are folded by a min and
+    // compared once against its threshold widened by the tile's largest row norm; only a tile
+    // with a possible candidate checks each score against its own row's margin.
+    const float* const terms = s_add + s * kRows;
+    const std::int64_t r0 = row_begin + t * kRows;
+    const float wide_norm = __ldg(tile_norm + first_tile + t);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int ql = warpgroup * 64 + warp * 16 + g + 8 * h;
+      const float qthr = cand.thr[ql];
+      const float qs = cand.qscale[ql];
+      const float wide = qthr + qs * wide_norm;
+      float best = INFINITY;
+#pragma unroll
+      for (int j = 0; j < 16; ++j) {
+        const float2 term = *reinterpret_cast<const float2*>(terms + 8 * j + 2 * tq);
+        best = fminf(best, fmaf(dot_coef, acc[4 * j + 2 * h], term.x));
+        best = fminf(best, fmaf(dot_coef, acc[4 * j + 2 * h + 1], term.y));
+      }
+      if (best <= wide) {
+#pragma unroll
+        for (int j = 0; j < 16; ++j)
+#pragma unroll
+          for (int c = 0; c < 2; ++c) {
+            const int col = 8 * j + 2 * tq + c;
+            const float score = fmaf(dot_coef, acc[4 * j + 2 * h + c], terms[col]);
+            const std::int64_t row = r0 + col;
+            if (score <= wide && row < row_end && q0 + ql < nq &&
+                score <= qthr + qs * sqrtf(fmaxf(__ldg(norms + row), 0.0f))) {
+              cand.add(ql, score, static_cast<std::int32_t>(row), cap, counts, keys, rows);
+            }
+          }
+      }
+    }
+    __syncthreads();  // both stages' readers are done, and the candidates staged
+    if (*cand.count >= kStaged / 2) {  // block-uniform: read after the barrier
+      cand.flush(cap, counts, keys, rows);
+    }
+  }
+  cand.flush(cap, counts, keys, rows);
+}
+
+}  // namespace
+
+bool fused_wgmma_device(int ordinal) {
+  const cudaDeviceProp& p = device_properties(ordinal);
+  return p.major == 9 && p.minor == 0;
+}
+
+void launch_fused_wgmma_rows(const float* base, const float* norms, std::int64_t n, int dp,
+                             Metric metric, const std::uint32_t* max_norm2,
+                             const FusedWgmmaRows& shape, __half* xh, float* add, float* tile_norm,
+                             cudaStream_t stream, bool sync_check) {
+  if (n == 0) return;
+  const std::int64_t chunks = n * (shape.dk / 8);
+  const auto blocks = static_cast<unsigned>(std::clamp<std::int64_t>((chunks + 255) / 256, 1, 8192));
+  to_half_rows_kernel<<<blocks, 256, 0, stream>>>(base, n, dp, shape.dk, max_norm2, xh);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "to_half_rows_kernel");
+  row_terms_kernel<<<static_cast<unsigned>(shape.tiles), kRows, 0, stream>>>(
+      norms, n, metric == Metric::L2, add, tile_norm);
+  KNNX_CHECK_LAUNCH(stream, sync_check, "row_terms_kernel");
+}
+
+void launch_fused_candidates_wgmma(const __half* xh, const float* add, const float* tile_norm,
+                                   const FusedWgmmaRows& shape, const float* norms, std::int64_t n,
+                                   int dp, const float* queries, int nq, const float* thr,
+                                   const float* qscale, Metric metric,
+                                   const std::uint32_t* max_norm2, int cap, int splits,
+                                   int* counts, std::uint32_t* keys, std::int32_t* rows,
+                                   cudaStream_t stream, bool sync_check) {
+  if (nq == 0 || n == 0) return;
+  if (shape.dk > kMaxDk || shape.dk % 32 != 0) {
+    throw Error(fmt::format("the wgmma fused kernel takes at most {} dimensions, not {}", kMaxDk,
+                            dp));
+  }
+  splits = std::clamp(splits, 1, 65535);
+  const std::int64_t per = (n + splits - 1) / splits;
+  const std::int64_t rows_per_split = (per + kRows - 1) / kRows * kRows;
+  const auto used = static_cast<unsigned>((n + rows_per_split - 1) / rows_per_split);
+  const dim3 grid(static_cast<unsigned>((nq + kQueries - 1) / kQueries), used);
+  const auto launch = [&](auto m, auto steps) {
+    constexpr auto kernel = &fused_candidates_wgmma_kernel<decltype(m)::value, decltype(steps)::value>;
+    set_smem(reinterpret_cast<const void*>(kernel), kSmemBytes);
+    kernel<<<grid, kThreads, kSmemBytes, stream>>>(xh, add, tile_norm, norms, n, dp, queries, nq,
+                                                   thr, qscale, max_norm2, cap, rows_per_split,
+                                                   counts, keys, rows);
+  };
+  // k steps of 16 halves, in pairs (the row copy's dk is a multiple of 32).
+  dispatch_metric(metric, [&](auto m) {
+    switch (shape.dk) {
+      case 32: return launch(m, std::integral_constant<int, 2>{});
+      case 64: return launch(m, std::integral_constant<int, 4>{});
+      case 96: return launch(m, std::integral_constant<int, 6>{});
+      default: return launch(m, std::integral_constant<int, 8>{});
+    }
+  });
+  KNNX_CHECK_LAUNCH(stream, sync_check, "fused_candidates_wgmma_kernel");
+}
+
+}  // namespace knnx::cuda
