@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cuda/common/metric_dispatch.hpp"
 #include "cuda/flat/fused_fast.hpp"
 #include "cuda/select/radix_key.cuh"
 
@@ -113,6 +114,24 @@ __device__ __forceinline__ float fp16_scale(std::uint32_t max_norm2_bits) {
 __device__ __forceinline__ std::uint32_t pack_half2(float lo, float hi) {
   const __half2 h = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<const std::uint32_t*>(&h);
+}
+
+// The factor that turns a product of FP16 operands (queries and rows scaled by fp16_scale of
+// max_norm2[0] and [1]) into its part of the score: |x|^2 - 2 q.x (L2) or -q.x; powers of two,
+// so exact.
+template <Metric M>
+__device__ __forceinline__ float fp16_dot_coef(const std::uint32_t* max_norm2) {
+  return (kIsL2<M> ? -2.0f : -1.0f) / (fp16_scale(max_norm2[0]) * fp16_scale(max_norm2[1]));
+}
+
+// Eight floats (a, then b) times scale, rounded to fp16: one 16-byte store.
+__device__ __forceinline__ uint4 pack_scaled_half8(const float4& a, const float4& b, float scale) {
+  uint4 packed;
+  packed.x = pack_half2(a.x * scale, a.y * scale);
+  packed.y = pack_half2(a.z * scale, a.w * scale);
+  packed.z = pack_half2(b.x * scale, b.y * scale);
+  packed.w = pack_half2(b.z * scale, b.w * scale);
+  return packed;
 }
 
 }  // namespace knnx::cuda::fused

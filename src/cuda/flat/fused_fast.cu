@@ -19,12 +19,7 @@
 namespace knnx::cuda {
 namespace {
 
-using fused::append_candidate;
-using fused::BlockCandidates;
-using fused::fp16_scale;
-using fused::kCandidateStageBytes;
-using fused::kStaged;
-using fused::pack_half2;
+using namespace fused;  // NOLINT(google-build-using-namespace): the kernels' shared pieces
 
 // Block tile 128 (queries, M) x 128 (rows, N), K staged 32 floats at a time in two buffers.
 // Eight warps as 2 (M) x 4 (N), each 64 x 32: 4 x 4 mma tiles of m16n8k8, 64 accumulators a
@@ -337,12 +332,7 @@ __device__ __forceinline__ HalfUnit load_unit(const float* src, std::int64_t r0,
 __device__ __forceinline__ void store_unit(__half* dst, const HalfUnit& u, float scale, int k0) {
   const int r = threadIdx.x >> 1;
   const int c = k0 + (threadIdx.x & 1) * 8;
-  uint4 packed;
-  packed.x = pack_half2(u.v[0].x * scale, u.v[0].y * scale);
-  packed.y = pack_half2(u.v[0].z * scale, u.v[0].w * scale);
-  packed.z = pack_half2(u.v[1].x * scale, u.v[1].y * scale);
-  packed.w = pack_half2(u.v[1].z * scale, u.v[1].w * scale);
-  *reinterpret_cast<uint4*>(dst + r * kLdHalf + c) = packed;
+  *reinterpret_cast<uint4*>(dst + r * kLdHalf + c) = pack_scaled_half8(u.v[0], u.v[1], scale);
 }
 
 // The FP16 candidate kernel: launch_fused_candidates' contract, dp <= kResidentMaxDp, scales
@@ -366,8 +356,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   if (row_begin >= row_end) return;  // block-uniform
   const float scale_q = fp16_scale(max_norm2[0]);
   const float scale_x = fp16_scale(max_norm2[1]);
-  // score = |x|^2 - 2 q.x (L2) or -q.x from the scaled dot product; powers of two, so exact.
-  const float dot_coef = (kIsL2<M> ? -2.0f : -1.0f) / (scale_q * scale_x);
+  const float dot_coef = fp16_dot_coef<M>(max_norm2);
   cand.init(nq, thr, qscale);
 
   const auto [lane, g, t, wm, wn] = warp_place();

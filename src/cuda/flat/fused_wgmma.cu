@@ -23,12 +23,7 @@
 namespace knnx::cuda {
 namespace {
 
-using fused::BlockCandidates;
-using fused::fp16_scale;
-using fused::kCandidateStageBytes;
-using fused::kFusedBlockThreads;
-using fused::kStaged;
-using fused::pack_half2;
+using namespace fused;  // NOLINT(google-build-using-namespace): the kernels' shared pieces
 
 // A block: two warpgroups, 128 queries (64 each: wgmma's M) against tiles of 128 rows
 // (wgmma's N), k steps of 16 halves. Operands sit in shared memory in the 128-byte swizzled
@@ -134,12 +129,7 @@ __global__ void to_half_rows_kernel(const float* __restrict__ base, std::int64_t
     const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     const float4 a = col < dp ? __ldg(reinterpret_cast<const float4*>(src)) : zero;
     const float4 b = col + 4 < dp ? __ldg(reinterpret_cast<const float4*>(src + 4)) : zero;
-    uint4 packed;
-    packed.x = pack_half2(a.x * scale, a.y * scale);
-    packed.y = pack_half2(a.z * scale, a.w * scale);
-    packed.z = pack_half2(b.x * scale, b.y * scale);
-    packed.w = pack_half2(b.z * scale, b.w * scale);
-    *reinterpret_cast<uint4*>(xh + r * dk + col) = packed;
+    *reinterpret_cast<uint4*>(xh + r * dk + col) = pack_scaled_half8(a, b, scale);
   }
 }
 
@@ -188,9 +178,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const std::int64_t row_end = min(n, row_begin + rows_per_split);
   if (row_begin >= row_end) return;  // block-uniform
   const float scale_q = fp16_scale(max_norm2[0]);
-  const float scale_x = fp16_scale(max_norm2[1]);
-  // score = |x|^2 - 2 q.x (L2) or -q.x from the scaled dot product; powers of two, so exact.
-  const float dot_coef = (kIsL2<M> ? -2.0f : -1.0f) / (scale_q * scale_x);
+  const float dot_coef = fp16_dot_coef<M>(max_norm2);
   cand.init(nq, thr, qscale);
 
   constexpr int kDk = 16 * kSteps;  // halves a row of xh
@@ -210,12 +198,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       const float4 zero = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
       const float4 a = in && col < dp ? __ldg(reinterpret_cast<const float4*>(src)) : zero;
       const float4 b = in && col + 4 < dp ? __ldg(reinterpret_cast<const float4*>(src + 4)) : zero;
-      uint4 packed;
-      packed.x = pack_half2(a.x * scale_q, a.y * scale_q);
-      packed.y = pack_half2(a.z * scale_q, a.w * scale_q);
-      packed.z = pack_half2(b.x * scale_q, b.y * scale_q);
-      packed.w = pack_half2(b.z * scale_q, b.w * scale_q);
-      *reinterpret_cast<uint4*>(s_queries + swizzled(r, chunk)) = packed;
+      *reinterpret_cast<uint4*>(s_queries + swizzled(r, chunk)) = pack_scaled_half8(a, b, scale_q);
     }
   }
   // Tile t's rows (zero past row_end) and score terms into stage s, as one cp.async group.
