@@ -431,8 +431,24 @@ TEST_P(FusedCandidateKernels, EveryScoreWithAnOpenThreshold) {
       const double got = host_key_to_float(h_keys[static_cast<std::size_t>(qi) * cap + e]);
       const double bound = coef * std::sqrt(double(qnorms[qi]) * norms[r]) + 1e-5;
       if (!(std::abs(got - want) <= bound) && ++wrong <= 8) {
+        // Which (query, row) the score belongs to, if any: a layout error shows as a mapping.
+        double nearest = INFINITY;
+        int nq_at = -1, nr_at = -1;
+        for (int q2 = 0; q2 < nq && wrong <= 2; ++q2) {
+          for (int r2 = 0; r2 < n; ++r2) {
+            double dot2 = 0;
+            for (int j = 0; j < d; ++j) dot2 += double(q[q2 * d + j]) * base[r2 * d + j];
+            const double w2 = metric == Metric::L2 ? norms[r2] - 2 * dot2 : -dot2;
+            if (std::abs(w2 - got) < nearest) {
+              nearest = std::abs(w2 - got);
+              nq_at = q2;
+              nr_at = r2;
+            }
+          }
+        }
         ADD_FAILURE() << "query " << qi << " row " << r << ": score " << got << ", float64 "
-                      << want << ", bound " << bound;
+                      << want << ", bound " << bound << "; nearest float64 score: query " << nq_at
+                      << " row " << nr_at << " (off by " << nearest << ")";
       }
     }
   }
