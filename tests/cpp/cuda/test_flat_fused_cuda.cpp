@@ -266,6 +266,55 @@ TEST_F(FlatFusedCudaEdge, AutoChoosesByKAndDims) {
 }
 #endif
 
+// KNNX_FLAT_FUSED_MMA=auto takes warpgroup MMA where the device has it and the rows' FP16 copy
+// fits a quarter of the workspace, mma.sync elsewhere: its results are those of the instruction
+// the rule names. Asking for wgmma on a device without it is an error that says so.
+TEST_F(FlatFusedCudaEdge, MmaRuleFollowsDeviceAndWorkspace) {
+  const int d = 64;
+  const idx_t n = 200003;  // FP16 copy: 200003 x 64 x 2 bytes plus 1,563 tiles' terms, ~26.4 MB
+  IndexFlat index(d, Metric::L2, Device::cuda(0));
+  const auto base = mixture(n, d, 21, false);
+  index.add(n, base.data());
+  const auto q = mixture(kManyQueries, d, 21, true);
+  const bool has_wgmma = cuda::fused_wgmma_device(0);
+  const auto search_with = [&](const char* mma, std::int64_t workspace) {
+    Config c = config();
+    c.flat_fused_mma = mma;
+    set_config(c);
+    SearchParams fast;
+    fast.precision = FlatPrecision::Fast;
+    fast.workspace_bytes = workspace;
+    return test::search(index, q, d, 10, &fast);
+  };
+  const std::int64_t roomy = std::int64_t{512} << 20;
+  // A quarter of 100 MB does not hold the copy; the rest still holds the fused pipeline's
+  // buffers for all 600 queries at once.
+  const std::int64_t tight = std::int64_t{100} << 20;
+  const auto sync_roomy = search_with("sync", roomy);
+  const auto auto_roomy = search_with("auto", roomy);
+  const auto sync_tight = search_with("sync", tight);
+  const auto auto_tight = search_with("auto", tight);
+  EXPECT_EQ(auto_tight.lab, sync_tight.lab);
+  EXPECT_EQ(auto_tight.dist, sync_tight.dist);
+  if (has_wgmma) {
+    const auto wgmma_roomy = search_with("wgmma", roomy);
+    EXPECT_EQ(auto_roomy.lab, wgmma_roomy.lab);
+    EXPECT_EQ(auto_roomy.dist, wgmma_roomy.dist);
+    // Both instructions find every true neighbour the re-rank needs.
+    EXPECT_GE(recall(Metric::L2, sync_roomy, wgmma_roomy, 10), 0.999);
+  } else {
+    EXPECT_EQ(auto_roomy.lab, sync_roomy.lab);
+    EXPECT_EQ(auto_roomy.dist, sync_roomy.dist);
+    try {
+      search_with("wgmma", roomy);
+      ADD_FAILURE() << "wgmma on a device without it did not throw";
+    } catch (const NotSupported& e) {
+      EXPECT_NE(std::string(e.what()).find("KNNX_FLAT_FUSED_MMA=wgmma"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 // One query (and a few) run exact, as precision_used says; a large batch with several chunks of
 // the fused pipeline (a small workspace) keeps its recall.
 TEST_F(FlatFusedCudaEdge, FewQueriesAndSmallWorkspace) {
