@@ -1,7 +1,5 @@
 // The fused fast mode's candidate kernel on warpgroup MMA (fused_wgmma.hpp). Built for sm_90a
 // alone: wgmma is an arch-specific instruction.
-#include "cuda/flat/fused_wgmma.hpp"
-
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 #include "cuda/common/cp_async.cuh"
 #include "cuda/common/metric_dispatch.hpp"
 #include "cuda/flat/fused_candidates.cuh"
+#include "cuda/flat/fused_wgmma.hpp"
 #include "cuda/runtime/check.hpp"
 #include "cuda/runtime/device_info.hpp"
 #include "cuda/runtime/launch.hpp"
@@ -37,9 +36,9 @@ constexpr int kMaxDk = 128;  // halves a row: two K blocks
 constexpr int kKBlockBytes = 128 * 128;
 constexpr int kOperandBytes = (kMaxDk / 64) * kKBlockBytes;  // 32 KB: queries, or a row tile
 constexpr int kStages = 2;
-// The queries, two row tiles with their score terms, the candidate stage, and 1 KB to align.
-constexpr std::size_t kSmemBytes = 1024 + (1 + kStages) * kOperandBytes +
-                                   kStages * kRows * sizeof(float) + kCandidateStageBytes;
+// The queries, two row tiles with their rows' terms, the candidate stage, and 1 KB to align.
+constexpr std::size_t kSmemBytes =
+    1024 + (1 + kStages) * kOperandBytes + kStages * kRows * sizeof(float2) + kCandidateStageBytes;
 static_assert(2 * (kSmemBytes + 1024) <= 228 * 1024, "two blocks a multiprocessor");
 
 __device__ __forceinline__ std::uint32_t smem_address(const void* p) {
@@ -98,15 +97,14 @@ __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], std::uint64_t a
       "}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
         "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
-        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]),
-        "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]),
-        "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-        "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]),
-        "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]),
-        "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]),
-        "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]),
-        "+f"(d[62]), "+f"(d[63])
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
+        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
+        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
+        "+f"(d[63])
       : "l"(a), "l"(b), "r"(accumulate));
 }
 
@@ -121,8 +119,8 @@ __global__ void to_half_rows_kernel(const float* __restrict__ base, std::int64_t
   const float scale = fp16_scale(max_norm2[1]);
   const int chunks = dk / 8;
   const std::int64_t total = n * chunks;
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-       i < total; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t r = i / chunks;
     const int col = static_cast<int>(i - r * chunks) * 8;
     const float* src = base + r * dp + col;
@@ -133,23 +131,14 @@ __global__ void to_half_rows_kernel(const float* __restrict__ base, std::int64_t
   }
 }
 
-// One block of kRows threads a tile: add[r] = |x|^2 (L2) or 0 (IP), +inf past n; tile_norm =
-// the tile's largest row norm (the epilogue's widened threshold).
+// terms[r] = (the score's term: |x|^2 (L2) or 0 (IP), +inf past n; the row's norm |x|, which
+// scales its error bound), over whole tiles.
 __global__ void row_terms_kernel(const float* __restrict__ norms, std::int64_t n, bool l2,
-                                 float* __restrict__ add, float* __restrict__ tile_norm) {
-  __shared__ float warp_max[kRows / 32];
-  const std::int64_t r = static_cast<std::int64_t>(blockIdx.x) * kRows + threadIdx.x;
-  const float v = r < n ? norms[r] : 0.0f;
-  add[r] = r < n ? (l2 ? v : 0.0f) : INFINITY;
-  float m = fmaxf(v, 0.0f);
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, off));
-  if ((threadIdx.x & 31) == 0) warp_max[threadIdx.x >> 5] = m;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    float t = warp_max[0];
-    for (int w = 1; w < kRows / 32; ++w) t = fmaxf(t, warp_max[w]);
-    tile_norm[blockIdx.x] = sqrtf(t);
+                                 std::int64_t padded, float2* __restrict__ terms) {
+  for (std::int64_t r = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+       r < padded; r += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const float v = r < n ? norms[r] : 0.0f;
+    terms[r] = make_float2(r < n ? (l2 ? v : 0.0f) : INFINITY, sqrtf(fmaxf(v, 0.0f)));
   }
 }
 
@@ -159,10 +148,8 @@ __global__ void row_terms_kernel(const float* __restrict__ norms, std::int64_t n
 // filters its 64 scores a thread against the queries' thresholds.
 template <Metric M, int kSteps>
 __global__ void __launch_bounds__(kThreads, 2)
-    fused_candidates_wgmma_kernel(const __half* __restrict__ xh, const float* __restrict__ add,
-                                  const float* __restrict__ tile_norm,
-                                  const float* __restrict__ norms, std::int64_t n, int dp,
-                                  const float* __restrict__ queries, int nq,
+    fused_candidates_wgmma_kernel(const __half* __restrict__ xh, const float2* __restrict__ terms,
+                                  std::int64_t n, int dp, const float* __restrict__ queries, int nq,
                                   const float* __restrict__ thr, const float* __restrict__ qscale,
                                   const std::uint32_t* __restrict__ max_norm2, int cap,
                                   std::int64_t rows_per_split, int* __restrict__ counts,
@@ -171,9 +158,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   extern __shared__ unsigned char wsmem[];
   unsigned char* const s_queries = wsmem + ((1024 - (smem_address(wsmem) & 1023)) & 1023);
   unsigned char* const s_rows = s_queries + kOperandBytes;  // stage s at s x kOperandBytes
-  float* const s_add = reinterpret_cast<float*>(s_rows + kStages * kOperandBytes);
+  float2* const s_terms = reinterpret_cast<float2*>(s_rows + kStages * kOperandBytes);
   const int q0 = blockIdx.x * kQueries;
-  BlockCandidates cand(s_add + kStages * kRows, q0);
+  BlockCandidates cand(reinterpret_cast<float*>(s_terms + kStages * kRows), q0);
   const std::int64_t row_begin = static_cast<std::int64_t>(blockIdx.y) * rows_per_split;
   const std::int64_t row_end = min(n, row_begin + rows_per_split);
   if (row_begin >= row_end) return;  // block-uniform
@@ -185,7 +172,6 @@ __global__ void __launch_bounds__(kThreads, 2)
   constexpr int kChunks = kDk / 8;
   const int chunk = threadIdx.x % kChunksPerRow;
   const std::int64_t n_tiles = (row_end - row_begin + kRows - 1) / kRows;
-  const std::int64_t first_tile = row_begin / kRows;
 
   // The block's queries, scaled and rounded to fp16 once (zero past nq and dp).
   if (chunk < kChunks) {
@@ -213,8 +199,8 @@ __global__ void __launch_bounds__(kThreads, 2)
         cp_async16(dst + swizzled(r, chunk), ok ? xh + (r0 + r) * kDk + 8 * chunk : xh, ok);
       }
     }
-    if (threadIdx.x < kRows / 4) {  // add holds whole tiles
-      cp_async16(s_add + s * kRows + 4 * threadIdx.x, add + r0 + 4 * threadIdx.x, true);
+    if (threadIdx.x < kRows / 2) {  // terms holds whole tiles; two rows' terms a copy
+      cp_async16(s_terms + s * kRows + 2 * threadIdx.x, terms + r0 + 2 * threadIdx.x, true);
     }
     cp_async_commit();
   };
@@ -256,41 +242,36 @@ __global__ void __launch_bounds__(kThreads, 2)
     wgmma_wait_all();
     fence_accumulators(acc);
 
-    // Epilogue: this thread's 2 queries x 32 rows. A query's scores are folded by a min and
-    // compared once against its threshold widened by the tile's largest row norm; only a tile
-    // with a possible candidate checks each score against its own row's margin.
-    const float* const terms = s_add + s * kRows;
+    // Epilogue: this thread's 2 queries x 32 rows. A score is a candidate when it is within
+    // its row's error bound of the query's threshold: score - qs |x| <= thr (three instructions
+    // and a branch a score, the branch rarely taken: about one score in 600 at k 10).
+    const float2* const tile_terms = s_terms + s * kRows;
     const std::int64_t r0 = row_begin + t * kRows;
-    const float wide_norm = __ldg(tile_norm + first_tile + t);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int ql = warpgroup * 64 + warp * 16 + g + 8 * h;
       const float qthr = cand.thr[ql];
       const float qs = cand.qscale[ql];
-      const float wide = qthr + qs * wide_norm;
-      float best = INFINITY;
 #pragma unroll
       for (int j = 0; j < 16; ++j) {
-        const float2 term = *reinterpret_cast<const float2*>(terms + 8 * j + 2 * tq);
-        best = fminf(best, fmaf(dot_coef, acc[4 * j + 2 * h], term.x));
-        best = fminf(best, fmaf(dot_coef, acc[4 * j + 2 * h + 1], term.y));
-      }
-      if (best <= wide) {
-#pragma unroll
-        for (int j = 0; j < 16; ++j)
-#pragma unroll
-          for (int c = 0; c < 2; ++c) {
-            const int col = 8 * j + 2 * tq + c;
-            const float score = fmaf(dot_coef, acc[4 * j + 2 * h + c], terms[col]);
-            const std::int64_t row = r0 + col;
-            if (score <= wide && row < row_end && q0 + ql < nq &&
-                score <= qthr + qs * sqrtf(fmaxf(__ldg(norms + row), 0.0f))) {
-              cand.add(ql, score, static_cast<std::int32_t>(row), cap, counts, keys, rows);
-            }
+        const float4 tv = *reinterpret_cast<const float4*>(tile_terms + 8 * j + 2 * tq);
+        const float s0 = fmaf(dot_coef, acc[4 * j + 2 * h], tv.x);
+        const float s1 = fmaf(dot_coef, acc[4 * j + 2 * h + 1], tv.z);
+        if (fmaf(-qs, tv.y, s0) <= qthr) {
+          const std::int64_t row = r0 + 8 * j + 2 * tq;
+          if (row < row_end && q0 + ql < nq) {
+            cand.add(ql, s0, static_cast<std::int32_t>(row), cap, counts, keys, rows);
           }
+        }
+        if (fmaf(-qs, tv.w, s1) <= qthr) {
+          const std::int64_t row = r0 + 8 * j + 2 * tq + 1;
+          if (row < row_end && q0 + ql < nq) {
+            cand.add(ql, s1, static_cast<std::int32_t>(row), cap, counts, keys, rows);
+          }
+        }
       }
     }
-    __syncthreads();  // both stages' readers are done, and the candidates staged
+    __syncthreads();                   // both stages' readers are done, and the candidates staged
     if (*cand.count >= kStaged / 2) {  // block-uniform: read after the barrier
       cand.flush(cap, counts, keys, rows);
     }
@@ -307,29 +288,31 @@ bool fused_wgmma_device(int ordinal) {
 
 void launch_fused_wgmma_rows(const float* base, const float* norms, std::int64_t n, int dp,
                              Metric metric, const std::uint32_t* max_norm2,
-                             const FusedWgmmaRows& shape, __half* xh, float* add, float* tile_norm,
+                             const FusedWgmmaRows& shape, __half* xh, float2* terms,
                              cudaStream_t stream, bool sync_check) {
   if (n == 0) return;
   const std::int64_t chunks = n * (shape.dk / 8);
-  const auto blocks = static_cast<unsigned>(std::clamp<std::int64_t>((chunks + 255) / 256, 1, 8192));
+  const auto blocks =
+      static_cast<unsigned>(std::clamp<std::int64_t>((chunks + 255) / 256, 1, 8192));
   to_half_rows_kernel<<<blocks, 256, 0, stream>>>(base, n, dp, shape.dk, max_norm2, xh);
   KNNX_CHECK_LAUNCH(stream, sync_check, "to_half_rows_kernel");
-  row_terms_kernel<<<static_cast<unsigned>(shape.tiles), kRows, 0, stream>>>(
-      norms, n, metric == Metric::L2, add, tile_norm);
+  const std::int64_t padded = shape.tiles * kRows;
+  row_terms_kernel<<<static_cast<unsigned>(std::min<std::int64_t>((padded + 255) / 256, 4096)), 256,
+                     0, stream>>>(norms, n, metric == Metric::L2, padded, terms);
   KNNX_CHECK_LAUNCH(stream, sync_check, "row_terms_kernel");
 }
 
-void launch_fused_candidates_wgmma(const __half* xh, const float* add, const float* tile_norm,
-                                   const FusedWgmmaRows& shape, const float* norms, std::int64_t n,
-                                   int dp, const float* queries, int nq, const float* thr,
+void launch_fused_candidates_wgmma(const __half* xh, const float2* terms,
+                                   const FusedWgmmaRows& shape, std::int64_t n, int dp,
+                                   const float* queries, int nq, const float* thr,
                                    const float* qscale, Metric metric,
-                                   const std::uint32_t* max_norm2, int cap, int splits,
-                                   int* counts, std::uint32_t* keys, std::int32_t* rows,
-                                   cudaStream_t stream, bool sync_check) {
+                                   const std::uint32_t* max_norm2, int cap, int splits, int* counts,
+                                   std::uint32_t* keys, std::int32_t* rows, cudaStream_t stream,
+                                   bool sync_check) {
   if (nq == 0 || n == 0) return;
   if (shape.dk > kMaxDk || shape.dk % 32 != 0) {
-    throw Error(fmt::format("the wgmma fused kernel takes at most {} dimensions, not {}", kMaxDk,
-                            dp));
+    throw Error(
+        fmt::format("the wgmma fused kernel takes at most {} dimensions, not {}", kMaxDk, dp));
   }
   splits = std::clamp(splits, 1, 65535);
   const std::int64_t per = (n + splits - 1) / splits;
@@ -337,19 +320,24 @@ void launch_fused_candidates_wgmma(const __half* xh, const float* add, const flo
   const auto used = static_cast<unsigned>((n + rows_per_split - 1) / rows_per_split);
   const dim3 grid(static_cast<unsigned>((nq + kQueries - 1) / kQueries), used);
   const auto launch = [&](auto m, auto steps) {
-    constexpr auto kernel = &fused_candidates_wgmma_kernel<decltype(m)::value, decltype(steps)::value>;
+    constexpr auto kernel =
+        &fused_candidates_wgmma_kernel<decltype(m)::value, decltype(steps)::value>;
     set_smem(reinterpret_cast<const void*>(kernel), kSmemBytes);
-    kernel<<<grid, kThreads, kSmemBytes, stream>>>(xh, add, tile_norm, norms, n, dp, queries, nq,
-                                                   thr, qscale, max_norm2, cap, rows_per_split,
-                                                   counts, keys, rows);
+    kernel<<<grid, kThreads, kSmemBytes, stream>>>(xh, terms, n, dp, queries, nq, thr, qscale,
+                                                   max_norm2, cap, rows_per_split, counts, keys,
+                                                   rows);
   };
   // k steps of 16 halves, in pairs (the row copy's dk is a multiple of 32).
   dispatch_metric(metric, [&](auto m) {
     switch (shape.dk) {
-      case 32: return launch(m, std::integral_constant<int, 2>{});
-      case 64: return launch(m, std::integral_constant<int, 4>{});
-      case 96: return launch(m, std::integral_constant<int, 6>{});
-      default: return launch(m, std::integral_constant<int, 8>{});
+      case 32:
+        return launch(m, std::integral_constant<int, 2>{});
+      case 64:
+        return launch(m, std::integral_constant<int, 4>{});
+      case 96:
+        return launch(m, std::integral_constant<int, 6>{});
+      default:
+        return launch(m, std::integral_constant<int, 8>{});
     }
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "fused_candidates_wgmma_kernel");

@@ -24,32 +24,33 @@ bool fused_wgmma_device(int ordinal);
 
 // The rows' FP16 copy the kernel reads, in one search's workspace: every stored row scaled by
 // the rows' power of two and rounded to fp16, dk halves a row (dp rounded up to two wgmma k
-// steps of 16, zero past dp); per 128-row tile, the largest row norm; per row, the term each
-// score adds (|x|^2 for L2, 0 for IP; +inf past n, so padding rows never pass).
+// steps of 16, zero past dp); per row, padded to whole 128-row tiles, its terms: the score's
+// part that does not depend on the query (|x|^2 for L2, 0 for IP; +inf past n, so padding rows
+// never pass) and |x| (which scales its error bound).
 struct FusedWgmmaRows {
   std::int64_t rows = 0;   // n
   int dk = 0;              // halves a row
   std::int64_t tiles = 0;  // 128-row tiles, the last padded
-  std::int64_t bytes() const { return rows * dk * 2 + tiles * (128 + 1) * 4; }
+  std::int64_t bytes() const { return rows * dk * 2 + tiles * 128 * 8; }
 };
 inline FusedWgmmaRows fused_wgmma_rows_shape(std::int64_t n, int dp) {
   return {n, (dp + 31) / 32 * 32, (n + 127) / 128};
 }
 
-// Fills the copy: xh [n][dk] halves, add [tiles x 128], tile_norm [tiles], from base [n][dp],
-// norms (|x|^2) and max_norm2[1] (the rows' largest squared norm's bits, launch_max_norm2).
+// Fills the copy: xh [n][dk] halves and terms [tiles x 128], from base [n][dp], norms (|x|^2)
+// and max_norm2[1] (the rows' largest squared norm's bits, launch_max_norm2).
 void launch_fused_wgmma_rows(const float* base, const float* norms, std::int64_t n, int dp,
                              Metric metric, const std::uint32_t* max_norm2,
-                             const FusedWgmmaRows& shape, __half* xh, float* add, float* tile_norm,
+                             const FusedWgmmaRows& shape, __half* xh, float2* terms,
                              cudaStream_t stream, bool sync_check);
 
 // launch_fused_candidates (FP16 operands) on the copy above; dp <= 128.
-void launch_fused_candidates_wgmma(const __half* xh, const float* add, const float* tile_norm,
-                                   const FusedWgmmaRows& shape, const float* norms, std::int64_t n,
-                                   int dp, const float* queries, int nq, const float* thr,
+void launch_fused_candidates_wgmma(const __half* xh, const float2* terms,
+                                   const FusedWgmmaRows& shape, std::int64_t n, int dp,
+                                   const float* queries, int nq, const float* thr,
                                    const float* qscale, Metric metric,
-                                   const std::uint32_t* max_norm2, int cap, int splits,
-                                   int* counts, std::uint32_t* keys, std::int32_t* rows,
-                                   cudaStream_t stream, bool sync_check);
+                                   const std::uint32_t* max_norm2, int cap, int splits, int* counts,
+                                   std::uint32_t* keys, std::int32_t* rows, cudaStream_t stream,
+                                   bool sync_check);
 
 }  // namespace knnx::cuda

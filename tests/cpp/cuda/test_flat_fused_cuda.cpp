@@ -434,8 +434,7 @@ TEST_P(FusedCandidateKernels, EveryScoreWithAnOpenThreshold) {
   KNNX_CUDA_CHECK(cudaMemsetAsync(rows.data(), 0xFF, sizeof(std::int32_t) * rows.size(), s));
   const cuda::FusedWgmmaRows half_rows = cuda::fused_wgmma_rows_shape(n, d);
   cuda::DeviceBuffer<__half> xh(static_cast<std::size_t>(n) * half_rows.dk, s);
-  cuda::DeviceBuffer<float> add(static_cast<std::size_t>(half_rows.tiles) * 128, s);
-  cuda::DeviceBuffer<float> tile_norm(static_cast<std::size_t>(half_rows.tiles), s);
+  cuda::DeviceBuffer<float2> terms(static_cast<std::size_t>(half_rows.tiles) * 128, s);
   switch (kernel) {
     case CandidateKernel::Tf32:
     case CandidateKernel::Fp16Sync:
@@ -446,11 +445,11 @@ TEST_P(FusedCandidateKernels, EveryScoreWithAnOpenThreshold) {
       break;
     case CandidateKernel::Wgmma:
       cuda::launch_fused_wgmma_rows(base_d.data(), norms_d.data(), n, d, metric, max_norm2.data(),
-                                    half_rows, xh.data(), add.data(), tile_norm.data(), s, true);
-      cuda::launch_fused_candidates_wgmma(xh.data(), add.data(), tile_norm.data(), half_rows,
-                                          norms_d.data(), n, d, q_d.data(), nq, thr_d.data(),
-                                          qscale_d.data(), metric, max_norm2.data(), cap, splits,
-                                          counts.data(), keys.data(), rows.data(), s, true);
+                                    half_rows, xh.data(), terms.data(), s, true);
+      cuda::launch_fused_candidates_wgmma(xh.data(), terms.data(), half_rows, n, d, q_d.data(),
+                                          nq, thr_d.data(), qscale_d.data(), metric,
+                                          max_norm2.data(), cap, splits, counts.data(),
+                                          keys.data(), rows.data(), s, true);
       break;
   }
   std::vector<int> h_counts(nq);
