@@ -10,8 +10,9 @@ mode (exact: the defaults, 3xTF32 score tiles for many queries; exact-fp32: FP32
 fast: the default fast mode (KNNX_FLAT_FAST_KERNEL=auto: fast-fused for small k, fast-gemm
 elsewhere); fast-gemm: TF32 candidates from cuBLAS score tiles re-ranked in float32;
 fast-fused: the same precision with candidates from the fused tensor-core kernel, KNNX_FLAT_FAST_KERNEL=fused, on FP16
-operands (KNNX_FLAT_FUSED_OPERANDS=fp16; d <= 128; warpgroup MMA where the device has it);
-fast-fused-sync: the same on mma.sync (KNNX_FLAT_FUSED_MMA=sync); fast-fused-tf32: that kernel on TF32
+operands (KNNX_FLAT_FUSED_OPERANDS=fp16; d <= 128) on mma.sync (KNNX_FLAT_FUSED_MMA=sync);
+fast-fused-wgmma: the same on warpgroup MMA where the device has it (KNNX_FLAT_FUSED_MMA=auto);
+fast-fused-tf32: that kernel on TF32
 operands; set through knnx.set_config around that mode's searches only;
 SearchParameters.precision / flat_gemm), PyTorch's
 fp32 x @ y.T + topk with TF32 off (chunked so the distance block fits --torch-workspace-gb), the
@@ -53,16 +54,17 @@ sys.path.insert(0, str(BENCH))  # k_sweep, gpu_ivf_pq, faiss_compare when import
 
 from faiss_compare import git  # noqa: E402  (provenance; no faiss needed)
 
-MODES = ("exact", "exact-fp32", "fast", "fast-gemm", "fast-fused", "fast-fused-sync",
+MODES = ("exact", "exact-fp32", "fast", "fast-gemm", "fast-fused", "fast-fused-wgmma",
          "fast-fused-tf32")
-FAST_MODES = ("fast", "fast-gemm", "fast-fused", "fast-fused-sync", "fast-fused-tf32")
+FAST_MODES = ("fast", "fast-gemm", "fast-fused", "fast-fused-wgmma", "fast-fused-tf32")
 # KNNX_FLAT_FAST_KERNEL and KNNX_FLAT_FUSED_OPERANDS of the fast modes, pinned so that the
 # environment cannot swap them ("fast" is the default, auto).
 FAST_KERNEL = {"fast": "auto", "fast-gemm": "gemm", "fast-fused": "fused",
-               "fast-fused-sync": "fused", "fast-fused-tf32": "fused"}
-FUSED_OPERANDS = {"fast-fused": "fp16", "fast-fused-sync": "fp16", "fast-fused-tf32": "tf32"}
-# KNNX_FLAT_FUSED_MMA of the FP16 modes: warpgroup MMA where the device has it, or mma.sync.
-FUSED_MMA = {"fast-fused": "auto", "fast-fused-sync": "sync"}
+               "fast-fused-wgmma": "fused", "fast-fused-tf32": "fused"}
+FUSED_OPERANDS = {"fast-fused": "fp16", "fast-fused-wgmma": "fp16", "fast-fused-tf32": "tf32"}
+# KNNX_FLAT_FUSED_MMA of the FP16 modes: mma.sync (the default), or warpgroup MMA where the
+# device has it (auto).
+FUSED_MMA = {"fast-fused": "sync", "fast-fused-wgmma": "auto"}
 INDEXES = ("flat", "ivf")
 RESULT_BYTES = 4 + 8  # a float32 distance and an int64 label per result
 RECALL_LABELS = 2_000_000  # recall rows are capped so that rows x k stays below this
@@ -103,15 +105,15 @@ def work(index, nb, d, nq, k, nlist=0, probed_rows=0, distinct_rows=0):
 def floor(nbytes, flops, mode, rates):
     """Floor of one point in ms: {memory_ms, gemm_fp32_ms, gemm_tf32_ms, floor_ms, bound}.
 
-    mode: "fast-fused" and "fast-fused-sync" are bound by FP16 products (when rates has their rate), the other fast
-    modes by TF32 products, "exact" by the cheaper of FP32 and 3xTF32, anything else
+    mode: "fast-fused" and "fast-fused-wgmma" are bound by FP16 products (when rates has their
+    rate), the other fast modes by TF32 products, "exact" by the cheaper of FP32 and 3xTF32, anything else
     ("exact-fp32", "torch-fp32") by FP32."""
     memory = nbytes / rates["copy_bandwidth_bytes_per_s"] * 1e3
     fp32 = flops / rates["fp32_matmul_flops_per_s"] * 1e3
     tf32 = flops / rates["tf32_matmul_flops_per_s"] * 1e3
     fp16 = (flops / rates["fp16_matmul_flops_per_s"] * 1e3
             if "fp16_matmul_flops_per_s" in rates else None)
-    if mode in ("fast-fused", "fast-fused-sync") and fp16 is not None:
+    if mode in ("fast-fused", "fast-fused-wgmma") and fp16 is not None:
         gemm = fp16
     elif mode in FAST_MODES:
         gemm = tf32

@@ -460,7 +460,8 @@ def gpu_sweep(name, d):
     lines = [f"### GPU Flat and IVF over k, nq and precision (`{name}`)", "",
              f"Device {d['device']} (driver {d['driver']}), torch {d['torch']}; commit "
              f"`{d['commit'][:10]}`{' (dirty)' if d.get('dirty') else ''}; command "
-             f"`{d['command']}`; {d['statistic']}; {d['elapsed_s']:.0f} s in all.",
+             f"`{d['command']}`; {d['statistic']}; {d['elapsed_s']:.0f} s in all."
+             + (f" {d['note']}" if d.get("note") else ""),
              f"Data: Gaussian mixture ({data['source']}), {data['clusters']} clusters (centre "
              f"spread {data['center_stddev']}, noise {data['noise_stddev']}, seed {data['seed']}), "
              f"N = {data['n']:,}, d = {data['d']}, {d['metric']}."
@@ -481,7 +482,8 @@ def gpu_sweep(name, d):
              "bytes moved at least once (base, or each probed list once; queries; centroids; "
              "results as float32 + int64) at the copy rate; GEMM = distance flops (IVF: coarse "
              "plus the probed rows of every query) at the FP32 rate for exact-fp32 and PyTorch, "
-             + ("the FP16 rate for fast-fused (FP16 operands), the TF32 rate for the other fast "
+             + ("the FP16 rate for the fused modes on FP16 operands (fast-fused and its mma variants), "
+                "the TF32 rate for the other fast "
                 "modes, " if "fp16_matmul_flops_per_s" in rates else "the TF32 rate for fast, ")
              + "and the cheaper of FP32 and 3 TF32 products for exact. "
              "Recall is of the first queries' results against knnx Flat's exact search "

@@ -69,11 +69,12 @@ struct Config {
   // for small k; "tf32" keeps tf32 throughout.
   std::string flat_fused_operands = "fp16";
   // KNNX_FLAT_FUSED_MMA: the tensor-core instruction of the fused kernel on FP16 operands:
-  // "wgmma" (Hopper's warpgroup MMA, operands read from shared memory through descriptors;
-  // compute capability 9.0, and the rows' FP16 copy must fit a quarter of the workspace),
-  // "sync" (mma.sync, any device), or "auto": wgmma where the device and the workspace allow
-  // it, sync elsewhere. wgmma on a device without it is an error.
-  std::string flat_fused_mma = "auto";
+  // "sync" (mma.sync, any device; the default: the fastest measured, bench/NOTES.md), "wgmma"
+  // (Hopper's warpgroup MMA, operands read from shared memory through descriptors; compute
+  // capability 9.0, on an FP16 copy of the rows made once a search in the workspace), or
+  // "auto": wgmma where the device has it and the copy fits a quarter of the workspace, sync
+  // elsewhere. wgmma on a device without it is an error.
+  std::string flat_fused_mma = "sync";
   // KNNX_FLAT_FUSED_CAP: candidates a query's buffer holds in the fused fast kernel; 0 = the
   // rule of src/cuda/flat/fused_fast.hpp (about 4x the expected count).
   int flat_fused_cap = 0;

@@ -126,9 +126,9 @@ SearchKnobs resolve_search_knobs(const SearchParams* params, const IndexSearchDe
                                                              : FlatFastKernel::Auto;
   k.flat_fused_cap = defaults.flat_fused_cap;
   k.flat_fused_fp16 = defaults.flat_fused_operands == "fp16";
-  k.flat_fused_mma = defaults.flat_fused_mma == "wgmma" ? FlatFusedMma::Wgmma
-                     : defaults.flat_fused_mma == "sync" ? FlatFusedMma::Sync
-                                                         : FlatFusedMma::Auto;
+  k.flat_fused_mma = defaults.flat_fused_mma == "wgmma"  ? FlatFusedMma::Wgmma
+                     : defaults.flat_fused_mma == "auto" ? FlatFusedMma::Auto
+                                                         : FlatFusedMma::Sync;
   k.flat_stream_max_nq = p.flat_stream_max_nq.value_or(defaults.flat_stream_max_nq);
   k.flat_stream_ring = defaults.flat_stream_ring;
   k.flat_tile_rows = p.flat_tile_rows.value_or(defaults.flat_tile_rows);

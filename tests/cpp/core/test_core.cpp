@@ -312,9 +312,9 @@ TEST_F(ConfigTest, FlatFusedOperandsTakesItsWordsOnly) {
 }
 
 TEST_F(ConfigTest, FlatFusedMmaTakesItsWordsOnly) {
-  EXPECT_EQ(Config{}.flat_fused_mma, "auto");
-  expect_choice_knob("KNNX_FLAT_FUSED_MMA", &Config::flat_fused_mma, {"wgmma", "sync", "auto"},
-                     {"WGMMA", "mma", "hgmma", ""}, "sync");
+  EXPECT_EQ(Config{}.flat_fused_mma, "sync");
+  expect_choice_knob("KNNX_FLAT_FUSED_MMA", &Config::flat_fused_mma, {"wgmma", "auto", "sync"},
+                     {"WGMMA", "mma", "hgmma", ""}, "auto");
 }
 
 TEST_F(ConfigTest, BooleanSpellings) {
