@@ -266,6 +266,7 @@ TEST_F(FlatFusedCudaEdge, AutoChoosesByKAndDims) {
 }
 #endif
 
+#ifdef KNNX_WITH_CUDA
 // KNNX_FLAT_FUSED_MMA=auto takes warpgroup MMA where the device has it and the rows' FP16 copy
 // fits a quarter of the workspace, mma.sync elsewhere: its results are those of the instruction
 // the rule names. Asking for wgmma on a device without it is an error that says so.
@@ -314,6 +315,7 @@ TEST_F(FlatFusedCudaEdge, MmaRuleFollowsDeviceAndWorkspace) {
     }
   }
 }
+#endif
 
 // One query (and a few) run exact, as precision_used says; a large batch with several chunks of
 // the fused pipeline (a small workspace) keeps its recall.
