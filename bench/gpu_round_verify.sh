@@ -13,7 +13,8 @@
 #      cut off by the budget if need be (its progress lines give the add rate as it grows).
 # OVERHEAD=1 adds bench/gpu_search_overhead.py (a one-query search's fixed cost; off by default),
 # with BASE also with the base tree's module.
-# FUSED_S bounds the fused sweep (seconds); FUSED_NCU=1 adds Nsight Compute sections of one fused candidate kernel launch.
+# FUSED_S bounds the fused sweep (seconds); FUSED_NCU=1 adds Nsight Compute sections of one fused
+# candidate kernel launch (FUSED_NCU_MMA: its KNNX_FLAT_FUSED_MMA, default auto).
 # TESTS, FUSED (FUSED_MODES, default exact, fast and the fused fast kernel, at k FUSED_K, nq 10000,
 # beside PyTorch), PQ,
 # LAT and LARGE (each 1 by default) turn the stages after the build on or off, so that a warm device
@@ -69,8 +70,8 @@ if [[ ${FUSED:-1} == 1 ]] && (($(left) > 60)); then
   ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
   if [[ ${FUSED_NCU:-0} == 1 && -n $ncu ]] && (($(left) > 90)); then
     # The candidate kernel of the kept search's first chunk (after the warm-up search's three),
-    # on the instruction KNNX_FLAT_FUSED_MMA picks (default: wgmma on sm_90).
-    timeout "$(limit 90)" "$ncu" --clock-control none --kernel-name regex:fused_candidates \
+    # on FP16 operands by FUSED_NCU_MMA (KNNX_FLAT_FUSED_MMA; default auto: wgmma on sm_90).
+    KNNX_FLAT_FUSED_MMA=${FUSED_NCU_MMA:-auto} timeout "$(limit 90)" "$ncu" --clock-control none --kernel-name regex:fused_candidates \
       --launch-skip 3 --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
       --section WarpStateStats --section Occupancy --section LaunchStats \
       python3 bench/gpu_profile_driver.py --cases fused >"$out/fused_ncu.txt" 2>&1
