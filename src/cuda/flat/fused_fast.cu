@@ -34,7 +34,7 @@ constexpr int kBK = 32;
 constexpr int kLd = kBK + 4;
 constexpr int kResidentMaxDp = 128;
 constexpr int kLdResident = kResidentMaxDp + 4;
-constexpr int kThreads = fused::kFusedBlockThreads;
+constexpr int kThreads = kFusedBlockThreads;
 constexpr int kTileFloats = kBM * kLd;  // one operand's stage (kBM == kBN)
 static_assert(kBM == kBN, "queries and rows share the staging shape");
 
@@ -96,7 +96,6 @@ __device__ __forceinline__ void load_rows(float* dst, int ld, const float* src, 
   }
 }
 
-
 // A thread's place in the block tile: its lane, g = lane / 4 and t = lane % 4 of the mma
 // fragment layouts, and its warp's 64 x 32 sub-tile (eight warps as 2 (queries) x 4 (rows)).
 struct WarpPlace {
@@ -122,7 +121,6 @@ __device__ __forceinline__ void zero(WarpAccumulators& acc) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[mi][ni][e] = 0.0f;
 }
-
 
 // Candidate kernel (launch_fused_candidates). Block (x, y): queries [128 x, 128 x + 128) against
 // rows [y rows_per_split, ...), 128 at a time. One pipeline over (row tile, k step) pairs:
@@ -290,8 +288,6 @@ constexpr int kHalfTileElems = kBM * kLdHalf;
 constexpr std::size_t kCandidateSmemFp16 =
     3 * kHalfTileElems * sizeof(__half) + kCandidateStageBytes;
 static_assert(2 * (kCandidateSmemFp16 + 1024) <= 228 * 1024, "two blocks a multiprocessor");
-
-
 
 // D = A B + D, m16n8k16, fp16 operands (A row-major, B column-major), fp32 accumulators; the
 // accumulator layout is m16n8k8's (mma_tf32 above).

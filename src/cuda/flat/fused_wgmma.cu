@@ -254,19 +254,17 @@ __global__ void __launch_bounds__(kThreads, 2)
       const float qs = cand.qscale[ql];
 #pragma unroll
       for (int j = 0; j < 16; ++j) {
+        // Columns 8 j + 2 tq + c (c = 0, 1): their terms in one 16-byte load.
         const float4 tv = *reinterpret_cast<const float4*>(tile_terms + 8 * j + 2 * tq);
-        const float s0 = fmaf(dot_coef, acc[4 * j + 2 * h], tv.x);
-        const float s1 = fmaf(dot_coef, acc[4 * j + 2 * h + 1], tv.z);
-        if (fmaf(-qs, tv.y, s0) <= qthr) {
-          const std::int64_t row = r0 + 8 * j + 2 * tq;
-          if (row < row_end && q0 + ql < nq) {
-            cand.add(ql, s0, static_cast<std::int32_t>(row), cap, counts, keys, rows);
-          }
-        }
-        if (fmaf(-qs, tv.w, s1) <= qthr) {
-          const std::int64_t row = r0 + 8 * j + 2 * tq + 1;
-          if (row < row_end && q0 + ql < nq) {
-            cand.add(ql, s1, static_cast<std::int32_t>(row), cap, counts, keys, rows);
+        const float2 term[2] = {make_float2(tv.x, tv.y), make_float2(tv.z, tv.w)};
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const float score = fmaf(dot_coef, acc[4 * j + 2 * h + c], term[c].x);
+          if (fmaf(-qs, term[c].y, score) <= qthr) {
+            const std::int64_t row = r0 + 8 * j + 2 * tq + c;
+            if (row < row_end && q0 + ql < nq) {
+              cand.add(ql, score, static_cast<std::int32_t>(row), cap, counts, keys, rows);
+            }
           }
         }
       }
