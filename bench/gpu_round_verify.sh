@@ -71,11 +71,18 @@ if [[ ${FUSED:-1} == 1 ]] && (($(left) > 60)); then
   if [[ ${FUSED_NCU:-0} == 1 && -n $ncu ]] && (($(left) > 90)); then
     # The candidate kernel of the kept search's first chunk (after the warm-up search's three),
     # on FP16 operands by FUSED_NCU_MMA (KNNX_FLAT_FUSED_MMA; default auto: wgmma on sm_90).
+    # The report's details (stall reasons) go to fused_ncu.txt, its per-instruction samples (the
+    # source page, SASS) to fused_ncu_sass.csv.gz.
     KNNX_FLAT_FUSED_MMA=${FUSED_NCU_MMA:-auto} timeout "$(limit 90)" "$ncu" --clock-control none --kernel-name regex:fused_candidates \
       --launch-skip 3 --launch-count 1 --section SpeedOfLight --section ComputeWorkloadAnalysis \
-      --section WarpStateStats --section Occupancy --section LaunchStats \
-      python3 bench/gpu_profile_driver.py --cases fused >"$out/fused_ncu.txt" 2>&1
+      --section WarpStateStats --section Occupancy --section LaunchStats --section SourceCounters \
+      --section InstructionStats -f -o "$out/fused_ncu" \
+      python3 bench/gpu_profile_driver.py --cases fused >"$out/fused_ncu.log" 2>&1
     stamp "ncu fused candidate kernel rc=$?"
+    "$ncu" -i "$out/fused_ncu.ncu-rep" --print-details all >"$out/fused_ncu.txt" 2>&1
+    "$ncu" -i "$out/fused_ncu.ncu-rep" --page source --print-source sass --csv 2>&1 |
+      gzip >"$out/fused_ncu_sass.csv.gz"
+    rm -f "$out/fused_ncu.ncu-rep"
     grep -E "Duration|Issue Slots Busy|Tensor|Registers Per|Achieved Occupancy|Compute \(SM\) Throughput|Stall" \
       "$out/fused_ncu.txt" | head -20 >>"$out/summary.txt"
   fi

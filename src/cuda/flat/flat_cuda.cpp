@@ -818,12 +818,13 @@ class FlatCuda final : public detail::FlatBackend {
     const auto tile_count = static_cast<std::size_t>(wgmma ? half_rows.tiles : 0);
     DeviceBuffer<__half> xh(wgmma ? static_cast<std::size_t>(n_) * half_rows.dk : 0, s);
     DeviceBuffer<float2> row_terms(tile_count * kFusedTileRows, s);
+    DeviceBuffer<float> tile_norms(tile_count, s);
     if (fp16) {
       KNNX_CUDA_CHECK(cudaMemsetAsync(max_norm2.data(), 0, 2 * sizeof(std::uint32_t), s));
       launch_max_norm2(norms_.data(), n_, max_norm2.data() + 1, s, sync);
       if (wgmma) {
         launch_fused_wgmma_rows(data_.data(), norms_.data(), n_, dp_, metric_, max_norm2.data(),
-                                half_rows, xh.data(), row_terms.data(), s, sync);
+                                half_rows, xh.data(), row_terms.data(), tile_norms.data(), s, sync);
       }
     }
     const float alpha = metric_ == Metric::L2 ? -2.0f : -1.0f;
@@ -862,7 +863,8 @@ class FlatCuda final : public detail::FlatBackend {
           cudaMemsetAsync(cand_rows.data(), 0xFF,
                           sizeof(std::int32_t) * cb * static_cast<std::size_t>(shape.cap), s));
       if (wgmma) {
-        launch_fused_candidates_wgmma(xh.data(), row_terms.data(), half_rows, n_, dp_, qc, cb,
+        launch_fused_candidates_wgmma(xh.data(), row_terms.data(), tile_norms.data(), half_rows, n_,
+                                      dp_, qc, cb,
                                       thr.data(), qscale.data(), metric_, fp16_max, shape.cap,
                                       splits, counts.data(), cand_keys.data(), cand_rows.data(), s,
                                       sync);

@@ -132,14 +132,37 @@ __global__ void to_half_rows_kernel(const float* __restrict__ base, std::int64_t
 }
 
 // terms[r] = (the score's term: |x|^2 (L2) or 0 (IP), +inf past n; the row's norm |x|, which
-// scales its error bound), over whole tiles.
-__global__ void row_terms_kernel(const float* __restrict__ norms, std::int64_t n, bool l2,
-                                 std::int64_t padded, float2* __restrict__ terms) {
-  for (std::int64_t r = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-       r < padded; r += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+// scales its error bound), over whole tiles; tile_norms[t] = the largest |x| of tile t. A block
+// (kRows threads) fills a tile at a time.
+__global__ void __launch_bounds__(kRows)
+    row_terms_kernel(const float* __restrict__ norms, std::int64_t n, bool l2, std::int64_t tiles,
+                     float2* __restrict__ terms, float* __restrict__ tile_norms) {
+  __shared__ float warp_max[kRows / 32];
+  for (std::int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+    const std::int64_t r = t * kRows + threadIdx.x;
     const float v = r < n ? norms[r] : 0.0f;
-    terms[r] = make_float2(r < n ? (l2 ? v : 0.0f) : INFINITY, sqrtf(fmaxf(v, 0.0f)));
+    const float xn = sqrtf(fmaxf(v, 0.0f));
+    terms[r] = make_float2(r < n ? (l2 ? v : 0.0f) : INFINITY, xn);
+    float m = xn;
+#pragma unroll
+    for (int o = 16; o > 0; o /= 2) m = fmaxf(m, __shfl_xor_sync(0xFFFFFFFFu, m, o));
+    if (threadIdx.x % 32 == 0) warp_max[threadIdx.x / 32] = m;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      float tile_max = warp_max[0];
+      for (int w = 1; w < kRows / 32; ++w) tile_max = fmaxf(tile_max, warp_max[w]);
+      tile_norms[t] = tile_max;
+    }
+    __syncthreads();  // warp_max is read before the next tile writes it
   }
+}
+
+// A query's first, tile-wide filter: score <= thr + qs (the tile's largest |x|), widened by
+// 2^-20 of its terms' size so that no score its own row's bound admits (score - qs |x| <= thr,
+// rounded once) fails it. A missing query's thr is -inf and stays so (or NaN): nothing passes.
+__device__ __forceinline__ float tile_threshold(float thr, float qs, float tile_norm) {
+  const float w = qs > 0.0f ? qs * tile_norm : 0.0f;
+  return (thr + w) + (fabsf(thr) + w) * 0x1p-20f;
 }
 
 // launch_fused_candidates_wgmma. Block (x, y): queries [128 x, 128 x + 128) against rows
@@ -149,7 +172,8 @@ __global__ void row_terms_kernel(const float* __restrict__ norms, std::int64_t n
 template <Metric M, int kSteps>
 __global__ void __launch_bounds__(kThreads, 2)
     fused_candidates_wgmma_kernel(const __half* __restrict__ xh, const float2* __restrict__ terms,
-                                  std::int64_t n, int dp, const float* __restrict__ queries, int nq,
+                                  const float* __restrict__ tile_norms, std::int64_t n, int dp,
+                                  const float* __restrict__ queries, int nq,
                                   const float* __restrict__ thr, const float* __restrict__ qscale,
                                   const std::uint32_t* __restrict__ max_norm2, int cap,
                                   std::int64_t rows_per_split, int* __restrict__ counts,
@@ -171,13 +195,14 @@ __global__ void __launch_bounds__(kThreads, 2)
   constexpr int kDk = 16 * kSteps;  // halves a row of xh
   constexpr int kChunks = kDk / 8;
   const int chunk = threadIdx.x % kChunksPerRow;
+  const int pass_row = threadIdx.x / kChunksPerRow;  // this thread's row in each pass
   const std::int64_t n_tiles = (row_end - row_begin + kRows - 1) / kRows;
 
   // The block's queries, scaled and rounded to fp16 once (zero past nq and dp).
   if (chunk < kChunks) {
 #pragma unroll
     for (int i = 0; i < kQueries / kRowsPerPass; ++i) {
-      const int r = threadIdx.x / kChunksPerRow + kRowsPerPass * i;
+      const int r = pass_row + kRowsPerPass * i;
       const int col = 8 * chunk;
       const float* src = queries + static_cast<std::int64_t>(q0 + r) * dp + col;
       const bool in = q0 + r < nq;
@@ -187,20 +212,26 @@ __global__ void __launch_bounds__(kThreads, 2)
       *reinterpret_cast<uint4*>(s_queries + swizzled(r, chunk)) = pack_scaled_half8(a, b, scale_q);
     }
   }
-  // Tile t's rows (zero past row_end) and score terms into stage s, as one cp.async group.
+  // Tile t's rows (zero past row_end) and score terms into stage s, as one cp.async group. A
+  // pass moves the thread down kRowsPerPass rows, a multiple of the swizzle's 8: same swizzle.
+  static_assert(kRowsPerPass % 8 == 0, "a pass keeps a row's swizzle");
+  const __half* const rows_src = xh + (row_begin + pass_row) * kDk + 8 * chunk;
+  const int rows_dst = swizzled(pass_row, chunk);
   const auto load_tile = [&](std::int64_t t, int s) {
-    const std::int64_t r0 = row_begin + t * kRows;
-    unsigned char* const dst = s_rows + s * kOperandBytes;
+    const std::int64_t r0 = t * kRows;  // from row_begin
+    const int rows_in = static_cast<int>(min(static_cast<std::int64_t>(kRows), row_end - row_begin - r0));
+    unsigned char* const dst = s_rows + s * kOperandBytes + rows_dst;
+    const __half* const src = rows_src + r0 * kDk;
     if (chunk < kChunks) {
 #pragma unroll
       for (int i = 0; i < kRows / kRowsPerPass; ++i) {
-        const int r = threadIdx.x / kChunksPerRow + kRowsPerPass * i;
-        const bool ok = r0 + r < row_end;
-        cp_async16(dst + swizzled(r, chunk), ok ? xh + (r0 + r) * kDk + 8 * chunk : xh, ok);
+        const bool ok = pass_row + kRowsPerPass * i < rows_in;
+        cp_async16(dst + i * kRowsPerPass * 128, ok ? src + i * kRowsPerPass * kDk : xh, ok);
       }
     }
     if (threadIdx.x < kRows / 2) {  // terms holds whole tiles; two rows' terms a copy
-      cp_async16(s_terms + s * kRows + 2 * threadIdx.x, terms + r0 + 2 * threadIdx.x, true);
+      cp_async16(s_terms + s * kRows + 2 * threadIdx.x, terms + row_begin + r0 + 2 * threadIdx.x,
+                 true);
     }
     cp_async_commit();
   };
@@ -211,8 +242,10 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int lane = threadIdx.x % 32;
   const int g = lane / 4;
   const int tq = lane % 4;
+  const int ql0 = warpgroup * 64 + warp * 16 + g;  // this thread's queries: ql0, ql0 + 8
   const std::uint64_t a_desc = descriptor(smem_address(s_queries + warpgroup * 64 * 128));
   const std::uint64_t b_desc = descriptor(smem_address(s_rows));
+  const float* const block_tile_norms = tile_norms + row_begin / kRows;
   float acc[64];
 #pragma unroll
   for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
@@ -227,6 +260,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     } else {
       cp_async_wait<0>();
     }
+    const float tile_norm = __ldg(block_tile_norms + t);  // lands while the tensor cores work
     fence_proxy_async();
     __syncthreads();
 
@@ -242,29 +276,38 @@ __global__ void __launch_bounds__(kThreads, 2)
     wgmma_wait_all();
     fence_accumulators(acc);
 
-    // Epilogue: this thread's 2 queries x 32 rows. A score is a candidate when it is within
-    // its row's error bound of the query's threshold: score - qs |x| <= thr (three instructions
-    // and a branch a score, the branch rarely taken: about one score in 600 at k 10).
+    // Epilogue: this thread's 2 queries x 32 rows. First the tile-wide filter, two instructions
+    // a score (FFMA, FSETP; one branch for four scores, rarely taken: about one score in 600 at
+    // k 10); then, for the four scores of a column pair that one passed, each score against its
+    // own row's bound, score - qs |x| <= thr.
     const float2* const tile_terms = s_terms + s * kRows;
     const std::int64_t r0 = row_begin + t * kRows;
+    float qthr[2], qs[2], wide[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int ql = warpgroup * 64 + warp * 16 + g + 8 * h;
-      const float qthr = cand.thr[ql];
-      const float qs = cand.qscale[ql];
+      qthr[h] = cand.thr[ql0 + 8 * h];
+      qs[h] = cand.qscale[ql0 + 8 * h];
+      wide[h] = tile_threshold(qthr[h], qs[h], tile_norm);
+    }
 #pragma unroll
-      for (int j = 0; j < 16; ++j) {
-        // Columns 8 j + 2 tq + c (c = 0, 1): their terms in one 16-byte load.
-        const float4 tv = *reinterpret_cast<const float4*>(tile_terms + 8 * j + 2 * tq);
-        const float2 term[2] = {make_float2(tv.x, tv.y), make_float2(tv.z, tv.w)};
+    for (int j = 0; j < 16; ++j) {
+      // Columns 8 j + 2 tq + c (c = 0, 1): their terms in one 16-byte load.
+      const float4 tv = *reinterpret_cast<const float4*>(tile_terms + 8 * j + 2 * tq);
+      const float2 term[2] = {make_float2(tv.x, tv.y), make_float2(tv.z, tv.w)};
+      float score[4];  // [2 h + c]
 #pragma unroll
-        for (int c = 0; c < 2; ++c) {
-          const float score = fmaf(dot_coef, acc[4 * j + 2 * h + c], term[c].x);
-          if (fmaf(-qs, term[c].y, score) <= qthr) {
-            const std::int64_t row = r0 + 8 * j + 2 * tq + c;
-            if (row < row_end && q0 + ql < nq) {
-              cand.add(ql, score, static_cast<std::int32_t>(row), cap, counts, keys, rows);
-            }
+      for (int i = 0; i < 4; ++i) score[i] = fmaf(dot_coef, acc[4 * j + i], term[i % 2].x);
+      const bool any = (score[0] <= wide[0]) | (score[1] <= wide[0]) | (score[2] <= wide[1]) |
+                       (score[3] <= wide[1]);
+      if (any) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const int h = i / 2;
+          const int c = i % 2;
+          const std::int64_t row = r0 + 8 * j + 2 * tq + c;
+          const int ql = ql0 + 8 * h;
+          if (fmaf(-qs[h], term[c].y, score[i]) <= qthr[h] && row < row_end && q0 + ql < nq) {
+            cand.add(ql, score[i], static_cast<std::int32_t>(row), cap, counts, keys, rows);
           }
         }
       }
@@ -287,21 +330,20 @@ bool fused_wgmma_device(int ordinal) {
 void launch_fused_wgmma_rows(const float* base, const float* norms, std::int64_t n, int dp,
                              Metric metric, const std::uint32_t* max_norm2,
                              const FusedWgmmaRows& shape, __half* xh, float2* terms,
-                             cudaStream_t stream, bool sync_check) {
+                             float* tile_norms, cudaStream_t stream, bool sync_check) {
   if (n == 0) return;
   const std::int64_t chunks = n * (shape.dk / 8);
   const auto blocks =
       static_cast<unsigned>(std::clamp<std::int64_t>((chunks + 255) / 256, 1, 8192));
   to_half_rows_kernel<<<blocks, 256, 0, stream>>>(base, n, dp, shape.dk, max_norm2, xh);
   KNNX_CHECK_LAUNCH(stream, sync_check, "to_half_rows_kernel");
-  const std::int64_t padded = shape.tiles * kRows;
-  row_terms_kernel<<<static_cast<unsigned>(std::min<std::int64_t>((padded + 255) / 256, 4096)), 256,
-                     0, stream>>>(norms, n, metric == Metric::L2, padded, terms);
+  row_terms_kernel<<<static_cast<unsigned>(std::min<std::int64_t>(shape.tiles, 8192)), kRows, 0,
+                     stream>>>(norms, n, metric == Metric::L2, shape.tiles, terms, tile_norms);
   KNNX_CHECK_LAUNCH(stream, sync_check, "row_terms_kernel");
 }
 
 void launch_fused_candidates_wgmma(const __half* xh, const float2* terms,
-                                   const FusedWgmmaRows& shape, std::int64_t n, int dp,
+                                   const float* tile_norms, const FusedWgmmaRows& shape, std::int64_t n, int dp,
                                    const float* queries, int nq, const float* thr,
                                    const float* qscale, Metric metric,
                                    const std::uint32_t* max_norm2, int cap, int splits, int* counts,
@@ -321,7 +363,7 @@ void launch_fused_candidates_wgmma(const __half* xh, const float2* terms,
     constexpr auto kernel =
         &fused_candidates_wgmma_kernel<decltype(m)::value, decltype(steps)::value>;
     set_smem(reinterpret_cast<const void*>(kernel), kSmemBytes);
-    kernel<<<grid, kThreads, kSmemBytes, stream>>>(xh, terms, n, dp, queries, nq, thr, qscale,
+    kernel<<<grid, kThreads, kSmemBytes, stream>>>(xh, terms, tile_norms, n, dp, queries, nq, thr, qscale,
                                                    max_norm2, cap, rows_per_split, counts, keys,
                                                    rows);
   };

@@ -26,27 +26,29 @@ bool fused_wgmma_device(int ordinal);
 // the rows' power of two and rounded to fp16, dk halves a row (dp rounded up to two wgmma k
 // steps of 16, zero past dp); per row, padded to whole 128-row tiles, its terms: the score's
 // part that does not depend on the query (|x|^2 for L2, 0 for IP; +inf past n, so padding rows
-// never pass) and |x| (which scales its error bound).
+// never pass) and |x| (which scales its error bound); per tile, its rows' largest |x| (the
+// kernel's first, tile-wide filter).
 struct FusedWgmmaRows {
   std::int64_t rows = 0;   // n
   int dk = 0;              // halves a row
   std::int64_t tiles = 0;  // 128-row tiles, the last padded
-  std::int64_t bytes() const { return rows * dk * 2 + tiles * 128 * 8; }
+  std::int64_t bytes() const { return rows * dk * 2 + tiles * (128 * 8 + 4); }
 };
 inline FusedWgmmaRows fused_wgmma_rows_shape(std::int64_t n, int dp) {
   return {n, (dp + 31) / 32 * 32, (n + 127) / 128};
 }
 
-// Fills the copy: xh [n][dk] halves and terms [tiles x 128], from base [n][dp], norms (|x|^2)
-// and max_norm2[1] (the rows' largest squared norm's bits, launch_max_norm2).
+// Fills the copy: xh [n][dk] halves, terms [tiles x 128] and tile_norms [tiles], from base
+// [n][dp], norms (|x|^2) and max_norm2[1] (the rows' largest squared norm's bits,
+// launch_max_norm2).
 void launch_fused_wgmma_rows(const float* base, const float* norms, std::int64_t n, int dp,
                              Metric metric, const std::uint32_t* max_norm2,
                              const FusedWgmmaRows& shape, __half* xh, float2* terms,
-                             cudaStream_t stream, bool sync_check);
+                             float* tile_norms, cudaStream_t stream, bool sync_check);
 
 // launch_fused_candidates (FP16 operands) on the copy above; dp <= 128.
 void launch_fused_candidates_wgmma(const __half* xh, const float2* terms,
-                                   const FusedWgmmaRows& shape, std::int64_t n, int dp,
+                                   const float* tile_norms, const FusedWgmmaRows& shape, std::int64_t n, int dp,
                                    const float* queries, int nq, const float* thr,
                                    const float* qscale, Metric metric,
                                    const std::uint32_t* max_norm2, int cap, int splits, int* counts,

@@ -437,6 +437,7 @@ TEST_P(FusedCandidateKernels, EveryScoreWithAnOpenThreshold) {
   const cuda::FusedWgmmaRows half_rows = cuda::fused_wgmma_rows_shape(n, d);
   cuda::DeviceBuffer<__half> xh(static_cast<std::size_t>(n) * half_rows.dk, s);
   cuda::DeviceBuffer<float2> terms(static_cast<std::size_t>(half_rows.tiles) * 128, s);
+  cuda::DeviceBuffer<float> tile_norms(static_cast<std::size_t>(half_rows.tiles), s);
   switch (kernel) {
     case CandidateKernel::Tf32:
     case CandidateKernel::Fp16Sync:
@@ -447,8 +448,10 @@ TEST_P(FusedCandidateKernels, EveryScoreWithAnOpenThreshold) {
       break;
     case CandidateKernel::Wgmma:
       cuda::launch_fused_wgmma_rows(base_d.data(), norms_d.data(), n, d, metric, max_norm2.data(),
-                                    half_rows, xh.data(), terms.data(), s, true);
-      cuda::launch_fused_candidates_wgmma(xh.data(), terms.data(), half_rows, n, d, q_d.data(),
+                                    half_rows, xh.data(), terms.data(), tile_norms.data(), s,
+                                    true);
+      cuda::launch_fused_candidates_wgmma(xh.data(), terms.data(), tile_norms.data(), half_rows,
+                                          n, d, q_d.data(),
                                           nq, thr_d.data(), qscale_d.data(), metric,
                                           max_norm2.data(), cap, splits, counts.data(),
                                           keys.data(), rows.data(), s, true);
