@@ -83,6 +83,11 @@ if [[ ${FUSED:-1} == 1 ]] && (($(left) > 60)); then
     "$ncu" -i "$out/fused_ncu.ncu-rep" --page source --print-source sass --csv 2>&1 |
       gzip >"$out/fused_ncu_sass.csv.gz"
     rm -f "$out/fused_ncu.ncu-rep"
+    # Every kernel's time in the warm-up and the kept search: where the rest of a search goes.
+    KNNX_FLAT_FUSED_MMA=${FUSED_NCU_MMA:-auto} timeout "$(limit 60)" "$ncu" --clock-control none \
+      --metrics gpu__time_duration.sum --csv python3 bench/gpu_profile_driver.py --cases fused \
+      >"$out/fused_kernels.csv" 2>&1
+    stamp "ncu fused search kernels rc=$?"
     grep -E "Duration|Issue Slots Busy|Tensor|Registers Per|Achieved Occupancy|Compute \(SM\) Throughput|Stall" \
       "$out/fused_ncu.txt" | head -20 >>"$out/summary.txt"
   fi

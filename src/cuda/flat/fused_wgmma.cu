@@ -165,6 +165,32 @@ __device__ __forceinline__ float tile_threshold(float thr, float qs, float tile_
   return (thr + w) + (fabsf(thr) + w) * 0x1p-20f;
 }
 
+// The epilogue's rare path (fused_candidates_wgmma_kernel): a column pair's four scores
+// (score: query ql0 then ql0 + 8, columns row and row + 1), one of which passed the tile-wide
+// filter, each against its own row's bound (terms: the pair's (term, |x|) twice; query: the two
+// queries' thresholds, then their scales), staged in the block's candidates at `stage`. Out of
+// line: the straight path of the epilogue stays short enough for the instruction cache.
+__device__ __noinline__ void stage_pair_candidates(float4 score, float4 terms, float4 query,
+                                                   std::int64_t row, std::int64_t row_end, int ql0,
+                                                   int nq, float* stage, int q0, int cap,
+                                                   int* counts, std::uint32_t* keys,
+                                                   std::int32_t* rows) {
+  BlockCandidates cand(stage, q0);
+  const float s[4] = {score.x, score.y, score.z, score.w};
+  const float norm[2] = {terms.y, terms.w};
+  const float thr[2] = {query.x, query.y};
+  const float qs[2] = {query.z, query.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int h = i / 2;
+    const int c = i % 2;
+    const int ql = ql0 + 8 * h;
+    if (fmaf(-qs[h], norm[c], s[i]) <= thr[h] && row + c < row_end && q0 + ql < nq) {
+      cand.add(ql, s[i], static_cast<std::int32_t>(row + c), cap, counts, keys, rows);
+    }
+  }
+}
+
 // launch_fused_candidates_wgmma. Block (x, y): queries [128 x, 128 x + 128) against rows
 // [y rows_per_split, ...) (a multiple of 128), a tile at a time: tile t + 1 is copied (cp.async)
 // while each warpgroup multiplies its 64 queries by tile t (k steps of wgmma m64n128k16), then
@@ -184,7 +210,8 @@ __global__ void __launch_bounds__(kThreads, 2)
   unsigned char* const s_rows = s_queries + kOperandBytes;  // stage s at s x kOperandBytes
   float2* const s_terms = reinterpret_cast<float2*>(s_rows + kStages * kOperandBytes);
   const int q0 = blockIdx.x * kQueries;
-  BlockCandidates cand(reinterpret_cast<float*>(s_terms + kStages * kRows), q0);
+  float* const cand_base = reinterpret_cast<float*>(s_terms + kStages * kRows);
+  BlockCandidates cand(cand_base, q0);
   const std::int64_t row_begin = static_cast<std::int64_t>(blockIdx.y) * rows_per_split;
   const std::int64_t row_end = min(n, row_begin + rows_per_split);
   if (row_begin >= row_end) return;  // block-uniform
@@ -250,19 +277,16 @@ __global__ void __launch_bounds__(kThreads, 2)
 #pragma unroll
   for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
 
+  // One barrier a tile: past it, tile t is in stage s for every thread, and every thread is done
+  // with tile t - 1 (its wgmma read stage s ^ 1, its candidates are staged).
   for (std::int64_t t = 0; t < n_tiles; ++t) {
     const int s = static_cast<int>(t & 1);
-    // The other stage was last read by the wgmma of tile t - 1, finished before that tile's
-    // closing barrier.
-    if (t + 1 < n_tiles) {
-      load_tile(t + 1, s ^ 1);
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    const float tile_norm = __ldg(block_tile_norms + t);  // lands while the tensor cores work
+    cp_async_wait<0>();
     fence_proxy_async();
     __syncthreads();
+    if (*cand.count >= kStaged / 2) cand.flush(cap, counts, keys, rows);  // block-uniform
+    if (t + 1 < n_tiles) load_tile(t + 1, s ^ 1);
+    const float tile_norm = __ldg(block_tile_norms + t);  // lands while the tensor cores work
 
     wgmma_fence();
 #pragma unroll
@@ -300,23 +324,13 @@ __global__ void __launch_bounds__(kThreads, 2)
       const bool any = (score[0] <= wide[0]) | (score[1] <= wide[0]) | (score[2] <= wide[1]) |
                        (score[3] <= wide[1]);
       if (any) {
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          const int h = i / 2;
-          const int c = i % 2;
-          const std::int64_t row = r0 + 8 * j + 2 * tq + c;
-          const int ql = ql0 + 8 * h;
-          if (fmaf(-qs[h], term[c].y, score[i]) <= qthr[h] && row < row_end && q0 + ql < nq) {
-            cand.add(ql, score[i], static_cast<std::int32_t>(row), cap, counts, keys, rows);
-          }
-        }
+        stage_pair_candidates(make_float4(score[0], score[1], score[2], score[3]), tv,
+                              make_float4(qthr[0], qthr[1], qs[0], qs[1]), r0 + 8 * j + 2 * tq,
+                              row_end, ql0, nq, cand_base, q0, cap, counts, keys, rows);
       }
     }
-    __syncthreads();                   // both stages' readers are done, and the candidates staged
-    if (*cand.count >= kStaged / 2) {  // block-uniform: read after the barrier
-      cand.flush(cap, counts, keys, rows);
-    }
   }
+  __syncthreads();  // every candidate staged
   cand.flush(cap, counts, keys, rows);
 }
 
