@@ -69,12 +69,12 @@ struct Config {
   // for small k; "tf32" keeps tf32 throughout.
   std::string flat_fused_operands = "fp16";
   // KNNX_FLAT_FUSED_MMA: the tensor-core instruction of the fused kernel on FP16 operands:
-  // "sync" (mma.sync, any device; the default: the fastest measured, bench/NOTES.md), "wgmma"
-  // (Hopper's warpgroup MMA, operands read from shared memory through descriptors; compute
-  // capability 9.0, on an FP16 copy of the rows made once a search in the workspace), or
-  // "auto": wgmma where the device has it and the copy fits a quarter of the workspace, sync
-  // elsewhere. wgmma on a device without it is an error.
-  std::string flat_fused_mma = "sync";
+  // "auto" (the default): wgmma where the device has it and the copy below fits a quarter of
+  // the workspace, sync elsewhere; "sync" (mma.sync, any device); "wgmma" (Hopper's warpgroup
+  // MMA, operands read from shared memory through descriptors; compute capability 9.0, on an
+  // FP16 copy of the rows made once a search in the workspace; 1.5-1.7x faster than sync on an
+  // H100, bench/NOTES.md). wgmma on a device without it is an error.
+  std::string flat_fused_mma = "auto";
   // KNNX_FLAT_FUSED_CAP: candidates a query's buffer holds in the fused fast kernel; 0 = the
   // rule of src/cuda/flat/fused_fast.hpp (about 4x the expected count).
   int flat_fused_cap = 0;

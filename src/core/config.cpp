@@ -163,9 +163,9 @@ const std::vector<Knob>& knobs() {
           "to 128 dimensions, tf32 past that) or tf32"),
       choice_knob<&Config::flat_fused_mma>(
           "KNNX_FLAT_FUSED_MMA", {"auto", "wgmma", "sync"}, "auto, wgmma or sync",
-          "GPU flat fused fast kernel on fp16 operands: mma.sync (sync, the default), Hopper's "
-          "warpgroup MMA (wgmma; compute capability 9.0, on an fp16 copy of the rows in the "
-          "workspace), or wgmma where the device and workspace allow it (auto)"),
+          "GPU flat fused fast kernel on fp16 operands: wgmma where the device and workspace "
+          "allow it (auto, the default), Hopper's warpgroup MMA (wgmma; compute capability 9.0, "
+          "on an fp16 copy of the rows in the workspace), or mma.sync (sync)"),
       int_knob<&Config::flat_fused_cap>(
           "KNNX_FLAT_FUSED_CAP", 0, 1 << 24, "0 (auto) or 1..16777216",
           "GPU flat fused fast kernel: candidates a query's buffer holds before the query is "

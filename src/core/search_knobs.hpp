@@ -36,7 +36,7 @@ struct SearchKnobs {
   FlatFastKernel flat_fast_kernel = FlatFastKernel::Auto;
   int flat_fused_cap = 0;       // KNNX_FLAT_FUSED_CAP
   bool flat_fused_fp16 = true;  // KNNX_FLAT_FUSED_OPERANDS=fp16
-  FlatFusedMma flat_fused_mma = FlatFusedMma::Sync;
+  FlatFusedMma flat_fused_mma = FlatFusedMma::Auto;
   int flat_stream_max_nq = 0;
   int flat_stream_ring = 0;  // KNNX_FLAT_STREAM_RING
   int flat_tile_rows = 0;

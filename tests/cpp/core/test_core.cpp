@@ -312,7 +312,7 @@ TEST_F(ConfigTest, FlatFusedOperandsTakesItsWordsOnly) {
 }
 
 TEST_F(ConfigTest, FlatFusedMmaTakesItsWordsOnly) {
-  EXPECT_EQ(Config{}.flat_fused_mma, "sync");
+  EXPECT_EQ(Config{}.flat_fused_mma, "auto");
   expect_choice_knob("KNNX_FLAT_FUSED_MMA", &Config::flat_fused_mma, {"wgmma", "auto", "sync"},
                      {"WGMMA", "mma", "hgmma", ""}, "auto");
 }
