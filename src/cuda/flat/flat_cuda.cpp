@@ -787,11 +787,15 @@ class FlatCuda final : public detail::FlatBackend {
     const int kk = fused_kept(k, kept_per_query(k, knobs));
     const FusedFastShape shape = fused_fast_shape(n_, kk, knobs.flat_fused_cap);
     const std::int64_t s4 = (shape.sample + 3) / 4 * 4;
-    const std::int64_t per_query =
-        4 * s4 + 8LL * shape.cap + 16LL * kk + 16 + 4LL * dp_;  // scores, buffer, kept, small
+    // The sample's GEMM runs on 3xTF32 operands (launch_split_tf32: float32-level products at
+    // tensor-core rates, a third of float32's time), over `inner` columns.
+    const int inner = 3 * dp_;
+    const std::int64_t per_query = 4 * s4 + 8LL * shape.cap + 16LL * kk + 16 + 4LL * dp_ +
+                                   4LL * inner;  // scores, buffer, kept, small, split query
     const FusedWgmmaRows half_rows = fused_wgmma_rows_shape(n_, dp_);
     const bool wgmma = fp16 && use_wgmma(knobs, half_rows);
-    const std::int64_t fixed = 4 * s4 * (dp_ + 1) + (wgmma ? half_rows.bytes() : 0);
+    const std::int64_t fixed =
+        4 * s4 * (dp_ + 1 + inner) + (wgmma ? half_rows.bytes() : 0);  // sample, its split
     const std::int64_t chunk = std::clamp<std::int64_t>(
         (knobs.workspace_bytes / 2 - fixed) / per_query, 1, std::max(bq, 1));
 
@@ -800,6 +804,9 @@ class FlatCuda final : public detail::FlatBackend {
     KNNX_CUDA_CHECK(cudaMemsetAsync(sample_norms.data(), 0, sizeof(float) * s4, s));
     launch_gather_strided(data_.data(), norms_.data(), dp_, shape.stride, shape.sample,
                           sample.data(), sample_norms.data(), s, sync);
+    DeviceBuffer<float> sample_split(static_cast<std::size_t>(shape.sample) * inner, s);
+    launch_split_tf32(sample.data(), shape.sample, dp_, SplitOrder::Base, sample_split.data(), s,
+                      sync);
     const auto c = static_cast<std::size_t>(chunk);
     DeviceBuffer<float> tile(c * s4, s);
     if (s4 > shape.sample) {  // padding columns, read as float4s but never selected
@@ -809,6 +816,7 @@ class FlatCuda final : public detail::FlatBackend {
     DeviceBuffer<std::uint32_t> sel_keys(c * kk, s), top_keys(c * kk, s);
     DeviceBuffer<std::int32_t> sel_rows(c * kk, s), top_rows(c * kk, s);
     DeviceBuffer<float> qnorm2(c, s), thr(c, s), qscale(c, s);
+    DeviceBuffer<float> q_split(c * inner, s);
     DeviceBuffer<int> counts(c, s);
     DeviceBuffer<std::uint32_t> cand_keys(c * shape.cap, s);
     DeviceBuffer<std::int32_t> cand_rows(c * shape.cap, s);
@@ -829,7 +837,7 @@ class FlatCuda final : public detail::FlatBackend {
     }
     const float alpha = metric_ == Metric::L2 ? -2.0f : -1.0f;
     const float beta = 0.0f;
-    const float sample_eps = static_cast<float>(8.0 * (dp_ + 8) / 16777216.0);  // FP32 GEMM
+    const float sample_eps = fused_sample_eps(metric_, dp_);
     // Query tiles x row slices: at most 8 blocks a multiprocessor in all, i.e. whole waves of
     // the 2 resident a multiprocessor (rounding down: a few blocks of a fifth wave would
     // leave the device mostly idle while they run).
@@ -846,11 +854,13 @@ class FlatCuda final : public detail::FlatBackend {
         KNNX_CUDA_CHECK(cudaMemsetAsync(max_norm2.data(), 0, sizeof(std::uint32_t), s));
         launch_max_norm2(qnorm2.data(), cb, max_norm2.data(), s, sync);
       }
-      // tile[b][j] = alpha * <q_b, sample_j> in FP32: (S x cb, ld s4) = Sample^T * Q.
+      // tile[b][j] = alpha * <q_b, sample_j> on 3xTF32: (S x cb, ld s4) = Sample^T * Q.
+      launch_split_tf32(qc, cb, dp_, SplitOrder::Queries, q_split.data(), s, sync);
       KNNX_CUBLAS_CHECK(cublasGemmEx(
-          ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(shape.sample), cb, dp_, &alpha,
-          sample.data(), CUDA_R_32F, dp_, qc, CUDA_R_32F, dp_, &beta, tile.data(), CUDA_R_32F,
-          static_cast<int>(s4), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+          ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(shape.sample), cb, inner,
+          &alpha, sample_split.data(), CUDA_R_32F, inner, q_split.data(), CUDA_R_32F, inner, &beta,
+          tile.data(), CUDA_R_32F, static_cast<int>(s4), CUBLAS_COMPUTE_32F_FAST_TF32,
+          CUBLAS_GEMM_DEFAULT));
       launch_tile_select(tile.data(), static_cast<int>(s4), cb, static_cast<int>(shape.sample),
                          sample_norms.data(), 0, metric_, kk, 1, static_cast<int>(s4), nullptr,
                          nullptr, nullptr, sel_keys.data(), sel_rows.data(), kk, 0, s, sync);

@@ -496,25 +496,24 @@ __global__ void fused_threshold_kernel(
   if (q >= nq) return;
   const std::uint32_t* k = keys + static_cast<std::int64_t>(q) * kept;
   const std::int32_t* r = rows + static_cast<std::int64_t>(q) * kept;
-  std::uint32_t worst = 0;
-  std::int32_t worst_row = -1;
-  bool full = true;
-  for (int i = 0; i < kept; ++i) {
-    if (r[i] < 0) {
-      full = false;
-    } else if (worst_row < 0 || k[i] > worst) {
-      worst = k[i];
-      worst_row = r[i];
-    }
-  }
   const float qn = sqrtf(fmaxf(qnorm2[q], 0.0f));
   qscale[q] = coef * qn;
-  if (!full || worst_row < 0) {
-    thr[q] = INFINITY;
-    return;
+  // Each kept row's true score is at most its score plus its own error bound: the largest of
+  // those bounds k' true scores (the worst score's row need not have the largest norm).
+  float bound = -INFINITY;
+  for (int i = 0; i < kept; ++i) {
+    if (r[i] < 0) {  // fewer than k' rows kept: no bound
+      thr[q] = INFINITY;
+      return;
+    }
+    const float xn = sqrtf(fmaxf(sample_norms[r[i]], 0.0f));
+    const float row_bound = key_to_float(k[i]) + sample_eps * qn * xn;
+    if (isnan(row_bound)) {  // no bound: every row a candidate (the query overflows to exact)
+      thr[q] = INFINITY;
+      return;
+    }
+    bound = fmaxf(bound, row_bound);
   }
-  const float xn = sqrtf(fmaxf(sample_norms[worst_row], 0.0f));
-  float bound = key_to_float(worst) + sample_eps * qn * xn;
   if (max_norm2 != nullptr) {
     // FP16 operands: a coordinate below fp16's normal range is rounded to a multiple of 2^-24
     // (in scaled units), an absolute error eps = 2^-25 / scale, which the relative bound
@@ -555,6 +554,15 @@ float fused_margin_coef(Metric metric, int dp) {
   // |tf32(q).tf32(x) - q.x| <= (2^-10 + 2^-22) |q||x|, plus float32 summation over dp terms
   // (dp 2^-24 |q||x|); L2 scores carry -2 q.x.
   const double dot = std::ldexp(1.0, -10) + std::ldexp(1.0, -22) + dp * std::ldexp(1.0, -24);
+  return static_cast<float>(2.0 * (metric == Metric::L2 ? 2.0 : 1.0) * dot);
+}
+
+float fused_sample_eps(Metric metric, int dp) {
+  // x = hi + lo + r with |r| <= 2^-20 |x| (each part truncated to tf32 at worst): the dropped
+  // lo.lo and the residuals' products are at most 3 x 2^-20 < 2^-18 of |q_i x_i|; the tf32
+  // products are exact in float32, and their sum over 3 dp terms loses at most 3 dp 2^-23 of
+  // sum |q_i x_i| <= |q| |x|. Doubled for margin; L2 scores carry -2 q.x.
+  const double dot = std::ldexp(1.0, -18) + 3.0 * (dp + 8) * std::ldexp(1.0, -23);
   return static_cast<float>(2.0 * (metric == Metric::L2 ? 2.0 : 1.0) * dot);
 }
 

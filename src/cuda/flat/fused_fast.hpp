@@ -1,11 +1,11 @@
 // cuda/flat/fused_fast.hpp — the fused fast mode of GPU flat search (KNNX_FLAT_FAST_KERNEL=fused).
 //
 // Pipeline for a batch of queries (flat_cuda.cpp, search_fused):
-//  1. threshold: an exact FP32 search of each query over a strided sample of S stored rows keeps
-//     its k'-th best score (k' = fused_kept below: max(k x flat_overfetch, k + 16), at most
-//     4096).
-//     No row of a query's true top k' scores worse than that, so the sample's k'-th score
-//     bounds every row the re-rank needs.
+//  1. threshold: a 3xTF32 search of each query over a strided sample of S stored rows keeps its
+//     k' best scores (k' = fused_kept below: max(k x flat_overfetch, k + 16), at most 4096);
+//     the largest of their scores plus each one's error bound is at least k' true scores.
+//     No row of a query's true top k' scores worse than that, so it bounds every row the
+//     re-rank needs.
 //  2. candidates: one kernel computes tensor-core tiles of query x row products and, in its
 //     epilogue, appends each (row, score) whose approximate score is within the error bound of
 //     the threshold to the query's buffer of `cap` entries; no score tile reaches memory. The
@@ -65,6 +65,10 @@ FusedFastShape fused_fast_shape(std::int64_t n, int kept, int cap_override);
 // with a factor 2 of slack.
 float fused_margin_coef(Metric metric, int dp);
 
+// The threshold's sample GEMM error bound, as a multiple of |q| |x|: products of 3xTF32
+// operands (launch_split_tf32) summed in float32 over 3 dp terms.
+float fused_sample_eps(Metric metric, int dp);
+
 // dst rows i < count = src rows i x stride (rows of dp floats); dst_norms likewise from norms.
 void launch_gather_strided(const float* src, const float* norms, int dp, std::int64_t stride,
                            std::int64_t count, float* dst, float* dst_norms, cudaStream_t stream,
@@ -80,8 +84,8 @@ void launch_max_norm2(const float* norm2, std::int64_t n, std::uint32_t* max_nor
                       cudaStream_t stream, bool sync_check);
 
 // Per query q < nq, from the sample's best `kept` (key, row) pairs ([nq][kept], rows index
-// sample_norms): thr[q] = the worst kept score plus the float32 error bound of the sample GEMM
-// at that row (+inf when fewer than kept rows were kept), and qscale[q] = fused_margin_coef x
+// sample_norms): thr[q] = the largest kept score plus the sample GEMM's error bound at its row,
+// sample_eps |q| |x| (+inf when fewer than kept rows were kept), and qscale[q] = fused_margin_coef x
 // |q| (from the squared norms qnorm2). fp16_max_norm2 (device; [0] the queries', [1] the rows'
 // largest squared norm, from launch_max_norm2) when the FP16 kernel follows, else null: thr
 // then also carries FP16's absolute error term, or +inf when a largest norm is not finite.
