@@ -737,8 +737,9 @@ class FlatCuda final : public detail::FlatBackend {
 
   // The operands fast precision's fused kernel runs on, or None for the cuBLAS tiles: as asked
   // (KNNX_FLAT_FAST_KERNEL=fused, KNNX_FLAT_FUSED_OPERANDS), or (auto) by the measured rule of
-  // fused_fast.hpp: FP16 for k up to kFusedFp16AutoMaxK, TF32 up to kFusedAutoMaxK, and only on
-  // up to 128 dimensions, the shape measured.
+  // fused_fast.hpp: FP16 for k up to kFusedFp16AutoMaxK on mma.sync (kFusedAutoMaxK on
+  // warpgroup MMA), TF32 up to kFusedAutoMaxK, and only on up to 128 dimensions, the shape
+  // measured.
   enum class FusedOperands { None, Fp16, Tf32 };
   FusedOperands fused_operands(int k, const detail::SearchKnobs& knobs) const {
     const bool fp16 = knobs.flat_fused_fp16 && fused_fp16_supported(dp_);
@@ -751,7 +752,10 @@ class FlatCuda final : public detail::FlatBackend {
         break;
     }
     if (!fused_fp16_supported(dp_) || k > kFusedAutoMaxK) return FusedOperands::None;
-    return fp16 && k <= kFusedFp16AutoMaxK ? FusedOperands::Fp16 : FusedOperands::Tf32;
+    if (!fp16) return FusedOperands::Tf32;
+    const bool wgmma = use_wgmma(knobs, fused_wgmma_rows_shape(n_, dp_));
+    return k <= (wgmma ? kFusedAutoMaxK : kFusedFp16AutoMaxK) ? FusedOperands::Fp16
+                                                             : FusedOperands::Tf32;
   }
 
   // Whether the fused kernel on FP16 operands runs on warpgroup MMA (KNNX_FLAT_FUSED_MMA): asked
@@ -876,6 +880,7 @@ class FlatCuda final : public detail::FlatBackend {
         launch_fused_candidates_wgmma(xh.data(), row_terms.data(), tile_norms.data(), half_rows, n_,
                                       dp_, qc, cb,
                                       thr.data(), qscale.data(), metric_, fp16_max, shape.cap,
+                                      static_cast<double>(kk) / static_cast<double>(shape.sample),
                                       splits, counts.data(), cand_keys.data(), cand_rows.data(), s,
                                       sync);
       } else {

@@ -41,11 +41,13 @@ inline int fused_kept(int k, int kept) {
 }
 
 // KNNX_FLAT_FAST_KERNEL=auto (up to 128 dimensions): the fused kernel on FP16 operands for k up
-// to kFusedFp16AutoMaxK, on TF32 operands up to kFusedAutoMaxK, the cuBLAS tiles past it. At 1M
-// x 128, nq 10,000 on an H100 (bench/NOTES.md, 2026-12-07), FP16 was the fastest at k 10 (26.5
-// ms; TF32 fused 31.7, tiles 38.8) and slower than both at k 100 (42.9; 40.3, 41.3), where a
-// candidate is one score in 80 and the FP16 epilogue's branches diverge; TF32 fused was at or
-// below the tiles at k 10, 32 and 100. k 16 keeps k' (32) near k 10's (26).
+// to kFusedFp16AutoMaxK on mma.sync or kFusedAutoMaxK on warpgroup MMA, on TF32 operands up to
+// kFusedAutoMaxK, the cuBLAS tiles past it. At 1M x 128, nq 10,000 on an H100 (bench/NOTES.md,
+// 2026-12-07), FP16 on mma.sync was the fastest at k 10 (26.5 ms; TF32 fused 31.7, tiles 38.8)
+// and slower than both at k 100 (42.9; 40.3, 41.3), where a candidate is one score in 80 and
+// its epilogue's branches diverge; TF32 fused was at or below the tiles at k 10, 32 and 100.
+// k 16 keeps k' (32) near k 10's (26). FP16 on warpgroup MMA was the fastest at k 10, 32 and
+// 100 (15.5, 21.0, 31.8 ms; TF32 fused 30.8, 33.2, 40.0).
 inline constexpr int kFusedFp16AutoMaxK = 16;
 inline constexpr int kFusedAutoMaxK = 100;
 

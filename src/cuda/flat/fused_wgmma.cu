@@ -40,6 +40,10 @@ constexpr int kStages = 2;
 constexpr std::size_t kSmemBytes =
     1024 + (1 + kStages) * kOperandBytes + kStages * kRows * sizeof(float2) + kCandidateStageBytes;
 static_assert(2 * (kSmemBytes + 1024) <= 228 * 1024, "two blocks a multiprocessor");
+// Below this expected share of scores passing, the epilogue's second step is a call
+// (stage_pair_candidates_call). 1M x 128, nq 10,000 on an H100 (bench/NOTES.md): k 10 (one score
+// in 630) and 32 (one in 256) ran faster with the call, k 100 (one in 82) inline.
+constexpr double kCallStepMaxRate = 1.0 / 200;
 
 __device__ __forceinline__ std::uint32_t smem_address(const void* p) {
   return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
@@ -165,16 +169,15 @@ __device__ __forceinline__ float tile_threshold(float thr, float qs, float tile_
   return (thr + w) + (fabsf(thr) + w) * 0x1p-20f;
 }
 
-// The epilogue's rare path (fused_candidates_wgmma_kernel): a column pair's four scores
+// The epilogue's second step (fused_candidates_wgmma_kernel): a column pair's four scores
 // (score: query ql0 then ql0 + 8, columns row and row + 1), one of which passed the tile-wide
 // filter, each against its own row's bound (terms: the pair's (term, |x|) twice; query: the two
-// queries' thresholds, then their scales), staged in the block's candidates at `stage`. Out of
-// line: the straight path of the epilogue stays short enough for the instruction cache.
-__device__ __noinline__ void stage_pair_candidates(float4 score, float4 terms, float4 query,
-                                                   std::int64_t row, std::int64_t row_end, int ql0,
-                                                   int nq, float* stage, int q0, int cap,
-                                                   int* counts, std::uint32_t* keys,
-                                                   std::int32_t* rows) {
+// queries' thresholds, then their scales), staged in the block's candidates at `stage`.
+__device__ __forceinline__ void stage_pair_candidates(float4 score, float4 terms, float4 query,
+                                                      std::int64_t row, std::int64_t row_end,
+                                                      int ql0, int nq, float* stage, int q0,
+                                                      int cap, int* counts, std::uint32_t* keys,
+                                                      std::int32_t* rows) {
   BlockCandidates cand(stage, q0);
   const float s[4] = {score.x, score.y, score.z, score.w};
   const float norm[2] = {terms.y, terms.w};
@@ -191,11 +194,23 @@ __device__ __noinline__ void stage_pair_candidates(float4 score, float4 terms, f
   }
 }
 
+// The same out of line: where candidates are rare, the epilogue's straight path stays short
+// enough for the instruction cache (inline, 16 copies of the step push it out: one stall in
+// three waited for an instruction fetch). Where they are common, the calls cost more.
+__device__ __noinline__ void stage_pair_candidates_call(float4 score, float4 terms, float4 query,
+                                                        std::int64_t row, std::int64_t row_end,
+                                                        int ql0, int nq, float* stage, int q0,
+                                                        int cap, int* counts,
+                                                        std::uint32_t* keys, std::int32_t* rows) {
+  stage_pair_candidates(score, terms, query, row, row_end, ql0, nq, stage, q0, cap, counts, keys,
+                        rows);
+}
+
 // launch_fused_candidates_wgmma. Block (x, y): queries [128 x, 128 x + 128) against rows
 // [y rows_per_split, ...) (a multiple of 128), a tile at a time: tile t + 1 is copied (cp.async)
 // while each warpgroup multiplies its 64 queries by tile t (k steps of wgmma m64n128k16), then
 // filters its 64 scores a thread against the queries' thresholds.
-template <Metric M, int kSteps>
+template <Metric M, int kSteps, bool kCallStep>
 __global__ void __launch_bounds__(kThreads, 2)
     fused_candidates_wgmma_kernel(const __half* __restrict__ xh, const float2* __restrict__ terms,
                                   const float* __restrict__ tile_norms, std::int64_t n, int dp,
@@ -324,9 +339,15 @@ __global__ void __launch_bounds__(kThreads, 2)
       const bool any = (score[0] <= wide[0]) | (score[1] <= wide[0]) | (score[2] <= wide[1]) |
                        (score[3] <= wide[1]);
       if (any) {
-        stage_pair_candidates(make_float4(score[0], score[1], score[2], score[3]), tv,
-                              make_float4(qthr[0], qthr[1], qs[0], qs[1]), r0 + 8 * j + 2 * tq,
-                              row_end, ql0, nq, cand_base, q0, cap, counts, keys, rows);
+        const float4 pair_scores = make_float4(score[0], score[1], score[2], score[3]);
+        const float4 pair_queries = make_float4(qthr[0], qthr[1], qs[0], qs[1]);
+        if constexpr (kCallStep) {
+          stage_pair_candidates_call(pair_scores, tv, pair_queries, r0 + 8 * j + 2 * tq, row_end,
+                                     ql0, nq, cand_base, q0, cap, counts, keys, rows);
+        } else {
+          stage_pair_candidates(pair_scores, tv, pair_queries, r0 + 8 * j + 2 * tq, row_end, ql0,
+                                nq, cand_base, q0, cap, counts, keys, rows);
+        }
       }
     }
   }
@@ -360,9 +381,9 @@ void launch_fused_candidates_wgmma(const __half* xh, const float2* terms,
                                    const float* tile_norms, const FusedWgmmaRows& shape, std::int64_t n, int dp,
                                    const float* queries, int nq, const float* thr,
                                    const float* qscale, Metric metric,
-                                   const std::uint32_t* max_norm2, int cap, int splits, int* counts,
-                                   std::uint32_t* keys, std::int32_t* rows, cudaStream_t stream,
-                                   bool sync_check) {
+                                   const std::uint32_t* max_norm2, int cap, double candidate_rate,
+                                   int splits, int* counts, std::uint32_t* keys,
+                                   std::int32_t* rows, cudaStream_t stream, bool sync_check) {
   if (nq == 0 || n == 0) return;
   if (shape.dk > kMaxDk || shape.dk % 32 != 0) {
     throw Error(
@@ -373,25 +394,30 @@ void launch_fused_candidates_wgmma(const __half* xh, const float2* terms,
   const std::int64_t rows_per_split = (per + kRows - 1) / kRows * kRows;
   const auto used = static_cast<unsigned>((n + rows_per_split - 1) / rows_per_split);
   const dim3 grid(static_cast<unsigned>((nq + kQueries - 1) / kQueries), used);
-  const auto launch = [&](auto m, auto steps) {
-    constexpr auto kernel =
-        &fused_candidates_wgmma_kernel<decltype(m)::value, decltype(steps)::value>;
+  const auto launch = [&](auto m, auto steps, auto call_step) {
+    constexpr auto kernel = &fused_candidates_wgmma_kernel<decltype(m)::value,
+                                                           decltype(steps)::value,
+                                                           decltype(call_step)::value>;
     set_smem(reinterpret_cast<const void*>(kernel), kSmemBytes);
-    kernel<<<grid, kThreads, kSmemBytes, stream>>>(xh, terms, tile_norms, n, dp, queries, nq, thr, qscale,
-                                                   max_norm2, cap, rows_per_split, counts, keys,
-                                                   rows);
+    kernel<<<grid, kThreads, kSmemBytes, stream>>>(xh, terms, tile_norms, n, dp, queries, nq, thr,
+                                                   qscale, max_norm2, cap, rows_per_split, counts,
+                                                   keys, rows);
+  };
+  const auto with_step = [&](auto m, auto steps) {
+    if (candidate_rate < kCallStepMaxRate) return launch(m, steps, std::true_type{});
+    return launch(m, steps, std::false_type{});
   };
   // k steps of 16 halves, in pairs (the row copy's dk is a multiple of 32).
   dispatch_metric(metric, [&](auto m) {
     switch (shape.dk) {
       case 32:
-        return launch(m, std::integral_constant<int, 2>{});
+        return with_step(m, std::integral_constant<int, 2>{});
       case 64:
-        return launch(m, std::integral_constant<int, 4>{});
+        return with_step(m, std::integral_constant<int, 4>{});
       case 96:
-        return launch(m, std::integral_constant<int, 6>{});
+        return with_step(m, std::integral_constant<int, 6>{});
       default:
-        return launch(m, std::integral_constant<int, 8>{});
+        return with_step(m, std::integral_constant<int, 8>{});
     }
   });
   KNNX_CHECK_LAUNCH(stream, sync_check, "fused_candidates_wgmma_kernel");

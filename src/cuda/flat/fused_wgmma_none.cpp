@@ -14,10 +14,10 @@ void launch_fused_wgmma_rows(const float*, const float*, std::int64_t, int, Metr
 }
 
 void launch_fused_candidates_wgmma(const __half*, const float2*, const float*,
-                                   const FusedWgmmaRows&,
-                                   std::int64_t, int, const float*, int, const float*, const float*,
-                                   Metric, const std::uint32_t*, int, int, int*, std::uint32_t*,
-                                   std::int32_t*, cudaStream_t, bool) {
+                                   const FusedWgmmaRows&, std::int64_t, int, const float*, int,
+                                   const float*, const float*, Metric, const std::uint32_t*, int,
+                                   double, int, int*, std::uint32_t*, std::int32_t*, cudaStream_t,
+                                   bool) {
   throw NotSupported("this build of knnx has no sm_90a kernels (wgmma)");
 }
 

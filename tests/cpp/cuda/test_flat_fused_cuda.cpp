@@ -236,8 +236,8 @@ TEST_F(FlatFusedCudaEdge, OverflowFallsBackToExact) {
 
 #ifdef KNNX_WITH_CUDA
 // KNNX_FLAT_FAST_KERNEL=auto (the default) returns what the fused kernel returns on FP16
-// operands for k up to kFusedFp16AutoMaxK, on TF32 operands up to kFusedAutoMaxK, and what the
-// cuBLAS tiles return past it or past 128 dimensions.
+// operands for k up to kFusedFp16AutoMaxK (kFusedAutoMaxK on warpgroup MMA), on TF32 operands up
+// to kFusedAutoMaxK, and what the cuBLAS tiles return past it or past 128 dimensions.
 TEST_F(FlatFusedCudaEdge, AutoChoosesByKAndDims) {
   for (const int d : {64, 200}) {
     const idx_t n = 20011;
@@ -255,8 +255,12 @@ TEST_F(FlatFusedCudaEdge, AutoChoosesByKAndDims) {
       set_config(c);
       const auto got = test::search(index, q, d, k, &fast);
       const bool fused = d <= 128 && k <= cuda::kFusedAutoMaxK;
+      // FP16's reach depends on the instruction (KNNX_FLAT_FUSED_MMA=auto: wgmma where the
+      // device has it; these rows' copy fits the default workspace).
+      const int fp16_max_k =
+          cuda::fused_wgmma_device(0) ? cuda::kFusedAutoMaxK : cuda::kFusedFp16AutoMaxK;
       c.flat_fast_kernel = fused ? "fused" : "gemm";
-      c.flat_fused_operands = k <= cuda::kFusedFp16AutoMaxK ? "fp16" : "tf32";
+      c.flat_fused_operands = k <= fp16_max_k ? "fp16" : "tf32";
       set_config(c);
       const auto want = test::search(index, q, d, k, &fast);
       EXPECT_EQ(got.lab, want.lab);
@@ -288,8 +292,8 @@ TEST_F(FlatFusedCudaEdge, MmaRuleFollowsDeviceAndWorkspace) {
     return test::search(index, q, d, 10, &fast);
   };
   const std::int64_t roomy = std::int64_t{512} << 20;
-  // A quarter of 100 MB does not hold the copy; the rest still holds the fused pipeline's
-  // buffers for all 600 queries at once.
+  // A quarter of 100 MB does not hold the copy; the rest holds the fused pipeline's buffers for
+  // a few hundred queries at a time.
   const std::int64_t tight = std::int64_t{100} << 20;
   const auto sync_roomy = search_with("sync", roomy);
   const auto auto_roomy = search_with("auto", roomy);
@@ -374,10 +378,22 @@ TEST(FlatFusedCudaRules, KeptSampleAndBufferSizes) {
 // every score of the tiles comes back through the candidate buffers and is compared with a
 // float64 product within the fused error bound. This pins each kernel's fragment, swizzle and
 // descriptor layouts, the rows past n and past a slice, and the queries past nq.
-enum class CandidateKernel { Tf32, Fp16Sync, Wgmma };
+// WgmmaCall: the wgmma kernel with its epilogue's second step out of line (as for a low
+// expected candidate rate).
+enum class CandidateKernel { Tf32, Fp16Sync, Wgmma, WgmmaCall };
 
 std::string_view kernel_name(CandidateKernel k) {
-  return k == CandidateKernel::Tf32 ? "tf32" : k == CandidateKernel::Fp16Sync ? "fp16sync" : "wgmma";
+  switch (k) {
+    case CandidateKernel::Tf32:
+      return "tf32";
+    case CandidateKernel::Fp16Sync:
+      return "fp16sync";
+    case CandidateKernel::Wgmma:
+      return "wgmma";
+    case CandidateKernel::WgmmaCall:
+      return "wgmmacall";
+  }
+  return "?";
 }
 
 float host_key_to_float(std::uint32_t key) {  // cuda/select/radix_key.cuh, on the host
@@ -393,7 +409,8 @@ class FusedCandidateKernels
 TEST_P(FusedCandidateKernels, EveryScoreWithAnOpenThreshold) {
   KNNX_REQUIRE_GPU();
   const auto [kernel, metric, d] = GetParam();  // d: a multiple of 4, so rows are unpadded
-  if (kernel == CandidateKernel::Wgmma && !cuda::fused_wgmma_device(0)) {
+  const bool wgmma = kernel == CandidateKernel::Wgmma || kernel == CandidateKernel::WgmmaCall;
+  if (wgmma && !cuda::fused_wgmma_device(0)) {
     GTEST_SKIP() << "no warpgroup MMA on this device";
   }
   const int n = 1000, nq = 200, splits = 3, cap = n;  // slices of 384 rows; 2 query tiles
@@ -447,14 +464,15 @@ TEST_P(FusedCandidateKernels, EveryScoreWithAnOpenThreshold) {
           counts.data(), keys.data(), rows.data(), s, true);
       break;
     case CandidateKernel::Wgmma:
+    case CandidateKernel::WgmmaCall:
       cuda::launch_fused_wgmma_rows(base_d.data(), norms_d.data(), n, d, metric, max_norm2.data(),
                                     half_rows, xh.data(), terms.data(), tile_norms.data(), s,
                                     true);
-      cuda::launch_fused_candidates_wgmma(xh.data(), terms.data(), tile_norms.data(), half_rows,
-                                          n, d, q_d.data(),
-                                          nq, thr_d.data(), qscale_d.data(), metric,
-                                          max_norm2.data(), cap, splits, counts.data(),
-                                          keys.data(), rows.data(), s, true);
+      cuda::launch_fused_candidates_wgmma(
+          xh.data(), terms.data(), tile_norms.data(), half_rows, n, d, q_d.data(), nq,
+          thr_d.data(), qscale_d.data(), metric, max_norm2.data(), cap,
+          kernel == CandidateKernel::WgmmaCall ? 0.0 : 1.0, splits, counts.data(), keys.data(),
+          rows.data(), s, true);
       break;
   }
   std::vector<int> h_counts(nq);
@@ -511,7 +529,7 @@ TEST_P(FusedCandidateKernels, EveryScoreWithAnOpenThreshold) {
 INSTANTIATE_TEST_SUITE_P(
     KernelsMetricsDims, FusedCandidateKernels,
     ::testing::Combine(::testing::Values(CandidateKernel::Tf32, CandidateKernel::Fp16Sync,
-                                         CandidateKernel::Wgmma),
+                                         CandidateKernel::Wgmma, CandidateKernel::WgmmaCall),
                        ::testing::Values(Metric::L2, Metric::InnerProduct),
                        ::testing::Values(32, 40, 128)),
     [](const auto& info) {
