@@ -38,30 +38,64 @@ __device__ __forceinline__ void append_candidate(int q, std::uint32_t key, std::
 
 // A block's view of its 128 queries' thresholds and its staged candidates, in shared memory
 // (kCandidateStageBytes from `at`, 16-byte aligned): each query's threshold and scale, then
-// kStaged entries of a key, a row and the query's place in the tile, then their count.
-// Candidates are staged and appended to the queries' global buffers kStaged / 2 at a time: a
+// kStaged entries of a key, a row and the query's place in the tile, then their counts.
+// Candidates are staged and appended to the queries' global buffers half a stage at a time: a
 // global atomic returns after hundreds of cycles, and in the epilogue a warp would wait for one
-// per candidate while its block's other warps wait at the barrier.
+// per candidate while its block's other warps wait at the barrier. With kGroups > 1 the stage is
+// split between kGroups equal groups of consecutive threads (warpgroups), each with its own
+// count, flushed by the group alone (named barrier 1 + group).
+template <int kGroups = 1>
 struct BlockCandidates {
+  static_assert((kGroups == 1 || kGroups == 2) && kFusedBlockThreads % (32 * kGroups) == 0,
+                "one or two groups of whole warps (sync_group's barrier ids)");
+  static constexpr int kGroupThreads = kFusedBlockThreads / kGroups;
+  static constexpr int kEntries = kStaged / kGroups;  // a group's share of the stage
+
   float* thr;
   float* qscale;
-  std::uint32_t* key;
+  std::uint32_t* key;  // this thread's group's entries and count
   std::int32_t* row;
   std::uint16_t* q;
   int* count;
   int q0;  // the block's first query
 
+  // Byte offsets in the stage: thresholds, scales, keys, rows, query places, counts.
+  static constexpr std::size_t kKeysAt = 2 * kFusedTileQueries * sizeof(float);
+  static constexpr std::size_t kRowsAt = kKeysAt + kStaged * sizeof(std::uint32_t);
+  static constexpr std::size_t kPlacesAt = kRowsAt + kStaged * sizeof(std::int32_t);
+  static constexpr std::size_t kCountsAt = kPlacesAt + kStaged * sizeof(std::uint16_t);
+  static_assert(kCountsAt + 16 == kCandidateStageBytes, "the layout kCandidateStageBytes counts");
+
   __device__ BlockCandidates(float* at, int first_query)
       : thr(at),
         qscale(at + kFusedTileQueries),
-        key(reinterpret_cast<std::uint32_t*>(at + 2 * kFusedTileQueries)),
-        row(reinterpret_cast<std::int32_t*>(key + kStaged)),
-        q(reinterpret_cast<std::uint16_t*>(row + kStaged)),
-        count(reinterpret_cast<int*>(q + kStaged)),
+        key(reinterpret_cast<std::uint32_t*>(bytes(at) + kKeysAt) + group() * kEntries),
+        row(reinterpret_cast<std::int32_t*>(bytes(at) + kRowsAt) + group() * kEntries),
+        q(reinterpret_cast<std::uint16_t*>(bytes(at) + kPlacesAt) + group() * kEntries),
+        count(reinterpret_cast<int*>(bytes(at) + kCountsAt) + group()),
         q0(first_query) {}
 
-  // The thresholds and scales of queries [q0, q0 + kFusedTileQueries) (of nq), and an empty stage; visible to
-  // the block after its next barrier.
+  static __device__ unsigned char* bytes(float* at) { return reinterpret_cast<unsigned char*>(at); }
+  static __device__ int group() { return static_cast<int>(threadIdx.x) / kGroupThreads; }
+  static __device__ int rank() { return static_cast<int>(threadIdx.x) % kGroupThreads; }
+
+  // Waits for the threads of this thread's group (the block when kGroups is 1). Barrier ids are
+  // immediates: a register id would reserve all 16 of the block's barriers, fewer blocks a
+  // multiprocessor.
+  static __device__ void sync_group() {
+    if constexpr (kGroups == 1) {
+      __syncthreads();
+    } else {
+      if (group() == 0) {
+        asm volatile("bar.sync 1, %0;\n" ::"n"(kGroupThreads) : "memory");
+      } else {
+        asm volatile("bar.sync 2, %0;\n" ::"n"(kGroupThreads) : "memory");
+      }
+    }
+  }
+
+  // The thresholds and scales of queries [q0, q0 + kFusedTileQueries) (of nq), and empty
+  // stages; visible to the block after its next barrier.
   __device__ void init(int nq, const float* __restrict__ thr_in,
                        const float* __restrict__ qscale_in) {
     for (int i = threadIdx.x; i < kFusedTileQueries; i += kFusedBlockThreads) {
@@ -69,15 +103,18 @@ struct BlockCandidates {
       thr[i] = in ? thr_in[q0 + i] : -INFINITY;  // no row passes for a missing query
       qscale[i] = in ? qscale_in[q0 + i] : 0.0f;
     }
-    if (threadIdx.x == 0) *count = 0;
+    if (rank() == 0) *count = 0;
   }
+
+  // Whether the group's stage is half full; uniform across the group after sync_group.
+  __device__ bool half_full() const { return *count >= kEntries / 2; }
 
   // Stages (score, row) for the tile's query ql, or appends it to the global buffer when the
   // stage is full (a shared-memory atomic takes tens of cycles).
   __device__ __forceinline__ void add(int ql, float score, std::int32_t r, int cap, int* counts,
                                       std::uint32_t* keys, std::int32_t* rows) {
     const int slot = atomicAdd(count, 1);
-    if (slot < kStaged) {
+    if (slot < kEntries) {
       key[slot] = float_to_key(score);
       row[slot] = r;
       q[slot] = static_cast<std::uint16_t>(ql);
@@ -86,16 +123,16 @@ struct BlockCandidates {
     }
   }
 
-  // The staged entries, appended to the global buffers by all threads at once, then the stage
-  // emptied. Every thread calls it (it has barriers).
+  // The group's staged entries, appended to the global buffers by its threads at once, then its
+  // stage emptied. Every thread of the group calls it (it has barriers).
   __device__ void flush(int cap, int* counts, std::uint32_t* keys, std::int32_t* rows) {
-    const int staged = min(*count, kStaged);
-    for (int i = threadIdx.x; i < staged; i += kFusedBlockThreads) {
+    const int staged = min(*count, kEntries);
+    for (int i = rank(); i < staged; i += kGroupThreads) {
       append_candidate(q0 + q[i], key[i], row[i], cap, counts, keys, rows);
     }
-    __syncthreads();  // every entry is read before the stage is reused
-    if (threadIdx.x == 0) *count = 0;
-    __syncthreads();
+    sync_group();  // every entry is read before the stage is reused
+    if (rank() == 0) *count = 0;
+    sync_group();
   }
 };
 

@@ -141,7 +141,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   float* const s_queries = fsmem;
   float* const s_rows = kResidentA ? fsmem + kResidentFloats : fsmem + kTileFloats;
   const int q0 = blockIdx.x * kBM;
-  BlockCandidates cand(fsmem + kOperandFloats<kResidentA>, q0);
+  BlockCandidates<> cand(fsmem + kOperandFloats<kResidentA>, q0);
   const std::int64_t row_begin = static_cast<std::int64_t>(blockIdx.y) * rows_per_split;
   const std::int64_t row_end = min(n, row_begin + rows_per_split);
   if (row_begin >= row_end) return;  // block-uniform
@@ -265,7 +265,7 @@ __global__ void __launch_bounds__(kThreads, 2)
         }
     }
     __syncthreads();  // every warp is done with this stage (and its candidates are staged)
-    if (tile_ends && *cand.count >= kStaged / 2) {  // block-uniform: read after the barrier
+    if (tile_ends && cand.half_full()) {  // block-uniform: read after the barrier
       cand.flush(cap, counts, keys, rows);
     }
     kt = nkt;
@@ -346,7 +346,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   __half* const s_queries = reinterpret_cast<__half*>(hsmem);
   __half* const s_rows = s_queries + kHalfTileElems;  // stage s at s_rows + s x kHalfTileElems
   const int q0 = blockIdx.x * kBM;
-  BlockCandidates cand(reinterpret_cast<float*>(s_queries + 3 * kHalfTileElems), q0);
+  BlockCandidates<> cand(reinterpret_cast<float*>(s_queries + 3 * kHalfTileElems), q0);
   const std::int64_t row_begin = static_cast<std::int64_t>(blockIdx.y) * rows_per_split;
   const std::int64_t row_end = min(n, row_begin + rows_per_split);
   if (row_begin >= row_end) return;  // block-uniform
@@ -455,7 +455,7 @@ __global__ void __launch_bounds__(kThreads, 2)
           }
       }
     __syncthreads();  // the next stage is stored, this one read, and the candidates staged
-    if (*cand.count >= kStaged / 2) {  // block-uniform: read after the barrier
+    if (cand.half_full()) {  // block-uniform: read after the barrier
       cand.flush(cap, counts, keys, rows);
     }
   }

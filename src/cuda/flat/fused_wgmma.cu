@@ -32,13 +32,20 @@ constexpr int kThreads = kFusedBlockThreads;
 constexpr int kRows = kFusedTileRows;
 constexpr int kQueries = kFusedTileQueries;
 static_assert(kRows == 128 && kQueries == 128 && kThreads == 256, "two warpgroups of m64n128");
+constexpr int kWarpgroups = kThreads / 128;
 constexpr int kMaxDk = 128;  // halves a row: two K blocks
 constexpr int kKBlockBytes = 128 * 128;
 constexpr int kOperandBytes = (kMaxDk / 64) * kKBlockBytes;  // 32 KB: queries, or a row tile
 constexpr int kStages = 2;
-// The queries, two row tiles with their rows' terms, the candidate stage, and 1 KB to align.
-constexpr std::size_t kSmemBytes =
-    1024 + (1 + kStages) * kOperandBytes + kStages * kRows * sizeof(float2) + kCandidateStageBytes;
+// Row tiles' terms, in a ring of their own: the epilogue of tile t reads them after its
+// warpgroup has released the tile's rows (below), while the other warpgroup may already be
+// copying tile t + 2 into them.
+constexpr int kTermSlots = 4;
+// The queries, two row tiles, the terms' ring, the candidate stage, the stages' barriers (full
+// and empty, 8 bytes each), and 1 KB to align.
+constexpr std::size_t kSmemBytes = 1024 + (1 + kStages) * kOperandBytes +
+                                   kTermSlots * kRows * sizeof(float2) + kCandidateStageBytes +
+                                   2 * kStages * sizeof(std::uint64_t);
 static_assert(2 * (kSmemBytes + 1024) <= 228 * 1024, "two blocks a multiprocessor");
 // Below this expected share of scores passing, the epilogue's second step is a call
 // (stage_pair_candidates_call). 1M x 128, nq 10,000 on an H100 (bench/NOTES.md): k 10 (one score
@@ -76,6 +83,34 @@ __device__ __forceinline__ void wgmma_wait_all() {
 __device__ __forceinline__ void fence_proxy_async() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
+// Shared-memory barriers (mbarrier, PTX ISA): an arrival releases the thread's earlier writes, a
+// completed wait acquires those of every arrival of the phase it waited for.
+__device__ __forceinline__ void barrier_init(std::uint64_t* bar, int arrivals) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_address(bar)),
+               "r"(arrivals)
+               : "memory");
+}
+__device__ __forceinline__ void barrier_arrive(std::uint64_t* bar) {
+  asm volatile(
+      "{\n"
+      ".reg .b64 state;\n"
+      "mbarrier.arrive.shared::cta.b64 state, [%0];\n"
+      "}\n" ::"r"(smem_address(bar))
+      : "memory");
+}
+// Waits until the phase of parity `parity` (0 for the first, 1 for the second, ...) completes.
+__device__ __forceinline__ void barrier_wait(std::uint64_t* bar, int parity) {
+  asm volatile(
+      "{\n"
+      ".reg .pred done;\n"
+      "wait:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra wait;\n"
+      "}\n" ::"r"(smem_address(bar)),
+      "r"(parity)
+      : "memory");
+}
+
 // Keeps the compiler from moving accumulator reads or writes across the wgmma instructions.
 __device__ __forceinline__ void fence_accumulators(float (&d)[64]) {
 #pragma unroll
@@ -178,7 +213,7 @@ __device__ __forceinline__ void stage_pair_candidates(float4 score, float4 terms
                                                       int ql0, int nq, float* stage, int q0,
                                                       int cap, int* counts, std::uint32_t* keys,
                                                       std::int32_t* rows) {
-  BlockCandidates cand(stage, q0);
+  BlockCandidates<kWarpgroups> cand(stage, q0);
   const float s[4] = {score.x, score.y, score.z, score.w};
   const float norm[2] = {terms.y, terms.w};
   const float thr[2] = {query.x, query.y};
@@ -225,14 +260,25 @@ __global__ void __launch_bounds__(kThreads, 2)
   unsigned char* const s_rows = s_queries + kOperandBytes;  // stage s at s x kOperandBytes
   float2* const s_terms = reinterpret_cast<float2*>(s_rows + kStages * kOperandBytes);
   const int q0 = blockIdx.x * kQueries;
-  float* const cand_base = reinterpret_cast<float*>(s_terms + kStages * kRows);
-  BlockCandidates cand(cand_base, q0);
+  float* const cand_base = reinterpret_cast<float*>(s_terms + kTermSlots * kRows);
+  // full[s]: every thread's copies of stage s's tile have landed; empty[s]: every thread's wgmma
+  // has read it. One arrival a thread a phase; tile t is stage t % 2's phase t / 2.
+  std::uint64_t* const full = reinterpret_cast<std::uint64_t*>(
+      reinterpret_cast<unsigned char*>(cand_base) + kCandidateStageBytes);
+  std::uint64_t* const empty = full + kStages;
+  BlockCandidates<kWarpgroups> cand(cand_base, q0);
   const std::int64_t row_begin = static_cast<std::int64_t>(blockIdx.y) * rows_per_split;
   const std::int64_t row_end = min(n, row_begin + rows_per_split);
   if (row_begin >= row_end) return;  // block-uniform
   const float scale_q = fp16_scale(max_norm2[0]);
   const float dot_coef = fp16_dot_coef<M>(max_norm2);
   cand.init(nq, thr, qscale);
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < kStages; ++i) {
+      barrier_init(full + i, kThreads);
+      barrier_init(empty + i, kThreads);
+    }
+  }
 
   constexpr int kDk = 16 * kSteps;  // halves a row of xh
   constexpr int kChunks = kDk / 8;
@@ -254,15 +300,17 @@ __global__ void __launch_bounds__(kThreads, 2)
       *reinterpret_cast<uint4*>(s_queries + swizzled(r, chunk)) = pack_scaled_half8(a, b, scale_q);
     }
   }
-  // Tile t's rows (zero past row_end) and score terms into stage s, as one cp.async group. A
-  // pass moves the thread down kRowsPerPass rows, a multiple of the swizzle's 8: same swizzle.
+  // Tile t's rows (zero past row_end) into stage t % 2 and its score terms into slot
+  // t % kTermSlots, as one cp.async group. A pass moves the thread down kRowsPerPass rows, a
+  // multiple of the swizzle's 8: same swizzle.
   static_assert(kRowsPerPass % 8 == 0, "a pass keeps a row's swizzle");
   const __half* const rows_src = xh + (row_begin + pass_row) * kDk + 8 * chunk;
   const int rows_dst = swizzled(pass_row, chunk);
-  const auto load_tile = [&](std::int64_t t, int s) {
+  const auto load_tile = [&](std::int64_t t) {
     const std::int64_t r0 = t * kRows;  // from row_begin
-    const int rows_in = static_cast<int>(min(static_cast<std::int64_t>(kRows), row_end - row_begin - r0));
-    unsigned char* const dst = s_rows + s * kOperandBytes + rows_dst;
+    const int rows_in =
+        static_cast<int>(min(static_cast<std::int64_t>(kRows), row_end - row_begin - r0));
+    unsigned char* const dst = s_rows + static_cast<int>(t % kStages) * kOperandBytes + rows_dst;
     const __half* const src = rows_src + r0 * kDk;
     if (chunk < kChunks) {
 #pragma unroll
@@ -272,12 +320,18 @@ __global__ void __launch_bounds__(kThreads, 2)
       }
     }
     if (threadIdx.x < kRows / 2) {  // terms holds whole tiles; two rows' terms a copy
-      cp_async16(s_terms + s * kRows + 2 * threadIdx.x, terms + row_begin + r0 + 2 * threadIdx.x,
-                 true);
+      cp_async16(s_terms + static_cast<int>(t % kTermSlots) * kRows + 2 * threadIdx.x,
+                 terms + row_begin + r0 + 2 * threadIdx.x, true);
     }
     cp_async_commit();
   };
-  load_tile(0, 0);
+  // This thread's copies of tile t have landed: made visible to the tensor cores (async proxy)
+  // and published.
+  const auto publish_tile = [&](std::int64_t t) {
+    cp_async_wait<0>();
+    fence_proxy_async();
+    barrier_arrive(full + t % kStages);
+  };
 
   const int warpgroup = threadIdx.x / 128;
   const int warp = (threadIdx.x / 32) % 4;  // in the warpgroup
@@ -288,20 +342,33 @@ __global__ void __launch_bounds__(kThreads, 2)
   const std::uint64_t a_desc = descriptor(smem_address(s_queries + warpgroup * 64 * 128));
   const std::uint64_t b_desc = descriptor(smem_address(s_rows));
   const float* const block_tile_norms = tile_norms + row_begin / kRows;
+  fence_proxy_async();  // the queries, for the tensor cores
+  __syncthreads();      // the barriers, queries and thresholds in place
+  float qthr[2], qs[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    qthr[h] = cand.thr[ql0 + 8 * h];
+    qs[h] = cand.qscale[ql0 + 8 * h];
+  }
+  load_tile(0);
+  publish_tile(0);
   float acc[64];
 #pragma unroll
   for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
 
-  // One barrier a tile: past it, tile t is in stage s for every thread, and every thread is done
-  // with tile t - 1 (its wgmma read stage s ^ 1, its candidates are staged).
+  // No block-wide barrier in the loop: a thread copies tile t + 1 into the other stage once
+  // every thread's wgmma has read tile t - 1 from it, waits for every thread's copies of tile t,
+  // and releases its stage as soon as its own wgmma is done. The two warpgroups thus drift up to
+  // a tile apart: one multiplies while the other filters.
   for (std::int64_t t = 0; t < n_tiles; ++t) {
-    const int s = static_cast<int>(t & 1);
-    cp_async_wait<0>();
-    fence_proxy_async();
-    __syncthreads();
-    if (*cand.count >= kStaged / 2) cand.flush(cap, counts, keys, rows);  // block-uniform
-    if (t + 1 < n_tiles) load_tile(t + 1, s ^ 1);
+    const int s = static_cast<int>(t % kStages);
+    const auto phase = static_cast<int>((t / kStages) & 1);
+    if (t + 1 < n_tiles) {
+      if (t >= 1) barrier_wait(empty + (s ^ 1), static_cast<int>(((t - 1) / kStages) & 1));
+      load_tile(t + 1);
+    }
     const float tile_norm = __ldg(block_tile_norms + t);  // lands while the tensor cores work
+    barrier_wait(full + s, phase);
 
     wgmma_fence();
 #pragma unroll
@@ -314,20 +381,18 @@ __global__ void __launch_bounds__(kThreads, 2)
     wgmma_commit();
     wgmma_wait_all();
     fence_accumulators(acc);
+    barrier_arrive(empty + s);
+    if (t + 1 < n_tiles) publish_tile(t + 1);
 
     // Epilogue: this thread's 2 queries x 32 rows. First the tile-wide filter, two instructions
     // a score (FFMA, FSETP; one branch for four scores, rarely taken: about one score in 600 at
     // k 10); then, for the four scores of a column pair that one passed, each score against its
     // own row's bound, score - qs |x| <= thr.
-    const float2* const tile_terms = s_terms + s * kRows;
+    const float2* const tile_terms = s_terms + static_cast<int>(t % kTermSlots) * kRows;
     const std::int64_t r0 = row_begin + t * kRows;
-    float qthr[2], qs[2], wide[2];
+    float wide[2];
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      qthr[h] = cand.thr[ql0 + 8 * h];
-      qs[h] = cand.qscale[ql0 + 8 * h];
-      wide[h] = tile_threshold(qthr[h], qs[h], tile_norm);
-    }
+    for (int h = 0; h < 2; ++h) wide[h] = tile_threshold(qthr[h], qs[h], tile_norm);
 #pragma unroll
     for (int j = 0; j < 16; ++j) {
       // Columns 8 j + 2 tq + c (c = 0, 1): their terms in one 16-byte load.
@@ -350,8 +415,10 @@ __global__ void __launch_bounds__(kThreads, 2)
         }
       }
     }
+    cand.sync_group();  // the warpgroup's candidates of tile t are staged
+    if (cand.half_full()) cand.flush(cap, counts, keys, rows);  // uniform in the warpgroup
   }
-  __syncthreads();  // every candidate staged
+  cand.sync_group();
   cand.flush(cap, counts, keys, rows);
 }
 
