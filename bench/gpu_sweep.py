@@ -62,8 +62,8 @@ FAST_MODES = ("fast", "fast-gemm", "fast-fused", "fast-fused-wgmma", "fast-fused
 FAST_KERNEL = {"fast": "auto", "fast-gemm": "gemm", "fast-fused": "fused",
                "fast-fused-wgmma": "fused", "fast-fused-tf32": "fused"}
 FUSED_OPERANDS = {"fast-fused": "fp16", "fast-fused-wgmma": "fp16", "fast-fused-tf32": "tf32"}
-# KNNX_FLAT_FUSED_MMA of the FP16 modes: mma.sync (the default), or warpgroup MMA where the
-# device has it (auto).
+# KNNX_FLAT_FUSED_MMA of the FP16 modes: mma.sync, or warpgroup MMA where the device has it
+# (auto, the default).
 FUSED_MMA = {"fast-fused": "sync", "fast-fused-wgmma": "auto"}
 INDEXES = ("flat", "ivf")
 RESULT_BYTES = 4 + 8  # a float32 distance and an int64 label per result

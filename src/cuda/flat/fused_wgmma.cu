@@ -48,8 +48,10 @@ constexpr std::size_t kSmemBytes = 1024 + (1 + kStages) * kOperandBytes +
                                    2 * kStages * sizeof(std::uint64_t);
 static_assert(2 * (kSmemBytes + 1024) <= 228 * 1024, "two blocks a multiprocessor");
 // Below this expected share of scores passing, the epilogue's second step is a call
-// (stage_pair_candidates_call). 1M x 128, nq 10,000 on an H100 (bench/NOTES.md): k 10 (one score
-// in 630) and 32 (one in 256) ran faster with the call, k 100 (one in 82) inline.
+// (stage_pair_candidates_call). 1M x 128, nq 10,000 on an H100 (bench/NOTES.md, 2026-12-07 (4)):
+// at k 100 (one score in 82) the search took 26.2 ms inline against 31.6 with the call; at k 10
+// (one in 630) and 32 (one in 256) the call removed the instruction-fetch stalls of 16 inline
+// copies (a third of all stalls).
 constexpr double kCallStepMaxRate = 1.0 / 200;
 
 __device__ __forceinline__ std::uint32_t smem_address(const void* p) {
