@@ -47,8 +47,8 @@ inline int fused_kept(int k, int kept) {
 // and slower than both at k 100 (42.9; 40.3, 41.3), where a candidate is one score in 80 and
 // its epilogue's branches diverge; TF32 fused was at or below the tiles at k 10, 32 and 100.
 // k 16 keeps k' (32) near k 10's (26). FP16 on warpgroup MMA was the fastest at k 10, 32 and
-// 100 (bench/results/gpu_sweep_fused_h100.json: 14.3, 19.5 and 22.8 ms in the run of its
-// mbarrier version; TF32 fused 30.8, 33.2 and 40.0 in the run before).
+// 100 (14.3, 19.5 and 22.8 ms, bench/results/gpu_sweep_fused_7281a49_h100.json; TF32 fused
+// 30.8, 33.2 and 40.0 in gpu_sweep_fused_0774cae_h100.json).
 inline constexpr int kFusedFp16AutoMaxK = 16;
 inline constexpr int kFusedAutoMaxK = 100;
 
