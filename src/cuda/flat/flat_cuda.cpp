@@ -755,7 +755,7 @@ class FlatCuda final : public detail::FlatBackend {
     if (!fp16) return FusedOperands::Tf32;
     const bool wgmma = use_wgmma(knobs, fused_wgmma_rows_shape(n_, dp_));
     return k <= (wgmma ? kFusedAutoMaxK : kFusedFp16AutoMaxK) ? FusedOperands::Fp16
-                                                             : FusedOperands::Tf32;
+                                                              : FusedOperands::Tf32;
   }
 
   // Whether the fused kernel on FP16 operands runs on warpgroup MMA (KNNX_FLAT_FUSED_MMA): asked
@@ -769,7 +769,8 @@ class FlatCuda final : public detail::FlatBackend {
         if (!fused_wgmma_device(device_)) {
           throw NotSupported(fmt::format(
               "KNNX_FLAT_FUSED_MMA=wgmma needs a compute capability 9.0 device and a build with "
-              "sm_90a kernels; device {} is {}", device_, device_name(device_)));
+              "sm_90a kernels; device {} is {}",
+              device_, device_name(device_)));
         }
         return true;
       case detail::FlatFusedMma::Auto:
@@ -860,11 +861,11 @@ class FlatCuda final : public detail::FlatBackend {
       }
       // tile[b][j] = alpha * <q_b, sample_j> on 3xTF32: (S x cb, ld s4) = Sample^T * Q.
       launch_split_tf32(qc, cb, dp_, SplitOrder::Queries, q_split.data(), s, sync);
-      KNNX_CUBLAS_CHECK(cublasGemmEx(
-          ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(shape.sample), cb, inner,
-          &alpha, sample_split.data(), CUDA_R_32F, inner, q_split.data(), CUDA_R_32F, inner, &beta,
-          tile.data(), CUDA_R_32F, static_cast<int>(s4), CUBLAS_COMPUTE_32F_FAST_TF32,
-          CUBLAS_GEMM_DEFAULT));
+      KNNX_CUBLAS_CHECK(
+          cublasGemmEx(ctx.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(shape.sample), cb,
+                       inner, &alpha, sample_split.data(), CUDA_R_32F, inner, q_split.data(),
+                       CUDA_R_32F, inner, &beta, tile.data(), CUDA_R_32F, static_cast<int>(s4),
+                       CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT));
       launch_tile_select(tile.data(), static_cast<int>(s4), cb, static_cast<int>(shape.sample),
                          sample_norms.data(), 0, metric_, kk, 1, static_cast<int>(s4), nullptr,
                          nullptr, nullptr, sel_keys.data(), sel_rows.data(), kk, 0, s, sync);
@@ -877,16 +878,15 @@ class FlatCuda final : public detail::FlatBackend {
           cudaMemsetAsync(cand_rows.data(), 0xFF,
                           sizeof(std::int32_t) * cb * static_cast<std::size_t>(shape.cap), s));
       if (wgmma) {
-        launch_fused_candidates_wgmma(xh.data(), row_terms.data(), tile_norms.data(), half_rows, n_,
-                                      dp_, qc, cb,
-                                      thr.data(), qscale.data(), metric_, fp16_max, shape.cap,
-                                      static_cast<double>(kk) / static_cast<double>(shape.sample),
-                                      splits, counts.data(), cand_keys.data(), cand_rows.data(), s,
-                                      sync);
+        launch_fused_candidates_wgmma(
+            xh.data(), row_terms.data(), tile_norms.data(), half_rows, n_, dp_, qc, cb, thr.data(),
+            qscale.data(), metric_, fp16_max, shape.cap,
+            static_cast<double>(kk) / static_cast<double>(shape.sample), splits, counts.data(),
+            cand_keys.data(), cand_rows.data(), s, sync);
       } else {
         launch_fused_candidates(data_.data(), norms_.data(), n_, dp_, qc, cb, thr.data(),
-                                qscale.data(), metric_, fp16_max, shape.cap, splits,
-                                counts.data(), cand_keys.data(), cand_rows.data(), s, sync);
+                                qscale.data(), metric_, fp16_max, shape.cap, splits, counts.data(),
+                                cand_keys.data(), cand_rows.data(), s, sync);
       }
       launch_merge_partial(cand_keys.data(), cand_rows.data(), cb, shape.cap, 1, kk,
                            top_keys.data(), top_rows.data(), s, sync);

@@ -454,7 +454,7 @@ __global__ void __launch_bounds__(kThreads, 2)
             }
           }
       }
-    __syncthreads();  // the next stage is stored, this one read, and the candidates staged
+    __syncthreads();         // the next stage is stored, this one read, and the candidates staged
     if (cand.half_full()) {  // block-uniform: read after the barrier
       cand.flush(cap, counts, keys, rows);
     }

@@ -88,8 +88,8 @@ void launch_max_norm2(const float* norm2, std::int64_t n, std::uint32_t* max_nor
 
 // Per query q < nq, from the sample's best `kept` (key, row) pairs ([nq][kept], rows index
 // sample_norms): thr[q] = the largest kept score plus the sample GEMM's error bound at its row,
-// sample_eps |q| |x| (+inf when fewer than kept rows were kept), and qscale[q] = fused_margin_coef x
-// |q| (from the squared norms qnorm2). fp16_max_norm2 (device; [0] the queries', [1] the rows'
+// sample_eps |q| |x| (+inf when fewer than kept rows were kept), and qscale[q] = fused_margin_coef
+// x |q| (from the squared norms qnorm2). fp16_max_norm2 (device; [0] the queries', [1] the rows'
 // largest squared norm, from launch_max_norm2) when the FP16 kernel follows, else null: thr
 // then also carries FP16's absolute error term, or +inf when a largest norm is not finite.
 void launch_fused_threshold(const std::uint32_t* keys, const std::int32_t* rows, int nq, int kept,

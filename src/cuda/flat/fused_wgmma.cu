@@ -88,8 +88,7 @@ __device__ __forceinline__ void fence_proxy_async() {
 // Shared-memory barriers (mbarrier, PTX ISA): an arrival releases the thread's earlier writes, a
 // completed wait acquires those of every arrival of the phase it waited for.
 __device__ __forceinline__ void barrier_init(std::uint64_t* bar, int arrivals) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_address(bar)),
-               "r"(arrivals)
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(smem_address(bar)), "r"(arrivals)
                : "memory");
 }
 __device__ __forceinline__ void barrier_arrive(std::uint64_t* bar) {
@@ -237,8 +236,8 @@ __device__ __forceinline__ void stage_pair_candidates(float4 score, float4 terms
 __device__ __noinline__ void stage_pair_candidates_call(float4 score, float4 terms, float4 query,
                                                         std::int64_t row, std::int64_t row_end,
                                                         int ql0, int nq, float* stage, int q0,
-                                                        int cap, int* counts,
-                                                        std::uint32_t* keys, std::int32_t* rows) {
+                                                        int cap, int* counts, std::uint32_t* keys,
+                                                        std::int32_t* rows) {
   stage_pair_candidates(score, terms, query, row, row_end, ql0, nq, stage, q0, cap, counts, keys,
                         rows);
 }
@@ -446,13 +445,13 @@ void launch_fused_wgmma_rows(const float* base, const float* norms, std::int64_t
   KNNX_CHECK_LAUNCH(stream, sync_check, "row_terms_kernel");
 }
 
-void launch_fused_candidates_wgmma(const __half* xh, const float2* terms,
-                                   const float* tile_norms, const FusedWgmmaRows& shape, std::int64_t n, int dp,
+void launch_fused_candidates_wgmma(const __half* xh, const float2* terms, const float* tile_norms,
+                                   const FusedWgmmaRows& shape, std::int64_t n, int dp,
                                    const float* queries, int nq, const float* thr,
                                    const float* qscale, Metric metric,
                                    const std::uint32_t* max_norm2, int cap, double candidate_rate,
-                                   int splits, int* counts, std::uint32_t* keys,
-                                   std::int32_t* rows, cudaStream_t stream, bool sync_check) {
+                                   int splits, int* counts, std::uint32_t* keys, std::int32_t* rows,
+                                   cudaStream_t stream, bool sync_check) {
   if (nq == 0 || n == 0) return;
   if (shape.dk > kMaxDk || shape.dk % 32 != 0) {
     throw Error(
@@ -464,9 +463,9 @@ void launch_fused_candidates_wgmma(const __half* xh, const float2* terms,
   const auto used = static_cast<unsigned>((n + rows_per_split - 1) / rows_per_split);
   const dim3 grid(static_cast<unsigned>((nq + kQueries - 1) / kQueries), used);
   const auto launch = [&](auto m, auto steps, auto call_step) {
-    constexpr auto kernel = &fused_candidates_wgmma_kernel<decltype(m)::value,
-                                                           decltype(steps)::value,
-                                                           decltype(call_step)::value>;
+    constexpr auto kernel =
+        &fused_candidates_wgmma_kernel<decltype(m)::value, decltype(steps)::value,
+                                       decltype(call_step)::value>;
     set_smem(reinterpret_cast<const void*>(kernel), kSmemBytes);
     kernel<<<grid, kThreads, kSmemBytes, stream>>>(xh, terms, tile_norms, n, dp, queries, nq, thr,
                                                    qscale, max_norm2, cap, rows_per_split, counts,

@@ -49,12 +49,12 @@ void launch_fused_wgmma_rows(const float* base, const float* norms, std::int64_t
 // launch_fused_candidates (FP16 operands) on the copy above; dp <= 128. candidate_rate: the
 // expected share of scores that pass (k' / the threshold's sample), which picks how the
 // kernel's epilogue handles them (a speed choice only).
-void launch_fused_candidates_wgmma(const __half* xh, const float2* terms,
-                                   const float* tile_norms, const FusedWgmmaRows& shape,
-                                   std::int64_t n, int dp, const float* queries, int nq,
-                                   const float* thr, const float* qscale, Metric metric,
+void launch_fused_candidates_wgmma(const __half* xh, const float2* terms, const float* tile_norms,
+                                   const FusedWgmmaRows& shape, std::int64_t n, int dp,
+                                   const float* queries, int nq, const float* thr,
+                                   const float* qscale, Metric metric,
                                    const std::uint32_t* max_norm2, int cap, double candidate_rate,
-                                   int splits, int* counts, std::uint32_t* keys,
-                                   std::int32_t* rows, cudaStream_t stream, bool sync_check);
+                                   int splits, int* counts, std::uint32_t* keys, std::int32_t* rows,
+                                   cudaStream_t stream, bool sync_check);
 
 }  // namespace knnx::cuda

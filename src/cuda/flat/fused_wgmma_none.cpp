@@ -8,8 +8,8 @@ namespace knnx::cuda {
 bool fused_wgmma_device(int) { return false; }
 
 void launch_fused_wgmma_rows(const float*, const float*, std::int64_t, int, Metric,
-                             const std::uint32_t*, const FusedWgmmaRows&, __half*, float2*,
-                             float*, cudaStream_t, bool) {
+                             const std::uint32_t*, const FusedWgmmaRows&, __half*, float2*, float*,
+                             cudaStream_t, bool) {
   throw NotSupported("this build of knnx has no sm_90a kernels (wgmma)");
 }
 

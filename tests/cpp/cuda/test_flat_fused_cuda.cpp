@@ -434,8 +434,8 @@ TEST_P(FusedCandidateKernels, EveryScoreWithAnOpenThreshold) {
   const cudaStream_t s = ctx.stream();
   const auto upload = [s](const std::vector<float>& h) {
     cuda::DeviceBuffer<float> b(h.size(), s);
-    KNNX_CUDA_CHECK(cudaMemcpyAsync(b.data(), h.data(), h.size() * sizeof(float),
-                                    cudaMemcpyHostToDevice, s));
+    KNNX_CUDA_CHECK(
+        cudaMemcpyAsync(b.data(), h.data(), h.size() * sizeof(float), cudaMemcpyHostToDevice, s));
     return b;
   };
   auto base_d = upload(base), q_d = upload(q), norms_d = upload(norms), qnorms_d = upload(qnorms);
@@ -458,32 +458,31 @@ TEST_P(FusedCandidateKernels, EveryScoreWithAnOpenThreshold) {
   switch (kernel) {
     case CandidateKernel::Tf32:
     case CandidateKernel::Fp16Sync:
-      cuda::launch_fused_candidates(
-          base_d.data(), norms_d.data(), n, d, q_d.data(), nq, thr_d.data(), qscale_d.data(),
-          metric, kernel == CandidateKernel::Tf32 ? nullptr : max_norm2.data(), cap, splits,
-          counts.data(), keys.data(), rows.data(), s, true);
+      cuda::launch_fused_candidates(base_d.data(), norms_d.data(), n, d, q_d.data(), nq,
+                                    thr_d.data(), qscale_d.data(), metric,
+                                    kernel == CandidateKernel::Tf32 ? nullptr : max_norm2.data(),
+                                    cap, splits, counts.data(), keys.data(), rows.data(), s, true);
       break;
     case CandidateKernel::Wgmma:
     case CandidateKernel::WgmmaCall:
       cuda::launch_fused_wgmma_rows(base_d.data(), norms_d.data(), n, d, metric, max_norm2.data(),
-                                    half_rows, xh.data(), terms.data(), tile_norms.data(), s,
-                                    true);
-      cuda::launch_fused_candidates_wgmma(
-          xh.data(), terms.data(), tile_norms.data(), half_rows, n, d, q_d.data(), nq,
-          thr_d.data(), qscale_d.data(), metric, max_norm2.data(), cap,
-          kernel == CandidateKernel::WgmmaCall ? 0.0 : 1.0, splits, counts.data(), keys.data(),
-          rows.data(), s, true);
+                                    half_rows, xh.data(), terms.data(), tile_norms.data(), s, true);
+      cuda::launch_fused_candidates_wgmma(xh.data(), terms.data(), tile_norms.data(), half_rows, n,
+                                          d, q_d.data(), nq, thr_d.data(), qscale_d.data(), metric,
+                                          max_norm2.data(), cap,
+                                          kernel == CandidateKernel::WgmmaCall ? 0.0 : 1.0, splits,
+                                          counts.data(), keys.data(), rows.data(), s, true);
       break;
   }
   std::vector<int> h_counts(nq);
   std::vector<std::uint32_t> h_keys(keys.size());
   std::vector<std::int32_t> h_rows(rows.size());
-  KNNX_CUDA_CHECK(cudaMemcpyAsync(h_counts.data(), counts.data(), sizeof(int) * nq,
-                                  cudaMemcpyDeviceToHost, s));
-  KNNX_CUDA_CHECK(cudaMemcpyAsync(h_keys.data(), keys.data(), 4 * h_keys.size(),
-                                  cudaMemcpyDeviceToHost, s));
-  KNNX_CUDA_CHECK(cudaMemcpyAsync(h_rows.data(), rows.data(), 4 * h_rows.size(),
-                                  cudaMemcpyDeviceToHost, s));
+  KNNX_CUDA_CHECK(
+      cudaMemcpyAsync(h_counts.data(), counts.data(), sizeof(int) * nq, cudaMemcpyDeviceToHost, s));
+  KNNX_CUDA_CHECK(
+      cudaMemcpyAsync(h_keys.data(), keys.data(), 4 * h_keys.size(), cudaMemcpyDeviceToHost, s));
+  KNNX_CUDA_CHECK(
+      cudaMemcpyAsync(h_rows.data(), rows.data(), 4 * h_rows.size(), cudaMemcpyDeviceToHost, s));
   ctx.synchronize();
 
   const double coef = cuda::fused_margin_coef(metric, d);
@@ -517,8 +516,8 @@ TEST_P(FusedCandidateKernels, EveryScoreWithAnOpenThreshold) {
             }
           }
         }
-        ADD_FAILURE() << "query " << qi << " row " << r << ": score " << got << ", float64 "
-                      << want << ", bound " << bound << "; nearest float64 score: query " << nq_at
+        ADD_FAILURE() << "query " << qi << " row " << r << ": score " << got << ", float64 " << want
+                      << ", bound " << bound << "; nearest float64 score: query " << nq_at
                       << " row " << nr_at << " (off by " << nearest << ")";
       }
     }
