@@ -276,7 +276,7 @@ TEST_F(FlatFusedCudaEdge, AutoChoosesByKAndDims) {
 // the rule names. Asking for wgmma on a device without it is an error that says so.
 TEST_F(FlatFusedCudaEdge, MmaRuleFollowsDeviceAndWorkspace) {
   const int d = 64;
-  const idx_t n = 200003;  // FP16 copy: 200003 x 64 x 2 bytes plus 1,563 tiles' terms, ~26.4 MB
+  const idx_t n = 200003;  // FP16 copy: 200003 x 64 x 2 bytes plus 1,563 tiles of terms, ~27.2 MB
   IndexFlat index(d, Metric::L2, Device::cuda(0));
   const auto base = mixture(n, d, 21, false);
   index.add(n, base.data());
